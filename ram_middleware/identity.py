@@ -1,0 +1,158 @@
+"""Identities: immutable records for accounts, users, groups, roles, policies, keys, and the Principal.
+
+These are plain frozen dataclasses shared by the store, the service, the credentials and the adapters.
+Timestamps are timezone-aware UTC ``datetime`` objects; the API layer formats them as the spec says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+PolicyType = Literal["System", "Custom"]
+KeyStatus = Literal["Active", "Inactive"]
+PrincipalKind = Literal["root", "user", "assumed-role"]
+AttachTarget = Literal["user", "group", "role"]
+
+
+def ram_arn(account_id: str, relative: str) -> str:
+    """ARN of a RAM entity: ``acs:ram::<account>:<relative>`` (RAM ARNs have an empty region)."""
+    return f"acs:ram::{account_id}:{relative}"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str  # 16 digits
+    alias: str | None
+    create_date: datetime
+
+    @property
+    def root_arn(self) -> str:
+        return ram_arn(self.account_id, "root")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    account_id: str
+    user_id: str
+    user_name: str
+    display_name: str = ""
+    email: str = ""
+    mobile_phone: str = ""
+    comments: str = ""
+    create_date: datetime | None = None
+    update_date: datetime | None = None
+    last_login_date: datetime | None = None
+
+    @property
+    def arn(self) -> str:
+        return ram_arn(self.account_id, f"user/{self.user_name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    account_id: str
+    group_id: str
+    group_name: str
+    comments: str = ""
+    create_date: datetime | None = None
+    update_date: datetime | None = None
+
+    @property
+    def arn(self) -> str:
+        return ram_arn(self.account_id, f"group/{self.group_name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    account_id: str
+    role_id: str
+    role_name: str
+    trust_policy: str  # the AssumeRolePolicyDocument as JSON text
+    description: str = ""
+    max_session_duration: int = 3600
+    create_date: datetime | None = None
+    update_date: datetime | None = None
+
+    @property
+    def arn(self) -> str:
+        # Alibaba Cloud writes role ARNs with the role name in lower case (spec decision).
+        return ram_arn(self.account_id, f"role/{self.role_name.lower()}")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersion:
+    version_id: str  # "v1", "v2", ...
+    document: str  # JSON text as submitted
+    is_default: bool
+    create_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A stored policy (its metadata); documents live in :class:`PolicyVersion`."""
+
+    policy_name: str
+    policy_type: PolicyType
+    description: str = ""
+    default_version: str = "v1"
+    attachment_count: int = 0
+    create_date: datetime | None = None
+    update_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    """An AccessKey's public record. The secret is never part of this object."""
+
+    account_id: str
+    access_key_id: str
+    user_name: str | None  # None: the account root's key
+    status: KeyStatus
+    create_date: datetime | None = None
+    last_used_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, once authenticated.
+
+    ``kind`` is ``root``, ``user`` or ``assumed-role``. For users ``name`` is the user name and ``groups``
+    their group names; for assumed roles ``name`` is the role name and ``session_name`` the session.
+    ``session_policy`` is the AssumeRole ``Policy`` JSON text, or None.
+    """
+
+    kind: PrincipalKind
+    account_id: str
+    name: str
+    principal_id: str
+    arn: str
+    groups: tuple[str, ...] = ()
+    session_name: str | None = None
+    session_policy: str | None = None
+    auth_method: str = "none"  # rpc-v1, acs3, roa, oss-v1, oss-v4, sts, session, internal
+    access_key_id: str | None = None
+    mfa_present: bool | None = None  # None: not an interactive session, so acs:MFAPresent is absent
+    mfa_time: datetime | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def principal_type(self) -> str:
+        """The AuthPrincipalType Alibaba Cloud reports: Account, SubUser or AssumedRoleUser."""
+        return {"root": "Account", "user": "SubUser", "assumed-role": "AssumedRoleUser"}[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """What signature verification needs for one AccessKeyId: the secret and whose key it is.
+
+    Built by the directory (long-term keys, secret decrypted from the store) or by the STS token
+    verifier (temporary keys). ``secret`` must never be logged or put in an error.
+    """
+
+    access_key_id: str
+    secret: str = field(repr=False)
+    principal: Principal
+    status: KeyStatus = "Active"
+    security_token: str | None = field(default=None, repr=False)
