@@ -1,0 +1,1 @@
+"""ram_middleware.credentials."""

@@ -1,0 +1,265 @@
+"""Console logon passwords: argon2id hashing, the account password policy, expiry, reuse, lock-out.
+
+Hashes are argon2id (argon2-cffi defaults, RFC 9106 "low memory" profile). An unknown user is checked
+against :data:`DUMMY_HASH` so that "no such user" costs the same as "wrong password" and user names cannot
+be discovered by timing. The lock-out counter is keyed by account and user name whether or not the user
+exists, for the same reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .. import errors
+from ..guard import Guard
+
+MAX_PASSWORD_CHARS = 1024  # far above any sane password; bounds the hashing work an attacker can request
+LOGIN_WINDOW_SECONDS = 3600.0  # MaxLoginAttemps counts failures per hour
+
+_HASHER = PasswordHasher()
+
+__all__ = [
+    "DUMMY_HASH",
+    "LOGIN_WINDOW_SECONDS",
+    "LogonThrottle",
+    "PasswordPolicy",
+    "check_reuse",
+    "hash_password",
+    "is_expired",
+    "needs_rehash",
+    "parse_api_bool",
+    "parse_api_int",
+    "verify_password",
+    "verify_password_or_dummy",
+]
+
+
+def hash_password(pw: str) -> str:
+    """An argon2id hash (PHC string) of ``pw``."""
+    if not isinstance(pw, str) or not pw:
+        raise errors.InvalidParameter("Password", "The password must be a non-empty string.")
+    if len(pw) > MAX_PASSWORD_CHARS:
+        raise errors.InvalidParameter("Password.Length", "The password is too long.")
+    return str(_HASHER.hash(pw))
+
+
+def verify_password(stored_hash: str, pw: str) -> bool:
+    """Whether ``pw`` matches ``stored_hash`` (argon2 compares in constant time); never raises."""
+    if not isinstance(pw, str) or len(pw) > MAX_PASSWORD_CHARS:
+        return False
+    try:
+        return bool(_HASHER.verify(stored_hash, pw))
+    except (VerificationError, InvalidHashError, TypeError, ValueError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    """True when ``stored_hash`` was made with weaker parameters than the current ones."""
+    try:
+        return bool(_HASHER.check_needs_rehash(stored_hash))
+    except (InvalidHashError, ValueError):
+        return True
+
+
+DUMMY_HASH: str = hash_password(secrets.token_urlsafe(24))
+"""Hash of a random password nobody knows, made with the current parameters."""
+
+
+def verify_password_or_dummy(stored_hash: str | None, pw: str) -> bool:
+    """Like :func:`verify_password`, but an absent user (``None``) still pays for one verification."""
+    if stored_hash is None:
+        verify_password(DUMMY_HASH, pw)
+        return False
+    return verify_password(stored_hash, pw)
+
+
+# --- API value parsing (also used by the security preference) -----------------------------------------
+
+
+def parse_api_bool(name: str, value: object) -> bool:
+    """A boolean API parameter: a bool, or ``"true"``/``"false"`` in any case."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise errors.InvalidParameter(name, f"{name} must be true or false.")
+
+
+def parse_api_int(name: str, value: object, low: int, high: int) -> int:
+    """An integer API parameter in ``low..high`` (an int, or a string of decimal digits)."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    if number is None or not low <= number <= high:
+        raise errors.InvalidParameter(name, f"{name} must be an integer from {low} to {high}.")
+    return number
+
+
+# --- the password policy ----------------------------------------------------------------------------------
+
+# attribute -> (API field, low, high); booleans have no range
+_INT_FIELDS: dict[str, tuple[str, int, int]] = {
+    "minimum_password_length": ("MinimumPasswordLength", 8, 32),
+    "max_password_age": ("MaxPasswordAge", 0, 1095),
+    "password_reuse_prevention": ("PasswordReusePrevention", 0, 24),
+    "max_login_attempts": ("MaxLoginAttemps", 0, 32),
+}
+_BOOL_FIELDS: dict[str, str] = {
+    "require_lowercase": "RequireLowercaseCharacters",
+    "require_uppercase": "RequireUppercaseCharacters",
+    "require_numbers": "RequireNumbers",
+    "require_symbols": "RequireSymbols",
+    "hard_expiry": "HardExpiry",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordPolicy:
+    """The account's password policy (GetPasswordPolicy / SetPasswordPolicy).
+
+    ``max_login_attempts`` is the API's ``MaxLoginAttemps`` (sic): failures per hour before lock-out,
+    0 = unlimited. ``max_password_age`` is in days, 0 = never expires.
+    """
+
+    minimum_password_length: int = 8
+    require_lowercase: bool = True
+    require_uppercase: bool = True
+    require_numbers: bool = True
+    require_symbols: bool = True
+    hard_expiry: bool = False
+    max_password_age: int = 0
+    password_reuse_prevention: int = 0
+    max_login_attempts: int = 5
+
+    def __post_init__(self) -> None:
+        for attr, (api_name, low, high) in _INT_FIELDS.items():
+            parse_api_int(api_name, getattr(self, attr), low, high)
+        for attr, api_name in _BOOL_FIELDS.items():
+            if not isinstance(getattr(self, attr), bool):
+                raise errors.InvalidParameter(api_name, f"{api_name} must be true or false.")
+
+    def check(self, password: str, user_name: str = "") -> None:
+        """Raise ``InvalidParameter.PasswordPolicy`` naming the first rule ``password`` breaks."""
+        problem = self._problem(password, user_name)
+        if problem is not None:
+            message = f"The password does not meet the policy: {problem}"
+            raise errors.InvalidParameter("PasswordPolicy", message)
+
+    def _problem(self, password: str, user_name: str) -> str | None:
+        if not isinstance(password, str):
+            return "it must be text."
+        if len(password) < self.minimum_password_length:
+            return f"it must be at least {self.minimum_password_length} characters long."
+        if len(password) > MAX_PASSWORD_CHARS:
+            return f"it must be at most {MAX_PASSWORD_CHARS} characters long."
+        if any(not ch.isprintable() for ch in password):
+            return "it must not contain control characters."
+        if self.require_lowercase and not any(ch.islower() for ch in password):
+            return "it must contain a lowercase letter."
+        if self.require_uppercase and not any(ch.isupper() for ch in password):
+            return "it must contain an uppercase letter."
+        if self.require_numbers and not any(ch.isdigit() for ch in password):
+            return "it must contain a number."
+        if self.require_symbols and all(ch.isalnum() for ch in password):
+            return "it must contain a symbol."
+        if user_name and user_name.casefold() in password.casefold():
+            return "it must not contain the user name."
+        return None
+
+    def to_api(self) -> dict[str, int | bool]:
+        """The ``PasswordPolicy`` object of GetPasswordPolicy (API field names)."""
+        out: dict[str, int | bool] = {}
+        for attr in (f.name for f in fields(self)):
+            api_name = _INT_FIELDS[attr][0] if attr in _INT_FIELDS else _BOOL_FIELDS[attr]
+            out[api_name] = getattr(self, attr)
+        return out
+
+    @classmethod
+    def from_api(cls, mapping: Mapping[str, Any], *, base: PasswordPolicy | None = None) -> PasswordPolicy:
+        """Build from SetPasswordPolicy parameters; fields not given keep ``base`` (default: defaults).
+
+        Values may be typed (JSON) or text (query parameters). ``MaxLoginAttempts`` is accepted as an alias
+        of the real, misspelt ``MaxLoginAttemps``. Unknown keys are ignored (RPC requests carry others).
+        """
+        given = dict(mapping)
+        if "MaxLoginAttemps" not in given and "MaxLoginAttempts" in given:
+            given["MaxLoginAttemps"] = given["MaxLoginAttempts"]
+        changes: dict[str, Any] = {}
+        for attr, (api_name, low, high) in _INT_FIELDS.items():
+            if given.get(api_name) is not None:
+                changes[attr] = parse_api_int(api_name, given[api_name], low, high)
+        for attr, api_name in _BOOL_FIELDS.items():
+            if given.get(api_name) is not None:
+                changes[attr] = parse_api_bool(api_name, given[api_name])
+        return replace(base if base is not None else cls(), **changes)
+
+
+def is_expired(changed_at: datetime, policy: PasswordPolicy, now: datetime) -> bool:
+    """Whether a password last changed at ``changed_at`` is past ``MaxPasswordAge`` days at ``now``."""
+    if policy.max_password_age == 0:
+        return False
+    return now - changed_at >= timedelta(days=policy.max_password_age)
+
+
+def check_reuse(new_pw: str, history_hashes: Sequence[str], policy: PasswordPolicy) -> None:
+    """Refuse ``new_pw`` if it matches one of the last ``PasswordReusePrevention`` passwords.
+
+    ``history_hashes`` is newest first and includes the current password's hash. Every hash in the window is
+    checked (no early exit), so the time taken does not tell which one matched.
+    """
+    window = history_hashes[: policy.password_reuse_prevention]
+    reused = False
+    for stored in window:
+        reused = verify_password(stored, new_pw) or reused
+    if reused:
+        raise errors.InvalidParameter(
+            "PasswordPolicy",
+            "The password does not meet the policy: it must differ from the last "
+            f"{policy.password_reuse_prevention} passwords.",
+        )
+
+
+class LogonThrottle:
+    """``MaxLoginAttemps`` lock-out over a :class:`~ram_middleware.guard.Guard`.
+
+    Failures are counted per (account, lower-cased user name) in a one-hour window that opens at the first
+    failure; once the count reaches the policy's limit, :meth:`check` raises :class:`errors.LoginLocked`
+    until the window ends or a logon succeeds. Unknown users are counted exactly like real ones.
+    """
+
+    def __init__(
+        self, guard: Guard, policy: PasswordPolicy, *, window_seconds: float = LOGIN_WINDOW_SECONDS
+    ) -> None:
+        self._guard = guard
+        self._policy = policy
+        self._window = window_seconds
+
+    @staticmethod
+    def key(account: str, user: str) -> str:
+        """The guard key: hashed so that arbitrary submitted names give short, uniform keys."""
+        digest = hashlib.sha256(f"{account}\0{user.casefold()}".encode()).hexdigest()[:32]
+        return f"logon-fail:{digest}"
+
+    def check(self, account: str, user: str) -> None:
+        """Raise :class:`errors.LoginLocked` while locked out; call before checking the password."""
+        limit = self._policy.max_login_attempts
+        if limit and self._guard.count(self.key(account, user)) >= limit:
+            raise errors.LoginLocked()
+
+    def failed(self, account: str, user: str) -> int:
+        """Record a failed logon; returns the failures in the current window."""
+        return self._guard.incr(self.key(account, user), self._window)
+
+    def succeeded(self, account: str, user: str) -> None:
+        """Clear the failures (a successful logon or a password change)."""
+        self._guard.reset(self.key(account, user))

@@ -1,0 +1,525 @@
+"""STS temporary credentials: self-contained signed tokens, AssumeRole, GetCallerIdentity.
+
+A SecurityToken carries everything needed to check a request signed with temporary credentials, so any
+instance verifies it without a lookup:
+
+* ``AccessKeyId`` = ``STS.`` + random; ``AccessKeySecret`` = HMAC(server key, AccessKeyId) — never stored,
+  recomputed by :meth:`StsTokens.secret_for`, derivable only by the server;
+* ``SecurityToken`` = ``v1.<base64url(zlib(JSON claims))>.<signature>``, signed with itsdangerous
+  (HMAC-SHA256). Key rotation: ``keys[0]`` signs, every listed key verifies; the claims name the key
+  (``key_id``) so the secret is derived from the key that issued the token.
+
+Both base64 parts must be in canonical form, so no two token strings carry the same bytes: flipping any
+character of a token makes it fail. Revocation ("sessions of role R issued before T") is a single stored
+timestamp per role, checked with :func:`ensure_not_revoked`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from itsdangerous import BadData, Signer
+
+from .. import errors
+from ..identity import Principal, Role, SigningKey, ram_arn
+from ..policy.document import parse_policy
+from ..policy.evaluate import Decision, evaluate_trust
+from .password import parse_api_int
+
+TOKEN_VERSION = "v1"
+MAX_TOKEN_CHARS = 16_384  # our tokens stay far below this (session policy ≤ 2,048 chars, compressed)
+MAX_SESSION_POLICY_CHARS = 2048
+CHAINED_MAX_DURATION = 3600
+MIN_DURATION = 900
+DEFAULT_DURATION = 3600
+
+_SALT = b"ram-middleware.sts-token.v1"
+_SECRET_LABEL = b"ram-middleware/sts-secret/v1"
+_KID_LABEL = b"ram-middleware/sts-key-id/v1"
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+_SESSION_NAME = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+_SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_ROLE_ARN = re.compile(r"acs:ram::([0-9]{1,32}):role/([A-Za-z0-9.-]{1,64})", re.IGNORECASE)
+
+Clock = Callable[[], datetime]
+
+__all__ = [
+    "AssumeRoleResult",
+    "IssuedCredentials",
+    "SessionClaims",
+    "StsTokens",
+    "assume_role",
+    "caller_identity",
+    "ensure_not_revoked",
+    "format_timestamp",
+    "is_revoked",
+    "principal_from_claims",
+]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """``YYYY-MM-DDThh:mm:ssZ`` in UTC, as STS writes ``Expiration``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode_canonical(text: str) -> bytes:
+    """Decode unpadded base64url, refusing any non-canonical spelling (stray bits in the last char)."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64encode(raw) != text:
+        raise ValueError("non-canonical base64url")
+    return raw
+
+
+def _malformed() -> errors.InvalidSecurityToken:
+    return errors.InvalidSecurityToken("Malformed", "The security token is malformed.")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClaims:
+    """What a verified SecurityToken says about its role session."""
+
+    account_id: str
+    role_name: str
+    role_id: str
+    session_name: str
+    access_key_id: str
+    issued_at: datetime
+    expiration: datetime
+    session_policy: str | None
+    mfa_present: bool | None
+    source_identity: str | None
+    key_id: str
+
+    @property
+    def role_arn(self) -> str:
+        return ram_arn(self.account_id, f"role/{self.role_name.lower()}")
+
+    @property
+    def assumed_role_arn(self) -> str:
+        return ram_arn(self.account_id, f"assumed-role/{self.role_name}/{self.session_name}")
+
+    @property
+    def assumed_role_id(self) -> str:
+        return f"{self.role_id}:{self.session_name}"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "k": self.key_id,
+            "a": self.account_id,
+            "r": self.role_name,
+            "ri": self.role_id,
+            "s": self.session_name,
+            "ak": self.access_key_id,
+            "iat": int(self.issued_at.timestamp() * 1000),
+            "exp": int(self.expiration.timestamp()),
+            "p": self.session_policy,
+            "m": self.mfa_present,
+            "si": self.source_identity,
+        }
+
+    @classmethod
+    def from_payload(cls, data: object) -> SessionClaims:
+        if not isinstance(data, dict):
+            raise _malformed()
+        strings = ("k", "a", "r", "ri", "s", "ak")
+        if not all(isinstance(data.get(name), str) for name in strings):
+            raise _malformed()
+        if not all(type(data.get(name)) is int for name in ("iat", "exp")):
+            raise _malformed()
+        optional = {"p": str, "m": bool, "si": str}
+        if any(data.get(key) is not None and type(data[key]) is not kind for key, kind in optional.items()):
+            raise _malformed()
+        try:
+            issued_at = datetime.fromtimestamp(data["iat"] / 1000, UTC)
+            expiration = datetime.fromtimestamp(data["exp"], UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise _malformed() from exc
+        return cls(
+            account_id=data["a"],
+            role_name=data["r"],
+            role_id=data["ri"],
+            session_name=data["s"],
+            access_key_id=data["ak"],
+            issued_at=issued_at,
+            expiration=expiration,
+            session_policy=data.get("p"),
+            mfa_present=data.get("m"),
+            source_identity=data.get("si"),
+            key_id=data["k"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredentials:
+    """A fresh set of temporary credentials. The secret and token never appear in ``repr``."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str = field(repr=False)
+    expiration: datetime
+    claims: SessionClaims
+
+    def to_api(self) -> dict[str, str]:
+        """The ``Credentials`` object of the AssumeRole response."""
+        return {
+            "AccessKeyId": self.access_key_id,
+            "AccessKeySecret": self.access_key_secret,
+            "SecurityToken": self.security_token,
+            "Expiration": format_timestamp(self.expiration),
+        }
+
+
+class StsTokens:
+    """Issue and verify STS tokens with a list of server keys (``keys[0]`` signs; all verify).
+
+    Keys are secrets of at least 32 bytes (e.g. ``secrets.token_urlsafe(32)``) from configuration. ``clock``
+    returns an aware UTC datetime; it decides issue times and expiry.
+    """
+
+    def __init__(self, keys: Sequence[bytes | str], *, clock: Clock = _utcnow) -> None:
+        raw = [key.encode() if isinstance(key, str) else bytes(key) for key in keys]
+        if not raw:
+            raise errors.InvalidParameter("StsKeys", "At least one STS signing key is required.")
+        if any(len(key) < 32 for key in raw):
+            raise errors.InvalidParameter("StsKeys", "STS signing keys must be at least 32 bytes long.")
+        self._kids = [hmac.new(key, _KID_LABEL, hashlib.sha256).hexdigest()[:16] for key in raw]
+        if len(set(self._kids)) != len(raw):
+            raise errors.InvalidParameter("StsKeys", "STS signing keys must be distinct.")
+        self._secret_keys = {
+            kid: hmac.new(key, _SECRET_LABEL, hashlib.sha256).digest()
+            for kid, key in zip(self._kids, raw, strict=True)
+        }
+        # itsdangerous signs with the last key of its list and verifies with all of them.
+        self._signer = Signer(
+            list(reversed(raw)), salt=_SALT, key_derivation="hmac", digest_method=hashlib.sha256
+        )
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"StsTokens(keys={len(self._kids)})"
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def issue(
+        self,
+        *,
+        account_id: str,
+        role_name: str,
+        role_id: str,
+        session_name: str,
+        duration_seconds: int,
+        session_policy: str | None = None,
+        mfa_present: bool | None = None,
+        source_identity: str | None = None,
+    ) -> IssuedCredentials:
+        """Mint credentials for a role session valid ``duration_seconds`` from now (no parameter checks)."""
+        issued_at = self._clock().astimezone(UTC)
+        issued_at = issued_at.replace(microsecond=issued_at.microsecond // 1000 * 1000)
+        expiration = (issued_at + timedelta(seconds=duration_seconds)).replace(microsecond=0)
+        access_key_id = "STS.N" + "".join(secrets.choice(_ALNUM) for _ in range(23))
+        claims = SessionClaims(
+            account_id=account_id,
+            role_name=role_name,
+            role_id=role_id,
+            session_name=session_name,
+            access_key_id=access_key_id,
+            issued_at=issued_at,
+            expiration=expiration,
+            session_policy=session_policy,
+            mfa_present=mfa_present,
+            source_identity=source_identity,
+            key_id=self._kids[0],
+        )
+        text = json.dumps(claims.to_payload(), separators=(",", ":"), ensure_ascii=False)
+        body = f"{TOKEN_VERSION}.{_b64encode(zlib.compress(text.encode('utf-8'), 9))}"
+        token = self._signer.sign(body).decode("ascii")
+        return IssuedCredentials(access_key_id, self.secret_for(claims), token, expiration, claims)
+
+    def verify(self, access_key_id: str, token: str) -> SessionClaims:
+        """Check a token presented with ``access_key_id``; raise ``InvalidSecurityToken.*`` if unusable.
+
+        Order as the spec lists it: Malformed (unreadable or signature wrong), Expired, MismatchWithAccessKey.
+        """
+        claims = self._decode(token)
+        if self._clock() >= claims.expiration:
+            raise errors.InvalidSecurityToken("Expired", "The security token has expired.")
+        if not isinstance(access_key_id, str) or not hmac.compare_digest(
+            claims.access_key_id.encode(), access_key_id.encode("utf-8", "replace")
+        ):
+            raise errors.InvalidSecurityToken(
+                "MismatchWithAccessKey", "The security token does not belong to this AccessKeyId."
+            )
+        return claims
+
+    def _decode(self, token: str) -> SessionClaims:
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not token.isascii():
+            raise _malformed()
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != TOKEN_VERSION:
+            raise _malformed()
+        try:
+            _b64decode_canonical(parts[2])
+            compressed = _b64decode_canonical(parts[1])
+            body = self._signer.unsign(token.encode("ascii"))
+        except (BadData, ValueError, binascii.Error) as exc:
+            raise _malformed() from exc
+        if body != f"{TOKEN_VERSION}.{parts[1]}".encode("ascii"):
+            raise _malformed()
+        try:
+            # Only server-signed bytes reach zlib, so there is no decompression bomb to fear.
+            data = json.loads(zlib.decompress(compressed).decode("utf-8"))
+        except (zlib.error, UnicodeDecodeError, ValueError) as exc:
+            raise _malformed() from exc
+        claims = SessionClaims.from_payload(data)
+        if claims.key_id not in self._secret_keys:
+            raise _malformed()
+        return claims
+
+    def secret_for(self, claims: SessionClaims) -> str:
+        """The AccessKeySecret of the session: HMAC(derived server key, AccessKeyId)."""
+        key = self._secret_keys.get(claims.key_id)
+        if key is None:
+            raise _malformed()
+        return _b64encode(hmac.new(key, claims.access_key_id.encode("utf-8"), hashlib.sha256).digest())
+
+    def signing_key(
+        self, access_key_id: str, token: str, *, revoked_before: datetime | None = None
+    ) -> SigningKey:
+        """Verify, check revocation, and build the SigningKey the signature verifiers need."""
+        claims = self.verify(access_key_id, token)
+        ensure_not_revoked(claims, revoked_before)
+        principal = principal_from_claims(claims)
+        return SigningKey(access_key_id, self.secret_for(claims), principal, "Active", token)
+
+
+def is_revoked(claims: SessionClaims, revoked_before: datetime | None) -> bool:
+    """True when the role's sessions issued before ``revoked_before`` were revoked and this is one."""
+    return revoked_before is not None and claims.issued_at < revoked_before
+
+
+def ensure_not_revoked(claims: SessionClaims, revoked_before: datetime | None) -> None:
+    """Raise ``InvalidSecurityToken.Revoked`` when :func:`is_revoked`."""
+    if is_revoked(claims, revoked_before):
+        raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
+
+
+def principal_from_claims(claims: SessionClaims) -> Principal:
+    """The assumed-role Principal a verified token stands for."""
+    extra = {"role_id": claims.role_id, "role_arn": claims.role_arn}
+    if claims.source_identity is not None:
+        extra["source_identity"] = claims.source_identity
+    return Principal(
+        kind="assumed-role",
+        account_id=claims.account_id,
+        name=claims.role_name,
+        principal_id=claims.assumed_role_id,
+        arn=claims.assumed_role_arn,
+        session_name=claims.session_name,
+        session_policy=claims.session_policy,
+        auth_method="sts",
+        access_key_id=claims.access_key_id,
+        mfa_present=claims.mfa_present,
+        extra=extra,
+    )
+
+
+def caller_identity(principal: Principal) -> dict[str, str]:
+    """The GetCallerIdentity body (without RequestId); null fields are omitted."""
+    body = {"AccountId": principal.account_id, "Arn": principal.arn, "PrincipalId": principal.principal_id}
+    if principal.kind == "root":
+        root_arn = ram_arn(principal.account_id, "root")
+        body.update(IdentityType="Account", Arn=root_arn, UserId=principal.principal_id)
+    elif principal.kind == "user":
+        body.update(IdentityType="RAMUser", UserId=principal.principal_id)
+    else:
+        role_id = principal.extra.get("role_id") or principal.principal_id.split(":", 1)[0]
+        body.update(IdentityType="AssumedRoleUser", RoleId=role_id)
+    return body
+
+
+# --- AssumeRole -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AssumeRoleResult:
+    """The outcome of AssumeRole."""
+
+    credentials: IssuedCredentials
+    assumed_role_arn: str
+    assumed_role_id: str
+    source_identity: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """The AssumeRole response body without RequestId."""
+        body: dict[str, Any] = {
+            "AssumedRoleUser": {"Arn": self.assumed_role_arn, "AssumedRoleId": self.assumed_role_id},
+            "Credentials": self.credentials.to_api(),
+        }
+        if self.source_identity is not None:
+            body["SourceIdentity"] = self.source_identity
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class _Params:
+    session_name: str
+    duration: int
+    policy: str | None
+    external_id: str | None
+    source_identity: str | None
+
+
+def _text_param(params: Mapping[str, object], name: str, *, required: bool = False) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise errors.MissingParameter(name, f"{name} is mandatory for this action.")
+        return None
+    if not isinstance(value, str):
+        raise errors.InvalidParameter(name, f"{name} must be text.")
+    return value
+
+
+def _check_role_arn(role_arn: str, role: Role) -> None:
+    match = _ROLE_ARN.fullmatch(role_arn)
+    if match is None:
+        raise errors.InvalidParameter("RoleArn", "RoleArn must look like acs:ram::<account>:role/<name>.")
+    if match.group(1) != role.account_id or match.group(2).lower() != role.role_name.lower():
+        raise errors.InvalidParameter("RoleArn", "RoleArn does not name the role that was looked up.")
+
+
+def _parse_params(params: Mapping[str, object], role: Role, *, chained: bool) -> _Params:
+    _check_role_arn(_text_param(params, "RoleArn", required=True) or "", role)
+    session_name = _text_param(params, "RoleSessionName", required=True) or ""
+    if not _SESSION_NAME.fullmatch(session_name):
+        raise errors.InvalidParameter(
+            "RoleSessionName", "RoleSessionName must be 2-64 characters of A-Z a-z 0-9 . @ _ -."
+        )
+    longest = min(role.max_session_duration, CHAINED_MAX_DURATION) if chained else role.max_session_duration
+    raw_duration = params.get("DurationSeconds")
+    duration = DEFAULT_DURATION if raw_duration in (None, "") else raw_duration
+    duration = parse_api_int("DurationSeconds", duration, MIN_DURATION, max(longest, MIN_DURATION))
+    policy = _text_param(params, "Policy")
+    if policy is not None and len(policy) > MAX_SESSION_POLICY_CHARS:
+        raise errors.InvalidParameter("PolicySize", "The session policy is longer than 2048 characters.")
+    external_id = _text_param(params, "ExternalId")
+    if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
+        raise errors.InvalidParameter(
+            "ExternalId", "ExternalId must be 2-1224 characters of letters, digits and +=,.@:/-_."
+        )
+    source_identity = _text_param(params, "SourceIdentity")
+    if source_identity is not None and not _SOURCE_IDENTITY.fullmatch(source_identity):
+        raise errors.InvalidParameter(
+            "SourceIdentity", "SourceIdentity must be 2-64 characters of letters, digits and +=,.@-_."
+        )
+    return _Params(session_name, duration, policy, external_id, source_identity)
+
+
+def _check_session_policy(text: str) -> None:
+    try:
+        parse_policy(text, kind="session", max_length=MAX_SESSION_POLICY_CHARS)
+    except errors.MalformedPolicyDocument as exc:
+        message = f"The session policy is invalid: {exc.message}"
+        raise errors.InvalidParameter("PolicyGrammar", message) from exc
+    except errors.InvalidParameter as exc:
+        raise errors.InvalidParameter("PolicySize", exc.message) from exc
+
+
+def _caller_arns(caller: Principal) -> list[str]:
+    if caller.kind == "assumed-role":
+        return [caller.arn, ram_arn(caller.account_id, f"role/{caller.name.lower()}")]
+    return [caller.arn]
+
+
+def _check_trust(
+    caller: Principal, role: Role, p: _Params, context: Mapping[str, object], service: str | None
+) -> None:
+    denied = errors.AuthorizationError(detail={"reason": "the role's trust policy does not allow the caller"})
+    try:
+        trust = parse_policy(role.trust_policy, kind="trust")
+    except errors.RAMError as exc:  # a broken stored trust policy trusts nobody
+        raise denied from exc
+    ctx = dict(context)
+    if p.external_id is not None:
+        ctx["sts:ExternalId"] = p.external_id
+    if caller.mfa_present is not None:
+        ctx.setdefault("acs:MFAPresent", caller.mfa_present)
+    verdict = evaluate_trust(
+        trust, account_id=caller.account_id, principal_arns=_caller_arns(caller), service=service, context=ctx
+    )
+    if not verdict.allowed:
+        raise errors.AuthorizationError(detail={"reason": verdict.reason, "role": role.arn})
+
+
+def _source_identity(caller: Principal, requested: str | None) -> str | None:
+    inherited = caller.extra.get("source_identity") if caller.kind == "assumed-role" else None
+    if inherited is not None and requested is not None and requested != inherited:
+        message = "A role chain keeps its SourceIdentity; it cannot change."
+        raise errors.InvalidParameter("SourceIdentity", message)
+    return requested if requested is not None else inherited
+
+
+def assume_role(
+    caller: Principal,
+    decision: Decision,
+    role: Role,
+    params: Mapping[str, object],
+    tokens: StsTokens,
+    *,
+    context: Mapping[str, object] | None = None,
+    service: str | None = None,
+) -> AssumeRoleResult:
+    """AssumeRole: validate ``params`` (API names), authorise, check trust, mint credentials.
+
+    ``decision`` is the caller's own PolicySet decision for ``sts:AssumeRole`` on the role ARN; ``context``
+    the request's condition context (acs:SourceIp, acs:CurrentTime, …) for trust-policy conditions. The
+    caller looked ``role`` up from RoleArn (``EntityNotExist.Role`` is theirs to raise).
+    """
+    if caller.kind == "root":
+        raise errors.AuthorizationError(
+            "The account root may not call AssumeRole; use a RAM user.", detail={"reason": "root caller"}
+        )
+    p = _parse_params(params, role, chained=caller.kind == "assumed-role")
+    if p.policy is not None:
+        _check_session_policy(p.policy)
+    if not decision.allowed:
+        raise errors.AuthorizationError(detail={"reason": decision.reason, "role": role.arn})
+    _check_trust(caller, role, p, context or {}, service)
+    source_identity = _source_identity(caller, p.source_identity)
+    credentials = tokens.issue(
+        account_id=role.account_id,
+        role_name=role.role_name,
+        role_id=role.role_id,
+        session_name=p.session_name,
+        duration_seconds=p.duration,
+        session_policy=p.policy,
+        mfa_present=caller.mfa_present,
+        source_identity=source_identity,
+    )
+    claims = credentials.claims
+    return AssumeRoleResult(credentials, claims.assumed_role_arn, claims.assumed_role_id, source_identity)

@@ -1,0 +1,288 @@
+"""Replay and attempt guards: one-time claims (nonces, TOTP steps) and failure counters.
+
+A :class:`Guard` is the only shared mutable state the request path needs besides the store:
+
+* ``claim(key, ttl)`` — True exactly once per key while the claim lives (signature nonces, used TOTP steps);
+* ``incr(key, window)`` — a failure counter in a fixed window that opens with the first failure (logon
+  lock-out), the same semantics as Redis ``INCR`` + ``EXPIRE NX`` so a Redis backend can be added unchanged.
+
+Backends: :class:`MemoryGuard` (one process), :class:`SqliteGuard` (one machine, many processes; may share
+the store's database file, it uses its own table). :func:`open_guard` picks one from a URL. Every backend
+takes an injectable ``clock`` (seconds since the epoch) so expiry can be tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar, runtime_checkable
+
+from . import errors
+
+Clock = Callable[[], float]
+_T = TypeVar("_T")
+
+__all__ = ["Clock", "Guard", "MemoryGuard", "SqliteGuard", "open_guard"]
+
+
+@runtime_checkable
+class Guard(Protocol):
+    """Atomic one-time claims and windowed counters, shared by every worker that uses the same backend."""
+
+    def claim(self, key: str, ttl_seconds: float) -> bool:
+        """Claim ``key`` for ``ttl_seconds``. Of concurrent claims of one live key exactly one gets True."""
+        ...
+
+    def incr(self, key: str, window_seconds: float) -> int:
+        """Add one to the counter ``key`` (its window opens at the first increment); return the new count."""
+        ...
+
+    def count(self, key: str) -> int:
+        """The counter's current value (0 when absent or its window has passed)."""
+        ...
+
+    def reset(self, key: str) -> None:
+        """Forget ``key`` (a claim or a counter)."""
+        ...
+
+
+def _check_duration(name: str, seconds: float) -> None:
+    if not 0 < seconds < float("inf"):
+        raise errors.InvalidParameter(name, f"{name} must be a positive, finite number of seconds.")
+
+
+class MemoryGuard:
+    """In-process guard: thread-safe, expiring, bounded.
+
+    Expired entries are purged on every call in expiry order (a heap), so memory holds only live entries.
+    When ``max_entries`` live entries exist the guard fails closed with :class:`errors.ServiceUnavailable`
+    rather than forgetting a live nonce (which would re-open a replay).
+    """
+
+    def __init__(self, *, clock: Clock = time.time, max_entries: int = 1_000_000) -> None:
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[float, int]] = {}  # key -> (expires_at, count)
+        self._expiry: list[tuple[float, str]] = []  # lazy heap; stale items are skipped on pop
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._purge(self._clock())
+            return len(self._entries)
+
+    def claim(self, key: str, ttl_seconds: float) -> bool:
+        _check_duration("TtlSeconds", ttl_seconds)
+        with self._lock:
+            now = self._clock()
+            self._purge(now)
+            if key in self._entries:
+                return False
+            self._store(key, now + ttl_seconds, 1)
+            return True
+
+    def incr(self, key: str, window_seconds: float) -> int:
+        _check_duration("WindowSeconds", window_seconds)
+        with self._lock:
+            now = self._clock()
+            self._purge(now)
+            current = self._entries.get(key)
+            if current is None:
+                self._store(key, now + window_seconds, 1)
+                return 1
+            expires_at, count = current
+            self._entries[key] = (expires_at, count + 1)
+            return count + 1
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            self._purge(self._clock())
+            current = self._entries.get(key)
+            return 0 if current is None else current[1]
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def _store(self, key: str, expires_at: float, count: int) -> None:
+        if len(self._entries) >= self._max_entries:
+            raise errors.ServiceUnavailable("The replay guard is full; the request was denied.")
+        self._entries[key] = (expires_at, count)
+        heapq.heappush(self._expiry, (expires_at, key))
+
+    def _purge(self, now: float) -> None:
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            expires_at, key = heapq.heappop(heap)
+            current = self._entries.get(key)
+            # Only drop the entry this heap item was pushed for, not a later re-claim of the same key.
+            if current is not None and current[0] == expires_at:
+                del self._entries[key]
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS ram_guard ("
+    " key TEXT PRIMARY KEY, expires_at REAL NOT NULL, count INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ram_guard_expires ON ram_guard(expires_at)",
+)
+_CLAIM = (
+    "INSERT INTO ram_guard(key, expires_at, count) VALUES (?, ?, 1) "
+    "ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at, count = 1 "
+    "WHERE ram_guard.expires_at <= ?"
+)
+_INCR = (
+    "INSERT INTO ram_guard(key, expires_at, count) VALUES (:key, :expires, 1) "
+    "ON CONFLICT(key) DO UPDATE SET "
+    " count = CASE WHEN ram_guard.expires_at <= :now THEN 1 ELSE ram_guard.count + 1 END, "
+    " expires_at = CASE WHEN ram_guard.expires_at <= :now THEN excluded.expires_at "
+    "                   ELSE ram_guard.expires_at END "
+    "RETURNING count"
+)
+
+
+class SqliteGuard:
+    """Guard in a SQLite table ``ram_guard``; safe across threads and processes sharing the file.
+
+    Each operation is one autocommit statement (an upsert), which SQLite runs as a write transaction from its
+    first step, so claims are atomic without read-then-write races. A locked database is waited for
+    (``busy_timeout``) and retried; if it stays locked the guard fails closed with ServiceUnavailable.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock = time.time,
+        busy_timeout: float = 10.0,
+        retries: int = 5,
+        purge_every: int = 1000,
+    ) -> None:
+        self._clock = clock
+        self._retries = retries
+        self._purge_every = purge_every
+        self._ops = 0
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            os.fspath(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._run(self._init_schema)
+
+    def _init_schema(self) -> None:
+        # Another process may hold the file; WAL is a performance choice, not a correctness one.
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        for statement in _SCHEMA:
+            self._conn.execute(statement)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SqliteGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def claim(self, key: str, ttl_seconds: float) -> bool:
+        _check_duration("TtlSeconds", ttl_seconds)
+
+        def op() -> bool:
+            now = self._clock()
+            cursor = self._conn.execute(_CLAIM, (key, now + ttl_seconds, now))
+            return cursor.rowcount == 1
+
+        return self._run(op, write=True)
+
+    def incr(self, key: str, window_seconds: float) -> int:
+        _check_duration("WindowSeconds", window_seconds)
+
+        def op() -> int:
+            now = self._clock()
+            params = {"key": key, "expires": now + window_seconds, "now": now}
+            row = self._conn.execute(_INCR, params).fetchone()
+            return int(row[0])
+
+        return self._run(op, write=True)
+
+    def count(self, key: str) -> int:
+        def op() -> int:
+            row = self._conn.execute(
+                "SELECT count FROM ram_guard WHERE key = ? AND expires_at > ?", (key, self._clock())
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return self._run(op)
+
+    def reset(self, key: str) -> None:
+        def op() -> None:
+            self._conn.execute("DELETE FROM ram_guard WHERE key = ?", (key,))
+
+        self._run(op, write=True)
+
+    def purge(self) -> int:
+        """Delete expired rows now; returns how many. Also done every ``purge_every`` writes."""
+
+        def op() -> int:
+            cursor = self._conn.execute("DELETE FROM ram_guard WHERE expires_at <= ?", (self._clock(),))
+            return cursor.rowcount
+
+        return self._run(op)
+
+    def _run(self, op: Callable[[], _T], *, write: bool = False) -> _T:
+        with self._lock:
+            result = self._retry(op)
+            if write:
+                self._ops += 1
+                if self._ops >= self._purge_every:
+                    self._ops = 0
+                    self._retry(
+                        lambda: self._conn.execute(
+                            "DELETE FROM ram_guard WHERE expires_at <= ?", (self._clock(),)
+                        )
+                    )
+            return result
+
+    def _retry(self, op: Callable[[], _T]) -> _T:
+        delay = 0.01
+        for attempt in range(self._retries + 1):
+            try:
+                return op()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or attempt == self._retries:
+                    raise errors.ServiceUnavailable(
+                        "The replay guard database is unavailable; the request was denied."
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def open_guard(url: str, *, clock: Clock = time.time) -> Guard:
+    """Open a guard from a URL: ``memory://`` or ``sqlite:///relative.db`` / ``sqlite:////absolute.db``.
+
+    The SQLite form follows the usual URL convention: what follows ``sqlite:///`` is the path, so a fourth
+    slash makes it absolute. ``redis://`` is added by a later issue.
+    """
+    if url == "memory://" or url.startswith("memory://"):
+        return MemoryGuard(clock=clock)
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise errors.InvalidParameter("GuardUrl", "The sqlite guard URL names no database file.")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SqliteGuard(path, clock=clock)
+    scheme = url.split(":", 1)[0] if ":" in url else url
+    raise errors.InvalidParameter("GuardUrl", f"Unsupported guard URL scheme: {scheme[:32]!r}.")
