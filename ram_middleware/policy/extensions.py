@@ -1,0 +1,102 @@
+"""Middleware extension condition keys (namespace ``mw:``) for "working hours" rules.
+
+RAM's ``acs:CurrentTime`` is an instant, so date operators can bound a date range but cannot say
+"09:00-18:00 every weekday". Two derived keys fill that gap; the evaluator computes them from the request's
+``acs:CurrentTime`` whenever a policy uses them, so callers never supply them (a value a caller does put in
+the context under these names is ignored):
+
+``mw:LocalTimeOfDay/<IANA zone>``
+    local wall-clock time in that zone as an HHMM number: 09:30 → ``930``, 18:00 → ``1800``.
+``mw:LocalWeekday/<IANA zone>``
+    ISO weekday in that zone: 1 = Monday … 7 = Sunday.
+
+Both are Numeric keys: only the ``Numeric*`` operators accept them. The zone is validated when the document is
+parsed (exact IANA name, or the same name in another case) and resolved once. With no ``acs:CurrentTime`` in
+the request the keys are absent. Example, R&D's OSS only 09:00-18:00 Monday to Friday, Shanghai time::
+
+    {"NumericGreaterThanEquals": {"mw:LocalTimeOfDay/Asia/Shanghai": "0900"},
+     "NumericLessThan": {"mw:LocalTimeOfDay/Asia/Shanghai": "1800"},
+     "NumericLessThanEquals": {"mw:LocalWeekday/Asia/Shanghai": "5"}}
+
+Any other key in the ``mw:`` namespace is rejected, so a typo cannot silently turn a rule into "key absent".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from functools import cache, lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from ram_middleware.errors import MalformedPolicyDocument
+from ram_middleware.policy.values import EPOCH, read_date
+
+__all__ = ["LOCAL_TIME_OF_DAY", "LOCAL_WEEKDAY", "Context", "Derive", "extension_key"]
+
+Context = Mapping[str, str | Sequence[str]]
+Derive = Callable[[Context], str | None]
+
+LOCAL_TIME_OF_DAY = "mw:LocalTimeOfDay/"
+LOCAL_WEEKDAY = "mw:LocalWeekday/"
+_CURRENT_TIME = "acs:currenttime"
+_MINUTE_US = 60_000_000
+
+
+def extension_key(key_name: str, path: str) -> Derive | None:
+    """The deriving function for an ``mw:`` key, None for any other key; bad ``mw:`` keys are malformed."""
+    lowered = key_name.lower()
+    if not lowered.startswith("mw:"):
+        return None
+    for prefix, part in ((LOCAL_TIME_OF_DAY, 0), (LOCAL_WEEKDAY, 1)):
+        if lowered.startswith(prefix.lower()):
+            zone = _resolve_zone(key_name[len(prefix) :])
+            if zone is None:
+                raise MalformedPolicyDocument(path, f"{key_name!r} does not name an IANA time zone")
+            return _deriver(zone, part)
+    raise MalformedPolicyDocument(
+        path,
+        f"unknown condition key {key_name!r} (mw: keys are mw:LocalTimeOfDay/<zone>, mw:LocalWeekday/<zone>)",
+    )
+
+
+@cache
+def _zones_by_lower_name() -> dict[str, str]:
+    return {name.lower(): name for name in available_timezones()}
+
+
+@lru_cache(maxsize=1024)
+def _resolve_zone(name: str) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        pass
+    proper = _zones_by_lower_name().get(name.lower())
+    return ZoneInfo(proper) if proper is not None else None
+
+
+@lru_cache(maxsize=8192)
+def _local_parts(minute: int, zone: ZoneInfo) -> tuple[str, str] | None:
+    try:
+        local = (EPOCH + timedelta(minutes=minute)).astimezone(zone)
+    except (OverflowError, ValueError):
+        return None
+    return str(local.hour * 100 + local.minute), str(local.isoweekday())
+
+
+def _deriver(zone: ZoneInfo, part: int) -> Derive:
+    def derive(context: Context) -> str | None:
+        raw = context.get(_CURRENT_TIME)
+        if raw is not None and not isinstance(raw, str):
+            # acs:CurrentTime is single-valued; only a list of exactly one time is readable
+            raw = raw[0] if len(raw) == 1 else None
+        if raw is None:
+            return None
+        instant = read_date(raw)
+        if instant is None:
+            return None
+        parts = _local_parts(instant // _MINUTE_US, zone)
+        return None if parts is None else parts[part]
+
+    return derive

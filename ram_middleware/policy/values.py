@@ -1,0 +1,112 @@
+"""Typed readings of condition values: numbers, dates, booleans and IP addresses/networks.
+
+Policy values are read once, when the document is parsed (a bad one rejects the document). Request values
+are read per decision through small LRU caches, because the same source IPs, times and flags recur.
+Every ``read_*`` function returns None for text it cannot read (spec decision 6: such a value matches no
+policy value).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from functools import lru_cache
+
+__all__ = [
+    "EPOCH",
+    "IpNet",
+    "read_bool",
+    "read_date",
+    "read_decimal",
+    "read_ip",
+    "read_network",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
+_DATE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))",
+    re.ASCII,
+)
+_MAPPED_V4 = ipaddress.IPv6Network("::ffff:0:0/96")
+
+IpNet = tuple[int, int, int]  # (version, network as int, mask as int)
+
+
+def _decimal(text: str) -> Decimal | None:
+    if _NUMBER.fullmatch(text) is None:
+        return None
+    return Decimal(text)
+
+
+@lru_cache(maxsize=4096)
+def read_decimal(text: str) -> Decimal | None:
+    """``12``, ``-3.5``, ``0930`` → Decimal; exponents, ``NaN`` and blanks are not numbers here."""
+    return _decimal(text)
+
+
+def _date_us(text: str) -> int | None:
+    m = _DATE.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, frac, zulu, sign, off_h, off_m = m.groups()
+    micro = int((frac or "0")[:6].ljust(6, "0"))
+    try:
+        offset = timedelta(0) if zulu else timedelta(hours=int(off_h), minutes=int(off_m))
+        if sign == "-":
+            offset = -offset
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, timezone(offset)
+        )
+    except ValueError:
+        return None
+    return (moment - EPOCH) // _ONE_US
+
+
+@lru_cache(maxsize=4096)
+def read_date(text: str) -> int | None:
+    """ISO 8601 date-time with a zone → microseconds since the Unix epoch (spec decision 12)."""
+    return _date_us(text)
+
+
+def read_bool(text: str) -> bool | None:
+    """``true`` / ``false`` in any case."""
+    lowered = text.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    return None
+
+
+@lru_cache(maxsize=4096)
+def read_ip(text: str) -> tuple[int, int] | None:
+    """An address → (version, integer); IPv4-mapped IPv6 becomes IPv4 (spec decision 10)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            return None
+        if address.ipv4_mapped is not None:
+            return 4, int(address.ipv4_mapped)
+    return address.version, int(address)
+
+
+def read_network(text: str) -> IpNet | None:
+    """An address or CIDR → (version, network, mask), host bits dropped (spec decisions 9 and 10)."""
+    if "%" in text:  # zone-scoped IPv6 literals name an interface, not a network
+        return None
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED_V4):
+        as_v4 = ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+        return 4, int(as_v4.network_address), int(as_v4.netmask)
+    return network.version, int(network.network_address), int(network.netmask)

@@ -1,0 +1,289 @@
+"""Property-based checks of the evaluator, the wildcard matcher and the parser."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ram_middleware.arn import compile_wildcard
+from ram_middleware.errors import MalformedPolicyDocument
+from ram_middleware.policy import AttachedPolicy, PolicySet, Request, make_request, parse_policy
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+ACTIONS = [
+    "ecs:*",
+    "ecs:Describe*",
+    "ecs:StopInstance",
+    "oss:Get*",
+    "*",
+    "*:List*",
+    "OSS:getobject",
+    "e?s:*",
+    "ram:*",
+    "oss:*Object",
+]
+RESOURCES = [
+    "*",
+    "acs:ecs:*:*:instance/*",
+    "acs:oss:*:*:bucket/*",
+    "acs:oss:cn-hangzhou:1:bucket/a.txt",
+    "ACS:OSS:cn-hangzhou:1:bucket*",
+    "acs:ecs:cn-hangzhou:1:instance/i-?",
+    "acs:RAM::1:user/*",
+    "*bucket",
+    "acs:oss:*:*:bucket",
+    "acs:ram::1:user/Bob",
+    "acs:oss:*:*:bucket/p?/*",
+]
+CONDITIONS: list[dict[str, Any]] = [
+    {"IpAddress": {"acs:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]}},
+    {"Bool": {"acs:MFAPresent": "false"}},
+    {"StringNotEquals": {"acs:SourceVpc": "vpc-a"}},
+    {"NumericLessThanIfExists": {"oss:MaxKeys": "100"}},
+    {"DateLessThan": {"acs:CurrentTime": "2024-06-03T12:00:00+08:00"}},
+    {"ForAllValues:StringLike": {"acs:TagKeys": "env*"}},
+    {"ForAnyValue:StringEquals": {"acs:TagKeys": ["team", "cost"]}},
+    {"NumericGreaterThanEquals": {"mw:LocalTimeOfDay/Asia/Shanghai": "0900"}},
+]
+REQ_ACTIONS = [
+    "ecs:DescribeInstances",
+    "ecs:StopInstance",
+    "oss:GetObject",
+    "oss:PutObject",
+    "ram:ListUsers",
+    "rds:ListTags",
+]
+REQ_RESOURCES = [
+    "acs:ecs:cn-hangzhou:1:instance/i-1",
+    "acs:oss:cn-hangzhou:1:bucket/a.txt",
+    "acs:oss:cn-hangzhou:1:bucket",
+    "acs:ram::1:user/bob",
+    "acs:oss:r:1:bucket/p1/x",
+]
+
+
+@st.composite
+def statements(draw: st.DrawFn, effect: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"Effect": effect or draw(st.sampled_from(["Allow", "Deny"]))}
+    body["NotAction" if draw(st.booleans()) and draw(st.booleans()) else "Action"] = draw(
+        st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=3)
+    )
+    body["NotResource" if draw(st.integers(0, 4)) == 0 else "Resource"] = draw(
+        st.lists(st.sampled_from(RESOURCES), min_size=1, max_size=2)
+    )
+    blocks = draw(st.lists(st.sampled_from(CONDITIONS), max_size=2))
+    if blocks:
+        body["Condition"] = {op: keys for block in blocks for op, keys in block.items()}
+    return body
+
+
+documents = st.lists(statements(), min_size=1, max_size=4).map(lambda s: {"Version": "1", "Statement": s})
+policy_lists = st.lists(documents, max_size=4)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> Request:
+    context: dict[str, Any] = {}
+    if draw(st.booleans()):
+        context["acs:SourceIp"] = draw(
+            st.sampled_from(["10.1.2.3", "192.0.2.1", "2001:db8::5", "::ffff:10.0.0.1"])
+        )
+    if draw(st.booleans()):
+        context["acs:MFAPresent"] = draw(st.booleans())
+    if draw(st.booleans()):
+        context["acs:SourceVpc"] = draw(st.sampled_from(["vpc-a", "vpc-b"]))
+    if draw(st.booleans()):
+        context["oss:MaxKeys"] = draw(st.sampled_from(["10", "1000", "x"]))
+    if draw(st.booleans()):
+        context["acs:CurrentTime"] = draw(st.sampled_from(["2024-06-03T01:00:00Z", "2024-06-03T05:00:00Z"]))
+    if draw(st.booleans()):
+        context["acs:TagKeys"] = draw(st.lists(st.sampled_from(["env", "team", "cost", "envx"]), max_size=3))
+    return make_request(draw(st.sampled_from(REQ_ACTIONS)), draw(st.sampled_from(REQ_RESOURCES)), context)
+
+
+def attach(docs: list[dict[str, Any]]) -> list[AttachedPolicy]:
+    return [AttachedPolicy(f"P{i}", "Custom", "v1", "user", "u", parse_policy(d)) for i, d in enumerate(docs)]
+
+
+def effect(docs: list[dict[str, Any]], request: Request) -> str:
+    return PolicySet(attach(docs)).decide(request).effect
+
+
+def reference_effect(docs: list[dict[str, Any]], request: Request) -> str:
+    """Spec section 3 by brute force: every statement, no index."""
+    matched = [s.effect for p in attach(docs) for s in p.policy.statements if s.matches(request)]
+    return "ExplicitDeny" if "Deny" in matched else "Allow" if "Allow" in matched else "ImplicitDeny"
+
+
+@SETTINGS
+@given(policy_lists, requests())
+def test_index_agrees_with_brute_force(docs: list[dict[str, Any]], request: Request) -> None:
+    policies = PolicySet(attach(docs))
+    expected = reference_effect(docs, request)
+    assert policies.decide(request).effect == expected
+    assert policies.decide(request).effect == expected  # memoised path
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(st.lists(statements(), min_size=20, max_size=40), st.lists(requests(), min_size=4, max_size=12))
+def test_resource_prefix_index_agrees_with_brute_force(
+    body: list[dict[str, Any]], batch: list[Request]
+) -> None:
+    # one policy with many statements, so the per-action candidate lists are long enough to be indexed
+    docs = [{"Version": "1", "Statement": body}]
+    policies = PolicySet(attach(docs))
+    for request in batch:
+        assert policies.decide(request).effect == reference_effect(docs, request)
+
+
+@SETTINGS
+@given(policy_lists, requests(), statements(effect="Deny"))
+def test_adding_a_deny_never_allows(
+    docs: list[dict[str, Any]], request: Request, extra: dict[str, Any]
+) -> None:
+    before = effect(docs, request)
+    after = effect([*docs, {"Version": "1", "Statement": [extra]}], request)
+    if before != "Allow":
+        assert after != "Allow"
+    if before == "ExplicitDeny":
+        assert after == "ExplicitDeny"
+
+
+@SETTINGS
+@given(policy_lists, requests(), statements(effect="Allow"))
+def test_adding_an_allow_never_lifts_an_explicit_deny(
+    docs: list[dict[str, Any]], request: Request, extra: dict[str, Any]
+) -> None:
+    if effect(docs, request) == "ExplicitDeny":
+        assert effect([*docs, {"Version": "1", "Statement": [extra]}], request) == "ExplicitDeny"
+
+
+@SETTINGS
+@given(policy_lists, requests(), st.randoms(use_true_random=False))
+def test_order_never_changes_the_decision(docs: list[dict[str, Any]], request: Request, rnd: Any) -> None:
+    shuffled = [dict(d, Statement=rnd.sample(d["Statement"], len(d["Statement"]))) for d in docs]
+    rnd.shuffle(shuffled)
+    assert effect(shuffled, request) == effect(docs, request)
+
+
+PATTERN_CHARS = st.sampled_from(list("ab/:.*?"))
+TEXT_CHARS = st.sampled_from(list("ab/:.*?c"))
+
+
+def reference_match(pattern: str, text: str) -> bool:
+    """fnmatch-like translation: '*' → '.*', '?' → '.', everything else literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, re.DOTALL) is not None
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(PATTERN_CHARS, max_size=10), st.text(TEXT_CHARS, max_size=14))
+def test_wildcard_agrees_with_reference(pattern: str, text: str) -> None:
+    assert compile_wildcard(pattern)(text) is reference_match(pattern, text)
+
+
+@SETTINGS
+@given(documents)
+def test_parse_source_parse_is_stable(document: dict[str, Any]) -> None:
+    first = parse_policy(document)
+    second = parse_policy(first.source)
+    assert second.source == first.source
+    assert json.loads(first.source) == document
+    assert [s.effect for s in second.statements] == [s.effect for s in first.statements]
+
+
+KEYS = [
+    "Version",
+    "Statement",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+    "Sid",
+    "Principal",
+    "RAM",
+    "Service",
+    "StringEquals",
+    "IpAddress",
+    "NumericLessThan",
+    "DateLessThan",
+    "Bool",
+    "ForAllValues:StringLike",
+    "acs:SourceIp",
+    "mw:LocalWeekday/UTC",
+    "Null",
+]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=6)
+    | st.sampled_from(
+        [
+            "1",
+            "Allow",
+            "Deny",
+            "*",
+            "ecs:*",
+            "acs:oss:*:*:b/*",
+            "10.0.0.0/8",
+            "true",
+            "2024-01-01T00:00:00Z",
+            "sts:AssumeRole",
+            "acs:ram::1:root",
+        ]
+    )
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+KINDS = st.sampled_from(["identity", "trust", "session"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), JSON, max_size=3) | JSON, KINDS)
+def test_random_documents_parse_or_are_malformed(document: Any, kind: Any) -> None:
+    text_or_mapping = document if isinstance(document, dict) else json.dumps(document)
+    try:
+        parse_policy(text_or_mapping, kind=kind)
+    except MalformedPolicyDocument as exc:
+        assert exc.code == "MalformedPolicyDocument" and isinstance(exc.path, str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    documents,
+    st.lists(
+        st.tuples(st.integers(0, 10_000), st.sampled_from(["", "{", "]", ",", '"', "1", "*"])),
+        min_size=1,
+        max_size=4,
+    ),
+    KINDS,
+)
+def test_mutated_text_parses_or_is_malformed(
+    document: dict[str, Any], edits: list[tuple[int, str]], kind: Any
+) -> None:
+    text = parse_policy(document).source
+    for position, insert in edits:
+        at = position % (len(text) + 1)
+        text = text[:at] + insert + text[at + 1 :]
+    try:
+        policy = parse_policy(text, kind=kind)
+    except MalformedPolicyDocument:
+        return
+    assert parse_policy(policy.source, kind=kind).source == policy.source
