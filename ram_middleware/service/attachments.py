@@ -1,0 +1,166 @@
+"""Attaching System and Custom policies to users, groups and roles, and listing who has what."""
+
+from __future__ import annotations
+
+from .. import errors
+from ..identity import Group, Policy, PolicyType, Role, User
+from ..store.base import Repository
+from ..store.records import Attachment, AttachTarget
+from .base import ServiceBase
+from .policies import check_policy_type, system_policy_record
+from .results import Attached, PolicyEntities
+
+__all__ = ["AttachmentOps"]
+
+_TARGET_CODE = {"user": "User", "group": "Group", "role": "Role"}
+
+
+class AttachmentOps(ServiceBase):
+    """AttachPolicyTo*/DetachPolicyFrom*, ListPoliciesFor*, ListEntitiesForPolicy."""
+
+    def _target(
+        self, repo: Repository, account_id: str, target_type: AttachTarget, name: str
+    ) -> tuple[str, str]:
+        """(id, stored name) of the user, group or role."""
+        if target_type == "user":
+            user = self._user(repo, account_id, name)
+            return user.user_id, user.user_name
+        if target_type == "group":
+            group = self._group(repo, account_id, name)
+            return group.group_id, group.group_name
+        if target_type == "role":
+            role = self._role(repo, account_id, name)
+            return role.role_id, role.role_name
+        raise ValueError(f"unknown attachment target {target_type!r}")
+
+    def _policy(self, repo: Repository, account_id: str, kind: PolicyType, policy_name: str) -> Policy:
+        if kind == "System":
+            return system_policy_record(policy_name)
+        return self._custom_policy(repo, account_id, policy_name)
+
+    def attach_policy(
+        self, account_id: str, target_type: AttachTarget, target_name: str, policy_type: str, policy_name: str
+    ) -> None:
+        """Attach a policy; ``EntityAlreadyExists.<Target>.Policy`` if it already is, ``LimitExceeded.*``
+        at the quota."""
+        kind = check_policy_type(policy_type)
+        with self.store.write() as repo:
+            self._account(repo, account_id)
+            target_id, stored_name = self._target(repo, account_id, target_type, target_name)
+            policy = self._policy(repo, account_id, kind, policy_name)
+            current = repo.attachments_for_target(target_type, target_id)
+            self._check_attachable(current, target_type, stored_name, policy)
+            attachment = Attachment(
+                account_id, target_type, target_id, stored_name, kind, policy.policy_name, self._now()
+            )
+            repo.attach(attachment)
+
+    def _check_attachable(
+        self, current: list[Attachment], target_type: AttachTarget, target_name: str, policy: Policy
+    ) -> None:
+        code, kind = _TARGET_CODE[target_type], policy.policy_type
+        if any(a.policy_type == kind and a.policy_name == policy.policy_name for a in current):
+            raise errors.EntityAlreadyExists(
+                f"{code}.Policy", f"The policy is already attached to {target_type} {target_name}."
+            )
+        if kind == "System":
+            quota = self.limits.system_policies_per_target
+        else:
+            quota = self.limits.custom_policies_per(target_type)
+        if sum(1 for a in current if a.policy_type == kind) >= quota:
+            raise errors.LimitExceeded(
+                f"{code}.Policy", f"{target_type} {target_name} has the maximum number of {kind} policies."
+            )
+
+    def detach_policy(
+        self, account_id: str, target_type: AttachTarget, target_name: str, policy_type: str, policy_name: str
+    ) -> None:
+        """Detach a policy; ``EntityNotExist.<Target>.Policy`` when it is not attached."""
+        kind = check_policy_type(policy_type)
+        with self.store.write() as repo:
+            target_id, stored_name = self._target(repo, account_id, target_type, target_name)
+            policy = self._policy(repo, account_id, kind, policy_name)
+            if not repo.detach(target_type, target_id, kind, policy.policy_name):
+                raise errors.EntityNotExist(
+                    f"{_TARGET_CODE[target_type]}.Policy", f"The policy is not attached to {stored_name}."
+                )
+
+    def list_policies_for(
+        self, account_id: str, target_type: AttachTarget, target_name: str
+    ) -> list[Attached[Policy]]:
+        """The policies attached to one user, group or role, with their attach dates."""
+        with self.store.read() as repo:
+            target_id, _ = self._target(repo, account_id, target_type, target_name)
+            return [
+                Attached(self._policy(repo, account_id, a.policy_type, a.policy_name), a.attach_date)
+                for a in repo.attachments_for_target(target_type, target_id)
+            ]
+
+    def list_entities_for_policy(self, account_id: str, policy_type: str, policy_name: str) -> PolicyEntities:
+        """The users, groups and roles a policy is attached to, with attach dates."""
+        kind = check_policy_type(policy_type)
+        with self.store.read() as repo:
+            self._account(repo, account_id)
+            policy = self._policy(repo, account_id, kind, policy_name)
+            attachments = repo.attachments_for_policy(account_id, kind, policy.policy_name)
+            users: list[Attached[User]] = []
+            groups: list[Attached[Group]] = []
+            roles: list[Attached[Role]] = []
+            for a in attachments:
+                if a.target_type == "user":
+                    users.append(Attached(self._user(repo, account_id, a.target_name), a.attach_date))
+                elif a.target_type == "group":
+                    groups.append(Attached(self._group(repo, account_id, a.target_name), a.attach_date))
+                else:
+                    roles.append(Attached(self._role(repo, account_id, a.target_name), a.attach_date))
+        return PolicyEntities(tuple(users), tuple(groups), tuple(roles))
+
+    # --- the API's per-target spellings ---------------------------------------------------------------
+
+    def attach_policy_to_user(
+        self, account_id: str, policy_type: str, policy_name: str, user_name: str
+    ) -> None:
+        """AttachPolicyToUser."""
+        self.attach_policy(account_id, "user", user_name, policy_type, policy_name)
+
+    def attach_policy_to_group(
+        self, account_id: str, policy_type: str, policy_name: str, group_name: str
+    ) -> None:
+        """AttachPolicyToGroup."""
+        self.attach_policy(account_id, "group", group_name, policy_type, policy_name)
+
+    def attach_policy_to_role(
+        self, account_id: str, policy_type: str, policy_name: str, role_name: str
+    ) -> None:
+        """AttachPolicyToRole."""
+        self.attach_policy(account_id, "role", role_name, policy_type, policy_name)
+
+    def detach_policy_from_user(
+        self, account_id: str, policy_type: str, policy_name: str, user_name: str
+    ) -> None:
+        """DetachPolicyFromUser."""
+        self.detach_policy(account_id, "user", user_name, policy_type, policy_name)
+
+    def detach_policy_from_group(
+        self, account_id: str, policy_type: str, policy_name: str, group_name: str
+    ) -> None:
+        """DetachPolicyFromGroup."""
+        self.detach_policy(account_id, "group", group_name, policy_type, policy_name)
+
+    def detach_policy_from_role(
+        self, account_id: str, policy_type: str, policy_name: str, role_name: str
+    ) -> None:
+        """DetachPolicyFromRole."""
+        self.detach_policy(account_id, "role", role_name, policy_type, policy_name)
+
+    def list_policies_for_user(self, account_id: str, user_name: str) -> list[Attached[Policy]]:
+        """ListPoliciesForUser."""
+        return self.list_policies_for(account_id, "user", user_name)
+
+    def list_policies_for_group(self, account_id: str, group_name: str) -> list[Attached[Policy]]:
+        """ListPoliciesForGroup."""
+        return self.list_policies_for(account_id, "group", group_name)
+
+    def list_policies_for_role(self, account_id: str, role_name: str) -> list[Attached[Policy]]:
+        """ListPoliciesForRole."""
+        return self.list_policies_for(account_id, "role", role_name)

@@ -1,0 +1,192 @@
+"""Login profiles (console passwords) of RAM users and of the account root.
+
+Passwords are hashed with argon2id (:mod:`ram_middleware.credentials.password`) *before* the write
+transaction opens, so the slow hash never holds the database's write lock. Earlier hashes are kept
+(newest first, at most 24) for ``PasswordReusePrevention``. Lock-out after failed attempts
+(``MaxLoginAttemps``) is the logon flow's job (``LogonThrottle`` over the guard), not the store's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from .. import errors
+from ..credentials.password import (
+    PasswordPolicy,
+    check_reuse,
+    hash_password,
+    verify_password,
+    verify_password_or_dummy,
+)
+from ..identity import User
+from ..store.base import Repository
+from ..store.records import ROOT, LoginProfile, LoginProfileRecord
+from .accounts import AccountOps
+
+__all__ = ["LogonOps"]
+
+_HISTORY = 24  # the largest PasswordReusePrevention the API accepts
+
+
+def _keep(new: bool | None, old: bool) -> bool:
+    return old if new is None else bool(new)
+
+
+class LogonOps(AccountOps):
+    """CreateLoginProfile … ChangePassword, plus password checks for the logon flow."""
+
+    def _logon_subject(
+        self, repo: Repository, account_id: str, user_name: str | None
+    ) -> tuple[str, User | None]:
+        """(subject, user) of a user, or (ROOT, None) for the root when ``user_name`` is None."""
+        self._account(repo, account_id)
+        if user_name is None:
+            return ROOT, None
+        user = self._user(repo, account_id, user_name)
+        return user.user_id, user
+
+    def _profile(self, repo: Repository, account_id: str, user_name: str | None) -> LoginProfileRecord:
+        subject, _ = self._logon_subject(repo, account_id, user_name)
+        record = repo.get_login_profile(account_id, subject)
+        if record is None:
+            raise errors.EntityNotExist(
+                "User.LoginProfile", f"There is no login profile for {user_name or 'root'}."
+            )
+        return record
+
+    def _hash_new(self, account_id: str, user_name: str | None, password: str) -> tuple[str, PasswordPolicy]:
+        policy = self.get_password_policy(account_id)
+        if not isinstance(password, str):
+            raise errors.InvalidParameter("Password", "The password must be text.")
+        policy.check(password, user_name or "")
+        return hash_password(password), policy
+
+    def create_login_profile(
+        self,
+        account_id: str,
+        user_name: str,
+        password: str,
+        *,
+        password_reset_required: bool = False,
+        mfa_bind_required: bool = False,
+    ) -> LoginProfile:
+        """Give a user a console password (checked against the account's password policy)."""
+        return self._create_profile(
+            account_id, user_name, password, password_reset_required, mfa_bind_required
+        )
+
+    def set_root_password(
+        self, account_id: str, password: str, *, mfa_bind_required: bool = False
+    ) -> LoginProfile:
+        """Create or replace the account root's console password."""
+        with self.store.read() as repo:
+            exists = repo.get_login_profile(account_id, ROOT) is not None
+        if exists:
+            return self.update_login_profile(
+                account_id, None, password=password, mfa_bind_required=mfa_bind_required
+            )
+        return self._create_profile(account_id, None, password, False, mfa_bind_required)
+
+    def _create_profile(
+        self, account_id: str, user_name: str | None, password: str, reset: bool, mfa_bind: bool
+    ) -> LoginProfile:
+        password_hash, _ = self._hash_new(account_id, user_name, password)
+        with self.store.write() as repo:
+            subject, user = self._logon_subject(repo, account_id, user_name)
+            if repo.get_login_profile(account_id, subject) is not None:
+                raise errors.EntityAlreadyExists("User.LoginProfile", "The login profile already exists.")
+            now = self._now()
+            name, user_id = (None, None) if user is None else (user.user_name, user.user_id)
+            profile = LoginProfile(account_id, name, bool(reset), bool(mfa_bind), now, now, now)
+            repo.insert_login_profile(LoginProfileRecord(profile, subject, user_id, password_hash))
+        return profile
+
+    def get_login_profile(self, account_id: str, user_name: str | None) -> LoginProfile:
+        """The user's (None: the root's) login profile; ``EntityNotExist.User.LoginProfile`` if none."""
+        with self.store.read() as repo:
+            return self._profile(repo, account_id, user_name).profile
+
+    def update_login_profile(
+        self,
+        account_id: str,
+        user_name: str | None,
+        *,
+        password: str | None = None,
+        password_reset_required: bool | None = None,
+        mfa_bind_required: bool | None = None,
+    ) -> LoginProfile:
+        """Change the password and/or flags (None leaves a field as it is)."""
+        prepared = None if password is None else (password, *self._hash_new(account_id, user_name, password))
+        with self.store.write() as repo:
+            record = self._profile(repo, account_id, user_name)
+            if prepared is not None:
+                record = self._with_password(record, *prepared)
+            profile = replace(
+                record.profile,
+                password_reset_required=_keep(
+                    password_reset_required, record.profile.password_reset_required
+                ),
+                mfa_bind_required=_keep(mfa_bind_required, record.profile.mfa_bind_required),
+                update_date=self._now(),
+            )
+            repo.update_login_profile(replace(record, profile=profile))
+        return profile
+
+    def _with_password(
+        self, record: LoginProfileRecord, password: str, new_hash: str, policy: PasswordPolicy
+    ) -> LoginProfileRecord:
+        check_reuse(password, (record.password_hash, *record.history), policy)
+        history = (record.password_hash, *record.history)[:_HISTORY]
+        profile = replace(record.profile, password_changed_date=self._now())
+        return replace(record, profile=profile, password_hash=new_hash, history=history)
+
+    def delete_login_profile(self, account_id: str, user_name: str | None) -> None:
+        """Remove console access (keys are unaffected)."""
+        with self.store.write() as repo:
+            record = self._profile(repo, account_id, user_name)
+            repo.delete_login_profile(account_id, record.subject)
+
+    def change_password(
+        self, account_id: str, user_name: str | None, old_password: str, new_password: str
+    ) -> None:
+        """The caller's own password change: the old password must match; clears PasswordResetRequired."""
+        with self.store.read() as repo:
+            current = self._profile(repo, account_id, user_name)
+        if not verify_password(current.password_hash, old_password):
+            raise errors.InvalidParameter("OldPassword", "The old password is incorrect.")
+        new_hash, policy = self._hash_new(account_id, user_name, new_password)
+        with self.store.write() as repo:
+            record = self._profile(repo, account_id, user_name)
+            if record.password_hash != current.password_hash:
+                raise errors.InvalidParameter("OldPassword", "The password was changed meanwhile; try again.")
+            record = self._with_password(record, new_password, new_hash, policy)
+            profile = replace(record.profile, password_reset_required=False, update_date=self._now())
+            repo.update_login_profile(replace(record, profile=profile))
+
+    # --- the logon flow -----------------------------------------------------------------------------
+
+    def verify_login_password(self, account_id: str, user_name: str | None, password: str) -> LoginProfile:
+        """The login profile if ``password`` is right; ``LoginFailed`` otherwise.
+
+        Unknown account, unknown user, no login profile and a wrong password all raise the same error
+        after the same amount of hashing work, so a caller cannot tell them apart.
+        """
+        try:
+            with self.store.read() as repo:
+                record: LoginProfileRecord | None = self._profile(repo, account_id, user_name)
+        except errors.EntityNotExist:
+            record = None
+        stored_hash = None if record is None else record.password_hash
+        if not verify_password_or_dummy(stored_hash, password) or record is None:
+            raise errors.LoginFailed()
+        return record.profile
+
+    def record_logon(self, account_id: str, user_name: str | None, when: datetime | None = None) -> None:
+        """Note a successful console logon (LastLoginDate). Bookkeeping: drops no cached snapshot."""
+        when = self._now() if when is None else when
+        with self.store.write(announce=False) as repo:
+            record = self._profile(repo, account_id, user_name)
+            repo.update_login_profile(replace(record, profile=replace(record.profile, last_logon_date=when)))
+            if record.user_id is not None:
+                repo.set_user_last_login(record.user_id, when)

@@ -1,0 +1,242 @@
+"""Policies: custom policy documents with up to five versions, and the built-in System policies.
+
+A document is validated with :func:`parse_policy` *before* the write transaction opens, so an invalid
+document stores nothing. System policies are read-only and have a single version ``v1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from .. import errors
+from ..identity import Policy, PolicyType, PolicyVersion
+from ..policy import SYSTEM_POLICIES, parse_policy
+from ..store.base import Repository
+from ..store.records import Page
+from .base import ServiceBase
+from .results import PolicyDetail
+from .rules import check_max_items, check_name, check_text, decode_marker, encode_marker
+
+__all__ = ["SYSTEM_POLICY_DATE", "PolicyOps", "RotateStrategy", "check_policy_type"]
+
+RotateStrategy = Literal["None", "DeleteOldestNonDefaultVersionWhenLimitExceeded"]
+_ROTATE: Final = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
+
+SYSTEM_POLICY_DATE: Final = datetime(2015, 5, 1, tzinfo=UTC)
+"""Create/update date reported for System policies (they have no creation event of their own)."""
+
+
+def check_policy_type(value: str) -> PolicyType:
+    """``System`` or ``Custom`` exactly, else ``InvalidParameter.PolicyType``."""
+    if value == "System":
+        return "System"
+    if value == "Custom":
+        return "Custom"
+    raise errors.InvalidParameter("PolicyType", "PolicyType must be System or Custom.")
+
+
+def system_policy_record(name: str, attachment_count: int = 0) -> Policy:
+    """The Policy record of a System policy; ``EntityNotExist.Policy`` when there is none by that name."""
+    found = SYSTEM_POLICIES.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise errors.EntityNotExist("Policy", f"The policy does not exist: {str(name)[:128]}")
+    return Policy(
+        found.name,
+        "System",
+        found.description,
+        "v1",
+        attachment_count,
+        SYSTEM_POLICY_DATE,
+        SYSTEM_POLICY_DATE,
+    )
+
+
+class PolicyOps(ServiceBase):
+    """CreatePolicy … SetDefaultPolicyVersion."""
+
+    def _validated(self, document: str) -> str:
+        if not isinstance(document, str):
+            raise errors.InvalidParameter("PolicyDocument", "PolicyDocument must be JSON text.")
+        parse_policy(document, kind="identity", max_length=self.limits.policy_document_length)
+        return document
+
+    def create_policy(
+        self, account_id: str, policy_name: str, policy_document: str, *, description: str = ""
+    ) -> Policy:
+        """A new custom policy with version v1; an invalid document stores nothing."""
+        check_name("PolicyName", policy_name)
+        check_text("Description", description, self.limits.policy_description_length)
+        self._validated(policy_document)
+        with self.store.write() as repo:
+            self._account(repo, account_id)
+            if repo.get_policy(account_id, policy_name) is not None:
+                raise errors.EntityAlreadyExists("Policy", f"The policy already exists: {policy_name}")
+            if repo.count_policies(account_id) >= self.limits.custom_policies_per_account:
+                raise errors.LimitExceeded("Policy", "The account has reached its number of custom policies.")
+            now = self._now()
+            policy = Policy(policy_name, "Custom", description, "v1", 0, now, now)
+            repo.insert_policy(account_id, policy, PolicyVersion("v1", policy_document, True, now))
+        return policy
+
+    def get_policy(self, account_id: str, policy_name: str, policy_type: str) -> PolicyDetail:
+        """The policy (System or Custom) with its default version's document."""
+        kind = check_policy_type(policy_type)
+        with self.store.read() as repo:
+            self._account(repo, account_id)
+            if kind == "System":
+                counts = repo.attachment_counts(account_id, "System")
+                policy = system_policy_record(policy_name, counts.get(policy_name, 0))
+                return PolicyDetail(policy, _system_version(policy_name))
+            policy = self._custom_policy(repo, account_id, policy_name)
+            version = repo.get_version(account_id, policy.policy_name, policy.default_version)
+        if version is None:
+            raise errors.EntityNotExist("Policy.Version", "The default version is missing.")
+        return PolicyDetail(policy, version)
+
+    def list_policies(
+        self,
+        account_id: str,
+        *,
+        policy_type: str | None = None,
+        marker: str | None = None,
+        max_items: int = 100,
+    ) -> Page[Policy]:
+        """System then Custom policies (each in name order), optionally of one type."""
+        kind = None if policy_type is None else check_policy_type(policy_type)
+        check_max_items(max_items, 1000)
+        start = decode_marker(marker)
+        with self.store.read() as repo:
+            self._account(repo, account_id)
+            listed = self._all_policies(repo, account_id, kind)
+        keyed = [(f"{'0' if p.policy_type == 'System' else '1'}:{p.policy_name.lower()}", p) for p in listed]
+        rest = [(key, p) for key, p in keyed if key >= start]
+        if len(rest) > max_items:
+            return Page(tuple(p for _, p in rest[:max_items]), True, encode_marker(rest[max_items][0]))
+        return Page(tuple(p for _, p in rest), False, None)
+
+    @staticmethod
+    def _all_policies(repo: Repository, account_id: str, kind: PolicyType | None) -> list[Policy]:
+        listed: list[Policy] = []
+        if kind in (None, "System"):
+            counts = repo.attachment_counts(account_id, "System")
+            listed += [
+                system_policy_record(n, counts.get(n, 0)) for n in sorted(SYSTEM_POLICIES, key=str.lower)
+            ]
+        if kind in (None, "Custom"):
+            listed += repo.list_policies(account_id)
+        return listed
+
+    def update_policy_description(self, account_id: str, policy_name: str, new_description: str) -> Policy:
+        """Change a custom policy's description."""
+        check_text("NewDescription", new_description, self.limits.policy_description_length)
+        with self.store.write() as repo:
+            policy = self._custom_policy(repo, account_id, policy_name)
+            updated = replace(policy, description=new_description, update_date=self._now())
+            repo.update_policy(account_id, updated)
+        return updated
+
+    def delete_policy(self, account_id: str, policy_name: str, *, cascading_delete: bool = False) -> None:
+        """Delete a custom policy. Attachments block it (``DeleteConflict.Policy.User/Group/Role``), and so
+        do non-default versions (``DeleteConflict.Policy.Version``), unless ``cascading_delete`` — which
+        detaches it everywhere and deletes every version in the same transaction."""
+        with self.store.write() as repo:
+            policy = self._custom_policy(repo, account_id, policy_name)
+            attached = repo.attachments_for_policy(account_id, "Custom", policy.policy_name)
+            if not cascading_delete:
+                for target in ("user", "group", "role"):
+                    if any(a.target_type == target for a in attached):
+                        raise errors.DeleteConflict(
+                            f"Policy.{target.capitalize()}",
+                            f"The policy is attached to a {target}: {policy_name}",
+                        )
+                if len(repo.list_versions(account_id, policy.policy_name)) > 1:
+                    raise errors.DeleteConflict(
+                        "Policy.Version", f"The policy has other versions: {policy_name}"
+                    )
+            for attachment in attached:
+                repo.detach(attachment.target_type, attachment.target_id, "Custom", policy.policy_name)
+            repo.delete_policy(account_id, policy.policy_name)
+
+    # --- versions -----------------------------------------------------------------------------------
+
+    def create_policy_version(
+        self,
+        account_id: str,
+        policy_name: str,
+        policy_document: str,
+        *,
+        set_as_default: bool = False,
+        rotate_strategy: str = "None",
+    ) -> PolicyVersion:
+        """Add a version; at the limit either fail (``LimitExceeded.Policy.Version``) or, with
+        ``DeleteOldestNonDefaultVersionWhenLimitExceeded``, delete the oldest non-default version."""
+        if rotate_strategy not in ("None", _ROTATE):
+            raise errors.InvalidParameter("RotateStrategy", f"RotateStrategy must be None or {_ROTATE}.")
+        self._validated(policy_document)
+        with self.store.write() as repo:
+            policy = self._custom_policy(repo, account_id, policy_name)
+            versions = repo.list_versions(account_id, policy.policy_name)
+            if len(versions) >= self.limits.policy_versions:
+                if rotate_strategy != _ROTATE:
+                    raise errors.LimitExceeded(
+                        "Policy.Version", f"The policy has {len(versions)} versions already."
+                    )
+                oldest = next(v for v in versions if not v.is_default)
+                repo.delete_version(account_id, policy.policy_name, oldest.version_id)
+            now = self._now()
+            version = repo.add_version(account_id, policy.policy_name, policy_document, now)
+            default = version.version_id if set_as_default else policy.default_version
+            repo.update_policy(account_id, replace(policy, default_version=default, update_date=now))
+        return replace(version, is_default=set_as_default)
+
+    def get_policy_version(
+        self, account_id: str, policy_name: str, policy_type: str, version_id: str
+    ) -> PolicyVersion:
+        """One version (System policies have only v1)."""
+        for version in self.list_policy_versions(account_id, policy_name, policy_type):
+            if version.version_id == version_id:
+                return version
+        raise errors.EntityNotExist(
+            "Policy.Version", f"The policy version does not exist: {str(version_id)[:16]}"
+        )
+
+    def list_policy_versions(
+        self, account_id: str, policy_name: str, policy_type: str = "Custom"
+    ) -> list[PolicyVersion]:
+        """All versions, oldest first."""
+        if check_policy_type(policy_type) == "System":
+            system_policy_record(policy_name)
+            return [_system_version(policy_name)]
+        with self.store.read() as repo:
+            policy = self._custom_policy(repo, account_id, policy_name)
+            return repo.list_versions(account_id, policy.policy_name)
+
+    def delete_policy_version(self, account_id: str, policy_name: str, version_id: str) -> None:
+        """Delete a non-default version (the default one: ``DeleteConflict.Policy.Version``)."""
+        with self.store.write() as repo:
+            policy = self._custom_policy(repo, account_id, policy_name)
+            if repo.get_version(account_id, policy.policy_name, version_id) is None:
+                raise errors.EntityNotExist(
+                    "Policy.Version", f"The policy version does not exist: {version_id[:16]}"
+                )
+            if version_id == policy.default_version:
+                raise errors.DeleteConflict("Policy.Version", "The default version cannot be deleted.")
+            repo.delete_version(account_id, policy.policy_name, version_id)
+
+    def set_default_policy_version(self, account_id: str, policy_name: str, version_id: str) -> Policy:
+        """Make a version the one that applies."""
+        with self.store.write() as repo:
+            policy = self._custom_policy(repo, account_id, policy_name)
+            if repo.get_version(account_id, policy.policy_name, version_id) is None:
+                raise errors.EntityNotExist(
+                    "Policy.Version", f"The policy version does not exist: {version_id[:16]}"
+                )
+            updated = replace(policy, default_version=version_id, update_date=self._now())
+            repo.update_policy(account_id, updated)
+        return updated
+
+
+def _system_version(name: str) -> PolicyVersion:
+    return PolicyVersion("v1", SYSTEM_POLICIES[name].document, True, SYSTEM_POLICY_DATE)

@@ -1,0 +1,139 @@
+"""RAM roles: trust policy, session duration, and revocation of issued sessions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from .. import errors
+from ..identity import Role
+from ..policy import parse_policy
+from ..store.records import Page
+from . import ids
+from .base import ServiceBase, page_of
+from .rules import check_max_items, check_name, check_text, decode_marker
+
+__all__ = ["RoleOps"]
+
+MIN_SESSION, MAX_SESSION = 3600, 43200
+
+
+def _check_duration(param: str, seconds: int) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not MIN_SESSION <= seconds <= MAX_SESSION:
+        raise errors.InvalidParameter(param, f"{param} must be {MIN_SESSION} to {MAX_SESSION} seconds.")
+    return seconds
+
+
+class RoleOps(ServiceBase):
+    """CreateRole, GetRole, UpdateRole, DeleteRole, ListRoles, and session revocation."""
+
+    def _trust(self, document: str) -> str:
+        if not isinstance(document, str):
+            raise errors.InvalidParameter("AssumeRolePolicyDocument", "The trust policy must be JSON text.")
+        parse_policy(document, kind="trust", max_length=self.limits.trust_policy_length)
+        return document
+
+    def create_role(
+        self,
+        account_id: str,
+        role_name: str,
+        assume_role_policy_document: str,
+        *,
+        description: str = "",
+        max_session_duration: int = MIN_SESSION,
+    ) -> Role:
+        """A new role; the trust policy is validated (kind="trust") before anything is stored."""
+        check_name("RoleName", role_name)
+        check_text("Description", description, self.limits.role_description_length)
+        _check_duration("MaxSessionDuration", max_session_duration)
+        self._trust(assume_role_policy_document)
+        with self.store.write() as repo:
+            self._account(repo, account_id)
+            if repo.get_role(account_id, role_name) is not None:
+                raise errors.EntityAlreadyExists("Role", f"The role already exists: {role_name}")
+            if repo.count_roles(account_id) >= self.limits.roles_per_account:
+                raise errors.LimitExceeded("Role", "The account has reached its number of roles.")
+            now = self._now()
+            role = Role(
+                account_id, ids.role_id(), role_name, assume_role_policy_document, description,
+                max_session_duration, now, now,
+            )  # fmt: skip
+            repo.insert_role(role)
+        return role
+
+    def get_role(self, account_id: str, role_name: str) -> Role:
+        """The role; ``EntityNotExist.Role`` when unknown."""
+        with self.store.read() as repo:
+            return self._role(repo, account_id, role_name)
+
+    def update_role(
+        self,
+        account_id: str,
+        role_name: str,
+        *,
+        new_assume_role_policy_document: str | None = None,
+        new_description: str | None = None,
+        new_max_session_duration: int | None = None,
+    ) -> Role:
+        """Change trust policy, description and/or MaxSessionDuration (None leaves a field)."""
+        if new_assume_role_policy_document is not None:
+            self._trust(new_assume_role_policy_document)
+        if new_description is not None:
+            check_text("NewDescription", new_description, self.limits.role_description_length)
+        if new_max_session_duration is not None:
+            _check_duration("NewMaxSessionDuration", new_max_session_duration)
+        with self.store.write() as repo:
+            role = self._role(repo, account_id, role_name)
+            updated = replace(
+                role,
+                trust_policy=new_assume_role_policy_document or role.trust_policy,
+                description=role.description if new_description is None else new_description,
+                max_session_duration=new_max_session_duration or role.max_session_duration,
+                update_date=self._now(),
+            )
+            repo.update_role(updated)
+        return updated
+
+    def delete_role(self, account_id: str, role_name: str, *, force: bool = False) -> None:
+        """Delete a role; attached policies block it (``DeleteConflict.Role.Policy``) unless ``force``."""
+        with self.store.write() as repo:
+            role = self._role(repo, account_id, role_name)
+            if repo.attachments_for_target("role", role.role_id):
+                if not force:
+                    raise errors.DeleteConflict(
+                        "Role.Policy", f"The role still has policies: {role.role_name}"
+                    )
+                repo.detach_all("role", role.role_id)
+            repo.delete_role(role.role_id)
+
+    def list_roles(self, account_id: str, *, marker: str | None = None, max_items: int = 100) -> Page[Role]:
+        """One page of roles in name order."""
+        check_max_items(max_items, 1000)
+        start = decode_marker(marker)
+        with self.store.read() as repo:
+            self._account(repo, account_id)
+            rows = repo.list_roles(account_id, start, max_items + 1)
+        return page_of(rows, max_items, lambda r: r.role_name.lower())
+
+    def revoke_role_sessions(
+        self, account_id: str, role_name: str, *, before: datetime | None = None
+    ) -> datetime:
+        """Invalidate every session of the role issued before ``before`` (default: now); returns it.
+
+        The revocation time never moves backwards, so an older call cannot revive revoked sessions.
+        """
+        when = self._now() if before is None else before
+        if when.tzinfo is None:
+            raise errors.InvalidParameter("RevokeBefore", "The revocation time must carry a time zone.")
+        with self.store.write() as repo:
+            role = self._role(repo, account_id, role_name)
+            current = repo.get_role_revoked_before(role.role_id)
+            if current is not None and current >= when:
+                return current
+            repo.set_role_revoked_before(role.role_id, when)
+        return when
+
+    def get_role_revoked_before(self, account_id: str, role_name: str) -> datetime | None:
+        """Sessions issued before this time are revoked (None: none are)."""
+        with self.store.read() as repo:
+            return repo.get_role_revoked_before(self._role(repo, account_id, role_name).role_id)

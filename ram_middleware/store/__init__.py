@@ -1,0 +1,87 @@
+"""Where identities and policies live: :func:`open_store` picks a backend from a URL.
+
+URLs: ``memory://``; ``sqlite:///relative/ram.db`` or ``sqlite:////absolute/ram.db`` (the path is
+everything after ``sqlite:///``, as in SQLAlchemy; ``sqlite://`` alone means ``./ram.db``).
+PostgreSQL (``postgresql://…``) arrives with a later issue and plugs into the same SQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .. import errors
+from ..crypto import SecretBox, resolve_secret_box
+from .base import ChangeCallback as ChangeCallback
+from .base import Repository as Repository
+from .base import Store as Store
+from .records import ROOT as ROOT
+from .records import Attachment as Attachment
+from .records import JoinedGroup as JoinedGroup
+from .records import JoinedUser as JoinedUser
+from .records import LoginProfile as LoginProfile
+from .records import MFADevice as MFADevice
+from .records import Page as Page
+from .sql import StoreFailure as StoreFailure
+from .sqlite import SqliteStore as SqliteStore
+
+DEFAULT_URL = "sqlite:///ram.db"
+KEY_FILE_SUFFIX = ".key"
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file path of a ``sqlite://`` URL, or None for ``memory://``."""
+    if url == "memory://" or url.startswith("memory://"):
+        return None
+    if not url.startswith("sqlite://"):
+        raise errors.InvalidParameter(
+            "StoreUrl", "Use memory:// or sqlite:///path/to/ram.db as the store URL."
+        )
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url[len("sqlite://") :]
+    return path or "ram.db"
+
+
+def open_store(
+    url: str = DEFAULT_URL,
+    *,
+    master_keys: Sequence[bytes | str] | None = None,
+    env: Mapping[str, str] | None = None,
+    production: bool = False,
+    busy_budget: float = 30.0,
+) -> Store:
+    """Open (creating and migrating as needed) the store at ``url``.
+
+    The SecretBox comes from ``master_keys``, else ``RAM_MASTER_KEY`` in ``env`` (default: the process
+    environment), else for SQLite a key file ``<database>.key`` beside the database (created 0600), else
+    for ``memory://`` an ephemeral key.
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        raise errors.InvalidParameter("StoreUrl", "The PostgreSQL store is not available in this version.")
+    path = sqlite_path(url)
+    key_file = None if path is None else Path(path + KEY_FILE_SUFFIX)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    box: SecretBox = resolve_secret_box(
+        master_keys, key_file=key_file, env=os.environ if env is None else env, production=production
+    )
+    return SqliteStore(path, box=box, url=url, busy_budget=busy_budget)
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "ROOT",
+    "Attachment",
+    "ChangeCallback",
+    "JoinedGroup",
+    "JoinedUser",
+    "LoginProfile",
+    "MFADevice",
+    "Page",
+    "Repository",
+    "SqliteStore",
+    "Store",
+    "StoreFailure",
+    "open_store",
+    "sqlite_path",
+]

@@ -1,0 +1,335 @@
+"""The directory: an in-process snapshot of the store for the request path.
+
+A decision must not cost a database round trip, so :class:`Directory` remembers what the request path
+asks for — signing keys (secrets decrypted once), principals, compiled policy sets, roles — in a
+*snapshot* tagged with the store's change counter.
+
+Invalidation:
+
+* A write through any :class:`~ram_middleware.store.base.Store` object of this process announces itself
+  (``Store.subscribe``) and the snapshot is dropped before the writing call returns, so the next decision
+  sees it — e.g. a user removed from a group has lost that group's permissions.
+* Writes by other processes are noticed by reading the change counter (one indexed row, ~10 µs on
+  SQLite) at most every ``refresh_interval`` seconds (default 0.5). That is the bound: another process's
+  change is felt here within ``refresh_interval`` (plus the lookup that notices it). ``refresh_interval=0``
+  checks on every call. A PostgreSQL backend will push changes through the same ``subscribe`` hook
+  (LISTEN/NOTIFY), making the poll a fallback.
+* An entry is only remembered if it was read at the snapshot's own counter, so a value read just before a
+  concurrent write can never be cached after the invalidation.
+
+AccessKey last-used dates are *batched*: :meth:`Directory.note_key_used` records them in memory, and they
+are written in one transaction at most every ``flush_interval`` seconds (default 60), on :meth:`flush` and
+on :meth:`close` — never one write per request. That write is bookkeeping (``announce=False``): it drops
+no snapshot anywhere. A crash loses at most ``flush_interval`` seconds of last-used dates.
+
+Memory is bounded: each cache is an LRU of at most ``max_entries`` (unknown AccessKeyIds are cached as
+misses too, and an attacker can send arbitrarily many of those).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from .. import errors
+from ..identity import Principal, Role, SigningKey, User, ram_arn
+from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
+from .base import Repository, Store
+from .records import Attachment, key_secret_context
+
+__all__ = ["Directory", "root_principal", "user_principal"]
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# The account root is not subject to identity policies (spec §3.5); simulate() and any caller that asks
+# for the root's PolicySet get this single allow-everything statement, which also names why in audits.
+_OWNER = AttachedPolicy(
+    "AccountOwner",
+    "Owner",
+    "",
+    "user",
+    "root",
+    parse_policy('{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'),
+)
+
+
+class _Lru(Generic[K, V]):
+    """A size-bounded mapping that forgets the least recently used entry first (not thread-safe)."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max = max_size
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> tuple[bool, V | None]:
+        if key not in self._data:
+            return False, None
+        self._data.move_to_end(key)
+        return True, self._data[key]
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def put(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self._max:
+            self._data.popitem(last=False)
+
+
+@dataclass
+class _Snapshot:
+    """Everything remembered at one value of the change counter."""
+
+    counter: int
+    max_entries: int
+    entries: _Lru[Hashable, object] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.entries = _Lru(self.max_entries)
+
+
+def user_principal(user: User, groups: tuple[str, ...]) -> Principal:
+    """The Principal of a RAM user (before authentication details are filled in)."""
+    return Principal(
+        kind="user", account_id=user.account_id, name=user.user_name, principal_id=user.user_id,
+        arn=user.arn, groups=groups,
+    )  # fmt: skip
+
+
+def root_principal(account_id: str) -> Principal:
+    """The Principal of an account's root identity."""
+    return Principal(
+        kind="root", account_id=account_id, name=account_id, principal_id=account_id,
+        arn=ram_arn(account_id, "root"),
+    )  # fmt: skip
+
+
+class Directory:
+    """Read-mostly view of the store for the request path; see the module docstring for invalidation."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        refresh_interval: float = 0.5,
+        flush_interval: float = 60.0,
+        max_entries: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._refresh_interval = refresh_interval
+        self._flush_interval = flush_interval
+        self._max_entries = max_entries
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._snap = _Snapshot(store.change_counter(), max_entries)
+        self._checked_at = monotonic()
+        self._compiled: _Lru[str, CompiledPolicy] = _Lru(4 * max_entries)
+        self._pending: dict[str, datetime] = {}
+        self._flushed_at = monotonic()
+        self._unsubscribe = store.subscribe(self._on_change)
+
+    @property
+    def cached_entries(self) -> int:
+        """How many lookups the current snapshot remembers (at most ``max_entries``)."""
+        with self._lock:
+            return len(self._snap.entries)
+
+    # --- invalidation -------------------------------------------------------------------------------
+
+    def _on_change(self, counter: int) -> None:
+        with self._lock:
+            if counter > self._snap.counter:
+                self._snap = _Snapshot(counter, self._max_entries)
+
+    def invalidate(self) -> None:
+        """Drop everything remembered (the next lookups read the store)."""
+        counter = self._store.change_counter()
+        with self._lock:
+            self._snap = _Snapshot(counter, self._max_entries)
+            self._checked_at = self._monotonic()
+
+    def _snapshot(self) -> _Snapshot:
+        now = self._monotonic()
+        if now - self._checked_at >= self._refresh_interval:
+            self._on_change(self._store.change_counter())
+            self._checked_at = now
+        return self._snap
+
+    def _cached(self, key: Hashable, load: Callable[[Repository], object]) -> object:
+        snap = self._snapshot()
+        with self._lock:
+            found, value = snap.entries.get(key)
+        if found:
+            return value
+        with self._store.read() as repo:
+            counter = repo.change_counter()
+            value = load(repo)
+        self._on_change(counter)
+        with self._lock:
+            if self._snap.counter == counter:
+                self._snap.entries.put(key, value)
+        return value
+
+    # --- lookups ------------------------------------------------------------------------------------
+
+    def signing_key(self, access_key_id: str) -> SigningKey | None:
+        """The key's decrypted secret, status and owner (root keys: kind="root"); None when unknown."""
+        found = self._cached(("key", access_key_id), lambda repo: self._load_key(repo, access_key_id))
+        return found if isinstance(found, SigningKey) else None
+
+    def _load_key(self, repo: Repository, access_key_id: str) -> SigningKey | None:
+        record = repo.get_access_key(access_key_id)
+        if record is None:
+            return None
+        key = record.key
+        if record.user_id is None:
+            principal = root_principal(key.account_id)
+        else:
+            user = repo.get_user_by_id(record.user_id)
+            if user is None:
+                return None
+            groups = tuple(j.group.group_name for j in repo.groups_for_user(user.user_id))
+            principal = user_principal(user, groups)
+        secret = self._store.box.decrypt(
+            record.secret_ciphertext, context=key_secret_context(key.access_key_id)
+        )
+        return SigningKey(key.access_key_id, secret, principal, key.status)
+
+    def principal_for_user(self, account_id: str, user_name: str) -> Principal:
+        """The user's Principal with their groups; ``EntityNotExist.User`` when there is no such user."""
+        found = self._cached(
+            ("user", account_id, user_name.lower()), lambda r: self._load_user(r, account_id, user_name)
+        )
+        if not isinstance(found, Principal):
+            raise errors.EntityNotExist("User", f"The user does not exist: {user_name[:64]}")
+        return found
+
+    @staticmethod
+    def _load_user(repo: Repository, account_id: str, user_name: str) -> Principal | None:
+        user = repo.get_user(account_id, user_name)
+        if user is None:
+            return None
+        return user_principal(user, tuple(j.group.group_name for j in repo.groups_for_user(user.user_id)))
+
+    def role(self, account_id: str, role_name: str) -> Role | None:
+        """The role record (trust policy, MaxSessionDuration); None when unknown."""
+        found = self._cached(
+            ("role", account_id, role_name.lower()), lambda r: r.get_role(account_id, role_name)
+        )
+        return found if isinstance(found, Role) else None
+
+    def role_revoked_before(self, account_id: str, role_name: str) -> datetime | None:
+        """Sessions of this role issued before the returned time are revoked (None: none revoked)."""
+        role = self.role(account_id, role_name)
+        if role is None:
+            return None
+        found = self._cached(("revoked", role.role_id), lambda r: r.get_role_revoked_before(role.role_id))
+        return found if isinstance(found, datetime) else None
+
+    def policy_set(self, principal: Principal) -> PolicySet:
+        """The identity policies that apply to ``principal``, compiled once per snapshot.
+
+        Users: their own attachments plus those of every group they belong to *now* (read from the
+        store, not from ``principal.groups``). Assumed roles: the role's attachments (the session policy
+        is the caller's to intersect). A principal whose user or role no longer exists (or was re-created
+        with another id) gets an empty set: everything is implicitly denied.
+        """
+        if principal.kind == "root":
+            return PolicySet([_OWNER])
+        # Every session of a role shares the role's set: key by RoleId, not by the per-session principal id.
+        identity = principal.principal_id if principal.kind == "user" else principal.extra.get("role_id")
+        key = ("policies", principal.kind, principal.account_id, principal.name.lower(), identity)
+        found = self._cached(key, lambda repo: self._load_policies(repo, principal))
+        if not isinstance(found, PolicySet):
+            raise TypeError("policy set cache holds a foreign object")
+        return found
+
+    def _load_policies(self, repo: Repository, principal: Principal) -> PolicySet:
+        if principal.kind == "user":
+            return PolicySet(self._user_policies(repo, principal))
+        role = repo.get_role(principal.account_id, principal.name)
+        wanted_id = principal.extra.get("role_id")
+        if role is None or (wanted_id is not None and wanted_id != role.role_id):
+            return PolicySet([])
+        return PolicySet(self._attached(repo, a) for a in repo.attachments_for_target("role", role.role_id))
+
+    def _user_policies(self, repo: Repository, principal: Principal) -> list[AttachedPolicy]:
+        user = repo.get_user(principal.account_id, principal.name)
+        if user is None or user.user_id != principal.principal_id:
+            return []
+        attachments = repo.attachments_for_target("user", user.user_id)
+        for joined in repo.groups_for_user(user.user_id):
+            attachments += repo.attachments_for_target("group", joined.group.group_id)
+        return [self._attached(repo, a) for a in attachments]
+
+    def _attached(self, repo: Repository, attachment: Attachment) -> AttachedPolicy:
+        if attachment.policy_type == "System":
+            compiled, version = system_policy(attachment.policy_name), "v1"
+        else:
+            policy = repo.get_policy(attachment.account_id, attachment.policy_name)
+            document = None if policy is None else repo.get_version(
+                attachment.account_id, policy.policy_name, policy.default_version
+            )  # fmt: skip
+            if policy is None or document is None:
+                raise errors.ServiceUnavailable("An attached custom policy is missing its default version.")
+            compiled, version = self._compile(document.document), policy.default_version
+        return AttachedPolicy(
+            attachment.policy_name, attachment.policy_type, version, attachment.target_type,
+            attachment.target_name, compiled,
+        )  # fmt: skip
+
+    def _compile(self, document: str) -> CompiledPolicy:
+        # Stored documents were validated on write and versions are immutable, so text → compiled
+        # policy is a pure function worth remembering across snapshots.
+        with self._lock:
+            found, compiled = self._compiled.get(document)
+        if found and compiled is not None:
+            return compiled
+        compiled = parse_policy(document)
+        with self._lock:
+            self._compiled.put(document, compiled)
+        return compiled
+
+    # --- last-used batching -------------------------------------------------------------------------
+
+    def note_key_used(self, access_key_id: str, when: datetime) -> None:
+        """Remember that the key signed a request at ``when``; written in batches (see module doc)."""
+        with self._lock:
+            previous = self._pending.get(access_key_id)
+            if previous is None or when > previous:
+                self._pending[access_key_id] = when
+            due = self._monotonic() - self._flushed_at >= self._flush_interval
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending last-used dates now (one transaction). On failure they stay pending."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._flushed_at = self._monotonic()
+        if not pending:
+            return
+        try:
+            with self._store.write(announce=False) as repo:
+                repo.set_keys_last_used(pending)
+        except errors.RAMError:
+            log.warning("Could not record AccessKey last-used dates; will retry at the next flush.")
+            with self._lock:
+                for key_id, when in pending.items():
+                    if key_id not in self._pending or self._pending[key_id] < when:
+                        self._pending[key_id] = when
+
+    def close(self) -> None:
+        """Flush pending last-used dates and stop listening to the store."""
+        self.flush()
+        self._unsubscribe()

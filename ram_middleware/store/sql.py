@@ -1,0 +1,59 @@
+"""The SQL repository: every table's rows behind one object bound to one open transaction.
+
+It is engine-neutral (see :mod:`.dialect`); the SQLite store uses it today and a PostgreSQL store can
+reuse it unchanged with :data:`.dialect.POSTGRES` and a psycopg connection.
+"""
+
+from __future__ import annotations
+
+from .. import errors
+from .schema import MIGRATIONS, VERSION_TABLE
+from .sql_entities import EntityRows
+from .sql_policies import PolicyRows
+from .sql_secrets import SecretRows
+
+__all__ = ["SqlRepository", "StoreFailure"]
+
+
+class StoreFailure(errors.ServiceUnavailable):
+    """The database failed in a way retrying will not fix (I/O error, constraint, unknown schema)."""
+
+    default_code = "ServiceUnavailable.Store"
+    default_message = "The identity store failed; the operation was not applied."
+
+
+class SqlRepository(EntityRows, PolicyRows, SecretRows):
+    """Rows of every table, read and written inside the caller's transaction."""
+
+    def change_counter(self) -> int:
+        """How many announced writes the database has seen (any process)."""
+        return int(self._scalar("SELECT counter FROM ram_changes WHERE id = 1"))
+
+    def bump_change_counter(self) -> int:
+        """Count one more write; returns the new value."""
+        return int(
+            self._scalar("UPDATE ram_changes SET counter = counter + 1 WHERE id = 1 RETURNING counter")
+        )
+
+    def schema_version(self) -> int:
+        value = self._scalar("SELECT version FROM ram_schema_version")
+        return 0 if value is None else int(value)
+
+    def migrate(self) -> int:
+        """Apply the missing migrations in order; returns the resulting schema version."""
+        self._exec(VERSION_TABLE)
+        current = self._scalar("SELECT version FROM ram_schema_version")
+        if current is None:
+            self._exec("INSERT INTO ram_schema_version (version) VALUES (0)")
+            current = 0
+        current = int(current)
+        if current > len(MIGRATIONS):
+            raise StoreFailure(
+                f"The database schema is version {current}; "
+                f"this ram-middleware knows up to {len(MIGRATIONS)}."
+            )
+        for number in range(current + 1, len(MIGRATIONS) + 1):
+            for statement in MIGRATIONS[number - 1]:
+                self._exec(statement)
+            self._exec("UPDATE ram_schema_version SET version = ?", (number,))
+        return len(MIGRATIONS)

@@ -1,0 +1,258 @@
+"""SQL for accounts, account settings, users, groups, memberships and roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..identity import Account, Group, Role, User
+from .records import JoinedGroup, JoinedUser
+from .sql_base import SqlBase, from_ts, must_ts, opt_ts, to_ts
+
+__all__ = ["EntityRows"]
+
+_USER_COLS = (
+    "u.account_id, u.user_id, u.user_name, u.display_name, u.email, u.mobile_phone, u.comments, "
+    "u.create_date, u.update_date, u.last_login_date"
+)
+_GROUP_COLS = "g.account_id, g.group_id, g.group_name, g.comments, g.create_date, g.update_date"
+_ROLE_COLS = (
+    "account_id, role_id, role_name, trust_policy, description, max_session_duration, "
+    "create_date, update_date"
+)
+
+
+def _user(row: Any) -> User:
+    return User(
+        account_id=row[0], user_id=row[1], user_name=row[2], display_name=row[3], email=row[4],
+        mobile_phone=row[5], comments=row[6], create_date=from_ts(row[7]), update_date=from_ts(row[8]),
+        last_login_date=from_ts(row[9]),
+    )  # fmt: skip
+
+
+def _group(row: Any) -> Group:
+    return Group(
+        account_id=row[0], group_id=row[1], group_name=row[2], comments=row[3],
+        create_date=from_ts(row[4]), update_date=from_ts(row[5]),
+    )  # fmt: skip
+
+
+def _role(row: Any) -> Role:
+    return Role(
+        account_id=row[0], role_id=row[1], role_name=row[2], trust_policy=row[3], description=row[4],
+        max_session_duration=int(row[5]), create_date=from_ts(row[6]), update_date=from_ts(row[7]),
+    )  # fmt: skip
+
+
+def _required(when: datetime | None) -> str:
+    if when is None:
+        raise ValueError("create/update dates are required")
+    return to_ts(when)
+
+
+class EntityRows(SqlBase):
+    """Rows of the account directory: who exists and how they are grouped."""
+
+    # --- accounts and per-account settings ---------------------------------------------------------
+
+    def insert_account(self, account: Account) -> None:
+        self._exec(
+            "INSERT INTO ram_accounts (account_id, alias, create_date) VALUES (?, ?, ?)",
+            (account.account_id, account.alias, to_ts(account.create_date)),
+        )
+
+    def get_account(self, account_id: str) -> Account | None:
+        row = self._one(
+            "SELECT account_id, alias, create_date FROM ram_accounts WHERE account_id = ?", (account_id,)
+        )
+        return None if row is None else Account(row[0], row[1], must_ts(row[2]))
+
+    def find_account_by_alias(self, alias: str) -> Account | None:
+        row = self._one("SELECT account_id, alias, create_date FROM ram_accounts WHERE alias = ?", (alias,))
+        return None if row is None else Account(row[0], row[1], must_ts(row[2]))
+
+    def list_accounts(self) -> list[Account]:
+        rows = self._all("SELECT account_id, alias, create_date FROM ram_accounts ORDER BY account_id")
+        return [Account(r[0], r[1], must_ts(r[2])) for r in rows]
+
+    def set_account_alias(self, account_id: str, alias: str | None) -> None:
+        self._exec("UPDATE ram_accounts SET alias = ? WHERE account_id = ?", (alias, account_id))
+
+    def get_setting(self, account_id: str, name: str) -> str | None:
+        value = self._scalar(
+            "SELECT value FROM ram_account_settings WHERE account_id = ? AND name = ?", (account_id, name)
+        )
+        return None if value is None else str(value)
+
+    def put_setting(self, account_id: str, name: str, value: str) -> None:
+        sql = self._dialect.upsert(
+            "ram_account_settings", ("account_id", "name", "value"), ("account_id", "name"), ("value",)
+        )
+        self._exec(sql, (account_id, name, value))
+
+    # --- users ------------------------------------------------------------------------------------
+
+    def insert_user(self, user: User) -> None:
+        self._exec(
+            "INSERT INTO ram_users (user_id, account_id, user_name, name_key, display_name, email, "
+            "mobile_phone, comments, create_date, update_date, last_login_date) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (user.user_id, user.account_id, user.user_name, user.user_name.lower(), user.display_name,
+             user.email, user.mobile_phone, user.comments, _required(user.create_date),
+             _required(user.update_date), opt_ts(user.last_login_date)),
+        )  # fmt: skip
+
+    def get_user(self, account_id: str, user_name: str) -> User | None:
+        row = self._one(
+            f"SELECT {_USER_COLS} FROM ram_users u WHERE u.account_id = ? AND u.name_key = ?",
+            (account_id, user_name.lower()),
+        )
+        return None if row is None else _user(row)
+
+    def get_user_by_id(self, user_id: str) -> User | None:
+        row = self._one(f"SELECT {_USER_COLS} FROM ram_users u WHERE u.user_id = ?", (user_id,))
+        return None if row is None else _user(row)
+
+    def update_user(self, user: User) -> None:
+        self._exec(
+            "UPDATE ram_users SET user_name = ?, name_key = ?, display_name = ?, email = ?, "
+            "mobile_phone = ?, comments = ?, update_date = ?, last_login_date = ? WHERE user_id = ?",
+            (user.user_name, user.user_name.lower(), user.display_name, user.email, user.mobile_phone,
+             user.comments, _required(user.update_date), opt_ts(user.last_login_date), user.user_id),
+        )  # fmt: skip
+
+    def delete_user(self, user_id: str) -> None:
+        self._exec("DELETE FROM ram_users WHERE user_id = ?", (user_id,))
+
+    def list_users(self, account_id: str, start: str, limit: int) -> list[User]:
+        """Users whose lower-cased name is >= ``start``, in name order."""
+        rows = self._all(
+            f"SELECT {_USER_COLS} FROM ram_users u WHERE u.account_id = ? AND u.name_key >= ? "
+            "ORDER BY u.name_key LIMIT ?",
+            (account_id, start, limit),
+        )
+        return [_user(r) for r in rows]
+
+    def count_users(self, account_id: str) -> int:
+        return int(self._scalar("SELECT COUNT(*) FROM ram_users WHERE account_id = ?", (account_id,)))
+
+    def set_user_last_login(self, user_id: str, when: datetime) -> None:
+        self._exec("UPDATE ram_users SET last_login_date = ? WHERE user_id = ?", (to_ts(when), user_id))
+
+    # --- groups and memberships -------------------------------------------------------------------
+
+    def insert_group(self, group: Group) -> None:
+        self._exec(
+            "INSERT INTO ram_groups (group_id, account_id, group_name, name_key, comments, create_date, "
+            "update_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (group.group_id, group.account_id, group.group_name, group.group_name.lower(), group.comments,
+             _required(group.create_date), _required(group.update_date)),
+        )  # fmt: skip
+
+    def get_group(self, account_id: str, group_name: str) -> Group | None:
+        row = self._one(
+            f"SELECT {_GROUP_COLS} FROM ram_groups g WHERE g.account_id = ? AND g.name_key = ?",
+            (account_id, group_name.lower()),
+        )
+        return None if row is None else _group(row)
+
+    def update_group(self, group: Group) -> None:
+        self._exec(
+            "UPDATE ram_groups SET group_name = ?, name_key = ?, comments = ?, update_date = ? "
+            "WHERE group_id = ?",
+            (group.group_name, group.group_name.lower(), group.comments, _required(group.update_date),
+             group.group_id),
+        )  # fmt: skip
+
+    def delete_group(self, group_id: str) -> None:
+        self._exec("DELETE FROM ram_groups WHERE group_id = ?", (group_id,))
+
+    def list_groups(self, account_id: str, start: str, limit: int) -> list[Group]:
+        rows = self._all(
+            f"SELECT {_GROUP_COLS} FROM ram_groups g WHERE g.account_id = ? AND g.name_key >= ? "
+            "ORDER BY g.name_key LIMIT ?",
+            (account_id, start, limit),
+        )
+        return [_group(r) for r in rows]
+
+    def count_groups(self, account_id: str) -> int:
+        return int(self._scalar("SELECT COUNT(*) FROM ram_groups WHERE account_id = ?", (account_id,)))
+
+    def add_member(self, group_id: str, user_id: str, join_date: datetime) -> None:
+        self._exec(
+            "INSERT INTO ram_memberships (group_id, user_id, join_date) VALUES (?, ?, ?)",
+            (group_id, user_id, to_ts(join_date)),
+        )
+
+    def remove_member(self, group_id: str, user_id: str) -> bool:
+        cur = self._exec(
+            "DELETE FROM ram_memberships WHERE group_id = ? AND user_id = ?", (group_id, user_id)
+        )
+        return cur.rowcount > 0
+
+    def groups_for_user(self, user_id: str) -> list[JoinedGroup]:
+        rows = self._all(
+            f"SELECT {_GROUP_COLS}, m.join_date FROM ram_memberships m "
+            "JOIN ram_groups g ON g.group_id = m.group_id WHERE m.user_id = ? ORDER BY g.name_key",
+            (user_id,),
+        )
+        return [JoinedGroup(_group(r), must_ts(r[6])) for r in rows]
+
+    def users_for_group(self, group_id: str, start: str, limit: int) -> list[JoinedUser]:
+        rows = self._all(
+            f"SELECT {_USER_COLS}, m.join_date FROM ram_memberships m "
+            "JOIN ram_users u ON u.user_id = m.user_id WHERE m.group_id = ? AND u.name_key >= ? "
+            "ORDER BY u.name_key LIMIT ?",
+            (group_id, start, limit),
+        )
+        return [JoinedUser(_user(r), must_ts(r[10])) for r in rows]
+
+    def count_members(self, group_id: str) -> int:
+        return int(self._scalar("SELECT COUNT(*) FROM ram_memberships WHERE group_id = ?", (group_id,)))
+
+    # --- roles ------------------------------------------------------------------------------------
+
+    def insert_role(self, role: Role) -> None:
+        self._exec(
+            "INSERT INTO ram_roles (role_id, account_id, role_name, name_key, description, trust_policy, "
+            "max_session_duration, revoked_before, create_date, update_date) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            (role.role_id, role.account_id, role.role_name, role.role_name.lower(), role.description,
+             role.trust_policy, role.max_session_duration, _required(role.create_date),
+             _required(role.update_date)),
+        )  # fmt: skip
+
+    def get_role(self, account_id: str, role_name: str) -> Role | None:
+        row = self._one(
+            f"SELECT {_ROLE_COLS} FROM ram_roles WHERE account_id = ? AND name_key = ?",
+            (account_id, role_name.lower()),
+        )
+        return None if row is None else _role(row)
+
+    def update_role(self, role: Role) -> None:
+        self._exec(
+            "UPDATE ram_roles SET description = ?, trust_policy = ?, max_session_duration = ?, "
+            "update_date = ? WHERE role_id = ?",
+            (role.description, role.trust_policy, role.max_session_duration, _required(role.update_date),
+             role.role_id),
+        )  # fmt: skip
+
+    def delete_role(self, role_id: str) -> None:
+        self._exec("DELETE FROM ram_roles WHERE role_id = ?", (role_id,))
+
+    def list_roles(self, account_id: str, start: str, limit: int) -> list[Role]:
+        rows = self._all(
+            f"SELECT {_ROLE_COLS} FROM ram_roles WHERE account_id = ? AND name_key >= ? "
+            "ORDER BY name_key LIMIT ?",
+            (account_id, start, limit),
+        )
+        return [_role(r) for r in rows]
+
+    def count_roles(self, account_id: str) -> int:
+        return int(self._scalar("SELECT COUNT(*) FROM ram_roles WHERE account_id = ?", (account_id,)))
+
+    def get_role_revoked_before(self, role_id: str) -> datetime | None:
+        return from_ts(self._scalar("SELECT revoked_before FROM ram_roles WHERE role_id = ?", (role_id,)))
+
+    def set_role_revoked_before(self, role_id: str, when: datetime) -> None:
+        self._exec("UPDATE ram_roles SET revoked_before = ? WHERE role_id = ?", (to_ts(when), role_id))

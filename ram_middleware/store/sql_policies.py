@@ -1,0 +1,206 @@
+"""SQL for custom policies, their versions, and policy attachments.
+
+System policies are code (:mod:`ram_middleware.policy.system`), not rows; attachments name them by their
+exact name with ``policy_type = 'System'``. Custom policies are attached under their stored spelling.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from ..identity import Policy, PolicyType, PolicyVersion
+from .records import Attachment, AttachTarget
+from .sql_base import SqlBase, from_ts, must_ts, to_ts
+
+__all__ = ["PolicyRows"]
+
+# Fixed table per target type; never built from caller input.
+_TARGETS: dict[str, tuple[str, str, str]] = {
+    "user": ("ram_users", "user_id", "user_name"),
+    "group": ("ram_groups", "group_id", "group_name"),
+    "role": ("ram_roles", "role_id", "role_name"),
+}
+_POLICY_COLS = (
+    "p.policy_name, p.description, p.default_version, p.create_date, p.update_date, "
+    "(SELECT COUNT(*) FROM ram_attachments a WHERE a.account_id = p.account_id "
+    "AND a.policy_type = 'Custom' AND a.policy_name = p.policy_name)"
+)
+
+
+def _policy(row: Any) -> Policy:
+    return Policy(
+        policy_name=row[0], policy_type="Custom", description=row[1], default_version=row[2],
+        attachment_count=int(row[5]), create_date=from_ts(row[3]), update_date=from_ts(row[4]),
+    )  # fmt: skip
+
+
+def _attachment(row: Any) -> Attachment:
+    return Attachment(
+        account_id=row[0], target_type=cast(AttachTarget, row[1]), target_id=row[2], target_name=row[3],
+        policy_type=cast(PolicyType, row[4]), policy_name=row[5], attach_date=must_ts(row[6]),
+    )  # fmt: skip
+
+
+class PolicyRows(SqlBase):
+    """Custom policy documents with their versions, and who has which policy attached."""
+
+    # --- custom policies --------------------------------------------------------------------------
+
+    def insert_policy(self, account_id: str, policy: Policy, first: PolicyVersion) -> None:
+        """Insert a custom policy with its first version (which is the default)."""
+        created = to_ts(first.create_date) if first.create_date else None
+        policy_id = self._scalar(
+            "INSERT INTO ram_policies (account_id, policy_name, name_key, description, default_version, "
+            "next_version, create_date, update_date) VALUES (?, ?, ?, ?, ?, 2, ?, ?) RETURNING policy_id",
+            (account_id, policy.policy_name, policy.policy_name.lower(), policy.description,
+             first.version_id, created, created),
+        )  # fmt: skip
+        self._insert_version(int(policy_id), first, 1)
+
+    def _policy_id(self, account_id: str, policy_name: str) -> int | None:
+        value = self._scalar(
+            "SELECT policy_id FROM ram_policies WHERE account_id = ? AND name_key = ?",
+            (account_id, policy_name.lower()),
+        )
+        return None if value is None else int(value)
+
+    def get_policy(self, account_id: str, policy_name: str) -> Policy | None:
+        row = self._one(
+            f"SELECT {_POLICY_COLS} FROM ram_policies p WHERE p.account_id = ? AND p.name_key = ?",
+            (account_id, policy_name.lower()),
+        )
+        return None if row is None else _policy(row)
+
+    def list_policies(self, account_id: str) -> list[Policy]:
+        rows = self._all(
+            f"SELECT {_POLICY_COLS} FROM ram_policies p WHERE p.account_id = ? ORDER BY p.name_key",
+            (account_id,),
+        )
+        return [_policy(r) for r in rows]
+
+    def count_policies(self, account_id: str) -> int:
+        return int(self._scalar("SELECT COUNT(*) FROM ram_policies WHERE account_id = ?", (account_id,)))
+
+    def update_policy(self, account_id: str, policy: Policy) -> None:
+        """Write description, default version and update date of an existing custom policy."""
+        updated = to_ts(policy.update_date) if policy.update_date else None
+        self._exec(
+            "UPDATE ram_policies SET description = ?, default_version = ?, update_date = ? "
+            "WHERE account_id = ? AND name_key = ?",
+            (policy.description, policy.default_version, updated, account_id, policy.policy_name.lower()),
+        )
+
+    def delete_policy(self, account_id: str, policy_name: str) -> None:
+        """Delete a custom policy and all its versions."""
+        policy_id = self._policy_id(account_id, policy_name)
+        if policy_id is not None:
+            self._exec("DELETE FROM ram_policy_versions WHERE policy_id = ?", (policy_id,))
+            self._exec("DELETE FROM ram_policies WHERE policy_id = ?", (policy_id,))
+
+    # --- versions ---------------------------------------------------------------------------------
+
+    def add_version(
+        self, account_id: str, policy_name: str, document: str, create_date: datetime
+    ) -> PolicyVersion:
+        """Store a new non-default version with the next unused number (numbers are never reused)."""
+        row = self._one(
+            "SELECT policy_id, next_version FROM ram_policies WHERE account_id = ? AND name_key = ?",
+            (account_id, policy_name.lower()),
+        )
+        if row is None:
+            raise LookupError(policy_name)
+        policy_id, number = int(row[0]), int(row[1])
+        self._exec("UPDATE ram_policies SET next_version = ? WHERE policy_id = ?", (number + 1, policy_id))
+        version = PolicyVersion(f"v{number}", document, False, create_date)
+        self._insert_version(policy_id, version, number)
+        return version
+
+    def _insert_version(self, policy_id: int, version: PolicyVersion, number: int) -> None:
+        created = to_ts(version.create_date) if version.create_date else None
+        self._exec(
+            "INSERT INTO ram_policy_versions (policy_id, version_id, version_num, document, create_date) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (policy_id, version.version_id, number, version.document, created),
+        )
+
+    def list_versions(self, account_id: str, policy_name: str) -> list[PolicyVersion]:
+        """All versions, oldest first, with ``is_default`` set on the default one."""
+        rows = self._all(
+            "SELECT v.version_id, v.document, v.version_id = p.default_version, v.create_date "
+            "FROM ram_policy_versions v JOIN ram_policies p ON p.policy_id = v.policy_id "
+            "WHERE p.account_id = ? AND p.name_key = ? ORDER BY v.version_num",
+            (account_id, policy_name.lower()),
+        )
+        return [PolicyVersion(r[0], r[1], bool(r[2]), from_ts(r[3])) for r in rows]
+
+    def get_version(self, account_id: str, policy_name: str, version_id: str) -> PolicyVersion | None:
+        for version in self.list_versions(account_id, policy_name):
+            if version.version_id == version_id:
+                return version
+        return None
+
+    def delete_version(self, account_id: str, policy_name: str, version_id: str) -> None:
+        policy_id = self._policy_id(account_id, policy_name)
+        self._exec(
+            "DELETE FROM ram_policy_versions WHERE policy_id = ? AND version_id = ?", (policy_id, version_id)
+        )
+
+    # --- attachments ------------------------------------------------------------------------------
+
+    def attach(self, attachment: Attachment) -> None:
+        a = attachment
+        self._exec(
+            "INSERT INTO ram_attachments (account_id, target_type, target_id, policy_type, policy_name, "
+            "attach_date) VALUES (?, ?, ?, ?, ?, ?)",
+            (a.account_id, a.target_type, a.target_id, a.policy_type, a.policy_name, to_ts(a.attach_date)),
+        )
+
+    def detach(
+        self, target_type: AttachTarget, target_id: str, policy_type: PolicyType, policy_name: str
+    ) -> bool:
+        cur = self._exec(
+            "DELETE FROM ram_attachments WHERE target_type = ? AND target_id = ? AND policy_type = ? "
+            "AND policy_name = ?",
+            (target_type, target_id, policy_type, policy_name),
+        )
+        return cur.rowcount > 0
+
+    def detach_all(self, target_type: AttachTarget, target_id: str) -> None:
+        self._exec(
+            "DELETE FROM ram_attachments WHERE target_type = ? AND target_id = ?", (target_type, target_id)
+        )
+
+    def attachments_for_target(self, target_type: AttachTarget, target_id: str) -> list[Attachment]:
+        table, id_col, name_col = _TARGETS[target_type]
+        rows = self._all(
+            f"SELECT a.account_id, a.target_type, a.target_id, t.{name_col}, a.policy_type, a.policy_name, "
+            f"a.attach_date FROM ram_attachments a JOIN {table} t ON t.{id_col} = a.target_id "
+            "WHERE a.target_type = ? AND a.target_id = ? ORDER BY a.attach_date, a.policy_name",
+            (target_type, target_id),
+        )
+        return [_attachment(r) for r in rows]
+
+    def attachments_for_policy(
+        self, account_id: str, policy_type: PolicyType, policy_name: str
+    ) -> list[Attachment]:
+        parts = [
+            f"SELECT a.account_id, a.target_type, a.target_id, t.{name_col}, a.policy_type, a.policy_name, "
+            f"a.attach_date FROM ram_attachments a JOIN {table} t ON t.{id_col} = a.target_id "
+            f"WHERE a.target_type = '{target}' AND a.account_id = ? AND a.policy_type = ? "
+            "AND a.policy_name = ?"
+            for target, (table, id_col, name_col) in _TARGETS.items()
+        ]
+        rows = self._all(
+            " UNION ALL ".join(parts) + " ORDER BY 2, 4", (account_id, policy_type, policy_name) * 3
+        )
+        return [_attachment(r) for r in rows]
+
+    def attachment_counts(self, account_id: str, policy_type: PolicyType) -> dict[str, int]:
+        """Number of attachments per policy name of one type in the account."""
+        rows = self._all(
+            "SELECT policy_name, COUNT(*) FROM ram_attachments WHERE account_id = ? AND policy_type = ? "
+            "GROUP BY policy_name",
+            (account_id, policy_type),
+        )
+        return {r[0]: int(r[1]) for r in rows}

@@ -1,0 +1,230 @@
+"""SQL for credentials: AccessKeys, login profiles and virtual MFA devices.
+
+Secrets arrive here already protected: AccessKey secrets and TOTP seeds as SecretBox ciphertext,
+passwords as argon2id hashes. Nothing in this module sees a clear secret.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from ..identity import AccessKey, KeyStatus
+from .records import ROOT, KeyRecord, LoginProfile, LoginProfileRecord, MFADevice, MFARecord
+from .sql_base import SqlBase, from_ts, opt_ts, to_ts
+
+__all__ = ["SecretRows"]
+
+_KEY_COLS = (
+    "k.account_id, k.access_key_id, u.user_name, k.status, k.create_date, k.last_used_date, "
+    "k.user_id, k.secret_ct"
+)
+_PROFILE_COLS = (
+    "l.account_id, u.user_name, l.reset_required, l.mfa_bind_required, l.create_date, l.update_date, "
+    "l.password_changed_date, l.last_logon_date, l.subject, l.user_id, l.password_hash, l.password_history"
+)
+_MFA_COLS = (
+    "d.account_id, d.serial_number, d.device_name, u.user_name, d.bound_user_id, u.display_name, "
+    "d.bound_subject, "
+    "d.activate_date, d.create_date, d.seed_ct, d.last_used_step"
+)
+
+
+def _key(row: Any) -> KeyRecord:
+    key = AccessKey(
+        account_id=row[0], access_key_id=row[1], user_name=row[2], status=cast(KeyStatus, row[3]),
+        create_date=from_ts(row[4]), last_used_date=from_ts(row[5]),
+    )  # fmt: skip
+    return KeyRecord(key, row[6], row[7])
+
+
+def _profile(row: Any) -> LoginProfileRecord:
+    profile = LoginProfile(
+        account_id=row[0], user_name=row[1], password_reset_required=bool(row[2]),
+        mfa_bind_required=bool(row[3]),
+        create_date=from_ts(row[4]), update_date=from_ts(row[5]), password_changed_date=from_ts(row[6]),
+        last_logon_date=from_ts(row[7]),
+    )  # fmt: skip
+    return LoginProfileRecord(profile, row[8], row[9], row[10], tuple(json.loads(row[11])))
+
+
+def _mfa(row: Any) -> MFARecord:
+    device = MFADevice(
+        account_id=row[0], serial_number=row[1], device_name=row[2], user_name=row[3], user_id=row[4],
+        display_name=row[5] or "", bound_to_root=row[6] == ROOT, activate_date=from_ts(row[7]),
+        create_date=from_ts(row[8]),
+    )  # fmt: skip
+    return MFARecord(device, row[9], None if row[10] is None else int(row[10]))
+
+
+class SecretRows(SqlBase):
+    """Credential rows; every secret column holds ciphertext or a one-way hash."""
+
+    # --- access keys ------------------------------------------------------------------------------
+
+    def insert_access_key(self, record: KeyRecord) -> None:
+        k = record.key
+        self._exec(
+            "INSERT INTO ram_access_keys (access_key_id, account_id, user_id, status, secret_ct, "
+            "create_date, last_used_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (k.access_key_id, k.account_id, record.user_id, k.status, record.secret_ciphertext,
+             opt_ts(k.create_date), opt_ts(k.last_used_date)),
+        )  # fmt: skip
+
+    def get_access_key(self, access_key_id: str) -> KeyRecord | None:
+        row = self._one(
+            f"SELECT {_KEY_COLS} FROM ram_access_keys k LEFT JOIN ram_users u ON u.user_id = k.user_id "
+            "WHERE k.access_key_id = ?",
+            (access_key_id,),
+        )
+        return None if row is None else _key(row)
+
+    def list_access_keys(self, account_id: str, user_id: str | None) -> list[KeyRecord]:
+        """Keys of one user, or of the account root when ``user_id`` is None, oldest first."""
+        owner = "k.user_id IS NULL" if user_id is None else "k.user_id = ?"
+        params = (account_id,) if user_id is None else (account_id, user_id)
+        rows = self._all(
+            f"SELECT {_KEY_COLS} FROM ram_access_keys k LEFT JOIN ram_users u ON u.user_id = k.user_id "
+            f"WHERE k.account_id = ? AND {owner} ORDER BY k.create_date, k.access_key_id",
+            params,
+        )
+        return [_key(r) for r in rows]
+
+    def all_access_keys(self) -> list[KeyRecord]:
+        """Every key of every account (master-key rotation)."""
+        rows = self._all(
+            f"SELECT {_KEY_COLS} FROM ram_access_keys k LEFT JOIN ram_users u ON u.user_id = k.user_id"
+        )
+        return [_key(r) for r in rows]
+
+    def set_access_key_status(self, access_key_id: str, status: KeyStatus) -> None:
+        self._exec("UPDATE ram_access_keys SET status = ? WHERE access_key_id = ?", (status, access_key_id))
+
+    def set_access_key_secret(self, access_key_id: str, secret_ciphertext: str) -> None:
+        self._exec(
+            "UPDATE ram_access_keys SET secret_ct = ? WHERE access_key_id = ?",
+            (secret_ciphertext, access_key_id),
+        )
+
+    def delete_access_key(self, access_key_id: str) -> None:
+        self._exec("DELETE FROM ram_access_keys WHERE access_key_id = ?", (access_key_id,))
+
+    def set_keys_last_used(self, last_used: Mapping[str, datetime]) -> None:
+        """Record last-used dates; a date never moves backwards."""
+        for access_key_id, when in last_used.items():
+            stamp = to_ts(when)
+            self._exec(
+                "UPDATE ram_access_keys SET last_used_date = ? WHERE access_key_id = ? "
+                "AND (last_used_date IS NULL OR last_used_date < ?)",
+                (stamp, access_key_id, stamp),
+            )
+
+    # --- login profiles ---------------------------------------------------------------------------
+
+    def insert_login_profile(self, record: LoginProfileRecord) -> None:
+        p = record.profile
+        self._exec(
+            "INSERT INTO ram_login_profiles (account_id, subject, user_id, password_hash, password_history, "
+            "reset_required, mfa_bind_required, create_date, update_date, password_changed_date, "
+            "last_logon_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (p.account_id, record.subject, record.user_id, record.password_hash,
+             json.dumps(list(record.history)),
+             int(p.password_reset_required), int(p.mfa_bind_required), opt_ts(p.create_date),
+             opt_ts(p.update_date), opt_ts(p.password_changed_date), opt_ts(p.last_logon_date)),
+        )  # fmt: skip
+
+    def get_login_profile(self, account_id: str, subject: str) -> LoginProfileRecord | None:
+        row = self._one(
+            f"SELECT {_PROFILE_COLS} FROM ram_login_profiles l "
+            "LEFT JOIN ram_users u ON u.user_id = l.user_id "
+            "WHERE l.account_id = ? AND l.subject = ?",
+            (account_id, subject),
+        )
+        return None if row is None else _profile(row)
+
+    def update_login_profile(self, record: LoginProfileRecord) -> None:
+        p = record.profile
+        self._exec(
+            "UPDATE ram_login_profiles SET password_hash = ?, password_history = ?, reset_required = ?, "
+            "mfa_bind_required = ?, update_date = ?, password_changed_date = ?, last_logon_date = ? "
+            "WHERE account_id = ? AND subject = ?",
+            (record.password_hash, json.dumps(list(record.history)), int(p.password_reset_required),
+             int(p.mfa_bind_required), opt_ts(p.update_date), opt_ts(p.password_changed_date),
+             opt_ts(p.last_logon_date), p.account_id, record.subject),
+        )  # fmt: skip
+
+    def delete_login_profile(self, account_id: str, subject: str) -> None:
+        self._exec(
+            "DELETE FROM ram_login_profiles WHERE account_id = ? AND subject = ?", (account_id, subject)
+        )
+
+    # --- virtual MFA devices ----------------------------------------------------------------------
+
+    def insert_mfa_device(self, record: MFARecord) -> None:
+        d = record.device
+        self._exec(
+            "INSERT INTO ram_mfa_devices (serial_number, account_id, device_name, name_key, seed_ct, "
+            "bound_subject, bound_user_id, activate_date, last_used_step, create_date) "
+            "VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)",
+            (d.serial_number, d.account_id, d.device_name, d.device_name.lower(), record.seed_ciphertext,
+             opt_ts(d.create_date)),
+        )  # fmt: skip
+
+    def _mfa_where(self, where: str, params: tuple[Any, ...]) -> list[MFARecord]:
+        rows = self._all(
+            f"SELECT {_MFA_COLS} FROM ram_mfa_devices d LEFT JOIN ram_users u ON u.user_id = d.bound_user_id "
+            f"WHERE {where} ORDER BY d.name_key",
+            params,
+        )
+        return [_mfa(r) for r in rows]
+
+    def get_mfa_device(self, account_id: str, serial_number: str) -> MFARecord | None:
+        found = self._mfa_where("d.account_id = ? AND d.serial_number = ?", (account_id, serial_number))
+        return found[0] if found else None
+
+    def find_mfa_device_by_name(self, account_id: str, device_name: str) -> MFARecord | None:
+        found = self._mfa_where("d.account_id = ? AND d.name_key = ?", (account_id, device_name.lower()))
+        return found[0] if found else None
+
+    def mfa_device_for(self, account_id: str, subject: str) -> MFARecord | None:
+        """The device bound to ``subject`` (a UserId, or ROOT)."""
+        found = self._mfa_where("d.account_id = ? AND d.bound_subject = ?", (account_id, subject))
+        return found[0] if found else None
+
+    def list_mfa_devices(self, account_id: str | None = None) -> list[MFARecord]:
+        """Devices of one account (None: every account, for master-key rotation)."""
+        if account_id is None:
+            return self._mfa_where("1 = 1", ())
+        return self._mfa_where("d.account_id = ?", (account_id,))
+
+    def bind_mfa_device(
+        self, serial_number: str, subject: str, user_id: str | None, when: datetime, step: int
+    ) -> None:
+        self._exec(
+            "UPDATE ram_mfa_devices SET bound_subject = ?, bound_user_id = ?, activate_date = ?, "
+            "last_used_step = ? WHERE serial_number = ?",
+            (subject, user_id, to_ts(when), step, serial_number),
+        )
+
+    def unbind_mfa_device(self, serial_number: str) -> None:
+        """Unbind and forget the used steps (a re-bind needs two fresh codes)."""
+        self._exec(
+            "UPDATE ram_mfa_devices SET bound_subject = NULL, bound_user_id = NULL, activate_date = NULL, "
+            "last_used_step = NULL WHERE serial_number = ?",
+            (serial_number,),
+        )
+
+    def set_mfa_last_step(self, serial_number: str, step: int) -> None:
+        self._exec(
+            "UPDATE ram_mfa_devices SET last_used_step = ? WHERE serial_number = ?", (step, serial_number)
+        )
+
+    def set_mfa_seed(self, serial_number: str, seed_ciphertext: str) -> None:
+        self._exec(
+            "UPDATE ram_mfa_devices SET seed_ct = ? WHERE serial_number = ?", (seed_ciphertext, serial_number)
+        )
+
+    def delete_mfa_device(self, serial_number: str) -> None:
+        self._exec("DELETE FROM ram_mfa_devices WHERE serial_number = ?", (serial_number,))

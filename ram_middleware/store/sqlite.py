@@ -1,0 +1,248 @@
+"""The embedded store: SQLite, one file (``sqlite:///path``) or in memory (``memory://``).
+
+* WAL journal, ``synchronous=NORMAL``, foreign keys on. Readers never block the writer or each other.
+* Every write transaction starts with ``BEGIN IMMEDIATE`` so it holds the write lock from its first
+  statement: a check-then-insert (name uniqueness, quotas) cannot interleave with another process.
+  A busy database is retried with jittered exponential backoff; :class:`errors.StoreBusy` reaches the
+  caller only after ``busy_budget`` seconds (default 30).
+* Connections come from a small pool (one connection per concurrent user; at most ``pool_size``). A
+  transaction opened while the same thread already holds one joins it, so composed operations stay atomic.
+* ``memory://`` is the same code on one shared ``:memory:`` connection (pool of one): identical SQL and
+  behaviour, nothing on disk, gone when the store is closed. (Decision permitted by the design.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+from .. import errors
+from ..crypto import SecretBox
+from .base import ChangeCallback
+from .dialect import SQLITE
+from .sql import SqlRepository, StoreFailure
+
+__all__ = ["SqliteStore"]
+
+log = logging.getLogger(__name__)
+
+_STEP_TIMEOUT = 0.2  # seconds SQLite's own busy handler waits before we back off and retry
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+@dataclass
+class _Held:
+    """The transaction a thread is inside (so nested ``read``/``write`` calls join it)."""
+
+    repo: SqlRepository
+    writable: bool
+    announce: bool = False
+
+
+class _Pool:
+    """At most ``size`` connections, each used by one thread at a time."""
+
+    def __init__(self, factory: Callable[[], sqlite3.Connection], size: int) -> None:
+        self._factory = factory
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[sqlite3.Connection] = []
+        self._every: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        self._slots.acquire()
+        try:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._factory()
+                with self._lock:
+                    self._every.append(conn)
+            try:
+                yield conn
+            finally:
+                with self._lock:
+                    self._idle.append(conn)
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._every:
+                conn.close()
+            self._every.clear()
+            self._idle.clear()
+
+
+class SqliteStore:
+    """A :class:`~ram_middleware.store.base.Store` on SQLite; ``path=None`` keeps it in memory."""
+
+    def __init__(
+        self,
+        path: str | None,
+        *,
+        box: SecretBox,
+        url: str | None = None,
+        busy_budget: float = 30.0,
+        pool_size: int = 8,
+    ) -> None:
+        self._path = path
+        self._box = box
+        self._url = url or ("memory://" if path is None else f"sqlite:///{path}")
+        self._busy_budget = busy_budget
+        self._pool = _Pool(self._connect, 1 if path is None else max(1, pool_size))
+        self._local = threading.local()
+        self._subscribers: list[ChangeCallback] = []
+        self._sub_lock = threading.Lock()
+        with self.write(announce=False) as repo:
+            repo.migrate()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self._url!r})"
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def box(self) -> SecretBox:
+        return self._box
+
+    # --- connections --------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        deadline = time.monotonic() + self._busy_budget
+        attempt = 0
+        while True:
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = sqlite3.connect(
+                    self._path or ":memory:",
+                    timeout=_STEP_TIMEOUT,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                return self._configure(conn)
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                attempt += 1
+                self._backoff(exc, deadline, attempt)
+
+    def _configure(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self._path is not None:
+            # Switching to WAL takes a lock briefly; a busy error here is retried by _connect.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _backoff(self, exc: sqlite3.Error, deadline: float, attempt: int) -> None:
+        """Sleep before the next attempt, or raise when the error is not "busy" or time is up."""
+        if not _is_busy(exc):
+            raise StoreFailure(f"The identity store failed ({type(exc).__name__}).") from exc
+        if time.monotonic() >= deadline:
+            raise errors.StoreBusy() from exc
+        time.sleep(min(0.25, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
+
+    def _begin(self, conn: sqlite3.Connection, statement: str) -> None:
+        deadline = time.monotonic() + self._busy_budget
+        attempt = 0
+        while True:
+            try:
+                conn.execute(statement)
+                return
+            except sqlite3.Error as exc:
+                attempt += 1
+                self._backoff(exc, deadline, attempt)
+
+    # --- transactions -------------------------------------------------------------------------------
+
+    def read(self) -> AbstractContextManager[SqlRepository]:
+        return self._transaction(writable=False, announce=False)
+
+    def write(self, *, announce: bool = True) -> AbstractContextManager[SqlRepository]:
+        return self._transaction(writable=True, announce=announce)
+
+    @contextmanager
+    def _transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None:
+            if writable and not held.writable:
+                raise RuntimeError("a write transaction cannot be opened inside a read transaction")
+            held.announce = held.announce or announce
+            yield held.repo
+            return
+        counter: int | None = None
+        with self._pool.connection() as conn:
+            self._begin(conn, "BEGIN IMMEDIATE" if writable else "BEGIN")
+            held = self._local.held = _Held(SqlRepository(conn, SQLITE), writable, announce)
+            try:
+                yield held.repo
+                if held.announce:
+                    counter = held.repo.bump_change_counter()
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback(conn)
+                if isinstance(exc, sqlite3.Error):
+                    if _is_busy(exc):
+                        raise errors.StoreBusy() from exc
+                    raise StoreFailure(f"The identity store failed ({type(exc).__name__}).") from exc
+                raise
+            finally:
+                self._local.held = None
+        if counter is not None:
+            self._announce(counter)
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("ROLLBACK failed; SQLite has already ended the transaction.")
+
+    # --- change notification ------------------------------------------------------------------------
+
+    def change_counter(self) -> int:
+        with self.read() as repo:
+            return repo.change_counter()
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        with self._sub_lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._sub_lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _announce(self, counter: int) -> None:
+        with self._sub_lock:
+            callbacks = list(self._subscribers)
+        for callback in callbacks:
+            try:
+                callback(counter)
+            except Exception:
+                # The write has committed; a failing listener must not make the caller believe otherwise.
+                log.exception("A store change subscriber failed.")
+
+    def schema_version(self) -> int:
+        with self.read() as repo:
+            return repo.schema_version()
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,107 @@
+"""Login profiles: password policy, hashing, reuse prevention, the logon checks, the root's password."""
+
+from __future__ import annotations
+
+from ram_middleware.credentials.password import PasswordPolicy
+from ram_middleware.service import RamService
+
+from ..store.backends import FakeClock, expect_code
+
+GOOD = "Str0ng!Passw0rd"
+OTHER = "An0ther!Secret9"
+
+
+def test_create_get_and_flags(svc: RamService, acct: str, clock: FakeClock) -> None:
+    svc.create_user(acct, "carol")
+    profile = svc.create_login_profile(
+        acct, "Carol", GOOD, password_reset_required=True, mfa_bind_required=True
+    )
+    assert (profile.user_name, profile.password_reset_required, profile.mfa_bind_required) == (
+        "carol",
+        True,
+        True,
+    )
+    assert profile.create_date == profile.password_changed_date == clock.now
+    assert svc.get_login_profile(acct, "carol") == profile
+    with expect_code("EntityAlreadyExists.User.LoginProfile"):
+        svc.create_login_profile(acct, "carol", GOOD)
+    updated = svc.update_login_profile(acct, "carol", mfa_bind_required=False)
+    assert (updated.password_reset_required, updated.mfa_bind_required) == (True, False)
+    svc.delete_login_profile(acct, "carol")
+    with expect_code("EntityNotExist.User.LoginProfile"):
+        svc.get_login_profile(acct, "carol")
+    with expect_code("EntityNotExist.User"):
+        svc.create_login_profile(acct, "nobody", GOOD)
+
+
+def test_password_policy_applies(svc: RamService, acct: str) -> None:
+    svc.create_user(acct, "carol")
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.create_login_profile(acct, "carol", "short")
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.create_login_profile(acct, "carol", "Carol!1234xyz")  # contains the user name
+    svc.set_password_policy(acct, PasswordPolicy(minimum_password_length=20))
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.create_login_profile(acct, "carol", GOOD)
+    with expect_code("EntityNotExist.User.LoginProfile"):
+        svc.get_login_profile(acct, "carol")
+
+
+def test_logon_checks(svc: RamService, acct: str) -> None:
+    svc.create_user(acct, "carol")
+    svc.create_login_profile(acct, "carol", GOOD)
+    assert svc.verify_login_password(acct, "carol", GOOD).user_name == "carol"
+    for user, password in (("carol", OTHER), ("nobody", GOOD), ("carol", "")):
+        with expect_code("InvalidLogin"):
+            svc.verify_login_password(acct, user, password)
+    with expect_code("InvalidLogin"):
+        svc.verify_login_password("1111111111111111", "carol", GOOD)
+
+
+def test_update_password_with_reuse_prevention(svc: RamService, acct: str, clock: FakeClock) -> None:
+    svc.create_user(acct, "carol")
+    svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=2))
+    svc.create_login_profile(acct, "carol", GOOD)
+    clock.advance(60)
+    changed = svc.update_login_profile(acct, "carol", password=OTHER)
+    assert changed.password_changed_date == clock.now
+    with expect_code("InvalidLogin"):
+        svc.verify_login_password(acct, "carol", GOOD)
+    svc.verify_login_password(acct, "carol", OTHER)
+    for reused in (GOOD, OTHER):
+        with expect_code("InvalidParameter.PasswordPolicy"):
+            svc.update_login_profile(acct, "carol", password=reused)
+    svc.update_login_profile(acct, "carol", password="Th1rd!Passw0rd")
+    svc.update_login_profile(acct, "carol", password=GOOD)  # two changes ago is allowed again
+
+
+def test_change_password(svc: RamService, acct: str) -> None:
+    svc.create_user(acct, "carol")
+    svc.create_login_profile(acct, "carol", GOOD, password_reset_required=True)
+    with expect_code("InvalidParameter.OldPassword"):
+        svc.change_password(acct, "carol", OTHER, "Th1rd!Passw0rd")
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.change_password(acct, "carol", GOOD, "weak")
+    svc.change_password(acct, "carol", GOOD, OTHER)
+    assert svc.get_login_profile(acct, "carol").password_reset_required is False
+    svc.verify_login_password(acct, "carol", OTHER)
+
+
+def test_root_password_and_logon_bookkeeping(svc: RamService, acct: str, clock: FakeClock) -> None:
+    with expect_code("EntityNotExist.User.LoginProfile"):
+        svc.get_login_profile(acct, None)
+    svc.set_root_password(acct, GOOD, mfa_bind_required=True)
+    assert svc.verify_login_password(acct, None, GOOD).user_name is None
+    svc.set_root_password(acct, OTHER)
+    with expect_code("InvalidLogin"):
+        svc.verify_login_password(acct, None, GOOD)
+    svc.create_user(acct, "carol")
+    svc.create_login_profile(acct, "carol", GOOD)
+    counter = svc.store.change_counter()
+    clock.advance(30)
+    svc.record_logon(acct, "carol")
+    svc.record_logon(acct, None)
+    assert svc.get_user(acct, "carol").last_login_date == clock.now
+    assert svc.get_login_profile(acct, "carol").last_logon_date == clock.now
+    assert svc.get_login_profile(acct, None).last_logon_date == clock.now
+    assert svc.store.change_counter() == counter  # bookkeeping only

@@ -1,0 +1,144 @@
+"""SecretBox: AES-GCM with context binding, key rotation, key sources and the key file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from ram_middleware.crypto import (
+    KEY_ENV,
+    MasterKeyError,
+    SecretBox,
+    generate_key,
+    load_or_create_key_file,
+    resolve_secret_box,
+)
+
+SECRET = "TESTsecret0123456789abcdefABCDEF"
+
+
+def test_round_trip_and_ciphertext_hides_the_secret() -> None:
+    box = SecretBox([generate_key()])
+    token = box.encrypt(SECRET, context="ak:LTAI1")
+    assert SECRET not in token
+    assert box.decrypt(token, context="ak:LTAI1") == SECRET
+    # Fresh nonce per encryption: the same secret never gives the same ciphertext.
+    assert box.encrypt(SECRET, context="ak:LTAI1") != token
+
+
+def test_a_ciphertext_only_decrypts_in_its_own_context() -> None:
+    box = SecretBox([generate_key()])
+    token = box.encrypt(SECRET, context="ak:LTAI1")
+    with pytest.raises(MasterKeyError):
+        box.decrypt(token, context="ak:LTAI2")
+
+
+@pytest.mark.parametrize("position", [0, 5, 14, 20, -1])
+def test_tampering_is_detected(position: int) -> None:
+    box = SecretBox([generate_key()])
+    token = box.encrypt(SECRET, context="c")
+    index = position % len(token)
+    flipped = token[:index] + ("A" if token[index] != "A" else "B") + token[index + 1 :]
+    with pytest.raises(MasterKeyError):
+        box.decrypt(flipped, context="c")
+
+
+def test_rotation_newest_encrypts_all_decrypt() -> None:
+    old, new = generate_key(), generate_key()
+    before = SecretBox([old])
+    token = before.encrypt(SECRET, context="c")
+    after = SecretBox([new, old])
+    assert after.decrypt(token, context="c") == SECRET
+    assert after.needs_rotation(token)
+    rotated = after.reencrypt(token, context="c")
+    assert not after.needs_rotation(rotated)
+    assert after.reencrypt(rotated, context="c") == rotated
+    assert SecretBox([new]).decrypt(rotated, context="c") == SECRET
+    with pytest.raises(MasterKeyError):
+        before.decrypt(rotated, context="c")
+
+
+@pytest.mark.parametrize("bad", ["", "short", "x" * 80, "!!!!" * 11])
+def test_bad_keys_are_refused_without_echoing_them(bad: str) -> None:
+    with pytest.raises(MasterKeyError) as caught:
+        SecretBox([bad] if bad else [])
+    if bad:
+        assert bad not in str(caught.value)
+
+
+def test_repr_shows_no_key_material() -> None:
+    key = generate_key()
+    box = SecretBox([key])
+    assert key not in repr(box)
+    assert box.current_key_id in repr(box)
+
+
+def test_raw_32_byte_keys_are_accepted() -> None:
+    raw = os.urandom(32)
+    box = SecretBox([raw])
+    assert box.decrypt(box.encrypt("x", context="c"), context="c") == "x"
+
+
+@pytest.mark.parametrize(
+    "token", ["", "rmb1.abc", "rmb2.0000.AAAA", "rmb1.deadbeef.!!!", "rmb1.deadbeef.AAAA"]
+)
+def test_malformed_tokens(token: str) -> None:
+    with pytest.raises(MasterKeyError):
+        SecretBox([generate_key()]).decrypt(token, context="c")
+
+
+def test_key_file_is_created_owner_only_and_reused(tmp_path: Path) -> None:
+    path = tmp_path / "ram.db.key"
+    first = load_or_create_key_file(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_key_file(path) == first
+    assert len(first) == 1
+
+
+def test_concurrent_key_file_creation_agrees_on_one_key(tmp_path: Path) -> None:
+    path = tmp_path / "ram.db.key"
+    results: list[list[str]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(load_or_create_key_file(path))) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and all(r == results[0] for r in results)
+    assert [p.name for p in tmp_path.iterdir()] == ["ram.db.key"]  # no temporary files left
+
+
+def test_production_mode_warns_about_the_key_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ram_middleware.crypto"):
+        keys = load_or_create_key_file(tmp_path / "k", production=True)
+    assert KEY_ENV in caplog.text
+    assert keys[0] not in caplog.text
+
+
+def test_a_readable_key_file_is_flagged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "k"
+    load_or_create_key_file(path)
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="ram_middleware.crypto"):
+        load_or_create_key_file(path)
+    assert "chmod 600" in caplog.text
+
+
+def test_key_sources_in_order_explicit_env_file(tmp_path: Path) -> None:
+    explicit, from_env = generate_key(), generate_key()
+    file_box = resolve_secret_box(None, key_file=tmp_path / "k", env={})
+    env_box = resolve_secret_box(None, key_file=tmp_path / "k", env={KEY_ENV: f" {from_env} , {explicit}"})
+    explicit_box = resolve_secret_box([explicit], key_file=tmp_path / "k", env={KEY_ENV: from_env})
+    token = SecretBox([from_env]).encrypt("s", context="c")
+    assert env_box.decrypt(token, context="c") == "s"
+    assert env_box.current_key_id == SecretBox([from_env]).current_key_id  # the first listed key encrypts
+    assert explicit_box.current_key_id == SecretBox([explicit]).current_key_id
+    assert file_box.current_key_id == SecretBox(load_or_create_key_file(tmp_path / "k")).current_key_id
+    ephemeral = resolve_secret_box(None, env={})
+    assert ephemeral.current_key_id != file_box.current_key_id

@@ -1,0 +1,249 @@
+"""The Directory: snapshot lookups, invalidation in-process and across processes, batched last-used."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ram_middleware.policy import make_request
+from ram_middleware.service import RamService
+from ram_middleware.store import Store, open_store
+from ram_middleware.store.cache import Directory
+
+from .backends import FakeClock, expect_code
+
+OSS_GET = ("oss:GetObject", "acs:oss:*:*:bucket/a.txt")
+ECS_DESCRIBE = ("ecs:DescribeInstances", "acs:ecs:*:*:instance/i-1")
+
+
+@pytest.fixture
+def svc(store: Store) -> RamService:
+    return RamService(store, clock=FakeClock())
+
+
+@pytest.fixture
+def company(svc: RamService) -> dict[str, str]:
+    """Account with alice in rnd (OSS full) and ops (ECS read-only); alice has a key."""
+    acct = svc.create_account().account_id
+    svc.create_user(acct, "alice")
+    for group, policy in (("rnd", "AliyunOSSFullAccess"), ("ops", "AliyunECSReadOnlyAccess")):
+        svc.create_group(acct, group)
+        svc.add_user_to_group(acct, group, "alice")
+        svc.attach_policy_to_group(acct, "System", policy, group)
+    key = svc.create_access_key(acct, "alice")
+    return {"acct": acct, "key": key.key.access_key_id, "secret": key.secret}
+
+
+def _allowed(directory: Directory, acct: str, user: str, action: tuple[str, str]) -> bool:
+    principal = directory.principal_for_user(acct, user)
+    return directory.policy_set(principal).decide(make_request(*action, {})).allowed
+
+
+def test_signing_key_resolves_user_keys_with_groups(svc: RamService, company: dict[str, str]) -> None:
+    found = svc.directory.signing_key(company["key"])
+    assert found is not None
+    assert found.secret == company["secret"]
+    assert found.status == "Active"
+    assert found.principal.kind == "user"
+    assert found.principal.name == "alice"
+    assert found.principal.arn == f"acs:ram::{company['acct']}:user/alice"
+    assert set(found.principal.groups) == {"rnd", "ops"}
+    assert company["secret"] not in repr(found)
+    assert svc.directory.signing_key("LTAIdoesnotexist0000000") is None
+
+
+def test_root_keys_resolve_to_the_root_principal(svc: RamService, company: dict[str, str]) -> None:
+    root_key = svc.create_access_key(company["acct"], None)
+    found = svc.directory.signing_key(root_key.key.access_key_id)
+    assert found is not None and found.principal.kind == "root"
+    assert found.principal.arn == f"acs:ram::{company['acct']}:root"
+    assert svc.directory.policy_set(found.principal).decide(make_request("ram:DeleteUser", "*", {})).allowed
+
+
+def test_key_status_change_is_seen_at_once(svc: RamService, company: dict[str, str]) -> None:
+    assert svc.directory.signing_key(company["key"]) is not None
+    svc.update_access_key(company["acct"], company["key"], "Inactive")
+    found = svc.directory.signing_key(company["key"])
+    assert found is not None and found.status == "Inactive"
+
+
+def test_removing_a_user_from_a_group_changes_the_next_decision(
+    svc: RamService, company: dict[str, str]
+) -> None:
+    acct, directory = company["acct"], svc.directory
+    assert _allowed(directory, acct, "alice", OSS_GET)
+    assert _allowed(directory, acct, "alice", ECS_DESCRIBE)
+    old_principal = directory.principal_for_user(acct, "alice")
+    svc.remove_user_from_group(acct, "rnd", "alice")
+    assert not _allowed(directory, acct, "alice", OSS_GET)
+    assert _allowed(directory, acct, "alice", ECS_DESCRIBE)
+    # Even a Principal built before the move (its .groups still list rnd) gets the current groups' policies.
+    assert "rnd" in old_principal.groups
+    assert not directory.policy_set(old_principal).decide(make_request(*OSS_GET, {})).allowed
+    assert directory.principal_for_user(acct, "alice").groups == ("ops",)
+
+
+def test_a_deleted_users_key_stops_resolving(svc: RamService, company: dict[str, str]) -> None:
+    acct, directory = company["acct"], svc.directory
+    principal = directory.principal_for_user(acct, "alice")
+    assert directory.signing_key(company["key"]) is not None
+    svc.delete_user(acct, "alice", force=True)
+    assert directory.signing_key(company["key"]) is None
+    assert not directory.policy_set(principal).decide(make_request(*OSS_GET, {})).allowed
+    # A new user with the old name is someone else: the old principal does not get their policies.
+    svc.create_user(acct, "alice")
+    svc.attach_policy_to_user(acct, "System", "AdministratorAccess", "alice")
+    assert not directory.policy_set(principal).decide(make_request(*OSS_GET, {})).allowed
+    assert _allowed(directory, acct, "alice", OSS_GET)
+
+
+def test_snapshot_reuses_compiled_policy_sets_until_a_change(
+    svc: RamService, company: dict[str, str]
+) -> None:
+    directory, acct = svc.directory, company["acct"]
+    principal = directory.principal_for_user(acct, "alice")
+    first = directory.policy_set(principal)
+    assert directory.policy_set(principal) is first
+    svc.create_user(acct, "bob")  # any announced write drops the snapshot
+    assert directory.policy_set(principal) is not first
+
+
+def test_a_warm_snapshot_answers_without_the_database(store: Store, company: dict[str, str]) -> None:
+    directory = Directory(store, refresh_interval=3600)
+    principal = directory.principal_for_user(company["acct"], "alice")
+    policies = directory.policy_set(principal)
+    key = directory.signing_key(company["key"])
+    store.close()  # from here on any database access would fail
+    assert directory.signing_key(company["key"]) == key
+    assert directory.principal_for_user(company["acct"], "alice") == principal
+    assert directory.policy_set(principal) is policies
+    assert policies.decide(make_request(*OSS_GET, {})).allowed
+
+
+def test_custom_policy_versions_and_roles(svc: RamService, company: dict[str, str]) -> None:
+    acct, directory = company["acct"], svc.directory
+    allow_oss = '{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:*","Resource":"*"}]}'
+    allow_ecs = '{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*"}]}'
+    trust = (
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole",'
+        f'"Principal":{{"RAM":["acs:ram::{acct}:root"]}}}}]}}'
+    )
+    svc.create_policy(acct, "Mine", allow_oss)
+    role = svc.create_role(acct, "Reader", trust)
+    svc.attach_policy_to_role(acct, "Custom", "Mine", "Reader")
+    session = replace(
+        directory.principal_for_user(acct, "alice"),
+        kind="assumed-role", name="Reader", principal_id=f"{role.role_id}:s", extra={"role_id": role.role_id},
+    )  # fmt: skip
+    assert directory.policy_set(session).decide(make_request(*OSS_GET, {})).allowed
+    another_session = replace(session, principal_id=f"{role.role_id}:t", session_name="t")
+    assert directory.policy_set(another_session) is directory.policy_set(session)  # compiled once per role
+    svc.create_policy_version(acct, "Mine", allow_ecs, set_as_default=True)
+    assert not directory.policy_set(session).decide(make_request(*OSS_GET, {})).allowed
+    assert directory.policy_set(session).decide(make_request(*ECS_DESCRIBE, {})).allowed
+    assert directory.role(acct, "READER") == svc.get_role(acct, "Reader")
+    assert directory.role(acct, "nobody") is None
+    assert directory.role_revoked_before(acct, "Reader") is None
+    when = svc.revoke_role_sessions(acct, "Reader")
+    assert directory.role_revoked_before(acct, "Reader") == when
+    svc.delete_role(acct, "Reader", force=True)
+    svc.create_role(acct, "Reader", trust)  # same name, new RoleId: old sessions get nothing
+    svc.attach_policy_to_role(acct, "System", "AdministratorAccess", "Reader")
+    assert not directory.policy_set(session).decide(make_request(*OSS_GET, {})).allowed
+
+
+def test_unknown_user_principal(svc: RamService, company: dict[str, str]) -> None:
+    with expect_code("EntityNotExist.User"):
+        svc.directory.principal_for_user(company["acct"], "nobody")
+
+
+@pytest.fixture
+def two_processes(tmp_path: Path) -> Iterator[tuple[RamService, Store]]:
+    """Two independent Store objects on one file, as two processes would have."""
+    url = f"sqlite:///{tmp_path}/ram.db"
+    first, second = open_store(url, env={}), open_store(url, env={})
+    yield RamService(first, clock=FakeClock()), second
+    first.close()
+    second.close()
+
+
+def test_another_process_sees_a_change_on_the_next_check(two_processes: tuple[RamService, Store]) -> None:
+    svc, other_store = two_processes
+    acct = svc.create_account().account_id
+    svc.create_user(acct, "alice")
+    svc.create_group(acct, "rnd")
+    svc.add_user_to_group(acct, "rnd", "alice")
+    svc.attach_policy_to_group(acct, "System", "AliyunOSSFullAccess", "rnd")
+    other = Directory(other_store, refresh_interval=0)
+    assert _allowed(other, acct, "alice", OSS_GET)
+    svc.remove_user_from_group(acct, "rnd", "alice")
+    assert not _allowed(other, acct, "alice", OSS_GET)
+
+
+def test_another_process_sees_a_change_within_the_refresh_interval(
+    two_processes: tuple[RamService, Store],
+) -> None:
+    svc, other_store = two_processes
+    acct = svc.create_account().account_id
+    svc.create_user(acct, "alice")
+    key = svc.create_access_key(acct, "alice").key.access_key_id
+    other = Directory(other_store)  # default refresh_interval
+    assert other.signing_key(key) is not None
+    svc.delete_user(acct, "alice", force=True)
+    began = time.monotonic()
+    while other.signing_key(key) is not None:
+        time.sleep(0.01)
+        assert time.monotonic() - began < 2.0
+    seen_after = time.monotonic() - began
+    print(f"cross-process change seen after {seen_after * 1000:.0f} ms (refresh_interval 500 ms)")
+    assert seen_after <= 0.5 + 0.1
+
+
+def test_last_used_dates_are_batched(store: Store, company: dict[str, str]) -> None:
+    ticks = [0.0]
+    directory = Directory(store, flush_interval=60, monotonic=lambda: ticks[0])
+    counter = store.change_counter()
+    t1 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+    def stored() -> datetime | None:
+        with store.read() as repo:
+            record = repo.get_access_key(company["key"])
+        assert record is not None
+        return record.key.last_used_date
+
+    for second in range(100):
+        directory.note_key_used(company["key"], t1 + timedelta(seconds=second))
+    assert stored() is None  # nothing written per request
+    ticks[0] = 61.0
+    directory.note_key_used(company["key"], t1 + timedelta(seconds=100))  # the interval has passed
+    assert stored() == t1 + timedelta(seconds=100)
+    directory.note_key_used(company["key"], t1)  # older: never moves backwards
+    directory.flush()
+    assert stored() == t1 + timedelta(seconds=100)
+    directory.note_key_used(company["key"], t1 + timedelta(hours=1))
+    directory.close()
+    assert stored() == t1 + timedelta(hours=1)
+    assert store.change_counter() == counter  # bookkeeping drops no snapshot
+
+
+def test_service_reports_last_used_including_the_pending_batch(
+    svc: RamService, company: dict[str, str]
+) -> None:
+    when = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    assert svc.get_access_key_last_used(company["acct"], company["key"]) is None
+    svc.directory.note_key_used(company["key"], when)
+    assert svc.get_access_key_last_used(company["acct"], company["key"]) == when
+
+
+def test_unknown_keys_are_cached_in_bounded_memory(store: Store, company: dict[str, str]) -> None:
+    directory = Directory(store, max_entries=5, refresh_interval=3600)
+    for n in range(50):
+        assert directory.signing_key(f"LTAIunknown{n:013d}") is None
+        assert directory.cached_entries <= 5
+    assert directory.cached_entries == 5
+    assert directory.signing_key(company["key"]) is not None

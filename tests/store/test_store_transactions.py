@@ -1,0 +1,174 @@
+"""Transactions: all or nothing, change counter and notifications, busy retry."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ram_middleware.identity import Account, User
+from ram_middleware.store import Store, open_store
+
+from .backends import expect_code
+
+NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+ACCOUNT = "1234567890123456"
+
+
+def _user(name: str, user_id: str) -> User:
+    return User(ACCOUNT, user_id, name, create_date=NOW, update_date=NOW)
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_failed_write_leaves_nothing_and_announces_nothing(store: Store) -> None:
+    heard: list[int] = []
+    store.subscribe(heard.append)
+    with pytest.raises(Boom), store.write() as repo:
+        repo.insert_account(Account(ACCOUNT, None, NOW))
+        repo.insert_user(_user("alice", "1"))
+        raise Boom
+    with store.read() as repo:
+        assert repo.get_account(ACCOUNT) is None
+        assert repo.get_user_by_id("1") is None
+    assert store.change_counter() == 0
+    assert heard == []
+
+
+def test_each_announced_write_bumps_the_counter_and_tells_subscribers(store: Store) -> None:
+    heard: list[int] = []
+    unsubscribe = store.subscribe(heard.append)
+    with store.write() as repo:
+        repo.insert_account(Account(ACCOUNT, None, NOW))
+    with store.write() as repo:
+        repo.insert_user(_user("alice", "1"))
+    assert heard == [1, 2]
+    assert store.change_counter() == 2
+    unsubscribe()
+    with store.write() as repo:
+        repo.insert_user(_user("bob", "2"))
+    assert heard == [1, 2]
+    assert store.change_counter() == 3
+
+
+def test_bookkeeping_writes_commit_without_bumping_the_counter(store: Store) -> None:
+    heard: list[int] = []
+    store.subscribe(heard.append)
+    with store.write() as repo:
+        repo.insert_account(Account(ACCOUNT, None, NOW))
+        repo.insert_user(_user("alice", "1"))
+    with store.write(announce=False) as repo:
+        repo.set_user_last_login("1", NOW)
+    with store.read() as repo:
+        found = repo.get_user_by_id("1")
+    assert found is not None and found.last_login_date == NOW
+    assert heard == [1]
+    assert store.change_counter() == 1
+
+
+def test_nested_transactions_join_the_outer_one(store: Store) -> None:
+    with pytest.raises(Boom), store.write() as outer:
+        outer.insert_account(Account(ACCOUNT, None, NOW))
+        with store.write() as inner:
+            inner.insert_user(_user("alice", "1"))
+        with store.read() as reader:
+            assert reader.get_user_by_id("1") is not None  # sees the outer transaction's rows
+        raise Boom
+    with store.read() as repo:
+        assert repo.list_accounts() == []
+    with store.write(announce=False) as outer, store.write() as inner:
+        inner.insert_account(Account(ACCOUNT, None, NOW))
+    assert store.change_counter() == 1  # the inner announce counts once, at the outer commit
+
+
+def test_a_write_cannot_start_inside_a_read(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.read(), store.write():
+        pass
+    with store.write() as repo:  # the store is still usable
+        repo.insert_account(Account(ACCOUNT, None, NOW))
+
+
+def test_a_failing_subscriber_does_not_undo_or_fail_the_write(store: Store) -> None:
+    def broken(counter: int) -> None:
+        raise ValueError(counter)
+
+    heard: list[int] = []
+    store.subscribe(broken)
+    store.subscribe(heard.append)
+    with store.write() as repo:
+        repo.insert_account(Account(ACCOUNT, None, NOW))
+    assert heard == [1]
+    with store.read() as repo:
+        assert repo.get_account(ACCOUNT) is not None
+
+
+def test_threads_share_one_store(store: Store) -> None:
+    with store.write() as repo:
+        repo.insert_account(Account(ACCOUNT, None, NOW))
+
+    def create(start: int) -> None:
+        for i in range(start, start + 25):
+            with store.write() as repo:
+                repo.insert_user(_user(f"user{i}", str(i)))
+
+    threads = [threading.Thread(target=create, args=(n * 100,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with store.read() as repo:
+        assert repo.count_users(ACCOUNT) == 100
+    assert store.change_counter() == 101
+
+
+def _hold_write_lock(path: Path, seconds: float, started: threading.Event) -> None:
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("BEGIN IMMEDIATE")
+    started.set()
+    time.sleep(seconds)
+    raw.execute("COMMIT")
+    raw.close()
+
+
+def test_a_busy_database_is_retried_until_the_lock_is_released(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/ram.db", env={}, busy_budget=10.0)
+    started = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(tmp_path / "ram.db", 0.6, started))
+    holder.start()
+    try:
+        started.wait()
+        began = time.monotonic()
+        with store.write() as repo:
+            repo.insert_account(Account(ACCOUNT, None, NOW))
+        waited = time.monotonic() - began
+        assert 0.4 < waited < 5.0
+        with store.read() as repo:
+            assert repo.get_account(ACCOUNT) is not None
+    finally:
+        holder.join()
+        store.close()
+
+
+def test_store_busy_only_after_the_retry_budget(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/ram.db", env={}, busy_budget=0.5)
+    started = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(tmp_path / "ram.db", 2.0, started))
+    holder.start()
+    try:
+        started.wait()
+        began = time.monotonic()
+        with expect_code("ServiceUnavailable.StoreBusy"), store.write() as repo:
+            repo.insert_account(Account(ACCOUNT, None, NOW))
+        assert time.monotonic() - began >= 0.5
+        # Readers are never blocked by a writer (WAL).
+        with store.read() as repo:
+            assert repo.get_account(ACCOUNT) is None
+    finally:
+        holder.join()
+        store.close()
