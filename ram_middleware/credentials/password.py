@@ -172,7 +172,8 @@ class PasswordPolicy:
             return "it must contain a number."
         if self.require_symbols and all(ch.isalnum() for ch in password):
             return "it must contain a symbol."
-        if user_name and user_name.casefold() in password.casefold():
+        # Only names of 3+ characters: a one-letter user name "A" would otherwise forbid every "a".
+        if len(user_name) >= 3 and user_name.casefold() in password.casefold():
             return "it must not contain the user name."
         return None
 
