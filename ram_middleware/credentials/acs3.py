@@ -1,0 +1,167 @@
+"""ACS3-HMAC-SHA256 (signature V3), the default of the current Tea/Darabonba SDKs.
+
+The canonical headers come from the ``SignedHeaders`` list in the Authorization header (the Python SDK
+signs every header it sets); a minimum set must be in it, and ``x-acs-content-sha256`` must be the hash
+of the body actually received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from .. import errors
+from ..facts import RequestFacts
+from .encoding import (
+    SignedRequest,
+    canonical_path,
+    check_nonce,
+    encode_pairs,
+    hex_hmac_sha256,
+    parse_iso8601,
+    sha256_hex,
+    single,
+)
+
+__all__ = [
+    "ALGORITHM",
+    "authorization",
+    "canonical_headers",
+    "canonical_query",
+    "canonical_request",
+    "canonical_uri",
+    "parse_acs3",
+    "parse_authorization",
+    "signature",
+    "string_to_sign",
+]
+
+SCHEME = "acs3"
+ALGORITHM = "ACS3-HMAC-SHA256"
+# Headers that must be signed whenever the request has them (the first four must always be there).
+ALWAYS_SIGNED = ("host", "x-acs-date", "x-acs-content-sha256", "x-acs-signature-nonce")
+SIGNED_WHEN_PRESENT = ("x-acs-security-token", "content-type", "x-acs-action", "x-acs-version")
+
+
+def canonical_uri(raw_path: str) -> str:
+    """The path as signed: see :func:`encoding.canonical_path`."""
+    return canonical_path(raw_path)
+
+
+def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
+    """Parameters sorted by name (as the SDK sorts them), ``pct(name)=pct(value)`` joined by ``&``."""
+    return encode_pairs(sorted(pairs))
+
+
+def canonical_headers(names: Sequence[str], values: Sequence[Sequence[str]]) -> str:
+    """``name:value\\n`` per signed header; repeated values trimmed, sorted and joined with ``,``."""
+    return "".join(
+        [
+            f"{name}:{found[0].strip()}\n"
+            if len(found) == 1
+            else f"{name}:{','.join(sorted(v.strip() for v in found))}\n"
+            for name, found in zip(names, values, strict=True)
+        ]
+    )
+
+
+def canonical_request(
+    method: str, uri: str, query: str, headers: str, signed_headers: str, payload_hash: str
+) -> str:
+    """The six-line canonical request (the headers block ends with its own newline)."""
+    return f"{method}\n{uri}\n{query}\n{headers}\n{signed_headers}\n{payload_hash}"
+
+
+def string_to_sign(canonical: str) -> str:
+    """``ACS3-HMAC-SHA256\\n`` + hex SHA-256 of the canonical request."""
+    return f"{ALGORITHM}\n{sha256_hex(canonical)}"
+
+
+def signature(secret: str, to_sign: str) -> str:
+    """Lower-case hex HMAC-SHA256 keyed with the bare secret."""
+    return hex_hmac_sha256(secret, to_sign)
+
+
+def authorization(access_key_id: str, signed_headers: str, sig: str) -> str:
+    """The Authorization header value, spelled as the Python SDK writes it."""
+    return f"{ALGORITHM} Credential={access_key_id},SignedHeaders={signed_headers},Signature={sig}"
+
+
+def parse_authorization(value: str) -> tuple[str, str, str, str]:
+    """-> (algorithm, Credential, SignedHeaders, Signature); optional whitespace after commas is accepted."""
+    algorithm, _, rest = value.strip().partition(" ")
+    fields: dict[str, str] = {}
+    for item in rest.split(","):
+        key, equals, val = item.strip().partition("=")
+        if equals:
+            fields[key] = val.strip()
+    credential = fields.get("Credential")
+    signed = fields.get("SignedHeaders")
+    sig = fields.get("Signature")
+    if not credential or not signed or not sig:
+        raise errors.IncompleteSignature(
+            "The ACS3 Authorization header needs Credential, SignedHeaders and Signature."
+        )
+    return algorithm, credential, signed, sig
+
+
+def parse_acs3(facts: RequestFacts, header: str) -> SignedRequest:
+    """Parse an ``Authorization: ACS3-HMAC-SHA256 …`` request."""
+    algorithm, access_key_id, signed_headers, provided = parse_authorization(header)
+    if algorithm != ALGORITHM:
+        raise errors.UnsupportedSignatureMethod(f"Only {ALGORITHM} is supported among the V3 signatures.")
+    names = signed_headers.split(";")
+    index = facts.header_map
+    values = [index.get(name, ()) for name in names]
+    _check_signed_set(index, names, values)
+    payload_hash = _one(index, "x-acs-content-sha256")
+    if payload_hash != sha256_hex(facts.body):
+        raise errors.SignatureMismatch(
+            "Specified signature is not matched with our calculation: "
+            "x-acs-content-sha256 is not the SHA-256 of the request body."
+        )
+    signed_at = parse_iso8601(_one(index, "x-acs-date"))
+    nonce = check_nonce(_one(index, "x-acs-signature-nonce"))
+    token = single(index.get("x-acs-security-token", ()), "x-acs-security-token")
+    canonical = canonical_request(
+        facts.method,
+        canonical_uri(facts.path),
+        canonical_query(facts.query_pairs),
+        canonical_headers(names, values),
+        signed_headers,
+        payload_hash,
+    )
+    to_sign = string_to_sign(canonical)
+    return SignedRequest(
+        scheme=SCHEME,
+        access_key_id=access_key_id,
+        signature=provided,
+        string_to_sign=to_sign,
+        signer=signature,
+        signed_at=signed_at,
+        nonce=nonce,
+        security_token=token,
+        parts={"signed_headers": signed_headers, "canonical_request": canonical, "string_to_sign": to_sign},
+    )
+
+
+def _one(index: Mapping[str, tuple[str, ...]], name: str) -> str:
+    """The single value of a header that must be signed (so present, as _check_signed_set ensured)."""
+    found = index[name]
+    if len(found) != 1:
+        raise errors.IncompleteSignature(f'The header "{name}" appears more than once.')
+    return found[0]
+
+
+def _check_signed_set(
+    index: Mapping[str, tuple[str, ...]], names: list[str], values: list[tuple[str, ...]]
+) -> None:
+    for name, found in zip(names, values, strict=True):
+        if not found:
+            raise errors.IncompleteSignature(f'The signed header "{name[:64]}" is not in the request.')
+    signed = set(names)
+    for name in ALWAYS_SIGNED:
+        if name not in signed:
+            raise errors.IncompleteSignature(f'The header "{name}" must be signed (SignedHeaders).')
+    for name in SIGNED_WHEN_PRESENT:
+        if name in index and name not in signed:
+            raise errors.IncompleteSignature(f'The header "{name}" must be signed (SignedHeaders).')

@@ -1,0 +1,235 @@
+"""OSS header signatures: V1 (``OSS AK:sig``, HMAC-SHA1) and V4 (``OSS4-HMAC-SHA256``).
+
+Path-style requests (``/bucket/key``), as oss2 sends them to an IP endpoint. Presigned URLs and
+virtual-host-style addressing are not handled here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .. import errors
+from ..facts import RequestFacts
+from .encoding import (
+    SignedRequest,
+    Signer,
+    b64_hmac_sha1,
+    hex_hmac_sha256,
+    hmac_sha256,
+    parse_compact_time,
+    parse_http_date,
+    pct,
+    prefixed_headers,
+    require,
+    sha256_hex,
+    single,
+)
+from .signature_v1 import check_content_md5
+
+__all__ = [
+    "SUBRESOURCES",
+    "parse_oss_v1",
+    "parse_oss_v4",
+    "resource_path",
+    "v1_canonicalized_resource",
+    "v1_signature",
+    "v1_string_to_sign",
+    "v4_canonical_headers",
+    "v4_canonical_query",
+    "v4_signer",
+    "v4_signing_key",
+]
+
+SCHEME_V1 = "oss-v1"
+SCHEME_V4 = "oss-v4"
+V4_ALGORITHM = "OSS4-HMAC-SHA256"
+V4_TERMINATOR = "aliyun_v4_request"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+V4_DEFAULT_SIGNED = ("content-type", "content-md5")
+
+# The query parameters V1 signs (oss2 2.19 ``ProviderAuth._subresource_key_set``); all others are not signed.
+# fmt: off
+SUBRESOURCES = frozenset({
+    "response-content-type", "response-content-language", "response-cache-control", "logging",
+    "response-content-encoding", "acl", "uploadId", "uploads", "partNumber", "group", "link", "delete",
+    "website", "location", "objectInfo", "objectMeta", "response-expires",
+    "response-content-disposition", "cors", "lifecycle", "restore", "qos", "referer", "stat",
+    "bucketInfo", "append", "position", "security-token", "live", "comp", "status", "vod", "startTime",
+    "endTime", "x-oss-process", "symlink", "callback", "callback-var", "tagging", "encryption",
+    "versions", "versioning", "versionId", "policy", "requestPayment", "x-oss-traffic-limit", "qosInfo",
+    "asyncFetch", "x-oss-request-payer", "sequential", "inventory", "inventoryId", "continuation-token",
+    "worm", "wormId", "wormExtend", "replication", "replicationLocation", "replicationProgress",
+    "transferAcceleration", "cname", "metaQuery", "x-oss-ac-source-ip", "x-oss-ac-subnet-mask",
+    "x-oss-ac-vpc-id", "x-oss-ac-forward-allow", "resourceGroup", "style", "styleName",
+    "x-oss-async-process", "regionList", "x-oss-write-get-object-response", "bucketArchiveDirectRead",
+    "httpsConfig", "redundancyTransition", "x-oss-target-redundancy-type",
+    "x-oss-redundancy-transition-taskid", "accessPoint", "accessPointPolicy", "publicAccessBlock",
+    "x-oss-access-point-name", "requesterQosInfo", "qosRequester", "resourcePoolInfo", "resourcePool",
+    "resourcePoolBuckets",
+})
+# fmt: on
+
+
+def resource_path(decoded_path: str) -> str:
+    """``/bucket/key`` as signed: ``/`` without a bucket, ``/bucket/`` for a bucket operation."""
+    if decoded_path in ("", "/"):
+        return "/"
+    if decoded_path.count("/") == 1:  # "/bucket" -> "/bucket/"
+        return decoded_path + "/"
+    return decoded_path
+
+
+def _name_or_pair(name: str, value: str) -> str:
+    return f"{name}={value}" if value else name
+
+
+# --- V1 --------------------------------------------------------------------------------------------------
+
+
+def v1_canonicalized_resource(resource: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """The resource plus ``?`` and the signed sub-resources sorted by name (values decoded)."""
+    subresources = sorted((name, value) for name, value in pairs if name in SUBRESOURCES)
+    if not subresources:
+        return resource
+    return resource + "?" + "&".join([_name_or_pair(name, value) for name, value in subresources])
+
+
+def v1_string_to_sign(
+    method: str, md5: str, content_type: str, date: str, oss_headers: str, resource: str
+) -> str:
+    """VERB, Content-MD5, Content-Type and Date lines, then the x-oss-* headers and the resource."""
+    return f"{method}\n{md5}\n{content_type}\n{date}\n{oss_headers}{resource}"
+
+
+def v1_signature(secret: str, string_to_sign: str) -> str:
+    """Base64 HMAC-SHA1 keyed with the bare secret."""
+    return b64_hmac_sha1(secret, string_to_sign)
+
+
+def parse_oss_v1(facts: RequestFacts, authorization: str) -> SignedRequest:
+    """Parse ``Authorization: OSS <AccessKeyId>:<signature>``."""
+    _, _, credential = authorization.partition(" ")
+    access_key_id, colon, provided = credential.strip().partition(":")
+    if not colon or not access_key_id or not provided:
+        raise errors.IncompleteSignature(
+            'The Authorization header must read "OSS <AccessKeyId>:<Signature>".'
+        )
+    oss_date = single(facts.header_values("x-oss-date"), "x-oss-date")
+    date = oss_date or require(single(facts.header_values("date"), "Date"), "Date")
+    signed_at = parse_http_date(date)
+    md5 = facts.header("content-md5") or ""
+    check_content_md5(facts, md5)
+    oss_headers = prefixed_headers(facts.headers, "x-oss-")
+    resource = v1_canonicalized_resource(resource_path(facts.decoded_path), facts.query_pairs)
+    to_sign = v1_string_to_sign(facts.method, md5, facts.content_type, date, oss_headers, resource)
+    return SignedRequest(
+        scheme=SCHEME_V1,
+        access_key_id=access_key_id,
+        signature=provided,
+        string_to_sign=to_sign,
+        signer=v1_signature,
+        signed_at=signed_at,
+        security_token=single(facts.header_values("x-oss-security-token"), "x-oss-security-token"),
+        parts={
+            "canonicalized_oss_headers": oss_headers,
+            "canonicalized_resource": resource,
+            "string_to_sign": to_sign,
+        },
+    )
+
+
+# --- V4 --------------------------------------------------------------------------------------------------
+
+
+def v4_canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
+    """Every parameter, ``pct(name)[=pct(value)]`` sorted by encoded name; an empty value gives the name."""
+    encoded = sorted([(pct(name), pct(value)) for name, value in pairs])
+    return "&".join([_name_or_pair(name, value) for name, value in encoded])
+
+
+def v4_canonical_headers(headers: Iterable[tuple[str, str]], additional: Iterable[str]) -> str:
+    """x-oss-*, content-type, content-md5 and the additional headers: ``name:value\\n``, sorted."""
+    wanted = set(additional)
+    found: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key.startswith("x-oss-") or key in V4_DEFAULT_SIGNED or key in wanted:
+            found[key] = f"{found[key]},{value.strip()}" if key in found else value.strip()
+    return "".join(f"{key}:{found[key]}\n" for key in sorted(found))
+
+
+def v4_signing_key(secret: str, date: str, region: str, product: str) -> bytes:
+    """HMAC chain over date, region, product and ``aliyun_v4_request`` from ``"aliyun_v4" + secret``."""
+    key = hmac_sha256(("aliyun_v4" + secret).encode("utf-8", "surrogatepass"), date)
+    for part in (region, product, V4_TERMINATOR):
+        key = hmac_sha256(key, part)
+    return key
+
+
+def v4_signer(date: str, region: str, product: str) -> Signer:
+    """``(secret, string_to_sign) -> hex signature`` for one credential scope."""
+
+    def sign(secret: str, string_to_sign: str) -> str:
+        return hex_hmac_sha256(v4_signing_key(secret, date, region, product), string_to_sign)
+
+    return sign
+
+
+def _v4_fields(authorization: str) -> dict[str, str]:
+    _, _, rest = authorization.strip().partition(" ")
+    fields: dict[str, str] = {}
+    for item in rest.split(","):
+        key, equals, value = item.strip().partition("=")
+        if equals:
+            fields[key] = value.strip()
+    return fields
+
+
+def parse_oss_v4(facts: RequestFacts, authorization: str) -> SignedRequest:
+    """Parse ``Authorization: OSS4-HMAC-SHA256 Credential=AK/date/region/oss/aliyun_v4_request, …``."""
+    fields = _v4_fields(authorization)
+    credential, provided = fields.get("Credential", ""), fields.get("Signature", "")
+    scope_parts = credential.rsplit("/", 4)
+    if not provided or len(scope_parts) != 5 or not all(scope_parts) or scope_parts[4] != V4_TERMINATOR:
+        raise errors.IncompleteSignature(
+            "The OSS4-HMAC-SHA256 Authorization header needs "
+            "Credential=<AccessKeyId>/<date>/<region>/<product>/aliyun_v4_request and Signature."
+        )
+    access_key_id, date, region, product, _ = scope_parts
+    oss_date = require(single(facts.header_values("x-oss-date"), "x-oss-date"), "x-oss-date")
+    signed_at = parse_compact_time(oss_date)
+    if oss_date[:8] != date:
+        raise errors.SignatureMismatch(
+            "Specified signature is not matched with our calculation: "
+            "the credential scope date is not the date of x-oss-date."
+        )
+    check_content_md5(facts, facts.header("content-md5") or "")
+    payload = single(facts.header_values("x-oss-content-sha256"), "x-oss-content-sha256") or UNSIGNED_PAYLOAD
+    if payload != UNSIGNED_PAYLOAD and payload != sha256_hex(facts.body):
+        raise errors.SignatureMismatch(
+            "Specified signature is not matched with our calculation: "
+            "x-oss-content-sha256 is not the SHA-256 of the request body."
+        )
+    additional = sorted(name.lower() for name in fields.get("AdditionalHeaders", "").split(";") if name)
+    canonical = "\n".join(
+        (
+            facts.method,
+            pct(resource_path(facts.decoded_path), keep_slash=True),
+            v4_canonical_query(facts.query_pairs),
+            v4_canonical_headers(facts.headers, additional),
+            ";".join(additional),
+            payload,
+        )
+    )
+    scope = f"{date}/{region}/{product}/{V4_TERMINATOR}"
+    to_sign = f"{V4_ALGORITHM}\n{oss_date}\n{scope}\n{sha256_hex(canonical)}"
+    return SignedRequest(
+        scheme=SCHEME_V4,
+        access_key_id=access_key_id,
+        signature=provided,
+        string_to_sign=to_sign,
+        signer=v4_signer(date, region, product),
+        signed_at=signed_at,
+        security_token=single(facts.header_values("x-oss-security-token"), "x-oss-security-token"),
+        parts={"canonical_request": canonical, "scope": scope, "string_to_sign": to_sign},
+    )

@@ -1,0 +1,116 @@
+"""RequestFacts: raw wire values in, decoded views out, built from ASGI and WSGI."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.facts import RequestFacts, decode_component, parse_pairs
+
+FORM = ("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
+
+
+def test_headers_are_case_insensitive_and_keep_every_value() -> None:
+    facts = RequestFacts("GET", "/", headers=(("X-Acs-Date", "d"), ("x-oss-meta", "1"), ("X-OSS-META", "2")))
+    assert facts.header("x-acs-date") == facts.header("X-ACS-DATE") == "d"
+    assert facts.header_values("x-oss-meta") == ("1", "2")
+    assert facts.header("absent") is None and facts.header_values("absent") == ()
+
+
+def test_params_decode_query_and_form_body() -> None:
+    facts = RequestFacts(
+        "POST",
+        "/",
+        "Action=CreateUser&Comments=a%2Ab~c+d%2Be&Empty=&Flag",
+        (FORM,),
+        b"DisplayName=Bob+%E4%B8%AD%E6%96%87&Action=Shadowed",
+    )
+    assert facts.params == {
+        "Action": "CreateUser",  # the first occurrence wins
+        "Comments": "a*b~c d+e",
+        "Empty": "",
+        "Flag": "",
+        "DisplayName": "Bob 中文",
+    }
+    assert facts.param_pairs[-1] == ("Action", "Shadowed")  # the raw pairs keep duplicates
+    with pytest.raises(TypeError):
+        facts.params["Action"] = "x"  # type: ignore[index]
+
+
+def test_a_body_that_is_not_a_form_is_not_parsed() -> None:
+    facts = RequestFacts("POST", "/", "a=1", (("Content-Type", "application/json"),), b"b=2")
+    assert facts.params == {"a": "1"} and facts.form_pairs == ()
+
+
+@pytest.mark.parametrize("raw", ["a=%FF", "%C3=1", "a=%E4%B8"])
+def test_bytes_that_are_not_utf8_are_a_400(raw: str) -> None:
+    with pytest.raises(errors.InvalidParameter) as caught:
+        _ = RequestFacts("GET", "/", raw).params
+    assert caught.value.status == 400
+
+
+def test_path_is_kept_raw_and_decoded_on_demand() -> None:
+    facts = RequestFacts("GET", "/bucket/dir%2Fhello%20world+x.txt")
+    assert facts.path == "/bucket/dir%2Fhello%20world+x.txt"
+    assert facts.decoded_path == "/bucket/dir/hello world+x.txt"
+    with pytest.raises(errors.InvalidParameter):
+        _ = RequestFacts("GET", "/%FF").decoded_path
+
+
+def test_decoding_matches_the_standard_library_on_valid_input() -> None:
+    from urllib.parse import unquote_plus
+
+    for raw in ["a%20b", "%e4%b8%ad+%7E", "100%", "%zz", "%41%4", "x%2B%2b+"]:
+        assert decode_component(raw) == unquote_plus(raw, errors="strict")
+        assert decode_component(raw.encode()) == unquote_plus(raw, errors="strict")
+    assert parse_pairs("a=1&&b&=c&d=e=f") == (("a", "1"), ("b", ""), ("", "c"), ("d", "e=f"))
+
+
+def test_facts_are_immutable() -> None:
+    facts = RequestFacts("GET", "/")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        facts.method = "POST"  # type: ignore[misc]
+
+
+def test_from_asgi_scope() -> None:
+    scope = {
+        "type": "http",
+        "method": "put",
+        "path": "/b/dir/hello world.txt",
+        "raw_path": b"/b/dir%2Fhello%20world.txt",
+        "query_string": b"acl=&x=%20",
+        "headers": [(b"host", b"127.0.0.1:9"), (b"x-oss-meta-a", b"\xe4")],
+        "client": ("10.0.0.7", 5555),
+        "scheme": "https",
+    }
+    facts = RequestFacts.from_asgi(scope, b"hello")
+    assert (facts.method, facts.path, facts.query) == ("PUT", "/b/dir%2Fhello%20world.txt", "acl=&x=%20")
+    assert facts.headers == (("host", "127.0.0.1:9"), ("x-oss-meta-a", "\xe4"))
+    assert (facts.body, facts.peer, facts.scheme) == (b"hello", "10.0.0.7", "https")
+    no_raw = RequestFacts.from_asgi({"type": "http", "method": "GET", "path": "/a b/ü"})
+    assert no_raw.path == "/a%20b/%C3%BC" and no_raw.peer is None and no_raw.scheme == "http"
+
+
+def test_from_wsgi_environ() -> None:
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/a b/\xc3\xbc",  # PEP 3333: the decoded bytes as latin-1 text
+        "QUERY_STRING": "Action=GetUser&UserName=al%20ice",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": "3",
+        "HTTP_HOST": "127.0.0.1:9",
+        "HTTP_X_ACS_DATE": "2024-01-02T03:04:05Z",
+        "REMOTE_ADDR": "192.0.2.1",
+        "wsgi.url_scheme": "http",
+    }
+    facts = RequestFacts.from_wsgi(environ, b"a=1")
+    assert facts.path == "/a%20b/%C3%BC" and facts.decoded_path == "/a b/ü"
+    assert facts.header("x-acs-date") == "2024-01-02T03:04:05Z"
+    assert facts.header("content-type") == "application/x-www-form-urlencoded"
+    assert facts.params == {"Action": "GetUser", "UserName": "al ice", "a": "1"}
+    assert facts.peer == "192.0.2.1"
+    raw = RequestFacts.from_wsgi({**environ, "RAW_URI": "/x%2Fy?z=1"})
+    assert raw.path == "/x%2Fy"

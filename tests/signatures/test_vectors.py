@@ -1,0 +1,169 @@
+"""Every captured SDK request verifies through the server-side verifier, intermediate strings included."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.credentials import acs3
+from ram_middleware.credentials.authenticate import Authenticator
+from ram_middleware.credentials.encoding import b64_hmac_sha1, sha256_hex
+from ram_middleware.credentials.oss import v4_signing_key
+from ram_middleware.guard import MemoryGuard
+from ram_middleware.identity import SigningKey
+
+from .identities import ALICE, OPS_SESSION, STS_AK, MemoryResolver
+from .vectors import Vector, load_all
+
+ALL = load_all()
+# Intermediate strings each scheme exposes, under the vector's own names.
+INTERMEDIATES = {
+    "rpc-v1": {"canonicalized_query_string", "string_to_sign"},
+    "roa": {"canonicalized_headers", "canonicalized_resource", "string_to_sign"},
+    "acs3": {"signed_headers", "canonical_request", "string_to_sign"},
+    "oss-v1": {"canonicalized_oss_headers", "canonicalized_resource", "string_to_sign"},
+    "oss-v4": {"canonical_request", "scope", "string_to_sign"},
+}
+
+
+def authenticator_at(
+    vector: Vector, resolver: MemoryResolver, skew: timedelta = timedelta(0)
+) -> Authenticator:
+    return Authenticator(resolver, MemoryGuard(), clock=lambda: vector.signed_at + skew)
+
+
+def test_all_signature_vectors_are_loaded() -> None:
+    assert len(ALL) == 14
+    assert {v.name.split("[")[0] for v in ALL} == {
+        "rpc-v1",
+        "roa",
+        "acs3-hmac-sha256",
+        "sts-token-request",
+        "oss-v1",
+        "oss-v4",
+    }
+
+
+@pytest.mark.parametrize("vector", ALL, ids=lambda v: v.name)
+def test_vector_authenticates_with_clock_pinned(vector: Vector, resolver: MemoryResolver) -> None:
+    principal = authenticator_at(vector, resolver).authenticate(vector.facts())
+    assert principal is not None
+    expected = OPS_SESSION if vector.data["access_key_id"] == STS_AK else ALICE
+    assert principal.arn == expected.arn
+    assert principal.access_key_id == vector.data["access_key_id"]
+    assert principal.auth_method in INTERMEDIATES
+    assert resolver.used[-1][0] == vector.data["access_key_id"]
+
+
+@pytest.mark.parametrize("vector", ALL, ids=lambda v: v.name)
+def test_vector_intermediate_strings(vector: Vector, resolver: MemoryResolver) -> None:
+    signed = authenticator_at(vector, resolver).parse(vector.facts())
+    assert signed is not None
+    names = INTERMEDIATES[signed.scheme] & vector.expected.keys()
+    assert "string_to_sign" in names and len(names) >= 2
+    for name in sorted(names):
+        assert signed.parts[name] == vector.expected[name], name
+    assert signed.string_to_sign == vector.expected["string_to_sign"]
+    assert signed.signer(vector.secret, signed.string_to_sign) == vector.expected["signature"]
+    assert signed.signature == vector.expected["signature"]
+
+
+@pytest.mark.parametrize("vector", [v for v in ALL if "hmac_key" in v.expected], ids=lambda v: v.name)
+def test_vector_hmac_key(vector: Vector) -> None:
+    key = vector.expected["hmac_key"]
+    assert b64_hmac_sha1(key, vector.expected["string_to_sign"]) == vector.expected["signature"]
+    rpc = vector.data.get("style") != "ROA"
+    assert key == vector.secret + ("&" if rpc else "")
+
+
+@pytest.mark.parametrize("vector", [v for v in ALL if "signing_key_hex" in v.expected], ids=lambda v: v.name)
+def test_vector_oss_v4_signing_key(vector: Vector) -> None:
+    scope = vector.expected["scope"].split("/")
+    key = v4_signing_key(vector.secret, scope[0], scope[1], scope[2])
+    assert key.hex() == vector.expected["signing_key_hex"]
+
+
+@pytest.mark.parametrize("vector", [v for v in ALL if "hashed_payload" in v.expected], ids=lambda v: v.name)
+def test_vector_acs3_header_fields(vector: Vector) -> None:
+    facts = vector.facts()
+    algorithm, credential, signed_headers, signature = acs3.parse_authorization(
+        facts.header("authorization") or ""
+    )
+    assert algorithm == vector.expected["algorithm"]
+    assert credential == vector.expected["credential"]
+    assert signed_headers == vector.expected["signed_headers"]
+    assert signature == vector.expected["signature"]
+    assert sha256_hex(facts.body) == vector.expected["hashed_payload"]
+    assert vector.expected["canonical_request"].endswith("\n" + vector.expected["hashed_payload"])
+
+
+@pytest.mark.parametrize("vector", ALL, ids=lambda v: v.name)
+def test_vector_outside_the_skew_window_is_expired(vector: Vector, resolver: MemoryResolver) -> None:
+    for skew in (timedelta(minutes=16), -timedelta(minutes=16)):
+        with pytest.raises(errors.RequestExpired) as caught:
+            authenticator_at(vector, resolver, skew).authenticate(vector.facts())
+        assert caught.value.code == "InvalidTimeStamp.Expired"
+    # Just inside the window both ways.
+    for skew in (timedelta(minutes=14, seconds=59), -timedelta(minutes=14, seconds=59)):
+        assert authenticator_at(vector, MemoryResolver(), skew).authenticate(vector.facts()) is not None
+
+
+@pytest.mark.parametrize("vector", ALL, ids=lambda v: v.name)
+def test_vector_with_another_secret_does_not_match(vector: Vector, resolver: MemoryResolver) -> None:
+    access_key_id = vector.data["access_key_id"]
+    if access_key_id == STS_AK:
+        token, key = next(iter(resolver.tokens.items()))
+        resolver.tokens[token] = SigningKey(key.access_key_id, key.secret + "x", key.principal)
+    else:
+        key = resolver.keys[access_key_id]
+        resolver.keys[access_key_id] = SigningKey(access_key_id, key.secret[:-1], key.principal)
+    with pytest.raises(errors.SignatureMismatch) as caught:
+        authenticator_at(vector, resolver).authenticate(vector.facts())
+    assert caught.value.code == "SignatureDoesNotMatch"
+    assert ":" in caught.value.message
+    assert vector.expected["string_to_sign"] not in caught.value.message  # only in debug mode
+    assert resolver.used == []
+
+
+@pytest.mark.parametrize("vector", ALL, ids=lambda v: v.name)
+def test_vector_replay_is_refused_when_it_has_a_nonce(vector: Vector, resolver: MemoryResolver) -> None:
+    authenticator = authenticator_at(vector, resolver)
+    signed = authenticator.parse(vector.facts())
+    assert signed is not None
+    assert authenticator.authenticate(vector.facts()) is not None
+    if signed.nonce is None:
+        # ROA from aliyun-python-sdk-core and OSS send no nonce: nothing to claim (see the report).
+        assert authenticator.authenticate(vector.facts()) is not None
+        return
+    with pytest.raises(errors.NonceReused) as caught:
+        authenticator.authenticate(vector.facts())
+    assert caught.value.code == "SignatureNonceUsed"
+
+
+def test_debug_mode_appends_the_server_string_to_sign(resolver: MemoryResolver) -> None:
+    vector = ALL[0]
+    resolver.keys[vector.data["access_key_id"]] = SigningKey(vector.data["access_key_id"], "wrong", ALICE)
+    authenticator = Authenticator(
+        resolver, MemoryGuard(), clock=lambda: vector.signed_at, debug_string_to_sign=True
+    )
+    with pytest.raises(errors.SignatureMismatch) as caught:
+        authenticator.authenticate(vector.facts())
+    prefix, _, server_string = caught.value.message.partition(":")
+    assert prefix == "Specified signature is not matched with our calculation. server string to sign is"
+    assert server_string == vector.expected["string_to_sign"]
+
+
+def test_debug_mode_redacts_the_security_token(resolver: MemoryResolver) -> None:
+    vector = next(v for v in ALL if v.name == "sts-token-request[0]")
+    token, key = next(iter(resolver.tokens.items()))
+    resolver.tokens[token] = SigningKey(key.access_key_id, "wrong", key.principal)
+    authenticator = Authenticator(
+        resolver, MemoryGuard(), clock=lambda: vector.signed_at, debug_string_to_sign=True
+    )
+    with pytest.raises(errors.SignatureMismatch) as caught:
+        authenticator.authenticate(vector.facts())
+    message = caught.value.message
+    assert "%26SecurityToken%3D<redacted>%26SignatureMethod" in message
+    assert "CAIS" not in message and "Security%253DToken" not in message
