@@ -271,11 +271,17 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 def open_guard(url: str, *, clock: Clock = time.time) -> Guard:
-    """Open a guard from a URL: ``memory://`` or ``sqlite:///relative.db`` / ``sqlite:////absolute.db``.
+    """Open a guard from a URL: ``memory://``, ``sqlite:///relative.db`` / ``sqlite:////absolute.db``, or
+    ``redis://host:6379/0`` (also ``rediss://``, ``unix://``; optional ``?prefix=`` namespaces the keys).
 
     The SQLite form follows the usual URL convention: what follows ``sqlite:///`` is the path, so a fourth
-    slash makes it absolute. ``redis://`` is added by a later issue.
+    slash makes it absolute. Redis expires keys by its own clock, so ``clock`` does not apply to it.
     """
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        # Imported here so that redis-py stays an optional dependency (the ``redis`` extra).
+        from .guard_redis import RedisGuard
+
+        return RedisGuard.from_url(url)
     if url == "memory://" or url.startswith("memory://"):
         return MemoryGuard(clock=clock)
     if url.startswith("sqlite:///"):

@@ -2,7 +2,9 @@
 
 URLs: ``memory://``; ``sqlite:///relative/ram.db`` or ``sqlite:////absolute/ram.db`` (the path is
 everything after ``sqlite:///``, as in SQLAlchemy; ``sqlite://`` alone means ``./ram.db``).
-PostgreSQL (``postgresql://…``) arrives with a later issue and plugs into the same SQL.
+PostgreSQL: ``postgresql://user[:password]@host:5432/db`` (:mod:`.postgres`, the same SQL); store options
+may ride in its query (``?ram_max_staleness=5&ram_pool_size=10``), libpq's own too
+(``options=-csearch_path%3Dram`` picks the schema).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .. import errors
-from ..crypto import SecretBox, resolve_secret_box
+from ..crypto import KEY_ENV, MasterKeyError, SecretBox, keys_from_env, resolve_secret_box
 from .base import ChangeCallback as ChangeCallback
 from .base import Repository as Repository
 from .base import Store as Store
@@ -54,10 +56,11 @@ def open_store(
 
     The SecretBox comes from ``master_keys``, else ``RAM_MASTER_KEY`` in ``env`` (default: the process
     environment), else for SQLite a key file ``<database>.key`` beside the database (created 0600), else
-    for ``memory://`` an ephemeral key.
+    for ``memory://`` an ephemeral key. PostgreSQL requires one of the first two: every instance must
+    decrypt the same secrets.
     """
     if url.startswith(("postgresql://", "postgres://")):
-        raise errors.InvalidParameter("StoreUrl", "The PostgreSQL store is not available in this version.")
+        return _open_postgres(url, master_keys, os.environ if env is None else env, busy_budget)
     path = sqlite_path(url)
     key_file = None if path is None else Path(path + KEY_FILE_SUFFIX)
     if path is not None:
@@ -66,6 +69,22 @@ def open_store(
         master_keys, key_file=key_file, env=os.environ if env is None else env, production=production
     )
     return SqliteStore(path, box=box, url=url, busy_budget=busy_budget)
+
+
+def _open_postgres(
+    url: str, master_keys: Sequence[bytes | str] | None, env: Mapping[str, str], busy_budget: float
+) -> Store:
+    # Imported here so psycopg stays an optional dependency (the ``postgres`` extra).
+    from .postgres import PostgresStore, split_store_options
+
+    if not master_keys and not keys_from_env(env):
+        raise MasterKeyError(
+            f"A PostgreSQL store needs a master key shared by every instance: set {KEY_ENV} "
+            "(or pass master_keys)."
+        )
+    conninfo, options = split_store_options(url)
+    box = resolve_secret_box(master_keys, env=env)
+    return PostgresStore(conninfo, box=box, busy_budget=busy_budget, **options)
 
 
 __all__ = [

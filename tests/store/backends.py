@@ -1,4 +1,8 @@
-"""Backends every store/service behaviour test runs against (a later issue adds PostgreSQL)."""
+"""Backends every store/service behaviour test runs against: memory, SQLite and PostgreSQL.
+
+PostgreSQL runs when a server is reachable at 127.0.0.1:5432 (each test gets a schema of its own, dropped
+afterwards); without one the PostgreSQL variants skip, except under CI=true where they fail.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 from ram_middleware.errors import RAMError
 from ram_middleware.store import Store, open_store
 
-BACKENDS = ("memory", "sqlite")
+BACKENDS = ("memory", "sqlite", "postgres")
 
 
 def store_url(kind: str, directory: Path) -> str:
@@ -18,11 +22,27 @@ def store_url(kind: str, directory: Path) -> str:
 
 def open_backend(kind: str, directory: Path) -> Iterator[Store]:
     """Open a fresh store of ``kind`` (environment master keys ignored) and close it afterwards."""
+    if kind == "postgres":
+        yield from _open_postgres()
+        return
     store = open_store(store_url(kind, directory), env={})
     try:
         yield store
     finally:
         store.close()
+
+
+def _open_postgres() -> Iterator[Store]:
+    from ram_middleware.crypto import generate_key
+    from tests.scaleout.servers import pg_schema_url, require_shared_postgres
+
+    require_shared_postgres()
+    with pg_schema_url() as url:
+        store = open_store(url, master_keys=[generate_key()], env={})
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 class FakeClock:

@@ -105,10 +105,16 @@ def test_store_urls(url: str, path: str | None) -> None:
     assert sqlite_path(url) == path
 
 
-@pytest.mark.parametrize("url", ["mysql://x/y", "ram.db", "postgresql://localhost/ram"])
+@pytest.mark.parametrize("url", ["mysql://x/y", "ram.db"])
 def test_unsupported_store_urls(url: str) -> None:
     with expect_code("InvalidParameter.StoreUrl"):
         open_store(url, env={})
+
+
+def test_a_shared_store_needs_an_explicit_master_key() -> None:
+    # Every instance must decrypt the same secrets, so no key file or throwaway key is made up.
+    with expect_code("ServiceUnavailable.MasterKey"):
+        open_store("postgresql://127.0.0.1:5432/test", env={})
 
 
 def test_open_store_returns_the_sqlite_backend_with_its_url(tmp_path: Path) -> None:

@@ -1,0 +1,163 @@
+"""The Redis guard: one-time claims and failure counters shared by every instance that uses one Redis.
+
+Each operation is a single atomic Redis command, so no read-then-write race exists between instances:
+
+* ``claim`` — ``SET key 1 NX PX ttl``: the first caller creates the key, every later one gets nil until
+  Redis expires it;
+* ``incr`` — a two-line Lua script (``INCR``, then ``PEXPIRE`` when the key has no TTL yet) run atomically
+  by Redis; the window opens at the first failure and later failures do not extend it, exactly like the
+  memory and SQLite guards (Redis < 7 has no ``EXPIRE NX``, hence the script);
+* ``count`` — ``GET``; ``reset`` — ``DEL``.
+
+Expiry is Redis's own clock: the instances' clocks do not have to agree, and no purge is needed.
+
+Fail closed: every Redis error (refused connection, timeout, a server that went away) becomes
+:class:`errors.ServiceUnavailable`, so a request is denied rather than accepted without its replay check.
+Sockets have short connect/read timeouts (default 0.5 s / 1 s) and one quick retry (a pooled connection
+broken by a Redis restart is replaced on the retry), so an unreachable Redis costs about two timeouts, never
+a hang. The URL's password never appears in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
+
+from . import errors
+
+__all__ = ["DEFAULT_PREFIX", "RedisGuard", "redacted_url"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "ram:guard:"
+
+# KEYS[1] = counter key, ARGV[1] = window in milliseconds. PTTL < 0: the key is new (or lost its TTL), so
+# the window opens now; an existing window keeps its expiry.
+_INCR_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+"""
+
+_OUR_PARAMS = frozenset({"prefix"})
+
+
+def _milliseconds(name: str, seconds: float) -> int:
+    if not 0 < seconds < float("inf"):
+        raise errors.InvalidParameter(name, f"{name} must be a positive, finite number of seconds.")
+    return max(1, round(seconds * 1000))
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for reprs and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class RedisGuard:
+    """A :class:`~ram_middleware.guard.Guard` in Redis; thread-safe (redis-py pools its connections)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        description: str = "redis",
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._description = description
+        self._incr = client.register_script(_INCR_SCRIPT)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str | None = None,
+        connect_timeout: float = 0.5,
+        socket_timeout: float = 1.0,
+    ) -> RedisGuard:
+        """Open ``redis://[:password@]host:port/db[?prefix=ram:guard:]`` (also ``rediss://``, ``unix://``).
+
+        ``prefix`` (argument or URL query) namespaces the keys, so several deployments can share one Redis.
+        """
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        ours = {k: v for k, v in query if k in _OUR_PARAMS}
+        theirs = [(k, v) for k, v in query if k not in _OUR_PARAMS]
+        plain = urlunsplit(parts._replace(query=urlencode(theirs)))
+        try:
+            client = redis.Redis.from_url(
+                plain,
+                socket_connect_timeout=connect_timeout,
+                socket_timeout=socket_timeout,
+                retry=Retry(ConstantBackoff(0.05), 1),
+                retry_on_timeout=True,
+                health_check_interval=30,
+            )
+        except (ValueError, TypeError) as exc:
+            raise errors.InvalidParameter("GuardUrl", "The redis guard URL is malformed.") from exc
+        chosen = prefix if prefix is not None else ours.get("prefix", DEFAULT_PREFIX)
+        return cls(client, prefix=chosen, description=redacted_url(url))
+
+    def __repr__(self) -> str:
+        return f"RedisGuard({self._description!r}, prefix={self._prefix!r})"
+
+    @property
+    def prefix(self) -> str:
+        """The namespace every key of this guard starts with."""
+        return self._prefix
+
+    def claim(self, key: str, ttl_seconds: float) -> bool:
+        ttl = _milliseconds("TtlSeconds", ttl_seconds)
+        return bool(self._call(lambda: self._client.set(self._prefix + key, b"1", nx=True, px=ttl)))
+
+    def incr(self, key: str, window_seconds: float) -> int:
+        window = _milliseconds("WindowSeconds", window_seconds)
+        return int(self._call(lambda: self._incr(keys=[self._prefix + key], args=[window])))
+
+    def count(self, key: str) -> int:
+        value = self._call(lambda: self._client.get(self._prefix + key))
+        return 0 if value is None else int(value)
+
+    def reset(self, key: str) -> None:
+        self._call(lambda: self._client.delete(self._prefix + key))
+
+    def ping(self) -> None:
+        """Raise :class:`errors.ServiceUnavailable` unless Redis answers."""
+        self._call(self._client.ping)
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self._client.close()
+
+    def __enter__(self) -> RedisGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, op: Callable[[], Any]) -> Any:
+        try:
+            return op()
+        except redis.exceptions.RedisError as exc:
+            # The exception text can name the host; keep it out of the caller's message, log the type only.
+            log.warning("Redis guard %s failed: %s", self._description, type(exc).__name__)
+            raise errors.ServiceUnavailable(
+                "The replay guard (Redis) is unavailable; the request was denied."
+            ) from exc

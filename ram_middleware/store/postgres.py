@@ -1,0 +1,383 @@
+"""The shared store: PostgreSQL (``postgresql://user@host:5432/db``) through psycopg 3 and psycopg_pool.
+
+Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlRepository` with the
+:data:`~ram_middleware.store.dialect.POSTGRES` dialect — and the same migrations and version table.
+
+* **One writer at a time.** Every write transaction starts by locking the single ``ram_changes`` row
+  (``SELECT … FOR UPDATE``), the counterpart of SQLite's ``BEGIN IMMEDIATE``: the service's
+  check-then-write steps (name uniqueness, the 2-AccessKey limit, "user still exists" before adding a
+  membership) cannot interleave with another instance's, so races end in a clean error, never half state.
+  Admin writes are rare; this costs nothing where it matters. Statements run in READ COMMITTED, which
+  under the lock sees every earlier commit. A lock waited for longer than ``busy_budget`` raises
+  :class:`errors.StoreBusy`.
+* **Reads** are ``REPEATABLE READ READ ONLY`` transactions: one consistent snapshot per ``read()``.
+* **Migrations** run on open under a transaction-scoped advisory lock keyed by the schema, so instances
+  starting together migrate once.
+* **Change propagation**: announced writes ``pg_notify`` the new change counter; a
+  :class:`~.pg_listen.ChangeListener` thread delivers other instances' changes to :meth:`subscribe`
+  callbacks within milliseconds (see that module for why LISTEN/NOTIFY and how a lost connection is
+  handled). :meth:`change_counter` answers from the listener while it is fresh (no round trip on the
+  request path); while the feed is down it raises ServiceUnavailable at once, so the Directory, which
+  checks the counter every ``refresh_interval``, denies instead of serving a snapshot it cannot vouch
+  for. Staleness bound: ``max_staleness`` (default 5 s; a dead connection is noticed at once) plus the
+  Directory's ``refresh_interval`` (0.5 s).
+* **Fail closed, never hang.** ``connect_timeout`` (default 2 s), TCP keepalives, and a pool wait of
+  ``pool_timeout`` (default 3 s) bound every wait; an unreachable database raises
+  :class:`errors.ServiceUnavailable`. Idle pooled connections are checked before use, so after a database
+  restart the pool replaces dead ones by itself.
+* The store's :attr:`url` never contains the password. TEXT columns are created ``COLLATE "C"`` by the
+  dialect, so names sort and page in codepoint order, as in SQLite and Python, whatever the locale.
+
+Tables live in the connection's current schema; choose one per deployment (or per test run) with the
+libpq ``options`` parameter, e.g. ``postgresql://…/db?options=-csearch_path%3Dram``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg_pool
+
+from .. import errors
+from ..crypto import SecretBox
+from .base import ChangeCallback
+from .dialect import POSTGRES
+from .pg_listen import ChangeListener
+from .sql import SqlRepository, StoreFailure
+
+__all__ = ["PostgresStore", "redacted_conninfo", "split_store_options"]
+
+log = logging.getLogger(__name__)
+
+_LOCK_ROW = "SELECT counter FROM ram_changes WHERE id = 1 FOR UPDATE"
+_ADVISORY_CLASS = 0x52414D  # "RAM": first half of the two-key advisory lock used while migrating
+_UNREACHABLE = "The identity store (PostgreSQL) is unreachable; the request was denied."
+# Store options that may ride in the URL (libpq would reject them), with their types.
+_OPTIONS: dict[str, type] = {
+    "ram_pool_size": int,
+    "ram_connect_timeout": float,
+    "ram_pool_timeout": float,
+    "ram_max_staleness": float,
+    "ram_listen": bool,
+}
+
+
+def split_store_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Split ``?ram_max_staleness=5&ram_pool_size=20…`` off ``url``: (conninfo for libpq, store kwargs)."""
+    parts = urlsplit(url)
+    options: dict[str, Any] = {}
+    kept: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        kind = _OPTIONS.get(name)
+        if kind is None:
+            kept.append((name, value))
+            continue
+        try:
+            parsed: Any = value.lower() in {"1", "true", "yes", "on"} if kind is bool else kind(value)
+        except ValueError:
+            raise errors.InvalidParameter(
+                "StoreUrl", f"The store option {name} is not a valid value."
+            ) from None
+        options[name[len("ram_") :]] = parsed
+    return urlunsplit(parts._replace(query=urlencode(kept))), options
+
+
+def redacted_conninfo(url: str) -> str:
+    """``url`` without its password (for reprs, logs and :attr:`PostgresStore.url`)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparsable)"
+    if "password" not in info:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return "postgresql://(password hidden)"
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _classify(exc: psycopg.Error) -> errors.RAMError:
+    """Map a database error to the error the caller sees (all 503: the operation was not applied)."""
+    if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.DeadlockDetected):
+        return errors.StoreBusy()
+    if isinstance(exc, psycopg.errors.SerializationFailure):
+        return errors.StoreBusy()
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return errors.ServiceUnavailable(_UNREACHABLE)
+    return StoreFailure(f"The identity store failed ({type(exc).__name__}).")
+
+
+@dataclass
+class _Held:
+    """The transaction a thread is inside (so nested ``read``/``write`` calls join it)."""
+
+    repo: SqlRepository
+    writable: bool
+    announce: bool = False
+
+
+class PostgresStore:
+    """A :class:`~ram_middleware.store.base.Store` on PostgreSQL; see the module docstring.
+
+    ``conninfo`` is a libpq URL or DSN (:func:`~ram_middleware.store.open_store` strips the ``ram_*`` URL
+    options into the keyword arguments). ``pool_size`` bounds the connections per process; ``listen=False``
+    skips the change feed (then :meth:`change_counter` always asks the database).
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        box: SecretBox,
+        pool_size: int = 10,
+        connect_timeout: float = 2.0,
+        pool_timeout: float = 3.0,
+        busy_budget: float = 30.0,
+        listen: bool = True,
+        max_staleness: float = 5.0,
+        heartbeat: float = 1.0,
+    ) -> None:
+        self._conninfo = conninfo
+        self._url = redacted_conninfo(conninfo)
+        self._box = box
+        self._busy_budget = busy_budget
+        self._connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": max(1, round(connect_timeout)),
+            # Notice a vanished server on an idle connection within seconds rather than hours.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": 5000,
+            "application_name": "ram-middleware",
+        }
+        self._local = threading.local()
+        self._committed = 0  # the counter after this process's latest announced commit
+        self._delivered = 0  # the highest counter handed to subscribers (each is told once, in order)
+        self._subscribers: list[ChangeCallback] = []
+        self._sub_lock = threading.Lock()
+        self._deliver_lock = threading.RLock()  # re-entrant: a subscriber may itself write to the store
+        self._pool = psycopg_pool.ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max(1, pool_size),
+            kwargs=self._connect_kwargs,
+            timeout=pool_timeout,
+            # A short reconnect budget: the pool never sits in a long backoff after an outage.
+            reconnect_timeout=max(pool_timeout, 2.0),
+            check=psycopg_pool.ConnectionPool.check_connection,
+            name="ram-store",
+            open=False,
+        )
+        self._listener: ChangeListener | None = None
+        self._schema = self._migrate()
+        self._channel = "ram_changes_" + hashlib.sha256(self._schema.encode()).hexdigest()[:24]
+        try:
+            self._pool.open(wait=False)
+            if listen:
+                self._listener = ChangeListener(
+                    self._listen_connection, self._channel, self._announce,
+                    heartbeat=min(heartbeat, max_staleness / 2), max_staleness=max_staleness,
+                )  # fmt: skip
+                self._listener.start(wait=connect_timeout + 1.0)
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._url!r})"
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def box(self) -> SecretBox:
+        return self._box
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel this store's writes are announced on."""
+        return self._channel
+
+    @property
+    def listening(self) -> bool:
+        """Whether changes from other instances are being pushed to this process right now."""
+        return self._listener is not None and self._listener.connected
+
+    # --- connections --------------------------------------------------------------------------------
+
+    def _direct_connection(
+        self, application_name: str = "ram-middleware"
+    ) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(
+            self._conninfo, **{**self._connect_kwargs, "application_name": application_name}
+        )
+
+    def _listen_connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        # Named after the channel, so an operator can tell the listener sessions apart in pg_stat_activity.
+        return self._direct_connection(f"ram-listen {self._channel}")
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg_pool.PoolTimeout as exc:
+            raise errors.ServiceUnavailable(_UNREACHABLE) from exc
+
+    def _migrate(self) -> str:
+        """Apply missing migrations on a direct connection (a bad URL fails here, at once)."""
+        try:
+            conn = self._direct_connection()
+        except psycopg.Error as exc:
+            # libpq's first line names the cause (host, database, user) and never the password.
+            reason = str(exc).strip().splitlines()[0][:240] if str(exc).strip() else type(exc).__name__
+            raise errors.ServiceUnavailable(f"Cannot open the PostgreSQL store: {reason}") from exc
+        with conn:
+            try:
+                schema = str(_first(conn.execute("SELECT current_schema()").fetchone()) or "")
+                if not schema:
+                    raise StoreFailure("The PostgreSQL connection has no current schema (check search_path).")
+                conn.execute("BEGIN")
+                lock_key = zlib.crc32(schema.encode()) - 2**31
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_ADVISORY_CLASS, lock_key))
+                SqlRepository(conn, POSTGRES).migrate()
+                conn.execute("COMMIT")
+            except psycopg.Error as exc:
+                _rollback(conn)
+                raise _classify(exc) from exc
+            except BaseException:
+                _rollback(conn)
+                raise
+        return schema
+
+    # --- transactions -------------------------------------------------------------------------------
+
+    def read(self) -> AbstractContextManager[SqlRepository]:
+        return self._transaction(writable=False, announce=False)
+
+    def write(self, *, announce: bool = True) -> AbstractContextManager[SqlRepository]:
+        return self._transaction(writable=True, announce=announce)
+
+    def _begin(self, conn: psycopg.Connection[tuple[object, ...]], writable: bool) -> None:
+        if writable:
+            budget_ms = max(1, round(self._busy_budget * 1000))
+            # One round trip (no parameters: the simple protocol runs all three): begin, bound the lock
+            # wait, take the writer lock.
+            conn.execute(
+                f"BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = {budget_ms}; {_LOCK_ROW}"
+            )
+        else:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    @contextmanager
+    def _transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None:
+            if writable and not held.writable:
+                raise RuntimeError("a write transaction cannot be opened inside a read transaction")
+            held.announce = held.announce or announce
+            yield held.repo
+            return
+        counter: int | None = None
+        with self._connection() as conn:
+            try:
+                self._begin(conn, writable)
+                held = self._local.held = _Held(SqlRepository(conn, POSTGRES), writable, announce)
+                yield held.repo
+                if held.announce:
+                    counter = held.repo.bump_change_counter()
+                    conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(counter)))
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(conn)
+                if isinstance(exc, psycopg.Error):
+                    raise _classify(exc) from exc
+                raise
+            finally:
+                self._local.held = None
+        if counter is not None:
+            with self._sub_lock:
+                self._committed = max(self._committed, counter)
+            self._announce(counter)
+
+    # --- change notification ------------------------------------------------------------------------
+
+    def change_counter(self) -> int:
+        """The change counter: from the listener while it is fresh, else one query (may raise 503)."""
+        if self._listener is not None:
+            fresh = self._listener.fresh_counter()
+            if fresh is not None:
+                # Our own commits are known before their NOTIFY comes back round.
+                return max(fresh, self._committed)
+            if not self._listener.connected:
+                # The feed reconnects within a second once the database answers; until then fail closed
+                # at once instead of making every request wait out the pool timeout.
+                raise errors.ServiceUnavailable(_UNREACHABLE)
+        with self.read() as repo:
+            return repo.change_counter()
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        with self._sub_lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._sub_lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _announce(self, counter: int) -> None:
+        # Called for our own commits and again when their NOTIFY comes back: tell subscribers once. The
+        # delivery lock makes a writer whose counter the listener thread is delivering wait until that
+        # delivery is done, so every snapshot is dropped before the writing call returns.
+        with self._deliver_lock:
+            with self._sub_lock:
+                if counter <= self._delivered:
+                    return
+                self._delivered = counter
+                callbacks = list(self._subscribers)
+            for callback in callbacks:
+                try:
+                    callback(counter)
+                except Exception:
+                    # The write has committed; a failing subscriber must not make the caller think otherwise.
+                    log.exception("A store change subscriber failed.")
+
+    def schema_version(self) -> int:
+        with self.read() as repo:
+            return repo.schema_version()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+        self._pool.close()
+
+
+def _first(row: Any) -> Any:
+    return None if row is None else row[0]
+
+
+def _rollback(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    if conn.closed or conn.broken:
+        return
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error:
+        log.warning("ROLLBACK failed; the connection is discarded by the pool.")

@@ -1,0 +1,169 @@
+"""Several uvicorn instances of :mod:`tests.scaleout.instance_app` sharing one store and one guard.
+
+:class:`World` seeds an account through :class:`RamService` on the shared store: group ``dev``
+(AliyunECSReadOnlyAccess), group ``hr`` (AliyunRAMReadOnlyAccess, nothing on ECS) and ``admin`` with
+AliyunRAMFullAccess; each test adds the users it needs. Requests are signed with RPC
+signature v1, which does not cover the Host header: a request captured on one instance can be replayed
+byte for byte to another, so what refuses it there is the shared nonce guard, not a signature mismatch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+import ram_middleware
+from ram_middleware.client import RequestSigner
+from ram_middleware.credentials.mfa import code_at, time_step
+from ram_middleware.service import RamService
+from ram_middleware.store import Store, open_store
+from tests.scaleout.servers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+MASTER_KEY = "c2NhbGVvdXQtdGVzdC1tYXN0ZXIta2V5LTMyYnl0ZXM="  # 32 bytes, URL-safe base64
+TOKEN_KEY = "scaleout-test-token-key-0123456789abcdef"
+
+
+def instance_env(store_url: str, guard_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAM_") and "proxy" not in k.lower()}
+    package_root = str(Path(ram_middleware.__file__).resolve().parents[1])
+    env.update(
+        PYTHONPATH=os.pathsep.join(dict.fromkeys([package_root, str(REPO)])),
+        RAM_STORE_URL=store_url,
+        RAM_GUARD_URL=guard_url,
+        RAM_MASTER_KEY=MASTER_KEY,
+        RAM_TOKEN_KEYS=TOKEN_KEY,
+        RAM_AUDIT="memory:",
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    return env
+
+
+@dataclass
+class Instance:
+    """One uvicorn process on 127.0.0.1 and a random port."""
+
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tests.scaleout.instance_app:app", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
+            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                raise RuntimeError(f"instance exited with {self.proc.returncode}: {err[-2000:]}")
+            try:
+                if httpx.get(self.base + "/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("instance did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def health(self) -> dict[str, object]:
+        body: dict[str, object] = httpx.get(self.base + "/health", timeout=5.0).json()
+        return body
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A signed request as captured on the wire: method, path + query, headers."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+
+    def send(self, instance: Instance, timeout: float = 10.0) -> httpx.Response:
+        return httpx.request(self.method, instance.base + self.target, headers=self.headers, timeout=timeout)
+
+
+def sign(method: str, path: str, key: tuple[str, str]) -> Signed:
+    """Sign ``method path`` with RPC v1 (fresh nonce and timestamp every call)."""
+    signer = RequestSigner(key[0], key[1], scheme="v1")
+    parts = signer.sign(method, "http://ram.example" + path, [("host", "ram.example")], b"")
+    url = urlsplit(parts.url)
+    return Signed(method, url.path + ("?" + url.query if url.query else ""), dict(parts.headers))
+
+
+def call(instance: Instance, method: str, path: str, key: tuple[str, str]) -> httpx.Response:
+    return sign(method, path, key).send(instance)
+
+
+class World:
+    """The seeded account on a shared store, and the admin façade the test process uses."""
+
+    def __init__(self, store_url: str) -> None:
+        self.store: Store = open_store(store_url, master_keys=[MASTER_KEY])
+        self.svc = RamService(self.store)
+        self.account = self.svc.create_account().account_id
+        for group, policy in (("dev", "AliyunECSReadOnlyAccess"), ("hr", "AliyunRAMReadOnlyAccess")):
+            self.svc.create_group(self.account, group)
+            self.svc.attach_policy_to_group(self.account, "System", policy, group)
+        self.admin = self.user("admin")
+        self.svc.attach_policy_to_user(self.account, "System", "AliyunRAMFullAccess", "admin")
+
+    def user(self, name: str, group: str | None = None) -> tuple[str, str]:
+        """Create a user (optionally in ``group``) with an AccessKey; returns (AccessKeyId, secret)."""
+        self.svc.create_user(self.account, name)
+        if group is not None:
+            self.svc.add_user_to_group(self.account, group, name)
+        created = self.svc.create_access_key(self.account, name)
+        return created.key.access_key_id, created.secret
+
+    def mfa_user(self, name: str) -> str:
+        """Create a user with a bound virtual MFA device; returns a code the service has not used yet."""
+        self.svc.create_user(self.account, name)
+        device = self.svc.create_virtual_mfa_device(self.account, f"{name}-phone")
+        seed = device.base32_seed
+        step = time_step(datetime.now(UTC))
+        self.svc.bind_mfa_device(
+            self.account, device.device.serial_number, name, code_at(seed, step - 1), code_at(seed, step)
+        )
+        # Binding used steps up to `step`; the next one is inside the ±1 window and still unused.
+        return code_at(seed, step + 1)
+
+    def close(self) -> None:
+        self.svc.directory.close()
+        self.store.close()
+
+
+def wait_until(check: object, *, timeout: float, interval: float = 0.005) -> float:
+    """Seconds until ``check()`` is true (polled every ``interval``); TimeoutError after ``timeout``."""
+    assert callable(check)
+    started = time.perf_counter()
+    while True:
+        if check():
+            return time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,132 @@
+"""Two uvicorn instances sharing PostgreSQL (store) and Redis (guard) agree at once on who may do what."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+
+from tests.scaleout.cluster import Instance, World, call, instance_env, sign, wait_until
+from tests.scaleout.servers import (
+    SHARED_REDIS,
+    pg_schema_url,
+    require_shared_postgres,
+    require_shared_redis,
+    unique_name,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+BOUND = 1.0  # seconds: a change made anywhere is felt everywhere within this
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[World, Instance, Instance]]:
+    require_shared_postgres()
+    require_shared_redis()
+    prefix = unique_name("ramtest") + ":"
+    with pg_schema_url() as store_url:
+        world = World(store_url)
+        env = instance_env(store_url, f"{SHARED_REDIS}?prefix={prefix}")
+        first, second = Instance(env), Instance(env)
+        try:
+            first.start()
+            second.start()
+            yield world, first, second
+        finally:
+            first.stop()
+            second.stop()
+            world.close()
+            client = redis.Redis.from_url(SHARED_REDIS)
+            keys = list(client.scan_iter(match=prefix + "*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+
+
+def _code(response: httpx.Response) -> str:
+    return str(response.json().get("Code", ""))
+
+
+def test_instances_run_as_separate_processes_with_live_change_feeds(
+    cluster: tuple[World, Instance, Instance],
+) -> None:
+    _, first, second = cluster
+    one, two = first.health(), second.health()
+    assert one["pid"] != two["pid"]
+    assert one["listening"] is True and two["listening"] is True
+
+
+def test_user_deleted_through_instance_1_is_denied_on_instance_2(
+    cluster: tuple[World, Instance, Instance],
+) -> None:
+    world, first, second = cluster
+    carol = world.user("carol", "dev")
+    assert call(second, "GET", "/instances/i-1", carol).status_code == 200  # instance 2 has carol cached
+    assert call(first, "GET", "/instances/i-1", carol).status_code == 200
+
+    deleted = call(first, "POST", "/admin/users/carol/delete", world.admin)
+    assert deleted.status_code == 200, deleted.text
+    refused: list[httpx.Response] = []
+
+    def denied() -> bool:
+        response = call(second, "GET", "/instances/i-1", carol)
+        refused.append(response)
+        return response.status_code != 200
+
+    seconds = wait_until(denied, timeout=5.0)
+    print(f"\nuser deleted on instance 1 -> denied on instance 2 after {seconds * 1000:.1f} ms")
+    assert seconds < BOUND
+    assert refused[-1].status_code == 404 and _code(refused[-1]) == "InvalidAccessKeyId.NotFound"
+
+
+def test_group_move_is_felt_on_the_other_instance(cluster: tuple[World, Instance, Instance]) -> None:
+    world, first, second = cluster
+    dave = world.user("dave", "dev")
+    allowed = call(second, "GET", "/instances/i-2", dave)
+    assert allowed.status_code == 200 and allowed.json()["groups"] == ["dev"]
+
+    moved = call(first, "POST", "/admin/users/dave/move?From=dev&To=hr", world.admin)
+    assert moved.status_code == 200, moved.text
+    seconds = wait_until(lambda: call(second, "GET", "/instances/i-2", dave).status_code == 403, timeout=5.0)
+    print(f"\nuser moved dev->hr on instance 1 -> denied on instance 2 after {seconds * 1000:.1f} ms")
+    assert seconds < BOUND
+    assert _code(call(second, "GET", "/instances/i-2", dave)) == "NoPermission"
+
+    # The other way round, written straight through RamService on the same database (a third process).
+    world.svc.remove_user_from_group(world.account, "hr", "dave")
+    world.svc.add_user_to_group(world.account, "dev", "dave")
+    seconds = wait_until(lambda: call(second, "GET", "/instances/i-2", dave).status_code == 200, timeout=5.0)
+    print(f"user moved hr->dev via RamService -> allowed on instance 2 after {seconds * 1000:.1f} ms")
+    assert seconds < BOUND
+    assert call(first, "GET", "/instances/i-2", dave).json()["groups"] == ["dev"]
+
+
+def test_a_request_accepted_by_one_instance_is_refused_as_a_replay_by_the_other(
+    cluster: tuple[World, Instance, Instance],
+) -> None:
+    world, first, second = cluster
+    erin = world.user("erin", "dev")
+    captured = sign("GET", "/instances/i-3", erin)
+    assert captured.send(first).status_code == 200
+    replayed = captured.send(second)
+    assert replayed.status_code == 400
+    assert _code(replayed) == "SignatureNonceUsed"
+    assert _code(captured.send(first)) == "SignatureNonceUsed"
+    # A fresh signature from the same key is still fine on both.
+    assert call(second, "GET", "/instances/i-3", erin).status_code == 200
+
+
+def test_a_totp_code_used_on_one_instance_is_refused_on_the_other(
+    cluster: tuple[World, Instance, Instance],
+) -> None:
+    world, first, second = cluster
+    code = world.mfa_user("frank")
+    body = {"account": world.account, "user": "frank", "code": code}
+    accepted = httpx.post(first.base + "/mfa/verify", json=body, timeout=10)
+    assert accepted.status_code == 200, accepted.text
+    again = httpx.post(second.base + "/mfa/verify", json=body, timeout=10)
+    assert again.status_code == 400
+    assert _code(again) == "InvalidAuthenticationCode"

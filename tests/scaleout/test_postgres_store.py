@@ -1,0 +1,281 @@
+"""What only the PostgreSQL store has: the writer lock, migrations under concurrency, LISTEN/NOTIFY
+propagation and its recovery, URL options, and fail-closed opening. (The shared behaviour runs in
+tests/store against every backend.)"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.crypto import MasterKeyError, generate_key
+from ram_middleware.identity import Account
+from ram_middleware.service import RamService
+from ram_middleware.store import Store, open_store
+from ram_middleware.store.cache import Directory
+from ram_middleware.store.pg_listen import ChangeListener
+from ram_middleware.store.postgres import PostgresStore, redacted_conninfo, split_store_options
+from tests.scaleout.servers import SHARED_PG, pg_schema_url, require_shared_postgres
+
+pytestmark = pytest.mark.postgres
+
+KEY = generate_key()
+NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.fixture()
+def url() -> Iterator[str]:
+    require_shared_postgres()
+    with pg_schema_url() as schema_url:
+        yield schema_url
+
+
+@pytest.fixture()
+def pair(url: str) -> Iterator[tuple[Store, Store]]:
+    """Two stores on one database, as two instances would hold them."""
+    first = open_store(url, master_keys=[KEY])
+    second = open_store(url, master_keys=[KEY])
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_a_write_on_one_store_reaches_the_other_within_milliseconds(pair: tuple[Store, Store]) -> None:
+    first, second = pair
+    heard: list[tuple[int, float]] = []
+    arrived = threading.Event()
+
+    def hear(counter: int) -> None:
+        heard.append((counter, time.perf_counter()))
+        arrived.set()
+
+    second.subscribe(hear)
+    started = time.perf_counter()
+    with first.write() as repo:
+        repo.insert_account(Account("1234567890123456", None, NOW))
+    assert arrived.wait(2.0)
+    print(f"\nNOTIFY from one store to another: {(heard[0][1] - started) * 1000:.1f} ms")
+    assert heard[0][0] == 1
+    assert second.change_counter() == 1
+    # Bookkeeping writes stay silent everywhere.
+    with first.write(announce=False) as repo:
+        repo.put_setting("1234567890123456", "x", "y")
+    time.sleep(0.3)
+    assert [c for c, _ in heard] == [1]
+
+
+def test_a_directory_on_another_store_drops_its_snapshot_at_once(pair: tuple[Store, Store]) -> None:
+    first, second = pair
+    admin = RamService(first)
+    account = admin.create_account().account_id
+    admin.create_user(account, "alice")
+    key = admin.create_access_key(account, "alice").key.access_key_id
+    # A long refresh interval: only the pushed notification can make the change visible this fast.
+    directory = Directory(second, refresh_interval=3600)
+    assert directory.signing_key(key) is not None
+    admin.delete_user(account, "alice", force=True)
+    started = time.perf_counter()
+    while directory.signing_key(key) is not None:
+        assert time.perf_counter() - started < 1.0
+        time.sleep(0.002)
+    took = (time.perf_counter() - started) * 1000
+    print(f"\ndeleted user's key gone from the other store's Directory after {took:.1f} ms")
+    directory.close()
+
+
+def _listener_pids(admin: psycopg.Connection[tuple[object, ...]], store: PostgresStore) -> list[int]:
+    rows = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (f"ram-listen {store.channel}",)
+    ).fetchall()
+    return [int(str(r[0])) for r in rows]
+
+
+def test_a_killed_listener_connection_resubscribes_and_reloads(pair: tuple[Store, Store]) -> None:
+    first, second = pair
+    assert isinstance(first, PostgresStore) and isinstance(second, PostgresStore)
+    heard: list[int] = []
+    second.subscribe(heard.append)
+    with psycopg.connect(SHARED_PG, autocommit=True) as admin:
+        before = set(_listener_pids(admin, second))
+        assert len(before) == 2  # one listener per store object (both stores share the channel)
+        for pid in before:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # Written while the listeners are reconnecting: its NOTIFY may reach nobody.
+        with first.write() as repo:
+            repo.insert_account(Account("1234567890123456", None, NOW))
+        deadline = time.monotonic() + 5.0
+        while 1 not in heard:
+            assert time.monotonic() < deadline, "the change made during the gap never reached the subscriber"
+            time.sleep(0.01)
+        while len(set(_listener_pids(admin, second)) - before) < 2:
+            assert time.monotonic() < deadline, "the listeners did not re-subscribe"
+            time.sleep(0.01)
+    assert second.listening
+    assert second.change_counter() == 1
+
+
+def test_the_listener_counter_goes_stale_after_max_staleness(url: str) -> None:
+    now = [0.0]
+    heard: list[int] = []
+    listener = ChangeListener(
+        lambda: psycopg.connect(split_store_options(url)[0], autocommit=True),
+        "ram_test_channel",
+        heard.append,
+        heartbeat=3600,
+        max_staleness=5.0,
+        monotonic=lambda: now[0],
+    )
+    store = open_store(url, master_keys=[KEY])  # creates the tables the listener reads
+    try:
+        assert listener.start(wait=5.0)
+        assert listener.fresh_counter() == 0 and heard == [0]
+        now[0] = 4.9
+        assert listener.fresh_counter() == 0
+        now[0] = 5.1  # no contact for longer than the bound: the store must ask the database itself
+        assert listener.fresh_counter() is None
+    finally:
+        listener.stop()
+        store.close()
+    assert not listener.connected and listener.fresh_counter() is None
+
+
+def test_concurrent_opens_of_a_fresh_schema_migrate_exactly_once(url: str) -> None:
+    stores: list[Store] = []
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def opener() -> None:
+        barrier.wait()
+        try:
+            stores.append(open_store(url, master_keys=[KEY], env={}))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert failures == []
+        assert {s.schema_version() for s in stores} == {1}
+        with stores[0].read() as repo:
+            assert repo.change_counter() == 0
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_a_schema_newer_than_the_code_is_refused(url: str) -> None:
+    open_store(url, master_keys=[KEY]).close()
+    conninfo = split_store_options(url)[0]
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("UPDATE ram_schema_version SET version = 99")
+    with pytest.raises(errors.ServiceUnavailable) as caught:
+        open_store(url, master_keys=[KEY])
+    assert caught.value.code == "ServiceUnavailable.Store"
+
+
+def test_a_held_writer_lock_ends_in_store_busy_after_the_budget(url: str) -> None:
+    conninfo, _ = split_store_options(url)
+    holder = PostgresStore(conninfo, box=open_store(url, master_keys=[KEY]).box, listen=False)
+    impatient = PostgresStore(conninfo, box=holder.box, listen=False, busy_budget=0.3)
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with holder.write() as repo:
+            repo.insert_account(Account("1234567890123456", None, NOW))
+            entered.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert entered.wait(5)
+        started = time.monotonic()
+        with pytest.raises(errors.StoreBusy), impatient.write() as repo:
+            repo.put_setting("1234567890123456", "a", "b")
+        assert 0.25 <= time.monotonic() - started < 2.0
+    finally:
+        release.set()
+        thread.join()
+        holder.close()
+        impatient.close()
+
+
+def test_racing_admin_calls_in_threads_leave_no_half_state(pair: tuple[Store, Store]) -> None:
+    first, second = pair
+    services = [RamService(first), RamService(second)]
+    account = services[0].create_account().account_id
+    services[0].create_group(account, "ops")
+    for i in range(20):
+        services[0].create_user(account, f"victim{i}")
+    services[0].create_user(account, "app")
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(action: str, i: int) -> None:
+        svc = services[i % 2]
+        try:
+            if action == "add":
+                svc.add_user_to_group(account, "ops", f"victim{i}")
+            elif action == "delete":
+                svc.delete_user(account, f"victim{i}", force=True)
+            else:
+                svc.create_access_key(account, "app")
+            code = "ok"
+        except errors.RAMError as exc:
+            code = exc.code
+        with lock:
+            outcomes.append(f"{action}:{code}")
+
+    threads = [
+        threading.Thread(target=attempt, args=(a, i)) for i in range(20) for a in ("add", "delete", "key")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("key:ok") == 2
+    assert outcomes.count("key:LimitExceeded.User.AccessKey") == 18
+    assert outcomes.count("delete:ok") == 20
+    assert outcomes.count("add:ok") + outcomes.count("add:EntityNotExist.User") == 20
+    assert len(services[0].list_access_keys(account, "app")) == 2
+    assert services[1].list_users_for_group(account, "ops").items == ()
+    assert [u.user_name for u in services[1].list_users(account).items] == ["app"]
+
+
+def test_url_options_are_split_from_the_libpq_conninfo() -> None:
+    conninfo, options = split_store_options(
+        "postgresql://u@h:5432/db?ram_max_staleness=2.5&options=-csearch_path%3Dram&ram_pool_size=4&ram_listen=no"
+    )
+    assert options == {"max_staleness": 2.5, "pool_size": 4, "listen": False}
+    assert conninfo == "postgresql://u@h:5432/db?options=-csearch_path%3Dram"
+    with pytest.raises(errors.InvalidParameter):
+        split_store_options("postgresql://h/db?ram_pool_size=many")
+
+
+def test_the_password_never_shows(url: str) -> None:
+    assert (
+        redacted_conninfo("postgresql://ram:s3cret@db.example:5432/ram")
+        == "postgresql://ram:***@db.example:5432/ram"
+    )
+    assert "s3cret" not in redacted_conninfo("host=db password=s3cret dbname=ram")
+    store = open_store(url.replace("postgres@", "postgres:unused-pw@"), master_keys=[KEY])
+    try:
+        assert "unused-pw" not in store.url and "unused-pw" not in repr(store)
+    finally:
+        store.close()
+
+
+def test_a_postgres_store_needs_a_shared_master_key(url: str) -> None:
+    with pytest.raises(MasterKeyError):
+        open_store(url, env={})
+    store = open_store(url, env={"RAM_MASTER_KEY": KEY})
+    store.close()

@@ -1,0 +1,183 @@
+"""The Redis guard against a real Redis: same semantics as the memory/SQLite guards, shared, fail-closed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from ram_middleware import errors
+from ram_middleware.guard import Guard, open_guard
+from ram_middleware.guard_redis import RedisGuard
+from tests.scaleout.servers import SHARED_REDIS, RedisServer, free_port, require_shared_redis, unique_name
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture()
+def prefix() -> Iterator[str]:
+    require_shared_redis()
+    name = unique_name("ramtest") + ":"
+    yield name
+    client = redis.Redis.from_url(SHARED_REDIS)
+    keys = list(client.scan_iter(match=name + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture()
+def guard(prefix: str) -> Iterator[RedisGuard]:
+    opened = open_guard(f"{SHARED_REDIS}?prefix={prefix}")
+    assert isinstance(opened, RedisGuard)
+    yield opened
+    opened.close()
+
+
+def test_open_guard_selects_redis_and_honours_the_prefix(guard: RedisGuard, prefix: str) -> None:
+    assert isinstance(guard, Guard)
+    assert guard.prefix == prefix
+    assert guard.claim("nonce:AK:1", 60)
+    raw = redis.Redis.from_url(SHARED_REDIS)
+    assert raw.get(prefix + "nonce:AK:1") == b"1"
+    assert 0 < raw.pttl(prefix + "nonce:AK:1") <= 60_000
+    raw.close()
+
+
+def test_claim_is_once_until_redis_expires_it(guard: Guard) -> None:
+    assert guard.claim("nonce:AK:1", 0.3) is True
+    assert guard.claim("nonce:AK:1", 0.3) is False
+    assert guard.claim("nonce:AK:2", 0.3) is True
+    time.sleep(0.45)
+    assert guard.claim("nonce:AK:1", 0.3) is True
+    assert guard.claim("nonce:AK:1", 0.3) is False
+
+
+def test_reset_releases_a_claim_and_a_counter(guard: Guard) -> None:
+    assert guard.claim("k", 60)
+    guard.reset("k")
+    assert guard.claim("k", 60)
+    guard.incr("c", 60)
+    guard.reset("c")
+    assert guard.count("c") == 0
+
+
+def test_counter_window_opens_at_first_failure_and_is_not_extended(guard: Guard) -> None:
+    assert guard.count("fail:x") == 0
+    assert [guard.incr("fail:x", 0.6) for _ in range(3)] == [1, 2, 3]
+    assert guard.count("fail:x") == 3
+    time.sleep(0.35)
+    assert guard.incr("fail:x", 0.6) == 4  # a later failure inside the window ...
+    time.sleep(0.35)
+    assert guard.count("fail:x") == 0  # ... did not push its end back
+    assert guard.incr("fail:x", 0.6) == 1
+
+
+def test_counters_and_prefixes_are_independent(guard: RedisGuard, prefix: str) -> None:
+    other = RedisGuard.from_url(SHARED_REDIS, prefix=prefix + "other:")
+    try:
+        guard.incr("a", 60)
+        guard.incr("a", 60)
+        assert guard.count("b") == 0
+        assert other.count("a") == 0
+        assert other.claim("n", 60) and guard.claim("n", 60)
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan")])
+def test_bad_durations_are_invalid_parameters(guard: Guard, bad: float) -> None:
+    with pytest.raises(errors.InvalidParameter):
+        guard.claim("k", bad)
+    with pytest.raises(errors.InvalidParameter):
+        guard.incr("k", bad)
+
+
+def test_concurrent_claims_of_one_key_succeed_exactly_once(guard: Guard) -> None:
+    barrier = threading.Barrier(16)
+    wins: list[bool] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        for i in range(50):
+            won = guard.claim(f"race:{i}", 60)
+            with lock:
+                wins.append(won)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 16 * 50
+    assert sum(wins) == 50
+
+
+def test_two_processes_share_claims_and_counters(guard: Guard, prefix: str) -> None:
+    script = textwrap.dedent(
+        f"""
+        from ram_middleware.guard import open_guard
+        g = open_guard({SHARED_REDIS + "?prefix=" + prefix!r})
+        won = sum(g.claim(f"p:{{i}}", 60) for i in range(200))
+        for _ in range(100):
+            g.incr("shared-counter", 60)
+        print(won)
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=60)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(int(o) for o in outs) == 200
+    assert guard.count("shared-counter") == 200
+
+
+def test_unreachable_redis_fails_closed_quickly(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    guard = open_guard(f"redis://:s3cr3t-pw@127.0.0.1:{free_port()}/0")
+    assert "s3cr3t-pw" not in repr(guard)
+    started = time.monotonic()
+    ops: list[Callable[[], object]] = [
+        lambda: guard.claim("k", 1),
+        lambda: guard.incr("k", 1),
+        lambda: guard.count("k"),
+    ]
+    for op in ops:
+        with pytest.raises(errors.ServiceUnavailable) as caught:
+            op()
+        assert caught.value.status == 503
+        assert "s3cr3t-pw" not in str(caught.value)
+    assert time.monotonic() - started < 3.0
+    assert "Redis guard" in caplog.text and "s3cr3t-pw" not in caplog.text
+
+
+def test_malformed_redis_url_is_invalid_parameter() -> None:
+    with pytest.raises(errors.InvalidParameter):
+        open_guard("redis://127.0.0.1:notaport/0")
+
+
+def test_killed_redis_denies_then_recovers_without_reopening() -> None:
+    server = RedisServer()
+    server.start()
+    guard = open_guard(server.url)
+    try:
+        assert guard.claim("before", 60)
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(errors.ServiceUnavailable):
+            guard.claim("during", 60)
+        assert time.monotonic() - started < 3.0
+        server.start()
+        # The same guard object reconnects by itself (the pool replaces the dead connection).
+        assert guard.claim("after", 60) is True
+        assert guard.claim("after", 60) is False
+    finally:
+        server.stop()
