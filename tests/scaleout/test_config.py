@@ -50,14 +50,16 @@ def test_from_env_builds_a_runtime_on_postgres_and_redis(urls: tuple[str, str]) 
         ram.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config._token_keys calls sqlite_path() on every store URL, so a postgresql:// store needs "
-    "RAM_TOKEN_KEYS even when master keys are configured (reported to the lead; config.py is not ours)",
-)
 def test_token_keys_derive_from_the_master_key_for_a_postgres_store(urls: tuple[str, str]) -> None:
     store_url, guard_url = urls
     ram = build(
         RamConfig(store_url=store_url, guard_url=guard_url, master_keys=(MASTER_KEY,), audit="memory:")
     )
-    ram.close()
+    try:
+        issued = ram.tokens.issue(
+            account_id="1234567890123456", role_name="r", role_id="300000000000000001",
+            session_name="s", duration_seconds=900,
+        )
+        assert ram.tokens.verify(issued.access_key_id, issued.security_token).session_name == "s"
+    finally:
+        ram.close()

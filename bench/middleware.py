@@ -1,0 +1,359 @@
+"""What the ASGI middleware costs: in-process per request, and requests/s under uvicorn.
+
+Setup (both parts): Company X on a SQLite store in a temporary directory (groups O&M and R&D with their
+system policies, a custom Deny, and the R&D "OSS from the office network during the date range" policy
+with IpAddress and Date conditions); user dave is in both groups and calls ``GET
+/buckets/rnd-bucket/objects/{key}`` (``oss:GetObject`` on ``acs:oss:*:{account}:rnd-bucket/{key}``),
+allowed through the conditional policy. Replay guard: memory; audit: JSON lines to a file. Requests are
+RPC v1-signed up front in a batch with fresh nonces; signing is never timed.
+
+1. In-process: each pre-built ASGI scope is sent through a trivial Starlette endpoint with and without
+   the middleware; median per-request time of each, and the difference (target < 40 µs). Also shown:
+   the same with the decision forced onto a worker thread (``offload=True``).
+2. uvicorn (subprocess on 127.0.0.1, one worker) driven by a raw asyncio HTTP/1.1 keep-alive client for a
+   bounded time per side; the bare app receives the very same signed requests. Requests/s of each and the
+   ratio protected/bare (target >= 0.8).
+
+Run from the repo root: ``python bench/middleware.py``. Last line:
+``RESULT overhead_median_us=<float> uvicorn_ratio=<float>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
+from ram_middleware.client import RequestSigner
+from ram_middleware.config import Ram, RamConfig, build
+from ram_middleware.facts import RequestFacts
+from ram_middleware.routes import declared_rule
+
+IN_PROCESS_N = 20_000
+WARM_UP = 1_000
+UVICORN_SECONDS = 8.0
+CONNECTIONS = 16
+PEER = "203.0.113.7"
+PATH = "/buckets/rnd-bucket/objects/{key:path}"
+
+COMPANY_POLICIES = {
+    "DenyProtected": {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Deny", "Action": "ecs:DeleteInstance", "Resource": "acs:ecs:*:*:instance/i-protected"}
+        ],
+    },
+    "RnDOSSOffice": {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["oss:*"],
+                "Resource": ["acs:oss:*:*:rnd-bucket", "acs:oss:*:*:rnd-bucket/*"],
+                "Condition": {
+                    # 127.0.0.0/8 stands for the office network in the uvicorn part (loopback only).
+                    "IpAddress": {"acs:SourceIp": ["203.0.113.0/24", "10.0.0.0/8", "127.0.0.0/8"]},
+                    "DateGreaterThanEquals": {"acs:CurrentTime": "2020-01-01T00:00:00Z"},
+                    "DateLessThanEquals": {"acs:CurrentTime": "2099-12-31T23:59:59Z"},
+                },
+            }
+        ],
+    },
+}
+ATTACHMENTS = [
+    ("System", "AliyunECSFullAccess", "OM"),
+    ("System", "AliyunRDSFullAccess", "OM"),
+    ("Custom", "DenyProtected", "OM"),
+    ("System", "AliyunECSReadOnlyAccess", "RnD"),
+    ("System", "AliyunRDSReadOnlyAccess", "RnD"),
+    ("Custom", "RnDOSSOffice", "RnD"),
+]
+
+
+def config_for(directory: Path) -> RamConfig:
+    return RamConfig(
+        store_url=f"sqlite:///{directory}/ram.db",
+        guard_url="memory://",
+        audit=str(directory / "audit.jsonl"),
+    )
+
+
+def provision(directory: Path) -> tuple[str, str]:
+    """Company X in a fresh store; returns dave's AccessKeyId and secret."""
+    ram = build(config_for(directory))
+    try:
+        service = ram.service
+        account = service.create_account().account_id
+        for group in ("OM", "RnD", "HR"):
+            service.create_group(account, group)
+        for name, document in COMPANY_POLICIES.items():
+            service.create_policy(account, name, json.dumps(document))
+        for policy_type, policy, group in ATTACHMENTS:
+            service.attach_policy_to_group(account, policy_type, policy, group)
+        service.create_user(account, "dave")
+        for group in ("OM", "RnD"):
+            service.add_user_to_group(account, group, "dave")
+        key = service.create_access_key(account, "dave")
+        return key.key.access_key_id, key.secret
+    finally:
+        ram.close()
+
+
+@ram_route("oss:GetObject", "acs:oss:*:{account}:rnd-bucket/{key}")
+async def get_object(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+def make_app(ram: Ram | None, **options: Any) -> Starlette:
+    app = Starlette(routes=[Route(PATH, get_object)])
+    if ram is not None:
+        app.add_middleware(RAMMiddleware, ram=ram, **options)
+    return app
+
+
+def signed_targets(access_key_id: str, secret: str, count: int, host: str) -> list[str]:
+    """``count`` request targets (path?query), RPC v1-signed with fresh nonces."""
+    signer = RequestSigner(access_key_id, secret, scheme="v1")
+    targets = []
+    for i in range(count):
+        url = f"http://{host}/buckets/rnd-bucket/objects/reports/{i % 97}.txt"
+        targets.append(signer.sign("GET", url, [], b"").url.split(host, 1)[1])
+    return targets
+
+
+# --- 1. in-process ------------------------------------------------------------------------------------------
+
+
+def _scope(target: str) -> dict[str, Any]:
+    path, _, query = target.partition("?")
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"user-agent", b"bench")], "client": (PEER, 50000),
+        "server": ("testserver", 80),
+    }  # fmt: skip
+
+
+async def _timed(app: Any, targets: list[str]) -> list[int]:
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    scopes = [_scope(target) for target in targets]
+    clock = time.perf_counter_ns
+    timings = []
+    for scope in scopes:
+        start = clock()
+        await app(scope, receive, send)
+        timings.append(clock() - start)
+    if any(code != 200 for code in status):
+        raise SystemExit(f"in-process: {sum(code != 200 for code in status)} requests were not allowed")
+    return timings
+
+
+def in_process(directory: Path, access_key_id: str, secret: str) -> tuple[float, float, float]:
+    """Median µs per request: bare, protected (inline), protected (offloaded to a thread)."""
+    ram = build(config_for(directory))
+    try:
+        bare, inline = make_app(None), make_app(ram)
+        offloaded = make_app(ram, offload=True)
+        targets = signed_targets(access_key_id, secret, 3 * (IN_PROCESS_N + WARM_UP), "testserver")
+        per_side = IN_PROCESS_N + WARM_UP
+
+        async def measure() -> list[list[int]]:
+            results: list[list[int]] = [[], [], []]
+            # Interleave the three in blocks so drift (frequency scaling, GC) hits them alike.
+            blocks = 10
+            size = per_side // blocks
+            for block in range(blocks):
+                for index, app in enumerate((bare, inline, offloaded)):
+                    start = (index * per_side) + block * size
+                    results[index] += await _timed(app, targets[start : start + size])
+            return results
+
+        bare_ns, inline_ns, offload_ns = asyncio.run(measure())
+        return tuple(statistics.median(t[WARM_UP:]) / 1000 for t in (bare_ns, inline_ns, offload_ns))  # type: ignore[return-value]
+    finally:
+        ram.close()
+
+
+def breakdown(directory: Path, access_key_id: str, secret: str) -> dict[str, float]:
+    """Median µs of the parts, each on fresh signed requests: facts, authenticate, the whole check."""
+    ram = build(config_for(directory))
+    rule, params = declared_rule(get_object), {"key": "reports/1.txt"}
+    clock = time.perf_counter_ns
+
+    def median_of(call: Any, count: int = 5_000) -> float:
+        facts = [
+            RequestFacts.from_asgi(_scope(t))
+            for t in signed_targets(access_key_id, secret, count, "testserver")
+        ]
+        timings = []
+        for item in facts:
+            start = clock()
+            call(item)
+            timings.append(clock() - start)
+        return statistics.median(timings[500:]) / 1000
+
+    try:
+        scopes = [_scope(t) for t in signed_targets(access_key_id, secret, 5_000, "testserver")]
+        timings = []
+        for scope in scopes:
+            start = clock()
+            RequestFacts.from_asgi(scope)
+            timings.append(clock() - start)
+        return {
+            "facts": statistics.median(timings[500:]) / 1000,
+            "authenticate": median_of(ram.authenticator.authenticate),
+            "check": median_of(lambda facts: ram.authorizer.check(facts, rule, params)),
+        }
+    finally:
+        ram.close()
+
+
+# --- 2. uvicorn --------------------------------------------------------------------------------------------
+
+
+def serve(side: str, port: int, directory: Path) -> None:
+    """Subprocess entry: run the bare or protected app under uvicorn until terminated."""
+    import uvicorn
+
+    app = make_app(build(config_for(directory)) if side == "protected" else None)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the uvicorn subprocess exited early")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("uvicorn did not start")
+
+
+async def _connection(port: int, requests: list[bytes], deadline: float, counts: dict[str, int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while requests and time.monotonic() < deadline:
+            writer.write(requests.pop())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            counts["ok" if head.startswith(b"HTTP/1.1 200") else "failed"] += 1
+    finally:
+        writer.close()
+
+
+async def _load(port: int, requests: list[bytes], seconds: float) -> dict[str, int]:
+    counts = {"ok": 0, "failed": 0}
+    deadline = time.monotonic() + seconds
+    await asyncio.gather(*(_connection(port, requests, deadline, counts) for _ in range(CONNECTIONS)))
+    return counts
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), for server-side cost per request."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def requests_per_second(side: str, directory: Path, targets: list[str]) -> tuple[float, float]:
+    """(requests/s, server CPU µs per request) for one side."""
+    port = _free_port()
+    command = [sys.executable, __file__, "--serve", side, "--port", str(port), "--dir", str(directory)]
+    process = subprocess.Popen(command)
+    try:
+        _wait_for(port, process)
+        host = f"127.0.0.1:{port}"
+        wire = [f"GET {t} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: bench\r\n\r\n".encode() for t in targets]
+        wire.reverse()  # popped from the end: oldest signatures first
+        asyncio.run(_load(port, wire, 1.0))  # warm-up
+        cpu_before, started = _cpu_seconds(process.pid), time.monotonic()
+        counts = asyncio.run(_load(port, wire, UVICORN_SECONDS))
+        elapsed, cpu = time.monotonic() - started, _cpu_seconds(process.pid) - cpu_before
+        if counts["failed"] or not wire:
+            raise SystemExit(f"{side}: {counts['failed']} failed; {len(wire)} requests left over")
+        return counts["ok"] / elapsed, cpu / counts["ok"] * 1e6
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--serve", choices=["bare", "protected"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="ram-bench-") as tmp:
+        directory = Path(tmp)
+        os.environ.pop("RAM_MASTER_KEY", None)  # the store's key file is shared with the subprocess
+        access_key_id, secret = provision(directory)
+        bare_us, inline_us, offload_us = in_process(directory, access_key_id, secret)
+        overhead = inline_us - bare_us
+        print(f"in-process ASGI, median of {IN_PROCESS_N} requests per variant (SQLite store, memory guard)")
+        print(f"  bare Starlette endpoint:          {bare_us:8.2f} us")
+        print(f"  with RAMMiddleware (inline):      {inline_us:8.2f} us  (+{overhead:.2f} us)")
+        print(f"  with RAMMiddleware (offload=True): {offload_us:7.2f} us  (+{offload_us - bare_us:.2f} us)")
+        parts = breakdown(directory, access_key_id, secret)
+        print("  where the inline overhead goes (medians of separate runs, us):")
+        print(f"    RequestFacts.from_asgi       {parts['facts']:7.2f}")
+        print(f"    Authorizer.check             {parts['check']:7.2f}")
+        print(f"      of which authenticate      {parts['authenticate']:7.2f}")
+        rest = overhead - parts["check"] - parts["facts"]
+        print(f"    route match, scope, wrapping {rest:7.2f}  (the remainder)")
+        targets = signed_targets(access_key_id, secret, 200_000, "127.0.0.1")
+        runs = {side: requests_per_second(side, directory, list(targets)) for side in ("bare", "protected")}
+        ratio = runs["protected"][0] / runs["bare"][0]
+        print(
+            f"uvicorn (1 worker, h11), {CONNECTIONS} keep-alive connections, {UVICORN_SECONDS:.0f} s per side"
+        )
+        for side, (rate, cpu_us) in runs.items():
+            print(f"  {side:9s}  {rate:9.0f} req/s   server CPU {cpu_us:6.1f} us/request")
+        print(f"  ratio protected/bare: {ratio:.3f}")
+    print(f"RESULT overhead_median_us={overhead:.2f} uvicorn_ratio={ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""A tiny notes API on Flask, protected by ram-middleware (see app.py)."""

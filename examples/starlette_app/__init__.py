@@ -1,0 +1,1 @@
+"""A tiny notes API on Starlette, protected by ram-middleware (see app.py)."""

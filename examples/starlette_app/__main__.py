@@ -1,0 +1,19 @@
+"""``python -m examples.starlette_app [--seed]``: serve the notes API on http://127.0.0.1:8000.
+
+``--seed`` first creates an account with a user ``reader`` allowed ``notes:GetNote`` and prints the
+user's AccessKey (the secret is shown once).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from .app import app, ram
+from .seed import seed
+
+if __name__ == "__main__":
+    if "--seed" in sys.argv:
+        seed(ram.service)
+    uvicorn.run(app, host="127.0.0.1", port=8000)

@@ -1,0 +1,207 @@
+"""Flask extension: ``RAM(app)`` or ``ram = RAM(); ram.init_app(app)``, then one decorator per view.
+
+Follows Flask's extension rules (STYLE.md §10): per-app wiring in :meth:`RAM.init_app`, no app kept on the
+extension (one instance can serve several apps), state in ``app.extensions["ram"]``, ``RAM_…`` config keys
+defaulted with ``setdefault`` (from the ``RAM_*`` environment variables, else :class:`RamConfig`'s
+defaults) and read once at setup, a ``before_request`` hook that decides before the view runs, and request
+data on ``g``: ``g.principal`` (None on public views) and ``g._ram`` (the :class:`Outcome`).
+
+Rules: ``@ram.route_rule(action, resource)`` / ``@require(action, resource)`` / ``@public`` on the view
+function (or on a ``MethodView`` class or its ``get``/``post``…), or a ``RouteTable`` passed as ``rules=``
+for views you cannot edit (it wins). Endpoints named in ``RAM_PUBLIC_ENDPOINTS`` (e.g. ``["static"]``)
+are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
+``RAM_TRUSTED_PROXIES``, ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
+``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_HOST_ID``, ``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..authorizer import EntityTooLarge, ErrorResponse
+from ..config import Ram, RamConfig, build
+from ..facts import RequestFacts
+from ..routes import PUBLIC, RouteMatch, RouteTable, Rule, declared_rule, public, route_rule
+from .common import DEFAULT_MAX_BODY
+from .wsgi import needs_body
+
+__all__ = ["RAM", "public", "require"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+require = route_rule
+"""``@require(action, resource)``: declare a view's RAM action and resource template."""
+
+_CONFIG_KEYS = {
+    "RAM_STORE_URL": "store_url",
+    "RAM_GUARD_URL": "guard_url",
+    "RAM_MASTER_KEY": "master_keys",
+    "RAM_TOKEN_KEYS": "token_keys",
+    "RAM_TRUSTED_PROXIES": "trusted_proxies",
+    "RAM_FORWARDED_HEADER": "forwarded_header",
+    "RAM_MAX_SKEW": "max_skew",
+    "RAM_ALLOW_ROOT_KEYS": "allow_root_keys",
+    "RAM_UNDECLARED": "undeclared",
+    "RAM_AUDIT": "audit",
+    "RAM_HOST_ID": "host_id",
+}
+_LISTS = frozenset({"master_keys", "token_keys", "trusted_proxies"})
+
+
+@dataclass(frozen=True, slots=True)
+class _AppState:
+    """What one app needs at request time (kept in ``app.extensions["ram"]``)."""
+
+    extension: RAM
+    ram: Ram
+    table: RouteTable | None
+    everywhere: Rule | None
+    public_endpoints: frozenset[str]
+    max_body: int
+
+    def resolve(self) -> RouteMatch | None:
+        path_params = {name: str(value) for name, value in (request.view_args or {}).items()}
+        if self.table is not None:
+            found = self.table.match(request.method, request.path)
+            if found is not None:
+                return found
+        endpoint = request.endpoint
+        if endpoint is not None and endpoint in self.public_endpoints:
+            return PUBLIC, {}
+        if request.method == "OPTIONS" and getattr(request.url_rule, "provide_automatic_options", False):
+            return (
+                PUBLIC,
+                {},
+            )  # Flask answers it without running the view (CORS preflights carry no credential)
+        view = current_app.view_functions.get(endpoint) if endpoint is not None else None
+        rule = _view_rule(view, request.method) if view is not None else None
+        if rule is not None:
+            return rule, path_params
+        return (self.everywhere, path_params) if self.everywhere is not None else None
+
+
+class RAM:
+    """The Flask extension. ``ram=`` supplies a runtime built elsewhere (shared by every app it serves);
+    otherwise each app gets one built from its ``RAM_…`` config."""
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        ram: Ram | None = None,
+        rules: RouteTable | Rule | None = None,
+    ) -> None:
+        self._ram = ram
+        self._rules = rules
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Wire the extension into ``app``."""
+        defaults = RamConfig.from_env()
+        for key, name in _CONFIG_KEYS.items():
+            value = getattr(defaults, name)
+            app.config.setdefault(key, list(value) if name in _LISTS else value)
+        app.config.setdefault("RAM_MAX_BODY", DEFAULT_MAX_BODY)
+        app.config.setdefault("RAM_PUBLIC_ENDPOINTS", [])
+        ram = self._ram if self._ram is not None else build(_config_from(app.config))
+        rules = self._rules
+        app.extensions["ram"] = _AppState(
+            extension=self,
+            ram=ram,
+            table=rules if isinstance(rules, RouteTable) else None,
+            everywhere=rules if rules is not None and not isinstance(rules, RouteTable) else None,
+            public_endpoints=frozenset(app.config["RAM_PUBLIC_ENDPOINTS"]),
+            max_body=int(app.config["RAM_MAX_BODY"]),
+        )
+        app.before_request(_before_request)
+
+    @staticmethod
+    def route_rule(action: str | Rule, resource: str = "*") -> Callable[[_F], _F]:
+        """Decorator: the view's RAM action and resource template (same as :func:`require`)."""
+        return route_rule(action, resource)
+
+    @staticmethod
+    def public(view: _F) -> _F:
+        """Decorator: anybody may call this view."""
+        return public(view)
+
+    @staticmethod
+    def runtime(app: Flask | None = None) -> Ram:
+        """The runtime serving ``app`` (default: the current app), e.g. for ``ram.runtime().service``."""
+        state: _AppState = (app or current_app).extensions["ram"]
+        return state.ram
+
+
+def _before_request() -> Response | None:
+    state: _AppState = current_app.extensions["ram"]
+    authorizer = state.ram.authorizer
+    rule, path_params = state.resolve() or (None, {})
+    g.principal = None
+    if authorizer.skips(rule):
+        return None
+    body = b""
+    if needs_body(request.environ):
+        read = _read_body(state.max_body)
+        if read is None:
+            return _response(authorizer.reject(RequestFacts.from_wsgi(request.environ), EntityTooLarge()))
+        body = read
+    outcome = authorizer.check(RequestFacts.from_wsgi(request.environ, body), rule, path_params)
+    g._ram = outcome
+    if outcome.error is not None:
+        return _response(outcome.error)
+    g.principal = outcome.principal
+    return None
+
+
+def _read_body(limit: int) -> bytes | None:
+    """The body, cached on the request so the view reads the same bytes; None when over ``limit``."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    previous = request.max_content_length
+    request.max_content_length = limit if previous is None else min(previous, limit)
+    try:
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return None
+    finally:
+        request.max_content_length = previous
+
+
+def _response(error: ErrorResponse) -> Response:
+    return current_app.response_class(error.body, status=error.status, headers=list(error.headers))
+
+
+def _view_rule(view: Callable[..., Any], method: str) -> Rule | None:
+    view_class = getattr(view, "view_class", None)  # MethodView / View.as_view()
+    if view_class is not None:
+        found = declared_rule(view_class, method)
+        if found is not None:
+            return found
+    return declared_rule(view, method)
+
+
+def _config_from(config: dict[str, Any]) -> RamConfig:
+    values: dict[str, object] = {}
+    for key, name in _CONFIG_KEYS.items():
+        value = config.get(key)
+        if name in _LISTS:
+            value = tuple(_as_list(value))
+        values[name] = value
+    return RamConfig(**values)  # type: ignore[arg-type]
+
+
+def _as_list(value: object) -> Iterable[str]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return [piece.strip() for piece in value.split(",") if piece.strip()]
+    if isinstance(value, Iterable):
+        return [str(piece) for piece in value]
+    raise TypeError("RAM_* list settings take a comma-separated string or a list of strings")

@@ -1,0 +1,131 @@
+"""Pure WSGI middleware: every request passes the authorizer before the wrapped app sees it.
+
+Rules come from a :class:`~ram_middleware.routes.RouteTable` (or one catch-all :class:`Rule`), matched on
+``PATH_INFO``. An allowed request reaches the app with ``environ["ram.principal"]`` (None on public routes)
+and ``environ["ram.outcome"]``; a refused one gets the Alibaba-style JSON error and never reaches it.
+
+The body is read only when verification needs it (see :func:`needs_body`), capped at ``max_body`` (413
+beyond), and put back as a fresh ``wsgi.input`` with a matching ``CONTENT_LENGTH``, so the app reads the
+exact bytes that were verified.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from ..authorizer import EntityTooLarge, ErrorResponse
+from ..facts import RequestFacts
+from ..routes import RouteMatch, RouteTable, Rule
+from .common import DEFAULT_MAX_BODY, Runtime, runtime_from_env
+
+__all__ = ["RAMWSGIMiddleware", "error_triple", "needs_body", "read_body"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_FORM = "application/x-www-form-urlencoded"
+_BODY_HEADERS = (
+    "HTTP_AUTHORIZATION",
+    "HTTP_X_ACS_CONTENT_SHA256",
+    "HTTP_X_ACS_SECURITY_TOKEN",
+    "HTTP_CONTENT_MD5",
+)
+
+
+def needs_body(environ: Mapping[str, Any]) -> bool:
+    """Does verifying this request need its body? Only when there is one and a scheme covers it."""
+    length = str(environ.get("CONTENT_LENGTH") or "").strip()
+    has_body = length not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
+    if not has_body:
+        return False
+    form = str(environ.get("CONTENT_TYPE", ""))[: len(_FORM)].lower() == _FORM
+    return form or any(name in environ for name in _BODY_HEADERS)
+
+
+def read_body(environ: Environ, max_body: int) -> bytes | None:
+    """Read the body (at most ``max_body`` bytes) and re-inject it; None when it is too large."""
+    try:
+        declared: int | None = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        declared = None
+    stream = environ["wsgi.input"]
+    if declared is not None:
+        if declared > max_body:
+            return None
+        body = stream.read(declared) if declared else b""
+    elif environ.get("wsgi.input_terminated"):
+        body = stream.read(max_body + 1)
+        if len(body) > max_body:
+            return None
+    else:
+        body = b""  # no length and an unterminated stream: reading could block forever (PEP 3333)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return bytes(body)
+
+
+def error_triple(error: ErrorResponse) -> tuple[str, list[tuple[str, str]], bytes]:
+    """(status line, headers, body) for ``start_response``."""
+    try:
+        phrase = HTTPStatus(error.status).phrase
+    except ValueError:
+        phrase = "Error"
+    headers = [*error.headers, ("content-length", str(len(error.body)))]
+    return f"{error.status} {phrase}", headers, error.body
+
+
+class RAMWSGIMiddleware:
+    """Protects a WSGI app; see the module docstring."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        ram: Runtime | None = None,
+        rules: RouteTable | Rule | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.app = app
+        runtime = ram if ram is not None else runtime_from_env()
+        self.authorizer = runtime.authorizer
+        self.max_body = max_body
+        self._table = rules if isinstance(rules, RouteTable) else None
+        self._everywhere = rules if rules is not None and not isinstance(rules, RouteTable) else None
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        rule, path_params = self.resolve(environ) or (None, {})
+        if self.authorizer.skips(rule):
+            environ["ram.principal"] = None
+            return self.app(environ, start_response)
+        body = b""
+        if needs_body(environ):
+            read = read_body(environ, self.max_body)
+            if read is None:
+                error = self.authorizer.reject(RequestFacts.from_wsgi(environ), EntityTooLarge())
+                return self._refuse(error, start_response)
+            body = read
+        outcome = self.authorizer.check(RequestFacts.from_wsgi(environ, body), rule, path_params)
+        if outcome.error is not None:
+            return self._refuse(outcome.error, start_response)
+        environ["ram.principal"] = outcome.principal
+        environ["ram.outcome"] = outcome
+        return self.app(environ, start_response)
+
+    def resolve(self, environ: Mapping[str, Any]) -> RouteMatch | None:
+        """The route table's match, else the catch-all rule."""
+        if self._table is not None:
+            path = str(environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
+            found = self._table.match(str(environ.get("REQUEST_METHOD", "GET")), path)
+            if found is not None:
+                return found
+        return (self._everywhere, {}) if self._everywhere is not None else None
+
+    @staticmethod
+    def _refuse(error: ErrorResponse, start_response: StartResponse) -> Iterable[bytes]:
+        status, headers, body = error_triple(error)
+        start_response(status, headers)
+        return [body]

@@ -1,0 +1,467 @@
+"""The request path, framework-free: RequestFacts + route rule → Outcome (allow, or the error to send).
+
+:meth:`Authorizer.check` runs the steps of DESIGN.md "The request path" in order — authenticate, resolve
+the action and resource, build the condition context, decide with the principal's policies (the account
+root is always allowed; an assumed role is intersected with its session policy), audit — and returns an
+:class:`Outcome`. Adapters only translate facts in and the outcome out.
+
+Errors the caller sees are Alibaba-style JSON (``RequestId``, ``HostId`` when configured, ``Code``,
+``Message``; XML when the request says ``Format=XML``) with an ``x-acs-request-id`` header:
+
+* no credential on a protected route → 401 ``MissingAuthentication`` (with ``WWW-Authenticate``);
+* a bad credential → the credential error's own Code/status (``SignatureDoesNotMatch`` …);
+* a policy denial → 403 ``NoPermission`` with ``AccessDeniedDetail``; the explanation (policy, statement,
+  failed condition) goes to the audit event and, encrypted, into ``EncodedDiagnosticMessage`` — never in
+  clear to the caller;
+* anything unexpected, an unreachable store, or an audit sink that fails → 503 ``ServiceUnavailable``:
+  fail closed, and still audited where possible.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple, Protocol
+from xml.sax.saxutils import escape
+
+from . import errors
+from .audit import AuditDecision, AuditEvent, AuditSink, JsonLinesSink
+from .context import ContextBuilder, format_time
+from .crypto import SecretBox, generate_key
+from .facts import RequestFacts
+from .identity import Principal
+from .policy.document import parse_policy
+from .policy.evaluate import AttachedPolicy, Decision, PolicySet, decide_with_session
+from .policy.request import make_request
+from .routes import PathParams, Rule
+
+__all__ = [
+    "Authenticating",
+    "Authorizer",
+    "Claim",
+    "DiagnosticCodec",
+    "EntityTooLarge",
+    "ErrorResponse",
+    "MissingAuthentication",
+    "Outcome",
+    "PolicySource",
+    "Undeclared",
+    "new_request_id",
+]
+
+log = logging.getLogger(__name__)
+
+Undeclared = Literal["deny", "allow", "authenticate"]
+_NO_PARAMS: PathParams = {}
+_ROOT_REASON = "The account root may perform any action"
+
+
+class MissingAuthentication(errors.AuthenticationError):
+    """A protected route was called without any credential."""
+
+    default_code = "MissingAuthentication"
+    default_status = 401
+    default_message = "This operation requires a signed request (AccessKey signature or logon session)."
+
+
+class EntityTooLarge(errors.RAMError):
+    """The body is larger than the middleware will buffer to verify its signature."""
+
+    default_code = "EntityTooLarge"
+    default_status = 413
+    default_message = "The request body is larger than the configured limit."
+
+
+class Claim(Protocol):
+    """The unverified credential a request presents (for auditing failed attempts)."""
+
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def access_key_id(self) -> str: ...
+
+
+class Authenticating(Protocol):
+    """What the authorizer needs from :class:`~ram_middleware.credentials.authenticate.Authenticator`."""
+
+    def authenticate(self, facts: RequestFacts) -> Principal | None: ...
+
+    def parse(self, facts: RequestFacts) -> Claim | None: ...
+
+
+class PolicySource(Protocol):
+    """The compiled identity policies of a principal (the store's cached Directory)."""
+
+    def policy_set(self, principal: Principal) -> PolicySet: ...
+
+
+class _RequestIds:
+    """Alibaba-style request ids (upper-case, UUID-shaped): a random per-process prefix and a counter.
+
+    Unique rather than unpredictable (they are not secrets), and ~10x cheaper than ``uuid4`` per request.
+    A forked worker draws a new prefix, so workers of one server never share ids.
+    """
+
+    def __init__(self) -> None:
+        self._reseed()
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        head = uuid.uuid4().hex.upper()
+        self._prefix = f"{head[:8]}-{head[8:12]}-{head[12:16]}-{head[16:20]}-"
+        self._counter = itertools.count(int(head[20:], 16))
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012X}"
+
+
+new_request_id: Callable[[], str] = _RequestIds()
+"""A new request id (``7B1B3A44-8F43-4C2E-9C7A-2B0C3C5E0A11`` shape)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """A complete HTTP error response; adapters send it as is."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    code: str
+
+
+class Outcome(NamedTuple):
+    """The result of :meth:`Authorizer.check`: allowed when ``error`` is None (one per request, hence a
+    NamedTuple: cheaper to build than a frozen dataclass)."""
+
+    request_id: str
+    principal: Principal | None = None
+    action: str | None = None
+    resource: str | None = None
+    decision: Decision | None = None
+    error: ErrorResponse | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.error is None
+
+
+class DiagnosticCodec:
+    """Seals the explanation of a denial into ``EncodedDiagnosticMessage`` (AES-GCM via :class:`SecretBox`).
+
+    The plaintext has the shape of RAM's ``DecodeDiagnosticMessage`` response, so the control plane's
+    handler only has to call :meth:`decode`.
+    """
+
+    _CONTEXT = "ram:diagnostic:v1"
+
+    def __init__(self, box: SecretBox | None = None) -> None:
+        # Without a configured box the messages decode only within this process's lifetime.
+        self._box = box if box is not None else SecretBox([generate_key()])
+
+    def encode(self, diagnostic: Mapping[str, Any]) -> str:
+        return self._box.encrypt(json.dumps(diagnostic, separators=(",", ":")), context=self._CONTEXT)
+
+    def decode(self, message: str) -> dict[str, Any]:
+        """The diagnostic sealed in ``message``; ``InvalidParameter.EncodedDiagnosticMessage`` if not."""
+        try:
+            data = json.loads(self._box.decrypt(message, context=self._CONTEXT))
+        except (errors.RAMError, ValueError, IndexError) as exc:
+            raise errors.InvalidParameter(
+                "EncodedDiagnosticMessage", "The diagnostic message is malformed or was not issued here."
+            ) from exc
+        if not isinstance(data, dict):
+            raise errors.InvalidParameter("EncodedDiagnosticMessage", "The diagnostic message is malformed.")
+        return data
+
+
+class _Trace:
+    """What is known so far about a request, for the audit event when a later step fails."""
+
+    __slots__ = ("action", "principal", "resource")
+
+    def __init__(self) -> None:
+        self.principal: Principal | None = None
+        self.action: str | None = None
+        self.resource: str | None = None
+
+
+class Authorizer:
+    """Decides requests and audits every decision. Thread-safe; call :meth:`check` off the event loop.
+
+    ``undeclared`` says what happens to a request no rule covers: ``deny`` (403, the default), ``allow``
+    (passed through unchecked) or ``authenticate`` (any valid credential, no policy check).
+    """
+
+    def __init__(
+        self,
+        authenticator: Authenticating,
+        policies: PolicySource,
+        *,
+        contexts: ContextBuilder | None = None,
+        audit: AuditSink | None = None,
+        undeclared: Undeclared = "deny",
+        diagnostics: DiagnosticCodec | None = None,
+        host_id: str | None = None,
+        request_ids: Callable[[], str] = new_request_id,
+    ) -> None:
+        if undeclared not in ("deny", "allow", "authenticate"):
+            raise errors.InvalidParameter(
+                "Undeclared", "undeclared must be 'deny', 'allow' or 'authenticate'."
+            )
+        self._authenticator = authenticator
+        self._policies = policies
+        self.contexts = contexts if contexts is not None else ContextBuilder()
+        self.audit = audit if audit is not None else JsonLinesSink(sys.stderr)
+        self.undeclared: Undeclared = undeclared
+        self.diagnostics = diagnostics if diagnostics is not None else DiagnosticCodec()
+        self._host_id = host_id
+        self._request_ids = request_ids
+
+    def skips(self, rule: Rule | None) -> bool:
+        """True when the request needs no check at all (public route, or undeclared with ``allow``)."""
+        return rule.public if rule is not None else self.undeclared == "allow"
+
+    def check(self, facts: RequestFacts, rule: Rule | None, path_params: PathParams | None = None) -> Outcome:
+        """Authenticate, authorize and audit one request."""
+        if self.skips(rule):
+            return Outcome(self._request_ids())
+        request_id = self._request_ids()
+        now = self.contexts.now()
+        trace = _Trace()
+        try:
+            outcome, event = self._decide(facts, rule, path_params or _NO_PARAMS, request_id, now, trace)
+        except errors.RAMError as exc:
+            outcome, event = self._failure(facts, exc, request_id, now, trace)
+        except Exception:
+            log.error("request %s failed closed", request_id, exc_info=True)
+            outcome, event = self._failure(facts, errors.ServiceUnavailable(), request_id, now, trace)
+        return self._emit(facts, outcome, event)
+
+    def reject(self, facts: RequestFacts, error: errors.RAMError) -> ErrorResponse:
+        """Refuse a request before :meth:`check` could run (e.g. :class:`EntityTooLarge`), audited."""
+        request_id, now, trace = self._request_ids(), self.contexts.now(), _Trace()
+        outcome, event = self._failure(facts, error, request_id, now, trace)
+        refused = self._emit(facts, outcome, event).error
+        return refused if refused is not None else self._render(facts, error, request_id)
+
+    # --- the steps --------------------------------------------------------------------------------------
+
+    def _decide(
+        self, facts: RequestFacts, rule: Rule | None, path_params: PathParams, request_id: str,
+        now: datetime, trace: _Trace,
+    ) -> tuple[Outcome, AuditEvent]:  # fmt: skip
+        principal = self._authenticator.authenticate(facts)
+        if principal is None:
+            raise MissingAuthentication()
+        trace.principal = principal
+        if rule is None:
+            return self._undeclared(facts, principal, request_id, now)
+        action, resource = rule.resolve(facts, path_params, principal.account_id)
+        trace.action, trace.resource = action, resource
+        context = self.contexts.build(facts, principal, now)
+        decision, by_session = self._evaluate(principal, action, resource, context)
+        allowed = decision.allowed
+        event = self._event(
+            facts, request_id, now, principal, decision.effect, 200 if allowed else 403,
+            source_ip=str(context["acs:SourceIp"]), action=action, resource=resource,
+            code=None if allowed else errors.AuthorizationError.default_code,
+            policy=decision.policy.describe() if decision.policy is not None else None,
+            statement=decision.statement_index, reason=decision.reason,
+        )  # fmt: skip
+        outcome = Outcome(request_id, principal, action, resource, decision)
+        if allowed:
+            return outcome, event
+        detail = self._denial_detail(principal, action, resource, decision, context, by_session)
+        error = errors.AuthorizationError(detail=detail)
+        return outcome._replace(error=self._render(facts, error, request_id)), event
+
+    def _evaluate(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, object]
+    ) -> tuple[Decision, bool]:
+        """The decision, and whether a session policy (not the identity policies) refused it."""
+        if principal.kind == "root":
+            return Decision("Allow", None, None, _ROOT_REASON), False
+        request = make_request(action, resource, context)
+        identity = self._policies.policy_set(principal)
+        if not principal.session_policy:
+            return identity.decide(request), False
+        decision = decide_with_session(identity, _session_set(principal.session_policy), request)
+        if decision.allowed:
+            return decision, False
+        # Only on a denial: was it the session's doing? (Its own Deny, or an identity Allow it cut off.)
+        in_session = decision.policy is not None and decision.policy.attached_to == "session"
+        return decision, in_session or identity.decide(request).allowed
+
+    def _undeclared(
+        self, facts: RequestFacts, principal: Principal, request_id: str, now: datetime
+    ) -> tuple[Outcome, AuditEvent]:
+        if self.undeclared == "authenticate":
+            reason = "Route not declared; any authenticated caller may use it (undeclared='authenticate')"
+            event = self._event(facts, request_id, now, principal, "Allow", 200, reason=reason)
+            return Outcome(request_id, principal), event
+        error = errors.AuthorizationError(detail={})
+        reason = "Route not declared; undeclared routes are denied"
+        event = self._event(
+            facts, request_id, now, principal, "ImplicitDeny", 403, code=error.code, reason=reason
+        )
+        return Outcome(request_id, principal, error=self._render(facts, error, request_id)), event
+
+    def _failure(
+        self, facts: RequestFacts, error: errors.RAMError, request_id: str, now: datetime, trace: _Trace
+    ) -> tuple[Outcome, AuditEvent]:
+        event = self._event(
+            facts, request_id, now, trace.principal, "Rejected", error.status,
+            action=trace.action, resource=trace.resource, code=error.code, reason=error.message,
+        )  # fmt: skip
+        if trace.principal is None and isinstance(error, errors.AuthenticationError):
+            event = self._with_claim(event, facts)
+        rendered = self._render(facts, error, request_id)
+        return Outcome(request_id, trace.principal, trace.action, trace.resource, None, rendered), event
+
+    def _with_claim(self, event: AuditEvent, facts: RequestFacts) -> AuditEvent:
+        """Name the AccessKeyId and scheme a failed credential claimed (unverified, so flagged as such)."""
+        try:
+            claim = self._authenticator.parse(facts)
+        except errors.RAMError:
+            return event
+        if claim is None:
+            return event
+        return event._replace(access_key_id=claim.access_key_id, auth_method=f"{claim.scheme} (unverified)")
+
+    def _emit(self, facts: RequestFacts, outcome: Outcome, event: AuditEvent) -> Outcome:
+        try:
+            self.audit.emit(event)
+        except Exception:
+            # An allowed request that cannot be recorded is not allowed.
+            log.error("audit sink failed for request %s; denying", outcome.request_id, exc_info=True)
+            if outcome.allowed:
+                error = errors.ServiceUnavailable()
+                return outcome._replace(error=self._render(facts, error, outcome.request_id))
+        return outcome
+
+    # --- audit and responses ----------------------------------------------------------------------------
+
+    def _event(
+        self, facts: RequestFacts, request_id: str, now: datetime, principal: Principal | None,
+        decision: AuditDecision, status: int, source_ip: str | None = None, **fields: Any,
+    ) -> AuditEvent:  # fmt: skip
+        return AuditEvent(
+            time=format_time(now, milliseconds=True),
+            request_id=request_id,
+            decision=decision,
+            status=status,
+            method=facts.method,
+            path=facts.path,
+            source_ip=source_ip if source_ip is not None else self.contexts.source_ip(facts),
+            principal_arn=principal.arn if principal else None,
+            principal_type=principal.principal_type if principal else None,
+            auth_method=principal.auth_method if principal else "none",
+            access_key_id=principal.access_key_id if principal else None,
+            **fields,
+        )
+
+    def _denial_detail(
+        self, principal: Principal, action: str, resource: str, decision: Decision,
+        context: Mapping[str, object], by_session: bool,
+    ) -> dict[str, Any]:  # fmt: skip
+        # UNSURE in the spec: what Alibaba reports for a session-policy denial; we say "SessionPolicy".
+        policy_type = "SessionPolicy" if by_session else "AccountLevelIdentityBasedPolicy"
+        owner, kind, display = principal.account_id, principal.principal_type, _display_name(principal)
+        diagnostic = {
+            "AuthAction": action,
+            "AuthResource": resource,
+            "AuthPrincipal": {
+                "AuthPrincipalType": kind,
+                "AuthPrincipalOwnerId": owner,
+                "AuthPrincipalDisplayName": display,
+            },
+            "AuthConditions": [
+                {"ConditionKey": key, "ConditionValues": [str(value)]} for key, value in context.items()
+            ],
+            "ExplicitDeny": decision.effect == "ExplicitDeny",
+            "NoPermissionPolicyType": policy_type,
+            "MatchedPolicies": _matched_policies(decision),
+            "Reason": decision.reason,
+        }
+        return {
+            "PolicyType": policy_type,
+            "AuthPrincipalOwnerId": owner,
+            "AuthPrincipalType": kind,
+            "AuthPrincipalDisplayName": display,
+            "NoPermissionType": decision.effect,
+            "AuthAction": action,
+            "EncodedDiagnosticMessage": self.diagnostics.encode(diagnostic),
+        }
+
+    def _render(self, facts: RequestFacts, error: errors.RAMError, request_id: str) -> ErrorResponse:
+        body: dict[str, Any] = {"RequestId": request_id}
+        if self._host_id:
+            body["HostId"] = self._host_id
+        body.update(Code=error.code, Message=error.message)
+        if isinstance(error, errors.AuthorizationError) and error.detail:
+            body["AccessDeniedDetail"] = error.detail
+        headers = [("x-acs-request-id", request_id)]
+        if error.status == 401:
+            headers.append(("www-authenticate", "ACS3-HMAC-SHA256"))
+        if _wants_xml(facts):
+            payload = _xml_document(body)
+            headers.append(("content-type", "text/xml;charset=utf-8"))
+        else:
+            payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            headers.append(("content-type", "application/json;charset=utf-8"))
+        return ErrorResponse(error.status, tuple(headers), payload, error.code)
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _session_set(document: str) -> PolicySet:
+    # Session policies were validated when the token was issued; the token's MAC vouches for the text.
+    compiled = parse_policy(document, kind="session")
+    return PolicySet([AttachedPolicy("SessionPolicy", "Session", "", "session", "", compiled)])
+
+
+def _display_name(principal: Principal) -> str:
+    if principal.kind == "assumed-role":
+        return f"{principal.name}:{principal.session_name or ''}"
+    return principal.principal_id
+
+
+def _matched_policies(decision: Decision) -> list[dict[str, str]]:
+    policy = decision.policy
+    if policy is None:
+        return []
+    effect = "Deny" if decision.effect == "ExplicitDeny" else "Allow"
+    return [
+        {"PolicyType": policy.policy_type, "PolicyIdentifier": policy.name, "PolicyVersion": policy.version,
+         "Effect": effect, "AttachedEntityType": policy.attached_to, "AttachedScope": policy.attached_name}
+    ]  # fmt: skip
+
+
+def _wants_xml(facts: RequestFacts) -> bool:
+    try:
+        return facts.params.get("Format", "").upper() == "XML"
+    except errors.RAMError:
+        return False
+
+
+def _xml_document(body: Mapping[str, Any]) -> bytes:
+    return ('<?xml version="1.0" encoding="UTF-8"?>' + _xml_element("Error", body)).encode("utf-8")
+
+
+def _xml_element(name: str, value: object) -> str:
+    if isinstance(value, Mapping):
+        inner = "".join(_xml_element(str(key), item) for key, item in value.items())
+    else:
+        inner = escape(str(value))
+    return f"<{name}>{inner}</{name}>"

@@ -1,0 +1,238 @@
+"""Configuration (:class:`RamConfig`) and the assembled runtime (:func:`build` → :class:`Ram`).
+
+``build`` wires the parts in the order the layers stack them: store → directory (cached view) and guard →
+STS token verifier → authenticator → context builder, audit sink → authorizer; the admin façade
+(:class:`~ram_middleware.service.RamService`) shares the same store and directory, so a change made
+through it is felt by the next request.
+
+Environment variables read by :meth:`RamConfig.from_env` (all optional):
+
+``RAM_STORE_URL`` (default ``sqlite:///ram.db``), ``RAM_GUARD_URL`` (default: the store's backend),
+``RAM_MASTER_KEY`` (comma-separated, newest first), ``RAM_TOKEN_KEYS`` (comma-separated, newest first),
+``RAM_TRUSTED_PROXIES`` (comma-separated CIDRs), ``RAM_FORWARDED_HEADER`` (``x-forwarded-for`` |
+``forwarded``), ``RAM_MAX_SKEW`` (seconds, default 900), ``RAM_ALLOW_ROOT_KEYS`` (``true``/``false``),
+``RAM_UNDECLARED`` (``deny`` | ``allow`` | ``authenticate``), ``RAM_AUDIT`` (``-`` = stderr, a file path,
+``logging:<logger>``, ``memory:``), ``RAM_HOST_ID``, ``RAM_PRODUCTION``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from . import errors
+from .audit import AuditSink, open_sink
+from .authorizer import Authorizer, DiagnosticCodec, Undeclared
+from .context import Clock, ContextBuilder, ContextHook, ForwardedHeader, utc_now
+from .credentials.authenticate import Authenticator
+from .credentials.sts import StsTokens, ensure_not_revoked, principal_from_claims
+from .crypto import KEY_ENV, keys_from_env, load_or_create_key_file
+from .guard import Guard, MemoryGuard, open_guard
+from .identity import SigningKey
+from .service import RamService
+from .store import DEFAULT_URL, KEY_FILE_SUFFIX, Store, open_store, sqlite_path
+from .store.cache import Directory
+
+__all__ = ["DirectoryKeyResolver", "Ram", "RamConfig", "build"]
+
+_TOKEN_KEY_LABEL = b"ram-middleware/sts-token-key/v1"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class RamConfig:
+    """Everything :func:`build` needs. Secrets (``master_keys``, ``token_keys``) never appear in the repr.
+
+    ``token_keys`` sign STS tokens; when empty they are derived from the master keys (explicit,
+    ``RAM_MASTER_KEY``, or the SQLite key file), so every process sharing the store verifies the same
+    tokens; with a ``memory://`` store and no keys at all a random per-process key is used.
+    """
+
+    store_url: str = DEFAULT_URL
+    guard_url: str | None = None
+    master_keys: tuple[str, ...] = field(default=(), repr=False)
+    token_keys: tuple[str, ...] = field(default=(), repr=False)
+    trusted_proxies: tuple[str, ...] = ()
+    forwarded_header: ForwardedHeader = "x-forwarded-for"
+    max_skew: float = 900.0
+    allow_root_keys: bool = False
+    undeclared: Undeclared = "deny"
+    audit: AuditSink | str = "-"
+    clock: Clock = utc_now
+    host_id: str | None = None
+    context_hook: ContextHook | None = None
+    production: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> RamConfig:
+        """A config from ``RAM_*`` variables (default: ``os.environ``); keyword arguments win."""
+        source = os.environ if env is None else env
+        values: dict[str, object] = {}
+        text = {
+            "store_url": "RAM_STORE_URL",
+            "guard_url": "RAM_GUARD_URL",
+            "forwarded_header": "RAM_FORWARDED_HEADER",
+            "undeclared": "RAM_UNDECLARED",
+            "audit": "RAM_AUDIT",
+            "host_id": "RAM_HOST_ID",
+        }
+        for name, variable in text.items():
+            if source.get(variable):
+                values[name] = source[variable].strip()
+        for name, variable in (("master_keys", KEY_ENV), ("token_keys", "RAM_TOKEN_KEYS")):
+            if source.get(variable):
+                values[name] = tuple(_split(source[variable]))
+        if source.get("RAM_TRUSTED_PROXIES"):
+            values["trusted_proxies"] = tuple(_split(source["RAM_TRUSTED_PROXIES"]))
+        if source.get("RAM_MAX_SKEW"):
+            values["max_skew"] = _number("RAM_MAX_SKEW", source["RAM_MAX_SKEW"])
+        for name, variable in (("allow_root_keys", "RAM_ALLOW_ROOT_KEYS"), ("production", "RAM_PRODUCTION")):
+            if variable in source:
+                values[name] = _flag(variable, source[variable])
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+class DirectoryKeyResolver:
+    """The authenticator's :class:`KeyResolver`: long-term keys from the Directory, temporary keys from
+    STS tokens (checked against the role's revocation time, which the Directory caches)."""
+
+    def __init__(self, directory: Directory, tokens: StsTokens) -> None:
+        self._directory = directory
+        self._tokens = tokens
+
+    def signing_key(self, access_key_id: str) -> SigningKey | None:
+        return self._directory.signing_key(access_key_id)
+
+    def verify_security_token(self, access_key_id: str, token: str) -> SigningKey:
+        claims = self._tokens.verify(access_key_id, token)
+        ensure_not_revoked(claims, self._directory.role_revoked_before(claims.account_id, claims.role_name))
+        principal = principal_from_claims(claims)
+        return SigningKey(access_key_id, self._tokens.secret_for(claims), principal, "Active", token)
+
+    def note_key_used(self, access_key_id: str, when: datetime) -> None:
+        # Temporary keys have no row to update.
+        if not access_key_id.startswith("STS."):
+            self._directory.note_key_used(access_key_id, when)
+
+
+@dataclass
+class Ram:
+    """The assembled runtime. Adapters use :attr:`authorizer`; administration goes through :attr:`service`."""
+
+    config: RamConfig
+    store: Store
+    guard: Guard
+    directory: Directory
+    tokens: StsTokens
+    authenticator: Authenticator
+    authorizer: Authorizer
+    service: RamService
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a decision may wait on I/O (then ASGI adapters run it in a worker thread).
+
+        In-process backends do not: a memory guard, and a memory or local SQLite store read through the
+        Directory snapshot (a store read happens only on a cache miss or the periodic change check).
+        """
+        local_store = self.store.url.startswith(("memory://", "sqlite:"))
+        return not (isinstance(self.guard, MemoryGuard) and local_store)
+
+    def close(self) -> None:
+        """Flush batched bookkeeping and release the store."""
+        self.directory.close()
+        close_guard = getattr(self.guard, "close", None)
+        if callable(close_guard):
+            close_guard()
+        self.store.close()
+
+
+def build(config: RamConfig | None = None) -> Ram:
+    """Open the store and guard named by ``config`` and assemble the runtime."""
+    config = config if config is not None else RamConfig.from_env()
+    guard_url = config.guard_url or _default_guard_url(config.store_url)
+    store = open_store(config.store_url, master_keys=config.master_keys or None, production=config.production)
+    try:
+        guard = open_guard(guard_url)
+    except BaseException:
+        store.close()
+        raise
+    directory = Directory(store)
+    tokens = StsTokens(_token_keys(config), clock=config.clock)
+    authenticator = Authenticator(
+        DirectoryKeyResolver(directory, tokens),
+        guard,
+        clock=config.clock,
+        max_skew=config.max_skew,
+        allow_root_keys=config.allow_root_keys,
+    )
+    contexts = ContextBuilder(
+        trusted_proxies=config.trusted_proxies,
+        forwarded_header=config.forwarded_header,
+        clock=config.clock,
+        hook=config.context_hook,
+    )
+    audit = open_sink(config.audit) if isinstance(config.audit, str) else config.audit
+    authorizer = Authorizer(
+        authenticator,
+        directory,
+        contexts=contexts,
+        audit=audit,
+        undeclared=config.undeclared,
+        diagnostics=DiagnosticCodec(store.box),
+        host_id=config.host_id,
+    )
+    service = RamService(store, clock=config.clock, directory=directory)
+    return Ram(config, store, guard, directory, tokens, authenticator, authorizer, service)
+
+
+def _default_guard_url(store_url: str) -> str:
+    """The guard on the store's own backend; a networked store has none, so it must be named."""
+    if store_url.startswith(("memory://", "sqlite:")):
+        path = sqlite_path(store_url)
+        return "memory://" if path is None else f"sqlite:///{path}"
+    # A per-process memory guard would let a nonce be replayed against every other instance.
+    raise errors.InvalidParameter(
+        "GuardUrl", "This store is shared between machines: set RAM_GUARD_URL (e.g. redis://host:6379/0)."
+    )
+
+
+def _token_keys(config: RamConfig) -> Sequence[bytes]:
+    if config.token_keys:
+        return [key.encode() for key in config.token_keys]
+    masters = list(config.master_keys) or keys_from_env(os.environ)
+    path = sqlite_path(config.store_url) if config.store_url.startswith("sqlite:") else None
+    if not masters and path is not None:
+        masters = load_or_create_key_file(Path(path + KEY_FILE_SUFFIX), production=config.production)
+    if not masters:
+        return [secrets.token_bytes(32)]
+    # One derived token key per master key, in the same order, so rotating the master rotates these too.
+    return [hmac.new(key.encode(), _TOKEN_KEY_LABEL, hashlib.sha256).digest() for key in masters]
+
+
+def _split(text: str) -> list[str]:
+    return [piece.strip() for piece in text.split(",") if piece.strip()]
+
+
+def _flag(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise errors.InvalidParameter(name, f"{name} must be true or false.")
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise errors.InvalidParameter(name, f"{name} must be a number of seconds.") from None

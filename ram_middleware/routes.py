@@ -1,0 +1,290 @@
+"""Route declarations: which RAM action and resource a request asks for.
+
+Three ways to declare them, all producing a :class:`Rule`:
+
+* :class:`RouteRule` — one action and a resource template per route, e.g.
+  ``RouteRule("ecs:DescribeInstance", "acs:ecs:{RegionId}:{account}:instance/{InstanceId}")``. Placeholders
+  are filled from the route's path parameters first, then the decoded query/form parameters; ``{account}``
+  is always the caller's account and cannot be supplied by the request. A missing value is a 400
+  ``MissingParameter.<Name>``.
+* :class:`RpcApi` — RPC-style APIs (one endpoint, ``Action``/``Version`` parameters or the V3 headers
+  ``x-acs-action``/``x-acs-version``): the action is ``<service>:<Action>``, the resource a per-action
+  template or a default one.
+* :class:`RouteTable` — method + path pattern → rule, for apps whose code you cannot decorate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from . import errors
+from .facts import RequestFacts
+
+__all__ = [
+    "PUBLIC",
+    "InvalidAction",
+    "PathParams",
+    "ResourceTemplate",
+    "RouteMatch",
+    "RouteRule",
+    "RouteTable",
+    "RpcApi",
+    "Rule",
+    "declared_rule",
+    "public",
+    "route_rule",
+]
+
+RULE_ATTRIBUTE = "__ram_rule__"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+PathParams = Mapping[str, str]
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
+_ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,127}")
+
+
+class InvalidAction(errors.RAMError):
+    """The RPC ``Action`` is malformed or not one the API declares (Alibaba: ``InvalidAction.NotFound``)."""
+
+    default_code = "InvalidAction.NotFound"
+    default_status = 404
+    default_message = "Specified api is not found, please check your url and method."
+
+
+@runtime_checkable
+class Rule(Protocol):
+    """What a route asks for. ``public`` routes skip authentication and authorization entirely."""
+
+    @property
+    def public(self) -> bool: ...
+
+    def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:
+        """(action, resource) for this request, the caller belonging to ``account_id``."""
+        ...
+
+
+class ResourceTemplate:
+    """A resource ARN with ``{Name}`` placeholders, parsed once."""
+
+    __slots__ = ("_parts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parts: list[tuple[bool, str]] = []  # (is_placeholder, literal text or name)
+        position = 0
+        for match in _PLACEHOLDER.finditer(text):
+            parts.append((False, text[position : match.start()]))
+            parts.append((True, match.group(1)))
+            position = match.end()
+        parts.append((False, text[position:]))
+        self._parts = tuple(part for part in parts if part[0] or part[1])
+
+    def __repr__(self) -> str:
+        return f"ResourceTemplate({self.text!r})"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(text for is_name, text in self._parts if is_name)
+
+    def fill(self, facts: RequestFacts, path_params: Mapping[str, str], account_id: str) -> str:
+        """The resource for one request; raises ``MissingParameter.<Name>`` for an absent value."""
+        if len(self._parts) == 1 and not self._parts[0][0]:
+            return self.text
+        pieces = [
+            _lookup(text, facts, path_params, account_id) if is_name else text
+            for is_name, text in self._parts
+        ]
+        return "".join(pieces)
+
+
+def _lookup(name: str, facts: RequestFacts, path_params: Mapping[str, str], account_id: str) -> str:
+    # The account is the caller's, never the request's: a request could otherwise name any account.
+    if name == "account":
+        return account_id
+    value = path_params.get(name)
+    if value is None:
+        value = facts.params.get(name)
+    if not value:
+        raise errors.MissingParameter(
+            name, f"The input parameter {name} that is mandatory for processing this request is not supplied."
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """One action on a resource template; ``RouteRule(public=True)`` (:data:`PUBLIC`) marks an open route."""
+
+    action: str = ""
+    resource: str = "*"
+    public: bool = False
+    template: ResourceTemplate = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.public and ":" not in self.action:
+            raise errors.InvalidParameter(
+                "Action", f"A route action is written service:Action, got {self.action[:64]!r}."
+            )
+        object.__setattr__(self, "template", ResourceTemplate(self.resource))
+
+    def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:
+        return self.action, self.template.fill(facts, path_params, account_id)
+
+
+PUBLIC = RouteRule(public=True)
+"""The rule of a route anybody may call without a credential."""
+
+
+class RpcApi:
+    """An RPC-style API: ``Action`` (query/form) or ``x-acs-action`` (header) → action ``<service>:<Action>``.
+
+    ``resources`` maps an Action name to its resource template; others use ``resource``. With ``actions``
+    given, any other Action is refused with ``InvalidAction.NotFound`` before authorization; with
+    ``version`` given, a different ``Version`` is refused with ``InvalidParameter.Version``.
+    """
+
+    public = False
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        resource: str = "*",
+        resources: Mapping[str, str] | None = None,
+        actions: Iterable[str] | None = None,
+        version: str | None = None,
+    ) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9-]+", service):
+            raise errors.InvalidParameter("Service", f"Not a service code: {service[:64]!r}.")
+        self.service = service
+        self.version = version
+        self._default = ResourceTemplate(resource)
+        self._templates = {name: ResourceTemplate(text) for name, text in (resources or {}).items()}
+        self._actions = frozenset(actions) if actions is not None else None
+
+    def __repr__(self) -> str:
+        return f"RpcApi({self.service!r})"
+
+    def action_name(self, facts: RequestFacts) -> str:
+        """The requested Action, validated."""
+        name = _parameter_or_header(facts, "Action", "x-acs-action")
+        if _ACTION_NAME.fullmatch(name) is None or (self._actions is not None and name not in self._actions):
+            raise InvalidAction()
+        version = self.version
+        if version is not None and _parameter_or_header(facts, "Version", "x-acs-version") != version:
+            raise errors.InvalidParameter("Version", "Specified api version is not supported.")
+        return name
+
+    def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:
+        name = self.action_name(facts)
+        template = self._templates.get(name, self._default)
+        return f"{self.service}:{name}", template.fill(facts, path_params, account_id)
+
+
+def _parameter_or_header(facts: RequestFacts, param: str, header: str) -> str:
+    from_param = facts.params.get(param)
+    from_header = facts.header(header)
+    # Two different values would let the app dispatch on one while we authorize the other.
+    if from_param and from_header and from_param != from_header:
+        raise errors.InvalidParameter(param, f"The {param} parameter and the {header} header disagree.")
+    value = from_param or from_header
+    if not value:
+        raise errors.MissingParameter(
+            param,
+            f"The input parameter {param} that is mandatory for processing this request is not supplied.",
+        )
+    return value
+
+
+RouteMatch = tuple[Rule, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    methods: frozenset[str] | None  # None: any method
+    pattern: re.Pattern[str]
+    rule: Rule
+
+
+class RouteTable:
+    """Method + path pattern → rule, first match wins.
+
+    Patterns use Starlette's syntax: ``/buckets/{bucket}/objects/{key:path}`` — ``{name}`` is one path
+    segment, ``{name:path}`` the rest of the path. Patterns are matched against the decoded path; a rule for
+    ``GET`` also covers ``HEAD``; method ``*`` matches any method.
+    """
+
+    def __init__(self, routes: Iterable[tuple[str | Iterable[str], str, Rule]] = ()) -> None:
+        self._entries: list[_Entry] = []
+        for methods, pattern, rule in routes:
+            self.add(methods, pattern, rule)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, methods: str | Iterable[str], pattern: str, rule: Rule) -> None:
+        """Append a route; earlier routes win."""
+        names = [methods] if isinstance(methods, str) else list(methods)
+        upper = frozenset(name.upper() for name in names)
+        if "GET" in upper:
+            upper |= {"HEAD"}
+        self._entries.append(_Entry(None if "*" in upper else upper, _compile(pattern), rule))
+
+    def match(self, method: str, path: str) -> RouteMatch | None:
+        """The rule and path parameters for a request, or None when no route matches."""
+        for entry in self._entries:
+            if entry.methods is not None and method.upper() not in entry.methods:
+                continue
+            found = entry.pattern.fullmatch(path)
+            if found is not None:
+                return entry.rule, found.groupdict()
+        return None
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    if not pattern.startswith("/"):
+        raise errors.InvalidParameter("RoutePattern", f"A route pattern starts with '/': {pattern[:64]!r}.")
+    regex = ""
+    position = 0
+    for match in re.finditer(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path))?\}", pattern):
+        regex += re.escape(pattern[position : match.start()])
+        regex += f"(?P<{match.group(1)}>{'.+' if match.group(2) == 'path' else '[^/]+'})"
+        position = match.end()
+    regex += re.escape(pattern[position:])
+    return re.compile(regex)
+
+
+# --- declaring rules on endpoints ---------------------------------------------------------------------------
+
+
+def route_rule(action: str | Rule, resource: str = "*") -> Callable[[_F], _F]:
+    """Decorator: declare the RAM action and resource template of an endpoint (the function is returned
+    unchanged, so framework introspection of its signature is unaffected)."""
+    rule = action if not isinstance(action, str) else RouteRule(action, resource)
+
+    def declare(endpoint: _F) -> _F:
+        setattr(endpoint, RULE_ATTRIBUTE, rule)
+        return endpoint
+
+    return declare
+
+
+def public(endpoint: _F) -> _F:
+    """Decorator: anybody may call this endpoint, without a credential."""
+    setattr(endpoint, RULE_ATTRIBUTE, PUBLIC)
+    return endpoint
+
+
+def declared_rule(endpoint: object, method: str | None = None) -> Rule | None:
+    """The rule declared on ``endpoint``; for a class-based endpoint, its ``get``/``post``/… handler's rule
+    for ``method`` wins over one on the class."""
+    if method is not None and isinstance(endpoint, type):
+        handler = getattr(endpoint, method.lower(), None)
+        found = getattr(handler, RULE_ATTRIBUTE, None)
+        if found is not None:
+            return found if isinstance(found, Rule) else None
+    found = getattr(endpoint, RULE_ATTRIBUTE, None)
+    return found if isinstance(found, Rule) else None

@@ -1,0 +1,314 @@
+"""ASGI specifics: websockets, lifespan, body buffering and replay, Starlette/FastAPI route discovery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
+
+import pytest
+from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
+from starlette.endpoints import HTTPEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Mount, Route
+from starlette.websockets import WebSocketDisconnect
+
+from ram_middleware.adapters.asgi import RAMMiddleware as PlainRAMMiddleware
+from ram_middleware.adapters.starlette import (
+    RAMMiddleware,
+    RequirePermission,
+    current_principal,
+    public,
+    ram_route,
+)
+from ram_middleware.client import RequestSigner
+from ram_middleware.identity import Principal
+from ram_middleware.routes import RouteRule, RouteTable
+
+from .harness import Harness, client_class
+from .world import World
+
+Message = MutableMapping[str, Any]
+
+
+def _ws_headers(world: World, who: str, path: str = "/ws") -> dict[str, str]:
+    signed = world.signer(who).sign("GET", f"http://testserver{path}", [], b"")
+    return {name: value for name, value in signed.headers.items() if name != "host"}
+
+
+# --- websockets ---------------------------------------------------------------------------------------------
+
+
+def test_websocket_handshake_is_authenticated(asgi_harness: Harness) -> None:
+    world = asgi_harness.world
+    client = asgi_harness.client()
+    with client.websocket_connect("/ws", headers=_ws_headers(world, "alice")) as ws:
+        assert ws.receive_json()["principal"] == world.arn("alice")
+    assert world.audit.events[-1].action == "ecs:DescribeInstances"
+
+
+@pytest.mark.parametrize("who", [None, "eve"])
+def test_websocket_refused_with_policy_violation(asgi_harness: Harness, who: str | None) -> None:
+    headers = _ws_headers(asgi_harness.world, who) if who else {}
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        asgi_harness.client().websocket_connect("/ws", headers=headers),
+    ):
+        pass  # pragma: no cover - the handshake never completes
+    assert closed.value.code == 1008
+    assert asgi_harness.world.audit.events[-1].decision in ("ImplicitDeny", "Rejected")
+
+
+def test_websocket_checks_can_be_switched_off(world: World) -> None:
+    from .apps import STARLETTE_ROUTES
+
+    app = Starlette(routes=STARLETTE_ROUTES)
+    app.add_middleware(RAMMiddleware, ram=world.ram, websockets=False)
+    with client_class()(app).websocket_connect("/ws") as ws:
+        assert ws.receive_json()["principal"] is None
+    assert world.audit.events == []
+
+
+# --- lifespan -----------------------------------------------------------------------------------------------
+
+
+def test_lifespan_passes_through(world: World) -> None:
+    seen: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, str]]:
+        seen.append("startup")
+        yield {"greeting": "hello"}
+        seen.append("shutdown")
+
+    @ram_route("ecs:DescribeInstances")
+    async def greet(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.state.greeting + " " + request.user.display_name)
+
+    app = Starlette(routes=[Route("/greet", greet)], lifespan=lifespan)
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    with client_class()(app) as client:
+        signed = world.signer("alice").sign("GET", "http://testserver/greet", [], b"")
+        reply = client.get("/greet", headers={k: v for k, v in signed.headers.items() if k != "host"})
+        assert reply.text == "hello alice"
+    assert seen == ["startup", "shutdown"]
+
+
+# --- raw ASGI: buffering and replay -------------------------------------------------------------------------
+
+
+class Recorder:
+    """An inner ASGI app that reads the whole body, then waits for the disconnect, and records it all."""
+
+    def __init__(self) -> None:
+        self.receive: Any = None
+        self.messages: list[Message] = []
+        self.scope: MutableMapping[str, Any] = {}
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        self.scope, self.receive = scope, receive
+        if scope["type"] == "lifespan":
+            return
+        while True:
+            message = await receive()
+            self.messages.append(message)
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                break
+        if self.messages[-1]["type"] == "http.request":
+            self.messages.append(await receive())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _scope(
+    world: World, method: str, path: str, body: bytes, signer: RequestSigner | None, ctype: str
+) -> dict[str, Any]:
+    headers = [("content-type", ctype), ("content-length", str(len(body)))]
+    url = f"http://testserver{path}"
+    if signer is not None:
+        signed = signer.sign(method, url, headers, body)
+        url = signed.url
+        headers += list(signed.headers.items())
+    target = url.removeprefix("http://testserver")
+    raw_path, _, query = target.partition("?")
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(), "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers], "client": ("203.0.113.7", 1),
+        "server": ("testserver", 80),
+    }  # fmt: skip
+
+
+async def _drive(
+    app: Any, scope: dict[str, Any], chunks: list[bytes]
+) -> tuple[Any, list[Message], list[Message]]:
+    inbox: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    inbox.append({"type": "http.disconnect"})
+    pulled: list[Message] = []
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        message = inbox.pop(0)
+        pulled.append(message)
+        return message
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return receive, pulled, sent
+
+
+def _protected(world: World, **options: Any) -> tuple[Recorder, PlainRAMMiddleware]:
+    inner = Recorder()
+    table = RouteTable(
+        [
+            ("POST", "/upload/{bucket}", RouteRule("oss:PutObject", "acs:oss:*:{account}:{bucket}/*")),
+            ("POST", "/open", RouteRule(public=True)),
+        ]
+    )
+    return inner, PlainRAMMiddleware(inner, ram=world.ram, rules=table, **options)
+
+
+def test_chunked_body_is_replayed_then_disconnect_forwarded(world: World) -> None:
+    inner, app = _protected(world)
+    body = b"part one|part two|part three"
+    scope = _scope(world, "POST", "/upload/rnd-bucket", body, world.signer("bob"), "application/octet-stream")
+    receive, pulled, sent = asyncio.run(_drive(app, scope, [body[:8], body[8:17], body[17:]]))
+    assert sent[0]["status"] == 204, sent
+    assert inner.receive is not receive  # wrapped
+    assert inner.messages[0] == {"type": "http.request", "body": body, "more_body": False}
+    assert inner.messages[1] == {"type": "http.disconnect"}  # forwarded from the server
+    assert len(pulled) == 4
+    assert inner.scope["state"]["principal"].arn == world.arn("bob")
+
+
+def test_public_route_body_is_not_buffered(world: World) -> None:
+    inner, app = _protected(world)
+    scope = _scope(world, "POST", "/open", b"abc", None, "application/x-www-form-urlencoded")
+    receive, _, _ = asyncio.run(_drive(app, scope, [b"a", b"bc"]))
+    assert inner.receive is receive  # the server's own receive, untouched
+    assert [m.get("body") for m in inner.messages[:2]] == [b"a", b"bc"]
+
+
+def test_body_a_signature_does_not_cover_is_not_buffered(world: World) -> None:
+    inner, app = _protected(world)
+    # RPC v1 signs the query only; a JSON body is not part of it, so there is no reason to read it first.
+    scope = _scope(
+        world, "POST", "/upload/rnd-bucket", b'{"a": 1}', world.signer("bob", "v1"), "application/json"
+    )
+    receive, _, sent = asyncio.run(_drive(app, scope, [b'{"a"', b": 1}"]))
+    assert sent[0]["status"] == 204
+    assert inner.receive is receive
+
+
+def test_disconnect_while_reading_the_body_ends_quietly(world: World) -> None:
+    inner, app = _protected(world)
+    scope = _scope(world, "POST", "/upload/rnd-bucket", b"abcdef", world.signer("bob"), "text/plain")
+
+    async def run() -> list[Message]:
+        sent: list[Message] = []
+        inbox: list[Message] = [
+            {"type": "http.request", "body": b"abc", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+
+        async def receive() -> Message:
+            return inbox.pop(0)
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent
+
+    assert asyncio.run(run()) == []
+    assert inner.messages == []
+
+
+def test_declared_length_over_the_cap_is_refused_before_reading(world: World) -> None:
+    inner, app = _protected(world, max_body=4)
+    scope = _scope(world, "POST", "/upload/rnd-bucket", b"abcdef", world.signer("bob"), "text/plain")
+    _, pulled, sent = asyncio.run(_drive(app, scope, [b"abcdef"]))
+    assert inner.messages == []
+    assert sent[0]["status"] == 413 and pulled == []
+    assert dict(sent[0]["headers"])[b"content-type"].startswith(b"application/json")
+
+
+# --- Starlette / FastAPI route discovery --------------------------------------------------------------------
+
+
+def _get(app: Any, world: World, path: str, who: str = "alice", method: str = "GET") -> Any:
+    signed = world.signer(who).sign(method, f"http://testserver{path}", [], b"")
+    headers = {k: v for k, v in signed.headers.items() if k != "host"}
+    return client_class()(app).request(method, path, headers=headers)
+
+
+def test_rules_inside_mounts_and_class_endpoints(world: World) -> None:
+    class Instance(HTTPEndpoint):
+        @ram_route("ecs:DescribeInstance", "acs:ecs:*:{account}:instance/{iid}")
+        async def get(self, request: Request) -> JSONResponse:
+            return JSONResponse({"who": request.user.identity, "iid": request.path_params["iid"]})
+
+        @ram_route("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{iid}")
+        async def delete(self, request: Request) -> JSONResponse:
+            return JSONResponse({"deleted": request.path_params["iid"]})
+
+    app = Starlette(routes=[Mount("/api/v1", routes=[Route("/instances/{iid}", Instance)])])
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    reply = _get(app, world, "/api/v1/instances/i-3", who="bob")
+    assert reply.json() == {"who": world.arn("bob"), "iid": "i-3"}
+    assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-3"
+    assert _get(app, world, "/api/v1/instances/i-3", who="bob", method="DELETE").status_code == 403
+    assert _get(app, world, "/api/v1/instances/i-3", who="alice", method="DELETE").status_code == 200
+
+
+def test_route_table_overrides_the_decorator(world: World) -> None:
+    @ram_route("ecs:DescribeInstances")
+    async def listing(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/list", listing)])
+    table = RouteTable([("GET", "/list", RouteRule("ecs:DeleteInstance", "*"))])
+    app.add_middleware(RAMMiddleware, ram=world.ram, rules=table)
+    assert _get(app, world, "/list", who="bob").status_code == 403
+    assert world.audit.events[-1].action == "ecs:DeleteInstance"
+
+
+def test_public_route_user_is_starlettes_unauthenticated_user(world: World) -> None:
+    @public
+    async def home(request: Request) -> JSONResponse:
+        return JSONResponse({"auth": request.user.is_authenticated, "principal": current_principal(request)})
+
+    app = Starlette(routes=[Route("/", home)])
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    assert client_class()(app).get("/").json() == {"auth": False, "principal": None}
+
+
+def test_require_permission_fails_closed_without_the_middleware(world: World) -> None:
+    app = FastAPI()
+
+    @app.get("/x")
+    async def x(who: Principal = Depends(RequirePermission("ecs:DescribeInstances"))) -> str:  # noqa: B008
+        return who.arn  # pragma: no cover - never reached
+
+    reply = client_class()(app).get("/x")
+    assert reply.status_code == 500
+    assert "not enforced" in reply.json()["detail"]
+
+
+def test_method_mismatch_still_decides_before_starlette_answers_405(world: World) -> None:
+    @ram_route("ecs:DescribeInstances")
+    async def only_get(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/only-get", only_get, methods=["GET"])])
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    assert _get(app, world, "/only-get", method="POST").status_code == 405
+    assert _get(app, world, "/only-get", who="eve", method="POST").status_code == 403

@@ -1,0 +1,147 @@
+"""The framework-free request path: fail-closed behaviour, response formats, undeclared-route modes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.audit import AuditEvent, MemorySink
+from ram_middleware.authorizer import Authorizer, DiagnosticCodec, Outcome, new_request_id
+from ram_middleware.facts import RequestFacts
+from ram_middleware.routes import RouteRule
+
+from .world import World, make_world
+
+RULE = RouteRule("ecs:DescribeInstance", "acs:ecs:*:{account}:instance/{id}")
+
+
+def _facts(
+    world: World, who: str | None, path: str = "/i/i-1", query: str = "", scheme: str = "acs3"
+) -> RequestFacts:
+    url = f"http://example.test{path}" + (f"?{query}" if query else "")
+    headers: list[tuple[str, str]] = [("host", "example.test")]
+    if who is not None:
+        signed = world.signer(who, scheme).sign("GET", url, [], b"")
+        url = signed.url
+        headers = [(k, v) for k, v in signed.headers.items()]
+    _, _, rest = url.partition("example.test")
+    raw_path, _, raw_query = rest.partition("?")
+    return RequestFacts("GET", raw_path, raw_query, tuple(headers), b"", "203.0.113.7", "http")
+
+
+def _check(world: World, who: str | None, rule: RouteRule | None = RULE, **kw: str) -> Outcome:
+    return world.ram.authorizer.check(_facts(world, who, **kw), rule, {"id": "i-1"})
+
+
+class BrokenSink:
+    def emit(self, event: AuditEvent) -> None:
+        raise OSError("disk full")
+
+
+class ExplodingRule:
+    public = False
+
+    def resolve(
+        self, facts: RequestFacts, path_params: Mapping[str, str], account_id: str
+    ) -> tuple[str, str]:
+        raise RuntimeError("bug in an application rule")
+
+
+def test_allowed_outcome_carries_principal_and_decision(world: World) -> None:
+    outcome = _check(world, "alice")
+    assert outcome.allowed and outcome.error is None
+    assert outcome.principal is not None and outcome.principal.name == "alice"
+    assert outcome.decision is not None and outcome.decision.effect == "Allow"
+    assert outcome.resource == f"acs:ecs:*:{world.account_id}:instance/i-1"
+
+
+def test_audit_sink_failure_turns_an_allow_into_503(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world.ram.authorizer.audit = BrokenSink()
+    with caplog.at_level(logging.ERROR, "ram_middleware.authorizer"):
+        outcome = _check(world, "alice")
+    assert outcome.error is not None and outcome.error.status == 503
+    assert "audit sink failed" in caplog.text
+
+
+def test_unexpected_exception_fails_closed_and_is_audited(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, "ram_middleware.authorizer"):
+        outcome = world.ram.authorizer.check(_facts(world, "alice"), ExplodingRule(), {})
+    assert outcome.error is not None
+    assert (outcome.error.status, outcome.error.code) == (503, "ServiceUnavailable")
+    assert b"bug in an application rule" not in outcome.error.body
+    event = world.audit.events[-1]
+    assert (event.decision, event.status, event.principal_arn) == ("Rejected", 503, world.arn("alice"))
+    assert "failed closed" in caplog.text
+
+
+def test_xml_error_body_when_the_request_asks_for_xml(world: World) -> None:
+    outcome = _check(world, "eve", query="Format=XML", scheme="v1")
+    assert outcome.error is not None
+    headers = dict(outcome.error.headers)
+    assert headers["content-type"] == "text/xml;charset=utf-8"
+    body = outcome.error.body.decode()
+    assert body.startswith('<?xml version="1.0" encoding="UTF-8"?><Error><RequestId>')
+    assert "<Code>NoPermission</Code>" in body and "<NoPermissionType>ImplicitDeny</NoPermissionType>" in body
+
+
+def test_host_id_is_included_when_configured() -> None:
+    world = make_world(host_id="api.example.test")
+    try:
+        outcome = _check(world, None)
+        assert outcome.error is not None
+        assert b'"HostId":"api.example.test"' in outcome.error.body
+    finally:
+        world.ram.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "who", "status"),
+    [("deny", "alice", 403), ("deny", None, 401), ("authenticate", "eve", None), ("authenticate", None, 401),
+     ("allow", None, None)],
+)  # fmt: skip
+def test_undeclared_modes(mode: str, who: str | None, status: int | None) -> None:
+    world = make_world(undeclared=mode)
+    try:
+        outcome = _check(world, who, rule=None)
+        assert (outcome.error.status if outcome.error else None) == status
+        if mode == "allow":
+            assert world.audit.events == []  # nothing was decided
+        elif status is None:
+            assert world.audit.events[-1].decision == "Allow"
+    finally:
+        world.ram.close()
+
+
+def test_bad_undeclared_setting_is_refused(world: World) -> None:
+    with pytest.raises(errors.InvalidParameter):
+        Authorizer(world.ram.authenticator, world.ram.directory, undeclared="maybe", audit=MemorySink())  # type: ignore[arg-type]
+
+
+def test_root_is_always_allowed_when_root_keys_are() -> None:
+    world = make_world(allow_root_keys=True)
+    try:
+        outcome = _check(world, "root")
+        assert outcome.allowed
+        event = world.audit.events[-1]
+        assert (event.principal_type, event.reason) == ("Account", "The account root may perform any action")
+    finally:
+        world.ram.close()
+
+
+def test_diagnostic_codec_rejects_foreign_messages() -> None:
+    mine, other = DiagnosticCodec(), DiagnosticCodec()
+    sealed = mine.encode({"AuthAction": "ecs:X"})
+    assert mine.decode(sealed) == {"AuthAction": "ecs:X"}
+    for garbage in (other.encode({"a": 1}), "not-a-message", sealed[:-4] + "AAAA"):
+        with pytest.raises(errors.InvalidParameter):
+            mine.decode(garbage)
+
+
+def test_request_ids_look_like_alibabas() -> None:
+    rid = new_request_id()
+    assert len(rid) == 36 and rid == rid.upper() and rid.count("-") == 4

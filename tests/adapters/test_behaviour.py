@@ -1,0 +1,359 @@
+"""One behaviour suite, run against every adapter variant (Starlette inline and offloaded, FastAPI, Flask,
+and a bare WSGI app declared through a route table). Requests are signed with ram_middleware.client's
+RequestSigner (ACS3 and RPC v1); identities live in a real store provisioned through RamService."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ram_middleware.audit import AuditEvent
+from ram_middleware.client import RequestSigner
+
+from .harness import VARIANTS, Harness, make_harness
+from .world import World
+
+OFFICE_IP = "203.0.113.7"
+PROXY_IP = "192.0.2.10"
+ELSEWHERE = "198.51.100.9"
+
+
+def _last_event(harness: Harness) -> AuditEvent:
+    events = harness.world.audit.events
+    assert events, "every decision is audited"
+    return events[-1]
+
+
+# --- allow / deny -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["acs3", "v1"])
+def test_allowed_user_reaches_the_app_as_herself(harness: Harness, scheme: str) -> None:
+    reply = harness.call("GET", "/instances/i-1", signer=harness.world.signer("alice", scheme))
+    assert reply.status == 200, reply.body
+    data = reply.json()
+    assert data["principal"] == harness.world.arn("alice")
+    assert data["via"] == harness.world.arn("alice")  # where this framework's users look
+    assert data["params"] == {"instance_id": "i-1"}
+    event = _last_event(harness)
+    assert (event.decision, event.action) == ("Allow", "ecs:DescribeInstance")
+    assert event.resource == f"acs:ecs:*:{harness.world.account_id}:instance/i-1"
+    assert event.policy == "system policy AliyunECSFullAccess (group OM)"
+
+
+def test_implicit_deny_is_403_with_access_denied_detail_but_no_explanation(harness: Harness) -> None:
+    reply = harness.call("GET", "/instances/i-1", signer=harness.world.signer("eve"))
+    assert reply.status == 403
+    body = reply.json()
+    assert body["Code"] == "NoPermission"
+    assert reply.headers["x-acs-request-id"] == body["RequestId"]
+    detail = body["AccessDeniedDetail"]
+    assert detail["NoPermissionType"] == "ImplicitDeny"
+    assert detail["AuthAction"] == "ecs:DescribeInstance"
+    assert detail["AuthPrincipalType"] == "SubUser"
+    assert detail["AuthPrincipalOwnerId"] == harness.world.account_id
+    assert detail["PolicyType"] == "AccountLevelIdentityBasedPolicy"
+    assert "statement" not in reply.body.decode().lower()  # the explanation is for the audit log only
+    event = _last_event(harness)
+    assert event.decision == "ImplicitDeny" and event.request_id == body["RequestId"]
+    assert event.reason.startswith("No statement allows ecs:DescribeInstance")
+
+
+def test_explicit_deny_beats_the_allow(harness: Harness) -> None:
+    alice = harness.world.signer("alice")
+    assert harness.call("DELETE", "/instances/i-2", signer=alice).status == 200
+    reply = harness.call("DELETE", "/instances/i-protected", signer=alice)
+    assert reply.status == 403
+    assert reply.json()["AccessDeniedDetail"]["NoPermissionType"] == "ExplicitDeny"
+    event = _last_event(harness)
+    assert event.decision == "ExplicitDeny"
+    assert event.policy == "custom policy DenyProtected (group OM)"
+
+
+def test_diagnostic_message_decodes_to_the_explanation(harness: Harness) -> None:
+    reply = harness.call("DELETE", "/instances/i-protected", signer=harness.world.signer("alice"))
+    encoded = reply.json()["AccessDeniedDetail"]["EncodedDiagnosticMessage"]
+    assert "DenyProtected" not in encoded
+    decoded = harness.world.ram.authorizer.diagnostics.decode(encoded)
+    assert decoded["ExplicitDeny"] is True
+    assert decoded["AuthResource"].endswith(":instance/i-protected")
+    assert decoded["MatchedPolicies"][0]["PolicyIdentifier"] == "DenyProtected"
+
+
+# --- authentication failures --------------------------------------------------------------------------------
+
+
+def test_unknown_access_key(harness: Harness) -> None:
+    stranger = RequestSigner("LTAIunknownunknown00000", "s" * 30, clock=harness.world.clock)
+    reply = harness.call("GET", "/instances/i-1", signer=stranger)
+    assert (reply.status, reply.code) == (404, "InvalidAccessKeyId.NotFound")
+    event = _last_event(harness)
+    assert event.decision == "Rejected" and event.access_key_id == "LTAIunknownunknown00000"
+
+
+@pytest.mark.parametrize("scheme", ["acs3", "v1"])
+def test_bad_signature(harness: Harness, scheme: str) -> None:
+    alice = harness.world.keys["alice"]
+    forged = RequestSigner(alice.access_key_id, "not-the-secret", scheme=scheme, clock=harness.world.clock)  # type: ignore[arg-type]
+    reply = harness.call("GET", "/instances/i-1", signer=forged)
+    assert (reply.status, reply.code) == (400, "SignatureDoesNotMatch")
+    assert ":" in reply.json()["Message"]  # aliyun-python-sdk-core splits the message on ':'
+
+
+def test_no_credential_on_a_protected_route_is_401(harness: Harness) -> None:
+    reply = harness.call("GET", "/instances/i-1")
+    assert (reply.status, reply.code) == (401, "MissingAuthentication")
+    assert reply.headers["www-authenticate"] == "ACS3-HMAC-SHA256"
+
+
+def test_root_access_key_is_refused(harness: Harness) -> None:
+    reply = harness.call("GET", "/instances/i-1", signer=harness.world.signer("root"))
+    assert (reply.status, reply.code) == (403, "Forbidden.RootAccessKey")
+
+
+def test_expired_timestamp_is_refused(harness: Harness) -> None:
+    alice = harness.world.keys["alice"]
+    late = RequestSigner(
+        alice.access_key_id, alice.secret, clock=lambda: harness.world.clock() - timedelta(minutes=20)
+    )
+    reply = harness.call("GET", "/instances/i-1", signer=late)
+    assert (reply.status, reply.code) == (400, "InvalidTimeStamp.Expired")
+
+
+# --- route declarations -------------------------------------------------------------------------------------
+
+
+def test_public_route_needs_no_credential(harness: Harness) -> None:
+    events_before = len(harness.world.audit.events)
+    reply = harness.call("GET", "/health")
+    assert reply.status == 200
+    assert reply.json() == {"principal": None, "via": None, "ok": True}
+    assert len(harness.world.audit.events) == events_before  # not a decision
+
+
+def test_undeclared_route_is_denied_even_to_a_valid_caller(harness: Harness) -> None:
+    reply = harness.call("GET", "/undeclared", signer=harness.world.signer("alice"))
+    assert (reply.status, reply.code) == (403, "NoPermission")
+    assert _last_event(harness).reason == "Route not declared; undeclared routes are denied"
+    assert harness.call("GET", "/no/such/path", signer=harness.world.signer("alice")).status == 403
+
+
+def test_resource_template_from_path_parameters(harness: Harness) -> None:
+    bob = harness.world.signer("bob")  # R&D: ECS read-only
+    assert harness.call("GET", "/instances/i-9", signer=bob).status == 200
+    reply = harness.call("DELETE", "/instances/i-9", signer=bob)
+    assert reply.status == 403
+    event = _last_event(harness)
+    assert event.resource == f"acs:ecs:*:{harness.world.account_id}:instance/i-9"
+
+
+def test_resource_template_from_query_parameters(harness: Harness) -> None:
+    bob = harness.world.signer("bob")
+    ok = harness.call(
+        "GET", "/objects", signer=bob, query=[("Bucket", "rnd-bucket"), ("Key", "a b.txt")], peer=OFFICE_IP
+    )
+    assert ok.status == 200, ok.body
+    assert ok.json()["query"] == {"Bucket": "rnd-bucket", "Key": "a b.txt"}
+    assert _last_event(harness).resource == f"acs:oss:*:{harness.world.account_id}:rnd-bucket/a b.txt"
+    other = harness.call(
+        "GET", "/objects", signer=bob, query=[("Bucket", "hr-bucket"), ("Key", "x")], peer=OFFICE_IP
+    )
+    assert other.status == 403
+    missing = harness.call("GET", "/objects", signer=bob, query=[("Bucket", "rnd-bucket")], peer=OFFICE_IP)
+    assert (missing.status, missing.code) == (400, "MissingParameter.Key")
+
+
+def test_account_placeholder_cannot_be_supplied_by_the_caller(harness: Harness) -> None:
+    bob = harness.world.signer("bob")
+    query = [("Bucket", "rnd-bucket"), ("Key", "k"), ("account", "9999999999999999")]
+    assert harness.call("GET", "/objects", signer=bob, query=query, peer=OFFICE_IP).status == 200
+    assert f":{harness.world.account_id}:" in (_last_event(harness).resource or "")
+
+
+@pytest.mark.parametrize("scheme", ["v1", "acs3"])
+def test_rpc_resolver_takes_the_action_from_the_request(harness: Harness, scheme: str) -> None:
+    bob, alice = harness.world.signer("bob", scheme), harness.world.signer("alice", scheme)
+    describe = [("Action", "DescribeInstances"), ("RegionId", "cn-hangzhou")]
+    reply = harness.call("GET", "/rpc", signer=bob, query=describe)
+    assert reply.status == 200 and reply.json()["action"] == "DescribeInstances"
+    event = _last_event(harness)
+    assert event.action == "ecs:DescribeInstances"
+    assert event.resource == f"acs:ecs:cn-hangzhou:{harness.world.account_id}:instance/*"
+    stop = [("Action", "StopInstance"), ("RegionId", "cn-hangzhou"), ("InstanceId", "i-7")]
+    assert harness.call("GET", "/rpc", signer=bob, query=stop).status == 403
+    assert harness.call("GET", "/rpc", signer=alice, query=stop).status == 200
+    missing = harness.call("GET", "/rpc", signer=alice, query=[("RegionId", "cn-hangzhou")])
+    assert (missing.status, missing.code) == (400, "MissingParameter.Action")
+
+
+def test_rpc_action_from_the_v3_header(harness: Harness) -> None:
+    headers = [("x-acs-action", "DescribeInstances"), ("x-acs-version", "2014-05-26")]
+    reply = harness.call(
+        "POST",
+        "/rpc",
+        signer=harness.world.signer("bob"),
+        query=[("RegionId", "cn-beijing")],
+        headers=headers,
+    )
+    assert reply.status == 200, reply.body
+    assert reply.json()["action"] == "DescribeInstances"
+    assert _last_event(harness).action == "ecs:DescribeInstances"
+
+
+def test_rpc_action_in_a_signed_form_body(harness: Harness) -> None:
+    form = b"Action=StopInstance&RegionId=cn-hangzhou&InstanceId=i-8"
+    ctype = "application/x-www-form-urlencoded"
+    reply = harness.call(
+        "POST", "/rpc", signer=harness.world.signer("alice", "v1"), body=form, content_type=ctype
+    )
+    assert reply.status == 200, reply.body
+    assert reply.json()["action"] == "StopInstance"
+    assert _last_event(harness).resource == f"acs:ecs:cn-hangzhou:{harness.world.account_id}:instance/i-8"
+
+
+# --- bodies -------------------------------------------------------------------------------------------------
+
+
+def test_body_is_verified_and_replayed_unchanged(harness: Harness) -> None:
+    body = json.dumps({"name": "report.pdf", "bytes": "é" * 50}).encode() + b"\x00\xff"
+    reply = harness.call(
+        "POST", "/buckets/rnd-bucket/objects", signer=harness.world.signer("bob"), body=body,
+        content_type="application/octet-stream", peer=OFFICE_IP,
+    )  # fmt: skip
+    assert reply.status == 200, reply.body
+    assert reply.json()["body"].encode("latin-1") == body
+
+
+def test_tampered_body_fails_the_signature(harness: Harness) -> None:
+    bob = harness.world.keys["bob"]
+    honest = RequestSigner(bob.access_key_id, bob.secret, clock=harness.world.clock)
+    url = (
+        "http://testserver/buckets/rnd-bucket/objects"
+        if harness.kind == "asgi"
+        else "http://localhost:80/buckets/rnd-bucket/objects"
+    )
+    signed = honest.sign("POST", url, [("Content-Type", "text/plain")], b"original")
+    headers = [("Content-Type", "text/plain"), *((k, v) for k, v in signed.headers.items() if k != "host")]
+    reply = harness.call(
+        "POST", "/buckets/rnd-bucket/objects", body=b"tampered", headers=headers, peer=OFFICE_IP
+    )
+    assert (reply.status, reply.code) == (400, "SignatureDoesNotMatch")
+
+
+def test_signed_form_body_reaches_the_app_as_a_form(harness: Harness) -> None:
+    form = b"title=Q3+plan&owner=bob%40example.com"
+    reply = harness.call(
+        "POST", "/buckets/rnd-bucket/objects", signer=harness.world.signer("bob", "v1"), body=form,
+        content_type="application/x-www-form-urlencoded", peer=OFFICE_IP,
+    )  # fmt: skip
+    assert reply.status == 200, reply.body
+    assert reply.json()["body"].encode() == form
+    assert reply.json()["form"] == {"title": "Q3 plan", "owner": "bob@example.com"}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_body_over_the_cap_is_413(world: World, variant: str) -> None:
+    small = make_harness(variant, world, max_body=64)
+    reply = small.call(
+        "POST", "/buckets/rnd-bucket/objects", signer=world.signer("bob"), body=b"x" * 65,
+        content_type="text/plain", peer=OFFICE_IP,
+    )  # fmt: skip
+    assert (reply.status, reply.code) == (413, "EntityTooLarge")
+    assert world.audit.events[-1].code == "EntityTooLarge"
+    fits = small.call(
+        "POST", "/buckets/rnd-bucket/objects", signer=world.signer("bob"), body=b"x" * 64,
+        content_type="text/plain", peer=OFFICE_IP,
+    )  # fmt: skip
+    assert fits.status == 200
+
+
+# --- conditions: source IP behind proxies, time windows -----------------------------------------------------
+
+
+def _get_object(harness: Harness, **options: object) -> int:
+    query = [("Bucket", "rnd-bucket"), ("Key", "plan.txt")]
+    return harness.call("GET", "/objects", signer=harness.world.signer("bob"), query=query, **options).status  # type: ignore[arg-type]
+
+
+def test_source_ip_from_the_peer(harness: Harness) -> None:
+    assert _get_object(harness, peer=OFFICE_IP) == 200
+    assert _get_object(harness, peer=ELSEWHERE) == 403
+    event = _last_event(harness)
+    assert event.source_ip == ELSEWHERE
+    assert "acs:SourceIp" in event.reason and ELSEWHERE in event.reason
+
+
+def test_forwarded_for_is_believed_from_a_trusted_proxy(harness: Harness) -> None:
+    hops = [("X-Forwarded-For", f"10.1.1.1, {OFFICE_IP}")]
+    assert _get_object(harness, peer=PROXY_IP, headers=hops) == 200
+    assert _last_event(harness).source_ip == OFFICE_IP
+
+
+def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(harness: Harness) -> None:
+    spoof = [("X-Forwarded-For", OFFICE_IP)]
+    assert _get_object(harness, peer=ELSEWHERE, headers=spoof) == 403
+    assert _last_event(harness).source_ip == ELSEWHERE
+
+
+def test_client_cannot_smuggle_an_address_through_the_trusted_proxy(harness: Harness) -> None:
+    # The proxy appends the real client (ELSEWHERE) after what the client sent.
+    hops = [("X-Forwarded-For", f"{OFFICE_IP}, {ELSEWHERE}")]
+    assert _get_object(harness, peer=PROXY_IP, headers=hops) == 403
+    assert _last_event(harness).source_ip == ELSEWHERE
+
+
+def test_time_window_with_the_injected_clock(harness: Harness) -> None:
+    assert _get_object(harness, peer=OFFICE_IP) == 200
+    harness.world.clock.now = datetime(2031, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert _get_object(harness, peer=OFFICE_IP) == 403
+    event = _last_event(harness)
+    assert "acs:CurrentTime" in event.reason and "2031-01-01T00:00:01Z" in event.reason
+
+
+# --- STS sessions -------------------------------------------------------------------------------------------
+
+
+def test_assumed_role_is_intersected_with_its_session_policy(harness: Harness) -> None:
+    session = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*"}]}
+    key = harness.world.role_session(session)
+    signer = key.signer(harness.world.clock)
+    reply = harness.call("GET", "/instances/i-1", signer=signer)
+    assert reply.status == 200, reply.body
+    assert reply.json()["principal"] == f"acs:ram::{harness.world.account_id}:assumed-role/Deployer/ci-job"
+    denied = harness.call("DELETE", "/instances/i-1", signer=signer)
+    assert denied.status == 403
+    detail = denied.json()["AccessDeniedDetail"]
+    assert detail["AuthPrincipalType"] == "AssumedRoleUser"
+    assert detail["AuthPrincipalDisplayName"] == "Deployer:ci-job"
+    assert detail["PolicyType"] == "SessionPolicy"
+
+
+# --- audit --------------------------------------------------------------------------------------------------
+
+
+def test_audit_never_holds_a_secret(harness: Harness) -> None:
+    world = harness.world
+    session = world.role_session()
+    for who in ("alice", "bob", "eve", "root"):
+        harness.call("GET", "/instances/i-1", signer=world.signer(who))
+    harness.call("GET", "/instances/i-1", signer=session.signer(world.clock))
+    lines = "\n".join(event.to_json() for event in world.audit.events)
+    assert len(world.audit.events) == 5
+    for secret in [*world.secrets(), session.secret, session.security_token or "unused"]:
+        assert secret not in lines
+
+
+# --- failing closed ---------------------------------------------------------------------------------------
+
+
+def test_unreachable_store_fails_closed_with_503(harness: Harness) -> None:
+    world = harness.world
+    world.ram.directory.invalidate()  # nothing cached: the next decision must read the store
+    world.ram.store.close()
+    reply = harness.call("GET", "/instances/i-1", signer=world.signer("alice"))
+    assert reply.status == 503
+    assert (reply.code or "").startswith("ServiceUnavailable")
+    event = _last_event(harness)
+    assert (event.decision, event.status) == ("Rejected", 503)

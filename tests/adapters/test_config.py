@@ -1,0 +1,116 @@
+"""RamConfig from the environment, and the runtime build() assembles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.audit import JsonLinesSink, MemorySink
+from ram_middleware.client import RequestSigner
+from ram_middleware.config import RamConfig, build
+from ram_middleware.facts import RequestFacts
+from ram_middleware.guard import MemoryGuard, SqliteGuard
+from ram_middleware.routes import RouteRule
+
+
+def test_from_env_reads_ram_variables() -> None:
+    env = {
+        "RAM_STORE_URL": "memory://",
+        "RAM_GUARD_URL": "memory://",
+        "RAM_MASTER_KEY": "k1, k2",
+        "RAM_TOKEN_KEYS": "t" * 40,
+        "RAM_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
+        "RAM_FORWARDED_HEADER": "forwarded",
+        "RAM_MAX_SKEW": "300",
+        "RAM_ALLOW_ROOT_KEYS": "true",
+        "RAM_UNDECLARED": "authenticate",
+        "RAM_AUDIT": "memory:",
+        "RAM_HOST_ID": "api.example.test",
+        "RAM_PRODUCTION": "0",
+    }
+    config = RamConfig.from_env(env, host_id="override")
+    assert config.store_url == "memory://" and config.guard_url == "memory://"
+    assert config.master_keys == ("k1", "k2") and config.token_keys == ("t" * 40,)
+    assert config.trusted_proxies == ("10.0.0.0/8", "192.0.2.1")
+    assert (config.forwarded_header, config.max_skew, config.allow_root_keys) == ("forwarded", 300.0, True)
+    assert (config.undeclared, config.audit, config.host_id, config.production) == (
+        "authenticate", "memory:", "override", False,
+    )  # fmt: skip
+    assert "k1" not in repr(config) and "t" * 40 not in repr(config)
+
+
+def test_defaults_and_bad_values() -> None:
+    config = RamConfig.from_env({})
+    assert (config.store_url, config.guard_url, config.undeclared) == ("sqlite:///ram.db", None, "deny")
+    with pytest.raises(errors.InvalidParameter):
+        RamConfig.from_env({"RAM_ALLOW_ROOT_KEYS": "perhaps"})
+    with pytest.raises(errors.InvalidParameter):
+        RamConfig.from_env({"RAM_MAX_SKEW": "ten"})
+
+
+def test_memory_runtime_is_in_process() -> None:
+    ram = build(RamConfig(store_url="memory://", audit=MemorySink()))
+    try:
+        assert isinstance(ram.guard, MemoryGuard)
+        assert ram.blocking is False
+    finally:
+        ram.close()
+
+
+def test_sqlite_runtime_shares_guard_file_and_offloads(tmp_path: Path) -> None:
+    ram = build(RamConfig(store_url=f"sqlite:///{tmp_path}/ram.db", audit=str(tmp_path / "audit.jsonl")))
+    try:
+        assert isinstance(ram.guard, SqliteGuard)
+        assert isinstance(ram.authorizer.audit, JsonLinesSink)
+        assert ram.blocking is True
+        assert (tmp_path / "ram.db.key").exists()
+    finally:
+        ram.close()
+
+
+def test_sts_tokens_verify_in_every_process_sharing_the_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ram.db"
+    first = build(RamConfig(store_url=url, audit=MemorySink()))
+    second = build(RamConfig(store_url=url, audit=MemorySink()))
+    try:
+        service = first.service
+        account = service.create_account().account_id
+        role = service.create_role(
+            account, "Ops", '{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole",'
+            f'"Principal":{{"RAM":["acs:ram::{account}:root"]}}}}]}}',
+        )  # fmt: skip
+        issued = first.tokens.issue(
+            account_id=account, role_name="Ops", role_id=role.role_id, session_name="s1", duration_seconds=900
+        )
+        signer = RequestSigner(
+            issued.access_key_id, issued.access_key_secret, security_token=issued.security_token
+        )
+        signed = signer.sign("GET", "http://api.test/x", [], b"")
+        facts = RequestFacts("GET", "/x", "", tuple(signed.headers.items()), b"", "127.0.0.1")
+        outcome = second.authorizer.check(facts, RouteRule("ecs:DescribeInstances"))
+        assert outcome.principal is not None  # authenticated by the other runtime (Ops has no policies)
+        assert outcome.principal.arn == f"acs:ram::{account}:assumed-role/Ops/s1"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_explicit_token_keys_are_used() -> None:
+    config = RamConfig(store_url="memory://", token_keys=("x" * 32,), audit=MemorySink())
+    one, two = build(config), build(config)
+    try:
+        issued = one.tokens.issue(
+            account_id="1", role_name="r", role_id="3", session_name="ss", duration_seconds=900
+        )
+        assert two.tokens.verify(issued.access_key_id, issued.security_token).session_name == "ss"
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_networked_store_needs_an_explicit_guard() -> None:
+    with pytest.raises(errors.InvalidParameter) as caught:
+        build(RamConfig(store_url="postgresql://db.invalid/ram", master_keys=("k",), audit=MemorySink()))
+    assert caught.value.code == "InvalidParameter.GuardUrl"

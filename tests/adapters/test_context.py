@@ -1,0 +1,115 @@
+"""Condition context: source IP through trusted proxies, secure transport, time, principal keys, hooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.context import ContextBuilder, format_time
+from ram_middleware.facts import RequestFacts
+from ram_middleware.identity import Principal
+
+PROXIES = ("192.0.2.0/24", "2001:db8:ffff::/48")
+USER = Principal("user", "1234567890123456", "alice", "2001", "acs:ram::1234567890123456:user/alice",
+                 auth_method="acs3", access_key_id="LTAIalice")  # fmt: skip
+
+
+def facts(peer: str | None, *headers: tuple[str, str], scheme: str = "http") -> RequestFacts:
+    return RequestFacts("GET", "/", "", tuple(headers), b"", peer, scheme)
+
+
+@pytest.fixture
+def builder() -> ContextBuilder:
+    return ContextBuilder(trusted_proxies=PROXIES)
+
+
+@pytest.mark.parametrize(
+    ("peer", "chain", "expected"),
+    [
+        ("198.51.100.1", None, "198.51.100.1"),  # no proxy
+        ("198.51.100.1", "203.0.113.9", "198.51.100.1"),  # spoof from an untrusted peer: ignored
+        ("192.0.2.1", "203.0.113.9", "203.0.113.9"),  # one trusted hop
+        ("192.0.2.1", "203.0.113.9, 192.0.2.7", "203.0.113.9"),  # two trusted hops skipped
+        ("192.0.2.1", "10.0.0.1, 203.0.113.9", "203.0.113.9"),  # client-sent prefix ignored
+        ("192.0.2.1", "192.0.2.8, 192.0.2.7", "192.0.2.8"),  # every hop trusted: the leftmost
+        ("192.0.2.1", "garbage, 192.0.2.7", "192.0.2.7"),  # unreadable hop: stop at the last good one
+        ("192.0.2.1", "203.0.113.9:5555", "203.0.113.9"),  # port stripped
+        ("2001:db8:ffff::1", "2001:db8:1::5", "2001:db8:1::5"),  # IPv6 proxy
+        ("192.0.2.1", "::ffff:203.0.113.9", "203.0.113.9"),  # IPv4-mapped becomes IPv4
+    ],
+)
+def test_x_forwarded_for(builder: ContextBuilder, peer: str, chain: str | None, expected: str) -> None:
+    headers = (("X-Forwarded-For", chain),) if chain is not None else ()
+    assert builder.source_ip(facts(peer, *headers)) == expected
+
+
+def test_multiple_forwarded_for_lines_form_one_chain(builder: ContextBuilder) -> None:
+    request = facts("192.0.2.1", ("x-forwarded-for", "203.0.113.9"), ("x-forwarded-for", "192.0.2.5"))
+    assert builder.source_ip(request) == "203.0.113.9"
+
+
+def test_rfc7239_forwarded_when_configured() -> None:
+    builder = ContextBuilder(trusted_proxies=PROXIES, forwarded_header="forwarded")
+    header = ("Forwarded", 'for="[2001:db8:cafe::17]:4711";proto=http, for=192.0.2.60;proto=https')
+    assert builder.source_ip(facts("192.0.2.1", header)) == "2001:db8:cafe::17"
+    assert builder.secure_transport(facts("192.0.2.1", header)) is True
+    # In this mode X-Forwarded-For is not believed at all.
+    assert builder.source_ip(facts("192.0.2.1", ("X-Forwarded-For", "203.0.113.9"))) == "192.0.2.1"
+
+
+def test_secure_transport(builder: ContextBuilder) -> None:
+    assert builder.secure_transport(facts("198.51.100.1", scheme="https")) is True
+    assert builder.secure_transport(facts("198.51.100.1", ("X-Forwarded-Proto", "https"))) is False
+    assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-Proto", "https"))) is True
+    assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-Proto", "https, http"))) is False
+
+
+def test_context_keys(builder: ContextBuilder) -> None:
+    now = datetime(2030, 5, 6, 7, 8, 9, 999, tzinfo=timezone(timedelta(hours=8)))
+    context = builder.build(facts("198.51.100.1", scheme="https"), USER, now)
+    assert context == {
+        "acs:SourceIp": "198.51.100.1",
+        "acs:CurrentTime": "2030-05-05T23:08:09Z",
+        "acs:SecureTransport": "true",
+        "acs:PrincipalARN": USER.arn,
+        "acs:PrincipalType": "SubUser",
+        "acs:AccessId": "LTAIalice",
+    }
+
+
+def test_mfa_present_only_for_sessions_that_know_it(builder: ContextBuilder) -> None:
+    from dataclasses import replace
+
+    assert "acs:MFAPresent" not in builder.build(facts("198.51.100.1"), USER)
+    session = replace(USER, mfa_present=False)
+    assert builder.build(facts("198.51.100.1"), session)["acs:MFAPresent"] == "false"
+
+
+def test_hook_adds_keys_but_cannot_override_global_ones() -> None:
+    builder = ContextBuilder(
+        hook=lambda request, principal: {
+            "acs:SourceVpc": "vpc-1",
+            "ACS:SOURCEIP": "10.0.0.1",
+            "app:Tier": "gold",
+        },
+        clock=lambda: datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    context = builder.build(facts("198.51.100.1"), None)
+    assert context["acs:SourceVpc"] == "vpc-1" and context["app:Tier"] == "gold"
+    assert context["acs:SourceIp"] == "198.51.100.1" and "ACS:SOURCEIP" not in context
+    assert context["acs:CurrentTime"] == "2030-01-01T00:00:00Z"
+
+
+def test_bad_configuration_fails_at_start_up() -> None:
+    with pytest.raises(errors.InvalidParameter):
+        ContextBuilder(trusted_proxies=["10.0.0.0/33"])
+    with pytest.raises(errors.InvalidParameter):
+        ContextBuilder(forwarded_header="x-real-ip")  # type: ignore[arg-type]
+
+
+def test_format_time_is_utc_seconds() -> None:
+    assert format_time(datetime(2030, 1, 1, 8, 0, 0, 123456, tzinfo=timezone(timedelta(hours=8)))) == (
+        "2030-01-01T00:00:00Z"
+    )

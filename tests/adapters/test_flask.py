@@ -1,0 +1,132 @@
+"""Flask extension contract: init_app / factories, config keys, app.extensions, g, class-based views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import webtest
+from flask import Flask, g
+from flask.views import MethodView
+
+from ram_middleware.adapters.flask import RAM, public, require
+
+from .world import World
+
+OFFICE_IP = "203.0.113.7"
+
+
+def _signed_get(
+    app: Flask, world: World, path: str, who: str | None, method: str = "GET"
+) -> webtest.TestResponse:
+    headers: list[tuple[str, str]] = []
+    url = f"http://localhost:80{path}"
+    if who is not None:
+        signed = world.signer(who).sign(method, url, [], b"")
+        headers = [(k, v) for k, v in signed.headers.items() if k != "host"]
+    client = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": OFFICE_IP})
+    return client.request(url, method=method, headers=headers, expect_errors=True)
+
+
+def _factory(extension: RAM, **config: Any) -> Flask:
+    app = Flask(__name__)
+    app.config.update(config)
+    extension.init_app(app)
+
+    @app.get("/me")
+    @require("ecs:DescribeInstances")
+    def me() -> dict[str, Any]:
+        return {"arn": g.principal.arn}
+
+    return app
+
+
+def test_one_extension_serves_two_apps_without_keeping_either(world: World) -> None:
+    extension = RAM(ram=world.ram)
+    first, second = _factory(extension), _factory(extension, RAM_UNDECLARED="authenticate")
+    assert first.extensions["ram"].extension is extension
+    assert second.extensions["ram"].ram is world.ram
+    assert not any(isinstance(value, Flask) for value in vars(extension).values())
+    assert _signed_get(first, world, "/me", "alice").json == {"arn": world.arn("alice")}
+    assert _signed_get(second, world, "/me", "bob").json == {"arn": world.arn("bob")}
+
+
+def test_config_keys_are_defaulted_with_setdefault(world: World) -> None:
+    app = _factory(RAM(ram=world.ram), RAM_MAX_BODY=1234)
+    assert app.config["RAM_MAX_BODY"] == 1234
+    assert app.config["RAM_UNDECLARED"] == "deny"
+    assert app.config["RAM_STORE_URL"] == "sqlite:///ram.db"
+    assert app.config["RAM_PUBLIC_ENDPOINTS"] == []
+    assert app.extensions["ram"].max_body == 1234
+
+
+def test_runtime_built_from_the_app_config(tmp_path: Any) -> None:
+    app = _factory(RAM(), RAM_STORE_URL=f"sqlite:///{tmp_path}/ram.db", RAM_AUDIT="memory:")
+    runtime = RAM.runtime(app)
+    try:
+        assert runtime.store.url == f"sqlite:///{tmp_path}/ram.db"
+        assert (tmp_path / "ram.db").exists()
+        account = runtime.service.create_account().account_id
+        runtime.service.create_user(account, "zoe")
+        runtime.service.attach_policy_to_user(account, "System", "AliyunECSReadOnlyAccess", "zoe")
+        key = runtime.service.create_access_key(account, "zoe")
+        from ram_middleware.client import RequestSigner
+
+        signed = RequestSigner(key.key.access_key_id, key.secret).sign(
+            "GET", "http://localhost:80/me", [], b""
+        )
+        reply = webtest.TestApp(app).get(
+            "/me", headers=[(k, v) for k, v in signed.headers.items() if k != "host"], expect_errors=True
+        )
+        assert reply.json == {"arn": f"acs:ram::{account}:user/zoe"}
+    finally:
+        runtime.close()
+
+
+def test_method_view_rules_per_method_and_public_endpoints(world: World) -> None:
+    app = Flask(__name__, static_folder=None)
+    app.config["RAM_PUBLIC_ENDPOINTS"] = ["ping"]
+    RAM(app, ram=world.ram)
+
+    class Instances(MethodView):
+        @require("ecs:DescribeInstance", "acs:ecs:*:{account}:instance/{iid}")
+        def get(self, iid: str) -> dict[str, Any]:
+            return {"iid": iid, "arn": g.principal.arn}
+
+        @require("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{iid}")
+        def delete(self, iid: str) -> dict[str, Any]:
+            return {"deleted": iid}
+
+    app.add_url_rule("/instances/<iid>", view_func=Instances.as_view("instances"))
+    app.add_url_rule("/ping", "ping", lambda: {"principal": g.principal})
+
+    @app.get("/open")
+    @public
+    def open_view() -> dict[str, Any]:
+        return {"principal": g.principal}
+
+    assert _signed_get(app, world, "/instances/i-5", "bob").json == {"iid": "i-5", "arn": world.arn("bob")}
+    assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-5"
+    assert _signed_get(app, world, "/instances/i-5", "bob", method="DELETE").status_int == 403
+    assert _signed_get(app, world, "/instances/i-5", "alice", method="DELETE").json == {"deleted": "i-5"}
+    assert _signed_get(app, world, "/ping", None).json == {"principal": None}
+    assert _signed_get(app, world, "/open", None).json == {"principal": None}
+
+
+def test_outcome_is_kept_on_g_for_the_view(world: World) -> None:
+    app = Flask(__name__)
+    RAM(app, ram=world.ram)
+
+    @app.get("/rid")
+    @require("ecs:DescribeInstances")
+    def rid() -> dict[str, Any]:
+        return {"request_id": g._ram.request_id}
+
+    reply = _signed_get(app, world, "/rid", "alice")
+    assert reply.json["request_id"] == world.audit.events[-1].request_id
+
+
+def test_automatic_options_is_answered_without_a_credential(world: World) -> None:
+    app = _factory(RAM(ram=world.ram))
+    reply = webtest.TestApp(app).options("/me")
+    assert reply.status_int == 200 and "GET" in reply.headers["Allow"]
+    assert world.audit.events == []

@@ -1,0 +1,228 @@
+"""The official SDKs against protected apps on real servers (127.0.0.1 only).
+
+A Starlette app under uvicorn and a Flask app under wsgiref (stdlib, in a thread) both expose one RPC-style
+``ecs`` API at ``/``. aliyun-python-sdk-core signs RPC v1 (CommonRequest), alibabacloud-tea-openapi signs
+ACS3 (call_api); each is allowed or denied by the caller's policies, and a denial reaches the SDK as its own
+exception with Code ``NoPermission``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+import uvicorn
+from alibabacloud_tea_openapi import utils_models as tea_models
+from alibabacloud_tea_openapi.client import Client as TeaClient
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.request import CommonRequest
+from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
+from flask import Flask, g
+from flask import request as flask_request
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from Tea.exceptions import TeaException  # type: ignore[import-untyped]
+
+from ram_middleware.adapters.flask import RAM, require
+from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
+from ram_middleware.config import Ram
+from ram_middleware.context import utc_now
+from ram_middleware.routes import RpcApi
+
+from .world import Key, World, make_world
+
+ECS = RpcApi(
+    "ecs",
+    resources={
+        "DescribeInstances": "acs:ecs:{RegionId}:{account}:instance/*",
+        "StopInstance": "acs:ecs:{RegionId}:{account}:instance/{InstanceId}",
+    },
+)
+VERSION = "2014-05-26"
+
+
+def _answer(request_id: str, action: str | None, principal: Any) -> dict[str, Any]:
+    return {"RequestId": request_id, "Action": action, "Principal": principal.arn}
+
+
+def starlette_app(ram: Ram) -> Starlette:
+    @ram_route(ECS)
+    async def api(request: Request) -> JSONResponse:
+        action = request.query_params.get("Action") or request.headers.get("x-acs-action")
+        state = request.state
+        return JSONResponse(_answer(state.ram_request_id, action, state.principal))
+
+    app = Starlette(routes=[Route("/", api, methods=["GET", "POST"])])
+    app.add_middleware(RAMMiddleware, ram=ram)
+    return app
+
+
+def flask_app(ram: Ram) -> Flask:
+    app = Flask(__name__)
+    RAM(app, ram=ram)
+
+    @app.route("/", methods=["GET", "POST"])
+    @require(ECS)
+    def api() -> dict[str, Any]:
+        action = flask_request.values.get("Action") or flask_request.headers.get("x-acs-action")
+        return _answer(g._ram.request_id, action, g.principal)
+
+    return app
+
+
+@dataclass
+class Live:
+    world: World
+    endpoint: str
+    name: str
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _uvicorn(app: Any) -> Iterator[str]:
+    sock = _free_socket()
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", http="h11", ws="none")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        # wsgiref invents "Content-Type: text/plain" when the client sent none; ACS3 then (rightly) finds
+        # an unsigned content-type. Production WSGI servers report only what was sent.
+        if self.headers.get("content-type") is None:
+            environ.pop("CONTENT_TYPE", None)
+        return environ
+
+
+def _wsgiref(app: Any) -> Iterator[str]:
+    server: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+SERVERS: dict[str, tuple[Callable[[Ram], Any], Callable[[Any], Iterator[str]]]] = {
+    "starlette-uvicorn": (starlette_app, _uvicorn),
+    "flask-wsgiref": (flask_app, _wsgiref),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def live(request: pytest.FixtureRequest) -> Iterator[Live]:
+    build_app, serve = SERVERS[request.param]
+    with pytest.MonkeyPatch.context() as env:
+        # Both SDKs honour proxies, and core prefers credentials from the environment.
+        for name in list(os.environ):
+            if name.upper().endswith("_PROXY") or name.upper().startswith(("ALIYUN_", "ALIBABA_CLOUD_")):
+                env.delenv(name)
+        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+        world = make_world(clock=utc_now)  # the SDKs sign with the real time
+        try:
+            yield from (Live(world, endpoint, request.param) for endpoint in serve(build_app(world.ram)))
+        finally:
+            world.ram.close()
+
+
+def core_call(live: Live, key: Key, action: str, **params: str) -> dict[str, Any]:
+    client = AcsClient(
+        key.access_key_id, key.secret, "cn-hangzhou", auto_retry=False, max_retry_time=0, timeout=10
+    )
+    request = CommonRequest(domain=live.endpoint, version=VERSION, action_name=action)
+    request.set_protocol_type("http")
+    request.set_method("POST")
+    for name, value in params.items():
+        request.add_query_param(name, value)
+    return dict(json.loads(client.do_action_with_exception(request)))
+
+
+def tea_call(live: Live, key: Key, action: str, **params: str) -> dict[str, Any]:
+    config = tea_models.Config(
+        access_key_id=key.access_key_id, access_key_secret=key.secret, endpoint=live.endpoint,
+        protocol="http", read_timeout=10000, connect_timeout=5000,
+    )  # fmt: skip
+    api = tea_models.Params(
+        action=action, version=VERSION, protocol="HTTP", pathname="/", method="POST", auth_type="AK",
+        style="RPC", req_body_type="json", body_type="json",
+    )  # fmt: skip
+    request = tea_models.OpenApiRequest(query={"RegionId": "cn-hangzhou", **params})
+    response = TeaClient(config).call_api(api, request, RuntimeOptions())
+    return dict(response["body"])
+
+
+def test_core_sdk_rpc_v1_allowed_and_denied(live: Live) -> None:
+    world = live.world
+    bob, alice = world.keys["bob"], world.keys["alice"]
+    body = core_call(live, bob, "DescribeInstances")
+    assert body["Action"] == "DescribeInstances" and body["Principal"] == world.arn("bob")
+    event = world.audit.events[-1]
+    assert (event.auth_method, event.request_id) == ("rpc-v1", body["RequestId"])
+    assert event.resource == f"acs:ecs:cn-hangzhou:{world.account_id}:instance/*"
+    with pytest.raises(ServerException) as denied:
+        core_call(live, bob, "StopInstance", InstanceId="i-1")
+    assert (denied.value.get_error_code(), denied.value.get_http_status()) == ("NoPermission", 403)
+    assert core_call(live, alice, "StopInstance", InstanceId="i-1")["Principal"] == world.arn("alice")
+
+
+def test_tea_openapi_acs3_allowed_and_denied(live: Live) -> None:
+    world = live.world
+    bob = world.keys["bob"]
+    body = tea_call(live, bob, "DescribeInstances")
+    assert body["Action"] == "DescribeInstances" and body["Principal"] == world.arn("bob")
+    assert world.audit.events[-1].auth_method == "acs3"
+    with pytest.raises(TeaException) as denied:
+        tea_call(live, world.keys["eve"], "DescribeInstances")
+    assert denied.value.code == "NoPermission"
+    with pytest.raises(TeaException) as stop:
+        tea_call(live, bob, "StopInstance", InstanceId="i-1")
+    assert stop.value.code == "NoPermission"
+    assert tea_call(live, world.keys["alice"], "StopInstance", InstanceId="i-1")["Principal"] == world.arn(
+        "alice"
+    )
+
+
+def test_sdk_errors_for_bad_credentials(live: Live) -> None:
+    alice = live.world.keys["alice"]
+    with pytest.raises(ServerException) as forged:
+        core_call(live, Key(alice.access_key_id, "wrong-secret"), "DescribeInstances")
+    # core turns a mismatch whose server string-to-sign it cannot compare into one of these two.
+    assert forged.value.get_error_code() in ("SignatureDoesNotMatch", "InvalidAccessKeySecret")
+    with pytest.raises(TeaException) as unknown:
+        tea_call(live, Key("LTAIdoesnotexist0000000", "x" * 30), "DescribeInstances")
+    assert unknown.value.code == "InvalidAccessKeyId.NotFound"

@@ -1,0 +1,142 @@
+"""Route declarations: resource templates, the RPC resolver, the route table, endpoint decorators."""
+
+from __future__ import annotations
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.facts import RequestFacts
+from ram_middleware.routes import (
+    PUBLIC,
+    InvalidAction,
+    ResourceTemplate,
+    RouteRule,
+    RouteTable,
+    RpcApi,
+    declared_rule,
+    public,
+    route_rule,
+)
+
+ACCOUNT = "1234567890123456"
+
+
+def facts(query: str = "", *headers: tuple[str, str], body: bytes = b"", form: bool = False) -> RequestFacts:
+    all_headers = (*headers, ("content-type", "application/x-www-form-urlencoded")) if form else headers
+    return RequestFacts("POST", "/", query, tuple(all_headers), body, "127.0.0.1")
+
+
+def test_template_fills_from_path_then_params_then_account() -> None:
+    template = ResourceTemplate("acs:ecs:{RegionId}:{account}:instance/{InstanceId}")
+    assert template.names == ("RegionId", "account", "InstanceId")
+    request = facts("RegionId=cn-hangzhou&InstanceId=from-query")
+    filled = template.fill(request, {"InstanceId": "from-path"}, ACCOUNT)
+    assert filled == f"acs:ecs:cn-hangzhou:{ACCOUNT}:instance/from-path"
+
+
+def test_template_reads_form_bodies_and_decodes() -> None:
+    request = facts("", body=b"Key=a%20b%2Fc.txt", form=True)
+    assert ResourceTemplate("acs:oss:*:{account}:bkt/{Key}").fill(request, {}, ACCOUNT) == (
+        f"acs:oss:*:{ACCOUNT}:bkt/a b/c.txt"
+    )
+
+
+def test_missing_or_empty_parameter_is_400() -> None:
+    template = ResourceTemplate("acs:ecs:*:{account}:instance/{InstanceId}")
+    for request in (facts(""), facts("InstanceId=")):
+        with pytest.raises(errors.MissingParameter) as caught:
+            template.fill(request, {}, ACCOUNT)
+        assert (caught.value.code, caught.value.status) == ("MissingParameter.InstanceId", 400)
+
+
+def test_account_comes_from_the_caller_only() -> None:
+    assert ResourceTemplate("{account}").fill(facts("account=666"), {"account": "777"}, ACCOUNT) == ACCOUNT
+
+
+def test_route_rule_requires_service_colon_action() -> None:
+    with pytest.raises(errors.InvalidParameter):
+        RouteRule("DescribeInstances")
+    assert RouteRule(public=True).public and PUBLIC.public
+
+
+def test_rpc_api_action_version_and_resources() -> None:
+    api = RpcApi(
+        "ecs",
+        resources={"StopInstance": "acs:ecs:{RegionId}:{account}:instance/{InstanceId}"},
+        version="2014-05-26",
+    )
+    stop = facts("Action=StopInstance&Version=2014-05-26&RegionId=cn-beijing&InstanceId=i-1")
+    assert api.resolve(stop, {}, ACCOUNT) == (
+        "ecs:StopInstance",
+        f"acs:ecs:cn-beijing:{ACCOUNT}:instance/i-1",
+    )
+    other = facts("Action=DescribeRegions&Version=2014-05-26")
+    assert api.resolve(other, {}, ACCOUNT) == ("ecs:DescribeRegions", "*")
+    with pytest.raises(errors.InvalidParameter) as wrong_version:
+        api.resolve(facts("Action=DescribeRegions&Version=2099-01-01"), {}, ACCOUNT)
+    assert wrong_version.value.code == "InvalidParameter.Version"
+
+
+def test_rpc_api_reads_v3_headers_and_refuses_disagreement() -> None:
+    api = RpcApi("ram")
+    header = facts("", ("x-acs-action", "CreateUser"), ("x-acs-version", "2015-05-01"))
+    assert api.resolve(header, {}, ACCOUNT) == ("ram:CreateUser", "*")
+    both = facts("Action=ListUsers", ("x-acs-action", "CreateUser"))
+    with pytest.raises(errors.InvalidParameter) as caught:
+        api.resolve(both, {}, ACCOUNT)
+    assert caught.value.code == "InvalidParameter.Action"
+
+
+@pytest.mark.parametrize("action", ["Describe*", "ecs:Stop", "a b", "Ümlaut", "X" * 200])
+def test_rpc_api_refuses_malformed_action_names(action: str) -> None:
+    from urllib.parse import quote
+
+    with pytest.raises(InvalidAction) as caught:
+        RpcApi("ecs").resolve(facts(f"Action={quote(action)}"), {}, ACCOUNT)
+    assert (caught.value.code, caught.value.status) == ("InvalidAction.NotFound", 404)
+
+
+def test_rpc_api_action_allow_list() -> None:
+    api = RpcApi("ecs", actions=["DescribeInstances"])
+    assert api.resolve(facts("Action=DescribeInstances"), {}, ACCOUNT)[0] == "ecs:DescribeInstances"
+    with pytest.raises(InvalidAction):
+        api.resolve(facts("Action=DeleteInstance"), {}, ACCOUNT)
+    with pytest.raises(errors.InvalidParameter):
+        RpcApi("not a service")
+
+
+def test_route_table_patterns_and_methods() -> None:
+    read, write, anything = RouteRule("oss:GetObject"), RouteRule("oss:PutObject"), RouteRule("oss:Any")
+    table = RouteTable(
+        [
+            ("GET", "/buckets/{bucket}/objects/{key:path}", read),
+            (("PUT", "POST"), "/buckets/{bucket}/objects/{key:path}", write),
+            ("*", "/anything/{id}", anything),
+        ]
+    )
+    assert table.match("GET", "/buckets/b1/objects/dir/a.txt") == (read, {"bucket": "b1", "key": "dir/a.txt"})
+    assert table.match("HEAD", "/buckets/b1/objects/k") == (read, {"bucket": "b1", "key": "k"})
+    assert table.match("post", "/buckets/b1/objects/k") == (write, {"bucket": "b1", "key": "k"})
+    assert table.match("DELETE", "/buckets/b1/objects/k") is None
+    assert table.match("PATCH", "/anything/7") == (anything, {"id": "7"})
+    assert table.match("GET", "/anything/7/more") is None
+    assert table.match("GET", "/buckets.x/b1/objects/k") is None  # literal parts are escaped
+    assert len(table) == 3
+    with pytest.raises(errors.InvalidParameter):
+        table.add("GET", "no-slash", read)
+
+
+def test_decorators_declare_without_wrapping() -> None:
+    def view() -> None: ...
+
+    assert route_rule("ecs:DescribeInstances")(view) is view
+    assert declared_rule(view) == RouteRule("ecs:DescribeInstances")
+    assert declared_rule(public(lambda: None)) is PUBLIC
+    assert declared_rule(object()) is None
+
+    class Endpoint:
+        @route_rule("ecs:DeleteInstance")
+        def delete(self) -> None: ...
+
+    assert declared_rule(Endpoint, "DELETE") == RouteRule("ecs:DeleteInstance")
+    assert declared_rule(Endpoint, "GET") is None
