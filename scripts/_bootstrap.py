@@ -23,7 +23,7 @@ def venv_python() -> Path:
 
 def ensure_venv(extras: str = "dev") -> Path:
     """Make sure ./.venv exists with ``pip install -e .[extras]`` done for the current pyproject.toml."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs under whatever python3 the user has
         sys.exit(f"ram-middleware needs Python >= 3.11 (this is {sys.version.split()[0]})")
     python = venv_python()
     if not python.exists():
@@ -32,7 +32,7 @@ def ensure_venv(extras: str = "dev") -> Path:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     stamp = VENV / ".ram-middleware-installed"
     if not stamp.exists() or stamp.read_text().strip() != digest:
-        print(f"[setup] installing ram-middleware[{extras}] into .venv (first run takes a minute)", flush=True)
+        print(f"[setup] installing ram-middleware[{extras}] into .venv (first run: a minute)", flush=True)
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
         subprocess.run([*pip, "-e", f"{ROOT}[{extras}]"], check=True)
