@@ -1,0 +1,159 @@
+"""The ASGI app ``ram serve`` runs: RAM and STS APIs on ``/``, ``/healthz``, behind our own middleware.
+
+:func:`create_app` wraps :class:`ControlPlaneApp` in :class:`~ram_middleware.adapters.asgi.RAMMiddleware`
+with an authorizer of its own that shares the runtime's authenticator, directory, context builder, audit
+sink and diagnostics, but treats undeclared requests as "authenticate only" (see :mod:`.routing`): that is
+how GetCallerIdentity reaches every authenticated caller while everything else is policy-checked.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+
+from .. import errors
+from ..adapters.asgi import RAMMiddleware
+from ..authorizer import Authorizer, EntityTooLarge, Outcome, new_request_id
+from ..config import Ram
+from ..facts import RequestFacts
+from ..routes import InvalidAction
+from .base import Backend
+from .plane import ControlPlane
+from .responses import Response, error_response, success_response
+from .routing import HEALTH_PATH, ControlPlaneRule, KeyOwner, control_plane_resolver
+
+__all__ = ["MAX_BODY", "ControlPlaneApp", "create_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BODY = 1024 * 1024  # RAM/STS parameters are small (a policy document is at most 6,144 characters)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class ControlPlaneApp:
+    """The inner app. It trusts only what the middleware put in the scope (``ram.outcome``); without it
+    (the app mounted unprotected) every call fails closed with 503."""
+
+    def __init__(self, plane: ControlPlane, *, on_shutdown: Callable[[], None] | None = None) -> None:
+        self.plane = plane
+        self._on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await _send(send, await self._respond(scope, receive))
+
+    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+        path = scope.get("path")
+        outcome = scope.get("ram.outcome")
+        request_id = outcome.request_id if isinstance(outcome, Outcome) else new_request_id()
+        host_id = self.plane.host_id
+        if path == HEALTH_PATH:
+            return success_response("Health", {"Status": "ok"}, request_id)
+        if path != "/":
+            return error_response(InvalidAction(), request_id, host_id=host_id)
+        if not isinstance(outcome, Outcome) or outcome.principal is None or not outcome.allowed:
+            unprotected = errors.ServiceUnavailable("The control plane is not behind its middleware.")
+            return error_response(unprotected, request_id, host_id=host_id)
+        try:
+            body = await _read_body(receive)
+        except _BodyTooLarge:
+            return error_response(EntityTooLarge(), request_id, host_id=host_id)
+        facts = RequestFacts.from_asgi(scope, body)
+        authorized = (outcome.action, outcome.resource or "") if outcome.action else None
+        handle = functools.partial(
+            self.plane.handle,
+            facts,
+            outcome.principal,
+            request_id,
+            authorized=authorized,
+            decision=outcome.decision,
+        )
+        # Handlers touch the store and hash passwords: keep them off the event loop.
+        return await anyio.to_thread.run_sync(handle)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._on_shutdown is not None:
+                    self._on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = bytes(message.get("body", b""))
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, response: Response) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+@dataclass(frozen=True, slots=True)
+class _Guarded:
+    """The middleware's view of the runtime: our authorizer, the runtime's blocking hint."""
+
+    authorizer: Authorizer
+    blocking: bool
+
+
+def create_app(runtime: Ram, *, close_on_shutdown: bool = False) -> ASGIApp:
+    """The protected control-plane ASGI app over an assembled runtime (:func:`ram_middleware.config.build`).
+
+    With ``close_on_shutdown`` the runtime is closed when the server's lifespan ends.
+    """
+    base = runtime.authorizer
+    backend = Backend(
+        runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, base.audit
+    )
+    plane = ControlPlane(backend, host_id=runtime.config.host_id)
+    authorizer = Authorizer(
+        runtime.authenticator,
+        runtime.directory,
+        contexts=base.contexts,
+        audit=base.audit,
+        undeclared="authenticate",
+        diagnostics=base.diagnostics,
+        host_id=runtime.config.host_id,
+    )
+    rule = ControlPlaneRule(plane, KeyOwner(runtime.authenticator, runtime.directory, runtime.tokens))
+    inner = ControlPlaneApp(plane, on_shutdown=runtime.close if close_on_shutdown else None)
+    return RAMMiddleware(
+        inner,
+        ram=_Guarded(authorizer, runtime.blocking),
+        resolver=control_plane_resolver(rule),
+        max_body=MAX_BODY,
+    )

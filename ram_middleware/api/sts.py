@@ -1,0 +1,68 @@
+"""STS API 2015-04-01: AssumeRole and GetCallerIdentity.
+
+AssumeRole is authorized by the middleware as ``sts:AssumeRole`` on the role ARN (its decision is passed to
+:func:`~ram_middleware.credentials.sts.assume_role`, which also checks the role's trust policy); the role may
+live in another account of the same store, whose trust policy then decides. GetCallerIdentity needs no
+permission: any authenticated caller may ask who it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .. import errors
+from ..credentials.sts import assume_role, caller_identity
+from ..identity import ram_arn
+from .base import Action, Backend, Call, CallerLookup, account_wide
+from .params import Params
+
+__all__ = ["ACTIONS", "PERMISSION_FREE", "role_arn"]
+
+_ROLE_ARN = re.compile(r"acs:ram::([0-9]{1,32}):role/([A-Za-z0-9.-]{1,64})", re.IGNORECASE)
+
+PERMISSION_FREE = frozenset({"GetCallerIdentity"})
+"""STS actions any authenticated caller may call (no policy is consulted)."""
+
+
+def _parse_role_arn(params: Params) -> tuple[str, str]:
+    text = params.required("RoleArn")
+    match = _ROLE_ARN.fullmatch(text)
+    if match is None:
+        raise errors.InvalidParameter(
+            "RoleArn", "RoleArn must look like acs:ram::<account id>:role/<role name>."
+        )
+    return match.group(1), match.group(2)
+
+
+def role_arn(params: Params, account_id: str, caller: CallerLookup) -> str:
+    """The resource of AssumeRole: the role ARN in its canonical (lower-case name) form."""
+    owner, name = _parse_role_arn(params)
+    return ram_arn(owner, f"role/{name.lower()}")
+
+
+def assume_role_handler(b: Backend, c: Call) -> Mapping[str, Any]:
+    owner, name = _parse_role_arn(c.params)
+    try:
+        role = b.service.get_role(owner, name)
+    except errors.EntityNotExist:
+        raise errors.EntityNotExist(
+            "Role", f"The role not exists: {ram_arn(owner, f'role/{name}')}"
+        ) from None
+    decision = c.decision
+    if decision is None:  # the middleware did not decide sts:AssumeRole: never issue credentials then
+        raise errors.AuthorizationError(detail={"reason": "sts:AssumeRole was not authorized"})
+    context = b.contexts.build(c.facts, c.principal)
+    result = assume_role(c.principal, decision, role, c.params.raw(), b.tokens, context=context)
+    return result.to_api()
+
+
+def get_caller_identity(b: Backend, c: Call) -> Mapping[str, Any]:
+    return caller_identity(c.principal)
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("AssumeRole", assume_role_handler, role_arn),
+    Action("GetCallerIdentity", get_caller_identity, account_wide),
+)

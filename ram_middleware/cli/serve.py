@@ -1,0 +1,152 @@
+"""``ram init`` (create the account and its bootstrap admin) and ``ram serve`` (run the control plane).
+
+Exit statuses of ``ram init``: 0 created; 3 the store already holds an account (nothing changed; use
+``--new-account`` to add another); 1 any other error (bad alias, unreachable store, …); 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+
+import click
+
+from .. import errors
+from ..bootstrap import AlreadyInitialised, initialise
+from ..service import RamService
+from ..store import open_store
+from . import CliContext, common_options, main
+
+__all__ = ["EXIT_ALREADY_INITIALISED", "init", "serve"]
+
+EXIT_ALREADY_INITIALISED = 3
+
+
+@main.command("init")
+@common_options
+@click.option("--alias", default=None, help="Account alias (3-32 of a-z, 0-9, '-').")
+@click.option("--admin", "admin_user", default="admin", show_default=True, help="Bootstrap admin user name.")
+@click.option("--new-account", is_flag=True, help="Add another account even if the store already holds one.")
+def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool) -> None:
+    """Create the account and a bootstrap admin user with AdministratorAccess and one AccessKey.
+
+    The account root gets no AccessKey. The admin's AccessKeySecret is printed once and never again.
+    If the store already holds an account nothing is changed and the exit status is 3.
+    """
+    try:
+        store = open_store(cli.store_url)
+    except (errors.RAMError, OSError) as exc:
+        raise click.ClickException(f"cannot open the store {_redacted(cli.store_url)}: {exc}") from exc
+    service = RamService(store)
+    try:
+        created = initialise(service, alias=alias, admin_user=admin_user, new_account=new_account)
+    except AlreadyInitialised as exc:
+        _already(cli, exc)
+        sys.exit(EXIT_ALREADY_INITIALISED)
+    except errors.RAMError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    finally:
+        service.directory.close()
+        store.close()
+    if cli.json_output:
+        click.echo(json.dumps(created.to_json(), indent=2))
+        return
+    click.echo(
+        f"Account {created.account_id}" + (f" ({created.alias})" if created.alias else "") + " created."
+    )
+    click.echo(f"Bootstrap admin: {created.user_name} (AdministratorAccess)")
+    click.echo(f"AccessKeyId:     {created.access_key_id}")
+    click.echo(f"AccessKeySecret: {created.access_key_secret}")
+    click.echo("Store the secret now: it is not shown again. The account root has no AccessKey.", err=True)
+
+
+def _already(cli: CliContext, exc: AlreadyInitialised) -> None:
+    if cli.json_output:
+        accounts = [{"AccountId": a.account_id, "AccountAlias": a.alias} for a in exc.accounts]
+        click.echo(json.dumps({"AlreadyInitialised": True, "Accounts": accounts}, indent=2))
+    click.echo(f"{exc.message} Use --new-account to create another account.", err=True)
+
+
+def _redacted(url: str) -> str:
+    """The store URL without a password (PostgreSQL URLs may carry one)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+@main.command("serve")
+@common_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+@click.option(
+    "--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate (serve HTTPS)."
+)
+@click.option(
+    "--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key for --tls-cert."
+)
+def serve(
+    cli: CliContext, host: str, port: int, log_level: str, tls_cert: str | None, tls_key: str | None
+) -> None:
+    """Serve the RAM (2015-05-01) and STS (2015-04-01) APIs on / and a public /healthz.
+
+    Every call is authenticated by signature and authorized by the caller's RAM policies. Other settings come
+    from the RAM_* environment variables (see ram_middleware.config). alibabacloud-credentials' role-ARN
+    provider only speaks HTTPS to STS: give it --tls-cert/--tls-key.
+    """
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together.")
+    # Imported here: uvicorn and the ASGI stack are the `serve` extra, not needed by other commands.
+    import uvicorn
+
+    from ..api import create_app
+    from ..config import RamConfig, build
+
+    try:
+        runtime = build(RamConfig.from_env(store_url=cli.store_url))
+    except (errors.RAMError, OSError) as exc:
+        raise click.ClickException(f"cannot open the store {_redacted(cli.store_url)}: {exc}") from exc
+    if not runtime.service.list_accounts():
+        click.echo("warning: the store holds no account yet; run `ram init` first.", err=True)
+    app = create_app(runtime, close_on_shutdown=True)
+    try:
+        sock = _listening_socket(host, port)
+    except OSError as exc:
+        runtime.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    bound_port = sock.getsockname()[1]
+    scheme = "https" if tls_cert else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    where = f"{scheme}://{shown_host}:{bound_port}/"
+    click.echo(f"ram-middleware control plane on {where} (store {_redacted(cli.store_url)})", err=True)
+    config = uvicorn.Config(
+        app, log_level=log_level, lifespan="on", ssl_certfile=tls_cert, ssl_keyfile=tls_key
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket with TCP_NODELAY, which the accepted connections inherit.
+
+    Without it every response pays ~40 ms: uvicorn writes the head and the body separately, and Nagle's
+    algorithm holds the body until the client's delayed ACK of the head arrives.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

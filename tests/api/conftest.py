@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from ram_middleware.audit import MemorySink
+from ram_middleware.bootstrap import initialise
+from ram_middleware.config import RamConfig, build
+
+from .live import Live, serving
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sdk_environment() -> Iterator[None]:
+    """Both SDKs honour proxies, and core prefers credentials from the environment: clear them."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in list(os.environ):
+            if name.upper().endswith("_PROXY") or name.upper().startswith(("ALIYUN_", "ALIBABA_CLOUD_")):
+                env.delenv(name)
+        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+        yield
+
+
+def start_live(tmp: str, alias: str = "company-x") -> Iterator[Live]:
+    """A fresh SQLite store, `ram init`'s bootstrap, and the control plane serving it."""
+    audit = MemorySink()
+    runtime = build(RamConfig(store_url=f"sqlite:///{tmp}/ram.db", audit=audit))
+    boot = initialise(runtime.service, alias=alias)
+    try:
+        with serving(runtime) as endpoint:
+            yield Live(endpoint, runtime, audit, boot)
+    finally:
+        runtime.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    yield from start_live(str(tmp_path_factory.mktemp("plane")))

@@ -1,0 +1,261 @@
+"""The framework-free control plane: authorization cross-check, resources, routing, rendering."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import replace
+from urllib.parse import urlencode
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.api.app import create_app
+from ram_middleware.api.base import Backend, mfa_by_serial, policy_of_type, user_or_caller
+from ram_middleware.api.params import Params
+from ram_middleware.api.plane import ControlPlane
+from ram_middleware.api.responses import error_response, success_response
+from ram_middleware.api.routing import ControlPlaneRule, KeyOwner, needs_no_policy
+from ram_middleware.audit import MemorySink
+from ram_middleware.bootstrap import Bootstrap, initialise
+from ram_middleware.client import RequestSigner
+from ram_middleware.config import Ram, RamConfig, build
+from ram_middleware.credentials.preference import SecurityPreference
+from ram_middleware.credentials.sts import principal_from_claims
+from ram_middleware.facts import RequestFacts
+from ram_middleware.identity import Principal
+
+
+@pytest.fixture
+def runtime() -> Iterator[Ram]:
+    made = build(RamConfig(store_url="memory://", audit=MemorySink()))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def plane(runtime: Ram) -> ControlPlane:
+    base = runtime.authorizer
+    return ControlPlane(
+        Backend(
+            runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, base.audit
+        )
+    )
+
+
+@pytest.fixture
+def boot(runtime: Ram) -> Bootstrap:
+    made = initialise(runtime.service)
+    runtime.service.create_user(made.account_id, "alice")
+    runtime.service.create_user(made.account_id, "bob")
+    return made
+
+
+def facts(version: str = "2015-05-01", **params: str) -> RequestFacts:
+    return RequestFacts("GET", "/", urlencode({"Version": version, **params}))
+
+
+def v1_facts(key_id: str, secret: str, token: str | None, **params: str) -> RequestFacts:
+    url = "http://127.0.0.1/?" + urlencode({"Version": "2015-05-01", **params})
+    signed = RequestSigner(key_id, secret, security_token=token, scheme="v1").sign("GET", url, [], b"")
+    return RequestFacts("GET", "/", signed.url.partition("?")[2])
+
+
+def user(runtime: Ram, boot: Bootstrap, name: str) -> Principal:
+    return runtime.directory.principal_for_user(boot.account_id, name)
+
+
+def call(
+    plane: ControlPlane, principal: Principal, request: RequestFacts, authorized: tuple[str, str] | None
+) -> dict:  # type: ignore[type-arg]
+    response = plane.handle(request, principal, "REQ-1", authorized=authorized)
+    body = json.loads(response.body)
+    body["status"] = response.status
+    return dict(body)
+
+
+def test_runs_only_what_was_authorized(runtime: Ram, plane: ControlPlane, boot: Bootstrap) -> None:
+    alice = user(runtime, boot, "alice")
+    request = facts(Action="GetUser", UserName="bob")
+    bob_arn = f"acs:ram::{boot.account_id}:user/bob"
+    assert plane.target(request, boot.account_id, lambda: alice) == ("ram:GetUser", bob_arn)
+    assert call(plane, alice, request, ("ram:GetUser", bob_arn))["User"]["UserName"] == "bob"
+    for authorized in (("ram:GetUser", bob_arn.replace("bob", "alice")), ("ram:ListUsers", "*"), None):
+        refused = call(plane, alice, request, authorized)
+        assert (refused["status"], refused["Code"]) == (403, "NoPermission")
+        assert "AccessDeniedDetail" not in refused
+
+
+def test_permission_free_and_self_service_calls(runtime: Ram, plane: ControlPlane, boot: Bootstrap) -> None:
+    alice = user(runtime, boot, "alice")
+    identity = call(plane, alice, facts("2015-04-01", Action="GetCallerIdentity"), None)
+    assert (identity["status"], identity["IdentityType"]) == (200, "RAMUser")
+    runtime.service.create_login_profile(boot.account_id, "alice", "Old-Passw0rd!")
+    change = facts(Action="ChangePassword", OldPassword="Old-Passw0rd!", NewPassword="New-Passw0rd!")
+    assert call(plane, alice, change, None)["status"] == 200
+    audit = runtime.authorizer.audit
+    assert isinstance(audit, MemorySink)
+    allowed = audit.events[-1]
+    assert (allowed.decision, allowed.action, allowed.principal_arn) == (
+        "Allow",
+        "ram:ChangePassword",
+        alice.arn,
+    )
+    assert "AllowUserToChangePassword" in allowed.reason
+    runtime.service.set_security_preference(
+        boot.account_id, SecurityPreference(allow_user_to_change_password=False)
+    )
+    again = facts(Action="ChangePassword", OldPassword="New-Passw0rd!", NewPassword="Next-Passw0rd!")
+    assert call(plane, alice, again, None)["Code"] == "NoPermission"
+    assert (audit.events[-1].decision, audit.events[-1].status) == ("ImplicitDeny", 403)
+    # With a policy decision the preference does not matter.
+    own = ("ram:ChangePassword", f"acs:ram::{boot.account_id}:user/alice")
+    assert call(plane, alice, again, own)["status"] == 200
+
+
+def test_resources(runtime: Ram, boot: Bootstrap) -> None:
+    account = boot.account_id
+    alice = user(runtime, boot, "alice")
+    role_session = replace(alice, kind="assumed-role")
+    assert user_or_caller(Params({}), account, lambda: alice) == f"acs:ram::{account}:user/alice"
+    assert user_or_caller(Params({"UserName": "bob"}), account, lambda: alice).endswith(":user/bob")
+    with pytest.raises(errors.MissingParameter) as missing:
+        user_or_caller(Params({}), account, lambda: role_session)
+    assert missing.value.code == "MissingParameter.UserName"
+    other_serial = "acs:ram::9999999999999999:mfa/phone"
+    assert (
+        mfa_by_serial(
+            Params({"SerialNumber": other_serial, "VirtualMFADeviceName": "mine"}), account, lambda: alice
+        )
+        == f"acs:ram::{account}:mfa/phone"
+    )
+    system = Params({"PolicyName": "AdministratorAccess", "PolicyType": "System"})
+    assert policy_of_type(system, account, lambda: alice) == "acs:ram::system:policy/AdministratorAccess"
+    with pytest.raises(errors.InvalidParameter):
+        user_or_caller(Params({"UserName": "a/../b"}), account, lambda: alice)
+
+
+def test_role_resources_are_lower_case(plane: ControlPlane, boot: Bootstrap, runtime: Ram) -> None:
+    alice = user(runtime, boot, "alice")
+    request = facts(Action="GetRole", RoleName="EcsOperator")
+    assert (
+        plane.target(request, boot.account_id, lambda: alice)[1]
+        == f"acs:ram::{boot.account_id}:role/ecsoperator"
+    )
+    assume = facts("2015-04-01", Action="AssumeRole", RoleArn=f"acs:ram::{boot.account_id}:role/EcsOperator")
+    assert plane.target(assume, boot.account_id, lambda: alice) == (
+        "sts:AssumeRole",
+        f"acs:ram::{boot.account_id}:role/ecsoperator",
+    )
+
+
+def test_key_owner_names_the_signer(runtime: Ram, boot: Bootstrap, plane: ControlPlane) -> None:
+    owner = KeyOwner(runtime.authenticator, runtime.directory, runtime.tokens)
+    admin_key = runtime.service.create_access_key(boot.account_id, "admin")
+    request = v1_facts(admin_key.key.access_key_id, admin_key.secret, None, Action="ListAccessKeys")
+    found = owner(request)
+    assert found is not None and found.name == "admin"
+    rule = ControlPlaneRule(plane, owner)
+    assert rule.resolve(request, {}, boot.account_id) == (
+        "ram:ListAccessKeys",
+        f"acs:ram::{boot.account_id}:user/admin",
+    )
+    role = runtime.service.create_role(
+        boot.account_id,
+        "Ops",
+        json.dumps(
+            {
+                "Version": "1",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"RAM": [f"acs:ram::{boot.account_id}:root"]},
+                    }
+                ],
+            }
+        ),
+    )
+    issued = runtime.tokens.issue(account_id=boot.account_id, role_name=role.role_name, role_id=role.role_id,
+                                  session_name="s1", duration_seconds=900)  # fmt: skip
+    sts_request = v1_facts(issued.access_key_id, issued.access_key_secret, issued.security_token, Action="X")
+    assert owner(sts_request) == principal_from_claims(issued.claims)
+
+
+def test_resolver_only_skips_policy_for_permission_free_calls() -> None:
+    def scope(query: str, headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, object]:
+        return {"type": "http", "path": "/", "query_string": query.encode(), "headers": headers or []}
+
+    assert needs_no_policy(scope("Action=GetCallerIdentity&Version=2015-04-01"))
+    assert needs_no_policy(
+        scope("", [(b"x-acs-action", b"GetCallerIdentity"), (b"x-acs-version", b"2015-04-01")])
+    )
+    assert needs_no_policy(scope("Action=ChangePassword&Version=2015-05-01"))
+    assert not needs_no_policy(scope("Action=GetCallerIdentity&Version=2015-05-01"))
+    assert not needs_no_policy(scope("Action=AssumeRole&Version=2015-04-01"))
+    # Disagreeing parameter and header: never the lenient path.
+    assert not needs_no_policy(
+        scope("Action=GetCallerIdentity&Version=2015-04-01", [(b"x-acs-action", b"CreateUser")])
+    )
+    assert not needs_no_policy(scope("Version=2015-04-01"))
+
+
+def test_rendering() -> None:
+    body = {
+        "Users": {"User": [{"UserName": "a", "LastLoginDate": None}, {"UserName": "b"}]},
+        "IsTruncated": False,
+    }
+    json_response = success_response("ListUsers", body, "RID")
+    assert json.loads(json_response.body) == {
+        "RequestId": "RID",
+        "Users": {"User": [{"UserName": "a"}, {"UserName": "b"}]},
+        "IsTruncated": False,
+    }
+    assert ("x-acs-request-id", "RID") in json_response.headers
+    xml = ET.fromstring(success_response("ListUsers", body, "RID", xml=True).body)
+    assert [u.findtext("UserName") for u in xml.iter("User")] == ["a", "b"] and xml.findtext(
+        "IsTruncated"
+    ) == "false"
+    error = error_response(
+        errors.EntityNotExist("User", "The user does not exist: <x>"), "RID", xml=True, host_id="h"
+    )
+    tree = ET.fromstring(error.body)
+    assert (error.status, tree.tag, tree.findtext("Code"), tree.findtext("HostId")) == (
+        404,
+        "Error",
+        "EntityNotExist.User",
+        "h",
+    )
+    assert tree.findtext("Message") == "The user does not exist: <x>"
+
+
+def test_secrets_stay_out_of_reprs(runtime: Ram, boot: Bootstrap) -> None:
+    assert boot.access_key_secret not in repr(boot)
+    params = Params({"Password": "Sup3r-Secret!", "UserName": "alice"})
+    assert "Sup3r-Secret!" not in repr(params) and "Password" in repr(params)
+
+
+def test_unprotected_app_fails_closed(runtime: Ram) -> None:
+    import asyncio
+
+    app = create_app(runtime)
+    inner = app.app  # type: ignore[attr-defined]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "query_string": b"Action=ListUsers&Version=2015-05-01",
+        "headers": [],
+    }
+    asyncio.run(inner(scope, receive, send))
+    assert sent[0]["status"] == 503
+    assert json.loads(sent[1]["body"])["Code"] == "ServiceUnavailable"  # type: ignore[arg-type]

@@ -1,0 +1,182 @@
+"""STS against the live control plane: alibabacloud-sts20150401 (ACS3), aliyun-python-sdk-core (RPC v1) and
+alibabacloud-credentials' RAM-role-ARN provider (its own RPC v1 signing, HTTPS only)."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import certifi
+import pytest
+from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider, StaticAKCredentialsProvider  # type: ignore[import-untyped]
+from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
+from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from Tea.exceptions import TeaException  # type: ignore[import-untyped]
+
+from .live import RAM_VERSION, STS_VERSION, Key, Live, core_call, ram_client, self_signed, serving, sts_client
+
+TRUST_ACCOUNT = {
+    "Version": "1",
+    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["{root}"]}}],
+}
+# Compact on purpose: alibabacloud-credentials canonicalises with quote_plus (space -> "+", not "%20"), so a
+# value with spaces signed by its role-ARN provider does not verify against the RPC v1 rules (see report).
+ONLY_LIST_USERS = json.dumps(
+    {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:ListUsers", "Resource": "*"}]},
+    separators=(",", ":"),
+)
+
+
+@dataclass
+class People:
+    deployer: Key
+    nobody: Key
+    auditor_arn: str
+
+
+@pytest.fixture(scope="module")
+def people(live: Live) -> Iterator[People]:
+    service, account = live.ram.service, live.account_id
+    trust = json.dumps(TRUST_ACCOUNT).replace("{root}", live.arn("root"))
+    service.create_role(account, "RamAuditor", trust, max_session_duration=7200)
+    service.attach_policy_to_role(account, "System", "AliyunRAMReadOnlyAccess", "RamAuditor")
+    keys = {}
+    for name, policies in (("deployer", ["AliyunSTSAssumeRoleAccess"]), ("nobody", [])):
+        service.create_user(account, name)
+        for policy in policies:
+            service.attach_policy_to_user(account, "System", policy, name)
+        created = service.create_access_key(account, name)
+        keys[name] = Key(created.key.access_key_id, created.secret)
+    yield People(keys["deployer"], keys["nobody"], live.arn("role/ramauditor"))
+
+
+def _assume(live: Live, key: Key, role_arn: str, **extra: object) -> sts_models.AssumeRoleResponseBody:
+    request = sts_models.AssumeRoleRequest(role_arn=role_arn, role_session_name="ci-job", **extra)
+    body = sts_client(live, key).assume_role(request).body
+    assert body is not None and body.credentials is not None
+    return body
+
+
+def _temporary(body: sts_models.AssumeRoleResponseBody) -> Key:
+    c = body.credentials
+    return Key(c.access_key_id, c.access_key_secret, c.security_token)
+
+
+def test_assume_role_with_the_sts_sdk(live: Live, people: People) -> None:
+    before = time.time()
+    body = _assume(live, people.deployer, people.auditor_arn, duration_seconds=900)
+    assert body.assumed_role_user.arn == live.arn("assumed-role/RamAuditor/ci-job")
+    assert body.assumed_role_user.assumed_role_id.endswith(":ci-job")
+    assert body.credentials.access_key_id.startswith("STS.") and body.credentials.security_token
+    expires = calendar.timegm(time.strptime(body.credentials.expiration, "%Y-%m-%dT%H:%M:%SZ"))
+    assert before + 890 <= expires <= time.time() + 901
+    identity = sts_client(live, _temporary(body)).get_caller_identity().body
+    assert identity.arn == live.arn("assumed-role/RamAuditor/ci-job")
+    assert identity.identity_type == "AssumedRoleUser" and identity.account_id == live.account_id
+    assert identity.role_id and identity.principal_id == body.assumed_role_user.assumed_role_id
+
+
+def test_get_caller_identity_needs_no_policy(live: Live, people: People) -> None:
+    identity = sts_client(live, people.nobody).get_caller_identity().body
+    assert (identity.identity_type, identity.arn) == ("RAMUser", live.arn("user/nobody"))
+    assert identity.user_id and identity.role_id is None
+    via_core = core_call(live, people.nobody, STS_VERSION, "GetCallerIdentity")
+    assert via_core["Arn"] == live.arn("user/nobody") and "RoleId" not in via_core
+
+
+def test_session_policy_narrows_the_role(live: Live, people: People) -> None:
+    full = _temporary(_assume(live, people.deployer, people.auditor_arn))
+    narrow = _temporary(_assume(live, people.deployer, people.auditor_arn, policy=ONLY_LIST_USERS))
+    for key in (full, narrow):
+        users = ram_client(live, key).list_users(ram_models.ListUsersRequest()).body.users.user
+        assert "deployer" in {u.user_name for u in users}
+    assert ram_client(live, full).list_groups(ram_models.ListGroupsRequest()).body.groups is not None
+    with pytest.raises(TeaException) as denied:
+        ram_client(live, narrow).list_groups(ram_models.ListGroupsRequest())
+    assert denied.value.code == "NoPermission"
+    # Read-only role: even the un-narrowed session may not write.
+    with pytest.raises(TeaException) as write:
+        ram_client(live, full).create_user(ram_models.CreateUserRequest(user_name="intruder"))
+    assert write.value.code == "NoPermission"
+
+
+def test_assume_role_errors(live: Live, people: People) -> None:
+    cases: list[tuple[Key, str, dict[str, Any], str, int]] = [
+        (people.nobody, people.auditor_arn, {}, "NoPermission", 403),
+        (people.deployer, live.arn("role/nosuchrole"), {}, "EntityNotExist.Role", 404),
+        (
+            people.deployer,
+            people.auditor_arn,
+            {"duration_seconds": 7201},
+            "InvalidParameter.DurationSeconds",
+            400,
+        ),
+        (people.deployer, people.auditor_arn, {"policy": "{not json"}, "InvalidParameter.PolicyGrammar", 400),
+        (people.deployer, "arn:aws:iam::1:role/x", {}, "InvalidParameter.RoleArn", 400),
+    ]
+    for key, arn, extra, code, status in cases:
+        with pytest.raises(TeaException) as failed:
+            _assume(live, key, arn, **extra)
+        assert (failed.value.code, failed.value.statusCode) == (code, status), arn
+
+
+def test_core_sdk_rpc_v1_assume_role_then_caller_identity(live: Live, people: People) -> None:
+    body = core_call(
+        live,
+        people.deployer,
+        STS_VERSION,
+        "AssumeRole",
+        RoleArn=people.auditor_arn,
+        RoleSessionName="core-v1",
+    )
+    temporary = Key(
+        body["Credentials"]["AccessKeyId"],
+        body["Credentials"]["AccessKeySecret"],
+        body["Credentials"]["SecurityToken"],
+    )
+    identity = core_call(live, temporary, STS_VERSION, "GetCallerIdentity")
+    assert identity["Arn"] == live.arn("assumed-role/RamAuditor/core-v1")
+    users = core_call(live, temporary, RAM_VERSION, "ListUsers")
+    assert isinstance(users["Users"]["User"], list) and users["IsTruncated"] is False
+    with pytest.raises(ServerException) as denied:
+        core_call(live, temporary, RAM_VERSION, "DeleteUser", UserName="nobody")
+    assert denied.value.get_error_code() == "NoPermission"
+
+
+def test_credentials_ram_role_arn_provider(
+    live: Live, people: People, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The provider always calls STS over HTTPS and trusts certifi's bundle: serve TLS with a certificate
+    # for 127.0.0.1 and add it to the bundle this test process trusts.
+    cert, key = self_signed(tmp_path)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes() + cert.read_bytes())
+    monkeypatch.setattr(certifi, "where", lambda: str(bundle))
+    with serving(live.ram, certfile=cert, keyfile=key) as tls_endpoint:
+        provider = RamRoleArnCredentialsProvider(
+            credentials_provider=StaticAKCredentialsProvider(
+                access_key_id=people.deployer.access_key_id, access_key_secret=people.deployer.secret
+            ),
+            role_arn=people.auditor_arn,
+            role_session_name="cred-provider",
+            duration_seconds=900,
+            policy=ONLY_LIST_USERS,
+            sts_endpoint=tls_endpoint,
+        )
+        credentials = provider.get_credentials()
+    temporary = Key(
+        credentials.get_access_key_id(), credentials.get_access_key_secret(), credentials.get_security_token()
+    )
+    assert temporary.access_key_id.startswith("STS.")
+    identity = sts_client(live, temporary).get_caller_identity().body
+    assert identity.arn == live.arn("assumed-role/RamAuditor/cred-provider")
+    assert ram_client(live, temporary).list_users(ram_models.ListUsersRequest()).body.users.user
+    with pytest.raises(TeaException) as narrowed:
+        ram_client(live, temporary).list_roles(ram_models.ListRolesRequest())
+    assert narrowed.value.code == "NoPermission"
