@@ -1,0 +1,192 @@
+"""Where ``ram`` commands act: the :class:`Backend` interface and how a command gets one.
+
+A backend is one account, reached either through the local store (:class:`~.local.LocalBackend`, ``--store``
+and ``--account``) or through the RAM/STS API with a signed AccessKey (:class:`~.remote.RemoteBackend`,
+``--endpoint`` with ``--access-key-id``/``--access-key-secret``, or ``RAM_ENDPOINT``,
+``ALIBABA_CLOUD_ACCESS_KEY_ID``, ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``). Both answer in the RAM API's response
+shapes, so each command has one code path and prints the same thing either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import click
+
+from .. import errors
+from ..organisation import OrgTarget
+from ..organisation.target import Api
+from ..policy import Decision
+from . import CliContext, common_options
+from .output import Output
+
+__all__ = [
+    "Backend",
+    "NotSupportedHere",
+    "Subject",
+    "backend_command",
+    "open_backend",
+    "output_command",
+]
+
+
+class NotSupportedHere(errors.RAMError):
+    """The operation exists only on one kind of backend (e.g. root MFA only on the local store)."""
+
+    default_code = "OperationNotSupported"
+    default_status = 400
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whom a simulation is for: a RAM user, or a session of a role (with an optional session policy)."""
+
+    kind: Literal["user", "role"]
+    name: str
+    session_policy: str | None = None
+
+
+class Backend(OrgTarget, Protocol):
+    """Every operation the ``ram`` command needs, in one account (see :class:`OrgTarget` for the rest)."""
+
+    def describe(self) -> str: ...
+    def close(self) -> None: ...
+    def account_summary(self) -> Api: ...
+    def caller_identity(self) -> Api: ...
+    def get_user(self, user_name: str) -> Api: ...
+    def delete_user(self, user_name: str, *, force: bool = False) -> None: ...
+    def get_group(self, group_name: str) -> Api: ...
+    def delete_group(self, group_name: str, *, force: bool = False) -> None: ...
+    def list_users_for_group(self, group_name: str) -> list[Api]: ...
+    def delete_policy(self, policy_name: str, *, cascade: bool = False) -> None: ...
+    def list_policy_versions(self, policy_name: str, policy_type: str) -> list[Api]: ...
+    def get_policy_version(self, policy_name: str, policy_type: str, version_id: str) -> Api: ...
+    def delete_policy_version(self, policy_name: str, version_id: str) -> None: ...
+    def set_default_policy_version(self, policy_name: str, version_id: str) -> None: ...
+    def list_entities_for_policy(self, policy_name: str, policy_type: str) -> Api: ...
+    def update_access_key(self, user_name: str | None, access_key_id: str, status: str) -> None: ...
+    def delete_access_key(self, user_name: str | None, access_key_id: str) -> None: ...
+    def access_key_last_used(self, user_name: str | None, access_key_id: str) -> str | None: ...
+    def delete_login_profile(self, user_name: str) -> None: ...
+    def create_virtual_mfa_device(self, device_name: str) -> Api: ...
+    def bind_mfa_device(self, serial_number: str, user_name: str | None, code1: str, code2: str) -> None: ...
+    def unbind_mfa_device(self, user_name: str | None) -> Api: ...
+    def get_user_mfa_info(self, user_name: str) -> Api: ...
+    def list_virtual_mfa_devices(self) -> list[Api]: ...
+    def delete_virtual_mfa_device(self, serial_number: str) -> None: ...
+    def delete_role(self, role_name: str, *, force: bool = False) -> None: ...
+    def assume_role(self, role_arn: str, params: Mapping[str, str], *, as_user: str | None) -> Api: ...
+    def simulate(
+        self, subject: Subject, action: str, resource: str, context: Mapping[str, object]
+    ) -> Decision: ...
+
+
+@contextmanager
+def open_backend(
+    store_url: str,
+    *,
+    account: str | None = None,
+    endpoint: str | None = None,
+    access_key_id: str | None = None,
+    access_key_secret: str | None = None,
+) -> Iterator[Backend]:
+    """The remote backend when ``endpoint`` is given, else the local store; closed on exit."""
+    backend: Backend
+    if endpoint:
+        from .remote import RemoteBackend
+
+        if not access_key_id or not access_key_secret:
+            raise errors.MissingParameter(
+                "AccessKey",
+                "--endpoint needs --access-key-id and --access-key-secret "
+                "(or ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET).",
+            )
+        backend = RemoteBackend(endpoint, access_key_id, access_key_secret)
+    else:
+        from .local import LocalBackend
+
+        backend = LocalBackend.open(store_url, account)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _keep_params(target: Callable[..., Any], source: Callable[..., Any]) -> None:
+    target.__name__ = source.__name__
+    target.__doc__ = source.__doc__
+    # click keeps the options declared so far on the function object.
+    target.__click_params__ = list(getattr(source, "__click_params__", []))  # type: ignore[attr-defined]
+
+
+def backend_command(func: Callable[..., None]) -> Callable[..., None]:
+    """Make ``func(out, backend, **options)`` a command body: adds the backend options (and ``--store``,
+    ``--json``), opens the backend, turns any :class:`RAMError` into ``Code: Message`` and exit status 1."""
+
+    def run(
+        cli: CliContext,
+        *args: Any,
+        account: str | None,
+        endpoint: str | None,
+        access_key_id: str | None,
+        access_key_secret: str | None,
+        **kwargs: Any,
+    ) -> None:
+        out = Output(cli.json_output)
+        try:
+            with open_backend(
+                cli.store_url,
+                account=account,
+                endpoint=endpoint,
+                access_key_id=access_key_id,
+                access_key_secret=access_key_secret,
+            ) as backend:
+                func(out, backend, *args, **kwargs)
+        except errors.RAMError as exc:
+            out.fail(exc)
+
+    _keep_params(run, func)
+    decorated: Callable[..., None] = run
+    for option in reversed(_BACKEND_OPTIONS):
+        decorated = option(decorated)
+    return common_options(decorated)
+
+
+_BACKEND_OPTIONS = (
+    click.option(
+        "--account",
+        default=None,
+        help="Account (id or alias) in the local store (default: its only account).",
+    ),
+    click.option("--endpoint", envvar="RAM_ENDPOINT", default=None, help="RAM API endpoint ($RAM_ENDPOINT)."),
+    click.option(
+        "--access-key-id",
+        envvar="ALIBABA_CLOUD_ACCESS_KEY_ID",
+        default=None,
+        help="AccessKeyId for --endpoint ($ALIBABA_CLOUD_ACCESS_KEY_ID).",
+    ),
+    click.option(
+        "--access-key-secret",
+        envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        default=None,
+        show_envvar=False,
+        help="AccessKeySecret for --endpoint ($ALIBABA_CLOUD_ACCESS_KEY_SECRET).",
+    ),
+)
+
+
+def output_command(func: Callable[..., None]) -> Callable[..., None]:
+    """Like :func:`backend_command` for commands that need no account: ``func(out, **options)``."""
+
+    def run(cli: CliContext, *args: Any, **kwargs: Any) -> None:
+        out = Output(cli.json_output)
+        try:
+            func(out, *args, **kwargs)
+        except errors.RAMError as exc:
+            out.fail(exc)
+
+    _keep_params(run, func)
+    return common_options(run)

@@ -1,0 +1,238 @@
+"""The local backend: ``ram`` acting on the store directly, through :class:`RamService`.
+
+Whoever can open the store is the account owner, so local commands are not authorized by policies (as the
+owner's console is not). The runtime comes from :func:`ram_middleware.config.build` with the same ``RAM_*``
+settings ``ram serve`` reads, so STS tokens minted here verify on a server sharing the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .. import errors
+from ..config import Ram, RamConfig, build
+from ..credentials import sts
+from ..identity import Principal, ram_arn
+from ..organisation.target import (
+    Api,
+    ServiceTarget,
+    all_pages,
+    api_date,
+    group_api,
+    role_api,
+    user_api,
+    version_api,
+)
+from ..policy import Decision
+from ..store.records import MFADevice
+from .backend import Subject
+
+__all__ = ["LocalBackend", "choose_account", "mfa_device_api"]
+
+
+def choose_account(ram: Ram, account: str | None) -> str:
+    """The AccountId named by ``account`` (id or alias), or the store's only account."""
+    if account:
+        return ram.service.find_account(account).account_id
+    accounts = ram.service.list_accounts()
+    if not accounts:
+        raise errors.EntityNotExist("Account", "The store has no account yet; run `ram init` first.")
+    if len(accounts) > 1:
+        names = ", ".join(a.alias or a.account_id for a in accounts[:5])
+        message = f"The store holds {len(accounts)} accounts ({names}); pick one with --account."
+        raise errors.MissingParameter("Account", message)
+    return accounts[0].account_id
+
+
+def mfa_device_api(device: MFADevice) -> Api:
+    """A virtual MFA device as ListVirtualMFADevices shows it (plus ``BoundToRoot`` for the root's)."""
+    entry: Api = {"SerialNumber": device.serial_number}
+    if device.activate_date is not None:
+        entry["ActivateDate"] = api_date(device.activate_date)
+    if device.user_name is not None:
+        entry["User"] = {
+            "UserName": device.user_name,
+            "UserId": device.user_id,
+            "DisplayName": device.display_name,
+        }
+    if device.bound_to_root:
+        entry["BoundToRoot"] = True
+    return entry
+
+
+class LocalBackend(ServiceTarget):
+    """:class:`~.backend.Backend` over the local store, for one account."""
+
+    def __init__(self, ram: Ram, account_id: str) -> None:
+        super().__init__(ram.service, account_id)
+        self.ram = ram
+
+    @classmethod
+    def open(cls, store_url: str, account: str | None) -> LocalBackend:
+        """Open the store at ``store_url`` and pick the account."""
+        ram = build(RamConfig.from_env(store_url=store_url, audit="memory:"))
+        try:
+            return cls(ram, choose_account(ram, account))
+        except BaseException:
+            ram.close()
+            raise
+
+    def describe(self) -> str:
+        return f"local store {self.ram.store.url}, account {self.account_id}"
+
+    def close(self) -> None:
+        self.ram.close()
+
+    def account_summary(self) -> Api:
+        s, a = self.service, self.account_id
+        root_mfa = s.get_root_mfa_info(a)
+        return {
+            "AccountId": a,
+            "AccountAlias": s.get_account_alias(a),
+            "RootMFADevice": None if root_mfa is None else root_mfa.serial_number,
+            "RootAccessKeys": [k.access_key_id for k in s.list_access_keys(a, None)],
+        }
+
+    def caller_identity(self) -> Api:
+        # Whoever holds the store acts as the account owner.
+        return {
+            "AccountId": self.account_id,
+            "Arn": ram_arn(self.account_id, "root"),
+            "IdentityType": "Account",
+        }
+
+    # --- users, groups --------------------------------------------------------------------------------------
+
+    def get_user(self, user_name: str) -> Api:
+        return user_api(self.service.get_user(self.account_id, user_name))
+
+    def delete_user(self, user_name: str, *, force: bool = False) -> None:
+        self.service.delete_user(self.account_id, user_name, force=force)
+
+    def get_group(self, group_name: str) -> Api:
+        return group_api(self.service.get_group(self.account_id, group_name))
+
+    def delete_group(self, group_name: str, *, force: bool = False) -> None:
+        self.service.delete_group(self.account_id, group_name, force=force)
+
+    def list_users_for_group(self, group_name: str) -> list[Api]:
+        s, a = self.service, self.account_id
+        joined = all_pages(lambda m: s.list_users_for_group(a, group_name, marker=m))
+        return [
+            {
+                "UserName": j.user.user_name,
+                "DisplayName": j.user.display_name,
+                "JoinDate": api_date(j.join_date),
+            }
+            for j in joined
+        ]
+
+    # --- policies -------------------------------------------------------------------------------------------
+
+    def delete_policy(self, policy_name: str, *, cascade: bool = False) -> None:
+        self.service.delete_policy(self.account_id, policy_name, cascading_delete=cascade)
+
+    def list_policy_versions(self, policy_name: str, policy_type: str) -> list[Api]:
+        return [
+            version_api(v)
+            for v in self.service.list_policy_versions(self.account_id, policy_name, policy_type)
+        ]
+
+    def get_policy_version(self, policy_name: str, policy_type: str, version_id: str) -> Api:
+        return version_api(
+            self.service.get_policy_version(self.account_id, policy_name, policy_type, version_id)
+        )
+
+    def delete_policy_version(self, policy_name: str, version_id: str) -> None:
+        self.service.delete_policy_version(self.account_id, policy_name, version_id)
+
+    def set_default_policy_version(self, policy_name: str, version_id: str) -> None:
+        self.service.set_default_policy_version(self.account_id, policy_name, version_id)
+
+    def list_entities_for_policy(self, policy_name: str, policy_type: str) -> Api:
+        found = self.service.list_entities_for_policy(self.account_id, policy_type, policy_name)
+        return {
+            "Users": [{**user_api(u.entity), "AttachDate": api_date(u.attach_date)} for u in found.users],
+            "Groups": [{**group_api(g.entity), "AttachDate": api_date(g.attach_date)} for g in found.groups],
+            "Roles": [{**role_api(r.entity), "AttachDate": api_date(r.attach_date)} for r in found.roles],
+        }
+
+    # --- keys, login profiles, MFA ------------------------------------------------------------------------
+
+    def update_access_key(self, user_name: str | None, access_key_id: str, status: str) -> None:
+        self.service.update_access_key(self.account_id, access_key_id, status, user_name=user_name)
+
+    def delete_access_key(self, user_name: str | None, access_key_id: str) -> None:
+        self.service.delete_access_key(self.account_id, access_key_id, user_name=user_name)
+
+    def access_key_last_used(self, user_name: str | None, access_key_id: str) -> str | None:
+        when = self.service.get_access_key_last_used(self.account_id, access_key_id, user_name=user_name)
+        return api_date(when)
+
+    def delete_login_profile(self, user_name: str) -> None:
+        self.service.delete_login_profile(self.account_id, user_name)
+
+    def create_virtual_mfa_device(self, device_name: str) -> Api:
+        created = self.service.create_virtual_mfa_device(self.account_id, device_name)
+        return {"SerialNumber": created.device.serial_number, "Base32StringSeed": created.base32_seed}
+
+    def bind_mfa_device(self, serial_number: str, user_name: str | None, code1: str, code2: str) -> None:
+        if user_name is None:
+            self.service.bind_root_mfa_device(self.account_id, serial_number, code1, code2)
+        else:
+            self.service.bind_mfa_device(self.account_id, serial_number, user_name, code1, code2)
+
+    def unbind_mfa_device(self, user_name: str | None) -> Api:
+        if user_name is None:
+            device = self.service.unbind_root_mfa_device(self.account_id)
+        else:
+            device = self.service.unbind_mfa_device(self.account_id, user_name)
+        return {"SerialNumber": device.serial_number}
+
+    def get_user_mfa_info(self, user_name: str) -> Api:
+        device = self.service.get_user_mfa_info(self.account_id, user_name)
+        return {"SerialNumber": device.serial_number, "Type": "VMFA"}
+
+    def list_virtual_mfa_devices(self) -> list[Api]:
+        return [mfa_device_api(d) for d in self.service.list_virtual_mfa_devices(self.account_id)]
+
+    def delete_virtual_mfa_device(self, serial_number: str) -> None:
+        self.service.delete_virtual_mfa_device(self.account_id, serial_number)
+
+    # --- roles, STS, simulation -----------------------------------------------------------------------------
+
+    def delete_role(self, role_name: str, *, force: bool = False) -> None:
+        self.service.delete_role(self.account_id, role_name, force=force)
+
+    def assume_role(self, role_arn: str, params: Mapping[str, str], *, as_user: str | None) -> Api:
+        """AssumeRole on behalf of RAM user ``as_user`` (the root may not assume roles)."""
+        if not as_user:
+            raise errors.MissingParameter(
+                "AsUser", "On the local store, name the RAM user who assumes the role with --as-user."
+            )
+        role = self.service.get_role(self.account_id, role_arn.rpartition("/")[2])
+        caller = self.ram.directory.principal_for_user(self.account_id, as_user)
+        context = {"acs:CurrentTime": sts.format_timestamp(self.ram.tokens.now())}
+        decision = self.service.simulate(self.account_id, caller, "sts:AssumeRole", role.arn, context)
+        result = sts.assume_role(
+            caller, decision, role, {**params, "RoleArn": role_arn}, self.ram.tokens, context=context
+        )
+        return result.to_api()
+
+    def simulate(
+        self, subject: Subject, action: str, resource: str, context: Mapping[str, object]
+    ) -> Decision:
+        if subject.kind == "user":
+            return self.service.simulate(self.account_id, subject.name, action, resource, context)
+        role = self.service.get_role(self.account_id, subject.name)
+        session = Principal(
+            kind="assumed-role",
+            account_id=self.account_id,
+            name=role.role_name,
+            principal_id=f"{role.role_id}:simulation",
+            arn=ram_arn(self.account_id, f"assumed-role/{role.role_name}/simulation"),
+            session_name="simulation",
+            session_policy=subject.session_policy,
+            extra={"role_id": role.role_id},
+        )
+        return self.service.simulate(self.account_id, session, action, resource, context)

@@ -1,0 +1,312 @@
+"""Plan and apply: compare an organisation file with an account, then make the account match it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from .. import errors
+from ..identity import AttachTarget
+from ..policy import PolicyKind, parse_policy
+from ..service import RamService
+from .schema import ACCOUNT_PLACEHOLDER, OrganisationFileError, at_path, validate_organisation
+from .target import Api, OrgTarget, ServiceTarget
+
+__all__ = ["ApplyResult", "Change", "apply", "as_target", "plan", "run_changes"]
+
+_ROTATE = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
+_SECRET_FIELDS = ("UserName", "Password", "AccessKeyId", "AccessKeySecret")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One step of a plan: what will be done, in words, and the call that does it."""
+
+    description: str
+    run: Callable[[], object] = field(repr=False, compare=False)
+    secret_label: str | None = None  # set when the step yields a secret to show once
+
+
+@dataclass
+class ApplyResult:
+    """What apply did; ``secrets`` holds new credentials by label (shown once, never stored)."""
+
+    applied: list[str] = field(default_factory=list)
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+
+def _by_name(entries: Iterable[Api], key: str) -> dict[str, Api]:
+    return {str(entry[key]).lower(): entry for entry in entries}
+
+
+def _same_document(a: str, b: str) -> bool:
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except json.JSONDecodeError:
+        return a == b
+
+
+class _Planner:
+    """Builds the list of changes for one account; reads the account, never writes it."""
+
+    def __init__(self, target: OrgTarget, org: Mapping[str, Any]) -> None:
+        self.t = target
+        self.org = org
+        self.changes: list[Change] = []
+        self.users = _by_name(target.list_users(), "UserName")
+        self.groups = _by_name(target.list_groups(), "GroupName")
+        self.policies = _by_name(target.list_policies("Custom"), "PolicyName")
+        self.roles = _by_name(target.list_roles(), "RoleName")
+
+    def add(self, description: str, run: Callable[[], object], secret_label: str | None = None) -> None:
+        self.changes.append(Change(description, run, secret_label))
+
+    def build(self) -> list[Change]:
+        self._check_references()
+        alias = self.org.get("Account", {}).get("Alias")
+        if alias is not None and alias != self.t.get_account_alias():
+            self.add(f"set account alias {alias}", partial(self.t.set_account_alias, alias))
+        self._policies()
+        self._groups()
+        for spec in self.org.get("Users", []):
+            self._user(spec)
+        self._roles()
+        return self.changes
+
+    def _document(self, value: str | Mapping[str, Any], path: str, kind: PolicyKind) -> str:
+        text = (
+            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        )
+        text = text.replace(ACCOUNT_PLACEHOLDER, self.t.account_id)
+        try:
+            parse_policy(text, kind=kind)
+        except errors.MalformedPolicyDocument as exc:
+            raise OrganisationFileError(at_path(path, exc.path) if exc.path else path, exc.problem) from None
+        except errors.InvalidParameter as exc:
+            raise OrganisationFileError(path, exc.message) from None
+        return text
+
+    def _check_references(self) -> None:
+        groups = set(self.groups) | {g["GroupName"].lower() for g in self.org.get("Groups", [])}
+        policies = set(self.policies) | {p["PolicyName"].lower() for p in self.org.get("Policies", [])}
+        for section in ("Groups", "Users", "Roles"):
+            for index, spec in enumerate(self.org.get(section, [])):
+                for g_index, group in enumerate(spec.get("Groups", [])):
+                    if group.lower() not in groups:
+                        path = f"{section}[{index}].Groups[{g_index}]"
+                        raise OrganisationFileError(
+                            path, f"group {group!r} is neither declared nor in the account"
+                        )
+                for p_index, ref in enumerate(spec.get("Policies", [])):
+                    if (
+                        ref.get("PolicyType", "Custom") == "Custom"
+                        and ref["PolicyName"].lower() not in policies
+                    ):
+                        path = f"{section}[{index}].Policies[{p_index}].PolicyName"
+                        message = (
+                            f"custom policy {ref['PolicyName']!r} is neither declared nor in the account"
+                        )
+                        raise OrganisationFileError(path, message)
+
+    def _policies(self) -> None:
+        t = self.t
+        for index, spec in enumerate(self.org.get("Policies", [])):
+            name, desc = spec["PolicyName"], spec.get("Description", "")
+            doc = self._document(spec["PolicyDocument"], f"Policies[{index}].PolicyDocument", "identity")
+            current = self.policies.get(name.lower())
+            if current is None:
+                self.add(f"create policy {name}", partial(t.create_policy, name, doc, description=desc))
+                continue
+            stored = t.get_policy(name, "Custom")["DefaultPolicyVersion"]["PolicyDocument"]
+            if not _same_document(stored, doc):
+                self.add(
+                    f"new default version of policy {name}",
+                    partial(t.create_policy_version, name, doc, set_as_default=True, rotate_strategy=_ROTATE),
+                )
+            if current.get("Description", "") != desc:
+                self.add(
+                    f"update description of policy {name}", partial(t.update_policy_description, name, desc)
+                )
+
+    def _attachments(
+        self, target_type: AttachTarget, name: str, wanted: list[Mapping[str, Any]], exists: bool
+    ) -> None:
+        have: dict[tuple[str, str], str] = {}
+        if exists:
+            have = {
+                (a["PolicyType"], a["PolicyName"].lower()): a["PolicyName"]
+                for a in self.t.list_policies_for(target_type, name)
+            }
+        want = {
+            (str(w.get("PolicyType", "Custom")), w["PolicyName"].lower()): w["PolicyName"] for w in wanted
+        }
+        for key in sorted(want.keys() - have.keys()):
+            ptype, pname = key[0], want[key]
+            self.add(
+                f"attach {ptype} policy {pname} to {target_type} {name}",
+                partial(self.t.attach_policy, target_type, name, ptype, pname),
+            )
+        for key in sorted(have.keys() - want.keys()):
+            ptype, pname = key[0], have[key]
+            self.add(
+                f"detach {ptype} policy {pname} from {target_type} {name}",
+                partial(self.t.detach_policy, target_type, name, ptype, pname),
+            )
+
+    def _groups(self) -> None:
+        for spec in self.org.get("Groups", []):
+            name, comments = spec["GroupName"], spec.get("Comments", "")
+            current = self.groups.get(name.lower())
+            if current is None:
+                self.add(f"create group {name}", partial(self.t.create_group, name, comments=comments))
+            elif current.get("Comments", "") != comments:
+                self.add(
+                    f"update comments of group {name}",
+                    partial(self.t.update_group, name, new_comments=comments),
+                )
+            self._attachments("group", name, spec.get("Policies", []), current is not None)
+
+    def _user(self, spec: Mapping[str, Any]) -> None:
+        t, name = self.t, spec["UserName"]
+        current = self.users.get(name.lower())
+        fields = {
+            "display_name": "DisplayName",
+            "email": "Email",
+            "mobile_phone": "MobilePhone",
+            "comments": "Comments",
+        }
+        if current is None:
+            values = {arg: spec.get(key, "") for arg, key in fields.items()}
+            self.add(f"create user {name}", partial(t.create_user, name, **values))
+        else:
+            changed = {
+                f"new_{arg}": spec.get(key, "")
+                for arg, key in fields.items()
+                if current.get(key, "") != spec.get(key, "")
+            }
+            if changed:
+                what = ", ".join(sorted(k[4:].replace("_", " ") for k in changed))
+                self.add(f"update {what} of user {name}", partial(t.update_user, name, **changed))
+        have = (
+            {g["GroupName"].lower(): g["GroupName"] for g in t.list_groups_for_user(name)} if current else {}
+        )
+        want = {g.lower(): g for g in spec.get("Groups", [])}
+        for key in sorted(want.keys() - have.keys()):
+            self.add(f"add user {name} to group {want[key]}", partial(t.add_user_to_group, want[key], name))
+        for key in sorted(have.keys() - want.keys()):
+            self.add(
+                f"remove user {name} from group {have[key]}",
+                partial(t.remove_user_from_group, have[key], name),
+            )
+        self._attachments("user", name, spec.get("Policies", []), current is not None)
+        self._credentials(spec, current is not None)
+
+    def _credentials(self, spec: Mapping[str, Any], exists: bool) -> None:
+        t, name = self.t, spec["UserName"]
+        if spec.get("AccessKey") and not (exists and t.list_access_keys(name)):
+            self.add(
+                f"create an AccessKey for user {name}",
+                partial(t.create_access_key, name),
+                secret_label=f"AccessKey of {name}",
+            )
+        if not spec.get("Console"):
+            return
+        bind = bool(spec.get("MFABindRequired", False))
+        profile = self._login_profile(name) if exists else None
+        if profile is None:
+            self.add(
+                f"create a console logon for user {name} (password to change at first logon)",
+                partial(_new_login_profile, t, name, bind),
+                secret_label=f"initial password of {name}",
+            )
+        elif bool(profile.get("MFABindRequired")) != bind:
+            self.add(
+                f"set MFABindRequired={str(bind).lower()} for user {name}",
+                partial(t.update_login_profile, name, mfa_bind_required=bind),
+            )
+
+    def _login_profile(self, name: str) -> Api | None:
+        try:
+            return self.t.get_login_profile(name)
+        except errors.EntityNotExist:
+            return None
+
+    def _roles(self) -> None:
+        t = self.t
+        for index, spec in enumerate(self.org.get("Roles", [])):
+            name = spec["RoleName"]
+            trust = self._document(
+                spec["AssumeRolePolicyDocument"], f"Roles[{index}].AssumeRolePolicyDocument", "trust"
+            )
+            desc, duration = spec.get("Description", ""), int(spec.get("MaxSessionDuration", 3600))
+            exists = name.lower() in self.roles
+            if not exists:
+                self.add(
+                    f"create role {name}",
+                    partial(t.create_role, name, trust, description=desc, max_session_duration=duration),
+                )
+            else:
+                role = t.get_role(name)
+                if (
+                    not _same_document(role["AssumeRolePolicyDocument"], trust)
+                    or role.get("Description", "") != desc
+                    or role["MaxSessionDuration"] != duration
+                ):
+                    self.add(
+                        f"update role {name}",
+                        partial(
+                            t.update_role,
+                            name,
+                            new_trust_policy=trust,
+                            new_description=desc,
+                            new_max_session_duration=duration,
+                        ),
+                    )
+            self._attachments("role", name, spec.get("Policies", []), exists)
+
+
+def _new_login_profile(target: OrgTarget, user_name: str, mfa_bind: bool) -> Api:
+    # Meets any password policy the spec allows: all four character classes, 24 characters.
+    password = "Aa1!" + secrets.token_urlsafe(15)
+    target.create_login_profile(user_name, password, password_reset_required=True, mfa_bind_required=mfa_bind)
+    return {"UserName": user_name, "Password": password}
+
+
+def as_target(where: RamService | OrgTarget, account_id: str | None = None) -> OrgTarget:
+    """``where`` itself, or a RamService wrapped for ``account_id`` (which must exist)."""
+    if isinstance(where, RamService):
+        if account_id is None:
+            raise errors.MissingParameter("AccountId", "An AccountId is needed with a RamService.")
+        where.get_account(account_id)
+        return ServiceTarget(where, account_id)
+    return where
+
+
+def plan(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str, Any]) -> list[Change]:
+    """The changes that would make the account match ``org`` (empty when it already does).
+
+    ``where`` is a RamService (with ``account_id``) or any :class:`OrgTarget` (``account_id`` None).
+    """
+    return _Planner(as_target(where, account_id), validate_organisation(dict(org))).build()
+
+
+def apply(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str, Any]) -> ApplyResult:
+    """Plan, then carry out each change in order (each one store transaction / API call)."""
+    return run_changes(plan(where, account_id, org))
+
+
+def run_changes(changes: Iterable[Change]) -> ApplyResult:
+    """Carry out planned changes in order, collecting the secrets they yield."""
+    result = ApplyResult()
+    for change in changes:
+        outcome = change.run()
+        result.applied.append(change.description)
+        if change.secret_label is not None and isinstance(outcome, dict):
+            result.secrets[change.secret_label] = {
+                k: str(v) for k, v in outcome.items() if k in _SECRET_FIELDS
+            }
+    return result

@@ -1,0 +1,162 @@
+"""The organisation file's grammar: load (JSON/YAML), validate with path-naming errors, dump."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import errors
+from ..policy import SYSTEM_POLICIES
+from ..service.rules import check_name
+
+__all__ = [
+    "ACCOUNT_PLACEHOLDER",
+    "OrganisationFileError",
+    "at_path",
+    "dump_organisation",
+    "load_organisation",
+    "validate_organisation",
+]
+
+ACCOUNT_PLACEHOLDER = "${AccountId}"
+"""Written in documents instead of the account's own id, so a file moves between accounts."""
+
+
+class OrganisationFileError(errors.InvalidParameter):
+    """The file breaks the organisation grammar; ``path`` names the place (``Users[2].Groups[0]``)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__("OrganisationFile", f"{path}: {problem}" if path else problem, detail={"path": path})
+
+
+_ENTRY_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "": {"Description": (str,), "Account": (dict,), "Policies": (list,), "Groups": (list,), "Users": (list,),
+         "Roles": (list,)},
+    "Account": {"Alias": (str,)},
+    "Policies": {"PolicyName": (str,), "Description": (str,), "PolicyDocument": (dict, str)},
+    "Groups": {"GroupName": (str,), "Comments": (str,), "Policies": (list,)},
+    "Users": {"UserName": (str,), "DisplayName": (str,), "Email": (str,), "MobilePhone": (str,),
+              "Comments": (str,), "Groups": (list,), "Policies": (list,), "AccessKey": (bool,),
+              "Console": (bool,), "MFABindRequired": (bool,)},
+    "Roles": {"RoleName": (str,), "Description": (str,), "MaxSessionDuration": (int,),
+              "AssumeRolePolicyDocument": (dict, str), "Policies": (list,)},
+    "Attachment": {"PolicyType": (str,), "PolicyName": (str,)},
+}  # fmt: skip
+_REQUIRED = {
+    "Policies": ("PolicyName", "PolicyDocument"), "Groups": ("GroupName",), "Users": ("UserName",),
+    "Roles": ("RoleName", "AssumeRolePolicyDocument"), "Attachment": ("PolicyName",),
+}  # fmt: skip
+_NAME_FIELD = {"Policies": "PolicyName", "Groups": "GroupName", "Users": "UserName", "Roles": "RoleName"}
+_TYPE_WORDS = {str: "text", dict: "an object", list: "a list", bool: "true or false", int: "a whole number"}
+
+
+def at_path(path: str, key: str | int) -> str:
+    """``Users`` + 2 → ``Users[2]``; ``Users[2]`` + ``Groups`` → ``Users[2].Groups``."""
+    return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
+
+
+def _check_entry(value: object, path: str, kind: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise OrganisationFileError(path or "(top level)", "must be an object")
+    allowed = _ENTRY_FIELDS[kind]
+    for key, item in value.items():
+        expected = allowed.get(key)
+        if expected is None:
+            raise OrganisationFileError(
+                at_path(path, str(key)), f"unknown field (expected one of {', '.join(allowed)})"
+            )
+        # bool is an int in Python; a MaxSessionDuration of true is still wrong.
+        if not isinstance(item, expected) or (isinstance(item, bool) and bool not in expected):
+            raise OrganisationFileError(
+                at_path(path, key), f"must be {' or '.join(_TYPE_WORDS[t] for t in expected)}"
+            )
+    for key in _REQUIRED.get(kind, ()):
+        if key not in value:
+            raise OrganisationFileError(at_path(path, key), "is required")
+    return value
+
+
+def _check_name(param: str, value: str, path: str) -> None:
+    try:
+        check_name(param, value)
+    except errors.InvalidParameter as exc:
+        raise OrganisationFileError(path, exc.message) from None
+
+
+def _check_attachments(entries: list[Any], path: str) -> None:
+    for index, entry in enumerate(entries):
+        where = at_path(path, index)
+        _check_entry(entry, where, "Attachment")
+        kind = entry.get("PolicyType", "Custom")
+        if kind not in ("System", "Custom"):
+            raise OrganisationFileError(at_path(where, "PolicyType"), "must be System or Custom")
+        if kind == "System" and entry["PolicyName"] not in SYSTEM_POLICIES:
+            raise OrganisationFileError(
+                at_path(where, "PolicyName"), f"no System policy {entry['PolicyName']!r}"
+            )
+
+
+def validate_organisation(data: object) -> dict[str, Any]:
+    """Check an organisation file's grammar; :class:`OrganisationFileError` names the offending path."""
+    top = dict(_check_entry(data, "", ""))
+    _check_entry(top.get("Account", {}), "Account", "Account")
+    for section, name_field in _NAME_FIELD.items():
+        seen: dict[str, str] = {}
+        for index, entry in enumerate(top.get(section, [])):
+            where = at_path(section, index)
+            _check_entry(entry, where, section)
+            name = entry[name_field]
+            _check_name(name_field, name, at_path(where, name_field))
+            if name.lower() in seen:
+                raise OrganisationFileError(
+                    at_path(where, name_field), f"{name!r} is declared twice ({seen[name.lower()]})"
+                )
+            seen[name.lower()] = where
+            _check_attachments(
+                entry.get("Policies", []) if section != "Policies" else [], at_path(where, "Policies")
+            )
+            for g_index, group in enumerate(entry.get("Groups", [])):
+                if not isinstance(group, str):
+                    raise OrganisationFileError(
+                        at_path(at_path(where, "Groups"), g_index), "must be a group name"
+                    )
+    return top
+
+
+def load_organisation(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """Read an organisation file (a path to JSON/YAML, or an already-parsed mapping) and validate it."""
+    if isinstance(source, Mapping):
+        return validate_organisation(dict(source))
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OrganisationFileError("", f"cannot read {path}: {exc.__class__.__name__}") from None
+    return validate_organisation(_parse_text(text, yaml_like=path.suffix.lower() in {".yaml", ".yml"}))
+
+
+def _parse_text(text: str, *, yaml_like: bool) -> Any:
+    if yaml_like:
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise OrganisationFileError("", f"not valid YAML: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OrganisationFileError("", f"not valid JSON: {exc}") from None
+
+
+def dump_organisation(org: Mapping[str, Any], *, yaml_format: bool = False) -> str:
+    """The organisation as JSON (2-space indent) or YAML text."""
+    if yaml_format:
+        import yaml
+
+        return str(yaml.safe_dump(dict(org), sort_keys=False, allow_unicode=True, width=110))
+    return json.dumps(org, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,381 @@
+"""What plan/apply/export act on: :class:`OrgTarget`, and :class:`ServiceTarget` over a RamService.
+
+A target answers in the RAM API's response shapes (``{"UserName": …, "CreateDate": "…Z"}``), so the same code
+runs against the local store (:class:`ServiceTarget`) or through the RAM API (the ``ram`` command's remote
+backend). The ``*_api`` functions give the service's records those shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..credentials.sts import format_timestamp
+from ..identity import AccessKey, AttachTarget, Group, Policy, PolicyVersion, Role, User
+from ..service import RamService
+from ..store.records import LoginProfile, Page
+
+__all__ = [
+    "Api",
+    "OrgTarget",
+    "ServiceTarget",
+    "all_pages",
+    "api_date",
+    "group_api",
+    "key_api",
+    "login_profile_api",
+    "policy_api",
+    "role_api",
+    "user_api",
+    "version_api",
+]
+
+Api = dict[str, Any]
+
+
+class OrgTarget(Protocol):
+    """RAM operations in one account, answering in RAM API response shapes (``{"UserName": …}``).
+
+    A missing entity raises ``EntityNotExist.*``; names match case-insensitively. Lists are complete (the
+    implementation follows Markers).
+    """
+
+    account_id: str
+
+    def get_account_alias(self) -> str | None: ...
+    def set_account_alias(self, alias: str) -> None: ...
+    def list_policies(self, policy_type: str | None = None) -> list[Api]: ...
+    def get_policy(self, policy_name: str, policy_type: str) -> Api: ...
+    def create_policy(self, policy_name: str, document: str, *, description: str = "") -> Api: ...
+    def create_policy_version(
+        self, policy_name: str, document: str, *, set_as_default: bool = False, rotate_strategy: str = "None"
+    ) -> Api: ...
+    def update_policy_description(self, policy_name: str, description: str) -> Api: ...
+    def list_groups(self) -> list[Api]: ...
+    def create_group(self, group_name: str, *, comments: str = "") -> Api: ...
+    def update_group(
+        self, group_name: str, *, new_group_name: str | None = None, new_comments: str | None = None
+    ) -> Api: ...
+    def list_users(self) -> list[Api]: ...
+    def create_user(self, user_name: str, **fields: str) -> Api: ...
+    def update_user(self, user_name: str, **changes: str) -> Api: ...
+    def list_groups_for_user(self, user_name: str) -> list[Api]: ...
+    def add_user_to_group(self, group_name: str, user_name: str) -> None: ...
+    def remove_user_from_group(self, group_name: str, user_name: str) -> None: ...
+    def list_policies_for(self, target_type: AttachTarget, name: str) -> list[Api]: ...
+    def attach_policy(
+        self, target_type: AttachTarget, name: str, policy_type: str, policy_name: str
+    ) -> None: ...
+    def detach_policy(
+        self, target_type: AttachTarget, name: str, policy_type: str, policy_name: str
+    ) -> None: ...
+    def list_access_keys(self, user_name: str | None) -> list[Api]: ...
+    def create_access_key(self, user_name: str | None) -> Api: ...
+    def get_login_profile(self, user_name: str) -> Api: ...
+    def create_login_profile(
+        self,
+        user_name: str,
+        password: str,
+        *,
+        password_reset_required: bool = False,
+        mfa_bind_required: bool = False,
+    ) -> Api: ...
+    def update_login_profile(self, user_name: str, *, mfa_bind_required: bool) -> Api: ...
+    def list_roles(self) -> list[Api]: ...
+    def get_role(self, role_name: str) -> Api: ...
+    def create_role(
+        self, role_name: str, trust_policy: str, *, description: str = "", max_session_duration: int = 3600
+    ) -> Api: ...
+    def update_role(
+        self,
+        role_name: str,
+        *,
+        new_trust_policy: str | None = None,
+        new_description: str | None = None,
+        new_max_session_duration: int | None = None,
+    ) -> Api: ...
+
+
+def api_date(moment: datetime | None) -> str | None:
+    """``YYYY-MM-DDThh:mm:ssZ`` (None stays None)."""
+    return None if moment is None else format_timestamp(moment)
+
+
+def _present(entries: Mapping[str, Any]) -> Api:
+    return {key: value for key, value in entries.items() if value is not None}
+
+
+def user_api(user: User) -> Api:
+    """A User as the RAM API shows it."""
+    return _present(
+        {
+            "UserId": user.user_id,
+            "UserName": user.user_name,
+            "DisplayName": user.display_name,
+            "MobilePhone": user.mobile_phone,
+            "Email": user.email,
+            "Comments": user.comments,
+            "CreateDate": api_date(user.create_date),
+            "UpdateDate": api_date(user.update_date),
+            "LastLoginDate": api_date(user.last_login_date),
+        }
+    )
+
+
+def group_api(group: Group) -> Api:
+    """A Group as the RAM API shows it."""
+    return _present(
+        {
+            "GroupId": group.group_id,
+            "GroupName": group.group_name,
+            "Comments": group.comments,
+            "CreateDate": api_date(group.create_date),
+            "UpdateDate": api_date(group.update_date),
+        }
+    )
+
+
+def policy_api(policy: Policy) -> Api:
+    """A Policy as the RAM API shows it."""
+    return _present(
+        {
+            "PolicyName": policy.policy_name,
+            "PolicyType": policy.policy_type,
+            "Description": policy.description,
+            "DefaultVersion": policy.default_version,
+            "AttachmentCount": policy.attachment_count,
+            "CreateDate": api_date(policy.create_date),
+            "UpdateDate": api_date(policy.update_date),
+        }
+    )
+
+
+def version_api(version: PolicyVersion) -> Api:
+    """A PolicyVersion as the RAM API shows it."""
+    return _present(
+        {
+            "VersionId": version.version_id,
+            "IsDefaultVersion": version.is_default,
+            "PolicyDocument": version.document,
+            "CreateDate": api_date(version.create_date),
+        }
+    )
+
+
+def role_api(role: Role) -> Api:
+    """A Role as the RAM API shows it."""
+    return _present(
+        {
+            "RoleId": role.role_id,
+            "RoleName": role.role_name,
+            "Arn": role.arn,
+            "Description": role.description,
+            "AssumeRolePolicyDocument": role.trust_policy,
+            "MaxSessionDuration": role.max_session_duration,
+            "CreateDate": api_date(role.create_date),
+            "UpdateDate": api_date(role.update_date),
+        }
+    )
+
+
+def key_api(key: AccessKey) -> Api:
+    """An AccessKey's public record as the RAM API shows it (never the secret)."""
+    return _present(
+        {"AccessKeyId": key.access_key_id, "Status": key.status, "CreateDate": api_date(key.create_date)}
+    )
+
+
+def login_profile_api(profile: LoginProfile) -> Api:
+    """A LoginProfile as the RAM API shows it."""
+    return _present(
+        {
+            "UserName": profile.user_name,
+            "PasswordResetRequired": profile.password_reset_required,
+            "MFABindRequired": profile.mfa_bind_required,
+            "CreateDate": api_date(profile.create_date),
+        }
+    )
+
+
+def all_pages(fetch: Callable[[str | None], Page[Any]]) -> list[Any]:
+    """Every item of a paged listing, following Markers."""
+    items: list[Any] = []
+    marker: str | None = None
+    while True:
+        page = fetch(marker)
+        items.extend(page.items)
+        if not page.is_truncated:
+            return items
+        marker = page.marker
+
+
+class ServiceTarget:
+    """:class:`OrgTarget` over a :class:`RamService` for one account (the local store)."""
+
+    def __init__(self, service: RamService, account_id: str) -> None:
+        self.service = service
+        self.account_id = account_id
+
+    def get_account_alias(self) -> str | None:
+        return self.service.get_account_alias(self.account_id)
+
+    def set_account_alias(self, alias: str) -> None:
+        self.service.set_account_alias(self.account_id, alias)
+
+    def list_policies(self, policy_type: str | None = None) -> list[Api]:
+        s, a = self.service, self.account_id
+        return [
+            policy_api(p) for p in all_pages(lambda m: s.list_policies(a, policy_type=policy_type, marker=m))
+        ]
+
+    def get_policy(self, policy_name: str, policy_type: str) -> Api:
+        detail = self.service.get_policy(self.account_id, policy_name, policy_type)
+        return {
+            "Policy": policy_api(detail.policy),
+            "DefaultPolicyVersion": version_api(detail.default_version),
+        }
+
+    def create_policy(self, policy_name: str, document: str, *, description: str = "") -> Api:
+        return policy_api(
+            self.service.create_policy(self.account_id, policy_name, document, description=description)
+        )
+
+    def create_policy_version(
+        self, policy_name: str, document: str, *, set_as_default: bool = False, rotate_strategy: str = "None"
+    ) -> Api:
+        return version_api(
+            self.service.create_policy_version(
+                self.account_id,
+                policy_name,
+                document,
+                set_as_default=set_as_default,
+                rotate_strategy=rotate_strategy,
+            )
+        )
+
+    def update_policy_description(self, policy_name: str, description: str) -> Api:
+        return policy_api(self.service.update_policy_description(self.account_id, policy_name, description))
+
+    def list_groups(self) -> list[Api]:
+        s, a = self.service, self.account_id
+        return [group_api(g) for g in all_pages(lambda m: s.list_groups(a, marker=m))]
+
+    def create_group(self, group_name: str, *, comments: str = "") -> Api:
+        return group_api(self.service.create_group(self.account_id, group_name, comments=comments))
+
+    def update_group(
+        self, group_name: str, *, new_group_name: str | None = None, new_comments: str | None = None
+    ) -> Api:
+        return group_api(
+            self.service.update_group(
+                self.account_id, group_name, new_group_name=new_group_name, new_comments=new_comments
+            )
+        )
+
+    def list_users(self) -> list[Api]:
+        s, a = self.service, self.account_id
+        return [user_api(u) for u in all_pages(lambda m: s.list_users(a, marker=m))]
+
+    def create_user(self, user_name: str, **fields: str) -> Api:
+        """``fields``: display_name, email, mobile_phone, comments."""
+        return user_api(self.service.create_user(self.account_id, user_name, **fields))
+
+    def update_user(self, user_name: str, **changes: str) -> Api:
+        """``changes``: new_user_name, new_display_name, new_email, new_mobile_phone, new_comments."""
+        return user_api(self.service.update_user(self.account_id, user_name, **changes))
+
+    def list_groups_for_user(self, user_name: str) -> list[Api]:
+        return [
+            {**group_api(j.group), "JoinDate": api_date(j.join_date)}
+            for j in self.service.list_groups_for_user(self.account_id, user_name)
+        ]
+
+    def add_user_to_group(self, group_name: str, user_name: str) -> None:
+        self.service.add_user_to_group(self.account_id, group_name, user_name)
+
+    def remove_user_from_group(self, group_name: str, user_name: str) -> None:
+        self.service.remove_user_from_group(self.account_id, group_name, user_name)
+
+    def list_policies_for(self, target_type: AttachTarget, name: str) -> list[Api]:
+        return [
+            {**policy_api(a.entity), "AttachDate": api_date(a.attach_date)}
+            for a in self.service.list_policies_for(self.account_id, target_type, name)
+        ]
+
+    def attach_policy(self, target_type: AttachTarget, name: str, policy_type: str, policy_name: str) -> None:
+        self.service.attach_policy(self.account_id, target_type, name, policy_type, policy_name)
+
+    def detach_policy(self, target_type: AttachTarget, name: str, policy_type: str, policy_name: str) -> None:
+        self.service.detach_policy(self.account_id, target_type, name, policy_type, policy_name)
+
+    def list_access_keys(self, user_name: str | None) -> list[Api]:
+        return [key_api(k) for k in self.service.list_access_keys(self.account_id, user_name)]
+
+    def create_access_key(self, user_name: str | None) -> Api:
+        created = self.service.create_access_key(self.account_id, user_name)
+        return {**key_api(created.key), "AccessKeySecret": created.secret}
+
+    def get_login_profile(self, user_name: str) -> Api:
+        return login_profile_api(self.service.get_login_profile(self.account_id, user_name))
+
+    def create_login_profile(
+        self,
+        user_name: str,
+        password: str,
+        *,
+        password_reset_required: bool = False,
+        mfa_bind_required: bool = False,
+    ) -> Api:
+        return login_profile_api(
+            self.service.create_login_profile(
+                self.account_id,
+                user_name,
+                password,
+                password_reset_required=password_reset_required,
+                mfa_bind_required=mfa_bind_required,
+            )
+        )
+
+    def update_login_profile(self, user_name: str, *, mfa_bind_required: bool) -> Api:
+        return login_profile_api(
+            self.service.update_login_profile(self.account_id, user_name, mfa_bind_required=mfa_bind_required)
+        )
+
+    def list_roles(self) -> list[Api]:
+        s, a = self.service, self.account_id
+        return [role_api(r) for r in all_pages(lambda m: s.list_roles(a, marker=m))]
+
+    def get_role(self, role_name: str) -> Api:
+        return role_api(self.service.get_role(self.account_id, role_name))
+
+    def create_role(
+        self, role_name: str, trust_policy: str, *, description: str = "", max_session_duration: int = 3600
+    ) -> Api:
+        return role_api(
+            self.service.create_role(
+                self.account_id,
+                role_name,
+                trust_policy,
+                description=description,
+                max_session_duration=max_session_duration,
+            )
+        )
+
+    def update_role(
+        self,
+        role_name: str,
+        *,
+        new_trust_policy: str | None = None,
+        new_description: str | None = None,
+        new_max_session_duration: int | None = None,
+    ) -> Api:
+        return role_api(
+            self.service.update_role(
+                self.account_id,
+                role_name,
+                new_assume_role_policy_document=new_trust_policy,
+                new_description=new_description,
+                new_max_session_duration=new_max_session_duration,
+            )
+        )

@@ -1,0 +1,260 @@
+"""``ram roles``, ``ram assume-role`` and ``ram simulate`` on the local store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ram_middleware.organisation import apply, load_organisation
+
+from .conftest import ORG_FILE, Ram, write_json
+
+OFFICE, HOME = "203.0.113.25", "198.51.100.7"
+TUESDAY_10_SHANGHAI, TUESDAY_20_SHANGHAI = "2024-06-04T10:00:00+08:00", "2024-06-04T20:00:00+08:00"
+
+
+def test_roles_lifecycle(ram: Ram, tmp_path: Path) -> None:
+    created = ram.json(
+        "roles", "create", "EcsOperator", "--description", "operators", "--max-session-duration", "7200"
+    )
+    role = created["Role"]
+    assert role["Arn"] == f"acs:ram::{ram.account_id}:role/ecsoperator"
+    trust = json.loads(role["AssumeRolePolicyDocument"])
+    assert trust["Statement"][0]["Principal"] == {"RAM": [f"acs:ram::{ram.account_id}:root"]}
+    ram.fails(
+        "roles", "create", "Bad", "--max-session-duration", "60", code="InvalidParameter.MaxSessionDuration"
+    )
+    custom = write_json(
+        tmp_path / "trust.json",
+        {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"Service": ["batch.internal.example"]},
+                }
+            ],
+        },
+    )
+    ram.ok("roles", "update", "EcsOperator", "--trust", custom, "--description", "batch jobs")
+    shown = ram.ok("roles", "show", "EcsOperator").stdout
+    assert "batch.internal.example" in shown and "Description: batch jobs" in shown
+    not_trust = write_json(
+        tmp_path / "nt.json",
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}]},
+    )
+    ram.fails("roles", "update", "EcsOperator", "--trust", not_trust, code="MalformedPolicyDocument")
+    ram.ok("policies", "attach", "AliyunECSFullAccess", "--role", "EcsOperator")
+    ram.fails("roles", "delete", "EcsOperator", code="DeleteConflict.Role.Policy")
+    ram.ok("roles", "delete", "EcsOperator", "--force")
+    assert ram.json("roles", "list") == {"Roles": []}
+
+
+def test_assume_role_as_a_user_with_a_session_policy(ram: Ram, tmp_path: Path) -> None:
+    ram.ok("users", "create", "contractor")
+    user_arn = f"acs:ram::{ram.account_id}:user/contractor"
+    ram.ok("roles", "create", "OSSReader", "--trusted", user_arn)
+    ram.ok("policies", "attach", "AliyunOSSReadOnlyAccess", "--role", "OSSReader")
+    ram.fails("assume-role", "OSSReader", "--session-name", "c1", code="MissingParameter.AsUser")
+    # Trusted, but the user's own policies do not allow sts:AssumeRole yet.
+    ram.fails(
+        "assume-role", "OSSReader", "--session-name", "c1", "--as-user", "contractor", code="NoPermission"
+    )
+    ram.ok("policies", "attach", "AliyunSTSAssumeRoleAccess", "--user", "contractor")
+    session = write_json(
+        tmp_path / "session.json",
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:reports/*"}
+            ],
+        },
+    )
+    answer = ram.json(
+        "assume-role",
+        "OSSReader",
+        "--session-name",
+        "c1",
+        "--as-user",
+        "contractor",
+        "--duration",
+        "900",
+        "--policy",
+        session,
+    )
+    credentials = answer["Credentials"]
+    assert credentials["AccessKeyId"].startswith("STS.") and credentials["SecurityToken"]
+    assert answer["AssumedRoleUser"]["Arn"] == f"acs:ram::{ram.account_id}:assumed-role/OSSReader/c1"
+    exports = ram.ok(
+        "assume-role", "OSSReader", "--session-name", "c2", "--as-user", "contractor", "--env"
+    ).stdout
+    assert exports.count("export ALIBABA_CLOUD_") == 3
+    ram.fails(
+        "assume-role",
+        "OSSReader",
+        "--session-name",
+        "x",
+        "--as-user",
+        "contractor",
+        code="InvalidParameter.RoleSessionName",
+    )
+    ram.fails(
+        "assume-role",
+        "OSSReader",
+        "--session-name",
+        "c3",
+        "--as-user",
+        "contractor",
+        "--duration",
+        "99999",
+        code="InvalidParameter.DurationSeconds",
+    )
+    ram.fails(
+        "assume-role",
+        "NoSuchRole",
+        "--session-name",
+        "c4",
+        "--as-user",
+        "contractor",
+        code="EntityNotExist.Role",
+    )
+
+
+def _company(ram: Ram) -> None:
+    apply(ram.service, ram.account_id, load_organisation(ORG_FILE))
+
+
+def test_simulate_prints_the_deciding_statement(ram: Ram) -> None:
+    _company(ram)
+    resource = "acs:oss:*:${AccountId}:rnd-bucket/report.txt"
+    office = ram.ok(
+        "simulate",
+        "--user",
+        "B",
+        "--action",
+        "oss:GetObject",
+        "--resource",
+        resource,
+        "--source-ip",
+        OFFICE,
+        "--time",
+        TUESDAY_10_SHANGHAI,
+    ).stdout
+    assert office.startswith("Decision:  Allow\n")
+    assert "Deciding statement: #0 of Custom policy RnDOSSOfficeNetworkWorkingHours v1 (group RnD)" in office
+    assert '"203.0.113.0/24"' in office
+    home = ram.json(
+        "simulate",
+        "--user",
+        "B",
+        "--action",
+        "oss:GetObject",
+        "--resource",
+        resource,
+        "--source-ip",
+        HOME,
+        "--time",
+        TUESDAY_10_SHANGHAI,
+    )
+    assert home["Effect"] == "ImplicitDeny" and HOME in home["Reason"]
+    assert home["Policy"]["PolicyName"] == "RnDOSSOfficeNetworkWorkingHours"
+    assert home["Statement"]["Condition"]["IpAddress"] == {"acs:SourceIp": ["203.0.113.0/24"]}
+    assert home["Request"]["Resource"] == f"acs:oss:*:{ram.account_id}:rnd-bucket/report.txt"
+    evening = ram.json(
+        "simulate",
+        "--user",
+        "B",
+        "--action",
+        "oss:PutObject",
+        "--resource",
+        resource,
+        "--source-ip",
+        OFFICE,
+        "--time",
+        TUESDAY_20_SHANGHAI,
+    )
+    assert evening["Effect"] == "ImplicitDeny" and "LocalTimeOfDay" in evening["Reason"]
+    stop = ram.json(
+        "simulate",
+        "--user",
+        "E",
+        "--action",
+        "ecs:StopInstance",
+        "--resource",
+        "acs:ecs:cn-hangzhou:${AccountId}:instance/i-1",
+    )
+    assert stop["Effect"] == "Allow" and stop["Policy"]["PolicyName"] == "AliyunECSFullAccess"
+    assert stop["Policy"]["AttachedTo"] == "group OandM"
+    nothing = ram.json("simulate", "--user", "A", "--action", "ecs:StopInstance", "--resource", "*")
+    assert nothing == {**nothing, "Effect": "ImplicitDeny", "Policy": None, "Statement": None}
+    ram.fails(
+        "simulate",
+        "--user",
+        "nobody",
+        "--action",
+        "ecs:StopInstance",
+        "--resource",
+        "*",
+        code="EntityNotExist.User",
+    )
+    ram.fails(
+        "simulate",
+        "--user",
+        "B",
+        "--action",
+        "oss:GetObject",
+        "--resource",
+        "*",
+        "--source-ip",
+        "nope",
+        code="InvalidParameter.SourceIp",
+    )
+    assert ram("simulate", "--action", "a:b", "--resource", "*").exit_code == 2
+
+
+def test_simulate_a_role_session_narrowed_by_a_session_policy(ram: Ram, tmp_path: Path) -> None:
+    _company(ram)
+    report = "acs:oss:*:${AccountId}:rnd-bucket/report.txt"
+    other = "acs:oss:*:${AccountId}:finance/salaries.csv"
+    role_only = ram.json("simulate", "--role", "OSSReader", "--action", "oss:GetObject", "--resource", other)
+    assert role_only["Effect"] == "Allow" and role_only["Policy"]["PolicyName"] == "AliyunOSSReadOnlyAccess"
+    session = write_json(
+        tmp_path / "s.json",
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:rnd-bucket/*"}
+            ],
+        },
+    )
+    narrowed = ram.json(
+        "simulate",
+        "--role",
+        "OSSReader",
+        "--session-policy",
+        session,
+        "--action",
+        "oss:GetObject",
+        "--resource",
+        other,
+    )
+    assert narrowed["Effect"] == "ImplicitDeny"
+    kept = ram.json(
+        "simulate",
+        "--role",
+        "OSSReader",
+        "--session-policy",
+        session,
+        "--action",
+        "oss:GetObject",
+        "--resource",
+        report,
+    )
+    assert kept["Effect"] == "Allow"
+    assert (
+        ram(
+            "simulate", "--user", "B", "--session-policy", session, "--action", "a:b", "--resource", "*"
+        ).exit_code
+        == 2
+    )
