@@ -1,0 +1,144 @@
+"""Pages for a signed-in person: home, step-up MFA, change own password, logout.
+
+Step-up (``/mfa?next=…``): a session without MFA, or with MFA older than a route's ``max_age``, proves a
+fresh TOTP code here; the session then gets a new id and MFA time and the browser returns to ``next``
+(same-origin paths only). Changing the password rotates the session id too. Logout revokes the session id
+server-side, so the cookie is refused even if it was copied before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import errors
+from ..credentials.password import MAX_PASSWORD_CHARS, LogonThrottle, PasswordPolicy
+from ..credentials.preference import SecurityPreference
+from .base import Kit, SignedIn
+from .safety import MAX_NEXT_CHARS, safe_next
+from .web import ConsoleRequest, Reply
+
+__all__ = ["AccountPages", "allows"]
+
+
+def allows(preference: SecurityPreference, signed_in: SignedIn, what: str) -> bool:
+    """Whether the security preference lets this identity manage ``what`` (``password``, ``mfa``,
+    ``access_keys``) itself. The preference governs RAM users; the root manages its own password and MFA but
+    never gets AccessKeys from the console (the account should rest)."""
+    if signed_in.user_name is None:
+        return what != "access_keys"
+    return {
+        "password": preference.allow_user_to_change_password,
+        "mfa": preference.allow_user_to_manage_mfa_devices,
+        "access_keys": preference.allow_user_to_manage_access_keys,
+    }[what]
+
+
+class AccountPages:
+    """Home, step-up, password and logout pages."""
+
+    def __init__(self, kit: Kit) -> None:
+        self.kit = kit
+
+    def handlers(self) -> dict[str, Callable[[ConsoleRequest], Reply]]:
+        return {"home": self.home, "stepup": self.stepup, "password": self.password, "logout": self.logout}
+
+    def home(self, request: ConsoleRequest) -> Reply:
+        signed_in = self.kit.require_session(request)
+        preference = self.kit.service.get_security_preference(signed_in.account_id)
+        device = self.kit.bound_device(signed_in.account_id, signed_in.user_name)
+        return self.kit.page(
+            request, "home.html", signed_in=signed_in, arn=signed_in.principal.arn,
+            is_root=signed_in.user_name is None, has_device=device is not None,
+            mfa_present=signed_in.session.mfa_present,
+            can={what: allows(preference, signed_in, what) for what in ("password", "mfa", "access_keys")},
+        )  # fmt: skip
+
+    # --- step-up ----------------------------------------------------------------------------------------
+
+    def stepup(self, request: ConsoleRequest) -> Reply:
+        signed_in = self.kit.require_session(request)
+        raw_next = request.field("next", MAX_NEXT_CHARS) or request.query("next") or ""
+        next_url = safe_next(raw_next, self.kit.url("home"))
+        if self.kit.bound_device(signed_in.account_id, signed_in.user_name) is None:
+            text = "This page needs MFA, but no MFA device is bound to you. Bind one first."
+            link = self.kit.url("mfa_device")
+            return self.kit.message(
+                request, text, status=403, signed_in=signed_in, link=link, link_text="Set up MFA"
+            )
+        if request.method == "GET":
+            return self._stepup_form(request, signed_in, next_url)
+        self.kit.check_csrf(request, signed_in)
+        throttle = self.kit.throttle(signed_in.account_id)
+        user_key = signed_in.user_name or ""
+        try:
+            throttle.check(signed_in.account_id, user_key)
+            code = request.field("code", 16)
+            self.kit.service.verify_mfa_code(signed_in.account_id, signed_in.user_name, code)
+        except errors.InvalidAuthenticationCode as exc:
+            throttle.failed(signed_in.account_id, user_key)
+            return self._stepup_form(request, signed_in, next_url, exc)
+        except errors.LoginLocked as exc:
+            return self._stepup_form(request, signed_in, next_url, exc)
+        throttle.succeeded(signed_in.account_id, user_key)
+        _, value = self.kit.sessions.rotate(signed_in.session, mfa_time=self.kit.now())
+        return Reply.redirect(next_url).set_cookie(self.kit.session_cookie(request, value))
+
+    def _stepup_form(
+        self, request: ConsoleRequest, signed_in: SignedIn, next_url: str,
+        error: errors.RAMError | None = None,
+    ) -> Reply:  # fmt: skip
+        return self.kit.page(
+            request, "totp.html", status=200 if error is None else error.status, signed_in=signed_in,
+            purpose="stepup", action=self.kit.url("stepup"), next=next_url,
+            error=None if error is None else error.message,
+        )  # fmt: skip
+
+    # --- own password -----------------------------------------------------------------------------------
+
+    def password(self, request: ConsoleRequest) -> Reply:
+        signed_in = self.kit.require_session(request)
+        account_id, user_name = signed_in.account_id, signed_in.user_name
+        if not allows(self.kit.service.get_security_preference(account_id), signed_in, "password"):
+            text = "Your administrator does not let users change their own password."
+            return self.kit.message(request, text, status=403, signed_in=signed_in)
+        policy = self.kit.service.get_password_policy(account_id)
+        if request.method == "GET":
+            return self._password_form(request, signed_in, policy)
+        self.kit.check_csrf(request, signed_in)
+        old = request.field("old_password", MAX_PASSWORD_CHARS)
+        new = request.field("new_password", MAX_PASSWORD_CHARS)
+        if new != request.field("confirm", MAX_PASSWORD_CHARS):
+            return self._password_form(request, signed_in, policy, "The two new passwords differ.")
+        try:
+            self.kit.service.change_password(account_id, user_name, old, new)
+        except errors.InvalidParameter as exc:
+            return self._password_form(request, signed_in, policy, exc.message)
+        LogonThrottle(self.kit.ram.guard, policy).succeeded(account_id, user_name or "")
+        rotated, value = self.kit.sessions.rotate(signed_in.session)
+        reply = self.kit.message(
+            request, "Your password was changed.", signed_in=SignedIn(rotated, signed_in.principal)
+        )
+        return reply.set_cookie(self.kit.session_cookie(request, value))
+
+    def _password_form(
+        self, request: ConsoleRequest, signed_in: SignedIn, policy: PasswordPolicy, error: str | None = None
+    ) -> Reply:
+        return self.kit.page(
+            request, "new_password.html", status=200 if error is None else 400, signed_in=signed_in,
+            policy=policy, ask_old=True, action=self.kit.url("password"), error=error,
+        )  # fmt: skip
+
+    # --- logout -------------------------------------------------------------------------------------------
+
+    def logout(self, request: ConsoleRequest) -> Reply:
+        signed_in = self.kit.signed_in(request)
+        if request.method == "GET":
+            if signed_in is None:
+                return Reply.redirect(self.kit.url("logon"))
+            return self.kit.page(request, "logout.html", signed_in=signed_in)
+        if signed_in is not None:
+            self.kit.check_csrf(request, signed_in)
+            self.kit.sessions.revoke(signed_in.session)
+        # Without a valid session there is nothing to end; clearing the cookie is harmless either way.
+        reply = Reply.redirect(self.kit.url("logon", signed_out="1"))
+        return reply.set_cookie(self.kit.clear_session_cookie(request))

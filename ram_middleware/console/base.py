@@ -1,0 +1,276 @@
+"""What every console page shares: settings, URLs, cookies, CSRF, the current session, rendering.
+
+:class:`Kit` is built once per :class:`~ram_middleware.console.Console` and handed to the page groups
+(logon, account, devices); it holds no per-request state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from .. import errors
+from ..audit import AuditDecision, AuditEvent
+from ..authorizer import new_request_id
+from ..config import Ram
+from ..context import format_time
+from ..credentials.password import LogonThrottle, PasswordPolicy
+from ..credentials.session import (
+    DEFAULT_COOKIE,
+    BrowserSession,
+    BrowserSessions,
+    InvalidSession,
+    SessionAuthenticator,
+)
+from ..identity import Account, Principal
+from ..store.records import MFADevice
+from .pending import PendingLogons
+from .safety import CsrfTokens
+from .web import ConsoleRequest, Reply, cookie_header
+
+__all__ = ["PATHS", "ConsoleSettings", "Kit", "NeedLogon", "SignedIn"]
+
+PATHS: dict[str, str] = {
+    "home": "/",
+    "logon": "/logon",
+    "logon_mfa": "/logon/mfa",
+    "logon_bind": "/logon/bind",
+    "logon_password": "/logon/password",
+    "stepup": "/mfa",
+    "logout": "/logout",
+    "password": "/password",
+    "mfa_device": "/mfa-device",
+    "access_keys": "/access-keys",
+}
+"""Page name → path below the console's prefix."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """Console options. Timeouts are in seconds; the absolute session lifetime is the account's
+    ``LoginSessionDuration`` (security preference)."""
+
+    prefix: str = "/console"
+    title: str = "ram-middleware"
+    session_cookie: str = DEFAULT_COOKIE
+    csrf_cookie: str = "ram_csrf"
+    logon_cookie: str = "ram_logon"
+    idle_timeout: float = 1800.0
+    refresh_after: float = 60.0
+    logon_timeout: float = 600.0
+
+    def __post_init__(self) -> None:
+        prefix = self.prefix
+        if not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix or "\\" in prefix:
+            raise errors.InvalidParameter("Prefix", "The console prefix is a path like /console.")
+
+
+class NeedLogon(errors.AuthenticationError):
+    """A console page that needs a session was opened without a valid one."""
+
+    default_code = "MissingAuthentication"
+    default_status = 401
+    default_message = "Please sign in."
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The current session and the identity it belongs to."""
+
+    session: BrowserSession
+    principal: Principal
+
+    @property
+    def account_id(self) -> str:
+        return self.session.account_id
+
+    @property
+    def user_name(self) -> str | None:
+        return self.session.user_name
+
+
+def derive_key(keys: Sequence[bytes], label: bytes) -> bytes:
+    """A purpose-specific key from the newest console key."""
+    return hmac.new(keys[0], label, hashlib.sha256).digest()
+
+
+class Kit:
+    """Shared services of the console pages."""
+
+    def __init__(self, ram: Ram, settings: ConsoleSettings, keys: Sequence[bytes]) -> None:
+        self.ram = ram
+        self.service = ram.service
+        self.settings = settings
+        clock = ram.config.clock
+        self.sessions = BrowserSessions(
+            keys, ram.guard, clock=clock, idle_timeout=settings.idle_timeout,
+            refresh_after=settings.refresh_after,
+        )  # fmt: skip
+        self.session_auth = SessionAuthenticator(
+            self.sessions, ram.directory, cookie_name=settings.session_cookie
+        )
+        self.pending = PendingLogons(keys, ram.guard, clock=clock, lifetime=settings.logon_timeout)
+        self.csrf = CsrfTokens(derive_key(keys, b"ram-middleware/console-csrf/v1"))
+
+    def now(self) -> datetime:
+        return self.ram.config.clock()
+
+    def url(self, name: str, **query: str) -> str:
+        """The absolute path of page ``name``, with ``query`` parameters."""
+        path = self.settings.prefix + PATHS[name]
+        return f"{path}?{urlencode(query)}" if query else path
+
+    def urls(self) -> dict[str, str]:
+        return {name: self.url(name) for name in PATHS}
+
+    def secure(self, request: ConsoleRequest) -> bool:
+        """Whether the browser reached us over HTTPS (directly or through a trusted proxy)."""
+        return self.ram.authorizer.contexts.secure_transport(request.facts)
+
+    def source_ip(self, request: ConsoleRequest) -> str:
+        return self.ram.authorizer.contexts.source_ip(request.facts)
+
+    # --- cookies ----------------------------------------------------------------------------------------
+
+    def session_cookie(self, request: ConsoleRequest, value: str) -> str:
+        # No Max-Age: the browser forgets it on exit; the server enforces idle and absolute timeouts.
+        return cookie_header(self.settings.session_cookie, value, secure=self.secure(request))
+
+    def clear_session_cookie(self, request: ConsoleRequest) -> str:
+        return cookie_header(self.settings.session_cookie, "", secure=self.secure(request), max_age=0)
+
+    def logon_cookie(self, request: ConsoleRequest, value: str) -> str:
+        return cookie_header(
+            self.settings.logon_cookie, value, path=self.settings.prefix, secure=self.secure(request),
+            max_age=int(self.settings.logon_timeout), same_site="Strict",
+        )  # fmt: skip
+
+    def clear_logon_cookie(self, request: ConsoleRequest) -> str:
+        return cookie_header(
+            self.settings.logon_cookie, "", path=self.settings.prefix, secure=self.secure(request),
+            max_age=0, same_site="Strict",
+        )  # fmt: skip
+
+    # --- CSRF and rendering -----------------------------------------------------------------------------
+
+    def check_csrf(self, request: ConsoleRequest, signed_in: SignedIn | None = None) -> None:
+        """Raise :class:`CsrfRejected` unless the form's token matches this browser and session."""
+        session_id = signed_in.session.session_id if signed_in is not None else ""
+        nonce = request.cookie(self.settings.csrf_cookie)
+        self.csrf.check(nonce, request.field("csrf_token", 128), session_id)
+
+    def page(
+        self,
+        request: ConsoleRequest,
+        template: str,
+        *,
+        status: int = 200,
+        signed_in: SignedIn | None = None,
+        **context: Any,
+    ) -> Reply:
+        """A rendered page with a CSRF token for its forms (and the CSRF cookie when the browser lacks it)."""
+        nonce = request.cookie(self.settings.csrf_cookie)
+        fresh = not self.csrf.valid_nonce(nonce)
+        if nonce is None or fresh:
+            nonce = self.csrf.new_nonce()
+        session_id = signed_in.session.session_id if signed_in is not None else ""
+        context.update(
+            title=self.settings.title,
+            urls=self.urls(),
+            csrf_token=self.csrf.token(nonce, session_id),
+            signed_in=signed_in,
+            who=self.who(signed_in) if signed_in is not None else None,
+        )
+        reply = Reply(status=status, template=template, context=context)
+        if fresh:
+            reply.set_cookie(self._csrf_cookie(request, nonce))
+        return reply
+
+    def _csrf_cookie(self, request: ConsoleRequest, nonce: str) -> str:
+        return cookie_header(
+            self.settings.csrf_cookie, nonce, path=self.settings.prefix, secure=self.secure(request),
+            same_site="Strict",
+        )  # fmt: skip
+
+    def message(
+        self, request: ConsoleRequest, text: str, *, status: int = 200, signed_in: SignedIn | None = None,
+        link: str | None = None, link_text: str | None = None,
+    ) -> Reply:  # fmt: skip
+        """A page that only says something (a refusal, announced as an alert, or a confirmation)."""
+        return self.page(
+            request, "message.html", status=status, signed_in=signed_in, text=text, alert=status >= 400,
+            link=link, link_text=link_text,
+        )  # fmt: skip
+
+    # --- sessions and identities ------------------------------------------------------------------------
+
+    def signed_in(self, request: ConsoleRequest) -> SignedIn | None:
+        """The request's valid session and its Principal, or None."""
+        try:
+            session = self.session_auth.session(request.facts)
+            if session is None:
+                return None
+            return SignedIn(session, self.session_auth.principal(session))
+        except InvalidSession:
+            return None
+
+    def require_session(self, request: ConsoleRequest) -> SignedIn:
+        """The session, or :class:`NeedLogon` (the console sends the browser to the logon page)."""
+        found = self.signed_in(request)
+        if found is None:
+            raise NeedLogon()
+        return found
+
+    def who(self, signed_in: SignedIn) -> str:
+        """``alice@company-x`` (or ``root@…``) for the page header."""
+        account = self.account_or_none(signed_in.account_id)
+        where = account.alias if account is not None and account.alias else signed_in.account_id
+        return f"{signed_in.user_name or 'root'}@{where}"
+
+    def account_or_none(self, alias_or_id: str) -> Account | None:
+        if not alias_or_id or len(alias_or_id) > 64:
+            return None
+        try:
+            return self.service.find_account(alias_or_id)
+        except errors.EntityNotExist:
+            return None
+
+    def bound_device(self, account_id: str, user_name: str | None) -> MFADevice | None:
+        """The virtual MFA device bound to the user (None: the root), or None."""
+        if user_name is None:
+            return self.service.get_root_mfa_info(account_id)
+        try:
+            return self.service.get_user_mfa_info(account_id, user_name)
+        except errors.EntityNotExist:
+            return None
+
+    def audit(
+        self, request: ConsoleRequest, decision: AuditDecision, status: int, *,
+        principal: Principal | None = None, code: str | None = None, reason: str = "",
+    ) -> None:  # fmt: skip
+        """Record a console logon event (``console:Logon``) in the runtime's audit sink.
+
+        Failed attempts name no identity: what was typed into the user name field is not trusted, and people
+        sometimes type their password there. A sink that fails makes the logon fail (closed).
+        """
+        event = AuditEvent(
+            time=format_time(self.now(), milliseconds=True), request_id=new_request_id(), decision=decision,
+            status=status, method=request.facts.method, path=request.facts.path,
+            source_ip=self.source_ip(request), principal_arn=principal.arn if principal else None,
+            principal_type=principal.principal_type if principal else None,
+            auth_method="session" if principal else "none", action="console:Logon", code=code, reason=reason,
+        )  # fmt: skip
+        try:
+            self.ram.authorizer.audit.emit(event)
+        except Exception as exc:
+            raise errors.ServiceUnavailable() from exc
+
+    def throttle(self, account_id: str | None) -> LogonThrottle:
+        """The lock-out counter under the account's password policy (defaults for an unknown account)."""
+        policy = self.service.get_password_policy(account_id) if account_id else PasswordPolicy()
+        return LogonThrottle(self.ram.guard, policy)

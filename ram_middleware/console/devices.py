@@ -1,0 +1,153 @@
+"""Self-service credentials: one's own virtual MFA device and AccessKeys.
+
+Each page is open only when the account's security preference allows it (``AllowUserToManageMFADevices``,
+``AllowUserToManageAccessKeys``). Unbinding MFA asks for a current code from the device being removed.
+A new AccessKey's secret is shown once, on a page that is never cached, and never again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from .. import errors
+from .account import allows
+from .base import Kit, SignedIn
+from .binding import Enrolment, Enrolments
+from .web import ConsoleRequest, Reply
+
+__all__ = ["DevicePages"]
+
+_KEY_ACTIONS = {"disable": "Inactive", "enable": "Active"}
+_INTERRUPTED = "The setup was interrupted; scan this new code."
+
+
+class DevicePages:
+    """The MFA device and AccessKey pages."""
+
+    def __init__(self, kit: Kit, enrolments: Enrolments) -> None:
+        self.kit = kit
+        self.enrolments = enrolments
+
+    def handlers(self) -> dict[str, Callable[[ConsoleRequest], Reply]]:
+        return {"mfa_device": self.mfa_device, "access_keys": self.access_keys}
+
+    def _allowed(self, signed_in: SignedIn, what: str) -> bool:
+        preference = self.kit.service.get_security_preference(signed_in.account_id)
+        return allows(preference, signed_in, what)
+
+    # --- MFA device --------------------------------------------------------------------------------------
+
+    def mfa_device(self, request: ConsoleRequest) -> Reply:
+        signed_in = self.kit.require_session(request)
+        if not self._allowed(signed_in, "mfa"):
+            text = "Your administrator does not let users manage their own MFA devices."
+            return self.kit.message(request, text, status=403, signed_in=signed_in)
+        device = self.kit.bound_device(signed_in.account_id, signed_in.user_name)
+        if request.method == "GET":
+            return self._device_page(request, signed_in)
+        self.kit.check_csrf(request, signed_in)
+        action = request.field("action", 16)
+        if action == "start" and device is None:
+            return self._bind_form(request, signed_in, self.enrolments.start(*_who(signed_in)))
+        if action == "bind" and device is None:
+            return self._bind(request, signed_in)
+        if action == "unbind" and device is not None:
+            return self._unbind(request, signed_in, device.serial_number)
+        return Reply.redirect(self.kit.url("mfa_device"))
+
+    def _device_page(
+        self, request: ConsoleRequest, signed_in: SignedIn, error: str | None = None, status: int = 200
+    ) -> Reply:
+        device = self.kit.bound_device(signed_in.account_id, signed_in.user_name)
+        return self.kit.page(
+            request, "mfa_device.html", status=status, signed_in=signed_in, device=device, error=error
+        )
+
+    def _bind_form(
+        self, request: ConsoleRequest, signed_in: SignedIn, enrolment: Enrolment, error: str | None = None,
+        status: int = 200,
+    ) -> Reply:  # fmt: skip
+        return self.kit.page(
+            request, "bind.html", status=status, signed_in=signed_in, purpose="self",
+            action=self.kit.url("mfa_device"), error=error, **enrolment.context(),
+        )  # fmt: skip
+
+    def _bind(self, request: ConsoleRequest, signed_in: SignedIn) -> Reply:
+        account_id, user_name = _who(signed_in)
+        enrolment = self.enrolments.resume(account_id, user_name, request.field("binding", 4096))
+        if enrolment is None:
+            fresh = self.enrolments.start(account_id, user_name)
+            return self._bind_form(request, signed_in, fresh, _INTERRUPTED)
+        try:
+            self.enrolments.bind(
+                account_id, user_name, enrolment, request.field("code1", 16), request.field("code2", 16)
+            )
+        except errors.InvalidAuthenticationCode as exc:
+            return self._bind_form(request, signed_in, enrolment, exc.message, exc.status)
+        # Two fresh codes from the device just bound are an MFA proof.
+        rotated, value = self.kit.sessions.rotate(signed_in.session, mfa_time=self.kit.now())
+        reply = self.kit.message(
+            request, "Your MFA device is bound. Sign-ins now ask for a code.",
+            signed_in=SignedIn(rotated, signed_in.principal),
+        )  # fmt: skip
+        return reply.set_cookie(self.kit.session_cookie(request, value))
+
+    def _unbind(self, request: ConsoleRequest, signed_in: SignedIn, serial: str) -> Reply:
+        account_id, user_name = _who(signed_in)
+        try:
+            self.kit.service.verify_mfa_code(account_id, user_name, request.field("code", 16))
+        except errors.InvalidAuthenticationCode as exc:
+            return self._device_page(request, signed_in, exc.message, exc.status)
+        if user_name is None:
+            self.kit.service.unbind_root_mfa_device(account_id)
+        else:
+            self.kit.service.unbind_mfa_device(account_id, user_name)
+        with contextlib.suppress(errors.EntityNotExist, errors.DeleteConflict):
+            self.kit.service.delete_virtual_mfa_device(account_id, serial)
+        rotated, value = self.kit.sessions.rotate(signed_in.session)
+        reply = self.kit.message(
+            request, "Your MFA device was removed.", signed_in=SignedIn(rotated, signed_in.principal)
+        )
+        return reply.set_cookie(self.kit.session_cookie(request, value))
+
+    # --- AccessKeys ---------------------------------------------------------------------------------------
+
+    def access_keys(self, request: ConsoleRequest) -> Reply:
+        signed_in = self.kit.require_session(request)
+        if not self._allowed(signed_in, "access_keys"):
+            text = (
+                "The account root does not use AccessKeys; use a RAM user."
+                if signed_in.user_name is None
+                else "Your administrator does not let users manage their own AccessKeys."
+            )
+            return self.kit.message(request, text, status=403, signed_in=signed_in)
+        if request.method == "GET":
+            return self._keys_page(request, signed_in)
+        self.kit.check_csrf(request, signed_in)
+        account_id, user_name = _who(signed_in)
+        action = request.field("action", 16)
+        try:
+            if action == "create":
+                created = self.kit.service.create_access_key(account_id, user_name)
+                return self._keys_page(request, signed_in, new_key=created.key, new_secret=created.secret)
+            if action in _KEY_ACTIONS:
+                key_id = request.field("access_key_id", 64)
+                self.kit.service.update_access_key(
+                    account_id, key_id, _KEY_ACTIONS[action], user_name=user_name
+                )
+        except (errors.LimitExceeded, errors.EntityNotExist) as exc:
+            return self._keys_page(request, signed_in, error=exc.message, status=exc.status)
+        return Reply.redirect(self.kit.url("access_keys"))
+
+    def _keys_page(
+        self, request: ConsoleRequest, signed_in: SignedIn, *, status: int = 200, **context: object
+    ) -> Reply:
+        keys = self.kit.service.list_access_keys(signed_in.account_id, signed_in.user_name)
+        return self.kit.page(
+            request, "access_keys.html", status=status, signed_in=signed_in, keys=keys, **context
+        )
+
+
+def _who(signed_in: SignedIn) -> tuple[str, str | None]:
+    return signed_in.account_id, signed_in.user_name

@@ -1,0 +1,270 @@
+"""The logon flow: password → (TOTP | bind a device) → (new password) → session.
+
+Who signs in: the account (alias or AccountId), a RAM user name, and the password. An **empty user name
+means the account root** (decision: "root" is a legal RAM user name, so it cannot stand for the root);
+the page discourages it, and once the root has an MFA device bound its logon always asks for a code.
+
+Unknown account, unknown user, no login profile and a wrong password give the same page, status and
+message after the same hashing work (:meth:`RamService.verify_login_password`). Failures count towards the
+account's ``MaxLoginAttemps`` lock-out per account and user name, whether or not the user exists; wrong
+MFA codes count towards the same lock-out. The lock-out is checked before the password, so a locked user
+learns nothing new from further guesses.
+
+Steps after the password, decided once: ``mfa`` when a device is bound; else ``bind`` when the login
+profile says ``MFABindRequired`` or the security preference enforces MFA for the user; then ``password``
+when ``PasswordResetRequired`` is set or the password is past ``MaxPasswordAge`` (with ``HardExpiry`` the
+logon is refused instead). ``LoginNetworkMasks`` is checked once the password is right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from .. import errors
+from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy, is_expired
+from ..credentials.preference import SecurityPreference
+from ..credentials.session import BrowserSession
+from ..store.records import LoginProfile
+from .base import Kit
+from .binding import Enrolment, Enrolments
+from .pending import LogonExpired, PendingLogon, Step
+from .safety import MAX_NEXT_CHARS, safe_next
+from .web import ConsoleRequest, Reply
+
+__all__ = ["LogonPages"]
+
+_STEP_PAGES: dict[Step, str] = {"mfa": "logon_mfa", "bind": "logon_bind", "password": "logon_password"}
+_NOTICES = {
+    "expired": "Your sign-in took too long or was interrupted. Please start again.",
+    "signed_out": "You have signed out.",
+}
+
+
+class PasswordExpired(errors.AuthenticationError):
+    """The password is past MaxPasswordAge and the policy's HardExpiry needs an administrator."""
+
+    default_code = "PasswordExpired"
+    default_status = 403
+    default_message = "Your password has expired. Ask an administrator to reset it."
+
+
+class NetworkRefused(errors.AuthenticationError):
+    default_code = "Forbidden.LoginNetwork"
+    default_status = 403
+    default_message = "Signing in to this account is not allowed from your network."
+
+
+class LogonPages:
+    """The pages of the logon flow; each takes a :class:`ConsoleRequest` and returns a :class:`Reply`."""
+
+    def __init__(self, kit: Kit, enrolments: Enrolments) -> None:
+        self.kit = kit
+        self.enrolments = enrolments
+
+    def handlers(self) -> dict[str, Callable[[ConsoleRequest], Reply]]:
+        return {
+            "logon": self.logon,
+            "logon_mfa": self.logon_mfa,
+            "logon_bind": self.logon_bind,
+            "logon_password": self.logon_password,
+        }
+
+    # --- password ---------------------------------------------------------------------------------------
+
+    def logon(self, request: ConsoleRequest) -> Reply:
+        if request.method == "GET":
+            return self._logon_form(request, next_url=request.query("next") or "")
+        self.kit.check_csrf(request)
+        account_text = request.field("account", 64).strip()
+        user_name = request.field("user_name", 64).strip() or None
+        next_url = safe_next(request.field("next", MAX_NEXT_CHARS), self.kit.url("home"))
+        account = self.kit.account_or_none(account_text)
+        account_key = account.account_id if account is not None else account_text.lower()
+        throttle = self.kit.throttle(account.account_id if account is not None else None)
+        try:
+            throttle.check(account_key, user_name or "")
+            profile = self._verify(account_key, user_name, request.field("password", MAX_PASSWORD_CHARS))
+        except errors.AuthenticationError as exc:
+            if isinstance(exc, errors.LoginFailed):
+                throttle.failed(account_key, user_name or "")
+            return self._refused(request, next_url, account_text, exc)
+        # The failure counter is reset only when the whole logon succeeds: resetting it here would give
+        # someone who knows the password fresh MFA guesses with every new attempt.
+        try:
+            steps = self._steps(request, account_key, user_name, profile)
+        except errors.AuthenticationError as exc:
+            return self._refused(request, next_url, account_text, exc)
+        return self._continue(request, self.kit.pending.start(account_key, user_name, steps, next_url))
+
+    def _refused(
+        self, request: ConsoleRequest, next_url: str, account: str, error: errors.AuthenticationError
+    ) -> Reply:
+        self.kit.audit(request, "Rejected", error.status, code=error.code, reason="Console logon refused")
+        return self._logon_form(request, next_url=next_url, account=account, error=error)
+
+    def _verify(self, account_key: str, user_name: str | None, password: str) -> LoginProfile:
+        # An empty or unknown account still pays for one hash inside verify_login_password.
+        return self.kit.service.verify_login_password(account_key or "-", user_name, password)
+
+    def _steps(
+        self, request: ConsoleRequest, account_id: str, user_name: str | None, profile: LoginProfile
+    ) -> list[Step]:
+        preference = self.kit.service.get_security_preference(account_id)
+        if not preference.login_allowed_from(self.kit.source_ip(request)):
+            raise NetworkRefused()
+        steps: list[Step] = []
+        if self.kit.bound_device(account_id, user_name) is not None:
+            steps.append("mfa")
+        elif profile.mfa_bind_required or _enforced(preference, user_name):
+            steps.append("bind")
+        policy = self.kit.service.get_password_policy(account_id)
+        changed = profile.password_changed_date
+        expired = changed is not None and is_expired(changed, policy, self.kit.now())
+        if expired and policy.hard_expiry:
+            raise PasswordExpired()
+        if profile.password_reset_required or expired:
+            steps.append("password")
+        return steps
+
+    def _logon_form(
+        self,
+        request: ConsoleRequest,
+        *,
+        next_url: str,
+        account: str = "",
+        error: errors.RAMError | None = None,
+    ) -> Reply:
+        status = 200 if error is None else error.status
+        notice = next((text for key, text in _NOTICES.items() if request.query(key)), None)
+        return self.kit.page(
+            request, "logon.html", status=status, account=account, next=safe_next(next_url, ""),
+            error=None if error is None else error.message, message=notice,
+        )  # fmt: skip
+
+    # --- the steps after the password -------------------------------------------------------------------
+
+    def _pending(self, request: ConsoleRequest, step: Step) -> PendingLogon:
+        pending = self.kit.pending.loads(request.cookie(self.kit.settings.logon_cookie))
+        if pending.step != step:
+            raise LogonExpired()  # e.g. the Back button after a step was done: start again
+        return pending
+
+    def logon_mfa(self, request: ConsoleRequest) -> Reply:
+        pending = self._pending(request, "mfa")
+        if request.method == "GET":
+            return self._totp_form(request)
+        self.kit.check_csrf(request)
+        throttle = self.kit.throttle(pending.account_id)
+        user_key = pending.user_name or ""
+        try:
+            throttle.check(pending.account_id, user_key)
+            self.kit.service.verify_mfa_code(pending.account_id, pending.user_name, request.field("code", 16))
+        except errors.InvalidAuthenticationCode as exc:
+            throttle.failed(pending.account_id, user_key)
+            return self._totp_form(request, error=exc)
+        except errors.LoginLocked as exc:
+            return self._totp_form(request, error=exc)
+        return self._continue(request, self.kit.pending.advance(pending, mfa_time=self.kit.now()))
+
+    def _totp_form(self, request: ConsoleRequest, error: errors.RAMError | None = None) -> Reply:
+        return self.kit.page(
+            request, "totp.html", status=200 if error is None else error.status, purpose="logon",
+            action=self.kit.url("logon_mfa"), error=None if error is None else error.message,
+        )  # fmt: skip
+
+    def logon_bind(self, request: ConsoleRequest) -> Reply:
+        pending = self._pending(request, "bind")
+        account_id, user_name = pending.account_id, pending.user_name
+        if request.method == "GET":
+            return self._bind_form(request, self.enrolments.start(account_id, user_name))
+        self.kit.check_csrf(request)
+        enrolment = self.enrolments.resume(account_id, user_name, request.field("binding", 4096))
+        if enrolment is None:
+            fresh = self.enrolments.start(account_id, user_name)
+            return self._bind_form(request, fresh, "The setup was interrupted; scan this new code.", 409)
+        try:
+            self.enrolments.bind(
+                account_id, user_name, enrolment, request.field("code1", 16), request.field("code2", 16)
+            )
+        except errors.InvalidAuthenticationCode as exc:
+            return self._bind_form(request, enrolment, exc.message, exc.status)
+        return self._continue(request, self.kit.pending.advance(pending, mfa_time=self.kit.now()))
+
+    def _bind_form(
+        self, request: ConsoleRequest, enrolment: Enrolment, error: str | None = None, status: int = 200
+    ) -> Reply:
+        return self.kit.page(
+            request, "bind.html", status=status, action=self.kit.url("logon_bind"), purpose="logon",
+            error=error, **enrolment.context(),
+        )  # fmt: skip
+
+    def logon_password(self, request: ConsoleRequest) -> Reply:
+        pending = self._pending(request, "password")
+        policy = self.kit.service.get_password_policy(pending.account_id)
+        if request.method == "GET":
+            return self._password_form(request, policy)
+        self.kit.check_csrf(request)
+        new = request.field("new_password", MAX_PASSWORD_CHARS)
+        confirm = request.field("confirm", MAX_PASSWORD_CHARS)
+        if new != confirm:
+            return self._password_form(request, policy, "The two new passwords differ.")
+        try:
+            self.kit.service.update_login_profile(
+                pending.account_id, pending.user_name, password=new, password_reset_required=False
+            )
+        except errors.InvalidParameter as exc:
+            return self._password_form(request, policy, exc.message)
+        return self._continue(request, self.kit.pending.advance(pending))
+
+    def _password_form(
+        self, request: ConsoleRequest, policy: PasswordPolicy, error: str | None = None
+    ) -> Reply:
+        return self.kit.page(
+            request, "new_password.html", status=200 if error is None else 400, policy=policy,
+            ask_old=False, action=self.kit.url("logon_password"), error=error,
+        )  # fmt: skip
+
+    # --- finishing ----------------------------------------------------------------------------------------
+
+    def _audit_success(self, request: ConsoleRequest, session: BrowserSession) -> None:
+        principal = self.kit.session_auth.principal(session)
+        self.kit.audit(request, "Allow", 303, principal=principal, reason=_success_reason(session))
+
+    def _continue(self, request: ConsoleRequest, pending: PendingLogon) -> Reply:
+        """Go to the next step (with its cookie), or sign in when none is left."""
+        if pending.step is None:
+            return self._sign_in(request, pending)
+        reply = Reply.redirect(self.kit.url(_STEP_PAGES[pending.step]))
+        return reply.set_cookie(self.kit.logon_cookie(request, self.kit.pending.dumps(pending)))
+
+    def _sign_in(self, request: ConsoleRequest, pending: PendingLogon) -> Reply:
+        """The session: a new id (an earlier session of this browser is revoked), then back to ``next``."""
+        kit = self.kit
+        kit.pending.finish(pending)
+        kit.throttle(pending.account_id).succeeded(pending.account_id, pending.user_name or "")
+        earlier = kit.signed_in(request)
+        if earlier is not None:
+            kit.sessions.revoke(earlier.session)
+        preference = kit.service.get_security_preference(pending.account_id)
+        mfa = None if pending.mfa_time is None else datetime.fromtimestamp(pending.mfa_time, UTC)
+        account_id, user_name = pending.account_id, pending.user_name
+        lifetime = preference.login_session_seconds
+        session, value = kit.sessions.issue(account_id, user_name, lifetime=lifetime, mfa_time=mfa)
+        kit.service.record_logon(pending.account_id, pending.user_name)
+        self._audit_success(request, session)
+        reply = Reply.redirect(safe_next(pending.next_url, kit.url("home")))
+        reply.set_cookie(kit.session_cookie(request, value))
+        return reply.set_cookie(kit.clear_logon_cookie(request))
+
+
+def _success_reason(session: BrowserSession) -> str:
+    method = "password and MFA" if session.mfa_present else "password"
+    if session.user_name is None:
+        # DESIGN "the account rests": root use stands out in the audit log.
+        return f"Console logon of the account root ({method}); the root should rest, use RAM users"
+    return f"Console logon ({method})"
+
+
+def _enforced(preference: SecurityPreference, user_name: str | None) -> bool:
+    return user_name is not None and preference.mfa_required_for(user_name)

@@ -1,0 +1,97 @@
+"""Browser-facing safety checks: same-origin return URLs, CSRF tokens, and "is this a browser?".
+
+CSRF (signed double-submit, bound to the session): every browser gets a random nonce in an HttpOnly
+cookie; a form carries ``HMAC(key, nonce | session id)``. A POST is accepted only when the token recomputed
+from its own cookie (and current session) equals the submitted one, compared with
+:func:`hmac.compare_digest`. Another site can neither read the cookie nor compute the HMAC, and a token
+stops working when the session id rotates (logon, step-up, logout).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from .. import errors
+from ..credentials.authenticate import detect_scheme
+from ..facts import RequestFacts
+
+__all__ = ["CsrfRejected", "CsrfTokens", "is_browser", "safe_next"]
+
+MAX_NEXT_CHARS = 2048
+_NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+class CsrfRejected(errors.RAMError):
+    """A console form arrived without a valid CSRF token."""
+
+    default_code = "Forbidden.CSRF"
+    default_status = 403
+    default_message = "The form has expired or was not sent from this site. Reload the page and try again."
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """``value`` if it is a same-origin path (``/…``), else ``default``.
+
+    Refused: absolute URLs (``https://evil``), scheme-relative ``//evil``, any backslash (browsers read
+    ``/\\evil`` as ``//evil``), whitespace or control characters (browsers strip tabs and newlines, which
+    can turn ``/\\t/evil`` into ``//evil``), and anything that does not parse to a bare path.
+    """
+    if not value or len(value) > MAX_NEXT_CHARS:
+        return default
+    if not value.startswith("/") or value.startswith("//") or "\\" in value or _CONTROL.search(value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return default
+    return value
+
+
+def is_browser(facts: RequestFacts) -> bool:
+    """A browser navigation rather than an API call: it asks for HTML and carries no AccessKey signature."""
+    accept = (facts.header("accept") or "").lower()
+    if "text/html" not in accept:
+        return False
+    try:
+        return detect_scheme(facts) is None
+    except errors.RAMError:
+        return False
+
+
+class CsrfTokens:
+    """Issues and checks CSRF tokens; ``key`` is a secret of at least 32 bytes."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise errors.InvalidParameter("CsrfKey", "The CSRF key must be at least 32 bytes long.")
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "CsrfTokens()"
+
+    @staticmethod
+    def new_nonce() -> str:
+        """A fresh nonce for the CSRF cookie (43 URL-safe characters)."""
+        return secrets.token_urlsafe(32)
+
+    @staticmethod
+    def valid_nonce(nonce: str | None) -> bool:
+        return nonce is not None and _NONCE.fullmatch(nonce) is not None
+
+    def token(self, nonce: str, session_id: str = "") -> str:
+        """The token forms carry for this browser (``nonce``) and session."""
+        mac = hmac.new(self._key, f"{nonce}\0{session_id}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+
+    def check(self, nonce: str | None, submitted: str, session_id: str = "") -> None:
+        """Raise :class:`CsrfRejected` unless ``submitted`` is the token for ``nonce`` and ``session_id``."""
+        expected = self.token(nonce, session_id) if nonce is not None and self.valid_nonce(nonce) else ""
+        # compare_digest on ASCII bytes; an empty expectation (no cookie) never matches.
+        given = submitted.encode("ascii", "replace")
+        if not expected or not hmac.compare_digest(expected.encode("ascii"), given):
+            raise CsrfRejected()

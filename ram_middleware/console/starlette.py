@@ -1,0 +1,196 @@
+"""The console in Starlette and FastAPI apps.
+
+One call does everything::
+
+    app = Starlette(routes=[...], middleware=[Middleware(RAMMiddleware, ram=ram)])
+    console = mount_console(app, ram)            # pages under /console, session refresh, app.state
+
+or piece by piece: ``app.router.routes.append(console_routes(console))`` (a :class:`Mount`) and
+``Middleware(ConsoleMiddleware, console=console)`` (rolling refresh of the session cookie, so the idle
+timeout counts from the last request). Sensitive endpoints take ``@require_mfa(max_age=300)``.
+
+Console pages are ``@public`` for :class:`~ram_middleware.adapters.starlette.RAMMiddleware`: they check the
+session themselves. Forms are parsed here (url-encoded only; python-multipart is not needed) and every page
+runs in a worker thread, since logon hashes passwords and reads the store. Templates render through
+Starlette's :class:`Jinja2Templates`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.templating import Jinja2Templates
+
+from ..adapters.asgi import ASGIApp, Message, Receive, Scope, Send
+from ..adapters.starlette import current_principal
+from ..authorizer import ErrorResponse
+from ..config import Ram
+from ..facts import RequestFacts
+from ..routes import public
+from .browser import mfa_fresh
+from .core import Console
+from .web import (
+    MAX_FORM_BYTES,
+    TEMPLATE_DIR,
+    TEMPLATE_NAMESPACE,
+    ConsoleRequest,
+    FormTooLarge,
+    Reply,
+    parse_form,
+)
+
+__all__ = ["ConsoleMiddleware", "console_routes", "mount_console", "require_mfa"]
+
+Endpoint = Callable[[Request], Any]
+_METHODS = ["GET", "HEAD", "POST"]
+
+
+def console_routes(console: Console | Ram, **options: Any) -> Mount:
+    """The console's pages as a :class:`Mount` at its prefix (a runtime gets a new :class:`Console`)."""
+    found = console if isinstance(console, Console) else Console(console, **options)
+    templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+    routes = [
+        Route(path, _endpoint(found, templates, name), methods=_METHODS, name=name)
+        for name, path in found.pages()
+    ]
+    return Mount(found.settings.prefix, routes=routes, name="ram_console")
+
+
+def mount_console(app: Any, ram: Console | Ram, **options: Any) -> Console:
+    """Add the console to a Starlette/FastAPI ``app`` (before it starts): pages, session refresh, state."""
+    console = ram if isinstance(ram, Console) else Console(ram, **options)
+    app.router.routes.append(console_routes(console))
+    app.state.ram_console = console
+    app.add_middleware(ConsoleMiddleware, console=console)
+    return console
+
+
+def _endpoint(
+    console: Console, templates: Jinja2Templates, name: str
+) -> Callable[[Request], Awaitable[Response]]:
+    @public
+    async def page(request: Request) -> Response:
+        facts = RequestFacts.from_asgi(request.scope)
+        try:
+            form = parse_form(await _body(request), request.headers.get("content-type", ""))
+        except FormTooLarge as exc:
+            reply = console.kit.message(ConsoleRequest(facts), exc.message, status=exc.status)
+            return _response(request, templates, reply)
+        reply = await run_in_threadpool(console.handle, name, ConsoleRequest(facts, form))
+        return _response(request, templates, reply)
+
+    page.__name__ = f"ram_console_{name}"
+    return page
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refusing more than :data:`MAX_FORM_BYTES` without reading it all."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise FormTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _response(request: Request, templates: Jinja2Templates, reply: Reply) -> Response:
+    response: Response
+    if reply.location is not None:
+        response = RedirectResponse(reply.location, status_code=reply.status)
+    else:
+        template = TEMPLATE_NAMESPACE + (reply.template or "message.html")
+        response = templates.TemplateResponse(request, template, reply.context, status_code=reply.status)
+    _add_headers(response, reply.headers)
+    return response
+
+
+def _add_headers(response: Response, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> None:
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            response.headers.append(name, value)
+        else:
+            response.headers[name] = value
+
+
+def error_response(error: ErrorResponse) -> Response:
+    """A Starlette response for an :class:`ErrorResponse` (redirect, HTML page or JSON error)."""
+    response = Response(error.body, status_code=error.status)
+    _add_headers(response, error.headers)
+    return response
+
+
+class ConsoleMiddleware:
+    """Renews the session cookie on responses once it is ``refresh_after`` old (the idle timeout counts
+    from the last request), and makes the console findable by ``require_mfa`` (``scope["ram.console"]``)."""
+
+    def __init__(self, app: ASGIApp, *, console: Console) -> None:
+        self.app = app
+        self.console = console
+        self._cookie = console.settings.session_cookie.encode("latin-1") + b"="
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope["ram.console"] = self.console
+        if not any(name == b"cookie" and self._cookie in value for name, value in scope.get("headers", ())):
+            await self.app(scope, receive, send)
+            return
+        facts = RequestFacts.from_asgi(scope)
+
+        async def send_renewing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                mine = self.console.settings.session_cookie + "="
+                if not any(value.startswith(mine) for value in headers.getlist("set-cookie")):
+                    renewed = await run_in_threadpool(self.console.refreshed_cookie, facts)
+                    if renewed is not None:
+                        headers.append("set-cookie", renewed)
+            await send(message)
+
+        await self.app(scope, receive, send_renewing)
+
+
+def require_mfa(
+    max_age: float | None = None, *, console: Console | None = None
+) -> Callable[[Endpoint], Callable[[Request], Awaitable[Any]]]:
+    """Endpoint decorator: the caller must have proved MFA (within ``max_age`` seconds, when given).
+
+    A browser session without it is sent to the step-up page and back; an API caller gets 403
+    ``Forbidden.MFARequired``. Apply it above ``@ram_route`` (the route's rule is kept on the wrapper).
+    """
+
+    def decorate(endpoint: Endpoint) -> Callable[[Request], Awaitable[Any]]:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Any:
+            found = console or _console_of(request)
+            principal = current_principal(request)
+            if not mfa_fresh(principal, max_age, found.kit.now()):
+                facts = RequestFacts.from_asgi(request.scope)
+                refusal = await run_in_threadpool(found.mfa_refusal, facts, principal, max_age)
+                if refusal is not None:
+                    return error_response(refusal)
+            if inspect.iscoroutinefunction(endpoint):
+                return await endpoint(request)
+            return await run_in_threadpool(endpoint, request)
+
+        return guarded
+
+    return decorate
+
+
+def _console_of(request: Request) -> Console:
+    found = request.scope.get("ram.console") or getattr(request.app.state, "ram_console", None)
+    if not isinstance(found, Console):
+        raise RuntimeError("require_mfa needs the console: use mount_console(app, ram) or pass console=")
+    return found

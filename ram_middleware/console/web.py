@@ -1,0 +1,145 @@
+"""The console's framework-free HTTP model: what a page handler reads and what it returns.
+
+Handlers take a :class:`ConsoleRequest` (the request's :class:`RequestFacts` plus its parsed form) and
+return a :class:`Reply` (a template to render with its context, or a redirect, plus headers such as
+``Set-Cookie``). The Starlette and Flask mountings translate both ways and render the templates through
+their own Jinja2 integration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from .. import errors
+from ..credentials.session import cookie_value
+from ..facts import RequestFacts
+
+__all__ = [
+    "MAX_FORM_BYTES",
+    "PAGE_HEADERS",
+    "TEMPLATE_DIR",
+    "TEMPLATE_NAMESPACE",
+    "ConsoleRequest",
+    "FormTooLarge",
+    "Reply",
+    "cookie_header",
+    "parse_form",
+]
+
+MAX_FORM_BYTES = 16 * 1024  # every console form is a handful of short fields
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAMESPACE = "ram_console/"  # so an app's own "base.html" never replaces ours
+_MAX_FIELDS = 20
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+PAGE_HEADERS: tuple[tuple[str, str], ...] = (
+    # Pages carry CSRF tokens, one-time secrets (a new AccessKey) and MFA seeds: never cache or frame them.
+    ("cache-control", "no-store"),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'",
+    ),
+)
+
+SameSite = Literal["Lax", "Strict"]
+
+
+class FormTooLarge(errors.RAMError):
+    """A console form body over :data:`MAX_FORM_BYTES`."""
+
+    default_code = "EntityTooLarge"
+    default_status = 413
+    default_message = "The form is larger than the console accepts."
+
+
+def parse_form(body: bytes, content_type: str) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as a dict (first value of a repeated name wins).
+
+    Anything else (no body, another content type) is an empty form; malformed bytes are replaced, so a
+    broken form fails the CSRF or field checks rather than raising.
+    """
+    if len(body) > MAX_FORM_BYTES:
+        raise FormTooLarge()
+    if not body or content_type.split(";")[0].strip().lower() != _FORM_TYPE:
+        return {}
+    text = body.decode("utf-8", "replace")
+    form: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+    except ValueError:
+        return {}
+    for name, value in pairs:
+        form.setdefault(name, value)
+    return form
+
+
+@dataclass(frozen=True)
+class ConsoleRequest:
+    """One request to a console page."""
+
+    facts: RequestFacts
+    form: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return "GET" if self.facts.method == "HEAD" else self.facts.method
+
+    def query(self, name: str) -> str | None:
+        """The first value of query parameter ``name``, or None (undecodable queries give None)."""
+        try:
+            pairs = self.facts.query_pairs
+        except errors.RAMError:
+            return None
+        return next((value for key, value in pairs if key == name), None)
+
+    def field(self, name: str, limit: int = 1024) -> str:
+        """A form field ('' when absent), cut to ``limit`` characters."""
+        return self.form.get(name, "")[:limit]
+
+    def cookie(self, name: str) -> str | None:
+        return cookie_value(self.facts, name)
+
+
+@dataclass
+class Reply:
+    """What a handler answers: a rendered page (``template``) or a redirect (``location``)."""
+
+    status: int = 200
+    template: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    location: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=lambda: list(PAGE_HEADERS))
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 303) -> Reply:
+        return cls(status=status, location=location)
+
+    def set_cookie(self, header: str) -> Reply:
+        self.headers.append(("set-cookie", header))
+        return self
+
+
+def cookie_header(
+    name: str,
+    value: str,
+    *,
+    path: str = "/",
+    secure: bool = False,
+    max_age: int | None = None,
+    same_site: SameSite = "Lax",
+) -> str:
+    """A ``Set-Cookie`` value; always HttpOnly (no console script ever reads a cookie)."""
+    parts = [f"{name}={value}", f"Path={path}", "HttpOnly", f"SameSite={same_site}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts)

@@ -1,0 +1,331 @@
+"""Browser sessions after console logon: signed cookies, rotating keys, idle and absolute timeouts.
+
+A session cookie is an itsdangerous ``URLSafeSerializer`` token (HMAC-SHA256; keys newest first, the newest
+signs, every key verifies) over a compact JSON payload::
+
+    v  format (1)            sid  random session id       a   account id     u  user name (None: root)
+    mt MFA time (or None)    at   authentication time     x   absolute expiry
+    t  last refresh (the idle timeout counts from here)
+
+It is signed, not encrypted: it holds no secret, only who signed in and when. Times are whole epoch seconds
+from the injectable clock. :meth:`BrowserSessions.loads` refuses, in order: a bad signature or shape, a
+refresh time in the future, a session past its absolute expiry, one idle for longer than ``idle_timeout``,
+and a revoked session id.
+
+Revocation is server-side, through the :class:`~ram_middleware.guard.Guard`: logout and every session-id
+rotation claim ``session-revoked:<sid>`` until the session would have expired anyway, so a cookie copied
+before logout is refused by every instance that shares the guard.
+
+:class:`SessionAuthenticator` is the request path's "browser session cookie" scheme: it plugs into the
+:class:`~ram_middleware.credentials.authenticate.Authenticator` (``session_authenticator=``) and turns a
+valid cookie into the user's (or root's) :class:`Principal` with ``auth_method="session"`` and the MFA state
+that becomes ``acs:MFAPresent``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from .. import errors
+from ..facts import RequestFacts
+from ..guard import Guard
+from ..identity import Principal
+from ..store.cache import Directory, root_principal
+
+__all__ = [
+    "DEFAULT_COOKIE",
+    "BrowserSession",
+    "BrowserSessions",
+    "InvalidSession",
+    "SessionAuthenticator",
+    "SessionExpired",
+    "SessionRevoked",
+    "cookie_value",
+]
+
+Clock = Callable[[], datetime]
+
+DEFAULT_COOKIE = "ram_session"
+MAX_COOKIE_CHARS = 4096  # browsers keep at most ~4 KiB per cookie; anything longer is not ours
+_FORMAT = 1
+_SALT = "ram-middleware/console-session/v1"
+_FUTURE_SLACK = 60  # seconds a refresh time may lie ahead of our clock (clock steps between instances)
+_REVOKE_SLACK = 60
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class InvalidSession(errors.AuthenticationError):
+    """The session cookie is forged, tampered with, malformed, or belongs to a user who no longer exists."""
+
+    default_code = "InvalidSession"
+    default_status = 401
+    default_message = "The logon session is not valid; sign in again."
+
+
+class SessionExpired(InvalidSession):
+    default_code = "InvalidSession.Expired"
+    default_message = "The logon session has expired; sign in again."
+
+
+class SessionRevoked(InvalidSession):
+    default_code = "InvalidSession.Revoked"
+    default_message = "The logon session has ended; sign in again."
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _moment(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    """One console session. ``user_name`` None is the account root; ``mfa_time`` None: no MFA was used."""
+
+    session_id: str = field(repr=False)
+    account_id: str
+    user_name: str | None
+    auth_time: datetime
+    expires: datetime
+    refreshed: datetime
+    mfa_time: datetime | None = None
+
+    @property
+    def mfa_present(self) -> bool:
+        return self.mfa_time is not None
+
+    def mfa_age(self, now: datetime) -> float | None:
+        """Seconds since the last MFA proof, or None when the session has none."""
+        return None if self.mfa_time is None else (now - self.mfa_time).total_seconds()
+
+
+class BrowserSessions:
+    """Issues, verifies, refreshes, rotates and revokes :class:`BrowserSession` cookies.
+
+    ``keys`` are secrets of at least 32 bytes, newest first. ``idle_timeout`` (seconds) ends a session
+    nobody used for that long; a cookie is re-issued with a new refresh time once ``refresh_after`` old.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[bytes | str],
+        guard: Guard,
+        *,
+        clock: Clock = _utc_now,
+        idle_timeout: float = 1800.0,
+        refresh_after: float = 60.0,
+    ) -> None:
+        raw = [key.encode() if isinstance(key, str) else bytes(key) for key in keys]
+        if not raw or any(len(key) < 32 for key in raw):
+            raise errors.InvalidParameter("SessionKeys", "Session keys must be at least 32 bytes long.")
+        if not 0 < refresh_after < idle_timeout < float("inf"):
+            raise errors.InvalidParameter(
+                "IdleTimeout", "idle_timeout must be positive and longer than refresh_after."
+            )
+        # itsdangerous signs with the last key of its list and verifies with all of them.
+        self._serializer = URLSafeSerializer(
+            list(reversed(raw)),
+            salt=_SALT,
+            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+        )
+        self._guard = guard
+        self._clock = clock
+        self.idle_timeout = float(idle_timeout)
+        self.refresh_after = float(refresh_after)
+
+    def __repr__(self) -> str:
+        return f"BrowserSessions(idle_timeout={self.idle_timeout})"
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # --- issue and verify ---------------------------------------------------------------------------------
+
+    def issue(
+        self,
+        account_id: str,
+        user_name: str | None,
+        *,
+        lifetime: float,
+        mfa_time: datetime | None = None,
+        auth_time: datetime | None = None,
+    ) -> tuple[BrowserSession, str]:
+        """A new session with a fresh id, valid for ``lifetime`` seconds from ``auth_time`` (default: now)."""
+        now = _moment(_epoch(self._clock()))
+        start = now if auth_time is None else _moment(_epoch(auth_time))
+        session = BrowserSession(
+            session_id=secrets.token_urlsafe(18),
+            account_id=account_id,
+            user_name=user_name,
+            auth_time=start,
+            expires=_moment(_epoch(start) + int(lifetime)),
+            refreshed=now,
+            mfa_time=None if mfa_time is None else _moment(_epoch(mfa_time)),
+        )
+        return session, self.dumps(session)
+
+    def dumps(self, session: BrowserSession) -> str:
+        """The cookie value for ``session``."""
+        payload = {
+            "v": _FORMAT,
+            "sid": session.session_id,
+            "a": session.account_id,
+            "u": session.user_name,
+            "mt": None if session.mfa_time is None else _epoch(session.mfa_time),
+            "at": _epoch(session.auth_time),
+            "x": _epoch(session.expires),
+            "t": _epoch(session.refreshed),
+        }
+        return str(self._serializer.dumps(payload))
+
+    def loads(self, value: str, *, check_revoked: bool = True) -> BrowserSession:
+        """The session a cookie value carries; :class:`InvalidSession` (or a subclass) when it is unusable.
+
+        ``check_revoked=False`` skips the guard lookup (for callers that check :meth:`is_revoked` later).
+        """
+        if not isinstance(value, str) or not value or len(value) > MAX_COOKIE_CHARS:
+            raise InvalidSession()
+        try:
+            payload = self._serializer.loads(value)
+        except BadData:
+            raise InvalidSession() from None
+        session = _from_payload(payload)
+        now = _epoch(self._clock())
+        if _epoch(session.refreshed) > now + _FUTURE_SLACK:
+            raise InvalidSession()
+        if now >= _epoch(session.expires) or now - _epoch(session.refreshed) > self.idle_timeout:
+            raise SessionExpired()
+        if check_revoked and self.is_revoked(session):
+            raise SessionRevoked()
+        return session
+
+    def is_revoked(self, session: BrowserSession) -> bool:
+        """Whether the session was ended (logout, rotation) — a guard lookup."""
+        return self._guard.count(_revoked_key(session.session_id)) > 0
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def due_for_refresh(self, session: BrowserSession) -> bool:
+        """Whether the cookie should be re-issued so the idle timeout starts again."""
+        return (self._clock() - session.refreshed).total_seconds() >= self.refresh_after
+
+    def refresh(self, session: BrowserSession) -> tuple[BrowserSession, str]:
+        """The same session (same id) with the refresh time set to now."""
+        renewed = dataclasses.replace(session, refreshed=_moment(_epoch(self._clock())))
+        return renewed, self.dumps(renewed)
+
+    def rotate(
+        self, session: BrowserSession, *, mfa_time: datetime | None = None
+    ) -> tuple[BrowserSession, str]:
+        """A new session id for the same logon, the old id revoked: after a privilege change.
+
+        ``mfa_time`` records a new MFA proof (step-up); None keeps the session's current MFA state.
+        """
+        kept = session.mfa_time if mfa_time is None else _moment(_epoch(mfa_time))
+        renewed = dataclasses.replace(
+            session,
+            session_id=secrets.token_urlsafe(18),
+            refreshed=_moment(_epoch(self._clock())),
+            mfa_time=kept,
+        )
+        self.revoke(session)
+        return renewed, self.dumps(renewed)
+
+    def revoke(self, session: BrowserSession) -> None:
+        """End ``session`` everywhere the guard is shared (logout)."""
+        remaining = (session.expires - self._clock()).total_seconds()
+        self._guard.claim(_revoked_key(session.session_id), max(remaining, 0.0) + _REVOKE_SLACK)
+
+
+def _revoked_key(session_id: str) -> str:
+    # Hashed: the guard may be a shared Redis whose keys operators can list.
+    return "session-revoked:" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+def _from_payload(payload: Any) -> BrowserSession:
+    if not isinstance(payload, dict) or payload.get("v") != _FORMAT:
+        raise InvalidSession()
+    sid, account, user = payload.get("sid"), payload.get("a"), payload.get("u")
+    auth, expires, refreshed = (_epoch_field(payload, name) for name in ("at", "x", "t"))
+    mfa = None if payload.get("mt") is None else _epoch_field(payload, "mt")
+    if not (isinstance(sid, str) and sid and isinstance(account, str) and account):
+        raise InvalidSession()
+    if not (user is None or (isinstance(user, str) and user)):
+        raise InvalidSession()
+    return BrowserSession(sid, account, user, auth, expires, refreshed, mfa)
+
+
+def _epoch_field(payload: dict[str, Any], name: str) -> datetime:
+    value = payload.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
+        raise InvalidSession()
+    return _moment(value)
+
+
+def cookie_value(facts: RequestFacts, name: str) -> str | None:
+    """The first value of cookie ``name`` in the request's ``Cookie`` header(s), or None.
+
+    Browsers send the most specific path first, so the first occurrence is the one the app set for itself.
+    """
+    for line in facts.header_values("cookie"):
+        for piece in line.split(";"):
+            key, sep, value = piece.strip().partition("=")
+            if sep and key == name:
+                return value.strip().strip('"')
+    return None
+
+
+class SessionAuthenticator:
+    """The Authenticator's session scheme: a valid session cookie → the signed-in identity's Principal.
+
+    The Principal is read from the :class:`Directory` on every request (cached there), so group moves and
+    deletions apply to live sessions at once; a deleted user's session is refused. State-changing requests
+    that a browser marks as cross-site (``Sec-Fetch-Site: cross-site``) may not ride on the cookie.
+    """
+
+    def __init__(
+        self, sessions: BrowserSessions, directory: Directory, *, cookie_name: str = DEFAULT_COOKIE
+    ) -> None:
+        self.sessions = sessions
+        self.cookie_name = cookie_name
+        self._directory = directory
+
+    def session(self, facts: RequestFacts, *, check_revoked: bool = True) -> BrowserSession | None:
+        """The request's session; None without a cookie, :class:`InvalidSession` for a bad one."""
+        value = cookie_value(facts, self.cookie_name)
+        return None if value is None else self.sessions.loads(value, check_revoked=check_revoked)
+
+    def authenticate(self, facts: RequestFacts) -> Principal | None:
+        session = self.session(facts)
+        if session is None:
+            return None
+        if facts.method not in _SAFE_METHODS and facts.header("sec-fetch-site") == "cross-site":
+            raise InvalidSession("A cross-site request cannot use the logon session.")
+        return self.principal(session)
+
+    def principal(self, session: BrowserSession) -> Principal:
+        """The session's Principal, with ``auth_method="session"`` and its MFA state."""
+        if session.user_name is None:
+            base = root_principal(session.account_id)
+        else:
+            try:
+                base = self._directory.principal_for_user(session.account_id, session.user_name)
+            except errors.EntityNotExist:
+                raise InvalidSession() from None
+        return dataclasses.replace(
+            base, auth_method="session", mfa_present=session.mfa_present, mfa_time=session.mfa_time
+        )

@@ -1,0 +1,113 @@
+"""The same small protected web app twice — Starlette and Flask — with the console mounted.
+
+Routes: ``GET /`` public · ``GET /reports`` ecs:DescribeInstances · ``GET|POST /danger`` ecs:DeleteInstance
+plus ``require_mfa(max_age=300)`` · ``GET /pay`` billing:Pay (the PayWithMFA policy wants acs:MFAPresent).
+Each page says who called and whether MFA is present, as HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from flask import Flask, g
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from ram_middleware.adapters.flask import RAM, require
+from ram_middleware.adapters.starlette import RAMMiddleware, current_principal, public, ram_route
+from ram_middleware.config import Ram
+from ram_middleware.console import Console
+from ram_middleware.console import flask as console_flask
+from ram_middleware.console import starlette as console_starlette
+from ram_middleware.identity import Principal
+
+INSTANCES = "acs:ecs:*:{account}:instance/*"
+DANGER = "acs:ecs:*:{account}:instance/i-danger"
+MFA_MAX_AGE = 300
+VARIANTS = ("flask", "starlette")
+
+
+def _page(title: str, principal: Principal | None) -> str:
+    who = html.escape(principal.arn) if principal else "nobody"
+    mfa = "unknown" if principal is None else str(principal.mfa_present).lower()
+    return (
+        f'<!doctype html><html lang="en"><title>{title}</title><h1>{title}</h1>'
+        f'<p id="who">{who}</p><p id="mfa">{mfa}</p></html>'
+    )
+
+
+# --- Starlette ------------------------------------------------------------------------------------------
+
+
+@public
+async def st_index(request: Request) -> HTMLResponse:
+    return HTMLResponse(_page("Welcome", None))
+
+
+@ram_route("ecs:DescribeInstances", INSTANCES)
+async def st_reports(request: Request) -> HTMLResponse:
+    return HTMLResponse(_page("Reports", current_principal(request)))
+
+
+@console_starlette.require_mfa(max_age=MFA_MAX_AGE)
+@ram_route("ecs:DeleteInstance", DANGER)
+async def st_danger(request: Request) -> HTMLResponse:
+    return HTMLResponse(_page("Danger zone", current_principal(request)))
+
+
+@ram_route("billing:Pay", "*")
+async def st_pay(request: Request) -> HTMLResponse:
+    return HTMLResponse(_page("Payments", current_principal(request)))
+
+
+def starlette_app(ram: Ram) -> tuple[Starlette, Console]:
+    app = Starlette(
+        routes=[
+            Route("/", st_index),
+            Route("/reports", st_reports),
+            Route("/danger", st_danger, methods=["GET", "POST"]),
+            Route("/pay", st_pay),
+        ],
+        middleware=[Middleware(RAMMiddleware, ram=ram)],
+    )
+    return app, console_starlette.mount_console(app, ram, title="Company X")
+
+
+# --- Flask ------------------------------------------------------------------------------------------------
+
+
+def flask_app(ram: Ram) -> tuple[Flask, Console]:
+    app = Flask(__name__)
+    RAM(app, ram=ram)
+    console = console_flask.init_console(app, ram, title="Company X")
+
+    @app.get("/")
+    @public
+    def index() -> str:
+        return _page("Welcome", None)
+
+    @app.get("/reports")
+    @require("ecs:DescribeInstances", INSTANCES)
+    def reports() -> str:
+        return _page("Reports", g.principal)
+
+    @app.route("/danger", methods=["GET", "POST"])
+    @console_flask.require_mfa(max_age=MFA_MAX_AGE)
+    @require("ecs:DeleteInstance", DANGER)
+    def danger() -> str:
+        return _page("Danger zone", g.principal)
+
+    @app.get("/pay")
+    @require("billing:Pay", "*")
+    def pay() -> str:
+        return _page("Payments", g.principal)
+
+    return app, console
+
+
+def make_app(variant: str, ram: Ram) -> tuple[Any, Console]:
+    return flask_app(ram) if variant == "flask" else starlette_app(ram)

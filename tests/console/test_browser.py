@@ -1,0 +1,171 @@
+"""The whole console flow in a real browser: Debian's Chromium driven by Playwright, on both apps.
+
+logon → TOTP → protected page → step-up on a sensitive route → logout (and the logout cookie replayed),
+plus a first logon that must bind an MFA device. The apps run on real servers on 127.0.0.1 (uvicorn for
+Starlette, wsgiref for Flask). Screenshots of every page go to ``test-artifacts/console/<variant>/``.
+
+Chromium must be Debian's package (Playwright's own download does not work here); the README's test
+command installs it (``apt-get install -y chromium``) when it can. Without it the test skips, except under
+``CI=true``, where it fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+
+from ..services import require
+from .apps import VARIANTS, make_app
+from .live import serve_asgi, serve_wsgi
+from .world import ALIAS, PASSWORD, World
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _playwright_ready() -> bool:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return CHROMIUM.exists()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    require(_playwright_ready(), "Debian's Chromium (/usr/bin/chromium) driven by Playwright")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(params=VARIANTS)
+def live(request: pytest.FixtureRequest, world: World) -> Iterator[tuple[str, str]]:
+    """(variant, base URL) of the test app on a real server."""
+    app, _ = make_app(request.param, world.ram)
+    serve: AbstractContextManager[str] = serve_wsgi(app) if request.param == "flask" else serve_asgi(app)
+    with serve as base:
+        yield request.param, base
+
+
+class Shots:
+    """Numbered full-page screenshots for one variant."""
+
+    def __init__(self, variant: str, scenario: str) -> None:
+        self.folder = ARTIFACTS / variant / scenario
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self.count = 0
+
+    def take(self, page: Any, name: str) -> None:
+        self.count += 1
+        page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
+
+
+def _totp(world: World, who: str) -> pyotp.TOTP:
+    return pyotp.TOTP(world.seeds[who])
+
+
+def test_logon_totp_protected_step_up_logout(chromium: Any, live: tuple[str, str], world: World) -> None:
+    variant, base = live
+    shots = Shots(variant, "flow")
+    context = chromium.new_context()
+    page = context.new_page()
+    alice = _totp(world, "alice")
+
+    page.goto(f"{base}/reports")
+    page.wait_for_url(f"{base}/console/logon?next=%2Freports")
+    assert page.evaluate("document.activeElement.id") == "account"  # focus starts on the first field
+    shots.take(page, "logon")
+
+    page.fill("#account", ALIAS)
+    page.fill("#user_name", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/console/logon/mfa")
+    assert page.evaluate("document.activeElement.id") == "code"
+    shots.take(page, "totp")
+
+    page.fill("#code", "000000" if alice.at(world.clock.now) != "000000" else "111111")
+    page.click("button[type=submit]")
+    assert page.get_by_role("alert").inner_text().startswith("The MFA authentication code is incorrect")
+    shots.take(page, "totp-wrong-code")
+
+    page.fill("#code", alice.at(world.clock.now))
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/reports")
+    assert page.inner_text("#who") == world.arn("alice") and page.inner_text("#mfa") == "true"
+    shots.take(page, "protected-page")
+
+    world.clock.advance(minutes=6)  # the logon MFA is now older than the route's max_age (300 s)
+    page.goto(f"{base}/danger")
+    page.wait_for_url(f"{base}/console/mfa?next=%2Fdanger")
+    assert "needs a recent MFA check" in page.inner_text("main")
+    shots.take(page, "step-up")
+
+    page.fill("#code", alice.at(world.clock.now))
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/danger")
+    assert page.inner_text("h1") == "Danger zone"
+    shots.take(page, "sensitive-page")
+
+    page.goto(f"{base}/console/")
+    assert page.inner_text("#mfa-state") == "yes"
+    shots.take(page, "account-home")
+    session = next(c for c in context.cookies() if c["name"] == "ram_session")
+    assert session["httpOnly"] and session["sameSite"] == "Lax"
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{base}/console/logon?signed_out=1")
+    assert page.get_by_role("status").inner_text() == "You have signed out."
+    shots.take(page, "signed-out")
+
+    context.add_cookies([session])  # the cookie from before the logout, replayed
+    page.goto(f"{base}/reports")
+    page.wait_for_url(f"{base}/console/logon?next=%2Freports")
+    shots.take(page, "replayed-cookie-refused")
+    context.close()
+
+
+def test_first_logon_binds_an_mfa_device(chromium: Any, live: tuple[str, str], world: World) -> None:
+    variant, base = live
+    shots = Shots(variant, "bind")
+    context = chromium.new_context()
+    page = context.new_page()
+
+    page.goto(f"{base}/console/logon")
+    page.fill("#account", ALIAS)
+    page.fill("#user_name", "carol")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/console/logon/bind")
+    assert page.locator("div.qr svg").is_visible()
+    shots.take(page, "bind-qr-code")
+
+    carol = pyotp.TOTP(page.inner_text("#seed").replace(" ", ""))
+    now = world.clock.now
+    page.fill("#code1", carol.at(now - timedelta(seconds=30)))
+    page.fill("#code2", carol.at(now))
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/console/")
+    assert page.inner_text("#mfa-state") == "yes"
+    shots.take(page, "bound-home")
+    context.close()

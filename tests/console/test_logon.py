@@ -1,0 +1,297 @@
+"""The logon flow over HTTP, on the Flask and the Starlette app: password, lock-out, MFA, binding, reset."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import timedelta
+
+import pyotp
+import pytest
+
+from ram_middleware.credentials.password import PasswordPolicy
+from ram_middleware.credentials.preference import SecurityPreference
+
+from .client import Site
+from .world import PASSWORD, ROOT_PASSWORD
+
+SAME_MESSAGE = "The user name or password is incorrect."
+
+
+def _alert(text: str) -> str | None:
+    found = re.search(r'role="alert" id="error">([^<]*)<', text)
+    return found.group(1) if found else None
+
+
+def test_logon_page_is_an_accessible_form_with_csrf(site: Site) -> None:
+    page = site.client().get("/console/logon")
+    assert page.status_code == 200
+    text = page.text
+    for field in ("account", "user_name", "password"):
+        assert f'<label for="{field}">' in text and f'id="{field}"' in text
+    assert 'name="csrf_token"' in text and "autofocus" in text
+    assert 'id="root-warning"' in text  # the root logon is discouraged on the page
+    assert page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("ram_csrf=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+def test_password_logon_issues_a_session_and_returns_to_next(site: Site) -> None:
+    browser = site.client()
+    reply = browser.logon("bob", next_url="/reports")
+    assert reply.status_code == 303 and reply.headers["location"] == "/reports"
+    cookie = next(c for c in reply.headers.get_list("set-cookie") if c.startswith("ram_session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; see the HTTPS test
+    assert "Max-Age" not in cookie  # a browser-session cookie; the server enforces the timeouts
+    page = browser.get("/reports")
+    assert page.status_code == 200 and site.world.arn("bob") in page.text
+    assert '<p id="mfa">false</p>' in page.text
+    assert site.world.ram.service.get_user(site.world.account_id, "bob").last_login_date is not None
+
+
+def test_session_cookie_is_secure_over_https(site: Site) -> None:
+    reply = site.client("https://testserver").logon("bob")
+    cookie = next(c for c in reply.headers.get_list("set-cookie") if c.startswith("ram_session="))
+    assert cookie.endswith("Secure")
+
+
+def test_unknown_user_and_wrong_password_look_the_same(site: Site) -> None:
+    browser = site.client()
+    token = browser.token("/console/logon")
+    replies = [
+        browser.post("/console/logon", {"csrf_token": token, "account": "company-x", "user_name": user,
+                                        "password": password})
+        for user, password in (("bob", "Wrong-passw0rd!"), ("nobody", PASSWORD), ("bob", ""))
+    ]  # fmt: skip
+    unknown_account = browser.post(
+        "/console/logon",
+        {"csrf_token": token, "account": "no-such-account", "user_name": "bob", "password": PASSWORD},
+    )
+    assert {reply.status_code for reply in replies} == {401}
+    assert replies[0].text == replies[1].text == replies[2].text  # the user name is not echoed back
+    assert unknown_account.status_code == 401 and _alert(unknown_account.text) == SAME_MESSAGE
+    assert _alert(replies[0].text) == SAME_MESSAGE
+    assert browser.session is None
+
+
+def test_lockout_after_max_login_attempts(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=3))
+    browser = site.client()
+    for _ in range(3):
+        assert browser.logon("bob", "Wrong-passw0rd!").status_code == 401
+    locked = browser.logon("bob")  # the right password no longer helps
+    assert locked.status_code == 429 and "Too many failed logon attempts" in locked.text
+    assert browser.session is None
+    # Unknown users are counted the same way (no enumeration through the lock-out).
+    for _ in range(3):
+        browser.logon("ghost", "Wrong-passw0rd!")
+    assert browser.logon("ghost", "Wrong-passw0rd!").status_code == 429
+    assert site.client().logon("alice").status_code == 303  # other users are not affected
+
+
+def test_post_without_csrf_token_is_refused(site: Site) -> None:
+    browser = site.client()
+    browser.get("/console/logon")  # has the CSRF cookie, but sends no token
+    data = {"account": "company-x", "user_name": "bob", "password": PASSWORD}
+    refused = browser.post("/console/logon", data)
+    assert refused.status_code == 403 and "was not sent from this site" in refused.text
+    forged = browser.post("/console/logon", {**data, "csrf_token": "A" * 43})
+    assert forged.status_code == 403
+    # A token from another browser does not fit this browser's cookie.
+    other = site.client().token("/console/logon")
+    assert browser.post("/console/logon", {**data, "csrf_token": other}).status_code == 403
+    # A token without any CSRF cookie at all.
+    assert site.client().post("/console/logon", {**data, "csrf_token": other}).status_code == 403
+    assert browser.session is None
+
+
+def test_mfa_logon_asks_for_a_code_and_accepts_it_once(site: Site) -> None:
+    world = site.world
+    browser = site.client()
+    reply = browser.logon("alice", next_url="/reports")
+    assert reply.status_code == 303 and reply.headers["location"] == "/console/logon/mfa"
+    assert browser.session is None
+    page = browser.get("/console/logon/mfa")
+    assert 'autocomplete="one-time-code"' in page.text and '<label for="code">' in page.text
+    wrong = browser.logon_mfa("000000" if world.code("alice") != "000000" else "111111")
+    assert wrong.status_code == 400 and _alert(wrong.text) is not None
+    code = world.code("alice")
+    done = browser.logon_mfa(code)
+    assert done.status_code == 303 and done.headers["location"] == "/reports"
+    assert '<p id="mfa">true</p>' in browser.get("/reports").text
+    # The same code cannot sign in a second browser (one-time use).
+    other = site.client()
+    other.logon("alice")
+    assert other.logon_mfa(code).status_code == 400
+
+
+def test_pending_logon_cookie_cannot_be_replayed_after_its_step(site: Site) -> None:
+    browser = site.client()
+    browser.logon("alice")
+    pending = browser.http.cookies.get("ram_logon")
+    assert pending
+    browser.logon_mfa(site.world.code("alice"))
+    replay = site.client()
+    token = replay.token("/console/logon")
+    replay.set_cookie("ram_logon", pending, path="/console")
+    site.world.clock.advance(seconds=30)
+    reply = replay.post("/console/logon/mfa", {"csrf_token": token, "code": site.world.code("alice")})
+    assert reply.status_code == 303 and reply.headers["location"] == "/console/logon?expired=1"
+    assert replay.session is None
+
+
+def test_wrong_mfa_codes_count_towards_the_lockout(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=2))
+    browser = site.client()
+    browser.logon("alice")
+    wrong = "000000" if world.code("alice") != "000000" else "111111"
+    browser.logon_mfa(wrong)
+    browser.logon_mfa(wrong)
+    locked = browser.logon_mfa(world.code("alice"))
+    assert locked.status_code == 429
+
+
+def test_knowing_the_password_does_not_reset_the_mfa_guess_count(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=3))
+    wrong = "000000" if world.code("alice") != "000000" else "111111"
+    attacker = site.client()
+    for _ in range(3):
+        assert attacker.logon("alice").status_code == 303  # the password is right every time
+        assert attacker.logon_mfa(wrong).status_code == 400
+    assert attacker.logon("alice").status_code == 429
+
+
+def test_a_complete_logon_resets_the_failure_count(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=3))
+    browser = site.client()
+    for _ in range(2):
+        browser.logon("bob", "Wrong-passw0rd!")
+    assert browser.logon("bob").status_code == 303
+    for _ in range(2):
+        browser.logon("bob", "Wrong-passw0rd!")
+    assert browser.logon("bob").status_code == 303  # 2 failures since the last logon, not 4
+
+
+def test_first_logon_with_mfa_bind_required_binds_a_device(site: Site) -> None:
+    world = site.world
+    browser = site.client()
+    reply = browser.logon("carol", next_url="/reports")
+    assert reply.headers["location"] == "/console/logon/bind"
+    page = browser.get("/console/logon/bind")
+    assert page.status_code == 200 and "<svg" in page.text and 'role="img"' in page.text
+    seed = re.search(r'<code id="seed">([A-Z2-7 ]+)</code>', page.text)
+    assert seed is not None
+    totp = pyotp.TOTP(seed.group(1).replace(" ", ""))
+    now = world.clock.now
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    binding = re.search(r'name="binding" value="([^"]+)"', page.text)
+    assert token and binding
+    form = {"csrf_token": token.group(1), "binding": binding.group(1)}
+    bad = browser.post("/console/logon/bind", {**form, "code1": totp.at(now), "code2": totp.at(now)})
+    assert bad.status_code == 400 and "<svg" in bad.text  # same QR again, not a new device
+    done = browser.post(
+        "/console/logon/bind", {**form, "code1": totp.at(now - timedelta(seconds=30)), "code2": totp.at(now)}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/reports"
+    assert '<p id="mfa">true</p>' in browser.get("/reports").text
+    assert world.ram.service.get_user_mfa_info(world.account_id, "carol").is_bound
+    world.clock.advance(seconds=60)
+    again = site.client()
+    assert again.logon("carol").headers["location"] == "/console/logon/mfa"  # MFA from now on
+    assert again.logon_mfa(totp.at(world.clock.now)).status_code == 303
+
+
+def test_mfa_enforced_by_the_security_preference(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_security_preference(
+        world.account_id, SecurityPreference(mfa_enforced_users=("bob",))
+    )
+    assert site.client().logon("bob").headers["location"] == "/console/logon/bind"
+
+
+def test_password_reset_required_forces_a_policy_compliant_password(site: Site) -> None:
+    browser = site.client()
+    reply = browser.logon("dave", next_url="/reports")
+    assert reply.headers["location"] == "/console/logon/password"
+    page = browser.get("/console/logon/password")
+    assert "At least 8 characters" in page.text and "a symbol" in page.text
+    weak = browser.submit("/console/logon/password", {"new_password": "short", "confirm": "short"})
+    assert weak.status_code == 400 and "does not meet the policy" in weak.text
+    assert browser.session is None
+    differ = browser.submit(
+        "/console/logon/password", {"new_password": "N3w-Passw0rd!", "confirm": "N3w-Passw0rd?"}
+    )
+    assert differ.status_code == 400 and "differ" in differ.text
+    done = browser.submit(
+        "/console/logon/password", {"new_password": "N3w-Passw0rd!", "confirm": "N3w-Passw0rd!"}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/reports"
+    assert browser.get("/reports").status_code == 200
+    assert site.client().logon("dave", PASSWORD).status_code == 401
+    assert site.client().logon("dave", "N3w-Passw0rd!").headers["location"] == "/console/"
+
+
+def test_expired_password_must_be_changed_or_with_hard_expiry_is_refused(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_password_age=1))
+    world.clock.advance(days=2)
+    assert site.client().logon("bob").headers["location"] == "/console/logon/password"
+    world.ram.service.set_password_policy(
+        world.account_id, PasswordPolicy(max_password_age=1, hard_expiry=True)
+    )
+    refused = site.client().logon("bob")
+    assert refused.status_code == 403 and "Ask an administrator" in refused.text
+
+
+def test_root_logon_requires_mfa_once_bound(site: Site) -> None:
+    world = site.world
+    for account in (world.account_id, "company-x"):  # the AccountId or the alias
+        reply = site.client().logon("", ROOT_PASSWORD, account=account)
+        assert reply.headers["location"] == "/console/logon/mfa"
+    root = site.client()
+    root.logon("", ROOT_PASSWORD, account=world.account_id)
+    assert root.logon_mfa(world.code("root")).headers["location"] == "/console/"
+    home = root.get("/console/")
+    assert f"acs:ram::{world.account_id}:root" in home.text
+    assert "You are signed in as the account root" in home.text
+    assert root.get("/console/access-keys").status_code == 403  # the root gets no AccessKeys here
+    # The root's password does not work with a user name ("root" is an ordinary RAM user name).
+    assert site.client().logon("root", ROOT_PASSWORD).status_code == 401
+
+
+def test_login_network_masks_refuse_other_networks(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_security_preference(
+        world.account_id, SecurityPreference(login_network_masks=("198.51.100.0/24",))
+    )
+    refused = site.client().logon("bob")
+    assert refused.status_code == 403 and "not allowed from your network" in refused.text
+    assert site.client().session is None
+
+
+def test_logons_are_audited_without_secrets(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    world = site.world
+    caplog.set_level(logging.DEBUG)
+    site.client().logon("bob", "Wrong-passw0rd!")
+    alice = site.client()
+    alice.logon("alice")
+    alice.logon_mfa(world.code("alice"))
+    root = site.client()
+    root.logon("", ROOT_PASSWORD, account=world.account_id)
+    root.logon_mfa(world.code("root"))
+    logons = [event for event in world.audit.events if event.action == "console:Logon"]
+    failed, good, rooted = logons
+    assert failed.decision == "Rejected" and failed.code == "InvalidLogin" and failed.principal_arn is None
+    assert good.decision == "Allow" and good.principal_arn == world.arn("alice")
+    assert good.reason == "Console logon (password and MFA)"
+    assert rooted.principal_type == "Account" and "the root should rest" in rooted.reason
+    recorded = json.dumps([event.to_dict() for event in world.audit.events]) + caplog.text
+    for secret in (PASSWORD, ROOT_PASSWORD, "Wrong-passw0rd!", world.seeds["alice"], alice.session or "?"):
+        assert secret not in recorded

@@ -1,0 +1,83 @@
+"""How the console attaches to apps and runtimes: hooks, mounts, methods, escaping, misconfiguration."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from flask import Flask
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from ram_middleware import errors
+from ram_middleware.adapters.flask import RAM
+from ram_middleware.console import Console
+from ram_middleware.console.flask import init_console
+from ram_middleware.console.starlette import console_routes, require_mfa
+
+from .client import HTML, Site
+from .world import World
+
+
+def test_console_installs_its_hooks_into_the_runtime(world: World) -> None:
+    assert world.ram.authenticator.session_authenticator is None
+    assert world.ram.authorizer.refusals is None
+    console = Console(world.ram)
+    assert world.ram.authenticator.session_authenticator is console.kit.session_auth
+    assert world.ram.authorizer.refusals is console.refusals
+    with pytest.raises(errors.InvalidParameter):
+        Console(world.ram, prefix="console/")
+    with pytest.raises(errors.InvalidParameter):
+        Console(world.ram, secret_keys=["too short"])
+
+
+def test_flask_console_uses_the_extensions_runtime(world: World) -> None:
+    app = Flask(__name__)
+    RAM(app, ram=world.ram)
+    console = init_console(app, prefix="/people")
+    assert console.ram is world.ram and app.extensions["ram_console"] is console
+    client = httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://testserver")
+    assert client.get("/people/logon", headers=HTML).status_code == 200
+
+
+def test_starlette_routes_from_a_runtime(world: World) -> None:
+    mount = console_routes(world.ram, prefix="/people")
+    assert isinstance(mount, Mount) and mount.path == "/people"
+    names = {getattr(route, "name", None) for route in mount.routes}
+    assert names >= {"logon", "logon_mfa", "stepup", "logout", "home"}
+
+
+def test_require_mfa_without_a_console_is_a_programming_error(world: World) -> None:
+    @require_mfa(max_age=60)
+    async def endpoint(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("never")
+
+    app = Starlette(routes=[Route("/x", endpoint)])
+    from .client import _test_client
+
+    with pytest.raises(RuntimeError, match="mount_console"):
+        _test_client(app, "http://testserver").get("/x")
+
+
+def test_unsupported_methods_and_head(site: Site) -> None:
+    browser = site.client()
+    put = browser.http.put("/console/logon", headers=HTML)
+    # Starlette answers 405 itself; in Flask the method matches no view, so the RAM extension's
+    # deny-by-default sends the browser to the logon page.
+    assert put.status_code == (405 if site.variant == "starlette" else 303)
+    assert browser.http.head("/console/logon", headers=HTML).status_code == 200
+
+
+def test_form_values_are_escaped(site: Site) -> None:
+    browser = site.client()
+    reply = browser.logon("bob", "Wrong-passw0rd!", account='"><script>alert(1)</script>')
+    assert reply.status_code == 401
+    assert "<script>alert(1)</script>" not in reply.text and "&lt;script&gt;" in reply.text
+
+
+def test_oversized_form_is_refused(site: Site) -> None:
+    browser = site.client()
+    token = browser.token("/console/logon")
+    reply = browser.post("/console/logon", {"csrf_token": token, "password": "x" * 20000})
+    assert reply.status_code == 413

@@ -1,0 +1,65 @@
+"""Return-URL checks, CSRF tokens and form parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from ram_middleware.console.safety import CsrfRejected, CsrfTokens, is_browser, safe_next
+from ram_middleware.console.web import FormTooLarge, parse_form
+from ram_middleware.facts import RequestFacts
+
+HOME = "/console/"
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/reports", "/reports?x=1&y=%2F%2F", "/a/b#frag", "/%2F%2Fevil.example", "/console/mfa?next=%2Fdanger"],
+)
+def test_same_origin_paths_are_kept(target: str) -> None:
+    assert safe_next(target, HOME) == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    [None, "", "reports", "//evil.example", "///evil.example", "https://evil.example/", "http:evil.example",
+     "/\\evil.example", "\\/evil.example", "/\t/evil.example", "/\n/evil.example", "/x\r\nSet-Cookie: a=b",
+     " /reports", "javascript:alert(1)", "data:text/html,x", "/" + "a" * 3000, "/\x00", "/a b"],
+)  # fmt: skip
+def test_everything_else_falls_back(target: str | None) -> None:
+    assert safe_next(target, HOME) == HOME
+
+
+def test_csrf_token_is_bound_to_cookie_and_session() -> None:
+    tokens = CsrfTokens(b"k" * 32)
+    nonce = tokens.new_nonce()
+    token = tokens.token(nonce, "sid-1")
+    tokens.check(nonce, token, "sid-1")
+    for cookie, submitted, session in (
+        (nonce, token, "sid-2"),  # the session rotated
+        (tokens.new_nonce(), token, "sid-1"),  # another browser's cookie
+        (None, token, "sid-1"),  # no cookie
+        ("short", tokens.token("short", "sid-1"), "sid-1"),  # a cookie we never issue
+        (nonce, "", "sid-1"),
+        (nonce, token + "é", "sid-1"),
+    ):
+        with pytest.raises(CsrfRejected):
+            tokens.check(cookie, submitted, session)
+    assert "k" * 8 not in repr(tokens)
+
+
+def test_browser_detection() -> None:
+    html = (("accept", "text/html,*/*"),)
+    assert is_browser(RequestFacts("GET", "/", headers=html))
+    assert not is_browser(RequestFacts("GET", "/", headers=(("accept", "application/json"),)))
+    assert not is_browser(RequestFacts("GET", "/", headers=(*html, ("authorization", "ACS3-HMAC-SHA256 x"))))
+    assert not is_browser(RequestFacts("GET", "/", query="Signature=x&AccessKeyId=y", headers=html))
+
+
+def test_form_parsing_limits() -> None:
+    assert parse_form(b"a=1&b=2&a=3", FORM) == {"a": "1", "b": "2"}
+    assert parse_form(b"a=%FF", FORM) == {"a": "\ufffd"}
+    assert parse_form(b"a=1", "application/json") == {}
+    assert parse_form(b"&".join(b"f%d=1" % i for i in range(50)), FORM) == {}  # too many fields
+    with pytest.raises(FormTooLarge):
+        parse_form(b"a=" + b"x" * 20000, FORM)

@@ -1,0 +1,142 @@
+"""Self-service pages on both apps, each open only when the security preference allows it."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pyotp
+
+from ram_middleware.credentials.preference import SecurityPreference
+
+from .client import JSON, Browser, Site
+from .world import PASSWORD
+
+NEW_PASSWORD = "An0ther-Secret!"
+
+
+def _bob(site: Site) -> Browser:
+    browser = site.client()
+    assert browser.logon("bob").status_code == 303
+    return browser
+
+
+def _prefer(site: Site, **settings: object) -> None:
+    world = site.world
+    world.ram.service.set_security_preference(world.account_id, SecurityPreference(**settings))  # type: ignore[arg-type]
+
+
+def test_home_lists_what_the_preference_allows(site: Site) -> None:
+    browser = _bob(site)
+    home = browser.get("/console/")
+    assert home.status_code == 200 and site.world.arn("bob") in home.text
+    assert 'href="/console/password"' in home.text and 'href="/console/mfa-device"' in home.text
+    assert 'href="/console/access-keys"' not in home.text  # AllowUserToManageAccessKeys defaults to false
+    assert '<dd id="mfa-state">no</dd>' in home.text
+    assert 'Signed in as <span id="who">bob@company-x' in home.text
+
+
+def test_change_own_password(site: Site) -> None:
+    browser = _bob(site)
+    old_cookie = browser.session
+    wrong = browser.submit(
+        "/console/password", {"old_password": "nope", "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+    assert wrong.status_code == 400 and "old password is incorrect" in wrong.text
+    weak = browser.submit(
+        "/console/password", {"old_password": PASSWORD, "new_password": "weak", "confirm": "weak"}
+    )
+    assert weak.status_code == 400 and "does not meet the policy" in weak.text
+    done = browser.submit(
+        "/console/password", {"old_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+    assert done.status_code == 200 and "Your password was changed" in done.text
+    assert browser.session != old_cookie and browser.get("/reports").status_code == 200
+    assert browser.with_session("/reports", old_cookie or "", JSON).status_code == 401
+    assert site.client().logon("bob", NEW_PASSWORD).status_code == 303
+    assert site.client().logon("bob", PASSWORD).status_code == 401
+
+
+def test_password_change_refused_when_the_preference_forbids_it(site: Site) -> None:
+    _prefer(site, allow_user_to_change_password=False)
+    browser = _bob(site)
+    assert browser.get("/console/password").status_code == 403
+    refused = browser.submit(
+        "/console/password",
+        {"old_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+        form_page="/console/",
+    )
+    assert refused.status_code == 403
+    assert site.client().logon("bob", PASSWORD).status_code == 303
+
+
+def test_access_keys_only_when_allowed_and_secret_shown_once(site: Site) -> None:
+    world = site.world
+    browser = _bob(site)
+    assert browser.get("/console/access-keys").status_code == 403
+    _prefer(site, allow_user_to_manage_access_keys=True)
+    page = browser.get("/console/access-keys")
+    existing, _ = world.keys["bob"]
+    assert page.status_code == 200 and existing in page.text
+    created = browser.submit("/console/access-keys", {"action": "create"})
+    assert created.status_code == 200 and created.headers["cache-control"] == "no-store"
+    key_id = re.search(r'<code id="new-key-id">([^<]+)<', created.text)
+    secret = re.search(r'<code id="new-key-secret">([^<]+)<', created.text)
+    assert key_id and secret
+    listed = browser.get("/console/access-keys")
+    assert key_id.group(1) in listed.text and secret.group(1) not in listed.text
+    limit = browser.submit("/console/access-keys", {"action": "create"})
+    assert limit.status_code == 409 and "maximum number of keys" in limit.text
+    disabled = browser.submit("/console/access-keys", {"action": "disable", "access_key_id": key_id.group(1)})
+    assert disabled.status_code == 303
+    keys = world.ram.service.list_access_keys(world.account_id, "bob")
+    assert {k.access_key_id: k.status for k in keys}[key_id.group(1)] == "Inactive"
+    other = browser.submit("/console/access-keys", {"action": "disable", "access_key_id": "LTAIsomeoneelse"})
+    assert other.status_code == 404
+
+
+def test_bind_and_unbind_own_mfa_device(site: Site) -> None:
+    world = site.world
+    browser = _bob(site)
+    assert "No MFA device is bound" in browser.get("/console/mfa-device").text
+    setup = browser.submit("/console/mfa-device", {"action": "start"})
+    assert setup.status_code == 200 and "<svg" in setup.text
+    seed = re.search(r'<code id="seed">([A-Z2-7 ]+)</code>', setup.text)
+    binding = re.search(r'name="binding" value="([^"]+)"', setup.text)
+    assert seed and binding
+    totp = pyotp.TOTP(seed.group(1).replace(" ", ""))
+    now = world.clock.now
+    tampered = browser.submit(
+        "/console/mfa-device",
+        {"action": "bind", "binding": binding.group(1)[:-8], "code1": "000000", "code2": "000000"},
+        form_page="/console/mfa-device",
+    )
+    assert tampered.status_code == 200 and "setup was interrupted" in tampered.text  # a new QR code instead
+    binding = re.search(r'name="binding" value="([^"]+)"', tampered.text)
+    seed = re.search(r'<code id="seed">([A-Z2-7 ]+)</code>', tampered.text)
+    assert seed and binding
+    totp = pyotp.TOTP(seed.group(1).replace(" ", ""))
+    bound = browser.submit(
+        "/console/mfa-device",
+        {"action": "bind", "binding": binding.group(1), "code1": totp.at(now - timedelta(seconds=30)),
+         "code2": totp.at(now)},
+    )  # fmt: skip
+    assert bound.status_code == 200 and "Your MFA device is bound" in bound.text
+    assert browser.get("/pay").status_code == 200  # the binding counts as an MFA proof for this session
+    world.clock.advance(seconds=30)
+    page = browser.get("/console/mfa-device")
+    assert 'id="serial"' in page.text
+    wrong = browser.submit("/console/mfa-device", {"action": "unbind", "code": "000000"})
+    assert wrong.status_code == 400
+    removed = browser.submit("/console/mfa-device", {"action": "unbind", "code": totp.at(world.clock.now)})
+    assert removed.status_code == 200 and "was removed" in removed.text
+    devices = world.ram.service.list_virtual_mfa_devices(world.account_id)
+    assert not [device for device in devices if device.user_name == "bob"]
+
+
+def test_mfa_self_service_refused_when_the_preference_forbids_it(site: Site) -> None:
+    _prefer(site, allow_user_to_manage_mfa_devices=False)
+    browser = _bob(site)
+    assert browser.get("/console/mfa-device").status_code == 403
+    refused = browser.submit("/console/mfa-device", {"action": "start"}, form_page="/console/")
+    assert refused.status_code == 403
