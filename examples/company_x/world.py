@@ -11,10 +11,12 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 __all__ = ["REGION", "Bucket", "DemoError", "Estate", "Instance", "StoredObject", "World"]
 
 REGION = "cn-hangzhou"
+T = TypeVar("T")
 
 
 class DemoError(Exception):
@@ -25,6 +27,13 @@ class DemoError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+def _found(found: T | None, code: str, message: str) -> T:
+    """``found``, or a 404 ``DemoError`` with ``code`` and ``message``."""
+    if found is None:
+        raise DemoError(404, code, message)
+    return found
 
 
 @dataclass
@@ -89,12 +98,11 @@ class Estate:
         self.buckets = {name: Bucket(name, _seed_objects(objs)) for name, objs in SEED_BUCKETS.items()}
 
     def instance(self, instance_id: str) -> Instance:
-        found = self.instances.get(instance_id)
-        if found is None:
-            raise DemoError(
-                404, "InvalidInstanceId.NotFound", f"The instance {instance_id[:64]} does not exist."
-            )
-        return found
+        return _found(
+            self.instances.get(instance_id),
+            "InvalidInstanceId.NotFound",
+            f"The instance {instance_id[:64]} does not exist.",
+        )
 
     def live_instance(self, instance_id: str) -> Instance:
         found = self.instance(instance_id)
@@ -105,24 +113,19 @@ class Estate:
         return found
 
     def db_instance(self, db_instance_id: str) -> DBInstance:
-        found = self.db_instances.get(db_instance_id)
-        if found is None:
-            raise DemoError(
-                404, "InvalidDBInstanceId.NotFound", f"The DB instance {db_instance_id[:64]} does not exist."
-            )
-        return found
+        return _found(
+            self.db_instances.get(db_instance_id),
+            "InvalidDBInstanceId.NotFound",
+            f"The DB instance {db_instance_id[:64]} does not exist.",
+        )
 
     def bucket(self, name: str) -> Bucket:
-        found = self.buckets.get(name)
-        if found is None:
-            raise DemoError(404, "NoSuchBucket", f"The bucket {name[:64]} does not exist.")
-        return found
+        return _found(self.buckets.get(name), "NoSuchBucket", f"The bucket {name[:64]} does not exist.")
 
     def object(self, bucket: str, key: str) -> StoredObject:
-        found = self.bucket(bucket).objects.get(key)
-        if found is None:
-            raise DemoError(404, "NoSuchKey", f"The object {key[:128]} does not exist.")
-        return found
+        return _found(
+            self.bucket(bucket).objects.get(key), "NoSuchKey", f"The object {key[:128]} does not exist."
+        )
 
     def put_object(self, bucket: str, key: str, body: bytes) -> StoredObject:
         stored = StoredObject(key, body, datetime.now(UTC))

@@ -8,13 +8,21 @@ the server would turn into 5xx.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypedDict
 
 from .. import errors
 from ..credentials.password import parse_api_bool, parse_api_int
 
-__all__ = ["Params"]
+__all__ = ["Paging", "Params"]
 
 _TAG_PREFIXES = ("Tag.", "Tags.")
+
+
+class Paging(TypedDict):
+    """Where a listing continues, and how many items it may return."""
+
+    marker: str | None
+    max_items: int
 
 
 class Params:
@@ -77,6 +85,11 @@ class Params:
         if not value:
             return None
         return parse_api_int(name, value, low, high)
+
+    def paging(self, high: int = 1000) -> Paging:
+        """``Marker`` and ``MaxItems`` (default 100, at most ``high``) as a list operation's keywords; the
+        service then applies the list's own, possibly tighter, bound."""
+        return {"marker": self.optional("Marker"), "max_items": self.integer("MaxItems", 100, 1, high)}
 
     def reject_tags(self) -> None:
         """Refuse ``Tag.N.*`` parameters: this server does not store tags, and dropping them (or ignoring

@@ -42,12 +42,7 @@ def get_policy(b: Backend, c: Call) -> Mapping[str, Any]:
 def list_policies(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
     p.reject_tags()
-    page = b.service.list_policies(
-        c.account_id,
-        policy_type=p.optional("PolicyType"),
-        marker=p.optional("Marker"),
-        max_items=p.integer("MaxItems", 100, 1, 1000),
-    )
+    page = b.service.list_policies(c.account_id, policy_type=p.optional("PolicyType"), **p.paging())
     return {**page_fields(page), **wrap("Policies", "Policy", (policy_shape(x) for x in page.items))}
 
 
@@ -114,22 +109,13 @@ def set_default_policy_version(b: Backend, c: Call) -> Mapping[str, Any]:
 _TARGET_PARAM: dict[AttachTarget, str] = {"user": "UserName", "group": "GroupName", "role": "RoleName"}
 
 
-def _attach(target: AttachTarget) -> Handler:
+def _attachment(target: AttachTarget, *, attach: bool) -> Handler:
+    """AttachPolicyTo<Target> (``attach``) or DetachPolicyFrom<Target>."""
+
     def handler(b: Backend, c: Call) -> Mapping[str, Any]:
         p = c.params
-        b.service.attach_policy(
-            c.account_id, target, p.required(_TARGET_PARAM[target]), p.required("PolicyType"),
-            p.required("PolicyName"),
-        )  # fmt: skip
-        return {}
-
-    return handler
-
-
-def _detach(target: AttachTarget) -> Handler:
-    def handler(b: Backend, c: Call) -> Mapping[str, Any]:
-        p = c.params
-        b.service.detach_policy(
+        change = b.service.attach_policy if attach else b.service.detach_policy
+        change(
             c.account_id, target, p.required(_TARGET_PARAM[target]), p.required("PolicyType"),
             p.required("PolicyName"),
         )  # fmt: skip
@@ -203,7 +189,13 @@ ACTIONS: tuple[Action, ...] = (
     Action("DeletePolicyVersion", delete_policy_version, _POLICY),
     Action("SetDefaultPolicyVersion", set_default_policy_version, _POLICY),
     Action("ListEntitiesForPolicy", list_entities_for_policy, policy_of_type),
-    *(Action(f"AttachPolicyTo{name}", _attach(kind), entity(kind)) for kind, name in _TARGETS),
-    *(Action(f"DetachPolicyFrom{name}", _detach(kind), entity(kind)) for kind, name in _TARGETS),
+    *(
+        Action(f"AttachPolicyTo{name}", _attachment(kind, attach=True), entity(kind))
+        for kind, name in _TARGETS
+    ),
+    *(
+        Action(f"DetachPolicyFrom{name}", _attachment(kind, attach=False), entity(kind))
+        for kind, name in _TARGETS
+    ),
     *(Action(f"ListPoliciesFor{name}", _list_for(kind), entity(kind)) for kind, name in _TARGETS),
 )

@@ -61,9 +61,7 @@ def delete_role(b: Backend, c: Call) -> Mapping[str, Any]:
 def list_roles(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
     p.reject_tags()
-    page = b.service.list_roles(
-        c.account_id, marker=p.optional("Marker"), max_items=p.integer("MaxItems", 100, 1, 1000)
-    )
+    page = b.service.list_roles(c.account_id, **p.paging())
     roles = (role_shape(r, document=False) for r in page.items)
     return {**page_fields(page), **wrap("Roles", "Role", roles)}
 

@@ -11,8 +11,6 @@ from .responses import iso
 
 __all__ = ["ACTIONS"]
 
-_MAX_ITEMS = 1000  # the widest MaxItems any list accepts; the service applies each list's own bound
-
 
 def create_user(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
@@ -51,10 +49,7 @@ def delete_user(b: Backend, c: Call) -> Mapping[str, Any]:
 
 
 def list_users(b: Backend, c: Call) -> Mapping[str, Any]:
-    p = c.params
-    page = b.service.list_users(
-        c.account_id, marker=p.optional("Marker"), max_items=p.integer("MaxItems", 100, 1, _MAX_ITEMS)
-    )
+    page = b.service.list_users(c.account_id, **c.params.paging())
     return {**page_fields(page), **wrap("Users", "User", (user_shape(u) for u in page.items))}
 
 
@@ -86,10 +81,7 @@ def delete_group(b: Backend, c: Call) -> Mapping[str, Any]:
 
 
 def list_groups(b: Backend, c: Call) -> Mapping[str, Any]:
-    p = c.params
-    page = b.service.list_groups(
-        c.account_id, marker=p.optional("Marker"), max_items=p.integer("MaxItems", 100, 1, _MAX_ITEMS)
-    )
+    page = b.service.list_groups(c.account_id, **c.params.paging())
     return {**page_fields(page), **wrap("Groups", "Group", (group_shape(g) for g in page.items))}
 
 
@@ -121,12 +113,7 @@ def list_groups_for_user(b: Backend, c: Call) -> Mapping[str, Any]:
 
 def list_users_for_group(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
-    page = b.service.list_users_for_group(
-        c.account_id,
-        p.required("GroupName"),
-        marker=p.optional("Marker"),
-        max_items=p.integer("MaxItems", 100, 1, _MAX_ITEMS),
-    )
+    page = b.service.list_users_for_group(c.account_id, p.required("GroupName"), **p.paging())
     users = (
         {
             "UserName": j.user.user_name,

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 from .. import errors
+from ..service.shapes import api_date as iso
 
 __all__ = [
     "JSON_TYPE",
@@ -38,13 +38,6 @@ class Response:
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
-
-
-def iso(moment: datetime | None) -> str | None:
-    """``YYYY-MM-DDThh:mm:ssZ`` in UTC, or None (then the field is omitted)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def wants_xml(params: Mapping[str, str]) -> bool:

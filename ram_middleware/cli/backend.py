@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 import click
 
 from .. import errors
+from ..identity import AttachTarget
 from ..organisation import OrgTarget
 from ..organisation.target import Api
 from ..policy import Decision
@@ -27,6 +28,7 @@ __all__ = [
     "Backend",
     "NotSupportedHere",
     "Subject",
+    "attached_policy_names",
     "backend_command",
     "open_backend",
     "output_command",
@@ -82,6 +84,11 @@ class Backend(OrgTarget, Protocol):
     def simulate(
         self, subject: Subject, action: str, resource: str, context: Mapping[str, object]
     ) -> Decision: ...
+
+
+def attached_policy_names(backend: Backend, kind: AttachTarget, name: str) -> list[str]:
+    """``PolicyType:PolicyName`` of each policy attached to the user, group or role (for ``show``)."""
+    return [f"{p['PolicyType']}:{p['PolicyName']}" for p in backend.list_policies_for(kind, name)]
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import main
-from .backend import Backend, backend_command
+from .backend import Backend, attached_policy_names, backend_command
 from .output import Output
 
 __all__ = ["groups"]
@@ -31,9 +31,7 @@ def show_group(out: Output, backend: Backend, group_name: str) -> None:
     group = backend.get_group(group_name)
     name = group["GroupName"]
     group["Members"] = [u["UserName"] for u in backend.list_users_for_group(name)]
-    group["Policies"] = [
-        f"{p['PolicyType']}:{p['PolicyName']}" for p in backend.list_policies_for("group", name)
-    ]
+    group["Policies"] = attached_policy_names(backend, "group", name)
     out.entity(group, key="Group")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from . import main
@@ -39,44 +41,41 @@ def create_key(out: Output, backend: Backend, user_name: str) -> None:
     out.say("Store the secret now: it is not shown again and cannot be recovered.")
 
 
-def _set_status(backend: Backend, user_name: str, access_key_id: str, status: str) -> None:
+def _key_command(name: str) -> Callable[[Callable[..., None]], click.Command]:
+    """Register ``func(out, backend, user_name, key_id)`` as ``ram keys <name> USER_NAME ACCESS_KEY_ID``."""
+
+    def register(func: Callable[..., None]) -> click.Command:
+        command = click.argument("key_id", metavar="ACCESS_KEY_ID")(backend_command(func))
+        return keys.command(name)(click.argument("user_name")(command))
+
+    return register
+
+
+def _set_status(out: Output, backend: Backend, user_name: str, access_key_id: str, status: str) -> None:
     backend.update_access_key(user_name, access_key_id, status)
+    out.done(f"{access_key_id} is now {status}.")
 
 
-@keys.command("disable")
-@click.argument("user_name")
-@click.argument("key_id", metavar="ACCESS_KEY_ID")
-@backend_command
+@_key_command("disable")
 def disable_key(out: Output, backend: Backend, user_name: str, key_id: str) -> None:
     """Make a key Inactive (requests signed with it fail at once)."""
-    _set_status(backend, user_name, key_id, "Inactive")
-    out.done(f"{key_id} is now Inactive.")
+    _set_status(out, backend, user_name, key_id, "Inactive")
 
 
-@keys.command("enable")
-@click.argument("user_name")
-@click.argument("key_id", metavar="ACCESS_KEY_ID")
-@backend_command
+@_key_command("enable")
 def enable_key(out: Output, backend: Backend, user_name: str, key_id: str) -> None:
     """Make a key Active again."""
-    _set_status(backend, user_name, key_id, "Active")
-    out.done(f"{key_id} is now Active.")
+    _set_status(out, backend, user_name, key_id, "Active")
 
 
-@keys.command("delete")
-@click.argument("user_name")
-@click.argument("key_id", metavar="ACCESS_KEY_ID")
-@backend_command
+@_key_command("delete")
 def delete_key(out: Output, backend: Backend, user_name: str, key_id: str) -> None:
     """Delete a key."""
     backend.delete_access_key(user_name, key_id)
     out.done(f"Deleted {key_id}.")
 
 
-@keys.command("last-used")
-@click.argument("user_name")
-@click.argument("key_id", metavar="ACCESS_KEY_ID")
-@backend_command
+@_key_command("last-used")
 def last_used(out: Output, backend: Backend, user_name: str, key_id: str) -> None:
     """When a key last signed a request."""
     when = backend.access_key_last_used(user_name, key_id)

@@ -188,34 +188,44 @@ def set_default(out: Output, backend: Backend, policy_name: str, version_id: str
     out.done(f"{version_id} is now the default version of {policy_name}.")
 
 
+def _attachment_options(func: click.decorators.FC) -> click.decorators.FC:
+    """POLICY_NAME, --user/--group/--role and --type: what ``attach`` and ``detach`` act on."""
+    func = click.option(
+        "--type", "policy_type", type=_TYPE, default=None, help="Default: System for a System name."
+    )(func)
+    return click.argument("policy_name")(_target_options(func))
+
+
+def _attachment(
+    policy_name: str, policy_type: str | None, user: str | None, group: str | None, role: str | None
+) -> tuple[AttachTarget, str, str]:
+    """(target kind, target name, policy type) from the options of ``attach``/``detach``."""
+    kind, name = _target(user, group, role)
+    return kind, name, _policy_type(policy_name, policy_type)
+
+
 @policies.command("attach")
-@click.argument("policy_name")
-@_target_options
-@click.option("--type", "policy_type", type=_TYPE, default=None, help="Default: System for a System name.")
+@_attachment_options
 @backend_command
 def attach(
     out: Output, backend: Backend, policy_name: str, user: str | None, group: str | None, role: str | None,
     policy_type: str | None,
 ) -> None:  # fmt: skip
     """Attach a policy to a user, group or role."""
-    kind, name = _target(user, group, role)
-    ptype = _policy_type(policy_name, policy_type)
+    kind, name, ptype = _attachment(policy_name, policy_type, user, group, role)
     backend.attach_policy(kind, name, ptype, policy_name)
     out.done(f"Attached {ptype} policy {policy_name} to {kind} {name}.")
 
 
 @policies.command("detach")
-@click.argument("policy_name")
-@_target_options
-@click.option("--type", "policy_type", type=_TYPE, default=None, help="Default: System for a System name.")
+@_attachment_options
 @backend_command
 def detach(
     out: Output, backend: Backend, policy_name: str, user: str | None, group: str | None, role: str | None,
     policy_type: str | None,
 ) -> None:  # fmt: skip
     """Detach a policy from a user, group or role."""
-    kind, name = _target(user, group, role)
-    ptype = _policy_type(policy_name, policy_type)
+    kind, name, ptype = _attachment(policy_name, policy_type, user, group, role)
     backend.detach_policy(kind, name, ptype, policy_name)
     out.done(f"Detached {ptype} policy {policy_name} from {kind} {name}.")
 

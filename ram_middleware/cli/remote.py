@@ -175,8 +175,7 @@ class RemoteBackend:
             self.delete_access_key(user_name, key["AccessKeyId"])
         for group in self.list_groups_for_user(user_name):
             self.remove_user_from_group(group["GroupName"], user_name)
-        for policy in self.list_policies_for("user", user_name):
-            self.detach_policy("user", user_name, policy["PolicyType"], policy["PolicyName"])
+        self._detach_all("user", user_name)
         for dependent in (self.delete_login_profile, self.unbind_mfa_device):
             with contextlib.suppress(errors.EntityNotExist):
                 dependent(user_name)
@@ -202,8 +201,7 @@ class RemoteBackend:
         if force:
             for member in self.list_users_for_group(group_name):
                 self.remove_user_from_group(group_name, member["UserName"])
-            for policy in self.list_policies_for("group", group_name):
-                self.detach_policy("group", group_name, policy["PolicyType"], policy["PolicyName"])
+            self._detach_all("group", group_name)
         self.call("DeleteGroup", {"GroupName": group_name})
 
     def list_users_for_group(self, group_name: str) -> list[Api]:
@@ -285,6 +283,11 @@ class RemoteBackend:
         self.call(
             f"DetachPolicyFrom{kind}", {"PolicyType": policy_type, "PolicyName": policy_name, param: name}
         )
+
+    def _detach_all(self, target_type: AttachTarget, name: str) -> None:
+        # RAM has no "detach everything": a forced delete detaches one policy at a time.
+        for policy in self.list_policies_for(target_type, name):
+            self.detach_policy(target_type, name, policy["PolicyType"], policy["PolicyName"])
 
     # --- keys, login profiles, MFA -----------------------------------------------------------------------
 
@@ -403,8 +406,7 @@ class RemoteBackend:
 
     def delete_role(self, role_name: str, *, force: bool = False) -> None:
         if force:
-            for policy in self.list_policies_for("role", role_name):
-                self.detach_policy("role", role_name, policy["PolicyType"], policy["PolicyName"])
+            self._detach_all("role", role_name)
         self.call("DeleteRole", {"RoleName": role_name})
 
     def assume_role(self, role_arn: str, params: Mapping[str, str], *, as_user: str | None) -> Api:

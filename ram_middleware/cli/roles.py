@@ -9,7 +9,7 @@ import click
 
 from ..identity import ram_arn
 from . import main
-from .backend import Backend, backend_command
+from .backend import Backend, attached_policy_names, backend_command
 from .output import Output
 from .policies import read_document
 
@@ -50,9 +50,7 @@ def list_roles(out: Output, backend: Backend) -> None:
 def show_role(out: Output, backend: Backend, role_name: str) -> None:
     """Show a role, its trust policy and its policies."""
     role = backend.get_role(role_name)
-    role["Policies"] = [
-        f"{p['PolicyType']}:{p['PolicyName']}" for p in backend.list_policies_for("role", role["RoleName"])
-    ]
+    role["Policies"] = attached_policy_names(backend, "role", role["RoleName"])
     if out.json_output:
         out.data({"Role": role})
         return

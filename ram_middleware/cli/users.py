@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import main
-from .backend import Backend, backend_command
+from .backend import Backend, attached_policy_names, backend_command
 from .output import Output
 
 __all__ = ["users"]
@@ -33,9 +33,7 @@ def show_user(out: Output, backend: Backend, user_name: str) -> None:
     user = backend.get_user(user_name)
     name = user["UserName"]
     user["Groups"] = [g["GroupName"] for g in backend.list_groups_for_user(name)]
-    user["Policies"] = [
-        f"{p['PolicyType']}:{p['PolicyName']}" for p in backend.list_policies_for("user", name)
-    ]
+    user["Policies"] = attached_policy_names(backend, "user", name)
     user["AccessKeys"] = [f"{k['AccessKeyId']} ({k['Status']})" for k in backend.list_access_keys(name)]
     out.entity(user, key="User")
 

@@ -8,12 +8,11 @@ backend). The ``*_api`` functions give the service's records those shapes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, Protocol
 
-from ..credentials.sts import format_timestamp
 from ..identity import AccessKey, AttachTarget, Group, Policy, PolicyVersion, Role, User
 from ..service import RamService
+from ..service.shapes import access_key_shape, api_date, group_shape, policy_shape, user_shape, version_shape
 from ..store.records import LoginProfile, Page
 
 __all__ = [
@@ -97,74 +96,32 @@ class OrgTarget(Protocol):
     ) -> Api: ...
 
 
-def api_date(moment: datetime | None) -> str | None:
-    """``YYYY-MM-DDThh:mm:ssZ`` (None stays None)."""
-    return None if moment is None else format_timestamp(moment)
-
-
 def _present(entries: Mapping[str, Any]) -> Api:
     return {key: value for key, value in entries.items() if value is not None}
 
 
 def user_api(user: User) -> Api:
     """A User as the RAM API shows it."""
-    return _present(
-        {
-            "UserId": user.user_id,
-            "UserName": user.user_name,
-            "DisplayName": user.display_name,
-            "MobilePhone": user.mobile_phone,
-            "Email": user.email,
-            "Comments": user.comments,
-            "CreateDate": api_date(user.create_date),
-            "UpdateDate": api_date(user.update_date),
-            "LastLoginDate": api_date(user.last_login_date),
-        }
-    )
+    return _present(user_shape(user))
 
 
 def group_api(group: Group) -> Api:
     """A Group as the RAM API shows it."""
-    return _present(
-        {
-            "GroupId": group.group_id,
-            "GroupName": group.group_name,
-            "Comments": group.comments,
-            "CreateDate": api_date(group.create_date),
-            "UpdateDate": api_date(group.update_date),
-        }
-    )
+    return _present(group_shape(group))
 
 
 def policy_api(policy: Policy) -> Api:
     """A Policy as the RAM API shows it."""
-    return _present(
-        {
-            "PolicyName": policy.policy_name,
-            "PolicyType": policy.policy_type,
-            "Description": policy.description,
-            "DefaultVersion": policy.default_version,
-            "AttachmentCount": policy.attachment_count,
-            "CreateDate": api_date(policy.create_date),
-            "UpdateDate": api_date(policy.update_date),
-        }
-    )
+    return _present(policy_shape(policy))
 
 
 def version_api(version: PolicyVersion) -> Api:
     """A PolicyVersion as the RAM API shows it."""
-    return _present(
-        {
-            "VersionId": version.version_id,
-            "IsDefaultVersion": version.is_default,
-            "PolicyDocument": version.document,
-            "CreateDate": api_date(version.create_date),
-        }
-    )
+    return _present(version_shape(version))
 
 
 def role_api(role: Role) -> Api:
-    """A Role as the RAM API shows it."""
+    """A Role as the RAM API shows it (without the console-logon fields GetRole adds)."""
     return _present(
         {
             "RoleId": role.role_id,
@@ -181,13 +138,11 @@ def role_api(role: Role) -> Api:
 
 def key_api(key: AccessKey) -> Api:
     """An AccessKey's public record as the RAM API shows it (never the secret)."""
-    return _present(
-        {"AccessKeyId": key.access_key_id, "Status": key.status, "CreateDate": api_date(key.create_date)}
-    )
+    return _present(access_key_shape(key))
 
 
 def login_profile_api(profile: LoginProfile) -> Api:
-    """A LoginProfile as the RAM API shows it."""
+    """A LoginProfile as the RAM API shows it (without ``UpdateDate``)."""
     return _present(
         {
             "UserName": profile.user_name,

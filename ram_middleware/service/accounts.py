@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from .. import errors
 from ..credentials.password import PasswordPolicy
@@ -77,32 +79,34 @@ class AccountOps(ServiceBase):
 
     # --- password policy and security preference ----------------------------------------------------
 
-    def get_password_policy(self, account_id: str) -> PasswordPolicy:
-        """The account's password policy (the defaults until one is set)."""
+    def _get_setting(self, account_id: str, name: str) -> dict[str, Any] | None:
+        """An account setting's API object as stored, or None while it has never been set."""
         with self.store.read() as repo:
             self._account(repo, account_id)
-            stored = repo.get_setting(account_id, _PASSWORD_POLICY)
-        return PasswordPolicy() if stored is None else PasswordPolicy.from_api(json.loads(stored))
+            stored = repo.get_setting(account_id, name)
+        return None if stored is None else dict(json.loads(stored))
+
+    def _put_setting(self, account_id: str, name: str, value: Mapping[str, Any]) -> None:
+        with self.store.write() as repo:
+            self._account(repo, account_id)
+            repo.put_setting(account_id, name, json.dumps(value, sort_keys=True))
+
+    def get_password_policy(self, account_id: str) -> PasswordPolicy:
+        """The account's password policy (the defaults until one is set)."""
+        stored = self._get_setting(account_id, _PASSWORD_POLICY)
+        return PasswordPolicy() if stored is None else PasswordPolicy.from_api(stored)
 
     def set_password_policy(self, account_id: str, policy: PasswordPolicy) -> PasswordPolicy:
         """Replace the account's password policy."""
-        with self.store.write() as repo:
-            self._account(repo, account_id)
-            repo.put_setting(account_id, _PASSWORD_POLICY, json.dumps(policy.to_api(), sort_keys=True))
+        self._put_setting(account_id, _PASSWORD_POLICY, policy.to_api())
         return policy
 
     def get_security_preference(self, account_id: str) -> SecurityPreference:
         """The account's security preference (the defaults until one is set)."""
-        with self.store.read() as repo:
-            self._account(repo, account_id)
-            stored = repo.get_setting(account_id, _SECURITY_PREFERENCE)
-        return SecurityPreference() if stored is None else SecurityPreference.from_api(json.loads(stored))
+        stored = self._get_setting(account_id, _SECURITY_PREFERENCE)
+        return SecurityPreference() if stored is None else SecurityPreference.from_api(stored)
 
     def set_security_preference(self, account_id: str, preference: SecurityPreference) -> SecurityPreference:
         """Replace the account's security preference."""
-        with self.store.write() as repo:
-            self._account(repo, account_id)
-            repo.put_setting(
-                account_id, _SECURITY_PREFERENCE, json.dumps(preference.to_api(), sort_keys=True)
-            )
+        self._put_setting(account_id, _SECURITY_PREFERENCE, preference.to_api())
         return preference

@@ -12,9 +12,9 @@ from ..store.base import Repository, Store
 from ..store.cache import Directory
 from ..store.records import Page
 from .limits import Limits
-from .rules import encode_marker
+from .rules import check_max_items, decode_marker, encode_marker
 
-__all__ = ["Clock", "ServiceBase", "page_of"]
+__all__ = ["Clock", "ServiceBase", "must_exist", "page_of"]
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -22,6 +22,13 @@ T = TypeVar("T")
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def must_exist(found: T | None, kind: str, name: object, width: int = 64) -> T:
+    """``found``, or ``EntityNotExist.<kind>`` naming the first ``width`` characters of ``name``."""
+    if found is None:
+        raise errors.EntityNotExist(kind, f"The {kind.lower()} does not exist: {str(name)[:width]}")
+    return found
 
 
 def page_of(rows: list[T], limit: int, key: Callable[[T], str]) -> Page[T]:
@@ -57,35 +64,48 @@ class ServiceBase:
 
     @staticmethod
     def _account(repo: Repository, account_id: str) -> Account:
-        account = repo.get_account(account_id) if isinstance(account_id, str) else None
-        if account is None:
-            raise errors.EntityNotExist("Account", f"The account does not exist: {str(account_id)[:32]}")
-        return account
+        found = repo.get_account(account_id) if isinstance(account_id, str) else None
+        return must_exist(found, "Account", account_id, 32)
 
     @staticmethod
     def _user(repo: Repository, account_id: str, user_name: str) -> User:
-        user = repo.get_user(account_id, user_name) if isinstance(user_name, str) else None
-        if user is None:
-            raise errors.EntityNotExist("User", f"The user does not exist: {str(user_name)[:64]}")
-        return user
+        found = repo.get_user(account_id, user_name) if isinstance(user_name, str) else None
+        return must_exist(found, "User", user_name)
 
     @staticmethod
     def _group(repo: Repository, account_id: str, group_name: str) -> Group:
-        group = repo.get_group(account_id, group_name) if isinstance(group_name, str) else None
-        if group is None:
-            raise errors.EntityNotExist("Group", f"The group does not exist: {str(group_name)[:64]}")
-        return group
+        found = repo.get_group(account_id, group_name) if isinstance(group_name, str) else None
+        return must_exist(found, "Group", group_name)
 
     @staticmethod
     def _role(repo: Repository, account_id: str, role_name: str) -> Role:
-        role = repo.get_role(account_id, role_name) if isinstance(role_name, str) else None
-        if role is None:
-            raise errors.EntityNotExist("Role", f"The role does not exist: {str(role_name)[:64]}")
-        return role
+        found = repo.get_role(account_id, role_name) if isinstance(role_name, str) else None
+        return must_exist(found, "Role", role_name)
 
     @staticmethod
     def _custom_policy(repo: Repository, account_id: str, policy_name: str) -> Policy:
-        policy = repo.get_policy(account_id, policy_name) if isinstance(policy_name, str) else None
-        if policy is None:
-            raise errors.EntityNotExist("Policy", f"The policy does not exist: {str(policy_name)[:128]}")
-        return policy
+        found = repo.get_policy(account_id, policy_name) if isinstance(policy_name, str) else None
+        return must_exist(found, "Policy", policy_name, 128)
+
+    def _user_or_root(self, repo: Repository, account_id: str, user_name: str | None) -> User | None:
+        """The named user, or None for the account root; the account must exist either way."""
+        self._account(repo, account_id)
+        return None if user_name is None else self._user(repo, account_id, user_name)
+
+    def _account_page(
+        self,
+        account_id: str,
+        marker: str | None,
+        max_items: int,
+        bound: int,
+        fetch: Callable[[Repository], Callable[[str, str, int], list[T]]],
+        key: Callable[[T], str],
+    ) -> Page[T]:
+        """One page (MaxItems 1..``bound``) of an account-wide listing: ``fetch(repo)`` is the repository
+        method taking ``(account_id, start, limit)``, ``key`` the sort key the Marker continues at."""
+        check_max_items(max_items, bound)
+        start = decode_marker(marker)
+        with self.store.read() as repo:
+            self._account(repo, account_id)
+            rows = fetch(repo)(account_id, start, max_items + 1)
+        return page_of(rows, max_items, key)

@@ -87,12 +87,9 @@ class GroupOps(ServiceBase):
 
     def list_groups(self, account_id: str, *, marker: str | None = None, max_items: int = 100) -> Page[Group]:
         """One page of groups in name order (MaxItems 1–100)."""
-        check_max_items(max_items, 100)
-        start = decode_marker(marker)
-        with self.store.read() as repo:
-            self._account(repo, account_id)
-            rows = repo.list_groups(account_id, start, max_items + 1)
-        return page_of(rows, max_items, lambda g: g.group_name.lower())
+        return self._account_page(
+            account_id, marker, max_items, 100, lambda repo: repo.list_groups, lambda g: g.group_name.lower()
+        )
 
     # --- memberships --------------------------------------------------------------------------------
 

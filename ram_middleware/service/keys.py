@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import errors
-from ..identity import AccessKey, KeyStatus, User
+from ..identity import AccessKey, KeyStatus
 from ..store.base import Repository
 from ..store.records import KeyRecord, key_secret_context, mfa_seed_context
 from . import ids
@@ -32,10 +32,6 @@ def _check_status(status: str) -> KeyStatus:
 class KeyOps(ServiceBase):
     """CreateAccessKey, UpdateAccessKey, DeleteAccessKey, ListAccessKeys, GetAccessKeyLastUsed."""
 
-    def _owner(self, repo: Repository, account_id: str, user_name: str | None) -> User | None:
-        self._account(repo, account_id)
-        return None if user_name is None else self._user(repo, account_id, user_name)
-
     def _key(self, repo: Repository, account_id: str, access_key_id: str, user_name: str | None) -> KeyRecord:
         record = repo.get_access_key(access_key_id) if isinstance(access_key_id, str) else None
         owner_ok = record is not None and (
@@ -50,7 +46,7 @@ class KeyOps(ServiceBase):
     def create_access_key(self, account_id: str, user_name: str | None) -> NewAccessKey:
         """A new Active key for the user (None: the account root); at most ``access_keys_per_user``."""
         with self.store.write() as repo:
-            owner = self._owner(repo, account_id, user_name)
+            owner = self._user_or_root(repo, account_id, user_name)
             owner_id = None if owner is None else owner.user_id
             if len(repo.list_access_keys(account_id, owner_id)) >= self.limits.access_keys_per_user:
                 raise errors.LimitExceeded(
@@ -86,7 +82,7 @@ class KeyOps(ServiceBase):
     def list_access_keys(self, account_id: str, user_name: str | None) -> list[AccessKey]:
         """The keys of a user (None: of the account root), oldest first; secrets are never listed."""
         with self.store.read() as repo:
-            owner = self._owner(repo, account_id, user_name)
+            owner = self._user_or_root(repo, account_id, user_name)
             return [
                 r.key for r in repo.list_access_keys(account_id, None if owner is None else owner.user_id)
             ]
@@ -108,18 +104,15 @@ class KeyOps(ServiceBase):
         box = self.store.box
         changed = 0
         with self.store.write(announce=False) as repo:
-            for record in repo.all_access_keys():
-                if box.needs_rotation(record.secret_ciphertext):
-                    context = key_secret_context(record.key.access_key_id)
-                    repo.set_access_key_secret(
-                        record.key.access_key_id, box.reencrypt(record.secret_ciphertext, context=context)
-                    )
-                    changed += 1
-            for device in repo.list_mfa_devices():
-                if box.needs_rotation(device.seed_ciphertext):
-                    context = mfa_seed_context(device.device.serial_number)
-                    repo.set_mfa_seed(
-                        device.device.serial_number, box.reencrypt(device.seed_ciphertext, context=context)
-                    )
+            # (id, ciphertext, encryption context, how to store the new ciphertext) of every secret.
+            secrets = [
+                *((r.key.access_key_id, r.secret_ciphertext, key_secret_context(r.key.access_key_id),
+                   repo.set_access_key_secret) for r in repo.all_access_keys()),
+                *((d.device.serial_number, d.seed_ciphertext, mfa_seed_context(d.device.serial_number),
+                   repo.set_mfa_seed) for d in repo.list_mfa_devices()),
+            ]  # fmt: skip
+            for secret_id, ciphertext, context, store in secrets:
+                if box.needs_rotation(ciphertext):
+                    store(secret_id, box.reencrypt(ciphertext, context=context))
                     changed += 1
         return changed

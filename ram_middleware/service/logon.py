@@ -40,11 +40,8 @@ class LogonOps(AccountOps):
         self, repo: Repository, account_id: str, user_name: str | None
     ) -> tuple[str, User | None]:
         """(subject, user) of a user, or (ROOT, None) for the root when ``user_name`` is None."""
-        self._account(repo, account_id)
-        if user_name is None:
-            return ROOT, None
-        user = self._user(repo, account_id, user_name)
-        return user.user_id, user
+        user = self._user_or_root(repo, account_id, user_name)
+        return (ROOT, None) if user is None else (user.user_id, user)
 
     def _profile(self, repo: Repository, account_id: str, user_name: str | None) -> LoginProfileRecord:
         subject, _ = self._logon_subject(repo, account_id, user_name)

@@ -25,11 +25,8 @@ class MFAOps(ServiceBase):
     def _mfa_subject(
         self, repo: Repository, account_id: str, user_name: str | None
     ) -> tuple[str, str | None]:
-        self._account(repo, account_id)
-        if user_name is None:
-            return ROOT, None
-        user = self._user(repo, account_id, user_name)
-        return user.user_id, user.user_id
+        user = self._user_or_root(repo, account_id, user_name)
+        return (ROOT, None) if user is None else (user.user_id, user.user_id)
 
     def _device(self, repo: Repository, account_id: str, serial_number: str) -> MFARecord:
         record = repo.get_mfa_device(account_id, serial_number) if isinstance(serial_number, str) else None

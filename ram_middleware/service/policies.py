@@ -15,7 +15,7 @@ from ..identity import Policy, PolicyType, PolicyVersion
 from ..policy import SYSTEM_POLICIES, parse_policy
 from ..store.base import Repository
 from ..store.records import Page
-from .base import ServiceBase
+from .base import ServiceBase, must_exist
 from .results import PolicyDetail
 from .rules import check_max_items, check_name, check_text, decode_marker, encode_marker
 
@@ -39,9 +39,7 @@ def check_policy_type(value: str) -> PolicyType:
 
 def system_policy_record(name: str, attachment_count: int = 0) -> Policy:
     """The Policy record of a System policy; ``EntityNotExist.Policy`` when there is none by that name."""
-    found = SYSTEM_POLICIES.get(name) if isinstance(name, str) else None
-    if found is None:
-        raise errors.EntityNotExist("Policy", f"The policy does not exist: {str(name)[:128]}")
+    found = must_exist(SYSTEM_POLICIES.get(name) if isinstance(name, str) else None, "Policy", name, 128)
     return Policy(
         found.name,
         "System",
@@ -198,9 +196,7 @@ class PolicyOps(ServiceBase):
         for version in self.list_policy_versions(account_id, policy_name, policy_type):
             if version.version_id == version_id:
                 return version
-        raise errors.EntityNotExist(
-            "Policy.Version", f"The policy version does not exist: {str(version_id)[:16]}"
-        )
+        raise _no_such_version(version_id)
 
     def list_policy_versions(
         self, account_id: str, policy_name: str, policy_type: str = "Custom"
@@ -213,14 +209,19 @@ class PolicyOps(ServiceBase):
             policy = self._custom_policy(repo, account_id, policy_name)
             return repo.list_versions(account_id, policy.policy_name)
 
+    def _policy_with_version(
+        self, repo: Repository, account_id: str, policy_name: str, version_id: str
+    ) -> Policy:
+        """The custom policy, which must have version ``version_id``."""
+        policy = self._custom_policy(repo, account_id, policy_name)
+        if repo.get_version(account_id, policy.policy_name, version_id) is None:
+            raise _no_such_version(version_id)
+        return policy
+
     def delete_policy_version(self, account_id: str, policy_name: str, version_id: str) -> None:
         """Delete a non-default version (the default one: ``DeleteConflict.Policy.Version``)."""
         with self.store.write() as repo:
-            policy = self._custom_policy(repo, account_id, policy_name)
-            if repo.get_version(account_id, policy.policy_name, version_id) is None:
-                raise errors.EntityNotExist(
-                    "Policy.Version", f"The policy version does not exist: {version_id[:16]}"
-                )
+            policy = self._policy_with_version(repo, account_id, policy_name, version_id)
             if version_id == policy.default_version:
                 raise errors.DeleteConflict("Policy.Version", "The default version cannot be deleted.")
             repo.delete_version(account_id, policy.policy_name, version_id)
@@ -228,14 +229,15 @@ class PolicyOps(ServiceBase):
     def set_default_policy_version(self, account_id: str, policy_name: str, version_id: str) -> Policy:
         """Make a version the one that applies."""
         with self.store.write() as repo:
-            policy = self._custom_policy(repo, account_id, policy_name)
-            if repo.get_version(account_id, policy.policy_name, version_id) is None:
-                raise errors.EntityNotExist(
-                    "Policy.Version", f"The policy version does not exist: {version_id[:16]}"
-                )
+            policy = self._policy_with_version(repo, account_id, policy_name, version_id)
             updated = replace(policy, default_version=version_id, update_date=self._now())
             repo.update_policy(account_id, updated)
         return updated
+
+
+def _no_such_version(version_id: object) -> errors.EntityNotExist:
+    message = f"The policy version does not exist: {str(version_id)[:16]}"
+    return errors.EntityNotExist("Policy.Version", message)
 
 
 def _system_version(name: str) -> PolicyVersion:

@@ -10,8 +10,8 @@ from ..identity import Role
 from ..policy import parse_policy
 from ..store.records import Page
 from . import ids
-from .base import ServiceBase, page_of
-from .rules import check_max_items, check_name, check_text, decode_marker
+from .base import ServiceBase
+from .rules import check_name, check_text
 
 __all__ = ["RoleOps"]
 
@@ -108,12 +108,9 @@ class RoleOps(ServiceBase):
 
     def list_roles(self, account_id: str, *, marker: str | None = None, max_items: int = 100) -> Page[Role]:
         """One page of roles in name order."""
-        check_max_items(max_items, 1000)
-        start = decode_marker(marker)
-        with self.store.read() as repo:
-            self._account(repo, account_id)
-            rows = repo.list_roles(account_id, start, max_items + 1)
-        return page_of(rows, max_items, lambda r: r.role_name.lower())
+        return self._account_page(
+            account_id, marker, max_items, 1000, lambda repo: repo.list_roles, lambda r: r.role_name.lower()
+        )
 
     def revoke_role_sessions(
         self, account_id: str, role_name: str, *, before: datetime | None = None

@@ -9,8 +9,8 @@ from ..identity import User
 from ..store.base import Repository
 from ..store.records import Page
 from . import ids
-from .base import ServiceBase, page_of
-from .rules import check_email, check_max_items, check_mobile_phone, check_name, check_text, decode_marker
+from .base import ServiceBase
+from .rules import check_email, check_mobile_phone, check_name, check_text
 
 __all__ = ["UserOps"]
 
@@ -135,9 +135,6 @@ class UserOps(ServiceBase):
 
     def list_users(self, account_id: str, *, marker: str | None = None, max_items: int = 100) -> Page[User]:
         """One page of users in name order (MaxItems 1–1000)."""
-        check_max_items(max_items, 1000)
-        start = decode_marker(marker)
-        with self.store.read() as repo:
-            self._account(repo, account_id)
-            rows = repo.list_users(account_id, start, max_items + 1)
-        return page_of(rows, max_items, lambda u: u.user_name.lower())
+        return self._account_page(
+            account_id, marker, max_items, 1000, lambda repo: repo.list_users, lambda u: u.user_name.lower()
+        )

@@ -38,9 +38,8 @@ import hashlib
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,10 +48,10 @@ import psycopg_pool
 
 from .. import errors
 from ..crypto import SecretBox
-from .base import ChangeCallback
 from .dialect import POSTGRES
 from .pg_listen import ChangeListener
 from .sql import SqlRepository, StoreFailure
+from .sql_store import Held, SqlStore
 
 __all__ = ["PostgresStore", "redacted_conninfo", "split_store_options"]
 
@@ -119,16 +118,7 @@ def _classify(exc: psycopg.Error) -> errors.RAMError:
     return StoreFailure(f"The identity store failed ({type(exc).__name__}).")
 
 
-@dataclass
-class _Held:
-    """The transaction a thread is inside (so nested ``read``/``write`` calls join it)."""
-
-    repo: SqlRepository
-    writable: bool
-    announce: bool = False
-
-
-class PostgresStore:
+class PostgresStore(SqlStore):
     """A :class:`~ram_middleware.store.base.Store` on PostgreSQL; see the module docstring.
 
     ``conninfo`` is a libpq URL or DSN (:func:`~ram_middleware.store.open_store` strips the ``ram_*`` URL
@@ -149,9 +139,8 @@ class PostgresStore:
         max_staleness: float = 5.0,
         heartbeat: float = 1.0,
     ) -> None:
+        super().__init__(redacted_conninfo(conninfo), box)
         self._conninfo = conninfo
-        self._url = redacted_conninfo(conninfo)
-        self._box = box
         self._busy_budget = busy_budget
         self._connect_kwargs: dict[str, Any] = {
             "autocommit": True,
@@ -164,11 +153,8 @@ class PostgresStore:
             "tcp_user_timeout": 5000,
             "application_name": "ram-middleware",
         }
-        self._local = threading.local()
         self._committed = 0  # the counter after this process's latest announced commit
         self._delivered = 0  # the highest counter handed to subscribers (each is told once, in order)
-        self._subscribers: list[ChangeCallback] = []
-        self._sub_lock = threading.Lock()
         self._deliver_lock = threading.RLock()  # re-entrant: a subscriber may itself write to the store
         self._pool = psycopg_pool.ConnectionPool(
             conninfo,
@@ -196,17 +182,6 @@ class PostgresStore:
         except BaseException:
             self.close()
             raise
-
-    def __repr__(self) -> str:
-        return f"PostgresStore({self._url!r})"
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    @property
-    def box(self) -> SecretBox:
-        return self._box
 
     @property
     def channel(self) -> str:
@@ -267,12 +242,6 @@ class PostgresStore:
 
     # --- transactions -------------------------------------------------------------------------------
 
-    def read(self) -> AbstractContextManager[SqlRepository]:
-        return self._transaction(writable=False, announce=False)
-
-    def write(self, *, announce: bool = True) -> AbstractContextManager[SqlRepository]:
-        return self._transaction(writable=True, announce=announce)
-
     def _begin(self, conn: psycopg.Connection[tuple[object, ...]], writable: bool) -> None:
         if writable:
             budget_ms = max(1, round(self._busy_budget * 1000))
@@ -285,19 +254,12 @@ class PostgresStore:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     @contextmanager
-    def _transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
-        held: _Held | None = getattr(self._local, "held", None)
-        if held is not None:
-            if writable and not held.writable:
-                raise RuntimeError("a write transaction cannot be opened inside a read transaction")
-            held.announce = held.announce or announce
-            yield held.repo
-            return
+    def _open_transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
         counter: int | None = None
         with self._connection() as conn:
             try:
                 self._begin(conn, writable)
-                held = self._local.held = _Held(SqlRepository(conn, POSTGRES), writable, announce)
+                held = self._local.held = Held(SqlRepository(conn, POSTGRES), writable, announce)
                 yield held.repo
                 if held.announce:
                     counter = held.repo.bump_change_counter()
@@ -331,17 +293,6 @@ class PostgresStore:
         with self.read() as repo:
             return repo.change_counter()
 
-    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
-        with self._sub_lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._sub_lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
-
     def _announce(self, counter: int) -> None:
         # Called for our own commits and again when their NOTIFY comes back: tell subscribers once. The
         # delivery lock makes a writer whose counter the listener thread is delivering wait until that
@@ -352,16 +303,7 @@ class PostgresStore:
                     return
                 self._delivered = counter
                 callbacks = list(self._subscribers)
-            for callback in callbacks:
-                try:
-                    callback(counter)
-                except Exception:
-                    # The write has committed; a failing subscriber must not make the caller think otherwise.
-                    log.exception("A store change subscriber failed.")
-
-    def schema_version(self) -> int:
-        with self.read() as repo:
-            return repo.schema_version()
+            self._tell(callbacks, counter)
 
     def close(self) -> None:
         if self._listener is not None:

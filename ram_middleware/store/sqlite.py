@@ -19,14 +19,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager
 
 from .. import errors
 from ..crypto import SecretBox
-from .base import ChangeCallback
 from .dialect import SQLITE
 from .sql import SqlRepository, StoreFailure
+from .sql_store import Held, SqlStore
 
 __all__ = ["SqliteStore"]
 
@@ -38,15 +37,6 @@ _STEP_TIMEOUT = 0.2  # seconds SQLite's own busy handler waits before we back of
 def _is_busy(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-
-
-@dataclass
-class _Held:
-    """The transaction a thread is inside (so nested ``read``/``write`` calls join it)."""
-
-    repo: SqlRepository
-    writable: bool
-    announce: bool = False
 
 
 class _Pool:
@@ -85,7 +75,7 @@ class _Pool:
             self._idle.clear()
 
 
-class SqliteStore:
+class SqliteStore(SqlStore):
     """A :class:`~ram_middleware.store.base.Store` on SQLite; ``path=None`` keeps it in memory."""
 
     def __init__(
@@ -97,27 +87,12 @@ class SqliteStore:
         busy_budget: float = 30.0,
         pool_size: int = 8,
     ) -> None:
+        super().__init__(url or ("memory://" if path is None else f"sqlite:///{path}"), box)
         self._path = path
-        self._box = box
-        self._url = url or ("memory://" if path is None else f"sqlite:///{path}")
         self._busy_budget = busy_budget
         self._pool = _Pool(self._connect, 1 if path is None else max(1, pool_size))
-        self._local = threading.local()
-        self._subscribers: list[ChangeCallback] = []
-        self._sub_lock = threading.Lock()
         with self.write(announce=False) as repo:
             repo.migrate()
-
-    def __repr__(self) -> str:
-        return f"SqliteStore({self._url!r})"
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    @property
-    def box(self) -> SecretBox:
-        return self._box
 
     # --- connections --------------------------------------------------------------------------------
 
@@ -169,25 +144,12 @@ class SqliteStore:
 
     # --- transactions -------------------------------------------------------------------------------
 
-    def read(self) -> AbstractContextManager[SqlRepository]:
-        return self._transaction(writable=False, announce=False)
-
-    def write(self, *, announce: bool = True) -> AbstractContextManager[SqlRepository]:
-        return self._transaction(writable=True, announce=announce)
-
     @contextmanager
-    def _transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
-        held: _Held | None = getattr(self._local, "held", None)
-        if held is not None:
-            if writable and not held.writable:
-                raise RuntimeError("a write transaction cannot be opened inside a read transaction")
-            held.announce = held.announce or announce
-            yield held.repo
-            return
+    def _open_transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
         counter: int | None = None
         with self._pool.connection() as conn:
             self._begin(conn, "BEGIN IMMEDIATE" if writable else "BEGIN")
-            held = self._local.held = _Held(SqlRepository(conn, SQLITE), writable, announce)
+            held = self._local.held = Held(SqlRepository(conn, SQLITE), writable, announce)
             try:
                 yield held.repo
                 if held.announce:
@@ -218,31 +180,6 @@ class SqliteStore:
     def change_counter(self) -> int:
         with self.read() as repo:
             return repo.change_counter()
-
-    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
-        with self._sub_lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._sub_lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
-
-    def _announce(self, counter: int) -> None:
-        with self._sub_lock:
-            callbacks = list(self._subscribers)
-        for callback in callbacks:
-            try:
-                callback(counter)
-            except Exception:
-                # The write has committed; a failing listener must not make the caller believe otherwise.
-                log.exception("A store change subscriber failed.")
-
-    def schema_version(self) -> int:
-        with self.read() as repo:
-            return repo.schema_version()
 
     def close(self) -> None:
         self._pool.close()

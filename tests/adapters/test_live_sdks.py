@@ -8,23 +8,15 @@ exception with Code ``NoPermission``.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-import uvicorn
 from alibabacloud_tea_openapi import utils_models as tea_models
 from alibabacloud_tea_openapi.client import Client as TeaClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException
-from aliyunsdkcore.client import AcsClient
-from aliyunsdkcore.request import CommonRequest
 from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
 from flask import Flask, g
 from flask import request as flask_request
@@ -39,6 +31,7 @@ from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
 from ram_middleware.config import Ram
 from ram_middleware.context import utc_now
 from ram_middleware.routes import RpcApi
+from tests.live_server import core_rpc, sdk_environment, serve_asgi, serve_wsgi
 
 from .world import Key, World, make_world
 
@@ -88,88 +81,26 @@ class Live:
     name: str
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def _uvicorn(app: Any) -> Iterator[str]:
-    sock = _free_socket()
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", http="h11", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def get_environ(self) -> dict[str, Any]:
-        environ = super().get_environ()
-        # wsgiref invents "Content-Type: text/plain" when the client sent none; ACS3 then (rightly) finds
-        # an unsigned content-type. Production WSGI servers report only what was sent.
-        if self.headers.get("content-type") is None:
-            environ.pop("CONTENT_TYPE", None)
-        return environ
-
-
-def _wsgiref(app: Any) -> Iterator[str]:
-    server: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-
-SERVERS: dict[str, tuple[Callable[[Ram], Any], Callable[[Any], Iterator[str]]]] = {
-    "starlette-uvicorn": (starlette_app, _uvicorn),
-    "flask-wsgiref": (flask_app, _wsgiref),
+SERVERS: dict[str, tuple[Callable[[Ram], Any], Callable[[Any], AbstractContextManager[str]]]] = {
+    "starlette-uvicorn": (starlette_app, serve_asgi),
+    "flask-wsgiref": (flask_app, serve_wsgi),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 def live(request: pytest.FixtureRequest) -> Iterator[Live]:
     build_app, serve = SERVERS[request.param]
-    with pytest.MonkeyPatch.context() as env:
-        # Both SDKs honour proxies, and core prefers credentials from the environment.
-        for name in list(os.environ):
-            if name.upper().endswith("_PROXY") or name.upper().startswith(("ALIYUN_", "ALIBABA_CLOUD_")):
-                env.delenv(name)
-        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with sdk_environment():
         world = make_world(clock=utc_now)  # the SDKs sign with the real time
         try:
-            yield from (Live(world, endpoint, request.param) for endpoint in serve(build_app(world.ram)))
+            with serve(build_app(world.ram)) as endpoint:
+                yield Live(world, endpoint, request.param)
         finally:
             world.ram.close()
 
 
 def core_call(live: Live, key: Key, action: str, **params: str) -> dict[str, Any]:
-    client = AcsClient(
-        key.access_key_id, key.secret, "cn-hangzhou", auto_retry=False, max_retry_time=0, timeout=10
-    )
-    request = CommonRequest(domain=live.endpoint, version=VERSION, action_name=action)
-    request.set_protocol_type("http")
-    request.set_method("POST")
-    for name, value in params.items():
-        request.add_query_param(name, value)
-    return dict(json.loads(client.do_action_with_exception(request)))
+    return core_rpc(live.endpoint, key, VERSION, action, params)
 
 
 def tea_call(live: Live, key: Key, action: str, **params: str) -> dict[str, Any]:

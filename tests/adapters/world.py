@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ram_middleware.audit import MemorySink
 from ram_middleware.client import RequestSigner
 from ram_middleware.config import Ram, RamConfig, build
+from tests import live_server
 
 OFFICE_NET = "203.0.113.0/24"
 PROXY_NET = "192.0.2.0/24"
@@ -61,11 +62,9 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-@dataclass
-class Key:
-    access_key_id: str
-    secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
+@dataclass(frozen=True)
+class Key(live_server.Key):
+    """A test's credentials, which can also sign requests for the in-process harness."""
 
     def signer(self, clock: Clock, scheme: str = "acs3") -> RequestSigner:
         return RequestSigner(

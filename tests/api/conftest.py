@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -8,6 +7,7 @@ import pytest
 from ram_middleware.audit import MemorySink
 from ram_middleware.bootstrap import initialise
 from ram_middleware.config import RamConfig, build
+from tests.live_server import sdk_environment
 
 from .live import Live, serving
 
@@ -15,11 +15,7 @@ from .live import Live, serving
 @pytest.fixture(scope="session", autouse=True)
 def _sdk_environment() -> Iterator[None]:
     """Both SDKs honour proxies, and core prefers credentials from the environment: clear them."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in list(os.environ):
-            if name.upper().endswith("_PROXY") or name.upper().startswith(("ALIYUN_", "ALIBABA_CLOUD_")):
-                env.delenv(name)
-        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with sdk_environment():
         yield
 
 

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from alibabacloud_ram20150501.client import Client as RamClient  # type: ignore[import-untyped]
 from alibabacloud_sts20150401.client import Client as StsClient  # type: ignore[import-untyped]
 from alibabacloud_tea_openapi import utils_models as open_api_models
-from aliyunsdkcore.client import AcsClient
-from aliyunsdkcore.request import CommonRequest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,18 +21,12 @@ from ram_middleware.api import create_app
 from ram_middleware.audit import MemorySink
 from ram_middleware.bootstrap import Bootstrap
 from ram_middleware.config import Ram
+from tests.live_server import Key, core_rpc, serve_asgi
+
+__all__ = ["Key", "Live", "core_call", "ram_client", "self_signed", "serving", "sts_client"]
 
 RAM_VERSION = "2015-05-01"
 STS_VERSION = "2015-04-01"
-
-
-@dataclass(frozen=True)
-class Key:
-    """Credentials a test signs with (long-term or STS)."""
-
-    access_key_id: str
-    secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -96,61 +82,17 @@ def sts_client(target: Live | str, key: Key) -> StsClient:
 
 def core_call(target: Live | str, key: Key, version: str, action: str, **params: str) -> dict[str, Any]:
     """aliyun-python-sdk-core CommonRequest (RPC v1 HMAC-SHA1), no retries."""
-    if key.security_token is not None:
-        from aliyunsdkcore.auth.credentials import StsTokenCredential
-
-        client = AcsClient(
-            region_id="cn-hangzhou",
-            credential=StsTokenCredential(key.access_key_id, key.secret, key.security_token),
-            auto_retry=False,
-            max_retry_time=0,
-            timeout=10,
-        )
-    else:
-        client = AcsClient(
-            key.access_key_id, key.secret, "cn-hangzhou", auto_retry=False, max_retry_time=0, timeout=10
-        )
-    request = CommonRequest(domain=_endpoint(target), version=version, action_name=action)
-    request.set_protocol_type("http")
-    request.set_method("POST")
-    for name, value in params.items():
-        request.add_query_param(name, value)
-    return dict(json.loads(client.do_action_with_exception(request)))
+    return core_rpc(_endpoint(target), key, version, action, params)
 
 
 # --- servers ------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def serving(runtime: Ram, *, certfile: Path | None = None, keyfile: Path | None = None) -> Iterator[str]:
+def serving(
+    runtime: Ram, *, certfile: Path | None = None, keyfile: Path | None = None
+) -> AbstractContextManager[str]:
     """Serve the control plane on a random 127.0.0.1 port in a thread; yields ``127.0.0.1:<port>``."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        create_app(runtime),
-        log_level="warning",
-        lifespan="on",
-        http="h11",
-        ws="none",
-        timeout_graceful_shutdown=1,
-        ssl_certfile=str(certfile) if certfile else None,
-        ssl_keyfile=str(keyfile) if keyfile else None,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    return serve_asgi(create_app(runtime), lifespan="on", certfile=certfile, keyfile=keyfile)
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,18 +30,12 @@ CLEAN_ENV: dict[str, str | None] = {
 }
 
 
-@dataclass
-class Ram:
-    """Runs ``ram --store <url> …`` in-process; ``service`` sees the same store."""
+class Commands(ABC):
+    """Runs ``ram …`` in-process (how, and against what, is the subclass's ``__call__``) and checks it."""
 
-    url: str
-    account_id: str
-    service: RamService
-    runner: CliRunner
-
+    @abstractmethod
     def __call__(self, *args: str, input: str | None = None, json_output: bool = False) -> Result:
-        prefix = ["--store", self.url, *(["--json"] if json_output else [])]
-        return self.runner.invoke(main, [*prefix, *args], input=input, env=CLEAN_ENV, catch_exceptions=False)
+        """The command's result, whatever its exit status."""
 
     def ok(self, *args: str, input: str | None = None) -> Result:
         """Run and require exit status 0."""
@@ -60,6 +55,20 @@ class Ram:
         assert result.exit_code == 1, result.output
         assert f"Error: {code}: " in result.stderr, result.stderr
         return result
+
+
+@dataclass
+class Ram(Commands):
+    """Runs ``ram --store <url> …`` in-process; ``service`` sees the same store."""
+
+    url: str
+    account_id: str
+    service: RamService
+    runner: CliRunner
+
+    def __call__(self, *args: str, input: str | None = None, json_output: bool = False) -> Result:
+        prefix = ["--store", self.url, *(["--json"] if json_output else [])]
+        return self.runner.invoke(main, [*prefix, *args], input=input, env=CLEAN_ENV, catch_exceptions=False)
 
 
 def make_ram(path: Path, alias: str | None = None) -> Ram:
@@ -85,3 +94,21 @@ def ram_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str | Non
 def write_json(path: Path, value: object) -> str:
     path.write_text(json.dumps(value), encoding="utf-8")
     return str(path)
+
+
+def simulate_args(
+    user: str, action: str, resource: str, *, ip: str | None = None, when: str | None = None
+) -> list[str]:
+    """``ram simulate`` arguments: ``user`` doing ``action`` on ``resource``, from ``ip`` at ``when``."""
+    args = ["simulate", "--user", user, "--action", action, "--resource", resource]
+    if ip is not None:
+        args += ["--source-ip", ip]
+    if when is not None:
+        args += ["--time", when]
+    return args
+
+
+def write_allow(path: Path, action: str, resource: str) -> str:
+    """A policy document allowing ``action`` on ``resource``, written to ``path``; returns the path."""
+    statement = {"Effect": "Allow", "Action": action, "Resource": resource}
+    return write_json(path, {"Version": "1", "Statement": [statement]})

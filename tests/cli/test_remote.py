@@ -15,18 +15,17 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from ram_middleware.cli import main
 
-from .conftest import CLEAN_ENV, ORG_FILE, ROOT, make_ram, write_json
+from .conftest import CLEAN_ENV, ORG_FILE, ROOT, Commands, make_ram, simulate_args, write_allow
 
 
 @dataclass
-class Remote:
+class Remote(Commands):
     """``ram`` pointed at a live server with one identity's key; ``local`` runs against the same store."""
 
     endpoint: str
@@ -37,7 +36,7 @@ class Remote:
     def as_(self, key_id: str, secret: str) -> Remote:
         return Remote(self.endpoint, self.store_url, key_id, secret)
 
-    def __call__(self, *args: str, json_output: bool = False, input: str | None = None) -> Result:
+    def __call__(self, *args: str, input: str | None = None, json_output: bool = False) -> Result:
         env = {
             **CLEAN_ENV,
             "RAM_ENDPOINT": self.endpoint,
@@ -46,22 +45,6 @@ class Remote:
         }
         prefix = ["--json"] if json_output else []
         return CliRunner().invoke(main, [*prefix, *args], env=env, input=input, catch_exceptions=False)
-
-    def ok(self, *args: str, input: str | None = None) -> Result:
-        result = self(*args, input=input)
-        assert result.exit_code == 0, result.output
-        return result
-
-    def json(self, *args: str) -> Any:
-        result = self(*args, json_output=True)
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)
-
-    def fails(self, *args: str, code: str) -> Result:
-        result = self(*args)
-        assert result.exit_code == 1, result.output
-        assert f"Error: {code}: " in result.stderr, result.stderr
-        return result
 
     def local(self, *args: str, json_output: bool = False) -> Result:
         prefix = ["--store", self.store_url, *(["--json"] if json_output else [])]
@@ -176,40 +159,15 @@ def test_remote_simulate_matches_the_local_simulator(remote: Remote) -> None:
         ("app", "oss:PutObject", "acs:oss:*:${AccountId}:b/k", "203.0.113.9", None),
     ]
     for user, action, resource, ip, when in cases:
-        args = [
-            "simulate",
-            "--user",
-            user,
-            "--action",
-            action,
-            "--resource",
-            resource,
-            "--source-ip",
-            ip,
-            "--time",
-            when or "2024-06-05T12:00:00Z",
-        ]
+        args = simulate_args(user, action, resource, ip=ip, when=when or "2024-06-05T12:00:00Z")
         through_api = remote.json(*args)
         local = json.loads(remote.local(*args, json_output=True).stdout)
         assert through_api == local, (user, action)
-    assert (
-        remote.json(
-            *[
-                "simulate",
-                "--user",
-                "B",
-                "--action",
-                "oss:GetObject",
-                "--resource",
-                "acs:oss:*:${AccountId}:rnd-bucket/r.txt",
-                "--source-ip",
-                "203.0.113.9",
-                "--time",
-                "2024-06-04T10:00:00+08:00",
-            ]
-        )["Effect"]
-        == "Allow"
-    )
+    args = simulate_args(
+        "B", "oss:GetObject", "acs:oss:*:${AccountId}:rnd-bucket/r.txt", ip="203.0.113.9",
+        when="2024-06-04T10:00:00+08:00",
+    )  # fmt: skip
+    assert remote.json(*args)["Effect"] == "Allow"
 
 
 def test_entities_keys_policies_and_roles_through_the_api(remote: Remote, tmp_path: Path) -> None:
@@ -220,13 +178,7 @@ def test_entities_keys_policies_and_roles_through_the_api(remote: Remote, tmp_pa
     assert key["AccessKeySecret"] and key["Status"] == "Active"
     remote.ok("keys", "disable", "remote-user", key["AccessKeyId"])
     assert remote.json("keys", "list", "remote-user")["AccessKeys"][0]["Status"] == "Inactive"
-    document = write_json(
-        tmp_path / "p.json",
-        {
-            "Version": "1",
-            "Statement": [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:remote/*"}],
-        },
-    )
+    document = write_allow(tmp_path / "p.json", "oss:GetObject", "acs:oss:*:*:remote/*")
     remote.ok("policies", "create", "RemoteRead", "--document", document)
     remote.ok("policies", "new-version", "RemoteRead", "--document", document, "--set-default")
     assert [v["VersionId"] for v in remote.json("policies", "versions", "RemoteRead")["PolicyVersions"]] == [
@@ -262,15 +214,7 @@ def test_remote_mfa_and_what_only_the_store_can_do(remote: Remote) -> None:
 
 def test_assume_role_through_sts(remote: Remote, tmp_path: Path) -> None:
     remote.ok("apply", str(ORG_FILE), "--yes")
-    session = write_json(
-        tmp_path / "s.json",
-        {
-            "Version": "1",
-            "Statement": [
-                {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:rnd-bucket/public/*"}
-            ],
-        },
-    )
+    session = write_allow(tmp_path / "s.json", "oss:GetObject", "acs:oss:*:*:rnd-bucket/public/*")
     answer = remote.json(
         "assume-role", "OSSReader", "--session-name", "contractor", "--duration", "900", "--policy", session
     )

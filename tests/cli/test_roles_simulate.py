@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ram_middleware.organisation import apply, load_organisation
 
-from .conftest import ORG_FILE, Ram, write_json
+from .conftest import ORG_FILE, Ram, simulate_args, write_allow, write_json
 
 OFFICE, HOME = "203.0.113.25", "198.51.100.7"
 TUESDAY_10_SHANGHAI, TUESDAY_20_SHANGHAI = "2024-06-04T10:00:00+08:00", "2024-06-04T20:00:00+08:00"
@@ -62,15 +62,7 @@ def test_assume_role_as_a_user_with_a_session_policy(ram: Ram, tmp_path: Path) -
         "assume-role", "OSSReader", "--session-name", "c1", "--as-user", "contractor", code="NoPermission"
     )
     ram.ok("policies", "attach", "AliyunSTSAssumeRoleAccess", "--user", "contractor")
-    session = write_json(
-        tmp_path / "session.json",
-        {
-            "Version": "1",
-            "Statement": [
-                {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:reports/*"}
-            ],
-        },
-    )
+    session = write_allow(tmp_path / "session.json", "oss:GetObject", "acs:oss:*:*:reports/*")
     answer = ram.json(
         "assume-role",
         "OSSReader",
@@ -129,87 +121,25 @@ def test_simulate_prints_the_deciding_statement(ram: Ram) -> None:
     _company(ram)
     resource = "acs:oss:*:${AccountId}:rnd-bucket/report.txt"
     office = ram.ok(
-        "simulate",
-        "--user",
-        "B",
-        "--action",
-        "oss:GetObject",
-        "--resource",
-        resource,
-        "--source-ip",
-        OFFICE,
-        "--time",
-        TUESDAY_10_SHANGHAI,
+        *simulate_args("B", "oss:GetObject", resource, ip=OFFICE, when=TUESDAY_10_SHANGHAI)
     ).stdout
     assert office.startswith("Decision:  Allow\n")
     assert "Deciding statement: #0 of Custom policy RnDOSSOfficeNetworkWorkingHours v1 (group RnD)" in office
     assert '"203.0.113.0/24"' in office
-    home = ram.json(
-        "simulate",
-        "--user",
-        "B",
-        "--action",
-        "oss:GetObject",
-        "--resource",
-        resource,
-        "--source-ip",
-        HOME,
-        "--time",
-        TUESDAY_10_SHANGHAI,
-    )
+    home = ram.json(*simulate_args("B", "oss:GetObject", resource, ip=HOME, when=TUESDAY_10_SHANGHAI))
     assert home["Effect"] == "ImplicitDeny" and HOME in home["Reason"]
     assert home["Policy"]["PolicyName"] == "RnDOSSOfficeNetworkWorkingHours"
     assert home["Statement"]["Condition"]["IpAddress"] == {"acs:SourceIp": ["203.0.113.0/24"]}
     assert home["Request"]["Resource"] == f"acs:oss:*:{ram.account_id}:rnd-bucket/report.txt"
-    evening = ram.json(
-        "simulate",
-        "--user",
-        "B",
-        "--action",
-        "oss:PutObject",
-        "--resource",
-        resource,
-        "--source-ip",
-        OFFICE,
-        "--time",
-        TUESDAY_20_SHANGHAI,
-    )
+    evening = ram.json(*simulate_args("B", "oss:PutObject", resource, ip=OFFICE, when=TUESDAY_20_SHANGHAI))
     assert evening["Effect"] == "ImplicitDeny" and "LocalTimeOfDay" in evening["Reason"]
-    stop = ram.json(
-        "simulate",
-        "--user",
-        "E",
-        "--action",
-        "ecs:StopInstance",
-        "--resource",
-        "acs:ecs:cn-hangzhou:${AccountId}:instance/i-1",
-    )
+    stop = ram.json(*simulate_args("E", "ecs:StopInstance", "acs:ecs:cn-hangzhou:${AccountId}:instance/i-1"))
     assert stop["Effect"] == "Allow" and stop["Policy"]["PolicyName"] == "AliyunECSFullAccess"
     assert stop["Policy"]["AttachedTo"] == "group OandM"
-    nothing = ram.json("simulate", "--user", "A", "--action", "ecs:StopInstance", "--resource", "*")
+    nothing = ram.json(*simulate_args("A", "ecs:StopInstance", "*"))
     assert nothing == {**nothing, "Effect": "ImplicitDeny", "Policy": None, "Statement": None}
-    ram.fails(
-        "simulate",
-        "--user",
-        "nobody",
-        "--action",
-        "ecs:StopInstance",
-        "--resource",
-        "*",
-        code="EntityNotExist.User",
-    )
-    ram.fails(
-        "simulate",
-        "--user",
-        "B",
-        "--action",
-        "oss:GetObject",
-        "--resource",
-        "*",
-        "--source-ip",
-        "nope",
-        code="InvalidParameter.SourceIp",
-    )
+    ram.fails(*simulate_args("nobody", "ecs:StopInstance", "*"), code="EntityNotExist.User")
+    ram.fails(*simulate_args("B", "oss:GetObject", "*", ip="nope"), code="InvalidParameter.SourceIp")
     assert ram("simulate", "--action", "a:b", "--resource", "*").exit_code == 2
 
 
@@ -219,15 +149,7 @@ def test_simulate_a_role_session_narrowed_by_a_session_policy(ram: Ram, tmp_path
     other = "acs:oss:*:${AccountId}:finance/salaries.csv"
     role_only = ram.json("simulate", "--role", "OSSReader", "--action", "oss:GetObject", "--resource", other)
     assert role_only["Effect"] == "Allow" and role_only["Policy"]["PolicyName"] == "AliyunOSSReadOnlyAccess"
-    session = write_json(
-        tmp_path / "s.json",
-        {
-            "Version": "1",
-            "Statement": [
-                {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:rnd-bucket/*"}
-            ],
-        },
-    )
+    session = write_allow(tmp_path / "s.json", "oss:GetObject", "acs:oss:*:*:rnd-bucket/*")
     narrowed = ram.json(
         "simulate",
         "--role",

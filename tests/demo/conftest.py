@@ -12,34 +12,25 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import oss2
 import pytest
-from aliyunsdkcore.auth.credentials import StsTokenCredential
-from aliyunsdkcore.client import AcsClient
-from aliyunsdkcore.request import CommonRequest
 
 from examples.company_x.processes import Servers, clean_environment, free_port
 from ram_middleware.cli.local import LocalBackend
 from ram_middleware.organisation import apply, load_organisation
 from ram_middleware.service import RamService
 from ram_middleware.store import open_store
+from tests.live_server import Key, core_rpc
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG_FILE = ROOT / "examples" / "company_x" / "organisation.json"
 ECS, RDS, OSS = "2014-05-26", "2014-08-15", "2019-05-17"
 OFFICE, HOME = "203.0.113.25", "198.51.100.7"
 TUESDAY_10, TUESDAY_20 = "2024-06-04T10:00:00+08:00", "2024-06-04T20:00:00+08:00"
-
-
-@dataclass(frozen=True)
-class Key:
-    access_key_id: str
-    secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -80,22 +71,7 @@ class Company:
 
     def rpc(self, key: Key, version: str, action: str, ip: str = OFFICE, **params: str) -> dict[str, Any]:
         """aliyun-python-sdk-core CommonRequest (RPC signature v1); raises ServerException on an error."""
-        if key.security_token is not None:
-            credential = StsTokenCredential(key.access_key_id, key.secret, key.security_token)
-            client = AcsClient(
-                region_id="cn-hangzhou", credential=credential, auto_retry=False, max_retry_time=0
-            )
-        else:
-            client = AcsClient(
-                key.access_key_id, key.secret, "cn-hangzhou", auto_retry=False, max_retry_time=0
-            )
-        request = CommonRequest(domain=self.endpoint, version=version, action_name=action)
-        request.set_protocol_type("http")
-        request.set_method("POST")
-        request.add_header("X-Forwarded-For", ip)
-        for name, value in params.items():
-            request.add_query_param(name, value)
-        return dict(json.loads(client.do_action_with_exception(request)))
+        return core_rpc(self.endpoint, key, version, action, params, headers={"X-Forwarded-For": ip})
 
     def bucket(self, key: Key, name: str = "rnd-bucket", *, v4: bool = False) -> oss2.Bucket:
         """An oss2 Bucket on the REST paths (OSS signature V1, or V4)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import oss2
 import pytest
 
-from .conftest import HOME, OFFICE, TUESDAY_10, Company, Key
+from tests.live_server import Key
+
+from .conftest import HOME, OFFICE, TUESDAY_10, Company
 
 FROM_OFFICE = {"X-Forwarded-For": OFFICE}
 

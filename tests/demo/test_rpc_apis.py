@@ -142,7 +142,7 @@ def test_a_deleted_users_key_fails_at_once(company: Company) -> None:
     company.service.create_user(account, "temp")
     company.service.attach_policy(account, "user", "temp", "System", "AliyunECSReadOnlyAccess")
     created = company.service.create_access_key(account, "temp")
-    from .conftest import Key
+    from tests.live_server import Key
 
     key = Key(created.key.access_key_id, created.secret)
     company.rpc(key, ECS, "DescribeInstances")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from multiprocessing.synchronize import Event
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,24 @@ from ram_middleware.store import open_store
 PER_PROCESS = 200
 
 
-def create_users(url: str, key: str, acct: str, prefix: str, go: Event, results: Any) -> None:
-    """Runs in a child process: create PER_PROCESS users as fast as possible, report any error."""
+def create_users(url: str, key: str, acct: str, prefix: str, go: Barrier, results: Any) -> None:
+    """Runs in a child process: create PER_PROCESS users as fast as possible, report any error.
+
+    Both children meet at the barrier before the first write and again after it, so their write
+    loops really run at the same time even when one child was scheduled late.
+    """
     store = open_store(url, master_keys=[key])
     svc = RamService(store)
     problems: list[str] = []
-    go.wait()
+    go.wait(timeout=60)
     began = time.time()
     for n in range(PER_PROCESS):
         try:
             svc.create_user(acct, f"{prefix}{n:03d}")
         except Exception as exc:  # the test asserts there are none; report rather than die
             problems.append(repr(exc))
+        if n == 0:
+            go.wait(timeout=60)
     results.put((prefix, problems, began, time.time()))
     store.close()
 
@@ -38,14 +44,12 @@ def test_two_processes_create_400_users_in_one_file(tmp_path: Path) -> None:
     setup.close()
 
     ctx = multiprocessing.get_context("spawn")
-    go, results = ctx.Event(), ctx.Queue()
+    go, results = ctx.Barrier(2), ctx.Queue()
     workers = [
         ctx.Process(target=create_users, args=(url, key, acct, prefix, go, results)) for prefix in ("a", "b")
     ]
     for worker in workers:
         worker.start()
-    time.sleep(1.0)  # let both children import and open the store before the race starts
-    go.set()
     reports = [results.get(timeout=120) for _ in workers]
     for worker in workers:
         worker.join(timeout=30)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-import uvicorn
+
+from tests.live_server import sdk_environment, serve_asgi
 
 from .app import SignatureApp
 from .identities import MemoryResolver
@@ -40,31 +37,11 @@ class LiveServer:
 
 @pytest.fixture(scope="module")
 def live_server() -> Iterator[LiveServer]:
-    with pytest.MonkeyPatch.context() as env:
-        for name in list(os.environ):
-            upper = name.upper()
-            if upper.endswith("_PROXY") or upper.startswith(("ALIYUN_", "ALIBABA_CLOUD_")):
-                env.delenv(name)
-        env.setenv("NO_PROXY", "127.0.0.1,localhost")
-        resolver = MemoryResolver()
-        app = SignatureApp(resolver)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", http="h11", ws="none")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        try:
-            yield LiveServer(app, resolver, "127.0.0.1", sock.getsockname()[1])
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
+    resolver = MemoryResolver()
+    app = SignatureApp(resolver)
+    with sdk_environment(), serve_asgi(app) as address:
+        host, port = address.rsplit(":", 1)
+        yield LiveServer(app, resolver, host, int(port))
 
 
 @pytest.fixture

@@ -23,13 +23,13 @@ from alibabacloud_tea_openapi import utils_models as tea_models
 from alibabacloud_tea_openapi.client import Client as TeaClient
 from aliyunsdkcore.acs_exception.exceptions import ClientException as CoreClientException
 from aliyunsdkcore.acs_exception.exceptions import ServerException as CoreServerException
-from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
 from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
 from ram_middleware.client import RamAuth
+from tests.live_server import Key, core_client
 
 from .conftest import LiveServer
 
@@ -67,12 +67,7 @@ def error_code(exc: BaseException) -> str:
 
 
 def _core(creds: Creds) -> AcsClient:
-    common = {"region_id": "cn-hangzhou", "auto_retry": False, "max_retry_time": 0, "timeout": 10}
-    if creds.token:
-        return AcsClient(
-            credential=StsTokenCredential(creds.access_key_id, creds.secret, creds.token), **common
-        )
-    return AcsClient(creds.access_key_id, creds.secret, **common)
+    return core_client(Key(creds.access_key_id, creds.secret, creds.token or None))
 
 
 def _core_arn(client: AcsClient, request: CommonRequest) -> str:

@@ -485,12 +485,13 @@ def test_roa_signature_method_and_version(
     refused(auth, roa_facts(extra=extra), kind, kind.default_code)
 
 
+def _without_header(facts: RequestFacts, name: str) -> RequestFacts:
+    kept = tuple(h for h in facts.headers if h[0] != name)
+    return RequestFacts(facts.method, facts.path, facts.query, kept)
+
+
 def test_roa_without_date(auth: Authenticator) -> None:
-    facts = roa_facts()
-    no_date = RequestFacts(
-        facts.method, facts.path, facts.query, tuple(h for h in facts.headers if h[0] != "date")
-    )
-    refused(auth, no_date, MissingCredentialParameter, "MissingParameter")
+    refused(auth, _without_header(roa_facts(), "date"), MissingCredentialParameter, "MissingParameter")
 
 
 def test_roa_malformed_authorization(auth: Authenticator) -> None:
@@ -526,10 +527,7 @@ def test_oss_malformed_authorization(auth: Authenticator, authorization: str) ->
 
 
 def test_oss_v4_without_date(auth: Authenticator) -> None:
-    facts = oss_v4_facts()
-    no_date = RequestFacts(
-        facts.method, facts.path, facts.query, tuple(h for h in facts.headers if h[0] != "x-oss-date")
-    )
+    no_date = _without_header(oss_v4_facts(), "x-oss-date")
     refused(auth, no_date, MissingCredentialParameter, "MissingParameter")
 
 

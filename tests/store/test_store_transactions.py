@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -136,13 +138,23 @@ def _hold_write_lock(path: Path, seconds: float, started: threading.Event) -> No
     raw.close()
 
 
-def test_a_busy_database_is_retried_until_the_lock_is_released(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/ram.db", env={}, busy_budget=10.0)
+@contextmanager
+def _store_while_locked(tmp_path: Path, seconds: float, busy_budget: float) -> Iterator[Store]:
+    """A store on ``tmp_path/ram.db`` while another connection holds the write lock for ``seconds``."""
+    store = open_store(f"sqlite:///{tmp_path}/ram.db", env={}, busy_budget=busy_budget)
     started = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(tmp_path / "ram.db", 0.6, started))
+    holder = threading.Thread(target=_hold_write_lock, args=(tmp_path / "ram.db", seconds, started))
     holder.start()
     try:
         started.wait()
+        yield store
+    finally:
+        holder.join()
+        store.close()
+
+
+def test_a_busy_database_is_retried_until_the_lock_is_released(tmp_path: Path) -> None:
+    with _store_while_locked(tmp_path, 0.6, busy_budget=10.0) as store:
         began = time.monotonic()
         with store.write() as repo:
             repo.insert_account(Account(ACCOUNT, None, NOW))
@@ -150,18 +162,10 @@ def test_a_busy_database_is_retried_until_the_lock_is_released(tmp_path: Path) -
         assert 0.4 < waited < 5.0
         with store.read() as repo:
             assert repo.get_account(ACCOUNT) is not None
-    finally:
-        holder.join()
-        store.close()
 
 
 def test_store_busy_only_after_the_retry_budget(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/ram.db", env={}, busy_budget=0.5)
-    started = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(tmp_path / "ram.db", 2.0, started))
-    holder.start()
-    try:
-        started.wait()
+    with _store_while_locked(tmp_path, 2.0, busy_budget=0.5) as store:
         began = time.monotonic()
         with expect_code("ServiceUnavailable.StoreBusy"), store.write() as repo:
             repo.insert_account(Account(ACCOUNT, None, NOW))
@@ -169,6 +173,3 @@ def test_store_busy_only_after_the_retry_budget(tmp_path: Path) -> None:
         # Readers are never blocked by a writer (WAL).
         with store.read() as repo:
             assert repo.get_account(ACCOUNT) is None
-    finally:
-        holder.join()
-        store.close()

@@ -1,0 +1,111 @@
+"""What the SQLite and PostgreSQL stores share: URL and SecretBox, transactions that join the thread's
+open one, and change subscribers.
+
+A backend supplies :meth:`SqlStore._open_transaction` (begin on a pooled connection, commit or roll back,
+announce) and, for its own delivery rules, may override :meth:`SqlStore._announce`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+from ..crypto import SecretBox
+from .base import ChangeCallback
+from .sql import SqlRepository
+
+__all__ = ["Held", "SqlStore"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Held:
+    """The transaction a thread is inside (so nested ``read``/``write`` calls join it)."""
+
+    repo: SqlRepository
+    writable: bool
+    announce: bool = False
+
+
+class SqlStore(ABC):
+    """Transactions and change notification common to the SQL stores."""
+
+    def __init__(self, url: str, box: SecretBox) -> None:
+        self._url = url
+        self._box = box
+        self._local = threading.local()
+        self._subscribers: list[ChangeCallback] = []
+        self._sub_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._url!r})"
+
+    @property
+    def url(self) -> str:
+        """The store URL (never with a password)."""
+        return self._url
+
+    @property
+    def box(self) -> SecretBox:
+        """Encrypts and decrypts the secrets kept in the store."""
+        return self._box
+
+    # --- transactions -------------------------------------------------------------------------------
+
+    def read(self) -> AbstractContextManager[SqlRepository]:
+        return self._transaction(writable=False, announce=False)
+
+    def write(self, *, announce: bool = True) -> AbstractContextManager[SqlRepository]:
+        return self._transaction(writable=True, announce=announce)
+
+    @contextmanager
+    def _transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
+        held: Held | None = getattr(self._local, "held", None)
+        if held is None:
+            with self._open_transaction(writable=writable, announce=announce) as repo:
+                yield repo
+            return
+        if writable and not held.writable:
+            raise RuntimeError("a write transaction cannot be opened inside a read transaction")
+        held.announce = held.announce or announce
+        yield held.repo
+
+    @abstractmethod
+    def _open_transaction(self, *, writable: bool, announce: bool) -> AbstractContextManager[SqlRepository]:
+        """A new transaction on a connection of this thread's own; it sets and clears ``self._local.held``."""
+
+    # --- change notification ------------------------------------------------------------------------
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        with self._sub_lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._sub_lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _announce(self, counter: int) -> None:
+        with self._sub_lock:
+            callbacks = list(self._subscribers)
+        self._tell(callbacks, counter)
+
+    @staticmethod
+    def _tell(callbacks: list[ChangeCallback], counter: int) -> None:
+        for callback in callbacks:
+            try:
+                callback(counter)
+            except Exception:
+                # The write has committed; a failing subscriber must not make the caller think otherwise.
+                log.exception("A store change subscriber failed.")
+
+    def schema_version(self) -> int:
+        with self.read() as repo:
+            return repo.schema_version()
