@@ -26,7 +26,7 @@ from .plane import ControlPlane
 from .responses import Response, error_response, success_response
 from .routing import HEALTH_PATH, ControlPlaneRule, KeyOwner, control_plane_resolver
 
-__all__ = ["MAX_BODY", "ControlPlaneApp", "create_app"]
+__all__ = ["CONSOLE_PREFIX", "MAX_BODY", "ControlPlaneApp", "create_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,6 +34,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+CONSOLE_PREFIX = "/console"
 MAX_BODY = 1024 * 1024  # RAM/STS parameters are small (a policy document is at most 6,144 characters)
 
 
@@ -130,11 +131,45 @@ class _Guarded:
     blocking: bool
 
 
-def create_app(runtime: Ram, *, close_on_shutdown: bool = False) -> ASGIApp:
+def create_app(runtime: Ram, *, close_on_shutdown: bool = False, console: bool = True) -> ASGIApp:
     """The protected control-plane ASGI app over an assembled runtime (:func:`ram_middleware.config.build`).
 
-    With ``close_on_shutdown`` the runtime is closed when the server's lifespan ends.
+    With ``close_on_shutdown`` the runtime is closed when the server's lifespan ends. With ``console``
+    (the default) the console logon pages are served under ``/console`` beside the APIs.
     """
+    plane_app = _control_plane(runtime, close_on_shutdown)
+    return _WithConsole(plane_app, _console_app(runtime)) if console else plane_app
+
+
+def _console_app(runtime: Ram) -> ASGIApp:
+    """A Starlette app holding only the console pages (they check the browser session themselves)."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+
+    from ..adapters.starlette import RAMMiddleware as StarletteRAMMiddleware
+    from ..console.starlette import mount_console
+
+    app = Starlette(middleware=[Middleware(StarletteRAMMiddleware, ram=runtime)])
+    mount_console(app, runtime, prefix=CONSOLE_PREFIX, title="ram-middleware console")
+    return app
+
+
+class _WithConsole:
+    """Sends ``/console…`` requests to the console and everything else (lifespan too) to the APIs."""
+
+    def __init__(self, plane: ASGIApp, console: ASGIApp) -> None:
+        self.plane = plane
+        self.console = console
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")):
+            await self.console(scope, receive, send)
+        else:
+            await self.plane(scope, receive, send)
+
+
+def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
     base = runtime.authorizer
     backend = Backend(
         runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, base.audit
