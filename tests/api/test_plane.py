@@ -239,7 +239,7 @@ def test_secrets_stay_out_of_reprs(runtime: Ram, boot: Bootstrap) -> None:
 def test_unprotected_app_fails_closed(runtime: Ram) -> None:
     import asyncio
 
-    app = create_app(runtime)
+    app = create_app(runtime, console=False)
     inner = app.app  # type: ignore[attr-defined]
     sent: list[dict[str, object]] = []
 
