@@ -249,12 +249,17 @@ def _pick(
     return None, path, False
 
 
+def _key_name(key: str) -> str:
+    """A key as it appears in a JSON path; an empty key is written ``""`` so the path still names it."""
+    return key or '""'
+
+
 def _statement(body: object, path: str, index: int, kind: PolicyKind) -> Statement:
     if not isinstance(body, dict):
         raise MalformedPolicyDocument(path, "a statement must be an object")
     for key in body:
         if key not in _STATEMENT_KEYS:
-            raise MalformedPolicyDocument(f"{path}.{key}", "unknown element in a statement")
+            raise MalformedPolicyDocument(f"{path}.{_key_name(key)}", "unknown element in a statement")
     effect = body.get("Effect")
     if effect is None:
         raise MalformedPolicyDocument(path, "Effect is required (Allow or Deny)")
@@ -296,7 +301,9 @@ def _statements(data: object, kind: PolicyKind) -> tuple[Statement, ...]:
         raise MalformedPolicyDocument("", "a policy document must be a JSON object")
     for key in data:
         if key not in _TOP_KEYS:
-            raise MalformedPolicyDocument(key, "unknown element (a policy has Version and Statement)")
+            raise MalformedPolicyDocument(
+                _key_name(key), "unknown element (a policy has Version and Statement)"
+            )
     if "Version" not in data:
         raise MalformedPolicyDocument("Version", 'is required and must be "1"')
     if data["Version"] != "1" or not isinstance(data["Version"], str):
