@@ -10,9 +10,11 @@ RPC v1-signed up front in a batch with fresh nonces; signing is never timed.
 1. In-process: each pre-built ASGI scope is sent through a trivial Starlette endpoint with and without
    the middleware; median per-request time of each, and the difference (target < 40 µs). Also shown:
    the same with the decision forced onto a worker thread (``offload=True``).
-2. uvicorn (subprocess on 127.0.0.1, one worker) driven by a raw asyncio HTTP/1.1 keep-alive client for a
-   bounded time per side; the bare app receives the very same signed requests. Requests/s of each and the
-   ratio protected/bare (target >= 0.8).
+2. uvicorn: the bare and the protected app each in its own server process on 127.0.0.1 (one worker, the
+   same uvicorn options: h11, asyncio loop), driven by a raw asyncio HTTP/1.1 keep-alive client in this
+   process for a bounded time. Rounds alternate between the sides (after a warm-up) and in each round both
+   receive the very same freshly signed requests. Requests/s of each, the server's CPU time per request
+   (from /proc), and the median over the rounds of the ratio protected/bare (target >= 0.8).
 
 Run from the repo root: ``python bench/middleware.py``. Last line:
 ``RESULT overhead_median_us=<float> uvicorn_ratio=<float>``.
@@ -48,8 +50,16 @@ from ram_middleware.routes import declared_rule
 
 IN_PROCESS_N = 20_000
 WARM_UP = 1_000
-UVICORN_SECONDS = 8.0
+UVICORN_SECONDS = 5.0
+UVICORN_ROUNDS = 3
+WARM_UP_SECONDS = 1.0
+POOL_PER_ROUND = 80_000  # more than either side serves in a round (checked: a dry pool fails the run)
 CONNECTIONS = 16
+# Identical on both sides. h11 is named explicitly (httptools would be picked when installed).
+UVICORN_OPTIONS = {
+    "host": "127.0.0.1", "http": "h11", "loop": "asyncio", "log_level": "warning", "access_log": False,
+    "lifespan": "off",
+}  # fmt: skip
 PEER = "203.0.113.7"
 PATH = "/buckets/rnd-bucket/objects/{key:path}"
 
@@ -241,7 +251,7 @@ def serve(side: str, port: int, directory: Path) -> None:
     import uvicorn
 
     app = make_app(build(config_for(directory)) if side == "protected" else None)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.run(app, **UVICORN_OPTIONS, port=port)  # type: ignore[arg-type]
 
 
 def _free_port() -> int:
@@ -295,26 +305,81 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def requests_per_second(side: str, directory: Path, targets: list[str]) -> tuple[float, float]:
-    """(requests/s, server CPU µs per request) for one side."""
-    port = _free_port()
-    command = [sys.executable, __file__, "--serve", side, "--port", str(port), "--dir", str(directory)]
-    process = subprocess.Popen(command)
-    try:
-        _wait_for(port, process)
-        host = f"127.0.0.1:{port}"
+class Server:
+    """One side (bare or protected) under uvicorn in its own process, kept running across rounds."""
+
+    def __init__(self, side: str, directory: Path) -> None:
+        self.side = side
+        self.port = _free_port()
+        command = [
+            sys.executable,
+            __file__,
+            "--serve",
+            side,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(directory),
+        ]
+        self.process = subprocess.Popen(command)
+        _wait_for(self.port, self.process)
+
+    def wire(self, targets: list[str]) -> list[bytes]:
+        """The raw HTTP/1.1 requests for ``targets``, oldest signatures popped first."""
+        host = f"127.0.0.1:{self.port}"
         wire = [f"GET {t} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: bench\r\n\r\n".encode() for t in targets]
-        wire.reverse()  # popped from the end: oldest signatures first
-        asyncio.run(_load(port, wire, 1.0))  # warm-up
-        cpu_before, started = _cpu_seconds(process.pid), time.monotonic()
-        counts = asyncio.run(_load(port, wire, UVICORN_SECONDS))
-        elapsed, cpu = time.monotonic() - started, _cpu_seconds(process.pid) - cpu_before
+        wire.reverse()
+        return wire
+
+    def run(self, targets: list[str], seconds: float) -> tuple[float, float]:
+        """Drive the server for ``seconds``: (requests/s, server CPU µs per request)."""
+        wire = self.wire(targets)
+        cpu_before, started = _cpu_seconds(self.process.pid), time.monotonic()
+        counts = asyncio.run(_load(self.port, wire, seconds))
+        elapsed, cpu = time.monotonic() - started, _cpu_seconds(self.process.pid) - cpu_before
         if counts["failed"] or not wire:
-            raise SystemExit(f"{side}: {counts['failed']} failed; {len(wire)} requests left over")
+            raise SystemExit(f"{self.side}: {counts['failed']} failed; the request pool ran dry: {not wire}")
         return counts["ok"] / elapsed, cpu / counts["ok"] * 1e6
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def uvicorn_rounds(
+    directory: Path, access_key_id: str, secret: str
+) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
+    """Alternate bare and protected for UVICORN_ROUNDS rounds; each round both sides get the same (freshly
+    signed) requests. Returns the per-round (requests/s, CPU µs/request) of each side and the ratios."""
+    pool = signed_targets(access_key_id, secret, POOL_PER_ROUND * (UVICORN_ROUNDS + 1), "127.0.0.1")
+    rounds = [pool[i * POOL_PER_ROUND : (i + 1) * POOL_PER_ROUND] for i in range(UVICORN_ROUNDS + 1)]
+    servers = [Server("bare", directory), Server("protected", directory)]
+    runs: dict[str, list[tuple[float, float]]] = {"bare": [], "protected": []}
+    try:
+        for server in servers:  # warm-up round (its requests are spent)
+            server.run(rounds[0], WARM_UP_SECONDS)
+        for index in range(1, UVICORN_ROUNDS + 1):
+            order = servers if index % 2 else servers[::-1]  # who goes first alternates too
+            for server in order:
+                runs[server.side].append(server.run(rounds[index], UVICORN_SECONDS))
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        for server in servers:
+            server.stop()
+    ratios = [p[0] / b[0] for b, p in zip(runs["bare"], runs["protected"], strict=True)]
+    return runs, ratios
+
+
+def _spread(values: list[float], spec: str) -> str:
+    return " ".join(format(value, spec) for value in values)
+
+
+def _offloaded(directory: Path) -> bool:
+    """Whether the protected server hands decisions to a worker thread (not with in-process backends)."""
+    ram = build(config_for(directory))
+    try:
+        return ram.blocking
+    finally:
+        ram.close()
 
 
 def main() -> None:
@@ -343,15 +408,25 @@ def main() -> None:
         print(f"      of which authenticate      {parts['authenticate']:7.2f}")
         rest = overhead - parts["check"] - parts["facts"]
         print(f"    route match, scope, wrapping {rest:7.2f}  (the remainder)")
-        targets = signed_targets(access_key_id, secret, 200_000, "127.0.0.1")
-        runs = {side: requests_per_second(side, directory, list(targets)) for side in ("bare", "protected")}
-        ratio = runs["protected"][0] / runs["bare"][0]
+        runs, ratios = uvicorn_rounds(directory, access_key_id, secret)
+        ratio = statistics.median(ratios)
         print(
-            f"uvicorn (1 worker, h11), {CONNECTIONS} keep-alive connections, {UVICORN_SECONDS:.0f} s per side"
+            f"uvicorn (1 worker, {UVICORN_OPTIONS['http']}, {UVICORN_OPTIONS['loop']} loop, same flags both "
+            f"sides), {CONNECTIONS} keep-alive connections, {UVICORN_ROUNDS} alternating rounds of "
+            f"{UVICORN_SECONDS:.0f} s per side; protected decisions run inline: {not _offloaded(directory)}"
         )
-        for side, (rate, cpu_us) in runs.items():
-            print(f"  {side:9s}  {rate:9.0f} req/s   server CPU {cpu_us:6.1f} us/request")
-        print(f"  ratio protected/bare: {ratio:.3f}")
+        for side, results in runs.items():
+            rates = [rate for rate, _ in results]
+            cpus = [cpu for _, cpu in results]
+            print(
+                f"  {side:9s}  {statistics.median(rates):7.0f} req/s (rounds: {_spread(rates, '.0f')})   "
+                f"server CPU {statistics.median(cpus):6.1f} us/request (rounds: {_spread(cpus, '.1f')})"
+            )
+        cpu_ratio = statistics.median(c for _, c in runs["bare"]) / statistics.median(
+            c for _, c in runs["protected"]
+        )
+        print(f"  ratio protected/bare: {ratio:.3f} (rounds: {_spread(ratios, '.3f')})")
+        print(f"  server CPU per request bare/protected: {cpu_ratio:.3f}")
     print(f"RESULT overhead_median_us={overhead:.2f} uvicorn_ratio={ratio:.3f}")
 
 

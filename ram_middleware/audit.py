@@ -12,6 +12,7 @@ tests and in-process inspection.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -72,9 +73,11 @@ class AuditEvent(NamedTuple):
         return (
             "{"
             + ",".join(
-                _KEYS[index] + (_quote(value) if isinstance(value, str) else str(value))
-                for index, value in enumerate(self)
-                if value is not None
+                [
+                    key + (_quote(value) if isinstance(value, str) else str(value))
+                    for key, value in zip(_KEYS, self, strict=True)
+                    if value is not None
+                ]
             )
             + "}"
         )
@@ -99,6 +102,13 @@ class JsonLinesSink:
         self._stream = stream
         self._close_stream = close_stream
         self._lock = threading.Lock()
+        # A file this sink opened itself is written with one os.write per event: the same bytes reach the
+        # OS at the same moment as write+flush through the text and buffer layers, without those layers.
+        self._fd: int | None = None
+        direct = isinstance(stream, io.TextIOWrapper) and stream.encoding == "utf-8" and os.linesep == "\n"
+        if close_stream and direct:
+            stream.flush()
+            self._fd = stream.fileno()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> JsonLinesSink:
@@ -109,6 +119,15 @@ class JsonLinesSink:
 
     def emit(self, event: AuditEvent) -> None:
         line = event.to_json() + "\n"
+        if self._fd is not None:
+            data = line.encode("utf-8")
+            with self._lock:
+                fd = self._fd
+                if fd is not None:  # else closed meanwhile: fall through to the stream, which refuses
+                    written = os.write(fd, data)
+                    if written != len(data):  # a short write (e.g. a signal): finish it
+                        _write_all(fd, data[written:])
+                    return
         with self._lock:
             self._stream.write(line)
             self._stream.flush()
@@ -117,6 +136,7 @@ class JsonLinesSink:
         """Close the file if this sink opened it."""
         with self._lock:
             if self._close_stream:
+                self._fd = None  # the number may be reused by the next file opened
                 self._stream.close()
 
 
@@ -154,6 +174,12 @@ class MemorySink:
     def clear(self) -> None:
         with self._lock:
             self._events.clear()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def open_sink(target: str) -> AuditSink:

@@ -53,6 +53,7 @@ __all__ = [
     "MissingAuthentication",
     "Outcome",
     "PolicySource",
+    "RefusalRenderer",
     "Undeclared",
     "new_request_id",
 ]
@@ -102,6 +103,17 @@ class PolicySource(Protocol):
     """The compiled identity policies of a principal (the store's cached Directory)."""
 
     def policy_set(self, principal: Principal) -> PolicySet: ...
+
+
+class RefusalRenderer(Protocol):
+    """Renders a refusal differently for some callers (the console: browsers get redirects / HTML).
+
+    Returns None to keep the default Alibaba-style JSON/XML error.
+    """
+
+    def __call__(
+        self, facts: RequestFacts, error: errors.RAMError, request_id: str
+    ) -> ErrorResponse | None: ...
 
 
 class _RequestIds:
@@ -212,6 +224,7 @@ class Authorizer:
         diagnostics: DiagnosticCodec | None = None,
         host_id: str | None = None,
         request_ids: Callable[[], str] = new_request_id,
+        refusals: RefusalRenderer | None = None,
     ) -> None:
         if undeclared not in ("deny", "allow", "authenticate"):
             raise errors.InvalidParameter(
@@ -225,6 +238,8 @@ class Authorizer:
         self.diagnostics = diagnostics if diagnostics is not None else DiagnosticCodec()
         self._host_id = host_id
         self._request_ids = request_ids
+        # Public so the console can install its browser renderer on an already built runtime.
+        self.refusals = refusals
 
     def skips(self, rule: Rule | None) -> bool:
         """True when the request needs no check at all (public route, or undeclared with ``allow``)."""
@@ -269,19 +284,24 @@ class Authorizer:
         trace.action, trace.resource = action, resource
         context = self.contexts.build(facts, principal, now)
         decision, by_session = self._evaluate(principal, action, resource, context)
-        allowed = decision.allowed
-        event = self._event(
-            facts, request_id, now, principal, decision.effect, 200 if allowed else 403,
-            source_ip=str(context["acs:SourceIp"]), action=action, resource=resource,
-            code=None if allowed else errors.AuthorizationError.default_code,
-            policy=decision.policy.describe() if decision.policy is not None else None,
-            statement=decision.statement_index, reason=decision.reason,
+        allowed = decision.effect == "Allow"
+        policy = decision.policy
+        # Built positionally (the field order of AuditEvent): this runs once per request.
+        event = AuditEvent(
+            format_time(now, milliseconds=True), request_id, decision.effect, 200 if allowed else 403,
+            facts.method, facts.path, str(context["acs:SourceIp"]), principal.arn, principal.principal_type,
+            principal.auth_method, principal.access_key_id, action, resource,
+            None if allowed else errors.AuthorizationError.default_code,
+            None if policy is None else _describe(policy), decision.statement_index, decision.reason,
         )  # fmt: skip
         outcome = Outcome(request_id, principal, action, resource, decision)
         if allowed:
             return outcome, event
         detail = self._denial_detail(principal, action, resource, decision, context, by_session)
-        error = errors.AuthorizationError(detail=detail)
+        error: errors.RAMError = errors.AuthorizationError(detail=detail)
+        if self._mfa_would_allow(principal, action, resource, context):
+            error = errors.MFARequired(detail=detail)
+            event = event._replace(code=error.code)
         return outcome._replace(error=self._render(facts, error, request_id)), event
 
     def _evaluate(
@@ -300,6 +320,15 @@ class Authorizer:
         # Only on a denial: was it the session's doing? (Its own Deny, or an identity Allow it cut off.)
         in_session = decision.policy is not None and decision.policy.attached_to == "session"
         return decision, in_session or identity.decide(request).allowed
+
+    def _mfa_would_allow(
+        self, principal: Principal, action: str, resource: str, context: Mapping[str, object]
+    ) -> bool:
+        """Whether a denial is only for want of MFA: a session without it that MFA would let through."""
+        if principal.mfa_present is not False:
+            return False
+        with_mfa = {**context, "acs:MFAPresent": "true"}
+        return self._evaluate(principal, action, resource, with_mfa)[0].allowed
 
     def _undeclared(
         self, facts: RequestFacts, principal: Principal, request_id: str, now: datetime
@@ -403,6 +432,10 @@ class Authorizer:
         }
 
     def _render(self, facts: RequestFacts, error: errors.RAMError, request_id: str) -> ErrorResponse:
+        if self.refusals is not None:
+            custom = self.refusals(facts, error, request_id)
+            if custom is not None:
+                return custom
         body: dict[str, Any] = {"RequestId": request_id}
         if self._host_id:
             body["HostId"] = self._host_id
@@ -429,6 +462,22 @@ def _session_set(document: str) -> PolicySet:
     # Session policies were validated when the token was issued; the token's MAC vouches for the text.
     compiled = parse_policy(document, kind="session")
     return PolicySet([AttachedPolicy("SessionPolicy", "Session", "", "session", "", compiled)])
+
+
+_DESCRIBED_SIZE = 4096
+_described: dict[int, tuple[AttachedPolicy, str]] = {}
+
+
+def _describe(policy: AttachedPolicy) -> str:
+    """``policy.describe()``, remembered per policy object (policy sets are cached, so they recur)."""
+    found = _described.get(id(policy))
+    if found is not None and found[0] is policy:
+        return found[1]
+    text = policy.describe()
+    if len(_described) >= _DESCRIBED_SIZE:
+        _described.clear()
+    _described[id(policy)] = (policy, text)  # holding the policy keeps its id from being reused
+    return text
 
 
 def _display_name(principal: Principal) -> str:

@@ -57,14 +57,25 @@ def utc_now() -> datetime:
 def format_time(moment: datetime, *, milliseconds: bool = False) -> str:
     """``YYYY-MM-DDThh:mm:ssZ`` in UTC (the format the SDKs and the policy language use), optionally with
     ``.mmm`` before the ``Z``."""
-    text = _second_text(int(moment.timestamp() // 1))
+    second = int(moment.timestamp() // 1)
+    last = _last_second
+    text = last[1] if last[0] == second else _second_text(second)
     return f"{text}.{moment.microsecond // 1000:03d}Z" if milliseconds else text + "Z"
 
 
-@lru_cache(maxsize=8)
+_last_second: tuple[int, str] = (-1, "")  # the second most recently formatted, and its text
+
+
 def _second_text(epoch_second: int) -> str:
-    # Every request formats "now"; within one second the text is the same, so strftime runs once.
-    return datetime.fromtimestamp(epoch_second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    # Every request formats "now"; within one second the text is the same, so strftime runs once a second
+    # (the tuple is replaced whole, so a reader on another thread sees an old or a new pair, never a mix).
+    global _last_second
+    text = datetime.fromtimestamp(epoch_second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    _last_second = (epoch_second, text)
+    return text
+
+
+_PRINCIPAL_CACHE_SIZE = 4096
 
 
 class ContextBuilder:
@@ -85,6 +96,9 @@ class ContextBuilder:
         self._clock = clock
         self._hook = hook
         self._trusted = lru_cache(maxsize=1024)(self._is_trusted_uncached)
+        # id(principal) -> (principal, its context keys): authenticated principals are cached objects, so
+        # the keys they contribute are computed once (holding the principal keeps its id from being reused).
+        self._principal_keys: dict[int, tuple[Principal, dict[str, object]]] = {}
 
     @property
     def clock(self) -> Clock:
@@ -98,13 +112,24 @@ class ContextBuilder:
         self, facts: RequestFacts, principal: Principal | None, now: datetime | None = None
     ) -> dict[str, object]:
         """The full context for one request; ``now`` lets the caller share one clock reading."""
+        if self._proxies:
+            source, secure = self.source_ip(facts), self.secure_transport(facts)
+        else:  # no trusted proxy: the peer and the scheme speak for themselves
+            source, secure = facts.peer or "", facts.scheme == "https"
         context: dict[str, object] = {
-            "acs:SourceIp": self.source_ip(facts),
+            "acs:SourceIp": source,
             "acs:CurrentTime": format_time(now if now is not None else self._clock()),
-            "acs:SecureTransport": "true" if self.secure_transport(facts) else "false",
+            "acs:SecureTransport": "true" if secure else "false",
         }
         if principal is not None:
-            _add_principal_keys(context, principal)
+            found = self._principal_keys.get(id(principal))
+            if found is None or found[0] is not principal:
+                keys: dict[str, object] = {}
+                _add_principal_keys(keys, principal)
+                if len(self._principal_keys) >= _PRINCIPAL_CACHE_SIZE:
+                    self._principal_keys.clear()
+                found = self._principal_keys[id(principal)] = (principal, keys)
+            context.update(found[1])
         if self._hook is not None:
             for key, value in self._hook(facts, principal).items():
                 if key.lower() not in _PROTECTED_KEYS:

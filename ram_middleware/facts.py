@@ -96,6 +96,10 @@ def decode_path(raw: str) -> str:
         ) from None
 
 
+_DECODED_SIZE = 1024
+_decoded: dict[str, str] = {}  # raw query value -> decoded (a pure function of the text)
+
+
 def parse_pairs(raw: str | bytes) -> Pairs:
     """Split ``a=1&b=&c`` on ``&`` and the first ``=``, decoding names and values; empty pieces vanish."""
     if not raw:
@@ -109,9 +113,16 @@ def parse_pairs(raw: str | bytes) -> Pairs:
     for piece in raw.split("&"):
         if piece:
             name, _, value = piece.partition("=")
-            # Most names and many values need no decoding; skip the call for them.
+            # Most names and many values need no decoding; skip the call for them. Encoded values recur
+            # (a timestamp within its second, the same user name), so recent decodings are remembered.
             if "%" in value or "+" in value:
-                value = decode_component(value)
+                decoded = _decoded.get(value)
+                if decoded is None:
+                    decoded = decode_component(value)
+                    if len(_decoded) >= _DECODED_SIZE:
+                        _decoded.clear()
+                    _decoded[value] = decoded
+                value = decoded
             if "%" in name or "+" in name:
                 name = decode_component(name)
             pairs.append((name, value))
@@ -187,6 +198,8 @@ class RequestFacts:
     @_lazy
     def param_pairs(self) -> Pairs:
         """Query pairs followed by form-body pairs (duplicates kept)."""
+        if not self.body:
+            return self.query_pairs
         form = self.form_pairs
         return self.query_pairs + form if form else self.query_pairs
 
@@ -207,19 +220,23 @@ class RequestFacts:
     def from_asgi(cls, scope: Mapping[str, Any], body: bytes = b"") -> RequestFacts:
         """Facts from an ASGI HTTP ``scope`` and the full request ``body``."""
         raw_path = scope.get("raw_path")
-        if isinstance(raw_path, bytes) and raw_path:
-            path = raw_path.decode("latin-1").partition("?")[0]
+        if raw_path and isinstance(raw_path, bytes):
+            path = raw_path.decode("latin-1")
+            if "?" in path:
+                path = path.partition("?")[0]
         else:
             path = quote(str(scope.get("path") or "/"), safe="/~!$&'()*+,;=:@")
         client = scope.get("client")
-        return cls(
-            method=str(scope.get("method", "GET")).upper(),
-            path=path,
-            query=bytes(scope.get("query_string") or b"").decode("latin-1"),
-            headers=_decode_headers(scope.get("headers") or ()),
-            body=body,
-            peer=str(client[0]) if client else None,
-            scheme="https" if scope.get("scheme") in ("https", "wss") else "http",
+        method = scope.get("method", "GET")
+        return _new_facts(
+            cls,
+            method if method.__class__ is str and method in _METHODS else str(method).upper(),
+            path,
+            bytes(scope.get("query_string") or b"").decode("latin-1"),
+            _decode_headers(scope.get("headers") or ()),
+            body,
+            str(client[0]) if client else None,
+            "https" if scope.get("scheme") in ("https", "wss") else "http",
         )
 
     @classmethod
@@ -240,16 +257,35 @@ class RequestFacts:
         for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
             if environ.get(key):
                 headers.append((name, str(environ[key])))
-        return cls(
-            method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
-            path=path,
-            query=str(environ.get("QUERY_STRING", "")),
-            headers=tuple(headers),
-            body=body,
-            peer=str(environ["REMOTE_ADDR"]) if environ.get("REMOTE_ADDR") else None,
-            scheme="https" if environ.get("wsgi.url_scheme") == "https" else "http",
+        return _new_facts(
+            cls,
+            str(environ.get("REQUEST_METHOD", "GET")).upper(),
+            path,
+            str(environ.get("QUERY_STRING", "")),
+            tuple(headers),
+            body,
+            str(environ["REMOTE_ADDR"]) if environ.get("REMOTE_ADDR") else None,
+            "https" if environ.get("wsgi.url_scheme") == "https" else "http",
         )
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def _new_facts(
+    cls: type[RequestFacts], method: str, path: str, query: str, headers: tuple[tuple[str, str], ...],
+    body: bytes, peer: str | None, scheme: str,
+) -> RequestFacts:  # fmt: skip
+    """A RequestFacts without the frozen dataclass ``__init__`` (one ``object.__setattr__`` per field
+    costs more than the rest of building it); the fields are the same, so eq/hash/repr are unchanged."""
+    if cls is not RequestFacts:  # a subclass may have its own __init__ / __post_init__
+        return cls(method, path, query, headers, body, peer, scheme)
+    facts = object.__new__(cls)
+    facts.__dict__.update(
+        method=method, path=path, query=query, headers=headers, body=body, peer=peer, scheme=scheme
+    )
+    return facts
+
+
 def _decode_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw)
+    return tuple([(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw])

@@ -24,7 +24,7 @@ from .encoding import SignedRequest, redact, single
 from .oss import parse_oss_v1, parse_oss_v4
 from .signature_v1 import RPC_MARKERS, parse_roa, parse_rpc
 
-__all__ = ["Authenticator", "KeyResolver", "detect_scheme"]
+__all__ = ["Authenticator", "KeyResolver", "SessionAuthenticating", "detect_scheme"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,14 @@ class KeyResolver(Protocol):
         ...
 
 
+class SessionAuthenticating(Protocol):
+    """The browser-session scheme (console logon cookie), tried when a request carries no signature."""
+
+    def authenticate(self, facts: RequestFacts) -> Principal | None:
+        """The session's Principal, None without a session cookie, or an AuthenticationError."""
+        ...
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -66,9 +74,9 @@ def _utc_now() -> datetime:
 def detect_scheme(facts: RequestFacts) -> str | None:
     """The scheme whose marker the request carries: ``acs3``, ``roa``, ``oss-v1``, ``oss-v4``, ``rpc-v1``,
     ``unknown`` (a credential we cannot read), or None (no credential: anonymous)."""
-    authorization = single(facts.header_values("authorization"), "Authorization")
+    authorization = facts.header_map.get("authorization")
     if authorization is not None:
-        return _scheme_of(authorization)
+        return _scheme_of(single(authorization, "Authorization") or "")
     if not facts.params.keys().isdisjoint(RPC_MARKERS):
         return "rpc-v1"
     if any(facts.header(name) is not None for name in _CREDENTIAL_HEADERS):
@@ -102,6 +110,7 @@ class Authenticator:
         nonce_ttl: float | None = None,
         allow_root_keys: bool = False,
         debug_string_to_sign: bool = False,
+        session_authenticator: SessionAuthenticating | None = None,
     ) -> None:
         if not 0 < max_skew < float("inf"):
             raise errors.InvalidParameter("MaxSkew", "max_skew must be a positive number of seconds.")
@@ -117,6 +126,8 @@ class Authenticator:
         self._nonce_ttl = float(ttl)
         self._allow_root = allow_root_keys
         self._debug = debug_string_to_sign
+        # Public so the console can plug its session scheme into an already built runtime.
+        self.session_authenticator = session_authenticator
         # (id(base), scheme, key id) -> (base, derived): the derived Principal is a pure function of the
         # three, and holding `base` keeps its id from being reused while the entry lives.
         self._derived: dict[tuple[int, str, str], tuple[Principal, Principal]] = {}
@@ -125,7 +136,8 @@ class Authenticator:
         """The signer's Principal, None for a request without any credential, or an AuthenticationError."""
         scheme = detect_scheme(facts)
         if scheme is None:
-            return None
+            sessions = self.session_authenticator
+            return None if sessions is None else sessions.authenticate(facts)
         signed = self._parse(scheme, facts)
         now = self._clock()
         if abs(signed.signed_at - now.timestamp()) > self._max_skew:
@@ -149,9 +161,9 @@ class Authenticator:
 
     @staticmethod
     def _parse(scheme: str, facts: RequestFacts) -> SignedRequest:
-        authorization = facts.header("authorization") or ""
         if scheme == "rpc-v1":
             return parse_rpc(facts)
+        authorization = facts.header("authorization") or ""
         if scheme == "acs3":
             return parse_acs3(facts, authorization)
         if scheme == "roa":

@@ -7,6 +7,7 @@ request is canonicalised by exactly one piece of code whichever side computes it
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -88,6 +89,8 @@ def pct(text: str, *, keep_slash: bool = False) -> str:
     else:
         if _is_unreserved(text):
             return text
+        if _is_unreserved_path(text):  # a plain path encoded as one component (the v1 string to sign)
+            return text.replace("/", "%2F")
         table = _PCT
     return text.encode("utf-8", "surrogatepass").decode("latin-1").translate(table)
 
@@ -138,9 +141,44 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+# HMAC (RFC 2104) over hashlib with the keyed inner and outer states computed once per key and copied per
+# message: OpenSSL 3's one-shot HMAC looks the algorithm up and sets the key up on every call, which costs
+# more than hashing a string to sign. The states are as sensitive as the key itself; like the directory's
+# cached secrets they live in this process only, and at most _KEYED_SIZE keys are remembered.
+_BLOCK_SIZE = 64  # SHA-1 and SHA-256 alike
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
+_KEYED_SIZE = 1024
+_Hash = Callable[[bytes], "hashlib._Hash"]
+_keyed: dict[tuple[str, str], tuple[hashlib._Hash, hashlib._Hash]] = {}
+
+
+def _hmac_str_key(algorithm: str, key: str, message: str) -> bytes:
+    """HMAC-``algorithm`` (``sha1`` or ``sha256``) of ``message`` under the text ``key``, both UTF-8."""
+    states = _keyed.get((algorithm, key))
+    if states is None:
+        states = _key_states(algorithm, key.encode("utf-8", "surrogatepass"))
+        if len(_keyed) >= _KEYED_SIZE:
+            _keyed.clear()
+        _keyed[(algorithm, key)] = states
+    inner = states[0].copy()
+    inner.update(message.encode("utf-8", "surrogatepass"))
+    outer = states[1].copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def _key_states(algorithm: str, key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    new: _Hash = hashlib.sha1 if algorithm == "sha1" else hashlib.sha256
+    if len(key) > _BLOCK_SIZE:
+        key = new(key).digest()
+    key = key.ljust(_BLOCK_SIZE, b"\0")
+    return new(key.translate(_IPAD)), new(key.translate(_OPAD))
+
+
 def b64_hmac_sha1(key: str, message: str) -> str:
     """Base64 HMAC-SHA1 (RPC v1, ROA, OSS V1)."""
-    return base64.b64encode(hmac.digest(_bytes(key), _bytes(message), "sha1")).decode("ascii")
+    return binascii.b2a_base64(_hmac_str_key("sha1", key, message), newline=False).decode("ascii")
 
 
 def hmac_sha256(key: bytes, message: str) -> bytes:
@@ -150,7 +188,9 @@ def hmac_sha256(key: bytes, message: str) -> bytes:
 
 def hex_hmac_sha256(key: str | bytes, message: str) -> str:
     """Lower-case hex HMAC-SHA256 (ACS3, OSS V4)."""
-    return hmac.digest(key if isinstance(key, bytes) else _bytes(key), _bytes(message), "sha256").hex()
+    if isinstance(key, str):
+        return _hmac_str_key("sha256", key, message).hex()
+    return hmac.digest(key, _bytes(message), "sha256").hex()
 
 
 def sha256_hex(data: bytes | str) -> str:
@@ -165,6 +205,8 @@ def content_md5(body: bytes) -> str:
 
 def same(provided: str, expected: str) -> bool:
     """Constant-time equality of two signatures (any text, never raises)."""
+    if provided.isascii() and expected.isascii():  # compare_digest takes ASCII text as is
+        return hmac.compare_digest(provided, expected)
     return hmac.compare_digest(_bytes(provided), _bytes(expected))
 
 
@@ -187,14 +229,26 @@ def _bad_time() -> errors.BadTimestamp:
     return errors.BadTimestamp()
 
 
+_ISO_CACHE_SIZE = 256
+_iso_seen: dict[str, float] = {}
+
+
 def parse_iso8601(text: str) -> float:
     """``YYYY-MM-DDThh:mm:ss[.ffffff]Z`` (UTC) -> POSIX seconds; else :class:`errors.BadTimestamp`."""
+    # Requests signed in the same second carry the same text: remember the last few hundred readings.
+    seconds = _iso_seen.get(text)
+    if seconds is not None:
+        return seconds
     if _ISO8601(text) is None:
         raise _bad_time()
     try:
-        return datetime.fromisoformat(text).timestamp()
+        seconds = datetime.fromisoformat(text).timestamp()
     except ValueError:
         raise _bad_time() from None
+    if len(_iso_seen) >= _ISO_CACHE_SIZE:
+        _iso_seen.clear()
+    _iso_seen[text] = seconds
+    return seconds
 
 
 def parse_compact_time(text: str) -> float:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from operator import itemgetter
+from typing import NoReturn
 
 from .. import errors
 from ..facts import RequestFacts
 from .encoding import (
     ContentMD5Mismatch,
+    MissingCredentialParameter,
     SignedRequest,
     b64_hmac_sha1,
     canonical_path,
@@ -67,8 +69,17 @@ def rpc_string_to_sign(method: str, canonical_query: str, raw_path: str = "/") -
     The SDKs always call ``/`` (giving ``%2F``). Other paths are signed too, as ``pct(canonical_path)``, so a
     v1 signature also pins the route it was made for (an extension: the official scheme has no path).
     """
-    path = "%2F" if raw_path == "/" else pct(canonical_path(raw_path))
+    path = "%2F" if raw_path == "/" else _signed_paths.get(raw_path)
+    if path is None:
+        path = pct(canonical_path(raw_path))
+        if len(_signed_paths) >= _PATH_CACHE_SIZE:
+            _signed_paths.clear()
+        _signed_paths[raw_path] = path
     return f"{method}&{path}&{pct_canonical(canonical_query)}"
+
+
+_PATH_CACHE_SIZE = 1024
+_signed_paths: dict[str, str] = {}  # raw path -> its encoded form in the string to sign (a pure function)
 
 
 def rpc_signature(secret: str, string_to_sign: str) -> str:
@@ -87,30 +98,29 @@ def parse_rpc(facts: RequestFacts) -> SignedRequest:
     signed = [pair for pair in pairs if pair[0] != "Signature"]
     if len(pairs) - len(signed) > 1:
         raise errors.IncompleteSignature('The parameter "Signature" appears more than once.')
-    params = facts.params
-    signature = require(params.get("Signature"), "Signature")
-    access_key_id = require(params.get("AccessKeyId"), "AccessKeyId")
-    if require(params.get("SignatureMethod"), "SignatureMethod") != SIGNATURE_METHOD:
+    get = facts.params.get
+    signature = get("Signature") or _missing("Signature")
+    access_key_id = get("AccessKeyId") or _missing("AccessKeyId")
+    if (get("SignatureMethod") or _missing("SignatureMethod")) != SIGNATURE_METHOD:
         raise errors.UnsupportedSignatureMethod("Signature version 1.0 supports SignatureMethod HMAC-SHA1.")
-    if require(params.get("SignatureVersion"), "SignatureVersion") != SIGNATURE_VERSION:
+    if (get("SignatureVersion") or _missing("SignatureVersion")) != SIGNATURE_VERSION:
         raise errors.UnsupportedSignatureVersion("Only SignatureVersion 1.0 is supported.")
-    if params.get("SignatureType"):
+    if get("SignatureType"):
         raise errors.UnsupportedSignatureMethod("Bearer-token signatures are not supported.")
-    nonce = check_nonce(require(params.get("SignatureNonce"), "SignatureNonce"))
-    signed_at = parse_iso8601(require(params.get("Timestamp"), "Timestamp"))
+    nonce = check_nonce(get("SignatureNonce") or _missing("SignatureNonce"))
+    signed_at = parse_iso8601(get("Timestamp") or _missing("Timestamp"))
     canonical = canonicalized_query(signed)
     string_to_sign = rpc_string_to_sign(facts.method, canonical, facts.path)
+    parts = {"canonicalized_query_string": canonical, "string_to_sign": string_to_sign}
+    # Positional: this runs once per request, and keyword construction of a NamedTuple costs more.
     return SignedRequest(
-        scheme=SCHEME_RPC,
-        access_key_id=access_key_id,
-        signature=signature,
-        string_to_sign=string_to_sign,
-        signer=rpc_signature,
-        signed_at=signed_at,
-        nonce=nonce,
-        security_token=params.get("SecurityToken") or None,
-        parts={"canonicalized_query_string": canonical, "string_to_sign": string_to_sign},
-    )
+        SCHEME_RPC, access_key_id, signature, string_to_sign, rpc_signature, signed_at, nonce,
+        get("SecurityToken") or None, (), parts,
+    )  # fmt: skip
+
+
+def _missing(name: str) -> NoReturn:
+    raise MissingCredentialParameter(name)
 
 
 # --- ROA ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import cast
 
 from ram_middleware.arn import normalize_resource
@@ -70,16 +71,24 @@ class Request:
     def __post_init__(self) -> None:
         normalized: dict[str, str | Sequence[str]] = {}
         for key, value in self.context.items():
+            if value.__class__ is str:  # the usual case: already text
+                normalized[key.lower()] = value
+                continue
             text = context_value(value)
             if text is not None:
                 normalized[key.lower()] = text
         action_key = self.action.lower()
-        resource_key, is_ram = normalize_resource(self.resource)
-        object.__setattr__(self, "context", normalized)
-        object.__setattr__(self, "action_key", action_key)
-        object.__setattr__(self, "service", action_key.split(":", 1)[0])
-        object.__setattr__(self, "resource_key", resource_key)
-        object.__setattr__(self, "resource_is_ram", is_ram)
+        resource_key, is_ram = _normalized_resource(self.resource)
+        setter = object.__setattr__
+        setter(self, "context", normalized)
+        setter(self, "action_key", action_key)
+        setter(self, "service", action_key.partition(":")[0])
+        setter(self, "resource_key", resource_key)
+        setter(self, "resource_is_ram", is_ram)
+
+
+# Resources recur (the same object, the same route); normalising one is a few string operations.
+_normalized_resource = lru_cache(maxsize=4096)(normalize_resource)
 
 
 def make_request(action: str, resource: str, context: Mapping[str, object] | None = None) -> Request:

@@ -47,6 +47,8 @@ __all__ = ["Directory", "root_principal", "user_principal"]
 
 log = logging.getLogger(__name__)
 
+_MISSING = object()
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -87,14 +89,21 @@ class _Lru(Generic[K, V]):
 
 @dataclass
 class _Snapshot:
-    """Everything remembered at one value of the change counter."""
+    """Everything remembered at one value of the change counter.
+
+    ``hot`` mirrors the signing keys and policy sets of ``entries`` in a plain dict that the request path
+    reads without taking the lock (a dict lookup is atomic); it holds only values that ``entries`` held at
+    this counter, and at most ``max_entries`` of them.
+    """
 
     counter: int
     max_entries: int
     entries: _Lru[Hashable, object] = field(init=False)
+    hot: dict[Hashable, object] = field(init=False)
 
     def __post_init__(self) -> None:
         self.entries = _Lru(self.max_entries)
+        self.hot = {}
 
 
 def user_principal(user: User, groups: tuple[str, ...]) -> Principal:
@@ -180,11 +189,25 @@ class Directory:
                 self._snap.entries.put(key, value)
         return value
 
+    def _remember_hot(self, snap: _Snapshot, key: Hashable, value: object) -> None:
+        """Mirror ``value`` into ``snap.hot`` if ``snap`` (still current) cached exactly it at its counter."""
+        with self._lock:
+            if self._snap is not snap or len(snap.hot) >= self._max_entries:
+                return
+            found, cached = snap.entries.get(key)
+            if found and cached is value:
+                snap.hot[key] = value
+
     # --- lookups ------------------------------------------------------------------------------------
 
     def signing_key(self, access_key_id: str) -> SigningKey | None:
         """The key's decrypted secret, status and owner (root keys: kind="root"); None when unknown."""
-        found = self._cached(("key", access_key_id), lambda repo: self._load_key(repo, access_key_id))
+        snap = self._snapshot()
+        key = ("key", access_key_id)
+        found = snap.hot.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._cached(key, lambda repo: self._load_key(repo, access_key_id))
+            self._remember_hot(snap, key, found)
         return found if isinstance(found, SigningKey) else None
 
     def _load_key(self, repo: Repository, access_key_id: str) -> SigningKey | None:
@@ -249,7 +272,11 @@ class Directory:
         # Every session of a role shares the role's set: key by RoleId, not by the per-session principal id.
         identity = principal.principal_id if principal.kind == "user" else principal.extra.get("role_id")
         key = ("policies", principal.kind, principal.account_id, principal.name.lower(), identity)
-        found = self._cached(key, lambda repo: self._load_policies(repo, principal))
+        snap = self._snapshot()
+        found = snap.hot.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._cached(key, lambda repo: self._load_policies(repo, principal))
+            self._remember_hot(snap, key, found)
         if not isinstance(found, PolicySet):
             raise TypeError("policy set cache holds a foreign object")
         return found
