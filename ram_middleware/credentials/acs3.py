@@ -87,14 +87,24 @@ def authorization(access_key_id: str, signed_headers: str, sig: str) -> str:
     return f"{ALGORITHM} Credential={access_key_id},SignedHeaders={signed_headers},Signature={sig}"
 
 
+_AUTH_FIELDS = frozenset({"Credential", "SignedHeaders", "Signature"})
+
+
 def parse_authorization(value: str) -> tuple[str, str, str, str]:
-    """-> (algorithm, Credential, SignedHeaders, Signature); optional whitespace after commas is accepted."""
+    """-> (algorithm, Credential, SignedHeaders, Signature); optional whitespace after commas is accepted.
+
+    Exactly the three fields, each once: a WSGI server joins two ``Authorization`` headers with ``,``,
+    and a parser that let a repeated field win would verify the second credential of a smuggled pair.
+    """
     algorithm, _, rest = value.strip().partition(" ")
     fields: dict[str, str] = {}
     for item in rest.split(","):
         key, equals, val = item.strip().partition("=")
-        if equals:
-            fields[key] = val.strip()
+        if not equals or key not in _AUTH_FIELDS or key in fields:
+            raise errors.IncompleteSignature(
+                "The ACS3 Authorization header must hold Credential, SignedHeaders and Signature, once each."
+            )
+        fields[key] = val.strip()
     credential = fields.get("Credential")
     signed = fields.get("SignedHeaders")
     sig = fields.get("Signature")

@@ -258,21 +258,8 @@ def _conflicting(world: World) -> RawRequest:
     )
 
 
-def test_two_different_credentials_are_refused(
-    raw_target: Target, world: World, request: pytest.FixtureRequest
-) -> None:
-    if raw_target.name in ("flask", "wsgi-table"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "WSGI servers merge repeated headers into 'tampered,valid'; "
-                    "credentials/acs3.parse_authorization lets a repeated field override an earlier one "
-                    "(last wins), so the merged value verifies as the second credential. ASGI refuses the "
-                    "same request (IncompleteSignature)."
-                ),
-            )
-        )
+def test_two_different_credentials_are_refused(raw_target: Target, world: World) -> None:
+    # WSGI servers join the two headers into "tampered,valid"; ASGI keeps them apart. Both must refuse.
     reply = raw_target.send(_conflicting(world))
     assert reply.status == 400, reply.describe()
     assert check_error_body(reply)["Code"] == "IncompleteSignature"
