@@ -112,10 +112,14 @@ def parse_rpc(facts: RequestFacts) -> SignedRequest:
     canonical = canonicalized_query(signed)
     string_to_sign = rpc_string_to_sign(facts.method, canonical, facts.path)
     parts = {"canonicalized_query_string": canonical, "string_to_sign": string_to_sign}
+    # alibabacloud_credentials' RAM-role provider encodes spaces as "+" (quote_plus) where the SDKs write
+    # %20, so a space reaches its string to sign as %2B instead of %2520. Unambiguous: a literal "+" is
+    # %252B there and a literal "%20" is %252520.
+    alternatives = (string_to_sign.replace("%2520", "%2B"),) if "%2520" in string_to_sign else ()
     # Positional: this runs once per request, and keyword construction of a NamedTuple costs more.
     return SignedRequest(
         SCHEME_RPC, access_key_id, signature, string_to_sign, rpc_signature, signed_at, nonce,
-        get("SecurityToken") or None, (), parts,
+        get("SecurityToken") or None, alternatives, parts,
     )  # fmt: skip
 
 

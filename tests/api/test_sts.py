@@ -166,7 +166,8 @@ def test_credentials_ram_role_arn_provider(
             role_arn=people.auditor_arn,
             role_session_name="cred-provider",
             duration_seconds=900,
-            policy=ONLY_LIST_USERS,
+            # With spaces: this provider signs them as "+" (quote_plus), the other SDKs as %20.
+            policy=json.dumps(json.loads(ONLY_LIST_USERS)),
             sts_endpoint=tls_endpoint,
         )
         credentials = provider.get_credentials()
