@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Match
 from ..identity import Principal
 from ..routes import PUBLIC, RouteMatch, RouteRule, Rule, declared_rule, public, route_rule
 from . import asgi
-from .asgi import Scope
+from .asgi import PrincipalUser, Scope
 
 __all__ = [
     "PUBLIC",
@@ -57,26 +57,11 @@ _NOT_ENFORCED = (
 )
 
 
-class RamUser(BaseUser):
+class RamUser(PrincipalUser, BaseUser):
     """``request.user`` for an authenticated caller: Starlette's ``BaseUser`` carrying the Principal."""
-
-    def __init__(self, principal: Principal) -> None:
-        self.principal = principal
 
     def __repr__(self) -> str:
         return f"RamUser({self.principal.arn!r})"
-
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def display_name(self) -> str:
-        return self.principal.name
-
-    @property
-    def identity(self) -> str:
-        return self.principal.arn
 
 
 class RequirePermission:
