@@ -84,6 +84,16 @@ def _totp(world: World, who: str) -> pyotp.TOTP:
     return pyotp.TOTP(world.seeds[who])
 
 
+def _focus_lands_on(page: Any, element_id: str) -> None:
+    """Autofocus applies once the page has loaded, which can be after the URL changed: wait for it."""
+    page.wait_for_function(
+        "id => document.activeElement !== null && document.activeElement.id === id",
+        arg=element_id,
+        timeout=5000,
+    )
+    assert page.evaluate("document.activeElement.id") == element_id
+
+
 def test_logon_totp_protected_step_up_logout(chromium: Any, live: tuple[str, str], world: World) -> None:
     variant, base = live
     shots = Shots(variant, "flow")
@@ -93,7 +103,7 @@ def test_logon_totp_protected_step_up_logout(chromium: Any, live: tuple[str, str
 
     page.goto(f"{base}/reports")
     page.wait_for_url(f"{base}/console/logon?next=%2Freports")
-    assert page.evaluate("document.activeElement.id") == "account"  # focus starts on the first field
+    _focus_lands_on(page, "account")  # focus starts on the first field
     shots.take(page, "logon")
 
     page.fill("#account", ALIAS)
@@ -101,7 +111,7 @@ def test_logon_totp_protected_step_up_logout(chromium: Any, live: tuple[str, str
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/console/logon/mfa")
-    assert page.evaluate("document.activeElement.id") == "code"
+    _focus_lands_on(page, "code")
     shots.take(page, "totp")
 
     page.fill("#code", "000000" if alice.at(world.clock.now) != "000000" else "111111")
