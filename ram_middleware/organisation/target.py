@@ -12,7 +12,16 @@ from typing import Any, Protocol
 
 from ..identity import AccessKey, AttachTarget, Group, Policy, PolicyVersion, Role, User
 from ..service import RamService
-from ..service.shapes import access_key_shape, api_date, group_shape, policy_shape, user_shape, version_shape
+from ..service.shapes import (
+    access_key_shape,
+    api_date,
+    group_shape,
+    login_profile_shape,
+    policy_shape,
+    role_shape,
+    user_shape,
+    version_shape,
+)
 from ..store.records import LoginProfile, Page
 
 __all__ = [
@@ -121,19 +130,8 @@ def version_api(version: PolicyVersion) -> Api:
 
 
 def role_api(role: Role) -> Api:
-    """A Role as the RAM API shows it (without the console-logon fields GetRole adds)."""
-    return _present(
-        {
-            "RoleId": role.role_id,
-            "RoleName": role.role_name,
-            "Arn": role.arn,
-            "Description": role.description,
-            "AssumeRolePolicyDocument": role.trust_policy,
-            "MaxSessionDuration": role.max_session_duration,
-            "CreateDate": api_date(role.create_date),
-            "UpdateDate": api_date(role.update_date),
-        }
-    )
+    """A Role as the RAM API shows it (GetRole's shape, so local and remote backends print the same)."""
+    return _present(role_shape(role))
 
 
 def key_api(key: AccessKey) -> Api:
@@ -142,15 +140,8 @@ def key_api(key: AccessKey) -> Api:
 
 
 def login_profile_api(profile: LoginProfile) -> Api:
-    """A LoginProfile as the RAM API shows it (without ``UpdateDate``)."""
-    return _present(
-        {
-            "UserName": profile.user_name,
-            "PasswordResetRequired": profile.password_reset_required,
-            "MFABindRequired": profile.mfa_bind_required,
-            "CreateDate": api_date(profile.create_date),
-        }
-    )
+    """A LoginProfile as the RAM API shows it."""
+    return _present(login_profile_shape(profile))
 
 
 def all_pages(fetch: Callable[[str | None], Page[Any]]) -> list[Any]:

@@ -192,7 +192,11 @@ def test_entities_keys_policies_and_roles_through_the_api(remote: Remote, tmp_pa
     remote.ok("policies", "delete", "RemoteRead", "--cascade")
     remote.ok("groups", "delete", "remote-group")
     remote.ok("roles", "create", "RemoteRole", "--description", "made remotely")
-    assert remote.json("roles", "show", "RemoteRole")["Role"]["Arn"].endswith(":role/remoterole")
+    shown = remote.json("roles", "show", "RemoteRole")["Role"]
+    assert shown["Arn"].endswith(":role/remoterole")
+    # The local store prints the same fields as the API.
+    local = json.loads(remote.local("roles", "show", "RemoteRole", json_output=True).stdout)["Role"]
+    assert sorted(local) == sorted(shown)
     remote.ok("roles", "delete", "RemoteRole")
 
 
