@@ -75,7 +75,7 @@ class AuditEvent(NamedTuple):
             + ",".join(
                 [
                     key + (_quote(value) if isinstance(value, str) else str(value))
-                    for key, value in zip(_KEYS, self, strict=True)
+                    for key, value in zip(_KEYS, self)  # noqa: B905 - a NamedTuple: same length
                     if value is not None
                 ]
             )

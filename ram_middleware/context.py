@@ -60,10 +60,12 @@ def format_time(moment: datetime, *, milliseconds: bool = False) -> str:
     second = int(moment.timestamp() // 1)
     last = _last_second
     text = last[1] if last[0] == second else _second_text(second)
-    return f"{text}.{moment.microsecond // 1000:03d}Z" if milliseconds else text + "Z"
+    return text + _MILLISECONDS[moment.microsecond // 1000] if milliseconds else text + "Z"
 
 
 _last_second: tuple[int, str] = (-1, "")  # the second most recently formatted, and its text
+# ".000Z" … ".999Z": a table lookup is half the cost of formatting the number on every request.
+_MILLISECONDS = tuple(f".{millisecond:03d}Z" for millisecond in range(1000))
 
 
 def _second_text(epoch_second: int) -> str:
