@@ -8,20 +8,35 @@ events are built from the principal and the decision, never from raw headers, qu
 Sinks implement :class:`AuditSink`. :class:`JsonLinesSink` (the default) writes one JSON object per line to
 a file or stream, :class:`LoggingSink` hands events to :mod:`logging`, :class:`MemorySink` keeps them for
 tests and in-process inspection.
+
+Write-behind: a :class:`JsonLinesSink` with ``flush_interval > 0`` (what :func:`open_sink`, and so
+``RAM_AUDIT``, gives by default: :data:`DEFAULT_FLUSH_INTERVAL`) encodes each event on the request path —
+an event that cannot be encoded still fails its request — but writes lines in batches from a writer thread,
+at most ``flush_interval`` seconds after they were emitted. One ``write`` per batch instead of one per
+request: the syscall was the largest single cost of auditing under a loaded server. What this trades:
+a process killed without warning (SIGKILL, power loss) loses at most the last interval's events; a normal
+exit, :meth:`JsonLinesSink.close` and :meth:`JsonLinesSink.flush` lose nothing. A failed write (disk full)
+is remembered and every later :meth:`~JsonLinesSink.emit` raises, so the authorizer fails closed from then
+on. ``flush_interval=0`` (``RAM_AUDIT_FLUSH_INTERVAL=0``) writes each event before its request is
+answered.
 """
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import logging
 import os
 import sys
 import threading
+import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import IO, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
+    "DEFAULT_FLUSH_INTERVAL",
     "AuditDecision",
     "AuditEvent",
     "AuditSink",
@@ -30,6 +45,14 @@ __all__ = [
     "MemorySink",
     "open_sink",
 ]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FLUSH_INTERVAL = 0.2
+"""Seconds a line may wait in a write-behind :class:`JsonLinesSink` (see the module docs)."""
+# A writer that falls this far behind (a stalled disk) is caught up inline by the emitting requests, so
+# memory stays bounded and the stall is felt instead of hidden.
+_HIGH_WATER = 10_000
 
 AuditDecision = Literal["Allow", "ImplicitDeny", "ExplicitDeny", "Rejected"]
 """``Rejected``: the request never reached a policy decision (bad credential, bad request, fail-closed)."""
@@ -95,49 +118,140 @@ class AuditSink(Protocol):
 
 
 class JsonLinesSink:
-    """Writes each event as one JSON line to a text stream, flushed per event (an audit trail that a crash
-    truncates is worse than a few microseconds per request)."""
+    """Writes each event as one JSON line to a text stream.
 
-    def __init__(self, stream: IO[str], *, close_stream: bool = False) -> None:
+    ``flush_interval=0`` (the default for a sink built directly): each line is written and flushed before
+    :meth:`emit` returns. ``flush_interval > 0``: write-behind batches, see the module docs.
+    """
+
+    def __init__(self, stream: IO[str], *, close_stream: bool = False, flush_interval: float = 0.0) -> None:
+        if not 0 <= flush_interval < float("inf"):
+            raise ValueError("flush_interval must be a non-negative number of seconds")
         self._stream = stream
         self._close_stream = close_stream
-        self._lock = threading.Lock()
-        # A file this sink opened itself is written with one os.write per event: the same bytes reach the
-        # OS at the same moment as write+flush through the text and buffer layers, without those layers.
+        self._lock = threading.Lock()  # serialises writes to the stream / file descriptor
+        # A file this sink opened itself is written with os.write: the same bytes reach the OS at the same
+        # moment as write+flush through the text and buffer layers, without those layers.
         self._fd: int | None = None
         direct = isinstance(stream, io.TextIOWrapper) and stream.encoding == "utf-8" and os.linesep == "\n"
         if close_stream and direct:
             stream.flush()
             self._fd = stream.fileno()
+        self._interval = float(flush_interval)
+        self._pending: deque[str] = deque()  # append/popleft are atomic: emit takes no lock
+        self._flushing = threading.Lock()  # one flush at a time, so batches reach the file in order
+        self._failure: BaseException | None = None
+        self._closed = False
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._writer_pid = 0
+        if self._interval > 0:
+            _write_behind.add(self)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> JsonLinesSink:
+    def open(cls, path: str | os.PathLike[str], *, flush_interval: float = 0.0) -> JsonLinesSink:
         """Append to the file at ``path`` (created if missing); ``-`` means standard error."""
         if os.fspath(path) == "-":
-            return cls(sys.stderr)
-        return cls(open(path, "a", encoding="utf-8"), close_stream=True)
+            return cls(sys.stderr, flush_interval=flush_interval)
+        return cls(open(path, "a", encoding="utf-8"), close_stream=True, flush_interval=flush_interval)
 
     def emit(self, event: AuditEvent) -> None:
         line = event.to_json() + "\n"
-        if self._fd is not None:
-            data = line.encode("utf-8")
-            with self._lock:
-                fd = self._fd
-                if fd is not None:  # else closed meanwhile: fall through to the stream, which refuses
-                    written = os.write(fd, data)
-                    if written != len(data):  # a short write (e.g. a signal): finish it
-                        _write_all(fd, data[written:])
-                    return
-        with self._lock:
-            self._stream.write(line)
-            self._stream.flush()
+        if self._interval <= 0:
+            self._write(line)
+            return
+        if self._failure is not None or self._closed:
+            raise OSError("the audit sink is closed or failed; refusing to drop events") from self._failure
+        self._pending.append(line)
+        if self._writer_pid != os.getpid():
+            self._start_writer()
+        if len(self._pending) >= _HIGH_WATER:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending line now (write-behind mode; a no-op otherwise)."""
+        with self._flushing:
+            pending = self._pending
+            lines = [pending.popleft() for _ in range(len(pending))]
+            if lines:
+                try:
+                    self._write("".join(lines))
+                except BaseException as exc:
+                    self._failure = exc
+                    raise
 
     def close(self) -> None:
-        """Close the file if this sink opened it."""
+        """Write what is pending, stop the writer thread and close the file if this sink opened it."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        writer = self._writer
+        ours = self._writer_pid == os.getpid()
+        if writer is not None and ours and writer is not threading.current_thread():
+            writer.join(timeout=5)
+        try:
+            self.flush()
+        finally:
+            _write_behind.discard(self)
+            with self._lock:
+                if self._close_stream:
+                    self._fd = None  # the number may be reused by the next file opened
+                    self._stream.close()
+
+    # --- internals ----------------------------------------------------------------------------------------
+
+    def _write(self, text: str) -> None:
         with self._lock:
-            if self._close_stream:
-                self._fd = None  # the number may be reused by the next file opened
-                self._stream.close()
+            fd = self._fd
+            if fd is not None:
+                _write_all(fd, text.encode("utf-8"))
+            else:  # a stream, or a file closed meanwhile (then the stream refuses)
+                self._stream.write(text)
+                self._stream.flush()
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            if self._writer_pid == os.getpid():
+                return
+            # A forked child inherits the parent's pending lines (the parent writes them) but not its thread.
+            if self._writer_pid:
+                self._pending.clear()
+            self._writer_pid = os.getpid()
+            self._writer = threading.Thread(
+                target=_run_writer, args=(weakref.ref(self),), name="ram-audit-writer", daemon=True
+            )
+            self._writer.start()
+
+    def _writer_step(self) -> bool:
+        """One round of the writer thread; False when it should stop."""
+        self._wake.wait(self._interval)
+        if self._closed:
+            return False
+        try:
+            self.flush()
+        except Exception:
+            log.error("audit sink failed; further events are refused", exc_info=True)
+            return False
+        return True
+
+
+def _run_writer(ref: weakref.ReferenceType[JsonLinesSink]) -> None:
+    # A weak reference: a sink nobody holds any more may be collected (and its writer then ends).
+    while (sink := ref()) is not None and sink._writer_step():
+        del sink
+
+
+_write_behind: weakref.WeakSet[JsonLinesSink] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for sink in list(_write_behind):
+        try:
+            sink.flush()
+        except Exception:
+            log.error("audit sink could not write its last events at exit", exc_info=True)
 
 
 class LoggingSink:
@@ -182,10 +296,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def open_sink(target: str) -> AuditSink:
-    """A sink from a config string: ``-`` (stderr), ``memory:``, ``logging:<logger name>``, or a file path."""
+def open_sink(target: str, *, flush_interval: float = DEFAULT_FLUSH_INTERVAL) -> AuditSink:
+    """A sink from a config string: ``-`` (stderr), ``memory:``, ``logging:<logger name>``, or a file path;
+    files and stderr are written behind by ``flush_interval`` seconds (0: every event at once)."""
     if target == "memory:":
         return MemorySink()
     if target.startswith("logging:"):
         return LoggingSink(target[len("logging:") :] or "ram_middleware.audit")
-    return JsonLinesSink.open(target)
+    return JsonLinesSink.open(target, flush_interval=flush_interval)

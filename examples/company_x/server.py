@@ -61,7 +61,8 @@ def demo_runtime(
     if trusted_proxies:
         config = dataclasses.replace(config, trusted_proxies=trusted_proxies)
     if audit is not None:
-        config = dataclasses.replace(config, audit=audit)
+        # Written at once (no write-behind): the walkthrough quotes each event right after its request.
+        config = dataclasses.replace(config, audit=audit, audit_flush_interval=0)
     ram = build(config)
     if clock_file is None:
         return ram

@@ -95,7 +95,8 @@ def _start(workdir: Path, servers: Servers, store_url: str) -> tuple[str, str]:
         ),
         api_port,
         "/healthz",
-        env={"RAM_AUDIT": str(workdir / "ram-api-audit.jsonl")},
+        # Each event written at once: the narrator quotes it right after the call.
+        env={"RAM_AUDIT": str(workdir / "ram-api-audit.jsonl"), "RAM_AUDIT_FLUSH_INTERVAL": "0"},
     )
     servers.start(
         "demo-server",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,75 @@ def test_memory_sink_and_open_sink(tmp_path: Path) -> None:
     file_sink = open_sink(str(tmp_path / "a.jsonl"))
     assert isinstance(file_sink, JsonLinesSink)
     file_sink.close()
+
+
+def _request_ids(path: Path) -> list[str]:
+    return [json.loads(line)["request_id"] for line in path.read_text().splitlines()]
+
+
+def test_write_behind_writes_within_the_interval_and_everything_at_close(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = JsonLinesSink.open(path, flush_interval=0.05)
+    sink.emit(EVENT._replace(request_id="first"))
+    deadline = time.monotonic() + 5
+    while not path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _request_ids(path) == ["first"]  # the writer thread wrote it without anyone asking
+    for index in range(500):
+        sink.emit(EVENT._replace(request_id=f"r{index}"))
+    sink.close()
+    assert _request_ids(path) == ["first", *(f"r{index}" for index in range(500))]  # in order, none lost
+
+
+def test_write_behind_from_many_threads_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = JsonLinesSink.open(path, flush_interval=0.01)
+
+    def worker(thread: int) -> None:
+        for index in range(300):
+            sink.emit(EVENT._replace(request_id=f"{thread}-{index}"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sink.close()
+    ids = _request_ids(path)
+    assert sorted(ids) == sorted(f"{t}-{i}" for t in range(8) for i in range(300))
+    for thread in range(8):  # each thread's events stay in the order it emitted them
+        mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"{thread}-")]
+        assert mine == sorted(mine)
+
+
+def test_a_failed_write_behind_refuses_later_events(tmp_path: Path) -> None:
+    """Fail closed: once a batch could not be written, emit raises (the authorizer then answers 503)."""
+    stream = (tmp_path / "audit.jsonl").open("a", encoding="utf-8")
+    sink = JsonLinesSink(stream, flush_interval=3600)
+    sink.emit(EVENT)
+    stream.close()  # the next batch write fails, as a full or vanished disk would
+    with pytest.raises(ValueError):
+        sink.flush()
+    with pytest.raises(OSError, match="refusing to drop events"):
+        sink.emit(EVENT)
+
+
+def test_a_closed_write_behind_sink_refuses_events(tmp_path: Path) -> None:
+    sink = JsonLinesSink.open(tmp_path / "audit.jsonl", flush_interval=0.05)
+    sink.close()
+    with pytest.raises(OSError):
+        sink.emit(EVENT)
+
+
+def test_open_sink_writes_behind_by_default_and_at_once_when_asked(tmp_path: Path) -> None:
+    behind = open_sink(str(tmp_path / "behind.jsonl"))
+    at_once = open_sink(str(tmp_path / "now.jsonl"), flush_interval=0)
+    behind.emit(EVENT)
+    at_once.emit(EVENT)
+    assert (tmp_path / "now.jsonl").read_text().count("\n") == 1
+    assert isinstance(behind, JsonLinesSink) and isinstance(at_once, JsonLinesSink)
+    behind.close()
+    at_once.close()
+    assert (tmp_path / "behind.jsonl").read_text().count("\n") == 1
+    with pytest.raises(ValueError):
+        JsonLinesSink.open(tmp_path / "x.jsonl", flush_interval=-1)

@@ -114,3 +114,19 @@ def test_a_networked_store_needs_an_explicit_guard() -> None:
     with pytest.raises(errors.InvalidParameter) as caught:
         build(RamConfig(store_url="postgresql://db.invalid/ram", master_keys=("k",), audit=MemorySink()))
     assert caught.value.code == "InvalidParameter.GuardUrl"
+
+
+def test_audit_flush_interval_from_env_and_closing_the_runtime_writes_pending_events(tmp_path: Path) -> None:
+    config = RamConfig.from_env({"RAM_AUDIT_FLUSH_INTERVAL": "30"}, store_url="memory://")
+    assert config.audit_flush_interval == 30.0
+    with pytest.raises(errors.InvalidParameter):
+        RamConfig.from_env({"RAM_AUDIT_FLUSH_INTERVAL": "soon"})
+    with pytest.raises(errors.InvalidParameter):
+        build(RamConfig(store_url="memory://", audit_flush_interval=-1))
+    path = tmp_path / "audit.jsonl"
+    ram = build(RamConfig(store_url="memory://", audit=str(path), audit_flush_interval=3600))
+    facts = RequestFacts("GET", "/x", "", (), b"", "203.0.113.7")
+    assert ram.authorizer.check(facts, RouteRule("ecs:DescribeInstances")).error is not None
+    assert path.read_text() == ""  # waiting for the writer (an hour here)
+    ram.close()
+    assert '"code":"MissingAuthentication"' in path.read_text()
