@@ -107,7 +107,9 @@ class AuditEvent(NamedTuple):
 
 
 _KEYS = tuple(f'"{name}":' for name in AuditEvent._fields)
-_quote: Callable[[str], str] = json.encoder.encode_basestring
+# ASCII-only JSON strings (non-ASCII as \uXXXX): a line always encodes, even with a lone surrogate in a
+# path, so one odd request can never fail a write-behind batch that holds other requests' events.
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 @runtime_checkable

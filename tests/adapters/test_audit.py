@@ -130,3 +130,15 @@ def test_open_sink_writes_behind_by_default_and_at_once_when_asked(tmp_path: Pat
     assert (tmp_path / "behind.jsonl").read_text().count("\n") == 1
     with pytest.raises(ValueError):
         JsonLinesSink.open(tmp_path / "x.jsonl", flush_interval=-1)
+
+
+def test_any_text_encodes_so_one_event_cannot_poison_a_batch(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = JsonLinesSink.open(path, flush_interval=3600)
+    odd = EVENT._replace(request_id="odd", path="/caf\u00e9/\udc80/\u2603")  # a lone surrogate included
+    sink.emit(odd)
+    sink.emit(EVENT._replace(request_id="next"))
+    sink.close()
+    lines = path.read_text(encoding="ascii").splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == ["odd", "next"]
+    assert json.loads(lines[0])["path"] == odd.path
