@@ -52,8 +52,11 @@ class Guard(Protocol):
         ...
 
 
+_INFINITY = float("inf")
+
+
 def _check_duration(name: str, seconds: float) -> None:
-    if not 0 < seconds < float("inf"):
+    if not 0 < seconds < _INFINITY:
         raise errors.InvalidParameter(name, f"{name} must be a positive, finite number of seconds.")
 
 
@@ -78,10 +81,13 @@ class MemoryGuard:
             return len(self._entries)
 
     def claim(self, key: str, ttl_seconds: float) -> bool:
-        _check_duration("TtlSeconds", ttl_seconds)
+        # Every signed request claims its nonce here, so the common path avoids helper calls.
+        if not 0 < ttl_seconds < _INFINITY:
+            _check_duration("TtlSeconds", ttl_seconds)
         with self._lock:
             now = self._clock()
-            self._purge(now)
+            if self._expiry and self._expiry[0][0] <= now:
+                self._purge(now)
             if key in self._entries:
                 return False
             self._store(key, now + ttl_seconds, 1)

@@ -7,10 +7,11 @@ of the body actually received.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from .. import errors
-from ..facts import RequestFacts
+from ..facts import RequestFacts, TextMemo
 from .encoding import (
     SignedRequest,
     canonical_path,
@@ -88,6 +89,12 @@ def authorization(access_key_id: str, signed_headers: str, sig: str) -> str:
 
 
 _AUTH_FIELDS = frozenset({"Credential", "SignedHeaders", "Signature"})
+# The header exactly as the SDKs spell it: one regex match instead of the general field-by-field parse,
+# which gives the same four strings for every text this matches (values are printable ASCII without space
+# or comma; ASCII ranges keep the match fast).
+_SDK_SPELLING = re.compile(
+    r"(ACS3-HMAC-SHA256) Credential=([!-+\--~]+),SignedHeaders=([!-+\--~]+),Signature=([!-+\--~]+)"
+).fullmatch
 
 
 def parse_authorization(value: str) -> tuple[str, str, str, str]:
@@ -96,6 +103,15 @@ def parse_authorization(value: str) -> tuple[str, str, str, str]:
     Exactly the three fields, each once: a WSGI server joins two ``Authorization`` headers with ``,``,
     and a parser that let a repeated field win would verify the second credential of a smuggled pair.
     """
+    usual = _SDK_SPELLING(value)
+    if usual is not None:
+        algorithm, credential, signed, sig = usual.groups()
+        return algorithm, credential, signed, sig
+    return _parse_fields(value)
+
+
+def _parse_fields(value: str) -> tuple[str, str, str, str]:
+    """:func:`parse_authorization` for any spelling, field by field."""
     algorithm, _, rest = value.strip().partition(" ")
     fields: dict[str, str] = {}
     for item in rest.split(","):
@@ -115,15 +131,38 @@ def parse_authorization(value: str) -> tuple[str, str, str, str]:
     return algorithm, credential, signed, sig
 
 
+def _signed_list(signed_headers: str) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
+    """SignedHeaders -> (its names, whether every ALWAYS_SIGNED header is among them, the
+    SIGNED_WHEN_PRESENT headers that are not): what checking a request against it needs."""
+    names = tuple(signed_headers.split(";"))
+    signed = set(names)
+    return names, signed.issuperset(ALWAYS_SIGNED), tuple(sorted(_WHEN_PRESENT - signed))
+
+
+# Clients send the same SignedHeaders list request after request.
+_signed_lists = TextMemo(_signed_list, max_length=512)
+
+
+def _signed_values(
+    index: Mapping[str, tuple[str, ...]], signed_headers: str
+) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The signed header names and each one's values. IncompleteSignature unless every signed header is in
+    the request, and every ALWAYS_SIGNED header and every SIGNED_WHEN_PRESENT header the request has is
+    signed."""
+    names, always_signed, unsigned_when_present = _signed_lists[signed_headers]
+    values = [index.get(name, ()) for name in names]
+    if not (always_signed and all(values) and not any(name in index for name in unsigned_when_present)):
+        _check_signed_set(index, names, values)  # not the usual case: raises for the first problem
+    return names, values
+
+
 def parse_acs3(facts: RequestFacts, header: str) -> SignedRequest:
     """Parse an ``Authorization: ACS3-HMAC-SHA256 …`` request."""
     algorithm, access_key_id, signed_headers, provided = parse_authorization(header)
     if algorithm != ALGORITHM:
         raise errors.UnsupportedSignatureMethod(f"Only {ALGORITHM} is supported among the V3 signatures.")
-    names = signed_headers.split(";")
     index = facts.header_map
-    values = [index.get(name, ()) for name in names]
-    _check_signed_set(index, names, values)
+    names, values = _signed_values(index, signed_headers)
     payload_hash = _one(index, "x-acs-content-sha256")
     if payload_hash != sha256_hex(facts.body):
         raise errors.SignatureMismatch(
@@ -142,17 +181,11 @@ def parse_acs3(facts: RequestFacts, header: str) -> SignedRequest:
         payload_hash,
     )
     to_sign = string_to_sign(canonical)
+    parts = {"signed_headers": signed_headers, "canonical_request": canonical, "string_to_sign": to_sign}
+    # Positional: this runs once per request, and keyword construction of a NamedTuple costs more.
     return SignedRequest(
-        scheme=SCHEME,
-        access_key_id=access_key_id,
-        signature=provided,
-        string_to_sign=to_sign,
-        signer=signature,
-        signed_at=signed_at,
-        nonce=nonce,
-        security_token=token,
-        parts={"signed_headers": signed_headers, "canonical_request": canonical, "string_to_sign": to_sign},
-    )
+        SCHEME, access_key_id, provided, to_sign, signature, signed_at, nonce, token, (), parts
+    )  # fmt: skip
 
 
 def _one(index: Mapping[str, tuple[str, ...]], name: str) -> str:
@@ -164,15 +197,10 @@ def _one(index: Mapping[str, tuple[str, ...]], name: str) -> str:
 
 
 def _check_signed_set(
-    index: Mapping[str, tuple[str, ...]], names: list[str], values: list[tuple[str, ...]]
+    index: Mapping[str, tuple[str, ...]], names: Sequence[str], values: Sequence[tuple[str, ...]]
 ) -> None:
+    """Raise for the first signed-set problem, in the order the checks are documented."""
     signed = set(names)
-    if (
-        all(values)
-        and signed.issuperset(ALWAYS_SIGNED)
-        and signed.issuperset(_WHEN_PRESENT.intersection(index))
-    ):
-        return  # the usual case; otherwise find the first problem, in the order the checks are documented
     for name, found in zip(names, values, strict=True):
         if not found:
             raise errors.IncompleteSignature(f'The signed header "{name[:64]}" is not in the request.')

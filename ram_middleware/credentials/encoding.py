@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from .. import errors
-from ..facts import decode_path
+from ..facts import TextMemo, decode_path
 
 __all__ = [
     "ContentMD5Mismatch",
@@ -95,26 +95,15 @@ def pct(text: str, *, keep_slash: bool = False) -> str:
     return text.encode("utf-8", "surrogatepass").decode("latin-1").translate(table)
 
 
-# Separators no SDK puts in a parameter: pairs are joined with them, encoded in one pass, then swapped for
-# "=" and "&" — several times faster than encoding each name and value on its own.
-_EQ, _AMP = "\x00", "\x01"
-_needs_escape = re.compile(r"[^A-Za-z0-9_.~\x00\x01-]")
-_ESCAPES = {chr(byte): text for byte, text in _PCT.items()}
-
-
-def _escape(match: re.Match[str]) -> str:
-    return _ESCAPES[match.group()]
+# Names and values recur from request to request, so their encodings are remembered (one dict lookup
+# each); a one-off value such as a nonce is encoded once and soon dropped (see TextMemo).
+_pct_memo: TextMemo[str] = TextMemo(pct)
 
 
 def encode_pairs(ordered: Sequence[tuple[str, str]]) -> str:
     """``pct(name)=pct(value)`` joined by ``&`` for already ordered pairs (empty value -> ``name=``)."""
-    joined = _AMP.join([f"{name}{_EQ}{value}" for name, value in ordered])
-    if joined.count(_EQ) != len(ordered) or joined.count(_AMP) != max(len(ordered) - 1, 0):
-        # A separator occurs inside a name or value: encode piece by piece instead.
-        return "&".join([f"{pct(name)}={pct(value)}" for name, value in ordered])
-    if not joined.isascii():
-        joined = joined.encode("utf-8", "surrogatepass").decode("latin-1")
-    return _needs_escape.sub(_escape, joined).replace(_EQ, "=").replace(_AMP, "&")
+    memo = _pct_memo
+    return "&".join([f"{memo[name]}={memo[value]}" for name, value in ordered])
 
 
 def canonical_path(raw_path: str) -> str:
@@ -193,8 +182,13 @@ def hex_hmac_sha256(key: str | bytes, message: str) -> str:
     return hmac.digest(key, _bytes(message), "sha256").hex()
 
 
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
 def sha256_hex(data: bytes | str) -> str:
     """Lower-case hex SHA-256."""
+    if not data:  # most signed requests have no body
+        return _EMPTY_SHA256
     return hashlib.sha256(data if isinstance(data, bytes) else _bytes(data)).hexdigest()
 
 
@@ -229,26 +223,22 @@ def _bad_time() -> errors.BadTimestamp:
     return errors.BadTimestamp()
 
 
-_ISO_CACHE_SIZE = 256
-_iso_seen: dict[str, float] = {}
-
-
 def parse_iso8601(text: str) -> float:
     """``YYYY-MM-DDThh:mm:ss[.ffffff]Z`` (UTC) -> POSIX seconds; else :class:`errors.BadTimestamp`."""
-    # Requests signed in the same second carry the same text: remember the last few hundred readings.
-    seconds = _iso_seen.get(text)
-    if seconds is not None:
-        return seconds
+    return _iso_seconds[text]
+
+
+def _iso_to_seconds(text: str) -> float:
     if _ISO8601(text) is None:
         raise _bad_time()
     try:
-        seconds = datetime.fromisoformat(text).timestamp()
+        return datetime.fromisoformat(text).timestamp()
     except ValueError:
         raise _bad_time() from None
-    if len(_iso_seen) >= _ISO_CACHE_SIZE:
-        _iso_seen.clear()
-    _iso_seen[text] = seconds
-    return seconds
+
+
+# Requests signed in the same second carry the same text: remember the last few hundred readings.
+_iso_seconds: TextMemo[float] = TextMemo(_iso_to_seconds, size=256)
 
 
 def parse_compact_time(text: str) -> float:
