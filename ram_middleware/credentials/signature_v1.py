@@ -94,8 +94,8 @@ def parse_rpc(facts: RequestFacts) -> SignedRequest:
             "Signature version 1.0 covers only a form-encoded (application/x-www-form-urlencoded) body."
         )
     pairs = facts.param_pairs
-    signed = [pair for pair in pairs if pair[0] != "Signature"]
-    if len(pairs) - len(signed) > 1:
+    unique = len(facts.params) == len(pairs)
+    if not unique and sum(1 for name, _ in pairs if name == "Signature") > 1:
         raise errors.IncompleteSignature('The parameter "Signature" appears more than once.')
     get = facts.params.get
     signature = get("Signature") or _missing("Signature")
@@ -108,9 +108,13 @@ def parse_rpc(facts: RequestFacts) -> SignedRequest:
         raise errors.UnsupportedSignatureMethod("Bearer-token signatures are not supported.")
     nonce = check_nonce(get("SignatureNonce") or _missing("SignatureNonce"))
     signed_at = parse_iso8601(get("Timestamp") or _missing("Timestamp"))
-    # Names are unique in nearly every request, and then ordering by name alone gives the same order as
-    # by (name, value), for less.
-    ordered = sorted(signed, key=_by_name) if len(facts.params) == len(pairs) else sorted(signed)
+    if unique:
+        # Nearly every request: ordering by name alone gives the same order as by (name, value), for less,
+        # and the one Signature pair is taken out by a C-level search instead of a filtering loop.
+        ordered = sorted(pairs, key=_by_name)
+        ordered.remove(("Signature", signature))
+    else:
+        ordered = sorted([pair for pair in pairs if pair[0] != "Signature"])
     canonical = encode_pairs(ordered)
     string_to_sign = rpc_string_to_sign(facts.method, canonical, facts.path)
     parts = {"canonicalized_query_string": canonical, "string_to_sign": string_to_sign}
