@@ -16,7 +16,8 @@ RPC v1-signed up front in a batch with fresh nonces; signing is never timed.
    receive the very same freshly signed requests. Requests/s of each, the server's CPU time per request
    (from /proc), and the median over the rounds of the ratio protected/bare (target >= 0.8).
 
-Run from the repo root: ``python bench/middleware.py``. Last line:
+Run from the repo root: ``python bench/middleware.py`` (``--time-check`` also prints the medians of
+``Authorizer.check`` and ``authenticate`` measured inside the protected server). Last line:
 ``RESULT overhead_median_us=<float> uvicorn_ratio=<float>``.
 """
 
@@ -24,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -246,12 +249,40 @@ def breakdown(directory: Path, access_key_id: str, secret: str) -> dict[str, flo
 # --- 2. uvicorn --------------------------------------------------------------------------------------------
 
 
-def serve(side: str, port: int, directory: Path) -> None:
-    """Subprocess entry: run the bare or protected app under uvicorn until terminated."""
+def serve(side: str, port: int, directory: Path, time_check: bool = False) -> None:
+    """Subprocess entry: run the bare or protected app under uvicorn until terminated.
+
+    ``time_check``: time every ``Authorizer.check`` and ``authenticate`` call inside the server and print
+    their medians when it stops (what the in-process breakdown costs under load).
+    """
     import uvicorn
 
-    app = make_app(build(config_for(directory)) if side == "protected" else None)
-    uvicorn.run(app, **UVICORN_OPTIONS, port=port)  # type: ignore[arg-type]
+    ram = build(config_for(directory)) if side == "protected" else None
+    timings: dict[str, list[int]] = {"Authorizer.check": [], "of which authenticate": []}
+    if ram is not None and time_check:
+        _time_calls(ram.authorizer, "check", timings["Authorizer.check"])
+        _time_calls(ram.authenticator, "authenticate", timings["of which authenticate"])
+    # uvicorn re-raises the SIGINT that stopped it (after a graceful shutdown): report, then exit.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run(make_app(ram), **UVICORN_OPTIONS, port=port)  # type: ignore[arg-type]
+    if time_check and timings["Authorizer.check"]:
+        print(f"  inside the protected server (medians of {len(timings['Authorizer.check'])} calls, us):")
+        for name, values in timings.items():
+            print(f"    {name:26s} {statistics.median(values) / 1000:7.2f}")
+
+
+def _time_calls(owner: Any, name: str, into: list[int]) -> None:
+    """Wrap ``owner.name`` (an instance attribute now) so each call's duration is appended to ``into``."""
+    call, clock = getattr(owner, name), time.perf_counter_ns
+
+    def timed(*args: Any) -> Any:
+        start = clock()
+        try:
+            return call(*args)
+        finally:
+            into.append(clock() - start)
+
+    setattr(owner, name, timed)
 
 
 def _free_port() -> int:
@@ -308,7 +339,7 @@ def _cpu_seconds(pid: int) -> float:
 class Server:
     """One side (bare or protected) under uvicorn in its own process, kept running across rounds."""
 
-    def __init__(self, side: str, directory: Path) -> None:
+    def __init__(self, side: str, directory: Path, time_check: bool = False) -> None:
         self.side = side
         self.port = _free_port()
         command = [
@@ -320,6 +351,7 @@ class Server:
             str(self.port),
             "--dir",
             str(directory),
+            *(["--time-check"] if time_check else []),
         ]
         self.process = subprocess.Popen(command)
         _wait_for(self.port, self.process)
@@ -342,18 +374,24 @@ class Server:
         return counts["ok"] / elapsed, cpu / counts["ok"] * 1e6
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        # SIGINT, not SIGTERM: uvicorn re-raises the signal that stopped it, and only SIGINT lets the
+        # subprocess finish its own reporting (KeyboardInterrupt) instead of dying on the default handler.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def uvicorn_rounds(
-    directory: Path, access_key_id: str, secret: str
+    directory: Path, access_key_id: str, secret: str, time_check: bool = False
 ) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
     """Alternate bare and protected for UVICORN_ROUNDS rounds; each round both sides get the same (freshly
     signed) requests. Returns the per-round (requests/s, CPU µs/request) of each side and the ratios."""
     pool = signed_targets(access_key_id, secret, POOL_PER_ROUND * (UVICORN_ROUNDS + 1), "127.0.0.1")
     rounds = [pool[i * POOL_PER_ROUND : (i + 1) * POOL_PER_ROUND] for i in range(UVICORN_ROUNDS + 1)]
-    servers = [Server("bare", directory), Server("protected", directory)]
+    servers = [Server("bare", directory), Server("protected", directory, time_check)]
     runs: dict[str, list[tuple[float, float]]] = {"bare": [], "protected": []}
     try:
         for server in servers:  # warm-up round (its requests are spent)
@@ -387,9 +425,14 @@ def main() -> None:
     parser.add_argument("--serve", choices=["bare", "protected"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--time-check",
+        action="store_true",
+        help="also time Authorizer.check inside the protected uvicorn server (slows that side a little)",
+    )
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.dir)
+        serve(args.serve, args.port, args.dir, args.time_check)
         return
     with tempfile.TemporaryDirectory(prefix="ram-bench-") as tmp:
         directory = Path(tmp)
@@ -408,7 +451,7 @@ def main() -> None:
         print(f"      of which authenticate      {parts['authenticate']:7.2f}")
         rest = overhead - parts["check"] - parts["facts"]
         print(f"    route match, scope, wrapping {rest:7.2f}  (the remainder)")
-        runs, ratios = uvicorn_rounds(directory, access_key_id, secret)
+        runs, ratios = uvicorn_rounds(directory, access_key_id, secret, args.time_check)
         ratio = statistics.median(ratios)
         print(
             f"uvicorn (1 worker, {UVICORN_OPTIONS['http']}, {UVICORN_OPTIONS['loop']} loop, same flags both "
