@@ -168,9 +168,9 @@ class JsonLinesSink:
             return
         if self._failure is not None or self._closed:
             raise OSError("the audit sink is closed or failed; refusing to drop events") from self._failure
-        self._pending.append(event)
-        if self._writer_pid != os.getpid():
+        if self._writer_pid != os.getpid():  # before queueing: a forked child drops what it inherited
             self._start_writer()
+        self._pending.append(event)
         if len(self._pending) >= _HIGH_WATER:
             self.flush()
 

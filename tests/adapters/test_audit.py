@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -142,3 +143,22 @@ def test_any_text_encodes_so_one_event_cannot_poison_a_batch(tmp_path: Path) -> 
     lines = path.read_text(encoding="ascii").splitlines()
     assert [json.loads(line)["request_id"] for line in lines] == ["odd", "next"]
     assert json.loads(lines[0])["path"] == odd.path
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # 3.12+
+def test_a_forked_worker_writes_its_own_events_not_the_parents_pending_ones(tmp_path: Path) -> None:
+    """Pre-fork servers (gunicorn) build the app, then fork: each worker must write exactly its events."""
+    path = tmp_path / "audit.jsonl"
+    sink = JsonLinesSink.open(path, flush_interval=3600)
+    sink.emit(EVENT._replace(request_id="parent"))  # pending in the parent when it forks
+    pid = os.fork()
+    if pid == 0:  # the child: emit one event, write it, leave without running the parent's handlers
+        try:
+            sink.emit(EVENT._replace(request_id="child"))
+            sink.flush()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    sink.close()
+    assert sorted(_request_ids(path)) == ["child", "parent"]  # each once
