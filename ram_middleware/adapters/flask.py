@@ -11,7 +11,8 @@ function (or on a ``MethodView`` class or its ``get``/``post``…), or a ``Route
 for views you cannot edit (it wins). Endpoints named in ``RAM_PUBLIC_ENDPOINTS`` (e.g. ``["static"]``)
 are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
 ``RAM_TRUSTED_PROXIES``, ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
-``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_HOST_ID``, ``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
+``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``, ``RAM_MAX_BODY``,
+``RAM_PUBLIC_ENDPOINTS``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .. import errors
 from ..authorizer import EntityTooLarge, ErrorResponse
 from ..config import Ram, RamConfig, build
 from ..facts import RequestFacts
@@ -48,9 +50,11 @@ _CONFIG_KEYS = {
     "RAM_ALLOW_ROOT_KEYS": "allow_root_keys",
     "RAM_UNDECLARED": "undeclared",
     "RAM_AUDIT": "audit",
+    "RAM_AUDIT_FLUSH_INTERVAL": "audit_flush_interval",
     "RAM_HOST_ID": "host_id",
 }
 _LISTS = frozenset({"master_keys", "token_keys", "trusted_proxies"})
+_NUMBERS = frozenset({"max_skew", "audit_flush_interval"})  # config files may give them as text
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +197,17 @@ def _config_from(config: dict[str, Any]) -> RamConfig:
         value = config.get(key)
         if name in _LISTS:
             value = tuple(_as_list(value))
+        elif name in _NUMBERS and isinstance(value, str):
+            value = _seconds(key, value)
         values[name] = value
     return RamConfig(**values)  # type: ignore[arg-type]
+
+
+def _seconds(key: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise errors.InvalidParameter(key, f"{key} must be a number of seconds.") from None
 
 
 def _as_list(value: object) -> Iterable[str]:

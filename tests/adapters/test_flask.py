@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import webtest
 from flask import Flask, g
 from flask.views import MethodView
 
+from ram_middleware import errors
 from ram_middleware.adapters.flask import RAM, public, require
 
 from .world import World
@@ -130,3 +132,17 @@ def test_automatic_options_is_answered_without_a_credential(world: World) -> Non
     reply = webtest.TestApp(app).options("/me")
     assert reply.status_int == 200 and "GET" in reply.headers["Allow"]
     assert world.audit.events == []
+
+
+def test_audit_flush_interval_from_the_app_config(tmp_path: Any) -> None:
+    audit = tmp_path / "audit.jsonl"
+    app = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT=str(audit), RAM_AUDIT_FLUSH_INTERVAL="0")
+    runtime = RAM.runtime(app)
+    try:
+        assert runtime.config.audit_flush_interval == 0.0
+        webtest.TestApp(app).get("/me", expect_errors=True)
+        assert '"code":"MissingAuthentication"' in audit.read_text()  # written before the answer
+    finally:
+        runtime.close()
+    with pytest.raises(errors.InvalidParameter):
+        _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_MAX_SKEW="soon")
