@@ -63,6 +63,11 @@ def decode_component(raw: str | bytes) -> str:
             raw = raw.replace("+", " ")
         if "%" not in raw:
             return raw
+        # Base64 text (signatures, tokens) escapes only "+", "/" and "=": three C-level replaces decode it,
+        # and any other escape ("%" left over) takes the general path from the untouched original.
+        quick = raw.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=")
+        if "%" not in quick:
+            return quick
         head, *chunks = raw.split("%")
         decoded = [head]
         for chunk in chunks:

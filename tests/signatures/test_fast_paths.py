@@ -171,3 +171,24 @@ def test_signed_header_checks_agree_with_the_documented_order(listed: list[str],
         got = outcome(acs3._signed_values, index, signed_headers)
         # No problem: the names and values the canonical headers are built from; else the same error.
         assert got == ((tuple(names), values) if expected is None else expected)
+
+
+_PIECES = [*"aZ09+/=% -._~", "%2B", "%2F", "%3D", "%2b", "%25", "%41", "%C3%A9", "%FF"]
+_ESCAPY = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
+
+
+@given(_ESCAPY)
+@example("HCUbKbZjT%2F1rVq8Oq%2F4aPPPVX6%2Boqw%3D")
+@example("%252B")
+@example("%%2B")
+def test_decode_component_base64_shortcut_agrees_with_the_bytes_decoder(raw: str) -> None:
+    """The three-replace shortcut for base64 escapes gives what percent-decoding the bytes gives."""
+    from urllib.parse import unquote_to_bytes
+
+    try:
+        expected = unquote_to_bytes(raw.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        with pytest.raises(errors.InvalidParameter):
+            decode_component(raw)
+        return
+    assert decode_component(raw) == expected
