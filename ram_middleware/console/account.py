@@ -2,8 +2,10 @@
 
 Step-up (``/mfa?next=…``): a session without MFA, or with MFA older than a route's ``max_age``, proves a
 fresh TOTP code here; the session then gets a new id and MFA time and the browser returns to ``next``
-(same-origin paths only). Changing the password rotates the session id too. Logout revokes the session id
-server-side, so the cookie is refused even if it was copied before.
+(same-origin paths only). Changing the password rotates the session id too and re-issues this session for
+the new password (authentication time: now), so it survives the change while the identity's other
+sessions end (:mod:`ram_middleware.credentials.session`). Logout revokes the session id server-side, so
+the cookie is refused even if it was copied before.
 """
 
 from __future__ import annotations
@@ -110,11 +112,14 @@ class AccountPages:
         if new != request.field("confirm", MAX_PASSWORD_CHARS):
             return self._password_form(request, signed_in, policy, "The two new passwords differ.")
         try:
-            self.kit.service.change_password(account_id, user_name, old, new)
+            profile = self.kit.service.change_password(account_id, user_name, old, new)
         except errors.InvalidParameter as exc:
             return self._password_form(request, signed_in, policy, exc.message)
         LogonThrottle(self.kit.ram.guard, policy).succeeded(account_id, user_name or "")
-        rotated, value = self.kit.sessions.rotate(signed_in.session)
+        # The change ends every session that names the old password; this browser just proved the old one
+        # and set the new one, so its re-issued session names the new password and stays signed in.
+        changed = profile.password_changed_date
+        rotated, value = self.kit.sessions.rotate(signed_in.session, password_changed=changed)
         reply = self.kit.message(
             request, "Your password was changed.", signed_in=SignedIn(rotated, signed_in.principal)
         )

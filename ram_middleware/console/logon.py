@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from .. import errors
 from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy, is_expired
 from ..credentials.preference import SecurityPreference
-from ..credentials.session import BrowserSession
+from ..credentials.session import BrowserSession, password_time
 from ..store.records import LoginProfile
 from .base import Kit
 from .binding import Enrolment, Enrolments
@@ -95,7 +95,10 @@ class LogonPages:
             steps = self._steps(request, account_key, user_name, profile)
         except errors.AuthenticationError as exc:
             return self._refused(request, next_url, account_text, exc)
-        return self._continue(request, self.kit.pending.start(account_key, user_name, steps, next_url))
+        pending = self.kit.pending.start(
+            account_key, user_name, steps, next_url, password_changed=profile.password_changed_date
+        )
+        return self._continue(request, pending)
 
     def _refused(
         self, request: ConsoleRequest, next_url: str, account: str, error: errors.AuthenticationError
@@ -210,12 +213,13 @@ class LogonPages:
         if new != confirm:
             return self._password_form(request, policy, "The two new passwords differ.")
         try:
-            self.kit.service.update_login_profile(
+            profile = self.kit.service.update_login_profile(
                 pending.account_id, pending.user_name, password=new, password_reset_required=False
             )
         except errors.InvalidParameter as exc:
             return self._password_form(request, policy, exc.message)
-        return self._continue(request, self.kit.pending.advance(pending))
+        changed = profile.password_changed_date
+        return self._continue(request, self.kit.pending.advance(pending, password_changed=changed))
 
     def _password_form(
         self, request: ConsoleRequest, policy: PasswordPolicy, error: str | None = None
@@ -239,9 +243,20 @@ class LogonPages:
         return reply.set_cookie(self.kit.logon_cookie(request, self.kit.pending.dumps(pending)))
 
     def _sign_in(self, request: ConsoleRequest, pending: PendingLogon) -> Reply:
-        """The session: a new id (an earlier session of this browser is revoked), then back to ``next``."""
+        """The session: a new id (an earlier session of this browser is revoked), then back to ``next``.
+
+        The logon must have proved the *current* password (:class:`LogonExpired` if it changed meanwhile or
+        the login profile is gone); the session names that password, so the next change ends it.
+        """
         kit = self.kit
         kit.pending.finish(pending)
+        try:
+            profile = kit.service.get_login_profile(pending.account_id, pending.user_name)
+        except errors.EntityNotExist:
+            raise LogonExpired() from None
+        changed = profile.password_changed_date
+        if pending.password_time is None or password_time(changed) != pending.password_time:
+            raise LogonExpired()
         kit.throttle(pending.account_id).succeeded(pending.account_id, pending.user_name or "")
         earlier = kit.signed_in(request)
         if earlier is not None:
@@ -250,7 +265,9 @@ class LogonPages:
         mfa = None if pending.mfa_time is None else datetime.fromtimestamp(pending.mfa_time, UTC)
         account_id, user_name = pending.account_id, pending.user_name
         lifetime = preference.login_session_seconds
-        session, value = kit.sessions.issue(account_id, user_name, lifetime=lifetime, mfa_time=mfa)
+        session, value = kit.sessions.issue(
+            account_id, user_name, lifetime=lifetime, mfa_time=mfa, password_changed=changed
+        )
         kit.service.record_logon(pending.account_id, pending.user_name)
         self._audit_success(request, session)
         reply = Reply.redirect(safe_next(pending.next_url, kit.url("home")))

@@ -3,8 +3,9 @@
 Between the password page and the session the browser holds a short-lived signed cookie (itsdangerous,
 its own salt) naming the account, the user and the remaining steps (``mfa``, ``bind``, ``password``).
 Each step, once done, is replaced by a new cookie with a new id, and the old id is claimed in the guard,
-so a copied cookie of a finished step cannot be replayed. The cookie is signed, not encrypted: it holds no
-secret.
+so a copied cookie of a finished step cannot be replayed. The cookie also names the password it proved (its
+PasswordChangedDate, to the microsecond): a password changed during the logon makes the logon start again.
+The cookie is signed, not encrypted: it holds no secret.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from itsdangerous import BadData, URLSafeSerializer
 
 from .. import errors
+from ..credentials.session import password_time
 from ..guard import Guard
 
 __all__ = ["PendingLogon", "PendingLogons", "Step"]
@@ -49,6 +51,7 @@ class PendingLogon:
     next_url: str
     issued: int  # epoch seconds
     mfa_time: int | None = None  # epoch seconds of the MFA proof made during this logon
+    password_time: int | None = None  # epoch microseconds: PasswordChangedDate of the password proved
 
     @property
     def step(self) -> Step | None:
@@ -77,16 +80,26 @@ class PendingLogons:
         return int(self._clock().astimezone(UTC).timestamp())
 
     def start(
-        self, account_id: str, user_name: str | None, steps: Sequence[Step], next_url: str
+        self,
+        account_id: str,
+        user_name: str | None,
+        steps: Sequence[Step],
+        next_url: str,
+        *,
+        password_changed: datetime | None,
     ) -> PendingLogon:
-        """A new logon, its password just verified, with ``steps`` still to do."""
+        """A new logon, its password (set at ``password_changed``) just verified, with ``steps`` to do."""
         logon_id = secrets.token_urlsafe(18)
-        return PendingLogon(logon_id, account_id, user_name, tuple(steps), next_url, self._now())
+        return PendingLogon(
+            logon_id, account_id, user_name, tuple(steps), next_url, self._now(),
+            password_time=password_time(password_changed),
+        )  # fmt: skip
 
     def dumps(self, pending: PendingLogon) -> str:
         payload = {
             "v": _FORMAT, "p": pending.logon_id, "a": pending.account_id, "u": pending.user_name,
             "s": list(pending.steps), "n": pending.next_url, "t": pending.issued, "mt": pending.mfa_time,
+            "pc": pending.password_time,
         }  # fmt: skip
         return str(self._serializer.dumps(payload))
 
@@ -105,11 +118,23 @@ class PendingLogons:
             raise LogonExpired()
         return pending
 
-    def advance(self, pending: PendingLogon, *, mfa_time: datetime | None = None) -> PendingLogon:
-        """The logon with its current step done: the old cookie is spent, the next one has a new id."""
+    def advance(
+        self,
+        pending: PendingLogon,
+        *,
+        mfa_time: datetime | None = None,
+        password_changed: datetime | None = None,
+    ) -> PendingLogon:
+        """The logon with its current step done: the old cookie is spent, the next one has a new id.
+
+        ``password_changed`` names the password the step set (the ``password`` step)."""
         self.finish(pending)
         mfa = pending.mfa_time if mfa_time is None else int(mfa_time.timestamp())
-        return replace(pending, logon_id=secrets.token_urlsafe(18), steps=pending.steps[1:], mfa_time=mfa)
+        proved = pending.password_time if password_changed is None else password_time(password_changed)
+        return replace(
+            pending, logon_id=secrets.token_urlsafe(18), steps=pending.steps[1:], mfa_time=mfa,
+            password_time=proved,
+        )  # fmt: skip
 
     def finish(self, pending: PendingLogon) -> None:
         """Spend the cookie's id (its step is done, or the logon is over)."""
@@ -123,7 +148,7 @@ def _done_key(logon_id: str) -> str:
 def _from_payload(payload: Any) -> PendingLogon:
     if not isinstance(payload, dict) or payload.get("v") != _FORMAT:
         raise LogonExpired()
-    user, steps, mfa = payload.get("u"), payload.get("s"), payload.get("mt")
+    user, steps, mfa, proved = payload.get("u"), payload.get("s"), payload.get("mt"), payload.get("pc")
     if user is not None:
         user = _text(payload, "u")
     if not isinstance(steps, list) or not all(step in _STEPS for step in steps):
@@ -136,6 +161,7 @@ def _from_payload(payload: Any) -> PendingLogon:
         next_url=_text(payload, "n"),
         issued=_number(payload, "t"),
         mfa_time=None if mfa is None else _number(payload, "mt"),
+        password_time=None if proved is None else _number(payload, "pc"),
     )
 
 

@@ -6,15 +6,28 @@ signs, every key verifies) over a compact JSON payload::
     v  format (1)            sid  random session id       a   account id     u  user name (None: root)
     mt MFA time (or None)    at   authentication time     x   absolute expiry
     t  last refresh (the idle timeout counts from here)
+    pv the password proved: its PasswordChangedDate in epoch microseconds (None: not known)
 
-It is signed, not encrypted: it holds no secret, only who signed in and when. Times are whole epoch seconds
-from the injectable clock. :meth:`BrowserSessions.loads` refuses, in order: a bad signature or shape, a
-refresh time in the future, a session past its absolute expiry, one idle for longer than ``idle_timeout``,
-and a revoked session id.
+It is signed, not encrypted: it holds no secret, only who signed in and when. Times (``pv`` aside) are
+whole epoch seconds from the injectable clock. :meth:`BrowserSessions.loads` refuses, in order: a bad
+signature or shape, a refresh time in the future, a session past its absolute expiry, one idle for longer
+than ``idle_timeout``, and a revoked session id.
 
 Revocation is server-side, through the :class:`~ram_middleware.guard.Guard`: logout and every session-id
 rotation claim ``session-revoked:<sid>`` until the session would have expired anyway, so a cookie copied
 before logout is refused by every instance that shares the guard.
+
+A password change (by the user or an administrator) ends every other session, and removing the login
+profile ends them all: :meth:`SessionAuthenticator.principal` reads the identity's current
+PasswordChangedDate through the :class:`~ram_middleware.store.cache.Directory` (one cached lookup,
+instance-wide through the store's change counter) and refuses a session whose ``pv`` differs from it.
+
+Resolution (decision): the comparison is exact, at the store's microseconds, never at the cookie's whole
+seconds. Whole seconds cannot order a logon and a change that fall in the same second — either a session
+issued just after the change is refused, or one issued just before it survives. With ``pv`` a session made
+after the change carries the new time and is kept, one made before carries the old time and is refused,
+whatever the second. Only a cookie without ``pv`` (issued by a caller that named no password) falls back to
+``at``, failing closed: refused when ``at <= floor(changed)``, the change's own second counting as before.
 
 :class:`SessionAuthenticator` is the request path's "browser session cookie" scheme: it plugs into the
 :class:`~ram_middleware.credentials.authenticate.Authenticator` (``session_authenticator=``) and turns a
@@ -29,7 +42,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -49,6 +62,7 @@ __all__ = [
     "SessionExpired",
     "SessionRevoked",
     "cookie_value",
+    "password_time",
 ]
 
 Clock = Callable[[], datetime]
@@ -92,9 +106,18 @@ def _moment(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+_EPOCH = _moment(0)
+
+
+def password_time(changed: datetime | None) -> int | None:
+    """A PasswordChangedDate as exact epoch microseconds: how sessions and logons name a password."""
+    return None if changed is None else (changed - _EPOCH) // timedelta(microseconds=1)
+
+
 @dataclass(frozen=True, slots=True)
 class BrowserSession:
-    """One console session. ``user_name`` None is the account root; ``mfa_time`` None: no MFA was used."""
+    """One console session. ``user_name`` None is the account root; ``mfa_time`` None: no MFA was used;
+    ``password_time`` (see :func:`password_time`) None: the password it proved is not known."""
 
     session_id: str = field(repr=False)
     account_id: str
@@ -103,6 +126,7 @@ class BrowserSession:
     expires: datetime
     refreshed: datetime
     mfa_time: datetime | None = None
+    password_time: int | None = None
 
     @property
     def mfa_present(self) -> bool:
@@ -163,8 +187,13 @@ class BrowserSessions:
         lifetime: float,
         mfa_time: datetime | None = None,
         auth_time: datetime | None = None,
+        password_changed: datetime | None = None,
     ) -> tuple[BrowserSession, str]:
-        """A new session with a fresh id, valid for ``lifetime`` seconds from ``auth_time`` (default: now)."""
+        """A new session with a fresh id, valid for ``lifetime`` seconds from ``auth_time`` (default: now).
+
+        ``password_changed`` is the PasswordChangedDate of the password the logon proved; the session ends
+        when the password changes again (module docstring).
+        """
         now = _moment(_epoch(self._clock()))
         start = now if auth_time is None else _moment(_epoch(auth_time))
         session = BrowserSession(
@@ -175,6 +204,7 @@ class BrowserSessions:
             expires=_moment(_epoch(start) + int(lifetime)),
             refreshed=now,
             mfa_time=None if mfa_time is None else _moment(_epoch(mfa_time)),
+            password_time=password_time(password_changed),
         )
         return session, self.dumps(session)
 
@@ -189,6 +219,7 @@ class BrowserSessions:
             "at": _epoch(session.auth_time),
             "x": _epoch(session.expires),
             "t": _epoch(session.refreshed),
+            "pv": session.password_time,
         }
         return str(self._serializer.dumps(payload))
 
@@ -229,19 +260,29 @@ class BrowserSessions:
         return renewed, self.dumps(renewed)
 
     def rotate(
-        self, session: BrowserSession, *, mfa_time: datetime | None = None
+        self,
+        session: BrowserSession,
+        *,
+        mfa_time: datetime | None = None,
+        password_changed: datetime | None = None,
     ) -> tuple[BrowserSession, str]:
         """A new session id for the same logon, the old id revoked: after a privilege change.
 
-        ``mfa_time`` records a new MFA proof (step-up); None keeps the session's current MFA state.
+        ``mfa_time`` records a new MFA proof (step-up); ``password_changed`` a new password this session
+        set (own password change): the session names that password and its authentication time is now.
+        None keeps the session's current state. The absolute expiry stays that of the logon.
         """
-        kept = session.mfa_time if mfa_time is None else _moment(_epoch(mfa_time))
+        now = _moment(_epoch(self._clock()))
         renewed = dataclasses.replace(
             session,
             session_id=secrets.token_urlsafe(18),
-            refreshed=_moment(_epoch(self._clock())),
-            mfa_time=kept,
+            refreshed=now,
+            mfa_time=session.mfa_time if mfa_time is None else _moment(_epoch(mfa_time)),
         )
+        if password_changed is not None:
+            renewed = dataclasses.replace(
+                renewed, auth_time=now, password_time=password_time(password_changed)
+            )
         self.revoke(session)
         return renewed, self.dumps(renewed)
 
@@ -262,11 +303,14 @@ def _from_payload(payload: Any) -> BrowserSession:
     sid, account, user = payload.get("sid"), payload.get("a"), payload.get("u")
     auth, expires, refreshed = (_epoch_field(payload, name) for name in ("at", "x", "t"))
     mfa = None if payload.get("mt") is None else _epoch_field(payload, "mt")
+    proved = payload.get("pv")
+    if not (proved is None or (isinstance(proved, int) and not isinstance(proved, bool))):
+        raise InvalidSession()
     if not (isinstance(sid, str) and sid and isinstance(account, str) and account):
         raise InvalidSession()
     if not (user is None or (isinstance(user, str) and user)):
         raise InvalidSession()
-    return BrowserSession(sid, account, user, auth, expires, refreshed, mfa)
+    return BrowserSession(sid, account, user, auth, expires, refreshed, mfa, proved)
 
 
 def _epoch_field(payload: dict[str, Any], name: str) -> datetime:
@@ -293,7 +337,8 @@ class SessionAuthenticator:
     """The Authenticator's session scheme: a valid session cookie → the signed-in identity's Principal.
 
     The Principal is read from the :class:`Directory` on every request (cached there), so group moves and
-    deletions apply to live sessions at once; a deleted user's session is refused. State-changing requests
+    deletions apply to live sessions at once; a deleted user's session is refused, and so is one older than
+    the password or without a login profile (module docstring). State-changing requests
     that a browser marks as cross-site (``Sec-Fetch-Site: cross-site``) may not ride on the cookie.
     """
 
@@ -326,6 +371,15 @@ class SessionAuthenticator:
                 base = self._directory.principal_for_user(session.account_id, session.user_name)
             except errors.EntityNotExist:
                 raise InvalidSession() from None
+        changed = self._directory.password_changed(session.account_id, session.user_name)
+        if changed is None:
+            raise SessionRevoked("Console access was removed; the logon session has ended.")
+        if session.password_time is None:
+            stale = _epoch(session.auth_time) <= _epoch(changed)
+        else:
+            stale = session.password_time != password_time(changed)
+        if stale:
+            raise SessionRevoked("The password was changed; sign in again.")
         return dataclasses.replace(
             base, auth_method="session", mfa_present=session.mfa_present, mfa_time=session.mfa_time
         )

@@ -9,7 +9,7 @@ transaction opens, so the slow hash never holds the database's write lock. Earli
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .. import errors
 from ..credentials.password import (
@@ -135,7 +135,11 @@ class LogonOps(AccountOps):
     ) -> LoginProfileRecord:
         check_reuse(password, (record.password_hash, *record.history), policy)
         history = (record.password_hash, *record.history)[:_HISTORY]
-        profile = replace(record.profile, password_changed_date=self._now())
+        # Console sessions name their password by this date (to the microsecond), so every change must
+        # give a new one, even from a clock that stands still or ticks coarsely.
+        previous = record.profile.password_changed_date
+        changed = self._now() if previous is None else max(self._now(), previous + timedelta(microseconds=1))
+        profile = replace(record.profile, password_changed_date=changed)
         return replace(record, profile=profile, password_hash=new_hash, history=history)
 
     def delete_login_profile(self, account_id: str, user_name: str | None) -> None:
@@ -146,8 +150,11 @@ class LogonOps(AccountOps):
 
     def change_password(
         self, account_id: str, user_name: str | None, old_password: str, new_password: str
-    ) -> None:
-        """The caller's own password change: the old password must match; clears PasswordResetRequired."""
+    ) -> LoginProfile:
+        """The caller's own password change: the old password must match; clears PasswordResetRequired.
+
+        Returns the new profile: its PasswordChangedDate ends the identity's older console sessions.
+        """
         with self.store.read() as repo:
             current = self._profile(repo, account_id, user_name)
         if not verify_password(current.password_hash, old_password):
@@ -160,6 +167,7 @@ class LogonOps(AccountOps):
             record = self._with_password(record, new_password, new_hash, policy)
             profile = replace(record.profile, password_reset_required=False, update_date=self._now())
             repo.update_login_profile(replace(record, profile=profile))
+        return profile
 
     # --- the logon flow -----------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The directory: an in-process snapshot of the store for the request path.
 
 A decision must not cost a database round trip, so :class:`Directory` remembers what the request path
-asks for — signing keys (secrets decrypted once), principals, compiled policy sets, roles — in a
-*snapshot* tagged with the store's change counter.
+asks for — signing keys (secrets decrypted once), principals, login-profile password times, compiled
+policy sets, roles — in a *snapshot* tagged with the store's change counter.
 
 Invalidation:
 
@@ -34,20 +34,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from .. import errors
 from ..identity import Principal, Role, SigningKey, User, ram_arn
 from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
 from .base import Repository, Store
-from .records import Attachment, key_secret_context
+from .records import ROOT, Attachment, key_secret_context
 
 __all__ = ["Directory", "root_principal", "user_principal"]
 
 log = logging.getLogger(__name__)
 
 _MISSING = object()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -91,9 +92,9 @@ class _Lru(Generic[K, V]):
 class _Snapshot:
     """Everything remembered at one value of the change counter.
 
-    ``hot`` mirrors the signing keys and policy sets of ``entries`` in a plain dict that the request path
-    reads without taking the lock (a dict lookup is atomic); it holds only values that ``entries`` held at
-    this counter, and at most ``max_entries`` of them.
+    ``hot`` mirrors the signing keys, policy sets and password times of ``entries`` in a plain dict that
+    the request path reads without taking the lock (a dict lookup is atomic); it holds only values that
+    ``entries`` held at this counter, and at most ``max_entries`` of them.
     """
 
     counter: int
@@ -189,6 +190,15 @@ class Directory:
                 self._snap.entries.put(key, value)
         return value
 
+    def _cached_hot(self, key: Hashable, load: Callable[[Repository], object]) -> object:
+        """:meth:`_cached` for lookups on every request: a hit costs one lock-free dict lookup."""
+        snap = self._snapshot()
+        found = snap.hot.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._cached(key, load)
+            self._remember_hot(snap, key, found)
+        return found
+
     def _remember_hot(self, snap: _Snapshot, key: Hashable, value: object) -> None:
         """Mirror ``value`` into ``snap.hot`` if ``snap`` (still current) cached exactly it at its counter."""
         with self._lock:
@@ -202,12 +212,7 @@ class Directory:
 
     def signing_key(self, access_key_id: str) -> SigningKey | None:
         """The key's decrypted secret, status and owner (root keys: kind="root"); None when unknown."""
-        snap = self._snapshot()
-        key = ("key", access_key_id)
-        found = snap.hot.get(key, _MISSING)
-        if found is _MISSING:
-            found = self._cached(key, lambda repo: self._load_key(repo, access_key_id))
-            self._remember_hot(snap, key, found)
+        found = self._cached_hot(("key", access_key_id), lambda repo: self._load_key(repo, access_key_id))
         return found if isinstance(found, SigningKey) else None
 
     def _load_key(self, repo: Repository, access_key_id: str) -> SigningKey | None:
@@ -244,6 +249,28 @@ class Directory:
             return None
         return user_principal(user, tuple(j.group.group_name for j in repo.groups_for_user(user.user_id)))
 
+    def password_changed(self, account_id: str, user_name: str | None) -> datetime | None:
+        """When the user's (None: the root's) current console password was set; None when there is no
+        login profile (no such user, or console access removed). Console sessions compare against it."""
+        key = ("login-profile", account_id, None if user_name is None else user_name.lower())
+        found = self._cached_hot(key, lambda r: self._load_password_changed(r, account_id, user_name))
+        return found if isinstance(found, datetime) else None
+
+    @staticmethod
+    def _load_password_changed(repo: Repository, account_id: str, user_name: str | None) -> datetime | None:
+        if user_name is None:
+            subject = ROOT
+        else:
+            user = repo.get_user(account_id, user_name)
+            if user is None:
+                return None
+            subject = user.user_id
+        record = repo.get_login_profile(account_id, subject)
+        if record is None:
+            return None
+        # Every store sets PasswordChangedDate on create; the fallbacks only make the type total.
+        return record.profile.password_changed_date or record.profile.create_date or _EPOCH
+
     def role(self, account_id: str, role_name: str) -> Role | None:
         """The role record (trust policy, MaxSessionDuration); None when unknown."""
         found = self._cached(
@@ -272,11 +299,7 @@ class Directory:
         # Every session of a role shares the role's set: key by RoleId, not by the per-session principal id.
         identity = principal.principal_id if principal.kind == "user" else principal.extra.get("role_id")
         key = ("policies", principal.kind, principal.account_id, principal.name.lower(), identity)
-        snap = self._snapshot()
-        found = snap.hot.get(key, _MISSING)
-        if found is _MISSING:
-            found = self._cached(key, lambda repo: self._load_policies(repo, principal))
-            self._remember_hot(snap, key, found)
+        found = self._cached_hot(key, lambda repo: self._load_policies(repo, principal))
         if not isinstance(found, PolicySet):
             raise TypeError("policy set cache holds a foreign object")
         return found

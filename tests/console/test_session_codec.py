@@ -8,11 +8,14 @@ import pytest
 
 from ram_middleware import errors
 from ram_middleware.credentials.session import (
+    BrowserSession,
     BrowserSessions,
     InvalidSession,
+    SessionAuthenticator,
     SessionExpired,
     SessionRevoked,
     cookie_value,
+    password_time,
 )
 from ram_middleware.facts import RequestFacts
 from ram_middleware.guard import MemoryGuard
@@ -112,6 +115,7 @@ def test_authenticator_scheme_order_signature_wins_over_cookie(world: World) -> 
     from ram_middleware.console import Console
 
     console = Console(world.ram)
+    world.clock.advance(seconds=1)  # a session from the second bob's password was set counts as older
     _, cookie = console.sessions.issue(world.account_id, "bob", lifetime=600)
     session_facts = RequestFacts("GET", "/reports", headers=(("cookie", f"ram_session={cookie}"),))
     principal = world.ram.authenticator.authenticate(session_facts)
@@ -123,3 +127,57 @@ def test_authenticator_scheme_order_signature_wins_over_cookie(world: World) -> 
     with pytest.raises(errors.AuthenticationError) as raised:
         world.ram.authenticator.authenticate(bad_signature)  # a bad signature never falls back to the cookie
     assert not isinstance(raised.value, InvalidSession)
+
+
+def _check(auth: SessionAuthenticator, cookie: str) -> str:
+    """``ok``, or the code a request with ``cookie`` is refused with."""
+    try:
+        auth.principal(auth.sessions.loads(cookie))
+    except InvalidSession as exc:
+        return exc.code
+    return "ok"
+
+
+def test_a_change_in_the_same_second_is_told_apart_by_the_password(world: World) -> None:
+    service, account = world.ram.service, world.account_id
+    world.clock.now = world.clock.now.replace(microsecond=0) + timedelta(hours=1, milliseconds=200)
+    auth = SessionAuthenticator(_sessions([NEW], MemoryGuard(), world.clock), world.ram.directory)
+    proved = service.get_login_profile(account, "bob").password_changed_date
+    _, before = auth.sessions.issue(account, "bob", lifetime=3600, password_changed=proved)
+    _, unnamed_before = auth.sessions.issue(account, "bob", lifetime=3600)  # no password named: `at` only
+    world.clock.advance(milliseconds=500)  # the same whole second
+    changed = service.update_login_profile(account, "bob", password="An0ther-Secret!").password_changed_date
+    assert changed is not None and changed.replace(microsecond=0) == world.clock.now.replace(microsecond=0)
+    _, after = auth.sessions.issue(account, "bob", lifetime=3600, password_changed=changed)
+    _, unnamed_after = auth.sessions.issue(account, "bob", lifetime=3600)
+    assert _check(auth, before) == "InvalidSession.Revoked"  # made before the change: refused
+    assert _check(auth, after) == "ok"  # made after it, in the same second: kept
+    # Without a named password the whole-second `at` decides, and the change's second counts as before it.
+    assert _check(auth, unnamed_before) == _check(auth, unnamed_after) == "InvalidSession.Revoked"
+    world.clock.advance(seconds=1)
+    assert _check(auth, auth.sessions.issue(account, "bob", lifetime=3600)[1]) == "ok"
+
+
+def test_rotation_for_a_new_password_names_it_and_restarts_the_authentication_time(world: World) -> None:
+    sessions = _sessions([NEW], MemoryGuard(), world.clock)
+    session, _ = sessions.issue(world.account_id, "bob", lifetime=3600, password_changed=T0)
+    world.clock.advance(minutes=5)
+    stepped, _ = sessions.rotate(session, mfa_time=world.clock.now)
+    assert stepped.auth_time == session.auth_time and stepped.password_time == session.password_time
+    renewed, cookie = sessions.rotate(stepped, password_changed=T0 + timedelta(microseconds=7))
+    assert renewed.auth_time == world.clock.now and renewed.expires == session.expires
+    assert renewed.password_time == (password_time(T0) or 0) + 7
+    assert sessions.loads(cookie).password_time == renewed.password_time
+
+
+def test_password_time_must_be_a_number() -> None:
+    sessions = _sessions([NEW], MemoryGuard(), Clock(T0))
+    session, _ = sessions.issue("1" * 16, "bob", lifetime=60)
+    forged = sessions._serializer.dumps({**_payload(sessions, session), "pv": "x"})
+    with pytest.raises(InvalidSession):
+        sessions.loads(str(forged))
+
+
+def _payload(sessions: BrowserSessions, session: BrowserSession) -> dict[str, object]:
+    loaded: dict[str, object] = sessions._serializer.loads(sessions.dumps(session))
+    return loaded

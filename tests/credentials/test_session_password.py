@@ -1,0 +1,71 @@
+"""Console sessions end on a password change made by another instance, at the cost of a cached lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.credentials.session import BrowserSessions, SessionAuthenticator, SessionRevoked
+from ram_middleware.guard import MemoryGuard
+from ram_middleware.service import RamService
+from ram_middleware.store import Store, open_store
+from ram_middleware.store.cache import Directory
+
+PASSWORD, NEW_PASSWORD = "Corr3ct-Horse!", "An0ther-Secret!"
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def two_instances(tmp_path: Path) -> Iterator[tuple[RamService, Store]]:
+    """The service on one Store object, and a second Store object on the same file (another instance)."""
+    url = f"sqlite:///{tmp_path}/ram.db"
+    first, second = open_store(url, env={}), open_store(url, env={})
+    yield RamService(first), second
+    first.close()
+    second.close()
+
+
+def _bob(svc: RamService) -> str:
+    account = svc.create_account().account_id
+    svc.create_user(account, "bob")
+    svc.create_login_profile(account, "bob", PASSWORD)
+    return account
+
+
+def _authenticator(store: Store, refresh_interval: float) -> SessionAuthenticator:
+    directory = Directory(store, refresh_interval=refresh_interval)
+    return SessionAuthenticator(BrowserSessions([KEY], MemoryGuard()), directory)
+
+
+def test_a_change_on_another_instance_ends_the_session(two_instances: tuple[RamService, Store]) -> None:
+    svc, other_store = two_instances
+    account = _bob(svc)
+    other = _authenticator(other_store, refresh_interval=0)
+    proved = svc.get_login_profile(account, "bob").password_changed_date
+    session, _ = other.sessions.issue(account, "bob", lifetime=600, password_changed=proved)
+    assert other.principal(session).name == "bob"
+    svc.change_password(account, "bob", PASSWORD, NEW_PASSWORD)
+    with pytest.raises(SessionRevoked, match="password was changed"):
+        other.principal(session)
+    svc.delete_login_profile(account, "bob")
+    with pytest.raises(SessionRevoked, match="Console access was removed"):
+        other.principal(session)
+
+
+def test_a_known_session_costs_no_store_read(two_instances: tuple[RamService, Store]) -> None:
+    svc, store = two_instances
+    account = _bob(svc)
+    auth = _authenticator(store, refresh_interval=3600)
+    proved = svc.get_login_profile(account, "bob").password_changed_date
+    session, _ = auth.sessions.issue(account, "bob", lifetime=600, password_changed=proved)
+    auth.principal(session)  # warms the directory
+
+    def no_reads() -> None:
+        raise errors.ServiceUnavailable("the store was read")
+
+    store.read = no_reads  # type: ignore[method-assign,assignment]
+    for _ in range(3):
+        assert auth.principal(session).name == "bob"
