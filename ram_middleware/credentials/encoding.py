@@ -293,7 +293,9 @@ class SignedRequest(NamedTuple):
     ``(secret, string_to_sign)`` to the expected signature. ``alternatives`` are further strings to sign a
     known SDK variant may have used (tried in turn). ``parts`` holds the intermediate strings (canonical
     query / request / headers / resource) under the names the test vectors use. ``signed_at`` is POSIX
-    seconds. The repr leaves out the strings and the token (they may contain the SecurityToken).
+    seconds. ``expires_at`` (POSIX seconds) marks a presigned URL: valid until then, with no skew window and
+    no nonce (replayable by design); None for every header or RPC scheme. The repr leaves out the strings
+    and the token (they may contain the SecurityToken).
     """
 
     scheme: str
@@ -306,6 +308,7 @@ class SignedRequest(NamedTuple):
     security_token: str | None = None
     alternatives: tuple[str, ...] = ()
     parts: Mapping[str, str] = MappingProxyType({})
+    expires_at: float | None = None
 
     def __repr__(self) -> str:
         fields = f"scheme={self.scheme!r}, access_key_id={self.access_key_id!r}, nonce={self.nonce!r}"

@@ -1,11 +1,25 @@
-"""OSS header signatures: V1 (``OSS AK:sig``, HMAC-SHA1) and V4 (``OSS4-HMAC-SHA256``).
+"""OSS signatures: V1 (``OSS AK:sig``, HMAC-SHA1), V4 (``OSS4-HMAC-SHA256``) and V1 presigned URLs.
 
-Path-style requests (``/bucket/key``), as oss2 sends them to an IP endpoint. Presigned URLs and
-virtual-host-style addressing are not handled here.
+Path-style requests (``/bucket/key``), as oss2 sends them to an IP endpoint. Virtual-host-style addressing
+and V4 presigned URLs are not handled here.
+
+V1 presigned URLs (oss2 ``Bucket.sign_url``: ``?OSSAccessKeyId=AK&Expires=<epoch>&Signature=<b64>``, plus
+``security-token=`` for STS credentials) sign the V1 string with the ``Expires`` value on the Date line;
+``security-token`` is a signed sub-resource. Expiry rules, chosen here:
+
+* valid while ``now <= Expires``; after that the request is refused with ``InvalidTimeStamp.Expired``
+  (HTTP 403, as OSS answers an expired URL). The ±max_skew window and the nonce guard of the header
+  schemes do not apply: a presigned URL is meant to be replayed by whoever holds it until it expires.
+* no upper bound on ``Expires`` (OSS does not cap V1 either): revoking or disabling the AccessKey, or the
+  STS token's own expiry, ends a long-lived URL. ``Expires`` must be 1-11 ASCII digits (else
+  ``InvalidTimeStamp.Format``), which keeps absurd values out without capping real ones.
+* oss2 puts ``x-oss-date`` (when the caller passes it as a header) on the Date line instead of Expires;
+  such URLs are refused, since Expires would then not be signed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from .. import errors
@@ -27,8 +41,10 @@ from .encoding import (
 from .signature_v1 import check_content_md5
 
 __all__ = [
+    "PRESIGN_MARKER",
     "SUBRESOURCES",
     "parse_oss_v1",
+    "parse_oss_v1_query",
     "parse_oss_v4",
     "resource_path",
     "v1_canonicalized_resource",
@@ -42,6 +58,10 @@ __all__ = [
 
 SCHEME_V1 = "oss-v1"
 SCHEME_V4 = "oss-v4"
+SCHEME_V1_QUERY = "oss-v1-query"
+# The query parameter that makes a request a V1 presigned URL (then Expires and Signature are required).
+PRESIGN_MARKER = "OSSAccessKeyId"
+_EXPIRES = re.compile(r"[0-9]{1,11}").fullmatch
 V4_ALGORITHM = "OSS4-HMAC-SHA256"
 V4_TERMINATOR = "aliyun_v4_request"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -116,25 +136,69 @@ def parse_oss_v1(facts: RequestFacts, authorization: str) -> SignedRequest:
         )
     oss_date = single(facts.header_values("x-oss-date"), "x-oss-date")
     date = oss_date or require(single(facts.header_values("date"), "Date"), "Date")
-    signed_at = parse_http_date(date)
+    token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
+    return _v1_request(facts, SCHEME_V1, access_key_id, provided, date, parse_http_date(date), token)
+
+
+def parse_oss_v1_query(facts: RequestFacts) -> SignedRequest:
+    """Parse a V1 presigned URL: ``?OSSAccessKeyId=…&Expires=<epoch>&Signature=…[&security-token=…]``."""
+    access_key_id = require(_query_value(facts, PRESIGN_MARKER), PRESIGN_MARKER)
+    provided = require(_query_value(facts, "Signature"), "Signature")
+    expires = require(_query_value(facts, "Expires"), "Expires")
+    if _EXPIRES(expires) is None:
+        raise errors.BadTimestamp("Expires must be a POSIX time in seconds (1 to 11 digits).")
+    if facts.header("x-oss-date") is not None:
+        # oss2 would sign x-oss-date instead of Expires; accepting that would leave the expiry unsigned.
+        raise errors.IncompleteSignature("A presigned URL must not carry an x-oss-date header.")
+    token = _query_value(facts, "security-token")
+    header_token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
+    if header_token is not None and token is not None and header_token != token:
+        raise errors.IncompleteSignature("The security-token parameter and x-oss-security-token differ.")
+    expires_at = float(expires)
+    token = token or header_token
+    return _v1_request(
+        facts, SCHEME_V1_QUERY, access_key_id, provided, expires, expires_at, token, expires_at
+    )
+
+
+def _query_value(facts: RequestFacts, name: str) -> str | None:
+    """The only value of a query parameter; IncompleteSignature if it repeats (which one was signed?)."""
+    values = [value for key, value in facts.query_pairs if key == name]
+    if len(values) > 1:
+        raise errors.IncompleteSignature(f'The parameter "{name}" appears more than once.')
+    return values[0] if values else None
+
+
+def _v1_request(
+    facts: RequestFacts,
+    scheme: str,
+    access_key_id: str,
+    provided: str,
+    date_line: str,
+    signed_at: float,
+    security_token: str | None,
+    expires_at: float | None = None,
+) -> SignedRequest:
+    """The V1 string to sign (header or presigned form: they differ only in the Date line)."""
     md5 = facts.header("content-md5") or ""
     check_content_md5(facts, md5)
     oss_headers = prefixed_headers(facts.headers, "x-oss-")
     resource = v1_canonicalized_resource(resource_path(facts.decoded_path), facts.query_pairs)
-    to_sign = v1_string_to_sign(facts.method, md5, facts.content_type, date, oss_headers, resource)
+    to_sign = v1_string_to_sign(facts.method, md5, facts.content_type, date_line, oss_headers, resource)
     return SignedRequest(
-        scheme=SCHEME_V1,
+        scheme=scheme,
         access_key_id=access_key_id,
         signature=provided,
         string_to_sign=to_sign,
         signer=v1_signature,
         signed_at=signed_at,
-        security_token=single(facts.header_values("x-oss-security-token"), "x-oss-security-token"),
+        security_token=security_token,
         parts={
             "canonicalized_oss_headers": oss_headers,
             "canonicalized_resource": resource,
             "string_to_sign": to_sign,
         },
+        expires_at=expires_at,
     )
 
 
