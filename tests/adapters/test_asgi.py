@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import threading
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
@@ -239,6 +241,38 @@ def test_declared_length_over_the_cap_is_refused_before_reading(world: World) ->
     assert inner.messages == []
     assert sent[0]["status"] == 413 and pulled == []
     assert dict(sent[0]["headers"])[b"content-type"].startswith(b"application/json")
+
+
+_CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="unset")
+
+
+def test_offloaded_check_runs_off_the_loop_with_the_callers_context(world: World) -> None:
+    # A context hook or a store that reads a ContextVar (a tenant, a trace id) must see the request's.
+    inner, app = _protected(world, offload=True)
+    real = app.authorizer
+    seen: list[tuple[int, str]] = []
+
+    class Watching:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def check(self, *args: Any) -> Any:
+            seen.append((threading.get_ident(), _CALLER.get()))
+            return real.check(*args)
+
+    app.authorizer = Watching()  # type: ignore[assignment]
+    scope = _scope(world, "POST", "/upload/rnd-bucket", b"x", world.signer("bob"), "text/plain")
+
+    async def run() -> tuple[int, list[Message]]:
+        _CALLER.set("request-42")
+        _, _, sent = await _drive(app, scope, [b"x"])
+        return threading.get_ident(), sent
+
+    loop_thread, sent = asyncio.run(run())
+    assert sent[0]["status"] == 204
+    assert [value for _, value in seen] == ["request-42"]
+    assert seen[0][0] != loop_thread
+    assert inner.scope["state"]["principal"].arn == world.arn("bob")
 
 
 # --- Starlette / FastAPI route discovery --------------------------------------------------------------------
