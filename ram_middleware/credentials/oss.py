@@ -1,7 +1,7 @@
-"""OSS signatures: V1 (``OSS AK:sig``, HMAC-SHA1), V4 (``OSS4-HMAC-SHA256``) and V1 presigned URLs.
+"""OSS signatures: V1 (``OSS AK:sig``, HMAC-SHA1), V4 (``OSS4-HMAC-SHA256``), V1 and V4 presigned URLs.
 
 Path-style requests (``/bucket/key``), as oss2 sends them to an IP endpoint. Virtual-host-style addressing
-and V4 presigned URLs are not handled here.
+is not handled here.
 
 V1 presigned URLs (oss2 ``Bucket.sign_url``: ``?OSSAccessKeyId=AK&Expires=<epoch>&Signature=<b64>``, plus
 ``security-token=`` for STS credentials) sign the V1 string with the ``Expires`` value on the Date line;
@@ -15,6 +15,21 @@ V1 presigned URLs (oss2 ``Bucket.sign_url``: ``?OSSAccessKeyId=AK&Expires=<epoch
   ``InvalidTimeStamp.Format``), which keeps absurd values out without capping real ones.
 * oss2 puts ``x-oss-date`` (when the caller passes it as a header) on the Date line instead of Expires;
   such URLs are refused, since Expires would then not be signed.
+
+V4 presigned URLs (oss2 ``ProviderAuthV4`` ``Bucket.sign_url``: ``?x-oss-signature-version=OSS4-HMAC-SHA256
+&x-oss-credential=AK/<yyyymmdd>/<region>/<product>/aliyun_v4_request&x-oss-date=<yyyymmddTHHMMSSZ>
+&x-oss-expires=<seconds>[&x-oss-additional-headers=…][&x-oss-security-token=…]&x-oss-signature=<hex>``)
+sign the same canonical request as the header form, whose query is every parameter but ``x-oss-signature``
+(so, unlike V1, no parameter can be added unsigned); the payload hash is ``UNSIGNED-PAYLOAD`` unless an
+``x-oss-content-sha256`` header says otherwise. Expiry rules, chosen here:
+
+* valid while ``now <= x-oss-date + x-oss-expires``, then ``InvalidTimeStamp.Expired`` (HTTP 403), as V1.
+* ``x-oss-expires`` must be a whole number of seconds from 1 to 604800 (7 days, the OSS limit), else
+  ``InvalidTimeStamp.Format`` (HTTP 400, the code V1 gives a malformed Expires).
+* an ``x-oss-date`` more than max_skew ahead of the server's clock is refused with
+  ``InvalidTimeStamp.Expired`` (HTTP 403, one answer for every presigned URL refused for its time):
+  otherwise a key holder could sign a far-future date and stretch the 7-day limit at will. The
+  credential scope date must be x-oss-date's date (else ``SignatureDoesNotMatch``, as the header form).
 """
 
 from __future__ import annotations
@@ -43,9 +58,11 @@ from .signature_v1 import check_content_md5
 __all__ = [
     "PRESIGN_MARKER",
     "SUBRESOURCES",
+    "V4_PRESIGN_MARKERS",
     "parse_oss_v1",
     "parse_oss_v1_query",
     "parse_oss_v4",
+    "parse_oss_v4_query",
     "resource_path",
     "v1_canonicalized_resource",
     "v1_signature",
@@ -66,6 +83,12 @@ V4_ALGORITHM = "OSS4-HMAC-SHA256"
 V4_TERMINATOR = "aliyun_v4_request"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 V4_DEFAULT_SIGNED = ("content-type", "content-md5")
+SCHEME_V4_QUERY = "oss-v4-query"
+# Query parameters that make a request a V4 presigned URL (then every x-oss-* field below is required).
+V4_PRESIGN_MARKERS = frozenset({"x-oss-signature-version", "x-oss-credential"})
+V4_MAX_EXPIRES = 7 * 24 * 3600
+_V4_EXPIRES = re.compile(r"[0-9]{1,6}").fullmatch
+_V4_SIGNATURE = "x-oss-signature"
 
 # The query parameters V1 signs (oss2 2.19 ``ProviderAuth._subresource_key_set``); all others are not signed.
 # fmt: off
@@ -150,15 +173,21 @@ def parse_oss_v1_query(facts: RequestFacts) -> SignedRequest:
     if facts.header("x-oss-date") is not None:
         # oss2 would sign x-oss-date instead of Expires; accepting that would leave the expiry unsigned.
         raise errors.IncompleteSignature("A presigned URL must not carry an x-oss-date header.")
-    token = _query_value(facts, "security-token")
-    header_token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
-    if header_token is not None and token is not None and header_token != token:
-        raise errors.IncompleteSignature("The security-token parameter and x-oss-security-token differ.")
+    token = _presigned_token(facts, "security-token")
     expires_at = float(expires)
-    token = token or header_token
     return _v1_request(
         facts, SCHEME_V1_QUERY, access_key_id, provided, expires, expires_at, token, expires_at
     )
+
+
+def _presigned_token(facts: RequestFacts, name: str) -> str | None:
+    """A presigned URL's SecurityToken: the ``name`` parameter, else an x-oss-security-token header (both
+    signed); IncompleteSignature when the two differ."""
+    token = _query_value(facts, name)
+    header_token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
+    if header_token is not None and token is not None and header_token != token:
+        raise errors.IncompleteSignature(f"The {name} parameter and x-oss-security-token differ.")
+    return token or header_token
 
 
 def _query_value(facts: RequestFacts, name: str) -> str | None:
@@ -249,18 +278,75 @@ def _v4_fields(authorization: str) -> dict[str, str]:
     return fields
 
 
+def _v4_scope(credential: str, message: str) -> list[str]:
+    """``[AccessKeyId, date, region, product, "aliyun_v4_request"]``; IncompleteSignature(message) else."""
+    parts = credential.rsplit("/", 4)
+    if len(parts) != 5 or not all(parts) or parts[4] != V4_TERMINATOR:
+        raise errors.IncompleteSignature(message)
+    return parts
+
+
+_V4_HEADER_FORMAT = (
+    "The OSS4-HMAC-SHA256 Authorization header needs "
+    "Credential=<AccessKeyId>/<date>/<region>/<product>/aliyun_v4_request and Signature."
+)
+
+
 def parse_oss_v4(facts: RequestFacts, authorization: str) -> SignedRequest:
     """Parse ``Authorization: OSS4-HMAC-SHA256 Credential=AK/date/region/oss/aliyun_v4_request, …``."""
     fields = _v4_fields(authorization)
-    credential, provided = fields.get("Credential", ""), fields.get("Signature", "")
-    scope_parts = credential.rsplit("/", 4)
-    if not provided or len(scope_parts) != 5 or not all(scope_parts) or scope_parts[4] != V4_TERMINATOR:
-        raise errors.IncompleteSignature(
-            "The OSS4-HMAC-SHA256 Authorization header needs "
-            "Credential=<AccessKeyId>/<date>/<region>/<product>/aliyun_v4_request and Signature."
-        )
-    access_key_id, date, region, product, _ = scope_parts
+    if not fields.get("Signature"):
+        raise errors.IncompleteSignature(_V4_HEADER_FORMAT)
+    scope = _v4_scope(fields.get("Credential", ""), _V4_HEADER_FORMAT)
     oss_date = require(single(facts.header_values("x-oss-date"), "x-oss-date"), "x-oss-date")
+    token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
+    additional = fields.get("AdditionalHeaders", "")
+    return _v4_request(
+        facts, SCHEME_V4, scope, oss_date, fields["Signature"], additional, facts.query_pairs, token
+    )
+
+
+def parse_oss_v4_query(facts: RequestFacts) -> SignedRequest:
+    """Parse a V4 presigned URL: ``?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=…
+    &x-oss-date=…&x-oss-expires=…[&x-oss-additional-headers=…][&x-oss-security-token=…]&x-oss-signature=…``."""
+    version = require(_query_value(facts, "x-oss-signature-version"), "x-oss-signature-version")
+    if version != V4_ALGORITHM:
+        raise errors.UnsupportedSignatureMethod(
+            f"Presigned URLs support x-oss-signature-version {V4_ALGORITHM} (or V1's OSSAccessKeyId)."
+        )
+    scope = _v4_scope(
+        require(_query_value(facts, "x-oss-credential"), "x-oss-credential"),
+        "x-oss-credential must read <AccessKeyId>/<date>/<region>/<product>/aliyun_v4_request.",
+    )
+    oss_date = require(_query_value(facts, "x-oss-date"), "x-oss-date")
+    expires = require(_query_value(facts, "x-oss-expires"), "x-oss-expires")
+    if _V4_EXPIRES(expires) is None or not 1 <= int(expires) <= V4_MAX_EXPIRES:
+        raise errors.BadTimestamp(
+            f"x-oss-expires must be a whole number of seconds from 1 to {V4_MAX_EXPIRES} (7 days)."
+        )
+    provided = require(_query_value(facts, _V4_SIGNATURE), _V4_SIGNATURE)
+    additional = _query_value(facts, "x-oss-additional-headers") or ""
+    token = _presigned_token(facts, "x-oss-security-token")
+    signed_pairs = [(name, value) for name, value in facts.query_pairs if name != _V4_SIGNATURE]
+    return _v4_request(
+        facts, SCHEME_V4_QUERY, scope, oss_date, provided, additional, signed_pairs, token, int(expires)
+    )
+
+
+def _v4_request(
+    facts: RequestFacts,
+    scheme: str,
+    scope_parts: list[str],
+    oss_date: str,
+    provided: str,
+    additional_headers: str,
+    signed_pairs: Iterable[tuple[str, str]],
+    security_token: str | None,
+    expires_in: int | None = None,
+) -> SignedRequest:
+    """The V4 string to sign (header or presigned form: they differ in where the fields come from and in
+    the query signed); ``expires_in`` seconds after x-oss-date marks a presigned URL."""
+    access_key_id, date, region, product, _ = scope_parts
     signed_at = parse_compact_time(oss_date)
     if oss_date[:8] != date:
         raise errors.SignatureMismatch(
@@ -274,12 +360,12 @@ def parse_oss_v4(facts: RequestFacts, authorization: str) -> SignedRequest:
             "Specified signature is not matched with our calculation: "
             "x-oss-content-sha256 is not the SHA-256 of the request body."
         )
-    additional = sorted(name.lower() for name in fields.get("AdditionalHeaders", "").split(";") if name)
+    additional = sorted(name.lower() for name in additional_headers.split(";") if name)
     canonical = "\n".join(
         (
             facts.method,
             pct(resource_path(facts.decoded_path), keep_slash=True),
-            v4_canonical_query(facts.query_pairs),
+            v4_canonical_query(signed_pairs),
             v4_canonical_headers(facts.headers, additional),
             ";".join(additional),
             payload,
@@ -288,12 +374,13 @@ def parse_oss_v4(facts: RequestFacts, authorization: str) -> SignedRequest:
     scope = f"{date}/{region}/{product}/{V4_TERMINATOR}"
     to_sign = f"{V4_ALGORITHM}\n{oss_date}\n{scope}\n{sha256_hex(canonical)}"
     return SignedRequest(
-        scheme=SCHEME_V4,
+        scheme=scheme,
         access_key_id=access_key_id,
         signature=provided,
         string_to_sign=to_sign,
         signer=v4_signer(date, region, product),
         signed_at=signed_at,
-        security_token=single(facts.header_values("x-oss-security-token"), "x-oss-security-token"),
+        security_token=security_token,
         parts={"canonical_request": canonical, "scope": scope, "string_to_sign": to_sign},
+        expires_at=None if expires_in is None else signed_at + expires_in,
     )

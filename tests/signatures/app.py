@@ -47,8 +47,10 @@ class SignatureApp:
         self.recorded.append(received)
         facts = _tampered(received) if self.tamper else received
         request_id = str(uuid.uuid4()).upper()
-        # OSS header signatures and V1 presigned URLs get OSS's XML errors (oss2 parses them).
-        is_oss = (facts.header("authorization") or "").startswith("OSS") or "OSSAccessKeyId=" in facts.query
+        # OSS header signatures and presigned URLs get OSS's XML errors (oss2 parses them).
+        is_oss = (facts.header("authorization") or "").startswith("OSS") or (
+            "OSSAccessKeyId=" in facts.query or "x-oss-credential=" in facts.query
+        )
         try:
             principal = self.authenticator.authenticate(facts)
         except errors.RAMError as exc:

@@ -271,7 +271,10 @@ def test_x_oss_date_would_leave_expires_unsigned() -> None:
 
 # --- properties -----------------------------------------------------------------------------------------
 
-keys = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=16)
+# oss2 itself refuses an object key that starts with "?" (ClientError before signing).
+keys = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=16).filter(
+    lambda key: not key.startswith("?")
+)
 subresources = st.dictionaries(
     st.sampled_from(sorted(SUBRESOURCES - {"security-token"})),
     st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=8),
