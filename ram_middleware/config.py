@@ -9,7 +9,10 @@ Environment variables read by :meth:`RamConfig.from_env` (all optional):
 
 ``RAM_STORE_URL`` (default ``sqlite:///ram.db``), ``RAM_GUARD_URL`` (default: the store's backend),
 ``RAM_MASTER_KEY`` (comma-separated, newest first), ``RAM_TOKEN_KEYS`` (comma-separated, newest first),
-``RAM_TRUSTED_PROXIES`` (comma-separated CIDRs), ``RAM_FORWARDED_HEADER`` (``x-forwarded-for`` |
+``RAM_TRUSTED_PROXIES`` (comma-separated CIDRs), ``RAM_OSS_DOMAINS`` (comma-separated host names such as
+``oss.example.com`` under which OSS clients address buckets virtual-hosted, ``<bucket>.<domain>``: oss2's
+default for a host-name endpoint; the app then names the bucket in its RAM resources itself, since the
+path holds none), ``RAM_FORWARDED_HEADER`` (``x-forwarded-for`` |
 ``forwarded``), ``RAM_MAX_SKEW`` (seconds, default 900), ``RAM_ALLOW_ROOT_KEYS`` (``true``/``false``),
 ``RAM_UNDECLARED`` (``deny`` | ``allow`` | ``authenticate``), ``RAM_AUDIT`` (``-`` = stderr, a file path,
 ``logging:<logger>``, ``memory:``), ``RAM_AUDIT_FLUSH_INTERVAL`` (seconds a JSON-lines audit event may wait
@@ -33,6 +36,7 @@ from .audit import DEFAULT_FLUSH_INTERVAL, AuditSink, open_sink
 from .authorizer import Authorizer, DiagnosticCodec, Undeclared
 from .context import Clock, ContextBuilder, ContextHook, ForwardedHeader, utc_now
 from .credentials.authenticate import Authenticator
+from .credentials.oss import validated_domains
 from .credentials.sts import StsTokens, ensure_not_revoked, principal_from_claims
 from .crypto import KEY_ENV, keys_from_env, load_or_create_key_file
 from .guard import Guard, MemoryGuard, open_guard
@@ -62,6 +66,7 @@ class RamConfig:
     master_keys: tuple[str, ...] = field(default=(), repr=False)
     token_keys: tuple[str, ...] = field(default=(), repr=False)
     trusted_proxies: tuple[str, ...] = ()
+    oss_domains: tuple[str, ...] = ()
     forwarded_header: ForwardedHeader = "x-forwarded-for"
     max_skew: float = 900.0
     allow_root_keys: bool = False
@@ -89,11 +94,15 @@ class RamConfig:
         for name, variable in text.items():
             if source.get(variable):
                 values[name] = source[variable].strip()
-        for name, variable in (("master_keys", KEY_ENV), ("token_keys", "RAM_TOKEN_KEYS")):
+        lists = (
+            ("master_keys", KEY_ENV),
+            ("token_keys", "RAM_TOKEN_KEYS"),
+            ("trusted_proxies", "RAM_TRUSTED_PROXIES"),
+            ("oss_domains", "RAM_OSS_DOMAINS"),
+        )
+        for name, variable in lists:
             if source.get(variable):
                 values[name] = tuple(_split(source[variable]))
-        if source.get("RAM_TRUSTED_PROXIES"):
-            values["trusted_proxies"] = tuple(_split(source["RAM_TRUSTED_PROXIES"]))
         numbers = (("max_skew", "RAM_MAX_SKEW"), ("audit_flush_interval", "RAM_AUDIT_FLUSH_INTERVAL"))
         for name, variable in numbers:
             if source.get(variable):
@@ -172,6 +181,7 @@ def build(config: RamConfig | None = None) -> Ram:
         raise errors.InvalidParameter(
             "AuditFlushInterval", "audit_flush_interval must be a non-negative number of seconds."
         )
+    oss_domains = validated_domains(config.oss_domains)
     guard_url = config.guard_url or _default_guard_url(config.store_url)
     store = open_store(config.store_url, master_keys=config.master_keys or None, production=config.production)
     try:
@@ -187,6 +197,7 @@ def build(config: RamConfig | None = None) -> Ram:
         clock=config.clock,
         max_skew=config.max_skew,
         allow_root_keys=config.allow_root_keys,
+        oss_domains=oss_domains,
     )
     contexts = ContextBuilder(
         trusted_proxies=config.trusted_proxies,

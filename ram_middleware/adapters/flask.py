@@ -10,9 +10,9 @@ Rules: ``@ram.route_rule(action, resource)`` / ``@require(action, resource)`` / 
 function (or on a ``MethodView`` class or its ``get``/``post``…), or a ``RouteTable`` passed as ``rules=``
 for views you cannot edit (it wins). Endpoints named in ``RAM_PUBLIC_ENDPOINTS`` (e.g. ``["static"]``)
 are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
-``RAM_TRUSTED_PROXIES``, ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
-``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``, ``RAM_MAX_BODY``,
-``RAM_PUBLIC_ENDPOINTS``.
+``RAM_TRUSTED_PROXIES``, ``RAM_OSS_DOMAINS``, ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``,
+``RAM_ALLOW_ROOT_KEYS``, ``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``,
+``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ _CONFIG_KEYS = {
     "RAM_MASTER_KEY": "master_keys",
     "RAM_TOKEN_KEYS": "token_keys",
     "RAM_TRUSTED_PROXIES": "trusted_proxies",
+    "RAM_OSS_DOMAINS": "oss_domains",
     "RAM_FORWARDED_HEADER": "forwarded_header",
     "RAM_MAX_SKEW": "max_skew",
     "RAM_ALLOW_ROOT_KEYS": "allow_root_keys",
@@ -53,7 +54,7 @@ _CONFIG_KEYS = {
     "RAM_AUDIT_FLUSH_INTERVAL": "audit_flush_interval",
     "RAM_HOST_ID": "host_id",
 }
-_LISTS = frozenset({"master_keys", "token_keys", "trusted_proxies"})
+_LISTS = frozenset({"master_keys", "token_keys", "trusted_proxies", "oss_domains"})
 _NUMBERS = frozenset({"max_skew", "audit_flush_interval"})  # config files may give them as text
 
 

@@ -7,14 +7,16 @@ or form body (RPC v1). A request with no credential at all is anonymous (``None`
 credential that is present but wrong is always an error, never anonymous. Shared checks, in order: the
 scheme's own format checks, timestamp skew (a presigned URL instead: not past its expiry and, for V4, an
 x-oss-date not ahead of the clock by more than the skew), key lookup and status, SecurityToken, the
-signature (constant time), root-key policy, then the one-time nonce.
+signature (constant time), root-key policy, then the one-time nonce. OSS requests addressed
+virtual-hosted style (``Host: <bucket>.<domain>``) verify when ``<domain>`` is one of ``oss_domains``
+(see :mod:`.oss`); every other scheme ignores the Host.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -33,6 +35,7 @@ from .oss import (
     parse_oss_v1_query,
     parse_oss_v4,
     parse_oss_v4_query,
+    validated_domains,
 )
 from .signature_v1 import RPC_MARKERS, parse_roa, parse_rpc
 
@@ -121,7 +124,9 @@ class Authenticator:
     ``max_skew`` (seconds) bounds how far the signed time may be from ``clock()``; nonces are remembered
     for ``nonce_ttl`` seconds (default and minimum ``2 * max_skew``: a request stays acceptable from
     ``now - skew`` to ``now + skew``). ``debug_string_to_sign`` appends the server's string to sign (token
-    redacted) to SignatureDoesNotMatch messages — for development only.
+    redacted) to SignatureDoesNotMatch messages — for development only. ``oss_domains``: host names under
+    which OSS requests arrive virtual-hosted (``<bucket>.<domain>``); InvalidParameter("OssDomains") for
+    an entry that is no host name.
     """
 
     def __init__(
@@ -135,6 +140,7 @@ class Authenticator:
         allow_root_keys: bool = False,
         debug_string_to_sign: bool = False,
         session_authenticator: SessionAuthenticating | None = None,
+        oss_domains: Iterable[str] = (),
     ) -> None:
         if not 0 < max_skew < float("inf"):
             raise errors.InvalidParameter("MaxSkew", "max_skew must be a positive number of seconds.")
@@ -150,6 +156,8 @@ class Authenticator:
         self._nonce_ttl = float(ttl)
         self._allow_root = allow_root_keys
         self._debug = debug_string_to_sign
+        self._oss_domain_list = validated_domains(oss_domains)
+        self._oss_domains = frozenset(self._oss_domain_list)
         # Public so the console can plug its session scheme into an already built runtime.
         self.session_authenticator = session_authenticator
         # (id(base), scheme, key id) -> (base, derived): the derived Principal is a pure function of the
@@ -195,23 +203,28 @@ class Authenticator:
         scheme = detect_scheme(facts)
         return None if scheme is None else self._parse(scheme, facts)
 
-    @staticmethod
-    def _parse(scheme: str, facts: RequestFacts) -> SignedRequest:
+    @property
+    def oss_domains(self) -> tuple[str, ...]:
+        """The OSS virtual-host domains, lower-cased, in the order given."""
+        return self._oss_domain_list
+
+    def _parse(self, scheme: str, facts: RequestFacts) -> SignedRequest:
         if scheme == "rpc-v1":
             return parse_rpc(facts)
+        domains = self._oss_domains
         if scheme == SCHEME_V1_QUERY:
-            return parse_oss_v1_query(facts)
+            return parse_oss_v1_query(facts, domains=domains)
         if scheme == SCHEME_V4_QUERY:
-            return parse_oss_v4_query(facts)
+            return parse_oss_v4_query(facts, domains=domains)
         authorization = facts.header("authorization") or ""
         if scheme == "acs3":
             return parse_acs3(facts, authorization)
         if scheme == "roa":
             return parse_roa(facts, authorization)
         if scheme == "oss-v1":
-            return parse_oss_v1(facts, authorization)
+            return parse_oss_v1(facts, authorization, domains=domains)
         if scheme == "oss-v4":
-            return parse_oss_v4(facts, authorization)
+            return parse_oss_v4(facts, authorization, domains=domains)
         raise errors.IncompleteSignature(
             "The request carries a credential in a form this service does not accept "
             "(use RPC v1, ACS3-HMAC-SHA256, ROA, OSS or OSS4-HMAC-SHA256 signatures, "

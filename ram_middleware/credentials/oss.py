@@ -1,7 +1,25 @@
 """OSS signatures: V1 (``OSS AK:sig``, HMAC-SHA1), V4 (``OSS4-HMAC-SHA256``), V1 and V4 presigned URLs.
 
-Path-style requests (``/bucket/key``), as oss2 sends them to an IP endpoint. Virtual-host-style addressing
-is not handled here.
+Path-style requests (``/bucket/key``), as oss2 sends them to an IP or localhost endpoint, and
+virtual-hosted-style requests (``Host: <bucket>.<domain>``, path ``/key``), oss2's default for any host-name
+endpoint, when ``<domain>`` is one of the configured OSS domains (``RamConfig.oss_domains``,
+``RAM_OSS_DOMAINS``). In every style oss2 signs the resource ``/bucket/key`` (``/bucket/`` for a bucket
+operation), so for a virtual-hosted request the bucket comes from the Host header: exactly one Host header
+(else IncompleteSignature), port stripped, lower-cased, read as ``<label>.<domain>`` where ``<domain>`` is
+configured and ``<label>`` is a valid bucket name (3-63 of ``[a-z0-9-]``, not starting or ending with
+``-``). Any other Host (a configured domain itself, another domain, an IP, a label that is no bucket name)
+leaves the request path-style, as without domains. Decisions, chosen here:
+
+* The Host header is the client's to choose, but the bucket it names is part of the signed resource: a
+  request re-sent with another bucket's Host no longer matches its signature. Host therefore needs no
+  trusted-proxy rule; a proxy in front must pass it through unchanged. As at OSS, the signature does not
+  bind the addressing style: the same request re-sent path-style (``/bucket/key``) still verifies, for the
+  same bucket and key.
+* Only the signature uses the Host's bucket. The app's route still decides the RAM action and resource from
+  its own path and parameters, and a virtual-hosted path holds no bucket: an app served virtual-hosted must
+  build the resource from the bucket it serves (e.g. one route table or resolver per bucket host), or a
+  policy naming ``acs:oss:*:*:bucket/*`` will not see the bucket.
+* No domains configured (the default) costs one check per OSS request; RPC, ACS3 and ROA never look.
 
 V1 presigned URLs (oss2 ``Bucket.sign_url``: ``?OSSAccessKeyId=AK&Expires=<epoch>&Signature=<b64>``, plus
 ``security-token=`` for STS credentials) sign the V1 string with the ``Expires`` value on the Date line;
@@ -64,6 +82,7 @@ __all__ = [
     "parse_oss_v4",
     "parse_oss_v4_query",
     "resource_path",
+    "signed_resource_path",
     "v1_canonicalized_resource",
     "v1_signature",
     "v1_string_to_sign",
@@ -71,6 +90,7 @@ __all__ = [
     "v4_canonical_query",
     "v4_signer",
     "v4_signing_key",
+    "validated_domains",
 ]
 
 SCHEME_V1 = "oss-v1"
@@ -122,6 +142,41 @@ def resource_path(decoded_path: str) -> str:
     return decoded_path
 
 
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]").fullmatch
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?").fullmatch
+_NO_DOMAINS: frozenset[str] = frozenset()
+
+
+def validated_domains(entries: Iterable[str]) -> tuple[str, ...]:
+    """The OSS domains lower-cased, in order, without repeats; InvalidParameter("OssDomains") for an entry
+    that is no host name (a port, scheme, wildcard, IP address or empty label)."""
+    found: dict[str, None] = {}
+    for entry in entries:
+        domain = str(entry).strip().lower()
+        labels = domain.split(".")
+        # The last label all digits would be an IPv4 address (no top-level domain is numeric).
+        if len(domain) > 253 or not all(map(_LABEL, labels)) or labels[-1].isdigit():
+            raise errors.InvalidParameter(
+                "OssDomains",
+                f"{entry!r} is not an OSS domain: give a host name such as oss.example.com "
+                "(no scheme, port, wildcard or IP address).",
+            )
+        found[domain] = None
+    return tuple(found)
+
+
+def signed_resource_path(facts: RequestFacts, domains: frozenset[str] = _NO_DOMAINS) -> str:
+    """The ``/bucket/key`` an OSS client signed: from the Host's bucket label when the Host is
+    ``<bucket>.<domain>`` for one of ``domains`` (virtual-hosted style), else :func:`resource_path`."""
+    if domains:
+        host = single(facts.header_values("host"), "Host")
+        if host is not None and host.isascii():  # no Unicode case folding into an ASCII bucket name
+            label, _, domain = host.partition(":")[0].lower().partition(".")
+            if domain in domains and _BUCKET_NAME(label) is not None:
+                return f"/{label}/{facts.decoded_path.removeprefix('/')}"
+    return resource_path(facts.decoded_path)
+
+
 def _name_or_pair(name: str, value: str) -> str:
     return f"{name}={value}" if value else name
 
@@ -149,8 +204,10 @@ def v1_signature(secret: str, string_to_sign: str) -> str:
     return b64_hmac_sha1(secret, string_to_sign)
 
 
-def parse_oss_v1(facts: RequestFacts, authorization: str) -> SignedRequest:
-    """Parse ``Authorization: OSS <AccessKeyId>:<signature>``."""
+def parse_oss_v1(
+    facts: RequestFacts, authorization: str, *, domains: frozenset[str] = _NO_DOMAINS
+) -> SignedRequest:
+    """Parse ``Authorization: OSS <AccessKeyId>:<signature>`` (``domains``: :func:`signed_resource_path`)."""
     _, _, credential = authorization.partition(" ")
     access_key_id, colon, provided = credential.strip().partition(":")
     if not colon or not access_key_id or not provided:
@@ -160,10 +217,10 @@ def parse_oss_v1(facts: RequestFacts, authorization: str) -> SignedRequest:
     oss_date = single(facts.header_values("x-oss-date"), "x-oss-date")
     date = oss_date or require(single(facts.header_values("date"), "Date"), "Date")
     token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
-    return _v1_request(facts, SCHEME_V1, access_key_id, provided, date, parse_http_date(date), token)
+    return _v1_request(facts, domains, SCHEME_V1, access_key_id, provided, date, parse_http_date(date), token)
 
 
-def parse_oss_v1_query(facts: RequestFacts) -> SignedRequest:
+def parse_oss_v1_query(facts: RequestFacts, *, domains: frozenset[str] = _NO_DOMAINS) -> SignedRequest:
     """Parse a V1 presigned URL: ``?OSSAccessKeyId=…&Expires=<epoch>&Signature=…[&security-token=…]``."""
     access_key_id = require(_query_value(facts, PRESIGN_MARKER), PRESIGN_MARKER)
     provided = require(_query_value(facts, "Signature"), "Signature")
@@ -176,7 +233,7 @@ def parse_oss_v1_query(facts: RequestFacts) -> SignedRequest:
     token = _presigned_token(facts, "security-token")
     expires_at = float(expires)
     return _v1_request(
-        facts, SCHEME_V1_QUERY, access_key_id, provided, expires, expires_at, token, expires_at
+        facts, domains, SCHEME_V1_QUERY, access_key_id, provided, expires, expires_at, token, expires_at
     )
 
 
@@ -200,6 +257,7 @@ def _query_value(facts: RequestFacts, name: str) -> str | None:
 
 def _v1_request(
     facts: RequestFacts,
+    domains: frozenset[str],
     scheme: str,
     access_key_id: str,
     provided: str,
@@ -212,7 +270,7 @@ def _v1_request(
     md5 = facts.header("content-md5") or ""
     check_content_md5(facts, md5)
     oss_headers = prefixed_headers(facts.headers, "x-oss-")
-    resource = v1_canonicalized_resource(resource_path(facts.decoded_path), facts.query_pairs)
+    resource = v1_canonicalized_resource(signed_resource_path(facts, domains), facts.query_pairs)
     to_sign = v1_string_to_sign(facts.method, md5, facts.content_type, date_line, oss_headers, resource)
     return SignedRequest(
         scheme=scheme,
@@ -292,7 +350,9 @@ _V4_HEADER_FORMAT = (
 )
 
 
-def parse_oss_v4(facts: RequestFacts, authorization: str) -> SignedRequest:
+def parse_oss_v4(
+    facts: RequestFacts, authorization: str, *, domains: frozenset[str] = _NO_DOMAINS
+) -> SignedRequest:
     """Parse ``Authorization: OSS4-HMAC-SHA256 Credential=AK/date/region/oss/aliyun_v4_request, …``."""
     fields = _v4_fields(authorization)
     if not fields.get("Signature"):
@@ -302,11 +362,11 @@ def parse_oss_v4(facts: RequestFacts, authorization: str) -> SignedRequest:
     token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
     additional = fields.get("AdditionalHeaders", "")
     return _v4_request(
-        facts, SCHEME_V4, scope, oss_date, fields["Signature"], additional, facts.query_pairs, token
+        facts, domains, SCHEME_V4, scope, oss_date, fields["Signature"], additional, facts.query_pairs, token
     )
 
 
-def parse_oss_v4_query(facts: RequestFacts) -> SignedRequest:
+def parse_oss_v4_query(facts: RequestFacts, *, domains: frozenset[str] = _NO_DOMAINS) -> SignedRequest:
     """Parse a V4 presigned URL: ``?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=…
     &x-oss-date=…&x-oss-expires=…[&x-oss-additional-headers=…][&x-oss-security-token=…]&x-oss-signature=…``."""
     version = require(_query_value(facts, "x-oss-signature-version"), "x-oss-signature-version")
@@ -329,12 +389,22 @@ def parse_oss_v4_query(facts: RequestFacts) -> SignedRequest:
     token = _presigned_token(facts, "x-oss-security-token")
     signed_pairs = [(name, value) for name, value in facts.query_pairs if name != _V4_SIGNATURE]
     return _v4_request(
-        facts, SCHEME_V4_QUERY, scope, oss_date, provided, additional, signed_pairs, token, int(expires)
+        facts,
+        domains,
+        SCHEME_V4_QUERY,
+        scope,
+        oss_date,
+        provided,
+        additional,
+        signed_pairs,
+        token,
+        int(expires),
     )
 
 
 def _v4_request(
     facts: RequestFacts,
+    domains: frozenset[str],
     scheme: str,
     scope_parts: list[str],
     oss_date: str,
@@ -364,7 +434,7 @@ def _v4_request(
     canonical = "\n".join(
         (
             facts.method,
-            pct(resource_path(facts.decoded_path), keep_slash=True),
+            pct(signed_resource_path(facts, domains), keep_slash=True),
             v4_canonical_query(signed_pairs),
             v4_canonical_headers(facts.headers, additional),
             ";".join(additional),

@@ -130,3 +130,23 @@ def test_audit_flush_interval_from_env_and_closing_the_runtime_writes_pending_ev
     assert path.read_text() == ""  # waiting for the writer (an hour here)
     ram.close()
     assert '"code":"MissingAuthentication"' in path.read_text()
+
+
+def test_oss_domains_from_env_lower_cased_and_checked_at_start_up(tmp_path: Path) -> None:
+    config = RamConfig.from_env({"RAM_OSS_DOMAINS": "oss.example.com, OSS.Other.test"})
+    assert config.oss_domains == ("oss.example.com", "OSS.Other.test")
+    assert RamConfig.from_env({}).oss_domains == ()
+    ram = build(RamConfig(store_url="memory://", audit=MemorySink(), oss_domains=config.oss_domains))
+    try:
+        assert ram.authenticator.oss_domains == ("oss.example.com", "oss.other.test")
+    finally:
+        ram.close()
+    store = tmp_path / "ram.db"
+    with pytest.raises(errors.InvalidParameter) as caught:
+        build(
+            RamConfig(
+                store_url=f"sqlite:///{store}", audit=MemorySink(), oss_domains=("oss.example.com:443",)
+            )
+        )
+    assert caught.value.code == "InvalidParameter.OssDomains"
+    assert not store.exists()  # refused before anything was opened

@@ -146,3 +146,17 @@ def test_audit_flush_interval_from_the_app_config(tmp_path: Any) -> None:
         runtime.close()
     with pytest.raises(errors.InvalidParameter):
         _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_MAX_SKEW="soon")
+
+
+def test_oss_domains_from_the_app_config() -> None:
+    app = _factory(
+        RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_DOMAINS="OSS.Example.com, oss.test"
+    )
+    runtime = RAM.runtime(app)
+    try:
+        assert runtime.config.oss_domains == ("OSS.Example.com", "oss.test")
+        assert runtime.authenticator.oss_domains == ("oss.example.com", "oss.test")
+    finally:
+        runtime.close()
+    with pytest.raises(errors.InvalidParameter):
+        _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_DOMAINS=["*.oss.test"])
