@@ -12,7 +12,9 @@ Environment variables read by :meth:`RamConfig.from_env` (all optional):
 ``RAM_TRUSTED_PROXIES`` (comma-separated CIDRs), ``RAM_OSS_DOMAINS`` (comma-separated host names such as
 ``oss.example.com`` under which OSS clients address buckets virtual-hosted, ``<bucket>.<domain>``: oss2's
 default for a host-name endpoint; the app then names the bucket in its RAM resources itself, since the
-path holds none), ``RAM_FORWARDED_HEADER`` (``x-forwarded-for`` |
+path holds none), ``RAM_OSS_CNAMES`` (comma-separated ``host=bucket`` pairs such as
+``files.example.com=rnd-bucket``: a bucket's own host name, to which oss2 ``is_cname=True`` sends
+``/<key>``; no host may also be an OSS domain), ``RAM_FORWARDED_HEADER`` (``x-forwarded-for`` |
 ``forwarded``), ``RAM_MAX_SKEW`` (seconds, default 900), ``RAM_ALLOW_ROOT_KEYS`` (``true``/``false``),
 ``RAM_UNDECLARED`` (``deny`` | ``allow`` | ``authenticate``), ``RAM_AUDIT`` (``-`` = stderr, a file path,
 ``logging:<logger>``, ``memory:``), ``RAM_AUDIT_FLUSH_INTERVAL`` (seconds a JSON-lines audit event may wait
@@ -36,7 +38,7 @@ from .audit import DEFAULT_FLUSH_INTERVAL, AuditSink, open_sink
 from .authorizer import Authorizer, DiagnosticCodec, Undeclared
 from .context import Clock, ContextBuilder, ContextHook, ForwardedHeader, utc_now
 from .credentials.authenticate import Authenticator
-from .credentials.oss import validated_domains
+from .credentials.oss import validated_cnames, validated_domains
 from .credentials.sts import StsTokens, ensure_not_revoked, principal_from_claims
 from .crypto import KEY_ENV, keys_from_env, load_or_create_key_file
 from .guard import Guard, MemoryGuard, open_guard
@@ -67,6 +69,7 @@ class RamConfig:
     token_keys: tuple[str, ...] = field(default=(), repr=False)
     trusted_proxies: tuple[str, ...] = ()
     oss_domains: tuple[str, ...] = ()
+    oss_cnames: Mapping[str, str] = field(default_factory=dict)
     forwarded_header: ForwardedHeader = "x-forwarded-for"
     max_skew: float = 900.0
     allow_root_keys: bool = False
@@ -103,6 +106,8 @@ class RamConfig:
         for name, variable in lists:
             if source.get(variable):
                 values[name] = tuple(_split(source[variable]))
+        if source.get("RAM_OSS_CNAMES"):
+            values["oss_cnames"] = validated_cnames(source["RAM_OSS_CNAMES"])
         numbers = (("max_skew", "RAM_MAX_SKEW"), ("audit_flush_interval", "RAM_AUDIT_FLUSH_INTERVAL"))
         for name, variable in numbers:
             if source.get(variable):
@@ -182,6 +187,7 @@ def build(config: RamConfig | None = None) -> Ram:
             "AuditFlushInterval", "audit_flush_interval must be a non-negative number of seconds."
         )
     oss_domains = validated_domains(config.oss_domains)
+    oss_cnames = validated_cnames(config.oss_cnames, oss_domains)
     guard_url = config.guard_url or _default_guard_url(config.store_url)
     store = open_store(config.store_url, master_keys=config.master_keys or None, production=config.production)
     try:
@@ -198,6 +204,7 @@ def build(config: RamConfig | None = None) -> Ram:
         max_skew=config.max_skew,
         allow_root_keys=config.allow_root_keys,
         oss_domains=oss_domains,
+        oss_cnames=oss_cnames,
     )
     contexts = ContextBuilder(
         trusted_proxies=config.trusted_proxies,

@@ -10,9 +10,10 @@ Rules: ``@ram.route_rule(action, resource)`` / ``@require(action, resource)`` / 
 function (or on a ``MethodView`` class or its ``get``/``post``…), or a ``RouteTable`` passed as ``rules=``
 for views you cannot edit (it wins). Endpoints named in ``RAM_PUBLIC_ENDPOINTS`` (e.g. ``["static"]``)
 are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
-``RAM_TRUSTED_PROXIES``, ``RAM_OSS_DOMAINS``, ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``,
-``RAM_ALLOW_ROOT_KEYS``, ``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``,
-``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
+``RAM_TRUSTED_PROXIES``, ``RAM_OSS_DOMAINS``, ``RAM_OSS_CNAMES`` (a dict of host -> bucket, or the
+``host=bucket,…`` text), ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
+``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``, ``RAM_MAX_BODY``,
+``RAM_PUBLIC_ENDPOINTS``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import errors
 from ..authorizer import EntityTooLarge, ErrorResponse
 from ..config import Ram, RamConfig, build
+from ..credentials.oss import validated_cnames
 from ..facts import RequestFacts
 from ..routes import PUBLIC, RouteMatch, RouteTable, Rule, declared_rule, public, route_rule
 from .common import DEFAULT_MAX_BODY
@@ -46,6 +48,7 @@ _CONFIG_KEYS = {
     "RAM_TOKEN_KEYS": "token_keys",
     "RAM_TRUSTED_PROXIES": "trusted_proxies",
     "RAM_OSS_DOMAINS": "oss_domains",
+    "RAM_OSS_CNAMES": "oss_cnames",
     "RAM_FORWARDED_HEADER": "forwarded_header",
     "RAM_MAX_SKEW": "max_skew",
     "RAM_ALLOW_ROOT_KEYS": "allow_root_keys",
@@ -200,6 +203,8 @@ def _config_from(config: dict[str, Any]) -> RamConfig:
             value = tuple(_as_list(value))
         elif name in _NUMBERS and isinstance(value, str):
             value = _seconds(key, value)
+        elif name == "oss_cnames":
+            value = validated_cnames(value or {})
         values[name] = value
     return RamConfig(**values)  # type: ignore[arg-type]
 

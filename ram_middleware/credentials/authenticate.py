@@ -8,15 +8,16 @@ credential that is present but wrong is always an error, never anonymous. Shared
 scheme's own format checks, timestamp skew (a presigned URL instead: not past its expiry and, for V4, an
 x-oss-date not ahead of the clock by more than the skew), key lookup and status, SecurityToken, the
 signature (constant time), root-key policy, then the one-time nonce. OSS requests addressed
-virtual-hosted style (``Host: <bucket>.<domain>``) verify when ``<domain>`` is one of ``oss_domains``
-(see :mod:`.oss`); every other scheme ignores the Host.
+virtual-hosted style (``Host: <bucket>.<domain>``) verify when ``<domain>`` is one of ``oss_domains``,
+CNAME-addressed ones (``Host: <cname-host>``) when ``oss_cnames`` maps the host to its bucket (see
+:mod:`.oss`); every other scheme ignores the Host.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -35,6 +36,7 @@ from .oss import (
     parse_oss_v1_query,
     parse_oss_v4,
     parse_oss_v4_query,
+    validated_cnames,
     validated_domains,
 )
 from .signature_v1 import RPC_MARKERS, parse_roa, parse_rpc
@@ -126,7 +128,9 @@ class Authenticator:
     ``now - skew`` to ``now + skew``). ``debug_string_to_sign`` appends the server's string to sign (token
     redacted) to SignatureDoesNotMatch messages — for development only. ``oss_domains``: host names under
     which OSS requests arrive virtual-hosted (``<bucket>.<domain>``); InvalidParameter("OssDomains") for
-    an entry that is no host name.
+    an entry that is no host name. ``oss_cnames``: CNAME host -> bucket, for OSS requests addressed to a
+    bucket's own host name (oss2 ``is_cname=True``); InvalidParameter("OssCnames") for a bad entry (see
+    :func:`.oss.validated_cnames`).
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class Authenticator:
         debug_string_to_sign: bool = False,
         session_authenticator: SessionAuthenticating | None = None,
         oss_domains: Iterable[str] = (),
+        oss_cnames: Mapping[str, str] | None = None,
     ) -> None:
         if not 0 < max_skew < float("inf"):
             raise errors.InvalidParameter("MaxSkew", "max_skew must be a positive number of seconds.")
@@ -158,6 +163,7 @@ class Authenticator:
         self._debug = debug_string_to_sign
         self._oss_domain_list = validated_domains(oss_domains)
         self._oss_domains = frozenset(self._oss_domain_list)
+        self._oss_cnames = validated_cnames(oss_cnames or {}, self._oss_domain_list)
         # Public so the console can plug its session scheme into an already built runtime.
         self.session_authenticator = session_authenticator
         # (id(base), scheme, key id) -> (base, derived): the derived Principal is a pure function of the
@@ -208,23 +214,28 @@ class Authenticator:
         """The OSS virtual-host domains, lower-cased, in the order given."""
         return self._oss_domain_list
 
+    @property
+    def oss_cnames(self) -> Mapping[str, str]:
+        """The OSS CNAME hosts (lower-cased) and their buckets, read-only."""
+        return self._oss_cnames
+
     def _parse(self, scheme: str, facts: RequestFacts) -> SignedRequest:
         if scheme == "rpc-v1":
             return parse_rpc(facts)
-        domains = self._oss_domains
+        domains, cnames = self._oss_domains, self._oss_cnames
         if scheme == SCHEME_V1_QUERY:
-            return parse_oss_v1_query(facts, domains=domains)
+            return parse_oss_v1_query(facts, domains=domains, cnames=cnames)
         if scheme == SCHEME_V4_QUERY:
-            return parse_oss_v4_query(facts, domains=domains)
+            return parse_oss_v4_query(facts, domains=domains, cnames=cnames)
         authorization = facts.header("authorization") or ""
         if scheme == "acs3":
             return parse_acs3(facts, authorization)
         if scheme == "roa":
             return parse_roa(facts, authorization)
         if scheme == "oss-v1":
-            return parse_oss_v1(facts, authorization, domains=domains)
+            return parse_oss_v1(facts, authorization, domains=domains, cnames=cnames)
         if scheme == "oss-v4":
-            return parse_oss_v4(facts, authorization, domains=domains)
+            return parse_oss_v4(facts, authorization, domains=domains, cnames=cnames)
         raise errors.IncompleteSignature(
             "The request carries a credential in a form this service does not accept "
             "(use RPC v1, ACS3-HMAC-SHA256, ROA, OSS or OSS4-HMAC-SHA256 signatures, "

@@ -8,7 +8,12 @@ operation), so for a virtual-hosted request the bucket comes from the Host heade
 (else IncompleteSignature), port stripped, lower-cased, read as ``<label>.<domain>`` where ``<domain>`` is
 configured and ``<label>`` is a valid bucket name (3-63 of ``[a-z0-9-]``, not starting or ending with
 ``-``). Any other Host (a configured domain itself, another domain, an IP, a label that is no bucket name)
-leaves the request path-style, as without domains. Decisions, chosen here:
+leaves the request path-style, as without domains. CNAME-addressed requests (oss2
+``Bucket(..., is_cname=True)``: ``http://<cname-host>/<key>``, signing ``/bucket/key`` all the same) verify
+when the Host, read as above, is a key of the configured map from CNAME host to bucket
+(``RamConfig.oss_cnames``, ``RAM_OSS_CNAMES="files.example.com=rnd-bucket,..."``): the resource is then
+``/<bucket>/`` plus the path. A CNAME host wins over the virtual-host rule; it may not also be a configured
+domain. Decisions, chosen here:
 
 * The Host header is the client's to choose, but the bucket it names is part of the signed resource: a
   request re-sent with another bucket's Host no longer matches its signature. Host therefore needs no
@@ -19,7 +24,8 @@ leaves the request path-style, as without domains. Decisions, chosen here:
   its own path and parameters, and a virtual-hosted path holds no bucket: an app served virtual-hosted must
   build the resource from the bucket it serves (e.g. one route table or resolver per bucket host), or a
   policy naming ``acs:oss:*:*:bucket/*`` will not see the bucket.
-* No domains configured (the default) costs one check per OSS request; RPC, ACS3 and ROA never look.
+* No domains and no CNAMEs configured (the default) costs one check per OSS request; RPC, ACS3 and ROA
+  never look.
 
 V1 presigned URLs (oss2 ``Bucket.sign_url``: ``?OSSAccessKeyId=AK&Expires=<epoch>&Signature=<b64>``, plus
 ``security-token=`` for STS credentials) sign the V1 string with the ``Expires`` value on the Date line;
@@ -53,7 +59,8 @@ sign the same canonical request as the header form, whose query is every paramet
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from .. import errors
 from ..facts import RequestFacts
@@ -90,6 +97,7 @@ __all__ = [
     "v4_canonical_query",
     "v4_signer",
     "v4_signing_key",
+    "validated_cnames",
     "validated_domains",
 ]
 
@@ -145,6 +153,19 @@ def resource_path(decoded_path: str) -> str:
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]").fullmatch
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?").fullmatch
 _NO_DOMAINS: frozenset[str] = frozenset()
+_NO_CNAMES: Mapping[str, str] = MappingProxyType({})
+_Hosts = tuple[frozenset[str], Mapping[str, str]]  # (domains, cnames), as signed_resource_path takes them
+
+
+def _host_name(entry: object) -> str | None:
+    """``entry`` stripped and lower-cased if it is a host name (no port, scheme, wildcard, IP address or
+    empty label), else None."""
+    host = str(entry).strip().lower()
+    labels = host.split(".")
+    # The last label all digits would be an IPv4 address (no top-level domain is numeric).
+    if len(host) > 253 or not all(map(_LABEL, labels)) or labels[-1].isdigit():
+        return None
+    return host
 
 
 def validated_domains(entries: Iterable[str]) -> tuple[str, ...]:
@@ -152,10 +173,8 @@ def validated_domains(entries: Iterable[str]) -> tuple[str, ...]:
     that is no host name (a port, scheme, wildcard, IP address or empty label)."""
     found: dict[str, None] = {}
     for entry in entries:
-        domain = str(entry).strip().lower()
-        labels = domain.split(".")
-        # The last label all digits would be an IPv4 address (no top-level domain is numeric).
-        if len(domain) > 253 or not all(map(_LABEL, labels)) or labels[-1].isdigit():
+        domain = _host_name(entry)
+        if domain is None:
             raise errors.InvalidParameter(
                 "OssDomains",
                 f"{entry!r} is not an OSS domain: give a host name such as oss.example.com "
@@ -165,15 +184,52 @@ def validated_domains(entries: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def signed_resource_path(facts: RequestFacts, domains: frozenset[str] = _NO_DOMAINS) -> str:
-    """The ``/bucket/key`` an OSS client signed: from the Host's bucket label when the Host is
-    ``<bucket>.<domain>`` for one of ``domains`` (virtual-hosted style), else :func:`resource_path`."""
-    if domains:
+def validated_cnames(entries: Mapping[str, str] | str, domains: Iterable[str] = ()) -> Mapping[str, str]:
+    """The map from CNAME host to bucket, hosts lower-cased, read-only. ``entries``: a mapping, or the
+    ``RAM_OSS_CNAMES`` text (``host=bucket`` pairs, comma-separated). InvalidParameter("OssCnames") for a
+    host that is no host name (as for :func:`validated_domains`), is given twice or is one of ``domains``,
+    for a bucket that is no bucket name, or for a text pair without ``=``."""
+    if isinstance(entries, str):
+        pairs = [piece.partition("=") for piece in entries.split(",") if piece.strip()]
+        bad = next((host for host, equals, _ in pairs if not equals), None)
+        if bad is not None:
+            raise errors.InvalidParameter("OssCnames", f"{bad.strip()!r} is not a host=bucket pair.")
+        items: Iterable[tuple[str, str]] = [(host, bucket) for host, _, bucket in pairs]
+    elif isinstance(entries, Mapping):
+        items = entries.items()
+    else:  # e.g. a list from a Flask config file: say so rather than fail on .items()
+        raise errors.InvalidParameter("OssCnames", "must map host to bucket, or be host=bucket text.")
+    taken = {domain.lower() for domain in domains}
+    found: dict[str, str] = {}
+    for entry, name in items:
+        host, bucket = _host_name(entry), str(name).strip()
+        if host is None or host in taken or host in found:
+            why = (
+                "is no host name" if host is None else "is an OSS domain" if host in taken else "is repeated"
+            )
+            raise errors.InvalidParameter("OssCnames", f"CNAME {entry!r} {why}.")
+        if _BUCKET_NAME(bucket) is None:
+            raise errors.InvalidParameter("OssCnames", f"CNAME {entry!r}: {name!r} is not a bucket name.")
+        found[host] = bucket
+    return MappingProxyType(found)
+
+
+def signed_resource_path(
+    facts: RequestFacts, domains: frozenset[str] = _NO_DOMAINS, cnames: Mapping[str, str] = _NO_CNAMES
+) -> str:
+    """The ``/bucket/key`` an OSS client signed: the bucket ``cnames`` maps the Host to (CNAME style), or
+    the Host's bucket label when the Host is ``<bucket>.<domain>`` for one of ``domains`` (virtual-hosted
+    style), else from the path (:func:`resource_path`)."""
+    if domains or cnames:
         host = single(facts.header_values("host"), "Host")
         if host is not None and host.isascii():  # no Unicode case folding into an ASCII bucket name
-            label, _, domain = host.partition(":")[0].lower().partition(".")
-            if domain in domains and _BUCKET_NAME(label) is not None:
-                return f"/{label}/{facts.decoded_path.removeprefix('/')}"
+            name = host.partition(":")[0].lower()
+            bucket = cnames.get(name)
+            if bucket is None:
+                label, _, domain = name.partition(".")
+                bucket = label if domain in domains and _BUCKET_NAME(label) is not None else None
+            if bucket is not None:
+                return f"/{bucket}/{facts.decoded_path.removeprefix('/')}"
     return resource_path(facts.decoded_path)
 
 
@@ -205,9 +261,14 @@ def v1_signature(secret: str, string_to_sign: str) -> str:
 
 
 def parse_oss_v1(
-    facts: RequestFacts, authorization: str, *, domains: frozenset[str] = _NO_DOMAINS
+    facts: RequestFacts,
+    authorization: str,
+    *,
+    domains: frozenset[str] = _NO_DOMAINS,
+    cnames: Mapping[str, str] = _NO_CNAMES,
 ) -> SignedRequest:
-    """Parse ``Authorization: OSS <AccessKeyId>:<signature>`` (``domains``: :func:`signed_resource_path`)."""
+    """Parse ``Authorization: OSS <AccessKeyId>:<signature>`` (``domains``, ``cnames``:
+    :func:`signed_resource_path`)."""
     _, _, credential = authorization.partition(" ")
     access_key_id, colon, provided = credential.strip().partition(":")
     if not colon or not access_key_id or not provided:
@@ -217,10 +278,13 @@ def parse_oss_v1(
     oss_date = single(facts.header_values("x-oss-date"), "x-oss-date")
     date = oss_date or require(single(facts.header_values("date"), "Date"), "Date")
     token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
-    return _v1_request(facts, domains, SCHEME_V1, access_key_id, provided, date, parse_http_date(date), token)
+    hosts = (domains, cnames)
+    return _v1_request(facts, hosts, SCHEME_V1, access_key_id, provided, date, parse_http_date(date), token)
 
 
-def parse_oss_v1_query(facts: RequestFacts, *, domains: frozenset[str] = _NO_DOMAINS) -> SignedRequest:
+def parse_oss_v1_query(
+    facts: RequestFacts, *, domains: frozenset[str] = _NO_DOMAINS, cnames: Mapping[str, str] = _NO_CNAMES
+) -> SignedRequest:
     """Parse a V1 presigned URL: ``?OSSAccessKeyId=…&Expires=<epoch>&Signature=…[&security-token=…]``."""
     access_key_id = require(_query_value(facts, PRESIGN_MARKER), PRESIGN_MARKER)
     provided = require(_query_value(facts, "Signature"), "Signature")
@@ -232,8 +296,9 @@ def parse_oss_v1_query(facts: RequestFacts, *, domains: frozenset[str] = _NO_DOM
         raise errors.IncompleteSignature("A presigned URL must not carry an x-oss-date header.")
     token = _presigned_token(facts, "security-token")
     expires_at = float(expires)
+    hosts = (domains, cnames)
     return _v1_request(
-        facts, domains, SCHEME_V1_QUERY, access_key_id, provided, expires, expires_at, token, expires_at
+        facts, hosts, SCHEME_V1_QUERY, access_key_id, provided, expires, expires_at, token, expires_at
     )
 
 
@@ -257,7 +322,7 @@ def _query_value(facts: RequestFacts, name: str) -> str | None:
 
 def _v1_request(
     facts: RequestFacts,
-    domains: frozenset[str],
+    hosts: _Hosts,
     scheme: str,
     access_key_id: str,
     provided: str,
@@ -270,7 +335,7 @@ def _v1_request(
     md5 = facts.header("content-md5") or ""
     check_content_md5(facts, md5)
     oss_headers = prefixed_headers(facts.headers, "x-oss-")
-    resource = v1_canonicalized_resource(signed_resource_path(facts, domains), facts.query_pairs)
+    resource = v1_canonicalized_resource(signed_resource_path(facts, *hosts), facts.query_pairs)
     to_sign = v1_string_to_sign(facts.method, md5, facts.content_type, date_line, oss_headers, resource)
     return SignedRequest(
         scheme=scheme,
@@ -351,7 +416,11 @@ _V4_HEADER_FORMAT = (
 
 
 def parse_oss_v4(
-    facts: RequestFacts, authorization: str, *, domains: frozenset[str] = _NO_DOMAINS
+    facts: RequestFacts,
+    authorization: str,
+    *,
+    domains: frozenset[str] = _NO_DOMAINS,
+    cnames: Mapping[str, str] = _NO_CNAMES,
 ) -> SignedRequest:
     """Parse ``Authorization: OSS4-HMAC-SHA256 Credential=AK/date/region/oss/aliyun_v4_request, …``."""
     fields = _v4_fields(authorization)
@@ -361,12 +430,15 @@ def parse_oss_v4(
     oss_date = require(single(facts.header_values("x-oss-date"), "x-oss-date"), "x-oss-date")
     token = single(facts.header_values("x-oss-security-token"), "x-oss-security-token")
     additional = fields.get("AdditionalHeaders", "")
+    hosts = (domains, cnames)
     return _v4_request(
-        facts, domains, SCHEME_V4, scope, oss_date, fields["Signature"], additional, facts.query_pairs, token
+        facts, hosts, SCHEME_V4, scope, oss_date, fields["Signature"], additional, facts.query_pairs, token
     )
 
 
-def parse_oss_v4_query(facts: RequestFacts, *, domains: frozenset[str] = _NO_DOMAINS) -> SignedRequest:
+def parse_oss_v4_query(
+    facts: RequestFacts, *, domains: frozenset[str] = _NO_DOMAINS, cnames: Mapping[str, str] = _NO_CNAMES
+) -> SignedRequest:
     """Parse a V4 presigned URL: ``?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=…
     &x-oss-date=…&x-oss-expires=…[&x-oss-additional-headers=…][&x-oss-security-token=…]&x-oss-signature=…``."""
     version = require(_query_value(facts, "x-oss-signature-version"), "x-oss-signature-version")
@@ -390,7 +462,7 @@ def parse_oss_v4_query(facts: RequestFacts, *, domains: frozenset[str] = _NO_DOM
     signed_pairs = [(name, value) for name, value in facts.query_pairs if name != _V4_SIGNATURE]
     return _v4_request(
         facts,
-        domains,
+        (domains, cnames),
         SCHEME_V4_QUERY,
         scope,
         oss_date,
@@ -404,7 +476,7 @@ def parse_oss_v4_query(facts: RequestFacts, *, domains: frozenset[str] = _NO_DOM
 
 def _v4_request(
     facts: RequestFacts,
-    domains: frozenset[str],
+    hosts: _Hosts,
     scheme: str,
     scope_parts: list[str],
     oss_date: str,
@@ -434,7 +506,7 @@ def _v4_request(
     canonical = "\n".join(
         (
             facts.method,
-            pct(signed_resource_path(facts, domains), keep_slash=True),
+            pct(signed_resource_path(facts, *hosts), keep_slash=True),
             v4_canonical_query(signed_pairs),
             v4_canonical_headers(facts.headers, additional),
             ";".join(additional),

@@ -150,3 +150,30 @@ def test_oss_domains_from_env_lower_cased_and_checked_at_start_up(tmp_path: Path
         )
     assert caught.value.code == "InvalidParameter.OssDomains"
     assert not store.exists()  # refused before anything was opened
+
+
+def test_oss_cnames_from_env_and_checked_at_start_up(tmp_path: Path) -> None:
+    text = "Files.Example.com=rnd-bucket, cdn.example.com=pub"
+    config = RamConfig.from_env({"RAM_OSS_CNAMES": text, "RAM_OSS_DOMAINS": "oss.example.com"})
+    assert config.oss_cnames == {"files.example.com": "rnd-bucket", "cdn.example.com": "pub"}
+    assert RamConfig.from_env({}).oss_cnames == {}
+    ram = build(RamConfig(store_url="memory://", audit=MemorySink(), oss_cnames=config.oss_cnames))
+    try:
+        assert ram.authenticator.oss_cnames == config.oss_cnames
+    finally:
+        ram.close()
+    for bad in ("files.example.com", "files.example.com=Bucket", "a=pub,a=pub"):
+        with pytest.raises(errors.InvalidParameter) as caught:
+            RamConfig.from_env({"RAM_OSS_CNAMES": bad})
+        assert caught.value.code == "InvalidParameter.OssCnames"
+    store = tmp_path / "ram.db"
+    clash = RamConfig(
+        store_url=f"sqlite:///{store}",
+        audit=MemorySink(),
+        oss_domains=("OSS.example.com",),
+        oss_cnames={"oss.example.com": "pub"},  # a host both a domain and a CNAME
+    )
+    with pytest.raises(errors.InvalidParameter) as caught:
+        build(clash)
+    assert caught.value.code == "InvalidParameter.OssCnames"
+    assert not store.exists()  # refused before anything was opened

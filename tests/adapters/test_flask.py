@@ -160,3 +160,17 @@ def test_oss_domains_from_the_app_config() -> None:
         runtime.close()
     with pytest.raises(errors.InvalidParameter):
         _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_DOMAINS=["*.oss.test"])
+
+
+@pytest.mark.parametrize("given", [{"Files.Example.com": "rnd-bucket"}, " files.example.com = rnd-bucket "])
+def test_oss_cnames_from_the_app_config(given: object) -> None:
+    app = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_CNAMES=given)
+    runtime = RAM.runtime(app)
+    try:
+        assert runtime.authenticator.oss_cnames == {"files.example.com": "rnd-bucket"}
+    finally:
+        runtime.close()
+    with pytest.raises(errors.InvalidParameter):
+        _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_CNAMES="files.example.com")
+    with pytest.raises(errors.InvalidParameter, match="host=bucket"):
+        _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_CNAMES=["files.example.com"])
