@@ -18,7 +18,15 @@ from urllib.parse import quote, unquote_to_bytes
 
 from . import errors
 
-__all__ = ["Pairs", "RequestFacts", "TextMemo", "decode_component", "decode_path", "parse_pairs"]
+__all__ = [
+    "SECRET_PARAMETERS",
+    "Pairs",
+    "RequestFacts",
+    "TextMemo",
+    "decode_component",
+    "decode_path",
+    "parse_pairs",
+]
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -101,27 +109,40 @@ def decode_path(raw: str) -> str:
         ) from None
 
 
+SECRET_PARAMETERS = frozenset({"Password", "NewPassword", "OldPassword"})
+"""Parameters whose values no memo keeps: the passwords the RAM API takes in a query or form body."""
+
+
 class TextMemo(dict[str, _T]):
     """``memo[text]`` is ``func(text)``, remembered: a pure function of short texts for the request path.
 
     A hit is one C-level dict subscript, cheaper than any Python call. Values that recur from request to
     request (parameter names, a user name, a timestamp within its second) hit; one-off values (nonces)
     pass through and are dropped with everything else when ``size`` entries exist. Texts longer than
-    ``max_length`` are computed but never kept, so no large value (nor a SecurityToken) stays in memory.
-    ``func`` may raise; nothing is remembered then.
+    ``max_length`` are computed but never kept, so no large value (nor a SecurityToken) stays in memory;
+    nor is any text whose result ``keep`` refuses (asked on a miss only). ``func`` may raise; nothing is
+    remembered then.
     """
 
-    __slots__ = ("_func", "_max_length", "_size")
+    __slots__ = ("_func", "_keep", "_max_length", "_size")
 
-    def __init__(self, func: Callable[[str], _T], *, size: int = 1024, max_length: int = 64) -> None:
+    def __init__(
+        self,
+        func: Callable[[str], _T],
+        *,
+        size: int = 1024,
+        max_length: int = 64,
+        keep: Callable[[_T], bool] | None = None,
+    ) -> None:
         super().__init__()
         self._func = func
         self._size = size
         self._max_length = max_length
+        self._keep = keep
 
     def __missing__(self, text: str) -> _T:
         value = self._func(text)
-        if len(text) <= self._max_length:
+        if len(text) <= self._max_length and (self._keep is None or self._keep(value)):
             if len(self) >= self._size:
                 self.clear()
             self[text] = value
@@ -140,8 +161,13 @@ def _decode_piece(piece: str) -> tuple[str, str]:
 
 
 # Query pieces recur (the same Action, Version, user name; a timestamp within its second), so their
-# decodings are remembered: most of a query then parses with one dict lookup per piece.
-_pieces: TextMemo[tuple[str, str]] = TextMemo(_decode_piece)
+# decodings are remembered: most of a query then parses with one dict lookup per piece. A password is
+# decoded afresh each time rather than left in memory for later requests to find.
+def _not_secret(pair: tuple[str, str]) -> bool:
+    return pair[0] not in SECRET_PARAMETERS
+
+
+_pieces: TextMemo[tuple[str, str]] = TextMemo(_decode_piece, keep=_not_secret)
 
 
 def parse_pairs(raw: str | bytes) -> Pairs:

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from .. import errors
-from ..facts import TextMemo, decode_path
+from ..facts import SECRET_PARAMETERS, TextMemo, decode_path
 
 __all__ = [
     "ContentMD5Mismatch",
@@ -101,9 +101,12 @@ _pct_memo: TextMemo[str] = TextMemo(pct)
 
 
 def encode_pairs(ordered: Sequence[tuple[str, str]]) -> str:
-    """``pct(name)=pct(value)`` joined by ``&`` for already ordered pairs (empty value -> ``name=``)."""
-    memo = _pct_memo
-    return "&".join([f"{memo[name]}={memo[value]}" for name, value in ordered])
+    """``pct(name)=pct(value)`` joined by ``&`` for already ordered pairs (empty value -> ``name=``).
+    Passwords (:data:`SECRET_PARAMETERS`) bypass the memo, so none stays in it."""
+    memo, secret = _pct_memo, SECRET_PARAMETERS
+    return "&".join(
+        [f"{memo[name]}={pct(value) if name in secret else memo[value]}" for name, value in ordered]
+    )
 
 
 def canonical_path(raw_path: str) -> str:

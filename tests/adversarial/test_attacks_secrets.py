@@ -11,6 +11,7 @@ logon for an unknown user fails exactly like a wrong password, in the same time.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import logging
 import statistics
@@ -24,11 +25,11 @@ import pytest
 from ram_middleware import errors
 from ram_middleware.api import create_app
 from ram_middleware.audit import JsonLinesSink
-from ram_middleware.client import RequestSigner
+from ram_middleware.client import RequestSigner, Scheme
 from ram_middleware.config import DirectoryKeyResolver
 from ram_middleware.credentials.authenticate import Authenticator
 from ram_middleware.credentials.mfa import code_at, time_step
-from ram_middleware.facts import RequestFacts
+from ram_middleware.facts import RequestFacts, TextMemo
 from ram_middleware.guard import MemoryGuard
 from tests.adapters.harness import Harness, make_harness
 from tests.adapters.world import Key, World, make_world
@@ -67,10 +68,16 @@ class Leaks:
 
 
 def api_call(
-    app: AsgiDriver, world: World, key: Key, action: str, params: dict[str, str], version: str = "2015-05-01"
+    app: AsgiDriver,
+    world: World,
+    key: Key,
+    action: str,
+    params: dict[str, str],
+    version: str = "2015-05-01",
+    scheme: Scheme = "acs3",
 ) -> RawReply:
     signer = RequestSigner(
-        key.access_key_id, key.secret, security_token=key.security_token, clock=world.clock
+        key.access_key_id, key.secret, security_token=key.security_token, clock=world.clock, scheme=scheme
     )
     query = urlencode(params, quote_via=quote)
     headers = [("x-acs-action", action), ("x-acs-version", version)]
@@ -163,6 +170,14 @@ def test_no_secret_in_logs_audit_errors_reprs_or_database(
             ),
             api_call(plane, world, admin, "CreateLoginProfile", {"UserName": "nobody", "Password": PASSWORD}),
             api_call(
+                plane,
+                world,
+                admin,
+                "CreateLoginProfile",
+                {"UserName": "nobody", "Password": PASSWORD},
+                scheme="v1",
+            ),
+            api_call(
                 plane, world, admin, "UpdateLoginProfile", {"UserName": "bob", "Password": REFUSED_PASSWORD}
             ),
             api_call(
@@ -194,9 +209,9 @@ def test_no_secret_in_logs_audit_errors_reprs_or_database(
         assert answer.status < 500, answer.describe()
         if answer.status >= 400:
             error_bodies.append(answer.body)
-    assert replies[4].status == 200 and replies[5].status == 200, [r.describe() for r in replies]
-    fresh_key = json.loads(replies[4].body)["AccessKey"]
-    credentials = json.loads(replies[5].body)["Credentials"]
+    assert replies[5].status == 200 and replies[6].status == 200, [r.describe() for r in replies]
+    fresh_key = json.loads(replies[5].body)["AccessKey"]
+    credentials = json.loads(replies[6].body)["Credentials"]
     leaks.secret("API-created AccessKey secret", fresh_key["AccessKeySecret"])
     leaks.secret("API-issued STS secret", credentials["AccessKeySecret"])
     leaks.secret("API-issued STS token", credentials["SecurityToken"])
@@ -229,6 +244,9 @@ def test_no_secret_in_logs_audit_errors_reprs_or_database(
     leaks.output("error bodies", b"\n".join(error_bodies))
     leaks.output("reprs and messages", "\n".join(f"{thing!r} {thing}" for thing in reprs))
     leaks.output("audit file", (folder / "audit.jsonl").read_bytes())
+    # The request path remembers short query pieces and encodings between requests; never a password.
+    memos = [thing for thing in gc.get_objects() if isinstance(thing, TextMemo)]
+    leaks.output("request-path memos", "\n".join(f"{k!r} {v!r}" for memo in memos for k, v in memo.items()))
     for path in sorted(folder.glob("ram.db*")):
         if path.suffix != ".key":
             leaks.output(f"database file {path.name}", path.read_bytes())

@@ -62,6 +62,18 @@ def test_text_memo_remembers_short_texts_and_stays_bounded() -> None:
     assert len(memo) <= 3
 
 
+def test_text_memo_keeps_only_what_keep_allows() -> None:
+    memo = TextMemo(str.upper, keep=lambda value: not value.startswith("PASSWORD"))
+    assert memo["password=x"] == "PASSWORD=X" and memo["name=x"] == "NAME=X"
+    assert list(memo) == ["name=x"]
+    assert parse_pairs("Password=p%21&NewPassword=q&UserName=bob") == (
+        ("Password", "p!"),
+        ("NewPassword", "q"),
+        ("UserName", "bob"),
+    )
+    assert encode_pairs([("OldPassword", "r s")]) == "OldPassword=r%20s"
+
+
 def test_text_memo_remembers_nothing_when_the_function_raises() -> None:
     def refuse(text: str) -> str:
         raise errors.BadTimestamp()
