@@ -50,7 +50,7 @@ from .. import errors
 from ..crypto import SecretBox
 from .dialect import POSTGRES
 from .pg_listen import ChangeListener
-from .sql import SqlRepository, StoreFailure
+from .sql import STORE_CLOSED, SqlRepository, StoreFailure
 from .sql_store import Held, SqlStore
 
 __all__ = ["PostgresStore", "redacted_conninfo", "split_store_options"]
@@ -213,6 +213,8 @@ class PostgresStore(SqlStore):
                 yield conn
         except psycopg_pool.PoolTimeout as exc:
             raise errors.ServiceUnavailable(_UNREACHABLE) from exc
+        except psycopg_pool.PoolClosed as exc:
+            raise StoreFailure(STORE_CLOSED) from exc
 
     def _migrate(self) -> str:
         """Apply missing migrations on a direct connection (a bad URL fails here, at once)."""

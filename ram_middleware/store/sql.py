@@ -22,6 +22,10 @@ class StoreFailure(errors.ServiceUnavailable):
     default_message = "The identity store failed; the operation was not applied."
 
 
+STORE_CLOSED = "The identity store is closed."
+"""StoreFailure's message for a call on a store after its ``close()`` (no backend quietly reconnects)."""
+
+
 class SqlRepository(EntityRows, PolicyRows, SecretRows):
     """Rows of every table, read and written inside the caller's transaction."""
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from .. import errors
 from ..crypto import SecretBox
 from .dialect import SQLITE
-from .sql import SqlRepository, StoreFailure
+from .sql import STORE_CLOSED, SqlRepository, StoreFailure
 from .sql_store import Held, SqlStore
 
 __all__ = ["SqliteStore"]
@@ -40,7 +40,8 @@ def _is_busy(exc: sqlite3.Error) -> bool:
 
 
 class _Pool:
-    """At most ``size`` connections, each used by one thread at a time."""
+    """At most ``size`` connections, each used by one thread at a time. Once closed it opens none again:
+    a closed file store must not quietly reopen its file (nor a memory store start over empty)."""
 
     def __init__(self, factory: Callable[[], sqlite3.Connection], size: int) -> None:
         self._factory = factory
@@ -48,16 +49,22 @@ class _Pool:
         self._idle: list[sqlite3.Connection] = []
         self._every: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         self._slots.acquire()
         try:
             with self._lock:
+                if self._closed:
+                    raise StoreFailure(STORE_CLOSED)
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 conn = self._factory()
                 with self._lock:
+                    if self._closed:  # closed while this one was being opened
+                        conn.close()
+                        raise StoreFailure(STORE_CLOSED)
                     self._every.append(conn)
             try:
                 yield conn
@@ -69,6 +76,7 @@ class _Pool:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for conn in self._every:
                 conn.close()
             self._every.clear()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ram_middleware import errors
 from ram_middleware.identity import Account, User
 from ram_middleware.store import Store, open_store
 
@@ -173,3 +174,14 @@ def test_store_busy_only_after_the_retry_budget(tmp_path: Path) -> None:
         # Readers are never blocked by a writer (WAL).
         with store.read() as repo:
             assert repo.get_account(ACCOUNT) is None
+
+
+def test_a_closed_store_refuses_reads_and_writes(store: Store, tmp_path: Path) -> None:
+    with store.write() as repo:
+        repo.insert_account(Account(ACCOUNT, None, NOW))
+    store.close()
+    for call in (store.change_counter, lambda: store.write().__enter__()):
+        with pytest.raises(errors.ServiceUnavailable) as refused:
+            call()
+        assert refused.value.status == 503
+    assert not any(path.name.endswith("-wal") for path in tmp_path.iterdir())  # the file was not reopened
