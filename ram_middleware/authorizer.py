@@ -98,6 +98,8 @@ class Authenticating(Protocol):
 
     def parse(self, facts: RequestFacts) -> Claim | None: ...
 
+    def host_bucket(self, facts: RequestFacts) -> str | None: ...
+
 
 class PolicySource(Protocol):
     """The compiled identity policies of a principal (the store's cached Directory)."""
@@ -280,6 +282,12 @@ class Authorizer:
         trace.principal = principal
         if rule is None:
             return self._undeclared(facts, principal, request_id, now)
+        if principal.auth_method.startswith("oss-") and "bucket" not in path_params:
+            # Virtual-hosted or CNAME OSS: the path holds no bucket, the signed Host does. It fills
+            # {bucket} ahead of any query parameter, which OSS leaves unsigned.
+            bucket = self._authenticator.host_bucket(facts)
+            if bucket is not None:
+                path_params = {**path_params, "bucket": bucket}
         action, resource = rule.resolve(facts, path_params, principal.account_id)
         trace.action, trace.resource = action, resource
         context = self.contexts.build(facts, principal, now)

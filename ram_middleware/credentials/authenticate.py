@@ -32,6 +32,7 @@ from .oss import (
     SCHEME_V1_QUERY,
     SCHEME_V4_QUERY,
     V4_PRESIGN_MARKERS,
+    host_bucket,
     parse_oss_v1,
     parse_oss_v1_query,
     parse_oss_v4,
@@ -218,6 +219,11 @@ class Authenticator:
     def oss_cnames(self) -> Mapping[str, str]:
         """The OSS CNAME hosts (lower-cased) and their buckets, read-only."""
         return self._oss_cnames
+
+    def host_bucket(self, facts: RequestFacts) -> str | None:
+        """The bucket an OSS request names by its Host (virtual-hosted or CNAME under this authenticator's
+        ``oss_domains``/``oss_cnames``), which an OSS signature covers; None when the Host names none."""
+        return host_bucket(facts, self._oss_domains, self._oss_cnames)
 
     def _parse(self, scheme: str, facts: RequestFacts) -> SignedRequest:
         if scheme == "rpc-v1":

@@ -84,6 +84,7 @@ __all__ = [
     "PRESIGN_MARKER",
     "SUBRESOURCES",
     "V4_PRESIGN_MARKERS",
+    "host_bucket",
     "parse_oss_v1",
     "parse_oss_v1_query",
     "parse_oss_v4",
@@ -214,22 +215,32 @@ def validated_cnames(entries: Mapping[str, str] | str, domains: Iterable[str] = 
     return MappingProxyType(found)
 
 
+def host_bucket(
+    facts: RequestFacts, domains: frozenset[str] = _NO_DOMAINS, cnames: Mapping[str, str] = _NO_CNAMES
+) -> str | None:
+    """The bucket the Host names: the one ``cnames`` maps it to (CNAME style), or its first label when the
+    Host is ``<bucket>.<domain>`` for one of ``domains`` (virtual-hosted style); None otherwise."""
+    if not domains and not cnames:
+        return None
+    host = single(facts.header_values("host"), "Host")
+    if host is None or not host.isascii():  # no Unicode case folding into an ASCII bucket name
+        return None
+    name = host.partition(":")[0].lower()
+    bucket = cnames.get(name)
+    if bucket is None:
+        label, _, domain = name.partition(".")
+        bucket = label if domain in domains and _BUCKET_NAME(label) is not None else None
+    return bucket
+
+
 def signed_resource_path(
     facts: RequestFacts, domains: frozenset[str] = _NO_DOMAINS, cnames: Mapping[str, str] = _NO_CNAMES
 ) -> str:
-    """The ``/bucket/key`` an OSS client signed: the bucket ``cnames`` maps the Host to (CNAME style), or
-    the Host's bucket label when the Host is ``<bucket>.<domain>`` for one of ``domains`` (virtual-hosted
-    style), else from the path (:func:`resource_path`)."""
-    if domains or cnames:
-        host = single(facts.header_values("host"), "Host")
-        if host is not None and host.isascii():  # no Unicode case folding into an ASCII bucket name
-            name = host.partition(":")[0].lower()
-            bucket = cnames.get(name)
-            if bucket is None:
-                label, _, domain = name.partition(".")
-                bucket = label if domain in domains and _BUCKET_NAME(label) is not None else None
-            if bucket is not None:
-                return f"/{bucket}/{facts.decoded_path.removeprefix('/')}"
+    """The ``/bucket/key`` an OSS client signed: with the bucket from the Host (:func:`host_bucket`) when
+    it names one, else from the path (:func:`resource_path`)."""
+    bucket = host_bucket(facts, domains, cnames)
+    if bucket is not None:
+        return f"/{bucket}/{facts.decoded_path.removeprefix('/')}"
     return resource_path(facts.decoded_path)
 
 

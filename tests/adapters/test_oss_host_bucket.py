@@ -1,0 +1,103 @@
+"""``{bucket}`` in a route's resource template for OSS requests addressed by Host (virtual-hosted or
+CNAME): the path holds only the key, so the bucket comes from the Host the signature covers. oss2 presigned
+URLs (V1 and V4) through RAMMiddleware, with the small Company X world's R&D policy (rnd-bucket only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import oss2
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
+from tests.signatures.test_oss_presign import _oss2_clock
+from tests.signatures.test_oss_presign_v4 import _oss2_v4_clock
+
+from .harness import client_class
+from .world import World, make_world
+
+DOMAIN = "oss.example.com"
+CNAME = "files.example.com"
+OFFICE_PEER = ("203.0.113.7", 50000)  # inside the R&D policy's office network
+TEMPLATE = "acs:oss:*:{account}:{bucket}/{key}"
+
+
+async def served(request: Request) -> PlainTextResponse:
+    """Answers with the RAM resource that was checked (what the route serves, by the app's own reading)."""
+    return PlainTextResponse(request.scope["ram.outcome"].resource)
+
+
+by_host = ram_route("oss:GetObject", TEMPLATE)(served)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    world = make_world(oss_domains=(DOMAIN,), oss_cnames={CNAME: "rnd-bucket"})
+    yield world
+    world.ram.close()
+
+
+def client(world: World, *routes: Route) -> Any:
+    app = Starlette(routes=list(routes) or [Route("/{key:path}", by_host)])
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    return client_class()(app, client=OFFICE_PEER)
+
+
+def signed_url(world: World, version: str, bucket: str, key: str, *, endpoint: str = DOMAIN) -> str:
+    """oss2's presigned GET for bob (R&D) at the world's time, virtual-hosted (CNAME when ``endpoint`` is
+    the CNAME host)."""
+    bob = world.keys["bob"]
+    provider = oss2.credentials.StaticCredentialsProvider(bob.access_key_id, bob.secret)
+    auth = oss2.ProviderAuthV4(provider) if version == "v4" else oss2.ProviderAuth(provider)
+    target = oss2.Bucket(auth, f"http://{endpoint}", bucket, is_cname=endpoint == CNAME, region="cn-hangzhou")
+    with _oss2_clock(world.clock.now), _oss2_v4_clock(world.clock.now):
+        return str(target.sign_url("GET", key, 300))
+
+
+@pytest.mark.parametrize("endpoint", [DOMAIN, CNAME], ids=["virtual-hosted", "cname"])
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_the_signed_host_fills_bucket(world: World, version: str, endpoint: str) -> None:
+    url = signed_url(world, version, "rnd-bucket", "dir/a.txt", endpoint=endpoint)
+    assert "/rnd-bucket/" not in url  # no bucket in the path
+    reply = client(world).get(url)
+    assert reply.status_code == 200, reply.text
+    assert reply.text == f"acs:oss:*:{world.account_id}:rnd-bucket/dir/a.txt"
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_the_same_path_in_another_bucket_is_checked_against_that_bucket(world: World, version: str) -> None:
+    reply = client(world).get(signed_url(world, version, "other-bucket", "dir/a.txt"))
+    assert reply.status_code == 403 and reply.json()["Code"] == "NoPermission"
+    event = world.audit.events[-1]
+    assert event.resource == f"acs:oss:*:{world.account_id}:other-bucket/dir/a.txt"
+    assert event.auth_method == f"oss-{version}-query"
+
+
+def test_an_unsigned_bucket_parameter_cannot_replace_the_hosts(world: World) -> None:
+    # A V1 link signs only OSS sub-resources, so an added ?bucket= still verifies; it must not be read.
+    url = signed_url(world, "v1", "other-bucket", "dir/a.txt") + "&bucket=rnd-bucket"
+    reply = client(world).get(url)
+    assert reply.status_code == 403 and reply.json()["Code"] == "NoPermission"
+    assert world.audit.events[-1].resource == f"acs:oss:*:{world.account_id}:other-bucket/dir/a.txt"
+
+
+def test_a_bucket_the_route_captures_is_kept(world: World) -> None:
+    # A path-style route reads the bucket from its path, and serves from it: that is what is checked.
+    path_style = Route("/{bucket}/{key:path}", ram_route("oss:GetObject", TEMPLATE)(served))
+    reply = client(world, path_style).get(signed_url(world, "v1", "other-bucket", "rnd-bucket/a.txt"))
+    assert reply.status_code == 200, reply.text
+    assert reply.text == f"acs:oss:*:{world.account_id}:rnd-bucket/a.txt"
+
+
+def test_other_schemes_never_take_the_bucket_from_the_host(world: World) -> None:
+    # Only an OSS scheme reads a bucket into the Host; for ACS3 (which signs the Host too) {bucket} must
+    # come from the route or the query.
+    signer = world.signer("bob")
+    signed = signer.sign("GET", f"http://rnd-bucket.{DOMAIN}/dir/a.txt", [], b"")
+    reply = client(world).get(signed.url, headers=signed.headers)
+    assert reply.status_code == 400 and reply.json()["Code"] == "MissingParameter.bucket"
