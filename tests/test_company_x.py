@@ -83,24 +83,66 @@ RND_OSS_ONLY_IN_OFFICE_HOURS = {
 NO_OSS: dict[str, tuple[str, tuple[str, int] | None]] = dict.fromkeys(RND_OSS_ONLY_IN_OFFICE_HOURS, DENY)
 
 # A: HR, administers RAM users; nothing else.
-_rows_for("A", {"ecs-describe": DENY, "ecs-stop": DENY, "rds-describe": DENY, **NO_OSS,
-                "ram-create-user": ("Allow", RAM_FULL)})
+_rows_for(
+    "A",
+    {
+        "ecs-describe": DENY,
+        "ecs-stop": DENY,
+        "rds-describe": DENY,
+        **NO_OSS,
+        "ram-create-user": ("Allow", RAM_FULL),
+    },
+)
 # B and C: R&D, read ECS/RDS, OSS only from the office in working hours.
 for _user in ("B", "C"):
-    _rows_for(_user, {"ecs-describe": ("Allow", ECS_RO), "ecs-stop": DENY, "rds-describe": ("Allow", RDS_RO),
-                      **RND_OSS_ONLY_IN_OFFICE_HOURS, "ram-create-user": DENY})
+    _rows_for(
+        _user,
+        {
+            "ecs-describe": ("Allow", ECS_RO),
+            "ecs-stop": DENY,
+            "rds-describe": ("Allow", RDS_RO),
+            **RND_OSS_ONLY_IN_OFFICE_HOURS,
+            "ram-create-user": DENY,
+        },
+    )
 # D: in R&D and O&M — both groups' permissions (two statements allow a describe; either may decide).
-_rows_for("D", {"ecs-describe": ("Allow", None), "ecs-stop": ("Allow", ECS_FULL),
-                "rds-describe": ("Allow", None), **RND_OSS_ONLY_IN_OFFICE_HOURS, "ram-create-user": DENY})
+_rows_for(
+    "D",
+    {
+        "ecs-describe": ("Allow", None),
+        "ecs-stop": ("Allow", ECS_FULL),
+        "rds-describe": ("Allow", None),
+        **RND_OSS_ONLY_IN_OFFICE_HOURS,
+        "ram-create-user": DENY,
+    },
+)
 # E: O&M, full ECS and RDS.
-_rows_for("E", {"ecs-describe": ("Allow", ECS_FULL), "ecs-stop": ("Allow", ECS_FULL),
-                "rds-describe": ("Allow", RDS_FULL), **NO_OSS, "ram-create-user": DENY})
+_rows_for(
+    "E",
+    {
+        "ecs-describe": ("Allow", ECS_FULL),
+        "ecs-stop": ("Allow", ECS_FULL),
+        "rds-describe": ("Allow", RDS_FULL),
+        **NO_OSS,
+        "ram-create-user": DENY,
+    },
+)
 # app: read-only ECS and OSS through its own policies, from anywhere at any time.
-_rows_for("app", {"ecs-describe": ("Allow", ECS_RO), "ecs-stop": DENY, "rds-describe": DENY,
-                  "oss-get-office-work": ("Allow", OSS_RO), "oss-put-office-work": DENY,
-                  "oss-get-home-work": ("Allow", OSS_RO), "oss-put-home-work": DENY,
-                  "oss-get-office-evening": ("Allow", OSS_RO), "oss-put-office-saturday": DENY,
-                  "ram-create-user": DENY})
+_rows_for(
+    "app",
+    {
+        "ecs-describe": ("Allow", ECS_RO),
+        "ecs-stop": DENY,
+        "rds-describe": DENY,
+        "oss-get-office-work": ("Allow", OSS_RO),
+        "oss-put-office-work": DENY,
+        "oss-get-home-work": ("Allow", OSS_RO),
+        "oss-put-home-work": DENY,
+        "oss-get-office-evening": ("Allow", OSS_RO),
+        "oss-put-office-saturday": DENY,
+        "ram-create-user": DENY,
+    },
+)
 
 
 @pytest.fixture(scope="module")

@@ -102,4 +102,3 @@ class BrowserRefusals:
             ("cache-control", "no-store"),
         )
         return ErrorResponse(403, headers, page.encode(), error.code)
-

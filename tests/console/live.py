@@ -26,9 +26,7 @@ class _QuietHandler(WSGIRequestHandler):
 @contextmanager
 def serve_wsgi(app: Any) -> Iterator[str]:
     """``app`` served by the standard library's WSGI server in a thread; yields the base URL."""
-    server = make_server(
-        "127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-    )
+    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -57,8 +57,11 @@ def test_token_keys_derive_from_the_master_key_for_a_postgres_store(urls: tuple[
     )
     try:
         issued = ram.tokens.issue(
-            account_id="1234567890123456", role_name="r", role_id="300000000000000001",
-            session_name="s", duration_seconds=900,
+            account_id="1234567890123456",
+            role_name="r",
+            role_id="300000000000000001",
+            session_name="s",
+            duration_seconds=900,
         )
         assert ram.tokens.verify(issued.access_key_id, issued.security_token).session_name == "s"
     finally:
