@@ -1,4 +1,4 @@
-"""Browser vs API on both apps: redirects vs JSON errors, safe return URLs, step-up MFA on sensitive routes."""
+"""Browser vs API, both apps: redirects vs JSON errors, safe return URLs, step-up MFA on sensitive routes."""
 
 from __future__ import annotations
 
