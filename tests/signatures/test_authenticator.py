@@ -133,6 +133,20 @@ def test_signed_request_gives_the_principal(
     assert resolver.used == [(AK, NOW)]
 
 
+@pytest.mark.parametrize("scheme", ["acs3", "v1"])
+def test_a_proxy_that_rewrites_host_breaks_acs3_only(scheme: str, auth: Authenticator) -> None:
+    # README "Behind a reverse proxy": ACS3 signs host (and X-Forwarded-Host is not read); v1 does not.
+    facts = signed(scheme)
+    headers = [(name, "127.0.0.1:8000" if name == "host" else value) for name, value in facts.headers]
+    headers.append(("x-forwarded-host", HOST))
+    proxied = RequestFacts(facts.method, facts.path, facts.query, tuple(headers), facts.body, "10.0.0.2")
+    if scheme == "v1":
+        assert auth.authenticate(proxied) is not None
+        return
+    with pytest.raises(errors.SignatureMismatch):
+        auth.authenticate(proxied)
+
+
 def test_repeated_authentication_of_one_key_returns_equal_principals(auth: Authenticator) -> None:
     first, second = auth.authenticate(signed()), auth.authenticate(signed())
     assert first == second and first is not None and first.auth_method == "acs3"
