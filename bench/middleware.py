@@ -19,6 +19,11 @@ RPC v1-signed up front in a batch with fresh nonces; signing is never timed.
 Run from the repo root: ``python bench/middleware.py`` (``--time-check`` also prints the medians of
 ``Authorizer.check`` and ``authenticate`` measured inside the protected server). Last line:
 ``RESULT overhead_median_us=<float> uvicorn_ratio=<float>``.
+
+``--bound auth`` / ``--bound check`` measure an upper bound instead: what both figures would be if
+authentication (``Authenticator.authenticate``), or the whole check (authentication, decision, audit event),
+cost nothing, by answering every call with the first call's result. The last line is then
+``BOUND <what> overhead_median_us=<float> uvicorn_ratio=<float>``, never a RESULT line.
 """
 
 from __future__ import annotations
@@ -186,9 +191,28 @@ async def _timed(app: Any, targets: list[str]) -> list[int]:
     return timings
 
 
-def in_process(directory: Path, access_key_id: str, secret: str) -> tuple[float, float, float]:
+def apply_bound(ram: Ram, bound: str | None) -> None:
+    """``--bound``: replace ``authenticate`` or ``check`` by a function that returns the first result."""
+    if bound is None:
+        return
+    owner: Any = ram.authenticator if bound == "auth" else ram.authorizer
+    name = "authenticate" if bound == "auth" else "check"
+    call, first = getattr(owner, name), []
+
+    def free(*args: Any) -> Any:
+        if not first:
+            first.append(call(*args))
+        return first[0]
+
+    setattr(owner, name, free)
+
+
+def in_process(
+    directory: Path, access_key_id: str, secret: str, bound: str | None = None
+) -> tuple[float, float, float]:
     """Median µs per request: bare, protected (inline), protected (offloaded to a thread)."""
     ram = build(config_for(directory))
+    apply_bound(ram, bound)
     try:
         bare, inline = make_app(None), make_app(ram)
         offloaded = make_app(ram, offload=True)
@@ -249,7 +273,7 @@ def breakdown(directory: Path, access_key_id: str, secret: str) -> dict[str, flo
 # --- 2. uvicorn --------------------------------------------------------------------------------------------
 
 
-def serve(side: str, port: int, directory: Path, time_check: bool = False) -> None:
+def serve(side: str, port: int, directory: Path, time_check: bool = False, bound: str | None = None) -> None:
     """Subprocess entry: run the bare or protected app under uvicorn until terminated.
 
     ``time_check``: time every ``Authorizer.check`` and ``authenticate`` call inside the server and print
@@ -259,6 +283,8 @@ def serve(side: str, port: int, directory: Path, time_check: bool = False) -> No
 
     ram = build(config_for(directory)) if side == "protected" else None
     timings: dict[str, list[int]] = {"Authorizer.check": [], "of which authenticate": []}
+    if ram is not None:
+        apply_bound(ram, bound)
     if ram is not None and time_check:
         _time_calls(ram.authorizer, "check", timings["Authorizer.check"])
         _time_calls(ram.authenticator, "authenticate", timings["of which authenticate"])
@@ -339,7 +365,9 @@ def _cpu_seconds(pid: int) -> float:
 class Server:
     """One side (bare or protected) under uvicorn in its own process, kept running across rounds."""
 
-    def __init__(self, side: str, directory: Path, time_check: bool = False) -> None:
+    def __init__(
+        self, side: str, directory: Path, time_check: bool = False, bound: str | None = None
+    ) -> None:
         self.side = side
         self.port = _free_port()
         command = [
@@ -352,6 +380,7 @@ class Server:
             "--dir",
             str(directory),
             *(["--time-check"] if time_check else []),
+            *(["--bound", bound] if bound else []),
         ]
         self.process = subprocess.Popen(command)
         _wait_for(self.port, self.process)
@@ -385,13 +414,13 @@ class Server:
 
 
 def uvicorn_rounds(
-    directory: Path, access_key_id: str, secret: str, time_check: bool = False
+    directory: Path, access_key_id: str, secret: str, time_check: bool = False, bound: str | None = None
 ) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
     """Alternate bare and protected for UVICORN_ROUNDS rounds; each round both sides get the same (freshly
     signed) requests. Returns the per-round (requests/s, CPU µs/request) of each side and the ratios."""
     pool = signed_targets(access_key_id, secret, POOL_PER_ROUND * (UVICORN_ROUNDS + 1), "127.0.0.1")
     rounds = [pool[i * POOL_PER_ROUND : (i + 1) * POOL_PER_ROUND] for i in range(UVICORN_ROUNDS + 1)]
-    servers = [Server("bare", directory), Server("protected", directory, time_check)]
+    servers = [Server("bare", directory), Server("protected", directory, time_check, bound)]
     runs: dict[str, list[tuple[float, float]]] = {"bare": [], "protected": []}
     try:
         for server in servers:  # warm-up round (its requests are spent)
@@ -430,28 +459,37 @@ def main() -> None:
         action="store_true",
         help="also time Authorizer.check inside the protected uvicorn server (slows that side a little)",
     )
+    parser.add_argument(
+        "--bound",
+        choices=["auth", "check"],
+        help="upper bound: authentication (auth) or the whole check (check) answered from its first result",
+    )
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.dir, args.time_check)
+        serve(args.serve, args.port, args.dir, args.time_check, args.bound)
         return
     with tempfile.TemporaryDirectory(prefix="ram-bench-") as tmp:
         directory = Path(tmp)
         os.environ.pop("RAM_MASTER_KEY", None)  # the store's key file is shared with the subprocess
         access_key_id, secret = provision(directory)
-        bare_us, inline_us, offload_us = in_process(directory, access_key_id, secret)
+        bare_us, inline_us, offload_us = in_process(directory, access_key_id, secret, args.bound)
         overhead = inline_us - bare_us
         print(f"in-process ASGI, median of {IN_PROCESS_N} requests per variant (SQLite store, memory guard)")
         print(f"  bare Starlette endpoint:          {bare_us:8.2f} us")
         print(f"  with RAMMiddleware (inline):      {inline_us:8.2f} us  (+{overhead:.2f} us)")
         print(f"  with RAMMiddleware (offload=True): {offload_us:7.2f} us  (+{offload_us - bare_us:.2f} us)")
-        parts = breakdown(directory, access_key_id, secret)
-        print("  where the inline overhead goes (medians of separate runs, us):")
-        print(f"    RequestFacts.from_asgi       {parts['facts']:7.2f}")
-        print(f"    Authorizer.check             {parts['check']:7.2f}")
-        print(f"      of which authenticate      {parts['authenticate']:7.2f}")
-        rest = overhead - parts["check"] - parts["facts"]
-        print(f"    route match, scope, wrapping {rest:7.2f}  (the remainder)")
-        runs, ratios = uvicorn_rounds(directory, access_key_id, secret, args.time_check)
+        if args.bound:
+            freed = "authenticate" if args.bound == "auth" else "Authorizer.check"
+            print(f"  UPPER BOUND: {freed} answered from its first result (costs nothing)")
+        else:
+            parts = breakdown(directory, access_key_id, secret)
+            print("  where the inline overhead goes (medians of separate runs, us):")
+            print(f"    RequestFacts.from_asgi       {parts['facts']:7.2f}")
+            print(f"    Authorizer.check             {parts['check']:7.2f}")
+            print(f"      of which authenticate      {parts['authenticate']:7.2f}")
+            rest = overhead - parts["check"] - parts["facts"]
+            print(f"    route match, scope, wrapping {rest:7.2f}  (the remainder)")
+        runs, ratios = uvicorn_rounds(directory, access_key_id, secret, args.time_check, args.bound)
         ratio = statistics.median(ratios)
         print(
             f"uvicorn (1 worker, {UVICORN_OPTIONS['http']}, {UVICORN_OPTIONS['loop']} loop, same flags both "
@@ -470,7 +508,8 @@ def main() -> None:
         )
         print(f"  ratio protected/bare: {ratio:.3f} (rounds: {_spread(ratios, '.3f')})")
         print(f"  server CPU per request bare/protected: {cpu_ratio:.3f}")
-    print(f"RESULT overhead_median_us={overhead:.2f} uvicorn_ratio={ratio:.3f}")
+    head = f"BOUND {args.bound}" if args.bound else "RESULT"
+    print(f"{head} overhead_median_us={overhead:.2f} uvicorn_ratio={ratio:.3f}")
 
 
 if __name__ == "__main__":
