@@ -152,7 +152,6 @@ class JsonLinesSink:
         self._wake = threading.Event()
         self._writer: threading.Thread | None = None
         self._writer_pid = 0
-        self._writer_forks = -1  # the value of _forks when the writer was started (-1: never)
         if self._interval > 0:
             _write_behind.add(self)
 
@@ -169,7 +168,7 @@ class JsonLinesSink:
             return
         if self._failure is not None or self._closed:
             raise OSError("the audit sink is closed or failed; refusing to drop events") from self._failure
-        if self._writer_forks != _forks:  # before queueing: a forked child drops what it inherited
+        if self._writer_pid != os.getpid():  # before queueing: a forked child drops what it inherited
             self._start_writer()
         self._pending.append(event)
         if len(self._pending) >= _HIGH_WATER:
@@ -231,7 +230,6 @@ class JsonLinesSink:
             if self._writer_pid:
                 self._pending.clear()
             self._writer_pid = os.getpid()
-            self._writer_forks = _forks
             self._writer = threading.Thread(
                 target=_run_writer, args=(weakref.ref(self),), name="ram-audit-writer", daemon=True
             )
@@ -257,19 +255,6 @@ def _run_writer(ref: weakref.ReferenceType[JsonLinesSink]) -> None:
 
 
 _write_behind: weakref.WeakSet[JsonLinesSink] = weakref.WeakSet()
-
-# How many forks lie between this process and the one that imported us. ``emit`` compares it, not
-# os.getpid() (a system call on every request), to notice that it now runs in a forked child.
-_forks = 0
-
-
-def _forked() -> None:
-    global _forks
-    _forks += 1
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
 
 
 @atexit.register
