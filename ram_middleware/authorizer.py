@@ -282,12 +282,7 @@ class Authorizer:
         trace.principal = principal
         if rule is None:
             return self._undeclared(facts, principal, request_id, now)
-        if principal.auth_method.startswith("oss-") and "bucket" not in path_params:
-            # Virtual-hosted or CNAME OSS: the path holds no bucket, the signed Host does. It fills
-            # {bucket} ahead of any query parameter, which OSS leaves unsigned.
-            bucket = self._authenticator.host_bucket(facts)
-            if bucket is not None:
-                path_params = {**path_params, "bucket": bucket}
+        path_params = self._with_bucket(facts, principal, path_params)
         action, resource = rule.resolve(facts, path_params, principal.account_id)
         trace.action, trace.resource = action, resource
         context = self.contexts.build(facts, principal, now)
@@ -311,6 +306,26 @@ class Authorizer:
             error = errors.MFARequired(detail=detail)
             event = event._replace(code=error.code)
         return outcome._replace(error=self._render(facts, error, request_id)), event
+
+    def _with_bucket(self, facts: RequestFacts, principal: Principal, path_params: PathParams) -> PathParams:
+        """``{bucket}`` for OSS addressing by Host (``oss_domains``/``oss_cnames``), whatever the scheme.
+
+        When the Host names a bucket, that bucket fills ``{bucket}`` (a query ``bucket`` cannot replace it),
+        and a route that captures another bucket from its path is refused: the app and the check must not
+        read two different buckets. An OSS-signed request whose Host names none takes ``{bucket}`` only
+        from the route, never from the query or form, which OSS leaves unsigned.
+        """
+        host = self._authenticator.host_bucket(facts)
+        captured = path_params.get("bucket")
+        if host is not None:
+            if captured is not None and captured != host:
+                raise errors.InvalidParameter(
+                    "bucket", "The request path and the Host name different buckets."
+                )
+            return path_params if captured == host else {**path_params, "bucket": host}
+        if captured is None and principal.auth_method.startswith("oss-"):
+            return {**path_params, "bucket": ""}  # empty: MissingParameter.bucket, no query fallback
+        return path_params
 
     def _evaluate(
         self, principal: Principal, action: str, resource: str, context: Mapping[str, object]

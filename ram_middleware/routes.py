@@ -5,9 +5,10 @@ Three ways to declare them, all producing a :class:`Rule`:
 * :class:`RouteRule` — one action and a resource template per route, e.g.
   ``RouteRule("ecs:DescribeInstance", "acs:ecs:{RegionId}:{account}:instance/{InstanceId}")``. Placeholders
   are filled from the route's path parameters first, then the decoded query/form parameters; ``{account}``
-  is always the caller's account and cannot be supplied by the request. For an OSS-signed request
-  addressed by Host (virtual-hosted or CNAME, see :mod:`ram_middleware.credentials.oss`), a ``{bucket}``
-  the route does not capture is the bucket the Host names, ahead of the query. A missing value is a 400
+  is always the caller's account and cannot be supplied by the request. When the Host names a bucket
+  (``oss_domains``/``oss_cnames``, see :mod:`ram_middleware.credentials.oss`), ``{bucket}`` is that
+  bucket, ahead of the query, and a route capturing another one is refused; an OSS-signed request whose
+  Host names none takes ``{bucket}`` from the route only. A missing value is a 400
   ``MissingParameter.<Name>``.
 * :class:`RpcApi` — RPC-style APIs (one endpoint, ``Action``/``Version`` parameters or the V3 headers
   ``x-acs-action``/``x-acs-version``): the action is ``<service>:<Action>``, the resource a per-action

@@ -20,10 +20,10 @@ domain. Decisions, chosen here:
   trusted-proxy rule; a proxy in front must pass it through unchanged. As at OSS, the signature does not
   bind the addressing style: the same request re-sent path-style (``/bucket/key``) still verifies, for the
   same bucket and key.
-* Only the signature uses the Host's bucket. The app's route still decides the RAM action and resource from
-  its own path and parameters, and a virtual-hosted path holds no bucket: an app served virtual-hosted must
-  build the resource from the bucket it serves (e.g. one route table or resolver per bucket host), or a
-  policy naming ``acs:oss:*:*:bucket/*`` will not see the bucket.
+* A virtual-hosted path holds no bucket, so the authorizer fills a route's ``{bucket}`` from the Host
+  (:func:`host_bucket`), for every scheme, and refuses a route that captures a different bucket from its
+  path; an OSS-signed request whose Host names no bucket takes ``{bucket}`` only from the route, never
+  from the (unsigned) query.
 * No domains and no CNAMEs configured (the default) costs one check per OSS request; RPC, ACS3 and ROA
   never look.
 

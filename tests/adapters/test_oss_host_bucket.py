@@ -86,18 +86,32 @@ def test_an_unsigned_bucket_parameter_cannot_replace_the_hosts(world: World) -> 
     assert world.audit.events[-1].resource == f"acs:oss:*:{world.account_id}:other-bucket/dir/a.txt"
 
 
-def test_a_bucket_the_route_captures_is_kept(world: World) -> None:
-    # A path-style route reads the bucket from its path, and serves from it: that is what is checked.
+def test_a_route_bucket_must_agree_with_the_hosts(world: World) -> None:
+    # The app reads the bucket from its path, the signature from the Host: two readings must not differ.
     path_style = Route("/{bucket}/{key:path}", ram_route("oss:GetObject", TEMPLATE)(served))
-    reply = client(world, path_style).get(signed_url(world, "v1", "other-bucket", "rnd-bucket/a.txt"))
+    app = client(world, path_style)
+    reply = app.get(signed_url(world, "v1", "other-bucket", "rnd-bucket/a.txt"))
+    assert reply.status_code == 400 and reply.json()["Code"] == "InvalidParameter.bucket"
+    reply = app.get(signed_url(world, "v1", "rnd-bucket", "rnd-bucket/a.txt"))
     assert reply.status_code == 200, reply.text
     assert reply.text == f"acs:oss:*:{world.account_id}:rnd-bucket/a.txt"
 
 
-def test_other_schemes_never_take_the_bucket_from_the_host(world: World) -> None:
-    # Only an OSS scheme reads a bucket into the Host; for ACS3 (which signs the Host too) {bucket} must
-    # come from the route or the query.
-    signer = world.signer("bob")
-    signed = signer.sign("GET", f"http://rnd-bucket.{DOMAIN}/dir/a.txt", [], b"")
+def test_other_schemes_take_the_hosts_bucket_too(world: World) -> None:
+    # An ACS3 request to a bucket's Host: the app serves that bucket, so a ?bucket= must not replace it.
+    signed = world.signer("bob").sign(
+        "GET", f"http://other-bucket.{DOMAIN}/dir/a.txt?bucket=rnd-bucket", [], b""
+    )
     reply = client(world).get(signed.url, headers=signed.headers)
-    assert reply.status_code == 400 and reply.json()["Code"] == "MissingParameter.bucket"
+    assert reply.status_code == 403 and reply.json()["Code"] == "NoPermission"
+    assert world.audit.events[-1].resource == f"acs:oss:*:{world.account_id}:other-bucket/dir/a.txt"
+
+
+@pytest.mark.parametrize("host", ["other-bucket.oss.example.com.", "testserver"])
+def test_oss_without_a_host_bucket_never_reads_it_from_the_query(world: World, host: str) -> None:
+    # Signed path-style (bucket "dir"), sent to a Host we do not read as a bucket: {bucket} may come only
+    # from the route, never from the unsigned ?bucket=.
+    url = signed_url(world, "v1", "dir", "a.txt", endpoint="127.0.0.1") + "&bucket=rnd-bucket"
+    assert url.startswith("http://127.0.0.1/dir/a.txt?")
+    reply = client(world).get(url.replace("127.0.0.1", host, 1))
+    assert reply.status_code == 400 and reply.json()["Code"] == "MissingParameter.bucket", reply.text
