@@ -160,13 +160,13 @@ def _decode_piece(piece: str) -> tuple[str, str]:
     return name, value
 
 
-# Query pieces recur (the same Action, Version, user name; a timestamp within its second), so their
-# decodings are remembered: most of a query then parses with one dict lookup per piece. A password is
-# decoded afresh each time rather than left in memory for later requests to find.
 def _not_secret(pair: tuple[str, str]) -> bool:
     return pair[0] not in SECRET_PARAMETERS
 
 
+# Query pieces recur (the same Action, Version, user name; a timestamp within its second), so their
+# decodings are remembered: most of a query then parses with one dict lookup per piece. A password is
+# decoded afresh each time rather than left in memory for later requests to find.
 _pieces: TextMemo[tuple[str, str]] = TextMemo(_decode_piece, keep=_not_secret)
 
 

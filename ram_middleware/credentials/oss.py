@@ -24,8 +24,8 @@ domain. Decisions, chosen here:
   (:func:`host_bucket`), for every scheme, and refuses a route that captures a different bucket from its
   path; an OSS-signed request whose Host names no bucket takes ``{bucket}`` only from the route, never
   from the (unsigned) query.
-* No domains and no CNAMEs configured (the default) costs one check per OSS request; RPC, ACS3 and ROA
-  never look.
+* No domains and no CNAMEs configured (the default) costs one check per request (:func:`host_bucket`
+  returns None at once); only OSS signatures then read the Host.
 
 V1 presigned URLs (oss2 ``Bucket.sign_url``: ``?OSSAccessKeyId=AK&Expires=<epoch>&Signature=<b64>``, plus
 ``security-token=`` for STS credentials) sign the V1 string with the ``Expires`` value on the Date line;
