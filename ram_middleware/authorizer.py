@@ -92,13 +92,20 @@ class Claim(Protocol):
 
 
 class Authenticating(Protocol):
-    """What the authorizer needs from :class:`~ram_middleware.credentials.authenticate.Authenticator`."""
+    """What the authorizer needs from :class:`~ram_middleware.credentials.authenticate.Authenticator`.
+
+    It may also have ``host_bucket(facts) -> str | None``, the OSS bucket a request's Host names (see
+    :meth:`Authenticator.host_bucket`); without it no Host names a bucket and ``{bucket}`` comes from the
+    route alone.
+    """
 
     def authenticate(self, facts: RequestFacts) -> Principal | None: ...
 
     def parse(self, facts: RequestFacts) -> Claim | None: ...
 
-    def host_bucket(self, facts: RequestFacts) -> str | None: ...
+
+def _no_host_bucket(facts: RequestFacts) -> str | None:
+    return None
 
 
 class PolicySource(Protocol):
@@ -233,6 +240,10 @@ class Authorizer:
                 "Undeclared", "undeclared must be 'deny', 'allow' or 'authenticate'."
             )
         self._authenticator = authenticator
+        # Optional, so an authenticator written before OSS Host addressing keeps working (names no bucket).
+        self._host_bucket: Callable[[RequestFacts], str | None] = getattr(
+            authenticator, "host_bucket", _no_host_bucket
+        )
         self._policies = policies
         self.contexts = contexts if contexts is not None else ContextBuilder()
         self.audit = audit if audit is not None else JsonLinesSink(sys.stderr)
@@ -315,7 +326,7 @@ class Authorizer:
         read two different buckets. An OSS-signed request whose Host names none takes ``{bucket}`` only
         from the route, never from the query or form, which OSS leaves unsigned.
         """
-        host = self._authenticator.host_bucket(facts)
+        host = self._host_bucket(facts)
         captured = path_params.get("bucket")
         if host is not None:
             if captured is not None and captured != host:

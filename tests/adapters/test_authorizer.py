@@ -9,8 +9,16 @@ import pytest
 
 from ram_middleware import errors
 from ram_middleware.audit import AuditEvent, MemorySink
-from ram_middleware.authorizer import Authorizer, DiagnosticCodec, Outcome, new_request_id
+from ram_middleware.authorizer import (
+    Authenticating,
+    Authorizer,
+    Claim,
+    DiagnosticCodec,
+    Outcome,
+    new_request_id,
+)
 from ram_middleware.facts import RequestFacts
+from ram_middleware.identity import Principal
 from ram_middleware.routes import RouteRule
 
 from .world import World, make_world
@@ -145,3 +153,27 @@ def test_diagnostic_codec_rejects_foreign_messages() -> None:
 def test_request_ids_look_like_alibabas() -> None:
     rid = new_request_id()
     assert len(rid) == 36 and rid == rid.upper() and rid.count("-") == 4
+
+
+class OwnAuthenticator:
+    """An application's own authenticator with only the two required methods (no ``host_bucket``)."""
+
+    def __init__(self, inner: Authenticating) -> None:
+        self._inner = inner
+
+    def authenticate(self, facts: RequestFacts) -> Principal | None:
+        return self._inner.authenticate(facts)
+
+    def parse(self, facts: RequestFacts) -> Claim | None:
+        return self._inner.parse(facts)
+
+
+def test_an_authenticator_without_host_bucket_still_decides(world: World) -> None:
+    authorizer = Authorizer(OwnAuthenticator(world.ram.authenticator), world.ram.directory, audit=world.audit)
+    bucket_rule = RouteRule("oss:GetObject", "acs:oss:*:{account}:{bucket}/{key}")
+    described = authorizer.check(_facts(world, "bob"), RULE, {"id": "i-1"})  # bob (R&D) may describe ECS
+    assert described.allowed, described.error
+    facts = _facts(world, "bob", path="/rnd-bucket/a.txt")
+    outcome = authorizer.check(facts, bucket_rule, {"bucket": "rnd-bucket", "key": "a.txt"})
+    assert outcome.resource == f"acs:oss:*:{world.account_id}:rnd-bucket/a.txt"
+    assert outcome.error is None or outcome.error.status == 403  # decided by policy, never a 503
