@@ -109,8 +109,11 @@ def decode_path(raw: str) -> str:
         ) from None
 
 
-SECRET_PARAMETERS = frozenset({"Password", "NewPassword", "OldPassword"})
-"""Parameters whose values no memo keeps: the passwords the RAM API takes in a query or form body."""
+SECRET_PARAMETERS = frozenset(
+    {"Password", "NewPassword", "OldPassword", "AuthenticationCode1", "AuthenticationCode2"}
+)
+"""Parameters whose values no memo keeps: the passwords and MFA codes the RAM API takes in a query or form
+body (a one-time code is refused once used, but a wrong one is still the user's guess at a live code)."""
 
 
 class TextMemo(dict[str, _T]):
@@ -165,8 +168,8 @@ def _not_secret(pair: tuple[str, str]) -> bool:
 
 
 # Query pieces recur (the same Action, Version, user name; a timestamp within its second), so their
-# decodings are remembered: most of a query then parses with one dict lookup per piece. A password is
-# decoded afresh each time rather than left in memory for later requests to find.
+# decodings are remembered: most of a query then parses with one dict lookup per piece. A password or an
+# MFA code is decoded afresh each time rather than left in memory for later requests to find.
 _pieces: TextMemo[tuple[str, str]] = TextMemo(_decode_piece, keep=_not_secret)
 
 

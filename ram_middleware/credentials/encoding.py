@@ -102,7 +102,7 @@ _pct_memo: TextMemo[str] = TextMemo(pct)
 
 def encode_pairs(ordered: Sequence[tuple[str, str]]) -> str:
     """``pct(name)=pct(value)`` joined by ``&`` for already ordered pairs (empty value -> ``name=``).
-    Passwords (:data:`SECRET_PARAMETERS`) bypass the memo, so none stays in it."""
+    Passwords and MFA codes (:data:`SECRET_PARAMETERS`) bypass the memo, so none stays in it."""
     memo, secret = _pct_memo, SECRET_PARAMETERS
     return "&".join(
         [f"{memo[name]}={pct(value) if name in secret else memo[value]}" for name, value in ordered]

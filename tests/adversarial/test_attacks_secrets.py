@@ -41,6 +41,7 @@ pytestmark = pytest.mark.timeout(120)
 PASSWORD = "Correct-Horse-9-Battery"
 NEW_PASSWORD = "Staple-Battery-7-Horse"
 REFUSED_PASSWORD = "weakpassword-NoDigits"  # breaks the default policy (no number)
+MFA_CODES = ("907153", "318264")  # wrong codes: the memos must not keep them either
 
 
 class Leaks:
@@ -188,8 +189,8 @@ def test_no_secret_in_logs_audit_errors_reprs_or_database(
                 {
                     "UserName": "eve",
                     "SerialNumber": device.device.serial_number,
-                    "AuthenticationCode1": "123456",
-                    "AuthenticationCode2": "654321",
+                    "AuthenticationCode1": MFA_CODES[0],
+                    "AuthenticationCode2": MFA_CODES[1],
                 },
             ),
             api_call(plane, world, admin, "CreateAccessKey", {"UserName": "eve"}),
@@ -212,6 +213,8 @@ def test_no_secret_in_logs_audit_errors_reprs_or_database(
     assert replies[5].status == 200 and replies[6].status == 200, [r.describe() for r in replies]
     fresh_key = json.loads(replies[5].body)["AccessKey"]
     credentials = json.loads(replies[6].body)["Credentials"]
+    leaks.secret("first MFA code sent to BindMFADevice", MFA_CODES[0])
+    leaks.secret("second MFA code sent to BindMFADevice", MFA_CODES[1])
     leaks.secret("API-created AccessKey secret", fresh_key["AccessKeySecret"])
     leaks.secret("API-issued STS secret", credentials["AccessKeySecret"])
     leaks.secret("API-issued STS token", credentials["SecurityToken"])
@@ -244,7 +247,8 @@ def test_no_secret_in_logs_audit_errors_reprs_or_database(
     leaks.output("error bodies", b"\n".join(error_bodies))
     leaks.output("reprs and messages", "\n".join(f"{thing!r} {thing}" for thing in reprs))
     leaks.output("audit file", (folder / "audit.jsonl").read_bytes())
-    # The request path remembers short query pieces and encodings between requests; never a password.
+    # The request path remembers short query pieces and encodings between requests; never a password
+    # or an MFA code.
     memos = [thing for thing in gc.get_objects() if isinstance(thing, TextMemo)]
     leaks.output("request-path memos", "\n".join(f"{k!r} {v!r}" for memo in memos for k, v in memo.items()))
     for path in sorted(folder.glob("ram.db*")):
