@@ -69,7 +69,8 @@ class RamConfig:
     token_keys: tuple[str, ...] = field(default=(), repr=False)
     trusted_proxies: tuple[str, ...] = ()
     oss_domains: tuple[str, ...] = ()
-    oss_cnames: Mapping[str, str] = field(default_factory=dict)
+    # Left out of the hash (a dict is unhashable) but compared, so a config stays usable as a key.
+    oss_cnames: Mapping[str, str] = field(default_factory=dict, hash=False)
     forwarded_header: ForwardedHeader = "x-forwarded-for"
     max_skew: float = 900.0
     allow_root_keys: bool = False

@@ -50,6 +50,15 @@ def test_defaults_and_bad_values() -> None:
         RamConfig.from_env({"RAM_MAX_SKEW": "ten"})
 
 
+def test_a_config_is_hashable_and_compares_by_value() -> None:
+    cnames = {"files.example.test": "rnd-bucket"}
+    first = RamConfig(store_url="memory://", oss_cnames=cnames)
+    same = RamConfig(store_url="memory://", oss_cnames=dict(cnames))
+    assert first == same and hash(first) == hash(same) and hash(RamConfig()) == hash(RamConfig())
+    assert first != RamConfig(store_url="memory://", oss_cnames={"files.example.test": "other"})
+    assert len({first, same, RamConfig()}) == 2
+
+
 def test_memory_runtime_is_in_process() -> None:
     ram = build(RamConfig(store_url="memory://", audit=MemorySink()))
     try:
