@@ -70,7 +70,8 @@ class _Pool:
                 yield conn
             finally:
                 with self._lock:
-                    self._idle.append(conn)
+                    if not self._closed:  # close() already closed it: keep no reference to it
+                        self._idle.append(conn)
         finally:
             self._slots.release()
 

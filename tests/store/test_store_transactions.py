@@ -15,6 +15,7 @@ import pytest
 from ram_middleware import errors
 from ram_middleware.identity import Account, User
 from ram_middleware.store import Store, open_store
+from ram_middleware.store.sqlite import SqliteStore
 
 from .backends import expect_code
 
@@ -185,3 +186,14 @@ def test_a_closed_store_refuses_reads_and_writes(store: Store, tmp_path: Path) -
             call()
         assert refused.value.status == 503
     assert not any(path.name.endswith("-wal") for path in tmp_path.iterdir())  # the file was not reopened
+
+
+def test_closing_a_sqlite_store_during_a_read_keeps_no_connection(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/ram.db")
+    assert isinstance(store, SqliteStore)
+    with pytest.raises(errors.ServiceUnavailable), store.read() as repo:
+        store.close()  # another thread shutting the app down while this read runs
+        repo.get_account(ACCOUNT)
+    assert store._pool._idle == []  # the closed connection was not handed back for reuse
+    with pytest.raises(errors.ServiceUnavailable):
+        store.read().__enter__()
