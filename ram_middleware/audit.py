@@ -152,6 +152,7 @@ class JsonLinesSink:
         self._wake = threading.Event()
         self._writer: threading.Thread | None = None
         self._writer_pid = 0
+        self._owner_pid = os.getpid()  # the process whose threads use the locks and the queue above
         if self._interval > 0:
             _write_behind.add(self)
 
@@ -164,6 +165,7 @@ class JsonLinesSink:
 
     def emit(self, event: AuditEvent) -> None:
         if self._interval <= 0:
+            self._adopt_if_forked()
             self._write(event.to_json() + "\n")
             return
         if self._failure is not None or self._closed:
@@ -176,6 +178,7 @@ class JsonLinesSink:
 
     def flush(self) -> None:
         """Write every pending line now (write-behind mode; a no-op otherwise)."""
+        self._adopt_if_forked()  # e.g. at exit in a forked worker that never emitted
         with self._flushing:
             pending = self._pending
             events = [pending.popleft() for _ in range(len(pending))]
@@ -196,6 +199,7 @@ class JsonLinesSink:
         """Write what is pending, stop the writer thread and close the file if this sink opened it."""
         if self._closed:
             return
+        self._adopt_if_forked()
         self._closed = True
         self._wake.set()
         writer = self._writer
@@ -222,13 +226,29 @@ class JsonLinesSink:
                 self._stream.write(text)
                 self._stream.flush()
 
+    def _adopt_if_forked(self) -> None:
+        """First use in a forked child. It inherits the parent's pending lines (the parent writes them) but
+        not its threads, and a lock the parent's writer held at the fork would stay held here forever: the
+        child starts with an empty queue and fresh locks. Checked by pid rather than an at-fork hook, which
+        servers that fork from C (uWSGI) never run."""
+        if self._owner_pid == os.getpid():
+            return
+        with _adopting:
+            if self._owner_pid == os.getpid():  # another thread of this child did it meanwhile
+                return
+            self._lock = threading.Lock()
+            self._flushing = threading.Lock()
+            self._pending = deque()
+            self._wake = threading.Event()
+            self._writer = None
+            self._writer_pid = 0
+            self._owner_pid = os.getpid()
+
     def _start_writer(self) -> None:
+        self._adopt_if_forked()
         with self._lock:
             if self._writer_pid == os.getpid():
                 return
-            # A forked child inherits the parent's pending lines (the parent writes them) but not its thread.
-            if self._writer_pid:
-                self._pending.clear()
             self._writer_pid = os.getpid()
             self._writer = threading.Thread(
                 target=_run_writer, args=(weakref.ref(self),), name="ram-audit-writer", daemon=True
@@ -255,6 +275,9 @@ def _run_writer(ref: weakref.ReferenceType[JsonLinesSink]) -> None:
 
 
 _write_behind: weakref.WeakSet[JsonLinesSink] = weakref.WeakSet()
+# Held only while a forked child adopts a sink (never by a writer thread), so no fork inherits it held
+# unless it forks from a child that is adopting one at that very moment.
+_adopting = threading.Lock()
 
 
 @atexit.register

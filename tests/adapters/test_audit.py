@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -160,5 +161,32 @@ def test_a_forked_worker_writes_its_own_events_not_the_parents_pending_ones(tmp_
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
+    sink.close()
+    assert sorted(_request_ids(path)) == ["child", "parent"]  # each once
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # 3.12+
+@pytest.mark.parametrize("interval", [0.0, 3600.0])
+def test_a_worker_forked_while_the_writer_holds_its_locks_neither_hangs_nor_repeats(
+    tmp_path: Path, interval: float
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = JsonLinesSink.open(path, flush_interval=interval)
+    sink.emit(EVENT._replace(request_id="parent"))  # pending in the parent (write-behind) when it forks
+    with sink._lock, sink._flushing:  # as if the parent's writer thread were mid-write at the fork
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)  # SIGALRM interrupts a hang: the child exits non-zero instead of never
+            code = 1
+            try:
+                sink.flush()  # what the at-exit hook does in a worker that served nothing
+                sink.emit(EVENT._replace(request_id="child"))
+                sink.close()
+                code = 0
+            finally:
+                os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
     sink.close()
     assert sorted(_request_ids(path)) == ["child", "parent"]  # each once
