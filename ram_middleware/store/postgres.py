@@ -169,6 +169,7 @@ class PostgresStore(SqlStore):
             open=False,
         )
         self._listener: ChangeListener | None = None
+        self._closed = False
         self._schema = self._migrate()
         self._channel = "ram_changes_" + hashlib.sha256(self._schema.encode()).hexdigest()[:24]
         try:
@@ -283,6 +284,8 @@ class PostgresStore(SqlStore):
 
     def change_counter(self) -> int:
         """The change counter: from the listener while it is fresh, else one query (may raise 503)."""
+        if self._closed:  # the stopped listener would otherwise report the database as unreachable
+            raise StoreFailure(STORE_CLOSED)
         if self._listener is not None:
             fresh = self._listener.fresh_counter()
             if fresh is not None:
@@ -308,6 +311,7 @@ class PostgresStore(SqlStore):
             self._tell(callbacks, counter)
 
     def close(self) -> None:
+        self._closed = True
         if self._listener is not None:
             self._listener.stop()
         self._pool.close()

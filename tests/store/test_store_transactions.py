@@ -15,6 +15,7 @@ import pytest
 from ram_middleware import errors
 from ram_middleware.identity import Account, User
 from ram_middleware.store import Store, open_store
+from ram_middleware.store.sql import STORE_CLOSED
 from ram_middleware.store.sqlite import SqliteStore
 
 from .backends import expect_code
@@ -184,7 +185,7 @@ def test_a_closed_store_refuses_reads_and_writes(store: Store, tmp_path: Path) -
     for call in (store.change_counter, lambda: store.write().__enter__()):
         with pytest.raises(errors.ServiceUnavailable) as refused:
             call()
-        assert refused.value.status == 503
+        assert (refused.value.status, refused.value.message) == (503, STORE_CLOSED)
     assert not any(path.name.endswith("-wal") for path in tmp_path.iterdir())  # the file was not reopened
 
 
