@@ -283,9 +283,12 @@ def public(endpoint: _F) -> _F:
 
 def declared_rule(endpoint: object, method: str | None = None) -> Rule | None:
     """The rule declared on ``endpoint``; for a class-based endpoint, its ``get``/``post``/… handler's rule
-    for ``method`` wins over one on the class."""
+    for ``method`` wins over one on the class (``HEAD`` reads ``get``'s when the class has no ``head``)."""
     if method is not None and isinstance(endpoint, type):
-        handler = getattr(endpoint, method.lower(), None)
+        name = method.lower()
+        if name == "head" and not hasattr(endpoint, "head"):
+            name = "get"  # Starlette's HTTPEndpoint answers HEAD with get() when there is no head()
+        handler = getattr(endpoint, name, None)
         found = getattr(handler, RULE_ATTRIBUTE, None)
         if found is not None:
             return found if isinstance(found, Rule) else None

@@ -51,6 +51,7 @@ RuleResolver = Callable[[Scope], "RouteMatch | None"]
 
 _BODY_HEADERS = (b"authorization", b"x-acs-content-sha256", b"x-acs-security-token", b"content-md5")
 _FORM = b"application/x-www-form-urlencoded"
+_HTTP_1 = ("1.0", "1.1")
 _POLICY_VIOLATION = 1008
 
 
@@ -251,18 +252,24 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def _needs_body(scope: Scope) -> bool:
-    """Does verifying this request need its body? Only when there is one and a scheme covers it."""
+    """Does verifying this request need its body? Only when there may be one and a scheme covers it."""
+    framed = False  # a content-length or transfer-encoding header says whether there is a body
     has_body = False
     wanted = False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
+            framed = True
             has_body = has_body or value.strip() not in (b"", b"0")
         elif name == b"transfer-encoding":
-            has_body = True
+            framed = has_body = True
         elif name == b"content-type":
             wanted = wanted or value[: len(_FORM)].lower() == _FORM
         elif name in _BODY_HEADERS:
             wanted = True
+    if not framed:
+        # HTTP/1.x: no body. HTTP/2 and 3 send one without either header; left unread, its form
+        # parameters would reach the app unsigned.
+        has_body = scope.get("http_version", "1.1") not in _HTTP_1
     return has_body and wanted
 
 
@@ -277,8 +284,10 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def _route_path(scope: Scope) -> str:
+    """The path the app's router matches: ``root_path`` stripped only at a ``/`` boundary, as Starlette
+    does (under root ``/user``, ``/users/5`` keeps its whole path)."""
     path = str(scope.get("path", "/"))
     root = str(scope.get("root_path", ""))
-    if root and path.startswith(root):
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
         path = path[len(root) :] or "/"
     return path

@@ -94,14 +94,20 @@ def current_principal(request: HTTPConnection) -> Principal | None:
     return principal if isinstance(principal, Principal) else None
 
 
+_CACHED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
 class _RuleCache:
-    """Rules found per route object (routes live as long as the app; rules are read once)."""
+    """Rules found per route object and standard method (routes live as long as the app; rules are read
+    once)."""
 
     def __init__(self) -> None:
         self._rules: dict[tuple[int, str], tuple[BaseRoute, Rule | None]] = {}
         self._lock = threading.Lock()
 
     def rule(self, route: BaseRoute, method: str) -> Rule | None:
+        if method not in _CACHED_METHODS:  # a client-chosen token: looked up, never kept
+            return _route_rule(route, method)
         key = (id(route), method)
         found = self._rules.get(key)
         if found is not None and found[0] is route:

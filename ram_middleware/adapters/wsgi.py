@@ -37,9 +37,13 @@ _BODY_HEADERS = (
 
 
 def needs_body(environ: Mapping[str, Any]) -> bool:
-    """Does verifying this request need its body? Only when there is one and a scheme covers it."""
+    """Does verifying this request need its body? Only when there may be one and a scheme covers it."""
     length = str(environ.get("CONTENT_LENGTH") or "").strip()
-    has_body = length not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
+    chunked = "HTTP_TRANSFER_ENCODING" in environ
+    if length or chunked:
+        has_body = chunked or length != "0"
+    else:  # HTTP/1.x: no body; HTTP/2 (a WSGI server may speak it) sends one without either header
+        has_body = not str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")).upper().startswith("HTTP/1.")
     if not has_body:
         return False
     form = str(environ.get("CONTENT_TYPE", ""))[: len(_FORM)].lower() == _FORM

@@ -140,3 +140,14 @@ def test_decorators_declare_without_wrapping() -> None:
 
     assert declared_rule(Endpoint, "DELETE") == RouteRule("ecs:DeleteInstance")
     assert declared_rule(Endpoint, "GET") is None
+
+    class Reader:
+        @route_rule("ecs:DescribeInstances")
+        def get(self) -> None: ...
+
+    class OwnHead(Reader):
+        @route_rule("ecs:DescribeInstanceStatus")
+        def head(self) -> None: ...
+
+    assert declared_rule(Reader, "HEAD") == RouteRule("ecs:DescribeInstances")  # HEAD is served by get()
+    assert declared_rule(OwnHead, "HEAD") == RouteRule("ecs:DescribeInstanceStatus")

@@ -1,0 +1,58 @@
+"""WSGI specifics: when the middleware reads the body before the app (PEP 3333 framing)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from ram_middleware.adapters.wsgi import needs_body
+
+from .apps import wsgi_app
+from .world import World
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    ("environ", "needed"),
+    [
+        ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": FORM}, False),  # no length, no chunking: no body
+        ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": FORM, "HTTP_TRANSFER_ENCODING": "chunked"}, True),
+        ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": FORM, "CONTENT_LENGTH": "0"}, False),
+        ({"SERVER_PROTOCOL": "HTTP/2", "CONTENT_TYPE": FORM}, True),  # HTTP/2 needs neither header
+        ({"SERVER_PROTOCOL": "HTTP/2", "CONTENT_TYPE": FORM, "CONTENT_LENGTH": "0"}, False),
+        ({"SERVER_PROTOCOL": "HTTP/2", "CONTENT_TYPE": "application/json"}, False),  # no scheme covers it
+    ],
+)
+def test_the_body_is_read_when_there_may_be_one_and_a_signature_covers_it(
+    environ: dict[str, str], needed: bool
+) -> None:
+    assert needs_body(environ) is needed
+
+
+def _http2_post(world: World, signed_body: bytes, sent_body: bytes) -> tuple[str, dict[str, Any]]:
+    """A v1-signed form POST as an HTTP/2 WSGI server passes it on: no CONTENT_LENGTH, terminated input."""
+    url = "http://testserver/buckets/rnd-bucket/objects"
+    signed = world.signer("bob", "v1").sign("POST", url, [("content-type", FORM)], signed_body)
+    parts = urlsplit(signed.url)
+    environ = {
+        "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": parts.path, "QUERY_STRING": parts.query,
+        "SERVER_PROTOCOL": "HTTP/2", "SERVER_NAME": "testserver", "SERVER_PORT": "80",
+        "REMOTE_ADDR": "203.0.113.7", "CONTENT_TYPE": FORM, "HTTP_HOST": "testserver",
+        "wsgi.input": io.BytesIO(sent_body), "wsgi.input_terminated": True, "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+    }  # fmt: skip
+    statuses: list[str] = []
+    body = b"".join(wsgi_app(world.ram)(environ, lambda status, headers: statuses.append(status)))
+    return statuses[0], json.loads(body)
+
+
+def test_an_http2_form_body_without_content_length_is_verified(world: World) -> None:
+    status, reply = _http2_post(world, b"Acl=private", b"Acl=private")
+    assert status.startswith("200") and reply["form"] == {"Acl": "private"}
+    status, reply = _http2_post(world, b"", b"Acl=public-read")  # the form was not signed
+    assert status.startswith("400") and reply["Code"] == "SignatureDoesNotMatch"
