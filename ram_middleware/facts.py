@@ -233,7 +233,7 @@ class RequestFacts:
     @property
     def is_form(self) -> bool:
         """Whether the body is ``application/x-www-form-urlencoded``."""
-        return self.content_type[: len(_FORM_TYPE)].lower() == _FORM_TYPE
+        return self.content_type.lstrip(" \t")[: len(_FORM_TYPE)].lower() == _FORM_TYPE
 
     # --- decoded views ---------------------------------------------------------------------------------
 

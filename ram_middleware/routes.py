@@ -109,7 +109,7 @@ def _lookup(name: str, facts: RequestFacts, path_params: Mapping[str, str], acco
         return account_id
     value = path_params.get(name)
     if value is None:
-        value = facts.params.get(name)
+        value = _single_param(facts, name)
     if not value:
         raise errors.MissingParameter(
             name, f"The input parameter {name} that is mandatory for processing this request is not supplied."
@@ -187,8 +187,18 @@ class RpcApi:
         return f"{self.service}:{name}", template.fill(facts, path_params, account_id)
 
 
+def _single_param(facts: RequestFacts, name: str) -> str | None:
+    """The request parameter ``name`` (query, then form); InvalidParameter when it is repeated with another
+    value, as the app could then read a different one from the one the check used."""
+    value = facts.params.get(name)
+    repeated = value is not None and len(facts.params) != len(facts.param_pairs)  # some name is repeated
+    if repeated and any(other == name and given != value for other, given in facts.param_pairs):
+        raise errors.InvalidParameter(name, f"The {name} parameter is given twice with different values.")
+    return value
+
+
 def _parameter_or_header(facts: RequestFacts, param: str, header: str) -> str:
-    from_param = facts.params.get(param)
+    from_param = _single_param(facts, param)
     from_header = facts.header(header)
     # Two different values would let the app dispatch on one while we authorize the other.
     if from_param and from_header and from_param != from_header:

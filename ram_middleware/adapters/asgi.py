@@ -263,13 +263,16 @@ def _needs_body(scope: Scope) -> bool:
         elif name == b"transfer-encoding":
             framed = has_body = True
         elif name == b"content-type":
-            wanted = wanted or value[: len(_FORM)].lower() == _FORM
+            wanted = wanted or value.lstrip(b" \t")[: len(_FORM)].lower() == _FORM
         elif name in _BODY_HEADERS:
             wanted = True
     if not framed:
         # HTTP/1.x: no body. HTTP/2 and 3 send one without either header; left unread, its form
         # parameters would reach the app unsigned.
         has_body = scope.get("http_version", "1.1") not in _HTTP_1
+    if has_body and not wanted:
+        # RPC v1 signs form parameters only: any other body is read so that the check refuses it.
+        wanted = b"SignatureVersion=" in scope.get("query_string", b"")
     return has_body and wanted
 
 

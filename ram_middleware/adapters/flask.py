@@ -124,7 +124,7 @@ class RAM:
             ram=ram,
             table=rules if isinstance(rules, RouteTable) else None,
             everywhere=rules if rules is not None and not isinstance(rules, RouteTable) else None,
-            public_endpoints=frozenset(app.config["RAM_PUBLIC_ENDPOINTS"]),
+            public_endpoints=frozenset(_as_list(app.config["RAM_PUBLIC_ENDPOINTS"])),
             max_body=int(app.config["RAM_MAX_BODY"]),
         )
         app.before_request(_before_request)

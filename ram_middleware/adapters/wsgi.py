@@ -46,16 +46,18 @@ def needs_body(environ: Mapping[str, Any]) -> bool:
         has_body = not str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")).upper().startswith("HTTP/1.")
     if not has_body:
         return False
-    form = str(environ.get("CONTENT_TYPE", ""))[: len(_FORM)].lower() == _FORM
-    return form or any(name in environ for name in _BODY_HEADERS)
+    form = str(environ.get("CONTENT_TYPE", "")).lstrip(" \t")[: len(_FORM)].lower() == _FORM
+    # RPC v1 signs form parameters only: any other body is read so that the check refuses it.
+    rpc_v1 = "SignatureVersion=" in str(environ.get("QUERY_STRING", ""))
+    return form or rpc_v1 or any(name in environ for name in _BODY_HEADERS)
 
 
 def read_body(environ: Environ, max_body: int) -> bytes | None:
     """Read the body (at most ``max_body`` bytes) and re-inject it; None when it is too large."""
-    try:
-        declared: int | None = int(environ.get("CONTENT_LENGTH") or "")
-    except ValueError:
-        declared = None
+    length = str(environ.get("CONTENT_LENGTH") or "").strip()
+    # Digits only: int() would take "-1" (read to the end, past the cap) or "+5"; anything else is read
+    # as if no length were given.
+    declared = int(length) if length.isascii() and length.isdigit() else None
     stream = environ["wsgi.input"]
     if declared is not None:
         if declared > max_body:

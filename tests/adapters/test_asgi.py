@@ -248,15 +248,21 @@ def test_public_route_body_is_not_buffered(world: World) -> None:
     assert [m.get("body") for m in inner.messages[:2]] == [b"a", b"bc"]
 
 
-def test_body_a_signature_does_not_cover_is_not_buffered(world: World) -> None:
+def test_body_no_signature_covers_is_not_buffered(world: World) -> None:
+    _, app = _protected(world)
+    scope = _scope(world, "POST", "/upload/rnd-bucket", b'{"a": 1}', None, "application/json")
+    _, pulled, sent = asyncio.run(_drive(app, scope, [b'{"a"', b": 1}"]))
+    assert sent[0]["status"] == 401 and pulled == []  # refused without reading a byte
+
+
+def test_an_rpc_v1_request_with_a_body_it_does_not_sign_is_refused(world: World) -> None:
+    # RPC v1 signs the query and a form body only; a JSON body would reach the app unauthenticated.
     inner, app = _protected(world)
-    # RPC v1 signs the query only; a JSON body is not part of it, so there is no reason to read it first.
-    scope = _scope(
-        world, "POST", "/upload/rnd-bucket", b'{"a": 1}', world.signer("bob", "v1"), "application/json"
-    )
-    receive, _, sent = asyncio.run(_drive(app, scope, [b'{"a"', b": 1}"]))
-    assert sent[0]["status"] == 204
-    assert inner.receive is receive
+    signer = world.signer("bob", "v1")
+    scope = _scope(world, "POST", "/upload/rnd-bucket", b'{"a": 1}', signer, "application/json")
+    _, _, sent = asyncio.run(_drive(app, scope, [b'{"a"', b": 1}"]))
+    assert sent[0]["status"] == 400 and inner.messages == []
+    assert world.audit.events[-1].code == "IncompleteSignature"
 
 
 def test_disconnect_while_reading_the_body_ends_quietly(world: World) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import pytest
 
@@ -213,6 +214,26 @@ def test_rpc_action_in_a_signed_form_body(harness: Harness) -> None:
     assert _last_event(harness).resource == f"acs:ecs:cn-hangzhou:{harness.world.account_id}:instance/i-8"
 
 
+@pytest.mark.parametrize("repeated", ["Action", "RegionId"])
+def test_a_parameter_the_check_reads_may_not_be_repeated_with_another_value(
+    harness: Harness, repeated: str
+) -> None:
+    # Signed in full, but the query says one thing and the form another: the check would use the first
+    # while the app may read the second.
+    query = [("Action", "DescribeInstances"), ("RegionId", "cn-hangzhou")]
+    form = "Action=StopInstance" if repeated == "Action" else "RegionId=cn-beijing"  # the resource's region
+    reply = harness.call(
+        "POST", "/rpc", signer=harness.world.signer("bob", "v1"), query=query, body=form.encode(),
+        content_type="application/x-www-form-urlencoded",
+    )  # fmt: skip
+    assert (reply.status, reply.code) == (400, f"InvalidParameter.{repeated}")
+    same = harness.call(
+        "POST", "/rpc", signer=harness.world.signer("bob", "v1"), query=query,
+        body=b"Action=DescribeInstances", content_type="application/x-www-form-urlencoded",
+    )  # fmt: skip
+    assert same.status == 200, same.body  # repeated with the same value: nothing to disagree on
+
+
 # --- bodies -------------------------------------------------------------------------------------------------
 
 
@@ -251,6 +272,30 @@ def test_signed_form_body_reaches_the_app_as_a_form(harness: Harness) -> None:
     assert reply.status == 200, reply.body
     assert reply.json()["body"].encode() == form
     assert reply.json()["form"] == {"title": "Q3 plan", "owner": "bob@example.com"}
+
+
+def test_a_form_content_type_with_leading_space_is_still_verified_as_a_form(harness: Harness) -> None:
+    bob = harness.world.keys["bob"]
+    signer = RequestSigner(bob.access_key_id, bob.secret, clock=harness.world.clock, scheme="v1")
+    host = "testserver" if harness.kind == "asgi" else "localhost:80"
+    ctype = " application/x-www-form-urlencoded"  # frameworks strip the space and parse a form
+    signed = signer.sign(
+        "POST", f"http://{host}/buckets/rnd-bucket/objects", [("Content-Type", ctype)], b"owner=bob"
+    )
+    query = [tuple(pair.split("=", 1)) for pair in signed.url.split("?", 1)[1].split("&")]
+    reply = harness.call(
+        "POST", "/buckets/rnd-bucket/objects", query=[(k, unquote(v)) for k, v in query],
+        body=b"owner=mallory", content_type=ctype, peer=OFFICE_IP,
+    )  # fmt: skip
+    assert (reply.status, reply.code) == (400, "SignatureDoesNotMatch")
+
+
+def test_an_rpc_v1_request_with_a_body_it_does_not_sign_is_refused(harness: Harness) -> None:
+    reply = harness.call(
+        "POST", "/buckets/rnd-bucket/objects", signer=harness.world.signer("bob", "v1"),
+        body=b'{"owner": "mallory"}', content_type="application/json", peer=OFFICE_IP,
+    )  # fmt: skip
+    assert (reply.status, reply.code) == (400, "IncompleteSignature")
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -52,6 +52,22 @@ def test_one_extension_serves_two_apps_without_keeping_either(world: World) -> N
     assert _signed_get(second, world, "/me", "bob").json == {"arn": world.arn("bob")}
 
 
+@pytest.mark.parametrize("given", ["ping, health", ["ping", "health"]])
+def test_public_endpoints_from_text_or_a_list(world: World, given: object) -> None:
+    app = _factory(RAM(ram=world.ram), RAM_PUBLIC_ENDPOINTS=given)
+
+    @app.get("/ping")
+    def ping() -> str:
+        return "pong"
+
+    @app.get("/a")
+    def a() -> str:  # undeclared; its endpoint name is one letter of "ping, health"
+        return "open?"
+
+    assert _signed_get(app, world, "/ping", None).text == "pong"
+    assert _signed_get(app, world, "/a", None).status_int == 401
+
+
 def test_config_keys_are_defaulted_with_setdefault(world: World) -> None:
     app = _factory(RAM(ram=world.ram), RAM_MAX_BODY=1234)
     assert app.config["RAM_MAX_BODY"] == 1234

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ram_middleware.adapters.wsgi import needs_body
+from ram_middleware.adapters.wsgi import needs_body, read_body
 
 from .apps import wsgi_app
 from .world import World
@@ -56,3 +56,17 @@ def test_an_http2_form_body_without_content_length_is_verified(world: World) -> 
     assert status.startswith("200") and reply["form"] == {"Acl": "private"}
     status, reply = _http2_post(world, b"", b"Acl=public-read")  # the form was not signed
     assert status.startswith("400") and reply["Code"] == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize("length", ["-1", "+5", "5x", "١"])
+def test_a_content_length_that_is_not_digits_is_not_trusted(length: str) -> None:
+    # int() takes "-1" (stream.read(-1) reads to the end, past the cap) and "+5"; neither is a length.
+    environ: dict[str, Any] = {"CONTENT_LENGTH": length, "wsgi.input": io.BytesIO(b"x" * 100)}
+    assert read_body(environ, 64) == b""  # an unterminated stream without a length is not read
+    terminated = {
+        "CONTENT_LENGTH": length,
+        "wsgi.input": io.BytesIO(b"x" * 100),
+        "wsgi.input_terminated": True,
+    }
+    assert read_body(terminated, 64) is None  # read to its end, but never past the cap: 413
+    assert read_body({"CONTENT_LENGTH": "5", "wsgi.input": io.BytesIO(b"x" * 100)}, 64) == b"xxxxx"
