@@ -9,10 +9,12 @@ scope types pass straight through, a refusal is answered once (an Alibaba-style 
   so Starlette's ``requires("authenticated")`` works;
 * ``scope["state"]["principal"]`` (``request.state.principal``) and ``scope["state"]["ram_request_id"]``.
 
-The body is read only when verification needs it — a protected route, a non-empty body, and a form body or
-an ``Authorization``/``x-acs-*`` header (RPC form parameters are signed; ACS3/ROA/OSS hash the body). It is
-capped (``max_body``, 413 beyond) and replayed to the app unchanged through a wrapped ``receive`` that then
-forwards ``http.disconnect``. Public routes and bodiless requests are never buffered.
+The body is read only when verification needs it — a protected route, a body (a non-zero content-length,
+chunking, or HTTP/2 and 3, which need neither header), and a form body, an ``Authorization``/``x-acs-*``
+header or an RPC v1 signature in the query (RPC form parameters are signed; ACS3/ROA/OSS hash the body; a v1
+request with any other body is refused, as v1 cannot cover it). It is capped (``max_body``, 413 beyond) and
+replayed to the app unchanged through a wrapped ``receive`` that then forwards ``http.disconnect``. Public
+routes, bodiless requests and bodies no credential covers are never buffered.
 
 The decision may touch the store and the replay guard, so it runs in a worker thread unless the runtime
 says every backend it uses is in-process (``offload=None``: ask ``ram.blocking``). The hop goes through the
