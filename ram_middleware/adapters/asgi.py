@@ -11,10 +11,11 @@ scope types pass straight through, a refusal is answered once (an Alibaba-style 
 
 The body is read only when verification needs it — a protected route, a body (a non-zero content-length,
 chunking, or HTTP/2 and 3, which need neither header), and a form body, an ``Authorization``/``x-acs-*``
-header or an RPC v1 signature in the query (RPC form parameters are signed; ACS3/ROA/OSS hash the body; a v1
-request with any other body is refused, as v1 cannot cover it). It is capped (``max_body``, 413 beyond) and
-replayed to the app unchanged through a wrapped ``receive`` that then forwards ``http.disconnect``. Public
-routes, bodiless requests and bodies no credential covers are never buffered.
+header, or an RPC v1 signature or any escape in the query (RPC form parameters are signed; ACS3/ROA/OSS
+hash the body; a v1 request with any other body is refused, as v1 cannot cover it). It is capped
+(``max_body``, 413 beyond) and replayed to the app unchanged through a wrapped ``receive`` that then
+forwards ``http.disconnect``. Public routes, bodiless requests and bodies no credential covers are never
+buffered.
 
 The decision may touch the store and the replay guard, so it runs in a worker thread unless the runtime
 says every backend it uses is in-process (``offload=None``: ask ``ram.blocking``). The hop goes through the
@@ -273,8 +274,10 @@ def _needs_body(scope: Scope) -> bool:
         # parameters would reach the app unsigned.
         has_body = scope.get("http_version", "1.1") not in _HTTP_1
     if has_body and not wanted:
-        # RPC v1 signs form parameters only: any other body is read so that the check refuses it.
-        wanted = b"SignatureVersion=" in scope.get("query_string", b"")
+        # RPC v1 signs form parameters only: any other body is read so that the check refuses it. Names
+        # are decoded before verifying, so an escaped spelling ("Signatur%65Version") may mark v1 as well.
+        query = scope.get("query_string", b"")
+        wanted = b"SignatureVersion=" in query or b"%" in query
     return has_body and wanted
 
 

@@ -47,8 +47,10 @@ def needs_body(environ: Mapping[str, Any]) -> bool:
     if not has_body:
         return False
     form = str(environ.get("CONTENT_TYPE", "")).lstrip(" \t")[: len(_FORM)].lower() == _FORM
-    # RPC v1 signs form parameters only: any other body is read so that the check refuses it.
-    rpc_v1 = "SignatureVersion=" in str(environ.get("QUERY_STRING", ""))
+    # RPC v1 signs form parameters only: any other body is read so that the check refuses it. Names are
+    # decoded before verifying, so an escaped spelling ("Signatur%65Version") may mark v1 as well.
+    query = str(environ.get("QUERY_STRING", ""))
+    rpc_v1 = "SignatureVersion=" in query or "%" in query
     return form or rpc_v1 or any(name in environ for name in _BODY_HEADERS)
 
 

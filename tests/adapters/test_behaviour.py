@@ -5,13 +5,15 @@ RequestSigner (ACS3 and RPC v1); identities live in a real store provisioned thr
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
 from ram_middleware.audit import AuditEvent
-from ram_middleware.client import RequestSigner
+from ram_middleware.client import RequestSigner, SignedParts
 
 from .harness import VARIANTS, Harness, make_harness
 from .world import World
@@ -293,6 +295,31 @@ def test_a_form_content_type_with_leading_space_is_still_verified_as_a_form(harn
 def test_an_rpc_v1_request_with_a_body_it_does_not_sign_is_refused(harness: Harness) -> None:
     reply = harness.call(
         "POST", "/buckets/rnd-bucket/objects", signer=harness.world.signer("bob", "v1"),
+        body=b'{"owner": "mallory"}', content_type="application/json", peer=OFFICE_IP,
+    )  # fmt: skip
+    assert (reply.status, reply.code) == (400, "IncompleteSignature")
+
+
+class _EscapedMarkerSigner:
+    """Signs as ``inner`` does, then spells the SignatureVersion name with an escape (``%65`` is ``e``):
+    the signature still verifies, as names are decoded before the string to sign is built."""
+
+    def __init__(self, inner: RequestSigner) -> None:
+        self.inner = inner
+
+    def sign(self, *args: Any) -> SignedParts:
+        signed = self.inner.sign(*args)
+        return replace(signed, url=signed.url.replace("SignatureVersion=", "Signatur%65Version="))
+
+
+def test_an_rpc_v1_body_is_refused_however_the_query_spells_its_names(harness: Harness) -> None:
+    # Rewriting an honest v1 request this way in transit must not let an unsigned body through.
+    signer = _EscapedMarkerSigner(harness.world.signer("bob", "v1"))
+    alice = _EscapedMarkerSigner(harness.world.signer("alice", "v1"))
+    read = harness.call("GET", "/instances/i-1", signer=alice)  # type: ignore[arg-type]
+    assert read.status == 200, read.body  # the escaped spelling itself is accepted
+    reply = harness.call(
+        "POST", "/buckets/rnd-bucket/objects", signer=signer,  # type: ignore[arg-type]
         body=b'{"owner": "mallory"}', content_type="application/json", peer=OFFICE_IP,
     )  # fmt: skip
     assert (reply.status, reply.code) == (400, "IncompleteSignature")
