@@ -195,7 +195,8 @@ def test_transfer_and_leaver_change_decisions_at_once(tmp_path: Path) -> None:
     service = RamService(open_store(f"sqlite:///{tmp_path / 'ram.db'}"))
     account_id = service.create_account().account_id
     apply(service, account_id, load_organisation(ORG))
-    stop = [s.format(account=account_id) for s in ecs("StopInstance")]
+    action, resource = (s.format(account=account_id) for s in ecs("StopInstance"))
+    stop = (action, resource)
     assert service.simulate(account_id, "B", *stop).effect == "ImplicitDeny"
     # B transfers from R&D to O&M.
     service.remove_user_from_group(account_id, "RnD", "B")

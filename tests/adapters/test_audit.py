@@ -96,8 +96,8 @@ def test_write_behind_from_many_threads_loses_nothing(tmp_path: Path) -> None:
     sink.close()
     ids = _request_ids(path)
     assert sorted(ids) == sorted(f"{t}-{i}" for t in range(8) for i in range(300))
-    for thread in range(8):  # each thread's events stay in the order it emitted them
-        mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"{thread}-")]
+    for number in range(8):  # each thread's events stay in the order it emitted them
+        mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"{number}-")]
         assert mine == sorted(mine)
 
 
