@@ -474,7 +474,8 @@ class Authorizer:
         if self._host_id:
             body["HostId"] = self._host_id
         body.update(Code=error.code, Message=error.message)
-        if isinstance(error, errors.AuthorizationError) and error.detail:
+        # MFARequired is an authentication error, yet a policy decision refused it as much as NoPermission.
+        if isinstance(error, errors.AuthorizationError | errors.MFARequired) and error.detail:
             body["AccessDeniedDetail"] = error.detail
         headers = [("x-acs-request-id", request_id)]
         if error.status == 401:

@@ -108,6 +108,8 @@ def test_policy_on_mfa_present_sends_browser_to_step_up(site: Site) -> None:
     assert page.status_code == 303 and page.headers["location"] == "/console/mfa?next=%2Fpay"
     api = browser.get("/pay", headers=JSON)
     assert api.status_code == 403 and api.json()["Code"] == "Forbidden.MFARequired"
+    detail = api.json()["AccessDeniedDetail"]  # a policy refused it, as with NoPermission
+    assert detail["NoPermissionType"] == "ImplicitDeny" and detail["AuthPrincipalDisplayName"]
     no_device = browser.get(page.headers["location"])
     assert no_device.status_code == 403 and "no MFA device is bound" in no_device.text
     assert 'href="/console/mfa-device"' in no_device.text
