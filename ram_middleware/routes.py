@@ -19,6 +19,7 @@ Three ways to declare them, all producing a :class:`Rule`:
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -69,50 +70,76 @@ class Rule(Protocol):
         ...
 
 
+_LITERAL, _HEAD, _MIDDLE, _LAST = range(4)  # ResourceTemplate part kinds
+
+
 class ResourceTemplate:
-    """A resource ARN with ``{Name}`` placeholders, parsed once."""
+    """A resource ARN with ``{Name}`` placeholders, parsed once.
+
+    A value cannot move text into another part of the resource, where a policy's ``*`` (which spans ``:``
+    and ``/``) would match what the app never acts on: a placeholder in an ARN's service, region or account
+    field refuses ``:``, and a placeholder followed by another one refuses ``:`` and ``/`` from query or form
+    parameters (a path parameter holds ``/`` only when its route says ``{name:path}``). The last
+    placeholder takes any value: object keys hold both. Refused: 400 ``InvalidParameter.<Name>``.
+    """
 
     __slots__ = ("_parts", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        parts: list[tuple[bool, str]] = []  # (is_placeholder, literal text or name)
+        parts: list[tuple[int, str]] = []  # (kind, literal text or name)
         position = 0
+        arn = text.startswith("acs:")
         for match in _PLACEHOLDER.finditer(text):
-            parts.append((False, text[position : match.start()]))
-            parts.append((True, match.group(1)))
+            parts.append((_LITERAL, text[position : match.start()]))
+            head = arn and text.count(":", 0, match.start()) < 4
+            parts.append((_HEAD if head else _MIDDLE, match.group(1)))
             position = match.end()
-        parts.append((False, text[position:]))
-        self._parts = tuple(part for part in parts if part[0] or part[1])
+        parts.append((_LITERAL, text[position:]))
+        names = [index for index, (kind, _) in enumerate(parts) if kind == _MIDDLE]
+        if names:
+            parts[names[-1]] = (_LAST, parts[names[-1]][1])
+        self._parts = tuple(part for part in parts if part[0] != _LITERAL or part[1])
 
     def __repr__(self) -> str:
         return f"ResourceTemplate({self.text!r})"
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(text for is_name, text in self._parts if is_name)
+        return tuple(text for kind, text in self._parts if kind != _LITERAL)
 
     def fill(self, facts: RequestFacts, path_params: Mapping[str, str], account_id: str) -> str:
-        """The resource for one request; raises ``MissingParameter.<Name>`` for an absent value."""
-        if len(self._parts) == 1 and not self._parts[0][0]:
+        """The resource for one request; raises ``MissingParameter.<Name>`` for an absent value and
+        ``InvalidParameter.<Name>`` for one that would reach into another part of the resource."""
+        if len(self._parts) == 1 and self._parts[0][0] == _LITERAL:
             return self.text
-        pieces = [
-            _lookup(text, facts, path_params, account_id) if is_name else text
-            for is_name, text in self._parts
-        ]
+        pieces = []
+        for kind, text in self._parts:
+            if kind == _LITERAL:
+                pieces.append(text)
+            elif text == "account":  # the caller's, never the request's: it could name any account
+                pieces.append(account_id)
+            else:
+                pieces.append(_lookup(kind, text, facts, path_params))
         return "".join(pieces)
 
 
-def _lookup(name: str, facts: RequestFacts, path_params: Mapping[str, str], account_id: str) -> str:
-    # The account is the caller's, never the request's: a request could otherwise name any account.
-    if name == "account":
-        return account_id
+def _lookup(kind: int, name: str, facts: RequestFacts, path_params: Mapping[str, str]) -> str:
     value = path_params.get(name)
-    if value is None:
+    from_request = value is None
+    if from_request:
         value = _single_param(facts, name)
     if not value:
         raise errors.MissingParameter(
             name, f"The input parameter {name} that is mandatory for processing this request is not supplied."
+        )
+    if kind == _HEAD:
+        reach = ":" in value
+    else:
+        reach = kind == _MIDDLE and from_request and (":" in value or "/" in value)
+    if reach:
+        raise errors.InvalidParameter(
+            name, f"The {name} parameter holds a ':' or '/' that would name another part of the resource."
         )
     return value
 
@@ -144,7 +171,8 @@ PUBLIC = RouteRule(public=True)
 class RpcApi:
     """An RPC-style API: ``Action`` (query/form) or ``x-acs-action`` (header) → action ``<service>:<Action>``.
 
-    ``resources`` maps an Action name to its resource template; others use ``resource``. With ``actions``
+    ``resources`` maps an Action name (in any case, as policies match actions) to its resource template;
+    others use ``resource``. With ``actions``
     given, any other Action is refused with ``InvalidAction.NotFound`` before authorization; with
     ``version`` given, a different ``Version`` is refused with ``InvalidParameter.Version``.
     """
@@ -165,7 +193,13 @@ class RpcApi:
         self.service = service
         self.version = version
         self._default = ResourceTemplate(resource)
-        self._templates = {name: ResourceTemplate(text) for name, text in (resources or {}).items()}
+        # Keyed by lower case: policies match actions regardless of case, and so must the template choice
+        # (else "deleteInstance" would be checked against the default resource).
+        self._templates = {name.lower(): ResourceTemplate(text) for name, text in (resources or {}).items()}
+        if len(self._templates) != len(resources or {}):
+            raise errors.InvalidParameter(
+                "Resources", "Two resources entries name one Action in different case."
+            )
         self._actions = frozenset(actions) if actions is not None else None
 
     def __repr__(self) -> str:
@@ -183,7 +217,7 @@ class RpcApi:
 
     def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:
         name = self.action_name(facts)
-        template = self._templates.get(name, self._default)
+        template = self._templates.get(name.lower(), self._default)
         return f"{self.service}:{name}", template.fill(facts, path_params, account_id)
 
 
@@ -220,14 +254,17 @@ class _Entry:
     methods: frozenset[str] | None  # None: any method
     pattern: re.Pattern[str]
     rule: Rule
+    converted: tuple[tuple[str, Callable[[str], object]], ...]  # parameters whose text the app sees converted
 
 
 class RouteTable:
     """Method + path pattern → rule, first match wins.
 
     Patterns use Starlette's syntax: ``/buckets/{bucket}/objects/{key:path}`` — ``{name}`` is one path
-    segment, ``{name:path}`` the rest of the path. Patterns are matched against the decoded path; a rule for
-    ``GET`` also covers ``HEAD``; method ``*`` matches any method.
+    segment, ``{name:path}`` the rest of the path; ``int``, ``float`` and ``uuid`` match and convert as
+    Starlette's do, and the resource sees the converted value as text (``/items/007`` fills ``7``, the
+    item the app receives). Patterns are matched against the decoded path; a rule for ``GET`` also covers
+    ``HEAD``; method ``*`` matches any method. Another converter is refused (``InvalidParameter``).
     """
 
     def __init__(self, routes: Iterable[tuple[str | Iterable[str], str, Rule]] = ()) -> None:
@@ -244,7 +281,8 @@ class RouteTable:
         upper = frozenset(name.upper() for name in names)
         if "GET" in upper:
             upper |= {"HEAD"}
-        self._entries.append(_Entry(None if "*" in upper else upper, _compile(pattern), rule))
+        regex, converted = _compile(pattern)
+        self._entries.append(_Entry(None if "*" in upper else upper, regex, rule, converted))
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The rule and path parameters for a request, or None when no route matches."""
@@ -253,21 +291,43 @@ class RouteTable:
                 continue
             found = entry.pattern.fullmatch(path)
             if found is not None:
-                return entry.rule, found.groupdict()
+                params = found.groupdict()
+                for name, convert in entry.converted:
+                    params[name] = str(convert(params[name]))
+                return entry.rule, params
         return None
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
+# Starlette's convertors (starlette.convertors): the regex each matches and what the endpoint receives.
+_CONVERTERS: dict[str, tuple[str, Callable[[str], object] | None]] = {
+    "str": ("[^/]+", None),
+    "path": (".*", None),
+    "int": ("[0-9]+", int),
+    "float": (r"[0-9]+(?:\.[0-9]+)?", float),
+    "uuid": ("[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}", uuid.UUID),
+}
+
+
+def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[tuple[str, Callable[[str], object]], ...]]:
     if not pattern.startswith("/"):
         raise errors.InvalidParameter("RoutePattern", f"A route pattern starts with '/': {pattern[:64]!r}.")
     regex = ""
+    converted: list[tuple[str, Callable[[str], object]]] = []
     position = 0
-    for match in re.finditer(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path))?\}", pattern):
-        regex += re.escape(pattern[position : match.start()])
-        regex += f"(?P<{match.group(1)}>{'.+' if match.group(2) == 'path' else '[^/]+'})"
+    for match in re.finditer(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}", pattern):
+        name, kind = match.group(1), match.group(2) or "str"
+        if kind not in _CONVERTERS:
+            raise errors.InvalidParameter(
+                "RoutePattern",
+                f"Unknown converter {kind[:32]!r} in {pattern[:64]!r} (str, path, int, float, uuid).",
+            )
+        expression, convert = _CONVERTERS[kind]
+        regex += re.escape(pattern[position : match.start()]) + f"(?P<{name}>{expression})"
+        if convert is not None:
+            converted.append((name, convert))
         position = match.end()
     regex += re.escape(pattern[position:])
-    return re.compile(regex)
+    return re.compile(regex), tuple(converted)
 
 
 # --- declaring rules on endpoints ---------------------------------------------------------------------------

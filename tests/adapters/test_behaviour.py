@@ -191,6 +191,18 @@ def test_rpc_resolver_takes_the_action_from_the_request(harness: Harness, scheme
     assert (missing.status, missing.code) == (400, "MissingParameter.Action")
 
 
+def test_rpc_parameters_cannot_move_the_resource(harness: Harness) -> None:
+    alice = harness.world.signer("alice")
+    # A region holding ':' would shift the instance into a field a policy's "*" swallows.
+    shifted = [("Action", "StopInstance"), ("RegionId", "cn:1:instance/i-7"), ("InstanceId", "i-protected")]
+    reply = harness.call("GET", "/rpc", signer=alice, query=shifted)
+    assert (reply.status, reply.code) == (400, "InvalidParameter.RegionId")
+    # The Action's case does not pick another resource template (policies match actions in any case).
+    lower = [("Action", "stopinstance"), ("RegionId", "cn-hangzhou"), ("InstanceId", "i-7")]
+    assert harness.call("GET", "/rpc", signer=alice, query=lower).status == 200
+    assert _last_event(harness).resource == f"acs:ecs:cn-hangzhou:{harness.world.account_id}:instance/i-7"
+
+
 def test_rpc_action_from_the_v3_header(harness: Harness) -> None:
     headers = [("x-acs-action", "DescribeInstances"), ("x-acs-version", "2014-05-26")]
     reply = harness.call(

@@ -49,6 +49,65 @@ def test_missing_or_empty_parameter_is_400() -> None:
         assert (caught.value.code, caught.value.status) == ("MissingParameter.InstanceId", 400)
 
 
+def test_a_value_cannot_reach_into_another_part_of_the_arn() -> None:
+    # eve may delete i-dev-* only; "RegionId=cn:1:instance/i-dev-x" would make the resource
+    # acs:ecs:cn:1:instance/i-dev-x:<account>:instance/i-prod, which "acs:ecs:*:*:instance/i-dev-*" matches.
+    template = ResourceTemplate("acs:ecs:{RegionId}:{account}:instance/{InstanceId}")
+    for request, path in ((facts("RegionId=cn:1:instance/i-dev-x"), {}), (facts(""), {"RegionId": "cn:1"})):
+        with pytest.raises(errors.InvalidParameter) as caught:
+            template.fill(request, {"InstanceId": "i-prod", **path}, ACCOUNT)
+        assert (caught.value.code, caught.value.status) == ("InvalidParameter.RegionId", 400)
+    # The last placeholder takes anything, and a region may hold "/" (it shifts no field).
+    assert template.fill(facts("RegionId=cn/x&InstanceId=a:b/c"), {}, ACCOUNT) == (
+        f"acs:ecs:cn/x:{ACCOUNT}:instance/a:b/c"
+    )
+
+
+def test_a_parameter_before_another_placeholder_holds_no_separator() -> None:
+    template = ResourceTemplate("acs:oss:*:{account}:{bucket}/{key}")
+    for bucket in ("public/x", "public:x"):
+        with pytest.raises(errors.InvalidParameter) as caught:
+            template.fill(facts(f"bucket={bucket}&key=k"), {}, ACCOUNT)
+        assert caught.value.code == "InvalidParameter.bucket"
+    # From the path, the route decides what a segment may hold ({key:path} spans "/").
+    assert template.fill(facts("key=a/b"), {"bucket": "b:1"}, ACCOUNT) == f"acs:oss:*:{ACCOUNT}:b:1/a/b"
+
+
+def test_rpc_resource_templates_ignore_the_actions_case() -> None:
+    api = RpcApi("ecs", resources={"StopInstance": "acs:ecs:*:{account}:instance/{InstanceId}"})
+    request = facts("Action=STOPINSTANCE&InstanceId=i-1")
+    assert api.resolve(request, {}, ACCOUNT) == ("ecs:STOPINSTANCE", f"acs:ecs:*:{ACCOUNT}:instance/i-1")
+    with pytest.raises(errors.InvalidParameter):
+        RpcApi("ecs", resources={"StopInstance": "*", "stopinstance": "*"})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "params"),
+    [
+        ("/items/{id:int}", "/items/007", {"id": "7"}),  # what the endpoint receives: int("007")
+        ("/price/{v:float}", "/price/1.50", {"v": "1.5"}),
+        (
+            "/u/{id:uuid}",
+            "/u/0F1E2D3C4B5A69788695A4B3C2D1E0F9",
+            {"id": "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"},
+        ),
+        ("/files/{rest:path}", "/files/", {"rest": ""}),
+        ("/files/{rest:path}", "/files/a/b", {"rest": "a/b"}),
+        ("/s/{name:str}", "/s/a", {"name": "a"}),
+    ],
+)
+def test_route_table_converters_match_and_convert_as_starlettes(
+    pattern: str, path: str, params: dict[str, str]
+) -> None:
+    assert RouteTable([("GET", pattern, PUBLIC)]).match("GET", path) == (PUBLIC, params)
+
+
+def test_route_table_refuses_unknown_converters_and_non_matching_text() -> None:
+    with pytest.raises(errors.InvalidParameter):
+        RouteTable([("GET", "/items/{id:slug}", PUBLIC)])
+    assert RouteTable([("GET", "/items/{id:int}", PUBLIC)]).match("GET", "/items/x1") is None
+
+
 def test_account_comes_from_the_caller_only() -> None:
     assert ResourceTemplate("{account}").fill(facts("account=666"), {"account": "777"}, ACCOUNT) == ACCOUNT
 
