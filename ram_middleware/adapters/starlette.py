@@ -9,13 +9,29 @@ Declare a route's action and resource in one of three ways (first match wins):
    :class:`~ram_middleware.identity.Principal`.
 
 How the middleware finds the declaration: it matches the request against the app's router itself (the
-same ``Route.matches`` Starlette runs next, descending into ``Mount``s) and reads the rule off the matched
-endpoint. We chose this over checking lazily inside an endpoint wrapper because the decision then happens
-before *any* application code — inner middleware, FastAPI dependency resolution, body parsing — runs;
-routes without a declaration (including unknown paths) fall under the deny-by-default policy instead of
-slipping through; and the decorator does not wrap the endpoint, so FastAPI's signature inspection and
+same ``Route.matches`` Starlette runs next, descending into ``Mount``s and ``Host``s) and reads the rule off
+the matched endpoint. We chose this over checking lazily inside an endpoint wrapper because the decision then
+happens before *any* application code — inner middleware, FastAPI dependency resolution, body parsing —
+runs; routes without a declaration (including unknown paths) fall under the deny-by-default policy instead
+of slipping through; and the decorator does not wrap the endpoint, so FastAPI's signature inspection and
 Starlette's ``requires`` keep working. The price is a second router match per request; the rule found for
 each route object is cached.
+
+FastAPI 0.165 keeps an included router as one ``_IncludedRouter`` entry; the middleware asks it, as FastAPI
+does when it handles the request, which route it selects, and reads the rule off that route's per-inclusion
+context (prefixed path, and the router-level ``dependencies`` that may carry a ``RequirePermission``).
+Older FastAPI versions copy included routes into the app's router, which needs nothing special.
+
+Refused as a :class:`RouteConfigurationError` (500, the details in the server log only), never treated as
+undeclared — ``undeclared="allow"``/``"authenticate"`` would open them:
+
+* a route that matches but shows neither an endpoint nor routes to descend into (a route kind this module
+  does not know, e.g. a future FastAPI wrapper). A ``Mount`` of an application that is not a router
+  (``StaticFiles``, an app wrapped in middleware) is not such a route: the mounted app is one undeclared
+  unit, to declare in a :class:`~ram_middleware.routes.RouteTable` or protect with its own middleware;
+* a route declaring two different rules (two ``RequirePermission`` dependencies, or one and ``@ram_route``
+  or ``@public``): the authorizer checks one rule per request, and enforcing either alone would half-open
+  the route. The same requirement written twice is one rule.
 
 Middleware order: add ``RAMMiddleware`` before ``CORSMiddleware`` (``add_middleware`` wraps, so the CORS
 layer ends up outside and answers credential-less preflight requests itself).
@@ -23,6 +39,8 @@ layer ends up outside and answers credential-less preflight requests itself).
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +60,7 @@ __all__ = [
     "RAMMiddleware",
     "RamUser",
     "RequirePermission",
+    "RouteConfigurationError",
     "current_principal",
     "match_route",
     "public",
@@ -51,10 +70,16 @@ __all__ = [
 ram_route = route_rule
 """``@ram_route(action, resource)``: declare an endpoint's RAM action and resource template."""
 
+_log = logging.getLogger(__name__)
+
 _NOT_ENFORCED = (
-    "RequirePermission({!r}) was not enforced by RAMMiddleware: install the middleware, and do not also "
-    "declare the route in a route table or with @ram_route."
+    "%r was not enforced by RAMMiddleware (path %s): install the middleware, and do not also declare the "
+    "route in a route table or with @ram_route."
 )
+
+
+class RouteConfigurationError(RuntimeError):
+    """The app's routes cannot be protected as declared (see the module docstring); a 500 for the caller."""
 
 
 class RamUser(PrincipalUser, BaseUser):
@@ -69,7 +94,8 @@ class RequirePermission:
 
     ``principal: Principal = Depends(RequirePermission("oss:GetObject", "acs:oss:*:{account}:{bucket}/*"))``
     The middleware finds it on the route and decides before the endpoint runs; when called, the dependency
-    only confirms that this very rule was enforced (fail closed with 500 otherwise).
+    only confirms that this rule was enforced (fail closed with 500 otherwise; the rule goes to the log,
+    not to the caller).
     """
 
     def __init__(self, action: str | Rule, resource: str = "*") -> None:
@@ -79,11 +105,11 @@ class RequirePermission:
         return f"RequirePermission({self.rule!r})"
 
     async def __call__(self, request: HTTPConnection) -> Principal:
-        if request.scope.get("ram.rule") is not self.rule:
-            raise HTTPException(500, _NOT_ENFORCED.format(self.rule))
-        principal = request.scope["state"].get("principal")
-        if not isinstance(principal, Principal):
-            raise HTTPException(500, _NOT_ENFORCED.format(self.rule))
+        # Equal, not identical: one requirement written twice on a route is one rule (see _route_rule).
+        principal = (request.scope.get("state") or {}).get("principal")
+        if request.scope.get("ram.rule") != self.rule or not isinstance(principal, Principal):
+            _log.error(_NOT_ENFORCED, self, request.url.path)
+            raise HTTPException(500, "Permission check not enforced; see the server log.")
         return principal
 
 
@@ -102,10 +128,10 @@ class _RuleCache:
     once)."""
 
     def __init__(self) -> None:
-        self._rules: dict[tuple[int, str], tuple[BaseRoute, Rule | None]] = {}
+        self._rules: dict[tuple[int, str], tuple[object, Rule | None]] = {}
         self._lock = threading.Lock()
 
-    def rule(self, route: BaseRoute, method: str) -> Rule | None:
+    def rule(self, route: object, method: str) -> Rule | None:
         if method not in _CACHED_METHODS:  # a client-chosen token: looked up, never kept
             return _route_rule(route, method)
         key = (id(route), method)
@@ -118,50 +144,90 @@ class _RuleCache:
         return rule
 
 
-def _route_rule(route: BaseRoute, method: str) -> Rule | None:
+def _route_rule(route: object, method: str) -> Rule | None:
     endpoint = getattr(route, "endpoint", None)
-    rule = declared_rule(endpoint, method) if endpoint is not None else None
-    if rule is not None:
-        return rule
-    dependant = getattr(route, "dependant", None)  # FastAPI's APIRoute
-    return _dependency_rule(dependant) if dependant is not None else None
+    declared = declared_rule(endpoint, method) if endpoint is not None else None
+    rules = [declared] if declared is not None else []
+    dependant = getattr(route, "dependant", None)  # FastAPI's APIRoute (or its per-inclusion context)
+    if dependant is not None:
+        _dependency_rules(dependant, rules)
+    if len(rules) > 1:
+        raise RouteConfigurationError(
+            f"{_describe(route)} declares {len(rules)} different RAM rules ({', '.join(map(repr, rules))}); "
+            "the middleware enforces one per route: keep one RequirePermission, @ram_route or @public."
+        )
+    return rules[0] if rules else None
 
 
-def _dependency_rule(dependant: Any) -> Rule | None:
+def _dependency_rules(dependant: Any, found: list[Rule]) -> None:
+    """Adds to ``found`` every RequirePermission rule in the dependency tree not already in it."""
     for dependency in getattr(dependant, "dependencies", ()):
         call = getattr(dependency, "call", None)
-        if isinstance(call, RequirePermission):
-            return call.rule
-        found = _dependency_rule(dependency)
-        if found is not None:
-            return found
-    return None
+        if isinstance(call, RequirePermission) and call.rule not in found:
+            found.append(call.rule)
+        _dependency_rules(dependency, found)
 
 
-def match_route(scope: Scope) -> tuple[BaseRoute, dict[str, str]] | None:
-    """The route the app's router will pick for ``scope`` and its path parameters (as text)."""
+def _describe(route: object) -> str:
+    methods = ",".join(sorted(getattr(route, "methods", None) or ()))
+    return " ".join(filter(None, ("route", methods, getattr(route, "path", None) or type(route).__name__)))
+
+
+_Matched = tuple[object, dict[str, str]]
+
+
+def match_route(scope: Scope) -> _Matched | None:
+    """The route the app's router will pick for ``scope`` and its path parameters (as text). The route is a
+    Starlette/FastAPI route, or for a route of an included FastAPI router its per-inclusion context (which
+    has ``endpoint``, ``path`` and ``dependant`` as a route does)."""
     router = getattr(scope.get("app"), "router", None)
     routes = getattr(router, "routes", None)
     if routes is None:
         return None
-    return _walk(routes, scope)
+    included = getattr(sys.modules.get("fastapi.routing"), "_IncludedRouter", None)  # no import: optional
+    return _walk(routes, scope, included)
 
 
-def _walk(routes: Iterable[BaseRoute], scope: Scope) -> tuple[BaseRoute, dict[str, str]] | None:
-    partial: tuple[BaseRoute, dict[str, str]] | None = None
+def _walk(routes: Iterable[BaseRoute], scope: Scope, included: type[Any] | None) -> _Matched | None:
+    partial: tuple[object, Scope] | None = None
     for route in routes:
-        match, child = route.matches(scope)
-        if match is Match.NONE:
-            continue
-        params = {name: str(value) for name, value in child.get("path_params", {}).items()}
+        match, child, selected = _select(route, scope, included)
         if match is Match.FULL:
-            inner = getattr(route, "routes", None)  # Mount and Host hold their own routes
-            if inner is not None and getattr(route, "endpoint", None) is None:
-                return _walk(inner, {**scope, **child})
-            return route, params
-        if partial is None:
-            partial = (route, params)  # a method mismatch: Starlette answers 405 from this route
-    return partial
+            return _settle(selected, child, scope, included)
+        if match is Match.PARTIAL and partial is None:
+            partial = (selected, child)  # a method mismatch: Starlette answers 405 from this route
+    return _settle(*partial, scope, included) if partial is not None else None
+
+
+def _select(route: BaseRoute, scope: Scope, included: type[Any] | None) -> tuple[Match, Scope, object]:
+    """``route.matches``, except that an included FastAPI router is asked which of its routes it selects."""
+    if included is None or not isinstance(route, included):
+        match, child = route.matches(scope)
+        return match, child, route
+    # FastAPI's matching keeps bookkeeping in scope["fastapi"]: give it a copy, not the request's scope.
+    scope = {**scope, "fastapi": dict(scope.get("fastapi") or {})}
+    selected: Any = route
+    while isinstance(selected, included):  # nested include_router: FastAPI's _handle_selected recurses so
+        match, child, selected, context = selected._match(scope)
+        if match is Match.NONE:
+            return match, child, None
+    # An APIRoute's per-inclusion context holds its prefixed path and merged dependencies; other kinds of
+    # route come back already rebuilt with the prefix (context.starlette_route).
+    if context is not None and context.starlette_route is None:
+        selected = context
+    return match, child, selected
+
+
+def _settle(route: object, child: Scope, scope: Scope, included: type[Any] | None) -> _Matched | None:
+    if getattr(route, "endpoint", None) is not None:
+        return route, {name: str(value) for name, value in child.get("path_params", {}).items()}
+    inner = getattr(route, "routes", None)  # Mount and Host hold their own routes
+    if inner is not None:
+        return _walk(inner, {**scope, **child}, included)
+    raise RouteConfigurationError(
+        f"A {type(route).__name__} route matches {scope.get('path')!r} but shows no endpoint "
+        "to read a RAM rule from; declare its paths in a RouteTable (rules=) or protect it separately."
+    )
 
 
 class RAMMiddleware(asgi.RAMMiddleware):
