@@ -4,11 +4,13 @@ Global keys set here (policy-language.md, "Global condition keys"):
 
 * ``acs:SourceIp`` — the TCP peer; ``X-Forwarded-For`` (or RFC 7239 ``Forwarded``, whichever the proxy is
   configured to write) is believed only when the peer is a configured trusted proxy. The chain is walked
-  right to left, skipping trusted hops; the first untrusted address is the client. A forwarding header
-  sent by an untrusted peer is ignored, so a client cannot choose its own source IP.
+  right to left, skipping trusted hops; the first untrusted address is the client, and an unreadable hop
+  there (``unknown``, garbage, a ``Forwarded`` element without ``for``) makes it ``""``, which no
+  ``IpAddress`` matches. A forwarding header sent by an untrusted peer is ignored, so a client cannot
+  choose its own source IP.
 * ``acs:CurrentTime`` — the injectable clock, UTC, ``YYYY-MM-DDThh:mm:ssZ``.
 * ``acs:SecureTransport`` — the request's scheme, or ``X-Forwarded-Proto`` (``proto=`` for ``Forwarded``)
-  from a trusted proxy.
+  from trusted proxies, every report saying TLS.
 * ``acs:MFAPresent`` — only when the principal carries an MFA state (console/STS sessions); absent for
   AccessKey calls, as the spec decides.
 * ``acs:AccessId``, ``acs:PrincipalARN``, ``acs:PrincipalType`` — from the principal.
@@ -139,43 +141,53 @@ class ContextBuilder:
         return context
 
     def source_ip(self, facts: RequestFacts) -> str:
-        """The client address after trusted-proxy processing (``""`` when the server gave no peer)."""
-        peer = facts.peer or ""
-        if not self._proxies or not self._trusted(peer):
-            return peer
-        client = peer
-        for hop in reversed(self._forwarded_for(facts)):
-            address = _parse_address(hop)
-            if address is None:
-                break  # garbage written before the trusted part of the chain: stop at the last good hop
-            client = str(address)
-            if not self._trusted(client):
-                break
-        return client
+        """The client address after trusted-proxy processing (``""`` when the server gave no peer, or when
+        the hop naming the client is unreadable: ``unknown``, obfuscated, missing or garbage)."""
+        return self._client(facts)[0]
 
     def secure_transport(self, facts: RequestFacts) -> bool:
-        """Whether the client reached us over TLS (via a trusted proxy's report when behind one)."""
+        """Whether the client reached us over TLS (via the trusted proxies' reports when behind them).
+
+        Behind proxies every report must say TLS: with ``Forwarded``, the client's element must carry
+        ``proto=https`` (or ``wss``) and no element nearer to us another protocol; ``X-Forwarded-Proto``
+        values must all be ``https``/``wss`` (a value a client adds can only deny that client).
+        """
         if facts.scheme == "https":
             return True
         if not self._proxies or not self._trusted(facts.peer or ""):
             return False
-        proto = self._forwarded_proto(facts)
-        return proto is not None and proto.lower() in ("https", "wss")
+        if self._forwarded_header == "forwarded":
+            index = self._client(facts)[1]
+            protos = [element.get("proto") for element in _forwarded_elements(facts)][max(index, 0) :]
+            return index >= 0 and protos[0] is not None and all(p is None or _is_tls(p) for p in protos)
+        values = [p.strip() for line in facts.header_values("x-forwarded-proto") for p in line.split(",")]
+        return bool(values) and all(_is_tls(value) for value in values)
+
+    def _client(self, facts: RequestFacts) -> tuple[str, int]:
+        """The client address and the index of the forwarding hop that names it (-1: the TCP peer)."""
+        peer = facts.peer or ""
+        if not self._proxies or not self._trusted(peer):
+            return peer, -1
+        hops = self._forwarded_for(facts)
+        client, index = peer, -1
+        for index in range(len(hops) - 1, -1, -1):
+            address = _parse_address(hops[index])
+            if address is None:
+                # The hop that should name the client does not: fail closed rather than take a trusted
+                # proxy's address (which an allow-list of internal networks would admit).
+                return "", index
+            client = str(address)
+            if not self._trusted(client):
+                break
+        return client, index  # every hop trusted: the leftmost is the client
 
     # --- forwarding headers ------------------------------------------------------------------------------
 
     def _forwarded_for(self, facts: RequestFacts) -> list[str]:
         if self._forwarded_header == "forwarded":
-            return [value for element in _forwarded_elements(facts) if (value := element.get("for"))]
+            # One entry per element: an element without "for" is an unreadable hop, not one to skip.
+            return [element.get("for", "") for element in _forwarded_elements(facts)]
         return [hop.strip() for line in facts.header_values("x-forwarded-for") for hop in line.split(",")]
-
-    def _forwarded_proto(self, facts: RequestFacts) -> str | None:
-        # Only the nearest (rightmost) hop's report counts: it is the one the trusted proxy wrote.
-        if self._forwarded_header == "forwarded":
-            elements = _forwarded_elements(facts)
-            return elements[-1].get("proto") if elements else None
-        values = [p.strip() for line in facts.header_values("x-forwarded-proto") for p in line.split(",")]
-        return values[-1] if values else None
 
     def _is_trusted_uncached(self, text: str) -> bool:
         address = _parse_address(text)
@@ -191,12 +203,21 @@ def _add_principal_keys(context: dict[str, object], principal: Principal) -> Non
         context["acs:MFAPresent"] = "true" if principal.mfa_present else "false"
 
 
+def _is_tls(proto: str) -> bool:
+    return proto.lower() in ("https", "wss")
+
+
 def _parse_network(text: str) -> _Network:
+    """A trusted proxy network; IPv4-mapped IPv6 (``::ffff:10.0.0.5``) becomes IPv4, as in requests."""
     try:
-        return ipaddress.ip_network(text.strip(), strict=False)
+        network = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         message = f"Not an IP address or CIDR: {text[:64]!r}."
         raise errors.InvalidParameter("TrustedProxies", message) from None
+    mapped = ipaddress.IPv6Network("::ffff:0:0/96")
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(mapped) and network.prefixlen >= 96:
+        return ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+    return network
 
 
 def _parse_address(text: str) -> _Address | None:

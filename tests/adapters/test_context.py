@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ram_middleware import errors
 from ram_middleware.context import ContextBuilder, format_time
@@ -34,7 +36,9 @@ def builder() -> ContextBuilder:
         ("192.0.2.1", "203.0.113.9, 192.0.2.7", "203.0.113.9"),  # two trusted hops skipped
         ("192.0.2.1", "10.0.0.1, 203.0.113.9", "203.0.113.9"),  # client-sent prefix ignored
         ("192.0.2.1", "192.0.2.8, 192.0.2.7", "192.0.2.8"),  # every hop trusted: the leftmost
-        ("192.0.2.1", "garbage, 192.0.2.7", "192.0.2.7"),  # unreadable hop: stop at the last good one
+        ("192.0.2.1", "garbage, 192.0.2.7", ""),  # the client's hop unreadable: so is the client
+        ("192.0.2.1", "unknown, 192.0.2.7", ""),  # not the trusted proxy's address, which allow-lists admit
+        ("192.0.2.1", "garbage, 203.0.113.9", "203.0.113.9"),  # unreadable beyond the client: never read
         ("192.0.2.1", "203.0.113.9:5555", "203.0.113.9"),  # port stripped
         ("2001:db8:ffff::1", "2001:db8:1::5", "2001:db8:1::5"),  # IPv6 proxy
         ("192.0.2.1", "::ffff:203.0.113.9", "203.0.113.9"),  # IPv4-mapped becomes IPv4
@@ -54,7 +58,15 @@ def test_rfc7239_forwarded_when_configured() -> None:
     builder = ContextBuilder(trusted_proxies=PROXIES, forwarded_header="forwarded")
     header = ("Forwarded", 'for="[2001:db8:cafe::17]:4711";proto=http, for=192.0.2.60;proto=https')
     assert builder.source_ip(facts("192.0.2.1", header)) == "2001:db8:cafe::17"
-    assert builder.secure_transport(facts("192.0.2.1", header)) is True
+    # The client reached the first proxy over plain http; the proxies' own https hop does not change that.
+    assert builder.secure_transport(facts("192.0.2.1", header)) is False
+    tls = ("Forwarded", 'for="[2001:db8:cafe::17]:4711";proto=https, for=192.0.2.60')
+    assert builder.secure_transport(facts("192.0.2.1", tls)) is True
+    inner_http = ("Forwarded", "for=203.0.113.9;proto=https, for=192.0.2.60;proto=http")
+    assert builder.secure_transport(facts("192.0.2.1", inner_http)) is False
+    # An element without "for" is an unreadable hop, not one to skip to the address a client wrote.
+    for line in ("for=203.0.113.5, proto=https;by=192.0.2.1", 'for=203.0.113.5, for=""'):
+        assert builder.source_ip(facts("192.0.2.1", ("Forwarded", line))) == ""
     # In this mode X-Forwarded-For is not believed at all.
     assert builder.source_ip(facts("192.0.2.1", ("X-Forwarded-For", "203.0.113.9"))) == "192.0.2.1"
 
@@ -64,6 +76,18 @@ def test_secure_transport(builder: ContextBuilder) -> None:
     assert builder.secure_transport(facts("198.51.100.1", ("X-Forwarded-Proto", "https"))) is False
     assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-Proto", "https"))) is True
     assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-Proto", "https, http"))) is False
+    # Every report must say TLS: the client's own plain http leg is not hidden by the proxies' https one.
+    assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-Proto", "http, https"))) is False
+    assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-Proto", "HTTPS, wss"))) is True
+
+
+@pytest.mark.parametrize("written", ["::ffff:192.0.2.1", "::ffff:192.0.2.0/120", "::ffff:c000:200/120"])
+def test_trusted_proxies_written_ipv4_mapped_are_ipv4(written: str) -> None:
+    # A dual-stack server logs its IPv4 peers this way; requests' mapped addresses already become IPv4.
+    builder = ContextBuilder(trusted_proxies=[written])
+    chain = ("X-Forwarded-For", "203.0.113.9")
+    assert builder.source_ip(facts("192.0.2.1", chain)) == "203.0.113.9"
+    assert builder.source_ip(facts("::ffff:192.0.2.1", chain)) == "203.0.113.9"
 
 
 def test_context_keys(builder: ContextBuilder) -> None:
@@ -113,3 +137,23 @@ def test_format_time_is_utc_seconds() -> None:
     assert format_time(datetime(2030, 1, 1, 8, 0, 0, 123456, tzinfo=timezone(timedelta(hours=8)))) == (
         "2030-01-01T00:00:00Z"
     )
+
+
+_HOPS = st.one_of(
+    st.sampled_from(["192.0.2.7", "192.0.2.99", "203.0.113.9", "10.0.0.1", "unknown", "", "_hidden"]),
+    st.text(max_size=12),
+)
+
+
+@given(
+    client_written=st.lists(_HOPS, max_size=4),
+    client=st.sampled_from(["203.0.113.9", "198.51.100.20", "2001:db8:1::5"]),
+    trusted_hops=st.lists(st.sampled_from(["192.0.2.7", "192.0.2.8", "[2001:db8:ffff::2]:80"]), max_size=3),
+)
+def test_hops_a_client_writes_never_change_its_source_ip(
+    client_written: list[str], client: str, trusted_hops: list[str]
+) -> None:
+    # Whatever a client puts in X-Forwarded-For, the trusted proxies append its real address after it.
+    builder = ContextBuilder(trusted_proxies=PROXIES)
+    chain = ", ".join([*(hop.replace(",", "") for hop in client_written), client, *trusted_hops])
+    assert builder.source_ip(facts("192.0.2.1", ("X-Forwarded-For", chain))) == client
