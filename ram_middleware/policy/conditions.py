@@ -25,7 +25,14 @@ from typing import Any
 from ram_middleware.arn import compile_wildcard
 from ram_middleware.errors import MalformedPolicyDocument
 from ram_middleware.policy.extensions import Context, Derive, extension_key
-from ram_middleware.policy.values import read_bool, read_date, read_decimal, read_ip, read_network
+from ram_middleware.policy.values import (
+    number_text,
+    read_bool,
+    read_date,
+    read_decimal,
+    read_ip,
+    read_network,
+)
 
 __all__ = ["OPERATORS", "Condition", "Context", "canonical_operator", "compile_conditions"]
 
@@ -44,8 +51,10 @@ _MAX_SHOWN = 120
 def _string_text(value: object) -> str | None:
     if isinstance(value, str):
         return value
-    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+    if isinstance(value, bool):
         return json.dumps(value)  # spec decision 5: compared as their JSON text
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return number_text(value)  # and numbers as decimal text, as request values are (decision 11)
     return None
 
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import cast
 
 from ram_middleware.arn import normalize_resource
+from ram_middleware.policy.values import number_text
 
 __all__ = ["Request", "context_value", "make_request"]
 
@@ -22,13 +23,8 @@ def _scalar_text(value: object) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float | Decimal):
-        text = repr(value) if isinstance(value, float) else str(value)
-        if "e" in text.lower() and text.lower() not in ("inf", "-inf", "nan"):
-            text = format(Decimal(text), "f")  # spec decision 11: decimal text, never exponent form
-        return text
+    if isinstance(value, int | float | Decimal):
+        return number_text(value)  # spec decision 11: decimal text, never exponent form
     if isinstance(value, datetime):
         if value.utcoffset() is None:
             raise TypeError("context date-times must carry a time zone")

@@ -37,6 +37,17 @@ _MAPPED_V4 = ipaddress.IPv6Network("::ffff:0:0/96")
 IpNet = tuple[int, int, int]  # (version, network as int, mask as int)
 
 
+def number_text(value: int | float | Decimal) -> str:
+    """A number as the text String operators compare: decimal, never exponent form (``1e+20`` is
+    ``100000000000000000000``), the same for policy values and request values."""
+    if isinstance(value, int):
+        return str(value)
+    text = repr(value) if isinstance(value, float) else str(value)
+    if "e" in text.lower() and text.lower() not in ("inf", "-inf", "nan"):
+        text = format(Decimal(text), "f")
+    return text
+
+
 def _decimal(text: str) -> Decimal | None:
     if _NUMBER.fullmatch(text) is None:
         return None

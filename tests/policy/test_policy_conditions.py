@@ -54,6 +54,10 @@ TABLE: list[tuple[str, str, Any, Any, bool]] = [
     ("json-number-as-text", "StringEquals", 100, 100, True),
     ("json-number-vs-text", "StringEquals", 100, "100", True),
     ("json-float-as-text", "StringEquals", 2.5, "2.5", True),
+    # Large and small floats: decimal text on both sides, never "1e+20" on one and digits on the other.
+    ("json-exponent-float-as-text", "StringEquals", 1e20, 1e20, True),
+    ("json-exponent-float-vs-text", "StringEquals", 1e-7, "0.0000001", True),
+    ("json-exponent-float-not-equals", "StringNotEquals", 1e20, 1e20, False),
     ("json-bool-as-text", "StringEquals", True, True, True),
     ("json-bool-text-case", "StringEquals", True, "True", False),
     # Numeric family
