@@ -9,7 +9,9 @@ Three ways to declare them, all producing a :class:`Rule`:
   (``oss_domains``/``oss_cnames``, see :mod:`ram_middleware.credentials.oss`), ``{bucket}`` is that
   bucket, ahead of the query, and a route capturing another one is refused; an OSS-signed request whose
   Host names none takes ``{bucket}`` from the route only. A missing value is a 400
-  ``MissingParameter.<Name>``.
+  ``MissingParameter.<Name>``; a parameter given twice with different values, taken from the query of a
+  multipart request, or holding a separator that would shift the resource (see
+  :class:`ResourceTemplate`) is a 400 ``InvalidParameter.<Name>``.
 * :class:`RpcApi` — RPC-style APIs (one endpoint, ``Action``/``Version`` parameters or the V3 headers
   ``x-acs-action``/``x-acs-version``): the action is ``<service>:<Action>``, the resource a per-action
   template or a default one.
@@ -47,6 +49,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 PathParams = Mapping[str, str]
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
+_MULTIPART = "multipart/form-data"
 _ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,127}")
 
 
@@ -223,18 +226,30 @@ class RpcApi:
 
 def _single_param(facts: RequestFacts, name: str) -> str | None:
     """The request parameter ``name`` (query, then form); InvalidParameter when it is repeated with another
-    value, as the app could then read a different one from the one the check used."""
+    value, as the app could then read a different one from the one the check used. On a multipart body,
+    which frameworks merge into their form values (Flask's ``request.values``) but the check does not
+    read, a parameter is refused outright: the body could name it again."""
     value = facts.params.get(name)
-    repeated = value is not None and len(facts.params) != len(facts.param_pairs)  # some name is repeated
+    if value is None:
+        return None
+    repeated = len(facts.params) != len(facts.param_pairs)  # some name is repeated
     if repeated and any(other == name and given != value for other, given in facts.param_pairs):
         raise errors.InvalidParameter(name, f"The {name} parameter is given twice with different values.")
+    if facts.content_type.lstrip(" \t")[: len(_MULTIPART)].lower() == _MULTIPART:
+        raise errors.InvalidParameter(
+            name, f"The {name} parameter cannot come from the query of a multipart/form-data request, whose "
+            "body could give it again: send it in the path or a url-encoded body.",
+        )  # fmt: skip
     return value
 
 
 def _parameter_or_header(facts: RequestFacts, param: str, header: str) -> str:
     from_param = _single_param(facts, param)
-    from_header = facts.header(header)
+    given = facts.header_values(header)
+    from_header = given[0] if given else None
     # Two different values would let the app dispatch on one while we authorize the other.
+    if any(value != from_header for value in given):
+        raise errors.InvalidParameter(param, f"The {header} header is given twice with different values.")
     if from_param and from_header and from_param != from_header:
         raise errors.InvalidParameter(param, f"The {param} parameter and the {header} header disagree.")
     value = from_param or from_header

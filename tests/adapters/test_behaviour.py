@@ -203,6 +203,26 @@ def test_rpc_parameters_cannot_move_the_resource(harness: Harness) -> None:
     assert _last_event(harness).resource == f"acs:ecs:cn-hangzhou:{harness.world.account_id}:instance/i-7"
 
 
+def test_a_multipart_request_cannot_fill_the_resource_from_its_query(harness: Harness) -> None:
+    # Flask's request.values merges multipart fields, which the check does not read: the body could
+    # name another instance than the query the check would use.
+    body = b'--b\r\nContent-Disposition: form-data; name="InstanceId"\r\n\r\ni-protected\r\n--b--\r\n'
+    query = [("Action", "StopInstance"), ("RegionId", "cn-hangzhou"), ("InstanceId", "i-7")]
+    reply = harness.call(
+        "POST", "/rpc", signer=harness.world.signer("alice"), query=query, body=body,
+        content_type="multipart/form-data; boundary=b",
+    )  # fmt: skip
+    assert (reply.status, reply.code) == (400, "InvalidParameter.Action")
+
+
+def test_two_different_action_headers_are_refused(harness: Harness) -> None:
+    headers = [("x-acs-action", "DescribeInstances"), ("x-acs-action", "StopInstance")]
+    reply = harness.call("POST", "/rpc", signer=harness.world.signer("bob"), headers=headers)
+    # ASGI keeps both values; a WSGI environ holds one of them (so the signature, over both, fails).
+    expected = "InvalidParameter.Action" if harness.kind == "asgi" else "SignatureDoesNotMatch"
+    assert (reply.status, reply.code) == (400, expected)
+
+
 def test_rpc_action_from_the_v3_header(harness: Harness) -> None:
     headers = [("x-acs-action", "DescribeInstances"), ("x-acs-version", "2014-05-26")]
     reply = harness.call(
