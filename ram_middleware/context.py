@@ -95,6 +95,10 @@ class ContextBuilder:
     ) -> None:
         if forwarded_header not in ("x-forwarded-for", "forwarded"):
             raise errors.InvalidParameter("ForwardedHeader", "Use 'x-forwarded-for' or 'forwarded'.")
+        if clock().utcoffset() is None:  # a naive time would be read in the server's zone, shifting policies
+            raise errors.InvalidParameter(
+                "Clock", "The clock must return aware datetimes: datetime.now(UTC)."
+            )
         self._proxies = tuple(_parse_network(text) for text in trusted_proxies)
         self._forwarded_header = forwarded_header
         self._clock = clock

@@ -157,3 +157,10 @@ def test_hops_a_client_writes_never_change_its_source_ip(
     builder = ContextBuilder(trusted_proxies=PROXIES)
     chain = ", ".join([*(hop.replace(",", "") for hop in client_written), client, *trusted_hops])
     assert builder.source_ip(facts("192.0.2.1", ("X-Forwarded-For", chain))) == client
+
+
+def test_a_naive_clock_is_refused_at_start_up() -> None:
+    # datetime.utcnow() is naive: read in the server's zone, it would shift every time condition.
+    with pytest.raises(errors.InvalidParameter) as caught:
+        ContextBuilder(clock=lambda: datetime(2030, 1, 1, 12, 0))
+    assert caught.value.code == "InvalidParameter.Clock"
