@@ -37,7 +37,9 @@ Middleware order: add ``RAMMiddleware`` before ``CORSMiddleware`` (``add_middlew
 layer ends up outside and answers credential-less preflight requests itself).
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: older FastAPI (0.115 seen) cannot resolve a string
+# annotation on a callable instance's ``__call__`` (RequirePermission's ``request``) and takes it for a
+# required query parameter, answering 422.
 
 import logging
 import sys
