@@ -109,6 +109,8 @@ def decode_path(raw: str) -> str:
         ) from None
 
 
+_RAW_BYTES = "The request {} carries characters that are not percent-encoded; send them as %XX UTF-8 escapes."
+
 SECRET_PARAMETERS = frozenset(
     {"Password", "NewPassword", "OldPassword", "AuthenticationCode1", "AuthenticationCode2"}
 )
@@ -244,13 +246,22 @@ class RequestFacts:
 
     @_lazy
     def query_pairs(self) -> Pairs:
-        """Decoded (name, value) pairs of the query string, in order."""
+        """Decoded (name, value) pairs of the query string, in order; InvalidParameter.Encoding (400) for
+        a character that is not percent-encoded ASCII, which frameworks decode differently (Werkzeug as
+        UTF-8, Starlette as Latin-1): the check and the app must read the same value."""
+        if not self.query.isascii():
+            raise errors.InvalidParameter("Encoding", _RAW_BYTES.format("query"))
         return parse_pairs(self.query)
 
     @_lazy
     def form_pairs(self) -> Pairs:
-        """Decoded (name, value) pairs of a form body; empty unless the body is form-encoded."""
-        return parse_pairs(self.body) if self.body and self.is_form else ()
+        """Decoded (name, value) pairs of a form body; empty unless the body is form-encoded. Raw non-ASCII
+        bytes are refused as in the query."""
+        if not self.body or not self.is_form:
+            return ()
+        if not self.body.isascii():
+            raise errors.InvalidParameter("Encoding", _RAW_BYTES.format("form body"))
+        return parse_pairs(self.body)
 
     @_lazy
     def param_pairs(self) -> Pairs:

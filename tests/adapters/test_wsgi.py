@@ -70,3 +70,20 @@ def test_a_content_length_that_is_not_digits_is_not_trusted(length: str) -> None
     }
     assert read_body(terminated, 64) is None  # read to its end, but never past the cap: 413
     assert read_body({"CONTENT_LENGTH": "5", "wsgi.input": io.BytesIO(b"x" * 100)}, 64) == b"xxxxx"
+
+
+def test_raw_non_ascii_bytes_in_the_query_are_refused(world: World) -> None:
+    # PEP 3333 hands the raw bytes over as Latin-1 text; Werkzeug's request.args decodes them as UTF-8.
+    # Read as given, the check would authorize ".../rÃ©sumÃ©" while the app served ".../résumé".
+    query = "Bucket=rnd-bucket&Key=" + "résumé".encode().decode("latin-1")
+    signed = world.signer("bob").sign("GET", f"http://testserver/objects?{query}", [], b"")
+    environ = {
+        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": "/objects", "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "testserver", "SERVER_PORT": "80",
+        "REMOTE_ADDR": "203.0.113.7", "HTTP_HOST": "testserver", "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
+        **{"HTTP_" + name.upper().replace("-", "_"): value for name, value in signed.headers.items()},
+    }  # fmt: skip
+    statuses: list[str] = []
+    body = b"".join(wsgi_app(world.ram)(environ, lambda status, headers: statuses.append(status)))
+    assert statuses[0].startswith("400") and json.loads(body)["Code"] == "InvalidParameter.Encoding"

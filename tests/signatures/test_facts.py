@@ -51,6 +51,19 @@ def test_bytes_that_are_not_utf8_are_a_400(raw: str) -> None:
     assert caught.value.status == 400
 
 
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [("a=r\xc3\xa9sum\xc3\xa9", b""), ("a=\u00e9", b""), ("", "a=résumé".encode())],
+)
+def test_characters_that_are_not_percent_encoded_are_a_400(query: str, body: bytes) -> None:
+    # Frameworks decode raw bytes differently (Werkzeug UTF-8, Starlette Latin-1): refuse, never guess.
+    form = (("Content-Type", "application/x-www-form-urlencoded"),)
+    with pytest.raises(errors.InvalidParameter) as caught:
+        _ = RequestFacts("POST", "/", query, form, body).params
+    assert (caught.value.code, caught.value.status) == ("InvalidParameter.Encoding", 400)
+    assert RequestFacts("POST", "/", "a=r%C3%A9sum%C3%A9").params == {"a": "résumé"}
+
+
 def test_path_is_kept_raw_and_decoded_on_demand() -> None:
     facts = RequestFacts("GET", "/bucket/dir%2Fhello%20world+x.txt")
     assert facts.path == "/bucket/dir%2Fhello%20world+x.txt"

@@ -228,7 +228,12 @@ def test_garbage_in_a_credential_field_is_a_4xx(field: tuple[str, str], value: s
     facts = base(scheme)
     if scheme == "v1":
         changed = with_param(facts, name, value)
-        assume(changed.params.get(name) != facts.params.get(name) if "%" not in value else True)
+        try:
+            same = changed.params.get(name) == facts.params.get(name)
+        except errors.RAMError as error:  # a query the check cannot read at all (raw non-ASCII)
+            assert 400 <= error.status < 500
+            return
+        assume(not same if "%" not in value else True)
     else:
         assume(value.strip() != (facts.header(name) or "").strip())
         changed = with_header(facts, name, value)
