@@ -33,6 +33,9 @@ undeclared — ``undeclared="allow"``/``"authenticate"`` would open them:
   or ``@public``): the authorizer checks one rule per request, and enforcing either alone would half-open
   the route. The same requirement written twice is one rule.
 
+FastAPI converts typed path and query parameters after the check: a placeholder filled from one must be
+sent as the endpoint will receive it (``/instances/1``, never ``01``), see :mod:`.fastapi_params`.
+
 Middleware order: add ``RAMMiddleware`` before ``CORSMiddleware`` (``add_middleware`` wraps, so the CORS
 layer ends up outside and answers credential-less preflight requests itself).
 """
@@ -54,7 +57,7 @@ from starlette.routing import BaseRoute, Match
 
 from ..identity import Principal
 from ..routes import PUBLIC, RouteMatch, RouteRule, Rule, declared_rule, public, route_rule
-from . import asgi
+from . import asgi, fastapi_params
 from .asgi import PrincipalUser, Scope
 
 __all__ = [
@@ -125,15 +128,18 @@ def current_principal(request: HTTPConnection) -> Principal | None:
 _CACHED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
+_Found = tuple[Rule | None, tuple[Any, ...]]  # the rule, and the FastAPI fields that fill its resource
+
+
 class _RuleCache:
     """Rules found per route object and standard method (routes live as long as the app; rules are read
     once)."""
 
     def __init__(self) -> None:
-        self._rules: dict[tuple[int, str], tuple[object, Rule | None]] = {}
+        self._rules: dict[tuple[int, str], tuple[object, _Found]] = {}
         self._lock = threading.Lock()
 
-    def rule(self, route: object, method: str) -> Rule | None:
+    def rule(self, route: object, method: str) -> _Found:
         if method not in _CACHED_METHODS:  # a client-chosen token: looked up, never kept
             return _route_rule(route, method)
         key = (id(route), method)
@@ -146,7 +152,7 @@ class _RuleCache:
         return rule
 
 
-def _route_rule(route: object, method: str) -> Rule | None:
+def _route_rule(route: object, method: str) -> _Found:
     endpoint = getattr(route, "endpoint", None)
     declared = declared_rule(endpoint, method) if endpoint is not None else None
     rules = [declared] if declared is not None else []
@@ -158,7 +164,9 @@ def _route_rule(route: object, method: str) -> Rule | None:
             f"{_describe(route)} declares {len(rules)} different RAM rules ({', '.join(map(repr, rules))}); "
             "the middleware enforces one per route: keep one RequirePermission, @ram_route or @public."
         )
-    return rules[0] if rules else None
+    if not rules:
+        return None, ()
+    return rules[0], (fastapi_params.template_fields(rules[0], dependant) if dependant is not None else ())
 
 
 def _dependency_rules(dependant: Any, found: list[Rule]) -> None:
@@ -252,5 +260,9 @@ class RAMMiddleware(asgi.RAMMiddleware):
         if matched is None:
             return None
         route, params = matched
-        rule = self._cache.rule(route, str(scope.get("method", "GET")))
-        return (rule, params) if rule is not None else None
+        rule, fields = self._cache.rule(route, str(scope.get("method", "GET")))
+        if rule is None:
+            return None
+        if fields:  # FastAPI converts these before the endpoint sees them: it must see what was checked
+            return (fastapi_params.misread(fields, params, scope) or rule), params
+        return rule, params

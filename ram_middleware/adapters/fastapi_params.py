@@ -1,0 +1,78 @@
+"""FastAPI's typed parameters: the check must read a resource's value as the endpoint will receive it.
+
+FastAPI converts path and query parameters to the types the endpoint declares (``iid: int``, ``UUID``,
+an ``Enum``, a stripped string) after the middleware has filled the resource template from their text.
+``/instances/01`` would then be checked as ``instance/01`` while the endpoint deletes instance ``1``, past
+a Deny on ``instance/1``. For every placeholder that names such a parameter the middleware validates the
+text as FastAPI will and refuses the request (400 ``InvalidParameter.<Name>``) unless the value, written
+back as text (an ``Enum`` by its value), is exactly what was sent: ``1``, never ``01``, ``+1`` or ``1_0``.
+A value FastAPI cannot read at all is left to FastAPI, which answers 422 without running the endpoint.
+Parameters FastAPI reads under another name (``validation_alias``, query models) are not matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from .. import errors
+from ..facts import RequestFacts
+from ..routes import PathParams, Rule
+
+__all__ = ["Misread", "misread", "template_fields"]
+
+
+def template_fields(rule: Rule, dependant: Any) -> tuple[Any, ...]:
+    """The FastAPI path/query parameters (``ModelField``) that fill a placeholder of ``rule``'s resource."""
+    names = set(getattr(getattr(rule, "template", None), "names", ())) - {"account"}
+    found: dict[str, Any] = {}
+    if names:
+        _collect(dependant, names, found)
+    return tuple(found.values())
+
+
+def _collect(dependant: Any, names: set[str], found: dict[str, Any]) -> None:
+    for field in (*getattr(dependant, "path_params", ()), *getattr(dependant, "query_params", ())):
+        if field.alias in names:
+            found.setdefault(field.alias, field)
+    for dependency in getattr(dependant, "dependencies", ()):
+        _collect(dependency, names, found)
+
+
+class Misread:
+    """The rule of a request whose parameter FastAPI would read as another value: refused once the caller
+    is authenticated, as a missing parameter is."""
+
+    public = False
+
+    def __init__(self, name: str, canonical: str) -> None:
+        self.name, self.canonical = name, canonical
+
+    def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:
+        raise errors.InvalidParameter(
+            self.name, f"The {self.name} value reaches the endpoint as {self.canonical[:64]!r}: send it so."
+        )
+
+
+def misread(
+    fields: tuple[Any, ...], path_params: Mapping[str, str], scope: Mapping[str, Any]
+) -> Misread | None:
+    """A :class:`Misread` for the first field whose text FastAPI would turn into another value."""
+    query: QueryParams | None = None
+    for field in fields:
+        raw = path_params.get(field.alias)
+        if raw is None:
+            query = query if query is not None else QueryParams(scope.get("query_string", b""))
+            raw = query.get(field.alias)
+            if raw is None:
+                continue
+        value, problems = field.validate(raw, {}, loc=("query", field.alias))
+        if problems:
+            continue  # FastAPI answers 422: the endpoint never runs
+        text = str(value.value if isinstance(value, Enum) else value)
+        if text != raw:
+            return Misread(field.alias, text)
+    return None

@@ -1,0 +1,95 @@
+"""FastAPI converts typed parameters after the check: the check refuses any text the endpoint would
+receive as another value (``/instances/01`` is instance ``1``), so a Deny on the one cannot be passed by
+spelling it differently."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from fastapi import FastAPI, Query
+
+from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
+
+from .harness import client_class
+from .world import World
+
+INSTANCE = "acs:ecs:*:{account}:instance/{iid}"
+ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+class Colour(Enum):
+    RED = "red"
+
+
+def _app(world: World) -> FastAPI:
+    deny = {"Effect": "Deny", "Action": "ecs:*", "Resource": [f"acs:ecs:*:*:instance/{v}" for v in ("1", ID)]}
+    world.ram.service.create_policy(
+        world.account_id, "DenyOne", json.dumps({"Version": "1", "Statement": [deny]})
+    )
+    world.ram.service.attach_policy_to_user(world.account_id, "Custom", "DenyOne", "alice")
+    app = FastAPI()
+
+    @app.delete("/instances/{iid}")
+    @ram_route("ecs:DeleteInstance", INSTANCE)
+    async def delete(iid: int) -> dict[str, Any]:
+        return {"deleted": iid}
+
+    @app.delete("/vms/{iid}")
+    @ram_route("ecs:DeleteInstance", INSTANCE)
+    async def delete_vm(iid: UUID) -> dict[str, Any]:
+        return {"deleted": str(iid)}
+
+    @app.post("/stop")
+    @ram_route("ecs:StopInstance", "acs:ecs:*:{account}:instance/{InstanceId}")
+    async def stop(instance_id: int = Query(alias="InstanceId")) -> dict[str, Any]:
+        return {"stopped": instance_id}
+
+    @app.get("/colours/{iid}")
+    @ram_route("ecs:DescribeInstance", INSTANCE)
+    async def colour(iid: Colour) -> dict[str, Any]:
+        return {"colour": iid.value}
+
+    @app.get("/names/{iid}")
+    @ram_route("ecs:DescribeInstance", INSTANCE)
+    async def name(iid: str) -> dict[str, Any]:
+        return {"name": iid}
+
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    return app
+
+
+def _call(app: FastAPI, world: World, method: str, target: str) -> Any:
+    signed = world.signer("alice").sign(method, f"http://testserver{target}", [], b"")
+    headers = {k: v for k, v in signed.headers.items() if k != "host"}
+    return client_class()(app, raise_server_exceptions=False).request(method, signed.url, headers=headers)
+
+
+def test_another_spelling_of_a_denied_integer_is_refused(world: World) -> None:
+    app = _app(world)
+    assert _call(app, world, "DELETE", "/instances/1").status_code == 403
+    for spelling in ("01", "+1", "1_0", "%201"):
+        reply = _call(app, world, "DELETE", f"/instances/{spelling}")
+        assert (reply.status_code, reply.json()["Code"]) == (400, "InvalidParameter.iid"), spelling
+    assert _call(app, world, "DELETE", "/instances/2").json() == {"deleted": 2}
+    assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/2"
+
+
+def test_query_parameters_and_uuids_are_held_to_the_form_the_endpoint_reads(world: World) -> None:
+    app = _app(world)
+    assert _call(app, world, "POST", "/stop?InstanceId=1").status_code == 403
+    refused = _call(app, world, "POST", "/stop?InstanceId=001")
+    assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.InstanceId")
+    assert _call(app, world, "POST", "/stop?InstanceId=3").json() == {"stopped": 3}
+    assert _call(app, world, "DELETE", f"/vms/{ID}").status_code == 403
+    shouty = _call(app, world, "DELETE", f"/vms/{ID.upper().replace('-', '')}")
+    assert (shouty.status_code, shouty.json()["Code"]) == (400, "InvalidParameter.iid")
+
+
+def test_values_the_endpoint_receives_as_sent_pass(world: World) -> None:
+    app = _app(world)
+    assert _call(app, world, "GET", "/colours/red").json() == {"colour": "red"}  # an Enum by its value
+    assert _call(app, world, "GET", "/names/01").json() == {"name": "01"}  # str: nothing converts it
+    assert _call(app, world, "GET", "/colours/blue").status_code == 422  # FastAPI's own answer
