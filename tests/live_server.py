@@ -58,6 +58,7 @@ def serve_asgi(
         lifespan=lifespan,  # type: ignore[arg-type]
         http="h11",
         ws="none",
+        proxy_headers=False,  # as `ram serve` runs it: forwarded headers are the middleware's to read
         timeout_graceful_shutdown=1,
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,

@@ -104,7 +104,11 @@ def serve(
         print("warning: the store holds no account yet; run `ram init` first.", flush=True)
     try:
         uvicorn.run(
-            create_app(ram), host=host, port=port, log_level=os.environ.get("COMPANY_X_LOG_LEVEL", "warning")
+            create_app(ram),
+            host=host,
+            port=port,
+            log_level=os.environ.get("COMPANY_X_LOG_LEVEL", "warning"),
+            proxy_headers=False,  # the middleware reads forwarded headers, from trusted proxies only
         )
     finally:
         ram.close()

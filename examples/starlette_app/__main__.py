@@ -16,4 +16,5 @@ from .seed import seed
 if __name__ == "__main__":
     if "--seed" in sys.argv:
         seed(ram.service)
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    # proxy_headers=False: forwarded headers are the middleware's to read (RAM_TRUSTED_PROXIES).
+    uvicorn.run(app, host="127.0.0.1", port=8000, proxy_headers=False)

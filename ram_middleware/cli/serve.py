@@ -129,7 +129,14 @@ def serve(
     where = f"{scheme}://{shown_host}:{bound_port}/"
     click.echo(f"ram-middleware control plane on {where} (store {_redacted(cli.store_url)})", err=True)
     config = uvicorn.Config(
-        app, log_level=log_level, lifespan="on", ssl_certfile=tls_cert, ssl_keyfile=tls_key
+        app,
+        log_level=log_level,
+        lifespan="on",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        # Forwarded headers are the middleware's to read (RAM_TRUSTED_PROXIES): uvicorn's own proxy
+        # handling would rewrite the peer from any local client's X-Forwarded-For before the check.
+        proxy_headers=False,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

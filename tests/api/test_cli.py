@@ -115,6 +115,9 @@ def test_ram_serve_runs_the_control_plane(served: tuple[str, Key, subprocess.Pop
             ram_client(endpoint, admin).create_user(ram_models.CreateUserRequest(user_name="first-hire")).body
         )
         assert body.user.user_name == "first-hire"
+        # A local client's X-Forwarded-For is not the server's to believe (no trusted proxy is named).
+        spoofed = {"X-Forwarded-For": "203.0.113.9"}
+        httpx.get(f"http://{endpoint}/?Action=GetCallerIdentity", headers=spoofed, timeout=5, trust_env=False)
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -122,3 +125,5 @@ def test_ram_serve_runs_the_control_plane(served: tuple[str, Key, subprocess.Pop
     assert process.stderr is not None
     log = process.stderr.read()
     assert "Application shutdown complete." in log and admin.secret not in log
+    sources = {event["source_ip"] for event in map(json.loads, re.findall(r"^\{.*\}$", log, re.M))}
+    assert sources == {"127.0.0.1"}
