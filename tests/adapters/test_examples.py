@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import webtest
@@ -65,3 +68,33 @@ def test_flask_example(fresh: None) -> None:
     )
     assert (denied.status_int, denied.json["Code"]) == (403, "NoPermission")
     runtime.close()
+
+
+def _readme_snippets() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Protect an existing app", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_the_readme_snippets_run_as_printed_and_protect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starlette_code, flask_code = _readme_snippets()
+    assert all(len(code.strip().splitlines()) < 15 for code in (starlette_code, flask_code))
+    monkeypatch.setenv("RAM_STORE_URL", f"sqlite:///{tmp_path}/ram.db")
+    monkeypatch.setenv("RAM_AUDIT", "memory:")
+    starlette_app: Any = {"__name__": "readme_starlette"}
+    exec(compile(starlette_code, "README.md", "exec"), starlette_app)
+    flask_app: Any = {"__name__": "readme_flask"}
+    exec(compile(flask_code, "README.md", "exec"), flask_app)
+    service = starlette_app["build"]().service
+    account, key_id, secret = _load("examples.starlette_app.seed").seed(service)
+    signer = RequestSigner(key_id, secret)
+    client = client_class()(starlette_app["app"])
+    assert client.get("/notes/n1").status_code == 401
+    reply = client.get("/notes/n1", headers=_headers(signer, "GET", "http://testserver/notes/n1"))
+    assert reply.json() == {"reader": f"acs:ram::{account}:user/reader"}
+    web = webtest.TestApp(flask_app["app"])
+    assert web.get("/notes/n1", expect_errors=True).status_int == 401
+    signed = web.get("/notes/n1", headers=_headers(signer, "GET", "http://localhost:80/notes/n1"))
+    assert signed.json == {"reader": f"acs:ram::{account}:user/reader"}
