@@ -162,8 +162,10 @@ class ContextBuilder:
             return False
         if self._forwarded_header == "forwarded":
             index = self._client(facts)[1]
-            protos = [element.get("proto") for element in _forwarded_elements(facts)][max(index, 0) :]
-            return index >= 0 and protos[0] is not None and all(p is None or _is_tls(p) for p in protos)
+            if index < 0:  # no Forwarded element: no report
+                return False
+            protos = [element.get("proto") for element in _forwarded_elements(facts)][index:]
+            return protos[0] is not None and all(p is None or _is_tls(p) for p in protos)
         values = [p.strip() for line in facts.header_values("x-forwarded-proto") for p in line.split(",")]
         return bool(values) and all(_is_tls(value) for value in values)
 

@@ -175,9 +175,9 @@ class RpcApi:
     """An RPC-style API: ``Action`` (query/form) or ``x-acs-action`` (header) → action ``<service>:<Action>``.
 
     ``resources`` maps an Action name (in any case, as policies match actions) to its resource template;
-    others use ``resource``. With ``actions``
-    given, any other Action is refused with ``InvalidAction.NotFound`` before authorization; with
-    ``version`` given, a different ``Version`` is refused with ``InvalidParameter.Version``.
+    others use ``resource``. With ``actions`` given, any other Action is refused with
+    ``InvalidAction.NotFound`` before authorization; with ``version`` given, a different ``Version`` is
+    refused with ``InvalidParameter.Version``.
     """
 
     public = False
