@@ -31,6 +31,7 @@ __all__ = [
 Pairs = tuple[tuple[str, str], ...]
 
 _FORM_TYPE = "application/x-www-form-urlencoded"
+_MULTIPART_TYPE = "multipart/form-data"
 _T = TypeVar("_T")
 
 
@@ -235,7 +236,15 @@ class RequestFacts:
     @property
     def is_form(self) -> bool:
         """Whether the body is ``application/x-www-form-urlencoded``."""
-        return self.content_type.lstrip(" \t")[: len(_FORM_TYPE)].lower() == _FORM_TYPE
+        return self._media_type_is(_FORM_TYPE)
+
+    @property
+    def is_multipart(self) -> bool:
+        """Whether the body is ``multipart/form-data`` (which the check never parses)."""
+        return self._media_type_is(_MULTIPART_TYPE)
+
+    def _media_type_is(self, media_type: str) -> bool:
+        return self.content_type.lstrip(" \t")[: len(media_type)].lower() == media_type
 
     # --- decoded views ---------------------------------------------------------------------------------
 

@@ -49,7 +49,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 PathParams = Mapping[str, str]
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
-_MULTIPART = "multipart/form-data"
 _ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,127}")
 
 
@@ -235,7 +234,7 @@ def _single_param(facts: RequestFacts, name: str) -> str | None:
     repeated = len(facts.params) != len(facts.param_pairs)  # some name is repeated
     if repeated and any(other == name and given != value for other, given in facts.param_pairs):
         raise errors.InvalidParameter(name, f"The {name} parameter is given twice with different values.")
-    if facts.content_type.lstrip(" \t")[: len(_MULTIPART)].lower() == _MULTIPART:
+    if facts.is_multipart:
         raise errors.InvalidParameter(
             name, f"The {name} parameter cannot come from the query of a multipart/form-data request, whose "
             "body could give it again: send it in the path or a url-encoded body.",
