@@ -127,25 +127,31 @@ class ControlPlane:
         try:
             api, action = resolve_action(facts)
             call = Call(action.name, Params(facts.params), principal, request_id, facts, decision)
-            self._check_authorized(api, action, call, authorized)
+            expected = (
+                f"{api.service}:{action.name}",
+                action.resource(call.params, call.account_id, lambda: call.principal),
+            )
+            self._check_authorized(api, call, expected, authorized)
+        except errors.RAMError as exc:  # a refusal here was audited where it was decided
+            return error_response(exc, request_id, xml=xml, host_id=self.host_id)
+        try:
             body = action.handler(self.backend, call)
             return success_response(action.name, body, request_id, xml=xml)
         except errors.RAMError as exc:
+            self._audit_failure(call, expected, exc)
             return error_response(exc, request_id, xml=xml, host_id=self.host_id)
         except Exception:
             log.error("control-plane request %s failed", request_id, exc_info=True)
-            return error_response(errors.ServiceUnavailable(), request_id, xml=xml, host_id=self.host_id)
+            unavailable = errors.ServiceUnavailable()
+            self._audit_failure(call, expected, unavailable)
+            return error_response(unavailable, request_id, xml=xml, host_id=self.host_id)
 
-    def _check_authorized(self, api: Api, action: Action, call: Call, authorized: Target | None) -> None:
-        expected = (
-            f"{api.service}:{action.name}",
-            action.resource(call.params, call.account_id, lambda: call.principal),
-        )
+    def _check_authorized(self, api: Api, call: Call, expected: Target, authorized: Target | None) -> None:
         if authorized == expected:
             return
-        if authorized is None and action.name in api.permission_free:
+        if authorized is None and call.action in api.permission_free:
             return
-        if authorized is None and action.name in api.self_service:
+        if authorized is None and call.action in api.self_service:
             if self_service_password_allowed(self.backend, call):
                 self._audit(call, expected, "Allow", 200, _SELF_SERVICE_REASON)
                 return
@@ -155,10 +161,26 @@ class ControlPlane:
             log.warning(
                 "request %s: authorized %r but asked for %r; refused", call.request_id, authorized, expected
             )
-        self._audit(call, expected, "ImplicitDeny", 403, refusal)
-        raise errors.AuthorizationError(detail={"reason": refusal})
+        error = errors.AuthorizationError(detail={"reason": refusal})
+        self._audit(call, expected, "ImplicitDeny", 403, refusal, error.code)
+        raise error
 
-    def _audit(self, call: Call, target: Target, decision: AuditDecision, status: int, reason: str) -> None:
+    def _audit_failure(self, call: Call, target: Target, error: errors.RAMError) -> None:
+        """A call that failed in its handler, after the middleware had audited it as allowed: a second
+        event under the same request id records what the caller got. A refusal decided there (AssumeRole's
+        trust policy, the caller's own decision) is a denial; any other error is ``Rejected``."""
+        decision: AuditDecision = "Rejected"
+        reason = error.message
+        if isinstance(error, errors.AuthorizationError):
+            explicit = error.detail.get("effect") == "ExplicitDeny"
+            decision = "ExplicitDeny" if explicit else "ImplicitDeny"
+            reason = str(error.detail.get("reason") or reason)
+        self._audit(call, target, decision, error.status, reason, error.code)
+
+    def _audit(
+        self, call: Call, target: Target, decision: AuditDecision, status: int, reason: str,
+        code: str | None = None,
+    ) -> None:  # fmt: skip
         """Decisions taken here rather than in the middleware are audited too, in the same sink."""
         sink = self.backend.audit
         if sink is None:
@@ -179,7 +201,7 @@ class ControlPlane:
                 access_key_id=principal.access_key_id,
                 action=target[0],
                 resource=target[1],
-                code=None if status == 200 else errors.AuthorizationError.default_code,
+                code=code,
                 reason=reason,
             )
         )

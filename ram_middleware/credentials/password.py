@@ -9,6 +9,7 @@ exists, for the same reason.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -25,6 +26,8 @@ MAX_PASSWORD_CHARS = 1024  # far above any sane password; bounds the hashing wor
 LOGIN_WINDOW_SECONDS = 3600.0  # MaxLoginAttemps counts failures per hour
 
 _HASHER = PasswordHasher()
+# An optional minus and at most 18 digits: no int() of a huge or malformed string ("--9", 5,000 digits).
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 __all__ = [
     "DUMMY_HASH",
@@ -98,7 +101,7 @@ def parse_api_int(name: str, value: object, low: int, high: int) -> int:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().lstrip("-").isdigit():
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         number = int(value.strip())
     if number is None or not low <= number <= high:
         raise errors.InvalidParameter(name, f"{name} must be an integer from {low} to {high}.")

@@ -473,7 +473,8 @@ def _check_trust(
         trust, account_id=caller.account_id, principal_arns=_caller_arns(caller), service=service, context=ctx
     )
     if not verdict.allowed:
-        raise errors.AuthorizationError(detail={"reason": verdict.reason, "role": role.arn})
+        detail = {"reason": verdict.reason, "role": role.arn, "effect": verdict.effect}
+        raise errors.AuthorizationError(detail=detail)
 
 
 def _source_identity(caller: Principal, requested: str | None) -> str | None:
@@ -508,7 +509,8 @@ def assume_role(
     if p.policy is not None:
         _check_session_policy(p.policy)
     if not decision.allowed:
-        raise errors.AuthorizationError(detail={"reason": decision.reason, "role": role.arn})
+        detail = {"reason": decision.reason, "role": role.arn, "effect": decision.effect}
+        raise errors.AuthorizationError(detail=detail)
     _check_trust(caller, role, p, context or {}, service)
     source_identity = _source_identity(caller, p.source_identity)
     credentials = tokens.issue(

@@ -126,6 +126,39 @@ def test_assume_role_errors(live: Live, people: People) -> None:
         assert (failed.value.code, failed.value.statusCode) == (code, status), arn
 
 
+def test_malformed_integers_are_bad_parameters_not_outages(live: Live, people: People) -> None:
+    """Text that only looks numeric ("--900", thousands of digits) is the caller's error: 400, never 503."""
+    for value in ("--900", "9" * 5000, "\uff19\uff10\uff10"):
+        with pytest.raises(ServerException) as failed:
+            core_call(live, people.deployer, STS_VERSION, "AssumeRole", RoleArn=people.auditor_arn,
+                      RoleSessionName="ci-job", DurationSeconds=value)  # fmt: skip
+        assert (failed.value.get_error_code(), failed.value.get_http_status()) == (
+            "InvalidParameter.DurationSeconds", 400,
+        ), value  # fmt: skip
+    with pytest.raises(ServerException) as listing:
+        core_call(live, live.admin, RAM_VERSION, "ListUsers", MaxItems="1" * 5000)
+    assert (listing.value.get_error_code(), listing.value.get_http_status()) == (
+        "InvalidParameter.MaxItems",
+        400,
+    )
+
+
+def test_a_trust_policy_refusal_is_audited_as_a_denial(live: Live, people: People) -> None:
+    """The middleware allows sts:AssumeRole (the caller's own policy) and audits it; the trust policy then
+    refuses. The audit must not leave "Allow" as the last word on that request."""
+    service, account = live.ram.service, live.account_id
+    trust = json.dumps(TRUST_ACCOUNT).replace("{root}", live.arn("user/nobody"))
+    service.create_role(account, "OnlyNobody", trust)
+    with pytest.raises(TeaException) as refused:
+        _assume(live, people.deployer, live.arn("role/onlynobody"))
+    assert (refused.value.code, refused.value.statusCode) == ("NoPermission", 403)
+    request_id = refused.value.data["RequestId"]
+    events = [e for e in live.audit.events if e.request_id == request_id]
+    assert [(e.decision, e.status) for e in events] == [("Allow", 200), ("ImplicitDeny", 403)]
+    assert events[-1].action == "sts:AssumeRole" and events[-1].resource == live.arn("role/onlynobody")
+    assert events[-1].code == "NoPermission" and "trust policy" in (events[-1].reason or "")
+
+
 def test_core_sdk_rpc_v1_assume_role_then_caller_identity(live: Live, people: People) -> None:
     body = core_call(
         live,
