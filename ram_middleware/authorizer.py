@@ -46,6 +46,7 @@ from .routes import PathParams, Rule
 __all__ = [
     "Authenticating",
     "Authorizer",
+    "BodyTimeout",
     "Claim",
     "DiagnosticCodec",
     "EntityTooLarge",
@@ -79,6 +80,14 @@ class EntityTooLarge(errors.RAMError):
     default_code = "EntityTooLarge"
     default_status = 413
     default_message = "The request body is larger than the configured limit."
+
+
+class BodyTimeout(errors.RAMError):
+    """The client stopped sending a body the middleware was buffering to verify its signature."""
+
+    default_code = "RequestTimeout"
+    default_status = 408
+    default_message = "The request body was not received within the configured time."
 
 
 class Claim(Protocol):

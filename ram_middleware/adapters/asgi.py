@@ -10,12 +10,15 @@ scope types pass straight through, a refusal is answered once (an Alibaba-style 
 * ``scope["state"]["principal"]`` (``request.state.principal``) and ``scope["state"]["ram_request_id"]``.
 
 The body is read only when verification needs it — a protected route, a body (a non-zero content-length,
-chunking, or HTTP/2 and 3, which need neither header), and a form body, an ``Authorization``/``x-acs-*``
-header, or an RPC v1 signature or any escape in the query (RPC form parameters are signed; ACS3/ROA/OSS
-hash the body; a v1 request with any other body is refused, as v1 cannot cover it). It is capped
-(``max_body``, 413 beyond) and replayed to the app unchanged through a wrapped ``receive`` that then
-forwards ``http.disconnect``. Public routes, bodiless requests and bodies no credential covers are never
-buffered.
+chunking, or HTTP/2 and 3, which need neither header), and a credential that covers it
+(:func:`~ram_middleware.adapters.common.body_is_signed`: a form body, a ``Content-MD5``, ACS3, OSS V4 with a
+signed payload, or an RPC v1 marker or any escape in the query — a v1 request with any other body is
+refused, as v1 cannot cover it). It is capped (``max_body``, 413 beyond), each part must arrive within
+``body_timeout`` seconds of the last (408 ``RequestTimeout`` otherwise: servers such as uvicorn set no
+limit of their own, and a client must not hold a request open forever by sending its body slowly), and it
+is replayed to the app unchanged through a wrapped ``receive`` that then forwards ``http.disconnect``.
+Public routes, bodiless requests and bodies no credential covers (OSS V1 uploads, a junk ``Authorization``)
+are never buffered: they stream to the app, or are refused without waiting for them.
 
 The decision may touch the store and the replay guard, so it runs in a worker thread unless the runtime
 says every backend it uses is in-process (``offload=None``: ask ``ram.blocking``). The hop goes through the
@@ -30,11 +33,11 @@ import contextvars
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..authorizer import EntityTooLarge, ErrorResponse, Outcome
+from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, Outcome
 from ..facts import RequestFacts
 from ..identity import Principal
 from ..routes import RouteMatch, RouteTable, Rule
-from .common import DEFAULT_MAX_BODY, Runtime, runtime_from_env
+from .common import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY, Runtime, body_is_signed, runtime_from_env
 
 __all__ = [
     "ASGIApp",
@@ -52,8 +55,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RuleResolver = Callable[[Scope], "RouteMatch | None"]
 
-_BODY_HEADERS = (b"authorization", b"x-acs-content-sha256", b"x-acs-security-token", b"content-md5")
-_FORM = b"application/x-www-form-urlencoded"
 _HTTP_1 = ("1.0", "1.1")
 _POLICY_VIOLATION = 1008
 
@@ -114,16 +115,20 @@ class RAMMiddleware:
         resolver: RuleResolver | None = None,
         websockets: bool = True,
         max_body: int = DEFAULT_MAX_BODY,
+        body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
         offload: bool | None = None,
     ) -> None:
         if max_body < 0:
             raise ValueError("max_body must be >= 0")
+        if body_timeout is not None and not 0 < body_timeout < float("inf"):
+            raise ValueError("body_timeout must be a positive number of seconds, or None")
         self.app = app
         runtime = ram if ram is not None else runtime_from_env()
         self.authorizer = runtime.authorizer
         self.offload = runtime.blocking if offload is None else offload
         self.websockets = websockets
         self.max_body = max_body
+        self.body_timeout = body_timeout
         self._table = rules if isinstance(rules, RouteTable) else None
         self._everywhere = rules if rules is not None and not isinstance(rules, RouteTable) else None
         self._resolver = resolver
@@ -190,7 +195,13 @@ class RAMMiddleware:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await self._next_part(receive)
+            except TimeoutError:
+                await self._refuse(
+                    scope, send, self.authorizer.reject(RequestFacts.from_asgi(scope), BodyTimeout())
+                )
+                return None
             if message["type"] == "http.disconnect":
                 return None  # the client left; there is nobody to answer
             chunk = message.get("body", b"")
@@ -203,6 +214,20 @@ class RAMMiddleware:
                 break
         body = b"".join(chunks)
         return body, _replay(body, receive)
+
+    async def _next_part(self, receive: Receive) -> Message:
+        """The next body message, or TimeoutError after ``body_timeout`` seconds of silence."""
+        if self.body_timeout is None:
+            return await receive()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio under anyio)
+            from anyio import fail_after
+
+            with fail_after(self.body_timeout):
+                return await receive()
+        async with asyncio.timeout(self.body_timeout):
+            return await receive()
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         await self._refuse(
@@ -258,7 +283,9 @@ def _needs_body(scope: Scope) -> bool:
     """Does verifying this request need its body? Only when there may be one and a scheme covers it."""
     framed = False  # a content-length or transfer-encoding header says whether there is a body
     has_body = False
-    wanted = False
+    authorization = oss_payload = None
+    content_type = b""
+    content_md5 = False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             framed = True
@@ -266,19 +293,24 @@ def _needs_body(scope: Scope) -> bool:
         elif name == b"transfer-encoding":
             framed = has_body = True
         elif name == b"content-type":
-            wanted = wanted or value.lstrip(b" \t")[: len(_FORM)].lower() == _FORM
-        elif name in _BODY_HEADERS:
-            wanted = True
+            content_type = value
+        elif name == b"authorization":
+            authorization = value
+        elif name == b"content-md5":
+            content_md5 = True
+        elif name == b"x-oss-content-sha256":
+            oss_payload = value
     if not framed:
         # HTTP/1.x: no body. HTTP/2 and 3 send one without either header; left unread, its form
         # parameters would reach the app unsigned.
         has_body = scope.get("http_version", "1.1") not in _HTTP_1
-    if has_body and not wanted:
-        # RPC v1 signs form parameters only: any other body is read so that the check refuses it. Names
-        # are decoded before verifying, so an escaped spelling ("Signatur%65Version") may mark v1 as well.
-        query = scope.get("query_string", b"")
-        wanted = b"SignatureVersion=" in query or b"%" in query
-    return has_body and wanted
+    return has_body and body_is_signed(
+        authorization=None if authorization is None else authorization.decode("latin-1"),
+        content_type=content_type.decode("latin-1"),
+        content_md5=content_md5,
+        oss_payload=None if oss_payload is None else oss_payload.decode("latin-1"),
+        query=scope.get("query_string", b"").decode("latin-1"),
+    )
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -1,4 +1,5 @@
-"""What every adapter shares: the runtime protocol, the default body cap, building a runtime from env."""
+"""What every adapter shares: the runtime protocol, the body limits, whether a credential covers the body,
+building a runtime from env."""
 
 from __future__ import annotations
 
@@ -6,10 +7,38 @@ from typing import Protocol
 
 from ..authorizer import Authorizer
 
-__all__ = ["DEFAULT_MAX_BODY", "Runtime", "runtime_from_env"]
+__all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_MAX_BODY", "Runtime", "body_is_signed", "runtime_from_env"]
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 """Largest body buffered for signature verification (bytes); larger bodies get 413."""
+
+DEFAULT_BODY_TIMEOUT = 30.0
+"""Seconds the ASGI middleware waits for the next part of a body it buffers; longer gets 408."""
+
+_FORM = "application/x-www-form-urlencoded"
+_UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+
+
+def body_is_signed(
+    *, authorization: str | None, content_type: str, content_md5: bool, oss_payload: str | None, query: str
+) -> bool:
+    """Whether checking a request that carries a body needs that body (so the adapter must buffer it).
+
+    Yes for a form body (RPC v1 signs its parameters; the SDKs POST everything in it), a ``Content-MD5``
+    (every scheme that signs it also checks it against the body), ACS3 (``x-acs-content-sha256``), OSS V4
+    with a signed payload, and a query with RPC v1's marker or any escape (such a request is refused unless
+    its body is a form, so the check must see that it has one). No for a credential the body is not part
+    of (OSS V1, OSS V4 ``UNSIGNED-PAYLOAD``, ROA without Content-MD5) or one no scheme reads: buffering
+    those would only let an unverified caller hold the server's memory and time.
+    """
+    if content_md5 or content_type.lstrip(" \t")[: len(_FORM)].lower() == _FORM:
+        return True
+    if authorization is not None:
+        scheme = authorization.lstrip().partition(" ")[0]
+        if scheme == "OSS4-HMAC-SHA256":
+            return oss_payload is not None and oss_payload.strip() != _UNSIGNED_PAYLOAD
+        return scheme.startswith("ACS3-")
+    return "SignatureVersion=" in query or "%" in query
 
 
 class Runtime(Protocol):

@@ -19,21 +19,13 @@ from typing import Any
 from ..authorizer import EntityTooLarge, ErrorResponse
 from ..facts import RequestFacts
 from ..routes import RouteMatch, RouteTable, Rule
-from .common import DEFAULT_MAX_BODY, Runtime, runtime_from_env
+from .common import DEFAULT_MAX_BODY, Runtime, body_is_signed, runtime_from_env
 
 __all__ = ["RAMWSGIMiddleware", "error_triple", "needs_body", "read_body"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-
-_FORM = "application/x-www-form-urlencoded"
-_BODY_HEADERS = (
-    "HTTP_AUTHORIZATION",
-    "HTTP_X_ACS_CONTENT_SHA256",
-    "HTTP_X_ACS_SECURITY_TOKEN",
-    "HTTP_CONTENT_MD5",
-)
 
 
 def needs_body(environ: Mapping[str, Any]) -> bool:
@@ -44,14 +36,14 @@ def needs_body(environ: Mapping[str, Any]) -> bool:
         has_body = chunked or length != "0"
     else:  # HTTP/1.x: no body; HTTP/2 (a WSGI server may speak it) sends one without either header
         has_body = not str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")).upper().startswith("HTTP/1.")
-    if not has_body:
-        return False
-    form = str(environ.get("CONTENT_TYPE", "")).lstrip(" \t")[: len(_FORM)].lower() == _FORM
-    # RPC v1 signs form parameters only: any other body is read so that the check refuses it. Names are
-    # decoded before verifying, so an escaped spelling ("Signatur%65Version") may mark v1 as well.
-    query = str(environ.get("QUERY_STRING", ""))
-    rpc_v1 = "SignatureVersion=" in query or "%" in query
-    return form or rpc_v1 or any(name in environ for name in _BODY_HEADERS)
+    authorization, payload = environ.get("HTTP_AUTHORIZATION"), environ.get("HTTP_X_OSS_CONTENT_SHA256")
+    return has_body and body_is_signed(
+        authorization=None if authorization is None else str(authorization),
+        content_type=str(environ.get("CONTENT_TYPE", "")),
+        content_md5="HTTP_CONTENT_MD5" in environ,
+        oss_payload=None if payload is None else str(payload),
+        query=str(environ.get("QUERY_STRING", "")),
+    )
 
 
 def read_body(environ: Environ, max_body: int) -> bytes | None:
