@@ -306,8 +306,11 @@ class RouteTable:
             found = entry.pattern.fullmatch(path)
             if found is not None:
                 params = found.groupdict()
-                for name, convert in entry.converted:
-                    params[name] = str(convert(params[name]))
+                try:
+                    for name, convert in entry.converted:
+                        params[name] = str(convert(params[name]))
+                except ValueError:  # int() of more than 4,300 digits: no value this route can take
+                    continue
                 return entry.rule, params
         return None
 

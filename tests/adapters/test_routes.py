@@ -19,6 +19,7 @@ from ram_middleware.routes import (
 )
 
 ACCOUNT = "1234567890123456"
+FALLBACK = RouteRule("ecs:DeleteInstance", "*")
 
 
 def facts(query: str = "", *headers: tuple[str, str], body: bytes = b"", form: bool = False) -> RequestFacts:
@@ -106,6 +107,9 @@ def test_route_table_refuses_unknown_converters_and_non_matching_text() -> None:
     with pytest.raises(errors.InvalidParameter):
         RouteTable([("GET", "/items/{id:slug}", PUBLIC)])
     assert RouteTable([("GET", "/items/{id:int}", PUBLIC)]).match("GET", "/items/x1") is None
+    # More digits than int() converts (4,300) matches no route rather than raising (a 500 before the check).
+    table = RouteTable([("GET", "/items/{id:int}", PUBLIC), ("GET", "/items/{rest:path}", FALLBACK)])
+    assert table.match("GET", "/items/" + "9" * 5000) == (FALLBACK, {"rest": "9" * 5000})
 
 
 def test_account_comes_from_the_caller_only() -> None:
