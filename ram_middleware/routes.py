@@ -32,8 +32,10 @@ from .facts import RequestFacts
 __all__ = [
     "PUBLIC",
     "InvalidAction",
+    "OpaqueValue",
     "PathParams",
     "ResourceTemplate",
+    "RouteConfigurationError",
     "RouteMatch",
     "RouteRule",
     "RouteTable",
@@ -50,6 +52,19 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 PathParams = Mapping[str, str]
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 _ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,127}")
+
+
+class RouteConfigurationError(RuntimeError):
+    """The app's routes cannot be protected as declared (an adapter found a route it cannot read, or one
+    declaring two rules); a 500 for the caller, the details in the exception only."""
+
+
+class OpaqueValue(str):
+    """A path parameter an adapter cannot render as text (a custom converter's list): present, so that no
+    query or form parameter stands in for it, and a :class:`RouteConfigurationError` for any template that
+    names it. Its text is the type of the value."""
+
+    __slots__ = ()
 
 
 class InvalidAction(errors.RAMError):
@@ -128,6 +143,10 @@ class ResourceTemplate:
 
 def _lookup(kind: int, name: str, facts: RequestFacts, path_params: Mapping[str, str]) -> str:
     value = path_params.get(name)
+    if type(value) is OpaqueValue:
+        raise RouteConfigurationError(
+            f"route variable {name!r} converts to a {value}; resources take text, numbers and UUIDs"
+        )
     from_request = value is None
     if from_request:
         value = _single_param(facts, name)

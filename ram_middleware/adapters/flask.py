@@ -18,21 +18,30 @@ are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY`
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import errors
 from ..authorizer import EntityTooLarge, ErrorResponse
 from ..config import Ram, RamConfig, build
 from ..credentials.oss import validated_cnames
 from ..facts import RequestFacts
-from ..routes import PUBLIC, RouteMatch, RouteTable, Rule, declared_rule, public, route_rule
+from ..routes import (
+    PUBLIC,
+    OpaqueValue,
+    RouteMatch,
+    RouteTable,
+    Rule,
+    declared_rule,
+    public,
+    route_rule,
+)
 from .common import DEFAULT_MAX_BODY
-from .wsgi import needs_body
+from .wsgi import needs_body, read_body
 
 __all__ = ["RAM", "public", "require"]
 
@@ -73,7 +82,11 @@ class _AppState:
     max_body: int
 
     def resolve(self) -> RouteMatch | None:
-        path_params = {name: str(value) for name, value in (request.view_args or {}).items()}
+        # As matched: a url_value_preprocessor may since have popped a value from request.view_args, and a
+        # template would then fill that name from the query.
+        path_params = g.get("_ram_path_params")
+        if path_params is None:
+            path_params = _path_texts(request.view_args)
         if self.table is not None:
             found = self.table.match(request.method, request.path)
             if found is not None:
@@ -117,6 +130,9 @@ class RAM:
             app.config.setdefault(key, list(value) if name in _LISTS else value)
         app.config.setdefault("RAM_MAX_BODY", DEFAULT_MAX_BODY)
         app.config.setdefault("RAM_PUBLIC_ENDPOINTS", [])
+        if "ram" in app.extensions:
+            # A second before_request hook would check every request twice (and refuse its nonce).
+            raise RuntimeError("RAM is already initialised on this app")
         ram = self._ram if self._ram is not None else build(_config_from(app.config))
         rules = self._rules
         app.extensions["ram"] = _AppState(
@@ -127,6 +143,8 @@ class RAM:
             public_endpoints=frozenset(_as_list(app.config["RAM_PUBLIC_ENDPOINTS"])),
             max_body=int(app.config["RAM_MAX_BODY"]),
         )
+        # First of all url_value_preprocessors (the app's own run before any blueprint's).
+        app.url_value_preprocessors[None].insert(0, _keep_path_params)
         app.before_request(_before_request)
 
     @staticmethod
@@ -144,6 +162,23 @@ class RAM:
         """The runtime serving ``app`` (default: the current app), e.g. for ``ram.runtime().service``."""
         state: _AppState = (app or current_app).extensions["ram"]
         return state.ram
+
+
+def _keep_path_params(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    g._ram_path_params = _path_texts(values)
+
+
+def _path_texts(values: dict[str, Any] | None) -> dict[str, str]:
+    """The route's values as text: what Werkzeug's converters return, when it is text, a number or a UUID
+    (whose text is what the view holds). Anything else (a list from a custom converter) has no single text
+    a resource could name; checked as its repr it would match no Deny written for the resource, so it is
+    an :class:`OpaqueValue` that a template naming it refuses."""
+    return {
+        name: str(value)
+        if isinstance(value, str | int | float | uuid.UUID)
+        else OpaqueValue(type(value).__name__)
+        for name, value in (values or {}).items()
+    }
 
 
 def _before_request() -> Response | None:
@@ -168,18 +203,12 @@ def _before_request() -> Response | None:
 
 
 def _read_body(limit: int) -> bytes | None:
-    """The body, cached on the request so the view reads the same bytes; None when over ``limit``."""
-    length = request.content_length
-    if length is not None and length > limit:
-        return None
-    previous = request.max_content_length
-    request.max_content_length = limit if previous is None else min(previous, limit)
-    try:
-        return request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        return None
-    finally:
-        request.max_content_length = previous
+    """The body, put back as the request's input so the view (``get_data``, ``form``, ``stream``) reads the
+    same bytes; None when over ``limit``. Read as the WSGI middleware reads it: Werkzeug's own reading would
+    cut a chunked body at the limit without saying so, and turn a short one into an HTML 400."""
+    body = read_body(request.environ, limit)
+    request.__dict__.pop("stream", None)  # a stream Werkzeug opened on the old input (cached_property)
+    return body
 
 
 def _response(error: ErrorResponse) -> Response:

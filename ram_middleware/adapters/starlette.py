@@ -56,7 +56,16 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Match
 
 from ..identity import Principal
-from ..routes import PUBLIC, RouteMatch, RouteRule, Rule, declared_rule, public, route_rule
+from ..routes import (
+    PUBLIC,
+    RouteConfigurationError,
+    RouteMatch,
+    RouteRule,
+    Rule,
+    declared_rule,
+    public,
+    route_rule,
+)
 from . import asgi, fastapi_params
 from .asgi import PrincipalUser, Scope
 
@@ -81,10 +90,6 @@ _NOT_ENFORCED = (
     "%r was not enforced by RAMMiddleware (path %s): install the middleware, and do not also declare the "
     "route in a route table or with @ram_route."
 )
-
-
-class RouteConfigurationError(RuntimeError):
-    """The app's routes cannot be protected as declared (see the module docstring); a 500 for the caller."""
 
 
 class RamUser(PrincipalUser, BaseUser):

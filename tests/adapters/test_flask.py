@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from typing import Any
 
 import pytest
 import webtest
-from flask import Flask, g
+from flask import Blueprint, Flask, g, request
 from flask.views import MethodView
+from werkzeug.routing import BaseConverter
 
 from ram_middleware import errors
 from ram_middleware.adapters.flask import RAM, public, require
@@ -190,3 +193,123 @@ def test_oss_cnames_from_the_app_config(given: object) -> None:
         _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_CNAMES="files.example.com")
     with pytest.raises(errors.InvalidParameter, match="host=bucket"):
         _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_CNAMES=["files.example.com"])
+
+
+# --- the check reads what the view receives ----------------------------------------------------------------
+
+
+def test_a_value_a_url_value_preprocessor_pops_is_still_the_route_s_not_the_query_s(world: World) -> None:
+    # Flask's documented pattern: a blueprint prefix value moved to g before any before_request hook runs.
+    app = Flask(__name__)
+    RAM(app, ram=world.ram)
+    tenant = Blueprint("tenant", __name__, url_prefix="/i/<instance_id>")
+
+    @tenant.url_value_preprocessor
+    def pull(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        g.instance_id = (values or {}).pop("instance_id")
+
+    @tenant.delete("/")
+    @require("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{instance_id}")
+    def delete() -> dict[str, str]:
+        return {"deleted": g.instance_id}
+
+    app.register_blueprint(tenant)
+    assert _signed_get(app, world, "/i/i-other/", "alice", "DELETE").json == {"deleted": "i-other"}
+    refused = _signed_get(app, world, "/i/i-protected/?instance_id=i-other", "alice", "DELETE")
+    assert refused.status_int == 403  # alice's explicit Deny on i-protected; the query names another
+    assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-protected"
+
+
+class _ListConverter(BaseConverter):
+    """Werkzeug's documented custom converter: ``a,b`` -> ``["a", "b"]``."""
+
+    def to_python(self, value: str) -> list[str]:
+        return value.split(",")
+
+    def to_url(self, value: list[str]) -> str:
+        return ",".join(value)
+
+
+def test_a_converter_value_that_is_not_text_or_a_number_is_a_configuration_error(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Flask(__name__)
+    app.url_map.converters["list"] = _ListConverter
+    RAM(app, ram=world.ram)
+
+    @app.delete("/instances/<list:ids>")
+    @require("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{ids}")
+    def delete(ids: list[str]) -> dict[str, list[str]]:
+        return {"deleted": ids}
+
+    @app.get("/batches/<list:ids>")
+    @require("ecs:DescribeInstances", "*")
+    def describe(ids: list[str]) -> dict[str, list[str]]:
+        return {"described": ids}
+
+    # Checked as "['i-protected']" it would pass the Deny on instance/i-protected: refused (fail closed).
+    with caplog.at_level(logging.ERROR):
+        refused = _signed_get(app, world, "/instances/i-protected", "alice", "DELETE")
+    assert (refused.status_int, refused.json["Code"]) == (503, "ServiceUnavailable")
+    assert "'ids' converts to a list" in caplog.text
+    # A route whose resource does not name the value is unaffected.
+    assert _signed_get(app, world, "/batches/a,b", "alice").json == {"described": ["a", "b"]}
+
+
+def _signed_put(app: Flask, world: World, body: bytes, **environ: Any) -> webtest.TestResponse:
+    url = "http://localhost:80/upload"
+    headers = [("content-type", "application/octet-stream")]
+    signed = world.signer("alice").sign("PUT", url, headers, body)
+    client = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": OFFICE_IP, **environ})
+    sent = [*headers, *((k, v) for k, v in signed.headers.items() if k != "host")]
+    return client.request(url, method="PUT", headers=sent, body=body, expect_errors=True)
+
+
+def _upload_app(world: World, **config: Any) -> Flask:
+    app = Flask(__name__)
+    app.config.update(config)
+    RAM(app, ram=world.ram)
+
+    @app.put("/upload")
+    @require("ecs:DescribeInstances")
+    def upload() -> dict[str, str]:
+        reader = request.environ["ram.test.reader"]
+        body = request.get_data() if reader == "data" else getattr(request, reader).read()
+        return {"body": body.decode()}
+
+    return app
+
+
+@pytest.mark.parametrize("reader", ["stream", "input_stream", "data"])
+def test_the_view_reads_the_body_the_check_read_however_it_reads(world: World, reader: str) -> None:
+    reply = _signed_put(_upload_app(world), world, b"hello world", **{"ram.test.reader": reader})
+    assert reply.json == {"body": "hello world"}
+
+
+def test_a_chunked_body_over_ram_max_body_is_413_not_cut_short(world: World) -> None:
+    app = _upload_app(world, RAM_MAX_BODY=8)
+    body = b"0123456789abcdef"
+    chunked = {"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"}
+    url = "http://localhost:80/upload"
+    signed = world.signer("alice").sign("PUT", url, [("content-type", "application/octet-stream")], body)
+    environ = {
+        "REQUEST_METHOD": "PUT", "PATH_INFO": "/upload", "QUERY_STRING": "", "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": OFFICE_IP,
+        "CONTENT_TYPE": "application/octet-stream", "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(), **chunked,
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in signed.headers.items()},
+    }  # fmt: skip
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        statuses.append(status)
+
+    reply = b"".join(app(environ, start_response))
+    assert statuses[0].startswith("413") and b'"Code":"EntityTooLarge"' in reply
+
+
+def test_init_app_twice_on_one_app_is_refused(world: World) -> None:
+    app = Flask(__name__)
+    extension = RAM(app, ram=world.ram)
+    with pytest.raises(RuntimeError, match="already initialised"):
+        extension.init_app(app)
