@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import itemgetter
 from typing import NoReturn
+from urllib.parse import quote
 
 from .. import errors
 from ..facts import RequestFacts, TextMemo
@@ -200,7 +201,13 @@ def parse_roa(facts: RequestFacts, authorization: str) -> SignedRequest:
     pairs = facts.query_pairs
     # aliyun-python-sdk-core signs the decoded path and "name=" for an empty value; Tea signs the path as it
     # sends it (already encoded) and "name". The first variant is the spec's; the others are tried after it.
-    paths = (facts.decoded_path,) if facts.path == facts.decoded_path else (facts.decoded_path, facts.path)
+    # Tea's encoding (every segment quoted, "~" kept) is tried too: a server that passes no raw URI (wsgiref)
+    # leaves only a path rebuilt from the decoded one, which keeps "+", "*", "@"… as they are.
+    decoded = facts.decoded_path
+    paths = [decoded] if facts.path == decoded else [decoded, facts.path]
+    quoted = quote(decoded, safe="/~")
+    if quoted not in paths:
+        paths.append(quoted)
     empties = (False, True) if any(not value for _, value in pairs) else (False,)
     resources = [canonicalized_resource(p, pairs, empty_with_equals=e) for p in paths for e in empties]
     string_to_sign, *alternatives = [roa_string_to_sign(*lines, resource) for resource in resources]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from alibabacloud_tea_openapi import utils_models as tea_models
@@ -43,6 +44,7 @@ ECS = RpcApi(
     },
 )
 VERSION = "2014-05-26"
+NOTE = "acs:ecs:*:{account}:instance/{name}"  # a ROA-style route: the resource comes from the path
 
 
 def _answer(request_id: str, action: str | None, principal: Any) -> dict[str, Any]:
@@ -56,7 +58,11 @@ def starlette_app(ram: Ram) -> Starlette:
         state = request.state
         return JSONResponse(_answer(state.ram_request_id, action, state.principal))
 
-    app = Starlette(routes=[Route("/", api, methods=["GET", "POST"])])
+    @ram_route("ecs:DescribeInstances", NOTE)
+    async def note(request: Request) -> JSONResponse:
+        return JSONResponse({"Name": request.path_params["name"], "Principal": request.state.principal.arn})
+
+    app = Starlette(routes=[Route("/", api, methods=["GET", "POST"]), Route("/notes/{name}", note)])
     app.add_middleware(RAMMiddleware, ram=ram)
     return app
 
@@ -70,6 +76,11 @@ def flask_app(ram: Ram) -> Flask:
     def api() -> dict[str, Any]:
         action = flask_request.values.get("Action") or flask_request.headers.get("x-acs-action")
         return _answer(g._ram.request_id, action, g.principal)
+
+    @app.get("/notes/<name>")
+    @require("ecs:DescribeInstances", NOTE)
+    def note(name: str) -> dict[str, Any]:
+        return {"Name": name, "Principal": g.principal.arn}
 
     return app
 
@@ -157,3 +168,20 @@ def test_sdk_errors_for_bad_credentials(live: Live) -> None:
     with pytest.raises(TeaException) as unknown:
         tea_call(live, Key("LTAIdoesnotexist0000000", "x" * 30), "DescribeInstances")
     assert unknown.value.code == "InvalidAccessKeyId.NotFound"
+
+
+@pytest.mark.parametrize("name", ["plain", "a+b", "a*b", "a(b)!", "a@b=c;d,e", "a b", "n\u00f6te"])
+def test_tea_roa_v2_with_reserved_characters_in_the_path(live: Live, name: str) -> None:
+    # Tea signs the path as it sends it (each segment quoted, only "~" kept). wsgiref hands the app a decoded
+    # PATH_INFO and no raw URI, so the path the signature covers must be rebuilt as Tea encoded it.
+    key = live.world.keys["alice"]
+    config = tea_models.Config(
+        access_key_id=key.access_key_id, access_key_secret=key.secret, endpoint=live.endpoint,
+        protocol="http", signature_algorithm="v2",
+    )  # fmt: skip
+    api = tea_models.Params(
+        action="GetNote", version=VERSION, protocol="HTTP", pathname="/notes/" + quote(name, safe="~"),
+        method="GET", auth_type="AK", style="ROA", req_body_type="json", body_type="json",
+    )  # fmt: skip
+    body = TeaClient(config).call_api(api, tea_models.OpenApiRequest(), RuntimeOptions())["body"]
+    assert body == {"Name": name, "Principal": live.world.arn("alice")}
