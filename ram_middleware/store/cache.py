@@ -6,9 +6,10 @@ policy sets, roles — in a *snapshot* tagged with the store's change counter.
 
 Invalidation:
 
-* A write through any :class:`~ram_middleware.store.base.Store` object of this process announces itself
-  (``Store.subscribe``) and the snapshot is dropped before the writing call returns, so the next decision
-  sees it — e.g. a user removed from a group has lost that group's permissions.
+* A write through the :class:`~ram_middleware.store.base.Store` object this Directory reads announces
+  itself (``Store.subscribe``) and the snapshot is dropped before the writing call returns, so the next
+  decision sees it — e.g. a user removed from a group has lost that group's permissions. Another Store
+  object, even in this process (a second runtime on the same SQLite file), counts as another process.
 * Writes by other processes are noticed by reading the change counter (one indexed row, ~10 µs on
   SQLite) at most every ``refresh_interval`` seconds (default 0.5). That is the bound: another process's
   change is felt here within ``refresh_interval`` (plus the lookup that notices it). ``refresh_interval=0``
