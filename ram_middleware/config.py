@@ -161,7 +161,8 @@ class Ram:
         """Whether a decision may wait on I/O (then ASGI adapters run it in a worker thread).
 
         In-process backends do not: a memory guard, and a memory or local SQLite store read through the
-        Directory snapshot (a store read happens only on a cache miss or the periodic change check).
+        Directory snapshot (a store read happens only on a cache miss or the periodic change check; the
+        batched last-used write runs on a thread of its own).
         """
         local_store = self.store.url.startswith(("memory://", "sqlite:"))
         return not (isinstance(self.guard, MemoryGuard) and local_store)

@@ -19,9 +19,11 @@ Invalidation:
   concurrent write can never be cached after the invalidation.
 
 AccessKey last-used dates are *batched*: :meth:`Directory.note_key_used` records them in memory, and they
-are written in one transaction at most every ``flush_interval`` seconds (default 60), on :meth:`flush` and
-on :meth:`close` — never one write per request. That write is bookkeeping (``announce=False``): it drops
-no snapshot anywhere. A crash loses at most ``flush_interval`` seconds of last-used dates.
+are written in one transaction at most every ``flush_interval`` seconds (default 60) by a short-lived
+background thread, on :meth:`flush` and on :meth:`close` — never one write per request, and never on the
+thread of the request that happens to find the interval passed (it may be an event loop). That write is
+bookkeeping (``announce=False``): it drops no snapshot anywhere. A crash loses at most ``flush_interval``
+seconds of last-used dates.
 
 Memory is bounded: each cache is an LRU of at most ``max_entries`` (unknown AccessKeyIds are cached as
 misses too, and an attacker can send arbitrarily many of those).
@@ -147,6 +149,7 @@ class Directory:
         self._compiled: _Lru[str, CompiledPolicy] = _Lru(4 * max_entries)
         self._pending: dict[str, datetime] = {}
         self._flushed_at = monotonic()
+        self._flusher: threading.Thread | None = None
         self._unsubscribe = store.subscribe(self._on_change)
 
     @property
@@ -359,9 +362,19 @@ class Directory:
             previous = self._pending.get(access_key_id)
             if previous is None or when > previous:
                 self._pending[access_key_id] = when
-            due = self._monotonic() - self._flushed_at >= self._flush_interval
-        if due:
+            due = self._flusher is None and self._monotonic() - self._flushed_at >= self._flush_interval
+            if due:
+                # Written off the caller's thread: it may be an event loop, and a SQLite write waits up to
+                # its busy timeout while another process writes.
+                self._flusher = threading.Thread(target=self._flush_behind, name="ram-last-used", daemon=True)
+                self._flusher.start()
+
+    def _flush_behind(self) -> None:
+        try:
             self.flush()
+        finally:
+            with self._lock:
+                self._flusher = None
 
     def flush(self) -> None:
         """Write pending last-used dates now (one transaction). On failure they stay pending."""
@@ -382,5 +395,8 @@ class Directory:
 
     def close(self) -> None:
         """Flush pending last-used dates and stop listening to the store."""
+        flusher = self._flusher
+        if flusher is not None:
+            flusher.join()
         self.flush()
         self._unsubscribe()

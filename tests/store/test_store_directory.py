@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -220,8 +222,21 @@ def test_last_used_dates_are_batched(store: Store, company: dict[str, str]) -> N
         directory.note_key_used(company["key"], t1 + timedelta(seconds=second))
     assert stored() is None  # nothing written per request
     ticks[0] = 61.0
+    writers: list[int] = []
+    write = store.write
+
+    def watched_write(*args: Any, **kwargs: Any) -> Any:
+        writers.append(threading.get_ident())
+        return write(*args, **kwargs)
+
+    store.write = watched_write  # type: ignore[method-assign]
     directory.note_key_used(company["key"], t1 + timedelta(seconds=100))  # the interval has passed
+    deadline = time.monotonic() + 5
+    while stored() != t1 + timedelta(seconds=100) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert stored() == t1 + timedelta(seconds=100)
+    assert writers and threading.get_ident() not in writers  # not on the request's thread (an event loop)
+    store.write = write  # type: ignore[method-assign]
     directory.note_key_used(company["key"], t1)  # older: never moves backwards
     directory.flush()
     assert stored() == t1 + timedelta(seconds=100)
