@@ -1,8 +1,10 @@
 """Pure ASGI middleware: every HTTP request (and websocket handshake) passes the authorizer first.
 
 Shape after starlette's ``AuthenticationMiddleware`` (STYLE.md §9): a plain class, ``lifespan`` and other
-scope types pass straight through, a refusal is answered once (an Alibaba-style JSON error for HTTP, a
-``websocket.close`` with code 1008 for a handshake), and results travel downstream in the scope:
+scope types pass straight through, a refusal is answered once (an Alibaba-style JSON error for HTTP, and
+for a websocket handshake too where the server offers the ``websocket.http.response`` extension, else a
+``websocket.close`` with code 1008, which servers answer with a bare 403), and results travel downstream
+in the scope:
 
 * ``scope["user"]`` — an authenticated user object (``is_authenticated``, ``display_name``, ``identity``,
   ``principal``) and ``scope["auth"]`` — credentials whose ``scopes`` are ``["authenticated", <action>]``,
@@ -235,14 +237,17 @@ class RAMMiddleware:
         )
 
     async def _refuse(self, scope: Scope, send: Send, error: ErrorResponse) -> None:
+        prefix = "http."
         if scope["type"] == "websocket":
-            # Closing before accepting makes the server answer the handshake with 403.
-            await send({"type": "websocket.close", "code": _POLICY_VIOLATION, "reason": error.code[:120]})
-            return
+            if "websocket.http.response" not in scope.get("extensions", {}):
+                # Closing before accepting makes the server answer the handshake with a bare 403.
+                await send({"type": "websocket.close", "code": _POLICY_VIOLATION, "reason": error.code[:120]})
+                return
+            prefix = "websocket.http."  # the server lets the handshake get the error itself (401, 400…)
         headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in error.headers]
         headers.append((b"content-length", str(len(error.body)).encode("ascii")))
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
-        await send({"type": "http.response.body", "body": error.body})
+        await send({"type": prefix + "response.start", "status": error.status, "headers": headers})
+        await send({"type": prefix + "response.body", "body": error.body})
 
     def _mark(self, scope: Scope, outcome: Outcome) -> None:
         principal = outcome.principal

@@ -27,6 +27,14 @@ def client_class() -> Any:
     return TestClient
 
 
+def websocket_denial_class() -> Any:
+    """``WebSocketDenialResponse``: what TestClient raises when a handshake is answered with an HTTP error."""
+    client_class()  # imported once with its warning silenced; this import then finds it loaded
+    from starlette.testclient import WebSocketDenialResponse
+
+    return WebSocketDenialResponse
+
+
 @dataclass
 class Reply:
     status: int

@@ -16,7 +16,6 @@ from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
-from starlette.websockets import WebSocketDisconnect
 
 from ram_middleware.adapters.asgi import RAMMiddleware as PlainRAMMiddleware
 from ram_middleware.adapters.starlette import (
@@ -30,7 +29,7 @@ from ram_middleware.client import RequestSigner
 from ram_middleware.identity import Principal
 from ram_middleware.routes import RouteRule, RouteTable
 
-from .harness import Harness, client_class
+from .harness import Harness, client_class, websocket_denial_class
 from .world import World
 
 Message = MutableMapping[str, Any]
@@ -52,16 +51,39 @@ def test_websocket_handshake_is_authenticated(asgi_harness: Harness) -> None:
     assert world.audit.events[-1].action == "ecs:DescribeInstances"
 
 
-@pytest.mark.parametrize("who", [None, "eve"])
-def test_websocket_refused_with_policy_violation(asgi_harness: Harness, who: str | None) -> None:
+@pytest.mark.parametrize(
+    ("who", "status", "code"), [(None, 401, "MissingAuthentication"), ("eve", 403, "NoPermission")]
+)
+def test_websocket_refused_with_the_error_response(
+    asgi_harness: Harness, who: str | None, status: int, code: str
+) -> None:
+    # Starlette's TestClient offers the websocket.http.response extension: the handshake gets the real error.
     headers = _ws_headers(asgi_harness.world, who) if who else {}
     with (
-        pytest.raises(WebSocketDisconnect) as closed,
+        pytest.raises(websocket_denial_class()) as denied,
         asgi_harness.client().websocket_connect("/ws", headers=headers),
     ):
         pass  # pragma: no cover - the handshake never completes
-    assert closed.value.code == 1008
+    assert (denied.value.status_code, denied.value.json()["Code"]) == (status, code)
     assert asgi_harness.world.audit.events[-1].decision in ("ImplicitDeny", "Rejected")
+
+
+def test_websocket_refused_with_policy_violation_without_the_extension(world: World) -> None:
+    inner, app = _protected(world)
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "ws",
+             "path": "/upload/rnd-bucket", "raw_path": b"/upload/rnd-bucket", "query_string": b"",
+             "root_path": "", "headers": [], "client": ("203.0.113.7", 1), "subprotocols": []}  # fmt: skip
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "MissingAuthentication"}]
+    assert inner.messages == []
 
 
 def test_websocket_checks_can_be_switched_off(world: World) -> None:
