@@ -133,6 +133,10 @@ class DirectoryKeyResolver:
 
     def verify_security_token(self, access_key_id: str, token: str) -> SigningKey:
         claims = self._tokens.verify(access_key_id, token)
+        role = self._directory.role(claims.account_id, claims.role_name)
+        if role is None or role.role_id != claims.role_id:
+            # Deleted (or deleted and created again under the name): the session stands for nothing now.
+            raise errors.InvalidSecurityToken("Revoked", "The role of this security token no longer exists.")
         ensure_not_revoked(claims, self._directory.role_revoked_before(claims.account_id, claims.role_name))
         principal = principal_from_claims(claims)
         return SigningKey(access_key_id, self._tokens.secret_for(claims), principal, "Active", token)

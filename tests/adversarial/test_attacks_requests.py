@@ -235,6 +235,30 @@ def test_revoked_sessions_are_refused_at_once(harness: Harness) -> None:
     assert harness.call("GET", "/instances/i-1", signer=signer_for(world, fresh)).status == 200
 
 
+def test_sessions_of_a_deleted_role_are_refused_even_after_it_is_created_again(harness: Harness) -> None:
+    world = harness.world
+    service, account = world.ram.service, world.account_id
+    session = world.role_session()
+    assert harness.call("GET", "/instances/i-1", signer=signer_for(world, session)).status == 200
+    role = service.get_role(account, "Deployer")
+    service.delete_role(account, "Deployer", force=True)
+    refused(
+        harness.call("GET", "/instances/i-1", signer=signer_for(world, session)),
+        400,
+        "InvalidSecurityToken.Revoked",
+    )
+    # The same name again is another role (another RoleId): the old session does not come back with it.
+    service.create_role(account, "Deployer", role.trust_policy)
+    service.attach_policy_to_role(account, "System", "AliyunECSReadOnlyAccess", "Deployer")
+    refused(
+        harness.call("GET", "/instances/i-1", signer=signer_for(world, session)),
+        400,
+        "InvalidSecurityToken.Revoked",
+    )
+    fresh = world.role_session()
+    assert harness.call("GET", "/instances/i-1", signer=signer_for(world, fresh)).status == 200
+
+
 # --- conflicting credentials (two Authorization headers) ----------------------------------------------------
 
 
