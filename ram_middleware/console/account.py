@@ -70,18 +70,13 @@ class AccountPages:
         if request.method == "GET":
             return self._stepup_form(request, signed_in, next_url)
         self.kit.check_csrf(request, signed_in)
-        throttle = self.kit.throttle(signed_in.account_id)
-        user_key = signed_in.user_name or ""
         try:
-            throttle.check(signed_in.account_id, user_key)
-            code = request.field("code", 16)
-            self.kit.service.verify_mfa_code(signed_in.account_id, signed_in.user_name, code)
-        except errors.InvalidAuthenticationCode as exc:
-            throttle.failed(signed_in.account_id, user_key)
+            self.kit.check_code(
+                request, signed_in.account_id, signed_in.user_name, request.field("code", 16),
+                action="console:MFAStepUp", principal=signed_in.principal,
+            )  # fmt: skip
+        except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
             return self._stepup_form(request, signed_in, next_url, exc)
-        except errors.LoginLocked as exc:
-            return self._stepup_form(request, signed_in, next_url, exc)
-        throttle.succeeded(signed_in.account_id, user_key)
         _, value = self.kit.sessions.rotate(signed_in.session, mfa_time=self.kit.now())
         return Reply.redirect(next_url).set_cookie(self.kit.session_cookie(request, value))
 
@@ -111,11 +106,20 @@ class AccountPages:
         new = request.field("new_password", MAX_PASSWORD_CHARS)
         if new != request.field("confirm", MAX_PASSWORD_CHARS):
             return self._password_form(request, signed_in, policy, "The two new passwords differ.")
+        # The old password counts towards MaxLoginAttemps: a stolen session must not guess it freely.
+        throttle = LogonThrottle(self.kit.ram.guard, policy.max_login_attempts)
+        principal, action = signed_in.principal, "ram:ChangePassword"
         try:
+            throttle.attempt(account_id, user_name or "")
             profile = self.kit.service.change_password(account_id, user_name, old, new)
-        except errors.InvalidParameter as exc:
-            return self._password_form(request, signed_in, policy, exc.message)
-        LogonThrottle(self.kit.ram.guard, policy).succeeded(account_id, user_name or "")
+        except (errors.InvalidParameter, errors.LoginLocked) as exc:
+            self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
+                           reason="Console password change refused", action=action)  # fmt: skip
+            return self._password_form(request, signed_in, policy, exc.message, exc.status)
+        throttle.succeeded(account_id, user_name or "")
+        self.kit.audit(
+            request, "Allow", 200, principal=principal, reason="Console password change", action=action
+        )
         # The change ends every session that names the old password; this browser just proved the old one
         # and set the new one, so its re-issued session names the new password and stays signed in.
         changed = profile.password_changed_date
@@ -126,10 +130,11 @@ class AccountPages:
         return reply.set_cookie(self.kit.session_cookie(request, value))
 
     def _password_form(
-        self, request: ConsoleRequest, signed_in: SignedIn, policy: PasswordPolicy, error: str | None = None
-    ) -> Reply:
+        self, request: ConsoleRequest, signed_in: SignedIn, policy: PasswordPolicy, error: str | None = None,
+        status: int = 400,
+    ) -> Reply:  # fmt: skip
         return self.kit.page(
-            request, "new_password.html", status=200 if error is None else 400, signed_in=signed_in,
+            request, "new_password.html", status=200 if error is None else status, signed_in=signed_in,
             policy=policy, ask_old=True, action=self.kit.url("password"), error=error,
         )  # fmt: skip
 
@@ -144,6 +149,10 @@ class AccountPages:
         if signed_in is not None:
             self.kit.check_csrf(request, signed_in)
             self.kit.sessions.revoke(signed_in.session)
+            reason = "Console logout"
+            self.kit.audit(
+                request, "Allow", 303, principal=signed_in.principal, reason=reason, action="console:Logout"
+            )
         # Without a valid session there is nothing to end; clearing the cookie is harmless either way.
         reply = Reply.redirect(self.kit.url("logon", signed_out="1"))
         return reply.set_cookie(self.kit.clear_session_cookie(request))

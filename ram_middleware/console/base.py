@@ -33,7 +33,20 @@ from .pending import PendingLogons
 from .safety import CsrfTokens
 from .web import ConsoleRequest, Reply, cookie_header
 
-__all__ = ["PATHS", "ConsoleSettings", "Kit", "NeedLogon", "SignedIn"]
+__all__ = [
+    "MFA_CODE_ATTEMPTS",
+    "MFA_LOCK_SECONDS",
+    "PATHS",
+    "ConsoleSettings",
+    "Kit",
+    "NeedLogon",
+    "SignedIn",
+]
+
+MFA_CODE_ATTEMPTS = 5
+"""Wrong TOTP codes in a row before the console locks MFA for the user (mfa-totp.md, step 6)."""
+MFA_LOCK_SECONDS = 900.0
+"""How long that lock lasts, from the first of those codes."""
 
 PATHS: dict[str, str] = {
     "home": "/",
@@ -252,18 +265,19 @@ class Kit:
     def audit(
         self, request: ConsoleRequest, decision: AuditDecision, status: int, *,
         principal: Principal | None = None, code: str | None = None, reason: str = "",
+        action: str = "console:Logon",
     ) -> None:  # fmt: skip
-        """Record a console logon event (``console:Logon``) in the runtime's audit sink.
+        """Record a console event (``console:Logon`` unless ``action`` says otherwise) in the audit sink.
 
-        Failed attempts name no identity: what was typed into the user name field is not trusted, and people
-        sometimes type their password there. A sink that fails makes the logon fail (closed).
+        Failed logons name no identity: what was typed into the user name field is not trusted, and people
+        sometimes type their password there. A sink that fails makes the action fail (closed).
         """
         event = AuditEvent(
             time=format_time(self.now(), milliseconds=True), request_id=new_request_id(), decision=decision,
             status=status, method=request.facts.method, path=request.facts.path,
             source_ip=self.source_ip(request), principal_arn=principal.arn if principal else None,
             principal_type=principal.principal_type if principal else None,
-            auth_method="session" if principal else "none", action="console:Logon", code=code, reason=reason,
+            auth_method="session" if principal else "none", action=action, code=code, reason=reason,
         )  # fmt: skip
         try:
             self.ram.authorizer.audit.emit(event)
@@ -271,6 +285,39 @@ class Kit:
             raise errors.ServiceUnavailable() from exc
 
     def throttle(self, account_id: str | None) -> LogonThrottle:
-        """The lock-out counter under the account's password policy (defaults for an unknown account)."""
+        """The ``MaxLoginAttemps`` counter under the account's password policy (an unknown account: the
+        default policy's, as most accounts keep it, so the lock-out rarely tells the two apart)."""
         policy = self.service.get_password_policy(account_id) if account_id else PasswordPolicy()
-        return LogonThrottle(self.ram.guard, policy)
+        return LogonThrottle(self.ram.guard, policy.max_login_attempts)
+
+    def check_code(
+        self, request: ConsoleRequest, account_id: str, user_name: str | None, code: str, *, action: str,
+        principal: Principal | None = None,
+    ) -> None:  # fmt: skip
+        """A TOTP code from the user's bound device, for ``action`` (logon, step-up, unbinding).
+
+        At most :data:`MFA_CODE_ATTEMPTS` wrong codes in a row, whatever ``MaxLoginAttemps`` says (0 there
+        would otherwise allow endless guesses of six digits), then ``LoginLocked`` for
+        :data:`MFA_LOCK_SECONDS`. A refusal is audited. Raises ``InvalidAuthenticationCode`` or
+        ``LoginLocked``.
+        """
+        throttle = LogonThrottle(
+            self.ram.guard, MFA_CODE_ATTEMPTS, purpose="mfa", window_seconds=MFA_LOCK_SECONDS
+        )
+        user_key = user_name or ""
+        try:
+            throttle.attempt(account_id, user_key)
+            self.service.verify_mfa_code(account_id, user_name, code)
+        except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
+            reason = "Console MFA code refused"
+            self.audit(
+                request,
+                "Rejected",
+                exc.status,
+                principal=principal,
+                code=exc.code,
+                reason=reason,
+                action=action,
+            )
+            raise
+        throttle.succeeded(account_id, user_key)

@@ -95,9 +95,12 @@ class DevicePages:
 
     def _unbind(self, request: ConsoleRequest, signed_in: SignedIn, serial: str) -> Reply:
         account_id, user_name = _who(signed_in)
+        action, principal = "ram:UnbindMFADevice", signed_in.principal
         try:
-            self.kit.service.verify_mfa_code(account_id, user_name, request.field("code", 16))
-        except errors.InvalidAuthenticationCode as exc:
+            self.kit.check_code(
+                request, account_id, user_name, request.field("code", 16), action=action, principal=principal
+            )
+        except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
             return self._device_page(request, signed_in, exc.message, exc.status)
         if user_name is None:
             self.kit.service.unbind_root_mfa_device(account_id)
@@ -105,6 +108,9 @@ class DevicePages:
             self.kit.service.unbind_mfa_device(account_id, user_name)
         with contextlib.suppress(errors.EntityNotExist, errors.DeleteConflict):
             self.kit.service.delete_virtual_mfa_device(account_id, serial)
+        self.kit.audit(
+            request, "Allow", 200, principal=principal, reason="Console MFA device removed", action=action
+        )
         rotated, value = self.kit.sessions.rotate(signed_in.session)
         reply = self.kit.message(
             request, "Your MFA device was removed.", signed_in=SignedIn(rotated, signed_in.principal)
@@ -130,15 +136,21 @@ class DevicePages:
         try:
             if action == "create":
                 created = self.kit.service.create_access_key(account_id, user_name)
+                self._audit_key(request, signed_in, "ram:CreateAccessKey", created.key.access_key_id)
                 return self._keys_page(request, signed_in, new_key=created.key, new_secret=created.secret)
             if action in _KEY_ACTIONS:
                 key_id = request.field("access_key_id", 64)
                 self.kit.service.update_access_key(
                     account_id, key_id, _KEY_ACTIONS[action], user_name=user_name
                 )
+                self._audit_key(request, signed_in, "ram:UpdateAccessKey", key_id)
         except (errors.LimitExceeded, errors.EntityNotExist) as exc:
             return self._keys_page(request, signed_in, error=exc.message, status=exc.status)
         return Reply.redirect(self.kit.url("access_keys"))
+
+    def _audit_key(self, request: ConsoleRequest, signed_in: SignedIn, action: str, key_id: str) -> None:
+        reason = f"Console {action.partition(':')[2]} of {key_id}"  # an AccessKeyId is no secret
+        self.kit.audit(request, "Allow", 200, principal=signed_in.principal, reason=reason, action=action)
 
     def _keys_page(
         self, request: ConsoleRequest, signed_in: SignedIn, *, status: int = 200, **context: object

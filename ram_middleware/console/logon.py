@@ -5,10 +5,11 @@ means the account root** (decision: "root" is a legal RAM user name, so it canno
 the page discourages it, and once the root has an MFA device bound its logon always asks for a code.
 
 Unknown account, unknown user, no login profile and a wrong password give the same page, status and
-message after the same hashing work (:meth:`RamService.verify_login_password`). Failures count towards the
-account's ``MaxLoginAttemps`` lock-out per account and user name, whether or not the user exists; wrong
-MFA codes count towards the same lock-out. The lock-out is checked before the password, so a locked user
-learns nothing new from further guesses.
+message after the same hashing work (:meth:`RamService.verify_login_password`). Attempts count towards the
+account's ``MaxLoginAttemps`` lock-out per account and user name, whether or not the user exists, and are
+counted before the password is checked (so parallel guesses are all counted), then cleared when a logon
+completes; MFA code attempts count towards the same lock-out and, whatever it says, towards a lock after
+five wrong codes in a row (:meth:`Kit.check_code`). A locked user learns nothing new from further guesses.
 
 Steps after the password, decided once: ``mfa`` when a device is bound; else ``bind`` when the login
 profile says ``MFABindRequired`` or the security preference enforces MFA for the user; then ``password``
@@ -83,14 +84,14 @@ class LogonPages:
         account_key = account.account_id if account is not None else account_text.lower()
         throttle = self.kit.throttle(account.account_id if account is not None else None)
         try:
-            throttle.check(account_key, user_name or "")
+            # Counted before the password is checked: parallel guesses are each counted before any passes.
+            throttle.attempt(account_key, user_name or "")
             profile = self._verify(account_key, user_name, request.field("password", MAX_PASSWORD_CHARS))
         except errors.AuthenticationError as exc:
-            if isinstance(exc, errors.LoginFailed):
-                throttle.failed(account_key, user_name or "")
             return self._refused(request, next_url, account_text, exc)
-        # The failure counter is reset only when the whole logon succeeds: resetting it here would give
-        # someone who knows the password fresh MFA guesses with every new attempt.
+        user_name = profile.user_name  # as stored, whatever case was typed
+        # The count is cleared only when the whole logon succeeds: clearing it here would give someone who
+        # knows the password fresh MFA guesses with every new attempt.
         try:
             steps = self._steps(request, account_key, user_name, profile)
         except errors.AuthenticationError as exc:
@@ -158,15 +159,13 @@ class LogonPages:
         if request.method == "GET":
             return self._totp_form(request)
         self.kit.check_csrf(request)
-        throttle = self.kit.throttle(pending.account_id)
-        user_key = pending.user_name or ""
+        account_id, user_name = pending.account_id, pending.user_name
         try:
-            throttle.check(pending.account_id, user_key)
-            self.kit.service.verify_mfa_code(pending.account_id, pending.user_name, request.field("code", 16))
-        except errors.InvalidAuthenticationCode as exc:
-            throttle.failed(pending.account_id, user_key)
-            return self._totp_form(request, error=exc)
-        except errors.LoginLocked as exc:
+            self.kit.throttle(account_id).attempt(account_id, user_name or "")  # towards MaxLoginAttemps too
+            self.kit.check_code(
+                request, account_id, user_name, request.field("code", 16), action="console:Logon"
+            )
+        except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
             return self._totp_form(request, error=exc)
         return self._continue(request, self.kit.pending.advance(pending, mfa_time=self.kit.now()))
 

@@ -234,36 +234,44 @@ def check_reuse(new_pw: str, history_hashes: Sequence[str], policy: PasswordPoli
 
 
 class LogonThrottle:
-    """``MaxLoginAttemps`` lock-out over a :class:`~ram_middleware.guard.Guard`.
+    """A lock-out counter over a :class:`~ram_middleware.guard.Guard`: ``MaxLoginAttemps`` for passwords
+    (``LogonThrottle(guard, policy.max_login_attempts)``), or consecutive wrong MFA codes
+    (``purpose="mfa"``).
 
-    Failures are counted per (account, lower-cased user name) in a one-hour window that opens at the first
-    failure; once the count reaches the policy's limit, :meth:`check` raises :class:`errors.LoginLocked`
-    until the window ends or a logon succeeds. Unknown users are counted exactly like real ones.
+    Attempts are counted per (account, lower-cased user name) in a window that opens at the first one;
+    :meth:`attempt` counts *before* the caller checks anything, so parallel guesses cannot all pass the
+    check while none has been counted yet. Once more than ``limit`` attempts were made in the window,
+    :meth:`attempt` raises :class:`errors.LoginLocked` until the window ends or :meth:`succeeded` clears the
+    count (``limit`` 0: never locked). Unknown users are counted exactly like real ones.
     """
 
     def __init__(
-        self, guard: Guard, policy: PasswordPolicy, *, window_seconds: float = LOGIN_WINDOW_SECONDS
+        self,
+        guard: Guard,
+        limit: int,
+        *,
+        purpose: str = "logon",
+        window_seconds: float = LOGIN_WINDOW_SECONDS,
     ) -> None:
         self._guard = guard
-        self._policy = policy
+        self._limit = limit
+        self._purpose = purpose
         self._window = window_seconds
 
     @staticmethod
-    def key(account: str, user: str) -> str:
+    def key(account: str, user: str, purpose: str = "logon") -> str:
         """The guard key: hashed so that arbitrary submitted names give short, uniform keys."""
         digest = hashlib.sha256(f"{account}\0{user.casefold()}".encode()).hexdigest()[:32]
-        return f"logon-fail:{digest}"
+        return f"{purpose}-fail:{digest}"
 
-    def check(self, account: str, user: str) -> None:
-        """Raise :class:`errors.LoginLocked` while locked out; call before checking the password."""
-        limit = self._policy.max_login_attempts
-        if limit and self._guard.count(self.key(account, user)) >= limit:
+    def attempt(self, account: str, user: str) -> int:
+        """Count one attempt; :class:`errors.LoginLocked` when it is over the limit. Call it before checking
+        the password or code; a success then calls :meth:`succeeded`. Returns the attempts in the window."""
+        count = self._guard.incr(self.key(account, user, self._purpose), self._window)
+        if self._limit and count > self._limit:
             raise errors.LoginLocked()
-
-    def failed(self, account: str, user: str) -> int:
-        """Record a failed logon; returns the failures in the current window."""
-        return self._guard.incr(self.key(account, user), self._window)
+        return count
 
     def succeeded(self, account: str, user: str) -> None:
-        """Clear the failures (a successful logon or a password change)."""
-        self._guard.reset(self.key(account, user))
+        """Clear the count (a successful logon, a right code, a password change)."""
+        self._guard.reset(self.key(account, user, self._purpose))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -229,48 +230,68 @@ def test_reuse_prevention() -> None:
 
 def test_lockout_after_max_attempts_and_release_after_the_window() -> None:
     clock = FakeClock()
-    throttle = LogonThrottle(MemoryGuard(clock=clock), PasswordPolicy(max_login_attempts=3))
+    throttle = LogonThrottle(MemoryGuard(clock=clock), 3)
     for attempt in range(1, 4):
-        throttle.check("acct", "alice")
-        assert throttle.failed("acct", "alice") == attempt
+        assert throttle.attempt("acct", "alice") == attempt
         clock.now += 60
     with pytest.raises(errors.LoginLocked) as info:
-        throttle.check("acct", "alice")
+        throttle.attempt("acct", "alice")
     assert info.value.status == 429
     with pytest.raises(errors.LoginLocked):
-        throttle.check("acct", "ALICE")  # names are case-insensitive
-    throttle.check("acct", "bob")
-    throttle.check("other-acct", "alice")
-    clock.now += 3600 - 180 - 1  # one second before the hour since the first failure
+        throttle.attempt("acct", "ALICE")  # names are case-insensitive
+    throttle.attempt("acct", "bob")
+    throttle.attempt("other-acct", "alice")
+    clock.now += 3600 - 180 - 1  # one second before the hour since the first attempt
     with pytest.raises(errors.LoginLocked):
-        throttle.check("acct", "alice")
+        throttle.attempt("acct", "alice")
     clock.now += 1
-    throttle.check("acct", "alice")
+    throttle.attempt("acct", "alice")
 
 
 def test_success_resets_the_counter() -> None:
-    throttle = LogonThrottle(MemoryGuard(), PasswordPolicy(max_login_attempts=2))
-    throttle.failed("acct", "alice")
+    throttle = LogonThrottle(MemoryGuard(), 2)
+    throttle.attempt("acct", "alice")
     throttle.succeeded("acct", "alice")
-    throttle.failed("acct", "alice")
-    throttle.check("acct", "alice")
-    throttle.failed("acct", "alice")
+    throttle.attempt("acct", "alice")
+    throttle.attempt("acct", "alice")
     with pytest.raises(errors.LoginLocked):
-        throttle.check("acct", "alice")
+        throttle.attempt("acct", "alice")
+
+
+def test_parallel_attempts_are_each_counted_before_any_is_checked() -> None:
+    # Counting after a (slow) password check let every request of a burst through the check uncounted.
+    throttle = LogonThrottle(MemoryGuard(), 5)
+    start = threading.Barrier(24)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        start.wait()
+        try:
+            throttle.attempt("acct", "alice")
+            outcomes.append("checked")
+        except errors.LoginLocked:
+            outcomes.append("locked")
+
+    threads = [threading.Thread(target=guess) for _ in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("checked") == 5 and outcomes.count("locked") == 19
 
 
 def test_zero_means_unlimited() -> None:
-    throttle = LogonThrottle(MemoryGuard(), PasswordPolicy(max_login_attempts=0))
+    throttle = LogonThrottle(MemoryGuard(), 0)
     for _ in range(50):
-        throttle.failed("acct", "alice")
-    throttle.check("acct", "alice")
+        throttle.attempt("acct", "alice")
 
 
 def test_unknown_users_are_locked_like_real_ones() -> None:
-    throttle = LogonThrottle(MemoryGuard(), PasswordPolicy(max_login_attempts=1))
-    throttle.failed("acct", "no-such-user")
+    throttle = LogonThrottle(MemoryGuard(), 1)
+    throttle.attempt("acct", "no-such-user")
     with pytest.raises(errors.LoginLocked):
-        throttle.check("acct", "no-such-user")
+        throttle.attempt("acct", "no-such-user")
     key_real, key_unknown = LogonThrottle.key("acct", "alice"), LogonThrottle.key("acct", "no-such-user")
     assert len(key_real) == len(key_unknown)
     assert "alice" not in key_real and "no-such-user" not in key_unknown
+    assert LogonThrottle.key("acct", "alice", "mfa") != key_real  # MFA codes are counted apart

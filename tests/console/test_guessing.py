@@ -1,0 +1,105 @@
+"""Guessing in the console: every place that checks a password or a TOTP code is counted, locked and audited.
+
+Both apps (Flask, Starlette). alice has an MFA device; bob has none. World and helpers: ``world.py``.
+"""
+
+from __future__ import annotations
+
+from ram_middleware.credentials.password import PasswordPolicy
+
+from .client import Browser, Site
+from .test_selfservice import NEW_PASSWORD
+from .world import PASSWORD
+
+
+def _wrong(site: Site, who: str = "alice") -> str:
+    return "000000" if site.world.code(who) != "000000" else "111111"
+
+
+def _events(site: Site, action: str) -> list[tuple[str, int, str | None]]:
+    return [(e.decision, e.status, e.code) for e in site.world.audit.events if e.action == action]
+
+
+def _alice_signed_in(site: Site) -> Browser:
+    browser = site.client()
+    assert browser.logon("alice").status_code == 303
+    assert browser.logon_mfa(site.world.code("alice")).status_code == 303
+    site.world.clock.advance(seconds=30)  # the code used to sign in is spent; the next one is fresh
+    return browser
+
+
+def test_mfa_codes_lock_after_five_wrong_even_when_max_login_attempts_is_unlimited(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=0))
+    browser = site.client()
+    assert browser.logon("alice").status_code == 303
+    assert [browser.logon_mfa(_wrong(site)).status_code for _ in range(5)] == [400] * 5
+    assert browser.logon_mfa(world.code("alice")).status_code == 429  # even the right code, now
+    assert _events(site, "console:Logon")[-6:] == [("Rejected", 400, "InvalidAuthenticationCode")] * 5 + [
+        ("Rejected", 429, "LoginLocked")
+    ]
+
+
+def test_unbinding_mfa_is_locked_after_five_wrong_codes(site: Site) -> None:
+    browser = _alice_signed_in(site)
+    unbind = {"action": "unbind", "code": _wrong(site)}
+    statuses = [browser.submit("/console/mfa-device", unbind).status_code for _ in range(5)]
+    right = browser.submit("/console/mfa-device", {"action": "unbind", "code": site.world.code("alice")})
+    assert statuses == [400] * 5 and right.status_code == 429
+    assert site.world.ram.service.get_user_mfa_info(site.world.account_id, "alice") is not None  # still bound
+    assert _events(site, "ram:UnbindMFADevice")[-1] == ("Rejected", 429, "LoginLocked")
+
+
+def test_step_up_codes_share_the_mfa_lock(site: Site) -> None:
+    browser = _alice_signed_in(site)
+    statuses = [browser.submit("/console/mfa", {"code": _wrong(site)}).status_code for _ in range(5)]
+    assert statuses == [400] * 5
+    assert browser.submit("/console/mfa", {"code": site.world.code("alice")}).status_code == 429
+    assert len(_events(site, "console:MFAStepUp")) == 6
+
+
+def test_old_password_guesses_count_towards_max_login_attempts(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=3))
+    browser = site.client()
+    assert browser.logon("bob").status_code == 303  # completed: the count starts at zero
+    change = {"new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    guesses = [
+        browser.submit("/console/password", {"old_password": f"guess-{n}", **change}) for n in range(3)
+    ]
+    assert [reply.status_code for reply in guesses] == [400] * 3
+    locked = browser.submit("/console/password", {"old_password": PASSWORD, **change})
+    assert locked.status_code == 429
+    assert site.client().logon("bob", NEW_PASSWORD).status_code == 429  # locked, and not changed either
+    assert _events(site, "ram:ChangePassword") == [("Rejected", 400, "InvalidParameter.OldPassword")] * 3 + [
+        ("Rejected", 429, "LoginLocked")
+    ]
+
+
+def test_a_user_name_typed_in_another_case_signs_in_under_the_stored_name(site: Site) -> None:
+    browser = site.client()
+    assert browser.logon("BOB").status_code == 303
+    home = browser.get("/console/")
+    assert 'Signed in as <span id="who">bob@company-x' in home.text
+    assert browser.submit("/console/mfa-device", {"action": "start"}).status_code == 200
+    again = site.client()
+    assert again.logon("Bob").status_code == 303
+    assert again.submit("/console/mfa-device", {"action": "start"}).status_code == 200  # no 409
+    devices = site.world.ram.service.list_virtual_mfa_devices(site.world.account_id)
+    names = [d.device_name for d in devices if "bob" in d.device_name.lower()]
+    assert names and all(name.startswith("console-bob-") for name in names)
+
+
+def test_self_service_changes_and_logout_are_audited(site: Site) -> None:
+    browser = site.client()
+    assert browser.logon("bob").status_code == 303
+    change = {"old_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    assert browser.submit("/console/password", change).status_code == 200
+    assert browser.submit("/console/logout", {}, form_page="/console/logout").status_code == 303
+    arn = site.world.arn("bob")
+    recent = [(e.action, e.decision, e.principal_arn) for e in site.world.audit.events[-3:]]
+    assert recent == [
+        ("console:Logon", "Allow", arn),
+        ("ram:ChangePassword", "Allow", arn),
+        ("console:Logout", "Allow", arn),
+    ]
