@@ -24,7 +24,7 @@ from ..facts import RequestFacts
 from ..identity import Principal
 from .base import Kit
 from .safety import is_browser, safe_next
-from .web import cookie_header
+from .web import PAGE_HEADERS, cookie_header
 
 __all__ = ["BrowserRefusals", "mfa_fresh"]
 
@@ -99,6 +99,6 @@ class BrowserRefusals:
         headers = (
             ("x-acs-request-id", request_id),
             ("content-type", "text/html; charset=utf-8"),
-            ("cache-control", "no-store"),
+            *PAGE_HEADERS,
         )
         return ErrorResponse(403, headers, page.encode(), error.code)

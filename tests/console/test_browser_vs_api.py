@@ -53,6 +53,8 @@ def test_policy_denial_for_a_signed_in_browser_is_an_html_page(site: Site) -> No
     denied = browser.get("/danger")
     assert denied.status_code == 403 and denied.headers["content-type"].startswith("text/html")
     assert 'role="alert"' in denied.text and "AccessDeniedDetail" not in denied.text
+    assert denied.headers["x-frame-options"] == "DENY"  # like every console page: never framed
+    assert "frame-ancestors 'none'" in denied.headers["content-security-policy"]
     assert browser.get("/danger", headers=JSON).json()["Code"] == "NoPermission"
 
 
