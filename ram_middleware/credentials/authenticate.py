@@ -42,7 +42,7 @@ from .oss import (
 )
 from .signature_v1 import RPC_MARKERS, parse_roa, parse_rpc
 
-__all__ = ["Authenticator", "KeyResolver", "SessionAuthenticating", "detect_scheme"]
+__all__ = ["NONCE_CLOCK_MARGIN", "Authenticator", "KeyResolver", "SessionAuthenticating", "detect_scheme"]
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +121,21 @@ def _scheme_of(authorization: str) -> str:
     return {"acs": "roa", "OSS": "oss-v1", "OSS4-HMAC-SHA256": "oss-v4"}.get(word, "unknown")
 
 
+NONCE_CLOCK_MARGIN = 120.0
+"""Seconds a nonce is kept beyond ``2 * max_skew``: how far apart the clocks of instances sharing one
+replay guard may be (the guard counts a nonce's lifetime by its own clock from first use, while each
+instance checks the signed time against its own)."""
+
+
 class Authenticator:
     """Verifies signed requests against a :class:`KeyResolver`, refusing replays through a :class:`Guard`.
 
     ``max_skew`` (seconds) bounds how far the signed time may be from ``clock()``; nonces are remembered
-    for ``nonce_ttl`` seconds (default and minimum ``2 * max_skew``: a request stays acceptable from
-    ``now - skew`` to ``now + skew``). ``debug_string_to_sign`` appends the server's string to sign (token
-    redacted) to SignatureDoesNotMatch messages — for development only. ``oss_domains``: host names under
+    for ``nonce_ttl`` seconds (minimum ``2 * max_skew``: a request stays acceptable from ``now - skew`` to
+    ``now + skew``; default that plus :data:`NONCE_CLOCK_MARGIN`, so that on instances sharing a guard
+    whose clocks differ by up to the margin a request's window never outlives its nonce).
+    ``debug_string_to_sign`` appends the server's string to sign (token redacted) to SignatureDoesNotMatch
+    messages — for development only. ``oss_domains``: host names under
     which OSS requests arrive virtual-hosted (``<bucket>.<domain>``); InvalidParameter("OssDomains") for
     an entry that is no host name. ``oss_cnames``: CNAME host -> bucket, for OSS requests addressed to a
     bucket's own host name (oss2 ``is_cname=True``); InvalidParameter("OssCnames") for a bad entry (see
@@ -150,7 +158,7 @@ class Authenticator:
     ) -> None:
         if not 0 < max_skew < float("inf"):
             raise errors.InvalidParameter("MaxSkew", "max_skew must be a positive number of seconds.")
-        ttl = 2 * max_skew if nonce_ttl is None else nonce_ttl
+        ttl = 2 * max_skew + NONCE_CLOCK_MARGIN if nonce_ttl is None else nonce_ttl
         if not 2 * max_skew <= ttl < float("inf"):
             raise errors.InvalidParameter(
                 "NonceTtl", "nonce_ttl must be at least twice max_skew, or replays become possible."
