@@ -208,9 +208,24 @@ class ResourcePattern:
         return self.match_ci(normalized) if is_ram else self.match_cs(normalized)
 
 
+def _lower_pattern_head(pattern: str) -> str:
+    """A pattern with what can only meet a resource's ``acs:<service>:`` head lower-cased: ``acs:`` and the
+    literal text after it up to the first ``:`` (then included) or wildcard. A wildcard may reach past the
+    service into the case-sensitive fields, so nothing after it is lowered (``acs:*Secret*`` keeps its
+    ``Secret``); literal text before it sits at the resource's service, whatever that is."""
+    if pattern[:4].lower() != "acs:":
+        return pattern
+    end = 4
+    while end < len(pattern) and pattern[end] not in ":*?":
+        end += 1
+    if end < len(pattern) and pattern[end] == ":":
+        end += 1
+    return pattern[:end].lower() + pattern[end:]
+
+
 def compile_resource(pattern: str) -> ResourcePattern:
     """Compile a resource pattern under the case rules of spec decision 13."""
-    head_lowered, _ = _lower_head(pattern)
+    head_lowered = _lower_pattern_head(pattern)
     lowered = pattern.lower()
     match_cs = compile_wildcard(head_lowered)
     return ResourcePattern(

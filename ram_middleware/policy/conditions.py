@@ -283,10 +283,19 @@ def _show(value: object) -> str:
         return type(value).__name__
 
 
+# Alibaba keys the spec leaves unimplemented (policy-language.md). Accepted, a Deny on one would never fire.
+_UNSUPPORTED_KEYS = frozenset({"acs:mfaage", "acs:principalaccount", "acs:requestedregion"})
+
+
 def _compile_one(
     parts: tuple[str | None, _Operator, bool], key_name: str, raw: object, path: str
 ) -> Condition:
     quantifier, op, if_exists = parts
+    if key_name.lower() in _UNSUPPORTED_KEYS:
+        raise MalformedPolicyDocument(
+            path,
+            f"{key_name!r} is not supported: no request carries it, so the condition cannot work as written",
+        )
     derive = extension_key(key_name, path)
     if derive is not None and op.family is not _NUMERIC:
         raise MalformedPolicyDocument(path, f"{key_name!r} is a Numeric key; use a Numeric operator")

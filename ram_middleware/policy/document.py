@@ -161,7 +161,14 @@ def _load(document: str | Mapping[str, Any], max_length: int | None) -> Any:
     if not text.strip():
         raise MalformedPolicyDocument("", "the policy document is empty")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        # "\ud800" decodes to a lone surrogate: no UTF-8 text holds one, and storing it would fail later.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return data
+    except UnicodeEncodeError:
+        raise MalformedPolicyDocument(
+            "", "the policy document holds a lone surrogate (not UTF-8 text)"
+        ) from None
     except _DuplicateKey as exc:
         raise MalformedPolicyDocument("", f"duplicate key {_show(exc.key)} in a JSON object") from None
     except json.JSONDecodeError as exc:
@@ -266,7 +273,7 @@ def _statement(body: object, path: str, index: int, kind: PolicyKind) -> Stateme
     if effect not in ("Allow", "Deny"):
         raise MalformedPolicyDocument(f"{path}.Effect", f"{_show(effect)} is not Allow or Deny")
     sid = body.get("Sid")
-    if sid is not None and not isinstance(sid, str):
+    if "Sid" in body and not isinstance(sid, str):  # null included
         raise MalformedPolicyDocument(f"{path}.Sid", "Sid must be a string")
     action_value, action_path, not_action = _pick(body, path, "Action", "NotAction", True)
     if kind == "trust" and not_action:

@@ -268,14 +268,21 @@ def decide_with_session(identity: PolicySet, session: PolicySet | None, request:
 def decide(
     policies: Iterable[AttachedPolicy], request: Request, *, session_policy: CompiledPolicy | None = None
 ) -> Decision:
-    """One-off decision. Policies attached to ``session`` (and ``session_policy``) form the session policy."""
+    """One-off decision. Policies attached to ``session`` (and ``session_policy``) are session policies:
+    each narrows on its own (an Allow needs every one of them), as a chain of sessions would."""
     identity: list[AttachedPolicy] = []
     session: list[AttachedPolicy] = []
     for attached in policies:
         (session if attached.attached_to == "session" else identity).append(attached)
     if session_policy is not None:
         session.append(AttachedPolicy("SessionPolicy", "Session", "", "session", "", session_policy))
-    return decide_with_session(PolicySet(identity), PolicySet(session) if session else None, request)
+    identity_set = PolicySet(identity)
+    if not session:
+        return identity_set.decide(request)
+    decisions = [decide_with_session(identity_set, PolicySet([one]), request) for one in session]
+    refused = [d for d in decisions if not d.allowed]
+    explicit = [d for d in refused if d.effect == "ExplicitDeny"]
+    return (explicit or refused or decisions)[0]
 
 
 # --- trust policies -----------------------------------------------------------------------------------------

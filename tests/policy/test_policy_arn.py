@@ -113,6 +113,13 @@ RESOURCES = [
     ("acs:rds:*:*:*", "acs:rds:cn-beijing:1:dbinstance/rm-1", True),
     ("acs:rds:*:*:*", "acs:ecs:cn-beijing:1:instance/i-1", False),
     ("acs:oss:*:*:b/?.txt", "acs:oss:r:1:b/a.txt", True),
+    # A wildcard in the service field may reach into the case-sensitive fields: only what precedes it is
+    # lowered (lowering "Secret" too made a Deny on "acs:*Secret*" miss ".../Secret/plan.txt").
+    ("acs:*Secret*", "acs:oss:cn-hangzhou:1:Secret/plan.txt", True),
+    ("acs:*Secret*", "acs:oss:cn-hangzhou:1:secret/plan.txt", False),
+    ("acs:oss*Secret*", "acs:OSS:r:1:Secret/x", True),
+    ("acs:OSS*:b/*", "acs:oss:r:1:b/x", True),
+    ("ACS:Oss?:*", "acs:ossx:r:1:b", True),
 ]
 
 

@@ -145,6 +145,23 @@ def test_decide_accepts_a_compiled_session_policy() -> None:
     )
 
 
+def test_several_session_policies_each_narrow() -> None:
+    # Pooled into one set they were OR-ed: a session-attached "Allow *" undid session_policy's narrowing.
+    role = [
+        sysp("AdministratorAccess", to="role", who="admin"),
+        custom("Wide", allow("*"), to="session", who=""),
+    ]
+    session = parse_policy({"Version": "1", "Statement": [allow("oss:*")]}, kind="session")
+    assert decide(role, make_request("oss:GetObject", "*"), session_policy=session).allowed
+    narrowed = decide(role, make_request("ram:CreateUser", "*"), session_policy=session)
+    assert narrowed.effect == "ImplicitDeny"
+    denying = [*role, custom("No", deny("oss:Delete*"), to="session", who="")]
+    assert (
+        decide(denying, make_request("oss:DeleteObject", "*"), session_policy=session).effect
+        == "ExplicitDeny"
+    )
+
+
 def test_ram_resources_match_case_insensitively_in_policies() -> None:
     policies = PolicySet([custom("HR", allow("ram:*", "acs:ram::1:user/Intern-*"))])
     assert policies.decide(make_request("ram:DeleteUser", "acs:ram::1:user/intern-bob")).allowed

@@ -173,6 +173,22 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         "not a resource ARN",
     ),
     ("sid-number", doc(stmt(Sid=3)), "identity", "Statement[0].Sid", "must be a string"),
+    ("sid-null", doc({**ALLOW_ALL, "Sid": None}), "identity", "Statement[0].Sid", "must be a string"),
+    (
+        "unimplemented-key",  # a Deny on acs:MFAAge would never fire: refused instead of accepted
+        doc(stmt(Effect="Deny", Condition={"NumericGreaterThan": {"acs:MFAAge": "3600"}})),
+        "identity",
+        "Statement[0].Condition.NumericGreaterThan.acs:MFAAge",
+        "not supported",
+    ),
+    ("lone-surrogate", doc(stmt(Action="ecs:\ud800")), "identity", "", "lone surrogate"),
+    (
+        "escaped-lone-surrogate",
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:\\udc00","Resource":"*"}]}',
+        "identity",
+        "",
+        "lone surrogate",
+    ),
     (
         "principal-in-identity",
         doc(stmt(Principal={"RAM": "acs:ram::1:root"})),
