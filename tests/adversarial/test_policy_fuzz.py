@@ -97,8 +97,8 @@ def check_rejection(text: str, exc: RAMError, max_length: int | None) -> None:
         assert exc.message.startswith(exc.path + ": "), exc.message
         assert resolve(data, exc.path), f"{exc.path!r} does not locate anything in {text[:300]}"
     elif isinstance(data, dict):
-        # Only whole-document problems carry no path: duplicate keys, numbers out of range.
-        assert re.search(r"duplicate key|out of range|not JSON", exc.message), exc.message
+        # Only whole-document problems carry no path: duplicate keys, numbers out of range, lone surrogates.
+        assert re.search(r"duplicate key|out of range|not JSON|lone surrogate", exc.message), exc.message
     else:
         assert exc.path == "", exc
         assert re.search(r"JSON|empty|object", exc.message), exc.message
