@@ -31,6 +31,8 @@ from collections.abc import Callable
 
 import psycopg
 
+from .pg_deadline import cut_after
+
 __all__ = ["ChangeListener"]
 
 log = logging.getLogger(__name__)
@@ -123,7 +125,10 @@ class ChangeListener:
                     self._seen(_parse(notify.payload))
                     quiet_since = self._monotonic()
                 if self._monotonic() - quiet_since >= self._heartbeat:
-                    self._seen(self._read_counter(conn))
+                    # A heartbeat the server never answers ends the session (then `connected` is false
+                    # and the store fails closed at once) instead of hanging it with `connected` still set.
+                    with cut_after(conn, self._max_staleness):
+                        self._seen(self._read_counter(conn))
                     quiet_since = self._monotonic()
         finally:
             conn.close()

@@ -22,9 +22,12 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   for. Staleness bound: ``max_staleness`` (default 5 s; a dead connection is noticed at once) plus the
   Directory's ``refresh_interval`` (0.5 s).
 * **Fail closed, never hang.** ``connect_timeout`` (default 2 s), TCP keepalives, and a pool wait of
-  ``pool_timeout`` (default 3 s) bound every wait; an unreachable database raises
-  :class:`errors.ServiceUnavailable`. Idle pooled connections are checked before use, so after a database
-  restart the pool replaces dead ones by itself.
+  ``pool_timeout`` (default 3 s) bound every wait; a read (the request path's) also runs under
+  ``statement_timeout`` and ``lock_timeout`` of ``read_timeout`` (default 5 s, ``ram_read_timeout``) and
+  a client-side deadline a second later for a server that stops answering (:mod:`.pg_deadline`); an
+  unreachable or stalled database raises :class:`errors.ServiceUnavailable` or :class:`errors.StoreBusy`.
+  Idle pooled connections are checked before use, so after a database restart the pool replaces dead ones
+  by itself.
 * The store's :attr:`url` never contains the password. TEXT columns are created ``COLLATE "C"`` by the
   dialect, so names sort and page in codepoint order, as in SQLite and Python, whatever the locale.
 
@@ -39,7 +42,7 @@ import logging
 import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,6 +52,7 @@ import psycopg_pool
 from .. import errors
 from ..crypto import SecretBox
 from .dialect import POSTGRES
+from .pg_deadline import cut_after
 from .pg_listen import ChangeListener
 from .sql import STORE_CLOSED, SqlRepository, StoreFailure
 from .sql_store import Held, SqlStore
@@ -66,6 +70,7 @@ _OPTIONS: dict[str, type] = {
     "ram_connect_timeout": float,
     "ram_pool_timeout": float,
     "ram_max_staleness": float,
+    "ram_read_timeout": float,
     "ram_listen": bool,
 }
 
@@ -111,8 +116,8 @@ def _classify(exc: psycopg.Error) -> errors.RAMError:
     """Map a database error to the error the caller sees (all 503: the operation was not applied)."""
     if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.DeadlockDetected):
         return errors.StoreBusy()
-    if isinstance(exc, psycopg.errors.SerializationFailure):
-        return errors.StoreBusy()
+    if isinstance(exc, psycopg.errors.SerializationFailure | psycopg.errors.QueryCanceled):
+        return errors.StoreBusy()  # QueryCanceled: statement_timeout (a read past read_timeout)
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return errors.ServiceUnavailable(_UNREACHABLE)
     return StoreFailure(f"The identity store failed ({type(exc).__name__}).")
@@ -138,10 +143,16 @@ class PostgresStore(SqlStore):
         listen: bool = True,
         max_staleness: float = 5.0,
         heartbeat: float = 1.0,
+        read_timeout: float = 5.0,
     ) -> None:
         super().__init__(redacted_conninfo(conninfo), box)
         self._conninfo = conninfo
         self._busy_budget = busy_budget
+        if not 0 < read_timeout < float("inf"):
+            raise errors.InvalidParameter(
+                "StoreUrl", "ram_read_timeout must be a positive number of seconds."
+            )
+        self._read_timeout = read_timeout
         self._connect_kwargs: dict[str, Any] = {
             "autocommit": True,
             "connect_timeout": max(1, round(connect_timeout)),
@@ -164,7 +175,7 @@ class PostgresStore(SqlStore):
             timeout=pool_timeout,
             # A short reconnect budget: the pool never sits in a long backoff after an outage.
             reconnect_timeout=max(pool_timeout, 2.0),
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=self._check_connection,
             name="ram-store",
             open=False,
         )
@@ -254,12 +265,18 @@ class PostgresStore(SqlStore):
                 f"BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = {budget_ms}; {_LOCK_ROW}"
             )
         else:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # Reads are on the request path: a lock held by a migration or an operator's ALTER TABLE, or
+            # a query that stalls, must end in a 503 within read_timeout, not in a hung request.
+            ms = max(1, round(self._read_timeout * 1000))
+            conn.execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+            )
 
     @contextmanager
     def _open_transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
         counter: int | None = None
-        with self._connection() as conn:
+        with self._connection() as conn, self._deadline(conn, writable):
             try:
                 self._begin(conn, writable)
                 held = self._local.held = Held(SqlRepository(conn, POSTGRES), writable, announce)
@@ -279,6 +296,18 @@ class PostgresStore(SqlStore):
             with self._sub_lock:
                 self._committed = max(self._committed, counter)
             self._announce(counter)
+
+    def _check_connection(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        """The pool's check of an idle connection before use, under the same deadline as a read."""
+        with cut_after(conn, self._read_timeout + 1.0):
+            psycopg_pool.ConnectionPool.check_connection(conn)
+
+    def _deadline(
+        self, conn: psycopg.Connection[tuple[object, ...]], writable: bool
+    ) -> AbstractContextManager[None]:
+        """A read whose server never answers (frozen, or a network that stalls) is cut a second after
+        the server's own statement_timeout would have ended it (see :mod:`.pg_deadline`)."""
+        return nullcontext() if writable else cut_after(conn, self._read_timeout + 1.0)
 
     # --- change notification ------------------------------------------------------------------------
 

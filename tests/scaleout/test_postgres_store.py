@@ -21,6 +21,7 @@ from ram_middleware.store.cache import Directory
 from ram_middleware.store.pg_listen import ChangeListener
 from ram_middleware.store.postgres import PostgresStore, redacted_conninfo, split_store_options
 from tests.scaleout.servers import SHARED_PG, pg_schema_url, require_shared_postgres
+from tests.scaleout.stall_proxy import StallProxy
 
 pytestmark = pytest.mark.postgres
 
@@ -279,3 +280,42 @@ def test_a_postgres_store_needs_a_shared_master_key(url: str) -> None:
         open_store(url, env={})
     store = open_store(url, env={"RAM_MASTER_KEY": KEY})
     store.close()
+
+
+def test_a_read_waiting_on_a_locked_table_fails_closed_within_read_timeout(url: str) -> None:
+    # An operator's or a migration's ALTER TABLE holds an exclusive lock: reads must not wait for ever.
+    store = open_store(url + "&ram_read_timeout=0.5", master_keys=[KEY])
+    locker = psycopg.connect(split_store_options(url)[0])
+    try:
+        locker.execute("LOCK TABLE ram_users IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(errors.RAMError) as refused, store.read() as repo:
+            repo.get_user("1234567890123456", "alice")
+        assert refused.value.status == 503 and time.monotonic() - started < 3
+    finally:
+        locker.rollback()
+        locker.close()
+        store.close()
+
+
+def test_a_server_that_stops_answering_fails_reads_closed_and_the_listener_notices(url: str) -> None:
+    # A frozen server still acknowledges TCP: only the client-side deadline ends the wait.
+    with StallProxy(("127.0.0.1", 5432)) as proxy:
+        through = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}", 1)
+        assert through != url
+        store = open_store(through + "&ram_read_timeout=0.5&ram_max_staleness=1", master_keys=[KEY])
+        try:
+            assert isinstance(store, PostgresStore) and store.listening
+            proxy.stall()
+            started = time.monotonic()
+            with pytest.raises(errors.RAMError) as refused, store.read() as repo:
+                repo.get_user("1234567890123456", "alice")
+            assert refused.value.status == 503 and time.monotonic() - started < 4
+            deadline = time.monotonic() + 5
+            while store.listening and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not store.listening  # the heartbeat was cut: the store no longer vouches for its feed
+            with pytest.raises(errors.ServiceUnavailable):
+                store.change_counter()
+        finally:
+            store.close()
