@@ -168,7 +168,7 @@ class Ram:
         Directory snapshot (a store read happens only on a cache miss or the periodic change check; the
         batched last-used write runs on a thread of its own).
         """
-        local_store = self.store.url.startswith(("memory://", "sqlite:"))
+        local_store = _local_store(self.store.url)
         return not (isinstance(self.guard, MemoryGuard) and local_store)
 
     def close(self) -> None:
@@ -195,6 +195,13 @@ def build(config: RamConfig | None = None) -> Ram:
     oss_domains = validated_domains(config.oss_domains)
     oss_cnames = validated_cnames(config.oss_cnames, oss_domains)
     guard_url = config.guard_url or _default_guard_url(config.store_url)
+    if guard_url.startswith("memory://") and not _local_store(config.store_url):
+        # Each instance would remember only its own nonces, TOTP codes and logon failures.
+        raise errors.InvalidParameter(
+            "GuardUrl",
+            "A memory guard is per process, and this store is shared between instances: a request used on "
+            "one could be replayed on another. Set RAM_GUARD_URL (e.g. redis://host:6379/0).",
+        )
     store = open_store(config.store_url, master_keys=config.master_keys or None, production=config.production)
     try:
         guard = open_guard(guard_url)
@@ -235,9 +242,13 @@ def build(config: RamConfig | None = None) -> Ram:
     return Ram(config, store, guard, directory, tokens, authenticator, authorizer, service)
 
 
+def _local_store(store_url: str) -> bool:
+    return store_url.startswith(("memory://", "sqlite:"))
+
+
 def _default_guard_url(store_url: str) -> str:
     """The guard on the store's own backend; a networked store has none, so it must be named."""
-    if store_url.startswith(("memory://", "sqlite:")):
+    if _local_store(store_url):
         path = sqlite_path(store_url)
         return "memory://" if path is None else f"sqlite:///{path}"
     # A per-process memory guard would let a nonce be replayed against every other instance.

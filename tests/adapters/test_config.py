@@ -119,9 +119,14 @@ def test_explicit_token_keys_are_used() -> None:
         two.close()
 
 
-def test_a_networked_store_needs_an_explicit_guard() -> None:
+@pytest.mark.parametrize("guard_url", [None, "memory://"])
+def test_a_networked_store_needs_a_shared_guard(guard_url: str | None) -> None:
+    # A per-process guard beside a shared store: a nonce used on one instance replays on the next.
+    config = RamConfig(
+        store_url="postgresql://db.invalid/ram", guard_url=guard_url, master_keys=("k",), audit=MemorySink()
+    )
     with pytest.raises(errors.InvalidParameter) as caught:
-        build(RamConfig(store_url="postgresql://db.invalid/ram", master_keys=("k",), audit=MemorySink()))
+        build(config)
     assert caught.value.code == "InvalidParameter.GuardUrl"
 
 

@@ -195,7 +195,7 @@ def test_postgres_on_a_closed_port_refuses_to_start() -> None:
         build(
             RamConfig(
                 store_url=f"postgresql://ram:pw@127.0.0.1:{closed_port()}/ram",
-                guard_url="memory://",
+                guard_url=f"redis://127.0.0.1:{closed_port()}/0",
                 master_keys=(generate_key(),),
                 audit=MemorySink(),
             )
