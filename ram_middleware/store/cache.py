@@ -126,6 +126,9 @@ def root_principal(account_id: str) -> Principal:
     )  # fmt: skip
 
 
+_CONSISTENT_TRIES = 5  # snapshot swaps tolerated within one policy lookup before giving up (503)
+
+
 class Directory:
     """Read-mostly view of the store for the request path; see the module docstring for invalidation."""
 
@@ -303,10 +306,25 @@ class Directory:
         # Every session of a role shares the role's set: key by RoleId, not by the per-session principal id.
         identity = principal.principal_id if principal.kind == "user" else principal.extra.get("role_id")
         key = ("policies", principal.kind, principal.account_id, principal.name.lower(), identity)
-        found = self._cached_hot(key, lambda repo: self._load_policies(repo, principal))
-        if not isinstance(found, PolicySet):
-            raise TypeError("policy set cache holds a foreign object")
-        return found
+        key_id = principal.access_key_id
+        long_term = principal.kind == "user" and key_id is not None and not key_id.startswith("STS.")
+        for _ in range(_CONSISTENT_TRIES):
+            snap = self._snapshot()
+            found = self._cached_hot(key, lambda repo: self._load_policies(repo, principal))
+            if not isinstance(found, PolicySet):
+                raise TypeError("policy set cache holds a foreign object")
+            # The caller's AccessKey was found in an earlier lookup, perhaps in an earlier snapshot: seen
+            # again in the snapshot these policies come from, so that a decision never pairs a key active
+            # before a change with the rights granted by it (nor the other way round).
+            current = self.signing_key(key_id) if long_term and key_id is not None else None
+            if self._snap is not snap:
+                continue  # a change landed meanwhile: both again, from the newer snapshot
+            if long_term and (
+                current is None or current.status != "Active" or current.principal.principal_id != identity
+            ):
+                raise errors.InactiveAccessKey()
+            return found
+        raise errors.ServiceUnavailable("The identity store kept changing during the decision; try again.")
 
     def _load_policies(self, repo: Repository, principal: Principal) -> PolicySet:
         if principal.kind == "user":

@@ -235,6 +235,29 @@ def test_revoked_sessions_are_refused_at_once(harness: Harness) -> None:
     assert harness.call("GET", "/instances/i-1", signer=signer_for(world, fresh)).status == 200
 
 
+def test_a_key_disabled_while_its_request_is_decided_never_meets_rights_granted_after(
+    harness: Harness,
+) -> None:
+    # Writes landing between the key lookup and the policy lookup (here: during the nonce claim) once made a
+    # decision pair the key as it was (Active) with the rights granted afterwards: a state that never was.
+    world = harness.world
+    service, account = world.ram.service, world.account_id
+    eve = world.keys["eve"]
+    guard = world.ram.authenticator._guard
+    claim = guard.claim
+
+    def claim_then_change(key: str, ttl_seconds: float) -> bool:
+        claimed = claim(key, ttl_seconds)
+        guard.claim = claim  # type: ignore[method-assign]
+        service.update_access_key(account, eve.access_key_id, "Inactive", user_name="eve")
+        service.attach_policy_to_user(account, "System", "AdministratorAccess", "eve")
+        return claimed
+
+    guard.claim = claim_then_change  # type: ignore[method-assign]
+    reply = harness.call("GET", "/instances/i-1", signer=world.signer("eve"))
+    refused(reply, 400, "InvalidAccessKeyId.Inactive")
+
+
 def test_sessions_of_a_deleted_role_are_refused_even_after_it_is_created_again(harness: Harness) -> None:
     world = harness.world
     service, account = world.ram.service, world.account_id
