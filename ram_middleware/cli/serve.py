@@ -137,6 +137,10 @@ def serve(
         # Forwarded headers are the middleware's to read (RAM_TRUSTED_PROXIES): uvicorn's own proxy
         # handling would rewrite the peer from any local client's X-Forwarded-For before the check.
         proxy_headers=False,
+        # uvicorn's access log prints each request's query string, which carries RPC signatures,
+        # SecurityTokens and, for CreateLoginProfile and the like, passwords. The audit log records every
+        # call instead, without any of them.
+        access_log=False,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
