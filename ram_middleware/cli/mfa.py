@@ -49,18 +49,22 @@ def enable(out: Output, backend: Backend, user_name: str | None, root: bool, dev
         backend.get_user(subject)  # fail before creating a device for nobody
     device = backend.create_virtual_mfa_device(name)
     serial = device["SerialNumber"]
-    _show_enrolment(out, backend, name, device["Base32StringSeed"])
-    for attempt in range(1, _ATTEMPTS + 1):
-        code1 = click.prompt("First code", err=out.json_output).strip()
-        code2 = click.prompt("Next code (wait for it to change)", err=out.json_output).strip()
-        try:
-            backend.bind_mfa_device(serial, subject, code1, code2)
-            break
-        except errors.InvalidAuthenticationCode:
-            if attempt == _ATTEMPTS:
-                backend.delete_virtual_mfa_device(serial)
-                raise
-            click.echo("Those codes did not match; try two fresh consecutive codes.", err=True)
+    try:
+        _show_enrolment(out, backend, name, device["Base32StringSeed"])
+        for attempt in range(1, _ATTEMPTS + 1):
+            code1 = click.prompt("First code", err=out.json_output).strip()
+            code2 = click.prompt("Next code (wait for it to change)", err=out.json_output).strip()
+            try:
+                backend.bind_mfa_device(serial, subject, code1, code2)
+                break
+            except errors.InvalidAuthenticationCode:
+                if attempt == _ATTEMPTS:
+                    raise
+                click.echo("Those codes did not match; try two fresh consecutive codes.", err=True)
+    except BaseException:
+        # Wrong codes, Ctrl-C or the end of input: an unbound device left behind would block the next try.
+        backend.delete_virtual_mfa_device(serial)
+        raise
     out.done(f"MFA enabled for {subject or 'the account root'} ({serial}).", {"SerialNumber": serial})
 
 

@@ -106,6 +106,14 @@ def test_mfa_enable_for_the_root_and_wrong_codes(ram: Ram) -> None:
     ]
 
 
+def test_an_abandoned_mfa_enable_leaves_no_device_behind(ram: Ram) -> None:
+    ram.ok("users", "create", "quitter")
+    abandoned = ram("mfa", "enable", "quitter", input="")  # the end of input at the first prompt
+    assert abandoned.exit_code != 0
+    assert ram.json("mfa", "list") == {"VirtualMFADevices": []}
+    assert _enable_interactively(ram, "quitter").returncode == 0  # trying again is not blocked
+
+
 def test_scripted_mfa_enrolment(ram: Ram) -> None:
     ram.ok("users", "create", "bot")
     device = ram.json("mfa", "create-device", "bot-device")["VirtualMFADevice"]
