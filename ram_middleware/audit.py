@@ -145,6 +145,7 @@ class JsonLinesSink:
             stream.flush()
             self._fd = stream.fileno()
         self._interval = float(flush_interval)
+        self._path: str | None = None  # set by open(): the file is reopened when rotated away
         self._pending: deque[AuditEvent] = deque()  # append/popleft are atomic: emit takes no lock
         self._flushing = threading.Lock()  # one flush at a time, so batches reach the file in order
         self._failure: BaseException | None = None
@@ -161,7 +162,10 @@ class JsonLinesSink:
         """Append to the file at ``path`` (created if missing); ``-`` means standard error."""
         if os.fspath(path) == "-":
             return cls(sys.stderr, flush_interval=flush_interval)
-        return cls(open(path, "a", encoding="utf-8"), close_stream=True, flush_interval=flush_interval)
+        stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - the sink owns it and closes it
+        sink = cls(stream, close_stream=True, flush_interval=flush_interval)
+        sink._path = os.fspath(path)
+        return sink
 
     def emit(self, event: AuditEvent) -> None:
         if self._interval <= 0:
@@ -219,12 +223,33 @@ class JsonLinesSink:
 
     def _write(self, text: str) -> None:
         with self._lock:
+            if self._path is not None and self._fd is not None:
+                self._reopen_if_rotated()
             fd = self._fd
             if fd is not None:
                 _write_all(fd, text.encode("utf-8"))
-            else:  # a stream, or a file closed meanwhile (then the stream refuses)
-                self._stream.write(text)
-                self._stream.flush()
+            else:  # a stream (stderr), or a file closed meanwhile (then the stream refuses)
+                # Whole lines, at most PIPE_BUF bytes per write: a pipe shared by several worker processes
+                # (journald, a container's log) then never interleaves two processes' lines.
+                for piece in _pieces(text):
+                    self._stream.write(piece)
+                    self._stream.flush()
+
+    def _reopen_if_rotated(self) -> None:
+        """logrotate-style rotation (rename, new file): keep writing to the path, not to the renamed file
+        (as logging's WatchedFileHandler does). One stat per write; under ``_lock``."""
+        assert self._path is not None and self._fd is not None
+        try:
+            current = os.stat(self._path)
+            opened = os.fstat(self._fd)
+            if (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
+                return
+        except FileNotFoundError:
+            pass
+        # An error here fails the write, and so the sink (closed). The sink owns the new file.
+        fresh = open(self._path, "a", encoding="utf-8")  # noqa: SIM115
+        self._stream.close()
+        self._stream, self._fd = fresh, fresh.fileno()
 
     def _adopt_if_forked(self) -> None:
         """First use in a forked child. It inherits the parent's pending lines (the parent writes them) but
@@ -297,6 +322,12 @@ class LoggingSink:
     ) -> None:
         self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self._level = level
+        if not self._logger.isEnabledFor(level) and self._logger.level == logging.NOTSET:
+            # Left at the root's default (WARNING), every event would be dropped without a word.
+            self._logger.setLevel(level)
+        if not self._logger.hasHandlers():
+            # Nothing configured yet: stderr, rather than logging's last resort (WARNING and up only).
+            self._logger.addHandler(logging.StreamHandler())
 
     def emit(self, event: AuditEvent) -> None:
         if self._logger.isEnabledFor(self._level):
@@ -323,6 +354,29 @@ class MemorySink:
     def clear(self) -> None:
         with self._lock:
             self._events.clear()
+
+
+_PIPE_BUF = 4096  # POSIX: writes of at most this many bytes to a pipe are never interleaved with others
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` (whole lines) cut at line ends into pieces of at most :data:`_PIPE_BUF` bytes where it can
+    be (a longer single line stays whole)."""
+    if len(text) <= _PIPE_BUF // 4 or len(text.encode("utf-8")) <= _PIPE_BUF:
+        return [text]
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.splitlines(keepends=True):
+        length = len(line.encode("utf-8"))
+        if current and size + length > _PIPE_BUF:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += length
+    if current:
+        pieces.append("".join(current))
+    return pieces
 
 
 def _write_all(fd: int, data: bytes) -> None:

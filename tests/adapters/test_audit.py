@@ -49,6 +49,46 @@ def test_logging_sink(caplog: pytest.LogCaptureFixture) -> None:
     assert record.ram_audit["decision"] == "ImplicitDeny"  # type: ignore[attr-defined]
 
 
+def test_a_logging_sink_on_an_unconfigured_logger_still_records(caplog: pytest.LogCaptureFixture) -> None:
+    # The root logger's default level (WARNING) used to drop every INFO event without a word.
+    name = f"ram.audit.unconfigured{os.getpid()}"
+    LoggingSink(name).emit(EVENT)
+    assert [json.loads(r.getMessage())["request_id"] for r in caplog.records if r.name == name] == ["RID"]
+
+
+def test_a_rotated_audit_file_is_reopened(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = JsonLinesSink.open(path)
+    sink.emit(EVENT)
+    path.rename(tmp_path / "audit.jsonl.1")  # logrotate: rename, then the writer should start a new file
+    sink.emit(EVENT._replace(request_id="AFTER"))
+    (tmp_path / "audit.jsonl.1").unlink()
+    sink.emit(EVENT._replace(request_id="LAST"))
+    sink.close()
+    assert _request_ids(path) == ["AFTER", "LAST"]
+
+
+def test_stream_batches_are_written_in_whole_lines_of_at_most_pipe_buf_bytes() -> None:
+    # Several worker processes share stderr (a pipe to journald or a container log): a write of more than
+    # PIPE_BUF bytes may interleave with another process's and cut a line.
+    writes: list[str] = []
+
+    class Pipe(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    sink = JsonLinesSink(Pipe(), flush_interval=3600)
+    for n in range(200):
+        sink.emit(EVENT._replace(request_id=f"R{n}"))
+    sink.flush()
+    sink.close()
+    assert len(writes) > 1 and all(len(w.encode()) <= 4096 and w.endswith("\n") for w in writes)
+    assert [json.loads(line)["request_id"] for line in "".join(writes).splitlines()] == [
+        f"R{n}" for n in range(200)
+    ]
+
+
 def test_memory_sink_and_open_sink(tmp_path: Path) -> None:
     memory = open_sink("memory:")
     assert isinstance(memory, MemorySink) and isinstance(memory, AuditSink)
