@@ -52,14 +52,19 @@ def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run:
         click.confirm("Apply these changes?", abort=True, err=True)
     result = run_changes(changes)
     if out.json_output:
-        out.data({"Plan": steps, "Applied": result.applied, "Secrets": result.secrets})
-        return
-    out.say(f"Applied {len(result.applied)} change{'s' if len(result.applied) != 1 else ''}.")
-    if result.secrets:
-        out.say("New credentials (shown once; store them now):")
-        for label, fields in result.secrets.items():
-            shown = ", ".join(f"{k}={v}" for k, v in fields.items() if k != "UserName")
-            out.say(f"  {label}: {shown}")
+        failed = None if result.error is None else {"Step": result.failed, "Code": result.error.code}
+        out.data({"Plan": steps, "Applied": result.applied, "Secrets": result.secrets, "Failed": failed})
+    else:
+        out.say(f"Applied {len(result.applied)} change{'s' if len(result.applied) != 1 else ''}.")
+        if result.secrets:
+            out.say("New credentials (shown once; store them now):")
+            for label, fields in result.secrets.items():
+                shown = ", ".join(f"{k}={v}" for k, v in fields.items() if k != "UserName")
+                out.say(f"  {label}: {shown}")
+    if result.error is not None:
+        # The steps before stay applied (the credentials above are real); fix the file and apply again.
+        click.echo(f"Stopped at: {result.failed}", err=True)
+        raise result.error
 
 
 @main.command("export")

@@ -33,10 +33,14 @@ class Change:
 
 @dataclass
 class ApplyResult:
-    """What apply did; ``secrets`` holds new credentials by label (shown once, never stored)."""
+    """What apply did; ``secrets`` holds new credentials by label (shown once, never stored). When a change
+    failed, ``failed`` names it and ``error`` is why; the changes before it stay applied (each is its own
+    transaction), and their secrets are here, so that none is lost."""
 
     applied: list[str] = field(default_factory=list)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    failed: str | None = None
+    error: errors.RAMError | None = None
 
 
 def _by_name(entries: Iterable[Api], key: str) -> dict[str, Api]:
@@ -295,15 +299,25 @@ def plan(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str
 
 
 def apply(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str, Any]) -> ApplyResult:
-    """Plan, then carry out each change in order (each one store transaction / API call)."""
-    return run_changes(plan(where, account_id, org))
+    """Plan, then carry out each change in order (each one store transaction / API call). A failed change
+    raises its error, which carries the partial :class:`ApplyResult` as ``detail["result"]``."""
+    result = run_changes(plan(where, account_id, org))
+    if result.error is not None:
+        result.error.detail["result"] = result
+        raise result.error
+    return result
 
 
 def run_changes(changes: Iterable[Change]) -> ApplyResult:
-    """Carry out planned changes in order, collecting the secrets they yield."""
+    """Carry out planned changes in order, collecting the secrets they yield; stop at the first that fails
+    (``failed``/``error`` in the result, which still holds what was applied and its secrets)."""
     result = ApplyResult()
     for change in changes:
-        outcome = change.run()
+        try:
+            outcome = change.run()
+        except errors.RAMError as exc:
+            result.failed, result.error = change.description, exc
+            return result
         result.applied.append(change.description)
         if change.secret_label is not None and isinstance(outcome, dict):
             result.secrets[change.secret_label] = {

@@ -153,3 +153,22 @@ def test_file_errors_name_their_path(ram: Ram, tmp_path: Path) -> None:
         "not valid YAML" in ram.fails("apply", str(broken), code="InvalidParameter.OrganisationFile").stderr
     )
     assert ram.service.list_users(ram.account_id).items == ()
+
+
+def test_a_change_that_fails_midway_keeps_the_credentials_already_made(ram: Ram, tmp_path: Path) -> None:
+    # The file check cannot know every service rule; a change refused halfway must not lose the AccessKey
+    # and password created before it (their secrets exist nowhere else).
+    trust = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"RAM": ["acs:ram::${AccountId}:root"]}}]}  # fmt: skip
+    org = {
+        "Users": [{"UserName": "u1", "AccessKey": True, "Console": True}],
+        "Roles": [{"RoleName": "r1", "MaxSessionDuration": 100, "AssumeRolePolicyDocument": trust}],
+    }
+    failed = ram("apply", write_json(tmp_path / "o.json", org), "--yes")
+    assert failed.exit_code == 1 and "MaxSessionDuration" in failed.stderr
+    assert "Stopped at: create role r1" in failed.stderr
+    key_id = ram.service.list_access_keys(ram.account_id, "u1")[0].access_key_id
+    assert key_id in failed.stdout and "AccessKeySecret=" in failed.stdout and "Password=" in failed.stdout
+    org["Roles"][0]["MaxSessionDuration"] = 3600  # type: ignore[index]
+    fixed = ram.json("apply", write_json(tmp_path / "o.json", org), "--yes")
+    assert fixed["Applied"] == ["create role r1"] and fixed["Failed"] is None
