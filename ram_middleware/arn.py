@@ -209,18 +209,19 @@ class ResourcePattern:
 
 
 def _lower_pattern_head(pattern: str) -> str:
-    """A pattern with what can only meet a resource's ``acs:<service>:`` head lower-cased: ``acs:`` and the
-    literal text after it up to the first ``:`` (then included) or wildcard. A wildcard may reach past the
-    service into the case-sensitive fields, so nothing after it is lowered (``acs:*Secret*`` keeps its
-    ``Secret``); literal text before it sits at the resource's service, whatever that is."""
+    """A pattern with its ``acs:<service>:`` head lower-cased, as requests are. With a ``:`` after the
+    service field, that field is the service whatever wildcards it holds (``acs:O?S:`` is ``acs:o?s:``).
+    Without one, a wildcard may reach past the service into the case-sensitive fields, so only ``acs:`` and
+    the literal text before the first wildcard are lowered (``acs:*Secret*`` keeps its ``Secret``)."""
     if pattern[:4].lower() != "acs:":
         return pattern
-    end = 4
-    while end < len(pattern) and pattern[end] not in ":*?":
-        end += 1
-    if end < len(pattern) and pattern[end] == ":":
-        end += 1
-    return pattern[:end].lower() + pattern[end:]
+    end = pattern.find(":", 4)
+    if end >= 0:
+        return pattern[: end + 1].lower() + pattern[end + 1 :]
+    stop = 4
+    while stop < len(pattern) and pattern[stop] not in "*?":
+        stop += 1
+    return pattern[:stop].lower() + pattern[stop:]
 
 
 def compile_resource(pattern: str) -> ResourcePattern:

@@ -42,6 +42,7 @@ __all__ = [
     "RpcApi",
     "Rule",
     "declared_rule",
+    "path_texts",
     "public",
     "route_rule",
 ]
@@ -65,6 +66,19 @@ class OpaqueValue(str):
     names it. Its text is the type of the value."""
 
     __slots__ = ()
+
+
+def path_texts(values: Mapping[str, object] | None) -> dict[str, str]:
+    """A framework's converted path parameters as the text a resource template takes: text, numbers and
+    UUIDs as ``str()`` gives them (what the endpoint holds); anything else (a custom converter's list) has
+    no single text a resource could name, and checked as its repr it would match no Deny written for the
+    resource, so it becomes an :class:`OpaqueValue` that a template naming it refuses."""
+    return {
+        name: str(value)
+        if isinstance(value, str | int | float | uuid.UUID)
+        else OpaqueValue(type(value).__name__)
+        for name, value in (values or {}).items()
+    }
 
 
 class InvalidAction(errors.RAMError):

@@ -18,7 +18,6 @@ are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY`
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,11 +31,11 @@ from ..credentials.oss import validated_cnames
 from ..facts import RequestFacts
 from ..routes import (
     PUBLIC,
-    OpaqueValue,
     RouteMatch,
     RouteTable,
     Rule,
     declared_rule,
+    path_texts,
     public,
     route_rule,
 )
@@ -86,7 +85,7 @@ class _AppState:
         # template would then fill that name from the query.
         path_params = g.get("_ram_path_params")
         if path_params is None:
-            path_params = _path_texts(request.view_args)
+            path_params = path_texts(request.view_args)
         if self.table is not None:
             found = self.table.match(request.method, request.path)
             if found is not None:
@@ -165,20 +164,7 @@ class RAM:
 
 
 def _keep_path_params(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    g._ram_path_params = _path_texts(values)
-
-
-def _path_texts(values: dict[str, Any] | None) -> dict[str, str]:
-    """The route's values as text: what Werkzeug's converters return, when it is text, a number or a UUID
-    (whose text is what the view holds). Anything else (a list from a custom converter) has no single text
-    a resource could name; checked as its repr it would match no Deny written for the resource, so it is
-    an :class:`OpaqueValue` that a template naming it refuses."""
-    return {
-        name: str(value)
-        if isinstance(value, str | int | float | uuid.UUID)
-        else OpaqueValue(type(value).__name__)
-        for name, value in (values or {}).items()
-    }
+    g._ram_path_params = path_texts(values)
 
 
 def _before_request() -> Response | None:

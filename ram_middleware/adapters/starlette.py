@@ -63,6 +63,7 @@ from ..routes import (
     RouteRule,
     Rule,
     declared_rule,
+    path_texts,
     public,
     route_rule,
 )
@@ -235,7 +236,7 @@ def _select(route: BaseRoute, scope: Scope, included: type[Any] | None) -> tuple
 
 def _settle(route: object, child: Scope, scope: Scope, included: type[Any] | None) -> _Matched | None:
     if getattr(route, "endpoint", None) is not None:
-        return route, {name: str(value) for name, value in child.get("path_params", {}).items()}
+        return route, path_texts(child.get("path_params"))
     inner = getattr(route, "routes", None)  # Mount and Host hold their own routes
     if inner is not None:
         return _walk(inner, {**scope, **child}, included)

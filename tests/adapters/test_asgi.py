@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -426,3 +427,32 @@ def test_method_mismatch_still_decides_before_starlette_answers_405(world: World
     app.add_middleware(RAMMiddleware, ram=world.ram)
     assert _get(app, world, "/only-get", method="POST").status_code == 405
     assert _get(app, world, "/only-get", who="eve", method="POST").status_code == 403
+
+
+class _ListConvertor(Convertor[list[str]]):
+    """Starlette's documented custom convertor shape: ``a,b`` -> ``["a", "b"]``."""
+
+    regex = "[^/]+"
+
+    def convert(self, value: str) -> list[str]:
+        return value.split(",")
+
+    def to_string(self, value: list[str]) -> str:
+        return ",".join(value)
+
+
+def test_a_convertor_value_that_is_not_text_or_a_number_fails_closed(world: World) -> None:
+    register_url_convertor("ramtestlist", _ListConvertor())
+
+    @ram_route("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{ids}")
+    async def delete(request: Request) -> JSONResponse:
+        return JSONResponse({"deleted": request.path_params["ids"]})
+
+    app = Starlette(routes=[Route("/instances/{ids:ramtestlist}", delete, methods=["DELETE"])])
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    url = "http://testserver/instances/i-protected"
+    signed = world.signer("alice").sign("DELETE", url, [], b"")
+    headers = {k: v for k, v in signed.headers.items() if k != "host"}
+    reply = client_class()(app).delete("/instances/i-protected", headers=headers)
+    # Checked as "['i-protected']" it passed alice's Deny on instance/i-protected.
+    assert (reply.status_code, reply.json()["Code"]) == (503, "ServiceUnavailable")

@@ -120,6 +120,8 @@ RESOURCES = [
     ("acs:oss*Secret*", "acs:OSS:r:1:Secret/x", True),
     ("acs:OSS*:b/*", "acs:oss:r:1:b/x", True),
     ("ACS:Oss?:*", "acs:ossx:r:1:b", True),
+    ("acs:O?S:*:*:*", "acs:oss:cn-hangzhou:1:bucket/x", True),  # a wildcard in the service keeps it a service
+    ("acs:E*S:*:*:*", "acs:ecs:cn-hangzhou:1:instance/i-1", True),
 ]
 
 
