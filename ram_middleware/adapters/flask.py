@@ -18,6 +18,7 @@ are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY`
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -192,7 +193,20 @@ def _read_body(limit: int) -> bytes | None:
     """The body, put back as the request's input so the view (``get_data``, ``form``, ``stream``) reads the
     same bytes; None when over ``limit``. Read as the WSGI middleware reads it: Werkzeug's own reading would
     cut a chunked body at the limit without saying so, and turn a short one into an HTML 400."""
-    body = read_body(request.environ, limit)
+    if "stream" in request.__dict__:
+        # An earlier before_request hook already opened Werkzeug's stream (a request logger's get_data()):
+        # the raw input may be spent, and reading it again would wait for bytes that never come. What it
+        # cached is the body; a stream it consumed without caching leaves b"", which fails verification.
+        body = request.get_data(cache=True)
+        if len(body) > limit:
+            return None
+        request.environ["wsgi.input"] = io.BytesIO(body)
+        request.environ["CONTENT_LENGTH"] = str(len(body))
+    else:
+        read = read_body(request.environ, limit)
+        if read is None:
+            return None
+        body = read
     request.__dict__.pop("stream", None)  # a stream Werkzeug opened on the old input (cached_property)
     return body
 

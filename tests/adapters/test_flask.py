@@ -313,3 +313,31 @@ def test_init_app_twice_on_one_app_is_refused(world: World) -> None:
     extension = RAM(app, ram=world.ram)
     with pytest.raises(RuntimeError, match="already initialised"):
         extension.init_app(app)
+
+
+def test_a_body_an_earlier_hook_read_is_checked_without_reading_the_input_again(world: World) -> None:
+    # A request logger registered before RAM(app) reads the body; the raw input is then spent: read again
+    # it gives nothing here (a failed signature) and, on a real server, blocks on the socket.
+    app = Flask(__name__)
+
+    @app.before_request
+    def log_body() -> None:
+        request.get_data()
+
+    RAM(app, ram=world.ram)
+
+    @app.put("/upload")
+    @require("ecs:DescribeInstances")
+    def upload() -> dict[str, str]:
+        return {"body": request.get_data().decode()}
+
+    body = b"hello world"
+    url = "http://localhost:80/upload"
+    signed = world.signer("alice").sign("PUT", url, [("content-type", "application/octet-stream")], body)
+    client = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": OFFICE_IP})
+    sent = [
+        ("content-type", "application/octet-stream"),
+        *((k, v) for k, v in signed.headers.items() if k != "host"),
+    ]
+    reply = client.request(url, method="PUT", headers=sent, body=body, expect_errors=True)
+    assert reply.status_int == 200 and reply.json == {"body": "hello world"}
