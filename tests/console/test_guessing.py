@@ -103,3 +103,19 @@ def test_self_service_changes_and_logout_are_audited(site: Site) -> None:
         ("ram:ChangePassword", "Allow", arn),
         ("console:Logout", "Allow", arn),
     ]
+
+
+def test_new_passwords_the_policy_refuses_are_not_guesses(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(
+        world.account_id, PasswordPolicy(max_login_attempts=3, minimum_password_length=20)
+    )
+    browser = site.client()
+    assert browser.logon("bob").status_code == 303
+    short = {"old_password": PASSWORD, "new_password": "Sh0rt-Pass!", "confirm": "Sh0rt-Pass!"}
+    assert [browser.submit("/console/password", short).status_code for _ in range(4)] == [400] * 4
+    long = "A-much-l0nger-passw0rd!"
+    done = browser.submit(
+        "/console/password", {"old_password": PASSWORD, "new_password": long, "confirm": long}
+    )
+    assert done.status_code == 200
