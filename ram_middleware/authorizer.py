@@ -504,7 +504,7 @@ class Authorizer:
 @lru_cache(maxsize=1024)
 def _session_set(document: str) -> PolicySet:
     # Session policies were validated when the token was issued; the token's MAC vouches for the text.
-    compiled = parse_policy(document, kind="session")
+    compiled = parse_policy(document, kind="session", stored=True)
     return PolicySet([AttachedPolicy("SessionPolicy", "Session", "", "session", "", compiled)])
 
 

@@ -461,7 +461,7 @@ def _check_trust(
 ) -> None:
     denied = errors.AuthorizationError(detail={"reason": "the role's trust policy does not allow the caller"})
     try:
-        trust = parse_policy(role.trust_policy, kind="trust")
+        trust = parse_policy(role.trust_policy, kind="trust", stored=True)
     except errors.RAMError as exc:  # a broken stored trust policy trusts nobody
         raise denied from exc
     ctx = dict(context)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -285,13 +286,15 @@ def _show(value: object) -> str:
 
 # Alibaba keys the spec leaves unimplemented (policy-language.md). Accepted, a Deny on one would never fire.
 _UNSUPPORTED_KEYS = frozenset({"acs:mfaage", "acs:principalaccount", "acs:requestedregion"})
+STORED: ContextVar[bool] = ContextVar("ram_policy_stored", default=False)
+"""True while a document stored before a check was added is compiled (see ``parse_policy(stored=)``)."""
 
 
 def _compile_one(
     parts: tuple[str | None, _Operator, bool], key_name: str, raw: object, path: str
 ) -> Condition:
     quantifier, op, if_exists = parts
-    if key_name.lower() in _UNSUPPORTED_KEYS:
+    if key_name.lower() in _UNSUPPORTED_KEYS and not STORED.get():
         raise MalformedPolicyDocument(
             path,
             f"{key_name!r} is not supported: no request carries it, so the condition cannot work as written",

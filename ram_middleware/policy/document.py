@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from ram_middleware.arn import ActionPattern, ResourcePattern, compile_action, compile_resource, has_wildcards
 from ram_middleware.errors import InvalidParameter, MalformedPolicyDocument
-from ram_middleware.policy.conditions import Condition, Context, compile_conditions
+from ram_middleware.policy.conditions import STORED, Condition, Context, compile_conditions
 from ram_middleware.policy.request import Request
 
 __all__ = ["CompiledPolicy", "PolicyKind", "PrincipalSpec", "Statement", "StatementEffect", "parse_policy"]
@@ -273,7 +273,7 @@ def _statement(body: object, path: str, index: int, kind: PolicyKind) -> Stateme
     if effect not in ("Allow", "Deny"):
         raise MalformedPolicyDocument(f"{path}.Effect", f"{_show(effect)} is not Allow or Deny")
     sid = body.get("Sid")
-    if "Sid" in body and not isinstance(sid, str):  # null included
+    if "Sid" in body and not isinstance(sid, str) and not (sid is None and STORED.get()):  # null included
         raise MalformedPolicyDocument(f"{path}.Sid", "Sid must be a string")
     action_value, action_path, not_action = _pick(body, path, "Action", "NotAction", True)
     if kind == "trust" and not_action:
@@ -330,16 +330,28 @@ def _statements(data: object, kind: PolicyKind) -> tuple[Statement, ...]:
 
 
 def parse_policy(
-    document: str | Mapping[str, Any], *, kind: PolicyKind = "identity", max_length: int | None = None
-) -> CompiledPolicy:
+    document: str | Mapping[str, Any], *, kind: PolicyKind = "identity", max_length: int | None = None,
+    stored: bool = False,
+) -> CompiledPolicy:  # fmt: skip
     """Validate a policy document (JSON text or an already-decoded object) and compile it.
 
     ``kind`` selects the grammar: ``identity`` and ``session`` need Resource and forbid Principal; ``trust``
     needs Principal and sts:AssumeRole actions. ``max_length`` caps the characters of the text form
-    (``InvalidParameter.PolicyDocument.Length`` when exceeded).
+    (``InvalidParameter.PolicyDocument.Length`` when exceeded). ``stored=True`` compiles a document that was
+    accepted earlier (a stored version, a role's trust policy, a token's session policy): checks added
+    since (``"Sid": null``, the unimplemented acs:MFAAge/PrincipalAccount/RequestedRegion keys) do not
+    turn it into an error on every request it decides; new documents are refused for them.
     """
     if kind not in ("identity", "trust", "session"):
         raise ValueError(f"unknown policy kind {kind!r}")
+    token = STORED.set(stored)
+    try:
+        return _parse(document, kind, max_length)
+    finally:
+        STORED.reset(token)
+
+
+def _parse(document: str | Mapping[str, Any], kind: PolicyKind, max_length: int | None) -> CompiledPolicy:
     data = _load(document, max_length)
     try:
         source = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

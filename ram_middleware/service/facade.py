@@ -52,7 +52,7 @@ class RamService(UserOps, GroupOps, PolicyOps, AttachmentOps, KeyOps, RoleOps, M
         identity = self.directory.policy_set(principal)
         session = None
         if principal.kind == "assumed-role" and principal.session_policy:
-            compiled = parse_policy(principal.session_policy, kind="session")
+            compiled = parse_policy(principal.session_policy, kind="session", stored=True)
             session = PolicySet(
                 [
                     AttachedPolicy(

@@ -367,7 +367,7 @@ class Directory:
             found, compiled = self._compiled.get(document)
         if found and compiled is not None:
             return compiled
-        compiled = parse_policy(document)
+        compiled = parse_policy(document, stored=True)
         with self._lock:
             self._compiled.put(document, compiled)
         return compiled

@@ -628,3 +628,18 @@ def test_compiled_policy_is_immutable() -> None:
     with pytest.raises(AttributeError):
         policy.source = "x"  # type: ignore[misc]
     assert isinstance(policy.statements, tuple)
+
+
+def test_documents_stored_before_a_check_was_added_still_compile() -> None:
+    # A stored version is compiled again for every decision: refusing it then would fail every request of
+    # everyone it is attached to. Only new documents are refused.
+    documents = [
+        doc({**ALLOW_ALL, "Sid": None}),
+        doc(stmt(Effect="Deny", Condition={"NumericGreaterThan": {"acs:MFAAge": "3600"}})),
+    ]
+    for document in documents:
+        with pytest.raises(MalformedPolicyDocument):
+            parse_policy(document)
+        assert len(parse_policy(document, stored=True).statements) == 1
+    with pytest.raises(MalformedPolicyDocument):  # the flag does not outlive the call
+        parse_policy(documents[0])
