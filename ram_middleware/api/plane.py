@@ -138,13 +138,16 @@ class ControlPlane:
             body = action.handler(self.backend, call)
             return success_response(action.name, body, request_id, xml=xml)
         except errors.RAMError as exc:
-            self._audit_failure(call, expected, exc)
-            return error_response(exc, request_id, xml=xml, host_id=self.host_id)
+            failure = exc
         except Exception:
             log.error("control-plane request %s failed", request_id, exc_info=True)
-            unavailable = errors.ServiceUnavailable()
-            self._audit_failure(call, expected, unavailable)
-            return error_response(unavailable, request_id, xml=xml, host_id=self.host_id)
+            failure = errors.ServiceUnavailable()
+        try:
+            self._audit_failure(call, expected, failure)
+        except Exception:  # the sink failed: the caller still gets an answer in the API's shape
+            log.error("audit sink failed for request %s", request_id, exc_info=True)
+            failure = errors.ServiceUnavailable()
+        return error_response(failure, request_id, xml=xml, host_id=self.host_id)
 
     def _check_authorized(self, api: Api, call: Call, expected: Target, authorized: Target | None) -> None:
         if authorized == expected:

@@ -259,3 +259,22 @@ def test_unprotected_app_fails_closed(runtime: Ram) -> None:
     asyncio.run(inner(scope, receive, send))
     assert sent[0]["status"] == 503
     assert json.loads(sent[1]["body"])["Code"] == "ServiceUnavailable"  # type: ignore[arg-type]
+
+
+def test_an_audit_sink_that_fails_on_a_refusal_still_gets_the_caller_an_api_error(
+    runtime: Ram, boot: Bootstrap
+) -> None:
+    class Failing(MemorySink):
+        def emit(self, event: object) -> None:
+            raise OSError("disk full")
+
+    base = runtime.authorizer
+    plane = ControlPlane(
+        Backend(
+            runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, Failing()
+        )
+    )
+    admin = user(runtime, boot, boot.user_name)
+    target = ("ram:GetUser", f"acs:ram::{boot.account_id}:user/nobody")
+    reply = call(plane, admin, facts(Action="GetUser", UserName="nobody"), target)
+    assert (reply["status"], reply["Code"]) == (503, "ServiceUnavailable")
