@@ -126,7 +126,7 @@ def root_principal(account_id: str) -> Principal:
     )  # fmt: skip
 
 
-_CONSISTENT_TRIES = 5  # snapshot swaps tolerated within one policy lookup before giving up (503)
+_CONSISTENT_TRIES = 50  # snapshot swaps tolerated within one policy lookup before giving up (503)
 
 
 class Directory:
@@ -307,24 +307,27 @@ class Directory:
         identity = principal.principal_id if principal.kind == "user" else principal.extra.get("role_id")
         key = ("policies", principal.kind, principal.account_id, principal.name.lower(), identity)
         key_id = principal.access_key_id
-        long_term = principal.kind == "user" and key_id is not None and not key_id.startswith("STS.")
+        if principal.kind != "user" or key_id is None or key_id.startswith("STS."):
+            return self._policy_set_at(key, principal)
         for _ in range(_CONSISTENT_TRIES):
             snap = self._snapshot()
-            found = self._cached_hot(key, lambda repo: self._load_policies(repo, principal))
-            if not isinstance(found, PolicySet):
-                raise TypeError("policy set cache holds a foreign object")
+            found = self._policy_set_at(key, principal)
             # The caller's AccessKey was found in an earlier lookup, perhaps in an earlier snapshot: seen
             # again in the snapshot these policies come from, so that a decision never pairs a key active
             # before a change with the rights granted by it (nor the other way round).
-            current = self.signing_key(key_id) if long_term and key_id is not None else None
+            current = self.signing_key(key_id)
             if self._snap is not snap:
                 continue  # a change landed meanwhile: both again, from the newer snapshot
-            if long_term and (
-                current is None or current.status != "Active" or current.principal.principal_id != identity
-            ):
+            if current is None or current.status != "Active" or current.principal.principal_id != identity:
                 raise errors.InactiveAccessKey()
             return found
         raise errors.ServiceUnavailable("The identity store kept changing during the decision; try again.")
+
+    def _policy_set_at(self, key: Hashable, principal: Principal) -> PolicySet:
+        found = self._cached_hot(key, lambda repo: self._load_policies(repo, principal))
+        if not isinstance(found, PolicySet):
+            raise TypeError("policy set cache holds a foreign object")
+        return found
 
     def _load_policies(self, repo: Repository, principal: Principal) -> PolicySet:
         if principal.kind == "user":
