@@ -126,6 +126,7 @@ def root_principal(account_id: str) -> Principal:
     )  # fmt: skip
 
 
+_CLOSE_WAIT = 10.0  # seconds close() waits for a background last-used write
 _CONSISTENT_TRIES = 50  # snapshot swaps tolerated within one policy lookup before giving up (503)
 
 
@@ -418,6 +419,6 @@ class Directory:
         """Flush pending last-used dates and stop listening to the store."""
         flusher = self._flusher
         if flusher is not None:
-            flusher.join()
+            flusher.join(timeout=_CLOSE_WAIT)  # a store that hangs must not hang the shutdown too
         self.flush()
         self._unsubscribe()

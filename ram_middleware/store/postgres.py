@@ -24,7 +24,8 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
 * **Fail closed, never hang.** ``connect_timeout`` (default 2 s), TCP keepalives, and a pool wait of
   ``pool_timeout`` (default 3 s) bound every wait; a read (the request path's) also runs under
   ``statement_timeout`` and ``lock_timeout`` of ``read_timeout`` (default 5 s, ``ram_read_timeout``) and
-  a client-side deadline a second later for a server that stops answering (:mod:`.pg_deadline`); an
+  a client-side deadline a second later for a server that stops answering (:mod:`.pg_deadline`; a write
+  gets ``busy_budget`` more, its lock wait); an
   unreachable or stalled database raises :class:`errors.ServiceUnavailable` or :class:`errors.StoreBusy`.
   Idle pooled connections are checked before use, so after a database restart the pool replaces dead ones
   by itself.
@@ -42,7 +43,7 @@ import logging
 import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -305,9 +306,11 @@ class PostgresStore(SqlStore):
     def _deadline(
         self, conn: psycopg.Connection[tuple[object, ...]], writable: bool
     ) -> AbstractContextManager[None]:
-        """A read whose server never answers (frozen, or a network that stalls) is cut a second after
-        the server's own statement_timeout would have ended it (see :mod:`.pg_deadline`)."""
-        return nullcontext() if writable else cut_after(conn, self._read_timeout + 1.0)
+        """A transaction whose server never answers (frozen, or a network that stalls) is cut a second
+        after the server's own limits would have ended it (see :mod:`.pg_deadline`): a read's
+        statement_timeout, or a write's lock wait (``busy_budget``) plus as long again as a read."""
+        extra = self._busy_budget + self._read_timeout if writable else self._read_timeout
+        return cut_after(conn, extra + 1.0)
 
     # --- change notification ------------------------------------------------------------------------
 

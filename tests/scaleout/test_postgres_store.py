@@ -319,3 +319,19 @@ def test_a_server_that_stops_answering_fails_reads_closed_and_the_listener_notic
                 store.change_counter()
         finally:
             store.close()
+
+
+def test_a_write_to_a_server_that_stops_answering_fails_closed(url: str) -> None:
+    with StallProxy(("127.0.0.1", 5432)) as proxy:
+        through = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}", 1)
+        store = open_store(through + "&ram_read_timeout=0.5&ram_listen=0", master_keys=[KEY], busy_budget=1)
+        try:
+            service = RamService(store)
+            account = service.create_account().account_id
+            proxy.stall()
+            started = time.monotonic()
+            with pytest.raises(errors.RAMError) as refused:
+                service.create_user(account, "frozen")
+            assert refused.value.status == 503 and time.monotonic() - started < 5  # busy_budget + 1.5 s
+        finally:
+            store.close()
