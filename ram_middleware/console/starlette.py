@@ -22,6 +22,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -80,15 +81,27 @@ def _endpoint(
     async def page(request: Request) -> Response:
         facts = RequestFacts.from_asgi(request.scope)
         try:
-            form = parse_form(await _body(request), request.headers.get("content-type", ""))
+            # The console's routes are public (nobody is signed in yet), so the middleware's body_timeout
+            # never applies: a form that trickles in must not hold the request open for ever either.
+            with anyio.fail_after(FORM_SECONDS):
+                body = await _body(request)
+            form = parse_form(body, request.headers.get("content-type", ""))
         except FormTooLarge as exc:
             reply = console.kit.message(ConsoleRequest(facts), exc.message, status=exc.status)
+            return _response(request, templates, reply)
+        except TimeoutError:
+            reply = console.kit.message(ConsoleRequest(facts), _FORM_LATE, status=408)
             return _response(request, templates, reply)
         reply = await run_in_threadpool(console.handle, name, ConsoleRequest(facts, form))
         return _response(request, templates, reply)
 
     page.__name__ = f"ram_console_{name}"
     return page
+
+
+FORM_SECONDS = 30.0
+"""How long a console form (at most MAX_FORM_BYTES) may take to arrive, all of it."""
+_FORM_LATE = "The form took too long to arrive. Please try again."
 
 
 async def _body(request: Request) -> bytes:

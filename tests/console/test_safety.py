@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import MutableMapping
+from typing import Any
+
 import pytest
 
+from ram_middleware.console import starlette as console_starlette
 from ram_middleware.console.safety import CsrfRejected, CsrfTokens, is_browser, safe_next
 from ram_middleware.console.web import FormTooLarge, parse_form
 from ram_middleware.facts import RequestFacts
+
+from .apps import make_app
+from .world import World
 
 HOME = "/console/"
 FORM = "application/x-www-form-urlencoded"
@@ -63,3 +71,28 @@ def test_form_parsing_limits() -> None:
     assert parse_form(b"&".join(b"f%d=1" % i for i in range(50)), FORM) == {}  # too many fields
     with pytest.raises(FormTooLarge):
         parse_form(b"a=" + b"x" * 20000, FORM)
+
+
+def test_a_logon_form_that_stops_arriving_gets_408(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The console's pages are public, so the middleware's body_timeout does not cover them.
+    monkeypatch.setattr(console_starlette, "FORM_SECONDS", 0.2)
+    app, _ = make_app("starlette", world.ram)
+    sent: list[dict[str, Any]] = []
+    parts = [{"type": "http.request", "body": b"account=company-x&user_", "more_body": True}]
+
+    async def receive() -> dict[str, Any]:
+        if parts:
+            return parts.pop()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/console/logon", "raw_path": b"/console/logon", "query_string": b"",
+             "root_path": "", "client": ("203.0.113.7", 1), "server": ("testserver", 80),
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"content-length", b"1000")]}  # fmt: skip
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))
+    assert sent[0]["status"] == 408
