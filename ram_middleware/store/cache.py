@@ -32,6 +32,7 @@ misses too, and an attacker can send arbitrarily many of those).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -154,6 +155,7 @@ class Directory:
         self._pending: dict[str, datetime] = {}
         self._flushed_at = monotonic()
         self._flusher: threading.Thread | None = None
+        self._flusher_pid = 0
         self._unsubscribe = store.subscribe(self._on_change)
 
     @property
@@ -384,8 +386,12 @@ class Directory:
             previous = self._pending.get(access_key_id)
             if previous is None or when > previous:
                 self._pending[access_key_id] = when
-            due = self._flusher is None and self._monotonic() - self._flushed_at >= self._flush_interval
+            # A flusher recorded by another pid is the parent's (a forked worker inherits the record, not
+            # the thread): this process starts its own.
+            idle = self._flusher is None or self._flusher_pid != os.getpid()
+            due = idle and self._monotonic() - self._flushed_at >= self._flush_interval
             if due:
+                self._flusher_pid = os.getpid()
                 # Written off the caller's thread: it may be an event loop, and a SQLite write waits up to
                 # its busy timeout while another process writes.
                 self._flusher = threading.Thread(target=self._flush_behind, name="ram-last-used", daemon=True)
@@ -418,7 +424,7 @@ class Directory:
     def close(self) -> None:
         """Flush pending last-used dates and stop listening to the store."""
         flusher = self._flusher
-        if flusher is not None:
+        if flusher is not None and self._flusher_pid == os.getpid():
             flusher.join(timeout=_CLOSE_WAIT)  # a store that hangs must not hang the shutdown too
         self.flush()
         self._unsubscribe()

@@ -246,6 +246,27 @@ def test_last_used_dates_are_batched(store: Store, company: dict[str, str]) -> N
     assert store.change_counter() == counter  # bookkeeping drops no snapshot
 
 
+def test_a_forked_worker_flushes_although_it_inherited_the_parents_flusher(
+    store: Store, company: dict[str, str]
+) -> None:
+    ticks = [0.0]
+    directory = Directory(store, flush_interval=60, monotonic=lambda: ticks[0])
+    # What a worker forked while the parent's flush ran inherits: the record of a thread it does not have.
+    directory._flusher, directory._flusher_pid = threading.Thread(target=lambda: None), -1
+    when = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    ticks[0] = 61.0
+    directory.note_key_used(company["key"], when)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with store.read() as repo:
+            record = repo.get_access_key(company["key"])
+        if record is not None and record.key.last_used_date == when:
+            break
+        time.sleep(0.01)
+    assert record is not None and record.key.last_used_date == when
+    directory.close()
+
+
 def test_service_reports_last_used_including_the_pending_batch(
     svc: RamService, company: dict[str, str]
 ) -> None:
