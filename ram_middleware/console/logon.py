@@ -162,6 +162,11 @@ class LogonPages:
         account_id, user_name = pending.account_id, pending.user_name
         try:
             self.kit.throttle(account_id).attempt(account_id, user_name or "")  # towards MaxLoginAttemps too
+        except errors.LoginLocked as exc:
+            reason = "Console MFA code refused"  # check_code audits its own refusals
+            self.kit.audit(request, "Rejected", exc.status, code=exc.code, reason=reason)
+            return self._totp_form(request, error=exc)
+        try:
             self.kit.check_code(
                 request, account_id, user_name, request.field("code", 16), action="console:Logon"
             )
