@@ -251,6 +251,8 @@ def _default_guard_url(store_url: str) -> str:
     if _local_store(store_url):
         path = sqlite_path(store_url)
         return "memory://" if path is None else f"sqlite:///{path}"
+    if not store_url.startswith(("postgresql://", "postgres://")):
+        sqlite_path(store_url)  # an unknown scheme: InvalidParameter.StoreUrl names the real mistake
     # A per-process memory guard would let a nonce be replayed against every other instance.
     raise errors.InvalidParameter(
         "GuardUrl", "This store is shared between machines: set RAM_GUARD_URL (e.g. redis://host:6379/0)."

@@ -191,3 +191,9 @@ def test_oss_cnames_from_env_and_checked_at_start_up(tmp_path: Path) -> None:
         build(clash)
     assert caught.value.code == "InvalidParameter.OssCnames"
     assert not store.exists()  # refused before anything was opened
+
+
+def test_an_unknown_store_scheme_is_named_as_such() -> None:
+    with pytest.raises(errors.InvalidParameter) as caught:
+        build(RamConfig(store_url="foo://bar", master_keys=("k",), audit=MemorySink()))
+    assert caught.value.code == "InvalidParameter.StoreUrl"
