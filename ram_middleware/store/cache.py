@@ -321,7 +321,9 @@ class Directory:
             current = self.signing_key(key_id)
             if self._snap is not snap:
                 continue  # a change landed meanwhile: both again, from the newer snapshot
-            if current is None or current.status != "Active" or current.principal.principal_id != identity:
+            if current is None or current.principal.principal_id != identity:
+                raise errors.UnknownAccessKey()  # deleted meanwhile: as the next request would be told
+            if current.status != "Active":
                 raise errors.InactiveAccessKey()
             return found
         raise errors.ServiceUnavailable("The identity store kept changing during the decision; try again.")
