@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,19 @@ class Key:
     access_key_id: str
     secret: str = field(repr=False)
     security_token: str | None = field(default=None, repr=False)
+
+
+def stalling_receive(first: bytes) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """An ASGI ``receive`` for a client that sends ``first`` (part of a longer body), then nothing more."""
+    parts = [{"type": "http.request", "body": first, "more_body": True}]
+
+    async def receive() -> dict[str, Any]:
+        if parts:
+            return parts.pop()
+        await asyncio.Event().wait()  # the client stops sending
+        raise AssertionError("unreachable")
+
+    return receive
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from ram_middleware.adapters.common import body_is_signed
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
 from ram_middleware.adapters.wsgi import needs_body
 from ram_middleware.routes import RouteRule, RouteTable
-from tests.live_server import serve_asgi
+from tests.live_server import serve_asgi, stalling_receive
 
 from .world import World, make_world
 
@@ -120,13 +120,7 @@ def test_a_body_that_stops_arriving_gets_408_and_is_audited(world: World) -> Non
     headers.append((b"content-length", b"6"))
     sent: list[MutableMapping[str, Any]] = []
     inner_called: list[bool] = []
-    parts = [{"type": "http.request", "body": b"abc", "more_body": True}]  # half the body, then silence
-
-    async def receive() -> dict[str, Any]:
-        if parts:
-            return parts.pop()
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
+    receive = stalling_receive(b"abc")  # half the body, then silence
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)

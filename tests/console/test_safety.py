@@ -12,6 +12,7 @@ from ram_middleware.console import starlette as console_starlette
 from ram_middleware.console.safety import CsrfRejected, CsrfTokens, is_browser, safe_next
 from ram_middleware.console.web import FormTooLarge, parse_form
 from ram_middleware.facts import RequestFacts
+from tests.live_server import stalling_receive
 
 from .apps import make_app
 from .world import World
@@ -78,13 +79,7 @@ def test_a_logon_form_that_stops_arriving_gets_408(world: World, monkeypatch: py
     monkeypatch.setattr(console_starlette, "FORM_SECONDS", 0.2)
     app, _ = make_app("starlette", world.ram)
     sent: list[dict[str, Any]] = []
-    parts = [{"type": "http.request", "body": b"account=company-x&user_", "more_body": True}]
-
-    async def receive() -> dict[str, Any]:
-        if parts:
-            return parts.pop()
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
+    receive = stalling_receive(b"account=company-x&user_")
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(dict(message))
