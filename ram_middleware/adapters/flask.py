@@ -18,7 +18,6 @@ are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY`
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -41,7 +40,7 @@ from ..routes import (
     route_rule,
 )
 from .common import DEFAULT_MAX_BODY
-from .wsgi import needs_body, read_body
+from .wsgi import needs_body, put_back, read_body
 
 __all__ = ["RAM", "public", "require"]
 
@@ -200,8 +199,7 @@ def _read_body(limit: int) -> bytes | None:
         body = request.get_data(cache=True)
         if len(body) > limit:
             return None
-        request.environ["wsgi.input"] = io.BytesIO(body)
-        request.environ["CONTENT_LENGTH"] = str(len(body))
+        put_back(request.environ, body)
     else:
         read = read_body(request.environ, limit)
         if read is None:

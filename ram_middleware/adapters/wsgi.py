@@ -21,7 +21,7 @@ from ..facts import RequestFacts
 from ..routes import RouteMatch, RouteTable, Rule
 from .common import DEFAULT_MAX_BODY, Runtime, body_is_signed, runtime_from_env
 
-__all__ = ["RAMWSGIMiddleware", "error_triple", "needs_body", "read_body"]
+__all__ = ["RAMWSGIMiddleware", "error_triple", "needs_body", "put_back", "read_body"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -63,9 +63,14 @@ def read_body(environ: Environ, max_body: int) -> bytes | None:
             return None
     else:
         body = b""  # no length and an unterminated stream: reading could block forever (PEP 3333)
+    put_back(environ, body)
+    return bytes(body)
+
+
+def put_back(environ: Environ, body: bytes) -> None:
+    """Make ``body`` the request's input again (a fresh ``wsgi.input`` and a matching ``CONTENT_LENGTH``)."""
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    return bytes(body)
 
 
 def error_triple(error: ErrorResponse) -> tuple[str, list[tuple[str, str]], bytes]:

@@ -34,6 +34,7 @@ from .safety import CsrfTokens
 from .web import ConsoleRequest, Reply, cookie_header
 
 __all__ = [
+    "CODE_REFUSED",
     "MFA_CODE_ATTEMPTS",
     "MFA_LOCK_SECONDS",
     "PATHS",
@@ -47,6 +48,7 @@ MFA_CODE_ATTEMPTS = 5
 """Wrong TOTP codes in a row before the console locks MFA for the user (mfa-totp.md, step 6)."""
 MFA_LOCK_SECONDS = 900.0
 """How long that lock lasts, from the first of those codes."""
+CODE_REFUSED = "Console MFA code refused"  # the audit reason of every refused TOTP code
 
 PATHS: dict[str, str] = {
     "home": "/",
@@ -309,7 +311,7 @@ class Kit:
             throttle.attempt(account_id, user_key)
             self.service.verify_mfa_code(account_id, user_name, code)
         except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
-            reason = "Console MFA code refused"
+            reason = CODE_REFUSED
             self.audit(
                 request,
                 "Rejected",

@@ -27,7 +27,7 @@ from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy, is_expire
 from ..credentials.preference import SecurityPreference
 from ..credentials.session import BrowserSession, password_time
 from ..store.records import LoginProfile
-from .base import Kit
+from .base import CODE_REFUSED, Kit
 from .binding import Enrolment, Enrolments
 from .pending import LogonExpired, PendingLogon, Step
 from .safety import MAX_NEXT_CHARS, safe_next
@@ -163,8 +163,8 @@ class LogonPages:
         try:
             self.kit.throttle(account_id).attempt(account_id, user_name or "")  # towards MaxLoginAttemps too
         except errors.LoginLocked as exc:
-            reason = "Console MFA code refused"  # check_code audits its own refusals
-            self.kit.audit(request, "Rejected", exc.status, code=exc.code, reason=reason)
+            # check_code audits its own refusals; this one comes before it.
+            self.kit.audit(request, "Rejected", exc.status, code=exc.code, reason=CODE_REFUSED)
             return self._totp_form(request, error=exc)
         try:
             self.kit.check_code(

@@ -313,7 +313,7 @@ class Directory:
         if principal.kind != "user" or key_id is None or key_id.startswith("STS."):
             return self._policy_set_at(key, principal)
         for _ in range(_CONSISTENT_TRIES):
-            snap = self._snapshot()
+            snap = self._snap  # the lookups below refresh it when due (then the loop goes round again)
             found = self._policy_set_at(key, principal)
             # The caller's AccessKey was found in an earlier lookup, perhaps in an earlier snapshot: seen
             # again in the snapshot these policies come from, so that a decision never pairs a key active
