@@ -237,6 +237,25 @@ class InvalidAuthenticationCode(AuthenticationError):
     default_message = "The MFA authentication code is incorrect or was used already."
 
 
+class InvalidSession(AuthenticationError):
+    """The console session cookie is forged, tampered with, malformed, or belongs to a user who no longer
+    exists."""
+
+    default_code = "InvalidSession"
+    default_status = 401
+    default_message = "The logon session is not valid; sign in again."
+
+
+class SessionExpired(InvalidSession):
+    default_code = "InvalidSession.Expired"
+    default_message = "The logon session has expired; sign in again."
+
+
+class SessionRevoked(InvalidSession):
+    default_code = "InvalidSession.Revoked"
+    default_message = "The logon session has ended; sign in again."
+
+
 class MFARequired(AuthenticationError):
     default_code = "Forbidden.MFARequired"
     default_status = 403

@@ -114,13 +114,21 @@ class AccessKey:
     last_used_date: datetime | None = None
 
 
+SESSION_ISSUED = "issued_at"
+"""``Principal.extra`` key of an STS session: when its token was issued (ISO 8601), for revocation."""
+PASSWORD_CHANGED = "password_changed"
+"""``Principal.extra`` key of a console session: the PasswordChangedDate (ISO 8601) it was checked against."""
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling, once authenticated.
 
     ``kind`` is ``root``, ``user`` or ``assumed-role``. For users ``name`` is the user name and ``groups``
     their group names; for assumed roles ``name`` is the role name and ``session_name`` the session.
-    ``session_policy`` is the AssumeRole ``Policy`` JSON text, or None.
+    ``session_policy`` is the AssumeRole ``Policy`` JSON text, or None. ``extra`` holds kind-specific
+    facts: ``role_id``/``role_arn`` and :data:`SESSION_ISSUED` for STS sessions, :data:`PASSWORD_CHANGED`
+    for console sessions.
     """
 
     kind: PrincipalKind

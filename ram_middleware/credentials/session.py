@@ -50,7 +50,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from .. import errors
 from ..facts import RequestFacts
 from ..guard import Guard
-from ..identity import Principal
+from ..identity import PASSWORD_CHANGED, Principal
 from ..store.cache import Directory, root_principal
 
 __all__ = [
@@ -76,22 +76,10 @@ _REVOKE_SLACK = 60
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class InvalidSession(errors.AuthenticationError):
-    """The session cookie is forged, tampered with, malformed, or belongs to a user who no longer exists."""
-
-    default_code = "InvalidSession"
-    default_status = 401
-    default_message = "The logon session is not valid; sign in again."
-
-
-class SessionExpired(InvalidSession):
-    default_code = "InvalidSession.Expired"
-    default_message = "The logon session has expired; sign in again."
-
-
-class SessionRevoked(InvalidSession):
-    default_code = "InvalidSession.Revoked"
-    default_message = "The logon session has ended; sign in again."
+# Defined with the other errors (the Directory raises SessionRevoked too); importable from here as before.
+InvalidSession = errors.InvalidSession
+SessionExpired = errors.SessionExpired
+SessionRevoked = errors.SessionRevoked
 
 
 def _utc_now() -> datetime:
@@ -380,6 +368,10 @@ class SessionAuthenticator:
             stale = session.password_time != password_time(changed)
         if stale:
             raise SessionRevoked("The password was changed; sign in again.")
+        # The password time goes with the principal: the Directory checks it again in the snapshot the
+        # policies are read from (a password changed meanwhile ends the session there too).
+        extra = {**base.extra, PASSWORD_CHANGED: changed.isoformat()} if session.user_name else base.extra
         return dataclasses.replace(
-            base, auth_method="session", mfa_present=session.mfa_present, mfa_time=session.mfa_time
-        )
+            base, auth_method="session", mfa_present=session.mfa_present, mfa_time=session.mfa_time,
+            extra=extra,
+        )  # fmt: skip

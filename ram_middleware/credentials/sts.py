@@ -32,7 +32,7 @@ from typing import Any
 from itsdangerous import BadData, Signer
 
 from .. import errors
-from ..identity import Principal, Role, SigningKey, ram_arn
+from ..identity import SESSION_ISSUED, Principal, Role, SigningKey, ram_arn
 from ..policy.document import parse_policy
 from ..policy.evaluate import Decision, evaluate_trust
 from .password import parse_api_int
@@ -331,6 +331,7 @@ def ensure_not_revoked(claims: SessionClaims, revoked_before: datetime | None) -
 def principal_from_claims(claims: SessionClaims) -> Principal:
     """The assumed-role Principal a verified token stands for."""
     extra = {"role_id": claims.role_id, "role_arn": claims.role_arn}
+    extra[SESSION_ISSUED] = claims.issued_at.isoformat()
     if claims.source_identity is not None:
         extra["source_identity"] = claims.source_identity
     return Principal(

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from .. import errors
-from ..identity import Principal, Role, SigningKey, User, ram_arn
+from ..identity import PASSWORD_CHANGED, SESSION_ISSUED, Principal, Role, SigningKey, User, ram_arn
 from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
 from .base import Repository, Store
 from .records import ROOT, Attachment, key_secret_context
@@ -309,24 +309,52 @@ class Directory:
         # Every session of a role shares the role's set: key by RoleId, not by the per-session principal id.
         identity = principal.principal_id if principal.kind == "user" else principal.extra.get("role_id")
         key = ("policies", principal.kind, principal.account_id, principal.name.lower(), identity)
-        key_id = principal.access_key_id
-        if principal.kind != "user" or key_id is None or key_id.startswith("STS."):
+        check = self._credential_check(principal)
+        if check is None:
             return self._policy_set_at(key, principal)
         for _ in range(_CONSISTENT_TRIES):
             snap = self._snap  # the lookups below refresh it when due (then the loop goes round again)
             found = self._policy_set_at(key, principal)
-            # The caller's AccessKey was found in an earlier lookup, perhaps in an earlier snapshot: seen
-            # again in the snapshot these policies come from, so that a decision never pairs a key active
-            # before a change with the rights granted by it (nor the other way round).
-            current = self.signing_key(key_id)
-            if self._snap is not snap:
-                continue  # a change landed meanwhile: both again, from the newer snapshot
-            if current is None or current.principal.principal_id != identity:
-                raise errors.UnknownAccessKey()  # deleted meanwhile: as the next request would be told
-            if current.status != "Active":
-                raise errors.InactiveAccessKey()
-            return found
+            # The caller's credential was checked in an earlier lookup, perhaps in an earlier snapshot: it is
+            # checked again in the snapshot these policies come from, so that a decision never pairs a key,
+            # token or logon session valid before a change with the rights granted by it (nor the other way
+            # round). A credential found void is refused, as the next request would be.
+            check(principal)
+            if self._snap is snap:
+                return found
         raise errors.ServiceUnavailable("The identity store kept changing during the decision; try again.")
+
+    def _credential_check(self, principal: Principal) -> Callable[[Principal], None] | None:
+        """How to re-check the credential ``principal`` authenticated with (None: nothing to re-check)."""
+        if principal.kind == "assumed-role":
+            return self._check_role_session if SESSION_ISSUED in principal.extra else None
+        if principal.kind != "user":
+            return None
+        if principal.auth_method == "session":
+            return self._check_logon_session if PASSWORD_CHANGED in principal.extra else None
+        key_id = principal.access_key_id
+        return None if key_id is None or key_id.startswith("STS.") else self._check_access_key
+
+    def _check_access_key(self, principal: Principal) -> None:
+        current = self.signing_key(principal.access_key_id or "")
+        if current is None or current.principal.principal_id != principal.principal_id:
+            raise errors.UnknownAccessKey()
+        if current.status != "Active":
+            raise errors.InactiveAccessKey()
+
+    def _check_role_session(self, principal: Principal) -> None:
+        # The role's existence under the same RoleId is already part of the policy set (empty otherwise).
+        revoked_before = self.role_revoked_before(principal.account_id, principal.name)
+        issued = datetime.fromisoformat(principal.extra[SESSION_ISSUED])
+        if revoked_before is not None and issued < revoked_before:
+            raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
+
+    def _check_logon_session(self, principal: Principal) -> None:
+        changed = self.password_changed(principal.account_id, principal.name)
+        if changed is None:
+            raise errors.SessionRevoked("Console access was removed; the logon session has ended.")
+        if changed.isoformat() != principal.extra[PASSWORD_CHANGED]:
+            raise errors.SessionRevoked("The password was changed; sign in again.")
 
     def _policy_set_at(self, key: Hashable, principal: Principal) -> PolicySet:
         found = self._cached_hot(key, lambda repo: self._load_policies(repo, principal))

@@ -258,6 +258,30 @@ def test_a_key_disabled_while_its_request_is_decided_never_meets_rights_granted_
     refused(reply, 400, "InvalidAccessKeyId.Inactive")
 
 
+def test_a_role_session_revoked_while_its_request_is_decided_never_meets_rights_granted_after(
+    harness: Harness,
+) -> None:
+    # The same for STS: the revocation and a new grant land between the token check and the policy lookup.
+    world = harness.world
+    service, account = world.ram.service, world.account_id
+    session = world.role_session()
+    world.clock.advance(seconds=1)
+    guard = world.ram.authenticator._guard
+    claim = guard.claim
+
+    def claim_then_change(key: str, ttl_seconds: float) -> bool:
+        claimed = claim(key, ttl_seconds)
+        guard.claim = claim  # type: ignore[method-assign]
+        service.revoke_role_sessions(account, "Deployer")
+        service.attach_policy_to_role(account, "System", "AdministratorAccess", "Deployer")
+        return claimed
+
+    guard.claim = claim_then_change  # type: ignore[method-assign]
+    query = [("Bucket", "hr-bucket"), ("Key", "payroll.csv")]  # Deployer holds ECS rights only
+    reply = harness.call("GET", "/objects", signer=signer_for(world, session), query=query)
+    refused(reply, 400, "InvalidSecurityToken.Revoked")
+
+
 def test_sessions_of_a_deleted_role_are_refused_even_after_it_is_created_again(harness: Harness) -> None:
     world = harness.world
     service, account = world.ram.service, world.account_id

@@ -69,3 +69,25 @@ def test_a_known_session_costs_no_store_read(two_instances: tuple[RamService, St
     store.read = no_reads  # type: ignore[method-assign,assignment]
     for _ in range(3):
         assert auth.principal(session).name == "bob"
+
+
+def test_a_password_changed_while_a_request_is_decided_ends_the_session_there_too(
+    two_instances: tuple[RamService, Store],
+) -> None:
+    # The session is checked in one snapshot and the policies are read in a later one: a password change
+    # and a new grant landing between the two must not meet (the old session with the new rights).
+    svc, store = two_instances
+    account = _bob(svc)
+    auth = _authenticator(store, refresh_interval=0)
+    proved = svc.get_login_profile(account, "bob").password_changed_date
+    session, _ = auth.sessions.issue(account, "bob", lifetime=600, password_changed=proved)
+    principal = auth.principal(session)
+    directory = auth._directory
+    assert directory.policy_set(principal).statement_count == 0  # unchanged: the set comes back
+    svc.change_password(account, "bob", PASSWORD, NEW_PASSWORD)
+    svc.attach_policy_to_user(account, "System", "AdministratorAccess", "bob")
+    with pytest.raises(SessionRevoked, match="password was changed"):
+        directory.policy_set(principal)
+    svc.delete_login_profile(account, "bob")
+    with pytest.raises(SessionRevoked, match="Console access was removed"):
+        directory.policy_set(principal)
