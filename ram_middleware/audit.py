@@ -18,7 +18,9 @@ CPU is still spent, by the writer, which encodes in slices and offers the GIL be
 batch never stalls the serving threads for long. Encoding cannot fail (every field is a str, an int or
 None, and lines are ASCII), so deferring it loses no error a request should have seen. What this trades:
 a process killed without warning (SIGKILL, power loss) loses at most the last interval's events; a normal
-exit, :meth:`JsonLinesSink.close` and :meth:`JsonLinesSink.flush` lose nothing. A failed write (disk full)
+exit, :meth:`JsonLinesSink.close` and :meth:`JsonLinesSink.flush` lose nothing; nor does a
+:mod:`multiprocessing` worker, which leaves through ``os._exit`` (skipping ``atexit``) but runs
+multiprocessing's own exit finalizers first, where the sink registers its flush. A failed write (disk full)
 is remembered and every later :meth:`~JsonLinesSink.emit` raises, so the authorizer fails closed from then
 on. ``flush_interval=0`` (``RAM_AUDIT_FLUSH_INTERVAL=0``) writes each event before its request is
 answered.
@@ -275,6 +277,7 @@ class JsonLinesSink:
             if self._writer_pid == os.getpid():
                 return
             self._writer_pid = os.getpid()
+            _flush_when_a_multiprocessing_worker_exits()
             self._writer = threading.Thread(
                 target=_run_writer, args=(weakref.ref(self),), name="ram-audit-writer", daemon=True
             )
@@ -303,6 +306,22 @@ _write_behind: weakref.WeakSet[JsonLinesSink] = weakref.WeakSet()
 # Held only while a forked child adopts a sink (never by a writer thread), so no fork inherits it held
 # unless it forks from a child that is adopting one at that very moment.
 _adopting = threading.Lock()
+
+
+_finalizer_pid = 0  # the process that registered _flush_at_exit with multiprocessing
+
+
+def _flush_when_a_multiprocessing_worker_exits() -> None:
+    """In a multiprocessing worker, also flush at its exit: it ends with ``os._exit``, which skips atexit,
+    after running the finalizers multiprocessing keeps (a fork child starts with an empty registry)."""
+    global _finalizer_pid
+    multiprocessing = sys.modules.get("multiprocessing")  # not imported: this is no such worker
+    if multiprocessing is None or _finalizer_pid == os.getpid() or multiprocessing.parent_process() is None:
+        return
+    _finalizer_pid = os.getpid()
+    from multiprocessing.util import Finalize
+
+    Finalize(None, _flush_at_exit, exitpriority=10)
 
 
 @atexit.register

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import threading
@@ -203,6 +204,24 @@ def test_a_forked_worker_writes_its_own_events_not_the_parents_pending_ones(tmp_
     os.waitpid(pid, 0)
     sink.close()
     assert sorted(_request_ids(path)) == ["child", "parent"]  # each once
+
+
+def _emit_in_worker(sink: JsonLinesSink, request_id: str) -> None:
+    sink.emit(EVENT._replace(request_id=request_id))  # queued only: the writer would wait an hour
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # 3.12+
+def test_a_multiprocessing_worker_writes_its_queued_events_when_it_ends(tmp_path: Path) -> None:
+    # A fork-started worker ends with os._exit, which skips atexit: its queued events once vanished.
+    path = tmp_path / "audit.jsonl"
+    sink = JsonLinesSink.open(path, flush_interval=3600)
+    worker = multiprocessing.get_context("fork").Process(target=_emit_in_worker, args=(sink, "worker"))
+    worker.start()
+    worker.join(timeout=30)
+    assert worker.exitcode == 0
+    assert _request_ids(path) == ["worker"]
+    sink.close()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
