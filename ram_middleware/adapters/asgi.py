@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, Outcome
+from ..errors import RAMError
 from ..facts import RequestFacts
 from ..identity import Principal
 from ..routes import RouteMatch, RouteTable, Rule
@@ -140,7 +141,11 @@ class RAMMiddleware:
         if kind != "http" and not (kind == "websocket" and self.websockets):
             await self.app(scope, receive, send)
             return
-        rule, path_params = self.resolve(scope) or (None, {})
+        try:
+            rule, path_params = self.resolve(scope) or (None, {})
+        except RAMError as exc:  # a path the app's router cannot read either (a 4xx, audited)
+            await self._refuse(scope, send, self.authorizer.reject(RequestFacts.from_asgi(scope), exc))
+            return
         if self.authorizer.skips(rule):
             self._mark_anonymous(scope)
             await self.app(scope, receive, send)
@@ -164,7 +169,8 @@ class RAMMiddleware:
         await self.app(scope, receive, send)
 
     def resolve(self, scope: Scope) -> RouteMatch | None:
-        """The rule for this request: the route table, then the resolver, then the catch-all rule."""
+        """The rule for this request: the route table, then the resolver, then the catch-all rule. A
+        :class:`~ram_middleware.errors.RAMError` from a resolver refuses the request with its code."""
         if self._table is not None:
             found = self._table.match(scope.get("method", "GET"), _route_path(scope))
             if found is not None:

@@ -55,6 +55,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Match
 
+from .. import errors
 from ..identity import Principal
 from ..routes import (
     PUBLIC,
@@ -262,7 +263,12 @@ class RAMMiddleware(asgi.RAMMiddleware):
 
     def router_rule(self, scope: Scope) -> RouteMatch | None:
         """The rule declared on the route the app's router matches (decorator or dependency)."""
-        matched = match_route(scope)
+        try:
+            matched = match_route(scope)
+        except ValueError:
+            # A convertor that cannot read its part of the path: Starlette's int convertor raises on more
+            # than 4,300 digits, and the router would answer 500 right after us. A bad path is a 400.
+            raise errors.InvalidParameter("Path", "A path parameter is not valid for its route.") from None
         if matched is None:
             return None
         route, params = matched

@@ -456,3 +456,24 @@ def test_a_convertor_value_that_is_not_text_or_a_number_fails_closed(world: Worl
     reply = client_class()(app).delete("/instances/i-protected", headers=headers)
     # Checked as "['i-protected']" it passed alice's Deny on instance/i-protected.
     assert (reply.status_code, reply.json()["Code"]) == (503, "ServiceUnavailable")
+
+
+def test_a_path_starlettes_int_convertor_cannot_read_is_a_400_not_a_500(world: World) -> None:
+    @public
+    async def item(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @ram_route("ecs:DescribeInstance", "acs:ecs:*:{account}:instance/{n}")
+    async def instance(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/items/{n:int}", item), Route("/instances/{n:int}", instance)])
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    client = client_class()(app, raise_server_exceptions=False)
+    assert client.get("/items/5").status_code == 200
+    digits = "9" * 5000  # more than int() converts: Starlette's convertor raises ValueError
+    for path in (f"/items/{digits}", f"/instances/{digits}"):
+        reply = client.get(path)
+        assert (reply.status_code, reply.json()["Code"]) == (400, "InvalidParameter.Path")
+    event = world.audit.events[-1]
+    assert (event.decision, event.code) == ("Rejected", "InvalidParameter.Path")
