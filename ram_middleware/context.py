@@ -6,7 +6,7 @@ Global keys set here (policy-language.md, "Global condition keys"):
   configured to write) is believed only when the peer is a configured trusted proxy. The chain is walked
   right to left, skipping trusted hops; the first untrusted address is the client, and an unreadable hop
   there (``unknown``, garbage, a ``Forwarded`` element without ``for``) makes it ``""``, which no
-  ``IpAddress`` matches. A forwarding header sent by an untrusted peer is ignored, so a client cannot
+  ``IpAddress`` matches; so does a request from a trusted proxy without the header. A forwarding header sent by an untrusted peer is ignored, so a client cannot
   choose its own source IP.
 * ``acs:CurrentTime`` — the injectable clock, UTC, ``YYYY-MM-DDThh:mm:ssZ``.
 * ``acs:SecureTransport`` — the request's scheme, or ``X-Forwarded-Proto`` (``proto=`` for ``Forwarded``)
@@ -175,6 +175,11 @@ class ContextBuilder:
         if not self._proxies or not self._trusted(peer):
             return peer, -1
         hops = self._forwarded_for(facts)
+        if not hops:
+            # A trusted proxy that names no client: its own address would pass for the client's, and an
+            # allow-list of internal networks would admit every outside caller (servers such as waitress
+            # strip X-Forwarded-For unless told to keep it). Unknown, so no IpAddress matches.
+            return "", -1
         client, index = peer, -1
         for index in range(len(hops) - 1, -1, -1):
             address = _parse_address(hops[index])

@@ -42,6 +42,8 @@ def builder() -> ContextBuilder:
         ("192.0.2.1", "203.0.113.9:5555", "203.0.113.9"),  # port stripped
         ("2001:db8:ffff::1", "2001:db8:1::5", "2001:db8:1::5"),  # IPv6 proxy
         ("192.0.2.1", "::ffff:203.0.113.9", "203.0.113.9"),  # IPv4-mapped becomes IPv4
+        ("192.0.2.1", None, ""),  # a trusted proxy naming no client: not its own address (allow-listed)
+        ("192.0.2.1", "", ""),  # nor with the header empty
     ],
 )
 def test_x_forwarded_for(builder: ContextBuilder, peer: str, chain: str | None, expected: str) -> None:
@@ -67,8 +69,8 @@ def test_rfc7239_forwarded_when_configured() -> None:
     # An element without "for" is an unreadable hop, not one to skip to the address a client wrote.
     for line in ("for=203.0.113.5, proto=https;by=192.0.2.1", 'for=203.0.113.5, for=""'):
         assert builder.source_ip(facts("192.0.2.1", ("Forwarded", line))) == ""
-    # In this mode X-Forwarded-For is not believed at all.
-    assert builder.source_ip(facts("192.0.2.1", ("X-Forwarded-For", "203.0.113.9"))) == "192.0.2.1"
+    # In this mode X-Forwarded-For is not believed at all: the proxy named no client, so none is known.
+    assert builder.source_ip(facts("192.0.2.1", ("X-Forwarded-For", "203.0.113.9"))) == ""
 
 
 def test_secure_transport(builder: ContextBuilder) -> None:
