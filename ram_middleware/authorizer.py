@@ -6,7 +6,8 @@ root is always allowed; an assumed role is intersected with its session policy),
 :class:`Outcome`. Adapters only translate facts in and the outcome out.
 
 Errors the caller sees are Alibaba-style JSON (``RequestId``, ``HostId`` when configured, ``Code``,
-``Message``; XML when the request says ``Format=XML``) with an ``x-acs-request-id`` header:
+``Message``; XML when the request says ``Format=XML``, and in the shape botocore parses for an AWS SigV4
+request) with an ``x-acs-request-id`` header:
 
 * no credential on a protected route → 401 ``MissingAuthentication`` (with ``WWW-Authenticate``);
 * a bad credential → the credential error's own Code/status (``SignatureDoesNotMatch`` …);
@@ -489,7 +490,11 @@ class Authorizer:
         headers = [("x-acs-request-id", request_id)]
         if error.status == 401:
             headers.append(("www-authenticate", "ACS3-HMAC-SHA256"))
-        if _wants_xml(facts):
+        aws_service = _aws_service(facts)
+        if aws_service is not None:  # botocore reads the Code only from its services' XML error shapes
+            payload = _aws_error_document(body, aws_service)
+            headers.append(("content-type", "application/xml"))
+        elif _wants_xml(facts):
             payload = _xml_document(body)
             headers.append(("content-type", "text/xml;charset=utf-8"))
         else:
@@ -546,6 +551,25 @@ def _wants_xml(facts: RequestFacts) -> bool:
         return facts.params.get("Format", "").upper() == "XML"
     except errors.RAMError:
         return False
+
+
+def _aws_service(facts: RequestFacts) -> str | None:
+    """The credential scope's service of an AWS SigV4-signed request (``""`` if unreadable), else None."""
+    authorization = facts.header("authorization") or ""
+    if not authorization.lstrip().startswith("AWS4-HMAC-SHA256 "):
+        return None
+    credential = authorization.partition("Credential=")[2].partition(",")[0].split("/")
+    return credential[3] if len(credential) == 5 else ""
+
+
+def _aws_error_document(body: Mapping[str, Any], service: str) -> bytes:
+    """S3's ``<Error>`` document, or the ``<ErrorResponse><Error>…</Error><RequestId/>`` of AWS's other XML
+    protocols (STS and the like), with the same fields as the JSON error."""
+    if service == "s3":
+        return _xml_document(body)
+    error = {key: value for key, value in body.items() if key != "RequestId"}
+    inner = _xml_element("Error", error) + _xml_element("RequestId", body["RequestId"])
+    return f'<?xml version="1.0" encoding="UTF-8"?><ErrorResponse>{inner}</ErrorResponse>'.encode()
 
 
 def _xml_document(body: Mapping[str, Any]) -> bytes:

@@ -6,8 +6,8 @@ Global keys set here (policy-language.md, "Global condition keys"):
   configured to write) is believed only when the peer is a configured trusted proxy. The chain is walked
   right to left, skipping trusted hops; the first untrusted address is the client, and an unreadable hop
   there (``unknown``, garbage, a ``Forwarded`` element without ``for``) makes it ``""``, which no
-  ``IpAddress`` matches; so does a request from a trusted proxy without the header. A forwarding header sent by an untrusted peer is ignored, so a client cannot
-  choose its own source IP.
+  ``IpAddress`` matches; so does a request from a trusted proxy without the header. A forwarding header
+  sent by an untrusted peer is ignored, so a client cannot choose its own source IP.
 * ``acs:CurrentTime`` — the injectable clock, UTC, ``YYYY-MM-DDThh:mm:ssZ``.
 * ``acs:SecureTransport`` — the request's scheme, or ``X-Forwarded-Proto`` (``proto=`` for ``Forwarded``)
   from trusted proxies, every report saying TLS.

@@ -294,7 +294,7 @@ def _needs_body(scope: Scope) -> bool:
     """Does verifying this request need its body? Only when there may be one and a scheme covers it."""
     framed = False  # a content-length or transfer-encoding header says whether there is a body
     has_body = False
-    authorization = oss_payload = None
+    authorization = oss_payload = amz_payload = None
     content_type = b""
     content_md5 = False
     for name, value in scope.get("headers", ()):
@@ -311,6 +311,8 @@ def _needs_body(scope: Scope) -> bool:
             content_md5 = True
         elif name == b"x-oss-content-sha256":
             oss_payload = value
+        elif name == b"x-amz-content-sha256":
+            amz_payload = value
     if not framed:
         # HTTP/1.x: no body. HTTP/2 and 3 send one without either header; left unread, its form
         # parameters would reach the app unsigned.
@@ -321,6 +323,7 @@ def _needs_body(scope: Scope) -> bool:
         content_md5=content_md5,
         oss_payload=None if oss_payload is None else oss_payload.decode("latin-1"),
         query=scope.get("query_string", b"").decode("latin-1"),
+        amz_payload=None if amz_payload is None else amz_payload.decode("latin-1"),
     )
 
 

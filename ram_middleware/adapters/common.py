@@ -20,16 +20,23 @@ _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
 def body_is_signed(
-    *, authorization: str | None, content_type: str, content_md5: bool, oss_payload: str | None, query: str
+    *,
+    authorization: str | None,
+    content_type: str,
+    content_md5: bool,
+    oss_payload: str | None,
+    query: str,
+    amz_payload: str | None = None,
 ) -> bool:
     """Whether checking a request that carries a body needs that body (so the adapter must buffer it).
 
     Yes for a form body (RPC v1 signs its parameters; the SDKs POST everything in it), a ``Content-MD5``
     (every scheme that signs it also checks it against the body), ACS3 (``x-acs-content-sha256``), OSS V4
-    with a signed payload, and a query with RPC v1's marker or any escape (such a request is refused unless
-    its body is a form, so the check must see that it has one). No for a credential the body is not part
-    of (OSS V1, OSS V4 ``UNSIGNED-PAYLOAD``, ROA without Content-MD5) or one no scheme reads: buffering
-    those would only let an unverified caller hold the server's memory and time.
+    and AWS SigV4 with a signed payload, and a query with RPC v1's marker or any escape (such a request is
+    refused unless its body is a form, so the check must see that it has one). No for a credential the
+    body is not part of (OSS V1, OSS V4 or AWS SigV4 ``UNSIGNED-PAYLOAD``, ROA without Content-MD5) or one
+    no scheme reads: buffering those would only let an unverified caller hold the server's memory and
+    time.
     """
     if content_md5 or content_type.lstrip(" \t")[: len(_FORM)].lower() == _FORM:
         return True
@@ -37,6 +44,8 @@ def body_is_signed(
         scheme = authorization.lstrip().partition(" ")[0]
         if scheme == "OSS4-HMAC-SHA256":
             return oss_payload is not None and oss_payload.strip() != _UNSIGNED_PAYLOAD
+        if scheme == "AWS4-HMAC-SHA256":  # the body's hash is signed unless the client says UNSIGNED-PAYLOAD
+            return amz_payload is None or amz_payload.strip() != _UNSIGNED_PAYLOAD
         return scheme.startswith("ACS3-")
     return "SignatureVersion=" in query or "%" in query
 

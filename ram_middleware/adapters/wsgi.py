@@ -37,12 +37,14 @@ def needs_body(environ: Mapping[str, Any]) -> bool:
     else:  # HTTP/1.x: no body; HTTP/2 (a WSGI server may speak it) sends one without either header
         has_body = not str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")).upper().startswith("HTTP/1.")
     authorization, payload = environ.get("HTTP_AUTHORIZATION"), environ.get("HTTP_X_OSS_CONTENT_SHA256")
+    amz = environ.get("HTTP_X_AMZ_CONTENT_SHA256")
     return has_body and body_is_signed(
         authorization=None if authorization is None else str(authorization),
         content_type=str(environ.get("CONTENT_TYPE", "")),
         content_md5="HTTP_CONTENT_MD5" in environ,
         oss_payload=None if payload is None else str(payload),
         query=str(environ.get("QUERY_STRING", "")),
+        amz_payload=None if amz is None else str(amz),
     )
 
 

@@ -1,16 +1,17 @@
 """Who signed this request? RequestFacts -> Principal, for every signature scheme the official SDKs use.
 
 The first credential marker found picks the scheme: an ``Authorization`` header (ACS3, ROA ``acs``, OSS V1,
-OSS V4), else ``OSSAccessKeyId`` in the query (an OSS V1 presigned URL), else ``x-oss-signature-version`` or
-``x-oss-credential`` in the query (an OSS V4 presigned URL), else ``Signature``/``AccessKeyId`` in the query
-or form body (RPC v1). A request with no credential at all is anonymous (``None``; the adapter decides); a
-credential that is present but wrong is always an error, never anonymous. Shared checks, in order: the
-scheme's own format checks, timestamp skew (a presigned URL instead: not past its expiry and, for V4, an
-x-oss-date not ahead of the clock by more than the skew), key lookup and status, SecurityToken, the
-signature (constant time), root-key policy, then the one-time nonce. OSS requests addressed
-virtual-hosted style (``Host: <bucket>.<domain>``) verify when ``<domain>`` is one of ``oss_domains``,
-CNAME-addressed ones (``Host: <cname-host>``) when ``oss_cnames`` maps the host to its bucket (see
-:mod:`.oss`); every other scheme ignores the Host.
+OSS V4, AWS SigV4), else ``OSSAccessKeyId`` in the query (an OSS V1 presigned URL), else
+``x-oss-signature-version`` or ``x-oss-credential`` in the query (an OSS V4 presigned URL), else
+``Signature``/``AccessKeyId`` in the query or form body (RPC v1). A request with no credential at all is
+anonymous (``None``; the adapter decides); a credential that is present but wrong is always an error, never
+anonymous. Shared checks, in order: the scheme's own format checks, timestamp skew (a presigned URL instead:
+not past its expiry and, for V4, an x-oss-date not ahead of the clock by more than the skew), key lookup and
+status, SecurityToken, the signature (constant time), root-key policy, then the one-time nonce (none in ROA,
+OSS and AWS SigV4 requests, which carry none). OSS requests addressed virtual-hosted style (``Host:
+<bucket>.<domain>``) verify when ``<domain>`` is one of ``oss_domains``, CNAME-addressed ones (``Host:
+<cname-host>``) when ``oss_cnames`` maps the host to its bucket (see :mod:`.oss`); every other scheme ignores
+the Host.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..facts import RequestFacts
 from ..guard import Guard
 from ..identity import Principal, SigningKey
 from .acs3 import parse_acs3
+from .aws4 import parse_aws4
 from .encoding import SignedRequest, redact, single
 from .oss import (
     PRESIGN_MARKER,
@@ -54,6 +56,7 @@ _CREDENTIAL_HEADERS = (
     "x-acs-bearer-token",
     "x-acs-accesskey-id",
     "x-oss-security-token",
+    "x-amz-security-token",
 )
 _STS_PREFIX = "STS."
 _DERIVED_CACHE_SIZE = 4096
@@ -90,7 +93,7 @@ def _utc_now() -> datetime:
 
 
 def detect_scheme(facts: RequestFacts) -> str | None:
-    """The scheme whose marker the request carries: ``acs3``, ``roa``, ``oss-v1``, ``oss-v4``,
+    """The scheme whose marker the request carries: ``acs3``, ``roa``, ``oss-v1``, ``oss-v4``, ``aws-v4``,
     ``oss-v1-query``, ``oss-v4-query``, ``rpc-v1``, ``unknown`` (a credential we cannot read), or None
     (anonymous)."""
     authorization = facts.header_map.get("authorization")
@@ -118,7 +121,9 @@ def _scheme_of(authorization: str) -> str:
     word = authorization.lstrip().partition(" ")[0]
     if word.startswith("ACS3-"):
         return "acs3"
-    return {"acs": "roa", "OSS": "oss-v1", "OSS4-HMAC-SHA256": "oss-v4"}.get(word, "unknown")
+    return {"acs": "roa", "OSS": "oss-v1", "OSS4-HMAC-SHA256": "oss-v4", "AWS4-HMAC-SHA256": "aws-v4"}.get(
+        word, "unknown"
+    )
 
 
 NONCE_CLOCK_MARGIN = 120.0
@@ -250,9 +255,11 @@ class Authenticator:
             return parse_oss_v1(facts, authorization, domains=domains, cnames=cnames)
         if scheme == "oss-v4":
             return parse_oss_v4(facts, authorization, domains=domains, cnames=cnames)
+        if scheme == "aws-v4":
+            return parse_aws4(facts, authorization)
         raise errors.IncompleteSignature(
             "The request carries a credential in a form this service does not accept "
-            "(use RPC v1, ACS3-HMAC-SHA256, ROA, OSS or OSS4-HMAC-SHA256 signatures, "
+            "(use RPC v1, ACS3-HMAC-SHA256, ROA, OSS, OSS4-HMAC-SHA256 or AWS4-HMAC-SHA256 signatures, "
             "or OSS V1 or V4 presigned URLs)."
         )
 

@@ -178,6 +178,14 @@ def hmac_sha256(key: bytes, message: str) -> bytes:
     return hmac.digest(key, _bytes(message), "sha256")
 
 
+def scoped_signing_key(seed: str, scope: Iterable[str]) -> bytes:
+    """The V4 key derivation (OSS V4, AWS SigV4): HMAC-SHA256 keyed with ``seed``, then each scope part."""
+    key = _bytes(seed)
+    for part in scope:
+        key = hmac_sha256(key, part)
+    return key
+
+
 def hex_hmac_sha256(key: str | bytes, message: str) -> str:
     """Lower-case hex HMAC-SHA256 (ACS3, OSS V4)."""
     if isinstance(key, str):

@@ -69,12 +69,12 @@ from .encoding import (
     Signer,
     b64_hmac_sha1,
     hex_hmac_sha256,
-    hmac_sha256,
     parse_compact_time,
     parse_http_date,
     pct,
     prefixed_headers,
     require,
+    scoped_signing_key,
     sha256_hex,
     single,
 )
@@ -387,10 +387,7 @@ def v4_canonical_headers(headers: Iterable[tuple[str, str]], additional: Iterabl
 
 def v4_signing_key(secret: str, date: str, region: str, product: str) -> bytes:
     """HMAC chain over date, region, product and ``aliyun_v4_request`` from ``"aliyun_v4" + secret``."""
-    key = hmac_sha256(("aliyun_v4" + secret).encode("utf-8", "surrogatepass"), date)
-    for part in (region, product, V4_TERMINATOR):
-        key = hmac_sha256(key, part)
-    return key
+    return scoped_signing_key("aliyun_v4" + secret, (date, region, product, V4_TERMINATOR))
 
 
 def v4_signer(date: str, region: str, product: str) -> Signer:

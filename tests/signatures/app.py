@@ -1,7 +1,8 @@
 """A minimal ASGI app that authenticates every request with the real Authenticator.
 
 It answers ``{"RequestId", "Principal": arn, ...}`` (200) or the error body ``{"RequestId", "Code",
-"Message"}`` with the error's status; OSS requests get OSS-style XML errors so oss2 reports the Code.
+"Message"}`` with the error's status; OSS and AWS SigV4 requests get OSS/S3-style XML errors so oss2 and
+botocore report the Code.
 Test hooks: ``clock_offset`` shifts the server's clock, ``tamper`` flips a body byte before verification
 (a body changed in transit), ``recorded`` keeps the last requests as received (for exact replays).
 Successful responses carry the caller's ARN in ``x-ram-principal`` (also for OSS, whose bodies are data).
@@ -47,8 +48,9 @@ class SignatureApp:
         self.recorded.append(received)
         facts = _tampered(received) if self.tamper else received
         request_id = str(uuid.uuid4()).upper()
-        # OSS header signatures and presigned URLs get OSS's XML errors (oss2 parses them).
-        is_oss = (facts.header("authorization") or "").startswith("OSS") or (
+        # OSS header signatures and presigned URLs get OSS's XML errors (oss2 parses them), and so do
+        # AWS SigV4 requests (botocore's S3 client reads the same <Error> document).
+        is_oss = (facts.header("authorization") or "").startswith(("OSS", "AWS4-")) or (
             "OSSAccessKeyId=" in facts.query or "x-oss-credential=" in facts.query
         )
         try:

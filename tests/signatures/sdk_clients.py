@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.session
 import httpx
 import oss2
 import requests
@@ -25,6 +26,8 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException as CoreClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException as CoreServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError as BotoClientError
 from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
 from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
@@ -60,6 +63,8 @@ def error_code(exc: BaseException) -> str:
         return str(exc.code)
     if isinstance(exc, HttpFailure):
         return exc.code
+    if isinstance(exc, BotoClientError):
+        return str(exc.response["Error"]["Code"])
     raise AssertionError(f"not an SDK error: {exc!r}")
 
 
@@ -209,6 +214,34 @@ def oss_v4_get(server: LiveServer, creds: Creds) -> str:
     return _oss_get(server, creds, "v4")
 
 
+# --- botocore (boto3's core): AWS SigV4 with a RAM AccessKey ---------------------------------------------
+
+
+def _s3(server: LiveServer, creds: Creds) -> Any:
+    config = BotoConfig(
+        signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1},
+        request_checksum_calculation="when_required", response_checksum_validation="when_required",
+    )  # fmt: skip
+    return botocore.session.get_session().create_client(
+        "s3", endpoint_url=server.url, region_name="us-east-1", config=config,
+        aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret,
+        aws_session_token=creds.token,
+    )  # fmt: skip
+
+
+def botocore_s3_put(server: LiveServer, creds: Creds) -> str:
+    result = _s3(server, creds).put_object(
+        Bucket="examplebucket", Key="dir/hello world+*~.txt", Body=b"hello world", Metadata={"author": "a"}
+    )
+    return str(result["ResponseMetadata"]["HTTPHeaders"]["x-ram-principal"])
+
+
+def botocore_s3_get(server: LiveServer, creds: Creds) -> str:
+    result = _s3(server, creds).get_object(Bucket="examplebucket", Key="dir/a+b c.txt", VersionId="v 1")
+    assert result["Body"].read() == b"hello"
+    return str(result["ResponseMetadata"]["HTTPHeaders"]["x-ram-principal"])
+
+
 # --- our own auth classes --------------------------------------------------------------------------------
 
 
@@ -302,6 +335,8 @@ SDKS = [
         body_error="ContentMD5NotMatched",
     ),
     Sdk("oss2-v4-get", oss_v4_get, "oss-v4", has_nonce=False),
+    Sdk("botocore-s3-put", botocore_s3_put, "aws-v4", sends_body=True, has_nonce=False),
+    Sdk("botocore-s3-get", botocore_s3_get, "aws-v4", has_nonce=False),
     Sdk("requests-acs3", requests_acs3, "acs3", sends_body=True),
     Sdk("requests-v1", requests_v1, "rpc-v1", sends_body=True),
     Sdk("httpx-acs3", httpx_acs3, "acs3", sends_body=True),

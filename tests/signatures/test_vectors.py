@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from ram_middleware import errors
-from ram_middleware.credentials import acs3
+from ram_middleware.credentials import acs3, aws4
 from ram_middleware.credentials.authenticate import Authenticator
 from ram_middleware.credentials.encoding import b64_hmac_sha1, sha256_hex
 from ram_middleware.credentials.oss import v4_signing_key
@@ -25,6 +25,7 @@ INTERMEDIATES = {
     "acs3": {"signed_headers", "canonical_request", "string_to_sign"},
     "oss-v1": {"canonicalized_oss_headers", "canonicalized_resource", "string_to_sign"},
     "oss-v4": {"canonical_request", "scope", "string_to_sign"},
+    "aws-v4": {"canonical_request", "scope", "string_to_sign"},
 }
 
 
@@ -35,7 +36,7 @@ def authenticator_at(
 
 
 def test_all_signature_vectors_are_loaded() -> None:
-    assert len(ALL) == 14
+    assert len(ALL) == 16
     assert {v.name.split("[")[0] for v in ALL} == {
         "rpc-v1",
         "roa",
@@ -43,6 +44,7 @@ def test_all_signature_vectors_are_loaded() -> None:
         "sts-token-request",
         "oss-v1",
         "oss-v4",
+        "aws-sigv4",
     }
 
 
@@ -79,9 +81,10 @@ def test_vector_hmac_key(vector: Vector) -> None:
 
 
 @pytest.mark.parametrize("vector", [v for v in ALL if "signing_key_hex" in v.expected], ids=lambda v: v.name)
-def test_vector_oss_v4_signing_key(vector: Vector) -> None:
+def test_vector_v4_signing_key(vector: Vector) -> None:
     scope = vector.expected["scope"].split("/")
-    key = v4_signing_key(vector.secret, scope[0], scope[1], scope[2])
+    derive = aws4.signing_key if scope[3] == aws4.TERMINATOR else v4_signing_key
+    key = derive(vector.secret, scope[0], scope[1], scope[2])
     assert key.hex() == vector.expected["signing_key_hex"]
 
 

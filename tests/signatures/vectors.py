@@ -13,7 +13,7 @@ from typing import Any
 from ram_middleware.facts import RequestFacts
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
-SCHEMES = ("rpc-v1", "roa", "acs3-hmac-sha256", "sts-token-request", "oss-v1", "oss-v4")
+SCHEMES = ("rpc-v1", "roa", "acs3-hmac-sha256", "sts-token-request", "oss-v1", "oss-v4", "aws-sigv4")
 
 
 @dataclass(frozen=True)

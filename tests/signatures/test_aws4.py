@@ -1,0 +1,157 @@
+"""AWS SigV4: whatever botocore's signer signs verifies; what it does not cover is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from unittest import mock
+from urllib.parse import quote, urlencode, urlsplit
+
+import pytest
+from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ram_middleware import errors
+from ram_middleware.adapters.common import body_is_signed
+from ram_middleware.credentials.authenticate import Authenticator
+from ram_middleware.facts import RequestFacts
+from ram_middleware.guard import MemoryGuard
+
+from .identities import AK, ALICE, OPS_SESSION, SECRET, STS_AK, STS_SECRET, STS_TOKEN, MemoryResolver
+
+NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+HOST = "127.0.0.1:18765"
+
+
+def botocore_facts(
+    method: str,
+    target: str,
+    *,
+    service: str = "sts",
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    token: str | None = None,
+    secret: str = SECRET,
+    key: str = AK,
+    unsigned_payload: bool = False,
+) -> RequestFacts:
+    """What the server receives for a request botocore's own signer signed at NOW."""
+    request = AWSRequest(method=method, url=f"http://{HOST}{target}", data=body, headers=headers or {})
+    if unsigned_payload:  # S3 only: botocore then signs UNSIGNED-PAYLOAD instead of the body's hash
+        request.context["client_config"] = Config(s3={"payload_signing_enabled": False})
+    auth = S3SigV4Auth if service == "s3" else SigV4Auth
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+        auth(Credentials(key, secret, token), service, "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    split = urlsplit(prepared.url)
+    sent = [("Host", HOST), *((name, str(value)) for name, value in prepared.headers.items())]
+    return RequestFacts(method, split.path or "/", split.query, tuple(sent), body, "127.0.0.1")
+
+
+def authenticate(facts: RequestFacts) -> object:
+    return Authenticator(MemoryResolver(), MemoryGuard(), clock=lambda: NOW).authenticate(facts)
+
+
+def refused(facts: RequestFacts, error: type[errors.RAMError], text: str) -> None:
+    with pytest.raises(error) as caught:
+        authenticate(facts)
+    assert text in caught.value.message
+
+
+_segment = st.text(st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=8).filter(
+    lambda s: s not in (".", "..")
+)
+_query = st.lists(st.tuples(st.text(min_size=1, max_size=6), st.text(max_size=6)), max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    service=st.sampled_from(["s3", "sts", "execute-api"]),
+    segments=st.lists(_segment, min_size=1, max_size=4),
+    query=_query,
+    body=st.binary(max_size=40),
+)
+def test_any_request_botocore_signs_verifies(
+    service: str, segments: list[str], query: list[tuple[str, str]], body: bytes
+) -> None:
+    path = "/" + "/".join(quote(segment, safe="~") for segment in segments)
+    target = path + ("?" + urlencode(query, quote_via=quote, safe="~") if query else "")
+    facts = botocore_facts("POST", target, service=service, body=body)
+    assert authenticate(facts) == dataclasses.replace(ALICE, auth_method="aws-v4", access_key_id=AK)
+
+
+def test_sts_credentials_and_their_token() -> None:
+    facts = botocore_facts("GET", "/", token=STS_TOKEN, key=STS_AK, secret=STS_SECRET)
+    principal = authenticate(facts)
+    assert getattr(principal, "arn", None) == OPS_SESSION.arn
+
+
+def test_form_body_is_signed_and_buffered() -> None:
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    facts = botocore_facts("POST", "/", body=body, headers=form)
+    assert authenticate(facts) is not None
+    changed = RequestFacts(facts.method, facts.path, facts.query, facts.headers, body + b"0", facts.peer)
+    refused(changed, errors.SignatureMismatch, "not matched")
+    auth = facts.header("authorization")
+    for payload in (None, "e3b0c4"):  # a body an adapter must read: its hash is signed
+        assert body_is_signed(authorization=auth, content_type="", content_md5=False, oss_payload=None,
+                              query="", amz_payload=payload)  # fmt: skip
+    assert not body_is_signed(authorization=auth, content_type="", content_md5=False, oss_payload=None,
+                              query="", amz_payload="UNSIGNED-PAYLOAD")  # fmt: skip
+
+
+def test_unsigned_payload_verifies_and_streaming_is_refused() -> None:
+    facts = botocore_facts("PUT", "/bucket/key", service="s3", body=b"data", unsigned_payload=True)
+    assert facts.header("x-amz-content-sha256") == "UNSIGNED-PAYLOAD"
+    assert authenticate(facts) is not None
+    streaming = _with(facts, drop="x-amz-content-sha256", add=("X-Amz-Content-SHA256", "STREAMING-UNSIGNED"))
+    refused(streaming, errors.IncompleteSignature, "STREAMING")
+
+
+def test_a_path_the_signature_does_not_bind_is_refused() -> None:
+    # botocore normalises a non-S3 path before signing: "/a//b/./c" and "/a/b/c" share one signature.
+    refused(botocore_facts("GET", "/a//b/./c"), errors.IncompleteSignature, "segments")
+    refused(botocore_facts("GET", "/x/../admin"), errors.IncompleteSignature, "segments")
+    assert authenticate(botocore_facts("GET", "/a//b/./c", service="s3")) is not None  # S3 signs it as sent
+
+
+def _with(facts: RequestFacts, *, drop: str = "", add: tuple[str, str] | None = None,
+          authorization: str | None = None) -> RequestFacts:  # fmt: skip
+    headers = [(n, v) for n, v in facts.headers if n.lower() != drop]
+    if authorization is not None:
+        headers = [(n, authorization if n.lower() == "authorization" else v) for n, v in headers]
+    if add is not None:
+        headers.append(add)
+    return RequestFacts(facts.method, facts.path, facts.query, tuple(headers), facts.body, facts.peer)
+
+
+def test_headers_that_must_be_signed() -> None:
+    facts = botocore_facts("GET", "/")
+    refused(_with(facts, add=("x-acs-action", "DeleteUser")), errors.IncompleteSignature, "x-acs-action")
+    refused(
+        _with(facts, add=("X-Amz-Security-Token", STS_TOKEN)), errors.IncompleteSignature, "security-token"
+    )
+    auth = facts.header("authorization") or ""
+    unsorted = auth.replace("SignedHeaders=host;x-amz-date", "SignedHeaders=x-amz-date;host")
+    refused(_with(facts, authorization=unsorted), errors.IncompleteSignature, "sorted")
+    without_host = auth.replace("SignedHeaders=host;x-amz-date", "SignedHeaders=x-amz-date")
+    refused(_with(facts, authorization=without_host), errors.IncompleteSignature, '"host" must be signed')
+
+
+def test_malformed_authorization_headers() -> None:
+    facts = botocore_facts("GET", "/")
+    auth = facts.header("authorization") or ""
+    for bad in (
+        auth + ", Signature=00",  # a field twice: two joined headers
+        auth.replace("/aws4_request", "/aliyun_v4_request"),
+        auth.replace("Credential=", "Credentials="),
+        "AWS4-HMAC-SHA256 ",
+    ):
+        refused(_with(facts, authorization=bad), errors.IncompleteSignature, "AWS4-HMAC-SHA256")
+    other_day = auth.replace("/20240102/", "/20240103/")
+    refused(_with(facts, authorization=other_day), errors.SignatureMismatch, "scope date")
