@@ -2,12 +2,13 @@
 
 A Starlette app under uvicorn and a Flask app under wsgiref (stdlib, in a thread) both expose one RPC-style
 ``ecs`` API at ``/``. aliyun-python-sdk-core signs RPC v1 (CommonRequest), alibabacloud-tea-openapi signs
-ACS3 (call_api); each is allowed or denied by the caller's policies, and a denial reaches the SDK as its own
-exception with Code ``NoPermission``.
+ACS3 (call_api), botocore signs AWS SigV4; each is allowed or denied by the caller's policies, and a
+denial reaches the SDK as its own exception with Code ``NoPermission``.
 """
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -15,9 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import requests
 from alibabacloud_tea_openapi import utils_models as tea_models
 from alibabacloud_tea_openapi.client import Client as TeaClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
 from flask import Flask, g
 from flask import request as flask_request
@@ -185,3 +190,22 @@ def test_tea_roa_v2_with_reserved_characters_in_the_path(live: Live, name: str) 
     )  # fmt: skip
     body = TeaClient(config).call_api(api, tea_models.OpenApiRequest(), RuntimeOptions())["body"]
     assert body == {"Name": name, "Principal": live.world.arn("alice")}
+
+
+def test_botocore_sigv4_allowed_and_denied(live: Live) -> None:
+    # boto3 users point botocore at the app with a RAM AccessKey; a refusal is the XML botocore parses.
+    def call(who: str) -> requests.Response:
+        key = live.world.keys[who]
+        request = AWSRequest(method="GET", url=f"http://{live.endpoint}/notes/n%C3%B6te%20one")
+        SigV4Auth(Credentials(key.access_key_id, key.secret), "ecs", "cn-hangzhou").add_auth(request)
+        prepared = request.prepare()
+        return requests.get(prepared.url, headers=dict(prepared.headers), timeout=10)
+
+    allowed = call("alice")
+    assert allowed.json() == {"Name": "n\u00f6te one", "Principal": live.world.arn("alice")}
+    assert live.world.audit.events[-1].auth_method == "aws-v4"
+    denied = call("eve")
+    assert denied.status_code == 403
+    error = ET.fromstring(denied.content)
+    assert (error.tag, error.findtext("Error/Code")) == ("ErrorResponse", "NoPermission")
+    assert error.findtext("RequestId") == denied.headers["x-acs-request-id"]
