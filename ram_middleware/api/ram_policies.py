@@ -9,11 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..identity import AttachTarget, Policy
-from ..service import Attached
+from ..identity import AttachTarget
 from .base import Action, Backend, Call, Handler, account_wide, entity, policy_of_type
-from .ram_shapes import page_fields, policy_shape, version_shape, wrap
-from .responses import iso
+from .ram_shapes import (
+    attached_policy_shape,
+    page_fields,
+    policy_entities_shape,
+    policy_shape,
+    version_shape,
+    wrap,
+)
 
 __all__ = ["ACTIONS"]
 
@@ -124,21 +129,10 @@ def _attachment(target: AttachTarget, *, attach: bool) -> Handler:
     return handler
 
 
-def _attached_policy(item: Attached[Policy]) -> dict[str, Any]:
-    policy = item.entity
-    return {
-        "PolicyName": policy.policy_name,
-        "PolicyType": policy.policy_type,
-        "Description": policy.description,
-        "DefaultVersion": policy.default_version,
-        "AttachDate": iso(item.attach_date),
-    }
-
-
 def _list_for(target: AttachTarget) -> Handler:
     def handler(b: Backend, c: Call) -> Mapping[str, Any]:
         attached = b.service.list_policies_for(c.account_id, target, c.params.required(_TARGET_PARAM[target]))
-        return wrap("Policies", "Policy", (_attached_policy(a) for a in attached))
+        return wrap("Policies", "Policy", (attached_policy_shape(a) for a in attached))
 
     return handler
 
@@ -148,30 +142,12 @@ def list_entities_for_policy(b: Backend, c: Call) -> Mapping[str, Any]:
     found = b.service.list_entities_for_policy(
         c.account_id, p.required("PolicyType"), p.required("PolicyName")
     )
-    users = (
-        {
-            "UserName": a.entity.user_name,
-            "UserId": a.entity.user_id,
-            "DisplayName": a.entity.display_name,
-            "AttachDate": iso(a.attach_date),
-        }
-        for a in found.users
-    )
-    groups = (
-        {"GroupName": a.entity.group_name, "Comments": a.entity.comments, "AttachDate": iso(a.attach_date)}
-        for a in found.groups
-    )
-    roles = (
-        {
-            "RoleName": a.entity.role_name,
-            "RoleId": a.entity.role_id,
-            "Arn": a.entity.arn,
-            "Description": a.entity.description,
-            "AttachDate": iso(a.attach_date),
-        }
-        for a in found.roles
-    )
-    return {**wrap("Users", "User", users), **wrap("Groups", "Group", groups), **wrap("Roles", "Role", roles)}
+    entities = policy_entities_shape(found)
+    return {
+        **wrap("Users", "User", entities["Users"]),
+        **wrap("Groups", "Group", entities["Groups"]),
+        **wrap("Roles", "Role", entities["Roles"]),
+    }
 
 
 _POLICY = entity("policy")

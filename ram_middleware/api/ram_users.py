@@ -6,8 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Action, Backend, Call, account_wide, entity
-from .ram_shapes import group_shape, page_fields, user_shape, wrap
-from .responses import iso
+from .ram_shapes import (
+    group_member_shape,
+    group_shape,
+    joined_group_shape,
+    page_fields,
+    user_shape,
+    wrap,
+)
 
 __all__ = ["ACTIONS"]
 
@@ -99,31 +105,13 @@ def remove_user_from_group(b: Backend, c: Call) -> Mapping[str, Any]:
 
 def list_groups_for_user(b: Backend, c: Call) -> Mapping[str, Any]:
     joined = b.service.list_groups_for_user(c.account_id, c.params.required("UserName"))
-    groups = (
-        {
-            "GroupId": j.group.group_id,
-            "GroupName": j.group.group_name,
-            "Comments": j.group.comments,
-            "JoinDate": iso(j.join_date),
-        }
-        for j in joined
-    )
-    return wrap("Groups", "Group", groups)
+    return wrap("Groups", "Group", (joined_group_shape(j) for j in joined))
 
 
 def list_users_for_group(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
     page = b.service.list_users_for_group(c.account_id, p.required("GroupName"), **p.paging())
-    users = (
-        {
-            "UserName": j.user.user_name,
-            "UserId": j.user.user_id,
-            "DisplayName": j.user.display_name,
-            "JoinDate": iso(j.join_date),
-        }
-        for j in page.items
-    )
-    return {**page_fields(page), **wrap("Users", "User", users)}
+    return {**page_fields(page), **wrap("Users", "User", (group_member_shape(j) for j in page.items))}
 
 
 _USER, _GROUP = entity("user"), entity("group")

@@ -19,7 +19,11 @@ def account() -> None:
 @account.command("show")
 @backend_command
 def show(out: Output, backend: Backend) -> None:
-    """Show the account, whether its root has MFA, and whether it (wrongly) has AccessKeys."""
+    """Show the account, whether its root has MFA, and whether it (wrongly) has AccessKeys.
+
+    Through --endpoint, RootAccessKeys is not shown (the RAM API cannot list the root's AccessKeys), nor
+    RootMFADevice when the caller lacks ram:ListVirtualMFADevices.
+    """
     summary = backend.account_summary()
     out.entity(summary, key="Account")
     if "RootMFADevice" in summary and summary["RootMFADevice"] is None:

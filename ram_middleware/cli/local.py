@@ -19,11 +19,13 @@ from ..organisation.target import (
     all_pages,
     api_date,
     group_api,
-    role_api,
+    present,
     user_api,
     version_api,
 )
 from ..policy import Decision
+from ..service.shapes import group_member_shape, policy_entities_shape
+from ..store.cache import root_principal
 from ..store.records import MFADevice
 from .backend import Subject
 
@@ -89,17 +91,14 @@ class LocalBackend(ServiceTarget):
         return {
             "AccountId": a,
             "AccountAlias": s.get_account_alias(a),
+            "Caller": ram_arn(a, "root"),
             "RootMFADevice": None if root_mfa is None else root_mfa.serial_number,
             "RootAccessKeys": [k.access_key_id for k in s.list_access_keys(a, None)],
         }
 
     def caller_identity(self) -> Api:
-        # Whoever holds the store acts as the account owner.
-        return {
-            "AccountId": self.account_id,
-            "Arn": ram_arn(self.account_id, "root"),
-            "IdentityType": "Account",
-        }
+        # Whoever holds the store acts as the account owner: GetCallerIdentity's answer for the root.
+        return dict(sts.caller_identity(root_principal(self.account_id)))
 
     # --- users, groups --------------------------------------------------------------------------------------
 
@@ -118,14 +117,7 @@ class LocalBackend(ServiceTarget):
     def list_users_for_group(self, group_name: str) -> list[Api]:
         s, a = self.service, self.account_id
         joined = all_pages(lambda m: s.list_users_for_group(a, group_name, marker=m))
-        return [
-            {
-                "UserName": j.user.user_name,
-                "DisplayName": j.user.display_name,
-                "JoinDate": api_date(j.join_date),
-            }
-            for j in joined
-        ]
+        return [present(group_member_shape(j)) for j in joined]
 
     # --- policies -------------------------------------------------------------------------------------------
 
@@ -152,9 +144,8 @@ class LocalBackend(ServiceTarget):
     def list_entities_for_policy(self, policy_name: str, policy_type: str) -> Api:
         found = self.service.list_entities_for_policy(self.account_id, policy_type, policy_name)
         return {
-            "Users": [{**user_api(u.entity), "AttachDate": api_date(u.attach_date)} for u in found.users],
-            "Groups": [{**group_api(g.entity), "AttachDate": api_date(g.attach_date)} for g in found.groups],
-            "Roles": [{**role_api(r.entity), "AttachDate": api_date(r.attach_date)} for r in found.roles],
+            kind: [present(entry) for entry in entries]
+            for kind, entries in policy_entities_shape(found).items()
         }
 
     # --- keys, login profiles, MFA ------------------------------------------------------------------------

@@ -4,6 +4,10 @@ Requests are RPC calls (``POST /`` with the parameters in the query) signed with
 own :class:`~ram_middleware.client.RamAuth`, so every command is authorized by the caller's RAM policies
 on the server, exactly as an official SDK call would be. Error answers become the matching
 :class:`~ram_middleware.errors.RAMError` subclass, so callers handle them as they would locally.
+
+Answers have the local backend's shapes, so ``--json`` prints the same either way. The exception is what the
+RAM API cannot tell: ``ram account show`` has no ``RootAccessKeys`` remotely (no RAM call lists the root's
+AccessKeys), and no ``RootMFADevice`` when the caller may not list MFA devices.
 """
 
 from __future__ import annotations
@@ -130,11 +134,18 @@ class RemoteBackend:
         return body
 
     def account_summary(self) -> Api:
-        return {
+        """The account as the local backend shows it, except ``RootAccessKeys``: the RAM API has no call
+        listing the root's AccessKeys. ``RootMFADevice`` needs ram:ListVirtualMFADevices; without that
+        permission it is left out (unknown, not None)."""
+        summary: Api = {
             "AccountId": self.account_id,
             "AccountAlias": self.get_account_alias(),
             "Caller": self.identity.get("Arn"),
         }
+        with contextlib.suppress(errors.AuthorizationError):
+            bound = [d["SerialNumber"] for d in self.list_virtual_mfa_devices() if d.get("BoundToRoot")]
+            summary["RootMFADevice"] = bound[0] if bound else None
+        return summary
 
     def get_account_alias(self) -> str | None:
         alias = self.call("GetAccountAlias").get("AccountAlias")
@@ -364,7 +375,12 @@ class RemoteBackend:
         return dict(self.call("GetUserMFAInfo", {"UserName": user_name})["MFADevice"])
 
     def list_virtual_mfa_devices(self) -> list[Api]:
-        return _items(self.call("ListVirtualMFADevices"), "VirtualMFADevices", "VirtualMFADevice")
+        """ListVirtualMFADevices, with ``BoundToRoot`` as the local backend adds it: a device is activated
+        only when bound, so an activated device bound to no user is the account root's."""
+        devices = _items(self.call("ListVirtualMFADevices"), "VirtualMFADevices", "VirtualMFADevice")
+        return [
+            {**d, "BoundToRoot": True} if d.get("ActivateDate") and not d.get("User") else d for d in devices
+        ]
 
     def delete_virtual_mfa_device(self, serial_number: str) -> None:
         self.call("DeleteVirtualMFADevice", {"SerialNumber": serial_number})

@@ -2,7 +2,9 @@
 
 A target answers in the RAM API's response shapes (``{"UserName": …, "CreateDate": "…Z"}``), so the same code
 runs against the local store (:class:`ServiceTarget`) or through the RAM API (the ``ram`` command's remote
-backend). The ``*_api`` functions give the service's records those shapes.
+backend). The ``*_api`` functions give the service's records those shapes; a listing answers in its RAM
+action's shape (ListRoles without trust policies, ListGroupsForUser's and ListPoliciesFor*'s own entries), so
+the two kinds of target print the same.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from ..service import RamService
 from ..service.shapes import (
     access_key_shape,
     api_date,
+    attached_policy_shape,
     group_shape,
+    joined_group_shape,
     login_profile_shape,
     policy_shape,
     role_shape,
@@ -34,6 +38,7 @@ __all__ = [
     "key_api",
     "login_profile_api",
     "policy_api",
+    "present",
     "role_api",
     "user_api",
     "version_api",
@@ -105,43 +110,44 @@ class OrgTarget(Protocol):
     ) -> Api: ...
 
 
-def _present(entries: Mapping[str, Any]) -> Api:
+def present(entries: Mapping[str, Any]) -> Api:
+    """``entries`` without the fields that have no value (the RAM API leaves them out)."""
     return {key: value for key, value in entries.items() if value is not None}
 
 
 def user_api(user: User) -> Api:
     """A User as the RAM API shows it."""
-    return _present(user_shape(user))
+    return present(user_shape(user))
 
 
 def group_api(group: Group) -> Api:
     """A Group as the RAM API shows it."""
-    return _present(group_shape(group))
+    return present(group_shape(group))
 
 
 def policy_api(policy: Policy) -> Api:
     """A Policy as the RAM API shows it."""
-    return _present(policy_shape(policy))
+    return present(policy_shape(policy))
 
 
 def version_api(version: PolicyVersion) -> Api:
     """A PolicyVersion as the RAM API shows it."""
-    return _present(version_shape(version))
+    return present(version_shape(version))
 
 
 def role_api(role: Role) -> Api:
     """A Role as the RAM API shows it (GetRole's shape, so local and remote backends print the same)."""
-    return _present(role_shape(role))
+    return present(role_shape(role))
 
 
 def key_api(key: AccessKey) -> Api:
     """An AccessKey's public record as the RAM API shows it (never the secret)."""
-    return _present(access_key_shape(key))
+    return present(access_key_shape(key))
 
 
 def login_profile_api(profile: LoginProfile) -> Api:
     """A LoginProfile as the RAM API shows it."""
-    return _present(login_profile_shape(profile))
+    return present(login_profile_shape(profile))
 
 
 def all_pages(fetch: Callable[[str | None], Page[Any]]) -> list[Any]:
@@ -232,10 +238,8 @@ class ServiceTarget:
         return user_api(self.service.update_user(self.account_id, user_name, **changes))
 
     def list_groups_for_user(self, user_name: str) -> list[Api]:
-        return [
-            {**group_api(j.group), "JoinDate": api_date(j.join_date)}
-            for j in self.service.list_groups_for_user(self.account_id, user_name)
-        ]
+        joined = self.service.list_groups_for_user(self.account_id, user_name)
+        return [present(joined_group_shape(j)) for j in joined]
 
     def add_user_to_group(self, group_name: str, user_name: str) -> None:
         self.service.add_user_to_group(self.account_id, group_name, user_name)
@@ -244,10 +248,8 @@ class ServiceTarget:
         self.service.remove_user_from_group(self.account_id, group_name, user_name)
 
     def list_policies_for(self, target_type: AttachTarget, name: str) -> list[Api]:
-        return [
-            {**policy_api(a.entity), "AttachDate": api_date(a.attach_date)}
-            for a in self.service.list_policies_for(self.account_id, target_type, name)
-        ]
+        attached = self.service.list_policies_for(self.account_id, target_type, name)
+        return [present(attached_policy_shape(a)) for a in attached]
 
     def attach_policy(self, target_type: AttachTarget, name: str, policy_type: str, policy_name: str) -> None:
         self.service.attach_policy(self.account_id, target_type, name, policy_type, policy_name)
@@ -290,7 +292,10 @@ class ServiceTarget:
 
     def list_roles(self) -> list[Api]:
         s, a = self.service, self.account_id
-        return [role_api(r) for r in all_pages(lambda m: s.list_roles(a, marker=m))]
+        # ListRoles' Role: no AssumeRolePolicyDocument (get_role has it).
+        return [
+            present(role_shape(r, document=False)) for r in all_pages(lambda m: s.list_roles(a, marker=m))
+        ]
 
     def get_role(self, role_name: str) -> Api:
         return role_api(self.service.get_role(self.account_id, role_name))

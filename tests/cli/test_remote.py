@@ -265,3 +265,43 @@ def test_unreachable_endpoint_and_missing_key(remote: Remote) -> None:
     nowhere.fails("users", "list", code="ServiceUnavailable")
     missing = Remote(remote.endpoint, remote.store_url, "", "")
     missing.fails("users", "list", code="MissingParameter.AccessKey")
+
+
+def test_local_and_remote_print_the_same_json(remote: Remote) -> None:
+    import pyotp
+
+    remote.ok("apply", str(ORG_FILE), "--yes")
+    # A device bound to the account root (only the store can bind it) and one bound to nobody.
+    device = json.loads(remote.local("mfa", "create-device", "root", json_output=True).stdout)
+    totp, now = pyotp.TOTP(device["VirtualMFADevice"]["Base32StringSeed"]), time.time()
+    serial = device["VirtualMFADevice"]["SerialNumber"]
+    assert remote.local("mfa", "bind", serial, totp.at(now - 30), totp.at(now), "--root").exit_code == 0
+    spare = remote.json("mfa", "create-device", "spare")["VirtualMFADevice"]["SerialNumber"]
+    try:
+        for command in (
+            ("users", "groups", "D"),
+            ("groups", "members", "RnD"),
+            ("policies", "attached", "--user", "app"),
+            ("policies", "attached", "--group", "RnD"),
+            ("policies", "attached", "--role", "OSSReader"),
+            ("policies", "entities", "AliyunECSReadOnlyAccess"),
+            ("policies", "entities", "AliyunOSSReadOnlyAccess"),
+            ("policies", "entities", "RnDOSSOfficeNetworkWorkingHours"),
+            ("roles", "list"),
+            ("mfa", "list"),
+        ):
+            local = json.loads(remote.local(*command, json_output=True).stdout)
+            assert remote.json(*command) == local, command
+        # Who acts differs (the store's owner, the API's admin user), not which fields describe them.
+        local_who = json.loads(remote.local("whoami", json_output=True).stdout)
+        assert sorted(remote.json("whoami")) == sorted(local_who)
+        assert local_who["PrincipalId"] == local_who["UserId"] == local_who["AccountId"]
+        # The root's AccessKeys are the one thing the RAM API cannot tell (see `ram account show --help`).
+        local_account = json.loads(remote.local("account", "show", json_output=True).stdout)["Account"]
+        through_api = remote.json("account", "show")["Account"]
+        assert sorted(through_api) == sorted(set(local_account) - {"RootAccessKeys"})
+        assert through_api["RootMFADevice"] == local_account["RootMFADevice"] == serial
+        assert local_account["Caller"] == local_who["Arn"] and through_api["Caller"].endswith(":user/admin")
+    finally:
+        assert remote.local("mfa", "disable", "--root").exit_code == 0
+        remote.ok("mfa", "delete-device", spare)
