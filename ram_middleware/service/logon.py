@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from .. import errors
+from ..credentials.encoding import same
 from ..credentials.password import (
     PasswordPolicy,
     check_reuse,
@@ -153,12 +154,17 @@ class LogonOps(AccountOps):
     ) -> LoginProfile:
         """The caller's own password change: the old password must match; clears PasswordResetRequired.
 
+        The new password must differ from the old one whatever ``PasswordReusePrevention`` says (decided
+        here): otherwise a forced reset could be completed by typing the same password twice.
+
         Returns the new profile: its PasswordChangedDate ends the identity's older console sessions.
         """
         with self.store.read() as repo:
             current = self._profile(repo, account_id, user_name)
         if not verify_password(current.password_hash, old_password):
             raise errors.InvalidParameter("OldPassword", "The old password is incorrect.")
+        if same(old_password, new_password):
+            raise errors.InvalidParameter("NewPassword", "The new password must differ from the old one.")
         new_hash, policy = self._hash_new(account_id, user_name, new_password)
         with self.store.write() as repo:
             record = self._profile(repo, account_id, user_name)

@@ -82,6 +82,10 @@ def test_change_password(svc: RamService, acct: str) -> None:
         svc.change_password(acct, "carol", OTHER, "Th1rd!Passw0rd")
     with expect_code("InvalidParameter.PasswordPolicy"):
         svc.change_password(acct, "carol", GOOD, "weak")
+    # A forced reset is not done by typing the old password again (even with PasswordReusePrevention 0).
+    with expect_code("InvalidParameter.NewPassword"):
+        svc.change_password(acct, "carol", GOOD, GOOD)
+    assert svc.get_login_profile(acct, "carol").password_reset_required is True
     svc.change_password(acct, "carol", GOOD, OTHER)
     assert svc.get_login_profile(acct, "carol").password_reset_required is False
     svc.verify_login_password(acct, "carol", OTHER)
