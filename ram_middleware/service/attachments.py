@@ -13,6 +13,16 @@ from .results import Attached, PolicyEntities
 __all__ = ["AttachmentOps"]
 
 _TARGET_CODE = {"user": "User", "group": "Group", "role": "Role"}
+_TARGETS: dict[str, AttachTarget] = {"user": "user", "group": "group", "role": "role"}
+
+
+def check_target_type(value: str) -> AttachTarget:
+    """``user``, ``group`` or ``role`` in any case (the API spells them ``User``…), else
+    ``InvalidParameter.PolicyTargetType``."""
+    found = _TARGETS.get(value.lower()) if isinstance(value, str) else None
+    if found is None:
+        raise errors.InvalidParameter("PolicyTargetType", "The policy target must be a user, group or role.")
+    return found
 
 
 class AttachmentOps(ServiceBase):
@@ -22,6 +32,7 @@ class AttachmentOps(ServiceBase):
         self, repo: Repository, account_id: str, target_type: AttachTarget, name: str
     ) -> tuple[str, str]:
         """(id, stored name) of the user, group or role."""
+        target_type = check_target_type(target_type)
         if target_type == "user":
             user = self._user(repo, account_id, name)
             return user.user_id, user.user_name
@@ -31,7 +42,7 @@ class AttachmentOps(ServiceBase):
         if target_type == "role":
             role = self._role(repo, account_id, name)
             return role.role_id, role.role_name
-        raise ValueError(f"unknown attachment target {target_type!r}")
+        raise AssertionError(target_type)  # check_target_type returned one of the three
 
     def _policy(self, repo: Repository, account_id: str, kind: PolicyType, policy_name: str) -> Policy:
         if kind == "System":
@@ -43,7 +54,7 @@ class AttachmentOps(ServiceBase):
     ) -> None:
         """Attach a policy; ``EntityAlreadyExists.<Target>.Policy`` if it already is, ``LimitExceeded.*``
         at the quota."""
-        kind = check_policy_type(policy_type)
+        target_type, kind = check_target_type(target_type), check_policy_type(policy_type)
         with self.store.write() as repo:
             self._account(repo, account_id)
             target_id, stored_name = self._target(repo, account_id, target_type, target_name)
@@ -76,7 +87,7 @@ class AttachmentOps(ServiceBase):
         self, account_id: str, target_type: AttachTarget, target_name: str, policy_type: str, policy_name: str
     ) -> None:
         """Detach a policy; ``EntityNotExist.<Target>.Policy`` when it is not attached."""
-        kind = check_policy_type(policy_type)
+        target_type, kind = check_target_type(target_type), check_policy_type(policy_type)
         with self.store.write() as repo:
             target_id, stored_name = self._target(repo, account_id, target_type, target_name)
             policy = self._policy(repo, account_id, kind, policy_name)
@@ -89,6 +100,7 @@ class AttachmentOps(ServiceBase):
         self, account_id: str, target_type: AttachTarget, target_name: str
     ) -> list[Attached[Policy]]:
         """The policies attached to one user, group or role, with their attach dates."""
+        target_type = check_target_type(target_type)
         with self.store.read() as repo:
             target_id, _ = self._target(repo, account_id, target_type, target_name)
             return [

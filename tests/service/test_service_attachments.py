@@ -111,3 +111,29 @@ def test_renaming_a_user_keeps_their_attachments(svc: RamService, targets: str) 
     assert [a.entity.policy_name for a in svc.list_policies_for_user(targets, "u2")] == ["ReadOnlyAccess"]
     entities = svc.list_entities_for_policy(targets, "System", "ReadOnlyAccess")
     assert [a.entity.user_name for a in entities.users] == ["u2"]
+
+
+def test_target_types_in_the_apis_spelling_and_unknown_ones(svc: RamService, acct: str) -> None:
+    svc.create_user(acct, "casey")
+    svc.attach_policy(acct, "User", "casey", "System", "AliyunECSReadOnlyAccess")  # type: ignore[arg-type]
+    assert [a.entity.policy_name for a in svc.list_policies_for(acct, "USER", "casey")] == [  # type: ignore[arg-type]
+        "AliyunECSReadOnlyAccess"
+    ]
+    for bad in ("Bogus", "", "users"):
+        with expect_code("InvalidParameter.PolicyTargetType"):
+            svc.attach_policy(acct, bad, "casey", "System", "AdministratorAccess")  # type: ignore[arg-type]
+    svc.detach_policy(acct, "user", "casey", "System", "AliyunECSReadOnlyAccess")
+
+
+def test_the_facade_is_importable_from_the_package() -> None:
+    import ram_middleware
+
+    service = ram_middleware.RamService(ram_middleware.open_store("memory://"))
+    account = service.create_account().account_id
+    service.create_user(account, "dana")
+    service.attach_policy_to_user(account, "System", "AliyunECSReadOnlyAccess", "dana")
+    decision = service.simulate(account, "dana", "ecs:DescribeInstances", "*", {})
+    assert isinstance(decision, ram_middleware.Decision) and decision.effect == "Allow"
+    assert {"RamService", "open_store", "build", "RamConfig", "decide"} <= set(dir(ram_middleware))
+    with pytest.raises(AttributeError):
+        ram_middleware.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
