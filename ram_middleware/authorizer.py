@@ -368,10 +368,11 @@ class Authorizer:
     def _mfa_would_allow(
         self, principal: Principal, action: str, resource: str, context: Mapping[str, object]
     ) -> bool:
-        """Whether a denial is only for want of MFA: a session without it that MFA would let through."""
-        if principal.mfa_present is not False:
+        """Whether a denial is only for want of (fresh) MFA: a session that an MFA proof made just now would
+        let through."""
+        if principal.mfa_present is None:  # not an interactive session: nothing to step up
             return False
-        with_mfa = {**context, "acs:MFAPresent": "true"}
+        with_mfa = {**context, "acs:MFAPresent": "true", "acs:MFAAge": "0"}
         return self._evaluate(principal, action, resource, with_mfa)[0].allowed
 
     def _undeclared(

@@ -13,6 +13,10 @@ Global keys set here (policy-language.md, "Global condition keys"):
   from trusted proxies, every report saying TLS.
 * ``acs:MFAPresent`` — only when the principal carries an MFA state (console/STS sessions); absent for
   AccessKey calls, as the spec decides.
+* ``acs:MFAAge`` — whole seconds since the session's last MFA proof (logon or step-up), for console
+  sessions that used MFA; absent otherwise (AccessKey calls, STS sessions, sessions without MFA), so a
+  condition on it admits only sessions that have it: write ``Allow`` + ``NumericLessThan`` (a ``Deny`` +
+  ``NumericGreaterThan`` would not fire where the key is absent; add ``acs:MFAPresent`` for that).
 * ``acs:AccessId``, ``acs:PrincipalARN``, ``acs:PrincipalType`` — from the principal.
 
 Applications add their own keys through a :data:`ContextHook`; it may not override the keys above.
@@ -44,6 +48,7 @@ _PROTECTED_KEYS = frozenset(
         "acs:currenttime",
         "acs:securetransport",
         "acs:mfapresent",
+        "acs:mfaage",
         "acs:accessid",
         "acs:principalarn",
         "acs:principaltype",
@@ -138,6 +143,9 @@ class ContextBuilder:
                     self._principal_keys.clear()
                 found = self._principal_keys[id(principal)] = (principal, keys)
             context.update(found[1])
+            if principal.mfa_time is not None:  # per request: the age grows while the principal is cached
+                moment = now if now is not None else self._clock()
+                context["acs:MFAAge"] = str(max(0, int((moment - principal.mfa_time).total_seconds())))
         if self._hook is not None:
             for key, value in self._hook(facts, principal).items():
                 if key.lower() not in _PROTECTED_KEYS:

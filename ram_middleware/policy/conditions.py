@@ -285,7 +285,8 @@ def _show(value: object) -> str:
 
 
 # Alibaba keys the spec leaves unimplemented (policy-language.md). Accepted, a Deny on one would never fire.
-_UNSUPPORTED_KEYS = frozenset({"acs:mfaage", "acs:principalaccount", "acs:requestedregion"})
+# (acs:MFAAge is implemented: seconds since the session's MFA proof, see ram_middleware.context.)
+_UNSUPPORTED_KEYS = frozenset({"acs:principalaccount", "acs:requestedregion"})
 STORED: ContextVar[bool] = ContextVar("ram_policy_stored", default=False)
 """True while a document stored before a check was added is compiled (see ``parse_policy(stored=)``)."""
 

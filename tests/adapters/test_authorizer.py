@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from collections.abc import Mapping
 
@@ -177,3 +179,48 @@ def test_an_authenticator_without_host_bucket_still_decides(world: World) -> Non
     outcome = authorizer.check(facts, bucket_rule, {"bucket": "rnd-bucket", "key": "a.txt"})
     assert outcome.resource == f"acs:oss:*:{world.account_id}:rnd-bucket/a.txt"
     assert outcome.error is None or outcome.error.status == 403  # decided by policy, never a 503
+
+
+class SessionOf:
+    """Stands in for the console's session scheme: every request is ``principal``'s logon session."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    def authenticate(self, facts: RequestFacts) -> Principal | None:
+        return self.principal
+
+    def parse(self, facts: RequestFacts) -> Claim | None:
+        return None
+
+
+def test_mfa_age_admits_only_a_fresh_mfa_proof(world: World) -> None:
+    service, account = world.ram.service, world.account_id
+    fresh = {"NumericLessThan": {"acs:MFAAge": "600"}}
+    statement = {"Effect": "Allow", "Action": "billing:Refund", "Resource": "*", "Condition": fresh}
+    fresh_only = {"Version": "1", "Statement": [statement]}
+    service.create_policy(account, "RefundWithFreshMFA", json.dumps(fresh_only))
+    service.attach_policy_to_user(account, "Custom", "RefundWithFreshMFA", "bob")
+    bob = world.ram.directory.principal_for_user(account, "bob")
+    refund = RouteRule("billing:Refund", "*")
+
+    def refund_as(principal: Principal) -> Outcome:
+        contexts = world.ram.authorizer.contexts
+        authorizer = Authorizer(
+            SessionOf(principal), world.ram.directory, contexts=contexts, audit=world.audit
+        )
+        return authorizer.check(_facts(world, None), refund, {})
+
+    proved = world.clock()
+    session = dataclasses.replace(bob, auth_method="session", mfa_present=True, mfa_time=proved)
+    world.clock.advance(seconds=599)
+    assert refund_as(session).allowed
+    world.clock.advance(seconds=1)  # 600 s old: no longer less than 600
+    stale = refund_as(session)
+    assert stale.error is not None and stale.error.code == "Forbidden.MFARequired"  # a step-up would do
+    assert "acs:MFAAge" in str(world.audit.events[-1].reason) and "600" in str(world.audit.events[-1].reason)
+    without_mfa = dataclasses.replace(bob, auth_method="session", mfa_present=False)
+    assert refund_as(without_mfa).error.code == "Forbidden.MFARequired"  # type: ignore[union-attr]
+    # An AccessKey call has no MFA age at all: the Allow cannot apply, and no step-up could help.
+    signed = world.ram.authorizer.check(_facts(world, "bob"), refund, {})
+    assert signed.error is not None and signed.error.code == "NoPermission"

@@ -175,10 +175,10 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     ("sid-number", doc(stmt(Sid=3)), "identity", "Statement[0].Sid", "must be a string"),
     ("sid-null", doc({**ALLOW_ALL, "Sid": None}), "identity", "Statement[0].Sid", "must be a string"),
     (
-        "unimplemented-key",  # a Deny on acs:MFAAge would never fire: refused instead of accepted
-        doc(stmt(Effect="Deny", Condition={"NumericGreaterThan": {"acs:MFAAge": "3600"}})),
+        "unimplemented-key",  # a Deny on acs:RequestedRegion would never fire: refused instead of accepted
+        doc(stmt(Effect="Deny", Condition={"StringNotEquals": {"acs:RequestedRegion": "cn-hangzhou"}})),
         "identity",
-        "Statement[0].Condition.NumericGreaterThan.acs:MFAAge",
+        "Statement[0].Condition.StringNotEquals.acs:RequestedRegion",
         "not supported",
     ),
     ("lone-surrogate", doc(stmt(Action="ecs:\ud800")), "identity", "", "lone surrogate"),
@@ -635,7 +635,7 @@ def test_documents_stored_before_a_check_was_added_still_compile() -> None:
     # everyone it is attached to. Only new documents are refused.
     documents = [
         doc({**ALLOW_ALL, "Sid": None}),
-        doc(stmt(Effect="Deny", Condition={"NumericGreaterThan": {"acs:MFAAge": "3600"}})),
+        doc(stmt(Effect="Deny", Condition={"StringNotEquals": {"acs:RequestedRegion": "cn-hangzhou"}})),
     ]
     for document in documents:
         with pytest.raises(MalformedPolicyDocument):
