@@ -318,7 +318,13 @@ class RequestFacts:
 
     @classmethod
     def from_wsgi(cls, environ: Mapping[str, Any], body: bytes = b"") -> RequestFacts:
-        """Facts from a WSGI ``environ`` and the full request ``body``."""
+        """Facts from a WSGI ``environ`` and the full request ``body``.
+
+        The standard library's server (wsgiref) reports ``CONTENT_TYPE`` ``text/plain`` for a request that
+        sent no Content-Type, which ACS3 would then find unsigned and ROA would sign into its string: under
+        wsgiref a bodiless request's ``text/plain`` is therefore taken as absent (decided here; a client
+        that signs that exact header on a bodiless request is refused there, and no SDK does).
+        """
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         if isinstance(raw_uri, str) and raw_uri.startswith("/"):
             path = raw_uri.partition("?")[0]
@@ -332,7 +338,7 @@ class RequestFacts:
             if key.startswith("HTTP_")
         ]
         for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
-            if environ.get(key):
+            if environ.get(key) and not (key == "CONTENT_TYPE" and _invented_content_type(environ)):
                 headers.append((name, str(environ[key])))
         return _new_facts(
             cls,
@@ -347,6 +353,16 @@ class RequestFacts:
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def _invented_content_type(environ: Mapping[str, Any]) -> bool:
+    """wsgiref's stand-in ``text/plain`` on a request without a body (see :meth:`RequestFacts.from_wsgi`)."""
+    return (
+        environ.get("CONTENT_TYPE") == "text/plain"
+        and str(environ.get("SERVER_SOFTWARE", "")).startswith("WSGIServer/")
+        and str(environ.get("CONTENT_LENGTH") or "0").strip() == "0"
+        and "HTTP_TRANSFER_ENCODING" not in environ
+    )
 
 
 def _new_facts(

@@ -101,14 +101,6 @@ class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def get_environ(self) -> dict[str, Any]:
-        environ = super().get_environ()
-        # wsgiref invents "Content-Type: text/plain" when the client sent none; ACS3 then (rightly) finds
-        # an unsigned content-type. Production WSGI servers report only what was sent.
-        if self.headers.get("content-type") is None:
-            environ.pop("CONTENT_TYPE", None)
-        return environ
-
 
 @contextmanager
 def serve_wsgi(app: Any) -> Iterator[str]:

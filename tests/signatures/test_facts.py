@@ -127,3 +127,15 @@ def test_from_wsgi_environ() -> None:
     assert facts.peer == "192.0.2.1"
     raw = RequestFacts.from_wsgi({**environ, "RAW_URI": "/x%2Fy?z=1"})
     assert raw.path == "/x%2Fy"
+
+
+def test_wsgirefs_invented_content_type_is_not_a_header() -> None:
+    # wsgiref reports text/plain for a request that sent no Content-Type; other servers report only what came.
+    base = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_SOFTWARE": "WSGIServer/0.2 CPython/3.11"}
+    assert RequestFacts.from_wsgi({**base, "CONTENT_TYPE": "text/plain"}).header("content-type") is None
+    with_body = {**base, "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "5"}
+    assert RequestFacts.from_wsgi(with_body, b"hello").header("content-type") == "text/plain"
+    other = {**base, "SERVER_SOFTWARE": "waitress", "CONTENT_TYPE": "text/plain"}
+    assert RequestFacts.from_wsgi(other).header("content-type") == "text/plain"
+    form = {**base, "CONTENT_TYPE": "application/json"}
+    assert RequestFacts.from_wsgi(form).header("content-type") == "application/json"
