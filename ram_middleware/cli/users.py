@@ -34,7 +34,11 @@ def show_user(out: Output, backend: Backend, user_name: str) -> None:
     name = user["UserName"]
     user["Groups"] = [g["GroupName"] for g in backend.list_groups_for_user(name)]
     user["Policies"] = attached_policy_names(backend, "user", name)
-    user["AccessKeys"] = [f"{k['AccessKeyId']} ({k['Status']})" for k in backend.list_access_keys(name)]
+    keys = backend.list_access_keys(name)
+    if out.json_output:  # objects scripts can read, as ListAccessKeys gives them
+        user["AccessKeys"] = [{"AccessKeyId": k["AccessKeyId"], "Status": k["Status"]} for k in keys]
+    else:
+        user["AccessKeys"] = [f"{k['AccessKeyId']} ({k['Status']})" for k in keys]
     out.entity(user, key="User")
 
 

@@ -23,6 +23,10 @@ def test_key_secret_is_shown_once(ram: Ram) -> None:
     assert key_id.group(1) in listing and secret.group(1) not in listing
     ram.ok("keys", "disable", "app", key_id.group(1))
     assert ram.json("keys", "list", "app")["AccessKeys"][0]["Status"] == "Inactive"
+    # users show: objects for scripts, a short line for people
+    shown = ram.json("users", "show", "app")["User"]["AccessKeys"]
+    assert shown == [{"AccessKeyId": key_id.group(1), "Status": "Inactive"}]
+    assert f"{key_id.group(1)} (Inactive)" in ram.ok("users", "show", "app").stdout
     ram.ok("keys", "enable", "app", key_id.group(1))
     assert ram.json("keys", "last-used", "app", key_id.group(1)) == {
         "AccessKeyLastUsed": {"LastUsedDate": None}
