@@ -22,7 +22,8 @@ from pathlib import Path
 from tests.services import port_open, require
 
 SHARED_PG = "postgresql://postgres@127.0.0.1:5432/test"
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
+# Keys are prefixed per test; RAM_TEST_REDIS_DB picks another database on a Redis that others share.
+SHARED_REDIS = f"redis://127.0.0.1:6379/{os.environ.get('RAM_TEST_REDIS_DB', '0')}"
 
 
 def require_shared_postgres() -> None:
