@@ -16,8 +16,10 @@ from .encoding import (
     SignedRequest,
     canonical_path,
     check_nonce,
+    check_signed_set,
     encode_pairs,
     hex_hmac_sha256,
+    one_header,
     parse_iso8601,
     sha256_hex,
     single,
@@ -152,7 +154,7 @@ def _signed_values(
     names, always_signed, unsigned_when_present = _signed_lists[signed_headers]
     values = [index.get(name, ()) for name in names]
     if not (always_signed and all(values) and not any(name in index for name in unsigned_when_present)):
-        _check_signed_set(index, names, values)  # not the usual case: raises for the first problem
+        check_signed_set(index, names, ALWAYS_SIGNED, SIGNED_WHEN_PRESENT)  # not the usual case: raises
     return names, values
 
 
@@ -163,14 +165,14 @@ def parse_acs3(facts: RequestFacts, header: str) -> SignedRequest:
         raise errors.UnsupportedSignatureMethod(f"Only {ALGORITHM} is supported among the V3 signatures.")
     index = facts.header_map
     names, values = _signed_values(index, signed_headers)
-    payload_hash = _one(index, "x-acs-content-sha256")
+    payload_hash = one_header(index, "x-acs-content-sha256")
     if payload_hash != sha256_hex(facts.body):
         raise errors.SignatureMismatch(
             "Specified signature is not matched with our calculation: "
             "x-acs-content-sha256 is not the SHA-256 of the request body."
         )
-    signed_at = parse_iso8601(_one(index, "x-acs-date"))
-    nonce = check_nonce(_one(index, "x-acs-signature-nonce"))
+    signed_at = parse_iso8601(one_header(index, "x-acs-date"))
+    nonce = check_nonce(one_header(index, "x-acs-signature-nonce"))
     token = single(index.get("x-acs-security-token", ()), "x-acs-security-token")
     canonical = canonical_request(
         facts.method,
@@ -186,27 +188,3 @@ def parse_acs3(facts: RequestFacts, header: str) -> SignedRequest:
     return SignedRequest(
         SCHEME, access_key_id, provided, to_sign, signature, signed_at, nonce, token, (), parts
     )  # fmt: skip
-
-
-def _one(index: Mapping[str, tuple[str, ...]], name: str) -> str:
-    """The single value of a header that must be signed (so present, as _check_signed_set ensured)."""
-    found = index[name]
-    if len(found) != 1:
-        raise errors.IncompleteSignature(f'The header "{name}" appears more than once.')
-    return found[0]
-
-
-def _check_signed_set(
-    index: Mapping[str, tuple[str, ...]], names: Sequence[str], values: Sequence[tuple[str, ...]]
-) -> None:
-    """Raise for the first signed-set problem, in the order the checks are documented."""
-    signed = set(names)
-    for name, found in zip(names, values, strict=True):
-        if not found:
-            raise errors.IncompleteSignature(f'The signed header "{name[:64]}" is not in the request.')
-    for name in ALWAYS_SIGNED:
-        if name not in signed:
-            raise errors.IncompleteSignature(f'The header "{name}" must be signed (SignedHeaders).')
-    for name in SIGNED_WHEN_PRESENT:
-        if name in index and name not in signed:
-            raise errors.IncompleteSignature(f'The header "{name}" must be signed (SignedHeaders).')

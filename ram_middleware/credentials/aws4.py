@@ -35,9 +35,11 @@ from .encoding import (
     SignedRequest,
     Signer,
     canonical_path,
-    hex_hmac_sha256,
+    check_signed_set,
+    one_header,
     parse_compact_time,
     pct,
+    scoped_signer,
     scoped_signing_key,
     sha256_hex,
     single,
@@ -71,11 +73,7 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 def signer(date: str, region: str, service: str) -> Signer:
     """``(secret, string_to_sign) -> hex signature`` for one credential scope."""
-
-    def sign(secret: str, string_to_sign: str) -> str:
-        return hex_hmac_sha256(signing_key(secret, date, region, service), string_to_sign)
-
-    return sign
+    return scoped_signer("AWS4", (date, region, service, TERMINATOR))
 
 
 def canonical_uri(raw_path: str, service: str) -> str:
@@ -106,7 +104,7 @@ def parse_aws4(facts: RequestFacts, authorization: str) -> SignedRequest:
     index = facts.header_map
     names = fields["SignedHeaders"].split(";")
     _check_signed(index, names)
-    amz_date = _one(index, "x-amz-date")
+    amz_date = one_header(index, "x-amz-date")
     signed_at = parse_compact_time(amz_date)
     if amz_date[:8] != date:
         raise errors.SignatureMismatch(
@@ -154,16 +152,7 @@ def _check_signed(index: Mapping[str, tuple[str, ...]], names: list[str]) -> Non
         raise errors.IncompleteSignature(
             "SignedHeaders must list lower-case header names, sorted, once each."
         )
-    for name in names:
-        if name not in index:
-            raise errors.IncompleteSignature(f'The signed header "{name[:64]}" is not in the request.')
-    signed = set(names)
-    for name in ALWAYS_SIGNED:
-        if name not in signed:
-            raise errors.IncompleteSignature(f'The header "{name}" must be signed (SignedHeaders).')
-    for name in SIGNED_WHEN_PRESENT:
-        if name in index and name not in signed:
-            raise errors.IncompleteSignature(f'The header "{name}" must be signed (SignedHeaders).')
+    check_signed_set(index, names, ALWAYS_SIGNED, SIGNED_WHEN_PRESENT)
 
 
 def _payload_hash(facts: RequestFacts, declared: str | None) -> str:
@@ -179,13 +168,6 @@ def _payload_hash(facts: RequestFacts, declared: str | None) -> str:
             "X-Amz-Content-SHA256 is not the SHA-256 of the request body."
         )
     return declared
-
-
-def _one(index: Mapping[str, tuple[str, ...]], name: str) -> str:
-    found = index[name]
-    if len(found) != 1:
-        raise errors.IncompleteSignature(f'The header "{name}" appears more than once.')
-    return found[0]
 
 
 def _without_dot_segments(path: str) -> str:

@@ -186,6 +186,16 @@ def scoped_signing_key(seed: str, scope: Iterable[str]) -> bytes:
     return key
 
 
+def scoped_signer(seed_prefix: str, scope: tuple[str, ...]) -> Signer:
+    """``(secret, string_to_sign) -> hex HMAC-SHA256`` keyed by :func:`scoped_signing_key` of
+    ``seed_prefix + secret`` over ``scope`` (OSS V4, AWS SigV4)."""
+
+    def sign(secret: str, string_to_sign: str) -> str:
+        return hex_hmac_sha256(scoped_signing_key(seed_prefix + secret, scope), string_to_sign)
+
+    return sign
+
+
 def hex_hmac_sha256(key: str | bytes, message: str) -> str:
     """Lower-case hex HMAC-SHA256 (ACS3, OSS V4)."""
     if isinstance(key, str):
@@ -344,6 +354,34 @@ def check_nonce(nonce: str) -> str:
     if len(nonce) > MAX_NONCE_LENGTH:
         raise errors.IncompleteSignature(f"The signature nonce is longer than {MAX_NONCE_LENGTH} characters.")
     return nonce
+
+
+def check_signed_set(
+    index: Mapping[str, tuple[str, ...]],
+    names: Sequence[str],
+    always: Iterable[str],
+    when_present: Iterable[str],
+) -> None:
+    """IncompleteSignature for the first problem: a signed header missing from the request, an ``always``
+    header not signed, or a ``when_present`` header the request has but did not sign."""
+    signed = set(names)
+    for name in names:
+        if not index.get(name):
+            raise errors.IncompleteSignature(f'The signed header "{name[:64]}" is not in the request.')
+    for name in always:
+        if name not in signed:
+            raise errors.IncompleteSignature(f'The header "{name}" must be signed (SignedHeaders).')
+    for name in when_present:
+        if name in index and name not in signed:
+            raise errors.IncompleteSignature(f'The header "{name}" must be signed (SignedHeaders).')
+
+
+def one_header(index: Mapping[str, tuple[str, ...]], name: str) -> str:
+    """The single value of a header that must be signed (so present); IncompleteSignature if repeated."""
+    found = index[name]
+    if len(found) != 1:
+        raise errors.IncompleteSignature(f'The header "{name}" appears more than once.')
+    return found[0]
 
 
 def single(values: Iterable[str], name: str) -> str | None:

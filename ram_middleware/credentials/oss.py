@@ -68,12 +68,12 @@ from .encoding import (
     SignedRequest,
     Signer,
     b64_hmac_sha1,
-    hex_hmac_sha256,
     parse_compact_time,
     parse_http_date,
     pct,
     prefixed_headers,
     require,
+    scoped_signer,
     scoped_signing_key,
     sha256_hex,
     single,
@@ -392,11 +392,7 @@ def v4_signing_key(secret: str, date: str, region: str, product: str) -> bytes:
 
 def v4_signer(date: str, region: str, product: str) -> Signer:
     """``(secret, string_to_sign) -> hex signature`` for one credential scope."""
-
-    def sign(secret: str, string_to_sign: str) -> str:
-        return hex_hmac_sha256(v4_signing_key(secret, date, region, product), string_to_sign)
-
-    return sign
+    return scoped_signer("aliyun_v4", (date, region, product, V4_TERMINATOR))
 
 
 def _v4_fields(authorization: str) -> dict[str, str]:

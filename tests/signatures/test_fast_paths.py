@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ram_middleware import errors
 from ram_middleware.credentials import acs3
-from ram_middleware.credentials.encoding import encode_pairs, parse_iso8601, pct, sha256_hex
+from ram_middleware.credentials.encoding import check_signed_set, encode_pairs, parse_iso8601, pct, sha256_hex
 from ram_middleware.credentials.signature_v1 import parse_rpc
 from ram_middleware.facts import RequestFacts, TextMemo, decode_component, parse_pairs
 
@@ -178,7 +178,7 @@ def test_signed_header_checks_agree_with_the_documented_order(listed: list[str],
     names = signed_headers.split(";")
     index = {name: ("v",) for name in present}
     values = [index.get(name, ()) for name in names]
-    expected = outcome(acs3._check_signed_set, index, names, values)
+    expected = outcome(check_signed_set, index, names, acs3.ALWAYS_SIGNED, acs3.SIGNED_WHEN_PRESENT)
     for _ in range(2):  # the second time from memory
         got = outcome(acs3._signed_values, index, signed_headers)
         # No problem: the names and values the canonical headers are built from; else the same error.
