@@ -6,7 +6,7 @@ import importlib
 import os
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import click
@@ -20,6 +20,11 @@ class CliContext:
 
     store_url: str
     json_output: bool
+    # Given before the subcommand (`ram --endpoint URL users list`); the subcommand's own options win.
+    account: str | None = None
+    endpoint: str | None = None
+    access_key_id: str | None = None
+    access_key_secret: str | None = field(default=None, repr=False)
 
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -67,11 +72,25 @@ def _default_context() -> CliContext:
     help="Store URL: sqlite:///path, postgresql://…, memory://",
 )
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
+@click.option("--account", default=None, help="Account (id or alias) in the local store.")
+@click.option(
+    "--endpoint", default=None, help="RAM API endpoint (also after the subcommand, or $RAM_ENDPOINT)."
+)
+@click.option("--access-key-id", default=None, help="AccessKeyId for --endpoint.")
+@click.option("--access-key-secret", default=None, help="AccessKeySecret for --endpoint (prefer the env).")
 @click.version_option(package_name="ram-middleware")
 @click.pass_context
-def main(ctx: click.Context, store_url: str, json_output: bool) -> None:
+def main(
+    ctx: click.Context,
+    store_url: str,
+    json_output: bool,
+    account: str | None,
+    endpoint: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+) -> None:
     """Administer ram-middleware: users, groups, policies, keys, roles, and the control-plane server."""
-    ctx.obj = CliContext(store_url=store_url, json_output=json_output)
+    ctx.obj = CliContext(store_url, json_output, account, endpoint, access_key_id, access_key_secret)
 
 
 def _register_submodules() -> None:

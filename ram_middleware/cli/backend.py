@@ -122,6 +122,14 @@ def open_backend(
         backend.close()
 
 
+def _given(value: str | None, before: str | None, name: str) -> str | None:
+    """The subcommand's option when typed after it; else one typed before it (`ram --endpoint URL …`);
+    else the environment's."""
+    source = click.get_current_context().get_parameter_source(name)
+    typed_after = source is click.core.ParameterSource.COMMANDLINE
+    return value if typed_after or before is None else before
+
+
 def _keep_params(target: Callable[..., Any], source: Callable[..., Any]) -> None:
     target.__name__ = source.__name__
     target.__doc__ = source.__doc__
@@ -146,10 +154,10 @@ def backend_command(func: Callable[..., None]) -> Callable[..., None]:
         try:
             with open_backend(
                 cli.store_url,
-                account=account,
-                endpoint=endpoint,
-                access_key_id=access_key_id,
-                access_key_secret=access_key_secret,
+                account=_given(account, cli.account, "account"),
+                endpoint=_given(endpoint, cli.endpoint, "endpoint"),
+                access_key_id=_given(access_key_id, cli.access_key_id, "access_key_id"),
+                access_key_secret=_given(access_key_secret, cli.access_key_secret, "access_key_secret"),
             ) as backend:
                 func(out, backend, *args, **kwargs)
         except errors.RAMError as exc:

@@ -267,6 +267,21 @@ def test_unreachable_endpoint_and_missing_key(remote: Remote) -> None:
     missing.fails("users", "list", code="MissingParameter.AccessKey")
 
 
+def test_options_before_the_subcommand(remote: Remote) -> None:
+    # `ram --endpoint URL --access-key-id … users list` as well as after the subcommand; typed beats env.
+    nowhere = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    env = {**CLEAN_ENV, "RAM_ENDPOINT": nowhere}
+    args = ["--json", "--endpoint", remote.endpoint, "--access-key-id", remote.key_id]
+    result = CliRunner().invoke(
+        main, [*args, "--access-key-secret", remote.secret, "users", "list"], env=env, catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert any(user["UserName"] == "admin" for user in json.loads(result.stdout)["Users"])
+    after = CliRunner().invoke(main, [*args, "--access-key-secret", remote.secret, "users", "list",
+                                      "--endpoint", nowhere], env=env)  # fmt: skip
+    assert after.exit_code == 1 and "ServiceUnavailable" in after.output  # typed after the subcommand wins
+
+
 def test_local_and_remote_print_the_same_json(remote: Remote) -> None:
     import pyotp
 
