@@ -368,11 +368,15 @@ class Authorizer:
     def _mfa_would_allow(
         self, principal: Principal, action: str, resource: str, context: Mapping[str, object]
     ) -> bool:
-        """Whether a denial is only for want of (fresh) MFA: a session that an MFA proof made just now would
-        let through."""
-        if principal.mfa_present is None:  # not an interactive session: nothing to step up
+        """Whether a denial is only for want of MFA: a session without it that MFA would let through, or a
+        console session whose MFA proof is too old for the policy (a step-up renews it)."""
+        if principal.mfa_present is None:  # an AccessKey call: no MFA to add
             return False
-        with_mfa = {**context, "acs:MFAPresent": "true", "acs:MFAAge": "0"}
+        with_mfa = {**context, "acs:MFAPresent": "true"}
+        if principal.auth_method == "session":  # only a console session proves MFA again (so has an age)
+            with_mfa["acs:MFAAge"] = "0"
+        elif principal.mfa_present:  # an STS session that already has MFA: nothing more to give
+            return False
         return self._evaluate(principal, action, resource, with_mfa)[0].allowed
 
     def _undeclared(
@@ -557,7 +561,7 @@ def _wants_xml(facts: RequestFacts) -> bool:
 def _aws_service(facts: RequestFacts) -> str | None:
     """The credential scope's service of an AWS SigV4-signed request (``""`` if unreadable), else None."""
     authorization = facts.header("authorization") or ""
-    if not authorization.lstrip().startswith("AWS4-HMAC-SHA256 "):
+    if authorization.lstrip().partition(" ")[0] != "AWS4-HMAC-SHA256":
         return None
     credential = authorization.partition("Credential=")[2].partition(",")[0].split("/")
     return credential[3] if len(credential) == 5 else ""

@@ -58,6 +58,7 @@ _CREDENTIAL_HEADERS = (
     "x-oss-security-token",
     "x-amz-security-token",
 )
+_AWS_PRESIGN_MARKERS = frozenset({"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm"})
 _STS_PREFIX = "STS."
 _DERIVED_CACHE_SIZE = 4096
 _HIDDEN = "<hidden: the server does not run in debug mode>"
@@ -110,6 +111,8 @@ def detect_scheme(facts: RequestFacts) -> str | None:
         return SCHEME_V1_QUERY
     if "x-oss-" in query and any(name in V4_PRESIGN_MARKERS for name, _ in facts.query_pairs):
         return SCHEME_V4_QUERY
+    if "X-Amz-" in query and any(name in _AWS_PRESIGN_MARKERS for name, _ in facts.query_pairs):
+        return "unknown"  # an AWS presigned URL: a credential, not accepted (never anonymous)
     if not facts.params.keys().isdisjoint(RPC_MARKERS):
         return "rpc-v1"
     if any(facts.header(name) is not None for name in _CREDENTIAL_HEADERS):
@@ -191,6 +194,12 @@ class Authenticator:
             sessions = self.session_authenticator
             return None if sessions is None else sessions.authenticate(facts)
         signed = self._parse(scheme, facts)
+        if not signed.covers_body and facts.body and facts.is_form:
+            # Its parameters would resolve the action and resource (RpcApi reads Action from a form) while
+            # the signature leaves them open to change by anyone replaying the request.
+            raise errors.IncompleteSignature(
+                "A form body must be covered by the signature (Content-MD5, or a signed payload hash)."
+            )
         now = self._clock()
         if signed.expires_at is not None:  # a presigned URL: no skew window, replayable until it expires
             if now.timestamp() > signed.expires_at:

@@ -10,31 +10,34 @@ user's AccessKeyId and secret (or an STS key, its SecurityToken in ``X-Amz-Secur
 
 Decisions, chosen here:
 
-* Canonical URI: botocore signs an S3 path as sent and any other service's path normalised (dot and empty
-  segments removed) and percent-encoded a second time. Both are recomputed from the decoded path, as for
-  every scheme here. A non-S3 request whose path normalisation would change (``//``, ``.``, ``..``) is
-  refused: its signature would not bind the path the app routes.
+* Canonical URI: as botocore and AWS compute it, from the path as received: an S3 path as it is, any other
+  service's path percent-encoded once more (so ``%3A`` and ``:`` sign differently, and both verify). Percent
+  encoding is one-to-one, so the signature still binds the path the app decodes. A non-S3 request whose
+  path botocore would normalise before signing (``//``, ``.``, ``..`` segments) is refused: its signature
+  would not bind the path the app routes.
 * Signed headers: ``host`` and ``x-amz-date`` always; ``content-type``, ``x-amz-content-sha256``,
   ``x-amz-security-token``, ``x-acs-action`` and ``x-acs-version`` whenever present (what the RPC resolver
   and the app read must be signed).
 * Payload: ``X-Amz-Content-SHA256`` must be the body's SHA-256, or ``UNSIGNED-PAYLOAD`` (the body then
-  travels unsigned, as with OSS); without the header the body's hash is signed. Chunked
-  ``STREAMING-…`` payload signing is refused.
+  travels unsigned, as with OSS, and may not be a form); without the header the body's hash is signed.
+  ``aws-chunked`` bodies (``STREAMING-…``) are refused: botocore 1.36+ sends them for S3 uploads over HTTPS
+  unless the client is configured with ``request_checksum_calculation="when_required"``.
 * No nonce exists in SigV4: a request can be replayed within the skew window, as at AWS (and as with OSS
   and ROA). Presigned URLs (``X-Amz-Signature`` in the query) are not accepted.
-* Errors keep the Alibaba JSON shape of every other scheme; botocore reports them by HTTP status.
+* Errors carry the fields of every other scheme in the XML shapes botocore parses (S3's ``<Error>``, the
+  other services' ``<ErrorResponse>``; see :mod:`ram_middleware.authorizer`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from urllib.parse import quote
 
 from .. import errors
 from ..facts import RequestFacts
 from .encoding import (
     SignedRequest,
     Signer,
-    canonical_path,
     check_signed_set,
     one_header,
     parse_compact_time,
@@ -77,15 +80,15 @@ def signer(date: str, region: str, service: str) -> Signer:
 
 
 def canonical_uri(raw_path: str, service: str) -> str:
-    """S3: the path encoded once; any other service: normalised, then encoded a second time."""
-    once = canonical_path(raw_path)
+    """S3: the path as received; any other service: the path as received, percent-encoded once more."""
+    path = raw_path or "/"
     if service == "s3":
-        return once
-    if _without_dot_segments(once) != once:
+        return path
+    if _without_dot_segments(path) != path:
         raise errors.IncompleteSignature(
             "The request path has empty, '.' or '..' segments, which an AWS4 signature does not cover."
         )
-    return pct(once, keep_slash=True)
+    return pct(path, keep_slash=True)
 
 
 def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
@@ -113,24 +116,27 @@ def parse_aws4(facts: RequestFacts, authorization: str) -> SignedRequest:
         )
     payload = _payload_hash(facts, single(index.get("x-amz-content-sha256", ()), "X-Amz-Content-SHA256"))
     headers = "".join(f"{name}:{','.join(' '.join(v.split()) for v in index[name])}\n" for name in names)
-    canonical = "\n".join(
-        (
-            facts.method,
-            canonical_uri(facts.path, service),
-            canonical_query(facts.query_pairs),
-            headers,
-            fields["SignedHeaders"],
-            payload,
-        )
-    )
+    rest = (canonical_query(facts.query_pairs), headers, fields["SignedHeaders"], payload)
+    canonical = "\n".join((facts.method, canonical_uri(facts.path, service), *rest))
     credential_scope = f"{date}/{region}/{service}/{TERMINATOR}"
-    to_sign = f"{ALGORITHM}\n{amz_date}\n{credential_scope}\n{sha256_hex(canonical)}"
+    to_sign = _string_to_sign(amz_date, credential_scope, canonical)
+    alternatives: tuple[str, ...] = ()
+    # A server that passes no raw URI (wsgiref) leaves a path rebuilt from the decoded one; botocore's own
+    # encoding of it (S3 keys: all but "/" and "~") is tried too. Both decode to the path the app reads.
+    rebuilt = quote(facts.decoded_path, safe="/~")
+    if rebuilt != facts.path and (service == "s3" or _without_dot_segments(rebuilt) == rebuilt):
+        other = "\n".join((facts.method, canonical_uri(rebuilt, service), *rest))
+        alternatives = (_string_to_sign(amz_date, credential_scope, other),)
     token = single(index.get("x-amz-security-token", ()), "X-Amz-Security-Token")
     parts = {"canonical_request": canonical, "scope": credential_scope, "string_to_sign": to_sign}
     return SignedRequest(
         SCHEME, access_key_id, fields["Signature"], to_sign, signer(date, region, service), signed_at,
-        None, token, (), parts,
+        None, token, alternatives, parts, None, payload != UNSIGNED_PAYLOAD,
     )  # fmt: skip
+
+
+def _string_to_sign(amz_date: str, credential_scope: str, canonical: str) -> str:
+    return f"{ALGORITHM}\n{amz_date}\n{credential_scope}\n{sha256_hex(canonical)}"
 
 
 def _fields(authorization: str) -> dict[str, str]:

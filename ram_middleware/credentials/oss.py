@@ -362,6 +362,7 @@ def _v1_request(
             "string_to_sign": to_sign,
         },
         expires_at=expires_at,
+        covers_body=bool(md5),
     )
 
 
@@ -529,4 +530,5 @@ def _v4_request(
         security_token=security_token,
         parts={"canonical_request": canonical, "scope": scope, "string_to_sign": to_sign},
         expires_at=None if expires_in is None else signed_at + expires_in,
+        covers_body=payload != UNSIGNED_PAYLOAD or bool(facts.header("content-md5")),
     )

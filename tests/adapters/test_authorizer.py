@@ -224,3 +224,20 @@ def test_mfa_age_admits_only_a_fresh_mfa_proof(world: World) -> None:
     # An AccessKey call has no MFA age at all: the Allow cannot apply, and no step-up could help.
     signed = world.ram.authorizer.check(_facts(world, "bob"), refund, {})
     assert signed.error is not None and signed.error.code == "NoPermission"
+
+
+def test_an_sts_session_with_mfa_is_not_told_to_step_up(world: World) -> None:
+    # STS sessions carry no MFA age and cannot prove MFA again: a refusal on acs:MFAAge is plain NoPermission.
+    service, account = world.ram.service, world.account_id
+    statement = {"Effect": "Allow", "Action": "billing:Refund", "Resource": "*",
+                 "Condition": {"NumericLessThan": {"acs:MFAAge": "600"}}}  # fmt: skip
+    service.create_policy(account, "FreshRefunds", json.dumps({"Version": "1", "Statement": [statement]}))
+    service.attach_policy_to_role(account, "Custom", "FreshRefunds", "Deployer")
+    role = service.get_role(account, "Deployer")
+    session = Principal(kind="assumed-role", account_id=account, name="Deployer",
+                        principal_id=f"{role.role_id}:s", arn=f"acs:ram::{account}:assumed-role/Deployer/s",
+                        session_name="s", auth_method="sts", mfa_present=True,
+                        extra={"role_id": role.role_id})  # fmt: skip
+    authorizer = Authorizer(SessionOf(session), world.ram.directory, audit=world.audit)
+    outcome = authorizer.check(_facts(world, None), RouteRule("billing:Refund", "*"), {})
+    assert outcome.error is not None and outcome.error.code == "NoPermission"

@@ -111,8 +111,10 @@ def check_error_body(reply: RawReply) -> dict[str, str]:
     content_type = reply.headers.get("content-type", "")
     if "xml" in content_type:
         root = ElementTree.fromstring(reply.body)
-        assert root.tag == "Error", reply.describe()
-        fields = {child.tag: child.text or "" for child in root}
+        # Alibaba's and S3's <Error>, or <ErrorResponse><Error>…</Error><RequestId/> (AWS SigV4 callers)
+        assert root.tag in ("Error", "ErrorResponse"), reply.describe()
+        inner = root.find("Error") if root.tag == "ErrorResponse" else None
+        fields = {child.tag: child.text or "" for child in (*root, *(inner if inner is not None else ()))}
     else:
         assert content_type.startswith("application/json"), reply.describe()
         data = json.loads(reply.body)
@@ -129,9 +131,10 @@ def _code(reply: RawReply) -> str | None:
     if isinstance(data, dict):
         return str(data.get("Code"))
     try:
-        found = ElementTree.fromstring(reply.body).find("Code")
+        root = ElementTree.fromstring(reply.body)
     except ElementTree.ParseError:
         return None
+    found = root.find("Code") if root.tag != "ErrorResponse" else root.find("Error/Code")
     return None if found is None else found.text
 
 

@@ -72,13 +72,14 @@ _query = st.lists(st.tuples(st.text(min_size=1, max_size=6), st.text(max_size=6)
 @given(
     service=st.sampled_from(["s3", "sts", "execute-api"]),
     segments=st.lists(_segment, min_size=1, max_size=4),
+    safe=st.sampled_from(["~", "~:@!$&'()*+,;="]),  # sub-delimiters percent-encoded, or sent as they are
     query=_query,
     body=st.binary(max_size=40),
 )
 def test_any_request_botocore_signs_verifies(
-    service: str, segments: list[str], query: list[tuple[str, str]], body: bytes
+    service: str, segments: list[str], safe: str, query: list[tuple[str, str]], body: bytes
 ) -> None:
-    path = "/" + "/".join(quote(segment, safe="~") for segment in segments)
+    path = "/" + "/".join(quote(segment, safe=safe) for segment in segments)
     target = path + ("?" + urlencode(query, quote_via=quote, safe="~") if query else "")
     facts = botocore_facts("POST", target, service=service, body=body)
     assert authenticate(facts) == dataclasses.replace(ALICE, auth_method="aws-v4", access_key_id=AK)
@@ -155,3 +156,20 @@ def test_malformed_authorization_headers() -> None:
         refused(_with(facts, authorization=bad), errors.IncompleteSignature, "AWS4-HMAC-SHA256")
     other_day = auth.replace("/20240102/", "/20240103/")
     refused(_with(facts, authorization=other_day), errors.SignatureMismatch, "scope date")
+
+
+def test_a_form_body_the_signature_does_not_cover_is_refused() -> None:
+    # UNSIGNED-PAYLOAD leaves the body open: as a form it would choose the RPC Action and resource unsigned.
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = b"Action=DescribeInstances"
+    facts = botocore_facts("POST", "/b/k", service="s3", body=body, headers=form, unsigned_payload=True)
+    assert facts.header("x-amz-content-sha256") == "UNSIGNED-PAYLOAD"
+    refused(facts, errors.IncompleteSignature, "form body must be covered")
+    signed = botocore_facts("POST", "/b/k", service="s3", body=body, headers=form)
+    assert authenticate(signed) is not None
+
+
+def test_an_aws_presigned_url_is_a_credential_not_anonymous() -> None:
+    query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20240102%2Fus-east-1%2Fs3%2Faws4_request"
+    facts = RequestFacts("GET", "/b/k", query + "&X-Amz-Signature=00", (("host", HOST),), b"", "127.0.0.1")
+    refused(facts, errors.IncompleteSignature, "AWS4-HMAC-SHA256")

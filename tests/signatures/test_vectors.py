@@ -11,6 +11,7 @@ from ram_middleware.credentials import acs3, aws4
 from ram_middleware.credentials.authenticate import Authenticator
 from ram_middleware.credentials.encoding import b64_hmac_sha1, sha256_hex
 from ram_middleware.credentials.oss import v4_signing_key
+from ram_middleware.facts import RequestFacts
 from ram_middleware.guard import MemoryGuard
 from ram_middleware.identity import SigningKey
 
@@ -170,3 +171,19 @@ def test_debug_mode_redacts_the_security_token(resolver: MemoryResolver) -> None
     message = caught.value.message
     assert "%26SecurityToken%3D<redacted>%26SignatureMethod" in message
     assert "CAIS" not in message and "Security%253DToken" not in message
+
+
+@pytest.mark.parametrize("scheme", ["roa", "oss-v1", "oss-v4"])
+def test_a_form_body_outside_the_signature_is_refused(scheme: str, resolver: MemoryResolver) -> None:
+    # Without Content-MD5 (or, OSS V4, with UNSIGNED-PAYLOAD) these signatures leave the body open; a form
+    # body's parameters would then choose the RPC Action and fill resources unsigned.
+    vector = next(v for v in ALL if v.name.startswith(scheme + "["))
+    facts = vector.facts()
+    kept = tuple((n, v) for n, v in facts.headers if n.lower() not in ("content-md5", "content-type"))
+    form = RequestFacts(facts.method, facts.path, facts.query,
+                        (*kept, ("Content-Type", "application/x-www-form-urlencoded")),
+                        b"Action=DeleteInstance", facts.peer)  # fmt: skip
+    signed = authenticator_at(vector, resolver).parse(form)
+    assert signed is not None and not signed.covers_body
+    with pytest.raises(errors.IncompleteSignature, match="form body must be covered"):
+        authenticator_at(vector, resolver).authenticate(form)
