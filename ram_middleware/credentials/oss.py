@@ -58,12 +58,13 @@ sign the same canonical request as the header form, whose query is every paramet
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from .. import errors
-from ..facts import RequestFacts
+from ..facts import RequestFacts, decode_component
 from .encoding import (
     SignedRequest,
     Signer,
@@ -249,6 +250,21 @@ def _name_or_pair(name: str, value: str) -> str:
 
 
 # --- V1 --------------------------------------------------------------------------------------------------
+
+
+def v1_signed_view(facts: RequestFacts) -> RequestFacts:
+    """``facts`` as an OSS V1 signature covers them: the query reduced to its sub-resources, no body. The
+    authorizer resolves a route's action and resource from this view, so a parameter added to a signed
+    request (``Action``, a template placeholder) is not read as if it had been signed."""
+    kept = [piece for piece in facts.query.split("&") if piece and _piece_name(piece) in SUBRESOURCES]
+    return dataclasses.replace(facts, query="&".join(kept), body=b"")
+
+
+def _piece_name(piece: str) -> str:
+    try:
+        return decode_component(piece.partition("=")[0])
+    except errors.RAMError:
+        return ""
 
 
 def v1_canonicalized_resource(resource: str, pairs: Iterable[tuple[str, str]]) -> str:

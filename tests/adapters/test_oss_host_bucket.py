@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
+from ram_middleware.routes import RpcApi
 from tests.signatures.test_oss_presign import _oss2_clock
 from tests.signatures.test_oss_presign_v4 import _oss2_v4_clock
 
@@ -115,3 +116,17 @@ def test_oss_without_a_host_bucket_never_reads_it_from_the_query(world: World, h
     assert url.startswith("http://127.0.0.1/dir/a.txt?")
     reply = client(world).get(url.replace("127.0.0.1", host, 1))
     assert reply.status_code == 400 and reply.json()["Code"] == "MissingParameter.bucket", reply.text
+
+
+def test_parameters_an_oss_v1_signature_leaves_open_decide_nothing(world: World) -> None:
+    # OSS V1 signs only the query's sub-resources: an Action added to a URL alice presigned for a download
+    # must not turn it into any RPC call alice may make.
+    alice = world.keys["alice"]
+    auth = oss2.ProviderAuth(oss2.credentials.StaticCredentialsProvider(alice.access_key_id, alice.secret))
+    with _oss2_clock(world.clock.now):
+        url = oss2.Bucket(auth, "http://127.0.0.1", "rpc", region="cn-hangzhou").sign_url("GET", "x", 300)
+    rpc = ram_route(RpcApi("ecs", resources={"StopInstance": "acs:ecs:*:{account}:instance/{InstanceId}"}))
+    app = client(world, Route("/rpc/{key:path}", rpc(served)))
+    added = url + "&Action=StopInstance&Version=2014-05-26&InstanceId=i-1"
+    reply = app.get(added)
+    assert (reply.status_code, reply.json()["Code"]) == (400, "MissingParameter.Action"), reply.text
