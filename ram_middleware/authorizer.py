@@ -36,7 +36,7 @@ from xml.sax.saxutils import escape
 from . import errors
 from .audit import AuditDecision, AuditEvent, AuditSink, JsonLinesSink
 from .context import ContextBuilder, format_time
-from .credentials.oss import SCHEME_V1, SCHEME_V1_QUERY, v1_signed_view
+from .credentials.oss import SCHEME_V1, SCHEME_V1_QUERY, SCHEME_V4, SCHEME_V4_QUERY, signed_view
 from .crypto import SecretBox, generate_key
 from .facts import RequestFacts
 from .identity import Principal
@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 Undeclared = Literal["deny", "allow", "authenticate"]
 _NO_PARAMS: PathParams = {}
-_OSS_V1 = frozenset({SCHEME_V1, SCHEME_V1_QUERY})
+_OSS = frozenset({SCHEME_V1, SCHEME_V1_QUERY, SCHEME_V4, SCHEME_V4_QUERY})
 _ROOT_REASON = "The account root may perform any action"
 
 
@@ -306,8 +306,9 @@ class Authorizer:
         if rule is None:
             return self._undeclared(facts, principal, request_id, now)
         path_params = self._with_bucket(facts, principal, path_params)
-        # OSS V1 signs the query's sub-resources only: the rule reads no other parameter of such a request.
-        signed = v1_signed_view(facts) if principal.auth_method in _OSS_V1 else facts
+        # OSS signatures leave some of the request open (V1: all but the query's sub-resources; every version:
+        # the x-acs-action header): the rule reads only what the signature covers.
+        signed = signed_view(facts, principal.auth_method) if principal.auth_method in _OSS else facts
         action, resource = rule.resolve(signed, path_params, principal.account_id)
         trace.action, trace.resource = action, resource
         context = self.contexts.build(facts, principal, now)

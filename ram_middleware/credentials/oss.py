@@ -252,12 +252,19 @@ def _name_or_pair(name: str, value: str) -> str:
 # --- V1 --------------------------------------------------------------------------------------------------
 
 
-def v1_signed_view(facts: RequestFacts) -> RequestFacts:
-    """``facts`` as an OSS V1 signature covers them: the query reduced to its sub-resources, no body. The
-    authorizer resolves a route's action and resource from this view, so a parameter added to a signed
-    request (``Action``, a template placeholder) is not read as if it had been signed."""
+def signed_view(facts: RequestFacts, scheme: str) -> RequestFacts:
+    """``facts`` as an OSS signature of ``scheme`` covers them, for resolving a route's action and resource:
+    without the RPC headers (``x-acs-action``/``x-acs-version``, which OSS does not sign) and, for V1, with
+    the query reduced to its sub-resources and no body. So a parameter or header added to a signed request
+    (an ``Action``, a template placeholder) is not read as if it had been signed."""
+    headers = tuple((name, value) for name, value in facts.headers if name.lower() not in _RPC_HEADERS)
+    if scheme not in (SCHEME_V1, SCHEME_V1_QUERY):
+        return dataclasses.replace(facts, headers=headers)
     kept = [piece for piece in facts.query.split("&") if piece and _piece_name(piece) in SUBRESOURCES]
-    return dataclasses.replace(facts, query="&".join(kept), body=b"")
+    return dataclasses.replace(facts, query="&".join(kept), headers=headers, body=b"")
+
+
+_RPC_HEADERS = frozenset({"x-acs-action", "x-acs-version"})
 
 
 def _piece_name(piece: str) -> str:

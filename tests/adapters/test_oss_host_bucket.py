@@ -122,7 +122,8 @@ def test_parameters_an_oss_v1_signature_leaves_open_decide_nothing(world: World)
     # OSS V1 signs only the query's sub-resources: an Action added to a URL alice presigned for a download
     # must not turn it into any RPC call alice may make.
     alice = world.keys["alice"]
-    auth = oss2.ProviderAuth(oss2.credentials.StaticCredentialsProvider(alice.access_key_id, alice.secret))
+    provider = oss2.credentials.StaticCredentialsProvider(alice.access_key_id, alice.secret)
+    auth = oss2.ProviderAuth(provider)
     with _oss2_clock(world.clock.now):
         url = oss2.Bucket(auth, "http://127.0.0.1", "rpc", region="cn-hangzhou").sign_url("GET", "x", 300)
     rpc = ram_route(RpcApi("ecs", resources={"StopInstance": "acs:ecs:*:{account}:instance/{InstanceId}"}))
@@ -130,3 +131,10 @@ def test_parameters_an_oss_v1_signature_leaves_open_decide_nothing(world: World)
     added = url + "&Action=StopInstance&Version=2014-05-26&InstanceId=i-1"
     reply = app.get(added)
     assert (reply.status_code, reply.json()["Code"]) == (400, "MissingParameter.Action"), reply.text
+    # Nor an x-acs-action header, which no OSS signature covers (V4 included).
+    with _oss2_v4_clock(world.clock.now):
+        v4 = oss2.Bucket(oss2.ProviderAuthV4(provider), "http://127.0.0.1", "rpc", region="cn-hangzhou")
+        url4 = v4.sign_url("GET", "x", 300)
+    for signed_url_ in (url, url4):
+        reply = app.get(signed_url_, headers={"x-acs-action": "StopInstance"})
+        assert (reply.status_code, reply.json()["Code"]) == (400, "MissingParameter.Action"), reply.text
