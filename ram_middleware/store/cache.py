@@ -31,6 +31,7 @@ misses too, and an attacker can send arbitrarily many of those).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -128,6 +129,7 @@ def root_principal(account_id: str) -> Principal:
 
 
 _CLOSE_WAIT = 10.0  # seconds close() waits for a background last-used write
+_moment = functools.lru_cache(maxsize=4096)(datetime.fromisoformat)  # an STS token's issue time, per request
 _CONSISTENT_TRIES = 50  # snapshot swaps tolerated within one policy lookup before giving up (503)
 
 
@@ -296,6 +298,11 @@ class Directory:
         found = self._cached(("revoked", role.role_id), lambda r: r.get_role_revoked_before(role.role_id))
         return found if isinstance(found, datetime) else None
 
+    @staticmethod
+    def _load_revoked_before(repo: Repository, account_id: str, role_name: str) -> datetime | None:
+        role = repo.get_role(account_id, role_name)
+        return None if role is None else repo.get_role_revoked_before(role.role_id)
+
     def policy_set(self, principal: Principal) -> PolicySet:
         """The identity policies that apply to ``principal``, compiled once per snapshot.
 
@@ -344,9 +351,12 @@ class Directory:
 
     def _check_role_session(self, principal: Principal) -> None:
         # The role's existence under the same RoleId is already part of the policy set (empty otherwise).
-        revoked_before = self.role_revoked_before(principal.account_id, principal.name)
-        issued = datetime.fromisoformat(principal.extra[SESSION_ISSUED])
-        if revoked_before is not None and issued < revoked_before:
+        # Every STS request comes here: one lock-free lookup, as for the policy set itself.
+        account_id, name = principal.account_id, principal.name
+        key = ("revoked-by-name", account_id, name.lower())
+        found = self._cached_hot(key, lambda repo: self._load_revoked_before(repo, account_id, name))
+        revoked_before = found if isinstance(found, datetime) else None
+        if revoked_before is not None and _moment(principal.extra[SESSION_ISSUED]) < revoked_before:
             raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
 
     def _check_logon_session(self, principal: Principal) -> None:
