@@ -321,9 +321,10 @@ class RequestFacts:
         """Facts from a WSGI ``environ`` and the full request ``body``.
 
         The standard library's server (wsgiref) reports ``CONTENT_TYPE`` ``text/plain`` for a request that
-        sent no Content-Type, which ACS3 would then find unsigned and ROA would sign into its string: under
-        wsgiref a bodiless request's ``text/plain`` is therefore taken as absent (decided here; a client
-        that signs that exact header on a bodiless request is refused there, and no SDK does).
+        sent no Content-Type, which ACS3 and AWS SigV4 would then find unsigned and ROA would sign into its
+        string. Under wsgiref a ``text/plain`` is therefore taken as absent on a bodiless request, and on a
+        request with a body whose ``SignedHeaders`` (ACS3, SigV4) leave content-type out (decided here: a
+        client that signs that exact header on a bodiless request is refused there, and no SDK does).
         """
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         if isinstance(raw_uri, str) and raw_uri.startswith("/"):
@@ -357,12 +358,14 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"
 
 def _invented_content_type(environ: Mapping[str, Any]) -> bool:
     """wsgiref's stand-in ``text/plain`` on a request without a body (see :meth:`RequestFacts.from_wsgi`)."""
-    return (
-        environ.get("CONTENT_TYPE") == "text/plain"
-        and str(environ.get("SERVER_SOFTWARE", "")).startswith("WSGIServer/")
-        and str(environ.get("CONTENT_LENGTH") or "0").strip() == "0"
-        and "HTTP_TRANSFER_ENCODING" not in environ
-    )
+    if environ.get("CONTENT_TYPE") != "text/plain":
+        return False
+    if not str(environ.get("SERVER_SOFTWARE", "")).startswith("WSGIServer/"):
+        return False
+    if str(environ.get("CONTENT_LENGTH") or "0").strip() == "0" and "HTTP_TRANSFER_ENCODING" not in environ:
+        return True  # no body
+    signed = str(environ.get("HTTP_AUTHORIZATION", "")).partition("SignedHeaders=")[2].partition(",")[0]
+    return bool(signed) and "content-type" not in signed.strip().split(";")
 
 
 def _new_facts(

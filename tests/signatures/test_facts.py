@@ -135,6 +135,12 @@ def test_wsgirefs_invented_content_type_is_not_a_header() -> None:
     assert RequestFacts.from_wsgi({**base, "CONTENT_TYPE": "text/plain"}).header("content-type") is None
     with_body = {**base, "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "5"}
     assert RequestFacts.from_wsgi(with_body, b"hello").header("content-type") == "text/plain"
+    # With a body, it is taken as invented when a SignedHeaders list (ACS3, SigV4) leaves it out.
+    sigv4 = "AWS4-HMAC-SHA256 Credential=AK/20240102/us-east-1/s3/aws4_request, SignedHeaders={}, Signature=0"
+    unsigned = {**with_body, "HTTP_AUTHORIZATION": sigv4.format("host;x-amz-date")}
+    assert RequestFacts.from_wsgi(unsigned, b"hello").header("content-type") is None
+    signed = {**with_body, "HTTP_AUTHORIZATION": sigv4.format("content-type;host;x-amz-date")}
+    assert RequestFacts.from_wsgi(signed, b"hello").header("content-type") == "text/plain"
     other = {**base, "SERVER_SOFTWARE": "waitress", "CONTENT_TYPE": "text/plain"}
     assert RequestFacts.from_wsgi(other).header("content-type") == "text/plain"
     form = {**base, "CONTENT_TYPE": "application/json"}
