@@ -36,7 +36,7 @@ from xml.sax.saxutils import escape
 from . import errors
 from .audit import AuditDecision, AuditEvent, AuditSink, JsonLinesSink
 from .context import ContextBuilder, format_time
-from .credentials.oss import SCHEME_V1, SCHEME_V1_QUERY, SCHEME_V4, SCHEME_V4_QUERY, signed_view
+from .credentials.coverage import signed_view
 from .crypto import SecretBox, generate_key
 from .facts import RequestFacts
 from .identity import Principal
@@ -65,7 +65,6 @@ log = logging.getLogger(__name__)
 
 Undeclared = Literal["deny", "allow", "authenticate"]
 _NO_PARAMS: PathParams = {}
-_OSS = frozenset({SCHEME_V1, SCHEME_V1_QUERY, SCHEME_V4, SCHEME_V4_QUERY})
 _ROOT_REASON = "The account root may perform any action"
 
 
@@ -306,9 +305,9 @@ class Authorizer:
         if rule is None:
             return self._undeclared(facts, principal, request_id, now)
         path_params = self._with_bucket(facts, principal, path_params)
-        # OSS signatures leave some of the request open (V1: all but the query's sub-resources; every version:
-        # the x-acs-action header): the rule reads only what the signature covers.
-        signed = signed_view(facts, principal.auth_method) if principal.auth_method in _OSS else facts
+        # The rule reads only what the signature covers (credentials.coverage): a replayed request's
+        # unsigned parts must not choose what it is authorized for.
+        signed = signed_view(facts, principal.auth_method)
         action, resource = rule.resolve(signed, path_params, principal.account_id)
         trace.action, trace.resource = action, resource
         context = self.contexts.build(facts, principal, now)

@@ -194,12 +194,6 @@ class Authenticator:
             sessions = self.session_authenticator
             return None if sessions is None else sessions.authenticate(facts)
         signed = self._parse(scheme, facts)
-        if not signed.covers_body and facts.body and facts.is_form:
-            # Its parameters would resolve the action and resource (RpcApi reads Action from a form) while
-            # the signature leaves them open to change by anyone replaying the request.
-            raise errors.IncompleteSignature(
-                "A form body must be covered by the signature (Content-MD5, or a signed payload hash)."
-            )
         now = self._clock()
         if signed.expires_at is not None:  # a presigned URL: no skew window, replayable until it expires
             if now.timestamp() > signed.expires_at:

@@ -19,7 +19,7 @@ Decisions, chosen here:
   ``x-amz-security-token``, ``x-acs-action`` and ``x-acs-version`` whenever present (what the RPC resolver
   and the app read must be signed).
 * Payload: ``X-Amz-Content-SHA256`` must be the body's SHA-256, or ``UNSIGNED-PAYLOAD`` (the body then
-  travels unsigned, as with OSS, and may not be a form); without the header the body's hash is signed.
+  travels unsigned, as with OSS: see :mod:`.coverage`); without the header the body's hash is signed.
   ``aws-chunked`` bodies (``STREAMING-…``) are refused: botocore 1.36+ sends them for S3 uploads over HTTPS
   unless the client is configured with ``request_checksum_calculation="when_required"``.
 * No nonce exists in SigV4: a request can be replayed within the skew window, as at AWS (and as with OSS
@@ -131,7 +131,7 @@ def parse_aws4(facts: RequestFacts, authorization: str) -> SignedRequest:
     parts = {"canonical_request": canonical, "scope": credential_scope, "string_to_sign": to_sign}
     return SignedRequest(
         SCHEME, access_key_id, fields["Signature"], to_sign, signer(date, region, service), signed_at,
-        None, token, alternatives, parts, None, payload != UNSIGNED_PAYLOAD,
+        None, token, alternatives, parts,
     )  # fmt: skip
 
 

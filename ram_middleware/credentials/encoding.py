@@ -315,10 +315,8 @@ class SignedRequest(NamedTuple):
     known SDK variant may have used (tried in turn). ``parts`` holds the intermediate strings (canonical
     query / request / headers / resource) under the names the test vectors use. ``signed_at`` is POSIX
     seconds. ``expires_at`` (POSIX seconds) marks a presigned URL: valid until then, with no skew window and
-    no nonce (replayable by design); None for every header or RPC scheme. ``covers_body`` is False when the
-    signature does not cover the body (OSS/ROA without Content-MD5, ``UNSIGNED-PAYLOAD``): such a request
-    may not carry a form body, whose parameters would decide the action and resource unsigned. The repr
-    leaves out the strings and the token (they may contain the SecurityToken).
+    no nonce (replayable by design); None for every header or RPC scheme. The repr leaves out the strings
+    and the token (they may contain the SecurityToken).
     """
 
     scheme: str
@@ -332,7 +330,6 @@ class SignedRequest(NamedTuple):
     alternatives: tuple[str, ...] = ()
     parts: Mapping[str, str] = MappingProxyType({})
     expires_at: float | None = None
-    covers_body: bool = True
 
     def __repr__(self) -> str:
         fields = f"scheme={self.scheme!r}, access_key_id={self.access_key_id!r}, nonce={self.nonce!r}"

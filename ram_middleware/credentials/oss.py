@@ -58,13 +58,12 @@ sign the same canonical request as the header form, whose query is every paramet
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from .. import errors
-from ..facts import RequestFacts, decode_component
+from ..facts import RequestFacts
 from .encoding import (
     SignedRequest,
     Signer,
@@ -252,28 +251,6 @@ def _name_or_pair(name: str, value: str) -> str:
 # --- V1 --------------------------------------------------------------------------------------------------
 
 
-def signed_view(facts: RequestFacts, scheme: str) -> RequestFacts:
-    """``facts`` as an OSS signature of ``scheme`` covers them, for resolving a route's action and resource:
-    without the RPC headers (``x-acs-action``/``x-acs-version``, which OSS does not sign) and, for V1, with
-    the query reduced to its sub-resources and no body. So a parameter or header added to a signed request
-    (an ``Action``, a template placeholder) is not read as if it had been signed."""
-    headers = tuple((name, value) for name, value in facts.headers if name.lower() not in _RPC_HEADERS)
-    if scheme not in (SCHEME_V1, SCHEME_V1_QUERY):
-        return dataclasses.replace(facts, headers=headers)
-    kept = [piece for piece in facts.query.split("&") if piece and _piece_name(piece) in SUBRESOURCES]
-    return dataclasses.replace(facts, query="&".join(kept), headers=headers, body=b"")
-
-
-_RPC_HEADERS = frozenset({"x-acs-action", "x-acs-version"})
-
-
-def _piece_name(piece: str) -> str:
-    try:
-        return decode_component(piece.partition("=")[0])
-    except errors.RAMError:
-        return ""
-
-
 def v1_canonicalized_resource(resource: str, pairs: Iterable[tuple[str, str]]) -> str:
     """The resource plus ``?`` and the signed sub-resources sorted by name (values decoded)."""
     subresources = sorted((name, value) for name, value in pairs if name in SUBRESOURCES)
@@ -385,7 +362,6 @@ def _v1_request(
             "string_to_sign": to_sign,
         },
         expires_at=expires_at,
-        covers_body=bool(md5),
     )
 
 
@@ -553,5 +529,4 @@ def _v4_request(
         security_token=security_token,
         parts={"canonical_request": canonical, "scope": scope, "string_to_sign": to_sign},
         expires_at=None if expires_in is None else signed_at + expires_in,
-        covers_body=payload != UNSIGNED_PAYLOAD or bool(facts.header("content-md5")),
     )

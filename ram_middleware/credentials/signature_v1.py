@@ -221,7 +221,6 @@ def parse_roa(facts: RequestFacts, authorization: str) -> SignedRequest:
         nonce=check_nonce(nonce) if nonce else None,
         security_token=single(facts.header_values("x-acs-security-token"), "x-acs-security-token"),
         alternatives=tuple(alternatives),
-        covers_body=bool(md5),
         parts={
             "canonicalized_headers": headers,
             "canonicalized_resource": resources[0],
