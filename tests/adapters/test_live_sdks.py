@@ -67,7 +67,8 @@ def starlette_app(ram: Ram) -> Starlette:
     async def note(request: Request) -> JSONResponse:
         return JSONResponse({"Name": request.path_params["name"], "Principal": request.state.principal.arn})
 
-    app = Starlette(routes=[Route("/", api, methods=["GET", "POST"]), Route("/notes/{name}", note)])
+    both = ["GET", "POST"]
+    app = Starlette(routes=[Route("/", api, methods=both), Route("/notes/{name}", note, methods=both)])
     app.add_middleware(RAMMiddleware, ram=ram)
     return app
 
@@ -82,7 +83,7 @@ def flask_app(ram: Ram) -> Flask:
         action = flask_request.values.get("Action") or flask_request.headers.get("x-acs-action")
         return _answer(g._ram.request_id, action, g.principal)
 
-    @app.get("/notes/<name>")
+    @app.route("/notes/<name>", methods=["GET", "POST"])
     @require("ecs:DescribeInstances", NOTE)
     def note(name: str) -> dict[str, Any]:
         return {"Name": name, "Principal": g.principal.arn}
@@ -214,3 +215,21 @@ def test_botocore_sigv4_allowed_and_denied(live: Live, service: str, name: str, 
     code = error.findtext("Code") if service == "s3" else error.findtext("Error/Code")
     assert (error.tag, code) == ("Error" if service == "s3" else "ErrorResponse", "NoPermission")
     assert error.findtext("RequestId") == denied.headers["x-acs-request-id"]
+
+
+def test_tea_roa_v2_with_a_form_body(live: Live) -> None:
+    # Tea's ROA v2 sends a form body without Content-MD5, so its signature does not cover it: the request is
+    # served, and the rule is resolved without the body (credentials.coverage).
+    key = live.world.keys["alice"]
+    config = tea_models.Config(
+        access_key_id=key.access_key_id, access_key_secret=key.secret, endpoint=live.endpoint,
+        protocol="http", signature_algorithm="v2",
+    )  # fmt: skip
+    api = tea_models.Params(
+        action="PutNote", version=VERSION, protocol="HTTP", pathname="/notes/abc", method="POST",
+        auth_type="AK", style="ROA", req_body_type="formData", body_type="json",
+    )  # fmt: skip
+    request = tea_models.OpenApiRequest(body={"name": "other", "text": "x y"})
+    body = TeaClient(config).call_api(api, request, RuntimeOptions())["body"]
+    assert body == {"Name": "abc", "Principal": live.world.arn("alice")}
+    assert live.world.audit.events[-1].resource == f"acs:ecs:*:{live.world.account_id}:instance/abc"
