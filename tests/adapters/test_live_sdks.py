@@ -180,17 +180,22 @@ def test_sdk_errors_for_bad_credentials(live: Live) -> None:
 def test_tea_roa_v2_with_reserved_characters_in_the_path(live: Live, name: str) -> None:
     # Tea signs the path as it sends it (each segment quoted, only "~" kept). wsgiref hands the app a decoded
     # PATH_INFO and no raw URI, so the path the signature covers must be rebuilt as Tea encoded it.
+    body = tea_roa_v2(live, "GET", "/notes/" + quote(name, safe="~"), tea_models.OpenApiRequest())
+    assert body == {"Name": name, "Principal": live.world.arn("alice")}
+
+
+def tea_roa_v2(live: Live, method: str, path: str, request: Any, body_type: str = "json") -> Any:
+    """alice's ROA call through tea-openapi, signed v2 (ROA), answered with the JSON body."""
     key = live.world.keys["alice"]
     config = tea_models.Config(
         access_key_id=key.access_key_id, access_key_secret=key.secret, endpoint=live.endpoint,
         protocol="http", signature_algorithm="v2",
     )  # fmt: skip
     api = tea_models.Params(
-        action="GetNote", version=VERSION, protocol="HTTP", pathname="/notes/" + quote(name, safe="~"),
-        method="GET", auth_type="AK", style="ROA", req_body_type="json", body_type="json",
+        action="Note", version=VERSION, protocol="HTTP", pathname=path, method=method, auth_type="AK",
+        style="ROA", req_body_type=body_type, body_type="json",
     )  # fmt: skip
-    body = TeaClient(config).call_api(api, tea_models.OpenApiRequest(), RuntimeOptions())["body"]
-    assert body == {"Name": name, "Principal": live.world.arn("alice")}
+    return TeaClient(config).call_api(api, request, RuntimeOptions())["body"]
 
 
 @pytest.mark.parametrize("service", ["ecs", "s3"])  # S3 signs the path as sent, others encode it again
@@ -220,16 +225,7 @@ def test_botocore_sigv4_allowed_and_denied(live: Live, service: str, name: str, 
 def test_tea_roa_v2_with_a_form_body(live: Live) -> None:
     # Tea's ROA v2 sends a form body without Content-MD5, so its signature does not cover it: the request is
     # served, and the rule is resolved without the body (credentials.coverage).
-    key = live.world.keys["alice"]
-    config = tea_models.Config(
-        access_key_id=key.access_key_id, access_key_secret=key.secret, endpoint=live.endpoint,
-        protocol="http", signature_algorithm="v2",
-    )  # fmt: skip
-    api = tea_models.Params(
-        action="PutNote", version=VERSION, protocol="HTTP", pathname="/notes/abc", method="POST",
-        auth_type="AK", style="ROA", req_body_type="formData", body_type="json",
-    )  # fmt: skip
     request = tea_models.OpenApiRequest(body={"name": "other", "text": "x y"})
-    body = TeaClient(config).call_api(api, request, RuntimeOptions())["body"]
+    body = tea_roa_v2(live, "POST", "/notes/abc", request, body_type="formData")
     assert body == {"Name": "abc", "Principal": live.world.arn("alice")}
     assert live.world.audit.events[-1].resource == f"acs:ecs:*:{live.world.account_id}:instance/abc"
