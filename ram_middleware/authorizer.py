@@ -36,14 +36,14 @@ from xml.sax.saxutils import escape
 from . import errors
 from .audit import AuditDecision, AuditEvent, AuditSink, JsonLinesSink
 from .context import ContextBuilder, format_time
-from .credentials.coverage import signed_view
+from .credentials.coverage import host_covered, signed_view
 from .crypto import SecretBox, generate_key
 from .facts import RequestFacts
 from .identity import Principal
 from .policy.document import parse_policy
 from .policy.evaluate import AttachedPolicy, Decision, PolicySet, decide_with_session
 from .policy.request import make_request
-from .routes import PathParams, Rule
+from .routes import PathParams, Rule, UnsignedValue
 
 __all__ = [
     "Authenticating",
@@ -337,8 +337,10 @@ class Authorizer:
 
         When the Host names a bucket, that bucket fills ``{bucket}`` (a query ``bucket`` cannot replace it),
         and a route that captures another bucket from its path is refused: the app and the check must not
-        read two different buckets. An OSS-signed request whose Host names none takes ``{bucket}`` only
-        from the route, never from the query or form, which OSS leaves unsigned.
+        read two different buckets. Under a signature that does not cover the Host (ROA, RPC v1) such a
+        bucket is an :class:`~ram_middleware.routes.UnsignedValue`: a template naming ``{bucket}`` refuses
+        the request. An OSS-signed request whose Host names none takes ``{bucket}`` only from the route,
+        never from the query or form, which OSS leaves unsigned.
         """
         host = self._host_bucket(facts)
         captured = path_params.get("bucket")
@@ -347,7 +349,12 @@ class Authorizer:
                 raise errors.InvalidParameter(
                     "bucket", "The request path and the Host name different buckets."
                 )
-            return path_params if captured == host else {**path_params, "bucket": host}
+            if captured == host:
+                return path_params
+            return {
+                **path_params,
+                "bucket": host if host_covered(principal.auth_method) else UnsignedValue(host),
+            }
         if captured is None and principal.auth_method.startswith("oss-"):
             return {**path_params, "bucket": ""}  # empty: MissingParameter.bucket, no query fallback
         return path_params

@@ -41,6 +41,7 @@ __all__ = [
     "RouteTable",
     "RpcApi",
     "Rule",
+    "UnsignedValue",
     "declared_rule",
     "path_texts",
     "public",
@@ -64,6 +65,14 @@ class OpaqueValue(str):
     """A path parameter an adapter cannot render as text (a custom converter's list): present, so that no
     query or form parameter stands in for it, and a :class:`RouteConfigurationError` for any template that
     names it. Its text is the type of the value."""
+
+    __slots__ = ()
+
+
+class UnsignedValue(str):
+    """A placeholder's value taken from a part of the request its signature does not cover (the Host, for
+    ROA and RPC v1): present, so that no query or form parameter stands in for it, and refused with
+    ``InvalidParameter`` by any template that names it."""
 
     __slots__ = ()
 
@@ -161,6 +170,11 @@ def _lookup(kind: int, name: str, facts: RequestFacts, path_params: Mapping[str,
         raise RouteConfigurationError(
             f"route variable {name!r} converts to a {value}; resources take text, numbers and UUIDs"
         )
+    if type(value) is UnsignedValue:
+        raise errors.InvalidParameter(
+            name, f"The {name} is named by the Host, which this signature does not cover: sign with ACS3, "
+            "OSS or SigV4, or address it in the path.",
+        )  # fmt: skip
     from_request = value is None
     if from_request:
         value = _single_param(facts, name)

@@ -7,9 +7,14 @@ them (a template that needs one then fails closed with ``MissingParameter``). Th
 request as sent: what it reads from an unsigned part is its own business, as with any OSS upload body.
 
 * a form body the signature does not cover: ROA and OSS without ``Content-MD5``, OSS V4 and SigV4 with
-  ``UNSIGNED-PAYLOAD`` (RPC v1 and ACS3 always cover it; Tea's ROA v2 sends form bodies without MD5);
+  ``UNSIGNED-PAYLOAD`` (RPC v1 and ACS3 always cover it; Tea's ROA v2 sends form bodies without MD5). A
+  parameter the rule reads that such a form also names is refused (``InvalidParameter``): the app, which
+  reads the form, would see another value than the one checked;
 * OSS V1: every query parameter but the signed sub-resources;
 * OSS V1 and V4: the ``x-acs-action``/``x-acs-version`` headers (only ``x-oss-*`` headers are signed).
+
+The Host is covered by OSS, ACS3 and SigV4 signatures only (:func:`host_covered`): only for those does a
+bucket named by the Host fill a route's ``{bucket}``.
 
 A console session is a bearer credential, not a signature: its requests are taken whole.
 """
@@ -17,17 +22,24 @@ A console session is a bearer credential, not a signature: its requests are take
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 
 from .. import errors
 from ..facts import RequestFacts, decode_component
 from .oss import SCHEME_V1, SCHEME_V1_QUERY, SCHEME_V4, SCHEME_V4_QUERY, SUBRESOURCES, UNSIGNED_PAYLOAD
 
-__all__ = ["body_covered", "signed_view"]
+__all__ = ["body_covered", "host_covered", "signed_view"]
 
 _FULLY_COVERED = frozenset({"rpc-v1", "acs3", "session"})
 _OSS = frozenset({SCHEME_V1, SCHEME_V1_QUERY, SCHEME_V4, SCHEME_V4_QUERY})
 _OSS_V1 = frozenset({SCHEME_V1, SCHEME_V1_QUERY})
 _RPC_HEADERS = frozenset({"x-acs-action", "x-acs-version"})
+_HOST_SIGNED = frozenset({"acs3", "aws-v4", "session"}) | _OSS
+
+
+def host_covered(scheme: str) -> bool:
+    """Whether the signature of ``scheme`` covers the Host header (ROA and RPC v1 do not sign it)."""
+    return scheme in _HOST_SIGNED
 
 
 def body_covered(facts: RequestFacts, scheme: str) -> bool:
@@ -49,14 +61,49 @@ def signed_view(facts: RequestFacts, scheme: str) -> RequestFacts:
     if scheme in _FULLY_COVERED:
         return facts
     changes: dict[str, object] = {}
+    open_form: frozenset[str] = frozenset()
     if facts.body and not body_covered(facts, scheme):
         changes["body"] = b""
+        open_form = frozenset(name for name, _ in facts.form_pairs)
     if scheme in _OSS:
         changes["headers"] = tuple((n, v) for n, v in facts.headers if n.lower() not in _RPC_HEADERS)
     if scheme in _OSS_V1:
         kept = [piece for piece in facts.query.split("&") if piece and _piece_name(piece) in SUBRESOURCES]
         changes["query"] = "&".join(kept)
-    return dataclasses.replace(facts, **changes) if changes else facts  # type: ignore[arg-type]
+    if not changes:
+        return facts
+    view = dataclasses.replace(facts, **changes)  # type: ignore[arg-type]
+    if open_form:  # RequestFacts computes params once and keeps them in the instance dict: set them first
+        view.__dict__["params"] = _SignedParams(view.params, open_form)
+    return view
+
+
+class _SignedParams(Mapping[str, str]):
+    """The signed parameters; reading one that the uncovered form body also names is refused."""
+
+    def __init__(self, signed: Mapping[str, str], open_form: frozenset[str]) -> None:
+        self._signed = signed
+        self._open = open_form
+
+    def _check(self, name: str) -> None:
+        if name in self._open:
+            raise errors.InvalidParameter(
+                name, f"The {name[:64]} parameter comes in a form body the signature does not cover."
+            )
+
+    def __getitem__(self, name: str) -> str:
+        self._check(name)
+        return self._signed[name]
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        self._check(name)
+        return self._signed.get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._signed)
+
+    def __len__(self) -> int:
+        return len(self._signed)
 
 
 def _piece_name(piece: str) -> str:

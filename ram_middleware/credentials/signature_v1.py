@@ -13,7 +13,7 @@ from typing import NoReturn
 from urllib.parse import quote
 
 from .. import errors
-from ..facts import RequestFacts, TextMemo
+from ..facts import RequestFacts, TextMemo, decode_path
 from .encoding import (
     ContentMD5Mismatch,
     MissingCredentialParameter,
@@ -153,6 +153,29 @@ def canonicalized_resource(
     return f"{path}?{query}"
 
 
+def _decodes_to_itself(path: str) -> bool:
+    try:
+        return decode_path(path) == path
+    except errors.RAMError:
+        return False
+
+
+def _check_unambiguous(decoded_path: str, pairs: Iterable[tuple[str, str]]) -> None:
+    """The ROA string joins the decoded path and parameters with ``?``, ``&`` and ``=`` unescaped, so one
+    string stands for several requests (``?a=1&b=2`` and ``?a=1%26b%3D2``; ``/x?acl`` and ``/x%3Facl``):
+    those characters are refused where they would be read as separators."""
+    if "?" in decoded_path:
+        raise errors.IncompleteSignature(
+            "A ROA-signed path cannot hold '?' (%3F): the signature would not bind it."
+        )
+    for name, value in pairs:
+        if "&" in name or "=" in name or "&" in value:
+            raise errors.IncompleteSignature(
+                "A ROA-signed query name cannot hold '&' or '=', nor a value '&': the signature would not "
+                "bind where one parameter ends."
+            )
+
+
 def roa_string_to_sign(
     method: str, accept: str, md5: str, content_type: str, date: str, canonical_headers: str, resource: str
 ) -> str:
@@ -199,12 +222,17 @@ def parse_roa(facts: RequestFacts, authorization: str) -> SignedRequest:
     headers = prefixed_headers(facts.headers, "x-acs-")
     lines = (facts.method, facts.header("accept") or "", md5, facts.content_type, date, headers)
     pairs = facts.query_pairs
+    _check_unambiguous(facts.decoded_path, pairs)
     # aliyun-python-sdk-core signs the decoded path and "name=" for an empty value; Tea signs the path as it
     # sends it (already encoded) and "name". The first variant is the spec's; the others are tried after it.
     # Tea's encoding (every segment quoted, "~" kept) is tried too: a server that passes no raw URI (wsgiref)
-    # leaves only a path rebuilt from the decoded one, which keeps "+", "*", "@"… as they are.
+    # leaves only a path rebuilt from the decoded one, which keeps "+", "*", "@"… as they are. The decoded
+    # path counts only when decoding it again changes nothing: else "/a%252D" (the app reads "a%2D") would
+    # verify with the signature of "/a%2D" (the app reads "a-").
     decoded = facts.decoded_path
-    paths = [decoded] if facts.path == decoded else [decoded, facts.path]
+    paths = [decoded] if _decodes_to_itself(decoded) else []
+    if facts.path not in paths:
+        paths.append(facts.path)
     quoted = quote(decoded, safe="/~")
     if quoted not in paths:
         paths.append(quoted)

@@ -185,7 +185,10 @@ def test_a_form_body_outside_the_signature_decides_nothing(scheme: str) -> None:
     form = RequestFacts(facts.method, facts.path, facts.query, (*kept, form_type), b"Action=X", facts.peer)
     scheme_name = scheme  # the vector files are named after the schemes' auth_method
     assert not body_covered(form, scheme_name)
-    assert "Action" not in signed_view(form, scheme_name).params
+    view = signed_view(form, scheme_name)
+    assert view.body == b"" and dict(view.params) == dict(form.query_pairs)
+    with pytest.raises(errors.InvalidParameter, match="form body the signature does not cover"):
+        view.params.get("Action")  # the app would read it from the form: another value than the one checked
     with_md5 = RequestFacts(
         form.method, form.path, form.query, (*form.headers, ("Content-MD5", "x")), form.body
     )
@@ -193,3 +196,23 @@ def test_a_form_body_outside_the_signature_decides_nothing(scheme: str) -> None:
     assert signed_view(with_md5, scheme_name).params.get("Action") == "X"
     for covered in ("rpc-v1", "acs3"):
         assert signed_view(form, covered) is form
+
+
+def test_roa_strings_that_would_stand_for_two_requests_are_refused(resolver: MemoryResolver) -> None:
+    # The ROA string joins the decoded path and query with "?", "&" and "=" unescaped.
+    vector = next(v for v in ALL if v.name.startswith("roa["))
+    facts = vector.facts()
+    authenticator = authenticator_at(vector, resolver)
+
+    def variant(path: str, query: str) -> RequestFacts:
+        return RequestFacts(facts.method, path, query, facts.headers, facts.body, facts.peer)
+
+    for path, query in (("/x%3Facl", ""), ("/x", "InstanceId=i-1%26RegionId%3Dcn"), ("/x", "a%3Db=1")):
+        with pytest.raises(errors.IncompleteSignature, match="ROA-signed"):
+            authenticator.parse(variant(path, query))
+    # "/a%252D" decodes to "/a%2D", which the app reads; it must not verify as the string of "/a%2D".
+    signed = authenticator.parse(variant("/notes/a%252D", ""))
+    assert signed is not None
+    candidates = (signed.string_to_sign, *signed.alternatives)
+    assert not any(s.endswith("\n/notes/a%2D") for s in candidates)
+    assert any(s.endswith("\n/notes/a%252D") for s in candidates)
