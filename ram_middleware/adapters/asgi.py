@@ -295,7 +295,7 @@ def _needs_body(scope: Scope) -> bool:
     framed = False  # a content-length or transfer-encoding header says whether there is a body
     has_body = False
     authorization = oss_payload = amz_payload = None
-    content_type = b""
+    content_type: bytes | None = None
     content_md5 = False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -303,7 +303,7 @@ def _needs_body(scope: Scope) -> bool:
             has_body = has_body or value.strip() not in (b"", b"0")
         elif name == b"transfer-encoding":
             framed = has_body = True
-        elif name == b"content-type":
+        elif name == b"content-type" and content_type is None:  # the first, as RequestFacts and Starlette
             content_type = value
         elif name == b"authorization":
             authorization = value
@@ -319,7 +319,7 @@ def _needs_body(scope: Scope) -> bool:
         has_body = scope.get("http_version", "1.1") not in _HTTP_1
     return has_body and body_is_signed(
         authorization=None if authorization is None else authorization.decode("latin-1"),
-        content_type=content_type.decode("latin-1"),
+        content_type=(content_type or b"").decode("latin-1"),
         content_md5=content_md5,
         oss_payload=None if oss_payload is None else oss_payload.decode("latin-1"),
         query=scope.get("query_string", b"").decode("latin-1"),

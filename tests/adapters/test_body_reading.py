@@ -78,6 +78,10 @@ def test_a_body_is_buffered_only_when_a_credential_covers_it(
     assert needs_body(environ) is read  # WSGI and ASGI decide alike
     scope = {"type": "http", "http_version": "1.1", "headers": headers, "query_string": query.encode()}
     assert asyncio.run(_pulled(world, scope)) is read
+    # A second Content-Type changes nothing: the first is the one the check and Starlette read.
+    other = FORM if content_type != FORM else "text/plain"
+    scope["headers"] = [*headers, (b"content-type", other.encode())]
+    assert asyncio.run(_pulled(world, scope)) is read
 
 
 # --- a body that stops arriving ----------------------------------------------------------------------------
