@@ -102,6 +102,7 @@ def serve(
     ram = demo_runtime(store_url, trusted_proxies=trusted_proxies, clock_file=clock_file, audit=audit)
     if not ram.service.list_accounts():
         print("warning: the store holds no account yet; run `ram init` first.", flush=True)
+    print(f"Company X demo APIs on http://{host}:{port}/ (store {store_url})", flush=True)
     try:
         uvicorn.run(
             create_app(ram),
