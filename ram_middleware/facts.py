@@ -35,6 +35,17 @@ _MULTIPART_TYPE = "multipart/form-data"
 _T = TypeVar("_T")
 
 
+def media_type_is(content_type: str, media_type: str) -> bool:
+    """Whether a Content-Type names ``media_type``, read as liberally as any framework reads it: the
+    frameworks' own parsers disagree on what to strip (python-multipart, for Starlette and FastAPI, strips
+    Unicode whitespace such as U+00A0; Werkzeug does not), and a body the check did not take for a form or
+    multipart body while the app parses it as one would carry parameters the check never saw."""
+    value = content_type.strip()  # str.strip: every Unicode whitespace, as the most liberal parser
+    if value[: len(media_type)].lower() == media_type:
+        return True
+    return value.partition(";")[0].strip().lower() == media_type
+
+
 class _lazy(Generic[_T]):
     """Compute an attribute once per instance. Like functools.cached_property, but without the lock that
     Python 3.11 takes on every first access (measurable on the authentication hot path)."""
@@ -244,7 +255,7 @@ class RequestFacts:
         return self._media_type_is(_MULTIPART_TYPE)
 
     def _media_type_is(self, media_type: str) -> bool:
-        return self.content_type.lstrip(" \t")[: len(media_type)].lower() == media_type
+        return media_type_is(self.content_type, media_type)
 
     # --- decoded views ---------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..authorizer import Authorizer
+from ..facts import media_type_is
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_MAX_BODY", "Runtime", "body_is_signed", "runtime_from_env"]
 
@@ -38,7 +39,7 @@ def body_is_signed(
     no scheme reads: buffering those would only let an unverified caller hold the server's memory and
     time.
     """
-    if content_md5 or content_type.lstrip(" \t")[: len(_FORM)].lower() == _FORM:
+    if content_md5 or media_type_is(content_type, _FORM):
         return True
     if authorization is not None:
         scheme = authorization.lstrip().partition(" ")[0]

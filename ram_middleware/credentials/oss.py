@@ -111,6 +111,10 @@ _EXPIRES = re.compile(r"[0-9]{1,11}").fullmatch
 V4_ALGORITHM = "OSS4-HMAC-SHA256"
 V4_TERMINATOR = "aliyun_v4_request"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# wsgiref reports this Content-Type for a request that sent none, and oss2 sends none for a key whose type it
+# cannot guess: with exactly this type, the string without it is tried too (the type changes nothing the
+# check reads, and an OSS body is only as signed as its Content-MD5).
+_WSGIREF_DEFAULT_TYPE = "text/plain"
 V4_DEFAULT_SIGNED = ("content-type", "content-md5")
 SCHEME_V4_QUERY = "oss-v4-query"
 # Query parameters that make a request a V4 presigned URL (then every x-oss-* field below is required).
@@ -348,6 +352,9 @@ def _v1_request(
     oss_headers = prefixed_headers(facts.headers, "x-oss-")
     resource = v1_canonicalized_resource(signed_resource_path(facts, *hosts), facts.query_pairs)
     to_sign = v1_string_to_sign(facts.method, md5, facts.content_type, date_line, oss_headers, resource)
+    alternatives: tuple[str, ...] = ()
+    if facts.content_type == _WSGIREF_DEFAULT_TYPE:  # perhaps wsgiref's, for an upload that sent none
+        alternatives = (v1_string_to_sign(facts.method, md5, "", date_line, oss_headers, resource),)
     return SignedRequest(
         scheme=scheme,
         access_key_id=access_key_id,
@@ -356,6 +363,7 @@ def _v1_request(
         signer=v1_signature,
         signed_at=signed_at,
         security_token=security_token,
+        alternatives=alternatives,
         parts={
             "canonicalized_oss_headers": oss_headers,
             "canonicalized_resource": resource,
@@ -507,18 +515,20 @@ def _v4_request(
             "x-oss-content-sha256 is not the SHA-256 of the request body."
         )
     additional = sorted(name.lower() for name in additional_headers.split(";") if name)
-    canonical = "\n".join(
-        (
-            facts.method,
-            pct(signed_resource_path(facts, *hosts), keep_slash=True),
-            v4_canonical_query(signed_pairs),
-            v4_canonical_headers(facts.headers, additional),
-            ";".join(additional),
-            payload,
-        )
+    head = (
+        facts.method,
+        pct(signed_resource_path(facts, *hosts), keep_slash=True),
+        v4_canonical_query(signed_pairs),
     )
+    tail = (";".join(additional), payload)
+    canonical = "\n".join((*head, v4_canonical_headers(facts.headers, additional), *tail))
     scope = f"{date}/{region}/{product}/{V4_TERMINATOR}"
     to_sign = f"{V4_ALGORITHM}\n{oss_date}\n{scope}\n{sha256_hex(canonical)}"
+    alternatives: tuple[str, ...] = ()
+    if facts.content_type == _WSGIREF_DEFAULT_TYPE and "content-type" not in additional:  # as in V1
+        without = [(name, value) for name, value in facts.headers if name.lower() != "content-type"]
+        other = "\n".join((*head, v4_canonical_headers(without, additional), *tail))
+        alternatives = (f"{V4_ALGORITHM}\n{oss_date}\n{scope}\n{sha256_hex(other)}",)
     return SignedRequest(
         scheme=scheme,
         access_key_id=access_key_id,
@@ -527,6 +537,7 @@ def _v4_request(
         signer=v4_signer(date, region, product),
         signed_at=signed_at,
         security_token=security_token,
+        alternatives=alternatives,
         parts={"canonical_request": canonical, "scope": scope, "string_to_sign": to_sign},
         expires_at=None if expires_in is None else signed_at + expires_in,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import oss2  # type: ignore[import-untyped]
 import pytest
 import requests
 from alibabacloud_tea_openapi import utils_models as tea_models
@@ -67,7 +68,7 @@ def starlette_app(ram: Ram) -> Starlette:
     async def note(request: Request) -> JSONResponse:
         return JSONResponse({"Name": request.path_params["name"], "Principal": request.state.principal.arn})
 
-    both = ["GET", "POST"]
+    both = ["GET", "POST", "PUT"]
     app = Starlette(routes=[Route("/", api, methods=both), Route("/notes/{name}", note, methods=both)])
     app.add_middleware(RAMMiddleware, ram=ram)
     return app
@@ -83,7 +84,7 @@ def flask_app(ram: Ram) -> Flask:
         action = flask_request.values.get("Action") or flask_request.headers.get("x-acs-action")
         return _answer(g._ram.request_id, action, g.principal)
 
-    @app.route("/notes/<name>", methods=["GET", "POST"])
+    @app.route("/notes/<name>", methods=["GET", "POST", "PUT"])
     @require("ecs:DescribeInstances", NOTE)
     def note(name: str) -> dict[str, Any]:
         return {"Name": name, "Principal": g.principal.arn}
@@ -229,3 +230,15 @@ def test_tea_roa_v2_with_a_form_body(live: Live) -> None:
     body = tea_roa_v2(live, "POST", "/notes/abc", request, body_type="formData")
     assert body == {"Name": "abc", "Principal": live.world.arn("alice")}
     assert live.world.audit.events[-1].resource == f"acs:ecs:*:{live.world.account_id}:instance/abc"
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_oss2_upload_without_a_content_type(live: Live, version: str) -> None:
+    # oss2 sends no Content-Type for a key whose type it cannot guess; wsgiref then reports text/plain.
+    key = live.world.keys["alice"]
+    provider = oss2.credentials.StaticCredentialsProvider(key.access_key_id, key.secret)
+    auth = oss2.ProviderAuthV4(provider) if version == "v4" else oss2.ProviderAuth(provider)
+    bucket = oss2.Bucket(auth, f"http://{live.endpoint}", "notes", region="cn-hangzhou", connect_timeout=10)
+    result = bucket.put_object("plain", b"hello")
+    assert result.status == 200
+    assert live.world.audit.events[-1].resource == f"acs:ecs:*:{live.world.account_id}:instance/plain"
