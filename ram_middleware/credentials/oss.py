@@ -229,7 +229,8 @@ def host_bucket(
     host = single(facts.header_values("host"), "Host")
     if host is None or not host.isascii():  # no Unicode case folding into an ASCII bucket name
         return None
-    name = host.partition(":")[0].lower()
+    # An absolute name ("bkt.oss.example.com.") is the same host to DNS and to an app that strips the dot.
+    name = host.partition(":")[0].lower().removesuffix(".")
     bucket = cnames.get(name)
     if bucket is None:
         label, _, domain = name.partition(".")

@@ -231,8 +231,8 @@ def test_resource_from_host_and_path(path: str, resource: str, style: str) -> No
 
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("version", ["v1", "v4"])
-@pytest.mark.parametrize("form", ["{}:8080", "{upper}", "{title}:443", "{}:"])
-def test_host_port_and_case_do_not_matter(version: str, form: str, style: str) -> None:
+@pytest.mark.parametrize("form", ["{}:8080", "{upper}", "{title}:443", "{}:", "{}.", "{upper}.:80"])
+def test_host_port_case_and_a_trailing_dot_do_not_matter(version: str, form: str, style: str) -> None:
     _, name, (domains, cnames) = STYLES[style]
     host = form.format(name, upper=name.upper(), title=name.title())
     for op in ("presigned", "get-object"):
