@@ -223,7 +223,8 @@ class _Planner:
         profile = self._login_profile(name) if exists else None
         if profile is None:
             self.add(
-                f"create a console logon for user {name} (password to change at first logon)",
+                f"create a console logon for user {name} (password to change at first logon"
+                + (", MFA to bind)" if bind else ")"),
                 partial(_new_login_profile, t, name, bind),
                 secret_label=f"initial password of {name}",
             )

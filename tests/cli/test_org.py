@@ -17,6 +17,8 @@ def test_apply_shows_the_plan_and_asks_first(ram: Ram) -> None:
     refused = ram("apply", str(ORG_FILE), input="n\n")
     assert refused.exit_code == 1 and "Aborted" in refused.output
     assert "+ create user D" in refused.stderr and "+ add user D to group OandM" in refused.stderr
+    # D and E must bind MFA at first logon; the plan says so, and not for console users who need not.
+    assert "console logon for user D (password to change at first logon, MFA to bind)" in refused.stderr
     assert ram.service.list_users(ram.account_id).items == ()
     dry = ram.json("apply", str(ORG_FILE), "--dry-run")
     assert "create policy RnDOSSOfficeNetworkWorkingHours" in dry["Plan"] and dry["Applied"] == []
