@@ -31,18 +31,15 @@ class AttachmentOps(ServiceBase):
     def _target(
         self, repo: Repository, account_id: str, target_type: AttachTarget, name: str
     ) -> tuple[str, str]:
-        """(id, stored name) of the user, group or role."""
-        target_type = check_target_type(target_type)
+        """(id, stored name) of the user, group or role (``target_type`` already checked)."""
         if target_type == "user":
             user = self._user(repo, account_id, name)
             return user.user_id, user.user_name
         if target_type == "group":
             group = self._group(repo, account_id, name)
             return group.group_id, group.group_name
-        if target_type == "role":
-            role = self._role(repo, account_id, name)
-            return role.role_id, role.role_name
-        raise AssertionError(target_type)  # check_target_type returned one of the three
+        role = self._role(repo, account_id, name)
+        return role.role_id, role.role_name
 
     def _policy(self, repo: Repository, account_id: str, kind: PolicyType, policy_name: str) -> Policy:
         if kind == "System":

@@ -291,11 +291,10 @@ class Directory:
         return found if isinstance(found, Role) else None
 
     def role_revoked_before(self, account_id: str, role_name: str) -> datetime | None:
-        """Sessions of this role issued before the returned time are revoked (None: none revoked)."""
-        role = self.role(account_id, role_name)
-        if role is None:
-            return None
-        found = self._cached(("revoked", role.role_id), lambda r: r.get_role_revoked_before(role.role_id))
+        """Sessions of this role issued before the returned time are revoked (None: none revoked, or no such
+        role). Read on every STS request, twice: one lock-free lookup in the current snapshot."""
+        key = ("revoked", account_id, role_name.lower())
+        found = self._cached_hot(key, lambda repo: self._load_revoked_before(repo, account_id, role_name))
         return found if isinstance(found, datetime) else None
 
     @staticmethod
@@ -351,11 +350,7 @@ class Directory:
 
     def _check_role_session(self, principal: Principal) -> None:
         # The role's existence under the same RoleId is already part of the policy set (empty otherwise).
-        # Every STS request comes here: one lock-free lookup, as for the policy set itself.
-        account_id, name = principal.account_id, principal.name
-        key = ("revoked-by-name", account_id, name.lower())
-        found = self._cached_hot(key, lambda repo: self._load_revoked_before(repo, account_id, name))
-        revoked_before = found if isinstance(found, datetime) else None
+        revoked_before = self.role_revoked_before(principal.account_id, principal.name)
         if revoked_before is not None and _moment(principal.extra[SESSION_ISSUED]) < revoked_before:
             raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
 
