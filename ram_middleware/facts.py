@@ -368,7 +368,8 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"
 
 
 def _invented_content_type(environ: Mapping[str, Any]) -> bool:
-    """wsgiref's stand-in ``text/plain`` on a request without a body (see :meth:`RequestFacts.from_wsgi`)."""
+    """wsgiref's stand-in ``text/plain``: on a request without a body, or whose ``SignedHeaders`` leave
+    content-type out (see :meth:`RequestFacts.from_wsgi`)."""
     if environ.get("CONTENT_TYPE") != "text/plain":
         return False
     if not str(environ.get("SERVER_SOFTWARE", "")).startswith("WSGIServer/"):
