@@ -4,6 +4,10 @@
 with an authorizer of its own that shares the runtime's authenticator, directory, context builder, audit
 sink and diagnostics, but treats undeclared requests as "authenticate only" (see :mod:`.routing`): that is
 how GetCallerIdentity reaches every authenticated caller while everything else is policy-checked.
+
+The APIs take signed requests only, never the console's session cookie: a browser sends that cookie on a
+cross-site navigation (SameSite=Lax), and an RPC call by GET changes state, so a page elsewhere could
+otherwise drive the APIs as whoever is signed in to the console.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from .. import errors
 from ..adapters.asgi import RAMMiddleware
 from ..authorizer import Authorizer, EntityTooLarge, Outcome, new_request_id
 from ..config import Ram
+from ..credentials.authenticate import Authenticator, detect_scheme
+from ..credentials.encoding import SignedRequest
 from ..facts import RequestFacts
+from ..identity import Principal
 from ..routes import InvalidAction
 from .base import Backend
 from .plane import ControlPlane
@@ -169,6 +176,20 @@ class _WithConsole:
             await self.plane(scope, receive, send)
 
 
+class _SignedOnly:
+    """The runtime's authenticator for signed requests; a request with no signature (a console session
+    cookie, say) carries no credential here."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    def authenticate(self, facts: RequestFacts) -> Principal | None:
+        return None if detect_scheme(facts) is None else self._authenticator.authenticate(facts)
+
+    def parse(self, facts: RequestFacts) -> SignedRequest | None:
+        return self._authenticator.parse(facts)
+
+
 def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
     base = runtime.authorizer
     backend = Backend(
@@ -176,7 +197,7 @@ def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
     )
     plane = ControlPlane(backend, host_id=runtime.config.host_id)
     authorizer = Authorizer(
-        runtime.authenticator,
+        _SignedOnly(runtime.authenticator),
         runtime.directory,
         contexts=base.contexts,
         audit=base.audit,

@@ -81,3 +81,21 @@ def test_oversized_form_is_refused(site: Site) -> None:
     token = browser.token("/console/logon")
     reply = browser.post("/console/logon", {"csrf_token": token, "password": "x" * 20000})
     assert reply.status_code == 413
+
+
+def test_the_apis_beside_the_console_refuse_its_session_cookie(world: World) -> None:
+    """Under ``ram serve`` a console session must not drive the RAM API: a cross-site page could send the
+    browser (cookie included, SameSite=Lax) to ``/?Action=...`` by GET, which changes state in RPC."""
+    from ram_middleware.api.app import create_app
+
+    service, account = world.ram.service, world.account_id
+    service.attach_policy_to_user(account, "System", "AliyunRAMFullAccess", "bob")
+    browser = Site("starlette", create_app(world.ram), world).client()
+    assert browser.logon("bob").status_code == 303 and browser.session
+    assert browser.get("/console/").status_code == 200
+    cross_site = {**HTML, "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"}
+    for headers in (cross_site, HTML):
+        call = browser.get("/?Action=CreateUser&Version=2015-05-01&UserName=mallory", headers=headers)
+        assert call.status_code == 401 and call.json()["Code"] == "MissingAuthentication"
+    assert "mallory" not in {user.user_name for user in service.list_users(account).items}
+    assert browser.get("/console/").status_code == 200  # the session itself still works for the console
