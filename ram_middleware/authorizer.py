@@ -66,6 +66,10 @@ log = logging.getLogger(__name__)
 Undeclared = Literal["deny", "allow", "authenticate"]
 _NO_PARAMS: PathParams = {}
 _ROOT_REASON = "The account root may perform any action"
+_UNDECLARED_AUTHENTICATES = (
+    "Route not declared; any authenticated caller may use it (undeclared='authenticate')"
+)
+_RULE_AUTHENTICATES = "The route's rule needs only authentication for this request"
 
 
 class MissingAuthentication(errors.AuthenticationError):
@@ -308,7 +312,10 @@ class Authorizer:
         # The rule reads only what the signature covers (credentials.coverage): a replayed request's
         # unsigned parts must not choose what it is authorized for.
         signed = signed_view(facts, principal.auth_method)
-        action, resource = rule.resolve(signed, path_params, principal.account_id)
+        target = rule.resolve(signed, path_params, principal.account_id)
+        if target is None:
+            return self._authenticated_only(facts, principal, request_id, now, _RULE_AUTHENTICATES)
+        action, resource = target
         trace.action, trace.resource = action, resource
         context = self.contexts.build(facts, principal, now)
         decision, by_session = self._evaluate(principal, action, resource, context)
@@ -394,15 +401,20 @@ class Authorizer:
         self, facts: RequestFacts, principal: Principal, request_id: str, now: datetime
     ) -> tuple[Outcome, AuditEvent]:
         if self.undeclared == "authenticate":
-            reason = "Route not declared; any authenticated caller may use it (undeclared='authenticate')"
-            event = self._event(facts, request_id, now, principal, "Allow", 200, reason=reason)
-            return Outcome(request_id, principal), event
+            return self._authenticated_only(facts, principal, request_id, now, _UNDECLARED_AUTHENTICATES)
         error = errors.AuthorizationError(detail={})
         reason = "Route not declared; undeclared routes are denied"
         event = self._event(
             facts, request_id, now, principal, "ImplicitDeny", 403, code=error.code, reason=reason
         )
         return Outcome(request_id, principal, error=self._render(facts, error, request_id)), event
+
+    def _authenticated_only(
+        self, facts: RequestFacts, principal: Principal, request_id: str, now: datetime, reason: str
+    ) -> tuple[Outcome, AuditEvent]:
+        """Allowed on the credential alone: an Outcome without action or resource (none was evaluated)."""
+        event = self._event(facts, request_id, now, principal, "Allow", 200, reason=reason)
+        return Outcome(request_id, principal), event
 
     def _failure(
         self, facts: RequestFacts, error: errors.RAMError, request_id: str, now: datetime, trace: _Trace

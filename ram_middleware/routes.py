@@ -105,8 +105,11 @@ class Rule(Protocol):
     @property
     def public(self) -> bool: ...
 
-    def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:
-        """(action, resource) for this request, the caller belonging to ``account_id``."""
+    def resolve(
+        self, facts: RequestFacts, path_params: PathParams, account_id: str
+    ) -> tuple[str, str] | None:
+        """(action, resource) for this request, the caller belonging to ``account_id``; None when what the
+        request turned out to be needs only a valid credential (no policy is evaluated)."""
         ...
 
 

@@ -123,16 +123,25 @@ def caller_user_name(caller: Principal | None) -> str | None:
 
 
 def caller_itself(params: Params, account_id: str, caller: CallerLookup) -> str:
-    """The caller's own ARN (ChangePassword acts on the caller, whatever the parameters say)."""
-    name = caller_user_name(caller())
-    return ram_arn(account_id, "root" if name is None else f"user/{name}")
+    """The caller's own ARN (ChangePassword acts on the caller, whatever the parameters say); a role
+    session's is its assumed-role ARN, so that the handler, not a MissingParameter.UserName for a parameter
+    the action does not have, says why it cannot act."""
+    principal = caller()
+    if principal is not None and principal.kind == "assumed-role":
+        return principal.arn
+    return _user_arn(account_id, caller_user_name(principal))
 
 
 def user_or_caller(params: Params, account_id: str, caller: CallerLookup) -> str:
-    """The user named by UserName, else the caller itself (self-service AccessKey calls)."""
+    """The user named by UserName, else the caller itself (self-service AccessKey calls; a role session
+    must name a user)."""
     if params.optional("UserName") is not None:
         return entity("user")(params, account_id, caller)
-    return caller_itself(params, account_id, caller)
+    return _user_arn(account_id, caller_user_name(caller()))
+
+
+def _user_arn(account_id: str, name: str | None) -> str:
+    return ram_arn(account_id, "root" if name is None else f"user/{name}")
 
 
 def policy_of_type(params: Params, account_id: str, caller: CallerLookup) -> str:

@@ -27,7 +27,7 @@ from ..routes import InvalidAction
 from . import ram, sts
 from .base import Action, Backend, Call, CallerLookup
 from .params import Params
-from .ram_credentials import self_service_password_allowed
+from .ram_credentials import self_service_refusal
 from .responses import Response, error_response, success_response, wants_xml
 
 __all__ = ["APIS", "Api", "ControlPlane", "Target", "requested_names"]
@@ -108,9 +108,12 @@ class ControlPlane:
         self.backend = backend
         self.host_id = host_id
 
-    def target(self, facts: RequestFacts, account_id: str, caller: CallerLookup) -> Target:
-        """What this request must be authorized for (errors for a malformed request are 4xx)."""
+    def target(self, facts: RequestFacts, account_id: str, caller: CallerLookup) -> Target | None:
+        """What this request must be authorized for, or None for a call no policy decides (GetCallerIdentity;
+        ChangePassword, which the security preference governs). Errors for a malformed request are 4xx."""
         api, action = resolve_action(facts)
+        if action.name in api.permission_free or action.name in api.self_service:
+            return None
         return f"{api.service}:{action.name}", action.resource(Params(facts.params), account_id, caller)
 
     def handle(
@@ -155,15 +158,16 @@ class ControlPlane:
         if authorized is None and call.action in api.permission_free:
             return
         if authorized is None and call.action in api.self_service:
-            if self_service_password_allowed(self.backend, call):
+            refused = self_service_refusal(self.backend, call)
+            if refused is None:
                 self._audit(call, expected, "Allow", 200, _SELF_SERVICE_REASON)
                 return
-            refusal = "Self-service password change is disabled (AllowUserToChangePassword=false)"
-        else:
-            refusal = f"The authorization ({authorized!r}) does not cover this call"
-            log.warning(
-                "request %s: authorized %r but asked for %r; refused", call.request_id, authorized, expected
-            )
+            self._audit_failure(call, expected, refused)
+            raise refused
+        refusal = f"The authorization ({authorized!r}) does not cover this call"
+        log.warning(
+            "request %s: authorized %r but asked for %r; refused", call.request_id, authorized, expected
+        )
         error = errors.AuthorizationError(detail={"reason": refusal})
         self._audit(call, expected, "ImplicitDeny", 403, refusal, error.code)
         raise error

@@ -3,25 +3,23 @@
 * ``/healthz`` is public.
 * ``/`` is covered by :class:`ControlPlaneRule` (``ram:<Action>``/``sts:AssumeRole`` on the entity's ARN),
   except calls that need no policy — GetCallerIdentity, and ChangePassword under the security preference —
-  which the resolver leaves undeclared, so the control plane's authorizer only authenticates them. The
-  resolver sees only the query string and headers (the body is not read yet); a call it cannot identify
-  from those gets the rule, i.e. the stricter path.
+  for which the rule answers None, so the authorizer only authenticates them. The rule reads the signed
+  request (query, headers, and an RPC v1 form body), so these calls work wherever v1 puts the parameters.
 * Anything else is undeclared too: authenticated callers get 404, others 401.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from .. import errors
 from ..credentials.authenticate import Authenticator
 from ..credentials.sts import StsTokens, principal_from_claims
-from ..facts import RequestFacts, parse_pairs
+from ..facts import RequestFacts
 from ..identity import Principal
 from ..routes import PUBLIC, PathParams, RouteMatch
 from ..store.cache import Directory
-from .plane import APIS, ControlPlane, requested_names
+from .plane import ControlPlane
 
 __all__ = ["HEALTH_PATH", "ControlPlaneRule", "KeyOwner", "control_plane_resolver"]
 
@@ -64,36 +62,10 @@ class ControlPlaneRule:
     def __repr__(self) -> str:
         return "ControlPlaneRule()"
 
-    def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:
+    def resolve(
+        self, facts: RequestFacts, path_params: PathParams, account_id: str
+    ) -> tuple[str, str] | None:
         return self._plane.target(facts, account_id, lambda: self._identify(facts))
-
-
-def _scope_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str | None]:
-    wanted = {b"x-acs-action": "x-acs-action", b"x-acs-version": "x-acs-version"}
-    found: dict[str, str | None] = {}
-    for name, value in raw:
-        key = wanted.get(name.lower())
-        if key is not None and key not in found:
-            found[key] = value.decode("latin-1")
-    return found
-
-
-def _first_values(query: bytes) -> Mapping[str, str]:
-    values: dict[str, str] = {}
-    for name, value in parse_pairs(query.decode("latin-1")):
-        values.setdefault(name, value)
-    return values
-
-
-def needs_no_policy(scope: Mapping[str, Any]) -> bool:
-    """True when the query/headers name a call that is only authenticated, never policy-checked."""
-    try:
-        params = _first_values(bytes(scope.get("query_string") or b""))
-        version, action = requested_names(params, _scope_headers(scope.get("headers") or ()))
-    except errors.RAMError:
-        return False
-    api = APIS.get(version)
-    return api is not None and (action in api.permission_free or action in api.self_service)
 
 
 def control_plane_resolver(rule: ControlPlaneRule) -> Callable[[MutableMapping[str, Any]], RouteMatch | None]:
@@ -103,8 +75,6 @@ def control_plane_resolver(rule: ControlPlaneRule) -> Callable[[MutableMapping[s
         path = scope.get("path")
         if path == HEALTH_PATH:
             return PUBLIC, {}
-        if path != "/" or needs_no_policy(scope):
-            return None
-        return rule, {}
+        return (rule, {}) if path == "/" else None
 
     return resolve

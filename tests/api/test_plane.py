@@ -16,7 +16,7 @@ from ram_middleware.api.base import Backend, mfa_by_serial, policy_of_type, user
 from ram_middleware.api.params import Params
 from ram_middleware.api.plane import ControlPlane
 from ram_middleware.api.responses import error_response, success_response
-from ram_middleware.api.routing import ControlPlaneRule, KeyOwner, needs_no_policy
+from ram_middleware.api.routing import ControlPlaneRule, KeyOwner
 from ram_middleware.audit import MemorySink
 from ram_middleware.bootstrap import Bootstrap, initialise
 from ram_middleware.client import RequestSigner
@@ -139,9 +139,9 @@ def test_resources(runtime: Ram, boot: Bootstrap) -> None:
 def test_role_resources_are_lower_case(plane: ControlPlane, boot: Bootstrap, runtime: Ram) -> None:
     alice = user(runtime, boot, "alice")
     request = facts(Action="GetRole", RoleName="EcsOperator")
-    assert (
-        plane.target(request, boot.account_id, lambda: alice)[1]
-        == f"acs:ram::{boot.account_id}:role/ecsoperator"
+    assert plane.target(request, boot.account_id, lambda: alice) == (
+        "ram:GetRole",
+        f"acs:ram::{boot.account_id}:role/ecsoperator",
     )
     assume = facts("2015-04-01", Action="AssumeRole", RoleArn=f"acs:ram::{boot.account_id}:role/EcsOperator")
     assert plane.target(assume, boot.account_id, lambda: alice) == (
@@ -183,22 +183,33 @@ def test_key_owner_names_the_signer(runtime: Ram, boot: Bootstrap, plane: Contro
     assert owner(sts_request) == principal_from_claims(issued.claims)
 
 
-def test_resolver_only_skips_policy_for_permission_free_calls() -> None:
-    def scope(query: str, headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, object]:
-        return {"type": "http", "path": "/", "query_string": query.encode(), "headers": headers or []}
+def test_rule_asks_only_authentication_for_permission_free_calls(plane: ControlPlane) -> None:
+    rule = ControlPlaneRule(plane, lambda facts: None)
 
-    assert needs_no_policy(scope("Action=GetCallerIdentity&Version=2015-04-01"))
-    assert needs_no_policy(
-        scope("", [(b"x-acs-action", b"GetCallerIdentity"), (b"x-acs-version", b"2015-04-01")])
+    def resolve(query: str = "", headers: tuple[tuple[str, str], ...] = (), body: str = "") -> object:
+        form = (("content-type", "application/x-www-form-urlencoded"),) if body else ()
+        request = RequestFacts("POST" if body else "GET", "/", query, headers + form, body.encode())
+        return rule.resolve(request, {}, "1234567890123456")
+
+    assert resolve("Action=GetCallerIdentity&Version=2015-04-01") is None
+    assert resolve(headers=(("x-acs-action", "GetCallerIdentity"), ("x-acs-version", "2015-04-01"))) is None
+    # RPC v1 may carry every parameter in a form body, which its signature covers.
+    assert resolve(body="Action=GetCallerIdentity&Version=2015-04-01") is None
+    assert resolve(body="Action=ChangePassword&Version=2015-05-01") is None
+    assert resolve("Action=AssumeRole&Version=2015-04-01&RoleArn=acs:ram::1:role/r&RoleSessionName=s") == (
+        "sts:AssumeRole",
+        "acs:ram::1:role/r",
     )
-    assert needs_no_policy(scope("Action=ChangePassword&Version=2015-05-01"))
-    assert not needs_no_policy(scope("Action=GetCallerIdentity&Version=2015-05-01"))
-    assert not needs_no_policy(scope("Action=AssumeRole&Version=2015-04-01"))
-    # Disagreeing parameter and header: never the lenient path.
-    assert not needs_no_policy(
-        scope("Action=GetCallerIdentity&Version=2015-04-01", [(b"x-acs-action", b"CreateUser")])
+    assert resolve(body="Action=GetUser&Version=2015-05-01&UserName=bob") == (
+        "ram:GetUser",
+        "acs:ram::1234567890123456:user/bob",
     )
-    assert not needs_no_policy(scope("Version=2015-04-01"))
+    # GetCallerIdentity is an STS action: under the RAM version it is an unknown one, never the lenient path.
+    with pytest.raises(errors.RAMError):
+        resolve("Action=GetCallerIdentity&Version=2015-05-01")
+    # Disagreeing parameter and header: refused, never the lenient path.
+    with pytest.raises(errors.RAMError):
+        resolve("Action=GetCallerIdentity&Version=2015-04-01", (("x-acs-action", "CreateUser"),))
 
 
 def test_rendering() -> None:

@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import certifi
+import httpx
 import pytest
 from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider, StaticAKCredentialsProvider  # type: ignore[import-untyped]
 from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
 from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from Tea.exceptions import TeaException  # type: ignore[import-untyped]
+
+from ram_middleware.client import RamAuth
 
 from .live import RAM_VERSION, STS_VERSION, Key, Live, core_call, ram_client, self_signed, serving, sts_client
 
@@ -88,6 +91,22 @@ def test_get_caller_identity_needs_no_policy(live: Live, people: People) -> None
     assert identity.user_id and identity.role_id is None
     via_core = core_call(live, people.nobody, STS_VERSION, "GetCallerIdentity")
     assert via_core["Arn"] == live.arn("user/nobody") and "RoleId" not in via_core
+    # RPC v1 may send every parameter in a form body (which its signature covers): still no policy needed.
+    auth = RamAuth(people.nobody.access_key_id, people.nobody.secret, scheme="v1")
+    form = {"Action": "GetCallerIdentity", "Version": STS_VERSION}
+    with httpx.Client(base_url=f"http://{live.endpoint}", timeout=10, trust_env=False) as http:
+        answer = http.post("/", data=form, auth=auth)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["Arn"] == live.arn("user/nobody")
+
+
+def test_a_role_session_is_told_it_has_no_password(live: Live, people: People) -> None:
+    temporary = _temporary(_assume(live, people.deployer, people.auditor_arn))
+    with pytest.raises(TeaException) as refused:
+        ram_client(live, temporary).change_password(
+            ram_models.ChangePasswordRequest(old_password="Old-Passw0rd!", new_password="New-Passw0rd!")
+        )
+    assert refused.value.code == "InvalidParameter.Caller", refused.value
 
 
 def test_session_policy_narrows_the_role(live: Live, people: People) -> None:
