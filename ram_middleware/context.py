@@ -17,7 +17,12 @@ Global keys set here (policy-language.md, "Global condition keys"):
   sessions that used MFA; absent otherwise (AccessKey calls, STS sessions, sessions without MFA), so a
   condition on it admits only sessions that have it: write ``Allow`` + ``NumericLessThan`` (a ``Deny`` +
   ``NumericGreaterThan`` would not fire where the key is absent; add ``acs:MFAPresent`` for that).
-* ``acs:AccessId``, ``acs:PrincipalARN``, ``acs:PrincipalType`` — from the principal.
+* ``acs:AccessId``, ``acs:PrincipalARN``, ``acs:PrincipalType`` — from the principal. For a role session
+  ``acs:PrincipalARN`` is the role's ARN as GetRole reports it (``acs:ram::<account>:role/<name in lower
+  case>``), not the session's ``assumed-role/…`` ARN: a condition names the role, whatever the session is
+  called (spec: "roles → role ARN").
+* IPv4-mapped IPv6 peers (``::ffff:203.0.113.7``, as a dual-stack socket reports IPv4 clients) are given
+  as IPv4, so string operators and the audit log see the same address ``IpAddress`` matches.
 
 Applications add their own keys through a :data:`ContextHook`; it may not override the keys above.
 """
@@ -32,7 +37,7 @@ from typing import Literal
 
 from . import errors
 from .facts import RequestFacts
-from .identity import Principal
+from .identity import Principal, ram_arn
 
 __all__ = ["Clock", "ContextBuilder", "ContextHook", "ForwardedHeader", "format_time", "utc_now"]
 
@@ -128,7 +133,7 @@ class ContextBuilder:
         if self._proxies:
             source, secure = self.source_ip(facts), self.secure_transport(facts)
         else:  # no trusted proxy: the peer and the scheme speak for themselves
-            source, secure = facts.peer or "", facts.scheme == "https"
+            source, secure = _peer(facts), facts.scheme == "https"
         context: dict[str, object] = {
             "acs:SourceIp": source,
             "acs:CurrentTime": format_time(now if now is not None else self._clock()),
@@ -179,7 +184,7 @@ class ContextBuilder:
 
     def _client(self, facts: RequestFacts) -> tuple[str, int]:
         """The client address and the index of the forwarding hop that names it (-1: the TCP peer)."""
-        peer = facts.peer or ""
+        peer = _peer(facts)
         if not self._proxies or not self._trusted(peer):
             return peer, -1
         hops = self._forwarded_for(facts)
@@ -214,12 +219,27 @@ class ContextBuilder:
 
 
 def _add_principal_keys(context: dict[str, object], principal: Principal) -> None:
-    context["acs:PrincipalARN"] = principal.arn
+    if principal.kind == "assumed-role":
+        context["acs:PrincipalARN"] = ram_arn(principal.account_id, f"role/{principal.name.lower()}")
+    else:
+        context["acs:PrincipalARN"] = principal.arn
     context["acs:PrincipalType"] = principal.principal_type
     if principal.access_key_id:
         context["acs:AccessId"] = principal.access_key_id
     if principal.mfa_present is not None:
         context["acs:MFAPresent"] = "true" if principal.mfa_present else "false"
+
+
+def _peer(facts: RequestFacts) -> str:
+    """The TCP peer's address, an IPv4-mapped IPv6 one as IPv4 (the prefix test keeps this cheap)."""
+    peer = facts.peer or ""
+    return _unmapped(peer) if peer[:7].lower() == "::ffff:" else peer
+
+
+@lru_cache(maxsize=1024)
+def _unmapped(text: str) -> str:
+    address = _parse_address(text)
+    return text if address is None else str(address)
 
 
 def _is_tls(proto: str) -> bool:

@@ -105,6 +105,38 @@ def test_context_keys(builder: ContextBuilder) -> None:
     }
 
 
+@pytest.mark.parametrize("proxies", [(), PROXIES])
+def test_an_ipv4_mapped_peer_is_its_ipv4_address(proxies: tuple[str, ...]) -> None:
+    # What a dual-stack server reports for an IPv4 client; StringEquals and the audit log must see the same
+    # address as IpAddress and a client behind a trusted proxy.
+    builder = ContextBuilder(trusted_proxies=proxies)
+    mapped = facts("::ffff:203.0.113.7", ("X-Forwarded-For", "198.51.100.1"))
+    assert builder.build(mapped, None)["acs:SourceIp"] == "203.0.113.7"
+    assert builder.source_ip(mapped) == "203.0.113.7"
+    assert builder.build(facts("::FFFF:CB00:7107"), None)["acs:SourceIp"] == "203.0.113.7"
+    assert builder.build(facts("2001:db8::7"), None)["acs:SourceIp"] == "2001:db8::7"
+
+
+def test_principal_arn_of_a_role_session_is_the_role() -> None:
+    from dataclasses import replace
+
+    from ram_middleware.policy import AttachedPolicy, decide, make_request, parse_policy
+
+    session = replace(USER, kind="assumed-role", name="OpsAdmin", session_name="night-shift",
+                      arn="acs:ram::1234567890123456:assumed-role/OpsAdmin/night-shift")  # fmt: skip
+    context = ContextBuilder().build(facts("198.51.100.1"), session)
+    assert context["acs:PrincipalARN"] == "acs:ram::1234567890123456:role/opsadmin"
+    # A Deny aimed at the role fires for every session of it.
+    document = {"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ecs:DeleteInstance", "Resource": "*",
+         "Condition": {"StringEquals": {"acs:PrincipalARN": "acs:ram::1234567890123456:role/opsadmin"}}},
+    ]}  # fmt: skip
+    attached = AttachedPolicy("p", "Custom", "v1", "role", "OpsAdmin", parse_policy(document))
+    decision = decide([attached], make_request("ecs:DeleteInstance", "acs:ecs:*:1:instance/i-1", context))
+    assert decision.effect == "ExplicitDeny"
+
+
 def test_mfa_present_only_for_sessions_that_know_it(builder: ContextBuilder) -> None:
     from dataclasses import replace
 
