@@ -119,6 +119,15 @@ class Authenticating(Protocol):
     def parse(self, facts: RequestFacts) -> Claim | None: ...
 
 
+def _refuse_cross_site(facts: RequestFacts) -> None:
+    """A console session calls a rule whose GET may change state (an RPC API) only from this site's own
+    pages: the browser must say so (``Sec-Fetch-Site: same-origin``, or ``none`` for an address typed or
+    bookmarked). A cross-site link, form or script, or a client that does not say, is refused (403) without
+    ending the session: SameSite=Lax lets the cookie ride on another site's top-level GET navigation."""
+    if facts.header("sec-fetch-site") not in ("same-origin", "none"):
+        raise errors.AuthorizationError("A console session may call this API only from this site's pages.")
+
+
 def _no_host_bucket(facts: RequestFacts) -> str | None:
     return None
 
@@ -308,6 +317,8 @@ class Authorizer:
         trace.principal = principal
         if rule is None:
             return self._undeclared(facts, principal, request_id, now)
+        if principal.auth_method == "session" and getattr(rule, "get_changes_state", False):
+            _refuse_cross_site(facts)
         path_params = self._with_bucket(facts, principal, path_params)
         # The rule reads only what the signature covers (credentials.coverage): a replayed request's
         # unsigned parts must not choose what it is authorized for.

@@ -227,9 +227,14 @@ class RpcApi:
     others use ``resource``. With ``actions`` given, any other Action is refused with
     ``InvalidAction.NotFound`` before authorization; with ``version`` given, a different ``Version`` is
     refused with ``InvalidParameter.Version``.
+
+    ``get_changes_state``: an RPC call made by GET may change state, so a console session (a cookie the
+    browser also sends on a cross-site navigation) may make one only from this site's own pages; see
+    :meth:`~ram_middleware.authorizer.Authorizer.check`.
     """
 
     public = False
+    get_changes_state = True
 
     def __init__(
         self,

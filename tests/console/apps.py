@@ -1,7 +1,8 @@
 """The same small protected web app twice — Starlette and Flask — with the console mounted.
 
 Routes: ``GET /`` public · ``GET /reports`` ecs:DescribeInstances · ``GET|POST /danger`` ecs:DeleteInstance
-plus ``require_mfa(max_age=300)`` · ``GET /pay`` billing:Pay (the PayWithMFA policy wants acs:MFAPresent).
+plus ``require_mfa(max_age=300)`` · ``GET /pay`` billing:Pay (the PayWithMFA policy wants acs:MFAPresent) ·
+``GET|POST /rpc`` RPC-style ``ecs`` (``Action`` names the call, on any instance).
 Each page says who called and whether MFA is present, as HTML.
 """
 
@@ -24,11 +25,13 @@ from ram_middleware.console import Console
 from ram_middleware.console import flask as console_flask
 from ram_middleware.console import starlette as console_starlette
 from ram_middleware.identity import Principal
+from ram_middleware.routes import RpcApi
 
 INSTANCES = "acs:ecs:*:{account}:instance/*"
 DANGER = "acs:ecs:*:{account}:instance/i-danger"
 MFA_MAX_AGE = 300
 VARIANTS = ("flask", "starlette")
+RPC = RpcApi("ecs", resource=INSTANCES)
 
 
 def _page(title: str, principal: Principal | None) -> str:
@@ -64,6 +67,11 @@ async def st_pay(request: Request) -> HTMLResponse:
     return HTMLResponse(_page("Payments", current_principal(request)))
 
 
+@ram_route(RPC)
+async def st_rpc(request: Request) -> HTMLResponse:
+    return HTMLResponse(_page("RPC", current_principal(request)))
+
+
 def starlette_app(ram: Ram) -> tuple[Starlette, Console]:
     app = Starlette(
         routes=[
@@ -71,6 +79,7 @@ def starlette_app(ram: Ram) -> tuple[Starlette, Console]:
             Route("/reports", st_reports),
             Route("/danger", st_danger, methods=["GET", "POST"]),
             Route("/pay", st_pay),
+            Route("/rpc", st_rpc, methods=["GET", "POST"]),
         ],
         middleware=[Middleware(RAMMiddleware, ram=ram)],
     )
@@ -105,6 +114,11 @@ def flask_app(ram: Ram) -> tuple[Flask, Console]:
     @require("billing:Pay", "*")
     def pay() -> str:
         return _page("Payments", g.principal)
+
+    @app.route("/rpc", methods=["GET", "POST"])
+    @require(RPC)
+    def rpc() -> str:
+        return _page("RPC", g.principal)
 
     return app, console
 

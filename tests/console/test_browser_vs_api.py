@@ -131,3 +131,21 @@ def test_password_logon_session_has_no_mfa_for_require_mfa(site: Site) -> None:
     assert browser.logon("bob", PASSWORD).status_code == 303
     reply = browser.get("/danger")
     assert reply.status_code == 303 and reply.headers["location"] == "/console/mfa?next=%2Fdanger"
+
+
+def test_a_console_session_calls_an_rpc_api_only_from_the_site_itself(site: Site) -> None:
+    """An RPC call by GET may change state, and SameSite=Lax sends the cookie on another site's link."""
+    browser = _alice(site)
+    call = "/rpc?Action=StopInstance&Version=2014-05-26&InstanceId=i-1"
+    for own in ("same-origin", "none"):  # a page of this site; an address typed or bookmarked
+        assert browser.get(call, headers={**JSON, "sec-fetch-site": own}).status_code == 200
+    for other in ({"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"}, {}):
+        refused = browser.get(call, headers={**JSON, **other})
+        assert refused.status_code == 403 and refused.json()["Code"] == "NoPermission"
+    page = browser.get(call, headers={**HTML, "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"})
+    assert page.status_code == 403 and "Access denied" in page.text
+    assert "set-cookie" not in page.headers  # refused, not signed out
+    assert browser.get("/reports").status_code == 200
+    # Pages declared with an action stay reachable from a link on another site.
+    linked = browser.get("/reports", headers={**HTML, "sec-fetch-site": "cross-site"})
+    assert linked.status_code == 200
