@@ -15,6 +15,8 @@ from ..credentials.password import parse_api_bool, parse_api_int
 
 __all__ = ["Paging", "Params"]
 
+# RPC v1 clients send tags as ``Tag.N.Key``; the tea SDK sends one JSON parameter, bare ``Tag``.
+_TAG_NAMES = ("Tag", "Tags")
 _TAG_PREFIXES = ("Tag.", "Tags.")
 
 
@@ -92,9 +94,9 @@ class Params:
         return {"marker": self.optional("Marker"), "max_items": self.integer("MaxItems", 100, 1, high)}
 
     def reject_tags(self) -> None:
-        """Refuse ``Tag.N.*`` parameters: this server does not store tags, and dropping them (or ignoring
-        a tag filter) silently would be worse than saying so."""
-        if any(name.startswith(_TAG_PREFIXES) for name in self._values):
+        """Refuse tags, as ``Tag.N.*`` or as one JSON ``Tag``: this server does not store tags, and dropping
+        them (or ignoring a tag filter) silently would be worse than saying so."""
+        if any(name in _TAG_NAMES or name.startswith(_TAG_PREFIXES) for name in self._values):
             raise errors.InvalidParameter(
-                "Tag", "Tags are not supported by this server; omit Tag.N.* parameters."
+                "Tag", "Tags are not supported by this server; omit the Tag parameters."
             )

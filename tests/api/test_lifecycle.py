@@ -298,3 +298,35 @@ def test_account_alias(admin: RamClient) -> None:
     )
     admin.clear_account_alias()
     assert admin.get_account_alias().body.account_alias == ""
+
+
+def test_tags_from_the_sdk_are_refused_not_dropped(admin: RamClient, live: Live) -> None:
+    # The tea SDK sends tags as one JSON parameter, bare ``Tag``, not as ``Tag.N.Key``.
+    trust = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [live.arn("root")]}}
+            ],
+        }
+    )
+    env = {"key": "env", "value": "prod"}
+    tagged_role = m.CreateRoleRequest(
+        role_name="Tagged", assume_role_policy_document=trust, tag=[m.CreateRoleRequestTag(**env)]
+    )
+    tagged_policy = m.CreatePolicyRequest(
+        policy_name="Tagged", policy_document=json.dumps(ALLOW_ALL_OSS), tag=[m.CreatePolicyRequestTag(**env)]
+    )
+    role_filter = m.ListRolesRequest(tag=[m.ListRolesRequestTag(**env)])
+    policy_filter = m.ListPoliciesRequest(policy_type="Custom", tag=[m.ListPoliciesRequestTag(**env)])
+    fails("InvalidParameter.Tag", 400, admin.create_role, tagged_role)
+    fails("InvalidParameter.Tag", 400, admin.create_policy, tagged_policy)
+    fails("InvalidParameter.Tag", 400, admin.list_roles, role_filter)
+    fails("InvalidParameter.Tag", 400, admin.list_policies, policy_filter)
+    fails("EntityNotExist.Role", 404, admin.get_role, m.GetRoleRequest(role_name="Tagged"))
+    fails(
+        "EntityNotExist.Policy",
+        404,
+        admin.get_policy,
+        m.GetPolicyRequest(policy_name="Tagged", policy_type="Custom"),
+    )
