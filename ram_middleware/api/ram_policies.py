@@ -53,7 +53,7 @@ def list_policies(b: Backend, c: Call) -> Mapping[str, Any]:
 
 def update_policy_description(b: Backend, c: Call) -> Mapping[str, Any]:
     policy = b.service.update_policy_description(
-        c.account_id, c.params.required("PolicyName"), c.params.text("NewDescription")
+        c.account_id, c.params.required("PolicyName"), c.params.given("NewDescription")
     )
     return {"Policy": policy_shape(policy)}
 

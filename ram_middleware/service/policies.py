@@ -126,12 +126,16 @@ class PolicyOps(ServiceBase):
             listed += repo.list_policies(account_id)
         return listed
 
-    def update_policy_description(self, account_id: str, policy_name: str, new_description: str) -> Policy:
-        """Change a custom policy's description."""
-        check_text("NewDescription", new_description, self.limits.policy_description_length)
+    def update_policy_description(
+        self, account_id: str, policy_name: str, new_description: str | None
+    ) -> Policy:
+        """Change a custom policy's description (None leaves it, as the other Update calls do)."""
+        if new_description is not None:
+            check_text("NewDescription", new_description, self.limits.policy_description_length)
         with self.store.write() as repo:
             policy = self._custom_policy(repo, account_id, policy_name)
-            updated = replace(policy, description=new_description, update_date=self._now())
+            description = policy.description if new_description is None else new_description
+            updated = replace(policy, description=description, update_date=self._now())
             repo.update_policy(account_id, updated)
         return updated
 

@@ -116,6 +116,10 @@ def test_policy_versions_and_deletion(admin: RamClient) -> None:
         m.UpdatePolicyDescriptionRequest(policy_name="Oss", new_description="d2")
     ).body.policy
     assert described.description == "d2" and described.default_version == "v6"
+    # Without NewDescription the description stays, as UpdateUser/UpdateGroup/UpdateRole leave absent fields.
+    admin.update_policy_description(m.UpdatePolicyDescriptionRequest(policy_name="Oss"))
+    kept = admin.get_policy(m.GetPolicyRequest(policy_name="Oss", policy_type="Custom")).body.policy
+    assert kept.description == "d2"
     admin.attach_policy_to_user(
         m.AttachPolicyToUserRequest(policy_type="Custom", policy_name="Oss", user_name="p1")
     )
