@@ -3,7 +3,8 @@
 Each rule raises :class:`errors.InvalidParameter` with the spec's code form, e.g.
 ``InvalidParameter.UserName.Length`` or ``InvalidParameter.UserName.InvalidChars``. Lengths are checked
 before characters. Optional free-text fields ("" = not set) may not contain control characters, which
-would otherwise end up in logs and consoles verbatim.
+would otherwise end up in logs and consoles verbatim, nor characters XML 1.0 cannot carry (surrogates,
+U+FFFE, U+FFFF).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ NAME_RULES: Final[dict[str, tuple[int, re.Pattern[str]]]] = {
     "PolicyName": (128, re.compile(r"[A-Za-z0-9-]+")),
     "VirtualMFADeviceName": (64, re.compile(r"[A-Za-z0-9.-]+")),
 }
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and what XML 1.0 cannot carry at all (surrogates, U+FFFE, U+FFFF): a stored value
+# is sent back in ``Format=XML`` responses and must stay text there.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _MOBILE = re.compile(r"[0-9]{1,4}-[0-9]{4,20}")
 _ALIAS = re.compile(r"[a-z0-9-]+")
@@ -64,7 +67,8 @@ def check_text(param: str, value: str, max_length: int) -> str:
         )
     if _CONTROL.search(value):
         raise errors.InvalidParameter(
-            f"{param}.InvalidChars", f"{param} must not contain control characters."
+            f"{param}.InvalidChars",
+            f"{param} must not contain control characters, surrogates, U+FFFE or U+FFFF.",
         )
     return value
 

@@ -122,6 +122,16 @@ def test_xml_format(live: Live, http: httpx.Client) -> None:
         bad.status_code == 400
         and ET.fromstring(bad.content).findtext("Code") == "InvalidParameter.UserName.InvalidChars"
     )
+    # U+FFFF is no XML 1.0 character: stored, it would make every later Format=XML read unparsable.
+    unstorable = {"Action": "CreateUser", "Version": RAM_VERSION, "UserName": "ffff", "DisplayName": "\uffff"}
+    refused = signed(http, live.admin, params={**unstorable, "Format": "XML"})
+    assert refused.status_code == 400
+    assert ET.fromstring(refused.content).findtext("Code") == "InvalidParameter.DisplayName.InvalidChars"
+    assert_error(
+        signed(http, live.admin, params={"Action": "GetUser", "Version": RAM_VERSION, "UserName": "ffff"}),
+        404,
+        "EntityNotExist.User",
+    )
 
 
 def test_denial_carries_a_diagnostic_the_admin_can_decode(live: Live, http: httpx.Client) -> None:

@@ -48,6 +48,9 @@ def test_longest_name_is_accepted(svc: RamService, acct: str) -> None:
     [
         ("display_name", "d" * 129, "InvalidParameter.DisplayName.Length"),
         ("display_name", "bad\nname", "InvalidParameter.DisplayName.InvalidChars"),
+        ("display_name", "bad\uffffname", "InvalidParameter.DisplayName.InvalidChars"),
+        ("comments", "bad\ufffe", "InvalidParameter.Comments.InvalidChars"),
+        ("comments", "bad\ud800", "InvalidParameter.Comments.InvalidChars"),
         ("comments", "c" * 129, "InvalidParameter.Comments.Length"),
         ("email", "not-an-address", "InvalidParameter.Email.Format"),
         ("mobile_phone", "13900001234", "InvalidParameter.MobilePhone.Format"),
