@@ -4,11 +4,16 @@ Every body is a JSON object (the official SDKs fail on an empty or non-JSON body
 ``RequestId``; errors add ``Code`` and ``Message`` (and ``HostId`` when configured). Lists are wrapped twice
 (``{"Users": {"User": [...]}}``) by the handlers; this module only serialises. Fields whose value is None are
 left out, so a missing optional date never reaches an SDK model as ``null``.
+
+XML 1.0 cannot carry every character (C0 controls other than tab/newline/CR, surrogates, U+FFFE, U+FFFF),
+not even as character references. The text rules keep them out of stored fields, but a policy document may
+still hold one: XML shows each as U+FFFD, so the body always parses; JSON (the default) stays exact.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +34,8 @@ __all__ = [
 
 JSON_TYPE = "application/json;charset=utf-8"
 XML_TYPE = "text/xml;charset=utf-8"  # the one spelling tea-openapi parses as XML
+
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +104,7 @@ def _element(name: str, value: Any) -> str:
     elif isinstance(value, bool):
         inner = "true" if value else "false"
     else:
-        inner = escape(str(value))
+        inner = escape(_NOT_XML.sub("\ufffd", str(value)))
     return f"<{name}>{inner}</{name}>"
 
 

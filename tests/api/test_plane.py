@@ -239,6 +239,11 @@ def test_rendering() -> None:
         "h",
     )
     assert tree.findtext("Message") == "The user does not exist: <x>"
+    # What XML 1.0 cannot carry shows as U+FFFD: the body still parses, the rest of the text is kept.
+    odd = success_response(
+        "GetUser", {"User": {"Comments": "a\x00b\ud800c\uffffd\U0001f600\t"}}, "RID", xml=True
+    )
+    assert ET.fromstring(odd.body).findtext("User/Comments") == "a\ufffdb\ufffdc\ufffdd\U0001f600\t"
 
 
 def test_secrets_stay_out_of_reprs(runtime: Ram, boot: Bootstrap) -> None:

@@ -132,6 +132,22 @@ def test_xml_format(live: Live, http: httpx.Client) -> None:
         404,
         "EntityNotExist.User",
     )
+    # A policy document may still hold one; its XML rendering shows U+FFFD and parses.
+    document = (
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:*","Resource":"acs:oss:*:*:a\uffff"}]}'
+    )
+    create = {
+        "Action": "CreatePolicy",
+        "Version": RAM_VERSION,
+        "PolicyName": "Odd",
+        "PolicyDocument": document,
+    }
+    assert signed(http, live.admin, params=create).status_code == 200
+    read = {"Action": "GetPolicy", "Version": RAM_VERSION, "PolicyName": "Odd", "PolicyType": "Custom"}
+    got = signed(http, live.admin, params={**read, "Format": "XML"})
+    assert got.status_code == 200
+    shown = ET.fromstring(got.content).findtext("DefaultPolicyVersion/PolicyDocument")
+    assert shown == document.replace("\uffff", "\ufffd")
 
 
 def test_denial_carries_a_diagnostic_the_admin_can_decode(live: Live, http: httpx.Client) -> None:
