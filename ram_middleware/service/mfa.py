@@ -76,7 +76,7 @@ class MFAOps(ServiceBase):
                 raise errors.DeleteConflict(
                     "VirtualMFADevice.User", "The MFA device is bound; unbind it first."
                 )
-            repo.delete_mfa_device(serial_number)
+            repo.delete_mfa_device(record.device.serial_number)
 
     def bind_mfa_device(
         self,
@@ -105,13 +105,15 @@ class MFAOps(ServiceBase):
                 )
             if record.device.is_bound:
                 raise errors.EntityAlreadyExists("User.MFADevice", "The MFA device is bound to someone else.")
-            seed = self.store.box.decrypt(record.seed_ciphertext, context=mfa_seed_context(serial_number))
+            # The stored spelling, not the caller's: the lookup ignores case, the seed's context does not.
+            serial = record.device.serial_number
+            seed = self.store.box.decrypt(record.seed_ciphertext, context=mfa_seed_context(serial))
             now = self._now()
             step = verify_consecutive(seed, code1, code2, now=now)
             if step is None:
                 raise errors.InvalidAuthenticationCode()
-            repo.bind_mfa_device(serial_number, subject, user_id, now, step)
-            bound = repo.get_mfa_device(account_id, serial_number)
+            repo.bind_mfa_device(serial, subject, user_id, now, step)
+            bound = repo.get_mfa_device(account_id, serial)
         if bound is None:
             raise errors.EntityNotExist("VirtualMFADevice", "The MFA device vanished while binding.")
         return bound.device

@@ -181,7 +181,17 @@ class SecretRows(SqlBase):
         return [_mfa(r) for r in rows]
 
     def get_mfa_device(self, account_id: str, serial_number: str) -> MFARecord | None:
-        found = self._mfa_where("d.account_id = ? AND d.serial_number = ?", (account_id, serial_number))
+        """The device whose serial number (an ARN) matches case-insensitively, as names and ARNs do.
+
+        Stored serials are ASCII (the name rules), so SQL ``lower()`` agrees with ``str.lower`` on every
+        engine; a non-ASCII serial matches nothing (``str.lower`` would fold e.g. KELVIN SIGN into "k").
+        The writes below take the stored serial, ``record.device.serial_number``, from this lookup.
+        """
+        if not serial_number.isascii():
+            return None
+        found = self._mfa_where(
+            "d.account_id = ? AND lower(d.serial_number) = ?", (account_id, serial_number.lower())
+        )
         return found[0] if found else None
 
     def find_mfa_device_by_name(self, account_id: str, device_name: str) -> MFARecord | None:

@@ -334,3 +334,17 @@ def test_tags_from_the_sdk_are_refused_not_dropped(admin: RamClient, live: Live)
         admin.get_policy,
         m.GetPolicyRequest(policy_name="Tagged", policy_type="Custom"),
     )
+
+
+def test_mfa_serial_numbers_ignore_case(admin: RamClient, live: Live) -> None:
+    created = admin.create_virtual_mfadevice(m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="Dev1"))
+    assert created.body.virtual_mfadevice.serial_number == live.arn("mfa/Dev1")
+    fails(
+        "EntityAlreadyExists.VirtualMFADevice",
+        409,
+        admin.create_virtual_mfadevice,
+        m.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="dev1"),
+    )
+    admin.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=live.arn("mfa/dev1")))
+    devices = admin.list_virtual_mfadevices().body.virtual_mfadevices.virtual_mfadevice
+    assert live.arn("mfa/Dev1") not in [d.serial_number for d in devices]

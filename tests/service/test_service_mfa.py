@@ -106,3 +106,19 @@ def test_root_mfa(svc: RamService, acct: str, clock: FakeClock) -> None:
     svc.verify_mfa_code(acct, None, code_at(created.base32_seed, time_step(clock.now)))
     assert svc.unbind_root_mfa_device(acct).serial_number == created.device.serial_number
     assert svc.get_root_mfa_info(acct) is None
+
+
+def test_serial_numbers_match_case_insensitively(svc: RamService, acct: str, clock: FakeClock) -> None:
+    # Device names are unique case-insensitively, so a serial number (an ARN) names its device in any case.
+    svc.create_user(acct, "alice")
+    created = svc.create_virtual_mfa_device(acct, "Dev1")
+    stored = created.device.serial_number
+    shouted = f"ACS:RAM::{acct}:MFA/DEV1"
+    bound = svc.bind_mfa_device(acct, shouted, "alice", *consecutive_codes(created.base32_seed, clock))
+    assert bound.serial_number == stored and svc.get_user_mfa_info(acct, "alice").serial_number == stored
+    svc.unbind_mfa_device(acct, "alice")
+    svc.delete_virtual_mfa_device(acct, f"acs:ram::{acct}:mfa/dev1")
+    assert svc.list_virtual_mfa_devices(acct) == []
+    svc.create_virtual_mfa_device(acct, "k")
+    with expect_code("EntityNotExist.VirtualMFADevice"):  # KELVIN SIGN folds to "k" but names no device
+        svc.delete_virtual_mfa_device(acct, f"acs:ram::{acct}:mfa/\u212a")
