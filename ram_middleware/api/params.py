@@ -88,9 +88,9 @@ class Params:
             return None
         return parse_api_int(name, value, low, high)
 
-    def paging(self, high: int = 1000) -> Paging:
-        """``Marker`` and ``MaxItems`` (default 100, at most ``high``) as a list operation's keywords; the
-        service then applies the list's own, possibly tighter, bound."""
+    def paging(self, high: int) -> Paging:
+        """``Marker`` and ``MaxItems`` (default 100, at most ``high``: the list's own bound, so a refusal
+        names it) as a list operation's keywords."""
         return {"marker": self.optional("Marker"), "max_items": self.integer("MaxItems", 100, 1, high)}
 
     def reject_tags(self) -> None:

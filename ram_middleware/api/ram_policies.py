@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..identity import AttachTarget
+from ..service.rules import MAX_ITEMS
 from .base import Action, Backend, Call, Handler, account_wide, entity, policy_of_type
 from .ram_shapes import (
     attached_policy_shape,
@@ -47,7 +48,7 @@ def get_policy(b: Backend, c: Call) -> Mapping[str, Any]:
 def list_policies(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
     p.reject_tags()
-    page = b.service.list_policies(c.account_id, policy_type=p.optional("PolicyType"), **p.paging())
+    page = b.service.list_policies(c.account_id, policy_type=p.optional("PolicyType"), **p.paging(MAX_ITEMS))
     return {**page_fields(page), **wrap("Policies", "Policy", (policy_shape(x) for x in page.items))}
 
 

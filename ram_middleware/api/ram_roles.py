@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import errors
 from ..service.roles import MAX_SESSION, MIN_SESSION
+from ..service.rules import MAX_ITEMS
 from .base import Action, Backend, Call, account_wide, entity
 from .params import Params
 from .ram_shapes import page_fields, role_shape, wrap
@@ -61,7 +62,7 @@ def delete_role(b: Backend, c: Call) -> Mapping[str, Any]:
 def list_roles(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
     p.reject_tags()
-    page = b.service.list_roles(c.account_id, **p.paging())
+    page = b.service.list_roles(c.account_id, **p.paging(MAX_ITEMS))
     roles = (role_shape(r, document=False) for r in page.items)
     return {**page_fields(page), **wrap("Roles", "Role", roles)}
 

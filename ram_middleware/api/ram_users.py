@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..service.rules import MAX_GROUPS_ITEMS, MAX_ITEMS
 from .base import Action, Backend, Call, account_wide, entity
 from .ram_shapes import (
     group_member_shape,
@@ -55,7 +56,7 @@ def delete_user(b: Backend, c: Call) -> Mapping[str, Any]:
 
 
 def list_users(b: Backend, c: Call) -> Mapping[str, Any]:
-    page = b.service.list_users(c.account_id, **c.params.paging())
+    page = b.service.list_users(c.account_id, **c.params.paging(MAX_ITEMS))
     return {**page_fields(page), **wrap("Users", "User", (user_shape(u) for u in page.items))}
 
 
@@ -87,7 +88,7 @@ def delete_group(b: Backend, c: Call) -> Mapping[str, Any]:
 
 
 def list_groups(b: Backend, c: Call) -> Mapping[str, Any]:
-    page = b.service.list_groups(c.account_id, **c.params.paging())
+    page = b.service.list_groups(c.account_id, **c.params.paging(MAX_GROUPS_ITEMS))
     return {**page_fields(page), **wrap("Groups", "Group", (group_shape(g) for g in page.items))}
 
 
@@ -110,7 +111,7 @@ def list_groups_for_user(b: Backend, c: Call) -> Mapping[str, Any]:
 
 def list_users_for_group(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
-    page = b.service.list_users_for_group(c.account_id, p.required("GroupName"), **p.paging())
+    page = b.service.list_users_for_group(c.account_id, p.required("GroupName"), **p.paging(MAX_ITEMS))
     return {**page_fields(page), **wrap("Users", "User", (group_member_shape(j) for j in page.items))}
 
 

@@ -10,7 +10,7 @@ from ..store.base import Repository
 from ..store.records import JoinedGroup, JoinedUser, Page
 from . import ids
 from .base import ServiceBase, page_of
-from .rules import check_max_items, check_name, check_text, decode_marker
+from .rules import MAX_GROUPS_ITEMS, MAX_ITEMS, check_max_items, check_name, check_text, decode_marker
 
 __all__ = ["GroupOps"]
 
@@ -88,7 +88,12 @@ class GroupOps(ServiceBase):
     def list_groups(self, account_id: str, *, marker: str | None = None, max_items: int = 100) -> Page[Group]:
         """One page of groups in name order (MaxItems 1–100)."""
         return self._account_page(
-            account_id, marker, max_items, 100, lambda repo: repo.list_groups, lambda g: g.group_name.lower()
+            account_id,
+            marker,
+            max_items,
+            MAX_GROUPS_ITEMS,
+            lambda repo: repo.list_groups,
+            lambda g: g.group_name.lower(),
         )
 
     # --- memberships --------------------------------------------------------------------------------
@@ -127,7 +132,7 @@ class GroupOps(ServiceBase):
         self, account_id: str, group_name: str, *, marker: str | None = None, max_items: int = 100
     ) -> Page[JoinedUser]:
         """One page of the group's members with join dates, in name order."""
-        check_max_items(max_items, 1000)
+        check_max_items(max_items, MAX_ITEMS)
         start = decode_marker(marker)
         with self.store.read() as repo:
             group = self._group(repo, account_id, group_name)

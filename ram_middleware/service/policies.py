@@ -17,7 +17,7 @@ from ..store.base import Repository
 from ..store.records import Page
 from .base import ServiceBase, must_exist
 from .results import PolicyDetail
-from .rules import check_max_items, check_name, check_text, decode_marker, encode_marker
+from .rules import MAX_ITEMS, check_max_items, check_name, check_text, decode_marker, encode_marker
 
 __all__ = ["SYSTEM_POLICY_DATE", "PolicyOps", "RotateStrategy", "check_policy_type"]
 
@@ -103,7 +103,7 @@ class PolicyOps(ServiceBase):
     ) -> Page[Policy]:
         """System then Custom policies (each in name order), optionally of one type."""
         kind = None if policy_type is None else check_policy_type(policy_type)
-        check_max_items(max_items, 1000)
+        check_max_items(max_items, MAX_ITEMS)
         start = decode_marker(marker)
         with self.store.read() as repo:
             self._account(repo, account_id)

@@ -11,7 +11,7 @@ from ..policy import parse_policy
 from ..store.records import Page
 from . import ids
 from .base import ServiceBase
-from .rules import check_name, check_text
+from .rules import MAX_ITEMS, check_name, check_text
 
 __all__ = ["RoleOps"]
 
@@ -109,7 +109,12 @@ class RoleOps(ServiceBase):
     def list_roles(self, account_id: str, *, marker: str | None = None, max_items: int = 100) -> Page[Role]:
         """One page of roles in name order."""
         return self._account_page(
-            account_id, marker, max_items, 1000, lambda repo: repo.list_roles, lambda r: r.role_name.lower()
+            account_id,
+            marker,
+            max_items,
+            MAX_ITEMS,
+            lambda repo: repo.list_roles,
+            lambda r: r.role_name.lower(),
         )
 
     def revoke_role_sessions(

@@ -17,6 +17,8 @@ from typing import Final
 from .. import errors
 
 __all__ = [
+    "MAX_GROUPS_ITEMS",
+    "MAX_ITEMS",
     "check_alias",
     "check_email",
     "check_max_items",
@@ -43,6 +45,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _MOBILE = re.compile(r"[0-9]{1,4}-[0-9]{4,20}")
 _ALIAS = re.compile(r"[a-z0-9-]+")
+
+MAX_ITEMS: Final = 1000
+"""The largest MaxItems of a listing (ListUsers, ListRoles, ListPolicies, ListUsersForGroup)."""
+MAX_GROUPS_ITEMS: Final = 100
+"""ListGroups' tighter bound."""
 
 
 def check_name(param: str, value: str) -> str:

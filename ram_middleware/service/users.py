@@ -10,7 +10,7 @@ from ..store.base import Repository
 from ..store.records import Page
 from . import ids
 from .base import ServiceBase
-from .rules import check_email, check_mobile_phone, check_name, check_text
+from .rules import MAX_ITEMS, check_email, check_mobile_phone, check_name, check_text
 
 __all__ = ["UserOps"]
 
@@ -136,5 +136,10 @@ class UserOps(ServiceBase):
     def list_users(self, account_id: str, *, marker: str | None = None, max_items: int = 100) -> Page[User]:
         """One page of users in name order (MaxItems 1–1000)."""
         return self._account_page(
-            account_id, marker, max_items, 1000, lambda repo: repo.list_users, lambda u: u.user_name.lower()
+            account_id,
+            marker,
+            max_items,
+            MAX_ITEMS,
+            lambda repo: repo.list_users,
+            lambda u: u.user_name.lower(),
         )

@@ -150,6 +150,14 @@ def test_xml_format(live: Live, http: httpx.Client) -> None:
     assert shown == document.replace("\uffff", "\ufffd")
 
 
+def test_max_items_refusals_name_the_lists_own_bound(live: Live, http: httpx.Client) -> None:
+    for action, bound in (("ListGroups", 100), ("ListUsers", 1000), ("ListRoles", 1000)):
+        for value in ("0", str(bound + 1)):
+            params = {"Action": action, "Version": RAM_VERSION, "MaxItems": value}
+            refused = assert_error(signed(http, live.admin, params=params), 400, "InvalidParameter.MaxItems")
+            assert refused["Message"] == f"MaxItems must be an integer from 1 to {bound}.", (action, value)
+
+
 def test_denial_carries_a_diagnostic_the_admin_can_decode(live: Live, http: httpx.Client) -> None:
     service = live.ram.service
     service.create_user(live.account_id, "nosy")
