@@ -97,12 +97,13 @@ def parse_api_bool(name: str, value: object) -> bool:
 
 
 def parse_api_int(name: str, value: object, low: int, high: int) -> int:
-    """An integer API parameter in ``low..high`` (an int, or a string of decimal digits)."""
+    """An integer API parameter in ``low..high`` (an int, or a string of decimal digits and nothing else:
+    no SDK pads a number, so ``" 5 "`` is refused like any other malformed value)."""
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        number = int(value.strip())
+    elif isinstance(value, str) and _INTEGER.fullmatch(value):
+        number = int(value)
     if number is None or not low <= number <= high:
         raise errors.InvalidParameter(name, f"{name} must be an integer from {low} to {high}.")
     return number

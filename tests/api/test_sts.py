@@ -146,20 +146,22 @@ def test_assume_role_errors(live: Live, people: People) -> None:
 
 
 def test_malformed_integers_are_bad_parameters_not_outages(live: Live, people: People) -> None:
-    """Text that only looks numeric ("--900", thousands of digits) is the caller's error: 400, never 503."""
-    for value in ("--900", "9" * 5000, "\uff19\uff10\uff10"):
+    """Text that only looks numeric ("--900", thousands of digits, " 5 ") is the caller's error: 400, never
+    503, and never read as the number."""
+    for value in ("--900", "9" * 5000, "\uff19\uff10\uff10", " 1000", "1000 ", "1000\n"):
         with pytest.raises(ServerException) as failed:
             core_call(live, people.deployer, STS_VERSION, "AssumeRole", RoleArn=people.auditor_arn,
                       RoleSessionName="ci-job", DurationSeconds=value)  # fmt: skip
         assert (failed.value.get_error_code(), failed.value.get_http_status()) == (
             "InvalidParameter.DurationSeconds", 400,
         ), value  # fmt: skip
-    with pytest.raises(ServerException) as listing:
-        core_call(live, live.admin, RAM_VERSION, "ListUsers", MaxItems="1" * 5000)
-    assert (listing.value.get_error_code(), listing.value.get_http_status()) == (
-        "InvalidParameter.MaxItems",
-        400,
-    )
+    for items in ("1" * 5000, " 5 ", "\t5"):
+        with pytest.raises(ServerException) as listing:
+            core_call(live, live.admin, RAM_VERSION, "ListUsers", MaxItems=items)
+        assert (listing.value.get_error_code(), listing.value.get_http_status()) == (
+            "InvalidParameter.MaxItems",
+            400,
+        ), items
 
 
 def test_a_trust_policy_refusal_is_audited_as_a_denial(live: Live, people: People) -> None:
