@@ -14,7 +14,8 @@ five wrong codes in a row (:meth:`Kit.check_code`). A locked user learns nothing
 Steps after the password, decided once: ``mfa`` when a device is bound; else ``bind`` when the login
 profile says ``MFABindRequired`` or the security preference enforces MFA for the user; then ``password``
 when ``PasswordResetRequired`` is set or the password is past ``MaxPasswordAge`` (with ``HardExpiry`` the
-logon is refused instead). ``LoginNetworkMasks`` is checked once the password is right.
+logon is refused instead); the new password must differ from the current one. ``LoginNetworkMasks`` is
+checked once the password is right.
 """
 
 from __future__ import annotations
@@ -217,9 +218,7 @@ class LogonPages:
         if new != confirm:
             return self._password_form(request, policy, "The two new passwords differ.")
         try:
-            profile = self.kit.service.update_login_profile(
-                pending.account_id, pending.user_name, password=new, password_reset_required=False
-            )
+            profile = self.kit.service.renew_password(pending.account_id, pending.user_name, new)
         except errors.InvalidParameter as exc:
             return self._password_form(request, policy, exc.message)
         changed = profile.password_changed_date

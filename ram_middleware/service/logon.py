@@ -28,6 +28,7 @@ from .accounts import AccountOps
 __all__ = ["LogonOps"]
 
 _HISTORY = 24  # the largest PasswordReusePrevention the API accepts
+_SAME_PASSWORD = "The new password must differ from the old one."
 
 
 def _keep(new: bool | None, old: bool) -> bool:
@@ -164,7 +165,27 @@ class LogonOps(AccountOps):
         if not verify_password(current.password_hash, old_password):
             raise errors.InvalidParameter("OldPassword", "The old password is incorrect.")
         if same(old_password, new_password):
-            raise errors.InvalidParameter("NewPassword", "The new password must differ from the old one.")
+            raise errors.InvalidParameter("NewPassword", _SAME_PASSWORD)
+        return self._replace_password(account_id, user_name, current, new_password)
+
+    def renew_password(self, account_id: str, user_name: str | None, new_password: str) -> LoginProfile:
+        """The logon-time change of a password that must be changed (``PasswordResetRequired``, or past
+        ``MaxPasswordAge``); the logon proved the current password just before. Clears PasswordResetRequired.
+
+        Like :meth:`change_password`, the new password must differ from the current one whatever
+        ``PasswordReusePrevention`` says: otherwise a forced reset or an expired password could be "changed"
+        to itself.
+        """
+        with self.store.read() as repo:
+            current = self._profile(repo, account_id, user_name)
+        if verify_password(current.password_hash, new_password):
+            raise errors.InvalidParameter("NewPassword", _SAME_PASSWORD)
+        return self._replace_password(account_id, user_name, current, new_password)
+
+    def _replace_password(
+        self, account_id: str, user_name: str | None, current: LoginProfileRecord, new_password: str
+    ) -> LoginProfile:
+        """Set ``new_password`` (policy and reuse checked) if ``current``'s password is still the one."""
         new_hash, policy = self._hash_new(account_id, user_name, new_password)
         with self.store.write() as repo:
             record = self._profile(repo, account_id, user_name)

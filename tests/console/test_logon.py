@@ -240,6 +240,25 @@ def test_password_reset_required_forces_a_policy_compliant_password(site: Site) 
     assert site.client().logon("dave", "N3w-Passw0rd!").headers["location"] == "/console/"
 
 
+def test_a_forced_or_expired_password_cannot_be_changed_to_itself(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_password_age=1))
+    world.clock.advance(days=2)
+    for user in ("dave", "bob"):  # PasswordResetRequired; past MaxPasswordAge
+        browser = site.client()
+        assert browser.logon(user).headers["location"] == "/console/logon/password"
+        same = browser.submit("/console/logon/password", {"new_password": PASSWORD, "confirm": PASSWORD})
+        assert same.status_code == 400
+        assert _alert(same.text) == "The new password must differ from the old one."
+        assert browser.session is None
+        # Still to be changed: the next logon asks again.
+        assert site.client().logon(user).headers["location"] == "/console/logon/password"
+        done = browser.submit(
+            "/console/logon/password", {"new_password": "N3w-Passw0rd!", "confirm": "N3w-Passw0rd!"}
+        )
+        assert done.status_code == 303 and browser.session is not None
+
+
 def test_expired_password_must_be_changed_or_with_hard_expiry_is_refused(site: Site) -> None:
     world = site.world
     world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_password_age=1))

@@ -91,6 +91,18 @@ def test_change_password(svc: RamService, acct: str) -> None:
     svc.verify_login_password(acct, "carol", OTHER)
 
 
+def test_renew_password_at_logon_must_change_it(svc: RamService, acct: str) -> None:
+    svc.create_user(acct, "carol")
+    svc.create_login_profile(acct, "carol", GOOD, password_reset_required=True)
+    with expect_code("InvalidParameter.NewPassword"):  # even with PasswordReusePrevention 0
+        svc.renew_password(acct, "carol", GOOD)
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.renew_password(acct, "carol", "weak")
+    assert svc.get_login_profile(acct, "carol").password_reset_required is True
+    assert svc.renew_password(acct, "carol", OTHER).password_reset_required is False
+    svc.verify_login_password(acct, "carol", OTHER)
+
+
 def test_root_password_and_logon_bookkeeping(svc: RamService, acct: str, clock: FakeClock) -> None:
     with expect_code("EntityNotExist.User.LoginProfile"):
         svc.get_login_profile(acct, None)
