@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from .. import errors
 from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy, is_expired
 from ..credentials.preference import SecurityPreference
-from ..credentials.session import BrowserSession, password_time
+from ..credentials.session import BrowserSession, password_moment, password_time
 from ..store.records import LoginProfile
 from .base import CODE_REFUSED, Kit
 from .binding import Enrolment, Enrolments
@@ -217,9 +217,15 @@ class LogonPages:
         confirm = request.field("confirm", MAX_PASSWORD_CHARS)
         if new != confirm:
             return self._password_form(request, policy, "The two new passwords differ.")
+        proved = None if pending.password_time is None else password_moment(pending.password_time)
         try:
-            profile = self.kit.service.renew_password(pending.account_id, pending.user_name, new)
+            profile = self.kit.service.renew_password(
+                pending.account_id, pending.user_name, new, replacing=proved
+            )
         except errors.InvalidParameter as exc:
+            if exc.code == "InvalidParameter.OldPassword":
+                # Changed since this logon proved it (e.g. an administrator's reset): never overwrite that.
+                raise LogonExpired() from None
             return self._password_form(request, policy, exc.message)
         changed = profile.password_changed_date
         return self._continue(request, self.kit.pending.advance(pending, password_changed=changed))

@@ -62,6 +62,7 @@ __all__ = [
     "SessionExpired",
     "SessionRevoked",
     "cookie_value",
+    "password_moment",
     "password_time",
 ]
 
@@ -100,6 +101,11 @@ _EPOCH = _moment(0)
 def password_time(changed: datetime | None) -> int | None:
     """A PasswordChangedDate as exact epoch microseconds: how sessions and logons name a password."""
     return None if changed is None else (changed - _EPOCH) // timedelta(microseconds=1)
+
+
+def password_moment(time: int) -> datetime:
+    """The PasswordChangedDate that :func:`password_time` named ``time``."""
+    return _EPOCH + timedelta(microseconds=time)
 
 
 @dataclass(frozen=True, slots=True)

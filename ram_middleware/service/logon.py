@@ -168,16 +168,22 @@ class LogonOps(AccountOps):
             raise errors.InvalidParameter("NewPassword", _SAME_PASSWORD)
         return self._replace_password(account_id, user_name, current, new_password)
 
-    def renew_password(self, account_id: str, user_name: str | None, new_password: str) -> LoginProfile:
+    def renew_password(
+        self, account_id: str, user_name: str | None, new_password: str, *, replacing: datetime | None = None
+    ) -> LoginProfile:
         """The logon-time change of a password that must be changed (``PasswordResetRequired``, or past
         ``MaxPasswordAge``); the logon proved the current password just before. Clears PasswordResetRequired.
 
         Like :meth:`change_password`, the new password must differ from the current one whatever
         ``PasswordReusePrevention`` says: otherwise a forced reset or an expired password could be "changed"
-        to itself.
+        to itself. ``replacing`` is the PasswordChangedDate of the password the logon proved: if another was
+        set since (an administrator's reset during the logon), ``InvalidParameter.OldPassword`` — the logon
+        must not overwrite it.
         """
         with self.store.read() as repo:
             current = self._profile(repo, account_id, user_name)
+        if replacing is not None and current.profile.password_changed_date != replacing:
+            raise errors.InvalidParameter("OldPassword", "The password was changed meanwhile; try again.")
         if verify_password(current.password_hash, new_password):
             raise errors.InvalidParameter("NewPassword", _SAME_PASSWORD)
         return self._replace_password(account_id, user_name, current, new_password)

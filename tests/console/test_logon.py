@@ -259,6 +259,23 @@ def test_a_forced_or_expired_password_cannot_be_changed_to_itself(site: Site) ->
         assert done.status_code == 303 and browser.session is not None
 
 
+def test_a_reset_by_an_administrator_during_the_logon_is_not_overwritten(site: Site) -> None:
+    world = site.world
+    browser = site.client()
+    assert browser.logon("dave").headers["location"] == "/console/logon/password"
+    # Dave's password leaked; the administrator resets it while someone is at the new-password step.
+    world.ram.service.update_login_profile(
+        world.account_id, "dave", password="Adm1n-Ch0sen!", password_reset_required=True
+    )
+    late = browser.submit(
+        "/console/logon/password", {"new_password": "N3w-Passw0rd!", "confirm": "N3w-Passw0rd!"}
+    )
+    assert late.status_code == 303 and late.headers["location"] == "/console/logon?expired=1"
+    assert browser.session is None
+    assert site.client().logon("dave", "N3w-Passw0rd!").status_code == 401
+    assert site.client().logon("dave", "Adm1n-Ch0sen!").headers["location"] == "/console/logon/password"
+
+
 def test_expired_password_must_be_changed_or_with_hard_expiry_is_refused(site: Site) -> None:
     world = site.world
     world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_password_age=1))

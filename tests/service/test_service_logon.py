@@ -103,6 +103,18 @@ def test_renew_password_at_logon_must_change_it(svc: RamService, acct: str) -> N
     svc.verify_login_password(acct, "carol", OTHER)
 
 
+def test_renew_password_never_replaces_a_password_set_since_the_logon(
+    svc: RamService, acct: str, clock: FakeClock
+) -> None:
+    svc.create_user(acct, "carol")
+    proved = svc.create_login_profile(acct, "carol", GOOD, password_reset_required=True).password_changed_date
+    clock.advance(60)
+    svc.update_login_profile(acct, "carol", password=OTHER)  # an administrator's reset meanwhile
+    with expect_code("InvalidParameter.OldPassword"):
+        svc.renew_password(acct, "carol", "Th1rd!Passw0rd", replacing=proved)
+    svc.verify_login_password(acct, "carol", OTHER)
+
+
 def test_root_password_and_logon_bookkeeping(svc: RamService, acct: str, clock: FakeClock) -> None:
     with expect_code("EntityNotExist.User.LoginProfile"):
         svc.get_login_profile(acct, None)
