@@ -1,7 +1,9 @@
 """Self-service credentials: one's own virtual MFA device and AccessKeys.
 
 Each page is open only when the account's security preference allows it (``AllowUserToManageMFADevices``,
-``AllowUserToManageAccessKeys``). Unbinding MFA asks for a current code from the device being removed.
+``AllowUserToManageAccessKeys``). Binding an MFA device asks for the password again (a session cookie alone
+must not choose the user's MFA) and gives the session no MFA; unbinding asks for a current code from the
+device being removed.
 A new AccessKey's secret is shown once, on a page that is never cached, and never again.
 """
 
@@ -11,6 +13,7 @@ import contextlib
 from collections.abc import Callable
 
 from .. import errors
+from ..credentials.password import MAX_PASSWORD_CHARS
 from .account import allows
 from .base import Kit, SignedIn
 from .binding import Enrolment, Enrolments
@@ -20,6 +23,7 @@ __all__ = ["DevicePages"]
 
 _KEY_ACTIONS = {"disable": "Inactive", "enable": "Active"}
 _INTERRUPTED = "The setup was interrupted; scan this new code."
+_WRONG_PASSWORD = "The password is incorrect."
 
 
 class DevicePages:
@@ -79,14 +83,33 @@ class DevicePages:
         if enrolment is None:
             fresh = self.enrolments.start(account_id, user_name)
             return self._bind_form(request, signed_in, fresh, _INTERRUPTED)
+        action, principal = "ram:BindMFADevice", signed_in.principal
+        # A session cookie alone must not bind a device: whoever stole it would make their own phone the
+        # user's MFA. The password is asked again and counted like a logon attempt (MaxLoginAttemps).
+        throttle = self.kit.throttle(account_id)
+        try:
+            throttle.attempt(account_id, user_name or "")
+            self.kit.service.verify_login_password(
+                account_id, user_name, request.field("password", MAX_PASSWORD_CHARS)
+            )
+        except (errors.LoginFailed, errors.LoginLocked) as exc:
+            self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
+                           reason="Console MFA binding refused", action=action)  # fmt: skip
+            message = _WRONG_PASSWORD if isinstance(exc, errors.LoginFailed) else exc.message
+            return self._bind_form(request, signed_in, enrolment, message, exc.status)
+        throttle.succeeded(account_id, user_name or "")  # the right password: not a guess
         try:
             self.enrolments.bind(
                 account_id, user_name, enrolment, request.field("code1", 16), request.field("code2", 16)
             )
         except errors.InvalidAuthenticationCode as exc:
             return self._bind_form(request, signed_in, enrolment, exc.message, exc.status)
-        # Two fresh codes from the device just bound are an MFA proof.
-        rotated, value = self.kit.sessions.rotate(signed_in.session, mfa_time=self.kit.now())
+        self.kit.audit(
+            request, "Allow", 200, principal=principal, reason="Console MFA device bound", action=action
+        )
+        # Binding is no MFA proof (the codes come from the device being bound, whoever holds it): the new
+        # session id has no MFA, which the next logon or a step-up proves with the device.
+        rotated, value = self.kit.sessions.rebind(signed_in.session)
         reply = self.kit.message(
             request, "Your MFA device is bound. Sign-ins now ask for a code.",
             signed_in=SignedIn(rotated, signed_in.principal),

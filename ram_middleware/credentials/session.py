@@ -280,6 +280,16 @@ class BrowserSessions:
         self.revoke(session)
         return renewed, self.dumps(renewed)
 
+    def rebind(self, session: BrowserSession) -> tuple[BrowserSession, str]:
+        """A new session id, without MFA, after this session bound an MFA device to its identity.
+
+        Two codes from a device being bound prove nothing about who holds it, so the session has no MFA
+        until a step-up (or the next logon) proves it with the device.
+        """
+        renewed, _ = self.rotate(session)
+        renewed = dataclasses.replace(renewed, mfa_time=None)
+        return renewed, self.dumps(renewed)
+
     def revoke(self, session: BrowserSession) -> None:
         """End ``session`` everywhere the guard is shared (logout)."""
         remaining = (session.expires - self._clock()).total_seconds()

@@ -5,10 +5,12 @@ Both apps (Flask, Starlette). alice has an MFA device; bob has none. World and h
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ram_middleware.credentials.password import PasswordPolicy
 
 from .client import Browser, Site
-from .test_selfservice import NEW_PASSWORD
+from .test_selfservice import NEW_PASSWORD, _binding
 from .world import PASSWORD
 
 
@@ -72,6 +74,24 @@ def test_old_password_guesses_count_towards_max_login_attempts(site: Site) -> No
     assert locked.status_code == 429
     assert site.client().logon("bob", NEW_PASSWORD).status_code == 429  # locked, and not changed either
     assert _events(site, "ram:ChangePassword") == [("Rejected", 400, "InvalidParameter.OldPassword")] * 3 + [
+        ("Rejected", 429, "LoginLocked")
+    ]
+
+
+def test_password_guesses_when_binding_mfa_count_towards_max_login_attempts(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=3))
+    browser = site.client()
+    assert browser.logon("bob").status_code == 303  # completed: the count starts at zero
+    totp, form = _binding(browser)
+    now = world.clock.now
+    form |= {"code1": totp.at(now - timedelta(seconds=30)), "code2": totp.at(now)}
+    guesses = [browser.submit("/console/mfa-device", {**form, "password": f"guess-{n}"}) for n in range(3)]
+    assert [reply.status_code for reply in guesses] == [401] * 3
+    assert browser.submit("/console/mfa-device", {**form, "password": PASSWORD}).status_code == 429
+    assert site.client().logon("bob").status_code == 429  # the same lock-out as the logon's
+    assert "No MFA device is bound" in browser.get("/console/mfa-device").text
+    assert _events(site, "ram:BindMFADevice") == [("Rejected", 401, "InvalidLogin")] * 3 + [
         ("Rejected", 429, "LoginLocked")
     ]
 

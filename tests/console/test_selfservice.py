@@ -21,6 +21,11 @@ def _bob(site: Site) -> Browser:
     return browser
 
 
+def _alert(text: str) -> str | None:
+    found = re.search(r'role="alert" id="error">([^<]*)<', text)
+    return found.group(1) if found else None
+
+
 def _prefer(site: Site, **settings: object) -> None:
     world = site.world
     world.ram.service.set_security_preference(world.account_id, SecurityPreference(**settings))  # type: ignore[arg-type]
@@ -119,10 +124,16 @@ def test_bind_and_unbind_own_mfa_device(site: Site) -> None:
     bound = browser.submit(
         "/console/mfa-device",
         {"action": "bind", "binding": binding.group(1), "code1": totp.at(now - timedelta(seconds=30)),
-         "code2": totp.at(now)},
+         "code2": totp.at(now), "password": PASSWORD},
     )  # fmt: skip
     assert bound.status_code == 200 and "Your MFA device is bound" in bound.text
-    assert browser.get("/pay").status_code == 200  # the binding counts as an MFA proof for this session
+    world.clock.advance(seconds=30)
+    # Binding is no MFA proof: a step-up with the device is.
+    assert browser.get("/pay").headers["location"] == "/console/mfa?next=%2Fpay"
+    assert (
+        browser.submit("/console/mfa", {"code": totp.at(world.clock.now), "next": "/pay"}).status_code == 303
+    )
+    assert browser.get("/pay").status_code == 200
     world.clock.advance(seconds=30)
     page = browser.get("/console/mfa-device")
     assert 'id="serial"' in page.text
@@ -132,6 +143,35 @@ def test_bind_and_unbind_own_mfa_device(site: Site) -> None:
     assert removed.status_code == 200 and "was removed" in removed.text
     devices = world.ram.service.list_virtual_mfa_devices(world.account_id)
     assert not [device for device in devices if device.user_name == "bob"]
+
+
+def _binding(browser: Browser) -> tuple[pyotp.TOTP, dict[str, str]]:
+    """Start binding a device on the self-service page: its TOTP and the form's fields with two codes."""
+    setup = browser.submit("/console/mfa-device", {"action": "start"})
+    seed = re.search(r'<code id="seed">([A-Z2-7 ]+)</code>', setup.text)
+    binding = re.search(r'name="binding" value="([^"]+)"', setup.text)
+    assert seed and binding
+    totp = pyotp.TOTP(seed.group(1).replace(" ", ""))
+    return totp, {"action": "bind", "binding": binding.group(1)}
+
+
+def test_binding_a_device_asks_for_the_password_again(site: Site) -> None:
+    world = site.world
+    browser = _bob(site)  # or whoever copied bob's session cookie
+    totp, form = _binding(browser)
+    now = world.clock.now
+    form |= {"code1": totp.at(now - timedelta(seconds=30)), "code2": totp.at(now)}
+    for password in ("Wrong-passw0rd!", ""):
+        refused = browser.submit("/console/mfa-device", {**form, "password": password})
+        assert refused.status_code == 401 and _alert(refused.text) == "The password is incorrect."
+        assert totp.secret.upper() in refused.text.replace(" ", "")  # the same setup, to try again
+    assert "No MFA device is bound" in browser.get("/console/mfa-device").text
+    assert site.client().logon("bob").headers["location"] == "/console/"  # still no MFA at logon
+    assert browser.submit("/console/mfa-device", {**form, "password": PASSWORD}).status_code == 200
+    assert 'id="serial"' in browser.get("/console/mfa-device").text
+    assert site.client().logon("bob").headers["location"] == "/console/logon/mfa"
+    bindings = [(e.decision, e.code) for e in world.audit.events if e.action == "ram:BindMFADevice"]
+    assert bindings == [("Rejected", "InvalidLogin")] * 2 + [("Allow", None)]
 
 
 def test_mfa_self_service_refused_when_the_preference_forbids_it(site: Site) -> None:
