@@ -118,6 +118,9 @@ SESSION_ISSUED = "issued_at"
 """``Principal.extra`` key of an STS session: when its token was issued (ISO 8601), for revocation."""
 PASSWORD_CHANGED = "password_changed"
 """``Principal.extra`` key of a console session: the PasswordChangedDate (ISO 8601) it was checked against."""
+MFA_BOUND = "mfa_bound"
+"""``Principal.extra`` key of a console session: the ActivateDate (ISO 8601) of the MFA device bound when it
+was checked, or "" when none was."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,7 @@ class Principal:
     their group names; for assumed roles ``name`` is the role name and ``session_name`` the session.
     ``session_policy`` is the AssumeRole ``Policy`` JSON text, or None. ``extra`` holds kind-specific
     facts: ``role_id``/``role_arn`` and :data:`SESSION_ISSUED` for STS sessions, :data:`PASSWORD_CHANGED`
-    for console sessions.
+    and :data:`MFA_BOUND` for console sessions.
     """
 
     kind: PrincipalKind

@@ -26,6 +26,7 @@ from ..credentials.session import (
     BrowserSessions,
     InvalidSession,
     SessionAuthenticator,
+    binding_time,
 )
 from ..identity import Account, Principal
 from ..store.records import MFADevice
@@ -42,6 +43,7 @@ __all__ = [
     "Kit",
     "NeedLogon",
     "SignedIn",
+    "device_binding",
 ]
 
 MFA_CODE_ATTEMPTS = 5
@@ -107,6 +109,11 @@ class SignedIn:
     @property
     def user_name(self) -> str | None:
         return self.session.user_name
+
+
+def device_binding(device: MFADevice | None) -> int:
+    """The MFA binding a bound ``device`` (or None: no device) stands for (:func:`binding_time`)."""
+    return binding_time(None if device is None else device.bound_since)
 
 
 def derive_key(keys: Sequence[bytes], label: bytes) -> bytes:
@@ -264,6 +271,10 @@ class Kit:
         except errors.EntityNotExist:
             return None
 
+    def binding(self, account_id: str, user_name: str | None) -> int:
+        """The user's (None: the root's) MFA binding now, as sessions name it (:func:`binding_time`)."""
+        return device_binding(self.bound_device(account_id, user_name))
+
     def audit(
         self, request: ConsoleRequest, decision: AuditDecision, status: int, *,
         principal: Principal | None = None, code: str | None = None, reason: str = "",
@@ -295,8 +306,9 @@ class Kit:
     def check_code(
         self, request: ConsoleRequest, account_id: str, user_name: str | None, code: str, *, action: str,
         principal: Principal | None = None,
-    ) -> None:  # fmt: skip
-        """A TOTP code from the user's bound device, for ``action`` (logon, step-up, unbinding).
+    ) -> MFADevice:  # fmt: skip
+        """A TOTP code from the user's bound device, for ``action`` (logon, step-up, unbinding); returns that
+        device.
 
         At most :data:`MFA_CODE_ATTEMPTS` wrong codes in a row, whatever ``MaxLoginAttemps`` says (0 there
         would otherwise allow endless guesses of six digits), then ``LoginLocked`` for
@@ -309,7 +321,7 @@ class Kit:
         user_key = user_name or ""
         try:
             throttle.attempt(account_id, user_key)
-            self.service.verify_mfa_code(account_id, user_name, code)
+            device = self.service.verify_mfa_code(account_id, user_name, code)
         except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
             reason = CODE_REFUSED
             self.audit(
@@ -323,3 +335,4 @@ class Kit:
             )
             raise
         throttle.succeeded(account_id, user_key)
+        return device

@@ -99,7 +99,7 @@ class DevicePages:
             return self._bind_form(request, signed_in, enrolment, message, exc.status)
         throttle.succeeded(account_id, user_name or "")  # the right password: not a guess
         try:
-            self.enrolments.bind(
+            device = self.enrolments.bind(
                 account_id, user_name, enrolment, request.field("code1", 16), request.field("code2", 16)
             )
         except errors.InvalidAuthenticationCode as exc:
@@ -107,9 +107,9 @@ class DevicePages:
         self.kit.audit(
             request, "Allow", 200, principal=principal, reason="Console MFA device bound", action=action
         )
-        # Binding is no MFA proof (the codes come from the device being bound, whoever holds it): the new
-        # session id has no MFA, which the next logon or a step-up proves with the device.
-        rotated, value = self.kit.sessions.rebind(signed_in.session)
+        # The binding ends the identity's other sessions (credentials/session.py); this one goes on, for the
+        # new binding and without MFA: binding enrols the device, the next logon or a step-up uses it.
+        rotated, value = self.kit.sessions.rebind(signed_in.session, device.bound_since)
         reply = self.kit.message(
             request, "Your MFA device is bound. Sign-ins now ask for a code.",
             signed_in=SignedIn(rotated, signed_in.principal),
@@ -134,7 +134,9 @@ class DevicePages:
         self.kit.audit(
             request, "Allow", 200, principal=principal, reason="Console MFA device removed", action=action
         )
-        rotated, value = self.kit.sessions.rotate(signed_in.session)
+        # The unbinding ends the identity's other sessions (credentials/session.py); this one goes on, without
+        # the MFA proved with the device just removed.
+        rotated, value = self.kit.sessions.rebind(signed_in.session, None)
         reply = self.kit.message(
             request, "Your MFA device was removed.", signed_in=SignedIn(rotated, signed_in.principal)
         )

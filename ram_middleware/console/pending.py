@@ -4,7 +4,8 @@ Between the password page and the session the browser holds a short-lived signed
 its own salt) naming the account, the user and the remaining steps (``mfa``, ``bind``, ``password``).
 Each step, once done, is replaced by a new cookie with a new id, and the old id is claimed in the guard,
 so a copied cookie of a finished step cannot be replayed. The cookie also names the password it proved (its
-PasswordChangedDate, to the microsecond): a password changed during the logon makes the logon start again.
+PasswordChangedDate, to the microsecond) and the MFA binding it saw or proved (the bound device's
+ActivateDate, or none): either changed during the logon makes the logon start again.
 The cookie is signed, not encrypted: it holds no secret.
 """
 
@@ -52,6 +53,7 @@ class PendingLogon:
     issued: int  # epoch seconds
     mfa_time: int | None = None  # epoch seconds of the MFA proof made during this logon
     password_time: int | None = None  # epoch microseconds: PasswordChangedDate of the password proved
+    mfa_binding: int | None = None  # the MFA binding seen or proved (credentials.session.binding_time)
 
     @property
     def step(self) -> Step | None:
@@ -87,19 +89,21 @@ class PendingLogons:
         next_url: str,
         *,
         password_changed: datetime | None,
+        mfa_binding: int,
     ) -> PendingLogon:
-        """A new logon, its password (set at ``password_changed``) just verified, with ``steps`` to do."""
+        """A new logon, its password (set at ``password_changed``) just verified, with ``steps`` to do, while
+        the identity's MFA binding is ``mfa_binding`` (:func:`.credentials.session.binding_time`)."""
         logon_id = secrets.token_urlsafe(18)
         return PendingLogon(
             logon_id, account_id, user_name, tuple(steps), next_url, self._now(),
-            password_time=password_time(password_changed),
+            password_time=password_time(password_changed), mfa_binding=mfa_binding,
         )  # fmt: skip
 
     def dumps(self, pending: PendingLogon) -> str:
         payload = {
             "v": _FORMAT, "p": pending.logon_id, "a": pending.account_id, "u": pending.user_name,
             "s": list(pending.steps), "n": pending.next_url, "t": pending.issued, "mt": pending.mfa_time,
-            "pc": pending.password_time,
+            "pc": pending.password_time, "mb": pending.mfa_binding,
         }  # fmt: skip
         return str(self._serializer.dumps(payload))
 
@@ -124,16 +128,19 @@ class PendingLogons:
         *,
         mfa_time: datetime | None = None,
         password_changed: datetime | None = None,
+        mfa_binding: int | None = None,
     ) -> PendingLogon:
         """The logon with its current step done: the old cookie is spent, the next one has a new id.
 
-        ``password_changed`` names the password the step set (the ``password`` step)."""
+        ``password_changed`` names the password the step set (the ``password`` step), ``mfa_binding`` the
+        MFA binding it proved a code of (``mfa``) or made (``bind``)."""
         self.finish(pending)
         mfa = pending.mfa_time if mfa_time is None else int(mfa_time.timestamp())
         proved = pending.password_time if password_changed is None else password_time(password_changed)
+        binding = pending.mfa_binding if mfa_binding is None else mfa_binding
         return replace(
             pending, logon_id=secrets.token_urlsafe(18), steps=pending.steps[1:], mfa_time=mfa,
-            password_time=proved,
+            password_time=proved, mfa_binding=binding,
         )  # fmt: skip
 
     def finish(self, pending: PendingLogon) -> None:
@@ -149,6 +156,7 @@ def _from_payload(payload: Any) -> PendingLogon:
     if not isinstance(payload, dict) or payload.get("v") != _FORMAT:
         raise LogonExpired()
     user, steps, mfa, proved = payload.get("u"), payload.get("s"), payload.get("mt"), payload.get("pc")
+    binding = payload.get("mb")
     if user is not None:
         user = _text(payload, "u")
     if not isinstance(steps, list) or not all(step in _STEPS for step in steps):
@@ -162,6 +170,7 @@ def _from_payload(payload: Any) -> PendingLogon:
         issued=_number(payload, "t"),
         mfa_time=None if mfa is None else _number(payload, "mt"),
         password_time=None if proved is None else _number(payload, "pc"),
+        mfa_binding=None if binding is None else _number(payload, "mb"),
     )
 
 

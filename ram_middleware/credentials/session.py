@@ -7,6 +7,8 @@ signs, every key verifies) over a compact JSON payload::
     mt MFA time (or None)    at   authentication time     x   absolute expiry
     t  last refresh (the idle timeout counts from here)
     pv the password proved: its PasswordChangedDate in epoch microseconds (None: not known)
+    mb the MFA binding signed in under: the bound device's ActivateDate in epoch microseconds, 0 when no
+       device was bound (None: not known)
 
 It is signed, not encrypted: it holds no secret, only who signed in and when. Times (``pv`` aside) are
 whole epoch seconds from the injectable clock. :meth:`BrowserSessions.loads` refuses, in order: a bad
@@ -29,6 +31,17 @@ after the change carries the new time and is kept, one made before carries the o
 whatever the second. Only a cookie without ``pv`` (issued by a caller that named no password) falls back to
 ``at``, failing closed: refused when ``at <= floor(changed)``, the change's own second counting as before.
 
+Binding or unbinding the identity's MFA device ends its sessions the same way, on every instance.
+Decision: the sessions end, rather than only losing their MFA state. An unbinding is how a lost or stolen
+phone is retired, and a session signed in with that phone (perhaps by whoever has it) must not go on even
+with the password alone; a binding makes the identity's earlier password-only sessions sign in again with
+MFA. A session names the binding it was signed in under (``mb``) and is refused when
+:meth:`~ram_middleware.store.cache.Directory.mfa_bound_since` gives another, exactly as for ``pv``. The
+browser that bound or unbound its own device stays signed in, re-issued for the new binding and without MFA
+(:meth:`BrowserSessions.rebind`). A cookie without ``mb`` (issued before sessions named it) fails closed:
+refused when the device bound now was bound in or after its ``at`` second, or when none is bound and the
+session has MFA.
+
 :class:`SessionAuthenticator` is the request path's "browser session cookie" scheme: it plugs into the
 :class:`~ram_middleware.credentials.authenticate.Authenticator` (``session_authenticator=``) and turns a
 valid cookie into the user's (or root's) :class:`Principal` with ``auth_method="session"`` and the MFA state
@@ -50,8 +63,8 @@ from itsdangerous import BadData, URLSafeSerializer
 from .. import errors
 from ..facts import RequestFacts
 from ..guard import Guard
-from ..identity import PASSWORD_CHANGED, Principal
-from ..store.cache import Directory, root_principal
+from ..identity import MFA_BOUND, PASSWORD_CHANGED, Principal
+from ..store.cache import MFA_CHANGED, Directory, root_principal
 
 __all__ = [
     "DEFAULT_COOKIE",
@@ -61,6 +74,7 @@ __all__ = [
     "SessionAuthenticator",
     "SessionExpired",
     "SessionRevoked",
+    "binding_time",
     "cookie_value",
     "password_moment",
     "password_time",
@@ -108,10 +122,17 @@ def password_moment(time: int) -> datetime:
     return _EPOCH + timedelta(microseconds=time)
 
 
+def binding_time(bound: datetime | None) -> int:
+    """An MFA binding (the bound device's ActivateDate, None when none is bound) as exact epoch
+    microseconds, 0 for none: how sessions and logons name it."""
+    return 0 if bound is None else (bound - _EPOCH) // timedelta(microseconds=1)
+
+
 @dataclass(frozen=True, slots=True)
 class BrowserSession:
     """One console session. ``user_name`` None is the account root; ``mfa_time`` None: no MFA was used;
-    ``password_time`` (see :func:`password_time`) None: the password it proved is not known."""
+    ``password_time`` (see :func:`password_time`) None: the password it proved is not known;
+    ``mfa_binding`` (see :func:`binding_time`) None: the MFA binding it was signed in under is not known."""
 
     session_id: str = field(repr=False)
     account_id: str
@@ -121,6 +142,7 @@ class BrowserSession:
     refreshed: datetime
     mfa_time: datetime | None = None
     password_time: int | None = None
+    mfa_binding: int | None = None
 
     @property
     def mfa_present(self) -> bool:
@@ -182,11 +204,13 @@ class BrowserSessions:
         mfa_time: datetime | None = None,
         auth_time: datetime | None = None,
         password_changed: datetime | None = None,
+        mfa_binding: int | None = None,
     ) -> tuple[BrowserSession, str]:
         """A new session with a fresh id, valid for ``lifetime`` seconds from ``auth_time`` (default: now).
 
-        ``password_changed`` is the PasswordChangedDate of the password the logon proved; the session ends
-        when the password changes again (module docstring).
+        ``password_changed`` is the PasswordChangedDate of the password the logon proved and ``mfa_binding``
+        (:func:`binding_time`) the MFA binding it signed in under; the session ends when either changes
+        (module docstring).
         """
         now = _moment(_epoch(self._clock()))
         start = now if auth_time is None else _moment(_epoch(auth_time))
@@ -199,6 +223,7 @@ class BrowserSessions:
             refreshed=now,
             mfa_time=None if mfa_time is None else _moment(_epoch(mfa_time)),
             password_time=password_time(password_changed),
+            mfa_binding=mfa_binding,
         )
         return session, self.dumps(session)
 
@@ -214,6 +239,7 @@ class BrowserSessions:
             "x": _epoch(session.expires),
             "t": _epoch(session.refreshed),
             "pv": session.password_time,
+            "mb": session.mfa_binding,
         }
         return str(self._serializer.dumps(payload))
 
@@ -280,14 +306,15 @@ class BrowserSessions:
         self.revoke(session)
         return renewed, self.dumps(renewed)
 
-    def rebind(self, session: BrowserSession) -> tuple[BrowserSession, str]:
-        """A new session id, without MFA, after this session bound an MFA device to its identity.
+    def rebind(self, session: BrowserSession, bound: datetime | None) -> tuple[BrowserSession, str]:
+        """A new session id after this session bound or unbound its identity's MFA device: it names the new
+        binding (``bound``: the device's ActivateDate, None when unbound) and has no MFA.
 
-        Two codes from a device being bound prove nothing about who holds it, so the session has no MFA
-        until a step-up (or the next logon) proves it with the device.
+        An unbound device proves nothing any more; binding one enrols it and is no use of it. The session has
+        MFA again once a step-up (or the next logon) proves a code from the device.
         """
         renewed, _ = self.rotate(session)
-        renewed = dataclasses.replace(renewed, mfa_time=None)
+        renewed = dataclasses.replace(renewed, mfa_time=None, mfa_binding=binding_time(bound))
         return renewed, self.dumps(renewed)
 
     def revoke(self, session: BrowserSession) -> None:
@@ -307,14 +334,15 @@ def _from_payload(payload: Any) -> BrowserSession:
     sid, account, user = payload.get("sid"), payload.get("a"), payload.get("u")
     auth, expires, refreshed = (_epoch_field(payload, name) for name in ("at", "x", "t"))
     mfa = None if payload.get("mt") is None else _epoch_field(payload, "mt")
-    proved = payload.get("pv")
-    if not (proved is None or (isinstance(proved, int) and not isinstance(proved, bool))):
-        raise InvalidSession()
+    proved, binding = payload.get("pv"), payload.get("mb")
+    for number in (proved, binding):
+        if not (number is None or (isinstance(number, int) and not isinstance(number, bool))):
+            raise InvalidSession()
     if not (isinstance(sid, str) and sid and isinstance(account, str) and account):
         raise InvalidSession()
     if not (user is None or (isinstance(user, str) and user)):
         raise InvalidSession()
-    return BrowserSession(sid, account, user, auth, expires, refreshed, mfa, proved)
+    return BrowserSession(sid, account, user, auth, expires, refreshed, mfa, proved, binding)
 
 
 def _epoch_field(payload: dict[str, Any], name: str) -> datetime:
@@ -384,10 +412,30 @@ class SessionAuthenticator:
             stale = session.password_time != password_time(changed)
         if stale:
             raise SessionRevoked("The password was changed; sign in again.")
-        # The password time goes with the principal: the Directory checks it again in the snapshot the
-        # policies are read from (a password changed meanwhile ends the session there too).
-        extra = {**base.extra, PASSWORD_CHANGED: changed.isoformat()} if session.user_name else base.extra
+        bound = self._directory.mfa_bound_since(session.account_id, session.user_name)
+        if _binding_stale(session, bound):
+            raise SessionRevoked(MFA_CHANGED)
+        # The password and MFA binding times go with the principal: the Directory checks them again in the
+        # snapshot the policies are read from (a change meanwhile ends the session there too).
+        extra = base.extra
+        if session.user_name:
+            checked = {
+                PASSWORD_CHANGED: changed.isoformat(),
+                MFA_BOUND: "" if bound is None else bound.isoformat(),
+            }
+            extra = {**base.extra, **checked}
         return dataclasses.replace(
             base, auth_method="session", mfa_present=session.mfa_present, mfa_time=session.mfa_time,
             extra=extra,
         )  # fmt: skip
+
+
+def _binding_stale(session: BrowserSession, bound: datetime | None) -> bool:
+    """Whether the identity's MFA binding (``bound``: ActivateDate of its device) is not the session's."""
+    if session.mfa_binding is not None:
+        return session.mfa_binding != binding_time(bound)
+    # Not named (module docstring): the binding is known to be the session's only when its device was bound
+    # before the session's authentication second, or when none is bound and the session never used MFA.
+    if bound is None:
+        return session.mfa_present
+    return _epoch(bound) >= _epoch(session.auth_time)

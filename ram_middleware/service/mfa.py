@@ -143,8 +143,9 @@ class MFAOps(ServiceBase):
             record = repo.mfa_device_for(self._account(repo, account_id).account_id, ROOT)
         return None if record is None else record.device
 
-    def verify_mfa_code(self, account_id: str, user_name: str | None, code: str) -> None:
-        """Accept ``code`` once for the user's (None: the root's) device, else ``InvalidAuthenticationCode``.
+    def verify_mfa_code(self, account_id: str, user_name: str | None, code: str) -> MFADevice:
+        """Accept ``code`` once for the user's (None: the root's) device, else ``InvalidAuthenticationCode``;
+        returns the device that accepted it.
 
         Steps T-1…T+1 are accepted; a step at or before the last accepted one is refused (no replay).
         Bookkeeping write: the accepted step is stored without dropping any cached snapshot.
@@ -157,3 +158,4 @@ class MFAOps(ServiceBase):
             if step is None:
                 raise errors.InvalidAuthenticationCode()
             repo.set_mfa_last_step(serial, step)
+        return record.device

@@ -1,8 +1,8 @@
 """The directory: an in-process snapshot of the store for the request path.
 
 A decision must not cost a database round trip, so :class:`Directory` remembers what the request path
-asks for — signing keys (secrets decrypted once), principals, login-profile password times, compiled
-policy sets, roles — in a *snapshot* tagged with the store's change counter.
+asks for — signing keys (secrets decrypted once), principals, login-profile password times, MFA binding
+times, compiled policy sets, roles — in a *snapshot* tagged with the store's change counter.
 
 Invalidation:
 
@@ -43,14 +43,26 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from .. import errors
-from ..identity import PASSWORD_CHANGED, SESSION_ISSUED, Principal, Role, SigningKey, User, ram_arn
+from ..identity import (
+    MFA_BOUND,
+    PASSWORD_CHANGED,
+    SESSION_ISSUED,
+    Principal,
+    Role,
+    SigningKey,
+    User,
+    ram_arn,
+)
 from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
 from .base import Repository, Store
 from .records import ROOT, Attachment, key_secret_context
 
-__all__ = ["Directory", "root_principal", "user_principal"]
+__all__ = ["MFA_CHANGED", "Directory", "root_principal", "user_principal"]
 
 log = logging.getLogger(__name__)
+
+MFA_CHANGED = "The MFA device was changed; sign in again."
+"""Why a console session ended when its identity's MFA device was bound or unbound."""
 
 _MISSING = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -97,9 +109,9 @@ class _Lru(Generic[K, V]):
 class _Snapshot:
     """Everything remembered at one value of the change counter.
 
-    ``hot`` mirrors the signing keys, policy sets and password times of ``entries`` in a plain dict that
-    the request path reads without taking the lock (a dict lookup is atomic); it holds only values that
-    ``entries`` held at this counter, and at most ``max_entries`` of them.
+    ``hot`` mirrors the signing keys, policy sets, password and MFA binding times of ``entries`` in a plain
+    dict that the request path reads without taking the lock (a dict lookup is atomic); it holds only values
+    that ``entries`` held at this counter, and at most ``max_entries`` of them.
     """
 
     counter: int
@@ -283,6 +295,25 @@ class Directory:
         # Every store sets PasswordChangedDate on create; the fallbacks only make the type total.
         return record.profile.password_changed_date or record.profile.create_date or _EPOCH
 
+    def mfa_bound_since(self, account_id: str, user_name: str | None) -> datetime | None:
+        """When the MFA device now bound to the user (None: the root) was bound (its ActivateDate); None when
+        no device is bound (or there is no such user). Console sessions compare against it."""
+        key = ("mfa-bound", account_id, None if user_name is None else user_name.lower())
+        found = self._cached_hot(key, lambda r: self._load_mfa_bound(r, account_id, user_name))
+        return found if isinstance(found, datetime) else None
+
+    @staticmethod
+    def _load_mfa_bound(repo: Repository, account_id: str, user_name: str | None) -> datetime | None:
+        if user_name is None:
+            subject = ROOT
+        else:
+            user = repo.get_user(account_id, user_name)
+            if user is None:
+                return None
+            subject = user.user_id
+        record = repo.mfa_device_for(account_id, subject)
+        return None if record is None else record.device.bound_since
+
     def role(self, account_id: str, role_name: str) -> Role | None:
         """The role record (trust policy, MaxSessionDuration); None when unknown."""
         found = self._cached(
@@ -360,6 +391,10 @@ class Directory:
             raise errors.SessionRevoked("Console access was removed; the logon session has ended.")
         if changed.isoformat() != principal.extra[PASSWORD_CHANGED]:
             raise errors.SessionRevoked("The password was changed; sign in again.")
+        if MFA_BOUND in principal.extra:
+            bound = self.mfa_bound_since(principal.account_id, principal.name)
+            if ("" if bound is None else bound.isoformat()) != principal.extra[MFA_BOUND]:
+                raise errors.SessionRevoked(MFA_CHANGED)
 
     def _policy_set_at(self, key: Hashable, principal: Principal) -> PolicySet:
         found = self._cached_hot(key, lambda repo: self._load_policies(repo, principal))

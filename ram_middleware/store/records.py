@@ -8,7 +8,7 @@ seeds); they never leave the store/service layers and their secret fields are ex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar
 
 from ..identity import AccessKey, Group, PolicyType, User
@@ -137,6 +137,14 @@ class MFADevice:
     @property
     def is_bound(self) -> bool:
         return self.bound_to_root or self.user_id is not None
+
+    @property
+    def bound_since(self) -> datetime | None:
+        """When it was bound (ActivateDate), None when unbound: console sessions name their binding by it."""
+        if not self.is_bound:
+            return None
+        # Binding sets ActivateDate; the fallbacks only make the type total.
+        return self.activate_date or self.create_date or datetime.fromtimestamp(0, UTC)
 
 
 @dataclass(frozen=True, slots=True)
