@@ -223,6 +223,11 @@ def canonical_operator(name: str) -> str | None:
 # --- compiled conditions ------------------------------------------------------------------------------------
 
 
+def key_in_path(key: str) -> str:
+    """A key as it appears in a JSON path; an empty key is written ``""`` so the path still names it."""
+    return key or '""'
+
+
 def _printable(text: str) -> str:
     shown = text if text.isprintable() else repr(text)
     return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
@@ -324,7 +329,7 @@ def compile_conditions(block: object, path: str) -> tuple[Condition, ...]:
         raise MalformedPolicyDocument(path, "Condition must be an object of operators")
     compiled: list[Condition] = []
     for op_name, keys in block.items():
-        op_path = f"{path}.{op_name}"
+        op_path = f"{path}.{key_in_path(op_name)}"
         parts = _split_operator(op_name)
         if parts is None:
             base = op_name.lower().rsplit(":", 1)[-1].removesuffix(_IF_EXISTS)
@@ -335,7 +340,7 @@ def compile_conditions(block: object, path: str) -> tuple[Condition, ...]:
         if not keys:
             raise MalformedPolicyDocument(op_path, "an operator needs at least one condition key")
         for key_name, raw in keys.items():
-            key_path = f"{op_path}.{key_name}"
+            key_path = f"{op_path}.{key_in_path(key_name)}"
             if not key_name.strip():
                 raise MalformedPolicyDocument(key_path, "a condition key name may not be empty")
             if key_name != key_name.strip():

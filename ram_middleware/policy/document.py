@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from ram_middleware.arn import ActionPattern, ResourcePattern, compile_action, compile_resource, has_wildcards
 from ram_middleware.errors import InvalidParameter, MalformedPolicyDocument
-from ram_middleware.policy.conditions import STORED, Condition, Context, compile_conditions
+from ram_middleware.policy.conditions import STORED, Condition, Context, compile_conditions, key_in_path
 from ram_middleware.policy.request import Request
 
 __all__ = ["CompiledPolicy", "PolicyKind", "PrincipalSpec", "Statement", "StatementEffect", "parse_policy"]
@@ -227,7 +227,7 @@ def _principal(value: object, path: str) -> PrincipalSpec:
         raise MalformedPolicyDocument(path, "Principal must be an object with RAM, Service or Federated")
     found: dict[str, tuple[str, ...]] = {}
     for key, entries in value.items():
-        where = f"{path}.{key}"
+        where = f"{path}.{key_in_path(key)}"
         if key not in _PRINCIPAL_KEYS:
             raise MalformedPolicyDocument(where, "unknown principal type (use RAM, Service or Federated)")
         names = _strings(entries, where, key)
@@ -256,20 +256,15 @@ def _pick(
     return None, path, False
 
 
-def _key_name(key: str) -> str:
-    """A key as it appears in a JSON path; an empty key is written ``""`` so the path still names it."""
-    return key or '""'
-
-
 def _statement(body: object, path: str, index: int, kind: PolicyKind) -> Statement:
     if not isinstance(body, dict):
         raise MalformedPolicyDocument(path, "a statement must be an object")
     for key in body:
         if key not in _STATEMENT_KEYS:
-            raise MalformedPolicyDocument(f"{path}.{_key_name(key)}", "unknown element in a statement")
-    effect = body.get("Effect")
-    if effect is None:
+            raise MalformedPolicyDocument(f"{path}.{key_in_path(key)}", "unknown element in a statement")
+    if "Effect" not in body:
         raise MalformedPolicyDocument(path, "Effect is required (Allow or Deny)")
+    effect = body["Effect"]
     if effect not in ("Allow", "Deny"):
         raise MalformedPolicyDocument(f"{path}.Effect", f"{_show(effect)} is not Allow or Deny")
     sid = body.get("Sid")
@@ -309,7 +304,7 @@ def _statements(data: object, kind: PolicyKind) -> tuple[Statement, ...]:
     for key in data:
         if key not in _TOP_KEYS:
             raise MalformedPolicyDocument(
-                _key_name(key), "unknown element (a policy has Version and Statement)"
+                key_in_path(key), "unknown element (a policy has Version and Statement)"
             )
     if "Version" not in data:
         raise MalformedPolicyDocument("Version", 'is required and must be "1"')

@@ -108,6 +108,8 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     ),
     ("lowercase-element", doc(stmt(action="*")), "identity", "Statement[0].action", "unknown element"),
     ("no-effect", doc(stmt(Effect=None)), "identity", "Statement[0]", "Effect is required"),
+    # "Effect": null is there but wrong, not missing
+    ("effect-null", doc({**ALLOW_ALL, "Effect": None}), "identity", "Statement[0].Effect", "null is not"),
     (
         "effect-case",
         doc(stmt(Effect="allow")),
@@ -250,9 +252,10 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         "empty-key-name",
         cond({"StringEquals": {"": "x"}}),
         "identity",
-        "Statement[0].Condition.StringEquals.",
+        'Statement[0].Condition.StringEquals.""',
         "may not be empty",
     ),
+    ("empty-operator-name", cond({"": {"k": "x"}}), "identity", 'Statement[0].Condition.""', "unknown"),
     (
         "key-empty-list",
         cond({"StringEquals": {"acs:SourceVpc": []}}),
@@ -433,6 +436,13 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         doc(dict(TRUST_OK, Principal={"AWS": "x"})),
         "trust",
         "Statement[0].Principal.AWS",
+        "unknown principal type",
+    ),
+    (
+        "trust-principal-type-empty",
+        doc(dict(TRUST_OK, Principal={"": "x"})),
+        "trust",
+        'Statement[0].Principal.""',
         "unknown principal type",
     ),
     (
