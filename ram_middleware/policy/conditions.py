@@ -305,7 +305,7 @@ def _compile_one(
             path,
             f"{key_name!r} is not supported: no request carries it, so the condition cannot work as written",
         )
-    derive = extension_key(key_name, path)
+    derive = extension_key(key_name, path, STORED.get())
     if derive is not None and op.family is not _NUMERIC:
         raise MalformedPolicyDocument(path, f"{key_name!r} is a Numeric key; use a Numeric operator")
     items: Sequence[object] = raw if isinstance(raw, list) else [raw]

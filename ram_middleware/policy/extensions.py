@@ -11,8 +11,12 @@ the context under these names is ignored):
     ISO weekday in that zone: 1 = Monday … 7 = Sunday.
 
 Both are Numeric keys: only the ``Numeric*`` operators accept them. The zone is validated when the document is
-parsed (exact IANA name, or the same name in another case) and resolved once. With no ``acs:CurrentTime`` in
-the request the keys are absent. Example, R&D's OSS only 09:00-18:00 Monday to Friday, Shanghai time::
+parsed (exact IANA name, or the same name in another case) and resolved once. Only names in
+``zoneinfo.available_timezones()`` count, less ``localtime`` (it follows the host's own zone) and
+``posixrules``; other files of the zone directory (``right/UTC``, ``posix/Asia/Shanghai``) are refused too.
+A stored document (``parse_policy(stored=True)``) still resolves such a name as it was read when accepted.
+With no ``acs:CurrentTime`` in the request the keys are absent. Example, R&D's OSS only 09:00-18:00 Monday
+to Friday, Shanghai time::
 
     {"NumericGreaterThanEquals": {"mw:LocalTimeOfDay/Asia/Shanghai": "0900"},
      "NumericLessThan": {"mw:LocalTimeOfDay/Asia/Shanghai": "1800"},
@@ -42,14 +46,18 @@ _CURRENT_TIME = "acs:currenttime"
 _MINUTE_US = 60_000_000
 
 
-def extension_key(key_name: str, path: str) -> Derive | None:
-    """The deriving function for an ``mw:`` key, None for any other key; bad ``mw:`` keys are malformed."""
+def extension_key(key_name: str, path: str, stored: bool = False) -> Derive | None:
+    """The deriving function for an ``mw:`` key, None for any other key; bad ``mw:`` keys are malformed.
+
+    ``stored`` accepts the zone names documents stored before the IANA check could hold.
+    """
     lowered = key_name.lower()
     if not lowered.startswith("mw:"):
         return None
     for prefix, part in ((LOCAL_TIME_OF_DAY, 0), (LOCAL_WEEKDAY, 1)):
         if lowered.startswith(prefix.lower()):
-            zone = _resolve_zone(key_name[len(prefix) :])
+            name = key_name[len(prefix) :]
+            zone = _resolve_zone(name) or (_stored_zone(name) if stored else None)
             if zone is None:
                 raise MalformedPolicyDocument(path, f"{key_name!r} does not name an IANA time zone")
             return _deriver(zone, part)
@@ -59,21 +67,38 @@ def extension_key(key_name: str, path: str) -> Derive | None:
     )
 
 
+# Files of the zone directory that available_timezones() may list but that name no IANA zone: a link to the
+# host's own zone (a policy would change meaning with the host) and the POSIX TZ-string default rules.
+_NOT_ZONES = frozenset({"localtime", "posixrules"})
+
+
 @cache
 def _zones_by_lower_name() -> dict[str, str]:
-    return {name.lower(): name for name in available_timezones()}
+    return {name.lower(): name for name in available_timezones() if name not in _NOT_ZONES}
 
 
 @lru_cache(maxsize=1024)
 def _resolve_zone(name: str) -> ZoneInfo | None:
+    # The name is checked against the list first: ZoneInfo(name) opens any TZif file under the zone
+    # directory (localtime, right/UTC, posix/...), which is not what the policy language promises.
+    proper = _zones_by_lower_name().get(name.lower())
+    if proper is None:
+        return None
+    try:
+        return ZoneInfo(proper)
+    except (KeyError, ValueError, OSError):
+        return None
+
+
+@lru_cache(maxsize=64)
+def _stored_zone(name: str) -> ZoneInfo | None:
+    """How zone names were read before the IANA check: any file ZoneInfo opens."""
     if not name:
         return None
     try:
         return ZoneInfo(name)
     except (KeyError, ValueError, OSError):
-        pass
-    proper = _zones_by_lower_name().get(name.lower())
-    return ZoneInfo(proper) if proper is not None else None
+        return None
 
 
 @lru_cache(maxsize=8192)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from ram_middleware.errors import MalformedPolicyDocument
 from ram_middleware.policy import AttachedPolicy, PolicySet, make_request, parse_policy
 
 WORKING_HOURS = {
@@ -15,8 +17,8 @@ WORKING_HOURS = {
 }
 
 
-def rnd_policy(condition: dict[str, Any]) -> PolicySet:
-    document = {
+def rnd_document(condition: dict[str, Any]) -> dict[str, Any]:
+    return {
         "Version": "1",
         "Statement": [
             {
@@ -27,9 +29,11 @@ def rnd_policy(condition: dict[str, Any]) -> PolicySet:
             }
         ],
     }
-    return PolicySet(
-        [AttachedPolicy("RnDOSSOfficeHours", "Custom", "v1", "group", "R&D", parse_policy(document))]
-    )
+
+
+def rnd_policy(condition: dict[str, Any]) -> PolicySet:
+    compiled = parse_policy(rnd_document(condition))
+    return PolicySet([AttachedPolicy("RnDOSSOfficeHours", "Custom", "v1", "group", "R&D", compiled)])
 
 
 def allowed(policies: PolicySet, when: str | None, **extra: Any) -> bool:
@@ -129,3 +133,27 @@ def test_caller_cannot_supply_the_derived_keys() -> None:
 
 def test_single_element_time_list_is_read() -> None:
     assert allowed(rnd_policy(WORKING_HOURS), None, **{"acs:CurrentTime": ["2024-06-03T01:00:00Z"]})
+
+
+# Files under the zone directory that ZoneInfo opens but that are no IANA zone; localtime follows the host.
+NOT_ZONES = ["localtime", "LOCALTIME", "posixrules", "right/UTC", "posix/Asia/Shanghai", "zone.tab"]
+
+
+@pytest.mark.parametrize("zone", NOT_ZONES)
+def test_zone_must_be_an_iana_name(zone: str) -> None:
+    for key in (f"mw:LocalTimeOfDay/{zone}", f"mw:LocalWeekday/{zone}"):
+        with pytest.raises(MalformedPolicyDocument) as info:
+            rnd_policy({"NumericLessThan": {key: "1200"}})
+        assert info.value.path == f"Statement[0].Condition.NumericLessThan.{key}"
+        assert "IANA time zone" in info.value.problem
+
+
+def test_stored_document_keeps_a_zone_name_accepted_before() -> None:
+    try:
+        ZoneInfo("posix/Asia/Shanghai")
+    except (KeyError, ValueError, OSError):
+        pytest.skip("this host has no posix/ zone files")
+    document = rnd_document({"NumericEquals": {"mw:LocalTimeOfDay/posix/Asia/Shanghai": "930"}})
+    compiled = parse_policy(document, stored=True)
+    policies = PolicySet([AttachedPolicy("Old", "Custom", "v1", "group", "R&D", compiled)])
+    assert allowed(policies, "2024-06-03T01:30:00Z")
