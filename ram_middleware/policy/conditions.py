@@ -87,7 +87,7 @@ def _bool_value(value: object) -> bool | None:
 
 
 def _ip_value(value: object) -> tuple[int, int, int] | None:
-    return read_network(value) if isinstance(value, str) else None
+    return read_network(value, stored=STORED.get()) if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)

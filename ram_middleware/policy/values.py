@@ -33,6 +33,7 @@ _DATE = re.compile(
     re.ASCII,
 )
 _MAPPED_V4 = ipaddress.IPv6Network("::ffff:0:0/96")
+_PREFIX_LENGTH = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 
 IpNet = tuple[int, int, int]  # (version, network as int, mask as int)
 
@@ -109,9 +110,18 @@ def read_ip(text: str) -> tuple[int, int] | None:
     return address.version, int(address)
 
 
-def read_network(text: str) -> IpNet | None:
-    """An address or CIDR → (version, network, mask), host bits dropped (spec decisions 9 and 10)."""
+def read_network(text: str, *, stored: bool = False) -> IpNet | None:
+    """An address or CIDR → (version, network, mask), host bits dropped (spec decisions 9 and 10).
+
+    After ``/`` only a prefix length counts, in decimal without leading zeros (``/0``, ``/8``, ``/128``).
+    ``ipaddress`` also reads a netmask (``/255.0.0.0``), a host mask (``/0.0.0.255``; ``/0.0.0.0`` would be
+    ``/0``, every address) and ``/08``, which are no CIDR, so a policy holding them is refused. ``stored``
+    reads them as before, for documents stored before this check (``parse_policy(stored=True)``).
+    """
     if "%" in text:  # zone-scoped IPv6 literals name an interface, not a network
+        return None
+    _, slash, prefix = text.partition("/")
+    if slash and not stored and _PREFIX_LENGTH.fullmatch(prefix) is None:
         return None
     try:
         network = ipaddress.ip_network(text, strict=False)

@@ -277,6 +277,19 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         "Statement[0].Condition.NotIpAddress.acs:SourceIp",
         "is not an IP address or CIDR",
     ),
+    # After "/" only a CIDR prefix length: no netmask or host mask (/0.0.0.0 would read as /0), no "/08"
+    *[
+        (
+            f"cidr-mask-{i}",
+            cond({"IpAddress": {"acs:SourceIp": value}}),
+            "identity",
+            "Statement[0].Condition.IpAddress.acs:SourceIp",
+            f"{value!r} is not an IP address or CIDR",
+        )
+        for i, value in enumerate(
+            ["10.0.0.0/0.0.0.0", "10.0.0.0/0.0.0.255", "10.0.0.0/255.0.0.0", "10.0.0.0/08", "2001:db8::/032"]
+        )
+    ],
     (
         "ip-number",
         cond({"IpAddress": {"acs:SourceIp": 167772160}}),
@@ -646,6 +659,7 @@ def test_documents_stored_before_a_check_was_added_still_compile() -> None:
     documents = [
         doc({**ALLOW_ALL, "Sid": None}),
         doc(stmt(Effect="Deny", Condition={"StringNotEquals": {"acs:RequestedRegion": "cn-hangzhou"}})),
+        doc(stmt(Condition={"IpAddress": {"acs:SourceIp": ["10.0.0.0/255.0.0.0", "192.0.2.0/024"]}})),
     ]
     for document in documents:
         with pytest.raises(MalformedPolicyDocument):
@@ -653,3 +667,10 @@ def test_documents_stored_before_a_check_was_added_still_compile() -> None:
         assert len(parse_policy(document, stored=True).statements) == 1
     with pytest.raises(MalformedPolicyDocument):  # the flag does not outlive the call
         parse_policy(documents[0])
+
+
+def test_stored_netmask_reads_as_before() -> None:
+    document = doc(stmt(Condition={"IpAddress": {"acs:SourceIp": "10.0.0.0/255.0.0.0"}}))
+    condition = parse_policy(document, stored=True).statements[0].conditions[0]
+    assert condition.holds({"acs:sourceip": "10.1.2.3"})
+    assert not condition.holds({"acs:sourceip": "11.0.0.1"})

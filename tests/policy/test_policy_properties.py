@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from ram_middleware.arn import compile_wildcard
 from ram_middleware.errors import MalformedPolicyDocument
 from ram_middleware.policy import AttachedPolicy, PolicySet, Request, make_request, parse_policy
+from ram_middleware.policy.values import read_network
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -287,3 +289,22 @@ def test_mutated_text_parses_or_is_malformed(
     except MalformedPolicyDocument:
         return
     assert parse_policy(policy.source, kind=kind).source == policy.source
+
+
+NETWORKS = st.sampled_from([32, 128]).flatmap(
+    lambda bits: st.tuples(st.integers(0, 2**bits - 1), st.integers(0, bits), st.just(bits))
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(NETWORKS)
+def test_network_after_slash_is_a_prefix_length_only(network: tuple[int, int, int]) -> None:
+    number, prefix, bits = network
+    address = ipaddress.IPv4Address(number) if bits == 32 else ipaddress.IPv6Address(number)
+    read = read_network(f"{address}/{prefix}")
+    assert read is not None and read == read_network(f"{address}/{prefix}", stored=True)
+    assert read_network(f"{address}/0{prefix}") is None  # leading zero
+    if bits == 32:  # ipaddress would read these as masks
+        net = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+        assert read_network(f"{address}/{net.netmask}") is None
+        assert read_network(f"{address}/{net.hostmask}") is None
