@@ -15,8 +15,6 @@ cannot be read as the operator's type matches no policy value. ``Null`` is not s
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -27,7 +25,8 @@ from ram_middleware.arn import compile_wildcard
 from ram_middleware.errors import MalformedPolicyDocument
 from ram_middleware.policy.extensions import Context, Derive, extension_key
 from ram_middleware.policy.values import (
-    number_text,
+    JsonNumber,
+    json_text,
     read_bool,
     read_date,
     read_decimal,
@@ -53,9 +52,9 @@ def _string_text(value: object) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
-        return json.dumps(value)  # spec decision 5: compared as their JSON text
-    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
-        return number_text(value)  # and numbers as decimal text, as request values are (decision 11)
+        return "true" if value else "false"  # spec decision 5: compared as their JSON text
+    if isinstance(value, JsonNumber):
+        return value.string_text
     return None
 
 
@@ -65,12 +64,8 @@ def _folded_text(value: object) -> str | None:
 
 
 def _number_value(value: object) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, JsonNumber):
+        return value.value
     if isinstance(value, str):
         return read_decimal(value)
     return None
@@ -284,8 +279,8 @@ def _show(value: object) -> str:
     if isinstance(value, str):
         return _printable(repr(value))
     try:
-        return _printable(json.dumps(value))
-    except (TypeError, ValueError):
+        return _printable(json_text(value))
+    except (TypeError, ValueError, RecursionError):
         return type(value).__name__
 
 

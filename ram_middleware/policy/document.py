@@ -15,7 +15,8 @@ adds where the spec is silent: element names are case-sensitive and unknown ones
 in a JSON object are rejected (``{"Effect": "Allow", "Effect": "Deny"}`` must not depend on the parser); an
 action is ``*`` or ``<service>:<name>`` without whitespace; a resource is an ARN (``acs:…``) or starts with
 ``*``; trust-policy actions must cover sts:AssumeRole(WithSAML|WithOIDC) and principals are literal ARNs or
-service names (no wildcards).
+service names (no wildcards); a JSON number keeps its exact value and its text (never a binary float, see
+:class:`~ram_middleware.policy.values.JsonNumber`), and one in exponent form beyond 1e±350 is out of range.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from ram_middleware.arn import ActionPattern, ResourcePattern, compile_action, compile_resource, has_wildcards
 from ram_middleware.errors import InvalidParameter, MalformedPolicyDocument
 from ram_middleware.policy.conditions import STORED, Condition, Context, compile_conditions, key_in_path
 from ram_middleware.policy.request import Request
+from ram_middleware.policy.values import JsonNumber, json_text
 
 __all__ = ["CompiledPolicy", "PolicyKind", "PrincipalSpec", "Statement", "StatementEffect", "parse_policy"]
 
@@ -42,6 +45,10 @@ _STATEMENT_KEYS = frozenset(
 _PRINCIPAL_KEYS = ("RAM", "Service", "Federated")
 TRUST_ACTIONS = ("sts:assumerole", "sts:assumerolewithsaml", "sts:assumerolewithoidc")
 _MAX_SHOWN = 80
+# A number in exponent form is written out in plain decimal for String operators, so its exponent is bounded
+# (1e999999999 would be a gigabyte). The bound is wider than a float's, which older versions read numbers
+# through, so every document stored by them still loads; 1e400 stays out of range, as it was.
+_MAX_EXPONENT = 350
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +109,8 @@ class Statement:
 
 @dataclass(frozen=True, slots=True)
 class CompiledPolicy:
-    """A validated policy. ``source`` is the canonical compact JSON text of the document."""
+    """A validated policy. ``source`` is the canonical compact JSON text of the document (no whitespace
+    between tokens, keys in document order, numbers as written)."""
 
     statements: tuple[Statement, ...]
     source: str
@@ -131,10 +139,25 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+class _OutOfRange(Exception):
+    pass
+
+
+def _number(text: str) -> JsonNumber:
+    """Decoder hook for every JSON number: its exact value, never a float, and the text as written."""
+    try:
+        value = Decimal(text)  # the decoder has checked the JSON number grammar
+    except InvalidOperation:  # an exponent beyond what Decimal holds
+        raise _OutOfRange from None
+    if ("e" in text or "E" in text) and abs(value.adjusted()) > _MAX_EXPONENT:
+        raise _OutOfRange
+    return JsonNumber(text, value)
+
+
 def _show(value: object) -> str:
     try:
-        text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
+        text = repr(value) if isinstance(value, str) else json_text(value)
+    except (TypeError, ValueError, RecursionError):
         text = type(value).__name__
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
@@ -146,7 +169,8 @@ def _too_long(length: int, max_length: int) -> InvalidParameter:
     )
 
 
-def _load(document: str | Mapping[str, Any], max_length: int | None) -> Any:
+def _load(document: str | Mapping[str, Any], max_length: int | None) -> tuple[Any, str]:
+    """The decoded document and its canonical compact text (see :class:`CompiledPolicy`)."""
     if isinstance(document, Mapping):
         try:
             text = json.dumps(dict(document), ensure_ascii=False, allow_nan=False)
@@ -160,11 +184,27 @@ def _load(document: str | Mapping[str, Any], max_length: int | None) -> Any:
         raise _too_long(len(text), max_length)
     if not text.strip():
         raise MalformedPolicyDocument("", "the policy document is empty")
+    numbers: list[JsonNumber] = []
+
+    def number(written: str) -> JsonNumber:
+        numbers.append(found := _number(written))
+        return found
+
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        data = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=number,
+            parse_int=number,
+        )
+        # json_text writes numbers as read; without numbers the C encoder writes the same text, faster
+        source = json_text(data) if numbers else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         # "\ud800" decodes to a lone surrogate: no UTF-8 text holds one, and storing it would fail later.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-        return data
+        source.encode("utf-8")
+        return data, source
+    except _OutOfRange:
+        raise MalformedPolicyDocument("", "the policy document holds a number out of range") from None
     except UnicodeEncodeError:
         raise MalformedPolicyDocument(
             "", "the policy document holds a lone surrogate (not UTF-8 text)"
@@ -348,11 +388,7 @@ def parse_policy(
 
 
 def _parse(document: str | Mapping[str, Any], kind: PolicyKind, max_length: int | None) -> CompiledPolicy:
-    data = _load(document, max_length)
-    try:
-        source = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:  # a number too large for a float decodes as infinity, which JSON cannot carry
-        raise MalformedPolicyDocument("", "the policy document holds a number out of range") from None
+    data, source = _load(document, max_length)
     if max_length is not None and not isinstance(document, str) and len(source) > max_length:
         raise _too_long(len(source), max_length)
     return CompiledPolicy(_statements(data, kind), source, kind)

@@ -9,7 +9,9 @@ policy value).
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -17,6 +19,8 @@ from functools import lru_cache
 __all__ = [
     "EPOCH",
     "IpNet",
+    "JsonNumber",
+    "json_text",
     "read_bool",
     "read_date",
     "read_decimal",
@@ -38,9 +42,42 @@ _PREFIX_LENGTH = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 IpNet = tuple[int, int, int]  # (version, network as int, mask as int)
 
 
+@dataclass(frozen=True, slots=True)
+class JsonNumber:
+    """A number in a policy document: ``text`` as written in the JSON, ``value`` exactly (never a float).
+
+    Documents are decoded into these, so ``9007199254740993.5`` and ``0.30000000000000001`` keep their value
+    under Numeric operators and the stored source keeps ``2.50`` and ``1e2`` as written.
+    """
+
+    text: str
+    value: Decimal
+
+    @property
+    def string_text(self) -> str:
+        """The text String operators compare (spec decision 5, "as their JSON text"): the text as written
+        (``2.50``, ``-0``), except that exponent form is written out in plain decimal from the exact value
+        (``1e2`` → ``100``, ``1.5E-7`` → ``0.00000015``), as request numbers are (decision 11)."""
+        if "e" in self.text or "E" in self.text:
+            return format(self.value, "f")
+        return self.text
+
+
+def json_text(value: object) -> str:
+    """Compact JSON text of decoded policy data, keys in document order; a :class:`JsonNumber` is written
+    as it was read. Raises TypeError for anything JSON cannot hold."""
+    if isinstance(value, JsonNumber):
+        return value.text
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json_text(k)}:{json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join([json_text(item) for item in value]) + "]"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
 def number_text(value: int | float | Decimal) -> str:
-    """A number as the text String operators compare: decimal, never exponent form (``1e+20`` is
-    ``100000000000000000000``), the same for policy values and request values."""
+    """A request number as the text String operators compare: decimal, never exponent form (``1e+20`` is
+    ``100000000000000000000``), as :attr:`JsonNumber.string_text` writes policy numbers."""
     if isinstance(value, int):
         return str(value)
     text = repr(value) if isinstance(value, float) else str(value)

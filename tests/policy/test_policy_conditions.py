@@ -158,6 +158,42 @@ def test_operator(operator: str, values: Any, request_value: Any, expected: bool
     assert holds({operator: {K: values}}, K, request_value) is expected
 
 
+def holds_as_text(operator: str, number: str, value: str) -> bool:
+    """Like :func:`holds`, the policy value being ``number`` as written in the JSON text."""
+    text = (
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
+        f'"Condition":{{"{operator}":{{"{K}":{number}}}}}}}]}}'
+    )
+    policy = parse_policy(text)
+    return policy.statements[0].failed_condition(make_request("svc:Act", "*", {K: value}).context) is None
+
+
+# (policy JSON number as written, operator, request value, expected): never read through a binary float
+JSON_NUMBERS = [
+    ("9007199254740993.5", "NumericGreaterThan", "9007199254740994", True),  # a float says ...994.0
+    ("9007199254740993.5", "NumericLessThan", "9007199254740993", True),
+    ("0.30000000000000001", "NumericEquals", "0.30000000000000001", True),  # a float says 0.3
+    ("0.30000000000000001", "NumericEquals", "0.3", False),
+    ("1e2", "NumericEquals", "100", True),
+    ("-0", "NumericEquals", "0", True),
+    ("12345678901234567890123", "NumericEquals", "12345678901234567890123", True),
+    # String operators compare the JSON text as written; exponent form as plain decimal (decision 11)
+    ("2.50", "StringEquals", "2.50", True),
+    ("2.50", "StringEquals", "2.5", False),
+    ("-0", "StringEquals", "-0", True),
+    ("1e2", "StringEquals", "100", True),
+    ("1e2", "StringEquals", "100.0", False),
+    ("1e2", "StringEquals", "1e2", False),
+    ("1.5E-7", "StringEquals", "0.00000015", True),
+    ("0.30000000000000001", "StringLike", "0.30000000000000001", True),
+]
+
+
+@pytest.mark.parametrize(("number", "operator", "value", "expected"), JSON_NUMBERS)
+def test_json_numbers_keep_value_and_text(number: str, operator: str, value: str, expected: bool) -> None:
+    assert holds_as_text(operator, number, value) is expected
+
+
 def test_every_base_operator_is_covered() -> None:
     used = {canonical_operator(t[1]) for t in TABLE}
     base = {name.split(":")[-1].removesuffix("IfExists") for name in used if name}

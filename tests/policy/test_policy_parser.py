@@ -49,6 +49,22 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         "out of range",
     ),
     (
+        "number-out-of-range-small",
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
+        '"Condition":{"StringEquals":{"k":1e-400}}}]}',
+        "identity",
+        "",
+        "out of range",
+    ),
+    (
+        "number-exponent-beyond-decimal",
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
+        '"Condition":{"NumericLessThan":{"k":1e999999999999999999999}}}]}',
+        "identity",
+        "",
+        "out of range",
+    ),
+    (
         "key-name-padded",
         cond({"StringEquals": {" acs:SourceVpc": "v"}}),
         "identity",
@@ -573,6 +589,21 @@ def test_source_is_canonical_compact_json_in_document_order() -> None:
         policy.source == '{"Version":"1","Statement":[{"Resource":"*","Effect":"Allow","Action":["ecs:*"]}]}'
     )
     assert parse_policy(json.loads(text)).source == policy.source
+
+
+def test_source_keeps_numbers_as_written() -> None:
+    text = (
+        '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": '
+        '{"NumericLessThan": {"k": [2.50, 1e2, 9007199254740993.5, -0, 1E-7, 12345678901234567890123]}}}]}'
+    )
+    policy = parse_policy(text)
+    assert policy.source == text.replace(" ", "")
+    assert parse_policy(policy.source).source == policy.source
+    assert policy.statements[0].conditions[0].values == (
+        "2.50", "100", "9007199254740993.5", "-0", "0.0000001", "12345678901234567890123"
+    )  # fmt: skip
+    # a decoded document's floats are written as Python writes them, as before
+    assert '"k":2.5}' in parse_policy(cond({"NumericLessThan": {"k": 2.5}})).source
 
 
 def test_unicode_is_kept_in_source() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from ram_middleware.arn import compile_wildcard
 from ram_middleware.errors import MalformedPolicyDocument
 from ram_middleware.policy import AttachedPolicy, PolicySet, Request, make_request, parse_policy
-from ram_middleware.policy.values import read_network
+from ram_middleware.policy.values import json_text, read_network
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -308,3 +309,45 @@ def test_network_after_slash_is_a_prefix_length_only(network: tuple[int, int, in
         net = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
         assert read_network(f"{address}/{net.netmask}") is None
         assert read_network(f"{address}/{net.hostmask}") is None
+
+
+JSON_NUMBER_TEXT = st.from_regex(
+    r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,2})?", fullmatch=True
+)
+
+
+def _bigger(plain: str) -> str:
+    """A decimal text of slightly larger magnitude: one more digit at the end."""
+    return plain + ("1" if "." in plain else ".1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_NUMBER_TEXT)
+def test_json_number_keeps_exact_value_and_text(number: str) -> None:
+    text = (
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":'
+        f'{{"NumericEquals":{{"n":{number}}},"StringEquals":{{"s":{number}}}}}}}]}}'
+    )
+    policy = parse_policy(text)
+    assert policy.source == text  # not rewritten
+    numeric, string = policy.statements[0].conditions
+    plain = format(Decimal(number), "f")  # the exact value, written out
+    assert numeric.holds({"n": plain})
+    assert not numeric.holds({"n": _bigger(plain)})
+    as_written = plain if "e" in number.lower() else number
+    assert string.holds({"s": as_written})
+    assert not string.holds({"s": _bigger(as_written)})
+
+
+PLAIN_JSON = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN_JSON)
+def test_json_text_is_the_compact_encoding(data: Any) -> None:
+    # parse_policy writes sources without numbers with the C encoder: both must give the same text
+    assert json_text(data) == json.dumps(data, ensure_ascii=False, separators=(",", ":"))
