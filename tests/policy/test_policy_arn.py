@@ -85,6 +85,25 @@ def test_hostile_pattern_stays_linear() -> None:
     assert time.perf_counter() - started < 0.5
 
 
+@pytest.mark.parametrize(
+    "piece",
+    ["a" * 6000 + "b", "a" * 5999 + "?b", "a" * 62 + "?b", "a?" * 3000 + "b"],
+    ids=["literal", "long-with-?", "short-with-?", "alternating-?"],
+)
+def test_long_piece_against_long_text_stays_linear(piece: str) -> None:
+    # A 6,000-character piece fits a 6,144-character policy; trying it at each of 64,000 positions took
+    # ~0.5 s per decision.
+    text = "x" + "a" * 64_000
+    matchers = [
+        compile_wildcard("*" + piece + "*"),
+        compile_resource("acs:orders:*:*:*" + piece + "*").match_cs,
+    ]
+    started = time.perf_counter()
+    assert matchers[0](text) is False
+    assert matchers[1]("acs:orders:cn:1:" + text) is False
+    assert time.perf_counter() - started < 0.25
+
+
 def test_actions_are_case_insensitive() -> None:
     assert action_matches("ECS:describe*", "ecs:DescribeInstances")
     assert action_matches("ecs:Describe?nstances", "ECS:DESCRIBEINSTANCES")

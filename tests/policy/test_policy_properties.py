@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import re
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ram_middleware.arn import compile_wildcard
+from ram_middleware.arn import _pieces_scan, compile_wildcard
 from ram_middleware.errors import MalformedPolicyDocument
 from ram_middleware.policy import AttachedPolicy, PolicySet, Request, make_request, parse_policy
 from ram_middleware.policy.values import json_text, read_network
@@ -178,6 +179,9 @@ def test_order_never_changes_the_decision(docs: list[dict[str, Any]], request: R
 
 PATTERN_CHARS = st.sampled_from(list("ab/:.*?"))
 TEXT_CHARS = st.sampled_from(list("ab/:.*?c"))
+AB = st.sampled_from("ab")  # a small alphabet, so that pieces overlap and recur
+# Patterns with several pieces between '*'s, over that alphabet
+PIECES = st.lists(st.text(st.sampled_from("ab?"), max_size=3), min_size=2, max_size=5).map("*".join)
 
 
 def reference_match(pattern: str, text: str) -> bool:
@@ -190,6 +194,68 @@ def reference_match(pattern: str, text: str) -> bool:
 @given(st.text(PATTERN_CHARS, max_size=10), st.text(TEXT_CHARS, max_size=14))
 def test_wildcard_agrees_with_reference(pattern: str, text: str) -> None:
     assert compile_wildcard(pattern)(text) is reference_match(pattern, text)
+
+
+def dynamic_match(pattern: str, text: str) -> bool:
+    """Reference for long texts: the textbook O(len(pattern) x len(text)) table, one row per text prefix."""
+    row = [True] + [False] * len(pattern)  # row[j]: pattern[:j] matches the text read so far
+    for j, p in enumerate(pattern):
+        row[j + 1] = row[j] and p == "*"
+    for ch in text:
+        new = [False] * (len(pattern) + 1)
+        for j, p in enumerate(pattern):
+            new[j + 1] = (new[j] or row[j + 1]) if p == "*" else (row[j] and p in ("?", ch))
+        row = new
+    return row[-1]
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.text(PATTERN_CHARS, max_size=10).filter(lambda p: "*" in p) | PIECES,
+    st.text(TEXT_CHARS, max_size=14) | st.text(AB, max_size=14),
+)
+def test_piece_scan_agrees_with_reference(pattern: str, text: str) -> None:
+    # The scan answers for long texts only; here it is run on short ones, with '?' pieces searched both by
+    # the regex engine and by the bit-parallel scan.
+    segments = re.sub(r"\*+", "*", pattern).split("*")
+    expected = reference_match(pattern, text)
+    assert dynamic_match(pattern, text) is expected  # the long-text reference, checked here
+    assert _pieces_scan(segments)(text) is expected
+    assert _pieces_scan(segments, short_piece=0)(text) is expected
+
+
+def test_piece_scan_agrees_with_reference_exhaustively() -> None:
+    # Every pattern over "ab?*" up to 6 characters against every text over "ab" up to 5: tight fits, where
+    # an off-by-one in a finder or overlapping pieces would show, which random examples reach only by luck.
+    texts = ["".join(t) for n in range(6) for t in itertools.product("ab", repeat=n)]
+    for n in range(1, 7):
+        for chars in itertools.product("ab?*", repeat=n):
+            pattern = "".join(chars)
+            if "*" not in pattern:
+                continue
+            segments = re.sub(r"\*+", "*", pattern).split("*")
+            scans = (_pieces_scan(segments), _pieces_scan(segments, short_piece=0))
+            for text in texts:
+                expected = reference_match(pattern, text)
+                assert all(scan(text) is expected for scan in scans), (pattern, text)
+
+
+LONG_TEXTS = st.builds(
+    lambda head, filler, count, tail: head + filler * count + tail,
+    st.text(TEXT_CHARS, max_size=8) | st.text(AB, max_size=8),
+    st.text(TEXT_CHARS, min_size=1, max_size=3) | st.text(AB, min_size=1, max_size=3),
+    st.integers(0, 1500),
+    st.text(TEXT_CHARS, max_size=8) | st.text(AB, max_size=8),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(PATTERN_CHARS, max_size=12) | PIECES, LONG_TEXTS)
+def test_wildcard_on_long_texts_agrees_with_reference(pattern: str, text: str) -> None:
+    expected = dynamic_match(pattern, text)
+    assert compile_wildcard(pattern)(text) is expected
+    if "*" in pattern:
+        assert _pieces_scan(re.sub(r"\*+", "*", pattern).split("*"), short_piece=0)(text) is expected
 
 
 @SETTINGS
