@@ -132,6 +132,14 @@ def user_principal(user: User, groups: tuple[str, ...]) -> Principal:
     )  # fmt: skip
 
 
+def _subject(repo: Repository, account_id: str, user_name: str | None) -> str | None:
+    """The store's subject id for a user name (None: the root); None when there is no such user."""
+    if user_name is None:
+        return ROOT
+    user = repo.get_user(account_id, user_name)
+    return None if user is None else user.user_id
+
+
 def root_principal(account_id: str) -> Principal:
     """The Principal of an account's root identity."""
     return Principal(
@@ -282,14 +290,8 @@ class Directory:
 
     @staticmethod
     def _load_password_changed(repo: Repository, account_id: str, user_name: str | None) -> datetime | None:
-        if user_name is None:
-            subject = ROOT
-        else:
-            user = repo.get_user(account_id, user_name)
-            if user is None:
-                return None
-            subject = user.user_id
-        record = repo.get_login_profile(account_id, subject)
+        subject = _subject(repo, account_id, user_name)
+        record = None if subject is None else repo.get_login_profile(account_id, subject)
         if record is None:
             return None
         # Every store sets PasswordChangedDate on create; the fallbacks only make the type total.
@@ -304,14 +306,8 @@ class Directory:
 
     @staticmethod
     def _load_mfa_bound(repo: Repository, account_id: str, user_name: str | None) -> datetime | None:
-        if user_name is None:
-            subject = ROOT
-        else:
-            user = repo.get_user(account_id, user_name)
-            if user is None:
-                return None
-            subject = user.user_id
-        record = repo.mfa_device_for(account_id, subject)
+        subject = _subject(repo, account_id, user_name)
+        record = None if subject is None else repo.mfa_device_for(account_id, subject)
         return None if record is None else record.device.bound_since
 
     def role(self, account_id: str, role_name: str) -> Role | None:

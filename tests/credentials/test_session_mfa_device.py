@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,21 +16,11 @@ from ram_middleware.credentials.session import (
 )
 from ram_middleware.guard import MemoryGuard
 from ram_middleware.service import RamService
-from ram_middleware.store import Store, open_store
+from ram_middleware.store import Store
 from ram_middleware.store.cache import Directory
 
 PASSWORD = "Corr3ct-Horse!"
 KEY = b"k" * 32
-
-
-@pytest.fixture
-def two_instances(tmp_path: Path) -> Iterator[tuple[RamService, Store]]:
-    """The service on one Store object, and a second Store object on the same file (another instance)."""
-    url = f"sqlite:///{tmp_path}/ram.db"
-    first, second = open_store(url, env={}), open_store(url, env={})
-    yield RamService(first), second
-    first.close()
-    second.close()
 
 
 def _bob(svc: RamService) -> str:
