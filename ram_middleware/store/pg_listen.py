@@ -20,11 +20,16 @@ meanwhile has raised the counter, so every snapshot taken before it is dropped. 
 :meth:`ChangeListener.fresh_counter` is None — as it also is when the last contact is older than
 ``max_staleness`` — and the store fails closed (ServiceUnavailable) instead of vouching for a snapshot
 it can no longer check.
+
+The thread belongs to the process that started it: in a forked child (which inherits the object, not the
+thread) the listener reports itself down and :meth:`ChangeListener.stop` leaves the parent's connection
+alone; the store starts a listener of the child's own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -68,19 +73,23 @@ class ChangeListener:
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"ram-listen-{channel}", daemon=True)
+        self._pid = 0  # the process the thread runs in, once started
 
     def start(self, wait: float = 0.0) -> bool:
         """Start the thread; optionally wait up to ``wait`` seconds for the first subscription."""
+        self._pid = os.getpid()
         self._thread.start()
         return self._connected.wait(wait) if wait > 0 else self._connected.is_set()
 
     @property
     def connected(self) -> bool:
-        """Whether the LISTEN connection is currently up."""
-        return self._connected.is_set()
+        """Whether the LISTEN connection is currently up (in this process: a forked child has no thread)."""
+        return self._pid == os.getpid() and self._connected.is_set()
 
     def fresh_counter(self) -> int | None:
         """The last counter seen, if the database was in contact within ``max_staleness``; else None."""
+        if self._pid != os.getpid():  # before the lock: the parent's thread may have held it at the fork
+            return None
         with self._lock:
             if not self._connected.is_set() or self._counter is None:
                 return None
@@ -90,6 +99,8 @@ class ChangeListener:
 
     def stop(self) -> None:
         """Stop listening and close the connection (returns within about 0.1 s)."""
+        if self._pid not in (0, os.getpid()):
+            return  # started by the parent: its thread and connection are not this process's to stop
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(_WAIT + 5.0)

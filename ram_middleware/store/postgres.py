@@ -29,6 +29,11 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   unreachable or stalled database raises :class:`errors.ServiceUnavailable` or :class:`errors.StoreBusy`.
   Idle pooled connections are checked before use, so after a database restart the pool replaces dead ones
   by itself.
+* **Fork-safe.** A store opened before ``fork()`` (gunicorn --preload, multiprocessing's 'fork') leaves
+  its pooled and listening connections to the parent: on first use in the child it opens a pool and a
+  change listener of its own (waiting for the first subscription as on open; until the listener is up the
+  child fails closed as when it is down) and abandons the inherited ones without a word on their sockets
+  (:mod:`ram_middleware.forks`), so neither process ever reads the other's answers.
 * The store's :attr:`url` never contains the password. TEXT columns are created ``COLLATE "C"`` by the
   dialect, so names sort and page in codepoint order, as in SQLite and Python, whatever the locale.
 
@@ -38,11 +43,13 @@ libpq ``options`` parameter, e.g. ``postgresql://…/db?options=-csearch_path%3D
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
+import weakref
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -50,7 +57,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 import psycopg_pool
 
-from .. import errors
+from .. import errors, forks
 from ..crypto import SecretBox
 from .dialect import POSTGRES
 from .pg_deadline import cut_after
@@ -168,33 +175,53 @@ class PostgresStore(SqlStore):
         self._committed = 0  # the counter after this process's latest announced commit
         self._delivered = 0  # the highest counter handed to subscribers (each is told once, in order)
         self._deliver_lock = threading.RLock()  # re-entrant: a subscriber may itself write to the store
-        self._pool = psycopg_pool.ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=max(1, pool_size),
-            kwargs=self._connect_kwargs,
-            timeout=pool_timeout,
-            # A short reconnect budget: the pool never sits in a long backoff after an outage.
-            reconnect_timeout=max(pool_timeout, 2.0),
-            check=self._check_connection,
-            name="ram-store",
-            open=False,
-        )
+        self._pool_size = max(1, pool_size)
+        self._pool_timeout = pool_timeout
+        self._listen = listen
+        self._heartbeat = min(heartbeat, max_staleness / 2)
+        self._max_staleness = max_staleness
+        self._listen_wait = connect_timeout + 1.0
+        # Every connection this process opened for the pool or the listener: a forked child lets go of them.
+        self._opened: weakref.WeakSet[psycopg.Connection[tuple[object, ...]]] = weakref.WeakSet()
+        self._pool = self._new_pool()
         self._listener: ChangeListener | None = None
         self._closed = False
         self._schema = self._migrate()
         self._channel = "ram_changes_" + hashlib.sha256(self._schema.encode()).hexdigest()[:24]
         try:
-            self._pool.open(wait=False)
-            if listen:
-                self._listener = ChangeListener(
-                    self._listen_connection, self._channel, self._announce,
-                    heartbeat=min(heartbeat, max_staleness / 2), max_staleness=max_staleness,
-                )  # fmt: skip
-                self._listener.start(wait=connect_timeout + 1.0)
+            self._start()
         except BaseException:
             self.close()
             raise
+
+    def _new_pool(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[object, ...]]]:
+        return psycopg_pool.ConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self._pool_size,
+            kwargs=self._connect_kwargs,
+            timeout=self._pool_timeout,
+            # A short reconnect budget: the pool never sits in a long backoff after an outage.
+            reconnect_timeout=max(self._pool_timeout, 2.0),
+            check=self._check_connection,
+            configure=self._opened.add,
+            name="ram-store",
+            open=False,
+        )
+
+    def _start(self) -> None:
+        """Open the pool (it connects in the background) and start the change listener."""
+        self._open()
+        if self._listener is not None:
+            self._listener.start(wait=self._listen_wait)
+
+    def _open(self) -> None:
+        self._pool.open(wait=False)
+        if self._listen:
+            self._listener = ChangeListener(
+                self._listen_connection, self._channel, self._announce,
+                heartbeat=self._heartbeat, max_staleness=self._max_staleness,
+            )  # fmt: skip
 
     @property
     def channel(self) -> str:
@@ -204,7 +231,27 @@ class PostgresStore(SqlStore):
     @property
     def listening(self) -> bool:
         """Whether changes from other instances are being pushed to this process right now."""
+        self._adopt_if_forked()
         return self._listener is not None and self._listener.connected
+
+    def _after_fork(self) -> Callable[[], object] | None:
+        # Never used, closed or finalised here: the parent goes on with them. The child drops its copies
+        # of their sockets so that no session of the parent's outlives the parent because of it.
+        inherited = list(self._opened)
+        forks.abandon(self._pool, self._listener, inherited)
+        forks.release_descriptors(_descriptor(conn) for conn in inherited)
+        self._opened = weakref.WeakSet()
+        self._deliver_lock = threading.RLock()
+        self._pool = self._new_pool()
+        self._listener = None
+        if self._closed:
+            return None
+        self._open()
+        listener = self._listener
+        if listener is None:
+            return None
+        # Until its first subscription the listener is down: meanwhile change_counter fails closed.
+        return functools.partial(listener.start, wait=self._listen_wait)
 
     # --- connections --------------------------------------------------------------------------------
 
@@ -217,7 +264,9 @@ class PostgresStore(SqlStore):
 
     def _listen_connection(self) -> psycopg.Connection[tuple[object, ...]]:
         # Named after the channel, so an operator can tell the listener sessions apart in pg_stat_activity.
-        return self._direct_connection(f"ram-listen {self._channel}")
+        conn = self._direct_connection(f"ram-listen {self._channel}")
+        self._opened.add(conn)
+        return conn
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
@@ -318,6 +367,7 @@ class PostgresStore(SqlStore):
         """The change counter: from the listener while it is fresh, else one query (may raise 503)."""
         if self._closed:  # the stopped listener would otherwise report the database as unreachable
             raise StoreFailure(STORE_CLOSED)
+        self._adopt_if_forked()
         if self._listener is not None:
             fresh = self._listener.fresh_counter()
             if fresh is not None:
@@ -344,9 +394,18 @@ class PostgresStore(SqlStore):
 
     def close(self) -> None:
         self._closed = True
+        self._adopt_if_forked()  # a forked child closes its own connections, never the parent's
         if self._listener is not None:
             self._listener.stop()
         self._pool.close()
+
+
+def _descriptor(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """The socket libpq holds open for ``conn``, or -1 when it holds none (closed, or lost)."""
+    try:
+        return conn.pgconn.socket
+    except psycopg.Error:
+        return -1
 
 
 def _first(row: Any) -> Any:

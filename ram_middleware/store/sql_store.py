@@ -2,12 +2,14 @@
 open one, and change subscribers.
 
 A backend supplies :meth:`SqlStore._open_transaction` (begin on a pooled connection, commit or roll back,
-announce) and, for its own delivery rules, may override :meth:`SqlStore._announce`.
+announce), :meth:`SqlStore._after_fork` (connections of a forked child's own, see :mod:`..forks`) and, for
+its own delivery rules, may override :meth:`SqlStore._announce`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -41,6 +43,10 @@ class SqlStore(ABC):
         self._local = threading.local()
         self._subscribers: list[ChangeCallback] = []
         self._sub_lock = threading.Lock()
+        self._pid = os.getpid()  # the process whose connections (and threads) this store holds
+        # Held only while a forked child swaps in connections of its own, never in the process that opened
+        # the store: a child never inherits it held (unless forked from a child adopting at that moment).
+        self._adopt_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._url!r})"
@@ -65,6 +71,7 @@ class SqlStore(ABC):
 
     @contextmanager
     def _transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
+        self._adopt_if_forked()
         held: Held | None = getattr(self._local, "held", None)
         if held is None:
             with self._open_transaction(writable=writable, announce=announce) as repo:
@@ -79,9 +86,34 @@ class SqlStore(ABC):
     def _open_transaction(self, *, writable: bool, announce: bool) -> AbstractContextManager[SqlRepository]:
         """A new transaction on a connection of this thread's own; it sets and clears ``self._local.held``."""
 
+    # --- fork ---------------------------------------------------------------------------------------
+
+    def _adopt_if_forked(self) -> None:
+        """On first use in a forked child, swap in connections (and threads) of this process's own."""
+        if self._pid == os.getpid():
+            return
+        with self._adopt_lock:
+            if self._pid == os.getpid():  # another thread of this child did it meanwhile
+                return
+            # A lock a thread of the parent held at the fork would stay held here for ever, and a
+            # transaction the forking thread had open is on the parent's connection.
+            self._local = threading.local()
+            self._sub_lock = threading.Lock()
+            resume = self._after_fork()
+            self._pid = os.getpid()
+        if resume is not None:
+            # Outside the lock: a thread started here may call back into the store (a subscriber that writes).
+            resume()
+
+    @abstractmethod
+    def _after_fork(self) -> Callable[[], object] | None:
+        """Leave the parent's connections to it (:func:`..forks.abandon`) and set up this process's own;
+        returns what to start once the store is this process's (its background threads), if anything."""
+
     # --- change notification ------------------------------------------------------------------------
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        self._adopt_if_forked()
         with self._sub_lock:
             self._subscribers.append(callback)
 

@@ -151,6 +151,10 @@ class SqliteStore(SqlStore):
                 attempt += 1
                 self._backoff(exc, deadline, attempt)
 
+    def _after_fork(self) -> None:
+        # The inherited connections go on being used in the child, as before.
+        return None
+
     # --- transactions -------------------------------------------------------------------------------
 
     @contextmanager

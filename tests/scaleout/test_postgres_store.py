@@ -20,6 +20,7 @@ from ram_middleware.store import Store, open_store
 from ram_middleware.store.cache import Directory
 from ram_middleware.store.pg_listen import ChangeListener
 from ram_middleware.store.postgres import PostgresStore, redacted_conninfo, split_store_options
+from tests.forking import fork
 from tests.scaleout.servers import SHARED_PG, pg_schema_url, require_shared_postgres
 from tests.scaleout.stall_proxy import StallProxy
 
@@ -143,6 +144,54 @@ def test_the_listener_counter_goes_stale_after_max_staleness(url: str) -> None:
         listener.stop()
         store.close()
     assert not listener.connected and listener.fresh_counter() is None
+
+
+def test_a_forked_child_listens_for_itself_and_says_so(url: str, pair: tuple[Store, Store]) -> None:
+    writer, store = pair
+    assert isinstance(store, PostgresStore) and store.listening
+    listener = ChangeListener(
+        lambda: psycopg.connect(split_store_options(url)[0], autocommit=True),
+        store.channel,
+        lambda counter: None,
+    )
+    assert listener.start(wait=5.0)
+
+    def child_work() -> dict[str, object]:
+        # The inherited listener's thread stayed in the parent: it must not claim to be listening here.
+        inherited = {"connected": listener.connected, "fresh": listener.fresh_counter()}
+        heard: list[tuple[int, float]] = []
+        arrived = threading.Event()
+
+        def hear(counter: int) -> None:
+            heard.append((counter, time.monotonic()))
+            arrived.set()
+
+        store.subscribe(hear)
+        listening = store.listening
+        arrived.wait(5.0)
+        store.close()
+        return {"inherited": inherited, "listening": listening, "heard": heard}
+
+    child = fork(child_work)
+    time.sleep(0.5)
+    written_at = time.monotonic()  # CLOCK_MONOTONIC: one clock for both processes
+    with writer.write() as repo:
+        repo.insert_account(Account("1234567890123456", None, NOW))
+    outcome = child.result()
+    try:
+        assert outcome["inherited"] == {"connected": False, "fresh": None}
+        assert outcome["listening"] is True
+        assert [counter for counter, _ in outcome["heard"]] == [1], outcome
+        lag = outcome["heard"][0][1] - written_at
+        print(f"\nNOTIFY reached the forked child after {lag * 1000:.1f} ms")
+        assert lag < 0.5
+        # The parent's own listener and pool are untouched by its child (which has closed its store).
+        assert listener.connected and store.listening
+        assert store.change_counter() == 1
+        with store.read() as repo:
+            assert repo.get_account("1234567890123456") is not None
+    finally:
+        listener.stop()
 
 
 def test_concurrent_opens_of_a_fresh_schema_migrate_exactly_once(url: str) -> None:

@@ -1,0 +1,94 @@
+"""A store opened before ``fork()`` (gunicorn --preload, multiprocessing's 'fork'): the child and its parent
+both keep working, each on connections of its own, and the child still notices other processes' writes
+well within the staleness bound."""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any
+
+import pytest
+
+from ram_middleware.service import RamService
+from ram_middleware.store import Store
+from ram_middleware.store.cache import Directory
+from tests.forking import fork
+
+READ_FOR = 0.8  # seconds the parent and the child read side by side
+
+
+def _read(store: Store, account: str, name: str, seconds: float) -> dict[str, int]:
+    """Read user ``name`` for ``seconds``; how many answers were right, wrong (another row) or errors."""
+    outcome: collections.Counter[str] = collections.Counter()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with store.read() as repo:
+                user = repo.get_user(account, name)
+        except Exception as exc:
+            outcome[f"{type(exc).__name__}: {exc}"[:120]] += 1
+            continue
+        outcome["right" if user is not None and user.user_name == name else f"wrong: {user}"[:120]] += 1
+    return dict(outcome)
+
+
+def test_a_forked_child_and_its_parent_each_read_their_own_rows(store: Store) -> None:
+    svc = RamService(store)
+    account = svc.create_account().account_id
+    for name in ("alice", "bob"):
+        svc.create_user(account, name)
+    _read(store, account, "alice", 0.05)  # pooled connections exist when the fork happens
+
+    def child_work() -> dict[str, int]:
+        outcome = _read(store, account, "bob", READ_FOR)
+        store.close()  # as a worker does when it shuts down: must not take the parent's connections along
+        return outcome
+
+    child = fork(child_work)
+    in_parent = _read(store, account, "alice", READ_FOR)
+    in_child = child.result()
+    assert set(in_parent) == {"right"}, in_parent
+    assert set(in_child) == {"right"}, in_child
+    # The parent goes on as before once its child has gone.
+    assert set(_read(store, account, "alice", 0.1)) == {"right"}
+
+
+def test_a_forked_child_notices_at_once_a_key_its_parent_disabled(store: Store) -> None:
+    if store.url.startswith("memory://"):
+        pytest.skip("a memory:// store is per process: a forked child works on a copy no other writes reach")
+    svc = RamService(store)
+    account = svc.create_account().account_id
+    svc.create_user(account, "u")
+    key = svc.create_access_key(account, "u").key.access_key_id
+    directory = Directory(store)  # built before the fork, as an app preloaded by the server is
+    found = directory.signing_key(key)
+    assert found is not None and found.status == "Active"
+
+    def watch() -> dict[str, Any]:
+        failures: collections.Counter[str] = collections.Counter()
+        deadline = time.monotonic() + 6.0  # past the 5 s staleness bound
+        while time.monotonic() < deadline:
+            try:
+                current = directory.signing_key(key)
+            except Exception as exc:
+                failures[type(exc).__name__] += 1
+            else:
+                if current is None or current.status != "Active":
+                    return {"seen_at": time.monotonic(), "failures": failures}
+            time.sleep(0.002)
+        return {"seen_at": None, "failures": failures}
+
+    child = fork(watch)
+    time.sleep(0.3)  # the child is serving meanwhile
+    disabled_at = time.monotonic()  # CLOCK_MONOTONIC: one clock for both processes
+    svc.update_access_key(account, key, "Inactive", user_name="u")
+    after = directory.signing_key(key)
+    assert after is not None and after.status == "Inactive"  # the parent knows at once, as before
+    outcome = child.result()
+    assert outcome["seen_at"] is not None, f"the child never noticed the key was disabled: {outcome}"
+    lag = outcome["seen_at"] - disabled_at
+    print(f"\nforked child noticed the disabled key after {lag * 1000:.0f} ms")
+    # The Directory checks the store every 0.5 s; the staleness bound is 5 s.
+    assert lag < 1.0, outcome
+    assert not outcome["failures"], outcome
