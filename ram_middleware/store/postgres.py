@@ -277,6 +277,10 @@ class PostgresStore(SqlStore):
             raise errors.ServiceUnavailable(_UNREACHABLE) from exc
         except psycopg_pool.PoolClosed as exc:
             raise StoreFailure(STORE_CLOSED) from exc
+        except psycopg.Error as exc:
+            # Past the transaction's own handling, e.g. the commit psycopg's connection context runs on
+            # the way back to the pool: still a 503 like every store failure, never a raw exception (a 500).
+            raise _classify(exc) from exc
 
     def _migrate(self) -> str:
         """Apply missing migrations on a direct connection (a bad URL fails here, at once)."""

@@ -194,6 +194,28 @@ def test_a_forked_child_listens_for_itself_and_says_so(url: str, pair: tuple[Sto
         listener.stop()
 
 
+def test_a_database_error_past_the_transaction_is_a_503_not_a_raw_exception(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def commit(self: psycopg.Connection[tuple[object, ...]]) -> None:
+        # What a connection whose protocol stream got out of step answers (seen after a fork).
+        raise psycopg.errors.InvalidSqlStatementName('prepared statement "_pg3_0" does not exist')
+
+    store = open_store(url, master_keys=[KEY])
+    try:
+        # The pool's connection context commits on the way back, after the store's own COMMIT.
+        monkeypatch.setattr(psycopg.Connection, "commit", commit)
+        with pytest.raises(errors.ServiceUnavailable) as caught, store.read() as repo:
+            repo.change_counter()
+        assert caught.value.status == 503
+        assert caught.value.code == "ServiceUnavailable.Store"
+        monkeypatch.undo()
+        with store.read() as repo:
+            assert repo.change_counter() == 0
+    finally:
+        store.close()
+
+
 def test_concurrent_opens_of_a_fresh_schema_migrate_exactly_once(url: str) -> None:
     stores: list[Store] = []
     failures: list[BaseException] = []
