@@ -7,17 +7,43 @@ session is over (PostgreSQL's Terminate message). So a resource that holds conne
 that opened them and, on its first use in another process, opens its own and hands the inherited ones to
 :func:`abandon`. The pid is compared on use rather than reset by an at-fork hook, which servers that fork
 from C (uWSGI) never run.
+
+SQLite needs more: it keeps one lock record per database file and process, shared by every connection of
+the process. While an inherited connection is open, a connection the child opens trusts the parent's
+locks and takes none of its own; the parent, closing its last connection, then finds the file unused,
+checkpoints and deletes the WAL under the child, which goes on reading a stale database for ever and
+writes into the deleted file. So before a child opens its first SQLite file connection,
+:func:`before_sqlite_connect` has every holder (:func:`holds_sqlite`: stores' pools, guards) close the
+idle connections it inherited (no lock of the parent's is released by that: POSIX locks are per process)
+and abandon any a thread of the parent was using at the fork.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import weakref
 from collections.abc import Iterable
+from typing import Protocol
 
-__all__ = ["abandon", "release_descriptors"]
+__all__ = ["SqliteHolder", "abandon", "before_sqlite_connect", "holds_sqlite", "release_descriptors"]
 
 _abandoned: list[object] = []
+
+
+class SqliteHolder(Protocol):
+    """Something that holds SQLite file connections (see the module docstring)."""
+
+    def release_inherited(self) -> None:
+        """In a forked child: close the idle connections the parent opened, :func:`abandon` busy ones."""
+        ...
+
+
+_sqlite_holders: weakref.WeakSet[SqliteHolder] = weakref.WeakSet()
+_sqlite_pid = os.getpid()  # the process whose SQLite connections the holders hold
+# Held only while a forked child releases what it inherited, never by the process that opened them.
+_sqlite_sweep = threading.Lock()
 
 
 def abandon(*inherited: object) -> None:
@@ -40,3 +66,22 @@ def release_descriptors(descriptors: Iterable[int]) -> None:
                 os.dup2(null, fd, inheritable=False)
     finally:
         os.close(null)
+
+
+def holds_sqlite(holder: SqliteHolder) -> None:
+    """Register ``holder``: a forked child has it release its inherited SQLite connections first of all."""
+    _sqlite_holders.add(holder)
+
+
+def before_sqlite_connect() -> None:
+    """Call before opening a SQLite file connection: the first call in a forked child has every holder
+    release what it inherited, so that the new connection keeps lock records of this process's own."""
+    global _sqlite_pid
+    if _sqlite_pid == os.getpid():
+        return
+    with _sqlite_sweep:
+        if _sqlite_pid == os.getpid():  # another thread of this child did it meanwhile
+            return
+        for holder in list(_sqlite_holders):
+            holder.release_inherited()
+        _sqlite_pid = os.getpid()

@@ -9,11 +9,15 @@
   transaction opened while the same thread already holds one joins it, so composed operations stay atomic.
 * ``memory://`` is the same code on one shared ``:memory:`` connection (pool of one): identical SQL and
   behaviour, nothing on disk, gone when the store is closed. (Decision permitted by the design.)
+* **Fork-safe.** A forked child never uses the connections it inherited: before it opens its own it
+  closes them (see :mod:`ram_middleware.forks` for why closing, not just leaving them). A ``memory://``
+  store's one connection is its data, with no file or lock behind it: the child goes on with its copy.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sqlite3
 import threading
@@ -21,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .. import errors
+from .. import errors, forks
 from ..crypto import SecretBox
 from .dialect import SQLITE
 from .sql import STORE_CLOSED, SqlRepository, StoreFailure
@@ -43,13 +47,19 @@ class _Pool:
     """At most ``size`` connections, each used by one thread at a time. Once closed it opens none again:
     a closed file store must not quietly reopen its file (nor a memory store start over empty)."""
 
-    def __init__(self, factory: Callable[[], sqlite3.Connection], size: int) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], sqlite3.Connection],
+        size: int,
+        connections: list[sqlite3.Connection] | None = None,
+    ) -> None:
         self._factory = factory
         self._slots = threading.BoundedSemaphore(size)
-        self._idle: list[sqlite3.Connection] = []
-        self._every: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = list(connections or ())
+        self._every: list[sqlite3.Connection] = list(self._idle)
         self._lock = threading.Lock()
         self._closed = False
+        self._pid = os.getpid()
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -83,6 +93,28 @@ class _Pool:
             self._every.clear()
             self._idle.clear()
 
+    def take_over(self) -> list[sqlite3.Connection]:
+        """In a forked child: every connection, rolling back a transaction a thread of the parent had open."""
+        for conn in self._every:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        return list(self._every)
+
+    def release_inherited(self) -> None:
+        """In a forked child (see :mod:`ram_middleware.forks`): close the parent's idle connections, abandon
+        those its threads were using. Without the lock, which one of them may have held at the fork; the
+        store has swapped in a new pool (or will, before it uses one)."""
+        if self._pid == os.getpid():
+            return
+        idle = {id(conn) for conn in self._idle}
+        for conn in self._every:
+            if id(conn) in idle:
+                conn.close()
+            else:
+                forks.abandon(conn)
+        self._every, self._idle = [], []
+        self._closed = True
+
 
 class SqliteStore(SqlStore):
     """A :class:`~ram_middleware.store.base.Store` on SQLite; ``path=None`` keeps it in memory."""
@@ -99,13 +131,31 @@ class SqliteStore(SqlStore):
         super().__init__(url or ("memory://" if path is None else f"sqlite:///{path}"), box)
         self._path = path
         self._busy_budget = busy_budget
-        self._pool = _Pool(self._connect, 1 if path is None else max(1, pool_size))
+        self._pool_size = 1 if path is None else max(1, pool_size)
+        self._pool = self._new_pool()
         with self.write(announce=False) as repo:
             repo.migrate()
 
     # --- connections --------------------------------------------------------------------------------
 
+    def _new_pool(self, connections: list[sqlite3.Connection] | None = None) -> _Pool:
+        pool = _Pool(self._connect, self._pool_size, connections)
+        if self._path is not None:
+            forks.holds_sqlite(pool)
+        return pool
+
+    def _after_fork(self) -> None:
+        inherited = self._pool
+        if self._path is None:
+            self._pool = self._new_pool(inherited.take_over())
+        else:
+            forks.before_sqlite_connect()  # closes every inherited connection (of any store or guard)
+            self._pool = self._new_pool()
+        return None
+
     def _connect(self) -> sqlite3.Connection:
+        if self._path is not None:
+            forks.before_sqlite_connect()
         deadline = time.monotonic() + self._busy_budget
         attempt = 0
         while True:
@@ -151,10 +201,6 @@ class SqliteStore(SqlStore):
                 attempt += 1
                 self._backoff(exc, deadline, attempt)
 
-    def _after_fork(self) -> None:
-        # The inherited connections go on being used in the child, as before.
-        return None
-
     # --- transactions -------------------------------------------------------------------------------
 
     @contextmanager
@@ -195,4 +241,5 @@ class SqliteStore(SqlStore):
             return repo.change_counter()
 
     def close(self) -> None:
+        self._adopt_if_forked()  # a forked child closes its own connections (and the inherited ones)
         self._pool.close()

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ram_middleware.crypto import generate_key
 from ram_middleware.service import RamService
-from ram_middleware.store import Store
+from ram_middleware.store import Store, open_store
 from ram_middleware.store.cache import Directory
 from tests.forking import fork
+from tests.scaleout.servers import pg_schema_url, require_shared_postgres
 
 READ_FOR = 0.8  # seconds the parent and the child read side by side
+KEY = generate_key()
 
 
 def _read(store: Store, account: str, name: str, seconds: float) -> dict[str, int]:
@@ -92,3 +97,56 @@ def test_a_forked_child_notices_at_once_a_key_its_parent_disabled(store: Store) 
     # The Directory checks the store every 0.5 s; the staleness bound is 5 s.
     assert lag < 1.0, outcome
     assert not outcome["failures"], outcome
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store URL other processes can open too."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/ram.db"
+        return
+    require_shared_postgres()
+    with pg_schema_url() as url:
+        yield url
+
+
+def test_a_forked_child_goes_on_after_its_parent_closed_the_store(shared_url: str) -> None:
+    # multiprocessing's parent often opens the store, forks its workers and is done with it. SQLite keeps
+    # lock records per file and process: a child still on its parent's records holds no lock of its own,
+    # so the parent's close checkpoints and deletes the WAL under it.
+    store = open_store(shared_url, master_keys=[KEY], env={})
+    svc = RamService(store)
+    account = svc.create_account().account_id
+    svc.create_user(account, "u")
+    key = svc.create_access_key(account, "u").key.access_key_id
+    directory = Directory(store)
+    found = directory.signing_key(key)
+    assert found is not None and found.status == "Active"
+
+    def child_work() -> dict[str, Any]:
+        seen_at = None
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            current = directory.signing_key(key)
+            if current is None or current.status != "Active":
+                seen_at = time.monotonic()
+                break
+            time.sleep(0.005)
+        svc.create_user(account, "written-by-the-child")
+        store.close()
+        return {"seen_at": seen_at}
+
+    child = fork(child_work)
+    time.sleep(0.3)
+    store.close()
+    other = open_store(shared_url, master_keys=[KEY], env={})  # another process's instance
+    try:
+        disabled_at = time.monotonic()
+        RamService(other).update_access_key(account, key, "Inactive", user_name="u")
+        outcome = child.result()
+        assert outcome["seen_at"] is not None, "the child never noticed the key was disabled"
+        assert outcome["seen_at"] - disabled_at < 1.0
+        with other.read() as repo:  # what the child wrote is in the database, not in a deleted file
+            assert repo.get_user(account, "written-by-the-child") is not None
+    finally:
+        other.close()
