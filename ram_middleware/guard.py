@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
-from . import errors
+from . import errors, forks
 
 Clock = Callable[[], float]
 _T = TypeVar("_T")
@@ -158,6 +158,7 @@ class SqliteGuard:
     Each operation is one autocommit statement (an upsert), which SQLite runs as a write transaction from its
     first step, so claims are atomic without read-then-write races. A locked database is waited for
     (``busy_timeout``) and retried; if it stays locked the guard fails closed with ServiceUnavailable.
+    A forked child opens a connection of its own on first use (see :mod:`ram_middleware.forks`).
     """
 
     def __init__(
@@ -173,11 +174,41 @@ class SqliteGuard:
         self._retries = retries
         self._purge_every = purge_every
         self._ops = 0
+        self._path = os.fspath(path)
+        self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            os.fspath(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        self._pid = os.getpid()  # the process whose connection ``_conn`` is
+        self._adopt_lock = threading.Lock()  # held only while a forked child opens its own connection
+        self._conn = self._connect()
+        forks.holds_sqlite(self)
         self._run(self._init_schema)
+
+    def _connect(self) -> sqlite3.Connection:
+        forks.before_sqlite_connect()
+        return sqlite3.connect(
+            self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+
+    def release_inherited(self) -> None:
+        """For :mod:`ram_middleware.forks`: in a forked child, let go of the connection the parent opened."""
+        if self._pid == os.getpid():
+            return
+        if self._lock.locked():  # a thread of the parent was using it at the fork: never touch it
+            forks.abandon(self._conn)
+        else:
+            self._conn.close()
+
+    def _adopt_if_forked(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._adopt_lock:
+            if self._pid == os.getpid():  # another thread of this child did it meanwhile
+                return
+            # First, while the inherited lock still tells whether the parent was using its connection.
+            forks.before_sqlite_connect()
+            self._lock = threading.Lock()
+            self._conn = self._connect()
+            self._pid = os.getpid()
 
     def _init_schema(self) -> None:
         # Another process may hold the file; WAL is a performance choice, not a correctness one.
@@ -188,6 +219,7 @@ class SqliteGuard:
 
     def close(self) -> None:
         """Close the database connection."""
+        self._adopt_if_forked()  # a forked child closes its own, never the parent's
         with self._lock:
             self._conn.close()
 
@@ -243,6 +275,7 @@ class SqliteGuard:
         return self._run(op)
 
     def _run(self, op: Callable[[], _T], *, write: bool = False) -> _T:
+        self._adopt_if_forked()
         with self._lock:
             result = self._retry(op)
             if write:
