@@ -16,6 +16,10 @@ Fail closed: every Redis error (refused connection, timeout, a server that went 
 Sockets have short connect/read timeouts (default 0.5 s / 1 s) and one quick retry (a pooled connection
 broken by a Redis restart is replaced on the retry), so an unreachable Redis costs about two timeouts, never
 a hang. The URL's password never appears in a repr, a log line or an error message.
+
+Fork-safe through redis-py: its pool notices a forked child by pid and opens new connections there, closing
+its copies of the parent's sockets without shutting them down. A child whose pool lock a thread of the
+parent held at the fork gets redis-py's ChildDeadlockedError (no RedisError) after 5 s: it fails closed too.
 """
 
 from __future__ import annotations
@@ -155,7 +159,7 @@ class RedisGuard:
     def _call(self, op: Callable[[], Any]) -> Any:
         try:
             return op()
-        except redis.exceptions.RedisError as exc:
+        except (redis.exceptions.RedisError, redis.exceptions.ChildDeadlockedError) as exc:
             # The exception text can name the host; keep it out of the caller's message, log the type only.
             log.warning("Redis guard %s failed: %s", self._description, type(exc).__name__)
             raise errors.ServiceUnavailable(

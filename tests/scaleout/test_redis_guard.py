@@ -159,6 +159,26 @@ def test_unreachable_redis_fails_closed_quickly(caplog: pytest.LogCaptureFixture
     assert "Redis guard" in caplog.text and "s3cr3t-pw" not in caplog.text
 
 
+def test_a_forked_child_whose_pool_stays_locked_fails_closed(
+    guard: RedisGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redis-py raises ChildDeadlockedError (no RedisError) when a forked child cannot take its pool's fork
+    # lock within 5 s: another thread of the parent held it at the fork.
+    def deadlocked(*args: object, **kwargs: object) -> None:
+        raise redis.exceptions.ChildDeadlockedError()
+
+    monkeypatch.setattr(guard._client.connection_pool, "get_connection", deadlocked)
+    ops: list[Callable[[], object]] = [
+        lambda: guard.claim("k", 1),
+        lambda: guard.incr("k", 1),
+        lambda: guard.count("k"),
+    ]
+    for op in ops:
+        with pytest.raises(errors.ServiceUnavailable) as caught:
+            op()
+        assert caught.value.status == 503
+
+
 def test_malformed_redis_url_is_invalid_parameter() -> None:
     with pytest.raises(errors.InvalidParameter):
         open_guard("redis://127.0.0.1:notaport/0")
