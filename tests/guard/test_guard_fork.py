@@ -19,7 +19,7 @@ from tests.scaleout.servers import SHARED_REDIS, require_shared_redis, unique_na
 USE_FOR = 0.8  # seconds the parent and the child use the guard side by side
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def guard_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A guard URL other processes can open too."""
     if request.param == "sqlite":

@@ -99,7 +99,7 @@ def test_a_forked_child_notices_at_once_a_key_its_parent_disabled(store: Store) 
     assert not outcome["failures"], outcome
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A store URL other processes can open too."""
     if request.param == "sqlite":
