@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,34 +50,51 @@ def instance_env(store_url: str, guard_url: str) -> dict[str, str]:
 
 @dataclass
 class Instance:
-    """One uvicorn process on 127.0.0.1 and a random port."""
+    """One uvicorn process on 127.0.0.1 and a random port.
+
+    Its stderr goes to a temporary file, not a pipe: nobody reads a pipe while the instance runs, and once
+    ~64 KiB of warnings fill it every thread that logs blocks and the instance stops answering.
+    :meth:`stderr_tail` shows the end of it; a start-up failure includes it and :meth:`stop` prints it
+    (pytest shows it with a failed test's report).
+    """
 
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    stderr_path: Path | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.scaleout.instance_app:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
-            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        fd, name = tempfile.mkstemp(prefix=f"ram-instance-{self.port}-", suffix=".stderr")
+        self.stderr_path = Path(name)
+        with os.fdopen(fd, "wb") as stderr:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "tests.scaleout.instance_app:app", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
+                cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=stderr,
+            )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"instance exited with {self.proc.returncode}: {err[-2000:]}")
+                raise RuntimeError(f"instance exited with {self.proc.returncode}: {self.stderr_tail()}")
             try:
                 if httpx.get(self.base + "/health", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise TimeoutError("instance did not start")
+        raise TimeoutError(f"instance did not start: {self.stderr_tail()}")
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        """The last ``limit`` characters the instance wrote to stderr."""
+        if self.stderr_path is None or not self.stderr_path.exists():
+            return ""
+        with self.stderr_path.open("rb") as stderr:
+            stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 4 * limit))
+            return stderr.read().decode(errors="replace")[-limit:]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -86,9 +104,14 @@ class Instance:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
         self.proc = None
+        tail = self.stderr_tail()
+        if tail:
+            # Captured by pytest, and shown with the report of a test that failed.
+            print(f"--- stderr of the instance on port {self.port} (tail) ---\n{tail}")
+        if self.stderr_path is not None:
+            self.stderr_path.unlink(missing_ok=True)
+            self.stderr_path = None
 
     def health(self) -> dict[str, object]:
         body: dict[str, object] = httpx.get(self.base + "/health", timeout=5.0).json()
