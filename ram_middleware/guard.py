@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -152,13 +153,24 @@ _INCR = (
 )
 
 
+_BUSY_BUDGET = 2.0  # seconds a guard call (on the request path) may wait for the database, in all
+_SETUP_BUDGET = 30.0  # seconds opening the guard may wait (start-up, not a request)
+_STEP_TIMEOUT = 0.1  # seconds SQLite's own busy handler waits before we back off and retry
+_CLOSED = "The replay guard is closed; the request was denied."
+_UNAVAILABLE = "The replay guard database is unavailable; the request was denied."
+
+
 class SqliteGuard:
     """Guard in a SQLite table ``ram_guard``; safe across threads and processes sharing the file.
 
     Each operation is one autocommit statement (an upsert), which SQLite runs as a write transaction from its
-    first step, so claims are atomic without read-then-write races. A locked database is waited for
-    (``busy_timeout``) and retried; if it stays locked the guard fails closed with ServiceUnavailable.
-    A forked child opens a connection of its own on first use (see :mod:`ram_middleware.forks`).
+    first step, so claims are atomic without read-then-write races, and a statement that fails has written
+    nothing. While another connection holds the file's write lock (a long transaction, an ``sqlite3`` shell,
+    a backup) a call waits at most ``busy_budget`` seconds (default 2) in all, then fails closed with
+    :class:`errors.ServiceUnavailable`. Each call has a connection of its own (up to ``pool_size`` for
+    writes and as many for reads; the wait for one counts towards the same budget), so calls never queue
+    behind another's wait, and reads (``count``) never wait for connections held by waiting writes.
+    A forked child opens connections of its own on first use (see :mod:`ram_middleware.forks`).
     """
 
     def __init__(
@@ -166,37 +178,39 @@ class SqliteGuard:
         path: str | os.PathLike[str],
         *,
         clock: Clock = time.time,
-        busy_timeout: float = 10.0,
-        retries: int = 5,
+        busy_budget: float = _BUSY_BUDGET,
+        pool_size: int = 8,
         purge_every: int = 1000,
     ) -> None:
+        _check_duration("BusyBudget", busy_budget)
+        self._path = os.fspath(path)
         self._clock = clock
-        self._retries = retries
+        self._busy_budget = busy_budget
         self._purge_every = purge_every
         self._ops = 0
-        self._path = os.fspath(path)
-        self._busy_timeout = busy_timeout
-        self._lock = threading.Lock()
-        self._pid = os.getpid()  # the process whose connection ``_conn`` is
-        self._adopt_lock = threading.Lock()  # held only while a forked child opens its own connection
-        self._conn = self._connect()
+        self._pool_size = max(1, pool_size)
+        self._lock = threading.Lock()  # guards the fields below, never held while SQLite is waited for
+        self._write_slots = threading.BoundedSemaphore(self._pool_size)
+        self._read_slots = threading.BoundedSemaphore(self._pool_size)
+        self._idle: list[sqlite3.Connection] = []
+        self._lent: set[sqlite3.Connection] = set()  # in use by a call
+        self._closed = False
+        self._pid = os.getpid()  # the process whose connections these are
+        self._adopt_lock = threading.Lock()  # held only while a forked child takes the guard over
         forks.holds_sqlite(self)
-        self._run(self._init_schema)
-
-    def _connect(self) -> sqlite3.Connection:
-        forks.before_sqlite_connect()
-        return sqlite3.connect(
-            self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        self._run(self._init_schema, write=True, budget=max(busy_budget, _SETUP_BUDGET))
 
     def release_inherited(self) -> None:
-        """For :mod:`ram_middleware.forks`: in a forked child, let go of the connection the parent opened."""
+        """For :mod:`ram_middleware.forks`: in a forked child, close the idle connections the parent opened
+        and abandon those a thread of the parent was using at the fork."""
         if self._pid == os.getpid():
             return
-        if self._lock.locked():  # a thread of the parent was using it at the fork: never touch it
-            forks.abandon(self._conn)
-        else:
-            self._conn.close()
+        # Not under self._lock: a thread of the parent may have held it at the fork, and none runs here.
+        idle, lent = self._idle, self._lent
+        self._idle, self._lent = [], set()
+        for conn in idle:
+            conn.close()
+        forks.abandon(*lent)
 
     def _adopt_if_forked(self) -> None:
         if self._pid == os.getpid():
@@ -204,24 +218,30 @@ class SqliteGuard:
         with self._adopt_lock:
             if self._pid == os.getpid():  # another thread of this child did it meanwhile
                 return
-            # First, while the inherited lock still tells whether the parent was using its connection.
-            forks.before_sqlite_connect()
+            forks.before_sqlite_connect()  # has every holder, this one included, release what it inherited
+            self.release_inherited()  # in case that already ran in this child before this guard's turn
+            # The parent's threads may have held these at the fork: this process starts afresh.
             self._lock = threading.Lock()
-            self._conn = self._connect()
+            self._write_slots = threading.BoundedSemaphore(self._pool_size)
+            self._read_slots = threading.BoundedSemaphore(self._pool_size)
             self._pid = os.getpid()
 
-    def _init_schema(self) -> None:
+    @staticmethod
+    def _init_schema(conn: sqlite3.Connection) -> None:
         # Another process may hold the file; WAL is a performance choice, not a correctness one.
         with contextlib.suppress(sqlite3.OperationalError):
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA journal_mode=WAL")
         for statement in _SCHEMA:
-            self._conn.execute(statement)
+            conn.execute(statement)
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connections (one in use is closed when its call ends); later calls fail."""
         self._adopt_if_forked()  # a forked child closes its own, never the parent's
         with self._lock:
-            self._conn.close()
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     def __enter__(self) -> SqliteGuard:
         return self
@@ -232,9 +252,9 @@ class SqliteGuard:
     def claim(self, key: str, ttl_seconds: float) -> bool:
         _check_duration("TtlSeconds", ttl_seconds)
 
-        def op() -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
             now = self._clock()
-            cursor = self._conn.execute(_CLAIM, (key, now + ttl_seconds, now))
+            cursor = conn.execute(_CLAIM, (key, now + ttl_seconds, now))
             return cursor.rowcount == 1
 
         return self._run(op, write=True)
@@ -242,17 +262,17 @@ class SqliteGuard:
     def incr(self, key: str, window_seconds: float) -> int:
         _check_duration("WindowSeconds", window_seconds)
 
-        def op() -> int:
+        def op(conn: sqlite3.Connection) -> int:
             now = self._clock()
             params = {"key": key, "expires": now + window_seconds, "now": now}
-            row = self._conn.execute(_INCR, params).fetchone()
+            row = conn.execute(_INCR, params).fetchone()
             return int(row[0])
 
         return self._run(op, write=True)
 
     def count(self, key: str) -> int:
-        def op() -> int:
-            row = self._conn.execute(
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
                 "SELECT count FROM ram_guard WHERE key = ? AND expires_at > ?", (key, self._clock())
             ).fetchone()
             return 0 if row is None else int(row[0])
@@ -260,48 +280,94 @@ class SqliteGuard:
         return self._run(op)
 
     def reset(self, key: str) -> None:
-        def op() -> None:
-            self._conn.execute("DELETE FROM ram_guard WHERE key = ?", (key,))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM ram_guard WHERE key = ?", (key,))
 
         self._run(op, write=True)
 
     def purge(self) -> int:
         """Delete expired rows now; returns how many. Also done every ``purge_every`` writes."""
+        return self._run(self._purge, write=True)
 
-        def op() -> int:
-            cursor = self._conn.execute("DELETE FROM ram_guard WHERE expires_at <= ?", (self._clock(),))
-            return cursor.rowcount
+    def _purge(self, conn: sqlite3.Connection) -> int:
+        return conn.execute("DELETE FROM ram_guard WHERE expires_at <= ?", (self._clock(),)).rowcount
 
-        return self._run(op)
-
-    def _run(self, op: Callable[[], _T], *, write: bool = False) -> _T:
+    def _run(
+        self, op: Callable[[sqlite3.Connection], _T], *, write: bool = False, budget: float | None = None
+    ) -> _T:
+        deadline = time.monotonic() + (self._busy_budget if budget is None else budget)
         self._adopt_if_forked()
-        with self._lock:
-            result = self._retry(op)
-            if write:
-                self._ops += 1
-                if self._ops >= self._purge_every:
-                    self._ops = 0
-                    self._retry(
-                        lambda: self._conn.execute(
-                            "DELETE FROM ram_guard WHERE expires_at <= ?", (self._clock(),)
-                        )
-                    )
+        slots = self._write_slots if write else self._read_slots
+        conn = self._acquire(slots, deadline)
+        try:
+            result = self._retry(conn, op, deadline)
+            if write and self._purge_due():
+                # Housekeeping after the caller's write has committed: it must not turn that into a 503.
+                try:
+                    self._retry(conn, self._purge, deadline)
+                except errors.ServiceUnavailable:
+                    with self._lock:
+                        self._ops = self._purge_every  # try again at the next write
             return result
+        finally:
+            self._release(conn, slots)
 
-    def _retry(self, op: Callable[[], _T]) -> _T:
-        delay = 0.01
-        for attempt in range(self._retries + 1):
+    def _purge_due(self) -> bool:
+        with self._lock:
+            self._ops += 1
+            if self._ops < self._purge_every:
+                return False
+            self._ops = 0
+            return True
+
+    def _acquire(self, slots: threading.BoundedSemaphore, deadline: float) -> sqlite3.Connection:
+        if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise errors.ServiceUnavailable(_UNAVAILABLE)
+        try:
+            with self._lock:
+                if self._closed:
+                    raise errors.ServiceUnavailable(_CLOSED)
+                if self._idle:
+                    conn = self._idle.pop()
+                    self._lent.add(conn)
+                    return conn
             try:
-                return op()
+                forks.before_sqlite_connect()
+                conn = sqlite3.connect(
+                    self._path, timeout=_STEP_TIMEOUT, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error as exc:
+                raise errors.ServiceUnavailable(_UNAVAILABLE) from exc
+            with self._lock:
+                self._lent.add(conn)
+            return conn
+        except BaseException:
+            slots.release()
+            raise
+
+    def _release(self, conn: sqlite3.Connection, slots: threading.BoundedSemaphore) -> None:
+        with self._lock:
+            self._lent.discard(conn)
+            closed = self._closed
+            if not closed:
+                self._idle.append(conn)
+        if closed:
+            conn.close()
+        slots.release()
+
+    @staticmethod
+    def _retry(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], _T], deadline: float) -> _T:
+        attempt = 0
+        while True:
+            try:
+                return op(conn)
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt == self._retries:
-                    raise errors.ServiceUnavailable(
-                        "The replay guard database is unavailable; the request was denied."
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
-        raise AssertionError("unreachable")  # pragma: no cover
+                left = deadline - time.monotonic()
+                if not _is_busy(exc) or left <= 0:
+                    raise errors.ServiceUnavailable(_UNAVAILABLE) from exc
+            attempt += 1
+            # Jittered so that waiting processes do not retry in step; never past the deadline.
+            time.sleep(min(left, min(0.05, 0.002 * 2**attempt) * random.uniform(0.5, 1.5)))
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -183,7 +183,7 @@ def test_sqlite_purge_removes_expired_rows(tmp_path: Path, clock: FakeClock) -> 
 
 def test_sqlite_locked_database_fails_closed(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
-    g = SqliteGuard(path, busy_timeout=0.05, retries=1)
+    g = SqliteGuard(path, busy_budget=0.2)
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
@@ -194,6 +194,56 @@ def test_sqlite_locked_database_fails_closed(tmp_path: Path) -> None:
         blocker.close()
     assert g.claim("k", 10)
     g.close()
+
+
+def test_sqlite_guard_refuses_every_waiting_caller_within_seconds_while_the_file_is_locked(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the write lock for long (an sqlite3 shell, a backup): each of many concurrent
+    claims (more than the guard has connections) is refused with 503 within a few seconds, none of them
+    queued behind another's wait, and a read of a counter meanwhile answers at once."""
+    path = tmp_path / "g.db"
+    guard = SqliteGuard(path)  # the defaults, as open_guard builds it
+    assert guard.incr("failures", 600) == 1
+    claims: list[tuple[int, float]] = []
+    reads: list[tuple[int, float]] = []
+
+    def claim(i: int) -> None:
+        began = time.monotonic()
+        try:
+            guard.claim(f"nonce:{i}", 600)
+            status = 200
+        except errors.ServiceUnavailable as exc:
+            status = exc.status
+        claims.append((status, time.monotonic() - began))
+
+    def read() -> None:
+        began = time.monotonic()
+        reads.append((guard.count("failures"), time.monotonic() - began))
+
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    callers = [threading.Thread(target=claim, args=(i,)) for i in range(12)]
+    reader = threading.Thread(target=read)
+    try:
+        for caller in callers:
+            caller.start()
+        time.sleep(0.2)
+        reader.start()
+        until = time.monotonic() + 15  # the lock is held 15 s at most (before the fix each claim waited 60 s)
+        for thread in [reader, *callers]:
+            thread.join(timeout=max(0.0, until - time.monotonic()))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    for thread in [reader, *callers]:
+        thread.join()
+    assert reads[0][0] == 1 and reads[0][1] < 1.0
+    assert [status for status, _ in claims] == [503] * 12
+    assert max(seconds for _, seconds in claims) < 5.0
+    # Nothing was half-claimed: each refused nonce can be claimed once the lock is gone.
+    assert all(guard.claim(f"nonce:{i}", 600) for i in range(12))
+    guard.close()
 
 
 _WORKER = textwrap.dedent(
