@@ -223,7 +223,7 @@ class LogonOps(AccountOps):
     def record_logon(self, account_id: str, user_name: str | None, when: datetime | None = None) -> None:
         """Note a successful console logon (LastLoginDate). Bookkeeping: drops no cached snapshot."""
         when = self._now() if when is None else when
-        with self.store.write(announce=False) as repo:
+        with self.store.write(announce=False, request_path=True) as repo:
             record = self._profile(repo, account_id, user_name)
             repo.update_login_profile(replace(record, profile=replace(record.profile, last_logon_date=when)))
             if record.user_id is not None:

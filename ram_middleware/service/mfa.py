@@ -150,7 +150,7 @@ class MFAOps(ServiceBase):
         Steps T-1…T+1 are accepted; a step at or before the last accepted one is refused (no replay).
         Bookkeeping write: the accepted step is stored without dropping any cached snapshot.
         """
-        with self.store.write(announce=False) as repo:
+        with self.store.write(announce=False, request_path=True) as repo:
             record = self._bound(repo, account_id, user_name)
             serial = record.device.serial_number
             seed = self.store.box.decrypt(record.seed_ciphertext, context=mfa_seed_context(serial))

@@ -7,6 +7,8 @@ methods into RAM operations. A *Store* hands out repositories:
   inside rolls it back. On commit the store's change counter is bumped and every subscriber is told.
   ``write(announce=False)`` is for bookkeeping that changes no decision (AccessKey last-used dates, last
   logon, the last accepted TOTP step): it commits without bumping the counter, so it drops no snapshot.
+  ``write(request_path=True)`` is for a write a request is waiting on (the TOTP step, the last logon): it
+  waits for locks no longer than a read does, not an administrative write's ``busy_budget``.
 * ``with store.read() as repo:`` — a consistent read snapshot.
 * ``change_counter()`` — cheap; lets another process's cache notice writes it did not see.
 * ``subscribe(callback)`` — in-process notification after each announced commit; a PostgreSQL backend
@@ -163,8 +165,11 @@ class Store(Protocol):
         """A consistent read-only view."""
         ...
 
-    def write(self, *, announce: bool = True) -> AbstractContextManager[Repository]:
-        """One all-or-nothing write transaction; ``announce`` bumps the change counter on commit."""
+    def write(
+        self, *, announce: bool = True, request_path: bool = False
+    ) -> AbstractContextManager[Repository]:
+        """One all-or-nothing write transaction; ``announce`` bumps the change counter on commit, and
+        ``request_path`` bounds its waits as a read's (a request is waiting on it)."""
         ...
 
     def change_counter(self) -> int:

@@ -310,9 +310,15 @@ class PostgresStore(SqlStore):
 
     # --- transactions -------------------------------------------------------------------------------
 
-    def _begin(self, conn: psycopg.Connection[tuple[object, ...]], writable: bool) -> None:
+    def _lock_budget(self, request_path: bool) -> float:
+        """How long a write waits for the writer lock: a request waiting on it, no longer than a read."""
+        return self._read_timeout if request_path else self._busy_budget
+
+    def _begin(
+        self, conn: psycopg.Connection[tuple[object, ...]], writable: bool, request_path: bool
+    ) -> None:
         if writable:
-            budget_ms = max(1, round(self._busy_budget * 1000))
+            budget_ms = max(1, round(self._lock_budget(request_path) * 1000))
             # One round trip (no parameters: the simple protocol runs all three): begin, bound the lock
             # wait, take the writer lock.
             conn.execute(
@@ -328,11 +334,13 @@ class PostgresStore(SqlStore):
             )
 
     @contextmanager
-    def _open_transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
+    def _open_transaction(
+        self, *, writable: bool, announce: bool, request_path: bool
+    ) -> Iterator[SqlRepository]:
         counter: int | None = None
-        with self._connection() as conn, self._deadline(conn, writable):
+        with self._connection() as conn, self._deadline(conn, writable, request_path):
             try:
-                self._begin(conn, writable)
+                self._begin(conn, writable, request_path)
                 held = self._local.held = Held(SqlRepository(conn, POSTGRES), writable, announce)
                 yield held.repo
                 if held.announce:
@@ -357,12 +365,13 @@ class PostgresStore(SqlStore):
             psycopg_pool.ConnectionPool.check_connection(conn)
 
     def _deadline(
-        self, conn: psycopg.Connection[tuple[object, ...]], writable: bool
+        self, conn: psycopg.Connection[tuple[object, ...]], writable: bool, request_path: bool
     ) -> AbstractContextManager[None]:
         """A transaction whose server never answers (frozen, or a network that stalls) is cut a second
         after the server's own limits would have ended it (see :mod:`.pg_deadline`): a read's
-        statement_timeout, or a write's lock wait (``busy_budget``) plus as long again as a read."""
-        extra = self._busy_budget + self._read_timeout if writable else self._read_timeout
+        statement_timeout, or a write's lock wait (``busy_budget``; ``read_timeout`` for a request path
+        write) plus as long again as a read."""
+        extra = self._lock_budget(request_path) + self._read_timeout if writable else self._read_timeout
         return cut_after(conn, extra + 1.0)
 
     # --- change notification ------------------------------------------------------------------------

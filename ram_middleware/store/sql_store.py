@@ -64,17 +64,21 @@ class SqlStore(ABC):
     # --- transactions -------------------------------------------------------------------------------
 
     def read(self) -> AbstractContextManager[SqlRepository]:
-        return self._transaction(writable=False, announce=False)
+        return self._transaction(writable=False, announce=False, request_path=True)
 
-    def write(self, *, announce: bool = True) -> AbstractContextManager[SqlRepository]:
-        return self._transaction(writable=True, announce=announce)
+    def write(
+        self, *, announce: bool = True, request_path: bool = False
+    ) -> AbstractContextManager[SqlRepository]:
+        return self._transaction(writable=True, announce=announce, request_path=request_path)
 
     @contextmanager
-    def _transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
+    def _transaction(self, *, writable: bool, announce: bool, request_path: bool) -> Iterator[SqlRepository]:
         self._adopt_if_forked()
         held: Held | None = getattr(self._local, "held", None)
         if held is None:
-            with self._open_transaction(writable=writable, announce=announce) as repo:
+            with self._open_transaction(
+                writable=writable, announce=announce, request_path=request_path
+            ) as repo:
                 yield repo
             return
         if writable and not held.writable:
@@ -83,8 +87,11 @@ class SqlStore(ABC):
         yield held.repo
 
     @abstractmethod
-    def _open_transaction(self, *, writable: bool, announce: bool) -> AbstractContextManager[SqlRepository]:
-        """A new transaction on a connection of this thread's own; it sets and clears ``self._local.held``."""
+    def _open_transaction(
+        self, *, writable: bool, announce: bool, request_path: bool
+    ) -> AbstractContextManager[SqlRepository]:
+        """A new transaction on a connection of this thread's own; it sets and clears ``self._local.held``.
+        ``request_path``: a request waits on it, so its waits are bounded as a read's (reads always are)."""
 
     # --- fork ---------------------------------------------------------------------------------------
 

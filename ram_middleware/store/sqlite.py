@@ -3,10 +3,17 @@
 * WAL journal, ``synchronous=NORMAL``, foreign keys on. Readers never block the writer or each other.
 * Every write transaction starts with ``BEGIN IMMEDIATE`` so it holds the write lock from its first
   statement: a check-then-insert (name uniqueness, quotas) cannot interleave with another process.
-  A busy database is retried with jittered exponential backoff; :class:`errors.StoreBusy` reaches the
-  caller only after ``busy_budget`` seconds (default 30).
-* Connections come from a small pool (one connection per concurrent user; at most ``pool_size``). A
-  transaction opened while the same thread already holds one joins it, so composed operations stay atomic.
+  A busy database is retried with jittered exponential backoff until the transaction's deadline.
+* Every wait is bounded by one deadline per transaction, which covers the wait for a pooled connection
+  and for the file's lock: a read or a ``request_path`` write (what the request path does) waits at most
+  ``request_budget`` seconds (default 2), an administrative write ``busy_budget`` (default 30); then
+  :class:`errors.StoreBusy` (503), and a write has written nothing. While another process holds the write
+  lock for long (an ``sqlite3`` shell, a backup), requests are refused within those bounds rather than
+  queued behind one another.
+* Connections come from a small pool (one connection per concurrent user; at most ``pool_size`` for reads
+  and as many for writes, so writes waiting out a lock held elsewhere never occupy the connections reads
+  need). A transaction opened while the same thread already holds one joins it, so composed operations
+  stay atomic.
 * ``memory://`` is the same code on one shared ``:memory:`` connection (pool of one): identical SQL and
   behaviour, nothing on disk, gone when the store is closed. (Decision permitted by the design.)
 * **Fork-safe.** A forked child never uses the connections it inherited: before it opens its own it
@@ -44,17 +51,21 @@ def _is_busy(exc: sqlite3.Error) -> bool:
 
 
 class _Pool:
-    """At most ``size`` connections, each used by one thread at a time. Once closed it opens none again:
-    a closed file store must not quietly reopen its file (nor a memory store start over empty)."""
+    """At most ``size`` connections for reads and as many for writes (``shared``: ``size`` in all), each used
+    by one thread at a time. Once closed it opens none again: a closed file store must not quietly reopen
+    its file (nor a memory store start over empty)."""
 
     def __init__(
         self,
-        factory: Callable[[], sqlite3.Connection],
+        factory: Callable[[float], sqlite3.Connection],
         size: int,
+        *,
+        shared: bool,
         connections: list[sqlite3.Connection] | None = None,
     ) -> None:
         self._factory = factory
         self._slots = threading.BoundedSemaphore(size)
+        self._write_slots = self._slots if shared else threading.BoundedSemaphore(size)
         self._idle: list[sqlite3.Connection] = list(connections or ())
         self._every: list[sqlite3.Connection] = list(self._idle)
         self._lock = threading.Lock()
@@ -62,15 +73,18 @@ class _Pool:
         self._pid = os.getpid()
 
     @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        self._slots.acquire()
+    def connection(self, deadline: float, *, writable: bool) -> Iterator[sqlite3.Connection]:
+        """A connection of this thread's own; StoreBusy when none is free by ``deadline`` (monotonic)."""
+        slots = self._write_slots if writable else self._slots
+        if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise errors.StoreBusy()
         try:
             with self._lock:
                 if self._closed:
                     raise StoreFailure(STORE_CLOSED)
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                conn = self._factory()
+                conn = self._factory(deadline)
                 with self._lock:
                     if self._closed:  # closed while this one was being opened
                         conn.close()
@@ -83,7 +97,7 @@ class _Pool:
                     if not self._closed:  # close() already closed it: keep no reference to it
                         self._idle.append(conn)
         finally:
-            self._slots.release()
+            slots.release()
 
     def close(self) -> None:
         with self._lock:
@@ -126,20 +140,23 @@ class SqliteStore(SqlStore):
         box: SecretBox,
         url: str | None = None,
         busy_budget: float = 30.0,
+        request_budget: float = 2.0,
         pool_size: int = 8,
     ) -> None:
         super().__init__(url or ("memory://" if path is None else f"sqlite:///{path}"), box)
         self._path = path
         self._busy_budget = busy_budget
+        self._request_budget = request_budget
         self._pool_size = 1 if path is None else max(1, pool_size)
         self._pool = self._new_pool()
-        with self.write(announce=False) as repo:
+        with self._open_transaction(writable=True, announce=False, request_path=False) as repo:
             repo.migrate()
 
     # --- connections --------------------------------------------------------------------------------
 
     def _new_pool(self, connections: list[sqlite3.Connection] | None = None) -> _Pool:
-        pool = _Pool(self._connect, self._pool_size, connections)
+        # One shared :memory: connection: every "connection" of a memory store must be that same one.
+        pool = _Pool(self._connect, self._pool_size, shared=self._path is None, connections=connections)
         if self._path is not None:
             forks.holds_sqlite(pool)
         return pool
@@ -153,10 +170,9 @@ class SqliteStore(SqlStore):
             self._pool = self._new_pool()
         return None
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, deadline: float) -> sqlite3.Connection:
         if self._path is not None:
             forks.before_sqlite_connect()
-        deadline = time.monotonic() + self._busy_budget
         attempt = 0
         while True:
             conn: sqlite3.Connection | None = None
@@ -186,12 +202,12 @@ class SqliteStore(SqlStore):
         """Sleep before the next attempt, or raise when the error is not "busy" or time is up."""
         if not _is_busy(exc):
             raise StoreFailure(f"The identity store failed ({type(exc).__name__}).") from exc
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise errors.StoreBusy() from exc
-        time.sleep(min(0.25, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
+        time.sleep(min(left, min(0.25, 0.002 * 2**attempt) * random.uniform(0.5, 1.5)))
 
-    def _begin(self, conn: sqlite3.Connection, statement: str) -> None:
-        deadline = time.monotonic() + self._busy_budget
+    def _begin(self, conn: sqlite3.Connection, statement: str, deadline: float) -> None:
         attempt = 0
         while True:
             try:
@@ -204,10 +220,14 @@ class SqliteStore(SqlStore):
     # --- transactions -------------------------------------------------------------------------------
 
     @contextmanager
-    def _open_transaction(self, *, writable: bool, announce: bool) -> Iterator[SqlRepository]:
+    def _open_transaction(
+        self, *, writable: bool, announce: bool, request_path: bool
+    ) -> Iterator[SqlRepository]:
         counter: int | None = None
-        with self._pool.connection() as conn:
-            self._begin(conn, "BEGIN IMMEDIATE" if writable else "BEGIN")
+        budget = self._request_budget if request_path or not writable else self._busy_budget
+        deadline = time.monotonic() + budget
+        with self._pool.connection(deadline, writable=writable) as conn:
+            self._begin(conn, "BEGIN IMMEDIATE" if writable else "BEGIN", deadline)
             held = self._local.held = Held(SqlRepository(conn, SQLITE), writable, announce)
             try:
                 yield held.repo
@@ -241,5 +261,4 @@ class SqliteStore(SqlStore):
             return repo.change_counter()
 
     def close(self) -> None:
-        self._adopt_if_forked()  # a forked child closes its own connections (and the inherited ones)
         self._pool.close()

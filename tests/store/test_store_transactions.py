@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from ram_middleware import errors
+from ram_middleware.credentials.mfa import code_at, time_step
 from ram_middleware.identity import Account, User
+from ram_middleware.service import RamService
 from ram_middleware.store import Store, open_store
 from ram_middleware.store.sql import STORE_CLOSED
 from ram_middleware.store.sqlite import SqliteStore
@@ -176,6 +178,69 @@ def test_store_busy_only_after_the_retry_budget(tmp_path: Path) -> None:
         # Readers are never blocked by a writer (WAL).
         with store.read() as repo:
             assert repo.get_account(ACCOUNT) is None
+
+
+def _timed(call: Callable[[], object]) -> tuple[int, float]:
+    """(HTTP status the caller would get: 200, or the error's, and the seconds ``call`` took)."""
+    began = time.monotonic()
+    try:
+        call()
+        status = 200
+    except errors.RAMError as exc:
+        status = exc.status
+    return status, time.monotonic() - began
+
+
+def test_many_admin_writes_each_wait_their_own_budget_and_reads_are_not_held_up(tmp_path: Path) -> None:
+    """More writers than the pool has connections wait out a lock held elsewhere: each gets its 503 within its
+    own busy_budget (none waits for another's turn first), and reads meanwhile answer at once."""
+
+    def write(i: int) -> None:
+        with store.write() as repo:
+            repo.insert_account(Account(f"{i:016d}", None, NOW))
+
+    with _store_while_locked(tmp_path, 6.0, busy_budget=2.0) as store:
+        writes: list[tuple[int, float]] = []
+        writers = [
+            threading.Thread(target=lambda i=i: writes.append(_timed(lambda: write(i)))) for i in range(24)
+        ]
+        for writer in writers:
+            writer.start()
+        time.sleep(0.2)
+        read = _timed(store.change_counter)
+        for writer in writers:
+            writer.join()  # before the store closes, whatever the outcome
+    assert read[0] == 200 and read[1] < 1.0
+    assert [status for status, _ in writes] == [503] * 24
+    assert max(seconds for _, seconds in writes) < 3.5  # busy_budget 2 s; before, up to 3 budgets in a row
+
+
+def test_a_request_path_write_is_refused_within_seconds_while_another_process_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    """The console's TOTP check writes the accepted step: while the file is locked elsewhere it answers 503
+    within the request path's bound (2 s), not the administrative 30 s, and accepts nothing meanwhile."""
+    store = open_store(f"sqlite:///{tmp_path}/ram.db", env={})  # the defaults
+    svc = RamService(store)
+    account = svc.create_account().account_id
+    svc.create_user(account, "alice")
+    device = svc.create_virtual_mfa_device(account, "alice-phone")
+    step = time_step(datetime.now(UTC))
+    seed = device.base32_seed
+    svc.bind_mfa_device(
+        account, device.device.serial_number, "alice", code_at(seed, step - 1), code_at(seed, step)
+    )
+    store.close()
+    with _store_while_locked(tmp_path, 12.0, busy_budget=30.0) as locked:
+        status, seconds = _timed(
+            lambda: RamService(locked).verify_mfa_code(account, "alice", code_at(seed, step + 1))
+        )
+    assert status == 503 and seconds < 5.0  # before: it waited the 12 s out, then accepted the code
+    reopened = open_store(f"sqlite:///{tmp_path}/ram.db", env={})
+    try:
+        RamService(reopened).verify_mfa_code(account, "alice", code_at(seed, step + 1))  # still unused
+    finally:
+        reopened.close()
 
 
 def test_a_closed_store_refuses_reads_and_writes(store: Store, tmp_path: Path) -> None:
