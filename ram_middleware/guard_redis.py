@@ -13,9 +13,13 @@ Expiry is Redis's own clock: the instances' clocks do not have to agree, and no 
 
 Fail closed: every Redis error (refused connection, timeout, a server that went away) becomes
 :class:`errors.ServiceUnavailable`, so a request is denied rather than accepted without its replay check.
-Sockets have short connect/read timeouts (default 0.5 s / 1 s) and one quick retry (a pooled connection
-broken by a Redis restart is replaced on the retry), so an unreachable Redis costs about two timeouts, never
-a hang. The URL's password never appears in a repr, a log line or an error message.
+Sockets have short connect/read timeouts (default 0.5 s / 1 s). A broken connection (refused, reset: a
+pooled connection that a Redis restart broke) is retried once on a new one; a timeout is never retried, as
+the command may have been applied (a retried ``SET NX`` would refuse a fresh nonce as used, a retried
+``INCR`` count one failure twice). So a Redis that is down, unreachable or stops answering costs one
+connect timeout plus one read timeout at most — under 2 s with the defaults — never a hang. (redis-py's own
+retries are off: nested in each other, they made a silent Redis cost four read timeouts.) The URL's
+password never appears in a repr, a log line or an error message.
 
 Fork-safe through redis-py: its pool notices a forked child by pid and opens new connections there, closing
 its copies of the parent's sockets without shutting them down. A child whose pool lock a thread of the
@@ -25,12 +29,13 @@ parent held at the fork gets redis-py's ChildDeadlockedError (no RedisError) aft
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-from redis.backoff import ConstantBackoff
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import errors
@@ -40,6 +45,7 @@ __all__ = ["DEFAULT_PREFIX", "RedisGuard", "redacted_url"]
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "ram:guard:"
+_RETRY_PAUSE = 0.05  # seconds before the one retry on a new connection
 
 # KEYS[1] = counter key, ARGV[1] = window in milliseconds. PTTL < 0: the key is new (or lost its TTL), so
 # the window opens now; an existing window keeps its expiry.
@@ -110,8 +116,7 @@ class RedisGuard:
                 plain,
                 socket_connect_timeout=connect_timeout,
                 socket_timeout=socket_timeout,
-                retry=Retry(ConstantBackoff(0.05), 1),
-                retry_on_timeout=True,
+                retry=Retry(NoBackoff(), 0),  # one attempt per call here; _call decides what to retry
                 health_check_interval=30,
             )
         except (ValueError, TypeError) as exc:
@@ -158,7 +163,13 @@ class RedisGuard:
 
     def _call(self, op: Callable[[], Any]) -> Any:
         try:
-            return op()
+            try:
+                return op()
+            except redis.exceptions.ConnectionError:
+                # A pooled connection broken by a Redis restart: the pool has dropped it, try a new one once.
+                # (TimeoutError is not a ConnectionError: a command that timed out may have been applied.)
+                time.sleep(_RETRY_PAUSE)
+                return op()
         except (redis.exceptions.RedisError, redis.exceptions.ChildDeadlockedError) as exc:
             # The exception text can name the host; keep it out of the caller's message, log the type only.
             log.warning("Redis guard %s failed: %s", self._description, type(exc).__name__)

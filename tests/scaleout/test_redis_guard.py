@@ -16,6 +16,7 @@ from ram_middleware import errors
 from ram_middleware.guard import Guard, open_guard
 from ram_middleware.guard_redis import RedisGuard
 from tests.scaleout.servers import SHARED_REDIS, RedisServer, free_port, require_shared_redis, unique_name
+from tests.scaleout.stall_proxy import StallProxy
 
 pytestmark = pytest.mark.redis
 
@@ -177,6 +178,29 @@ def test_a_forked_child_whose_pool_stays_locked_fails_closed(
         with pytest.raises(errors.ServiceUnavailable) as caught:
             op()
         assert caught.value.status == 503
+
+
+def test_a_redis_that_stops_answering_refuses_each_call_within_two_seconds(prefix: str) -> None:
+    """Redis (or the network to it) freezes with connections open: each call is refused with 503 within the
+    documented bound, on a pooled connection and on a new one alike (before: ~4 s, redis-py's own retries
+    nested in each other)."""
+    with StallProxy(("127.0.0.1", 6379)) as proxy:
+        url = SHARED_REDIS.replace(":6379/", f":{proxy.port}/") + f"?prefix={prefix}"
+        warm, cold = open_guard(url), open_guard(url)
+        assert warm.claim("before", 60)  # warm has a pooled connection; cold opens its first one frozen
+        proxy.stall()
+        calls: list[Callable[[], object]] = [
+            lambda: warm.claim("during", 60),
+            lambda: warm.incr("failures", 60),
+            lambda: warm.count("failures"),
+            lambda: cold.claim("during", 60),
+        ]
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises(errors.ServiceUnavailable) as refused:
+                call()
+            assert refused.value.status == 503
+            assert time.monotonic() - started < 2.0
 
 
 def test_malformed_redis_url_is_invalid_parameter() -> None:
