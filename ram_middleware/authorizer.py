@@ -43,6 +43,7 @@ from .identity import Principal
 from .policy.document import parse_policy
 from .policy.evaluate import AttachedPolicy, Decision, PolicySet, decide_with_session
 from .policy.request import make_request
+from .request_scope import begin_request, end_request
 from .routes import PathParams, Rule, UnsignedValue
 
 __all__ = [
@@ -289,6 +290,7 @@ class Authorizer:
         request_id = self._request_ids()
         now = self.contexts.now()
         trace = _Trace()
+        scope = begin_request()  # one deadline for every store wait of this decision: cold reads don't add up
         try:
             outcome, event = self._decide(facts, rule, path_params or _NO_PARAMS, request_id, now, trace)
         except errors.RAMError as exc:
@@ -296,6 +298,8 @@ class Authorizer:
         except Exception:
             log.error("request %s failed closed", request_id, exc_info=True)
             outcome, event = self._failure(facts, errors.ServiceUnavailable(), request_id, now, trace)
+        finally:
+            end_request(scope)
         return self._emit(facts, outcome, event)
 
     def reject(self, facts: RequestFacts, error: errors.RAMError) -> ErrorResponse:

@@ -39,6 +39,7 @@ from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, Outcome
 from ..errors import RAMError
 from ..facts import RequestFacts
 from ..identity import Principal
+from ..request_scope import request_scope
 from ..routes import RouteMatch, RouteTable, Rule
 from .common import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY, Runtime, body_is_signed, runtime_from_env
 
@@ -182,17 +183,19 @@ class RAMMiddleware:
         return (self._everywhere, {}) if self._everywhere is not None else None
 
     async def _check(self, facts: RequestFacts, rule: Rule | None, path_params: dict[str, str]) -> Outcome:
-        """The decision on a worker thread, with the caller's context variables (as anyio does)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio (trio under anyio): anyio's own thread hop
-            from anyio import to_thread  # imported here: a bare ASGI app may not have anyio
+        """The decision on a worker thread, with the caller's context variables (as anyio does). The
+        request's store deadline starts now: time queued for a busy thread pool counts towards it."""
+        with request_scope():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not asyncio (trio under anyio): anyio's own thread hop
+                from anyio import to_thread  # imported here: a bare ASGI app may not have anyio
 
-            return await to_thread.run_sync(self.authorizer.check, facts, rule, path_params)
-        # The loop's executor directly: anyio's hop adds its own task and limiter bookkeeping (~40 µs
-        # measured) to the ~150 µs every thread hop already costs.
-        call = contextvars.copy_context().run
-        return await loop.run_in_executor(None, call, self.authorizer.check, facts, rule, path_params)
+                return await to_thread.run_sync(self.authorizer.check, facts, rule, path_params)
+            # The loop's executor directly: anyio's hop adds its own task and limiter bookkeeping (~40 µs
+            # measured) to the ~150 µs every thread hop already costs.
+            call = contextvars.copy_context().run
+            return await loop.run_in_executor(None, call, self.authorizer.check, facts, rule, path_params)
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> tuple[bytes, Receive] | None:
         """The whole body and a ``receive`` that replays it; None when already answered (413/disconnect)."""

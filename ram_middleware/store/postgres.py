@@ -27,6 +27,10 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   a client-side deadline a second later for a server that stops answering (:mod:`.pg_deadline`; a write
   gets ``busy_budget`` more, its lock wait); an
   unreachable or stalled database raises :class:`errors.ServiceUnavailable` or :class:`errors.StoreBusy`.
+  Inside a request (:func:`~ram_middleware.request_scope.request_scope`: opened for each decision, by the
+  ASGI adapter as it hands the request to a worker thread) those waits share one deadline, ``read_timeout``
+  + 1 s after the request's start: its store work ends by then however many reads, pool waits and
+  connection checks it needs, and however long it queued for a thread.
   Idle pooled connections are checked before use, so after a database restart the pool replaces dead ones
   by itself.
 * **Fork-safe.** A store opened before ``fork()`` (gunicorn --preload, multiprocessing's 'fork') leaves
@@ -47,6 +51,7 @@ import functools
 import hashlib
 import logging
 import threading
+import time
 import weakref
 import zlib
 from collections.abc import Callable, Iterator
@@ -59,6 +64,7 @@ import psycopg_pool
 
 from .. import errors, forks
 from ..crypto import SecretBox
+from ..request_scope import request_deadline
 from .dialect import POSTGRES
 from .pg_deadline import cut_after
 from .pg_listen import ChangeListener
@@ -72,6 +78,7 @@ log = logging.getLogger(__name__)
 _LOCK_ROW = "SELECT counter FROM ram_changes WHERE id = 1 FOR UPDATE"
 _ADVISORY_CLASS = 0x52414D  # "RAM": first half of the two-key advisory lock used while migrating
 _UNREACHABLE = "The identity store (PostgreSQL) is unreachable; the request was denied."
+_OUT_OF_TIME = "The identity store (PostgreSQL) did not answer in time; the request was denied."
 # Store options that may ride in the URL (libpq would reject them), with their types.
 _OPTIONS: dict[str, type] = {
     "ram_pool_size": int,
@@ -269,9 +276,9 @@ class PostgresStore(SqlStore):
         return conn
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    def _connection(self, deadline: float | None = None) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=self._within(deadline, self._pool.timeout)) as conn:
                 yield conn
         except psycopg_pool.PoolTimeout as exc:
             raise errors.ServiceUnavailable(_UNREACHABLE) from exc
@@ -314,11 +321,29 @@ class PostgresStore(SqlStore):
         """How long a write waits for the writer lock: a request waiting on it, no longer than a read."""
         return self._read_timeout if request_path else self._busy_budget
 
+    def _within(self, deadline: float | None, seconds: float) -> float:
+        """``seconds``, or what is left of the request's ``deadline`` if less (none left: 503)."""
+        if deadline is None:
+            return seconds
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise errors.ServiceUnavailable(_OUT_OF_TIME)
+        return min(seconds, left)
+
+    def _request_deadline(self) -> float | None:
+        """The deadline of the request being decided (None outside one): its store work ends within
+        ``read_timeout`` + 1 s of its start, however many reads and connection waits it takes."""
+        return request_deadline(self._read_timeout + 1.0)
+
     def _begin(
-        self, conn: psycopg.Connection[tuple[object, ...]], writable: bool, request_path: bool
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        writable: bool,
+        request_path: bool,
+        deadline: float | None,
     ) -> None:
         if writable:
-            budget_ms = max(1, round(self._lock_budget(request_path) * 1000))
+            budget_ms = max(1, round(self._within(deadline, self._lock_budget(request_path)) * 1000))
             # One round trip (no parameters: the simple protocol runs all three): begin, bound the lock
             # wait, take the writer lock.
             conn.execute(
@@ -327,7 +352,7 @@ class PostgresStore(SqlStore):
         else:
             # Reads are on the request path: a lock held by a migration or an operator's ALTER TABLE, or
             # a query that stalls, must end in a 503 within read_timeout, not in a hung request.
-            ms = max(1, round(self._read_timeout * 1000))
+            ms = max(1, round(self._within(deadline, self._read_timeout) * 1000))
             conn.execute(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                 f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
@@ -338,9 +363,10 @@ class PostgresStore(SqlStore):
         self, *, writable: bool, announce: bool, request_path: bool
     ) -> Iterator[SqlRepository]:
         counter: int | None = None
-        with self._connection() as conn, self._deadline(conn, writable, request_path):
+        deadline = self._request_deadline()
+        with self._connection(deadline) as conn, self._deadline(conn, writable, request_path, deadline):
             try:
-                self._begin(conn, writable, request_path)
+                self._begin(conn, writable, request_path, deadline)
                 held = self._local.held = Held(SqlRepository(conn, POSTGRES), writable, announce)
                 yield held.repo
                 if held.announce:
@@ -360,19 +386,24 @@ class PostgresStore(SqlStore):
             self._announce(counter)
 
     def _check_connection(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
-        """The pool's check of an idle connection before use, under the same deadline as a read."""
-        with cut_after(conn, self._read_timeout + 1.0):
+        """The pool's check of an idle connection before use, in the caller's thread (so inside its request,
+        if any), under a read's deadline. Out of time, the pool keeps the connection and gives up."""
+        with cut_after(conn, self._within(self._request_deadline(), self._read_timeout + 1.0)):
             psycopg_pool.ConnectionPool.check_connection(conn)
 
     def _deadline(
-        self, conn: psycopg.Connection[tuple[object, ...]], writable: bool, request_path: bool
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        writable: bool,
+        request_path: bool,
+        deadline: float | None,
     ) -> AbstractContextManager[None]:
         """A transaction whose server never answers (frozen, or a network that stalls) is cut a second
         after the server's own limits would have ended it (see :mod:`.pg_deadline`): a read's
         statement_timeout, or a write's lock wait (``busy_budget``; ``read_timeout`` for a request path
-        write) plus as long again as a read."""
+        write) plus as long again as a read; inside a request, at its deadline if that comes first."""
         extra = self._lock_budget(request_path) + self._read_timeout if writable else self._read_timeout
-        return cut_after(conn, extra + 1.0)
+        return cut_after(conn, self._within(deadline, extra + 1.0))
 
     # --- change notification ------------------------------------------------------------------------
 
