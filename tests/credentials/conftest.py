@@ -1,4 +1,4 @@
-"""Fixtures shared by the credential tests."""
+"""Fixtures shared by the credential tests: two store instances on one file, and bob with a password."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from ram_middleware.service import RamService
 from ram_middleware.store import Store, open_store
+from tests.credentials.session_users import PASSWORD
 
 
 @pytest.fixture
@@ -19,3 +20,13 @@ def two_instances(tmp_path: Path) -> Iterator[tuple[RamService, Store]]:
     yield RamService(first), second
     first.close()
     second.close()
+
+
+@pytest.fixture
+def bob_account(two_instances: tuple[RamService, Store]) -> str:
+    """A new account (on the first instance) with user bob, who has a console password."""
+    svc = two_instances[0]
+    account = svc.create_account().account_id
+    svc.create_user(account, "bob")
+    svc.create_login_profile(account, "bob", PASSWORD)
+    return account

@@ -19,15 +19,7 @@ from ram_middleware.service import RamService
 from ram_middleware.store import Store
 from ram_middleware.store.cache import Directory
 
-PASSWORD = "Corr3ct-Horse!"
 KEY = b"k" * 32
-
-
-def _bob(svc: RamService) -> str:
-    account = svc.create_account().account_id
-    svc.create_user(account, "bob")
-    svc.create_login_profile(account, "bob", PASSWORD)
-    return account
 
 
 def _bind(svc: RamService, account: str, name: str) -> datetime:
@@ -53,9 +45,11 @@ def _signed_in(svc: RamService, auth: SessionAuthenticator, account: str, **name
     return session
 
 
-def test_an_unbinding_on_another_instance_ends_the_session(two_instances: tuple[RamService, Store]) -> None:
+def test_an_unbinding_on_another_instance_ends_the_session(
+    bob_account: str, two_instances: tuple[RamService, Store]
+) -> None:
     svc, other_store = two_instances
-    account = _bob(svc)
+    account = bob_account
     bound = _bind(svc, account, "bob-phone")
     other = _authenticator(other_store)
     now = datetime.now(UTC)
@@ -70,10 +64,11 @@ def test_an_unbinding_on_another_instance_ends_the_session(two_instances: tuple[
 
 
 def test_a_binding_on_another_instance_ends_password_only_sessions(
+    bob_account: str,
     two_instances: tuple[RamService, Store],
 ) -> None:
     svc, other_store = two_instances
-    account = _bob(svc)
+    account = bob_account
     other = _authenticator(other_store)
     session = _signed_in(svc, other, account, mfa_binding=binding_time(None))
     assert other.principal(session).mfa_present is False
@@ -85,12 +80,13 @@ def test_a_binding_on_another_instance_ends_password_only_sessions(
 
 
 def test_an_unbinding_while_a_request_is_decided_ends_the_session_there_too(
+    bob_account: str,
     two_instances: tuple[RamService, Store],
 ) -> None:
     # Checked in one snapshot, policies read in a later one: the session signed in with the removed device
     # must not meet a grant made after the removal.
     svc, store = two_instances
-    account = _bob(svc)
+    account = bob_account
     bound = _bind(svc, account, "bob-phone")
     auth = _authenticator(store)
     session = _signed_in(svc, auth, account, mfa_time=datetime.now(UTC), mfa_binding=binding_time(bound))
@@ -103,10 +99,12 @@ def test_an_unbinding_while_a_request_is_decided_ends_the_session_there_too(
         directory.policy_set(principal)
 
 
-def test_a_session_that_names_no_binding_fails_closed(two_instances: tuple[RamService, Store]) -> None:
+def test_a_session_that_names_no_binding_fails_closed(
+    bob_account: str, two_instances: tuple[RamService, Store]
+) -> None:
     # Cookies issued before sessions named their MFA binding: judged by their whole-second times.
     svc, store = two_instances
-    account = _bob(svc)
+    account = bob_account
     auth = _authenticator(store)
     password_only = _signed_in(svc, auth, account)
     with_mfa = _signed_in(svc, auth, account, mfa_time=datetime.now(UTC))

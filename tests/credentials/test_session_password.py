@@ -10,16 +10,10 @@ from ram_middleware.guard import MemoryGuard
 from ram_middleware.service import RamService
 from ram_middleware.store import Store
 from ram_middleware.store.cache import Directory
+from tests.credentials.session_users import PASSWORD
 
-PASSWORD, NEW_PASSWORD = "Corr3ct-Horse!", "An0ther-Secret!"
+NEW_PASSWORD = "An0ther-Secret!"
 KEY = b"k" * 32
-
-
-def _bob(svc: RamService) -> str:
-    account = svc.create_account().account_id
-    svc.create_user(account, "bob")
-    svc.create_login_profile(account, "bob", PASSWORD)
-    return account
 
 
 def _authenticator(store: Store, refresh_interval: float) -> SessionAuthenticator:
@@ -27,9 +21,11 @@ def _authenticator(store: Store, refresh_interval: float) -> SessionAuthenticato
     return SessionAuthenticator(BrowserSessions([KEY], MemoryGuard()), directory)
 
 
-def test_a_change_on_another_instance_ends_the_session(two_instances: tuple[RamService, Store]) -> None:
+def test_a_change_on_another_instance_ends_the_session(
+    bob_account: str, two_instances: tuple[RamService, Store]
+) -> None:
     svc, other_store = two_instances
-    account = _bob(svc)
+    account = bob_account
     other = _authenticator(other_store, refresh_interval=0)
     proved = svc.get_login_profile(account, "bob").password_changed_date
     session, _ = other.sessions.issue(account, "bob", lifetime=600, password_changed=proved)
@@ -42,9 +38,11 @@ def test_a_change_on_another_instance_ends_the_session(two_instances: tuple[RamS
         other.principal(session)
 
 
-def test_a_known_session_costs_no_store_read(two_instances: tuple[RamService, Store]) -> None:
+def test_a_known_session_costs_no_store_read(
+    bob_account: str, two_instances: tuple[RamService, Store]
+) -> None:
     svc, store = two_instances
-    account = _bob(svc)
+    account = bob_account
     auth = _authenticator(store, refresh_interval=3600)
     proved = svc.get_login_profile(account, "bob").password_changed_date
     session, _ = auth.sessions.issue(account, "bob", lifetime=600, password_changed=proved)
@@ -59,12 +57,13 @@ def test_a_known_session_costs_no_store_read(two_instances: tuple[RamService, St
 
 
 def test_a_password_changed_while_a_request_is_decided_ends_the_session_there_too(
+    bob_account: str,
     two_instances: tuple[RamService, Store],
 ) -> None:
     # The session is checked in one snapshot and the policies are read in a later one: a password change
     # and a new grant landing between the two must not meet (the old session with the new rights).
     svc, store = two_instances
-    account = _bob(svc)
+    account = bob_account
     auth = _authenticator(store, refresh_interval=0)
     proved = svc.get_login_profile(account, "bob").password_changed_date
     session, _ = auth.sessions.issue(account, "bob", lifetime=600, password_changed=proved)

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from ram_middleware.guard import Guard, open_guard
 from tests.forking import fork
-from tests.scaleout.servers import SHARED_REDIS, require_shared_redis, unique_name
+from tests.scaleout.servers import redis_guard_url
 
 USE_FOR = 0.8  # seconds the parent and the child use the guard side by side
 
@@ -25,14 +24,8 @@ def guard_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/guard.db"
         return
-    require_shared_redis()
-    prefix = unique_name("ramtest") + ":"
-    yield f"{SHARED_REDIS}?prefix={prefix}"
-    client = redis.Redis.from_url(SHARED_REDIS)
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_guard_url() as url:
+        yield url
 
 
 def _use(guard: Guard, tag: str, seconds: float) -> dict[str, int]:

@@ -54,6 +54,23 @@ def unique_name(stem: str) -> str:
 
 
 @contextlib.contextmanager
+def redis_guard_url() -> Iterator[str]:
+    """A guard URL on the shared Redis under a key prefix of its own, whose keys are deleted afterwards."""
+    import redis
+
+    require_shared_redis()
+    prefix = unique_name("ramtest") + ":"
+    try:
+        yield f"{SHARED_REDIS}?prefix={prefix}"
+    finally:
+        client = redis.Redis.from_url(SHARED_REDIS)
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@contextlib.contextmanager
 def pg_schema_url(base: str = SHARED_PG) -> Iterator[str]:
     """A store URL on ``base`` in a fresh schema of its own, dropped afterwards."""
     import psycopg

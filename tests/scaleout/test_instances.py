@@ -6,15 +6,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
 
 from tests.scaleout.cluster import Instance, World, call, instance_env, sign, wait_until
 from tests.scaleout.servers import (
-    SHARED_REDIS,
     pg_schema_url,
+    redis_guard_url,
     require_shared_postgres,
-    require_shared_redis,
-    unique_name,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -25,11 +22,9 @@ BOUND = 1.0  # seconds: a change made anywhere is felt everywhere within this
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[tuple[World, Instance, Instance]]:
     require_shared_postgres()
-    require_shared_redis()
-    prefix = unique_name("ramtest") + ":"
-    with pg_schema_url() as store_url:
+    with pg_schema_url() as store_url, redis_guard_url() as guard_url:
         world = World(store_url)
-        env = instance_env(store_url, f"{SHARED_REDIS}?prefix={prefix}")
+        env = instance_env(store_url, guard_url)
         first, second = Instance(env), Instance(env)
         try:
             first.start()
@@ -39,11 +34,6 @@ def cluster() -> Iterator[tuple[World, Instance, Instance]]:
             first.stop()
             second.stop()
             world.close()
-            client = redis.Redis.from_url(SHARED_REDIS)
-            keys = list(client.scan_iter(match=prefix + "*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
 
 
 def _code(response: httpx.Response) -> str:

@@ -146,16 +146,8 @@ def test_unreachable_redis_fails_closed_quickly(caplog: pytest.LogCaptureFixture
     guard = open_guard(f"redis://:s3cr3t-pw@127.0.0.1:{free_port()}/0")
     assert "s3cr3t-pw" not in repr(guard)
     started = time.monotonic()
-    ops: list[Callable[[], object]] = [
-        lambda: guard.claim("k", 1),
-        lambda: guard.incr("k", 1),
-        lambda: guard.count("k"),
-    ]
-    for op in ops:
-        with pytest.raises(errors.ServiceUnavailable) as caught:
-            op()
-        assert caught.value.status == 503
-        assert "s3cr3t-pw" not in str(caught.value)
+    for refusal in _every_call_refused(guard):
+        assert "s3cr3t-pw" not in str(refusal)
     assert time.monotonic() - started < 3.0
     assert "Redis guard" in caplog.text and "s3cr3t-pw" not in caplog.text
 
@@ -169,15 +161,23 @@ def test_a_forked_child_whose_pool_stays_locked_fails_closed(
         raise redis.exceptions.ChildDeadlockedError()
 
     monkeypatch.setattr(guard._client.connection_pool, "get_connection", deadlocked)
-    ops: list[Callable[[], object]] = [
+    _every_call_refused(guard)
+
+
+def _every_call_refused(guard: Guard) -> list[errors.ServiceUnavailable]:
+    """Each kind of guard call fails closed with 503; the refusals, for further checks."""
+    calls: list[Callable[[], object]] = [
         lambda: guard.claim("k", 1),
         lambda: guard.incr("k", 1),
         lambda: guard.count("k"),
     ]
-    for op in ops:
+    refusals = []
+    for call in calls:
         with pytest.raises(errors.ServiceUnavailable) as caught:
-            op()
+            call()
         assert caught.value.status == 503
+        refusals.append(caught.value)
+    return refusals
 
 
 def test_a_redis_that_stops_answering_refuses_each_call_within_two_seconds(prefix: str) -> None:

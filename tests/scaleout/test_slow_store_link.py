@@ -9,15 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from tests.scaleout.cluster import Instance, World, call, instance_env, sign
 from tests.scaleout.servers import (
-    SHARED_REDIS,
     pg_schema_url,
+    redis_guard_url,
     require_shared_postgres,
-    require_shared_redis,
-    unique_name,
 )
 from tests.scaleout.stall_proxy import StallProxy
 
@@ -28,14 +25,8 @@ READ_TIMEOUT = 2.0  # ram_read_timeout: the store work of a request ends within 
 
 @pytest.fixture()
 def guard_url() -> Iterator[str]:
-    require_shared_redis()
-    prefix = unique_name("ramtest") + ":"
-    yield f"{SHARED_REDIS}?prefix={prefix}"
-    client = redis.Redis.from_url(SHARED_REDIS)
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_guard_url() as url:
+        yield url
 
 
 def test_a_cold_decision_over_a_slow_link_is_refused_within_read_timeout_plus_one_second(
