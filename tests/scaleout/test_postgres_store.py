@@ -4,6 +4,7 @@ tests/store against every backend.)"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -255,8 +256,10 @@ def test_a_schema_newer_than_the_code_is_refused(url: str) -> None:
 
 def test_a_held_writer_lock_ends_in_store_busy_after_the_budget(url: str) -> None:
     conninfo, _ = split_store_options(url)
-    holder = PostgresStore(conninfo, box=open_store(url, master_keys=[KEY]).box, listen=False)
-    impatient = PostgresStore(conninfo, box=holder.box, listen=False, busy_budget=0.3)
+    with contextlib.closing(open_store(url, master_keys=[KEY])) as opened:  # creates the schema
+        box = opened.box
+    holder = PostgresStore(conninfo, box=box, listen=False)
+    impatient = PostgresStore(conninfo, box=box, listen=False, busy_budget=0.3)
     entered = threading.Event()
     release = threading.Event()
 
