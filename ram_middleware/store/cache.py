@@ -140,6 +140,19 @@ def _subject(repo: Repository, account_id: str, user_name: str | None) -> str | 
     return None if user is None else user.user_id
 
 
+def _password_changed(repo: Repository, account_id: str, subject: str) -> datetime | None:
+    record = repo.get_login_profile(account_id, subject)
+    if record is None:
+        return None
+    # Every store sets PasswordChangedDate on create; the fallbacks only make the type total.
+    return record.profile.password_changed_date or record.profile.create_date or _EPOCH
+
+
+def _mfa_bound(repo: Repository, account_id: str, subject: str) -> datetime | None:
+    record = repo.mfa_device_for(account_id, subject)
+    return None if record is None else record.device.bound_since
+
+
 def root_principal(account_id: str) -> Principal:
     """The Principal of an account's root identity."""
     return Principal(
@@ -284,31 +297,26 @@ class Directory:
     def password_changed(self, account_id: str, user_name: str | None) -> datetime | None:
         """When the user's (None: the root's) current console password was set; None when there is no
         login profile (no such user, or console access removed). Console sessions compare against it."""
-        key = ("login-profile", account_id, None if user_name is None else user_name.lower())
-        found = self._cached_hot(key, lambda r: self._load_password_changed(r, account_id, user_name))
-        return found if isinstance(found, datetime) else None
-
-    @staticmethod
-    def _load_password_changed(repo: Repository, account_id: str, user_name: str | None) -> datetime | None:
-        subject = _subject(repo, account_id, user_name)
-        record = None if subject is None else repo.get_login_profile(account_id, subject)
-        if record is None:
-            return None
-        # Every store sets PasswordChangedDate on create; the fallbacks only make the type total.
-        return record.profile.password_changed_date or record.profile.create_date or _EPOCH
+        return self._subject_time("login-profile", account_id, user_name, _password_changed)
 
     def mfa_bound_since(self, account_id: str, user_name: str | None) -> datetime | None:
         """When the MFA device now bound to the user (None: the root) was bound (its ActivateDate); None when
         no device is bound (or there is no such user). Console sessions compare against it."""
-        key = ("mfa-bound", account_id, None if user_name is None else user_name.lower())
-        found = self._cached_hot(key, lambda r: self._load_mfa_bound(r, account_id, user_name))
-        return found if isinstance(found, datetime) else None
+        return self._subject_time("mfa-bound", account_id, user_name, _mfa_bound)
 
-    @staticmethod
-    def _load_mfa_bound(repo: Repository, account_id: str, user_name: str | None) -> datetime | None:
-        subject = _subject(repo, account_id, user_name)
-        record = None if subject is None else repo.mfa_device_for(account_id, subject)
-        return None if record is None else record.device.bound_since
+    def _subject_time(
+        self, kind: str, account_id: str, user_name: str | None,
+        load: Callable[[Repository, str, str], datetime | None],
+    ) -> datetime | None:  # fmt: skip
+        """A time about a user (None: the root), cached hot: ``load(repo, account_id, subject)``, or None
+        when there is no such user."""
+
+        def read(repo: Repository) -> datetime | None:
+            subject = _subject(repo, account_id, user_name)
+            return None if subject is None else load(repo, account_id, subject)
+
+        found = self._cached_hot((kind, account_id, None if user_name is None else user_name.lower()), read)
+        return found if isinstance(found, datetime) else None
 
     def role(self, account_id: str, role_name: str) -> Role | None:
         """The role record (trust policy, MaxSessionDuration); None when unknown."""
