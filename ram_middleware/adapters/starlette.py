@@ -1,4 +1,5 @@
-"""Starlette and FastAPI: ``app.add_middleware(RAMMiddleware, ram=ram)`` plus one declaration per route.
+"""Starlette and FastAPI: ``app.add_middleware(RAMMiddleware, ram=ram)`` (or ``RAMMiddleware(app, ram=ram)``
+around the app, or around an app mounted in another) plus one declaration per route.
 
 Declare a route's action and resource in one of three ways (first match wins):
 
@@ -193,16 +194,38 @@ def _describe(route: object) -> str:
 _Matched = tuple[object, dict[str, str]]
 
 
-def match_route(scope: Scope) -> _Matched | None:
+def match_route(scope: Scope, app: object = None) -> _Matched | None:
     """The route the app's router will pick for ``scope`` and its path parameters (as text). The route is a
     Starlette/FastAPI route, or for a route of an included FastAPI router its per-inclusion context (which
-    has ``endpoint``, ``path`` and ``dependant`` as a route does)."""
-    router = getattr(scope.get("app"), "router", None)
-    routes = getattr(router, "routes", None)
+    has ``endpoint``, ``path`` and ``dependant`` as a route does).
+
+    The router is the one found below ``app`` (the ASGI app the request goes to next), else
+    ``scope["app"]``'s: a middleware wrapping the app from outside runs before Starlette sets
+    ``scope["app"]``, and one mounted inside another app finds the outer app there."""
+    routes = _routes_below(app)
+    if routes is None:
+        routes = getattr(getattr(scope.get("app"), "router", None), "routes", None)
     if routes is None:
         return None
     included = getattr(sys.modules.get("fastapi.routing"), "_IncludedRouter", None)  # no import: optional
     return _walk(routes, scope, included)
+
+
+_MAX_WRAPPERS = 64  # middleware layers followed down to the router; a cycle must not hang the request
+
+
+def _routes_below(app: object) -> list[BaseRoute] | None:
+    """The routes of the first router reached from ``app`` through middleware (each holds the next app as
+    ``.app``; Starlette's own stack ends at its router)."""
+    for _ in range(_MAX_WRAPPERS):
+        if app is None:
+            return None
+        router = getattr(app, "router", app)  # a Starlette/FastAPI app routes through its router
+        routes = getattr(router, "routes", None)
+        if isinstance(routes, list):
+            return routes
+        app = getattr(app, "app", None)
+    return None
 
 
 def _walk(routes: Iterable[BaseRoute], scope: Scope, included: type[Any] | None) -> _Matched | None:
@@ -264,7 +287,7 @@ class RAMMiddleware(asgi.RAMMiddleware):
     def router_rule(self, scope: Scope) -> RouteMatch | None:
         """The rule declared on the route the app's router matches (decorator or dependency)."""
         try:
-            matched = match_route(scope)
+            matched = match_route(scope, self.app)
         except ValueError:
             # A convertor that cannot read its part of the path: Starlette's int convertor raises on more
             # than 4,300 digits, and the router would answer 500 right after us. A bad path is a 400.

@@ -384,6 +384,33 @@ def test_rules_inside_mounts_and_class_endpoints(world: World) -> None:
     assert world.audit.events[-1].action == "ecs:DescribeInstance"
 
 
+def test_rules_are_found_when_the_middleware_wraps_the_app_from_outside(world: World) -> None:
+    # ``RAMMiddleware(app)`` (no add_middleware) runs before Starlette sets scope["app"]; mounted inside
+    # another app, scope["app"] is the outer one. Either way the routes it protects are the wrapped app's.
+    @ram_route("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{iid}")
+    async def delete(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("deleted " + request.path_params["iid"])
+
+    @public
+    async def health(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("up")
+
+    def wrapped() -> RAMMiddleware:
+        inner = Starlette(
+            routes=[Route("/instances/{iid}", delete, methods=["DELETE"]), Route("/up", health)]
+        )
+        return RAMMiddleware(inner, ram=world.ram)
+
+    outer = Starlette(routes=[Mount("/ecs", app=wrapped())])
+    for app, prefix in ((wrapped(), ""), (outer, "/ecs")):
+        assert client_class()(app).get(prefix + "/up").text == "up"
+        path = prefix + "/instances/i-3"
+        assert _get(app, world, path, who="alice", method="DELETE").text == "deleted i-3"
+        assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-3"
+        assert _get(app, world, path, who="bob", method="DELETE").status_code == 403
+        assert world.audit.events[-1].action == "ecs:DeleteInstance"
+
+
 def test_route_table_overrides_the_decorator(world: World) -> None:
     @ram_route("ecs:DescribeInstances")
     async def listing(request: Request) -> PlainTextResponse:
