@@ -332,8 +332,10 @@ class RouteTable:
     Patterns use Starlette's syntax: ``/buckets/{bucket}/objects/{key:path}`` — ``{name}`` is one path
     segment, ``{name:path}`` the rest of the path; ``int``, ``float`` and ``uuid`` match and convert as
     Starlette's do, and the resource sees the converted value as text (``/items/007`` fills ``7``, the
-    item the app receives). Patterns are matched against the decoded path; a rule for ``GET`` also covers
-    ``HEAD``; method ``*`` matches any method. Another converter is refused (``InvalidParameter``).
+    item the app receives). Patterns are matched against the decoded path, extra leading slashes dropped
+    (Werkzeug routes ``//items/7`` to the view of ``/items/7``; matched literally, such a path would fall to
+    a catch-all or undeclared rule); a rule for ``GET`` also covers ``HEAD``; method ``*`` matches any
+    method. Another converter is refused (``InvalidParameter``).
     """
 
     def __init__(self, routes: Iterable[tuple[str | Iterable[str], str, Rule]] = ()) -> None:
@@ -355,6 +357,8 @@ class RouteTable:
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The rule and path parameters for a request, or None when no route matches."""
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
         for entry in self._entries:
             if entry.methods is not None and method.upper() not in entry.methods:
                 continue

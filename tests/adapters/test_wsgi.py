@@ -8,8 +8,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import webtest
+from flask import Flask
 
-from ram_middleware.adapters.wsgi import needs_body, read_body
+from ram_middleware.adapters.wsgi import RAMWSGIMiddleware, needs_body, read_body
+from ram_middleware.routes import PUBLIC, RouteRule, RouteTable
 
 from .apps import wsgi_app
 from .world import World
@@ -87,3 +90,28 @@ def test_raw_non_ascii_bytes_in_the_query_are_refused(world: World) -> None:
     statuses: list[str] = []
     body = b"".join(wsgi_app(world.ram)(environ, lambda status, headers: statuses.append(status)))
     assert statuses[0].startswith("400") and json.loads(body)["Code"] == "InvalidParameter.Encoding"
+
+
+@pytest.mark.parametrize(
+    "path", ["/instances/i-protected", "//instances/i-protected", "///instances/i-protected"]
+)
+def test_extra_leading_slashes_reach_the_route_the_app_serves(world: World, path: str) -> None:
+    # Werkzeug (Flask, and Quart over ASGI) routes "//instances/x" to the view of "/instances/x": the table
+    # must match it there too, not let the public catch-all (or undeclared="authenticate") take it.
+    app = Flask(__name__)
+
+    @app.delete("/instances/<iid>")
+    def delete(iid: str) -> dict[str, str]:
+        return {"deleted": iid}
+
+    rule = RouteRule("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{iid}")
+    table = RouteTable([("DELETE", "/instances/{iid}", rule), ("*", "/{rest:path}", PUBLIC)])
+    url = f"http://localhost:80{path}"
+    signed = world.signer("alice").sign("DELETE", url, [], b"")  # alice: a Deny on instance/i-protected
+    client = webtest.TestApp(
+        RAMWSGIMiddleware(app, ram=world.ram, rules=table), extra_environ={"REMOTE_ADDR": "203.0.113.7"}
+    )
+    headers = [(name, value) for name, value in signed.headers.items() if name != "host"]
+    reply = client.request(url, method="DELETE", headers=headers, expect_errors=True)
+    assert reply.status_int == 403 and reply.json["Code"] == "NoPermission"
+    assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-protected"
