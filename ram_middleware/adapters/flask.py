@@ -18,6 +18,7 @@ are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -43,6 +44,8 @@ from .common import DEFAULT_MAX_BODY
 from .wsgi import needs_body, put_back, read_body
 
 __all__ = ["RAM", "public", "require"]
+
+_log = logging.getLogger(__name__)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -197,6 +200,8 @@ def _read_body(limit: int) -> bytes | None:
         # the raw input may be spent, and reading it again would wait for bytes that never come. What it
         # cached is the body; a stream it consumed without caching leaves b"", which fails verification.
         body = request.get_data(cache=True)
+        if not body and "form" in request.__dict__:
+            _warn_body_spent()
         if len(body) > limit:
             return None
         put_back(request.environ, body)
@@ -207,6 +212,20 @@ def _read_body(limit: int) -> bytes | None:
         body = read
     request.__dict__.pop("stream", None)  # a stream Werkzeug opened on the old input (cached_property)
     return body
+
+
+_warned_body_spent = False
+
+
+def _warn_body_spent() -> None:
+    """Say once why signed form bodies fail: the caller sees only SignatureDoesNotMatch (fail closed)."""
+    global _warned_body_spent
+    if not _warned_body_spent:
+        _warned_body_spent = True
+        _log.warning(
+            "an earlier before_request hook parsed request.form, which spends the raw body a signature "
+            "covers; signed form requests will fail verification: call RAM(app) before that extension"
+        )
 
 
 def _response(error: ErrorResponse) -> Response:

@@ -13,6 +13,7 @@ from flask.views import MethodView
 from werkzeug.routing import BaseConverter
 
 from ram_middleware import errors
+from ram_middleware.adapters import flask as flask_adapter
 from ram_middleware.adapters.flask import RAM, public, require
 
 from .world import World
@@ -341,3 +342,33 @@ def test_a_body_an_earlier_hook_read_is_checked_without_reading_the_input_again(
     ]
     reply = client.request(url, method="PUT", headers=sent, body=body, expect_errors=True)
     assert reply.status_int == 200 and reply.json == {"body": "hello world"}
+
+
+def test_a_form_an_earlier_hook_parsed_fails_closed_and_says_why_in_the_log(
+    world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parsing request.form spends the raw body without keeping it: the signature cannot be checked.
+    monkeypatch.setattr(flask_adapter, "_warned_body_spent", False)  # said once per process
+    app = Flask(__name__)
+
+    @app.before_request
+    def read_form() -> None:
+        request.form.get("csrf")
+
+    RAM(app, ram=world.ram)
+
+    @app.post("/notes")
+    @require("ecs:DescribeInstances")
+    def notes() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    body = b"title=hello"
+    url = "http://localhost:80/notes"
+    form = ("content-type", "application/x-www-form-urlencoded")
+    signed = world.signer("alice").sign("POST", url, [form], body)
+    client = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": OFFICE_IP})
+    sent = [form, *((k, v) for k, v in signed.headers.items() if k != "host")]
+    with caplog.at_level(logging.WARNING, logger="ram_middleware.adapters.flask"):
+        reply = client.request(url, method="POST", headers=sent, body=body, expect_errors=True)
+    assert reply.status_int == 400 and reply.json["Code"] == "SignatureDoesNotMatch"
+    assert "call RAM(app) before that extension" in caplog.text
