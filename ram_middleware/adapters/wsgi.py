@@ -31,7 +31,9 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 def needs_body(environ: Mapping[str, Any]) -> bool:
     """Does verifying this request need its body? Only when there may be one and a scheme covers it."""
     length = str(environ.get("CONTENT_LENGTH") or "").strip()
-    chunked = "HTTP_TRANSFER_ENCODING" in environ
+    # A server that de-chunks a body may drop Transfer-Encoding and give no length: it then says the
+    # stream ends by itself (input_terminated), and the body must be read rather than taken as empty.
+    chunked = "HTTP_TRANSFER_ENCODING" in environ or bool(environ.get("wsgi.input_terminated"))
     if length or chunked:
         has_body = chunked or length != "0"
     else:  # HTTP/1.x: no body; HTTP/2 (a WSGI server may speak it) sends one without either header

@@ -26,13 +26,15 @@ FORM = "application/x-www-form-urlencoded"
         ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": FORM}, False),  # no length, no chunking: no body
         ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": FORM, "HTTP_TRANSFER_ENCODING": "chunked"}, True),
         ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": FORM, "CONTENT_LENGTH": "0"}, False),
+        # a server that de-chunked the body: no header says so, the terminated stream does
+        ({"SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": FORM, "wsgi.input_terminated": True}, True),
         ({"SERVER_PROTOCOL": "HTTP/2", "CONTENT_TYPE": FORM}, True),  # HTTP/2 needs neither header
         ({"SERVER_PROTOCOL": "HTTP/2", "CONTENT_TYPE": FORM, "CONTENT_LENGTH": "0"}, False),
         ({"SERVER_PROTOCOL": "HTTP/2", "CONTENT_TYPE": "application/json"}, False),  # no scheme covers it
     ],
 )
 def test_the_body_is_read_when_there_may_be_one_and_a_signature_covers_it(
-    environ: dict[str, str], needed: bool
+    environ: dict[str, Any], needed: bool
 ) -> None:
     assert needs_body(environ) is needed
 
