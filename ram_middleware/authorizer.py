@@ -38,7 +38,7 @@ from .audit import AuditDecision, AuditEvent, AuditSink, JsonLinesSink
 from .context import ContextBuilder, format_time
 from .credentials.coverage import host_covered, signed_view
 from .crypto import SecretBox, generate_key
-from .facts import RequestFacts
+from .facts import RequestFacts, from_own_site
 from .identity import Principal
 from .policy.document import parse_policy
 from .policy.evaluate import AttachedPolicy, Decision, PolicySet, decide_with_session
@@ -125,8 +125,8 @@ def _refuse_cross_site(facts: RequestFacts) -> None:
     pages: the browser must say so (``Sec-Fetch-Site: same-origin``, or ``none`` for an address typed or
     bookmarked). A cross-site link, form or script, or a client that does not say, is refused (403) without
     ending the session: SameSite=Lax lets the cookie ride on another site's top-level GET navigation."""
-    if facts.header("sec-fetch-site") not in ("same-origin", "none"):
-        raise errors.AuthorizationError("A console session may call this API only from this site's pages.")
+    if not from_own_site(facts, unmarked=False):
+        raise errors.CrossSiteRequest()
 
 
 def _no_host_bucket(facts: RequestFacts) -> str | None:

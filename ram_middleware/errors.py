@@ -271,3 +271,11 @@ class AuthorizationError(RAMError):
     default_code = "NoPermission"
     default_status = 403
     default_message = "You are not authorized to do this action. You should be authorized by RAM."
+
+
+class CrossSiteRequest(AuthorizationError):
+    """A console session cookie on a request the browser says another site's page sent. A refusal, not an
+    invalid session: the session stays valid and its cookie is left alone, or any page on the web could sign
+    the user out."""
+
+    default_message = "A console session may do this only from this site's own pages."

@@ -25,11 +25,13 @@ __all__ = [
     "TextMemo",
     "decode_component",
     "decode_path",
+    "from_own_site",
     "parse_pairs",
 ]
 
 Pairs = tuple[tuple[str, str], ...]
 
+_OWN_SITE = frozenset({"same-origin", "none"})
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _MULTIPART_TYPE = "multipart/form-data"
 _T = TypeVar("_T")
@@ -365,6 +367,15 @@ class RequestFacts:
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def from_own_site(facts: RequestFacts, *, unmarked: bool) -> bool:
+    """Whether the browser says this request came from the site's own pages (``Sec-Fetch-Site:
+    same-origin``) or from the user (``none``: an address typed or bookmarked); ``unmarked`` when it says
+    nothing (a browser from before Fetch Metadata, or no browser). ``same-site`` is another origin — a
+    sibling subdomain — and counts as another site: SameSite cookies do not keep it out."""
+    site = facts.header("sec-fetch-site")
+    return unmarked if site is None else site in _OWN_SITE
 
 
 def _invented_content_type(environ: Mapping[str, Any]) -> bool:

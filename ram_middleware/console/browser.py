@@ -7,7 +7,9 @@ AccessKey signature) is sent to a page instead of receiving Alibaba-style JSON:
   same-origin ``next`` (the path it asked for; GET/HEAD only) and the bad cookie cleared;
 * ``Forbidden.MFARequired`` (a policy on ``acs:MFAPresent`` that MFA would satisfy, or ``require_mfa``)
   → 303 to the step-up page, which returns to ``next``;
-* a policy denial → a small HTML 403 page (no policy details: those stay in the audit log).
+* a policy denial → a small HTML 403 page (no policy details: those stay in the audit log);
+* a request another site sent (:class:`~ram_middleware.errors.CrossSiteRequest`) → the same page, saying
+  so; the session is valid and its cookie is left alone (clearing it would let any site sign users out).
 
 API callers keep the JSON errors, with ``Forbidden.MFARequired`` (403) where MFA is what is missing.
 """
@@ -89,10 +91,13 @@ class BrowserRefusals:
 
     def _denied(self, error: errors.RAMError, request_id: str, here: str | None) -> ErrorResponse:
         switch = self._kit.url("logon", **({"next": here} if here else {}))
+        why = "You are signed in, but not allowed to open this page."
+        if isinstance(error, errors.CrossSiteRequest):
+            why = error.message  # the person may go on from this site's own pages: say so
         page = (
             '<!doctype html><html lang="en"><meta charset="utf-8"><title>Access denied</title>'
-            '<main><h1>Access denied</h1><p role="alert">You are signed in, but not allowed to open this '
-            f'page.</p><p><a href="{html.escape(switch)}">Sign in as someone else</a> · '
+            f'<main><h1>Access denied</h1><p role="alert">{html.escape(why)}</p>'
+            f'<p><a href="{html.escape(switch)}">Sign in as someone else</a> · '
             f'<a href="{html.escape(self._kit.url("home"))}">Your account</a></p>'
             f"<p><small>Request id: {html.escape(request_id)}</small></p></main></html>"
         )

@@ -19,7 +19,7 @@ from .. import errors
 from ..authorizer import ErrorResponse
 from ..config import Ram, _token_keys
 from ..credentials.session import BrowserSessions, InvalidSession
-from ..facts import RequestFacts
+from ..facts import RequestFacts, from_own_site
 from ..identity import Principal
 from .account import AccountPages
 from .base import PATHS, ConsoleSettings, Kit, NeedLogon
@@ -28,7 +28,7 @@ from .browser import BrowserRefusals, mfa_fresh
 from .devices import DevicePages
 from .logon import LogonPages
 from .pending import LogonExpired
-from .safety import safe_next
+from .safety import CsrfRejected, safe_next
 from .web import ConsoleRequest, Reply, cookie_header
 
 __all__ = ["Console"]
@@ -112,6 +112,11 @@ class Console:
             reply = self.kit.message(request, "This page does not accept that method.", status=405)
             reply.headers.append(("allow", "GET, HEAD, POST"))
             return reply
+        if request.method == "POST" and not from_own_site(request.facts, unmarked=True):
+            # Every console form is posted from a console page. Another site's — a sibling subdomain's
+            # too, which can plant a CSRF cookie of its own — is refused before the form is read, and
+            # changes no cookie: a cross-site logout must not sign the user out.
+            return self.kit.message(request, CsrfRejected.default_message, status=CsrfRejected.default_status)
         try:
             return self._handlers[name](request)
         except NeedLogon:

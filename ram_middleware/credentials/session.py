@@ -42,6 +42,10 @@ browser that bound or unbound its own device stays signed in, re-issued for the 
 refused when the device bound now was bound in or after its ``at`` second, or when none is bound and the
 session has MFA.
 
+A cross-site request is refused with the session left intact
+(:class:`~ram_middleware.errors.CrossSiteRequest`), never treated as an invalid session, whose refusal clears
+the cookie: another site could otherwise sign the user out.
+
 :class:`SessionAuthenticator` is the request path's "browser session cookie" scheme: it plugs into the
 :class:`~ram_middleware.credentials.authenticate.Authenticator` (``session_authenticator=``) and turns a
 valid cookie into the user's (or root's) :class:`Principal` with ``auth_method="session"`` and the MFA state
@@ -61,7 +65,7 @@ from typing import Any
 from itsdangerous import BadData, URLSafeSerializer
 
 from .. import errors
-from ..facts import RequestFacts
+from ..facts import RequestFacts, from_own_site
 from ..guard import Guard
 from ..identity import MFA_BOUND, PASSWORD_CHANGED, Principal
 from ..store.cache import MFA_CHANGED, Directory, root_principal
@@ -370,8 +374,14 @@ class SessionAuthenticator:
 
     The Principal is read from the :class:`Directory` on every request (cached there), so group moves and
     deletions apply to live sessions at once; a deleted user's session is refused, and so is one older than
-    the password or without a login profile (module docstring). State-changing requests
-    that a browser marks as cross-site (``Sec-Fetch-Site: cross-site``) may not ride on the cookie.
+    the password or without a login profile (module docstring).
+
+    A state-changing request (not GET/HEAD/OPTIONS) that the browser says another site sent
+    (``Sec-Fetch-Site`` other than ``same-origin`` or ``none``; ``same-site`` too: a sibling subdomain is
+    another origin, which SameSite cookies let in) may not ride on the cookie: 403
+    :class:`~ram_middleware.errors.CrossSiteRequest`. It is refused, not an invalid session, so the session
+    and its cookie stay as they were. A browser that does not say (from before Fetch Metadata) still keeps
+    the cookie off other sites' POSTs by SameSite=Lax.
     """
 
     def __init__(
@@ -390,8 +400,8 @@ class SessionAuthenticator:
         session = self.session(facts)
         if session is None:
             return None
-        if facts.method not in _SAFE_METHODS and facts.header("sec-fetch-site") == "cross-site":
-            raise InvalidSession("A cross-site request cannot use the logon session.")
+        if facts.method not in _SAFE_METHODS and not from_own_site(facts, unmarked=True):
+            raise errors.CrossSiteRequest()
         return self.principal(session)
 
     def principal(self, session: BrowserSession) -> Principal:

@@ -149,14 +149,6 @@ def test_deleted_user_loses_the_session_at_once(site: Site) -> None:
     assert gone.status_code == 401 and gone.json()["Code"] == "InvalidSession"
 
 
-def test_cross_site_state_change_cannot_ride_on_the_session(site: Site) -> None:
-    browser = _signed_in(site, "alice")
-    headers = {**JSON, "sec-fetch-site": "cross-site"}
-    refused = browser.http.post("/danger", headers=headers)
-    assert refused.status_code == 401 and refused.json()["Code"] == "InvalidSession"
-    assert browser.http.post("/danger", headers={**JSON, "sec-fetch-site": "same-origin"}).status_code == 200
-
-
 def test_console_pages_need_a_session(site: Site) -> None:
     browser = site.client()
     for page in ("/console/", "/console/password", "/console/mfa-device", "/console/access-keys"):
