@@ -78,7 +78,7 @@ class AccountPages:
         except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
             return self._stepup_form(request, signed_in, next_url, exc)
         _, value = self.kit.sessions.rotate(signed_in.session, mfa_time=self.kit.now())
-        return Reply.redirect(next_url).set_cookie(self.kit.session_cookie(request, value))
+        return Reply.redirect(next_url).set_cookie(self.kit.session_cookie(request.facts, value))
 
     def _stepup_form(
         self, request: ConsoleRequest, signed_in: SignedIn, next_url: str,
@@ -129,7 +129,7 @@ class AccountPages:
         reply = self.kit.message(
             request, "Your password was changed.", signed_in=SignedIn(rotated, signed_in.principal)
         )
-        return reply.set_cookie(self.kit.session_cookie(request, value))
+        return reply.set_cookie(self.kit.session_cookie(request.facts, value))
 
     def _password_form(
         self, request: ConsoleRequest, signed_in: SignedIn, policy: PasswordPolicy, error: str | None = None,
@@ -157,4 +157,4 @@ class AccountPages:
             )
         # Without a valid session there is nothing to end; clearing the cookie is harmless either way.
         reply = Reply.redirect(self.kit.url("logon", signed_out="1"))
-        return reply.set_cookie(self.kit.clear_session_cookie(request))
+        return reply.set_cookie(self.kit.clear_session_cookie(request.facts))

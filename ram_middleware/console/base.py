@@ -28,6 +28,7 @@ from ..credentials.session import (
     SessionAuthenticator,
     binding_time,
 )
+from ..facts import RequestFacts
 from ..identity import Account, Principal
 from ..store.records import MFADevice
 from .pending import PendingLogons
@@ -134,8 +135,9 @@ class Kit:
             refresh_after=settings.refresh_after,
         )  # fmt: skip
         self.session_auth = SessionAuthenticator(
-            self.sessions, ram.directory, cookie_name=settings.session_cookie
-        )
+            self.sessions, ram.directory, cookie_name=settings.session_cookie,
+            secure_transport=self.secure_transport,
+        )  # fmt: skip
         self.pending = PendingLogons(keys, ram.guard, clock=clock, lifetime=settings.logon_timeout)
         self.csrf = CsrfTokens(derive_key(keys, b"ram-middleware/console-csrf/v1"))
 
@@ -150,21 +152,30 @@ class Kit:
     def urls(self) -> dict[str, str]:
         return {name: self.url(name) for name in PATHS}
 
-    def secure(self, request: ConsoleRequest) -> bool:
+    def secure_transport(self, facts: RequestFacts) -> bool:
         """Whether the browser reached us over HTTPS (directly or through a trusted proxy)."""
-        return self.ram.authorizer.contexts.secure_transport(request.facts)
+        return self.ram.authorizer.contexts.secure_transport(facts)
+
+    def secure(self, request: ConsoleRequest) -> bool:
+        return self.secure_transport(request.facts)
 
     def source_ip(self, request: ConsoleRequest) -> str:
         return self.ram.authorizer.contexts.source_ip(request.facts)
 
     # --- cookies ----------------------------------------------------------------------------------------
 
-    def session_cookie(self, request: ConsoleRequest, value: str) -> str:
-        # No Max-Age: the browser forgets it on exit; the server enforces idle and absolute timeouts.
-        return cookie_header(self.settings.session_cookie, value, secure=self.secure(request))
+    def session_cookie_name(self, facts: RequestFacts) -> str:
+        """The session cookie's name for this request (:meth:`SessionAuthenticator.cookie_name_for`)."""
+        return self.session_auth.cookie_name_for(facts)
 
-    def clear_session_cookie(self, request: ConsoleRequest) -> str:
-        return cookie_header(self.settings.session_cookie, "", secure=self.secure(request), max_age=0)
+    def session_cookie(self, facts: RequestFacts, value: str, *, max_age: int | None = None) -> str:
+        """The ``Set-Cookie`` value carrying session ``value`` ('' with ``max_age=0``: clearing it)."""
+        # No Max-Age: the browser forgets it on exit; the server enforces idle and absolute timeouts.
+        name = self.session_cookie_name(facts)
+        return cookie_header(name, value, secure=self.secure_transport(facts), max_age=max_age)
+
+    def clear_session_cookie(self, facts: RequestFacts) -> str:
+        return self.session_cookie(facts, "", max_age=0)
 
     def logon_cookie(self, request: ConsoleRequest, value: str) -> str:
         return cookie_header(

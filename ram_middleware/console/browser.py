@@ -26,7 +26,7 @@ from ..facts import RequestFacts
 from ..identity import Principal
 from .base import Kit
 from .safety import is_browser, safe_next
-from .web import PAGE_HEADERS, cookie_header
+from .web import PAGE_HEADERS
 
 __all__ = ["BrowserRefusals", "mfa_fresh"]
 
@@ -83,8 +83,7 @@ class BrowserRefusals:
         return ErrorResponse(303, headers, body.encode(), error.code)
 
     def _clearing_session(self, response: ErrorResponse, facts: RequestFacts) -> ErrorResponse:
-        secure = self._kit.ram.authorizer.contexts.secure_transport(facts)
-        cleared = cookie_header(self._kit.settings.session_cookie, "", secure=secure, max_age=0)
+        cleared = self._kit.clear_session_cookie(facts)
         return ErrorResponse(
             response.status, (*response.headers, ("set-cookie", cleared)), response.body, response.code
         )

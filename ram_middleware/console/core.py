@@ -29,7 +29,7 @@ from .devices import DevicePages
 from .logon import LogonPages
 from .pending import LogonExpired
 from .safety import CsrfRejected, safe_next
-from .web import ConsoleRequest, Reply, cookie_header
+from .web import ConsoleRequest, Reply
 
 __all__ = ["Console"]
 
@@ -132,14 +132,18 @@ class Console:
         here = facts.path + (f"?{facts.query}" if facts.query else "") if request.method == "GET" else ""
         target = safe_next(here, "")
         reply = Reply.redirect(self.kit.url("logon", **({"next": target} if target else {})))
-        if request.cookie(self.settings.session_cookie) is not None:
-            reply.set_cookie(self.kit.clear_session_cookie(request))
+        if request.cookie(self.kit.session_cookie_name(request.facts)) is not None:
+            reply.set_cookie(self.kit.clear_session_cookie(request.facts))
         return reply
 
     # --- hooks for the framework mountings ------------------------------------------------------------------
 
-    def refreshed_cookie(self, facts: RequestFacts) -> str | None:
-        """A ``Set-Cookie`` value renewing the request's session (restarting its idle timeout), when due."""
+    def refreshed_cookie(self, facts: RequestFacts, set_cookies: Sequence[str] = ()) -> str | None:
+        """A ``Set-Cookie`` value renewing the request's session (restarting its idle timeout), when due and
+        the response (its ``set_cookies`` values) does not already set or clear the session cookie."""
+        mine = self.kit.session_cookie_name(facts) + "="
+        if any(value.startswith(mine) for value in set_cookies):
+            return None
         sessions = self.kit.sessions
         try:
             session = self.kit.session_auth.session(facts, check_revoked=False)
@@ -148,8 +152,7 @@ class Console:
         if session is None or not sessions.due_for_refresh(session) or sessions.is_revoked(session):
             return None
         _, value = sessions.refresh(session)
-        secure = self.ram.authorizer.contexts.secure_transport(facts)
-        return cookie_header(self.settings.session_cookie, value, secure=secure)
+        return self.kit.session_cookie(facts, value)
 
     def mfa_refusal(
         self, facts: RequestFacts, principal: Principal | None, max_age: float | None

@@ -114,7 +114,7 @@ class DevicePages:
             request, "Your MFA device is bound. Sign-ins now ask for a code.",
             signed_in=SignedIn(rotated, signed_in.principal),
         )  # fmt: skip
-        return reply.set_cookie(self.kit.session_cookie(request, value))
+        return reply.set_cookie(self.kit.session_cookie(request.facts, value))
 
     def _unbind(self, request: ConsoleRequest, signed_in: SignedIn, serial: str) -> Reply:
         account_id, user_name = _who(signed_in)
@@ -140,7 +140,7 @@ class DevicePages:
         reply = self.kit.message(
             request, "Your MFA device was removed.", signed_in=SignedIn(rotated, signed_in.principal)
         )
-        return reply.set_cookie(self.kit.session_cookie(request, value))
+        return reply.set_cookie(self.kit.session_cookie(request.facts, value))
 
     # --- AccessKeys ---------------------------------------------------------------------------------------
 

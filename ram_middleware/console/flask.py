@@ -32,6 +32,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..adapters.flask import RAM
 from ..authorizer import ErrorResponse
 from ..config import Ram
+from ..credentials.session import HOST_PREFIX
 from ..facts import RequestFacts
 from ..identity import Principal
 from ..routes import public
@@ -125,11 +126,10 @@ def _renew_session(response: Response) -> Response:
     if not isinstance(console, Console):
         return response
     name = console.settings.session_cookie
-    if name not in request.cookies:
+    if name not in request.cookies and HOST_PREFIX + name not in request.cookies:
         return response
-    if any(value.startswith(name + "=") for value in response.headers.getlist("Set-Cookie")):
-        return response  # the page set or cleared it itself
-    renewed = console.refreshed_cookie(RequestFacts.from_wsgi(request.environ))
+    facts = RequestFacts.from_wsgi(request.environ)
+    renewed = console.refreshed_cookie(facts, response.headers.getlist("Set-Cookie"))
     if renewed is not None:
         response.headers.add("Set-Cookie", renewed)
     return response

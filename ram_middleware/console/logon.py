@@ -299,7 +299,7 @@ class LogonPages:
         kit.service.record_logon(pending.account_id, pending.user_name)
         self._audit_success(request, session)
         reply = Reply.redirect(safe_next(pending.next_url, kit.url("home")))
-        reply.set_cookie(kit.session_cookie(request, value))
+        reply.set_cookie(kit.session_cookie(request.facts, value))
         return reply.set_cookie(kit.clear_logon_cookie(request))
 
 

@@ -149,6 +149,7 @@ class ConsoleMiddleware:
     def __init__(self, app: ASGIApp, *, console: Console) -> None:
         self.app = app
         self.console = console
+        # A cheap filter before any work: either spelling of the name (plain or __Host-) contains this.
         self._cookie = console.settings.session_cookie.encode("latin-1") + b"="
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -164,11 +165,10 @@ class ConsoleMiddleware:
         async def send_renewing(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                mine = self.console.settings.session_cookie + "="
-                if not any(value.startswith(mine) for value in headers.getlist("set-cookie")):
-                    renewed = await run_in_threadpool(self.console.refreshed_cookie, facts)
-                    if renewed is not None:
-                        headers.append("set-cookie", renewed)
+                set_cookies = headers.getlist("set-cookie")
+                renewed = await run_in_threadpool(self.console.refreshed_cookie, facts, set_cookies)
+                if renewed is not None:
+                    headers.append("set-cookie", renewed)
             await send(message)
 
         await self.app(scope, receive, send_renewing)

@@ -42,7 +42,11 @@ browser that bound or unbound its own device stays signed in, re-issued for the 
 refused when the device bound now was bound in or after its ``at`` second, or when none is bound and the
 session has MFA.
 
-A cross-site request is refused with the session left intact
+The cookie (set by the console): ``HttpOnly; SameSite=Lax; Path=/``, no ``Domain``, no ``Max-Age`` (it ends
+with the browser; the server enforces both timeouts), ``Secure`` over HTTPS. Decision: over HTTPS its name is
+``__Host-ram_session`` and only that name is read (:meth:`SessionAuthenticator.cookie_name_for`), so a sibling
+subdomain or a plain-HTTP page cannot plant or overwrite it; the cookie is host-wide whatever the console's
+prefix, which is what ``__Host-`` requires. A cross-site request is refused with the session left intact
 (:class:`~ram_middleware.errors.CrossSiteRequest`), never treated as an invalid session, whose refusal clears
 the cookie: another site could otherwise sign the user out.
 
@@ -72,6 +76,7 @@ from ..store.cache import MFA_CHANGED, Directory, root_principal
 
 __all__ = [
     "DEFAULT_COOKIE",
+    "HOST_PREFIX",
     "BrowserSession",
     "BrowserSessions",
     "InvalidSession",
@@ -87,6 +92,7 @@ __all__ = [
 Clock = Callable[[], datetime]
 
 DEFAULT_COOKIE = "ram_session"
+HOST_PREFIX = "__Host-"  # the session cookie's name over HTTPS (SessionAuthenticator.cookie_name_for)
 MAX_COOKIE_CHARS = 4096  # browsers keep at most ~4 KiB per cookie; anything longer is not ours
 _FORMAT = 1
 _SALT = "ram-middleware/console-session/v1"
@@ -382,18 +388,37 @@ class SessionAuthenticator:
     :class:`~ram_middleware.errors.CrossSiteRequest`. It is refused, not an invalid session, so the session
     and its cookie stay as they were. A browser that does not say (from before Fetch Metadata) still keeps
     the cookie off other sites' POSTs by SameSite=Lax.
+
+    The cookie's name depends on the transport (``secure_transport(facts)``): over HTTPS it is
+    :data:`HOST_PREFIX` + ``cookie_name`` and only that name is read, over plain HTTP ``cookie_name``
+    (see :meth:`cookie_name_for`).
     """
 
     def __init__(
-        self, sessions: BrowserSessions, directory: Directory, *, cookie_name: str = DEFAULT_COOKIE
-    ) -> None:
+        self, sessions: BrowserSessions, directory: Directory, *, cookie_name: str = DEFAULT_COOKIE,
+        secure_transport: Callable[[RequestFacts], bool] | None = None,
+    ) -> None:  # fmt: skip
         self.sessions = sessions
         self.cookie_name = cookie_name
         self._directory = directory
+        self._secure_transport = secure_transport
+
+    def cookie_name_for(self, facts: RequestFacts) -> str:
+        """The session cookie's name: ``__Host-ram_session`` over HTTPS, else ``ram_session``.
+
+        Decision: the session cookie is always host-wide (``Path=/``, no ``Domain``: it must reach every
+        protected route of the host, wherever the app or the console is mounted), so over HTTPS it can carry
+        the ``__Host-`` prefix, which browsers accept only with ``Secure``, ``Path=/`` and no ``Domain``. A
+        sibling subdomain, or a plain-HTTP page of the same host, then cannot plant or overwrite it (session
+        fixation, signing the user in as someone else). For the same reason the unprefixed name is never
+        read over HTTPS: a session issued under it before the prefix signs in again, once.
+        """
+        secure = self._secure_transport is not None and self._secure_transport(facts)
+        return HOST_PREFIX + self.cookie_name if secure else self.cookie_name
 
     def session(self, facts: RequestFacts, *, check_revoked: bool = True) -> BrowserSession | None:
         """The request's session; None without a cookie, :class:`InvalidSession` for a bad one."""
-        value = cookie_value(facts, self.cookie_name)
+        value = cookie_value(facts, self.cookie_name_for(facts))
         return None if value is None else self.sessions.loads(value, check_revoked=check_revoked)
 
     def authenticate(self, facts: RequestFacts) -> Principal | None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from ram_middleware.credentials.session import HOST_PREFIX
+
 from .apps import make_app
 from .world import ALIAS, PASSWORD, World
 
@@ -21,11 +23,12 @@ JSON = {"accept": "application/json"}
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _test_client(app: Any, base_url: str) -> httpx.Client:
+def _test_client(app: Any, base_url: str, peer: str | None = None) -> httpx.Client:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
         from starlette.testclient import TestClient
-    client: httpx.Client = TestClient(app, base_url=base_url, follow_redirects=False)
+    address = ("testclient", 50000) if peer is None else (peer, 50000)
+    client: httpx.Client = TestClient(app, base_url=base_url, follow_redirects=False, client=address)
     return client
 
 
@@ -37,13 +40,13 @@ class Site:
     app: Any
     world: World
 
-    def client(self, base_url: str = "http://testserver") -> Browser:
+    def client(self, base_url: str = "http://testserver", peer: str | None = None) -> Browser:
+        """A browser; ``peer`` is the TCP peer address the app sees (default: each client's own)."""
         if self.variant == "flask":
-            http = httpx.Client(
-                transport=httpx.WSGITransport(app=self.app), base_url=base_url, follow_redirects=False
-            )
+            transport = httpx.WSGITransport(app=self.app, remote_addr=peer or "127.0.0.1")
+            http = httpx.Client(transport=transport, base_url=base_url, follow_redirects=False)
         else:
-            http = _test_client(self.app, base_url)
+            http = _test_client(self.app, base_url, peer)
         return Browser(http)
 
 
@@ -88,7 +91,9 @@ class Browser:
 
     @property
     def session(self) -> str | None:
-        return self.http.cookies.get("ram_session")
+        """The session cookie kept for this site (``__Host-ram_session`` over HTTPS)."""
+        cookies = self.http.cookies
+        return cookies.get("ram_session") or cookies.get(HOST_PREFIX + "ram_session")
 
     def set_cookie(self, name: str, value: str, path: str = "/") -> None:
         """Plant a cookie as if the server had set it (``testserver`` is stored as ``testserver.local``)."""

@@ -1,21 +1,36 @@
 """The session cookie against other sites: a cross-site request is refused without signing the user out,
-and logout and logon forms come only from the console's pages."""
+logout and logon forms come only from the console's pages, and over HTTPS the cookie is ``__Host-``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
 
 from ram_middleware.errors import CrossSiteRequest
 
-from .client import HTML, JSON, Site
+from .apps import VARIANTS
+from .client import HTML, JSON, Browser, Site, make_site
 from .test_sessions import _signed_in
+from .world import make_world
 
+HOST_COOKIE = "__Host-ram_session"
 OTHER_SITES = ("cross-site", "same-site")  # same-site: a sibling subdomain, which SameSite=Lax lets in
+PROXY_NET = "192.0.2.0/24"
 
 
 def _session_cookies(reply: httpx.Response) -> list[str]:
-    """The response's Set-Cookie values for the session cookie."""
-    return [value for value in reply.headers.get_list("set-cookie") if value.startswith("ram_session=")]
+    """The response's Set-Cookie values for the session cookie, under either name."""
+    return [
+        value
+        for value in reply.headers.get_list("set-cookie")
+        if value.startswith(("ram_session=", HOST_COOKIE + "="))
+    ]
+
+
+def _attributes(cookie: str) -> set[str]:
+    return set(cookie.split("; ")[1:])
 
 
 def test_cross_site_post_is_refused_and_leaves_the_session_alone(site: Site) -> None:
@@ -84,3 +99,61 @@ def test_logon_form_from_another_site_is_refused(site: Site) -> None:
     )
     assert refused.status_code == 403 and _session_cookies(refused) == []
     assert browser.session is None
+
+
+def test_https_issues_a_host_prefixed_session_cookie(site: Site) -> None:
+    browser = site.client("https://testserver")
+    reply = browser.logon("bob")
+    assert reply.status_code == 303
+    (cookie,) = _session_cookies(reply)
+    assert cookie.startswith(HOST_COOKIE + "=")
+    # What __Host- requires (Secure, Path=/, no Domain), and no Max-Age: the browser forgets it on exit.
+    assert _attributes(cookie) == {"Path=/", "HttpOnly", "SameSite=Lax", "Secure"}
+    assert site.world.arn("bob") in browser.get("/reports").text
+    site.world.clock.advance(minutes=2)
+    renewed = browser.get("/reports")  # the rolling refresh keeps the prefixed name
+    (refreshed,) = _session_cookies(renewed)
+    assert refreshed.startswith(HOST_COOKIE + "=") and _attributes(refreshed) == _attributes(cookie)
+    out = browser.submit("/console/logout", {}, form_page="/console/")
+    (cleared,) = _session_cookies(out)
+    assert cleared.startswith(HOST_COOKIE + "=;") and {"Secure", "Max-Age=0"} <= _attributes(cleared)
+    assert browser.session is None
+
+
+def test_https_reads_only_the_prefixed_name(site: Site) -> None:
+    """An unprefixed cookie may have been planted by a sibling subdomain or a plain-HTTP page."""
+    value = _signed_in(site).session  # issued over HTTP: the value is the same, only the name differs
+    https = site.client("https://testserver")
+    planted = https.with_session("/reports", value or "", JSON)
+    assert planted.status_code == 401 and planted.json()["Code"] == "MissingAuthentication"
+    http = https.http
+    own = http.get("/reports", headers={**JSON, "cookie": f"{HOST_COOKIE}={value}"})
+    assert own.status_code == 200
+
+
+def test_http_keeps_the_plain_name(site: Site) -> None:
+    browser = _signed_in(site)
+    assert browser.http.cookies.get("ram_session") == browser.session
+    host = browser.http.get("/reports", headers={**JSON, "cookie": f"{HOST_COOKIE}={browser.session}"})
+    assert host.status_code == 401  # over HTTP only the plain name is the session cookie
+
+
+@pytest.fixture(params=VARIANTS)
+def proxied(request: pytest.FixtureRequest) -> Iterator[Site]:
+    world = make_world(trusted_proxies=(PROXY_NET,))
+    yield make_site(request.param, world)
+    world.ram.close()
+
+
+def test_https_behind_a_trusted_proxy_uses_the_prefix(proxied: Site) -> None:
+    value = proxied.client("https://testserver").logon("bob").cookies[HOST_COOKIE]
+    proxied.world.clock.advance(minutes=2)
+    headers = {**JSON, "x-forwarded-proto": "https", "cookie": f"{HOST_COOKIE}={value}"}
+    behind: Browser = proxied.client(peer="192.0.2.10")
+    renewed = behind.http.get("/reports", headers=headers)
+    assert renewed.status_code == 200
+    (cookie,) = _session_cookies(renewed)
+    assert cookie.startswith(HOST_COOKIE + "=") and "Secure" in _attributes(cookie)
+    # The same header from anyone else says nothing: plain HTTP, where only the plain name counts.
+    spoofed = proxied.client(peer="198.51.100.7").http.get("/reports", headers=headers)
+    assert spoofed.status_code == 401 and spoofed.json()["Code"] == "MissingAuthentication"

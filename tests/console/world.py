@@ -84,10 +84,10 @@ def bind_device(world: World, who: str) -> None:
     world.seeds[who] = seed
 
 
-def make_world() -> World:
+def make_world(trusted_proxies: tuple[str, ...] = ()) -> World:
     clock = Clock()
     audit = MemorySink()
-    ram = build(RamConfig(store_url="memory://", audit=audit, clock=clock))
+    ram = build(RamConfig(store_url="memory://", audit=audit, clock=clock, trusted_proxies=trusted_proxies))
     service = ram.service
     account = service.create_account(ALIAS).account_id
     world = World(ram, clock, audit, account)
