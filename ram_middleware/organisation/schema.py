@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .. import errors
 from ..policy import SYSTEM_POLICIES
-from ..service.rules import check_name
+from ..service.roles import check_session_duration
+from ..service.rules import TEXT_LENGTH, check_alias, check_email, check_mobile_phone, check_name, check_text
 
 __all__ = [
     "ACCOUNT_PLACEHOLDER",
@@ -50,6 +52,19 @@ _REQUIRED = {
     "Policies": ("PolicyName", "PolicyDocument"), "Groups": ("GroupName",), "Users": ("UserName",),
     "Roles": ("RoleName", "AssumeRolePolicyDocument"), "Attachment": ("PolicyName",),
 }  # fmt: skip
+# The service's own rules for the fields whose limits are fixed (not the configurable Limits), so a value it
+# would refuse is reported with its place in the file before anything is written.
+_FIELD_RULES: dict[str, dict[str, Callable[[Any], object]]] = {
+    "Account": {"Alias": check_alias},
+    "Groups": {"Comments": lambda v: check_text("Comments", v, TEXT_LENGTH)},
+    "Users": {
+        "DisplayName": lambda v: check_text("DisplayName", v, TEXT_LENGTH),
+        "Comments": lambda v: check_text("Comments", v, TEXT_LENGTH),
+        "Email": check_email,
+        "MobilePhone": check_mobile_phone,
+    },
+    "Roles": {"MaxSessionDuration": lambda v: check_session_duration("MaxSessionDuration", v)},
+}
 _NAME_FIELD = {"Policies": "PolicyName", "Groups": "GroupName", "Users": "UserName", "Roles": "RoleName"}
 _TYPE_WORDS = {str: "text", dict: "an object", list: "a list", bool: "true or false", int: "a whole number"}
 
@@ -80,11 +95,18 @@ def _check_entry(value: object, path: str, kind: str) -> Mapping[str, Any]:
     return value
 
 
-def _check_name(param: str, value: str, path: str) -> None:
+def _check_rule(rule: Callable[[Any], object], value: object, path: str) -> None:
+    """``rule(value)``, its InvalidParameter reported at ``path`` in the file."""
     try:
-        check_name(param, value)
+        rule(value)
     except errors.InvalidParameter as exc:
         raise OrganisationFileError(path, exc.message) from None
+
+
+def _check_fields(entry: Mapping[str, Any], path: str, kind: str) -> None:
+    for key, rule in _FIELD_RULES.get(kind, {}).items():
+        if key in entry:
+            _check_rule(rule, entry[key], at_path(path, key))
 
 
 def _check_attachments(entries: list[Any], path: str) -> None:
@@ -103,14 +125,15 @@ def _check_attachments(entries: list[Any], path: str) -> None:
 def validate_organisation(data: object) -> dict[str, Any]:
     """Check an organisation file's grammar; :class:`OrganisationFileError` names the offending path."""
     top = dict(_check_entry(data, "", ""))
-    _check_entry(top.get("Account", {}), "Account", "Account")
+    _check_fields(_check_entry(top.get("Account", {}), "Account", "Account"), "Account", "Account")
     for section, name_field in _NAME_FIELD.items():
         seen: dict[str, str] = {}
         for index, entry in enumerate(top.get(section, [])):
             where = at_path(section, index)
             _check_entry(entry, where, section)
             name = entry[name_field]
-            _check_name(name_field, name, at_path(where, name_field))
+            _check_rule(functools.partial(check_name, name_field), name, at_path(where, name_field))
+            _check_fields(entry, where, section)
             if name.lower() in seen:
                 raise OrganisationFileError(
                     at_path(where, name_field), f"{name!r} is declared twice ({seen[name.lower()]})"

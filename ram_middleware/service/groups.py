@@ -10,7 +10,15 @@ from ..store.base import Repository
 from ..store.records import JoinedGroup, JoinedUser, Page
 from . import ids
 from .base import ServiceBase, page_of
-from .rules import MAX_GROUPS_ITEMS, MAX_ITEMS, check_max_items, check_name, check_text, decode_marker
+from .rules import (
+    MAX_GROUPS_ITEMS,
+    MAX_ITEMS,
+    TEXT_LENGTH,
+    check_max_items,
+    check_name,
+    check_text,
+    decode_marker,
+)
 
 __all__ = ["GroupOps"]
 
@@ -21,7 +29,7 @@ class GroupOps(ServiceBase):
     def create_group(self, account_id: str, group_name: str, *, comments: str = "") -> Group:
         """A new group (names unique per account, case-insensitively; at most ``groups_per_account``)."""
         check_name("GroupName", group_name)
-        check_text("Comments", comments, 128)
+        check_text("Comments", comments, TEXT_LENGTH)
         with self.store.write() as repo:
             self._account(repo, account_id)
             if repo.get_group(account_id, group_name) is not None:
@@ -50,7 +58,7 @@ class GroupOps(ServiceBase):
         if new_group_name is not None:
             check_name("NewGroupName", new_group_name)
         if new_comments is not None:
-            check_text("NewComments", new_comments, 128)
+            check_text("NewComments", new_comments, TEXT_LENGTH)
         with self.store.write() as repo:
             group = self._group(repo, account_id, group_name)
             renamed = new_group_name is not None and new_group_name.lower() != group.group_name.lower()

@@ -13,12 +13,13 @@ from . import ids
 from .base import ServiceBase
 from .rules import MAX_ITEMS, check_name, check_text
 
-__all__ = ["RoleOps"]
+__all__ = ["MAX_SESSION", "MIN_SESSION", "RoleOps", "check_session_duration"]
 
 MIN_SESSION, MAX_SESSION = 3600, 43200
 
 
-def _check_duration(param: str, seconds: int) -> int:
+def check_session_duration(param: str, seconds: int) -> int:
+    """A role's MaxSessionDuration: whole seconds from MIN_SESSION to MAX_SESSION."""
     if isinstance(seconds, bool) or not isinstance(seconds, int) or not MIN_SESSION <= seconds <= MAX_SESSION:
         raise errors.InvalidParameter(param, f"{param} must be {MIN_SESSION} to {MAX_SESSION} seconds.")
     return seconds
@@ -45,7 +46,7 @@ class RoleOps(ServiceBase):
         """A new role; the trust policy is validated (kind="trust") before anything is stored."""
         check_name("RoleName", role_name)
         check_text("Description", description, self.limits.role_description_length)
-        _check_duration("MaxSessionDuration", max_session_duration)
+        check_session_duration("MaxSessionDuration", max_session_duration)
         self._trust(assume_role_policy_document)
         with self.store.write() as repo:
             self._account(repo, account_id)
@@ -81,7 +82,7 @@ class RoleOps(ServiceBase):
         if new_description is not None:
             check_text("NewDescription", new_description, self.limits.role_description_length)
         if new_max_session_duration is not None:
-            _check_duration("NewMaxSessionDuration", new_max_session_duration)
+            check_session_duration("NewMaxSessionDuration", new_max_session_duration)
         with self.store.write() as repo:
             role = self._role(repo, account_id, role_name)
             updated = replace(

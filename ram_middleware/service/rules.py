@@ -19,6 +19,7 @@ from .. import errors
 __all__ = [
     "MAX_GROUPS_ITEMS",
     "MAX_ITEMS",
+    "TEXT_LENGTH",
     "check_alias",
     "check_email",
     "check_max_items",
@@ -50,6 +51,8 @@ MAX_ITEMS: Final = 1000
 """The largest MaxItems of a listing (ListUsers, ListRoles, ListPolicies, ListUsersForGroup)."""
 MAX_GROUPS_ITEMS: Final = 100
 """ListGroups' tighter bound."""
+TEXT_LENGTH: Final = 128
+"""The longest DisplayName or Comments of a user, and Comments of a group."""
 
 
 def check_name(param: str, value: str) -> str:

@@ -10,7 +10,7 @@ from ..store.base import Repository
 from ..store.records import Page
 from . import ids
 from .base import ServiceBase
-from .rules import MAX_ITEMS, check_email, check_mobile_phone, check_name, check_text
+from .rules import MAX_ITEMS, TEXT_LENGTH, check_email, check_mobile_phone, check_name, check_text
 
 __all__ = ["UserOps"]
 
@@ -30,8 +30,8 @@ class UserOps(ServiceBase):
     ) -> User:
         """A new user (names unique per account, case-insensitively; at most ``users_per_account``)."""
         check_name("UserName", user_name)
-        check_text("DisplayName", display_name, 128)
-        check_text("Comments", comments, 128)
+        check_text("DisplayName", display_name, TEXT_LENGTH)
+        check_text("Comments", comments, TEXT_LENGTH)
         check_mobile_phone(mobile_phone)
         check_email(email)
         with self.store.write() as repo:
@@ -68,9 +68,9 @@ class UserOps(ServiceBase):
         if new_user_name is not None:
             check_name("NewUserName", new_user_name)
         if new_display_name is not None:
-            check_text("NewDisplayName", new_display_name, 128)
+            check_text("NewDisplayName", new_display_name, TEXT_LENGTH)
         if new_comments is not None:
-            check_text("NewComments", new_comments, 128)
+            check_text("NewComments", new_comments, TEXT_LENGTH)
         if new_mobile_phone is not None:
             check_mobile_phone(new_mobile_phone)
         if new_email is not None:

@@ -157,20 +157,22 @@ def test_file_errors_name_their_path(ram: Ram, tmp_path: Path) -> None:
     assert ram.service.list_users(ram.account_id).items == ()
 
 
-def test_a_change_that_fails_midway_keeps_the_credentials_already_made(ram: Ram, tmp_path: Path) -> None:
-    # The file check cannot know every service rule; a change refused halfway must not lose the AccessKey
-    # and password created before it (their secrets exist nowhere else).
+def test_the_service_rules_of_each_field_are_checked_before_anything_is_written(
+    ram: Ram, tmp_path: Path
+) -> None:
+    # A role's MaxSessionDuration out of range used to fail halfway, after u1's key and password were made.
     trust = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
              "Principal": {"RAM": ["acs:ram::${AccountId}:root"]}}]}  # fmt: skip
     org = {
         "Users": [{"UserName": "u1", "AccessKey": True, "Console": True}],
         "Roles": [{"RoleName": "r1", "MaxSessionDuration": 100, "AssumeRolePolicyDocument": trust}],
     }
-    failed = ram("apply", write_json(tmp_path / "o.json", org), "--yes")
-    assert failed.exit_code == 1 and "MaxSessionDuration" in failed.stderr
-    assert "Stopped at: create role r1" in failed.stderr
-    key_id = ram.service.list_access_keys(ram.account_id, "u1")[0].access_key_id
-    assert key_id in failed.stdout and "AccessKeySecret=" in failed.stdout and "Password=" in failed.stdout
-    org["Roles"][0]["MaxSessionDuration"] = 3600  # type: ignore[index]
-    fixed = ram.json("apply", write_json(tmp_path / "o.json", org), "--yes")
-    assert fixed["Applied"] == ["create role r1"] and fixed["Failed"] is None
+    message = ram.fails(
+        "apply", write_json(tmp_path / "o.json", org), "--yes", code="InvalidParameter.OrganisationFile"
+    ).stderr
+    assert "Roles[0].MaxSessionDuration: MaxSessionDuration must be 3600 to 43200 seconds." in message
+    assert ram.service.list_users(ram.account_id).items == ()
+    assert _error({"Users": [{"UserName": "a"}, {"UserName": "b", "Email": "b@"}]}).path == "Users[1].Email"
+    assert "MobilePhone must look like" in str(_error({"Users": [{"UserName": "a", "MobilePhone": "12"}]}))
+    assert _error({"Groups": [{"GroupName": "g", "Comments": "x" * 129}]}).path == "Groups[0].Comments"
+    assert _error({"Account": {"Alias": "Company X"}}).path == "Account.Alias"
