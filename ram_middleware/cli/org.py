@@ -2,7 +2,9 @@
 
 ``apply`` prints the plan first and asks before changing anything (``--yes`` skips the question,
 ``--dry-run`` stops after the plan); a second apply of the same file finds nothing to do. New credentials
-(AccessKey secrets, initial console passwords) are printed once, at the end.
+(AccessKey secrets, initial console passwords) are printed once, at the end. On the local store the apply is
+one transaction: a change that fails leaves the account as it was. Through the RAM API each change is made
+as it runs; a failure names the changes made before it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ..organisation import dump_organisation, export, load_organisation, plan, run_changes
+from ..organisation import ApplyResult, dump_organisation, export, load_organisation, plan, run_changes
 from . import main
 from .backend import Backend, backend_command
 from .output import Output
@@ -31,8 +33,10 @@ def _sign(step: str) -> str:
 @click.option("--dry-run", is_flag=True, help="Show the plan only.")
 @backend_command
 def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run: bool) -> None:
-    """Make the account match an organisation file (idempotent; shows the plan first)."""
-    changes = plan(backend, None, load_organisation(path))
+    """Make the account match an organisation file (idempotent; shows the plan first; on the local store
+    all of it or, if a change fails, none of it)."""
+    org = load_organisation(path)
+    changes = plan(backend, None, org)
     steps = [change.description for change in changes]
     if not changes:
         out.done(
@@ -40,9 +44,7 @@ def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run:
             {"Plan": [], "Applied": []},
         )
         return
-    out.say(
-        f"Plan for {backend.describe()}: {len(changes)} change{'s' if len(changes) != 1 else ''}", err=True
-    )
+    out.say(f"Plan for {backend.describe()}: {_count(len(changes))}", err=True)
     for step in steps:
         out.say(f"  {_sign(step)} {step}", err=True)
     if dry_run:
@@ -50,21 +52,54 @@ def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run:
         return
     if not yes:
         click.confirm("Apply these changes?", abort=True, err=True)
-    result = run_changes(changes)
+    # Planned again inside the unit of work: what runs is what was shown, or nothing (PlanChanged).
+    result = run_changes(backend, lambda: plan(backend, None, org), expected=steps)
     if out.json_output:
         failed = None if result.error is None else {"Step": result.failed, "Code": result.error.code}
-        out.data({"Plan": steps, "Applied": result.applied, "Secrets": result.secrets, "Failed": failed})
+        out.data(
+            {
+                "Plan": steps,
+                "Applied": result.applied,
+                "Secrets": result.secrets,
+                "Failed": failed,
+                "RolledBack": result.rolled_back,
+                "InDoubt": result.in_doubt,
+            }
+        )
+    elif result.rolled_back:
+        out.say("Applied nothing.")
     else:
-        out.say(f"Applied {len(result.applied)} change{'s' if len(result.applied) != 1 else ''}.")
+        unconfirmed = ", which the store did not confirm" if result.in_doubt else ""
+        out.say(f"Applied {_count(len(result.applied))}{unconfirmed}.")
         if result.secrets:
-            out.say("New credentials (shown once; store them now):")
+            valid = " (valid only if the store committed)" if result.in_doubt else ""
+            out.say(f"New credentials{valid} (shown once; store them now):")
             for label, fields in result.secrets.items():
                 shown = ", ".join(f"{k}={v}" for k, v in fields.items() if k != "UserName")
                 out.say(f"  {label}: {shown}")
     if result.error is not None:
-        # The steps before stay applied (the credentials above are real); fix the file and apply again.
-        click.echo(f"Stopped at: {result.failed}", err=True)
+        click.echo(_failure(result), err=True)
         raise result.error
+
+
+def _count(n: int) -> str:
+    return f"{n} change{'s' if n != 1 else ''}"
+
+
+def _failure(result: ApplyResult) -> str:
+    """What a failed apply left behind, in words."""
+    if result.in_doubt:
+        return (
+            "The store failed at the commit, so whether the changes were made is unknown; "
+            "`ram apply --dry-run` shows what is still to do."
+        )
+    if result.rolled_back or not result.applied:
+        return f"Stopped at: {result.failed}. Nothing was applied: the account is as it was before."
+    # The RAM API cannot undo: the changes before stay made (the credentials above are real).
+    return (
+        f"Stopped at: {result.failed}. The {_count(len(result.applied))} before it stay made; "
+        "fix the cause and apply again to carry on."
+    )
 
 
 @main.command("export")

@@ -93,6 +93,11 @@ class RemoteBackend:
     def close(self) -> None:
         self._client.close()
 
+    def all_or_nothing(self) -> contextlib.AbstractContextManager[bool]:
+        # Each RAM API call commits on the server by itself and the API has no transactions: nothing done
+        # through it can be undone, so an apply reports exactly which changes were made before a failure.
+        return contextlib.nullcontext(False)
+
     def call(
         self, action: str, params: Mapping[str, object] | None = None, *, version: str = RAM_VERSION
     ) -> Api:

@@ -15,7 +15,10 @@ attachments of the users, groups and roles it declares; it never deletes a user,
 file does not mention (a bootstrap admin created by ``ram init`` survives an apply), and it only ever adds
 credentials. A user with ``"AccessKey": true`` gets one key if it has none; ``"Console": true`` gets a login
 profile with a generated password that must be changed at first logon. New secrets appear once, in the apply
-result. Each change is one transaction; if one fails, applying the file again carries on where it stopped.
+result. On the local store (a RamService) the plan is made and carried out in one store transaction: if a
+change fails, all are rolled back and the account is exactly as before (caches and other instances hear of
+the changes once, after the commit). Through the RAM API nothing can be undone: the file is checked whole
+before the first call, and a failure names the changes already made; applying again carries on from there.
 Documents may say ``${AccountId}``; export writes the account's own id that way, so a file moves between
 accounts. The account alias is set when the file names one (``{"Account": {"Alias": …}}``).
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 from .export import export as export
 from .plan import ApplyResult as ApplyResult
 from .plan import Change as Change
+from .plan import PlanChanged as PlanChanged
 from .plan import apply as apply
 from .plan import as_target as as_target
 from .plan import plan as plan
@@ -46,6 +50,7 @@ __all__ = [
     "Change",
     "OrgTarget",
     "OrganisationFileError",
+    "PlanChanged",
     "ServiceTarget",
     "apply",
     "as_target",

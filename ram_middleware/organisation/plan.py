@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -16,10 +16,11 @@ from ..service import RamService
 from .schema import ACCOUNT_PLACEHOLDER, OrganisationFileError, at_path, validate_organisation
 from .target import Api, OrgTarget, ServiceTarget
 
-__all__ = ["ApplyResult", "Change", "apply", "as_target", "plan", "run_changes"]
+__all__ = ["ApplyResult", "Change", "PlanChanged", "apply", "as_target", "plan", "run_changes"]
 
 _ROTATE = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
 _SECRET_FIELDS = ("UserName", "Password", "AccessKeyId", "AccessKeySecret")
+_COMMIT = "commit"  # ApplyResult.failed when the store failed at the commit, after every change ran
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,28 @@ class Change:
 
 @dataclass
 class ApplyResult:
-    """What apply did; ``secrets`` holds new credentials by label (shown once, never stored). When a change
-    failed, ``failed`` names it and ``error`` is why; the changes before it stay applied (each is its own
-    transaction), and their secrets are here, so that none is lost."""
+    """What apply did; ``secrets`` holds new credentials by label (shown once, never stored).
+
+    When a change failed, ``failed`` names it and ``error`` is why. ``rolled_back``: the target undid every
+    change (the local store), so ``applied`` and ``secrets`` are empty. Otherwise (the RAM API) the changes
+    in ``applied`` stay made and their secrets are here, so that none is lost. ``in_doubt``: the commit
+    itself failed (``failed`` is ``"commit"``), so whether ``applied`` happened is unknown.
+    """
 
     applied: list[str] = field(default_factory=list)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     failed: str | None = None
     error: errors.RAMError | None = None
+    rolled_back: bool = False
+    in_doubt: bool = False
+
+
+class PlanChanged(errors.RAMError):
+    """The account changed between the plan someone approved and the apply; nothing was done."""
+
+    default_code = "Conflict.PlanChanged"
+    default_status = 409
+    default_message = "The account changed after the plan was shown; nothing was applied. Apply again."
 
 
 def _by_name(entries: Iterable[Api], key: str) -> dict[str, Api]:
@@ -294,34 +309,63 @@ def as_target(where: RamService | OrgTarget, account_id: str | None = None) -> O
 def plan(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str, Any]) -> list[Change]:
     """The changes that would make the account match ``org`` (empty when it already does).
 
-    ``where`` is a RamService (with ``account_id``) or any :class:`OrgTarget` (``account_id`` None).
+    ``where`` is a RamService (with ``account_id``) or any :class:`OrgTarget` (``account_id`` None). The
+    whole file is checked first (grammar, every document, every reference), so a plan is never half built.
     """
     return _Planner(as_target(where, account_id), validate_organisation(dict(org))).build()
 
 
 def apply(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str, Any]) -> ApplyResult:
-    """Plan, then carry out each change in order (each one store transaction / API call). A failed change
-    raises its error, which carries the partial :class:`ApplyResult` as ``detail["result"]``."""
-    result = run_changes(plan(where, account_id, org))
+    """Plan and carry out the changes as one unit of work (:func:`run_changes`). A failed change raises its
+    error, which carries the :class:`ApplyResult` as ``detail["result"]``."""
+    target = as_target(where, account_id)
+    result = run_changes(target, lambda: plan(target, None, org))
     if result.error is not None:
         result.error.detail["result"] = result
         raise result.error
     return result
 
 
-def run_changes(changes: Iterable[Change]) -> ApplyResult:
-    """Carry out planned changes in order, collecting the secrets they yield; stop at the first that fails
-    (``failed``/``error`` in the result, which still holds what was applied and its secrets)."""
+def run_changes(
+    target: OrgTarget, changes: Callable[[], list[Change]], *, expected: Sequence[str] | None = None
+) -> ApplyResult:
+    """Carry out the changes ``changes()`` plans, in order, inside ``target.all_or_nothing()``, collecting
+    the secrets they yield; stop at the first that fails (``failed``/``error`` in the result). An error
+    before any change ran (the file, the plan, the store) is raised: nothing was done.
+
+    On a target that can undo (the local store) the plan is made and carried out in one transaction:
+    a failure rolls every change back (``rolled_back``; nothing applied, no secrets), and the plan cannot
+    go stale under the writer lock. Otherwise (the RAM API) the changes before the failure stay made:
+    ``applied`` names them and ``secrets`` holds what they yielded. ``expected``: the plan's descriptions
+    as shown to someone who approved them; if the account has changed since, :class:`PlanChanged` and
+    nothing is done. A failure at the commit itself leaves the outcome unknown (``in_doubt``): ``applied``
+    and ``secrets`` then hold everything, valid only if the store committed.
+    """
     result = ApplyResult()
-    for change in changes:
-        try:
-            outcome = change.run()
-        except errors.RAMError as exc:
-            result.failed, result.error = change.description, exc
-            return result
-        result.applied.append(change.description)
-        if change.secret_label is not None and isinstance(outcome, dict):
-            result.secrets[change.secret_label] = {
-                k: str(v) for k, v in outcome.items() if k in _SECRET_FIELDS
-            }
+    running: Change | None = None
+    try:
+        with target.all_or_nothing() as undoable:
+            result.rolled_back = undoable
+            planned = changes()
+            if expected is not None and [c.description for c in planned] != list(expected):
+                raise PlanChanged()
+            for running in planned:
+                outcome = running.run()
+                result.applied.append(running.description)
+                if running.secret_label is not None and isinstance(outcome, dict):
+                    result.secrets[running.secret_label] = {
+                        k: str(v) for k, v in outcome.items() if k in _SECRET_FIELDS
+                    }
+            running = None
+            result.rolled_back = False
+    except errors.RAMError as exc:
+        if running is None and not result.applied:
+            raise  # before any change ran (the plan, the file, the store's first answer): nothing was done
+        result.error = exc
+        if running is None:
+            result.failed, result.in_doubt = _COMMIT, True
+        else:
+            result.failed = running.description
+            if result.rolled_back:
+                result.applied, result.secrets = [], {}
     return result

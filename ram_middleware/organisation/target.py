@@ -9,7 +9,8 @@ the two kinds of target print the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from ..identity import AccessKey, AttachTarget, Group, Policy, PolicyVersion, Role, User
@@ -55,6 +56,12 @@ class OrgTarget(Protocol):
     """
 
     account_id: str
+
+    def all_or_nothing(self) -> AbstractContextManager[bool]:
+        """A unit of work around a whole apply; yields whether it can be undone. True: the operations inside
+        happen together or (on an exception) not at all. False (the RAM API, one transaction per call):
+        each operation stays made as soon as it returns."""
+        ...
 
     def get_account_alias(self) -> str | None: ...
     def set_account_alias(self, alias: str) -> None: ...
@@ -168,6 +175,15 @@ class ServiceTarget:
     def __init__(self, service: RamService, account_id: str) -> None:
         self.service = service
         self.account_id = account_id
+
+    @contextmanager
+    def all_or_nothing(self) -> Iterator[bool]:
+        """One store write transaction: the service's operations inside join it (a transaction opened on a
+        thread that holds one becomes part of it), so an exception rolls all of them back, and caches and
+        other instances hear of the changes once, after the commit. It holds the store's write lock
+        throughout, as any write does."""
+        with self.service.store.write():
+            yield True
 
     def get_account_alias(self) -> str | None:
         return self.service.get_account_alias(self.account_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +59,18 @@ class Commands(ABC):
 
 @dataclass
 class Ram(Commands):
-    """Runs ``ram --store <url> …`` in-process; ``service`` sees the same store."""
+    """Runs ``ram --store <url> …`` in-process; ``service`` sees the same store. ``env``: the command's
+    environment changes (CLEAN_ENV by default)."""
 
     url: str
     account_id: str
     service: RamService
     runner: CliRunner
+    env: dict[str, str | None] = field(default_factory=lambda: dict(CLEAN_ENV))
 
     def __call__(self, *args: str, input: str | None = None, json_output: bool = False) -> Result:
         prefix = ["--store", self.url, *(["--json"] if json_output else [])]
-        return self.runner.invoke(main, [*prefix, *args], input=input, env=CLEAN_ENV, catch_exceptions=False)
+        return self.runner.invoke(main, [*prefix, *args], input=input, env=self.env, catch_exceptions=False)
 
 
 def make_ram(path: Path, alias: str | None = None) -> Ram:

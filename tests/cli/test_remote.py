@@ -260,6 +260,42 @@ def test_hr_may_manage_users_rnd_may_not_and_a_deleted_key_fails_at_once(remote:
     remote.ok("keys", "delete", "A", a_key["AccessKeyId"])
 
 
+def test_an_apply_that_fails_through_the_api_names_what_it_made(remote: Remote, tmp_path: Path) -> None:
+    # The RAM API cannot undo: the server's quota refuses rf-over's 6th group halfway, after rf-key and its
+    # AccessKey were made; the answer lists exactly those changes and keeps the secret.
+    groups = [f"RF{i}" for i in range(1, 7)]
+    org = {
+        "Groups": [{"GroupName": name} for name in groups],
+        "Users": [{"UserName": "rf-key", "AccessKey": True}, {"UserName": "rf-over", "Groups": groups}],
+    }
+    path = str(tmp_path / "o.json")
+    Path(path).write_text(json.dumps(org), encoding="utf-8")
+    try:
+        failed = remote("apply", path, "--yes")
+        assert failed.exit_code == 1 and "Error: LimitExceeded.User.Group: " in failed.stderr
+        # 6 groups, 2 users, the key, 5 memberships
+        assert (
+            "Stopped at: add user rf-over to group RF6. The 14 changes before it stay made" in failed.stderr
+        )
+        listed = json.loads(remote.local("keys", "list", "rf-key", json_output=True).stdout)
+        (key_id,) = [k["AccessKeyId"] for k in listed["AccessKeys"]]
+        assert f"AccessKey of rf-key: AccessKeyId={key_id}, AccessKeySecret=" in failed.stdout
+        again = remote("apply", path, "--yes", json_output=True)
+        assert again.exit_code == 1
+        report = json.loads(again.stdout)
+        assert report["Plan"] == ["add user rf-over to group RF6"] and report["Applied"] == []
+        assert report["Failed"] == {
+            "Step": "add user rf-over to group RF6",
+            "Code": "LimitExceeded.User.Group",
+        }
+        assert report["RolledBack"] is False and report["Secrets"] == {}
+    finally:
+        for user in ("rf-key", "rf-over"):
+            remote.local("users", "delete", user, "--force")
+        for group in groups:
+            remote.local("groups", "delete", group, "--force")
+
+
 def test_unreachable_endpoint_and_missing_key(remote: Remote) -> None:
     nowhere = Remote(f"http://127.0.0.1:{_free_port()}", remote.store_url, remote.key_id, remote.secret)
     nowhere.fails("users", "list", code="ServiceUnavailable")
