@@ -117,6 +117,29 @@ class LimitExceeded(_Suffixed):
     default_status = 409
 
 
+# --- installation -----------------------------------------------------------------------------------------
+
+
+class MissingDependency(RAMError):
+    """The configuration asks for a backend whose optional extra is not installed (a setup mistake, seen
+    when the runtime is built, never by a caller)."""
+
+    default_code = "MissingDependency"
+    default_status = 500
+
+
+def missing_extra(exc: ModuleNotFoundError, what: str, extra: str) -> Exception:
+    """What to raise for ``exc`` met while loading ``what`` (``"A redis:// guard"``): a
+    :class:`MissingDependency` naming the extra to install, or ``exc`` itself when the missing module is
+    one of ram-middleware's own (a broken installation, not a missing extra)."""
+    if exc.name is None or exc.name.partition(".")[0] == "ram_middleware":
+        return exc
+    return MissingDependency(
+        f"{what} needs the Python package {exc.name!r}, which is not installed: "
+        f"pip install 'ram-middleware[{extra}]'."
+    )
+
+
 # --- availability -----------------------------------------------------------------------------------------
 
 

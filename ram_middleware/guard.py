@@ -384,7 +384,10 @@ def open_guard(url: str, *, clock: Clock = time.time) -> Guard:
     """
     if url.startswith(("redis://", "rediss://", "unix://")):
         # Imported here so that redis-py stays an optional dependency (the ``redis`` extra).
-        from .guard_redis import RedisGuard
+        try:
+            from .guard_redis import RedisGuard
+        except ModuleNotFoundError as exc:
+            raise errors.missing_extra(exc, "A redis:// guard", "redis") from exc
 
         return RedisGuard.from_url(url)
     if url == "memory://" or url.startswith("memory://"):

@@ -38,7 +38,8 @@ def sqlite_path(url: str) -> str | None:
         return None
     if not url.startswith("sqlite://"):
         raise errors.InvalidParameter(
-            "StoreUrl", "Use memory:// or sqlite:///path/to/ram.db as the store URL."
+            "StoreUrl",
+            "Use memory://, sqlite:///path/to/ram.db or postgresql://user@host:5432/db as the store URL.",
         )
     path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url[len("sqlite://") :]
     return path or "ram.db"
@@ -75,7 +76,10 @@ def _open_postgres(
     url: str, master_keys: Sequence[bytes | str] | None, env: Mapping[str, str], busy_budget: float
 ) -> Store:
     # Imported here so psycopg stays an optional dependency (the ``postgres`` extra).
-    from .postgres import PostgresStore, split_store_options
+    try:
+        from .postgres import PostgresStore, split_store_options
+    except ModuleNotFoundError as exc:
+        raise errors.missing_extra(exc, "A PostgreSQL store", "postgres") from exc
 
     if not master_keys and not keys_from_env(env):
         raise MasterKeyError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,42 @@ def test_an_unknown_store_scheme_is_named_as_such() -> None:
     with pytest.raises(errors.InvalidParameter) as caught:
         build(RamConfig(store_url="foo://bar", master_keys=("k",), audit=MemorySink()))
     assert caught.value.code == "InvalidParameter.StoreUrl"
+    assert "postgresql://" in caught.value.message  # every scheme there is, not only the local ones
+
+
+@pytest.mark.parametrize(
+    ("store_url", "guard_url", "package", "expected"),
+    [
+        (
+            "memory://",
+            "redis://127.0.0.1:6379/9",
+            "redis",
+            "A redis:// guard needs the Python package 'redis', which is not installed: "
+            "pip install 'ram-middleware[redis]'.",
+        ),
+        (
+            "postgresql://ram@127.0.0.1:5432/test",
+            "sqlite:///{tmp}/guard.db",
+            "psycopg",
+            "A PostgreSQL store needs the Python package 'psycopg', which is not installed: "
+            "pip install 'ram-middleware[postgres]'.",
+        ),
+    ],
+    ids=["redis-guard", "postgres-store"],
+)
+def test_a_backend_whose_extra_is_missing_names_the_extra_to_install(
+    store_url: str,
+    guard_url: str,
+    package: str,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setitem(sys.modules, package, None)  # as if not installed: importing it fails
+    for loaded in ("ram_middleware.guard_redis", "ram_middleware.store.postgres"):
+        monkeypatch.delitem(sys.modules, loaded, raising=False)
+    guard_url = guard_url.format(tmp=tmp_path)
+    config = RamConfig(store_url=store_url, guard_url=guard_url, master_keys=("k" * 43,), audit=MemorySink())
+    with pytest.raises(errors.MissingDependency) as caught:
+        build(config)
+    assert caught.value.message == expected
