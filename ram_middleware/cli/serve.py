@@ -106,15 +106,20 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together.")
     # Imported here: uvicorn and the ASGI stack are the `serve` extra, not needed by other commands.
-    import uvicorn
+    try:
+        import jinja2  # noqa: F401 - the console's pages, which create_app mounts
+        import uvicorn
 
-    from ..api import create_app
+        from ..api import create_app
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(str(errors.missing_extra(exc, "ram serve", "serve"))) from exc
     from ..config import RamConfig, build
 
     try:
         runtime = build(RamConfig.from_env(store_url=cli.store_url))
     except (errors.RAMError, OSError) as exc:
-        raise click.ClickException(f"cannot open the store {_redacted(cli.store_url)}: {exc}") from exc
+        # Not only the store: the guard, the audit file and every RAM_* setting are checked here too.
+        raise click.ClickException(f"cannot start (store {_redacted(cli.store_url)}): {exc}") from exc
     if not runtime.service.list_accounts():
         click.echo("warning: the store holds no account yet; run `ram init` first.", err=True)
     app = create_app(runtime, close_on_shutdown=True)
