@@ -41,7 +41,7 @@ from ..facts import RequestFacts
 from ..identity import Principal
 from ..request_scope import request_scope
 from ..routes import RouteMatch, RouteTable, Rule
-from .common import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY, Runtime, body_is_signed, runtime_from_env
+from .common import DEFAULT_BODY_TIMEOUT, Runtime, body_is_signed, max_body_from_env, runtime_from_env
 
 __all__ = [
     "ASGIApp",
@@ -118,11 +118,11 @@ class RAMMiddleware:
         rules: RouteTable | Rule | None = None,
         resolver: RuleResolver | None = None,
         websockets: bool = True,
-        max_body: int = DEFAULT_MAX_BODY,
+        max_body: int | None = None,
         body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
         offload: bool | None = None,
     ) -> None:
-        if max_body < 0:
+        if max_body is not None and max_body < 0:
             raise ValueError("max_body must be >= 0")
         if body_timeout is not None and not 0 < body_timeout < float("inf"):
             raise ValueError("body_timeout must be a positive number of seconds, or None")
@@ -131,7 +131,7 @@ class RAMMiddleware:
         self.authorizer = runtime.authorizer
         self.offload = runtime.blocking if offload is None else offload
         self.websockets = websockets
-        self.max_body = max_body
+        self.max_body = max_body_from_env() if max_body is None else max_body
         self.body_timeout = body_timeout
         self._table = rules if isinstance(rules, RouteTable) else None
         self._everywhere = rules if rules is not None and not isinstance(rules, RouteTable) else None

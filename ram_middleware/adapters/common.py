@@ -3,15 +3,36 @@ building a runtime from env."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Protocol
 
+from .. import errors
 from ..authorizer import Authorizer
 from ..facts import media_type_is
 
-__all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_MAX_BODY", "Runtime", "body_is_signed", "runtime_from_env"]
+__all__ = [
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_MAX_BODY",
+    "Runtime",
+    "body_is_signed",
+    "max_body_from_env",
+    "runtime_from_env",
+]
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 """Largest body buffered for signature verification (bytes); larger bodies get 413."""
+
+
+def max_body_from_env(env: Mapping[str, str] | None = None) -> int:
+    """``RAM_MAX_BODY`` (bytes, digits only) when set, else :data:`DEFAULT_MAX_BODY`."""
+    text = (os.environ if env is None else env).get("RAM_MAX_BODY", "").strip()
+    if not text:
+        return DEFAULT_MAX_BODY
+    if not (text.isascii() and text.isdigit()):
+        raise errors.InvalidParameter("RAM_MAX_BODY", "RAM_MAX_BODY must be a whole number of bytes.")
+    return int(text)
+
 
 DEFAULT_BODY_TIMEOUT = 30.0
 """Seconds the ASGI middleware waits for the next part of a body it buffers; longer gets 408."""

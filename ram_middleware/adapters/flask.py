@@ -40,7 +40,7 @@ from ..routes import (
     public,
     route_rule,
 )
-from .common import DEFAULT_MAX_BODY
+from .common import max_body_from_env
 from .wsgi import needs_body, put_back, read_body
 
 __all__ = ["RAM", "public", "require"]
@@ -130,7 +130,7 @@ class RAM:
         for key, name in _CONFIG_KEYS.items():
             value = getattr(defaults, name)
             app.config.setdefault(key, list(value) if name in _LISTS else value)
-        app.config.setdefault("RAM_MAX_BODY", DEFAULT_MAX_BODY)
+        app.config.setdefault("RAM_MAX_BODY", max_body_from_env())
         app.config.setdefault("RAM_PUBLIC_ENDPOINTS", [])
         if "ram" in app.extensions:
             # A second before_request hook would check every request twice (and refuse its nonce).

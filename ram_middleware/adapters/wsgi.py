@@ -19,7 +19,7 @@ from typing import Any
 from ..authorizer import EntityTooLarge, ErrorResponse
 from ..facts import RequestFacts
 from ..routes import RouteMatch, RouteTable, Rule
-from .common import DEFAULT_MAX_BODY, Runtime, body_is_signed, runtime_from_env
+from .common import Runtime, body_is_signed, max_body_from_env, runtime_from_env
 
 __all__ = ["RAMWSGIMiddleware", "error_triple", "needs_body", "put_back", "read_body"]
 
@@ -96,12 +96,12 @@ class RAMWSGIMiddleware:
         *,
         ram: Runtime | None = None,
         rules: RouteTable | Rule | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
+        max_body: int | None = None,
     ) -> None:
         self.app = app
         runtime = ram if ram is not None else runtime_from_env()
         self.authorizer = runtime.authorizer
-        self.max_body = max_body
+        self.max_body = max_body_from_env() if max_body is None else max_body
         self._table = rules if isinstance(rules, RouteTable) else None
         self._everywhere = rules if rules is not None and not isinstance(rules, RouteTable) else None
 

@@ -357,9 +357,14 @@ def test_an_rpc_v1_body_is_refused_however_the_query_spells_its_names(harness: H
     assert (reply.status, reply.code) == (400, "IncompleteSignature")
 
 
+@pytest.mark.parametrize("from_env", [False, True], ids=["argument", "RAM_MAX_BODY"])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_body_over_the_cap_is_413(world: World, variant: str) -> None:
-    small = make_harness(variant, world, max_body=64)
+def test_body_over_the_cap_is_413(
+    world: World, variant: str, from_env: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if from_env:
+        monkeypatch.setenv("RAM_MAX_BODY", "64")
+    small = make_harness(variant, world, **({} if from_env else {"max_body": 64}))
     reply = small.call(
         "POST", "/buckets/rnd-bucket/objects", signer=world.signer("bob"), body=b"x" * 65,
         content_type="text/plain", peer=OFFICE_IP,

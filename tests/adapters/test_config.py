@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ram_middleware import errors
+from ram_middleware.adapters.common import DEFAULT_MAX_BODY, max_body_from_env
 from ram_middleware.audit import JsonLinesSink, MemorySink
 from ram_middleware.client import RequestSigner
 from ram_middleware.config import RamConfig, build
@@ -237,3 +238,11 @@ def test_a_backend_whose_extra_is_missing_names_the_extra_to_install(
     with pytest.raises(errors.MissingDependency) as caught:
         build(config)
     assert caught.value.message == expected
+
+
+@pytest.mark.parametrize("text", ["-1", "10MB", "1e6", "١٢"])
+def test_ram_max_body_must_be_a_whole_number_of_bytes(text: str) -> None:
+    with pytest.raises(errors.InvalidParameter, match="RAM_MAX_BODY must be a whole number of bytes"):
+        max_body_from_env({"RAM_MAX_BODY": text})
+    assert max_body_from_env({"RAM_MAX_BODY": " 2048 "}) == 2048
+    assert max_body_from_env({}) == DEFAULT_MAX_BODY
