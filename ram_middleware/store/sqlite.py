@@ -55,7 +55,8 @@ def _is_busy(exc: sqlite3.Error) -> bool:
 class _Pool:
     """At most ``size`` connections for reads and as many for writes (``shared``: ``size`` in all), each used
     by one thread at a time. Once closed it opens none again: a closed file store must not quietly reopen
-    its file (nor a memory store start over empty)."""
+    its file (nor a memory store start over empty). A connection is only ever closed while no thread uses
+    it: closing one under a running statement can crash the process."""
 
     def __init__(
         self,
@@ -96,18 +97,28 @@ class _Pool:
                 yield conn
             finally:
                 with self._lock:
-                    if not self._closed:  # close() already closed it: keep no reference to it
+                    # close() left this one to its user, the last to touch it (unless a forked child's
+                    # release_inherited took it: then it is the parent's, abandoned).
+                    closing = self._closed and conn in self._every
+                    if closing:
+                        self._every.remove(conn)
+                    elif not self._closed:
                         self._idle.append(conn)
+                if closing:
+                    conn.close()
         finally:
             slots.release()
 
     def close(self) -> None:
+        """Refuse new users at once; close the idle connections now and each one in use when its user is
+        done with it (its transaction ends as it would have)."""
         with self._lock:
             self._closed = True
-            for conn in self._every:
-                conn.close()
-            self._every.clear()
-            self._idle.clear()
+            idle, self._idle = self._idle, []
+            for conn in idle:
+                self._every.remove(conn)
+        for conn in idle:
+            conn.close()
 
     def take_over(self) -> list[sqlite3.Connection]:
         """In a forked child: every connection, rolling back a transaction a thread of the parent had open."""

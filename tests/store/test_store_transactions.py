@@ -254,12 +254,14 @@ def test_a_closed_store_refuses_reads_and_writes(store: Store, tmp_path: Path) -
     assert not any(path.name.endswith("-wal") for path in tmp_path.iterdir())  # the file was not reopened
 
 
-def test_closing_a_sqlite_store_during_a_read_keeps_no_connection(tmp_path: Path) -> None:
+def test_closing_a_sqlite_store_during_a_read_lets_it_finish_then_keeps_no_connection(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/ram.db")
     assert isinstance(store, SqliteStore)
-    with pytest.raises(errors.ServiceUnavailable), store.read() as repo:
+    with store.read() as repo:
         store.close()  # another thread shutting the app down while this read runs
-        repo.get_account(ACCOUNT)
-    assert store._pool._idle == []  # the closed connection was not handed back for reuse
-    with pytest.raises(errors.ServiceUnavailable):
+        assert repo.get_account(ACCOUNT) is None  # its connection is closed once this read is done with it
+    assert store._pool._idle == [] and store._pool._every == []  # closed, not handed back for reuse
+    with pytest.raises(errors.ServiceUnavailable) as refused:
         store.read().__enter__()
+    assert refused.value.message == STORE_CLOSED
+    assert not any(path.name.endswith("-wal") for path in tmp_path.iterdir())  # the last close removed it
