@@ -11,6 +11,10 @@ writes) each transaction keeps its own limits.
 
 The scope is a context variable, so it follows the request into the worker thread that decides it and
 never leaks into another request.
+
+An API call of the control plane (:func:`api_call`) bounds its administrative writes the same way: a
+client gives up after its read timeout (the official SDKs' default is 10 s) and retries, so a write must
+not land after that; its store work ends by the call's deadline (:func:`store_deadline`), else 503.
 """
 
 from __future__ import annotations
@@ -20,10 +24,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 
-__all__ = ["begin_request", "end_request", "request_deadline", "request_scope"]
+__all__ = [
+    "api_call",
+    "begin_request",
+    "end_request",
+    "request_deadline",
+    "request_scope",
+    "store_deadline",
+]
 
 
 _started: ContextVar[float | None] = ContextVar("ram_request_started", default=None)  # time.monotonic()
+_api_deadline: ContextVar[float | None] = ContextVar("ram_api_deadline", default=None)  # time.monotonic()
 Scope = Token[float | None] | None
 
 
@@ -54,3 +66,20 @@ def request_deadline(bound: float) -> float | None:
     """The current request's deadline (``time.monotonic()``): its start + ``bound``; None outside one."""
     started = _started.get()
     return None if started is None else started + bound
+
+
+@contextmanager
+def api_call(deadline: float) -> Iterator[None]:
+    """Run the block as an API call to be answered by ``deadline`` (``time.monotonic()``)."""
+    token = _api_deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _api_deadline.reset(token)
+
+
+def store_deadline(request_bound: float) -> float | None:
+    """When the current store work must end: the earlier of the request's deadline (its start +
+    ``request_bound``) and the API call's; None outside both (the CLI, ``ram apply``, background work)."""
+    bounds = [bound for bound in (request_deadline(request_bound), _api_deadline.get()) if bound is not None]
+    return min(bounds, default=None)

@@ -5,6 +5,10 @@ with an authorizer of its own that shares the runtime's authenticator, directory
 sink and diagnostics, but treats undeclared requests as "authenticate only" (see :mod:`.routing`): that is
 how GetCallerIdentity reaches every authenticated caller while everything else is policy-checked.
 
+A call's store work ends within :data:`CALL_BUDGET` of the request's arrival (before its decision), else
+503 ``ServiceUnavailable.StoreBusy`` with nothing written: the official SDKs give up after 10 s and retry,
+and a write must not land after the client has stopped waiting for it.
+
 The APIs take signed requests only, never the console's session cookie: a browser sends that cookie on a
 cross-site navigation (SameSite=Lax), and an RPC call by GET changes state, so a page elsewhere could
 otherwise drive the APIs as whoever is signed in to the console.
@@ -13,6 +17,7 @@ otherwise drive the APIs as whoever is signed in to the console.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,13 +32,14 @@ from ..credentials.authenticate import Authenticator, detect_scheme
 from ..credentials.encoding import SignedRequest
 from ..facts import RequestFacts
 from ..identity import Principal
+from ..request_scope import api_call
 from ..routes import InvalidAction
 from .base import Backend
 from .plane import ControlPlane
 from .responses import Response, error_response, success_response
 from .routing import HEALTH_PATH, ControlPlaneRule, KeyOwner, control_plane_resolver
 
-__all__ = ["CONSOLE_PREFIX", "MAX_BODY", "ControlPlaneApp", "create_app"]
+__all__ = ["CALL_BUDGET", "CONSOLE_PREFIX", "MAX_BODY", "ControlPlaneApp", "create_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,6 +49,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CONSOLE_PREFIX = "/console"
 MAX_BODY = 1024 * 1024  # RAM/STS parameters are small (a policy document is at most 6,144 characters)
+CALL_BUDGET = 8.0
+"""Seconds from a call's arrival by which its store work ends: below the official SDKs' 10 s read timeout."""
+_RECEIVED = "ram.received"  # scope key: time.monotonic() when the request reached the control plane
 
 
 class _BodyTooLarge(Exception):
@@ -92,8 +101,10 @@ class ControlPlaneApp:
             authorized=authorized,
             decision=outcome.decision,
         )
+        received = scope.get(_RECEIVED)
+        deadline = (received if isinstance(received, float) else time.monotonic()) + CALL_BUDGET
         # Handlers touch the store and hash passwords: keep them off the event loop.
-        return await anyio.to_thread.run_sync(handle)
+        return await anyio.to_thread.run_sync(_answer_by, deadline, handle)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -105,6 +116,23 @@ class ControlPlaneApp:
                     self._on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _answer_by(deadline: float, handle: Callable[[], Response]) -> Response:
+    with api_call(deadline):
+        return handle()
+
+
+class _Received:
+    """Notes when a request reached the control plane, before the middleware decides it: the call's budget
+    counts from there."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[_RECEIVED] = time.monotonic()
+        await self.app(scope, receive, send)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -207,9 +235,11 @@ def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
     )
     rule = ControlPlaneRule(plane, KeyOwner(runtime.authenticator, runtime.directory, runtime.tokens))
     inner = ControlPlaneApp(plane, on_shutdown=runtime.close if close_on_shutdown else None)
-    return RAMMiddleware(
-        inner,
-        ram=_Guarded(authorizer, runtime.blocking),
-        resolver=control_plane_resolver(rule),
-        max_body=MAX_BODY,
+    return _Received(
+        RAMMiddleware(
+            inner,
+            ram=_Guarded(authorizer, runtime.blocking),
+            resolver=control_plane_resolver(rule),
+            max_body=MAX_BODY,
+        )
     )

@@ -30,7 +30,8 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   Inside a request (:func:`~ram_middleware.request_scope.request_scope`: opened for each decision, by the
   ASGI adapter as it hands the request to a worker thread) those waits share one deadline, ``read_timeout``
   + 1 s after the request's start: its store work ends by then however many reads, pool waits and
-  connection checks it needs, and however long it queued for a thread.
+  connection checks it needs, and however long it queued for a thread. Inside a control-plane API call
+  (:func:`~ram_middleware.request_scope.api_call`) they end by the call's deadline as well.
   Idle pooled connections are checked before use, so after a database restart the pool replaces dead ones
   by itself.
 * **Fork-safe.** A store opened before ``fork()`` (gunicorn --preload, multiprocessing's 'fork') leaves
@@ -64,7 +65,7 @@ import psycopg_pool
 
 from .. import errors, forks
 from ..crypto import SecretBox
-from ..request_scope import request_deadline
+from ..request_scope import store_deadline
 from .dialect import POSTGRES
 from .pg_deadline import cut_after
 from .pg_listen import ChangeListener
@@ -332,8 +333,9 @@ class PostgresStore(SqlStore):
 
     def _request_deadline(self) -> float | None:
         """The deadline of the request being decided (None outside one): its store work ends within
-        ``read_timeout`` + 1 s of its start, however many reads and connection waits it takes."""
-        return request_deadline(self._read_timeout + 1.0)
+        ``read_timeout`` + 1 s of its start, however many reads and connection waits it takes; inside a
+        control-plane API call, by the call's deadline too."""
+        return store_deadline(self._read_timeout + 1.0)
 
     def _begin(
         self,

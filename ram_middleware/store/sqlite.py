@@ -9,8 +9,10 @@
   ``request_budget`` seconds (default 2), an administrative write ``busy_budget`` (default 30); then
   :class:`errors.StoreBusy` (503), and a write has written nothing. Inside a request
   (:func:`~ram_middleware.request_scope.request_scope`) all its transactions share one deadline,
-  ``request_budget`` after its start. While another process holds the write lock for long (an ``sqlite3``
-  shell, a backup), requests are refused within those bounds rather than queued behind one another.
+  ``request_budget`` after its start; inside a control-plane API call
+  (:func:`~ram_middleware.request_scope.api_call`), the call's deadline. While another process holds
+  the write lock for long (an ``sqlite3`` shell, a backup), requests are refused within those bounds
+  rather than queued behind one another.
 * Connections come from a small pool (one connection per concurrent user; at most ``pool_size`` for reads
   and as many for writes, so writes waiting out a lock held elsewhere never occupy the connections reads
   need). A transaction opened while the same thread already holds one joins it, so composed operations
@@ -35,7 +37,7 @@ from contextlib import contextmanager
 
 from .. import errors, forks
 from ..crypto import SecretBox
-from ..request_scope import request_deadline
+from ..request_scope import store_deadline
 from .dialect import SQLITE
 from .sql import STORE_CLOSED, SqlRepository, StoreFailure
 from .sql_store import Held, SqlStore
@@ -239,8 +241,9 @@ class SqliteStore(SqlStore):
         counter: int | None = None
         budget = self._request_budget if request_path or not writable else self._busy_budget
         deadline = time.monotonic() + budget
-        # Inside a request, all its transactions together wait no longer than one read may.
-        scoped = request_deadline(self._request_budget)
+        # Inside a request, all its transactions together wait no longer than one read may; inside an API
+        # call, no longer than its client waits for the answer.
+        scoped = store_deadline(self._request_budget)
         if scoped is not None:
             deadline = min(deadline, scoped)
         with self._pool.connection(deadline, writable=writable) as conn:

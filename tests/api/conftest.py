@@ -19,10 +19,11 @@ def _sdk_environment() -> Iterator[None]:
         yield
 
 
-def start_live(tmp: str, alias: str = "company-x") -> Iterator[Live]:
-    """A fresh SQLite store, `ram init`'s bootstrap, and the control plane serving it."""
+def start_live(tmp: str, alias: str = "company-x", *, guard_url: str | None = None) -> Iterator[Live]:
+    """A fresh SQLite store, `ram init`'s bootstrap, and the control plane serving it (the guard in the
+    store's file unless ``guard_url`` names another)."""
     audit = MemorySink()
-    runtime = build(RamConfig(store_url=f"sqlite:///{tmp}/ram.db", audit=audit))
+    runtime = build(RamConfig(store_url=f"sqlite:///{tmp}/ram.db", audit=audit, guard_url=guard_url))
     boot = initialise(runtime.service, alias=alias)
     try:
         with serving(runtime) as endpoint:

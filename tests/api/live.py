@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alibabacloud_ram20150501.client import Client as RamClient  # type: ignore[import-untyped]
 from alibabacloud_sts20150401.client import Client as StsClient  # type: ignore[import-untyped]
 from alibabacloud_tea_openapi import utils_models as open_api_models
@@ -16,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
 from ram_middleware.api import create_app
 from ram_middleware.audit import MemorySink
@@ -23,7 +25,7 @@ from ram_middleware.bootstrap import Bootstrap
 from ram_middleware.config import Ram
 from tests.live_server import Key, core_rpc, serve_asgi
 
-__all__ = ["Key", "Live", "core_call", "ram_client", "self_signed", "serving", "sts_client"]
+__all__ = ["Key", "Live", "core_call", "fails", "ram_client", "self_signed", "serving", "sts_client"]
 
 RAM_VERSION = "2015-05-01"
 STS_VERSION = "2015-04-01"
@@ -78,6 +80,13 @@ def ram_client(target: Live | str, key: Key, *, signature: str | None = None) ->
 def sts_client(target: Live | str, key: Key) -> StsClient:
     """alibabacloud-sts20150401 (ACS3)."""
     return StsClient(_config(key, _endpoint(target)))
+
+
+def fails(code: str, status: int, call: Any, *args: Any) -> None:
+    """``call(*args)`` through an SDK client must fail with that Code and HTTP status."""
+    with pytest.raises(TeaException) as failed:
+        call(*args)
+    assert (failed.value.code, failed.value.statusCode) == (code, status)
 
 
 def core_call(target: Live | str, key: Key, version: str, action: str, **params: str) -> dict[str, Any]:

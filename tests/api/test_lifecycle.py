@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pyotp
 import pytest
 from alibabacloud_ram20150501 import models as m  # type: ignore[import-untyped]
 from alibabacloud_ram20150501.client import Client as RamClient  # type: ignore[import-untyped]
-from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
 from .company_x import create_key
 from .conftest import start_live
-from .live import Live, ram_client
+from .live import Live, fails, ram_client
 
 ALLOW_ALL_OSS = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}]}
 
@@ -28,12 +26,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 @pytest.fixture(scope="module")
 def admin(live: Live) -> RamClient:
     return ram_client(live, live.admin)
-
-
-def fails(code: str, status: int, call: Any, *args: Any) -> None:
-    with pytest.raises(TeaException) as failed:
-        call(*args)
-    assert (failed.value.code, failed.value.statusCode) == (code, status)
 
 
 def test_user_paging_and_rename(admin: RamClient) -> None:

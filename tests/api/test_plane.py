@@ -256,7 +256,7 @@ def test_unprotected_app_fails_closed(runtime: Ram) -> None:
     import asyncio
 
     app = create_app(runtime, console=False)
-    inner = app.app  # type: ignore[attr-defined]
+    inner = app.app.app  # type: ignore[attr-defined]  # under the arrival clock and the middleware
     sent: list[dict[str, object]] = []
 
     async def receive() -> dict[str, object]:
