@@ -16,6 +16,12 @@ writes into the deleted file. So before a child opens its first SQLite file conn
 :func:`before_sqlite_connect` has every holder (:func:`holds_sqlite`: stores' pools, guards) close the
 idle connections it inherited (no lock of the parent's is released by that: POSIX locks are per process)
 and abandon any a thread of the parent was using at the fork.
+
+Locks need the opposite timing. A lock a thread of the parent held at the fork stays held in the child for
+ever (that thread does not exist there), so the child's first request would hang. A lock on the request
+path is taken too often to compare the pid each time: its owner (a :class:`LockOwner`) replaces it in an
+at-fork hook, which ``os.fork``, multiprocessing and gunicorn run (uWSGI with ``py-call-uwsgi-fork-hooks``
+or ``py-call-osafterfork``), before any thread of the child can wait on it.
 """
 
 from __future__ import annotations
@@ -27,7 +33,14 @@ import weakref
 from collections.abc import Iterable
 from typing import Protocol
 
-__all__ = ["SqliteHolder", "abandon", "before_sqlite_connect", "holds_sqlite", "release_descriptors"]
+__all__ = [
+    "LockOwner",
+    "SqliteHolder",
+    "abandon",
+    "before_sqlite_connect",
+    "holds_sqlite",
+    "release_descriptors",
+]
 
 _abandoned: list[object] = []
 
@@ -85,3 +98,29 @@ def before_sqlite_connect() -> None:
         for holder in list(_sqlite_holders):
             holder.release_inherited()
         _sqlite_pid = os.getpid()
+
+
+class LockOwner:
+    """Gives its subclass ``self._lock``, a lock a forked child replaces at once (see the module doc)."""
+
+    _lock: threading.Lock
+
+    def _own_lock(self) -> None:
+        """Call from ``__init__``."""
+        self._lock = threading.Lock()
+        _lock_owners.add(self)
+
+    def renew_locks(self) -> None:
+        """In a forked child, before any of its threads run: a new lock."""
+        self._lock = threading.Lock()
+
+
+_lock_owners: weakref.WeakSet[LockOwner] = weakref.WeakSet()
+
+
+def _renew_locks() -> None:
+    for owner in list(_lock_owners):
+        owner.renew_locks()
+
+
+os.register_at_fork(after_in_child=_renew_locks)

@@ -61,7 +61,7 @@ def _check_duration(name: str, seconds: float) -> None:
         raise errors.InvalidParameter(name, f"{name} must be a positive, finite number of seconds.")
 
 
-class MemoryGuard:
+class MemoryGuard(forks.LockOwner):
     """In-process guard: thread-safe, expiring, bounded.
 
     Expired entries are purged on every call in expiry order (a heap), so memory holds only live entries.
@@ -74,7 +74,7 @@ class MemoryGuard:
         self._max_entries = max_entries
         self._entries: dict[str, tuple[float, int]] = {}  # key -> (expires_at, count)
         self._expiry: list[tuple[float, str]] = []  # lazy heap; stale items are skipped on pop
-        self._lock = threading.Lock()
+        self._own_lock()
 
     def __len__(self) -> int:
         with self._lock:

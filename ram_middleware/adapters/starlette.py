@@ -47,7 +47,6 @@ layer ends up outside and answers credential-less preflight requests itself).
 
 import logging
 import sys
-import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,7 +55,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Match
 
-from .. import errors
+from .. import errors, forks
 from ..identity import Principal
 from ..routes import (
     PUBLIC,
@@ -139,13 +138,13 @@ _CACHED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "O
 _Found = tuple[Rule | None, tuple[Any, ...]]  # the rule, and the FastAPI fields that fill its resource
 
 
-class _RuleCache:
+class _RuleCache(forks.LockOwner):
     """Rules found per route object and standard method (routes live as long as the app; rules are read
     once)."""
 
     def __init__(self) -> None:
         self._rules: dict[tuple[int, str], tuple[object, _Found]] = {}
-        self._lock = threading.Lock()
+        self._own_lock()
 
     def rule(self, route: object, method: str) -> _Found:
         if method not in _CACHED_METHODS:  # a client-chosen token: looked up, never kept

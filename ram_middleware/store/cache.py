@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from .. import errors
+from .. import errors, forks
 from ..identity import (
     MFA_BOUND,
     PASSWORD_CHANGED,
@@ -166,7 +166,7 @@ _moment = functools.lru_cache(maxsize=4096)(datetime.fromisoformat)  # an STS to
 _CONSISTENT_TRIES = 50  # snapshot swaps tolerated within one policy lookup before giving up (503)
 
 
-class Directory:
+class Directory(forks.LockOwner):
     """Read-mostly view of the store for the request path; see the module docstring for invalidation."""
 
     def __init__(
@@ -183,7 +183,7 @@ class Directory:
         self._flush_interval = flush_interval
         self._max_entries = max_entries
         self._monotonic = monotonic
-        self._lock = threading.Lock()
+        self._own_lock()
         self._snap = _Snapshot(store.change_counter(), max_entries)
         self._checked_at = monotonic()
         self._compiled: _Lru[str, CompiledPolicy] = _Lru(4 * max_entries)
