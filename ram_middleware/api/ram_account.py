@@ -19,10 +19,11 @@ def get_password_policy(b: Backend, c: Call) -> Mapping[str, Any]:
 
 
 def set_password_policy(b: Backend, c: Call) -> Mapping[str, Any]:
-    current = b.service.get_password_policy(c.account_id)
     # Fields not given keep their current value, as in RAM.
-    wanted = PasswordPolicy.from_api(c.params.raw(), base=current)
-    return {"PasswordPolicy": b.service.set_password_policy(c.account_id, wanted).to_api()}
+    changed = b.service.update_password_policy(
+        c.account_id, lambda current: PasswordPolicy.from_api(c.params.raw(), base=current)
+    )
+    return {"PasswordPolicy": changed.to_api()}
 
 
 def get_security_preference(b: Backend, c: Call) -> Mapping[str, Any]:
@@ -30,9 +31,10 @@ def get_security_preference(b: Backend, c: Call) -> Mapping[str, Any]:
 
 
 def set_security_preference(b: Backend, c: Call) -> Mapping[str, Any]:
-    current = b.service.get_security_preference(c.account_id)
-    wanted = SecurityPreference.from_api(c.params.raw(), base=current)
-    return {"SecurityPreference": b.service.set_security_preference(c.account_id, wanted).to_api()}
+    changed = b.service.update_security_preference(
+        c.account_id, lambda current: SecurityPreference.from_api(c.params.raw(), base=current)
+    )
+    return {"SecurityPreference": changed.to_api()}
 
 
 def get_account_alias(b: Backend, c: Call) -> Mapping[str, Any]:

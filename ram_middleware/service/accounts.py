@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import errors
@@ -101,6 +101,14 @@ class AccountOps(ServiceBase):
         self._put_setting(account_id, _PASSWORD_POLICY, policy.to_api())
         return policy
 
+    def update_password_policy(
+        self, account_id: str, change: Callable[[PasswordPolicy], PasswordPolicy]
+    ) -> PasswordPolicy:
+        """Store ``change(current policy)``, read and written in one transaction: two admins changing
+        different fields at once both keep their change."""
+        with self.store.write():
+            return self.set_password_policy(account_id, change(self.get_password_policy(account_id)))
+
     def get_security_preference(self, account_id: str) -> SecurityPreference:
         """The account's security preference (the defaults until one is set)."""
         stored = self._get_setting(account_id, _SECURITY_PREFERENCE)
@@ -110,3 +118,10 @@ class AccountOps(ServiceBase):
         """Replace the account's security preference."""
         self._put_setting(account_id, _SECURITY_PREFERENCE, preference.to_api())
         return preference
+
+    def update_security_preference(
+        self, account_id: str, change: Callable[[SecurityPreference], SecurityPreference]
+    ) -> SecurityPreference:
+        """Store ``change(current preference)`` in one transaction (as :meth:`update_password_policy`)."""
+        with self.store.write():
+            return self.set_security_preference(account_id, change(self.get_security_preference(account_id)))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+
 import pytest
 
 from ram_middleware.credentials.password import PasswordPolicy
@@ -80,3 +83,31 @@ def test_security_preference_round_trip(svc: RamService, acct: str) -> None:
     assert svc.get_security_preference(acct) == preference
     with expect_code("EntityNotExist.Account"):
         svc.get_security_preference("1111111111111111")
+
+
+def test_two_admins_changing_different_fields_at_once_both_keep_their_change(
+    svc: RamService, acct: str
+) -> None:
+    # The first change is held inside its transaction while the second starts: had the second read the
+    # policy before the first wrote it, its write would undo the first one.
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(current: PasswordPolicy) -> PasswordPolicy:
+        inside.set()
+        assert release.wait(10)
+        return dataclasses.replace(current, minimum_password_length=12)
+
+    first = threading.Thread(target=svc.update_password_policy, args=(acct, slow))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(
+        target=svc.update_password_policy,
+        args=(acct, lambda current: dataclasses.replace(current, max_login_attempts=3)),
+    )
+    second.start()
+    second.join(0.3)  # waits for the first transaction (or, were there none, is done by now)
+    release.set()
+    first.join(10)
+    second.join(10)
+    policy = svc.get_password_policy(acct)
+    assert (policy.minimum_password_length, policy.max_login_attempts) == (12, 3)
