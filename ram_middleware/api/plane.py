@@ -137,6 +137,9 @@ class ControlPlane:
             self._check_authorized(api, call, expected, authorized)
         except errors.RAMError as exc:  # a refusal here was audited where it was decided
             return error_response(exc, request_id, xml=xml, host_id=self.host_id)
+        except Exception:  # e.g. the sink failed to record a self-service decision: run nothing (closed)
+            log.error("control-plane request %s failed closed", request_id, exc_info=True)
+            return error_response(errors.ServiceUnavailable(), request_id, xml=xml, host_id=self.host_id)
         try:
             body = action.handler(self.backend, call)
             return success_response(action.name, body, request_id, xml=xml)

@@ -277,20 +277,42 @@ def test_unprotected_app_fails_closed(runtime: Ram) -> None:
     assert json.loads(sent[1]["body"])["Code"] == "ServiceUnavailable"  # type: ignore[arg-type]
 
 
+class FailingSink(MemorySink):
+    def emit(self, event: object) -> None:
+        raise OSError("disk full")
+
+
+def failing_plane(runtime: Ram) -> ControlPlane:
+    """A control plane whose own audit events (those it adds to the middleware's) cannot be written."""
+    base = runtime.authorizer
+    return ControlPlane(
+        Backend(
+            runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, FailingSink()
+        )
+    )
+
+
 def test_an_audit_sink_that_fails_on_a_refusal_still_gets_the_caller_an_api_error(
     runtime: Ram, boot: Bootstrap
 ) -> None:
-    class Failing(MemorySink):
-        def emit(self, event: object) -> None:
-            raise OSError("disk full")
-
-    base = runtime.authorizer
-    plane = ControlPlane(
-        Backend(
-            runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, Failing()
-        )
-    )
     admin = user(runtime, boot, boot.user_name)
     target = ("ram:GetUser", f"acs:ram::{boot.account_id}:user/nobody")
-    reply = call(plane, admin, facts(Action="GetUser", UserName="nobody"), target)
+    reply = call(failing_plane(runtime), admin, facts(Action="GetUser", UserName="nobody"), target)
     assert (reply["status"], reply["Code"]) == (503, "ServiceUnavailable")
+
+
+def test_a_self_service_call_its_sink_cannot_record_is_refused_with_503_and_not_run(
+    runtime: Ram, boot: Bootstrap
+) -> None:
+    """The plane decides self-service calls (ChangePassword) itself; a sink failing to record that decision
+    must answer in the API's shape, not escape as a 500, and the password must stay as it was."""
+    runtime.service.create_login_profile(boot.account_id, "alice", "Old-Passw0rd!")
+    alice = user(runtime, boot, "alice")
+    change = facts(Action="ChangePassword", OldPassword="Old-Passw0rd!", NewPassword="New-Passw0rd!")
+    plane = failing_plane(runtime)
+    reply = call(plane, alice, change, None)
+    assert (reply["status"], reply["Code"]) == (503, "ServiceUnavailable")
+    runtime.service.verify_login_password(boot.account_id, "alice", "Old-Passw0rd!")
+    # A call outside what was authorized is refused; its refusal cannot be recorded either.
+    outside = call(plane, alice, change, ("ram:ListUsers", "*"))
+    assert (outside["status"], outside["Code"]) == (503, "ServiceUnavailable")
