@@ -23,7 +23,8 @@ exit, :meth:`JsonLinesSink.close` and :meth:`JsonLinesSink.flush` lose nothing; 
 multiprocessing's own exit finalizers first, where the sink registers its flush. A failed write (disk full)
 is remembered and every later :meth:`~JsonLinesSink.emit` raises, so the authorizer fails closed from then
 on. ``flush_interval=0`` (``RAM_AUDIT_FLUSH_INTERVAL=0``) writes each event before its request is
-answered.
+answered (a request whose event cannot be written is refused; the next one tries again). A line a full
+disk cut short is ended before the next write, so later events stay readable.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class JsonLinesSink:
         # A file this sink opened itself is written with os.write: the same bytes reach the OS at the same
         # moment as write+flush through the text and buffer layers, without those layers.
         self._fd: int | None = None
+        self._torn = False  # a failed write (disk full) left the file ending mid-line
         direct = isinstance(stream, io.TextIOWrapper) and stream.encoding == "utf-8" and os.linesep == "\n"
         if close_stream and direct:
             stream.flush()
@@ -229,13 +231,28 @@ class JsonLinesSink:
                 self._reopen_if_rotated()
             fd = self._fd
             if fd is not None:
-                _write_all(fd, text.encode("utf-8"))
+                self._write_lines(fd, text.encode("utf-8"))
             else:  # a stream (stderr), or a file closed meanwhile (then the stream refuses)
                 # Whole lines, at most PIPE_BUF bytes per write: a pipe shared by several worker processes
                 # (journald, a container's log) then never interleaves two processes' lines.
                 for piece in _pieces(text):
                     self._stream.write(piece)
                     self._stream.flush()
+
+    def _write_lines(self, fd: int, data: bytes) -> None:
+        """``data`` (whole lines) to ``fd``. A write the disk cut short (full, over quota) leaves a fragment
+        at the end of the file: once there is room again, a newline closes it first, so the next event
+        starts its own line instead of being glued to the fragment, where no reader would find it."""
+        if self._torn:
+            data = b"\n" + data
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            written = len(data) - len(view)
+            if written:
+                self._torn = data[written - 1] != 0x0A  # 0x0A: "\n"
 
     def _reopen_if_rotated(self) -> None:
         """logrotate-style rotation (rename, new file): keep writing to the path, not to the renamed file
@@ -252,6 +269,7 @@ class JsonLinesSink:
         fresh = open(self._path, "a", encoding="utf-8")  # noqa: SIM115
         self._stream.close()
         self._stream, self._fd = fresh, fresh.fileno()
+        self._torn = False  # a fragment stays in the renamed file
 
     def _adopt_if_forked(self) -> None:
         """First use in a forked child. It inherits the parent's pending lines (the parent writes them) but
@@ -396,12 +414,6 @@ def _pieces(text: str) -> list[str]:
     if current:
         pieces.append("".join(current))
     return pieces
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def open_sink(target: str, *, flush_interval: float = DEFAULT_FLUSH_INTERVAL) -> AuditSink:

@@ -187,6 +187,45 @@ def test_any_text_encodes_so_one_event_cannot_poison_a_batch(tmp_path: Path) -> 
     assert json.loads(lines[0])["path"] == odd.path
 
 
+def _emit_on_a_disk_that_fills_up(path: Path) -> None:
+    """In a worker: the file may grow only to 2.5 lines (RLIMIT_FSIZE, a full disk as the kernel reports
+    it, with a short write first), then has room again."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG from write() instead of a killed worker
+    sink = JsonLinesSink.open(path, flush_interval=0)
+    line = len(EVENT._replace(request_id="before-0").to_json()) + 1
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (line * 5 // 2, hard))
+    refused = []
+    for number in range(3):
+        try:
+            sink.emit(EVENT._replace(request_id=f"before-{number}"))
+        except OSError:
+            refused.append(number)
+    assert refused == [2]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    sink.emit(EVENT._replace(request_id="after"))
+    sink.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # 3.12+
+def test_an_event_written_after_a_full_disk_is_not_glued_to_the_cut_line(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    worker = multiprocessing.get_context("fork").Process(target=_emit_on_a_disk_that_fills_up, args=(path,))
+    worker.start()
+    worker.join(timeout=30)
+    assert worker.exitcode == 0
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4 and lines[2].startswith('{"time"') and not lines[2].endswith("}")  # the cut one
+    assert [json.loads(line)["request_id"] for line in lines[:2] + lines[3:]] == [
+        "before-0",
+        "before-1",
+        "after",
+    ]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # 3.12+
 def test_a_forked_worker_writes_its_own_events_not_the_parents_pending_ones(tmp_path: Path) -> None:
