@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from .. import errors
-from ..facts import RequestFacts
+from ..facts import SECRET_PARAMETERS, RequestFacts
 from ..guard import Guard
 from ..identity import Principal, SigningKey
 from .acs3 import parse_acs3
@@ -142,10 +142,10 @@ class Authenticator:
     for ``nonce_ttl`` seconds (minimum ``2 * max_skew``: a request stays acceptable from ``now - skew`` to
     ``now + skew``; default that plus :data:`NONCE_CLOCK_MARGIN`, so that on instances sharing a guard
     whose clocks differ by up to the margin a request's window never outlives its nonce).
-    ``debug_string_to_sign`` appends the server's string to sign (token redacted) to SignatureDoesNotMatch
-    messages — for development only. ``oss_domains``: host names under
-    which OSS requests arrive virtual-hosted (``<bucket>.<domain>``); InvalidParameter("OssDomains") for
-    an entry that is no host name. ``oss_cnames``: CNAME host -> bucket, for OSS requests addressed to a
+    ``debug_string_to_sign`` appends the server's string to sign (token, passwords and MFA codes redacted)
+    to SignatureDoesNotMatch messages — for development only. ``oss_domains``: host names under which OSS
+    requests arrive virtual-hosted (``<bucket>.<domain>``); InvalidParameter("OssDomains") for an entry
+    that is no host name. ``oss_cnames``: CNAME host -> bucket, for OSS requests addressed to a
     bucket's own host name (oss2 ``is_cname=True``); InvalidParameter("OssCnames") for a bad entry (see
     :func:`.oss.validated_cnames`).
     """
@@ -211,7 +211,7 @@ class Authenticator:
             raise errors.RequestExpired()
         key = self._signing_key(signed)
         if not signed.matches(key.secret):
-            raise self._mismatch(signed)
+            raise self._mismatch(signed, facts)
         if key.principal.kind == "root":
             self._root_used(signed)
         if signed.nonce is not None and not self._guard.claim(
@@ -297,13 +297,19 @@ class Authenticator:
         self._derived[cache_key] = (base, derived)
         return derived
 
-    def _mismatch(self, signed: SignedRequest) -> errors.SignatureMismatch:
+    def _mismatch(self, signed: SignedRequest, facts: RequestFacts) -> errors.SignatureMismatch:
         # aliyun-python-sdk-core splits the Message on ':' and, when the part after it equals its own string
         # to sign, reports InvalidAccessKeySecret instead; an empty part would match its empty default, so
         # outside debug mode a placeholder keeps the Code the server sent.
         message = errors.SignatureMismatch.default_message  # "... server string to sign is:"
         if self._debug:
-            message += redact(signed.string_to_sign, signed.security_token)
+            # An RPC or ROA string to sign holds every query parameter: the passwords and MFA codes of
+            # CreateLoginProfile, BindMFADevice… too. The message reaches the audit log, not only the caller.
+            shown = redact(signed.string_to_sign, signed.security_token)
+            for name, value in facts.param_pairs:
+                if name in SECRET_PARAMETERS:
+                    shown = redact(shown, value)
+            message += shown
         else:
             message += _HIDDEN
         return errors.SignatureMismatch(message)

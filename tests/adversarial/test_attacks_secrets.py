@@ -219,16 +219,20 @@ def test_no_secret_in_logs_audit_errors_reprs_or_database(
     leaks.secret("API-issued STS secret", credentials["AccessKeySecret"])
     leaks.secret("API-issued STS token", credentials["SecurityToken"])
 
-    # Debug mode shows the server's string to sign in SignatureDoesNotMatch; the token must be redacted.
+    # Debug mode shows the server's string to sign in SignatureDoesNotMatch; the token, and the passwords and
+    # MFA codes an RPC string to sign holds, must be redacted.
     debug = Authenticator(
         DirectoryKeyResolver(world.ram.directory, world.ram.tokens),
         MemoryGuard(),
         clock=world.clock,
         debug_string_to_sign=True,
     )
+    secrets = urlencode(
+        {"Password": PASSWORD, "NewPassword": NEW_PASSWORD, "AuthenticationCode1": MFA_CODES[0]}
+    )
     bad = RequestSigner(
         session.access_key_id, "wrong", security_token=session.security_token, scheme="v1", clock=world.clock
-    ).sign("GET", "http://testserver/instances/i-1", [], b"")
+    ).sign("GET", f"http://testserver/instances/i-1?{secrets}", [], b"")
     parts = urlsplit(bad.url)
     with pytest.raises(errors.SignatureMismatch) as mismatch:
         debug.authenticate(RequestFacts("GET", parts.path, parts.query, (), b"", "127.0.0.1"))
