@@ -30,6 +30,7 @@ from ..credentials.session import (
 )
 from ..facts import RequestFacts
 from ..identity import Account, Principal
+from ..store.cache import root_principal
 from ..store.records import MFADevice
 from .pending import PendingLogons
 from .safety import CsrfTokens
@@ -52,6 +53,7 @@ MFA_CODE_ATTEMPTS = 5
 MFA_LOCK_SECONDS = 900.0
 """How long that lock lasts, from the first of those codes."""
 CODE_REFUSED = "Console MFA code refused"  # the audit reason of every refused TOTP code
+BINDING_REFUSED = "Console MFA binding refused"  # the audit reason of a refused device binding
 
 PATHS: dict[str, str] = {
     "home": "/",
@@ -285,6 +287,16 @@ class Kit:
     def binding(self, account_id: str, user_name: str | None) -> int:
         """The user's (None: the root's) MFA binding now, as sessions name it (:func:`binding_time`)."""
         return device_binding(self.bound_device(account_id, user_name))
+
+    def identity(self, account_id: str, user_name: str | None) -> Principal | None:
+        """The Principal of an identity that proved its password (a logon not finished yet, for the audit
+        log); None when it no longer exists."""
+        if user_name is None:
+            return root_principal(account_id)
+        try:
+            return self.ram.directory.principal_for_user(account_id, user_name)
+        except errors.EntityNotExist:
+            return None
 
     def audit(
         self, request: ConsoleRequest, decision: AuditDecision, status: int, *,

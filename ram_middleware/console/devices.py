@@ -15,7 +15,7 @@ from collections.abc import Callable
 from .. import errors
 from ..credentials.password import MAX_PASSWORD_CHARS
 from .account import allows
-from .base import Kit, SignedIn
+from .base import BINDING_REFUSED, Kit, SignedIn
 from .binding import Enrolment, Enrolments
 from .web import ConsoleRequest, Reply
 
@@ -94,7 +94,7 @@ class DevicePages:
             )
         except (errors.LoginFailed, errors.LoginLocked) as exc:
             self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
-                           reason="Console MFA binding refused", action=action)  # fmt: skip
+                           reason=BINDING_REFUSED, action=action)  # fmt: skip
             message = _WRONG_PASSWORD if isinstance(exc, errors.LoginFailed) else exc.message
             return self._bind_form(request, signed_in, enrolment, message, exc.status)
         throttle.succeeded(account_id, user_name or "")  # the right password: not a guess
@@ -103,6 +103,8 @@ class DevicePages:
                 account_id, user_name, enrolment, request.field("code1", 16), request.field("code2", 16)
             )
         except errors.InvalidAuthenticationCode as exc:
+            self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
+                           reason=BINDING_REFUSED, action=action)  # fmt: skip
             return self._bind_form(request, signed_in, enrolment, exc.message, exc.status)
         self.kit.audit(
             request, "Allow", 200, principal=principal, reason="Console MFA device bound", action=action

@@ -28,7 +28,7 @@ from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy, is_expire
 from ..credentials.preference import SecurityPreference
 from ..credentials.session import BrowserSession, password_moment, password_time
 from ..store.records import LoginProfile, MFADevice
-from .base import CODE_REFUSED, Kit, device_binding
+from .base import BINDING_REFUSED, CODE_REFUSED, Kit, device_binding
 from .binding import Enrolment, Enrolments
 from .pending import LogonExpired, PendingLogon, Step
 from .safety import MAX_NEXT_CHARS, safe_next
@@ -195,12 +195,17 @@ class LogonPages:
         if enrolment is None:
             fresh = self.enrolments.start(account_id, user_name)
             return self._bind_form(request, fresh, "The setup was interrupted; scan this new code.", 409)
+        principal, action = self.kit.identity(account_id, user_name), "ram:BindMFADevice"
         try:
             device = self.enrolments.bind(
                 account_id, user_name, enrolment, request.field("code1", 16), request.field("code2", 16)
             )
         except errors.InvalidAuthenticationCode as exc:
+            self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
+                           reason=BINDING_REFUSED, action=action)  # fmt: skip
             return self._bind_form(request, enrolment, exc.message, exc.status)
+        self.kit.audit(request, "Allow", 200, principal=principal, reason="Console MFA device bound at logon",
+                       action=action)  # fmt: skip
         # Unlike binding from a session (devices.py), this needs no password again: this logon proved it
         # moments before (the pending cookie: one use per step, minutes old, void if the password changes).
         # Decision: the logon counts as made with MFA, as the device the administrator required is bound and

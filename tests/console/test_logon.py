@@ -198,6 +198,13 @@ def test_first_logon_with_mfa_bind_required_binds_a_device(site: Site) -> None:
     assert done.status_code == 303 and done.headers["location"] == "/reports"
     assert '<p id="mfa">true</p>' in browser.get("/reports").text
     assert world.ram.service.get_user_mfa_info(world.account_id, "carol").is_bound
+    bindings = [
+        (e.decision, e.code, e.principal_arn) for e in world.audit.events if e.action == "ram:BindMFADevice"
+    ]
+    assert bindings == [
+        ("Rejected", "InvalidAuthenticationCode", world.arn("carol")),
+        ("Allow", None, world.arn("carol")),
+    ]
     world.clock.advance(seconds=60)
     again = site.client()
     assert again.logon("carol").headers["location"] == "/console/logon/mfa"  # MFA from now on

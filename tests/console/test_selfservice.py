@@ -167,11 +167,16 @@ def test_binding_a_device_asks_for_the_password_again(site: Site) -> None:
         assert totp.secret.upper() in refused.text.replace(" ", "")  # the same setup, to try again
     assert "No MFA device is bound" in browser.get("/console/mfa-device").text
     assert site.client().logon("bob").headers["location"] == "/console/"  # still no MFA at logon
+    wrong_codes = {**form, "code1": form["code2"], "password": PASSWORD}
+    assert browser.submit("/console/mfa-device", wrong_codes).status_code == 400
     assert browser.submit("/console/mfa-device", {**form, "password": PASSWORD}).status_code == 200
     assert 'id="serial"' in browser.get("/console/mfa-device").text
     assert site.client().logon("bob").headers["location"] == "/console/logon/mfa"
     bindings = [(e.decision, e.code) for e in world.audit.events if e.action == "ram:BindMFADevice"]
-    assert bindings == [("Rejected", "InvalidLogin")] * 2 + [("Allow", None)]
+    assert bindings == [("Rejected", "InvalidLogin")] * 2 + [
+        ("Rejected", "InvalidAuthenticationCode"),
+        ("Allow", None),
+    ]
 
 
 def test_mfa_self_service_refused_when_the_preference_forbids_it(site: Site) -> None:
