@@ -89,7 +89,7 @@ ram_route = route_rule
 _log = logging.getLogger(__name__)
 
 _NOT_ENFORCED = (
-    "%r was not enforced by RAMMiddleware (path %s): install the middleware, and do not also declare the "
+    "%r was not enforced by RAMMiddleware (path %r): install the middleware, and do not also declare the "
     "route in a route table or with @ram_route."
 )
 

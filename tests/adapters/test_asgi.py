@@ -433,16 +433,20 @@ def test_public_route_user_is_starlettes_unauthenticated_user(world: World) -> N
     assert client_class()(app).get("/").json() == {"auth": False, "principal": None}
 
 
-def test_require_permission_fails_closed_without_the_middleware(world: World) -> None:
+def test_require_permission_fails_closed_without_the_middleware(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     app = FastAPI()
 
-    @app.get("/x")
+    @app.get("/x/{name}")
     async def x(who: Principal = Depends(RequirePermission("ecs:DescribeInstances"))) -> str:  # noqa: B008
         return who.arn  # pragma: no cover - never reached
 
-    reply = client_class()(app).get("/x")
+    reply = client_class()(app).get("/x/a%1b%5B2J%1b%5BH")  # a terminal escape: clear the screen
     assert reply.status_code == 500
     assert "not enforced" in reply.json()["detail"]
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "ram_middleware.adapters.starlette"]
+    assert "not enforced" in logged and "\x1b" not in logged  # the path is written escaped
 
 
 def test_method_mismatch_still_decides_before_starlette_answers_405(world: World) -> None:
