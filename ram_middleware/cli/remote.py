@@ -1,9 +1,10 @@
 """The remote backend: ``ram`` acting through the RAM (2015-05-01) and STS (2015-04-01) APIs.
 
-Requests are RPC calls (``POST /`` with the parameters in the query) signed with ACS3-HMAC-SHA256 by our
-own :class:`~ram_middleware.client.RamAuth`, so every command is authorized by the caller's RAM policies
-on the server, exactly as an official SDK call would be. Error answers become the matching
-:class:`~ram_middleware.errors.RAMError` subclass, so callers handle them as they would locally.
+Requests are RPC calls (``POST /``, Action and Version in the query, the parameters in a form body)
+signed with ACS3-HMAC-SHA256 by our own :class:`~ram_middleware.client.RamAuth`, so every command is
+authorized by the caller's RAM policies on the server, exactly as an official SDK call would be. Error
+answers become the matching :class:`~ram_middleware.errors.RAMError` subclass, so callers handle them as
+they would locally.
 
 Answers have the local backend's shapes, so ``--json`` prints the same either way. The exception is what the
 RAM API cannot tell: ``ram account show`` has no ``RootAccessKeys`` remotely (no RAM call lists the root's
@@ -103,10 +104,12 @@ class RemoteBackend:
     ) -> Api:
         """One signed RPC call; the answer's JSON, or the matching RAMError."""
         query = {"Action": action, "Version": version, "Format": "JSON"}
-        query.update({k: _text(v) for k, v in (params or {}).items() if v is not None})
+        # The parameters go in the signed form body, not the URL: they include passwords and MFA codes,
+        # and URLs end up in logs (httpx logs each request's at INFO).
+        form = {k: _text(v) for k, v in (params or {}).items() if v is not None}
         headers = {"x-acs-action": action, "x-acs-version": version, "accept": "application/json"}
         try:
-            answer = self._client.post(self.endpoint, params=query, headers=headers)
+            answer = self._client.post(self.endpoint, params=query, data=form, headers=headers)
         except httpx.HTTPError as exc:
             raise errors.ServiceUnavailable(
                 f"Cannot reach the RAM API at {self.endpoint} ({type(exc).__name__})."

@@ -7,6 +7,7 @@ server: the bootstrap admin may do everything, HR's AliyunRAMFullAccess lets A m
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -356,3 +357,25 @@ def test_local_and_remote_print_the_same_json(remote: Remote) -> None:
     finally:
         assert remote.local("mfa", "disable", "--root").exit_code == 0
         remote.ok("mfa", "delete-device", spare)
+
+
+def test_passwords_and_mfa_codes_stay_out_of_request_urls(
+    remote: Remote, caplog: pytest.LogCaptureFixture
+) -> None:
+    # httpx logs every request's URL at INFO: secrets must travel in the signed body, not the query.
+    import pyotp
+
+    password = "Url-Secret-9x!"
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        remote.ok("users", "create", "url-user")
+        remote.ok("users", "enable-console", "url-user", "--password", password)
+        device = remote.json("mfa", "create-device", "url-user")["VirtualMFADevice"]
+        totp, now = pyotp.TOTP(device["Base32StringSeed"]), time.time()
+        codes = (totp.at(now - 30), totp.at(now))
+        remote.ok("mfa", "bind", device["SerialNumber"], *codes, "--user", "url-user")
+    logged = caplog.text
+    assert "CreateLoginProfile" in logged and "BindMFADevice" in logged  # the URLs were logged
+    assert "Url-Secret" not in logged and not any(f"={code}" in logged for code in codes)
+    remote.ok("mfa", "disable", "url-user")
+    remote.ok("users", "disable-console", "url-user")
+    remote.ok("users", "delete", "url-user")
