@@ -32,6 +32,7 @@ __all__ = [
 Pairs = tuple[tuple[str, str], ...]
 
 _OWN_SITE = frozenset({"same-origin", "none"})
+_PATH_SAFE = "/~!$&'()*+,;=:@"  # what a path keeps unescaped when it is rebuilt from decoded text
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _MULTIPART_TYPE = "multipart/form-data"
 _T = TypeVar("_T")
@@ -208,7 +209,9 @@ class RequestFacts:
 
     ``path`` and ``query`` are raw (percent-encoded, as on the wire, without the ``?``); ``headers`` are the
     (name, value) pairs in the order received, names in any case; ``peer`` is the client IP text, ``scheme``
-    ``"http"`` or ``"https"``. Derived views are computed once, on first use.
+    ``"http"`` or ``"https"``; ``root_path`` is where the app is mounted (ASGI ``root_path``, WSGI
+    ``SCRIPT_NAME``), percent-encoded like ``path`` and without a trailing ``/``: ``""`` at the host's root.
+    Derived views are computed once, on first use.
     """
 
     method: str
@@ -218,6 +221,7 @@ class RequestFacts:
     body: bytes = field(default=b"", repr=False)
     peer: str | None = None
     scheme: str = "http"
+    root_path: str = ""
 
     # --- headers ---------------------------------------------------------------------------------------
 
@@ -304,6 +308,15 @@ class RequestFacts:
                 merged.setdefault(name, value)
         return MappingProxyType(merged)
 
+    @property
+    def full_path(self) -> str:
+        """The path as the browser addressed it: :attr:`path`, with :attr:`root_path` in front when the
+        server received it without the mount (a proxy that strips the mount and tells the server so)."""
+        root, path = self.root_path, self.path
+        if not root or (path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/")):
+            return path
+        return root + path
+
     # --- builders --------------------------------------------------------------------------------------
 
     @classmethod
@@ -315,7 +328,7 @@ class RequestFacts:
             if "?" in path:
                 path = path.partition("?")[0]
         else:
-            path = quote(str(scope.get("path") or "/"), safe="/~!$&'()*+,;=:@")
+            path = quote(str(scope.get("path") or "/"), safe=_PATH_SAFE)
         client = scope.get("client")
         method = scope.get("method", "GET")
         return _new_facts(
@@ -327,6 +340,7 @@ class RequestFacts:
             body,
             str(client[0]) if client else None,
             "https" if scope.get("scheme") in ("https", "wss") else "http",
+            _root_path(root, "utf-8") if (root := scope.get("root_path")) else "",
         )
 
     @classmethod
@@ -345,7 +359,7 @@ class RequestFacts:
         else:
             # PATH_INFO is the decoded path as latin-1 text of the original bytes (PEP 3333).
             decoded = (str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))) or "/"
-            path = quote(decoded.encode("latin-1"), safe="/~!$&'()*+,;=:@")
+            path = quote(decoded.encode("latin-1"), safe=_PATH_SAFE)
         headers = [
             (key[5:].replace("_", "-").lower(), str(value))
             for key, value in environ.items()
@@ -363,6 +377,7 @@ class RequestFacts:
             body,
             str(environ["REMOTE_ADDR"]) if environ.get("REMOTE_ADDR") else None,
             "https" if environ.get("wsgi.url_scheme") == "https" else "http",
+            _root_path(root, "latin-1") if (root := environ.get("SCRIPT_NAME")) else "",
         )
 
 
@@ -391,18 +406,30 @@ def _invented_content_type(environ: Mapping[str, Any]) -> bool:
     return bool(signed) and "content-type" not in signed.strip().split(";")
 
 
+def _root_path(root: object, encoding: str) -> str:
+    """A mount point as servers give it (decoded text: UTF-8 in ASGI, the latin-1 text of the bytes in
+    WSGI) percent-encoded like a raw path, without a trailing ``/``."""
+    text = str(root)
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError:  # a WSGI server that passed real text rather than PEP 3333's latin-1
+        data = text.encode("utf-8", "surrogatepass")
+    return quote(data, safe=_PATH_SAFE).rstrip("/")
+
+
 def _new_facts(
     cls: type[RequestFacts], method: str, path: str, query: str, headers: tuple[tuple[str, str], ...],
-    body: bytes, peer: str | None, scheme: str,
+    body: bytes, peer: str | None, scheme: str, root_path: str,
 ) -> RequestFacts:  # fmt: skip
     """A RequestFacts without the frozen dataclass ``__init__`` (one ``object.__setattr__`` per field
     costs more than the rest of building it); the fields are the same, so eq/hash/repr are unchanged."""
     if cls is not RequestFacts:  # a subclass may have its own __init__ / __post_init__
-        return cls(method, path, query, headers, body, peer, scheme)
+        return cls(method, path, query, headers, body, peer, scheme, root_path)
     facts = object.__new__(cls)
     facts.__dict__.update(
-        method=method, path=path, query=query, headers=headers, body=body, peer=peer, scheme=scheme
-    )
+        method=method, path=path, query=query, headers=headers, body=body, peer=peer, scheme=scheme,
+        root_path=root_path,
+    )  # fmt: skip
     return facts
 
 

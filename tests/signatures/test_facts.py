@@ -163,3 +163,21 @@ def test_a_form_or_multipart_body_is_seen_as_liberally_as_any_framework_reads_it
         signed = body_is_signed(authorization=None, content_type=value, content_md5=False, oss_payload=None,
                                 query="")  # fmt: skip
         assert signed is form, repr(value)
+
+
+def test_the_mount_point_from_root_path_or_script_name() -> None:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/my app/x",
+        "raw_path": b"/my%20app/x",
+        "root_path": "/my app/",
+    }
+    facts = RequestFacts.from_asgi(scope)
+    assert facts.root_path == "/my%20app" and facts.full_path == "/my%20app/x"
+    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/app", "PATH_INFO": "/x", "RAW_URI": "/x"}
+    assert RequestFacts.from_wsgi(environ).full_path == "/app/x"  # a proxy stripped the mount
+    assert RequestFacts.from_wsgi({**environ, "RAW_URI": "/app/x"}).full_path == "/app/x"
+    assert RequestFacts.from_wsgi({**environ, "SCRIPT_NAME": ""}).root_path == ""
+    # PEP 3333: SCRIPT_NAME is the latin-1 text of the bytes, here UTF-8 "café".
+    assert RequestFacts.from_wsgi({**environ, "SCRIPT_NAME": "/caf\xc3\xa9"}).root_path == "/caf%C3%A9"
