@@ -16,7 +16,7 @@ from .. import errors
 from ..credentials.password import MAX_PASSWORD_CHARS, LogonThrottle, PasswordPolicy
 from ..credentials.preference import SecurityPreference
 from .base import Kit, SignedIn
-from .safety import MAX_NEXT_CHARS, safe_next
+from .safety import MAX_NEXT_CHARS
 from .web import ConsoleRequest, Reply
 
 __all__ = ["AccountPages", "allows"]
@@ -60,10 +60,10 @@ class AccountPages:
     def stepup(self, request: ConsoleRequest) -> Reply:
         signed_in = self.kit.require_session(request)
         raw_next = request.field("next", MAX_NEXT_CHARS) or request.query("next") or ""
-        next_url = safe_next(raw_next, self.kit.url("home"))
+        next_url = self.kit.next_url(request, raw_next)
         if self.kit.bound_device(signed_in.account_id, signed_in.user_name) is None:
             text = "This page needs MFA, but no MFA device is bound to you. Bind one first."
-            link = self.kit.url("mfa_device")
+            link = self.kit.url(request, "mfa_device")
             return self.kit.message(
                 request, text, status=403, signed_in=signed_in, link=link, link_text="Set up MFA"
             )
@@ -86,7 +86,7 @@ class AccountPages:
     ) -> Reply:  # fmt: skip
         return self.kit.page(
             request, "totp.html", status=200 if error is None else error.status, signed_in=signed_in,
-            purpose="stepup", action=self.kit.url("stepup"), next=next_url,
+            purpose="stepup", action=self.kit.url(request, "stepup"), next=next_url,
             error=None if error is None else error.message,
         )  # fmt: skip
 
@@ -137,7 +137,7 @@ class AccountPages:
     ) -> Reply:  # fmt: skip
         return self.kit.page(
             request, "new_password.html", status=200 if error is None else status, signed_in=signed_in,
-            policy=policy, ask_old=True, action=self.kit.url("password"), error=error,
+            policy=policy, ask_old=True, action=self.kit.url(request, "password"), error=error,
         )  # fmt: skip
 
     # --- logout -------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ class AccountPages:
         signed_in = self.kit.signed_in(request)
         if request.method == "GET":
             if signed_in is None:
-                return Reply.redirect(self.kit.url("logon"))
+                return Reply.redirect(self.kit.url(request, "logon"))
             return self.kit.page(request, "logout.html", signed_in=signed_in)
         if signed_in is not None:
             self.kit.check_csrf(request, signed_in)
@@ -156,5 +156,5 @@ class AccountPages:
                 request, "Allow", 303, principal=signed_in.principal, reason=reason, action="console:Logout"
             )
         # Without a valid session there is nothing to end; clearing the cookie is harmless either way.
-        reply = Reply.redirect(self.kit.url("logon", signed_out="1"))
+        reply = Reply.redirect(self.kit.url(request, "logon", signed_out="1"))
         return reply.set_cookie(self.kit.clear_session_cookie(request.facts))

@@ -1,7 +1,8 @@
 """What every console page shares: settings, URLs, cookies, CSRF, the current session, rendering.
 
 :class:`Kit` is built once per :class:`~ram_middleware.console.Console` and handed to the page groups
-(logon, account, devices); it holds no per-request state.
+(logon, account, devices); it holds no per-request state. Page URLs and the console cookies' ``Path`` are
+built per request, below the app's mount point (ASGI ``root_path``, WSGI ``SCRIPT_NAME``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ..identity import Account, Principal
 from ..store.cache import root_principal
 from ..store.records import MFADevice
 from .pending import PendingLogons
-from .safety import CsrfTokens
+from .safety import CsrfTokens, safe_next
 from .web import ConsoleRequest, Reply, cookie_header
 
 __all__ = [
@@ -146,13 +147,23 @@ class Kit:
     def now(self) -> datetime:
         return self.ram.config.clock()
 
-    def url(self, name: str, **query: str) -> str:
-        """The absolute path of page ``name``, with ``query`` parameters."""
-        path = self.settings.prefix + PATHS[name]
+    def base(self, request: ConsoleRequest) -> str:
+        """The console's path as this request's browser sees it: the app's mount point, then the prefix."""
+        return request.facts.root_path + self.settings.prefix
+
+    def url(self, request: ConsoleRequest, name: str, **query: str) -> str:
+        """The absolute path of page ``name`` for this request (under the app's mount), with ``query``."""
+        path = self.base(request) + PATHS[name]
         return f"{path}?{urlencode(query)}" if query else path
 
-    def urls(self) -> dict[str, str]:
-        return {name: self.url(name) for name in PATHS}
+    def urls(self, request: ConsoleRequest) -> dict[str, str]:
+        return {name: self.url(request, name) for name in PATHS}
+
+    def next_url(self, request: ConsoleRequest, value: str | None, default: str | None = None) -> str:
+        """``value`` as a place to return to (:func:`safe_next`: a path under the app's mount), else
+        ``default`` (None: the console's home page)."""
+        fallback = self.url(request, "home") if default is None else default
+        return safe_next(value, fallback, request.facts.root_path)
 
     def secure_transport(self, facts: RequestFacts) -> bool:
         """Whether the browser reached us over HTTPS (directly or through a trusted proxy)."""
@@ -181,13 +192,13 @@ class Kit:
 
     def logon_cookie(self, request: ConsoleRequest, value: str) -> str:
         return cookie_header(
-            self.settings.logon_cookie, value, path=self.settings.prefix, secure=self.secure(request),
+            self.settings.logon_cookie, value, path=self.base(request), secure=self.secure(request),
             max_age=int(self.settings.logon_timeout), same_site="Strict",
         )  # fmt: skip
 
     def clear_logon_cookie(self, request: ConsoleRequest) -> str:
         return cookie_header(
-            self.settings.logon_cookie, "", path=self.settings.prefix, secure=self.secure(request),
+            self.settings.logon_cookie, "", path=self.base(request), secure=self.secure(request),
             max_age=0, same_site="Strict",
         )  # fmt: skip
 
@@ -216,7 +227,7 @@ class Kit:
         session_id = signed_in.session.session_id if signed_in is not None else ""
         context.update(
             title=self.settings.title,
-            urls=self.urls(),
+            urls=self.urls(request),
             csrf_token=self.csrf.token(nonce, session_id),
             signed_in=signed_in,
             who=self.who(signed_in) if signed_in is not None else None,
@@ -228,7 +239,7 @@ class Kit:
 
     def _csrf_cookie(self, request: ConsoleRequest, nonce: str) -> str:
         return cookie_header(
-            self.settings.csrf_cookie, nonce, path=self.settings.prefix, secure=self.secure(request),
+            self.settings.csrf_cookie, nonce, path=self.base(request), secure=self.secure(request),
             same_site="Strict",
         )  # fmt: skip
 

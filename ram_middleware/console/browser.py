@@ -25,8 +25,8 @@ from ..credentials.session import InvalidSession
 from ..facts import RequestFacts
 from ..identity import Principal
 from .base import Kit
-from .safety import is_browser, safe_next
-from .web import PAGE_HEADERS
+from .safety import is_browser, return_target
+from .web import PAGE_HEADERS, ConsoleRequest
 
 __all__ = ["BrowserRefusals", "mfa_fresh"]
 
@@ -43,14 +43,6 @@ def mfa_fresh(principal: Principal | None, max_age: float | None, now: datetime)
     return -_CLOCK_SLACK <= age <= max_age
 
 
-def _here(facts: RequestFacts) -> str | None:
-    """Where the browser was going, when it is worth coming back to (a GET or HEAD)."""
-    if facts.method not in ("GET", "HEAD"):
-        return None
-    target = facts.path + (f"?{facts.query}" if facts.query else "")
-    return safe_next(target, "") or None
-
-
 class BrowserRefusals:
     """The authorizer's refusal renderer for browsers (see the module docstring)."""
 
@@ -60,15 +52,16 @@ class BrowserRefusals:
     def __call__(self, facts: RequestFacts, error: errors.RAMError, request_id: str) -> ErrorResponse | None:
         if not is_browser(facts):
             return None
-        here = _here(facts)
+        request = ConsoleRequest(facts)
+        here = return_target(facts)
         query = {"next": here} if here else {}
         if isinstance(error, errors.MFARequired):
-            return self._redirect(self._kit.url("stepup", **query), error, request_id)
+            return self._redirect(self._kit.url(request, "stepup", **query), error, request_id)
         if error.status == 401 or isinstance(error, InvalidSession):
-            reply = self._redirect(self._kit.url("logon", **query), error, request_id)
+            reply = self._redirect(self._kit.url(request, "logon", **query), error, request_id)
             return self._clearing_session(reply, facts) if isinstance(error, InvalidSession) else reply
         if isinstance(error, errors.AuthorizationError):
-            return self._denied(error, request_id, here)
+            return self._denied(request, error, request_id, query)
         return None
 
     @staticmethod
@@ -88,8 +81,10 @@ class BrowserRefusals:
             response.status, (*response.headers, ("set-cookie", cleared)), response.body, response.code
         )
 
-    def _denied(self, error: errors.RAMError, request_id: str, here: str | None) -> ErrorResponse:
-        switch = self._kit.url("logon", **({"next": here} if here else {}))
+    def _denied(
+        self, request: ConsoleRequest, error: errors.RAMError, request_id: str, query: dict[str, str]
+    ) -> ErrorResponse:
+        switch = self._kit.url(request, "logon", **query)
         why = "You are signed in, but not allowed to open this page."
         if isinstance(error, errors.CrossSiteRequest):
             why = error.message  # the person may go on from this site's own pages: say so
@@ -97,7 +92,7 @@ class BrowserRefusals:
             '<!doctype html><html lang="en"><meta charset="utf-8"><title>Access denied</title>'
             f'<main><h1>Access denied</h1><p role="alert">{html.escape(why)}</p>'
             f'<p><a href="{html.escape(switch)}">Sign in as someone else</a> · '
-            f'<a href="{html.escape(self._kit.url("home"))}">Your account</a></p>'
+            f'<a href="{html.escape(self._kit.url(request, "home"))}">Your account</a></p>'
             f"<p><small>Request id: {html.escape(request_id)}</small></p></main></html>"
         )
         headers = (

@@ -28,7 +28,7 @@ from .browser import BrowserRefusals, mfa_fresh
 from .devices import DevicePages
 from .logon import LogonPages
 from .pending import LogonExpired
-from .safety import CsrfRejected, safe_next
+from .safety import CsrfRejected, return_target
 from .web import ConsoleRequest, Reply
 
 __all__ = ["Console"]
@@ -101,8 +101,9 @@ class Console:
         """(page name, path below the prefix) of every console page, for the framework mountings."""
         return list(PATHS.items())
 
-    def url(self, name: str, **query: str) -> str:
-        return self.kit.url(name, **query)
+    def url(self, request: ConsoleRequest, name: str, **query: str) -> str:
+        """The path of page ``name`` as ``request``'s browser reaches it (below the app's mount point)."""
+        return self.kit.url(request, name, **query)
 
     # --- serving ------------------------------------------------------------------------------------------
 
@@ -122,16 +123,14 @@ class Console:
         except NeedLogon:
             return self._to_logon(request)
         except LogonExpired:
-            reply = Reply.redirect(self.kit.url("logon", expired="1"))
+            reply = Reply.redirect(self.kit.url(request, "logon", expired="1"))
             return reply.set_cookie(self.kit.clear_logon_cookie(request))
         except errors.RAMError as exc:
             return self.kit.message(request, exc.message, status=exc.status)
 
     def _to_logon(self, request: ConsoleRequest) -> Reply:
-        facts = request.facts
-        here = facts.path + (f"?{facts.query}" if facts.query else "") if request.method == "GET" else ""
-        target = safe_next(here, "")
-        reply = Reply.redirect(self.kit.url("logon", **({"next": target} if target else {})))
+        target = return_target(request.facts)
+        reply = Reply.redirect(self.kit.url(request, "logon", **({"next": target} if target else {})))
         if request.cookie(self.kit.session_cookie_name(request.facts)) is not None:
             reply.set_cookie(self.kit.clear_session_cookie(request.facts))
         return reply

@@ -58,7 +58,7 @@ class DevicePages:
             return self._bind(request, signed_in)
         if action == "unbind" and device is not None:
             return self._unbind(request, signed_in, device.serial_number)
-        return Reply.redirect(self.kit.url("mfa_device"))
+        return Reply.redirect(self.kit.url(request, "mfa_device"))
 
     def _device_page(
         self, request: ConsoleRequest, signed_in: SignedIn, error: str | None = None, status: int = 200
@@ -74,7 +74,7 @@ class DevicePages:
     ) -> Reply:  # fmt: skip
         return self.kit.page(
             request, "bind.html", status=status, signed_in=signed_in, purpose="self",
-            action=self.kit.url("mfa_device"), error=error, **enrolment.context(),
+            action=self.kit.url(request, "mfa_device"), error=error, **enrolment.context(),
         )  # fmt: skip
 
     def _bind(self, request: ConsoleRequest, signed_in: SignedIn) -> Reply:
@@ -173,7 +173,7 @@ class DevicePages:
                 self._audit_key(request, signed_in, "ram:UpdateAccessKey", key_id)
         except (errors.LimitExceeded, errors.EntityNotExist) as exc:
             return self._keys_page(request, signed_in, error=exc.message, status=exc.status)
-        return Reply.redirect(self.kit.url("access_keys"))
+        return Reply.redirect(self.kit.url(request, "access_keys"))
 
     def _audit_key(self, request: ConsoleRequest, signed_in: SignedIn, action: str, key_id: str) -> None:
         reason = f"Console {action.partition(':')[2]} of {key_id}"  # an AccessKeyId is no secret

@@ -31,7 +31,7 @@ from ..store.records import LoginProfile, MFADevice
 from .base import BINDING_REFUSED, CODE_REFUSED, Kit, device_binding
 from .binding import Enrolment, Enrolments
 from .pending import LogonExpired, PendingLogon, Step
-from .safety import MAX_NEXT_CHARS, safe_next
+from .safety import MAX_NEXT_CHARS
 from .web import ConsoleRequest, Reply
 
 __all__ = ["LogonPages"]
@@ -80,7 +80,7 @@ class LogonPages:
         self.kit.check_csrf(request)
         account_text = request.field("account", 64).strip()
         user_name = request.field("user_name", 64).strip() or None
-        next_url = safe_next(request.field("next", MAX_NEXT_CHARS), self.kit.url("home"))
+        next_url = self.kit.next_url(request, request.field("next", MAX_NEXT_CHARS))
         account = self.kit.account_or_none(account_text)
         account_key = account.account_id if account is not None else account_text.lower()
         throttle = self.kit.throttle(account.account_id if account is not None else None)
@@ -146,8 +146,9 @@ class LogonPages:
         status = 200 if error is None else error.status
         notice = next((text for key, text in _NOTICES.items() if request.query(key)), None)
         return self.kit.page(
-            request, "logon.html", status=status, account=account, next=safe_next(next_url, ""),
-            error=None if error is None else error.message, message=notice,
+            request, "logon.html", status=status, account=account,
+            next=self.kit.next_url(request, next_url, ""), error=None if error is None else error.message,
+            message=notice,
         )  # fmt: skip
 
     # --- the steps after the password -------------------------------------------------------------------
@@ -182,7 +183,7 @@ class LogonPages:
     def _totp_form(self, request: ConsoleRequest, error: errors.RAMError | None = None) -> Reply:
         return self.kit.page(
             request, "totp.html", status=200 if error is None else error.status, purpose="logon",
-            action=self.kit.url("logon_mfa"), error=None if error is None else error.message,
+            action=self.kit.url(request, "logon_mfa"), error=None if error is None else error.message,
         )  # fmt: skip
 
     def logon_bind(self, request: ConsoleRequest) -> Reply:
@@ -218,7 +219,7 @@ class LogonPages:
         self, request: ConsoleRequest, enrolment: Enrolment, error: str | None = None, status: int = 200
     ) -> Reply:
         return self.kit.page(
-            request, "bind.html", status=status, action=self.kit.url("logon_bind"), purpose="logon",
+            request, "bind.html", status=status, action=self.kit.url(request, "logon_bind"), purpose="logon",
             error=error, **enrolment.context(),
         )  # fmt: skip
 
@@ -250,7 +251,7 @@ class LogonPages:
     ) -> Reply:
         return self.kit.page(
             request, "new_password.html", status=200 if error is None else 400, policy=policy,
-            ask_old=False, action=self.kit.url("logon_password"), error=error,
+            ask_old=False, action=self.kit.url(request, "logon_password"), error=error,
         )  # fmt: skip
 
     # --- finishing ----------------------------------------------------------------------------------------
@@ -263,7 +264,7 @@ class LogonPages:
         """Go to the next step (with its cookie), or sign in when none is left."""
         if pending.step is None:
             return self._sign_in(request, pending)
-        reply = Reply.redirect(self.kit.url(_STEP_PAGES[pending.step]))
+        reply = Reply.redirect(self.kit.url(request, _STEP_PAGES[pending.step]))
         return reply.set_cookie(self.kit.logon_cookie(request, self.kit.pending.dumps(pending)))
 
     def _sign_in(self, request: ConsoleRequest, pending: PendingLogon) -> Reply:
@@ -303,7 +304,7 @@ class LogonPages:
         )  # fmt: skip
         kit.service.record_logon(pending.account_id, pending.user_name)
         self._audit_success(request, session)
-        reply = Reply.redirect(safe_next(pending.next_url, kit.url("home")))
+        reply = Reply.redirect(kit.next_url(request, pending.next_url))
         reply.set_cookie(kit.session_cookie(request.facts, value))
         return reply.set_cookie(kit.clear_logon_cookie(request))
 

@@ -20,7 +20,7 @@ from .. import errors
 from ..credentials.authenticate import detect_scheme
 from ..facts import RequestFacts
 
-__all__ = ["CsrfRejected", "CsrfTokens", "is_browser", "safe_next"]
+__all__ = ["CsrfRejected", "CsrfTokens", "is_browser", "return_target", "safe_next"]
 
 MAX_NEXT_CHARS = 2048
 _NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -35,12 +35,14 @@ class CsrfRejected(errors.RAMError):
     default_message = "The form has expired or was not sent from this site. Reload the page and try again."
 
 
-def safe_next(value: str | None, default: str) -> str:
-    """``value`` if it is a same-origin path (``/…``), else ``default``.
+def safe_next(value: str | None, default: str, under: str = "") -> str:
+    """``value`` if it is a same-origin path (``/…``) at or below ``under`` (the app's mount point, as
+    :attr:`RequestFacts.root_path` spells it), else ``default``.
 
     Refused: absolute URLs (``https://evil``), scheme-relative ``//evil``, any backslash (browsers read
     ``/\\evil`` as ``//evil``), whitespace or control characters (browsers strip tabs and newlines, which
-    can turn ``/\\t/evil`` into ``//evil``), and anything that does not parse to a bare path.
+    can turn ``/\\t/evil`` into ``//evil``), anything that does not parse to a bare path, and paths outside
+    the mount (another app on the host: neither ``/app2`` nor ``/app/../x`` is below ``/app``).
     """
     if not value or len(value) > MAX_NEXT_CHARS:
         return default
@@ -49,7 +51,26 @@ def safe_next(value: str | None, default: str) -> str:
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or not parts.path.startswith("/"):
         return default
+    if under and not _below(parts.path, under):
+        return default
     return value
+
+
+def _below(path: str, root: str) -> bool:
+    """Whether ``path`` stays at or below ``root`` once a browser resolves its dot segments (``%2e`` too)."""
+    if path != root and not path.startswith(root + "/"):
+        return False
+    segments = path[len(root) :].lower().replace("%2e", ".").split("/")
+    return not any(segment in (".", "..") for segment in segments)
+
+
+def return_target(facts: RequestFacts) -> str:
+    """Where a browser sent to a console page was going, as a ``next`` value: its path and query under
+    the mount, for a GET or HEAD (a form's POST cannot be replayed); ``""`` when there is none."""
+    if facts.method not in ("GET", "HEAD"):
+        return ""
+    target = facts.full_path + (f"?{facts.query}" if facts.query else "")
+    return safe_next(target, "", facts.root_path)
 
 
 def is_browser(facts: RequestFacts) -> bool:

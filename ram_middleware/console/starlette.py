@@ -52,6 +52,7 @@ __all__ = ["ConsoleMiddleware", "console_routes", "mount_console", "require_mfa"
 
 Endpoint = Callable[[Request], Any]
 _METHODS = ["GET", "HEAD", "POST"]
+_ROOT_KEY = "ram.console.root"
 
 
 def console_routes(console: Console | Ram, **options: Any) -> Mount:
@@ -79,7 +80,7 @@ def _endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     @public
     async def page(request: Request) -> Response:
-        facts = RequestFacts.from_asgi(request.scope)
+        facts = _page_facts(console, request.scope)
         try:
             # The console's routes are public (nobody is signed in yet), so the middleware's body_timeout
             # never applies: a form that trickles in must not hold the request open for ever either.
@@ -97,6 +98,16 @@ def _endpoint(
 
     page.__name__ = f"ram_console_{name}"
     return page
+
+
+def _page_facts(console: Console, scope: Scope) -> RequestFacts:
+    """Facts of a request to a console page. The pages' :class:`Mount` has added the console's prefix to
+    the scope's ``root_path``; the facts name the mount point of the app the console belongs to."""
+    root = str(scope.get("root_path", ""))
+    prefix = console.settings.prefix
+    return RequestFacts.from_asgi(
+        {**scope, "root_path": root[: -len(prefix)] if root.endswith(prefix) else root}
+    )
 
 
 FORM_SECONDS = 30.0
@@ -144,7 +155,9 @@ def error_response(error: ErrorResponse) -> Response:
 
 class ConsoleMiddleware:
     """Renews the session cookie on responses once it is ``refresh_after`` old (the idle timeout counts
-    from the last request), and makes the console findable by ``require_mfa`` (``scope["ram.console"]``)."""
+    from the last request), and makes the console findable by ``require_mfa`` (``scope["ram.console"]``,
+    with the app's mount point in ``scope["ram.console.root"]``: a :class:`Mount` inside the app adds
+    its own path to ``root_path`` by the time an endpoint runs)."""
 
     def __init__(self, app: ASGIApp, *, console: Console) -> None:
         self.app = app
@@ -157,6 +170,7 @@ class ConsoleMiddleware:
             await self.app(scope, receive, send)
             return
         scope["ram.console"] = self.console
+        scope[_ROOT_KEY] = scope.get("root_path", "")
         if not any(name == b"cookie" and self._cookie in value for name, value in scope.get("headers", ())):
             await self.app(scope, receive, send)
             return
@@ -189,7 +203,7 @@ def require_mfa(
             found = console or _console_of(request)
             principal = current_principal(request)
             if not mfa_fresh(principal, max_age, found.kit.now()):
-                facts = RequestFacts.from_asgi(request.scope)
+                facts = RequestFacts.from_asgi(_app_scope(request.scope))
                 refusal = await run_in_threadpool(found.mfa_refusal, facts, principal, max_age)
                 if refusal is not None:
                     return error_response(refusal)
@@ -200,6 +214,12 @@ def require_mfa(
         return guarded
 
     return decorate
+
+
+def _app_scope(scope: Scope) -> Scope:
+    """``scope`` with the ``root_path`` the app itself was called with, when :class:`ConsoleMiddleware`
+    noted it (else the endpoint's own, right unless the endpoint sits in a :class:`Mount` of the app)."""
+    return {**scope, "root_path": scope[_ROOT_KEY]} if _ROOT_KEY in scope else scope
 
 
 def _console_of(request: Request) -> Console:

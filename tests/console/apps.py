@@ -9,14 +9,19 @@ Each page says who called and whether MFA is present, as HTML.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from flask import Flask, g
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ram_middleware.adapters.flask import RAM, require
 from ram_middleware.adapters.starlette import RAMMiddleware, current_principal, public, ram_route
@@ -125,3 +130,58 @@ def flask_app(ram: Ram) -> tuple[Flask, Console]:
 
 def make_app(variant: str, ram: Ram) -> tuple[Any, Console]:
     return flask_app(ram) if variant == "flask" else starlette_app(ram)
+
+
+# --- mounted below a path of the host ---------------------------------------------------------------------
+
+WAYS = ("framework", "proxy")
+"""How an app comes to sit below a path: the framework mounts it (werkzeug's DispatcherMiddleware,
+Starlette's ``Mount``), or a proxy strips the path and tells the server (which then receives the request
+without it, the mount in ``SCRIPT_NAME`` / ``root_path``)."""
+
+
+def mounted_app(variant: str, ram: Ram, mount: str, way: str) -> Any:
+    """The test app below ``mount``, with ``/danger`` also at ``/ops/danger`` (a Starlette ``Mount`` inside
+    the app, which adds to ``root_path`` before the endpoint runs)."""
+    if variant == "flask":
+        flask, _ = flask_app(ram)
+        danger = flask.view_functions["danger"]
+        flask.add_url_rule("/ops/danger", "ops_danger", danger, methods=["GET", "POST"])
+        if way == "framework":
+            return DispatcherMiddleware(NotFound(), {mount: flask})
+        return _stripping_wsgi(flask, mount)
+    inner, _ = starlette_app(ram)
+    inner.router.routes.append(Mount("/ops", routes=[Route("/danger", st_danger, methods=["GET", "POST"])]))
+    if way == "framework":
+        return Starlette(routes=[Mount(mount, app=inner)])
+    return _stripping_asgi(inner, mount)
+
+
+def _stripping_wsgi(app: WSGIApplication, mount: str) -> WSGIApplication:
+    """A proxy in front of a WSGI server: the server gets the request line without ``mount``."""
+
+    def proxied(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        if not path.startswith(mount + "/"):
+            return NotFound()(environ, start_response)
+        inner = path[len(mount) :]
+        environ = {**environ, "SCRIPT_NAME": mount, "PATH_INFO": inner, "RAW_URI": inner}
+        return app(environ, start_response)
+
+    return proxied
+
+
+def _stripping_asgi(app: ASGIApp, mount: str) -> ASGIApp:
+    """A proxy in front of an ASGI server told ``root_path`` (``uvicorn --root-path``): the server gets the
+    request without ``mount`` and, as the ASGI spec has it, puts ``root_path`` back in front of ``path``."""
+
+    async def proxied(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if not path.startswith(mount + "/"):
+            await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return
+        received = path[len(mount) :]
+        server = {"path": mount + received, "raw_path": (mount + received).encode(), "root_path": mount}
+        await app({**scope, **server}, receive, send)
+
+    return proxied

@@ -39,6 +39,7 @@ class Site:
     variant: str
     app: Any
     world: World
+    mount: str = ""  # where the app sits on its host ("": at the root)
 
     def client(self, base_url: str = "http://testserver", peer: str | None = None) -> Browser:
         """A browser; ``peer`` is the TCP peer address the app sees (default: each client's own)."""
@@ -47,7 +48,7 @@ class Site:
             http = httpx.Client(transport=transport, base_url=base_url, follow_redirects=False)
         else:
             http = _test_client(self.app, base_url, peer)
-        return Browser(http)
+        return Browser(http, self.mount)
 
 
 def make_site(variant: str, world: World) -> Site:
@@ -58,8 +59,9 @@ def make_site(variant: str, world: World) -> Site:
 class Browser:
     """A cookie-keeping client with console helpers."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, mount: str = "") -> None:
         self.http = http
+        self.mount = mount
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("headers", HTML)
@@ -84,10 +86,10 @@ class Browser:
         self, user: str, password: str = PASSWORD, *, account: str = ALIAS, next_url: str = ""
     ) -> httpx.Response:
         data = {"account": account, "user_name": user, "password": password, "next": next_url}
-        return self.submit("/console/logon", data)
+        return self.submit(f"{self.mount}/console/logon", data)
 
     def logon_mfa(self, code: str) -> httpx.Response:
-        return self.submit("/console/logon/mfa", {"code": code})
+        return self.submit(f"{self.mount}/console/logon/mfa", {"code": code})
 
     @property
     def session(self) -> str | None:

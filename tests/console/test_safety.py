@@ -18,6 +18,7 @@ from .apps import make_app
 from .world import World
 
 HOME = "/console/"
+MOUNTED_HOME = "/app/console/"
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -37,6 +38,14 @@ def test_same_origin_paths_are_kept(target: str) -> None:
 )  # fmt: skip
 def test_everything_else_falls_back(target: str | None) -> None:
     assert safe_next(target, HOME) == HOME
+
+
+def test_safe_next_below_a_mount() -> None:
+    for kept in ("/app", "/app?x=1", "/app/", "/app/reports?next=%2Fx", "/app/a..b/c"):
+        assert safe_next(kept, MOUNTED_HOME, "/app") == kept
+    for refused in ("/", "/ap", "/apple", "/app/..", "/app/./x", "/app/%2e%2E/x", "//app", "/\\app"):
+        assert safe_next(refused, MOUNTED_HOME, "/app") == MOUNTED_HOME
+    assert safe_next("/anything", HOME) == "/anything"  # no mount: any same-origin path, as before
 
 
 def test_csrf_token_is_bound_to_cookie_and_session() -> None:
