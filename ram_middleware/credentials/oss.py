@@ -40,6 +40,13 @@ V1 presigned URLs (oss2 ``Bucket.sign_url``: ``?OSSAccessKeyId=AK&Expires=<epoch
 * oss2 puts ``x-oss-date`` (when the caller passes it as a header) on the Date line instead of Expires;
   such URLs are refused, since Expires would then not be signed.
 
+V1 signs the decoded key and the sub-resources joined unescaped, so ``/bkt/a%3Facl`` (key ``a?acl``) and
+``/bkt/a?acl`` (GetObjectAcl of ``a``) share one string to sign, as do a sub-resource value holding
+``&tagging`` and a separate ``tagging``. The reading with the ``?`` in the key or the ``&`` in the value
+(followed by a sub-resource name) is refused (``IncompleteSignature``, header and presigned alike): an
+ordinary request cannot be re-sent as it. The converse cannot be caught: a client that signs such a key or
+value with V1 also signs the ordinary reading; V4 encodes both parts and has no such pairs.
+
 V4 presigned URLs (oss2 ``ProviderAuthV4`` ``Bucket.sign_url``: ``?x-oss-signature-version=OSS4-HMAC-SHA256
 &x-oss-credential=AK/<yyyymmdd>/<region>/<product>/aliyun_v4_request&x-oss-date=<yyyymmddTHHMMSSZ>
 &x-oss-expires=<seconds>[&x-oss-additional-headers=…][&x-oss-security-token=…]&x-oss-signature=<hex>``)
@@ -264,6 +271,28 @@ def v1_canonicalized_resource(resource: str, pairs: Iterable[tuple[str, str]]) -
     return resource + "?" + "&".join([_name_or_pair(name, value) for name, value in subresources])
 
 
+def _starts_with_subresource(text: str) -> bool:
+    return text.partition("&")[0].partition("=")[0] in SUBRESOURCES
+
+
+def _check_v1_unambiguous(resource: str, pairs: Iterable[tuple[str, str]]) -> None:
+    """IncompleteSignature for a request whose V1 canonicalized resource is also another request's: a ``?``
+    in the decoded path, or an ``&`` in a signed sub-resource value, followed by a sub-resource name (key
+    ``a?acl`` reads as key ``a`` with ``?acl``; ``response-content-type=x&tagging`` as two sub-resources).
+    V1 joins these parts unescaped, so one signature serves both readings; refusing the one holding such
+    text keeps an ordinary signed request (PutBucketAcl: ``/bkt/?acl``) from being re-sent as the other
+    (PutObject of key ``?acl``)."""
+    values = [value for name, value in pairs if name in SUBRESOURCES and "&" in value]
+    if ("?" in resource and any(map(_starts_with_subresource, resource.split("?")[1:]))) or any(
+        _starts_with_subresource(piece) for value in values for piece in value.split("&")[1:]
+    ):
+        raise errors.IncompleteSignature(
+            "An OSS V1 signature does not tell this request from another one: a '?' in the object key or "
+            "an '&' in a sub-resource value is followed by a sub-resource name. Sign it with "
+            "OSS4-HMAC-SHA256 instead."
+        )
+
+
 def v1_string_to_sign(
     method: str, md5: str, content_type: str, date: str, oss_headers: str, resource: str
 ) -> str:
@@ -351,7 +380,9 @@ def _v1_request(
     md5 = facts.header("content-md5") or ""
     check_content_md5(facts, md5)
     oss_headers = prefixed_headers(facts.headers, "x-oss-")
-    resource = v1_canonicalized_resource(signed_resource_path(facts, *hosts), facts.query_pairs)
+    path = signed_resource_path(facts, *hosts)
+    _check_v1_unambiguous(path, facts.query_pairs)
+    resource = v1_canonicalized_resource(path, facts.query_pairs)
     to_sign = v1_string_to_sign(facts.method, md5, facts.content_type, date_line, oss_headers, resource)
     alternatives: tuple[str, ...] = ()
     if facts.content_type == _WSGIREF_DEFAULT_TYPE:  # perhaps wsgiref's, for an upload that sent none
