@@ -36,6 +36,7 @@ from xml.sax.saxutils import escape
 from . import errors
 from .audit import AuditDecision, AuditEvent, AuditSink, JsonLinesSink
 from .context import ContextBuilder, format_time
+from .credentials.authenticate import aws_service
 from .credentials.coverage import host_covered, signed_view
 from .crypto import SecretBox, generate_key
 from .facts import RequestFacts, from_own_site
@@ -533,9 +534,9 @@ class Authorizer:
         headers = [("x-acs-request-id", request_id)]
         if error.status == 401:
             headers.append(("www-authenticate", "ACS3-HMAC-SHA256"))
-        aws_service = _aws_service(facts)
-        if aws_service is not None:  # botocore reads the Code only from its services' XML error shapes
-            payload = _aws_error_document(body, aws_service)
+        service = aws_service(facts)
+        if service is not None:  # botocore reads the Code only from its services' XML error shapes
+            payload = _aws_error_document(body, service)
             headers.append(("content-type", "application/xml"))
         elif _wants_xml(facts):
             payload = _xml_document(body)
@@ -594,15 +595,6 @@ def _wants_xml(facts: RequestFacts) -> bool:
         return facts.params.get("Format", "").upper() == "XML"
     except errors.RAMError:
         return False
-
-
-def _aws_service(facts: RequestFacts) -> str | None:
-    """The credential scope's service of an AWS SigV4-signed request (``""`` if unreadable), else None."""
-    authorization = facts.header("authorization") or ""
-    if authorization.lstrip().partition(" ")[0] != "AWS4-HMAC-SHA256":
-        return None
-    credential = authorization.partition("Credential=")[2].partition(",")[0].split("/")
-    return credential[3] if len(credential) == 5 else ""
 
 
 def _aws_error_document(body: Mapping[str, Any], service: str) -> bytes:

@@ -44,7 +44,16 @@ from .oss import (
 )
 from .signature_v1 import RPC_MARKERS, parse_roa, parse_rpc
 
-__all__ = ["NONCE_CLOCK_MARGIN", "Authenticator", "KeyResolver", "SessionAuthenticating", "detect_scheme"]
+__all__ = [
+    "AWS_PRESIGNED",
+    "AWS_V2",
+    "NONCE_CLOCK_MARGIN",
+    "Authenticator",
+    "KeyResolver",
+    "SessionAuthenticating",
+    "aws_service",
+    "detect_scheme",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +68,11 @@ _CREDENTIAL_HEADERS = (
     "x-amz-security-token",
 )
 _AWS_PRESIGN_MARKERS = frozenset({"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm"})
+# S3's Signature Version 2 query form, which botocore's S3 client presigns with unless told "s3v4".
+_AWS_V2_QUERY_MARKER = "AWSAccessKeyId"
+AWS_PRESIGNED = "aws-presigned"
+AWS_V2 = "aws-v2"
+_AWS_SCHEMES = frozenset({"aws-v4", AWS_V2, AWS_PRESIGNED})
 _STS_PREFIX = "STS."
 _DERIVED_CACHE_SIZE = 4096
 _HIDDEN = "<hidden: the server does not run in debug mode>"
@@ -95,8 +109,8 @@ def _utc_now() -> datetime:
 
 def detect_scheme(facts: RequestFacts) -> str | None:
     """The scheme whose marker the request carries: ``acs3``, ``roa``, ``oss-v1``, ``oss-v4``, ``aws-v4``,
-    ``oss-v1-query``, ``oss-v4-query``, ``rpc-v1``, ``unknown`` (a credential we cannot read), or None
-    (anonymous)."""
+    ``oss-v1-query``, ``oss-v4-query``, ``rpc-v1``, ``aws-presigned`` or ``aws-v2`` (AWS forms refused
+    with their own message), ``unknown`` (a credential we cannot read), or None (anonymous)."""
     authorization = facts.header_map.get("authorization")
     if authorization is not None:
         return _scheme_of(single(authorization, "Authorization") or "")
@@ -112,8 +126,11 @@ def detect_scheme(facts: RequestFacts) -> str | None:
     if "x-oss-" in query and any(name in V4_PRESIGN_MARKERS for name, _ in facts.query_pairs):
         return SCHEME_V4_QUERY
     if "X-Amz-" in query and any(name in _AWS_PRESIGN_MARKERS for name, _ in facts.query_pairs):
-        return "unknown"  # an AWS presigned URL: a credential, not accepted (never anonymous)
-    if not facts.params.keys().isdisjoint(RPC_MARKERS):
+        return AWS_PRESIGNED  # a credential, not accepted (never anonymous)
+    params = facts.params
+    if _AWS_V2_QUERY_MARKER in params and "AccessKeyId" not in params:
+        return AWS_PRESIGNED  # its "Signature" would otherwise read as an RPC request without AccessKeyId
+    if not params.keys().isdisjoint(RPC_MARKERS):
         return "rpc-v1"
     if any(facts.header(name) is not None for name in _CREDENTIAL_HEADERS):
         return "unknown"
@@ -124,9 +141,36 @@ def _scheme_of(authorization: str) -> str:
     word = authorization.lstrip().partition(" ")[0]
     if word.startswith("ACS3-"):
         return "acs3"
-    return {"acs": "roa", "OSS": "oss-v1", "OSS4-HMAC-SHA256": "oss-v4", "AWS4-HMAC-SHA256": "aws-v4"}.get(
-        word, "unknown"
-    )
+    return _SCHEME_WORDS.get(word, "unknown")
+
+
+_SCHEME_WORDS = {
+    "acs": "roa",
+    "OSS": "oss-v1",
+    "OSS4-HMAC-SHA256": "oss-v4",
+    "AWS4-HMAC-SHA256": "aws-v4",
+    "AWS": AWS_V2,
+}
+
+
+def aws_service(facts: RequestFacts) -> str | None:
+    """The AWS service a request signed in an AWS scheme names (its credential scope's; ``s3`` for
+    Signature Version 2, which only S3 clients send in these forms; ``""`` if unreadable), so that its
+    refusal comes in that service's XML error shape; None for every other request."""
+    try:
+        scheme = detect_scheme(facts)
+        if scheme not in _AWS_SCHEMES:
+            return None
+        if scheme == "aws-v4":
+            credential = (facts.header("authorization") or "").partition("Credential=")[2].partition(",")[0]
+        else:
+            credential = dict(facts.query_pairs).get("X-Amz-Credential", "")
+    except errors.RAMError:  # a header twice, a query that does not decode: no service to name
+        return None
+    if not credential and scheme != "aws-v4":
+        return "s3"
+    scope = credential.split("/")
+    return scope[3] if len(scope) == 5 else ""
 
 
 NONCE_CLOCK_MARGIN = 120.0
@@ -260,6 +304,17 @@ class Authenticator:
             return parse_oss_v4(facts, authorization, domains=domains, cnames=cnames)
         if scheme == "aws-v4":
             return parse_aws4(facts, authorization)
+        if scheme == AWS_PRESIGNED:
+            raise errors.IncompleteSignature(
+                "AWS presigned URLs (X-Amz-Signature, or AWSAccessKeyId and Signature, in the query) are not "
+                "accepted: sign each request with an AWS4-HMAC-SHA256 Authorization header, or use an OSS "
+                "presigned URL."
+            )
+        if scheme == AWS_V2:
+            raise errors.IncompleteSignature(
+                "AWS Signature Version 2 (Authorization: AWS <AccessKeyId>:<Signature>) is not accepted: "
+                'sign with AWS4-HMAC-SHA256 (botocore: Config(signature_version="s3v4")).'
+            )
         raise errors.IncompleteSignature(
             "The request carries a credential in a form this service does not accept "
             "(use RPC v1, ACS3-HMAC-SHA256, ROA, OSS, OSS4-HMAC-SHA256 or AWS4-HMAC-SHA256 signatures, "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import botocore.session
 import oss2  # type: ignore[import-untyped]
 import pytest
 import requests
@@ -23,6 +24,7 @@ from alibabacloud_tea_openapi.client import Client as TeaClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
 from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
 from flask import Flask, g
@@ -221,6 +223,29 @@ def test_botocore_sigv4_allowed_and_denied(live: Live, service: str, name: str, 
     code = error.findtext("Code") if service == "s3" else error.findtext("Error/Code")
     assert (error.tag, code) == ("Error" if service == "s3" else "ErrorResponse", "NoPermission")
     assert error.findtext("RequestId") == denied.headers["x-acs-request-id"]
+
+
+def _s3_client(live: Live, endpoint: str, **config: Any) -> Any:
+    key = live.world.keys["alice"]
+    return botocore.session.get_session().create_client(
+        "s3", endpoint_url=endpoint, region_name="cn-hangzhou", aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret, config=BotoConfig(s3={"addressing_style": "path"}, **config),
+    )  # fmt: skip
+
+
+def _s3_error(response: requests.Response) -> tuple[int, str | None, str]:
+    error = ET.fromstring(response.content)
+    assert error.tag == "Error" and error.findtext("RequestId") == response.headers["x-acs-request-id"]
+    return response.status_code, error.findtext("Code"), error.findtext("Message") or ""
+
+
+@pytest.mark.parametrize("version", [None, "s3v4"])  # by default, botocore presigns S3 with SigV2
+def test_botocore_presigned_urls_are_refused_in_s3_xml(live: Live, version: str | None) -> None:
+    client = _s3_client(live, f"http://{live.endpoint}", signature_version=version)
+    url = client.generate_presigned_url("get_object", Params={"Bucket": "notes", "Key": "a"}, ExpiresIn=60)
+    status, code, message = _s3_error(requests.get(url, timeout=10))
+    assert (status, code) == (400, "IncompleteSignature")
+    assert "AWS presigned URLs" in message
 
 
 def test_tea_roa_v2_with_a_form_body(live: Live) -> None:

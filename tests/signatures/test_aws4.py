@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from unittest import mock
 from urllib.parse import quote, urlencode, urlsplit
 
+import botocore.session
 import pytest
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from ram_middleware import errors
 from ram_middleware.adapters.common import body_is_signed
-from ram_middleware.credentials.authenticate import Authenticator
+from ram_middleware.credentials.authenticate import Authenticator, detect_scheme
 from ram_middleware.credentials.coverage import signed_view
 from ram_middleware.facts import RequestFacts
 from ram_middleware.guard import MemoryGuard
@@ -176,3 +177,35 @@ def test_an_aws_presigned_url_is_a_credential_not_anonymous() -> None:
     query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20240102%2Fus-east-1%2Fs3%2Faws4_request"
     facts = RequestFacts("GET", "/b/k", query + "&X-Amz-Signature=00", (("host", HOST),), b"", "127.0.0.1")
     refused(facts, errors.IncompleteSignature, "AWS4-HMAC-SHA256")
+
+
+def botocore_presigned(signature_version: str | None) -> RequestFacts:
+    """The URL botocore's S3 client presigns for GetObject (its default for S3 is Signature Version 2's
+    query form, ``AWSAccessKeyId``/``Signature``/``Expires``)."""
+    client = botocore.session.get_session().create_client(
+        "s3", endpoint_url=f"http://{HOST}", region_name="us-east-1", aws_access_key_id=AK,
+        aws_secret_access_key=SECRET, config=Config(signature_version=signature_version),
+    )  # fmt: skip
+    url = client.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
+    split = urlsplit(url)
+    return RequestFacts("GET", split.path, split.query, (("host", HOST),), b"", "127.0.0.1")
+
+
+@pytest.mark.parametrize("version", [None, "s3v4"])
+def test_botocore_presigned_urls_are_refused_as_such(version: str | None) -> None:
+    facts = botocore_presigned(version)
+    assert ("X-Amz-Signature=" in facts.query) == (version == "s3v4")
+    assert detect_scheme(facts) == "aws-presigned"
+    refused(facts, errors.IncompleteSignature, "AWS presigned URLs")
+
+
+def test_aws_signature_version_2_headers_are_refused_as_such() -> None:
+    facts = botocore_facts("GET", "/b/k", service="s3")
+    v2 = _with(facts, authorization=f"AWS {AK}:c2lnbmF0dXJl")
+    assert detect_scheme(v2) == "aws-v2"
+    refused(v2, errors.IncompleteSignature, "Signature Version 2")
+
+
+def test_an_rpc_request_with_an_aws_access_key_id_parameter_stays_rpc() -> None:
+    facts = RequestFacts("GET", "/", "Action=GetUser&AccessKeyId=LTAI&Signature=x&AWSAccessKeyId=y")
+    assert detect_scheme(facts) == "rpc-v1"
