@@ -169,7 +169,11 @@ def _payload_hash(facts: RequestFacts, declared: str | None) -> str:
     if declared == UNSIGNED_PAYLOAD:
         return declared
     if declared.startswith("STREAMING-"):
-        raise errors.IncompleteSignature("Chunked (STREAMING-…) payload signing is not supported.")
+        raise errors.IncompleteSignature(
+            "aws-chunked uploads (X-Amz-Content-SHA256: STREAMING-…) are not supported: configure the client "
+            'with request_checksum_calculation="when_required" (botocore Config), or sign the body\'s '
+            "SHA-256 or UNSIGNED-PAYLOAD."
+        )
     if declared != sha256_hex(facts.body):
         raise errors.SignatureMismatch(
             "Specified signature is not matched with our calculation: "

@@ -225,6 +225,10 @@ def test_botocore_sigv4_allowed_and_denied(live: Live, service: str, name: str, 
     assert error.findtext("RequestId") == denied.headers["x-acs-request-id"]
 
 
+class _Sent(Exception):
+    """Stops botocore once it has signed the request (not a network error: it will not retry)."""
+
+
 def _s3_client(live: Live, endpoint: str, **config: Any) -> Any:
     key = live.world.keys["alice"]
     return botocore.session.get_session().create_client(
@@ -246,6 +250,29 @@ def test_botocore_presigned_urls_are_refused_in_s3_xml(live: Live, version: str 
     status, code, message = _s3_error(requests.get(url, timeout=10))
     assert (status, code) == (400, "IncompleteSignature")
     assert "AWS presigned URLs" in message
+
+
+def test_botocore_aws_chunked_upload_is_refused_in_s3_xml(live: Live) -> None:
+    # botocore sends aws-chunked (STREAMING-…) uploads over HTTPS unless told "when_required": captured
+    # from an HTTPS client, then delivered to the plain-HTTP server as sent.
+    client = _s3_client(live, "https://127.0.0.1")
+    sent: list[Any] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(request)
+        raise _Sent
+
+    client.meta.events.register("before-send.s3.PutObject", capture)
+    with pytest.raises(_Sent):
+        client.put_object(Bucket="notes", Key="a", Body=b"hello")
+    (request,) = sent
+    assert request.headers["X-Amz-Content-SHA256"].startswith(b"STREAMING-")
+    body = request.body.read()
+    headers = {name: value for name, value in request.headers.items() if name != "Transfer-Encoding"}
+    response = requests.put(f"http://{live.endpoint}/notes/a", data=body, headers=headers, timeout=10)
+    status, code, message = _s3_error(response)
+    assert (status, code) == (400, "IncompleteSignature")
+    assert "aws-chunked" in message and 'request_checksum_calculation="when_required"' in message
 
 
 def test_tea_roa_v2_with_a_form_body(live: Live) -> None:
