@@ -28,6 +28,7 @@ __all__ = [
     "b64_hmac_sha1",
     "canonical_path",
     "check_nonce",
+    "check_unrepeated",
     "content_md5",
     "encode_pairs",
     "format_http_date",
@@ -392,6 +393,15 @@ def single(values: Iterable[str], name: str) -> str | None:
     if len(found) > 1:
         raise errors.IncompleteSignature(f'The header "{name}" appears more than once.')
     return found[0]
+
+
+def check_unrepeated(index: Mapping[str, tuple[str, ...]], names: Iterable[str]) -> None:
+    """IncompleteSignature for the first of ``names`` (lower-case) sent more than once: the string to sign
+    joins repeated values with ``,``, so a signed ``1,2`` re-sent as ``1`` and ``2`` would verify while an
+    app reading the header's first value saw ``1``."""
+    for name in names:
+        if len(index.get(name, ())) > 1:
+            raise errors.IncompleteSignature(f'The signed header "{name[:64]}" appears more than once.')
 
 
 def prefixed_headers(headers: Iterable[tuple[str, str]], prefix: str) -> str:

@@ -75,6 +75,7 @@ from .encoding import (
     SignedRequest,
     Signer,
     b64_hmac_sha1,
+    check_unrepeated,
     parse_compact_time,
     parse_http_date,
     pct,
@@ -260,6 +261,15 @@ def _name_or_pair(name: str, value: str) -> str:
     return f"{name}={value}" if value else name
 
 
+def _check_signed_headers_unrepeated(facts: RequestFacts, additional: Iterable[str]) -> None:
+    """No x-oss-*, Content-Type, Content-MD5 or additional header more than once (oss2 never repeats one)."""
+    index = facts.header_map
+    if len(index) == len(facts.headers):  # no header repeats: the common case, one comparison
+        return
+    wanted = {*V4_DEFAULT_SIGNED, *additional}
+    check_unrepeated(index, [name for name in index if name.startswith("x-oss-") or name in wanted])
+
+
 # --- V1 --------------------------------------------------------------------------------------------------
 
 
@@ -377,6 +387,7 @@ def _v1_request(
     expires_at: float | None = None,
 ) -> SignedRequest:
     """The V1 string to sign (header or presigned form: they differ only in the Date line)."""
+    _check_signed_headers_unrepeated(facts, ())
     md5 = facts.header("content-md5") or ""
     check_content_md5(facts, md5)
     oss_headers = prefixed_headers(facts.headers, "x-oss-")
@@ -547,6 +558,7 @@ def _v4_request(
             "x-oss-content-sha256 is not the SHA-256 of the request body."
         )
     additional = sorted(name.lower() for name in additional_headers.split(";") if name)
+    _check_signed_headers_unrepeated(facts, additional)
     head = (
         facts.method,
         pct(signed_resource_path(facts, *hosts), keep_slash=True),

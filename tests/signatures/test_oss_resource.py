@@ -1,6 +1,6 @@
-"""What an OSS signature binds of the resource: bucket operations (``/bucket/``) as oss2 signs them in path
-and virtual-hosted style, and requests whose V1 string to sign would read as another request's. The capture
-helpers and the virtual-host settings come from the virtual-host tests."""
+"""What an OSS signature binds: bucket operations (``/bucket/``) as oss2 signs them in path and
+virtual-hosted style, requests whose V1 string to sign would read as another request's, and repeated
+headers. The capture helpers and the virtual-host settings come from the virtual-host tests."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ram_middleware.credentials.oss import signed_resource_path, v1_canonicalize
 from ram_middleware.facts import RequestFacts
 
 from .test_oss_presign import BUCKET
-from .test_oss_virtual_host import DOMAIN, VHOST, authenticator, refused, sent_by_oss2, with_host
+from .test_oss_virtual_host import DOMAIN, KEY, VHOST, authenticator, refused, sent_by_oss2, with_host
 
 PATH_STYLE = "http://127.0.0.1:18765"
 ENDPOINTS = {"path-style": PATH_STYLE, "virtual-hosted": f"http://{DOMAIN}"}
@@ -105,3 +105,19 @@ def test_v4_signs_such_keys_unambiguously(key: str) -> None:
     assert authenticator(at=None).authenticate(facts) is not None
     base, _, rest = key.rpartition("?")
     refused(moved(facts, f"/{BUCKET}/{base}", rest), "SignatureDoesNotMatch", at=None)
+
+
+# --- repeated headers -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+@pytest.mark.parametrize("name", ["x-oss-meta-a", "x-oss-object-acl", "Content-Type"])
+def test_a_signed_header_sent_twice_is_refused(version: str, name: str) -> None:
+    # The string to sign joins repeated values with ",", so a signed "1,2" re-sent as "1" and "2" would
+    # verify while the app, which reads a header's first value, sees "1".
+    facts = sent_by_oss2(lambda b: b.get_object(KEY, headers={name: "1,2"}), version=version)
+    assert authenticator(at=None).authenticate(facts) is not None
+    kept = tuple((n, v) for n, v in facts.headers if n.lower() != name.lower())
+    split = RequestFacts(facts.method, facts.path, facts.query, (*kept, (name, "1"), (name, "2")), facts.body)
+    error = refused(split, "IncompleteSignature", at=None)
+    assert name.lower() in error.message and "more than once" in error.message
