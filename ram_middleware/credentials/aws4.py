@@ -3,7 +3,7 @@
 ``Authorization: AWS4-HMAC-SHA256 Credential=<AK>/<yyyymmdd>/<region>/<service>/aws4_request,
 SignedHeaders=…, Signature=<hex>`` with ``X-Amz-Date``. The canonical request is the method, the canonical
 URI, the query (names and values RFC 3986-encoded, sorted by encoded name then value), ``name:value`` per
-signed header (values trimmed, inner runs of spaces made one, repeated values joined with ``,``), the
+signed header (values trimmed, inner runs of spaces made one), the
 signed-header list and the payload hash; the key is the HMAC chain from ``"AWS4" + secret`` over the date,
 region, service and ``aws4_request``. The AccessKeys are ours: an AWS client is configured with a RAM
 user's AccessKeyId and secret (or an STS key, its SecurityToken in ``X-Amz-Security-Token``).
@@ -15,6 +15,8 @@ Decisions, chosen here:
   encoding is one-to-one, so the signature still binds the path the app decodes. A non-S3 request whose
   path botocore would normalise before signing (``//``, ``.``, ``..`` segments) is refused: its signature
   would not bind the path the app routes.
+* A signed header sent twice is refused: SigV4 would sign its values joined with ``,``, which also reads as
+  one header holding a ``,`` (botocore never repeats one).
 * Signed headers: ``host`` and ``x-amz-date`` always; ``content-type``, ``x-amz-content-sha256``,
   ``x-amz-security-token``, ``x-acs-action`` and ``x-acs-version`` whenever present (what the RPC resolver
   and the app read must be signed).
@@ -41,6 +43,7 @@ from .encoding import (
     SignedRequest,
     Signer,
     check_signed_set,
+    check_unrepeated,
     one_header,
     parse_compact_time,
     pct,
@@ -109,6 +112,7 @@ def parse_aws4(facts: RequestFacts, authorization: str) -> SignedRequest:
     index = facts.header_map
     names = fields["SignedHeaders"].split(";")
     _check_signed(index, names)
+    check_unrepeated(index, names)
     amz_date = one_header(index, "x-amz-date")
     signed_at = parse_compact_time(amz_date)
     if amz_date[:8] != date:

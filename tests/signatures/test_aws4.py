@@ -146,6 +146,16 @@ def test_headers_that_must_be_signed() -> None:
     refused(_with(facts, authorization=without_host), errors.IncompleteSignature, '"host" must be signed')
 
 
+@pytest.mark.parametrize("name", ["X-Amz-Meta-A", "Content-Type"])
+def test_a_signed_header_sent_twice_is_refused(name: str) -> None:
+    # Signed joined with ",": "1,2" re-sent as two headers would verify while the app read "1".
+    facts = botocore_facts("PUT", "/b/k", service="s3", headers={name: "1,2"})
+    assert authenticate(facts) is not None
+    split = _with(facts, drop=name.lower(), add=(name, "1"))
+    split = _with(split, add=(name, "2"))
+    refused(split, errors.IncompleteSignature, f'"{name.lower()}" appears more than once')
+
+
 def test_malformed_authorization_headers() -> None:
     facts = botocore_facts("GET", "/")
     auth = facts.header("authorization") or ""
