@@ -72,7 +72,6 @@ _AWS_PRESIGN_MARKERS = frozenset({"X-Amz-Signature", "X-Amz-Credential", "X-Amz-
 _AWS_V2_QUERY_MARKER = "AWSAccessKeyId"
 AWS_PRESIGNED = "aws-presigned"
 AWS_V2 = "aws-v2"
-_AWS_SCHEMES = frozenset({"aws-v4", AWS_V2, AWS_PRESIGNED})
 _STS_PREFIX = "STS."
 _DERIVED_CACHE_SIZE = 4096
 _HIDDEN = "<hidden: the server does not run in debug mode>"
@@ -156,19 +155,23 @@ _SCHEME_WORDS = {
 def aws_service(facts: RequestFacts) -> str | None:
     """The AWS service a request signed in an AWS scheme names (its credential scope's; ``s3`` for
     Signature Version 2, which only S3 clients send in these forms; ``""`` if unreadable), so that its
-    refusal comes in that service's XML error shape; None for every other request."""
-    try:
-        scheme = detect_scheme(facts)
-        if scheme not in _AWS_SCHEMES:
-            return None
-        if scheme == "aws-v4":
-            credential = (facts.header("authorization") or "").partition("Credential=")[2].partition(",")[0]
-        else:
+    refusal comes in that service's XML error shape; None for every other request. An Authorization
+    header is read from its first value (two of them are refused, in the shape the first asks for)."""
+    authorization = facts.header("authorization")
+    if authorization is not None:
+        scheme = _scheme_of(authorization)
+        if scheme != "aws-v4":
+            return "s3" if scheme == AWS_V2 else None
+        credential = authorization.partition("Credential=")[2].partition(",")[0]
+    else:
+        try:
+            if detect_scheme(facts) != AWS_PRESIGNED:
+                return None
             credential = dict(facts.query_pairs).get("X-Amz-Credential", "")
-    except errors.RAMError:  # a header twice, a query that does not decode: no service to name
-        return None
-    if not credential and scheme != "aws-v4":
-        return "s3"
+        except errors.RAMError:  # a query that does not decode: no service to name
+            return None
+        if not credential:  # S3's Signature Version 2 form
+            return "s3"
     scope = credential.split("/")
     return scope[3] if len(scope) == 5 else ""
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ram_middleware import errors
 from ram_middleware.adapters.common import body_is_signed
-from ram_middleware.credentials.authenticate import Authenticator, detect_scheme
+from ram_middleware.credentials.authenticate import Authenticator, aws_service, detect_scheme
 from ram_middleware.credentials.coverage import signed_view
 from ram_middleware.facts import RequestFacts
 from ram_middleware.guard import MemoryGuard
@@ -214,6 +214,19 @@ def test_aws_signature_version_2_headers_are_refused_as_such() -> None:
     v2 = _with(facts, authorization=f"AWS {AK}:c2lnbmF0dXJl")
     assert detect_scheme(v2) == "aws-v2"
     refused(v2, errors.IncompleteSignature, "Signature Version 2")
+
+
+def test_the_service_whose_xml_error_shape_a_refusal_takes() -> None:
+    facts = botocore_facts("GET", "/")
+    auth = facts.header("authorization") or ""
+    assert aws_service(facts) == "sts"
+    assert aws_service(_with(facts, add=("Authorization", auth))) == "sts"  # two headers: refused, as STS
+    assert aws_service(botocore_facts("GET", "/b/k", service="s3")) == "s3"
+    assert aws_service(_with(facts, authorization=f"AWS {AK}:c2ln")) == "s3"
+    for version in (None, "s3v4"):
+        assert aws_service(botocore_presigned(version)) == "s3"
+    assert aws_service(_with(facts, authorization="OSS a:b")) is None
+    assert aws_service(RequestFacts("GET", "/", "Action=GetUser&AccessKeyId=a&Signature=b")) is None
 
 
 def test_an_rpc_request_with_an_aws_access_key_id_parameter_stays_rpc() -> None:
