@@ -3,8 +3,8 @@
 ``apply`` prints the plan first and asks before changing anything (``--yes`` skips the question,
 ``--dry-run`` stops after the plan); a second apply of the same file finds nothing to do. New credentials
 (AccessKey secrets, initial console passwords) are printed once, at the end. On the local store the apply is
-one transaction: a change that fails leaves the account as it was. Through the RAM API each change is made
-as it runs; a failure names the changes made before it.
+one transaction, opened once the new passwords are hashed: a change that fails leaves the account as it
+was. Through the RAM API each change is made as it runs; a failure names the changes made before it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ from pathlib import Path
 
 import click
 
-from ..organisation import ApplyResult, dump_organisation, export, load_organisation, plan, run_changes
+from ..organisation import (
+    ApplyResult,
+    NewPasswords,
+    dump_organisation,
+    export,
+    load_organisation,
+    plan,
+    run_changes,
+)
 from . import main
 from .backend import Backend, backend_command
 from .output import Output
@@ -36,7 +44,8 @@ def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run:
     """Make the account match an organisation file (idempotent; shows the plan first; on the local store
     all of it or, if a change fails, none of it)."""
     org = load_organisation(path)
-    changes = plan(backend, None, org)
+    passwords = NewPasswords(backend)  # made once, hashed before the store transaction opens
+    changes = plan(backend, None, org, passwords=passwords)
     steps = [change.description for change in changes]
     if not changes:
         out.done(
@@ -53,7 +62,7 @@ def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run:
     if not yes:
         click.confirm("Apply these changes?", abort=True, err=True)
     # Planned again inside the unit of work: what runs is what was shown, or nothing (PlanChanged).
-    result = run_changes(backend, lambda: plan(backend, None, org), expected=steps)
+    result = run_changes(backend, lambda: plan(backend, None, org, passwords=passwords), expected=changes)
     if out.json_output:
         failed = None if result.error is None else {"Step": result.failed, "Code": result.error.code}
         out.data(

@@ -23,7 +23,7 @@ import httpx
 from .. import errors
 from ..client import RamAuth
 from ..identity import AttachTarget
-from ..organisation.target import Api
+from ..organisation.target import Api, NewPassword, plain_password
 from ..policy import AttachedPolicy, Decision, PolicySet, decide_with_session, make_request, parse_policy
 from .backend import NotSupportedHere, Subject
 
@@ -332,17 +332,20 @@ class RemoteBackend:
     def get_login_profile(self, user_name: str) -> Api:
         return dict(self.call("GetLoginProfile", {"UserName": user_name})["LoginProfile"])
 
+    def prepare_password(self, user_name: str, password: str) -> NewPassword:
+        return password  # the server checks and hashes it
+
     def create_login_profile(
         self,
         user_name: str,
-        password: str,
+        password: NewPassword,
         *,
         password_reset_required: bool = False,
         mfa_bind_required: bool = False,
     ) -> Api:
         params = {
             "UserName": user_name,
-            "Password": password,
+            "Password": plain_password(password),
             "PasswordResetRequired": password_reset_required,
             "MFABindRequired": mfa_bind_required,
         }

@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "LOGIN_WINDOW_SECONDS",
     "LogonThrottle",
     "PasswordPolicy",
+    "PreparedPassword",
     "check_reuse",
     "hash_password",
     "is_expired",
@@ -52,6 +53,18 @@ def hash_password(pw: str) -> str:
     if len(pw) > MAX_PASSWORD_CHARS:
         raise errors.InvalidParameter("Password.Length", "The password is too long.")
     return str(_HASHER.hash(pw))
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPassword:
+    """A new console password and its hash, made ahead of the write that stores it so that the slow hash
+    never holds the store's write lock (``RamService.prepare_password``; ``ram apply`` prepares every new
+    console logon's before its transaction opens). The service still checks ``password`` against the
+    password policy inside the write. Only Python code can build one: the RAM API passes text, which is
+    always hashed, so no caller can hand in a hash of its own."""
+
+    password: str = field(repr=False)
+    password_hash: str = field(repr=False)
 
 
 def verify_password(stored_hash: str, pw: str) -> bool:

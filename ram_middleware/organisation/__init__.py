@@ -31,6 +31,7 @@ from __future__ import annotations
 from .export import export as export
 from .plan import ApplyResult as ApplyResult
 from .plan import Change as Change
+from .plan import NewPasswords as NewPasswords
 from .plan import PlanChanged as PlanChanged
 from .plan import apply as apply
 from .plan import as_target as as_target
@@ -48,6 +49,7 @@ __all__ = [
     "ACCOUNT_PLACEHOLDER",
     "ApplyResult",
     "Change",
+    "NewPasswords",
     "OrgTarget",
     "OrganisationFileError",
     "PlanChanged",

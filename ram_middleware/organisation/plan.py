@@ -14,9 +14,18 @@ from ..identity import AttachTarget
 from ..policy import PolicyKind, parse_policy
 from ..service import RamService
 from .schema import ACCOUNT_PLACEHOLDER, OrganisationFileError, at_path, validate_organisation
-from .target import Api, OrgTarget, ServiceTarget
+from .target import Api, NewPassword, OrgTarget, ServiceTarget, plain_password
 
-__all__ = ["ApplyResult", "Change", "PlanChanged", "apply", "as_target", "plan", "run_changes"]
+__all__ = [
+    "ApplyResult",
+    "Change",
+    "NewPasswords",
+    "PlanChanged",
+    "apply",
+    "as_target",
+    "plan",
+    "run_changes",
+]
 
 _ROTATE = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
 _SECRET_FIELDS = ("UserName", "Password", "AccessKeyId", "AccessKeySecret")
@@ -25,11 +34,14 @@ _COMMIT = "commit"  # ApplyResult.failed when the store failed at the commit, af
 
 @dataclass(frozen=True)
 class Change:
-    """One step of a plan: what will be done, in words, and the call that does it."""
+    """One step of a plan: what will be done, in words, and the call that does it. ``prepare``, when set,
+    is slow work the call needs (a new password's hash), done before the unit of work opens
+    (:func:`run_changes`) so that it never holds the store's write lock."""
 
     description: str
     run: Callable[[], object] = field(repr=False, compare=False)
     secret_label: str | None = None  # set when the step yields a secret to show once
+    prepare: Callable[[], object] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -48,6 +60,25 @@ class ApplyResult:
     error: errors.RAMError | None = None
     rolled_back: bool = False
     in_doubt: bool = False
+
+
+class NewPasswords:
+    """The initial console passwords of one apply: one per user, made and prepared
+    (:meth:`OrgTarget.prepare_password`; on the local store, hashed) once. The plans of one apply share it,
+    so the passwords prepared for the plan that was shown, before the store transaction opened, are the ones
+    the same plan made again inside the transaction stores."""
+
+    def __init__(self, target: OrgTarget) -> None:
+        self._target = target
+        self._made: dict[str, NewPassword] = {}
+
+    def get(self, user_name: str) -> NewPassword:
+        """``user_name``'s new password, made and prepared on first use."""
+        key = user_name.lower()
+        if key not in self._made:
+            # Meets any password policy the spec allows: all four character classes, 24 characters.
+            self._made[key] = self._target.prepare_password(user_name, "Aa1!" + secrets.token_urlsafe(15))
+        return self._made[key]
 
 
 class PlanChanged(errors.RAMError):
@@ -72,17 +103,24 @@ def _same_document(a: str, b: str) -> bool:
 class _Planner:
     """Builds the list of changes for one account; reads the account, never writes it."""
 
-    def __init__(self, target: OrgTarget, org: Mapping[str, Any]) -> None:
+    def __init__(self, target: OrgTarget, org: Mapping[str, Any], passwords: NewPasswords) -> None:
         self.t = target
         self.org = org
+        self.passwords = passwords
         self.changes: list[Change] = []
         self.users = _by_name(target.list_users(), "UserName")
         self.groups = _by_name(target.list_groups(), "GroupName")
         self.policies = _by_name(target.list_policies("Custom"), "PolicyName")
         self.roles = _by_name(target.list_roles(), "RoleName")
 
-    def add(self, description: str, run: Callable[[], object], secret_label: str | None = None) -> None:
-        self.changes.append(Change(description, run, secret_label))
+    def add(
+        self,
+        description: str,
+        run: Callable[[], object],
+        secret_label: str | None = None,
+        prepare: Callable[[], object] | None = None,
+    ) -> None:
+        self.changes.append(Change(description, run, secret_label, prepare))
 
     def build(self) -> list[Change]:
         self._check_references()
@@ -240,8 +278,9 @@ class _Planner:
             self.add(
                 f"create a console logon for user {name} (password to change at first logon"
                 + (", MFA to bind)" if bind else ")"),
-                partial(_new_login_profile, t, name, bind),
+                partial(_new_login_profile, t, self.passwords, name, bind),
                 secret_label=f"initial password of {name}",
+                prepare=partial(self.passwords.get, name),
             )
         elif bool(profile.get("MFABindRequired")) != bind:
             self.add(
@@ -289,11 +328,10 @@ class _Planner:
             self._attachments("role", name, spec.get("Policies", []), exists)
 
 
-def _new_login_profile(target: OrgTarget, user_name: str, mfa_bind: bool) -> Api:
-    # Meets any password policy the spec allows: all four character classes, 24 characters.
-    password = "Aa1!" + secrets.token_urlsafe(15)
+def _new_login_profile(target: OrgTarget, passwords: NewPasswords, user_name: str, mfa_bind: bool) -> Api:
+    password = passwords.get(user_name)
     target.create_login_profile(user_name, password, password_reset_required=True, mfa_bind_required=mfa_bind)
-    return {"UserName": user_name, "Password": password}
+    return {"UserName": user_name, "Password": plain_password(password)}
 
 
 def as_target(where: RamService | OrgTarget, account_id: str | None = None) -> OrgTarget:
@@ -306,20 +344,35 @@ def as_target(where: RamService | OrgTarget, account_id: str | None = None) -> O
     return where
 
 
-def plan(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str, Any]) -> list[Change]:
+def plan(
+    where: RamService | OrgTarget,
+    account_id: str | None,
+    org: Mapping[str, Any],
+    *,
+    passwords: NewPasswords | None = None,
+) -> list[Change]:
     """The changes that would make the account match ``org`` (empty when it already does).
 
     ``where`` is a RamService (with ``account_id``) or any :class:`OrgTarget` (``account_id`` None). The
     whole file is checked first (grammar, every document, every reference), so a plan is never half built.
+    ``passwords``: the new console passwords, shared by the plans of one apply (planning makes none).
     """
-    return _Planner(as_target(where, account_id), validate_organisation(dict(org))).build()
+    target = as_target(where, account_id)
+    org = validate_organisation(dict(org))
+    return _Planner(target, org, NewPasswords(target) if passwords is None else passwords).build()
 
 
 def apply(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str, Any]) -> ApplyResult:
-    """Plan and carry out the changes as one unit of work (:func:`run_changes`). A failed change raises its
-    error, which carries the :class:`ApplyResult` as ``detail["result"]``."""
+    """Plan, prepare the new passwords, then carry out the changes as one unit of work
+    (:func:`run_changes`); if the account changes in between, :class:`PlanChanged` and nothing is done. A
+    failed change raises its error, which carries the :class:`ApplyResult` as ``detail["result"]``."""
     target = as_target(where, account_id)
-    result = run_changes(target, lambda: plan(target, None, org))
+    passwords = NewPasswords(target)
+
+    def planned() -> list[Change]:
+        return plan(target, None, org, passwords=passwords)
+
+    result = run_changes(target, planned, expected=planned())
     if result.error is not None:
         result.error.detail["result"] = result
         raise result.error
@@ -327,7 +380,7 @@ def apply(where: RamService | OrgTarget, account_id: str | None, org: Mapping[st
 
 
 def run_changes(
-    target: OrgTarget, changes: Callable[[], list[Change]], *, expected: Sequence[str] | None = None
+    target: OrgTarget, changes: Callable[[], list[Change]], *, expected: Sequence[Change] | None = None
 ) -> ApplyResult:
     """Carry out the changes ``changes()`` plans, in order, inside ``target.all_or_nothing()``, collecting
     the secrets they yield; stop at the first that fails (``failed``/``error`` in the result). An error
@@ -336,18 +389,22 @@ def run_changes(
     On a target that can undo (the local store) the plan is made and carried out in one transaction:
     a failure rolls every change back (``rolled_back``; nothing applied, no secrets), and the plan cannot
     go stale under the writer lock. Otherwise (the RAM API) the changes before the failure stay made:
-    ``applied`` names them and ``secrets`` holds what they yielded. ``expected``: the plan's descriptions
-    as shown to someone who approved them; if the account has changed since, :class:`PlanChanged` and
-    nothing is done. A failure at the commit itself leaves the outcome unknown (``in_doubt``): ``applied``
-    and ``secrets`` then hold everything, valid only if the store committed.
+    ``applied`` names them and ``secrets`` holds what they yielded. ``expected``: the plan as shown to
+    someone who approved it (made with the same :class:`NewPasswords`): its slow preparations
+    (:attr:`Change.prepare`) run first, before the unit of work opens; if the account has changed since,
+    :class:`PlanChanged` and nothing is done. A failure at the commit itself leaves the outcome unknown
+    (``in_doubt``): ``applied`` and ``secrets`` then hold everything, valid only if the store committed.
     """
+    for change in expected or ():
+        if change.prepare is not None:
+            change.prepare()
     result = ApplyResult()
     running: Change | None = None
     try:
         with target.all_or_nothing() as undoable:
             result.rolled_back = undoable
             planned = changes()
-            if expected is not None and [c.description for c in planned] != list(expected):
+            if expected is not None and [c.description for c in planned] != [c.description for c in expected]:
                 raise PlanChanged()
             for running in planned:
                 outcome = running.run()

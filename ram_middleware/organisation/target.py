@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
+from ..credentials.password import PreparedPassword
 from ..identity import AccessKey, AttachTarget, Group, Policy, PolicyVersion, Role, User
 from ..service import RamService
 from ..service.shapes import (
@@ -31,6 +32,7 @@ from ..store.records import LoginProfile, Page
 
 __all__ = [
     "Api",
+    "NewPassword",
     "OrgTarget",
     "ServiceTarget",
     "all_pages",
@@ -38,6 +40,7 @@ __all__ = [
     "group_api",
     "key_api",
     "login_profile_api",
+    "plain_password",
     "policy_api",
     "present",
     "role_api",
@@ -46,6 +49,12 @@ __all__ = [
 ]
 
 Api = dict[str, Any]
+NewPassword = str | PreparedPassword  # what OrgTarget.prepare_password gives for create_login_profile
+
+
+def plain_password(password: NewPassword) -> str:
+    """The password itself (what the RAM API is sent: the server hashes it)."""
+    return password if isinstance(password, str) else password.password
 
 
 class OrgTarget(Protocol):
@@ -93,10 +102,15 @@ class OrgTarget(Protocol):
     def list_access_keys(self, user_name: str | None) -> list[Api]: ...
     def create_access_key(self, user_name: str | None) -> Api: ...
     def get_login_profile(self, user_name: str) -> Api: ...
+    def prepare_password(self, user_name: str, password: str) -> NewPassword:
+        """``password`` made ready ahead of :meth:`create_login_profile`: on the local store checked and
+        hashed, so that inside :meth:`all_or_nothing` the slow hash does not hold the store's write lock."""
+        ...
+
     def create_login_profile(
         self,
         user_name: str,
-        password: str,
+        password: NewPassword,
         *,
         password_reset_required: bool = False,
         mfa_bind_required: bool = False,
@@ -283,10 +297,13 @@ class ServiceTarget:
     def get_login_profile(self, user_name: str) -> Api:
         return login_profile_api(self.service.get_login_profile(self.account_id, user_name))
 
+    def prepare_password(self, user_name: str, password: str) -> NewPassword:
+        return self.service.prepare_password(self.account_id, user_name, password)
+
     def create_login_profile(
         self,
         user_name: str,
-        password: str,
+        password: NewPassword,
         *,
         password_reset_required: bool = False,
         mfa_bind_required: bool = False,

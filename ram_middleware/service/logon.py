@@ -1,9 +1,10 @@
 """Login profiles (console passwords) of RAM users and of the account root.
 
 Passwords are hashed with argon2id (:mod:`ram_middleware.credentials.password`) *before* the write
-transaction opens, so the slow hash never holds the database's write lock. Earlier hashes are kept
-(newest first, at most 24) for ``PasswordReusePrevention``. Lock-out after failed attempts
-(``MaxLoginAttemps``) is the logon flow's job (``LogonThrottle`` over the guard), not the store's.
+transaction opens, so the slow hash never holds the database's write lock; a caller that opens one
+transaction around several operations (``ram apply``) hashes ahead with :meth:`LogonOps.prepare_password`.
+Earlier hashes are kept (newest first, at most 24) for ``PasswordReusePrevention``. Lock-out after failed
+attempts (``MaxLoginAttemps``) is the logon flow's job (``LogonThrottle`` over the guard), not the store's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .. import errors
 from ..credentials.encoding import same
 from ..credentials.password import (
     PasswordPolicy,
+    PreparedPassword,
     check_reuse,
     hash_password,
     verify_password,
@@ -54,23 +56,40 @@ class LogonOps(AccountOps):
             )
         return record
 
-    def _hash_new(self, account_id: str, user_name: str | None, password: str) -> tuple[str, PasswordPolicy]:
+    def _checked(self, account_id: str, user_name: str | None, password: str) -> PasswordPolicy:
+        """The account's password policy, once ``password`` is known to meet it (checked before hashing)."""
         policy = self.get_password_policy(account_id)
         if not isinstance(password, str):
             raise errors.InvalidParameter("Password", "The password must be text.")
         policy.check(password, user_name or "")
+        return policy
+
+    def _hash_new(
+        self, account_id: str, user_name: str | None, password: str | PreparedPassword
+    ) -> tuple[str, PasswordPolicy]:
+        if isinstance(password, PreparedPassword):
+            # Checked again: the policy may have changed since it was prepared (a check costs no hash).
+            return password.password_hash, self._checked(account_id, user_name, password.password)
+        policy = self._checked(account_id, user_name, password)
         return hash_password(password), policy
+
+    def prepare_password(self, account_id: str, user_name: str, password: str) -> PreparedPassword:
+        """``password`` checked against the account's password policy and hashed, for a later
+        :meth:`create_login_profile` inside a transaction of the caller's (which then only stores it)."""
+        self._checked(account_id, user_name, password)
+        return PreparedPassword(password, hash_password(password))
 
     def create_login_profile(
         self,
         account_id: str,
         user_name: str,
-        password: str,
+        password: str | PreparedPassword,
         *,
         password_reset_required: bool = False,
         mfa_bind_required: bool = False,
     ) -> LoginProfile:
-        """Give a user a console password (checked against the account's password policy)."""
+        """Give a user a console password (checked against the account's password policy); a
+        :class:`PreparedPassword` from :meth:`prepare_password` is stored without hashing again."""
         return self._create_profile(
             account_id, user_name, password, password_reset_required, mfa_bind_required
         )
@@ -88,7 +107,12 @@ class LogonOps(AccountOps):
         return self._create_profile(account_id, None, password, False, mfa_bind_required)
 
     def _create_profile(
-        self, account_id: str, user_name: str | None, password: str, reset: bool, mfa_bind: bool
+        self,
+        account_id: str,
+        user_name: str | None,
+        password: str | PreparedPassword,
+        reset: bool,
+        mfa_bind: bool,
     ) -> LoginProfile:
         password_hash, _ = self._hash_new(account_id, user_name, password)
         with self.store.write() as repo:

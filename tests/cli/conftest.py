@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ram_middleware.cli import main
+from ram_middleware.crypto import generate_key
 from ram_middleware.service import RamService
 from ram_middleware.store import open_store
+from tests.scaleout.servers import pg_schema_url, require_shared_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG_FILE = ROOT / "examples" / "company_x" / "organisation.json"
@@ -91,6 +95,48 @@ def ram_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str | Non
         return make_ram(tmp_path_factory.mktemp("store"), alias)
 
     return factory
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_ram(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ram]:
+    """``ram`` on a fresh store of the given kind with one account (Company X applied)."""
+    if request.param == "sqlite":
+        ram = make_ram(tmp_path)
+        try:
+            ram.ok("apply", str(ORG_FILE), "--yes")
+            yield ram
+        finally:
+            ram.service.store.close()
+        return
+    require_shared_postgres()
+    key = generate_key()
+    with pg_schema_url() as url:
+        store = open_store(url, master_keys=[key], env={})
+        try:
+            service = RamService(store)
+            account = service.create_account(None)
+            # A guard file of the test's own: the command refuses a per-process guard on a shared store.
+            env = {**CLEAN_ENV, "RAM_MASTER_KEY": key, "RAM_GUARD_URL": f"sqlite:///{tmp_path}/guard.db"}
+            ram = Ram(url, account.account_id, service, CliRunner(), env)
+            ram.ok("apply", str(ORG_FILE), "--yes")
+            yield ram
+        finally:
+            store.close()
+
+
+def dump(url: str) -> dict[str, list[str]]:
+    """Every row of every table of the store (the change counter too), each table's rows sorted."""
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            return {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"'))) for (t,) in names}
+    import psycopg
+
+    with psycopg.connect(url) as pg:
+        names = pg.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        return {str(t): sorted(map(repr, pg.execute(f'SELECT * FROM "{t}"'))) for (t,) in names}
 
 
 def write_json(path: Path, value: object) -> str:

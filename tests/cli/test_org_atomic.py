@@ -9,67 +9,19 @@ import ast
 import copy
 import json
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-from click.testing import CliRunner
 
-from ram_middleware.crypto import generate_key
 from ram_middleware.errors import LimitExceeded
 from ram_middleware.organisation import ApplyResult, apply, load_organisation
-from ram_middleware.service import RamService
-from ram_middleware.store import open_store
-from tests.scaleout.servers import pg_schema_url, require_shared_postgres
 
-from .conftest import CLEAN_ENV, ORG_FILE, Ram, make_ram, write_json
+from .conftest import ORG_FILE, Ram, dump, write_json
 
 Dump = dict[str, list[str]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_ram(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ram]:
-    """``ram`` on a fresh store of the given kind with one account (Company X applied)."""
-    if request.param == "sqlite":
-        ram = make_ram(tmp_path)
-        try:
-            ram.ok("apply", str(ORG_FILE), "--yes")
-            yield ram
-        finally:
-            ram.service.store.close()
-        return
-    require_shared_postgres()
-    key = generate_key()
-    with pg_schema_url() as url:
-        store = open_store(url, master_keys=[key], env={})
-        try:
-            service = RamService(store)
-            account = service.create_account(None)
-            # A guard file of the test's own: the command refuses a per-process guard on a shared store.
-            env = {**CLEAN_ENV, "RAM_MASTER_KEY": key, "RAM_GUARD_URL": f"sqlite:///{tmp_path}/guard.db"}
-            ram = Ram(url, account.account_id, service, CliRunner(), env)
-            ram.ok("apply", str(ORG_FILE), "--yes")
-            yield ram
-        finally:
-            store.close()
-
-
-def dump(url: str) -> Dump:
-    """Every row of every table of the store (the change counter too), each table's rows sorted."""
-    if url.startswith("sqlite:///"):
-        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
-            names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-            return {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"'))) for (t,) in names}
-    import psycopg
-
-    with psycopg.connect(url) as pg:
-        names = pg.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-        ).fetchall()
-        return {str(t): sorted(map(repr, pg.execute(f'SELECT * FROM "{t}"'))) for (t,) in names}
 
 
 def change_counter(url: str) -> int:

@@ -47,6 +47,25 @@ def test_password_policy_applies(svc: RamService, acct: str) -> None:
         svc.get_login_profile(acct, "carol")
 
 
+def test_a_prepared_password_meets_the_policy_when_prepared_and_when_stored(
+    svc: RamService, acct: str
+) -> None:
+    svc.create_user(acct, "carol")
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.prepare_password(acct, "carol", "Carol!1234xyz")  # refused before any hash is made
+    prepared = svc.prepare_password(acct, "carol", GOOD)
+    assert GOOD not in repr(prepared)
+    # The policy changed between the hash and the write: the write checks the password again.
+    svc.set_password_policy(acct, PasswordPolicy(minimum_password_length=20))
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.create_login_profile(acct, "carol", prepared)
+    svc.set_password_policy(acct, PasswordPolicy())
+    svc.create_login_profile(acct, "carol", prepared)
+    svc.verify_login_password(acct, "carol", GOOD)
+    with expect_code("InvalidLogin"):
+        svc.verify_login_password(acct, "carol", OTHER)
+
+
 def test_logon_checks(svc: RamService, acct: str) -> None:
     svc.create_user(acct, "carol")
     svc.create_login_profile(acct, "carol", GOOD)
