@@ -151,6 +151,13 @@ class ServiceUnavailable(RAMError):
     default_message = "The authorization service is temporarily unavailable; the request was denied."
 
 
+class StoreTimeout(ServiceUnavailable):
+    """A store write transaction outlasted its time bound (``detail["seconds"]``) and was cut.
+    ``detail["committed"]``: False when it was rolled back, None when the cut came during its commit."""
+
+    default_code = "ServiceUnavailable.StoreTimeout"
+
+
 class StoreBusy(RAMError):
     """The store stayed locked by another writer beyond the retry budget."""
 

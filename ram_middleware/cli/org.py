@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .. import errors
 from ..organisation import (
     ApplyResult,
     NewPasswords,
@@ -101,6 +102,13 @@ def _failure(result: ApplyResult) -> str:
         return (
             "The store failed at the commit, so whether the changes were made is unknown; "
             "`ram apply --dry-run` shows what is still to do."
+        )
+    if isinstance(result.error, errors.StoreTimeout) and result.rolled_back:
+        # The step that met the cut is incidental: the whole transaction was too long.
+        return (
+            f"The apply took longer than {result.error.detail['seconds']:g} s, the store's bound for one "
+            "transaction, and was rolled back. Nothing was applied: the account is as it was before. "
+            "Split the file and apply the parts in turn."
         )
     if result.rolled_back or not result.applied:
         return f"Stopped at: {result.failed}. Nothing was applied: the account is as it was before."

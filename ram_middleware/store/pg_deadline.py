@@ -18,14 +18,26 @@ from contextlib import contextmanager
 
 import psycopg
 
-__all__ = ["cut_after"]
+__all__ = ["Cut", "cut_after"]
+
+
+class Cut:
+    """What :func:`cut_after` yields: its bound, and whether it has cut the connection."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
 
 
 @contextmanager
-def cut_after(conn: psycopg.Connection[tuple[object, ...]], seconds: float) -> Iterator[None]:
-    """Run the block; if it is still running after ``seconds``, shut ``conn``'s socket down."""
+def cut_after(conn: psycopg.Connection[tuple[object, ...]], seconds: float) -> Iterator[Cut]:
+    """Run the block; if it is still running after ``seconds``, shut ``conn``'s socket down (so the block's
+    next use of ``conn`` fails) and set the yielded :class:`Cut`'s ``fired``: the caller can then say that
+    time ran out, which the error the connection raises does not."""
+    state = Cut(seconds)
 
     def cut() -> None:
+        state.fired = True
         with contextlib.suppress(OSError, ValueError, psycopg.Error):
             # A duplicate descriptor: shutting it down ends the connection, closing it leaves libpq's own.
             sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
@@ -38,6 +50,6 @@ def cut_after(conn: psycopg.Connection[tuple[object, ...]], seconds: float) -> I
     timer.daemon = True
     timer.start()
     try:
-        yield
+        yield state
     finally:
         timer.cancel()

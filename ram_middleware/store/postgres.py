@@ -26,7 +26,9 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   ``statement_timeout`` and ``lock_timeout`` of ``read_timeout`` (default 5 s, ``ram_read_timeout``) and
   a client-side deadline a second later for a server that stops answering (:mod:`.pg_deadline`; a write
   gets ``busy_budget`` more, its lock wait); an
-  unreachable or stalled database raises :class:`errors.ServiceUnavailable` or :class:`errors.StoreBusy`.
+  unreachable or stalled database raises :class:`errors.ServiceUnavailable` or :class:`errors.StoreBusy`,
+  and a write transaction cut by that deadline (however long its own work took: the bound is on the whole
+  transaction) :class:`errors.StoreTimeout`, which says so and whether anything was written.
   Inside a request (:func:`~ram_middleware.request_scope.request_scope`: opened for each decision, by the
   ASGI adapter as it hands the request to a worker thread) those waits share one deadline, ``read_timeout``
   + 1 s after the request's start: its store work ends by then however many reads, pool waits and
@@ -67,7 +69,7 @@ from .. import errors, forks
 from ..crypto import SecretBox
 from ..request_scope import store_deadline
 from .dialect import POSTGRES
-from .pg_deadline import cut_after
+from .pg_deadline import Cut, cut_after
 from .pg_listen import ChangeListener
 from .sql import STORE_CLOSED, SqlRepository, StoreFailure
 from .sql_store import Held, SqlStore
@@ -137,6 +139,22 @@ def _classify(exc: psycopg.Error) -> errors.RAMError:
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return errors.ServiceUnavailable(_UNREACHABLE)
     return StoreFailure(f"The identity store failed ({type(exc).__name__}).")
+
+
+def _out_of_time(cut: Cut, writable: bool, committing: bool) -> errors.RAMError:
+    """The error of a transaction :mod:`.pg_deadline` cut: time ran out (not "unreachable"), and for a write
+    whether anything of it may have been written."""
+    if not writable:
+        return errors.ServiceUnavailable(_OUT_OF_TIME)
+    bound = f"The store transaction did not finish within its bound of {cut.seconds:g} s"
+    why = "it ran too long, or the database stopped answering"
+    if committing:
+        message = f"{bound} and was cut at its commit ({why}): whether it was written is unknown."
+    else:
+        message = f"{bound} ({why}) and was rolled back: nothing of it was written."
+    return errors.StoreTimeout(
+        message, detail={"seconds": cut.seconds, "committed": None if committing else False}
+    )
 
 
 class PostgresStore(SqlStore):
@@ -366,7 +384,11 @@ class PostgresStore(SqlStore):
     ) -> Iterator[SqlRepository]:
         counter: int | None = None
         deadline = self._request_deadline()
-        with self._connection(deadline) as conn, self._deadline(conn, writable, request_path, deadline):
+        with (
+            self._connection(deadline) as conn,
+            self._deadline(conn, writable, request_path, deadline) as cut,
+        ):
+            committing = False
             try:
                 self._begin(conn, writable, request_path, deadline)
                 held = self._local.held = Held(SqlRepository(conn, POSTGRES), writable, announce)
@@ -374,11 +396,12 @@ class PostgresStore(SqlStore):
                 if held.announce:
                     counter = held.repo.bump_change_counter()
                     conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(counter)))
+                committing = not cut.fired  # cut before the COMMIT was sent: surely not committed
                 conn.execute("COMMIT")
             except BaseException as exc:
                 _rollback(conn)
                 if isinstance(exc, psycopg.Error):
-                    raise _classify(exc) from exc
+                    raise (_out_of_time(cut, writable, committing) if cut.fired else _classify(exc)) from exc
                 raise
             finally:
                 self._local.held = None
@@ -399,7 +422,7 @@ class PostgresStore(SqlStore):
         writable: bool,
         request_path: bool,
         deadline: float | None,
-    ) -> AbstractContextManager[None]:
+    ) -> AbstractContextManager[Cut]:
         """A transaction whose server never answers (frozen, or a network that stalls) is cut a second
         after the server's own limits would have ended it (see :mod:`.pg_deadline`): a read's
         statement_timeout, or a write's lock wait (``busy_budget``; ``read_timeout`` for a request path
