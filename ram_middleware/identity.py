@@ -116,6 +116,9 @@ class AccessKey:
 
 SESSION_ISSUED = "issued_at"
 """``Principal.extra`` key of an STS session: when its token was issued (ISO 8601), for revocation."""
+SESSION_EXPIRES = "expires_at"
+"""``Principal.extra`` key of an STS session: when its token expires (ISO 8601); a session it assumes
+(role chaining) expires no later."""
 PASSWORD_CHANGED = "password_changed"
 """``Principal.extra`` key of a console session: the PasswordChangedDate (ISO 8601) it was checked against."""
 MFA_BOUND = "mfa_bound"

@@ -32,7 +32,7 @@ from typing import Any
 from itsdangerous import BadData, Signer
 
 from .. import errors
-from ..identity import SESSION_ISSUED, Principal, Role, SigningKey, ram_arn
+from ..identity import SESSION_EXPIRES, SESSION_ISSUED, Principal, Role, SigningKey, ram_arn
 from ..policy.document import parse_policy
 from ..policy.evaluate import Decision, evaluate_trust
 from .password import parse_api_int
@@ -236,11 +236,15 @@ class StsTokens:
         session_policy: str | None = None,
         mfa_present: bool | None = None,
         source_identity: str | None = None,
+        not_after: datetime | None = None,
     ) -> IssuedCredentials:
-        """Mint credentials for a role session valid ``duration_seconds`` from now (no parameter checks)."""
+        """Mint credentials for a role session valid ``duration_seconds`` from now, but never past
+        ``not_after`` (no parameter checks)."""
         issued_at = self._clock().astimezone(UTC)
         issued_at = issued_at.replace(microsecond=issued_at.microsecond // 1000 * 1000)
         expiration = (issued_at + timedelta(seconds=duration_seconds)).replace(microsecond=0)
+        if not_after is not None:
+            expiration = min(expiration, not_after.astimezone(UTC))
         access_key_id = "STS.N" + "".join(secrets.choice(_ALNUM) for _ in range(23))
         claims = SessionClaims(
             account_id=account_id,
@@ -332,6 +336,7 @@ def principal_from_claims(claims: SessionClaims) -> Principal:
     """The assumed-role Principal a verified token stands for."""
     extra = {"role_id": claims.role_id, "role_arn": claims.role_arn}
     extra[SESSION_ISSUED] = claims.issued_at.isoformat()
+    extra[SESSION_EXPIRES] = claims.expiration.isoformat()
     if claims.source_identity is not None:
         extra["source_identity"] = claims.source_identity
     return Principal(
@@ -514,6 +519,7 @@ def assume_role(
         raise errors.AuthorizationError(detail=detail)
     _check_trust(caller, role, p, context or {}, service)
     source_identity = _source_identity(caller, p.source_identity)
+    parent_expires = caller.extra.get(SESSION_EXPIRES) if caller.kind == "assumed-role" else None
     credentials = tokens.issue(
         account_id=role.account_id,
         role_name=role.role_name,
@@ -523,6 +529,8 @@ def assume_role(
         session_policy=p.policy,
         mfa_present=caller.mfa_present,
         source_identity=source_identity,
+        # A chained session cannot outlive the session that assumed it.
+        not_after=None if parent_expires is None else datetime.fromisoformat(parent_expires),
     )
     claims = credentials.claims
     return AssumeRoleResult(credentials, claims.assumed_role_arn, claims.assumed_role_id, source_identity)

@@ -22,7 +22,18 @@ from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
 from ram_middleware.client import RamAuth
 
-from .live import RAM_VERSION, STS_VERSION, Key, Live, core_call, ram_client, self_signed, serving, sts_client
+from .live import (
+    RAM_VERSION,
+    STS_VERSION,
+    Key,
+    Live,
+    core_call,
+    fails,
+    ram_client,
+    self_signed,
+    serving,
+    sts_client,
+)
 
 TRUST_ACCOUNT = {
     "Version": "1",
@@ -235,3 +246,30 @@ def test_credentials_ram_role_arn_provider(
     with pytest.raises(TeaException) as narrowed:
         ram_client(live, temporary).list_roles(ram_models.ListRolesRequest())
     assert narrowed.value.code == "NoPermission"
+
+
+# --- role chaining -----------------------------------------------------------------------------------------
+
+
+def _chain(live: Live, outer: str, inner: str) -> tuple[str, str]:
+    """Role ``outer`` (trusted by the account, may AssumeRole) and role ``inner`` (trusted by ``outer`` only,
+    RAM read-only, 12 h sessions); their ARNs."""
+    service, account = live.ram.service, live.account_id
+    trust_account = json.dumps(TRUST_ACCOUNT).replace("{root}", live.arn("root"))
+    service.create_role(account, outer, trust_account, max_session_duration=7200)
+    service.attach_policy_to_role(account, "System", "AliyunSTSAssumeRoleAccess", outer)
+    trust_outer = json.dumps(TRUST_ACCOUNT).replace("{root}", live.arn(f"role/{outer.lower()}"))
+    service.create_role(account, inner, trust_outer, max_session_duration=43200)
+    service.attach_policy_to_role(account, "System", "AliyunRAMReadOnlyAccess", inner)
+    return live.arn(f"role/{outer.lower()}"), live.arn(f"role/{inner.lower()}")
+
+
+def test_a_chained_session_never_outlives_its_parent(live: Live, people: People) -> None:
+    outer, inner = _chain(live, "HopShort", "InnerShort")
+    parent = _assume(live, people.deployer, outer, duration_seconds=900)
+    child = _assume(live, _temporary(parent), inner, duration_seconds=3600)
+    assert child.credentials.expiration == parent.credentials.expiration
+    longer = _temporary(_assume(live, people.deployer, outer, duration_seconds=7200))
+    fails(
+        "InvalidParameter.DurationSeconds", 400, lambda: _assume(live, longer, inner, duration_seconds=3601)
+    )
