@@ -138,6 +138,7 @@ class DirectoryKeyResolver:
             # Deleted (or deleted and created again under the name): the session stands for nothing now.
             raise errors.InvalidSecurityToken("Revoked", "The role of this security token no longer exists.")
         ensure_not_revoked(claims, self._directory.role_revoked_before(claims.account_id, claims.role_name))
+        self._directory.check_session_chain(claims.chain)
         principal = principal_from_claims(claims)
         return SigningKey(access_key_id, self._tokens.secret_for(claims), principal, "Active", token)
 

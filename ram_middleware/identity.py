@@ -6,8 +6,10 @@ Timestamps are timezone-aware UTC ``datetime`` objects; the API layer formats th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 PolicyType = Literal["System", "Custom"]
@@ -119,6 +121,9 @@ SESSION_ISSUED = "issued_at"
 SESSION_EXPIRES = "expires_at"
 """``Principal.extra`` key of an STS session: when its token expires (ISO 8601); a session it assumes
 (role chaining) expires no later."""
+SESSION_CHAIN = "chain"
+"""``Principal.extra`` key of an STS session assumed by another role session (role chaining): the sessions
+above it, as :func:`encode_chain` writes them. Revoking or deleting any of their roles ends it too."""
 PASSWORD_CHANGED = "password_changed"
 """``Principal.extra`` key of a console session: the PasswordChangedDate (ISO 8601) it was checked against."""
 MFA_BOUND = "mfa_bound"
@@ -170,3 +175,30 @@ class SigningKey:
     principal: Principal
     status: KeyStatus = "Active"
     security_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLink:
+    """One role session up a chain of AssumeRole calls: whose role, and when it was issued."""
+
+    account_id: str
+    role_name: str
+    role_id: str
+    issued_at: datetime
+
+
+def encode_chain(links: tuple[SessionLink, ...]) -> str:
+    """The :data:`SESSION_CHAIN` text of ``links`` (outermost first)."""
+    return json.dumps([[k.account_id, k.role_name, k.role_id, k.issued_at.isoformat()] for k in links])
+
+
+@lru_cache(maxsize=1024)
+def decode_chain(text: str) -> tuple[SessionLink, ...]:
+    """The links :func:`encode_chain` wrote (cached: a chained session's requests all carry the same text)."""
+    return tuple(SessionLink(a, r, ri, datetime.fromisoformat(at)) for a, r, ri, at in json.loads(text))
+
+
+def session_chain(principal: Principal) -> tuple[SessionLink, ...]:
+    """The sessions above a chained role session, outermost first (empty for any other principal)."""
+    text = principal.extra.get(SESSION_CHAIN)
+    return () if text is None else decode_chain(text)

@@ -11,7 +11,8 @@ instance verifies it without a lookup:
 
 Both base64 parts must be in canonical form, so no two token strings carry the same bytes: flipping any
 character of a token makes it fail. Revocation ("sessions of role R issued before T") is a single stored
-timestamp per role, checked with :func:`ensure_not_revoked`.
+timestamp per role, checked with :func:`ensure_not_revoked`. A chained session's claims name the sessions
+above it (role, RoleId, issue time), so revoking or deleting any of their roles ends it too.
 """
 
 from __future__ import annotations
@@ -32,7 +33,18 @@ from typing import Any
 from itsdangerous import BadData, Signer
 
 from .. import errors
-from ..identity import SESSION_EXPIRES, SESSION_ISSUED, Principal, Role, SigningKey, ram_arn
+from ..identity import (
+    SESSION_CHAIN,
+    SESSION_EXPIRES,
+    SESSION_ISSUED,
+    Principal,
+    Role,
+    SessionLink,
+    SigningKey,
+    encode_chain,
+    ram_arn,
+    session_chain,
+)
 from ..policy.document import parse_policy
 from ..policy.evaluate import Decision, evaluate_trust
 from .password import parse_api_int
@@ -41,6 +53,7 @@ TOKEN_VERSION = "v1"
 MAX_TOKEN_CHARS = 16_384  # our tokens stay far below this (session policy ≤ 2,048 chars, compressed)
 MAX_SESSION_POLICY_CHARS = 2048
 CHAINED_MAX_DURATION = 3600
+MAX_CHAIN = 10  # sessions above a chained one; each adds to every token below it
 MIN_DURATION = 900
 DEFAULT_DURATION = 3600
 
@@ -113,6 +126,7 @@ class SessionClaims:
     mfa_present: bool | None
     source_identity: str | None
     key_id: str
+    chain: tuple[SessionLink, ...] = ()  # the sessions that assumed this one (role chaining), outermost first
 
     @property
     def role_arn(self) -> str:
@@ -127,7 +141,7 @@ class SessionClaims:
         return f"{self.role_id}:{self.session_name}"
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "k": self.key_id,
             "a": self.account_id,
             "r": self.role_name,
@@ -140,6 +154,12 @@ class SessionClaims:
             "m": self.mfa_present,
             "si": self.source_identity,
         }
+        if self.chain:  # absent when unchained, so those tokens read as before
+            payload["c"] = [
+                [k.account_id, k.role_name, k.role_id, int(k.issued_at.timestamp() * 1000)]
+                for k in self.chain
+            ]
+        return payload
 
     @classmethod
     def from_payload(cls, data: object) -> SessionClaims:
@@ -156,6 +176,7 @@ class SessionClaims:
         try:
             issued_at = datetime.fromtimestamp(data["iat"] / 1000, UTC)
             expiration = datetime.fromtimestamp(data["exp"], UTC)
+            chain = _chain_from_payload(data.get("c", []))
         except (OverflowError, OSError, ValueError) as exc:
             raise _malformed() from exc
         return cls(
@@ -170,7 +191,21 @@ class SessionClaims:
             mfa_present=data.get("m"),
             source_identity=data.get("si"),
             key_id=data["k"],
+            chain=chain,
         )
+
+
+def _chain_from_payload(links: object) -> tuple[SessionLink, ...]:
+    if not isinstance(links, list):
+        raise ValueError("chain is not a list")
+    chain = []
+    for link in links:
+        if not (isinstance(link, list) and len(link) == 4 and all(isinstance(p, str) for p in link[:3])):
+            raise ValueError("bad chain link")
+        if type(link[3]) is not int:
+            raise ValueError("bad chain link")
+        chain.append(SessionLink(link[0], link[1], link[2], datetime.fromtimestamp(link[3] / 1000, UTC)))
+    return tuple(chain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,9 +272,10 @@ class StsTokens:
         mfa_present: bool | None = None,
         source_identity: str | None = None,
         not_after: datetime | None = None,
+        chain: tuple[SessionLink, ...] = (),
     ) -> IssuedCredentials:
         """Mint credentials for a role session valid ``duration_seconds`` from now, but never past
-        ``not_after`` (no parameter checks)."""
+        ``not_after``; ``chain``: the sessions that assumed it (no parameter checks)."""
         issued_at = self._clock().astimezone(UTC)
         issued_at = issued_at.replace(microsecond=issued_at.microsecond // 1000 * 1000)
         expiration = (issued_at + timedelta(seconds=duration_seconds)).replace(microsecond=0)
@@ -258,6 +294,7 @@ class StsTokens:
             mfa_present=mfa_present,
             source_identity=source_identity,
             key_id=self._kids[0],
+            chain=chain,
         )
         text = json.dumps(claims.to_payload(), separators=(",", ":"), ensure_ascii=False)
         body = f"{TOKEN_VERSION}.{_b64encode(zlib.compress(text.encode('utf-8'), 9))}"
@@ -337,6 +374,8 @@ def principal_from_claims(claims: SessionClaims) -> Principal:
     extra = {"role_id": claims.role_id, "role_arn": claims.role_arn}
     extra[SESSION_ISSUED] = claims.issued_at.isoformat()
     extra[SESSION_EXPIRES] = claims.expiration.isoformat()
+    if claims.chain:
+        extra[SESSION_CHAIN] = encode_chain(claims.chain)
     if claims.source_identity is not None:
         extra["source_identity"] = claims.source_identity
     return Principal(
@@ -491,6 +530,19 @@ def _source_identity(caller: Principal, requested: str | None) -> str | None:
     return requested if requested is not None else inherited
 
 
+def _chain_below(caller: Principal) -> tuple[SessionLink, ...]:
+    """The chain of a session ``caller`` assumes: the caller's own chain and the caller itself, so that
+    revoking or deleting any role above ends it too."""
+    if caller.kind != "assumed-role" or SESSION_ISSUED not in caller.extra:
+        return ()
+    issued = datetime.fromisoformat(caller.extra[SESSION_ISSUED])
+    own = SessionLink(caller.account_id, caller.name, caller.extra.get("role_id", ""), issued)
+    chain = (*session_chain(caller), own)
+    if len(chain) > MAX_CHAIN:
+        raise errors.LimitExceeded("RoleChain", f"A role chain may hold at most {MAX_CHAIN} sessions.")
+    return chain
+
+
 def assume_role(
     caller: Principal,
     decision: Decision,
@@ -520,6 +572,7 @@ def assume_role(
     _check_trust(caller, role, p, context or {}, service)
     source_identity = _source_identity(caller, p.source_identity)
     parent_expires = caller.extra.get(SESSION_EXPIRES) if caller.kind == "assumed-role" else None
+    chain = _chain_below(caller)
     credentials = tokens.issue(
         account_id=role.account_id,
         role_name=role.role_name,
@@ -531,6 +584,7 @@ def assume_role(
         source_identity=source_identity,
         # A chained session cannot outlive the session that assumed it.
         not_after=None if parent_expires is None else datetime.fromisoformat(parent_expires),
+        chain=chain,
     )
     claims = credentials.claims
     return AssumeRoleResult(credentials, claims.assumed_role_arn, claims.assumed_role_id, source_identity)

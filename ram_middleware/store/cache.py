@@ -37,7 +37,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -49,9 +49,11 @@ from ..identity import (
     SESSION_ISSUED,
     Principal,
     Role,
+    SessionLink,
     SigningKey,
     User,
     ram_arn,
+    session_chain,
 )
 from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
 from .base import Repository, Store
@@ -332,6 +334,19 @@ class Directory(forks.LockOwner):
         found = self._cached_hot(key, lambda repo: self._load_revoked_before(repo, account_id, role_name))
         return found if isinstance(found, datetime) else None
 
+    def check_session_chain(self, chain: Iterable[SessionLink]) -> None:
+        """``InvalidSecurityToken.Revoked`` when a role session up a chain is void: its role deleted (or
+        created again under its name) or its sessions revoked. A session assumed through it is void too."""
+        for link in chain:
+            role = self.role(link.account_id, link.role_name)
+            revoked_before = self.role_revoked_before(link.account_id, link.role_name)
+            if role is None or role.role_id != link.role_id:
+                raise errors.InvalidSecurityToken(
+                    "Revoked", "A role this session was assumed through is gone."
+                )
+            if revoked_before is not None and link.issued_at < revoked_before:
+                raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
+
     @staticmethod
     def _load_revoked_before(repo: Repository, account_id: str, role_name: str) -> datetime | None:
         role = repo.get_role(account_id, role_name)
@@ -388,6 +403,7 @@ class Directory(forks.LockOwner):
         revoked_before = self.role_revoked_before(principal.account_id, principal.name)
         if revoked_before is not None and _moment(principal.extra[SESSION_ISSUED]) < revoked_before:
             raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
+        self.check_session_chain(session_chain(principal))
 
     def _check_logon_session(self, principal: Principal) -> None:
         changed = self.password_changed(principal.account_id, principal.name)

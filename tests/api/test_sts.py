@@ -273,3 +273,24 @@ def test_a_chained_session_never_outlives_its_parent(live: Live, people: People)
     fails(
         "InvalidParameter.DurationSeconds", 400, lambda: _assume(live, longer, inner, duration_seconds=3601)
     )
+
+
+def test_revoking_or_deleting_the_parent_role_ends_chained_sessions(live: Live, people: People) -> None:
+    service, account = live.ram.service, live.account_id
+    outer, inner = _chain(live, "HopRevoked", "InnerRevoked")
+    child = _temporary(_assume(live, _temporary(_assume(live, people.deployer, outer)), inner))
+    assert sts_client(live, child).get_caller_identity().body.arn == live.arn(
+        "assumed-role/InnerRevoked/ci-job"
+    )
+    service.revoke_role_sessions(account, "HopRevoked")
+    fails("InvalidSecurityToken.Revoked", 400, sts_client(live, child).get_caller_identity)
+    fails(
+        "InvalidSecurityToken.Revoked", 400, ram_client(live, child).list_users, ram_models.ListUsersRequest()
+    )
+    time.sleep(0.002)  # a parent issued after the revocation chains again
+    child = _temporary(_assume(live, _temporary(_assume(live, people.deployer, outer)), inner))
+    assert ram_client(live, child).list_users(ram_models.ListUsersRequest()).body.users.user
+    service.delete_role(account, "HopRevoked", force=True)
+    fails(
+        "InvalidSecurityToken.Revoked", 400, ram_client(live, child).list_users, ram_models.ListUsersRequest()
+    )

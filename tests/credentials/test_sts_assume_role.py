@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 
 from ram_middleware import errors
 from ram_middleware.credentials.sts import (
+    MAX_CHAIN,
     AssumeRoleResult,
     StsTokens,
     assume_role,
     caller_identity,
     principal_from_claims,
 )
-from ram_middleware.identity import Principal, Role
+from ram_middleware.identity import Principal, Role, session_chain
 from ram_middleware.policy.document import parse_policy
 from ram_middleware.policy.evaluate import (
     AttachedPolicy,
@@ -466,3 +467,15 @@ def test_session_result_is_the_intersection(
     role_allows = session_decision([role_doc], None, action, OBJ) == "Allow"
     session_allows = policy_set(session_doc).decide(make_request(action, OBJ, {})).allowed
     assert (with_session == "Allow") == (role_allows and session_allows)
+
+
+def test_a_chain_names_every_session_above_and_is_bounded() -> None:
+    caller = session_principal(assume(RoleSessionName="hop0"))
+    for hop in range(1, MAX_CHAIN + 1):
+        result = assume(caller, RoleSessionName=f"hop{hop}")
+        assert [link.role_id for link in result.credentials.claims.chain] == ["300000000000000001"] * hop
+        caller = session_principal(result)
+    assert [link.issued_at for link in session_chain(caller)] == [NOW] * MAX_CHAIN
+    with pytest.raises(errors.LimitExceeded) as info:
+        assume(caller, RoleSessionName="one-too-many")
+    assert (info.value.code, info.value.status) == ("LimitExceeded.RoleChain", 409)
