@@ -81,11 +81,14 @@ ResourceFn = Callable[[Params, str, CallerLookup], str]
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One API action: its handler and how to name the resource it is authorized on."""
+    """One API action: its handler and how to name the resource it is authorized on. ``issued`` (when set)
+    describes what a successful call created, from its response body, for a second audit event; it must
+    name no secret."""
 
     name: str
     handler: Handler
     resource: ResourceFn
+    issued: Callable[[Mapping[str, Any]], str] | None = None
 
 
 def account_wide(params: Params, account_id: str, caller: CallerLookup) -> str:

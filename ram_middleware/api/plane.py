@@ -142,6 +142,8 @@ class ControlPlane:
             return error_response(errors.ServiceUnavailable(), request_id, xml=xml, host_id=self.host_id)
         try:
             body = action.handler(self.backend, call)
+            if action.issued is not None:  # what was issued, and to whom; unrecorded, it is not handed out
+                self._audit(call, expected, "Allow", 200, action.issued(body))
             return success_response(action.name, body, request_id, xml=xml)
         except errors.RAMError as exc:
             failure = exc

@@ -58,11 +58,21 @@ def assume_role_handler(b: Backend, c: Call) -> Mapping[str, Any]:
     return result.to_api()
 
 
+def issued_session(body: Mapping[str, Any]) -> str:
+    """The audit line of an AssumeRole that succeeded: the session (its ARN names the RoleSessionName), its
+    temporary AccessKeyId and expiry — never its secret or SecurityToken."""
+    credentials = body["Credentials"]
+    return (
+        f"Issued {body['AssumedRoleUser']['Arn']} with AccessKeyId {credentials['AccessKeyId']}, "
+        f"expiring {credentials['Expiration']}"
+    )
+
+
 def get_caller_identity(b: Backend, c: Call) -> Mapping[str, Any]:
     return caller_identity(c.principal)
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("AssumeRole", assume_role_handler, role_arn),
+    Action("AssumeRole", assume_role_handler, role_arn, issued_session),
     Action("GetCallerIdentity", get_caller_identity, account_wide),
 )

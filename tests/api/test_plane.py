@@ -316,3 +316,25 @@ def test_a_self_service_call_its_sink_cannot_record_is_refused_with_503_and_not_
     # A call outside what was authorized is refused; its refusal cannot be recorded either.
     outside = call(plane, alice, change, ("ram:ListUsers", "*"))
     assert (outside["status"], outside["Code"]) == (503, "ServiceUnavailable")
+
+
+def test_credentials_whose_issue_cannot_be_audited_are_not_handed_out(runtime: Ram, boot: Bootstrap) -> None:
+    account = boot.account_id
+    trust = {
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Principal": {"RAM": [f"acs:ram::{account}:root"]},
+    }
+    runtime.service.create_role(account, "Ops", json.dumps({"Version": "1", "Statement": [trust]}))
+    runtime.service.attach_policy_to_user(account, "System", "AliyunSTSAssumeRoleAccess", "alice")
+    alice, role_arn = user(runtime, boot, "alice"), f"acs:ram::{account}:role/ops"
+    target = ("sts:AssumeRole", role_arn)
+    decision = runtime.service.simulate(account, "alice", *target, {})
+    request = facts("2015-04-01", Action="AssumeRole", RoleArn=role_arn, RoleSessionName="ops-1")
+    plane = ControlPlane(
+        Backend(runtime.service, runtime.directory, runtime.tokens, runtime.authorizer.contexts)
+    )
+    assert plane.handle(request, alice, "REQ-1", authorized=target, decision=decision).status == 200
+    refused = failing_plane(runtime).handle(request, alice, "REQ-2", authorized=target, decision=decision)
+    assert (refused.status, json.loads(refused.body)["Code"]) == (503, "ServiceUnavailable")
+    assert b"Credentials" not in refused.body

@@ -294,3 +294,21 @@ def test_revoking_or_deleting_the_parent_role_ends_chained_sessions(live: Live, 
     fails(
         "InvalidSecurityToken.Revoked", 400, ram_client(live, child).list_users, ram_models.ListUsersRequest()
     )
+
+
+def test_an_issued_session_is_audited_by_name_without_its_secrets(live: Live, people: People) -> None:
+    """Later requests of a session are audited under its assumed-role ARN and temporary AccessKeyId; the
+    AssumeRole call's events must name both, so that they lead back to the user who assumed the role."""
+    body = _assume(live, people.deployer, people.auditor_arn)
+    events = [e for e in live.audit.events if e.request_id == body.request_id]
+    assert [(e.decision, e.status, e.principal_arn) for e in events] == [
+        ("Allow", 200, live.arn("user/deployer")),
+        ("Allow", 200, live.arn("user/deployer")),
+    ]
+    issued = events[-1]
+    assert (issued.action, issued.resource) == ("sts:AssumeRole", people.auditor_arn)
+    assert live.arn("assumed-role/RamAuditor/ci-job") in issued.reason
+    assert body.credentials.access_key_id in issued.reason and body.credentials.expiration in issued.reason
+    for event in events:
+        line = event.to_json()
+        assert body.credentials.access_key_secret not in line and body.credentials.security_token not in line
