@@ -8,32 +8,23 @@ permission: any authenticated caller may ask who it is.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
-from ..credentials.sts import assume_role, caller_identity
+from ..credentials.sts import assume_role, caller_identity, parse_role_arn
 from ..identity import ram_arn
 from .base import Action, Backend, Call, CallerLookup, account_wide
 from .params import Params
 
 __all__ = ["ACTIONS", "PERMISSION_FREE", "role_arn"]
 
-_ROLE_ARN = re.compile(r"acs:ram::([0-9]{1,32}):role/([A-Za-z0-9.-]{1,64})", re.IGNORECASE)
-
 PERMISSION_FREE = frozenset({"GetCallerIdentity"})
 """STS actions any authenticated caller may call (no policy is consulted)."""
 
 
 def _parse_role_arn(params: Params) -> tuple[str, str]:
-    text = params.required("RoleArn")
-    match = _ROLE_ARN.fullmatch(text)
-    if match is None:
-        raise errors.InvalidParameter(
-            "RoleArn", "RoleArn must look like acs:ram::<account id>:role/<role name>."
-        )
-    return match.group(1), match.group(2)
+    return parse_role_arn(params.required("RoleArn"))
 
 
 def role_arn(params: Params, account_id: str, caller: CallerLookup) -> str:

@@ -66,7 +66,8 @@ _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _SESSION_NAME = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 _SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
-_ROLE_ARN = re.compile(r"acs:ram::([0-9]{1,32}):role/([A-Za-z0-9.-]{1,64})", re.IGNORECASE)
+# ASCII only: case-insensitive matching would otherwise read the Kelvin sign as "k".
+_ROLE_ARN = re.compile(r"acs:ram::([0-9]{1,32}):role/([A-Za-z0-9.-]{1,64})", re.IGNORECASE | re.ASCII)
 
 Clock = Callable[[], datetime]
 
@@ -80,6 +81,7 @@ __all__ = [
     "ensure_not_revoked",
     "format_timestamp",
     "is_revoked",
+    "parse_role_arn",
     "principal_from_claims",
 ]
 
@@ -450,11 +452,19 @@ def _text_param(params: Mapping[str, object], name: str, *, required: bool = Fal
     return value
 
 
-def _check_role_arn(role_arn: str, role: Role) -> None:
+def parse_role_arn(role_arn: str) -> tuple[str, str]:
+    """(account id, role name as written) of ``acs:ram::<account>:role/<name>``; InvalidParameter else."""
     match = _ROLE_ARN.fullmatch(role_arn)
     if match is None:
-        raise errors.InvalidParameter("RoleArn", "RoleArn must look like acs:ram::<account>:role/<name>.")
-    if match.group(1) != role.account_id or match.group(2).lower() != role.role_name.lower():
+        raise errors.InvalidParameter(
+            "RoleArn", "RoleArn must look like acs:ram::<account id>:role/<role name>."
+        )
+    return match.group(1), match.group(2)
+
+
+def _check_role_arn(role_arn: str, role: Role) -> None:
+    account_id, name = parse_role_arn(role_arn)
+    if account_id != role.account_id or name.lower() != role.role_name.lower():
         raise errors.InvalidParameter("RoleArn", "RoleArn does not name the role that was looked up.")
 
 

@@ -18,6 +18,7 @@ from ram_middleware.credentials.sts import (
     StsTokens,
     assume_role,
     caller_identity,
+    parse_role_arn,
     principal_from_claims,
 )
 from ram_middleware.identity import Principal, Role, session_chain
@@ -310,6 +311,14 @@ def test_bad_role_arns(arn: str) -> None:
     with pytest.raises(errors.InvalidParameter) as info:
         assume(RoleArn=arn)
     assert info.value.code == "InvalidParameter.RoleArn"
+
+
+@pytest.mark.parametrize("name", ["ec\u017foperator", "\u212aey", "r\u00f4le"])
+def test_a_role_arn_is_ascii(name: str) -> None:
+    # Case-insensitive Unicode matching would read the long s as "s" and the Kelvin sign as "k".
+    with pytest.raises(errors.InvalidParameter, match="RoleArn must look like"):
+        parse_role_arn(f"acs:ram::{ACCOUNT}:role/{name}")
+    assert parse_role_arn(f"ACS:RAM::{ACCOUNT}:role/Key") == (ACCOUNT, "Key")
 
 
 @pytest.mark.parametrize(
