@@ -8,7 +8,8 @@ putting a new one in front and re-encrypting (:meth:`SecretBox.reencrypt`) at le
 Token format: ``rmb1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>``. The key id (8 hex digits derived
 from the key) picks the decrypting key without trial decryption. Every encryption binds a *context*
 string (e.g. ``ak:<AccessKeyId>``) as associated data, so a ciphertext copied onto another row does not
-decrypt there.
+decrypt there. :meth:`SecretBox.seal` / :meth:`SecretBox.unseal` are the same AEAD on bytes, for formats
+of their own (the STS SecurityToken); :func:`derive_key` gives such a format a key for its purpose alone.
 
 Where the keys come from (:func:`resolve_secret_box`): explicit configuration, else the
 ``RAM_MASTER_KEY`` environment variable (comma-separated, newest first), else — for the embedded
@@ -30,6 +31,8 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import errors
 
@@ -37,7 +40,9 @@ __all__ = [
     "KEY_ENV",
     "MasterKeyError",
     "SecretBox",
+    "derive_key",
     "generate_key",
+    "key_id",
     "keys_from_env",
     "load_or_create_key_file",
     "resolve_secret_box",
@@ -46,6 +51,7 @@ __all__ = [
 KEY_ENV = "RAM_MASTER_KEY"
 _PREFIX = "rmb1"
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 _KEY_BYTES = 32
 
 log = logging.getLogger(__name__)
@@ -78,7 +84,14 @@ def _decode_key(key: bytes | str) -> bytes:
     return raw
 
 
-def _key_id(key: bytes) -> str:
+def derive_key(key: bytes, purpose: bytes) -> bytes:
+    """A 256-bit key for ``purpose`` alone from a configured secret (HKDF-SHA256, ``purpose`` as info), so
+    one configured key never serves two purposes."""
+    return HKDF(algorithm=SHA256(), length=_KEY_BYTES, salt=None, info=purpose).derive(key)
+
+
+def key_id(key: bytes) -> str:
+    """The 8-hex-digit id a :class:`SecretBox` names ``key`` by (safe to show; reveals nothing of it)."""
     return hashlib.sha256(b"ram-middleware master key id\0" + key).hexdigest()[:8]
 
 
@@ -89,8 +102,8 @@ class SecretBox:
         if not keys:
             raise MasterKeyError("At least one master key is required.")
         decoded = [_decode_key(k) for k in keys]
-        self._current = _key_id(decoded[0])
-        self._ciphers = {_key_id(k): AESGCM(k) for k in reversed(decoded)}
+        self._current = key_id(decoded[0])
+        self._ciphers = {key_id(k): AESGCM(k) for k in reversed(decoded)}
 
     def __repr__(self) -> str:
         return f"SecretBox(keys={len(self._ciphers)}, current={self._current!r})"
@@ -100,24 +113,33 @@ class SecretBox:
         """Id of the key that encrypts (safe to log; reveals nothing about the key)."""
         return self._current
 
+    def seal(self, plaintext: bytes, associated: bytes) -> bytes:
+        """``nonce ‖ ciphertext ‖ tag`` of ``plaintext`` under the current key, with a fresh random nonce;
+        ``associated`` is authenticated, not stored."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return nonce + self._ciphers[self._current].encrypt(nonce, plaintext, associated)
+
+    def unseal(self, kid: str, sealed: bytes, associated: bytes) -> bytes:
+        """What :meth:`seal` sealed under the key with id ``kid``, given the same ``associated`` data."""
+        cipher = self._ciphers.get(kid)
+        if cipher is None:
+            raise MasterKeyError(f"No configured master key has id {kid!r}.")
+        if len(sealed) < _NONCE_BYTES + _TAG_BYTES:
+            raise MasterKeyError("A stored secret is truncated.")
+        try:
+            return cipher.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated)
+        except InvalidTag:
+            raise MasterKeyError("A stored secret failed authentication (wrong key or tampered).") from None
+
     def encrypt(self, plaintext: str, *, context: str) -> str:
         """Encrypt ``plaintext`` bound to ``context``; returns printable token text."""
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = self._ciphers[self._current].encrypt(nonce, plaintext.encode("utf-8"), context.encode())
-        body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
+        sealed = self.seal(plaintext.encode("utf-8"), context.encode())
+        body = base64.urlsafe_b64encode(sealed).decode("ascii").rstrip("=")
         return f"{_PREFIX}.{self._current}.{body}"
 
     def decrypt(self, token: str, *, context: str) -> str:
         """Decrypt a token made by :meth:`encrypt` with the same ``context``."""
-        key_id, blob = self._split(token)
-        cipher = self._ciphers.get(key_id)
-        if cipher is None:
-            raise MasterKeyError(f"No configured master key has id {key_id!r}.")
-        try:
-            plain = cipher.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], context.encode())
-        except InvalidTag:
-            raise MasterKeyError("A stored secret failed authentication (wrong key or tampered).") from None
-        return plain.decode("utf-8")
+        return self.unseal(*self._split(token), context.encode()).decode("utf-8")
 
     def needs_rotation(self, token: str) -> bool:
         """True when ``token`` was not encrypted with the current key."""

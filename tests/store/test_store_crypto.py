@@ -14,7 +14,9 @@ from ram_middleware.crypto import (
     KEY_ENV,
     MasterKeyError,
     SecretBox,
+    derive_key,
     generate_key,
+    key_id,
     load_or_create_key_file,
     resolve_secret_box,
 )
@@ -82,6 +84,32 @@ def test_raw_32_byte_keys_are_accepted() -> None:
     raw = os.urandom(32)
     box = SecretBox([raw])
     assert box.decrypt(box.encrypt("x", context="c"), context="c") == "x"
+
+
+def test_seal_binds_its_associated_data_and_names_the_key() -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    box = SecretBox([new, old])
+    sealed = box.seal(b"claims", b"header")
+    assert b"claims" not in sealed and box.seal(b"claims", b"header") != sealed  # fresh nonce each time
+    assert box.current_key_id == key_id(new)
+    assert box.unseal(key_id(new), sealed, b"header") == b"claims"
+    assert box.unseal(key_id(old), SecretBox([old]).seal(b"x", b""), b"") == b"x"  # every key opens
+    for kid, blob, associated in (
+        (key_id(new), sealed, b"headeR"),  # other associated data
+        (key_id(old), sealed, b"header"),  # another key
+        ("00000000", sealed, b"header"),  # no such key
+        (key_id(new), sealed[:-1], b"header"),
+        (key_id(new), sealed[:27], b"header"),  # shorter than nonce and tag
+    ):
+        with pytest.raises(MasterKeyError):
+            box.unseal(kid, blob, associated)
+
+
+def test_derived_keys_are_per_purpose() -> None:
+    secret = b"a configured token key of 32+ bytes"
+    first = derive_key(secret, b"purpose/one")
+    assert len(first) == 32 and first == derive_key(secret, b"purpose/one")
+    assert first not in (derive_key(secret, b"purpose/two"), derive_key(secret + b"!", b"purpose/one"))
 
 
 @pytest.mark.parametrize(
