@@ -58,7 +58,7 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 class RamConfig:
     """Everything :func:`build` needs. Secrets (``master_keys``, ``token_keys``) never appear in the repr.
 
-    ``token_keys`` sign STS tokens; when empty they are derived from the master keys (explicit,
+    ``token_keys`` seal STS tokens; when empty they are derived from the master keys (explicit,
     ``RAM_MASTER_KEY``, or the SQLite key file), so every process sharing the store verifies the same
     tokens; with a ``memory://`` store and no keys at all a random per-process key is used.
     """

@@ -1,18 +1,32 @@
-"""STS temporary credentials: self-contained signed tokens, AssumeRole, GetCallerIdentity.
+"""STS temporary credentials: self-contained sealed tokens, AssumeRole, GetCallerIdentity.
 
 A SecurityToken carries everything needed to check a request signed with temporary credentials, so any
-instance verifies it without a lookup:
+instance verifies it without a lookup; it is opaque: only the servers holding the token keys can read it.
 
 * ``AccessKeyId`` = ``STS.`` + random; ``AccessKeySecret`` = HMAC(server key, AccessKeyId) — never stored,
   recomputed by :meth:`StsTokens.secret_for`, derivable only by the server;
-* ``SecurityToken`` = ``v1.<base64url(zlib(JSON claims))>.<signature>``, signed with itsdangerous
-  (HMAC-SHA256). Key rotation: ``keys[0]`` signs, every listed key verifies; the claims name the key
-  (``key_id``) so the secret is derived from the key that issued the token.
+* ``SecurityToken`` = base64url(``version ‖ key id ‖ nonce ‖ AES-256-GCM(raw DEFLATE(JSON claims)) ‖ tag``):
+  version byte 2, the 4-byte id of the sealing key, a fresh random 12-byte nonce per token; the version and
+  key id are authenticated as associated data. The AEAD key is HKDF-derived from each configured token key
+  under a label of its own (:func:`~ram_middleware.crypto.derive_key`); the secrets' key and the key id
+  are HMAC-derived under labels of their own, so no configured key serves two purposes. Key rotation:
+  ``keys[0]`` seals, every listed key opens; the key id picks the key (no trial decryption), and the
+  secret is derived from the key that sealed the token.
 
-Both base64 parts must be in canonical form, so no two token strings carry the same bytes: flipping any
-character of a token makes it fail. Revocation ("sessions of role R issued before T") is a single stored
-timestamp per role, checked with :func:`ensure_not_revoked`. A chained session's claims name the sessions
-above it (role, RoleId, issue time), so revoking or deleting any of their roles ends it too.
+Only the sealing key's id and the token's length show (about how large its session policy and role chain
+are). The claims are compressed before sealing; every claim is known to the caller who obtained the token,
+so compression tells an observer nothing beyond that length.
+
+The token is unpadded canonical base64url, so no two token strings carry the same bytes: flipping any
+character makes it fail. Revocation ("sessions of role R issued before T") is a single stored timestamp
+per role, checked with :func:`ensure_not_revoked`. A chained session's claims name the sessions above it
+(role, RoleId, issue time), so revoking or deleting any of their roles ends it too.
+
+Tokens of the previous format (decision: kept readable for the transition) — ``v1.<base64url(zlib(JSON
+claims))>.<signature>``, signed (itsdangerous, HMAC-SHA256) but readable by anyone — are still accepted
+while the key that signed them is listed, with every check a sealed token gets; none is issued any more.
+They live at most 12 hours (the longest MaxSessionDuration), after which none is left to open, and reading
+them can go.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ from typing import Any
 from itsdangerous import BadData, Signer
 
 from .. import errors
+from ..crypto import MasterKeyError, SecretBox, derive_key, key_id
 from ..identity import (
     SESSION_CHAIN,
     SESSION_EXPIRES,
@@ -49,7 +64,7 @@ from ..policy.document import parse_policy
 from ..policy.evaluate import Decision, evaluate_trust
 from .password import parse_api_int
 
-TOKEN_VERSION = "v1"
+TOKEN_VERSION = 2  # the first byte of a sealed token
 MAX_TOKEN_CHARS = 16_384  # our tokens stay far below this (session policy ≤ 2,048 chars, compressed)
 MAX_SESSION_POLICY_CHARS = 2048
 CHAINED_MAX_DURATION = 3600
@@ -57,7 +72,10 @@ MAX_CHAIN = 10  # sessions above a chained one; each adds to every token below i
 MIN_DURATION = 900
 DEFAULT_DURATION = 3600
 
-_SALT = b"ram-middleware.sts-token.v1"
+_LEGACY_PREFIX = "v1."
+_LEGACY_SALT = b"ram-middleware.sts-token.v1"
+_AEAD_LABEL = b"ram-middleware/sts-token-aead/v2"
+_HEADER_BYTES = 5  # version byte and the 4-byte key id, in clear and authenticated
 _SECRET_LABEL = b"ram-middleware/sts-secret/v1"
 _KID_LABEL = b"ram-middleware/sts-key-id/v1"
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -127,7 +145,7 @@ class SessionClaims:
     session_policy: str | None
     mfa_present: bool | None
     source_identity: str | None
-    key_id: str
+    key_id: str  # names the configured key that issued the token (not carried in the claims)
     chain: tuple[SessionLink, ...] = ()  # the sessions that assumed this one (role chaining), outermost first
 
     @property
@@ -144,7 +162,6 @@ class SessionClaims:
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
-            "k": self.key_id,
             "a": self.account_id,
             "r": self.role_name,
             "ri": self.role_id,
@@ -164,10 +181,11 @@ class SessionClaims:
         return payload
 
     @classmethod
-    def from_payload(cls, data: object) -> SessionClaims:
+    def from_payload(cls, data: object, key_id: str) -> SessionClaims:
+        """The claims of a token opened with the configured key ``key_id``; Malformed if ill-shaped."""
         if not isinstance(data, dict):
             raise _malformed()
-        strings = ("k", "a", "r", "ri", "s", "ak")
+        strings = ("a", "r", "ri", "s", "ak")
         if not all(isinstance(data.get(name), str) for name in strings):
             raise _malformed()
         if not all(type(data.get(name)) is int for name in ("iat", "exp")):
@@ -192,7 +210,7 @@ class SessionClaims:
             session_policy=data.get("p"),
             mfa_present=data.get("m"),
             source_identity=data.get("si"),
-            key_id=data["k"],
+            key_id=key_id,
             chain=chain,
         )
 
@@ -231,7 +249,7 @@ class IssuedCredentials:
 
 
 class StsTokens:
-    """Issue and verify STS tokens with a list of server keys (``keys[0]`` signs; all verify).
+    """Issue and verify STS tokens with a list of server keys (``keys[0]`` seals; all open).
 
     Keys are secrets of at least 32 bytes (e.g. ``secrets.token_urlsafe(32)``) from configuration. ``clock``
     returns an aware UTC datetime; it decides issue times and expiry.
@@ -240,20 +258,23 @@ class StsTokens:
     def __init__(self, keys: Sequence[bytes | str], *, clock: Clock = _utcnow) -> None:
         raw = [key.encode() if isinstance(key, str) else bytes(key) for key in keys]
         if not raw:
-            raise errors.InvalidParameter("StsKeys", "At least one STS signing key is required.")
+            raise errors.InvalidParameter("StsKeys", "At least one STS token key is required.")
         if any(len(key) < 32 for key in raw):
-            raise errors.InvalidParameter("StsKeys", "STS signing keys must be at least 32 bytes long.")
+            raise errors.InvalidParameter("StsKeys", "STS token keys must be at least 32 bytes long.")
         self._kids = [hmac.new(key, _KID_LABEL, hashlib.sha256).hexdigest()[:16] for key in raw]
-        if len(set(self._kids)) != len(raw):
-            raise errors.InvalidParameter("StsKeys", "STS signing keys must be distinct.")
+        aead_keys = [derive_key(key, _AEAD_LABEL) for key in raw]
+        # The sealing key's id in the token picks the key that opens it and the issuer's secret key.
+        self._kid_by_box_id = {key_id(k): kid for k, kid in zip(aead_keys, self._kids, strict=True)}
+        if len(set(self._kids)) != len(raw) or len(self._kid_by_box_id) != len(raw):
+            raise errors.InvalidParameter("StsKeys", "STS token keys must be distinct.")
         self._secret_keys = {
             kid: hmac.new(key, _SECRET_LABEL, hashlib.sha256).digest()
             for kid, key in zip(self._kids, raw, strict=True)
         }
-        # itsdangerous signs with the last key of its list and verifies with all of them.
-        self._signer = Signer(
-            list(reversed(raw)), salt=_SALT, key_derivation="hmac", digest_method=hashlib.sha256
-        )
+        self._box = SecretBox(aead_keys)
+        self._header = bytes([TOKEN_VERSION]) + bytes.fromhex(self._box.current_key_id)
+        # Previous format (read only): itsdangerous verifies with every key of its list.
+        self._legacy = Signer(raw, salt=_LEGACY_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -299,14 +320,17 @@ class StsTokens:
             chain=chain,
         )
         text = json.dumps(claims.to_payload(), separators=(",", ":"), ensure_ascii=False)
-        body = f"{TOKEN_VERSION}.{_b64encode(zlib.compress(text.encode('utf-8'), 9))}"
-        token = self._signer.sign(body).decode("ascii")
+        # Raw DEFLATE: the AEAD tag already guards the bytes, so zlib's header and checksum add nothing.
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        packed = packer.compress(text.encode("utf-8")) + packer.flush()
+        token = _b64encode(self._header + self._box.seal(packed, self._header))
         return IssuedCredentials(access_key_id, self.secret_for(claims), token, expiration, claims)
 
     def verify(self, access_key_id: str, token: str) -> SessionClaims:
         """Check a token presented with ``access_key_id``; raise ``InvalidSecurityToken.*`` if unusable.
 
-        Order as the spec lists it: Malformed (unreadable or signature wrong), Expired, MismatchWithAccessKey.
+        Order as the spec lists it: Malformed (unreadable, tampered, or not sealed by a listed key),
+        Expired, MismatchWithAccessKey.
         """
         claims = self._decode(token)
         if self._clock() >= claims.expiration:
@@ -322,26 +346,47 @@ class StsTokens:
     def _decode(self, token: str) -> SessionClaims:
         if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not token.isascii():
             raise _malformed()
+        if token.startswith(_LEGACY_PREFIX):
+            return self._decode_legacy(token)
+        try:
+            raw = _b64decode_canonical(token)
+        except ValueError as exc:
+            raise _malformed() from exc
+        header, sealed = raw[:_HEADER_BYTES], raw[_HEADER_BYTES:]
+        box_id = header[1:].hex()
+        kid = self._kid_by_box_id.get(box_id)
+        if len(header) != _HEADER_BYTES or header[0] != TOKEN_VERSION or kid is None:
+            raise _malformed()
+        try:
+            packed = self._box.unseal(box_id, sealed, header)
+            # Only authenticated bytes reach zlib, so there is no decompression bomb to fear.
+            data = json.loads(zlib.decompress(packed, -15).decode("utf-8"))
+        except (MasterKeyError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+            raise _malformed() from exc
+        return SessionClaims.from_payload(data, kid)
+
+    def _decode_legacy(self, token: str) -> SessionClaims:
+        """A token of the previous, signed-only format (see the module docs)."""
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != TOKEN_VERSION:
+        if len(parts) != 3:
             raise _malformed()
         try:
             _b64decode_canonical(parts[2])
             compressed = _b64decode_canonical(parts[1])
-            body = self._signer.unsign(token.encode("ascii"))
+            body = self._legacy.unsign(token.encode("ascii"))
         except (BadData, ValueError, binascii.Error) as exc:
             raise _malformed() from exc
-        if body != f"{TOKEN_VERSION}.{parts[1]}".encode("ascii"):
+        if body != f"{_LEGACY_PREFIX}{parts[1]}".encode("ascii"):
             raise _malformed()
         try:
             # Only server-signed bytes reach zlib, so there is no decompression bomb to fear.
             data = json.loads(zlib.decompress(compressed).decode("utf-8"))
         except (zlib.error, UnicodeDecodeError, ValueError) as exc:
             raise _malformed() from exc
-        claims = SessionClaims.from_payload(data)
-        if claims.key_id not in self._secret_keys:
+        kid = data.get("k") if isinstance(data, dict) else None
+        if not isinstance(kid, str) or kid not in self._secret_keys:
             raise _malformed()
-        return claims
+        return SessionClaims.from_payload(data, kid)
 
     def secret_for(self, claims: SessionClaims) -> str:
         """The AccessKeySecret of the session: HMAC(derived server key, AccessKeyId)."""

@@ -1,8 +1,14 @@
-"""The STS token codec: issue, verify, tampering, expiry, key rotation, revocation."""
+"""The STS token codec: issue, verify, confidentiality, tampering, expiry, key rotation, revocation, and
+tokens of the previous (signed-only) format."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
+import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +24,7 @@ from ram_middleware.credentials.sts import (
     is_revoked,
     principal_from_claims,
 )
+from ram_middleware.identity import SessionLink
 
 KEY_A = b"A" * 16 + b"first-server-key"
 KEY_B = "second server key, text form, long enough"
@@ -59,6 +66,19 @@ def issue(tokens: StsTokens, **overrides: object) -> IssuedCredentials:
 
 FIXED = StsTokens([KEY_A], clock=DateClock())
 FIXED_CREDS = issue(FIXED)
+PARENT = SessionLink(
+    "1234567890123456", "Deployer", "300000000000000002", datetime(2024, 1, 2, 3, 0, 0, 123_000, tzinfo=UTC)
+)
+
+# Issued by the previous release (signed, not sealed) with KEY_A at START: issue(…, chain=(PARENT,)).
+LEGACY_KEY_ID = "STS.NlW7qLEHRLGLAdOYL9nYa5Cz"
+LEGACY_SECRET = "2zE0gpPNu1IjWf69mRJkIHEsp1D5KUoNUZQv1Z6C-sw"
+LEGACY_TOKEN = (
+    "v1.eNptkE1PAjEQhv-KmSNZtQvdr96IEjxs3ASMhuxy6JYhWVkotiV-EP6ZN_8YU1Y8qO2h0-d9p9OZPaxAAGMpWy7SLK55jTJhEIAkHPYHPI"
+    "qTNGNdRNgQHilbbNFIp40nDaEB-7VCUiwJsm0U-ud8menD9Oq-fUpe8tHdJB_nw0Uxy7PNTEY3H-RppAMRJoyHMY9PhQPAt-2ZRRGPAqAr7Ct4RG"
+    "MbvalAXFQQVhDQMXXS4Ro3ztOSTKPlEpXrPMO21a-db6jcT6q2VozRFfXzyenlCVq9Mwo7g1RWeFOPdv31qVbornsVHOYH-vEahDM7pFabc6-X1i"
+    "hSFIiy_G-At7ht9Tv6yf0ZWh-C7_Y58xnz-eEIW_lx2w.w4oG4gwG39SVBnXwcSnRFFwjquT1kMOBH6T3qI0M8tQ"
+)
 
 
 def test_round_trip() -> None:
@@ -87,6 +107,55 @@ def test_round_trip() -> None:
         "SecurityToken": creds.security_token,
         "Expiration": "2024-01-02T03:19:05Z",
     }
+
+
+def test_a_chained_session_round_trips() -> None:
+    tokens = StsTokens([KEY_A], clock=DateClock())
+    creds = issue(tokens, chain=(PARENT,))
+    claims = tokens.verify(creds.access_key_id, creds.security_token)
+    assert claims == creds.claims and claims.chain == (PARENT,)
+
+
+def _readable_forms(token: str) -> list[bytes]:
+    """Everything an observer gets from ``token`` by decoding it: the text, each base64url part, and
+    whatever inflates (zlib or raw DEFLATE) from any offset of those bytes."""
+    forms = [token.encode()]
+    for part in token.split("."):
+        try:
+            raw = _unb64(part)
+        except (binascii.Error, ValueError):
+            continue
+        forms.append(raw)
+        for offset in range(len(raw)):
+            for wbits in (15, -15):
+                with contextlib.suppress(zlib.error):
+                    forms.append(zlib.decompressobj(wbits).decompress(raw[offset:]))
+    return forms
+
+
+CLAIM_TEXTS = ["EcsOperator", "alice", POLICY, "oss:GetObject", "bücket", "alice-src", "Deployer"]
+
+
+def _spellings(text: str) -> set[bytes]:
+    """``text`` as it may sit in a token: as is, in lower case, and escaped as a JSON string."""
+    return {text.encode(), text.lower().encode(), json.dumps(text, ensure_ascii=False)[1:-1].encode()}
+
+
+def test_the_token_reveals_no_claim() -> None:
+    creds = issue(StsTokens([KEY_A], clock=DateClock()), chain=(PARENT,))
+    forms = _readable_forms(creds.security_token)
+    for text in [*CLAIM_TEXTS, "1234567890123456", "300000000000000002"]:
+        for needle in _spellings(text):
+            assert not any(needle in form for form in forms), text
+    # The same look at a token of the previous format reads every claim: the search finds what it seeks.
+    legacy = _readable_forms(LEGACY_TOKEN)
+    for text in CLAIM_TEXTS:
+        assert any(needle in form for form in legacy for needle in _spellings(text)), text
+
+
+def test_sealed_tokens_are_shorter_than_signed_ones_were() -> None:
+    creds = issue(StsTokens([KEY_A], clock=DateClock()), chain=(PARENT,))
+    assert len(creds.security_token) < len(LEGACY_TOKEN)
 
 
 def test_optional_claims_may_be_absent() -> None:
@@ -134,9 +203,33 @@ def test_token_must_match_its_access_key() -> None:
     assert info.value.code == "InvalidSecurityToken.MismatchWithAccessKey"
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+SEALED = _unb64(FIXED_CREDS.security_token)
+
+
 @pytest.mark.parametrize(
     "token",
-    ["", "CAIS", "v1.", "v1..", "v1.abc.def", "v2" + FIXED_CREDS.security_token[2:], "x" * 20_000, "v1.ä."],
+    [
+        "",
+        "CAIS",
+        "v1.",
+        "v1..",
+        "v1.abc.def",
+        "v2" + FIXED_CREDS.security_token[2:],
+        "x" * 20_000,
+        "v1.ä.",
+        FIXED_CREDS.security_token + "=",  # padded: not the canonical spelling
+        _b64(SEALED[:5]),  # the clear header alone
+        _b64(bytes([3]) + SEALED[1:]),  # an unknown version
+        _b64(bytes([1]) + SEALED[1:]),
+    ],
 )
 def test_garbage_is_malformed(token: str) -> None:
     with pytest.raises(errors.InvalidSecurityToken) as info:
@@ -185,6 +278,18 @@ def test_truncation_and_extension_fail() -> None:
             FIXED.verify(FIXED_CREDS.access_key_id, bad)
 
 
+def test_the_clear_header_is_authenticated() -> None:
+    rotated = StsTokens([KEY_B, KEY_A], clock=DateClock())
+    theirs = _unb64(issue(rotated).security_token)
+    # FIXED's token with its key id swapped for another listed key's, then spelt canonically.
+    swapped = _b64(SEALED[:1] + theirs[1:5] + SEALED[5:])
+    for bad in (swapped, _b64(SEALED[:-1]), _b64(SEALED + b"\0"), _b64(SEALED[:5] + SEALED[17:])):
+        with pytest.raises(errors.InvalidSecurityToken) as info:
+            rotated.verify(FIXED_CREDS.access_key_id, bad)
+        assert info.value.code == "InvalidSecurityToken.Malformed"
+    assert rotated.verify(FIXED_CREDS.access_key_id, FIXED_CREDS.security_token) == FIXED_CREDS.claims
+
+
 def test_key_rotation() -> None:
     clock = DateClock()
     old = StsTokens([KEY_A], clock=clock)
@@ -193,7 +298,8 @@ def test_key_rotation() -> None:
     claims = rotated.verify(before.access_key_id, before.security_token)  # old key still verifies
     assert rotated.secret_for(claims) == before.access_key_secret  # ... and yields the same secret
     after = issue(rotated)
-    assert after.claims.key_id != before.claims.key_id  # the new key signs
+    assert after.claims.key_id != before.claims.key_id  # the new key seals
+    assert _unb64(after.security_token)[1:5] != _unb64(before.security_token)[1:5]  # and names itself
     with pytest.raises(errors.InvalidSecurityToken) as info:
         old.verify(after.access_key_id, after.security_token)
     assert info.value.code == "InvalidSecurityToken.Malformed"
@@ -272,3 +378,42 @@ def test_signing_key_for_the_authenticator() -> None:
 
 def test_format_timestamp() -> None:
     assert format_timestamp(datetime(2024, 1, 2, 11, 4, 5, 999_999, tzinfo=UTC)) == "2024-01-02T11:04:05Z"
+
+
+# --- tokens of the previous format (signed, readable): accepted while their key is listed ---------------
+
+
+def test_a_previous_format_token_still_verifies_while_its_key_is_listed() -> None:
+    clock = DateClock()
+    key_lists: list[list[bytes | str]] = [[KEY_A], [KEY_B, KEY_A]]
+    for keys in key_lists:
+        tokens = StsTokens(keys, clock=clock)
+        claims = tokens.verify(LEGACY_KEY_ID, LEGACY_TOKEN)
+        assert claims.assumed_role_arn == "acs:ram::1234567890123456:assumed-role/EcsOperator/alice"
+        assert (claims.issued_at, claims.expiration) == (START, datetime(2024, 1, 2, 3, 19, 5, tzinfo=UTC))
+        assert claims.session_policy == POLICY and claims.mfa_present is True
+        assert claims.source_identity == "alice-src" and claims.chain == (PARENT,)
+        assert tokens.secret_for(claims) == LEGACY_SECRET
+        key = tokens.signing_key(LEGACY_KEY_ID, LEGACY_TOKEN)
+        assert key.secret == LEGACY_SECRET and key.principal.session_policy == POLICY
+
+
+def test_a_previous_format_token_gets_every_check() -> None:
+    clock = DateClock()
+    tokens = StsTokens([KEY_A], clock=clock)
+    failures: list[tuple[Callable[[], object], str]] = [
+        (lambda: StsTokens([KEY_B], clock=clock).verify(LEGACY_KEY_ID, LEGACY_TOKEN), "Malformed"),
+        (lambda: tokens.verify(FIXED_CREDS.access_key_id, LEGACY_TOKEN), "MismatchWithAccessKey"),
+        (lambda: tokens.signing_key(LEGACY_KEY_ID, LEGACY_TOKEN, revoked_before=START + timedelta(seconds=1)),
+         "Revoked"),
+        (lambda: tokens.verify(LEGACY_KEY_ID, LEGACY_TOKEN[:-1]), "Malformed"),
+        (lambda: tokens.verify(LEGACY_KEY_ID, _flip(LEGACY_TOKEN, 40, 1)), "Malformed"),
+    ]  # fmt: skip
+    for call, code in failures:
+        with pytest.raises(errors.InvalidSecurityToken) as info:
+            call()
+        assert info.value.code == f"InvalidSecurityToken.{code}"
+    clock.now = datetime(2024, 1, 2, 3, 19, 5, tzinfo=UTC)
+    with pytest.raises(errors.InvalidSecurityToken) as expired:
+        tokens.verify(LEGACY_KEY_ID, LEGACY_TOKEN)
+    assert expired.value.code == "InvalidSecurityToken.Expired"
