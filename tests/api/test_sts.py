@@ -18,9 +18,18 @@ from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider, Sta
 from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
 from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
 from aliyunsdkcore.acs_exception.exceptions import ServerException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
+from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
+from ram_middleware.audit import MemorySink
 from ram_middleware.client import RamAuth
+from ram_middleware.config import RamConfig, build
+from ram_middleware.routes import RpcApi
+from tests.live_server import core_rpc, serve_asgi
 
 from .live import (
     RAM_VERSION,
@@ -312,3 +321,46 @@ def test_an_issued_session_is_audited_by_name_without_its_secrets(live: Live, pe
     for event in events:
         line = event.to_json()
         assert body.credentials.access_key_secret not in line and body.credentials.security_token not in line
+
+
+RAM_READS = RpcApi(
+    "ram",
+    resources={"ListUsers": "acs:ram:*:{account}:user/*", "ListGroups": "acs:ram:*:{account}:group/*"},
+)
+
+
+def test_an_sdk_session_calls_an_app_another_instance_protects(live: Live, people: People) -> None:
+    """AssumeRole through alibabacloud-sts20150401, then aliyun-python-sdk-core calls a Starlette app that a
+    second runtime on the same store protects: the sealed token, opaque to its holder, opens there (the
+    token keys come from the store's key file) and its session policy still narrows the role."""
+    body = _assume(live, people.deployer, people.auditor_arn, policy=ONLY_LIST_USERS)
+    session = _temporary(body)
+    token = session.security_token or ""
+    for claim in ("RamAuditor", "ramauditor", "ci-job", "ram:ListUsers", live.account_id):
+        assert claim not in token
+
+    @ram_route(RAM_READS)
+    async def api(request: Request) -> JSONResponse:
+        return JSONResponse({"Principal": request.state.principal.arn})
+
+    app = Starlette(routes=[Route("/", api, methods=["GET", "POST"])])
+    other = build(RamConfig(store_url=live.ram.config.store_url, audit=MemorySink()))
+    try:
+        app.add_middleware(RAMMiddleware, ram=other)
+        with serve_asgi(app) as endpoint:
+
+            def refusal(key: Key, action: str) -> tuple[str, int]:
+                with pytest.raises(ServerException) as refused:
+                    core_rpc(endpoint, key, RAM_VERSION, action, {})
+                return refused.value.get_error_code(), refused.value.get_http_status()
+
+            answer = core_rpc(endpoint, session, RAM_VERSION, "ListUsers", {})
+            assert answer["Principal"] == live.arn("assumed-role/RamAuditor/ci-job")
+            # The role may list groups; the session policy sealed in the token may not.
+            assert refusal(session, "ListGroups") == ("NoPermission", 403)
+            middle = len(token) // 2
+            flipped = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+            forged = Key(session.access_key_id, session.secret, flipped)
+            assert refusal(forged, "ListUsers") == ("InvalidSecurityToken.Malformed", 400)
+    finally:
+        other.close()
