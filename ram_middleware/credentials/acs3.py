@@ -2,7 +2,9 @@
 
 The canonical headers come from the ``SignedHeaders`` list in the Authorization header (the Python SDK
 signs every header it sets); a minimum set must be in it, and ``x-acs-content-sha256`` must be the hash
-of the body actually received.
+of the body actually received. A signed header sent more than once is refused: the canonical form joins
+repeated values sorted with ``,``, so a signed ``1,2`` re-sent as two headers would verify while the app read
+one of them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .encoding import (
     canonical_path,
     check_nonce,
     check_signed_set,
+    check_unrepeated,
     encode_pairs,
     hex_hmac_sha256,
     one_header,
@@ -165,6 +168,8 @@ def parse_acs3(facts: RequestFacts, header: str) -> SignedRequest:
         raise errors.UnsupportedSignatureMethod(f"Only {ALGORITHM} is supported among the V3 signatures.")
     index = facts.header_map
     names, values = _signed_values(index, signed_headers)
+    if len(index) != len(facts.headers):  # some header repeats (no SDK repeats one): is it a signed one?
+        check_unrepeated(index, names)
     payload_hash = one_header(index, "x-acs-content-sha256")
     if payload_hash != sha256_hex(facts.body):
         raise errors.SignatureMismatch(

@@ -416,6 +416,26 @@ def test_acs3_duplicate_control_header(auth: Authenticator) -> None:
     refused(auth, doubled, errors.IncompleteSignature, "IncompleteSignature")
 
 
+def with_split_header(facts: RequestFacts, name: str, values: tuple[str, ...]) -> RequestFacts:
+    """``facts`` with header ``name`` sent once per value instead (the first one read is values[0])."""
+    kept = tuple((n, v) for n, v in facts.headers if n.lower() != name)
+    split = (*kept, *((name, value) for value in values))
+    return RequestFacts(facts.method, facts.path, facts.query, split, facts.body)
+
+
+@pytest.mark.parametrize("name", ["x-acs-action", "content-type", "x-acs-meta"])
+def test_acs3_signed_header_sent_twice_is_refused(auth: Authenticator, name: str) -> None:
+    # Repeated values are signed sorted and joined with ",": a signed "CreateUser,GetUser" re-sent as two
+    # headers would verify while the app read one of them, in either order.
+    headers = {**acs3_headers(), name: "CreateUser,GetUser"}
+    facts = acs3_facts(headers, sorted({*FULL, name}))
+    for values in (("GetUser", "CreateUser"), ("CreateUser", "GetUser")):
+        split = with_split_header(facts, name, values)
+        error = refused(auth, split, errors.IncompleteSignature, "IncompleteSignature")
+        assert name in error.message and "more than once" in error.message
+    assert auth.authenticate(facts) is not None  # as signed, it verifies
+
+
 @pytest.mark.parametrize(
     ("authorization", "kind", "code"),
     [
