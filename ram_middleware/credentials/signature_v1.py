@@ -21,6 +21,7 @@ from .encoding import (
     b64_hmac_sha1,
     canonical_path,
     check_nonce,
+    check_unrepeated,
     content_md5,
     encode_pairs,
     parse_http_date,
@@ -205,9 +206,23 @@ def check_content_md5(facts: RequestFacts, md5: str) -> None:
         raise ContentMD5Mismatch()
 
 
+# Besides Date (read once) and the x-acs-* headers, the headers the ROA string to sign holds.
+_ROA_SIGNED = frozenset({"accept", "content-md5", "content-type"})
+
+
+def _check_signed_headers_unrepeated(facts: RequestFacts) -> None:
+    """No x-acs-*, Accept, Content-MD5 or Content-Type header more than once (no SDK repeats one): x-acs-*
+    values are signed joined with ``,``, and of the others only the first is signed."""
+    index = facts.header_map
+    if len(index) == len(facts.headers):  # no header repeats: the common case, one comparison
+        return
+    check_unrepeated(index, [name for name in index if name.startswith("x-acs-") or name in _ROA_SIGNED])
+
+
 def parse_roa(facts: RequestFacts, authorization: str) -> SignedRequest:
     """Parse a ROA request: ``Authorization: acs AK:sig``, ``Date`` and the ``x-acs-*`` headers."""
     access_key_id, signature = parse_roa_authorization(authorization)
+    _check_signed_headers_unrepeated(facts)
     method = single(facts.header_values("x-acs-signature-method"), "x-acs-signature-method")
     if method is not None and method != SIGNATURE_METHOD:
         raise errors.UnsupportedSignatureMethod("ROA signatures support x-acs-signature-method HMAC-SHA1.")
