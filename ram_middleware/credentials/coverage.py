@@ -11,7 +11,10 @@ request as sent: what it reads from an unsigned part is its own business, as wit
   parameter the rule reads that such a form also names is refused (``InvalidParameter``): the app, which
   reads the form, would see another value than the one checked;
 * OSS V1: every query parameter but the signed sub-resources;
-* OSS V1 and V4: the ``x-acs-action``/``x-acs-version`` headers (only ``x-oss-*`` headers are signed).
+* OSS V1 and V4: the ``x-acs-action``/``x-acs-version`` headers (only ``x-oss-*`` headers are signed);
+* RPC v1 (which signs parameters only): those headers unless the signed ``Action``/``Version`` is there
+  too. The SDKs send both, and the rules refuse the two when they disagree; alone, a header would choose
+  the action of a signed request that named none.
 
 The Host is covered by OSS, ACS3 and SigV4 signatures only (:func:`host_covered`): only for those does a
 bucket named by the Host fill a route's ``{bucket}``.
@@ -30,10 +33,11 @@ from .oss import SCHEME_V1, SCHEME_V1_QUERY, SCHEME_V4, SCHEME_V4_QUERY, SUBRESO
 
 __all__ = ["body_covered", "host_covered", "signed_view"]
 
-_FULLY_COVERED = frozenset({"rpc-v1", "acs3", "session"})
+_FULLY_COVERED = frozenset({"rpc-v1", "acs3", "session"})  # the body, that is (see _v1_view for rpc-v1)
 _OSS = frozenset({SCHEME_V1, SCHEME_V1_QUERY, SCHEME_V4, SCHEME_V4_QUERY})
 _OSS_V1 = frozenset({SCHEME_V1, SCHEME_V1_QUERY})
 _RPC_HEADERS = frozenset({"x-acs-action", "x-acs-version"})
+_RPC_PARAMETERS = (("x-acs-action", "Action"), ("x-acs-version", "Version"))
 _HOST_SIGNED = frozenset({"acs3", "aws-v4", "session"}) | _OSS
 
 
@@ -59,6 +63,10 @@ def signed_view(facts: RequestFacts, scheme: str) -> RequestFacts:
     """``facts`` without what the signature of ``scheme`` leaves open (see the module docs); ``facts``
     itself, at no cost, for the schemes that cover everything the rules read."""
     if scheme in _FULLY_COVERED:
+        if scheme == "rpc-v1":
+            index = facts.header_map
+            if "x-acs-action" in index or "x-acs-version" in index:
+                return _v1_view(facts)
         return facts
     changes: dict[str, object] = {}
     open_form: frozenset[str] = frozenset()
@@ -76,6 +84,20 @@ def signed_view(facts: RequestFacts, scheme: str) -> RequestFacts:
     if open_form:  # RequestFacts computes params once and keeps them in the instance dict: set them first
         view.__dict__["params"] = _SignedParams(view.params, open_form)
     return view
+
+
+def _v1_view(facts: RequestFacts) -> RequestFacts:
+    """An RPC v1 request without the x-acs-action/x-acs-version headers whose parameter is absent or empty
+    (the rules read ``Action or x-acs-action``); ``facts`` itself when there are none."""
+    params = facts.params
+    if params.get("Action") and params.get("Version"):  # what the SDKs send: the headers only repeat them
+        return facts
+    index = facts.header_map
+    unsigned = [header for header, param in _RPC_PARAMETERS if header in index and not params.get(param)]
+    if not unsigned:
+        return facts
+    headers = tuple((name, value) for name, value in facts.headers if name.lower() not in unsigned)
+    return dataclasses.replace(facts, headers=headers)
 
 
 class _SignedParams(Mapping[str, str]):

@@ -238,6 +238,20 @@ def test_rpc_action_from_the_v3_header(harness: Harness) -> None:
     assert _last_event(harness).action == "ecs:DescribeInstances"
 
 
+@pytest.mark.parametrize("action", [None, ""], ids=["no-action", "empty-action"])
+def test_an_rpc_v1_signature_leaves_the_action_headers_open(harness: Harness, action: str | None) -> None:
+    # RPC v1 signs parameters only: an x-acs-action/x-acs-version header may repeat the signed Action and
+    # Version (the SDKs send both) but never stand in for them, or whoever held an unspent signed request
+    # could choose its action.
+    bob = harness.world.signer("bob", "v1")
+    query = [("RegionId", "cn-beijing"), *([] if action is None else [("Action", action)])]
+    headers = [("x-acs-action", "DescribeInstances"), ("x-acs-version", "2014-05-26")]
+    reply = harness.call("POST", "/rpc", signer=bob, query=query, headers=headers)
+    assert (reply.status, reply.code) == (400, "MissingParameter.Action")
+    signed = [("Action", "DescribeInstances"), ("RegionId", "cn-beijing")]
+    assert harness.call("POST", "/rpc", signer=bob, query=signed, headers=headers).status == 200
+
+
 def test_rpc_action_in_a_signed_form_body(harness: Harness) -> None:
     form = b"Action=StopInstance&RegionId=cn-hangzhou&InstanceId=i-8"
     ctype = "application/x-www-form-urlencoded"

@@ -194,8 +194,8 @@ def test_a_form_body_outside_the_signature_decides_nothing(scheme: str) -> None:
     )
     assert body_covered(with_md5, scheme_name)
     assert signed_view(with_md5, scheme_name).params.get("Action") == "X"
-    for covered in ("rpc-v1", "acs3"):
-        assert signed_view(form, covered) is form
+    for covered in ("rpc-v1", "acs3"):  # they cover the body
+        assert signed_view(form, covered).params.get("Action") == "X"
 
 
 def test_roa_strings_that_would_stand_for_two_requests_are_refused(resolver: MemoryResolver) -> None:
