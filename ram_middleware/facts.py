@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote_to_bytes
 from . import errors
 
 __all__ = [
+    "RAW_BYTES",
     "SECRET_PARAMETERS",
     "Pairs",
     "RequestFacts",
@@ -124,7 +125,8 @@ def decode_path(raw: str) -> str:
         ) from None
 
 
-_RAW_BYTES = "The request {} carries characters that are not percent-encoded; send them as %XX UTF-8 escapes."
+RAW_BYTES = "The request {} carries characters that are not percent-encoded; send them as %XX UTF-8 escapes."
+"""InvalidParameter.Encoding's message for raw non-ASCII bytes in a request part (``.format(part)``)."""
 
 SECRET_PARAMETERS = frozenset(
     {"Password", "NewPassword", "OldPassword", "AuthenticationCode1", "AuthenticationCode2"}
@@ -276,7 +278,7 @@ class RequestFacts:
         a character that is not percent-encoded ASCII, which frameworks decode differently (Werkzeug as
         UTF-8, Starlette as Latin-1): the check and the app must read the same value."""
         if not self.query.isascii():
-            raise errors.InvalidParameter("Encoding", _RAW_BYTES.format("query"))
+            raise errors.InvalidParameter("Encoding", RAW_BYTES.format("query"))
         return parse_pairs(self.query)
 
     @_lazy
@@ -286,7 +288,7 @@ class RequestFacts:
         if not self.body or not self.is_form:
             return ()
         if not self.body.isascii():
-            raise errors.InvalidParameter("Encoding", _RAW_BYTES.format("form body"))
+            raise errors.InvalidParameter("Encoding", RAW_BYTES.format("form body"))
         return parse_pairs(self.body)
 
     @_lazy

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from .. import errors
-from ..facts import SECRET_PARAMETERS, RequestFacts
+from ..facts import RAW_BYTES, SECRET_PARAMETERS, RequestFacts
 from ..guard import Guard
 from ..identity import Principal, SigningKey
 from .acs3 import parse_acs3
@@ -289,6 +289,10 @@ class Authenticator:
         return host_bucket(facts, self._oss_domains, self._oss_cnames)
 
     def _parse(self, scheme: str, facts: RequestFacts) -> SignedRequest:
+        if not facts.path.isascii():
+            # Raw bytes a server passed through (gunicorn) come as their latin-1 text, which every scheme
+            # would sign as the UTF-8 of that text: another path than the one the app reads. SDKs escape.
+            raise errors.InvalidParameter("Encoding", RAW_BYTES.format("path"))
         if scheme == "rpc-v1":
             return parse_rpc(facts)
         domains, cnames = self._oss_domains, self._oss_cnames

@@ -471,6 +471,21 @@ def test_acs3_encoded_slash_in_the_path_is_signed_as_encoded(auth: Authenticator
     refused(auth, moved, errors.SignatureMismatch, "SignatureDoesNotMatch")
 
 
+@pytest.mark.parametrize("scheme", ["acs3", "roa"])
+def test_a_path_with_raw_bytes_is_refused(auth: Authenticator, scheme: str) -> None:
+    # A server that passes raw bytes through (gunicorn) gives the path as their latin-1 text, which the
+    # verifier would encode as UTF-8: the signature for "/x/%C3%83%C2%A9" (the app reads "Ã©") then verified
+    # the raw bytes C3 A9, which the app reads as "é". The SDKs always percent-encode the path.
+    encoded = "/x/%C3%83%C2%A9"
+    facts = acs3_facts(acs3_headers(), FULL, path=encoded) if scheme == "acs3" else roa_facts(path="/x/Ã©")
+    assert facts.path == encoded
+    raw = RequestFacts(facts.method, b"/x/\xc3\xa9".decode("latin-1"), facts.query, facts.headers, facts.body)
+    with pytest.raises(errors.InvalidParameter) as caught:
+        auth.authenticate(raw)
+    assert (caught.value.code, caught.value.status) == ("InvalidParameter.Encoding", 400)
+    assert auth.authenticate(facts) is not None
+
+
 def test_acs3_bad_date_format(auth: Authenticator) -> None:
     headers = acs3_headers()
     headers["x-acs-date"] = "Tue, 02 Jan 2024 03:04:05 GMT"
