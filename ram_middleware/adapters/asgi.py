@@ -295,12 +295,21 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 def _needs_body(scope: Scope) -> bool:
     """Does verifying this request need its body? Only when there may be one and a scheme covers it."""
+    headers = scope.get("headers", ())
+    if scope.get("http_version", "1.1") in _HTTP_1:
+        # Most requests are bodiless HTTP/1.x ones: two comparisons per header settle them, where the full
+        # scan below makes up to seven.
+        for name, _ in headers:
+            if name == b"content-length" or name == b"transfer-encoding":
+                break
+        else:
+            return False
     framed = False  # a content-length or transfer-encoding header says whether there is a body
     has_body = False
     authorization = oss_payload = amz_payload = None
     content_type: bytes | None = None
     content_md5 = False
-    for name, value in scope.get("headers", ()):
+    for name, value in headers:
         if name == b"content-length":
             framed = True
             has_body = has_body or value.strip() not in (b"", b"0")
