@@ -83,11 +83,12 @@ def path_texts(values: Mapping[str, object] | None) -> dict[str, str]:
     no single text a resource could name, and checked as its repr it would match no Deny written for the
     resource, so it becomes an :class:`OpaqueValue` that a template naming it refuses."""
     return {
-        name: str(value)
-        if isinstance(value, str | int | float | uuid.UUID)
-        else OpaqueValue(type(value).__name__)
+        name: str(value) if isinstance(value, _TEXT_TYPES) else OpaqueValue(type(value).__name__)
         for name, value in (values or {}).items()
     }
+
+
+_TEXT_TYPES = (str, int, float, uuid.UUID)  # a tuple built once: ``str | int …`` is built at each use
 
 
 class InvalidAction(errors.RAMError):

@@ -201,7 +201,13 @@ def match_route(scope: Scope, app: object = None) -> _Matched | None:
     The router is the one found below ``app`` (the ASGI app the request goes to next), else
     ``scope["app"]``'s: a middleware wrapping the app from outside runs before Starlette sets
     ``scope["app"]``, and one mounted inside another app finds the outer app there."""
-    routes = _routes_below(app)
+    router = _router_below(app)
+    return _match_below(router, scope)
+
+
+def _match_below(router: object, scope: Scope) -> _Matched | None:
+    """:func:`match_route` with the router below the app already found (None: none was)."""
+    routes = getattr(router, "routes", None) if router is not None else None
     if routes is None:
         routes = getattr(getattr(scope.get("app"), "router", None), "routes", None)
     if routes is None:
@@ -213,16 +219,15 @@ def match_route(scope: Scope, app: object = None) -> _Matched | None:
 _MAX_WRAPPERS = 64  # middleware layers followed down to the router; a cycle must not hang the request
 
 
-def _routes_below(app: object) -> list[BaseRoute] | None:
-    """The routes of the first router reached from ``app`` through middleware (each holds the next app as
-    ``.app``; Starlette's own stack ends at its router)."""
+def _router_below(app: object) -> object | None:
+    """The first router (an object with a list of ``routes``) reached from ``app`` through middleware (each
+    holds the next app as ``.app``; Starlette's own stack ends at its router)."""
     for _ in range(_MAX_WRAPPERS):
         if app is None:
             return None
         router = getattr(app, "router", app)  # a Starlette/FastAPI app routes through its router
-        routes = getattr(router, "routes", None)
-        if isinstance(routes, list):
-            return routes
+        if isinstance(getattr(router, "routes", None), list):
+            return router
         app = getattr(app, "app", None)
     return None
 
@@ -280,13 +285,19 @@ class RAMMiddleware(asgi.RAMMiddleware):
 
     def __init__(self, app: asgi.ASGIApp, /, **options: Any) -> None:
         self._cache = _RuleCache()
+        self._router: object | None = None  # found below self.app on first use
         options.setdefault("resolver", self.router_rule)
         super().__init__(app, **options)
 
     def router_rule(self, scope: Scope) -> RouteMatch | None:
         """The rule declared on the route the app's router matches (decorator or dependency)."""
+        router = self._router
+        if router is None or not isinstance(getattr(router, "routes", None), list):
+            # The layers below this middleware are built once: walking them on every request cost more than
+            # the route match itself. Its routes are read afresh each time (routes added later count).
+            router = self._router = _router_below(self.app)
         try:
-            matched = match_route(scope, self.app)
+            matched = _match_below(router, scope)
         except ValueError:
             # A convertor that cannot read its part of the path: Starlette's int convertor raises on more
             # than 4,300 digits, and the router would answer 500 right after us. A bad path is a 400.
