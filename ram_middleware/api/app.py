@@ -221,8 +221,9 @@ class _SignedOnly:
 def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
     base = runtime.authorizer
     backend = Backend(
-        runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, base.audit
-    )
+        runtime.service, runtime.directory, runtime.tokens, base.contexts, runtime.guard, base.diagnostics,
+        base.audit,
+    )  # fmt: skip
     plane = ControlPlane(backend, host_id=runtime.config.host_id)
     authorizer = Authorizer(
         _SignedOnly(runtime.authenticator),

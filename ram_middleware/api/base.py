@@ -19,6 +19,7 @@ from ..authorizer import DiagnosticCodec
 from ..context import ContextBuilder
 from ..credentials.sts import StsTokens
 from ..facts import RequestFacts
+from ..guard import Guard
 from ..identity import Principal, ram_arn
 from ..policy import Decision
 from ..service import RamService
@@ -52,6 +53,7 @@ class Backend:
     directory: Directory
     tokens: StsTokens
     contexts: ContextBuilder
+    guard: Guard  # the lock-out counters the console shares (ChangePassword's old password)
     diagnostics: DiagnosticCodec | None = None
     audit: AuditSink | None = None
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
+from ..credentials.password import LogonThrottle
 from .base import (
     Action,
     Backend,
@@ -131,8 +132,11 @@ def change_password(b: Backend, c: Call) -> Mapping[str, Any]:
     if c.principal.kind == "assumed-role":
         raise errors.InvalidParameter("Caller", "A role session has no password to change.")
     p = c.params
-    b.service.change_password(
-        c.account_id, caller_user_name(c.principal), p.required("OldPassword"), p.required("NewPassword")
+    old, new, user = p.required("OldPassword"), p.required("NewPassword"), caller_user_name(c.principal)
+    # Counted like a console logon (MaxLoginAttemps): a stolen AccessKey must not guess the password freely.
+    policy = b.service.get_password_policy(c.account_id)
+    LogonThrottle(b.guard, policy.max_login_attempts).password_change(
+        c.account_id, user or "", lambda: b.service.change_password(c.account_id, user, old, new)
     )
     return {}
 

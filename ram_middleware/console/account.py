@@ -110,15 +110,15 @@ class AccountPages:
         throttle = LogonThrottle(self.kit.ram.guard, policy.max_login_attempts)
         principal, action = signed_in.principal, "ram:ChangePassword"
         try:
-            throttle.attempt(account_id, user_name or "")
-            profile = self.kit.service.change_password(account_id, user_name, old, new)
+            profile = throttle.password_change(
+                account_id,
+                user_name or "",
+                lambda: self.kit.service.change_password(account_id, user_name, old, new),
+            )
         except (errors.InvalidParameter, errors.LoginLocked) as exc:
-            if isinstance(exc, errors.InvalidParameter) and exc.code != "InvalidParameter.OldPassword":
-                throttle.succeeded(account_id, user_name or "")  # the old password was right: not a guess
             self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
                            reason="Console password change refused", action=action)  # fmt: skip
             return self._password_form(request, signed_in, policy, exc.message, exc.status)
-        throttle.succeeded(account_id, user_name or "")
         self.kit.audit(
             request, "Allow", 200, principal=principal, reason="Console password change", action=action
         )

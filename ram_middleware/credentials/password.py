@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,6 +24,8 @@ from ..guard import Guard
 
 MAX_PASSWORD_CHARS = 1024  # far above any sane password; bounds the hashing work an attacker can request
 LOGIN_WINDOW_SECONDS = 3600.0  # MaxLoginAttemps counts failures per hour
+
+_T = TypeVar("_T")
 
 _HASHER = PasswordHasher()
 # An optional minus and at most 18 digits: no int() of a huge or malformed string ("--9", 5,000 digits).
@@ -289,3 +291,17 @@ class LogonThrottle:
     def succeeded(self, account: str, user: str) -> None:
         """Clear the count (a successful logon, a right code, a password change)."""
         self._guard.reset(self.key(account, user, self._purpose))
+
+    def password_change(self, account: str, user: str, change: Callable[[], _T]) -> _T:
+        """Run ``change`` (one's own password change, which checks the old password first) as one attempt:
+        it stays counted only when the old password was wrong (``InvalidParameter.OldPassword``); any other
+        outcome (a new password the policy refuses, say) proved the old one and clears the count."""
+        self.attempt(account, user)
+        try:
+            result = change()
+        except errors.InvalidParameter as exc:
+            if exc.code != "InvalidParameter.OldPassword":
+                self.succeeded(account, user)
+            raise
+        self.succeeded(account, user)
+        return result

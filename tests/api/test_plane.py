@@ -39,7 +39,13 @@ def plane(runtime: Ram) -> ControlPlane:
     base = runtime.authorizer
     return ControlPlane(
         Backend(
-            runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, base.audit
+            runtime.service,
+            runtime.directory,
+            runtime.tokens,
+            base.contexts,
+            runtime.guard,
+            base.diagnostics,
+            base.audit,
         )
     )
 
@@ -287,7 +293,13 @@ def failing_plane(runtime: Ram) -> ControlPlane:
     base = runtime.authorizer
     return ControlPlane(
         Backend(
-            runtime.service, runtime.directory, runtime.tokens, base.contexts, base.diagnostics, FailingSink()
+            runtime.service,
+            runtime.directory,
+            runtime.tokens,
+            base.contexts,
+            runtime.guard,
+            base.diagnostics,
+            FailingSink(),
         )
     )
 
@@ -332,7 +344,9 @@ def test_credentials_whose_issue_cannot_be_audited_are_not_handed_out(runtime: R
     decision = runtime.service.simulate(account, "alice", *target, {})
     request = facts("2015-04-01", Action="AssumeRole", RoleArn=role_arn, RoleSessionName="ops-1")
     plane = ControlPlane(
-        Backend(runtime.service, runtime.directory, runtime.tokens, runtime.authorizer.contexts)
+        Backend(
+            runtime.service, runtime.directory, runtime.tokens, runtime.authorizer.contexts, runtime.guard
+        )
     )
     assert plane.handle(request, alice, "REQ-1", authorized=target, decision=decision).status == 200
     refused = failing_plane(runtime).handle(request, alice, "REQ-2", authorized=target, decision=decision)

@@ -1,0 +1,59 @@
+"""Guessing through the RAM API (alibabacloud-ram20150501 against the live control plane): an AccessKey is
+not a way around the console's lock-outs, and codes spent on a device stay spent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from alibabacloud_ram20150501 import models as m  # type: ignore[import-untyped]
+from alibabacloud_ram20150501.client import Client as RamClient  # type: ignore[import-untyped]
+
+from tests.console.client import Browser
+
+from .company_x import create_key
+from .conftest import start_live
+from .live import Key, Live, fails, ram_client
+
+PASSWORD = "Guess-Me-N0t!"
+NEW_PASSWORD = "Brand-New-Pa55word!"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    yield from start_live(str(tmp_path_factory.mktemp("guessing")), alias="guessing-co")
+
+
+@pytest.fixture(scope="module")
+def admin(live: Live) -> RamClient:
+    admin = ram_client(live, live.admin)
+    admin.set_password_policy(m.SetPasswordPolicyRequest(max_login_attemps=3))
+    return admin
+
+
+def _user_with_key(admin: RamClient, name: str) -> Key:
+    admin.create_user(m.CreateUserRequest(user_name=name))
+    admin.create_login_profile(m.CreateLoginProfileRequest(user_name=name, password=PASSWORD))
+    return create_key(admin, name)
+
+
+def _console_logon(live: Live, user: str, password: str) -> int:
+    """The status of a console logon at the live server (303: signed in or on to the next step)."""
+    with httpx.Client(base_url=f"http://{live.endpoint}", timeout=10) as http:
+        return Browser(http).logon(user, password, account="guessing-co").status_code
+
+
+def _change(old: str) -> m.ChangePasswordRequest:
+    return m.ChangePasswordRequest(old_password=old, new_password=NEW_PASSWORD)
+
+
+def test_old_password_guesses_through_the_api_count_towards_max_login_attempts(
+    live: Live, admin: RamClient
+) -> None:
+    own = ram_client(live, _user_with_key(admin, "guesser"))
+    for n in range(3):
+        fails("InvalidParameter.OldPassword", 400, own.change_password, _change(f"guess-{n}"))
+    fails("LoginLocked", 429, own.change_password, _change(PASSWORD))  # even the right one, now
+    assert _console_logon(live, "guesser", PASSWORD) == 429  # the same lock-out as the console's
+    assert live.ram.service.verify_login_password(live.account_id, "guesser", PASSWORD)  # not changed
