@@ -109,7 +109,8 @@ class MFAOps(ServiceBase):
             serial = record.device.serial_number
             seed = self.store.box.decrypt(record.seed_ciphertext, context=mfa_seed_context(serial))
             now = self._now()
-            step = verify_consecutive(seed, code1, code2, now=now)
+            # Codes the device gave before an unbinding stay spent (an onlooker may have seen them).
+            step = verify_consecutive(seed, code1, code2, now=now, last_used_step=record.last_used_step)
             if step is None:
                 raise errors.InvalidAuthenticationCode()
             repo.bind_mfa_device(serial, subject, user_id, now, step)

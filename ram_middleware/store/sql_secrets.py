@@ -219,10 +219,10 @@ class SecretRows(SqlBase):
         )
 
     def unbind_mfa_device(self, serial_number: str) -> None:
-        """Unbind and forget the used steps (a re-bind needs two fresh codes)."""
+        """Unbind; the last used step stays, so a re-bind needs two codes never used before."""
         self._exec(
-            "UPDATE ram_mfa_devices SET bound_subject = NULL, bound_user_id = NULL, activate_date = NULL, "
-            "last_used_step = NULL WHERE serial_number = ?",
+            "UPDATE ram_mfa_devices SET bound_subject = NULL, bound_user_id = NULL, activate_date = NULL "
+            "WHERE serial_number = ?",
             (serial_number,),
         )
 

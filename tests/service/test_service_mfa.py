@@ -122,3 +122,22 @@ def test_serial_numbers_match_case_insensitively(svc: RamService, acct: str, clo
     svc.create_virtual_mfa_device(acct, "k")
     with expect_code("EntityNotExist.VirtualMFADevice"):  # KELVIN SIGN folds to "k" but names no device
         svc.delete_virtual_mfa_device(acct, f"acs:ram::{acct}:mfa/\u212a")
+
+
+def test_codes_spent_before_an_unbinding_cannot_rebind_the_device(
+    svc: RamService, acct: str, clock: FakeClock
+) -> None:
+    svc.create_user(acct, "alice")
+    created = svc.create_virtual_mfa_device(acct, "dev")
+    seed, serial = created.base32_seed, created.device.serial_number
+    svc.bind_mfa_device(acct, serial, "alice", *consecutive_codes(seed, clock))
+    clock.advance(30)
+    svc.verify_mfa_code(acct, "alice", code_at(seed, time_step(clock.now)))  # a logon someone watched
+    svc.unbind_mfa_device(acct, "alice")
+    with expect_code("InvalidAuthenticationCode"):  # that code and the one before it are spent
+        svc.bind_mfa_device(acct, serial, "alice", *consecutive_codes(seed, clock))
+    assert not svc.list_virtual_mfa_devices(acct)[0].is_bound
+    clock.advance(60)
+    svc.bind_mfa_device(acct, serial, "alice", *consecutive_codes(seed, clock))  # two fresh codes
+    with expect_code("InvalidAuthenticationCode"):  # and the binding spent those
+        svc.verify_mfa_code(acct, "alice", code_at(seed, time_step(clock.now)))
