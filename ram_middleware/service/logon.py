@@ -3,8 +3,10 @@
 Passwords are hashed with argon2id (:mod:`ram_middleware.credentials.password`) *before* the write
 transaction opens, so the slow hash never holds the database's write lock; a caller that opens one
 transaction around several operations (``ram apply``) hashes ahead with :meth:`LogonOps.prepare_password`.
-Earlier hashes are kept (newest first, at most 24) for ``PasswordReusePrevention``. Lock-out after failed
-attempts (``MaxLoginAttemps``) is the logon flow's job (``LogonThrottle`` over the guard), not the store's.
+Earlier hashes are kept (newest first, at most 24) for ``PasswordReusePrevention``, and a new password is
+checked against them (an argon2 verification each) before the write transaction opens too. Lock-out after
+failed attempts (``MaxLoginAttemps``) is the logon flow's job (``LogonThrottle`` over the guard), not the
+store's.
 """
 
 from __future__ import annotations
@@ -140,7 +142,12 @@ class LogonOps(AccountOps):
         mfa_bind_required: bool | None = None,
     ) -> LoginProfile:
         """Change the password and/or flags (None leaves a field as it is)."""
-        prepared = None if password is None else (password, *self._hash_new(account_id, user_name, password))
+        prepared = None
+        if password is not None:
+            new_hash, policy = self._hash_new(account_id, user_name, password)
+            with self.store.read() as repo:
+                checked = self._unused(self._profile(repo, account_id, user_name), password, policy)
+            prepared = (password, new_hash, policy, checked)
         with self.store.write() as repo:
             record = self._profile(repo, account_id, user_name)
             if prepared is not None:
@@ -156,10 +163,19 @@ class LogonOps(AccountOps):
             repo.update_login_profile(replace(record, profile=profile))
         return profile
 
-    def _with_password(
-        self, record: LoginProfileRecord, password: str, new_hash: str, policy: PasswordPolicy
-    ) -> LoginProfileRecord:
+    @staticmethod
+    def _unused(record: LoginProfileRecord, password: str, policy: PasswordPolicy) -> str:
+        """Check ``password`` against ``record``'s recent passwords (``PasswordReusePrevention``); returns
+        the current hash it was checked with. Called before the write: each check is an argon2 verification,
+        up to 24 of them, which must not hold the store's write lock."""
         check_reuse(password, (record.password_hash, *record.history), policy)
+        return record.password_hash
+
+    def _with_password(
+        self, record: LoginProfileRecord, password: str, new_hash: str, policy: PasswordPolicy, checked: str
+    ) -> LoginProfileRecord:
+        if record.password_hash != checked:  # changed since the check (rare): check again, in the write
+            self._unused(record, password, policy)
         history = (record.password_hash, *record.history)[:_HISTORY]
         # Console sessions name their password by this date (to the microsecond), so every change must
         # give a new one, even from a clock that stands still or ticks coarsely.
@@ -217,11 +233,12 @@ class LogonOps(AccountOps):
     ) -> LoginProfile:
         """Set ``new_password`` (policy and reuse checked) if ``current``'s password is still the one."""
         new_hash, policy = self._hash_new(account_id, user_name, new_password)
+        checked = self._unused(current, new_password, policy)
         with self.store.write() as repo:
             record = self._profile(repo, account_id, user_name)
             if record.password_hash != current.password_hash:
                 raise errors.InvalidParameter("OldPassword", "The password was changed meanwhile; try again.")
-            record = self._with_password(record, new_password, new_hash, policy)
+            record = self._with_password(record, new_password, new_hash, policy, checked)
             profile = replace(record.profile, password_reset_required=False, update_date=self._now())
             repo.update_login_profile(replace(record, profile=profile))
         return profile

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.credentials import password as passwords
 from ram_middleware.credentials.password import PasswordPolicy
 from ram_middleware.service import RamService
+from ram_middleware.store import SqliteStore, open_store, sqlite_path
 
-from ..store.backends import FakeClock, expect_code
+from ..store.backends import FakeClock, expect_code, store_url
 
 GOOD = "Str0ng!Passw0rd"
 OTHER = "An0ther!Secret9"
@@ -152,3 +161,49 @@ def test_root_password_and_logon_bookkeeping(svc: RamService, acct: str, clock: 
     assert svc.get_login_profile(acct, "carol").last_logon_date == clock.now
     assert svc.get_login_profile(acct, None).last_logon_date == clock.now
     assert svc.store.change_counter() == counter  # bookkeeping only
+
+
+def test_reuse_checks_hash_outside_the_write_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each remembered password costs one argon2 verification (about 0.1 s): with PasswordReusePrevention 24
+    they would hold the store's write lock for seconds, and a console logon elsewhere would be refused."""
+    url = store_url("sqlite", tmp_path)
+    main = open_store(url, env={})
+    svc = RamService(main)
+    other = RamService(SqliteStore(sqlite_path(url), box=main.box, request_budget=0.2))  # another instance
+    acct = svc.create_account().account_id
+    svc.create_user(acct, "carol")
+    svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=24))
+    svc.create_login_profile(acct, "carol", GOOD)
+    for n in range(2):
+        svc.update_login_profile(acct, "carol", password=f"{OTHER}{n}")
+    real = passwords.verify_password
+
+    def costly(stored: str, pw: str) -> bool:  # a verification as slow as a real one on a busy machine
+        time.sleep(0.15)
+        return real(stored, pw)
+
+    monkeypatch.setattr(passwords, "verify_password", costly)
+    done = threading.Event()
+    refused: list[errors.RAMError] = []
+
+    def log_on_meanwhile() -> None:
+        while not done.is_set():
+            try:
+                other.record_logon(acct, "carol")  # what a console logon writes
+            except errors.RAMError as exc:
+                refused.append(exc)
+            time.sleep(0.01)
+
+    meanwhile = threading.Thread(target=log_on_meanwhile)
+    meanwhile.start()
+    try:
+        svc.update_login_profile(acct, "carol", password="Th1rd!Passw0rd")
+        svc.change_password(acct, "carol", "Th1rd!Passw0rd", "F0urth!Passw0rd")
+        with expect_code("InvalidParameter.PasswordPolicy"):
+            svc.change_password(acct, "carol", "F0urth!Passw0rd", GOOD)
+    finally:
+        done.set()
+        meanwhile.join()
+        other.store.close()
+        main.close()
+    assert refused == []
