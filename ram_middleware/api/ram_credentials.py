@@ -96,13 +96,16 @@ def get_login_profile(b: Backend, c: Call) -> Mapping[str, Any]:
 
 def update_login_profile(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
+    user, password = p.required("UserName"), p.optional("Password")
     profile = b.service.update_login_profile(
         c.account_id,
-        p.required("UserName"),
-        password=p.optional("Password"),
+        user,
+        password=password,
         password_reset_required=p.flag("PasswordResetRequired"),
         mfa_bind_required=p.flag("MFABindRequired"),
     )
+    if password is not None:  # a reset: guesses at the old password no longer lock the user out
+        LogonThrottle(b.guard, 0).succeeded(c.account_id, user)
     return {"LoginProfile": login_profile_shape(profile)}
 
 

@@ -57,3 +57,12 @@ def test_old_password_guesses_through_the_api_count_towards_max_login_attempts(
     fails("LoginLocked", 429, own.change_password, _change(PASSWORD))  # even the right one, now
     assert _console_logon(live, "guesser", PASSWORD) == 429  # the same lock-out as the console's
     assert live.ram.service.verify_login_password(live.account_id, "guesser", PASSWORD)  # not changed
+
+
+def test_an_administrators_password_reset_ends_the_lock_out(live: Live, admin: RamClient) -> None:
+    own = ram_client(live, _user_with_key(admin, "forgetful"))
+    for n in range(3):
+        fails("InvalidParameter.OldPassword", 400, own.change_password, _change(f"guess-{n}"))
+    assert _console_logon(live, "forgetful", PASSWORD) == 429
+    admin.update_login_profile(m.UpdateLoginProfileRequest(user_name="forgetful", password=NEW_PASSWORD))
+    assert _console_logon(live, "forgetful", NEW_PASSWORD) == 303  # MaxLoginAttemps: reset on a new password
