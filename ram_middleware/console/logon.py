@@ -2,7 +2,8 @@
 
 Who signs in: the account (alias or AccountId), a RAM user name, and the password. An **empty user name
 means the account root** (decision: "root" is a legal RAM user name, so it cannot stand for the root);
-the page discourages it, and once the root has an MFA device bound its logon always asks for a code.
+the page discourages it, and the root always signs in with MFA: its code once a device is bound, else it
+binds one right after its password (the root is the identity that must never rest on a password alone).
 
 Unknown account, unknown user, no login profile and a wrong password give the same page, status and
 message after the same hashing work (:meth:`RamService.verify_login_password`). Attempts count towards the
@@ -12,10 +13,10 @@ completes; MFA code attempts count towards the same lock-out and, whatever it sa
 five wrong codes in a row (:meth:`Kit.check_code`). A locked user learns nothing new from further guesses.
 
 Steps after the password, decided once: ``mfa`` when a device is bound; else ``bind`` when the login
-profile says ``MFABindRequired`` or the security preference enforces MFA for the user; then ``password``
-when ``PasswordResetRequired`` is set or the password is past ``MaxPasswordAge`` (with ``HardExpiry`` the
-logon is refused instead); the new password must differ from the current one. ``LoginNetworkMasks`` is
-checked once the password is right.
+profile says ``MFABindRequired``, the security preference enforces MFA for the user, or it is the root;
+then ``password`` when ``PasswordResetRequired`` is set or the password is past ``MaxPasswordAge`` (with
+``HardExpiry`` the logon is refused instead); the new password must differ from the current one.
+``LoginNetworkMasks`` is checked once the password is right.
 """
 
 from __future__ import annotations
@@ -318,4 +319,5 @@ def _success_reason(session: BrowserSession) -> str:
 
 
 def _enforced(preference: SecurityPreference, user_name: str | None) -> bool:
-    return user_name is not None and preference.mfa_required_for(user_name)
+    # The account root (None) always needs MFA: a root without a device binds one at its next logon.
+    return user_name is None or preference.mfa_required_for(user_name)

@@ -305,6 +305,16 @@ def test_root_logon_requires_mfa_once_bound(site: Site) -> None:
     assert site.client().logon("root", ROOT_PASSWORD).status_code == 401
 
 
+def test_a_root_without_a_device_binds_one_at_logon(site: Site) -> None:
+    # The root always signs in with MFA: with no device bound, its password leads to binding one.
+    world = site.world
+    world.ram.service.unbind_root_mfa_device(world.account_id)
+    root = site.client()
+    reply = root.logon("", ROOT_PASSWORD, account=world.account_id)
+    assert reply.headers["location"] == "/console/logon/bind"
+    assert root.get("/console/").headers["location"].startswith("/console/logon")  # not signed in yet
+
+
 def test_login_network_masks_refuse_other_networks(site: Site) -> None:
     world = site.world
     world.ram.service.set_security_preference(
