@@ -14,6 +14,7 @@ import pytest
 import webtest
 
 from ram_middleware.client import RequestSigner
+from ram_middleware.config import build
 
 from .harness import client_class
 
@@ -87,7 +88,7 @@ def test_the_readme_snippets_run_as_printed_and_protect(
     exec(compile(starlette_code, "README.md", "exec"), starlette_app)
     flask_app: Any = {"__name__": "readme_flask"}
     exec(compile(flask_code, "README.md", "exec"), flask_app)
-    service = starlette_app["build"]().service
+    service = build().service  # the same store the snippets' runtimes read (RAM_STORE_URL)
     account, key_id, secret = _load("examples.starlette_app.seed").seed(service)
     signer = RequestSigner(key_id, secret)
     client = client_class()(starlette_app["app"])
