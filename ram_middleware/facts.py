@@ -144,9 +144,13 @@ class TextMemo(dict[str, _T]):
     ``max_length`` are computed but never kept, so no large value (nor a SecurityToken) stays in memory;
     nor is any text whose result ``keep`` refuses (asked on a miss only). ``func`` may raise; nothing is
     remembered then.
+
+    ``memo.read(text)`` is ``memo[text]`` for hot paths, and can be handed to ``map``: dict's own
+    ``__getitem__`` bound once, whereas the ``memo[text]`` syntax on a dict subclass first looks
+    ``__getitem__`` up through a Python-level slot on every read.
     """
 
-    __slots__ = ("_func", "_keep", "_max_length", "_size")
+    __slots__ = ("_func", "_keep", "_max_length", "_size", "read")
 
     def __init__(
         self,
@@ -161,6 +165,7 @@ class TextMemo(dict[str, _T]):
         self._size = size
         self._max_length = max_length
         self._keep = keep
+        self.read: Callable[[str], _T] = super().__getitem__
 
     def __missing__(self, text: str) -> _T:
         value = self._func(text)
@@ -201,8 +206,10 @@ def parse_pairs(raw: str | bytes) -> Pairs:
             (decode_component(name), decode_component(value))
             for name, _, value in (piece.partition(b"=") for piece in raw.split(b"&") if piece)
         )
-    pieces = _pieces
-    return tuple([pieces[piece] for piece in raw.split("&") if piece])
+    pieces = raw.split("&")
+    if "" in pieces:
+        pieces = list(filter(None, pieces))
+    return tuple(map(_pieces.read, pieces))  # a C loop over the pieces
 
 
 @dataclass(frozen=True)

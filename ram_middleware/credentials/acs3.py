@@ -154,7 +154,7 @@ def _signed_values(
     """The signed header names and each one's values. IncompleteSignature unless every signed header is in
     the request, and every ALWAYS_SIGNED header and every SIGNED_WHEN_PRESENT header the request has is
     signed."""
-    names, always_signed, unsigned_when_present = _signed_lists[signed_headers]
+    names, always_signed, unsigned_when_present = _signed_lists.read(signed_headers)
     values = [index.get(name, ()) for name in names]
     if not (always_signed and all(values) and not any(name in index for name in unsigned_when_present)):
         check_signed_set(index, names, ALWAYS_SIGNED, SIGNED_WHEN_PRESENT)  # not the usual case: raises

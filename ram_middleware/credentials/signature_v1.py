@@ -71,7 +71,7 @@ def rpc_string_to_sign(method: str, canonical_query: str, raw_path: str = "/") -
     The SDKs always call ``/`` (giving ``%2F``). Other paths are signed too, as ``pct(canonical_path)``, so a
     v1 signature also pins the route it was made for (an extension: the official scheme has no path).
     """
-    path = "%2F" if raw_path == "/" else _signed_paths[raw_path]
+    path = "%2F" if raw_path == "/" else _signed_paths.read(raw_path)
     return f"{method}&{path}&{pct_canonical(canonical_query)}"
 
 

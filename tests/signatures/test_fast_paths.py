@@ -85,6 +85,26 @@ def test_text_memo_remembers_nothing_when_the_function_raises() -> None:
     assert len(memo) == 0
 
 
+def test_text_memo_read_is_the_subscript() -> None:
+    """``read`` (what the hot paths call) remembers, bounds and refuses exactly as ``memo[text]`` does."""
+    calls: list[str] = []
+
+    def upper(text: str) -> str:
+        calls.append(text)
+        if text == "bad":
+            raise errors.BadTimestamp()
+        return text.upper()
+
+    memo = TextMemo(upper, size=2, max_length=5, keep=lambda value: value != "SKIP")
+    assert memo.read("ab") == memo["ab"] == "AB" and calls == ["ab"]
+    assert memo.read("long text") == "LONG TEXT" and "long text" not in memo
+    assert memo.read("skip") == "SKIP" and "skip" not in memo
+    assert list(map(memo.read, ["c", "d"])) == ["C", "D"] and len(memo) <= 2
+    with pytest.raises(errors.BadTimestamp):
+        memo.read("bad")
+    assert "bad" not in memo
+
+
 def test_a_bad_timestamp_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(errors.BadTimestamp):
