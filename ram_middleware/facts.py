@@ -21,6 +21,7 @@ from . import errors
 __all__ = [
     "RAW_BYTES",
     "SECRET_PARAMETERS",
+    "UNREMEMBERED_PARAMETERS",
     "Pairs",
     "RequestFacts",
     "TextMemo",
@@ -134,6 +135,11 @@ SECRET_PARAMETERS = frozenset(
 """Parameters whose values no memo keeps: the passwords and MFA codes the RAM API takes in a query or form
 body (a one-time code is refused once used, but a wrong one is still the user's guess at a live code)."""
 
+UNREMEMBERED_PARAMETERS = SECRET_PARAMETERS | {"Signature", "SignatureNonce"}
+""":data:`SECRET_PARAMETERS`, and the RPC v1 parameters whose values never recur: kept in a memo, a
+signature or a nonce would only push out the values that do recur (and make memos fill, and the garbage
+collector run, sooner)."""
+
 
 class TextMemo(dict[str, _T]):
     """``memo[text]`` is ``func(text)``, remembered: a pure function of short texts for the request path.
@@ -187,14 +193,15 @@ def _decode_piece(piece: str) -> tuple[str, str]:
     return name, value
 
 
-def _not_secret(pair: tuple[str, str]) -> bool:
-    return pair[0] not in SECRET_PARAMETERS
+def _worth_keeping(pair: tuple[str, str]) -> bool:
+    return pair[0] not in UNREMEMBERED_PARAMETERS
 
 
 # Query pieces recur (the same Action, Version, user name; a timestamp within its second), so their
 # decodings are remembered: most of a query then parses with one dict lookup per piece. A password or an
-# MFA code is decoded afresh each time rather than left in memory for later requests to find.
-_pieces: TextMemo[tuple[str, str]] = TextMemo(_decode_piece, keep=_not_secret)
+# MFA code is decoded afresh each time rather than left in memory for later requests to find; a signature
+# or a nonce too, as it never comes again.
+_pieces: TextMemo[tuple[str, str]] = TextMemo(_decode_piece, keep=_worth_keeping)
 
 
 def parse_pairs(raw: str | bytes) -> Pairs:

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from .. import errors
-from ..facts import SECRET_PARAMETERS, TextMemo, decode_path
+from ..facts import UNREMEMBERED_PARAMETERS, TextMemo, decode_path
 
 __all__ = [
     "ContentMD5Mismatch",
@@ -103,8 +103,9 @@ _pct_memo: TextMemo[str] = TextMemo(pct)
 
 def encode_pairs(ordered: Sequence[tuple[str, str]]) -> str:
     """``pct(name)=pct(value)`` joined by ``&`` for already ordered pairs (empty value -> ``name=``).
-    Passwords and MFA codes (:data:`SECRET_PARAMETERS`) bypass the memo, so none stays in it."""
-    encode, secret = _pct_memo.read, SECRET_PARAMETERS
+    Passwords, MFA codes, signatures and nonces (:data:`UNREMEMBERED_PARAMETERS`) bypass the memo, so none
+    stays in it."""
+    encode, secret = _pct_memo.read, UNREMEMBERED_PARAMETERS
     # A plain loop: cheaper here than a comprehension (a call of its own) or map/zip pipelines (objects to
     # build) for the handful of pairs a request carries.
     encoded = []

@@ -7,7 +7,9 @@ general computation gives, errors included, for any input.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import uuid
 
 import pytest
 from hypothesis import example, given
@@ -103,6 +105,23 @@ def test_text_memo_read_is_the_subscript() -> None:
     with pytest.raises(errors.BadTimestamp):
         memo.read("bad")
     assert "bad" not in memo
+
+
+def test_signatures_and_nonces_are_not_remembered() -> None:
+    """They never recur: a memo that kept them would only push out the pieces and encodings that do."""
+    nonce, signature = uuid.uuid4().hex, "c2lnbmF0dXJl%2Bx%3D"
+    assert parse_pairs(f"SignatureNonce={nonce}&Signature={signature}&Version=2015-05-01") == (
+        ("SignatureNonce", nonce),
+        ("Signature", "c2lnbmF0dXJl+x="),
+        ("Version", "2015-05-01"),
+    )
+    assert encode_pairs([("SignatureNonce", nonce), ("Version", "2015-05-01")]) == (
+        f"SignatureNonce={nonce}&Version=2015-05-01"
+    )
+    memos = [thing for thing in gc.get_objects() if isinstance(thing, TextMemo)]
+    kept = [key for memo in memos for key in memo]
+    assert "Version=2015-05-01" in kept and "2015-05-01" in kept
+    assert not [key for key in kept if nonce in key or "c2lnbmF0dXJl" in key]
 
 
 def test_a_bad_timestamp_is_refused_every_time() -> None:
