@@ -244,7 +244,10 @@ class RequestFacts:
     @_lazy
     def header_map(self) -> Mapping[str, tuple[str, ...]]:
         """Lower-cased header name -> its values in the order received."""
-        index = {name.lower(): (value,) for name, value in self.headers}
+        # A plain loop: cheaper than a comprehension (a call of its own) for a request's few headers.
+        index = {}
+        for name, value in self.headers:
+            index[name.lower()] = (value,)
         if len(index) != len(self.headers):  # a repeated header: keep every value
             index = {}
             for name, value in self.headers:
@@ -316,7 +319,9 @@ class RequestFacts:
     @_lazy
     def params(self) -> Mapping[str, str]:
         """Decoded parameters from the query and a form body; the first occurrence of a name wins."""
-        pairs = self.param_pairs
+        # Without a body (nearly every signed request) param_pairs is query_pairs: set here rather than
+        # through a lookup of its own.
+        pairs = self.param_pairs if self.body else self.__dict__.setdefault("param_pairs", self.query_pairs)
         merged = dict(pairs)
         if len(merged) != len(pairs):  # a repeated name: keep its first value
             merged = {}
