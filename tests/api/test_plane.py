@@ -17,7 +17,7 @@ from ram_middleware.api.params import Params
 from ram_middleware.api.plane import ControlPlane
 from ram_middleware.api.responses import error_response, success_response
 from ram_middleware.api.routing import ControlPlaneRule, KeyOwner
-from ram_middleware.audit import MemorySink
+from ram_middleware.audit import AuditSink, MemorySink
 from ram_middleware.bootstrap import Bootstrap, initialise
 from ram_middleware.client import RequestSigner
 from ram_middleware.config import Ram, RamConfig, build
@@ -34,20 +34,20 @@ def runtime() -> Iterator[Ram]:
     made.close()
 
 
+def plane_with(runtime: Ram, audit: AuditSink | None = None) -> ControlPlane:
+    """The control plane over ``runtime``, writing its own audit events to ``audit`` (default: the
+    runtime's sink)."""
+    base = runtime.authorizer
+    backend = Backend(
+        runtime.service, runtime.directory, runtime.tokens, base.contexts, runtime.guard, base.diagnostics,
+        base.audit if audit is None else audit,
+    )  # fmt: skip
+    return ControlPlane(backend)
+
+
 @pytest.fixture
 def plane(runtime: Ram) -> ControlPlane:
-    base = runtime.authorizer
-    return ControlPlane(
-        Backend(
-            runtime.service,
-            runtime.directory,
-            runtime.tokens,
-            base.contexts,
-            runtime.guard,
-            base.diagnostics,
-            base.audit,
-        )
-    )
+    return plane_with(runtime)
 
 
 @pytest.fixture
@@ -290,18 +290,7 @@ class FailingSink(MemorySink):
 
 def failing_plane(runtime: Ram) -> ControlPlane:
     """A control plane whose own audit events (those it adds to the middleware's) cannot be written."""
-    base = runtime.authorizer
-    return ControlPlane(
-        Backend(
-            runtime.service,
-            runtime.directory,
-            runtime.tokens,
-            base.contexts,
-            runtime.guard,
-            base.diagnostics,
-            FailingSink(),
-        )
-    )
+    return plane_with(runtime, FailingSink())
 
 
 def test_an_audit_sink_that_fails_on_a_refusal_still_gets_the_caller_an_api_error(
