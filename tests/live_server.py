@@ -60,9 +60,15 @@ def stalling_receive(first: bytes) -> Callable[[], Awaitable[dict[str, Any]]]:
 
 @contextmanager
 def serve_asgi(
-    app: Any, *, lifespan: str = "off", certfile: Path | None = None, keyfile: Path | None = None
+    app: Any,
+    *,
+    lifespan: str = "off",
+    ws: str = "none",
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
 ) -> Iterator[str]:
-    """``app`` under uvicorn (HTTPS with ``certfile``/``keyfile``); yields ``127.0.0.1:<port>``."""
+    """``app`` under uvicorn (HTTPS with ``certfile``/``keyfile``; websockets with ``ws="websockets"``);
+    yields ``127.0.0.1:<port>``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((_HOST, 0))
@@ -71,7 +77,7 @@ def serve_asgi(
         log_level="warning",
         lifespan=lifespan,  # type: ignore[arg-type]
         http="h11",
-        ws="none",
+        ws=ws,  # type: ignore[arg-type]
         proxy_headers=False,  # as `ram serve` runs it: forwarded headers are the middleware's to read
         timeout_graceful_shutdown=1,
         ssl_certfile=str(certfile) if certfile else None,
