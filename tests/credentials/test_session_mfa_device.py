@@ -49,16 +49,15 @@ def test_an_unbinding_on_another_instance_ends_the_session(
     bob_account: str, two_instances: tuple[RamService, Store]
 ) -> None:
     svc, other_store = two_instances
-    account = bob_account
-    bound = _bind(svc, account, "bob-phone")
+    bound = _bind(svc, bob_account, "bob-phone")
     other = _authenticator(other_store)
     now = datetime.now(UTC)
-    session = _signed_in(svc, other, account, mfa_time=now, mfa_binding=binding_time(bound))
+    session = _signed_in(svc, other, bob_account, mfa_time=now, mfa_binding=binding_time(bound))
     assert other.principal(session).mfa_present is True
-    svc.unbind_mfa_device(account, "bob")  # the phone was lost
+    svc.unbind_mfa_device(bob_account, "bob")  # the phone was lost
     with pytest.raises(SessionRevoked, match="MFA device was changed"):
         other.principal(session)
-    _bind(svc, account, "bob-new-phone")  # and a new one bound: the old session stays ended
+    _bind(svc, bob_account, "bob-new-phone")  # and a new one bound: the old session stays ended
     with pytest.raises(SessionRevoked, match="MFA device was changed"):
         other.principal(session)
 
@@ -68,14 +67,13 @@ def test_a_binding_on_another_instance_ends_password_only_sessions(
     two_instances: tuple[RamService, Store],
 ) -> None:
     svc, other_store = two_instances
-    account = bob_account
     other = _authenticator(other_store)
-    session = _signed_in(svc, other, account, mfa_binding=binding_time(None))
+    session = _signed_in(svc, other, bob_account, mfa_binding=binding_time(None))
     assert other.principal(session).mfa_present is False
-    bound = _bind(svc, account, "bob-phone")
+    bound = _bind(svc, bob_account, "bob-phone")
     with pytest.raises(SessionRevoked, match="MFA device was changed"):
         other.principal(session)
-    after = _signed_in(svc, other, account, mfa_time=datetime.now(UTC), mfa_binding=binding_time(bound))
+    after = _signed_in(svc, other, bob_account, mfa_time=datetime.now(UTC), mfa_binding=binding_time(bound))
     assert other.principal(after).mfa_present is True
 
 
@@ -86,15 +84,14 @@ def test_an_unbinding_while_a_request_is_decided_ends_the_session_there_too(
     # Checked in one snapshot, policies read in a later one: the session signed in with the removed device
     # must not meet a grant made after the removal.
     svc, store = two_instances
-    account = bob_account
-    bound = _bind(svc, account, "bob-phone")
+    bound = _bind(svc, bob_account, "bob-phone")
     auth = _authenticator(store)
-    session = _signed_in(svc, auth, account, mfa_time=datetime.now(UTC), mfa_binding=binding_time(bound))
+    session = _signed_in(svc, auth, bob_account, mfa_time=datetime.now(UTC), mfa_binding=binding_time(bound))
     principal = auth.principal(session)
     directory = auth._directory
     assert directory.policy_set(principal).statement_count == 0
-    svc.unbind_mfa_device(account, "bob")
-    svc.attach_policy_to_user(account, "System", "AdministratorAccess", "bob")
+    svc.unbind_mfa_device(bob_account, "bob")
+    svc.attach_policy_to_user(bob_account, "System", "AdministratorAccess", "bob")
     with pytest.raises(SessionRevoked, match="MFA device was changed"):
         directory.policy_set(principal)
 
@@ -104,15 +101,14 @@ def test_a_session_that_names_no_binding_fails_closed(
 ) -> None:
     # Cookies issued before sessions named their MFA binding: judged by their whole-second times.
     svc, store = two_instances
-    account = bob_account
     auth = _authenticator(store)
-    password_only = _signed_in(svc, auth, account)
-    with_mfa = _signed_in(svc, auth, account, mfa_time=datetime.now(UTC))
+    password_only = _signed_in(svc, auth, bob_account)
+    with_mfa = _signed_in(svc, auth, bob_account, mfa_time=datetime.now(UTC))
     assert auth.principal(password_only).mfa_present is False
     with pytest.raises(SessionRevoked):  # MFA, but no device is bound: it was removed
         auth.principal(with_mfa)
-    bound = _bind(svc, account, "bob-phone")
+    bound = _bind(svc, bob_account, "bob-phone")
     with pytest.raises(SessionRevoked):  # a device bound in or after the session's authentication second
         auth.principal(password_only)
-    later = _signed_in(svc, auth, account, mfa_time=bound, auth_time=bound + timedelta(seconds=1))
+    later = _signed_in(svc, auth, bob_account, mfa_time=bound, auth_time=bound + timedelta(seconds=1))
     assert auth.principal(later).mfa_present is True
