@@ -239,7 +239,7 @@ def build(config: RamConfig | None = None) -> Ram:
         diagnostics=DiagnosticCodec(store.box),
         host_id=config.host_id,
     )
-    service = RamService(store, clock=config.clock, directory=directory)
+    service = RamService(store, clock=config.clock, directory=directory, guard=guard)
     return Ram(config, store, guard, directory, tokens, authenticator, authorizer, service)
 
 

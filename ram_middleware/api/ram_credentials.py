@@ -104,8 +104,6 @@ def update_login_profile(b: Backend, c: Call) -> Mapping[str, Any]:
         password_reset_required=p.flag("PasswordResetRequired"),
         mfa_bind_required=p.flag("MFABindRequired"),
     )
-    if password is not None:  # a reset: guesses at the old password no longer lock the user out
-        LogonThrottle(b.guard, 0).succeeded(c.account_id, user)
     return {"LoginProfile": login_profile_shape(profile)}
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from .. import errors
+from ..guard import Guard
 from ..identity import Account, Group, Policy, Role, User
 from ..store.base import Repository, Store
 from ..store.cache import Directory
@@ -49,8 +50,10 @@ class ServiceBase:
         clock: Clock | None = None,
         directory: Directory | None = None,
         mfa_issuer: str = "ram-middleware",
+        guard: Guard | None = None,
     ) -> None:
         self.store = store
+        self.guard = guard
         self.limits = limits if limits is not None else Limits()
         self._clock = clock if clock is not None else _utc_now
         self.directory = directory if directory is not None else Directory(store)

@@ -22,11 +22,14 @@ __all__ = ["RamService"]
 class RamService(UserOps, GroupOps, PolicyOps, AttachmentOps, KeyOps, RoleOps, MFAOps, LogonOps):
     """Administer accounts, users, groups, policies, keys, roles, login profiles and MFA devices.
 
-    ``RamService(store, *, limits=Limits(), clock=..., directory=None, mfa_issuer="ram-middleware")``.
+    ``RamService(store, *, limits=Limits(), clock=..., directory=None, mfa_issuer="ram-middleware",
+    guard=None)``.
     Every method takes the ``account_id`` it acts in first. Every write is one store transaction: it
     happens whole or not at all, and (through the store's change notification) the directory of this
     process drops its snapshot before the method returns. Pass the request path's :class:`Directory`
-    as ``directory`` so :meth:`simulate` and last-used dates share it; otherwise one is created.
+    as ``directory`` so :meth:`simulate` and last-used dates share it; otherwise one is created. Pass the
+    runtime's ``guard`` so that a password an administrator sets (CreateLoginProfile, UpdateLoginProfile
+    with a Password) ends the user's ``MaxLoginAttemps`` lock-out, whoever sets it: API, CLI or code.
     """
 
     def simulate(

@@ -6,17 +6,20 @@ transaction around several operations (``ram apply``) hashes ahead with :meth:`L
 Earlier hashes are kept (newest first, at most 24) for ``PasswordReusePrevention``, and a new password is
 checked against them (an argon2 verification each) before the write transaction opens too. Lock-out after
 failed attempts (``MaxLoginAttemps``) is the logon flow's job (``LogonThrottle`` over the guard), not the
-store's.
+store's; but a password an administrator sets ends a lock-out (the guesses were at the old password), here,
+so that every way of setting one (API, ``ram users enable-console``, code) does.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from .. import errors
 from ..credentials.encoding import same
 from ..credentials.password import (
+    LogonThrottle,
     PasswordPolicy,
     PreparedPassword,
     check_reuse,
@@ -30,6 +33,8 @@ from ..store.records import ROOT, LoginProfile, LoginProfileRecord
 from .accounts import AccountOps
 
 __all__ = ["LogonOps"]
+
+log = logging.getLogger(__name__)
 
 _HISTORY = 24  # the largest PasswordReusePrevention the API accepts
 _SAME_PASSWORD = "The new password must differ from the old one."
@@ -125,6 +130,7 @@ class LogonOps(AccountOps):
             name, user_id = (None, None) if user is None else (user.user_name, user.user_id)
             profile = LoginProfile(account_id, name, bool(reset), bool(mfa_bind), now, now, now)
             repo.insert_login_profile(LoginProfileRecord(profile, subject, user_id, password_hash))
+            self._end_lock_out(account_id, user_name)
         return profile
 
     def get_login_profile(self, account_id: str, user_name: str | None) -> LoginProfile:
@@ -161,7 +167,26 @@ class LogonOps(AccountOps):
                 update_date=self._now(),
             )
             repo.update_login_profile(replace(record, profile=profile))
+            if password is not None:
+                self._end_lock_out(account_id, user_name)
         return profile
+
+    def _end_lock_out(self, account_id: str, user_name: str | None) -> None:
+        """Once the new password is committed, clear the ``MaxLoginAttemps`` count: after the outermost
+        transaction when a caller's holds this write (``ram apply``), as a SQLite guard shares the store's
+        file and so its write lock. Best effort: a guard that cannot be reached leaves the user locked until
+        the window ends (the safe side), so it is logged, not raised."""
+        guard = self.guard
+        if guard is None:
+            return
+
+        def clear() -> None:
+            try:
+                LogonThrottle(guard, 0).succeeded(account_id, user_name or "")
+            except errors.RAMError:
+                log.warning("could not clear the logon lock-out after a password reset", exc_info=True)
+
+        self.store.after_commit(clear)
 
     @staticmethod
     def _unused(record: LoginProfileRecord, password: str, policy: PasswordPolicy) -> str:

@@ -172,6 +172,11 @@ class Store(Protocol):
         ``request_path`` bounds its waits as a read's (a request is waiting on it)."""
         ...
 
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` once the calling thread's outermost transaction commits (now, outside any); never
+        if it rolls back. For side effects elsewhere (the guard) that must not wait inside a transaction."""
+        ...
+
     def change_counter(self) -> int:
         """The current change counter (cheap: one indexed row)."""
         ...

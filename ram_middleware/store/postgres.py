@@ -409,6 +409,7 @@ class PostgresStore(SqlStore):
             with self._sub_lock:
                 self._committed = max(self._committed, counter)
             self._announce(counter)
+        self._committed_callbacks(held)
 
     def _check_connection(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         """The pool's check of an idle connection before use, in the caller's thread (so inside its request,

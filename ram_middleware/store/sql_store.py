@@ -14,7 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..crypto import SecretBox
 from .base import ChangeCallback
@@ -32,6 +32,7 @@ class Held:
     repo: SqlRepository
     writable: bool
     announce: bool = False
+    after: list[Callable[[], object]] = field(default_factory=list)  # run once the transaction commits
 
 
 class SqlStore(ABC):
@@ -85,6 +86,19 @@ class SqlStore(ABC):
             raise RuntimeError("a write transaction cannot be opened inside a read transaction")
         held.announce = held.announce or announce
         yield held.repo
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        held: Held | None = getattr(self._local, "held", None)
+        if held is None:
+            callback()
+        else:
+            held.after.append(callback)
+
+    @staticmethod
+    def _committed_callbacks(held: Held) -> None:
+        """After the commit of ``held`` (and after its change notice): its :meth:`after_commit` callbacks."""
+        for callback in held.after:
+            callback()
 
     @abstractmethod
     def _open_transaction(

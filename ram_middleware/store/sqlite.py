@@ -265,6 +265,7 @@ class SqliteStore(SqlStore):
                 self._local.held = None
         if counter is not None:
             self._announce(counter)
+        self._committed_callbacks(held)
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:

@@ -9,7 +9,9 @@ import httpx
 import pytest
 from alibabacloud_ram20150501 import models as m  # type: ignore[import-untyped]
 from alibabacloud_ram20150501.client import Client as RamClient  # type: ignore[import-untyped]
+from click.testing import CliRunner
 
+from tests.cli.conftest import Ram as RamCommand
 from tests.console.client import Browser
 
 from .company_x import create_key
@@ -66,3 +68,27 @@ def test_an_administrators_password_reset_ends_the_lock_out(live: Live, admin: R
     assert _console_logon(live, "forgetful", PASSWORD) == 429
     admin.update_login_profile(m.UpdateLoginProfileRequest(user_name="forgetful", password=NEW_PASSWORD))
     assert _console_logon(live, "forgetful", NEW_PASSWORD) == 303  # MaxLoginAttemps: reset on a new password
+
+
+def _lock_out(admin: RamClient, live: Live, name: str) -> None:
+    own = ram_client(live, _user_with_key(admin, name))
+    for n in range(3):
+        fails("InvalidParameter.OldPassword", 400, own.change_password, _change(f"guess-{n}"))
+    assert _console_logon(live, name, PASSWORD) == 429
+
+
+def test_a_new_login_profile_ends_the_lock_out(live: Live, admin: RamClient) -> None:
+    _lock_out(admin, live, "recreated")
+    admin.delete_login_profile(m.DeleteLoginProfileRequest(user_name="recreated"))
+    admin.create_login_profile(m.CreateLoginProfileRequest(user_name="recreated", password=NEW_PASSWORD))
+    assert _console_logon(live, "recreated", NEW_PASSWORD) == 303
+
+
+def test_a_password_reset_with_the_cli_ends_the_lock_out(live: Live, admin: RamClient) -> None:
+    """`ram users disable-console` + `enable-console` on the server's store, from another process's view:
+    the lock-out lives in the guard, which the command reaches through the same settings as the server."""
+    _lock_out(admin, live, "reset-by-cli")
+    cli = RamCommand(live.ram.config.store_url, live.account_id, live.ram.service, CliRunner())
+    cli.ok("users", "disable-console", "reset-by-cli")
+    cli.ok("users", "enable-console", "reset-by-cli", "--password", NEW_PASSWORD)
+    assert _console_logon(live, "reset-by-cli", NEW_PASSWORD) == 303

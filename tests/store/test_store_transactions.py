@@ -48,6 +48,32 @@ def test_a_failed_write_leaves_nothing_and_announces_nothing(store: Store) -> No
     assert heard == []
 
 
+def test_after_commit_runs_once_the_outermost_transaction_commits_and_never_after_a_rollback(
+    store: Store,
+) -> None:
+    ran: list[str] = []
+
+    def seen(name: str) -> Callable[[], None]:
+        def callback() -> None:
+            with store.read() as repo:  # the write is visible (committed) when the callback runs
+                ran.append(f"{name}:{repo.get_account(ACCOUNT) is not None}")
+
+        return callback
+
+    with store.write() as repo:
+        repo.insert_account(Account(ACCOUNT, None, NOW))
+        with store.write():  # a nested write joins the outer transaction, and so do its callbacks
+            store.after_commit(seen("inner"))
+        assert ran == []
+    assert ran == ["inner:True"]
+    with pytest.raises(Boom), store.write() as repo:
+        repo.insert_user(_user("alice", "1"))
+        store.after_commit(seen("rolled back"))
+        raise Boom
+    store.after_commit(seen("outside"))  # no transaction: at once
+    assert ran == ["inner:True", "outside:True"]
+
+
 def test_each_announced_write_bumps_the_counter_and_tells_subscribers(store: Store) -> None:
     heard: list[int] = []
     unsubscribe = store.subscribe(heard.append)
