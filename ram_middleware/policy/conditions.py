@@ -32,6 +32,7 @@ from ram_middleware.policy.values import (
     read_decimal,
     read_ip,
     read_network,
+    read_stored_date,
 )
 
 __all__ = ["OPERATORS", "Condition", "Context", "canonical_operator", "compile_conditions"]
@@ -72,7 +73,9 @@ def _number_value(value: object) -> Decimal | None:
 
 
 def _date_value(value: object) -> int | None:
-    return read_date(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    return read_stored_date(value) if STORED.get() else read_date(value)
 
 
 def _bool_value(value: object) -> bool | None:

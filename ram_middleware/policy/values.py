@@ -26,6 +26,7 @@ __all__ = [
     "read_decimal",
     "read_ip",
     "read_network",
+    "read_stored_date",
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -98,11 +99,13 @@ def read_decimal(text: str) -> Decimal | None:
     return _decimal(text)
 
 
-def _date_us(text: str) -> int | None:
+def _date_us(text: str, stored: bool = False) -> int | None:
     m = _DATE.fullmatch(text)
     if m is None:
         return None
     year, month, day, hour, minute, second, frac, zulu, sign, off_h, off_m = m.groups()
+    if off_m is not None and int(off_m) > 59 and not stored:
+        return None  # "+05:99" is no zone offset; read as +06:39 it would move a Date bound silently
     micro = int((frac or "0")[:6].ljust(6, "0"))
     try:
         offset = timedelta(0) if zulu else timedelta(hours=int(off_h), minutes=int(off_m))
@@ -118,8 +121,16 @@ def _date_us(text: str) -> int | None:
 
 @lru_cache(maxsize=4096)
 def read_date(text: str) -> int | None:
-    """ISO 8601 date-time with a zone → microseconds since the Unix epoch (spec decision 12)."""
+    """ISO 8601 date-time with a zone → microseconds since the Unix epoch (spec decision 12).
+
+    The zone offset is ``±hh:mm`` or ``±hhmm`` with hours below 24 and minutes 00-59."""
     return _date_us(text)
+
+
+def read_stored_date(text: str) -> int | None:
+    """:func:`read_date` as it read policy values before offset minutes were checked: ``+05:99`` is
+    +06:39. Only for documents stored then (``parse_policy(stored=True)``)."""
+    return _date_us(text, stored=True)
 
 
 def read_bool(text: str) -> bool | None:

@@ -90,6 +90,9 @@ TABLE: list[tuple[str, str, Any, Any, bool]] = [
     ("date-request-without-zone", "DateLessThan", "2099-01-01T00:00:00Z", "2024-01-01T00:00:00", False),
     ("date-request-unreadable-negated", "DateNotEquals", "2099-01-01T00:00:00Z", "yesterday", True),
     ("date-request-epoch-number", "DateLessThan", "2099-01-01T00:00:00Z", 1704067200, False),
+    # request offsets with minutes 00-59 only: "+05:99" is unreadable, not +06:39
+    ("date-offset-minutes-99", "DateLessThan", "2099-01-01T00:00:00Z", "2024-01-01T00:00:00+05:99", False),
+    ("date-offset-minutes-60", "DateNotEquals", "2024-01-01T00:00:00Z", "2024-01-01T01:00:00+0060", True),
     # Bool
     ("bool-true", "Bool", "true", True, True),
     ("bool-any-case", "Bool", "TRUE", "true", True),

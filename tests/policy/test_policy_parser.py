@@ -377,6 +377,20 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         "ISO 8601",
     ),
     (
+        "date-offset-minutes-99",
+        cond({"DateEquals": {"acs:CurrentTime": "2024-01-01T00:00:00+05:99"}}),
+        "identity",
+        "Statement[0].Condition.DateEquals.acs:CurrentTime",
+        "ISO 8601",
+    ),
+    (
+        "date-offset-minutes-60-compact",
+        cond({"DateLessThan": {"acs:CurrentTime": "2024-01-01T00:00:00-0860"}}),
+        "identity",
+        "Statement[0].Condition.DateLessThan.acs:CurrentTime",
+        "ISO 8601",
+    ),
+    (
         "bad-bool",
         cond({"Bool": {"acs:SecureTransport": "yes"}}),
         "identity",
@@ -691,6 +705,7 @@ def test_documents_stored_before_a_check_was_added_still_compile() -> None:
         doc({**ALLOW_ALL, "Sid": None}),
         doc(stmt(Effect="Deny", Condition={"StringNotEquals": {"acs:RequestedRegion": "cn-hangzhou"}})),
         doc(stmt(Condition={"IpAddress": {"acs:SourceIp": ["10.0.0.0/255.0.0.0", "192.0.2.0/024"]}})),
+        doc(stmt(Condition={"DateLessThan": {"acs:CurrentTime": "2024-01-01T00:00:00+05:99"}})),
     ]
     for document in documents:
         with pytest.raises(MalformedPolicyDocument):
@@ -698,6 +713,13 @@ def test_documents_stored_before_a_check_was_added_still_compile() -> None:
         assert len(parse_policy(document, stored=True).statements) == 1
     with pytest.raises(MalformedPolicyDocument):  # the flag does not outlive the call
         parse_policy(documents[0])
+
+
+def test_stored_zone_offset_minutes_read_as_before() -> None:
+    document = doc(stmt(Condition={"DateLessThan": {"acs:CurrentTime": "2024-01-01T06:39:00+05:99"}}))
+    condition = parse_policy(document, stored=True).statements[0].conditions[0]
+    assert condition.holds({"acs:currenttime": "2023-12-31T23:59:59Z"})  # +05:99 read as +06:39
+    assert not condition.holds({"acs:currenttime": "2024-01-01T00:00:00Z"})
 
 
 def test_stored_netmask_reads_as_before() -> None:

@@ -6,6 +6,7 @@ import ipaddress
 import itertools
 import json
 import re
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from ram_middleware.arn import _pieces_scan, compile_wildcard
 from ram_middleware.errors import MalformedPolicyDocument
 from ram_middleware.policy import AttachedPolicy, PolicySet, Request, make_request, parse_policy
-from ram_middleware.policy.values import json_text, read_network
+from ram_middleware.policy.values import EPOCH, json_text, read_date, read_network
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -375,6 +376,40 @@ def test_network_after_slash_is_a_prefix_length_only(network: tuple[int, int, in
         net = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
         assert read_network(f"{address}/{net.netmask}") is None
         assert read_network(f"{address}/{net.hostmask}") is None
+
+
+DATE_FIELDS = st.tuples(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.sampled_from(["", "Z", "z", "+", "-"]),  # no zone, UTC, or an offset of this sign
+    st.integers(0, 29),  # offset hours, some beyond 23
+    st.integers(0, 99),  # offset minutes, some beyond 59
+    st.booleans(),  # ":" between offset hours and minutes
+    st.integers(0, 9),  # fraction digits
+)
+DateFields = tuple[datetime, str, int, int, bool, int]
+
+
+@settings(max_examples=500, deadline=None)
+@given(DATE_FIELDS)
+def test_date_reading_agrees_with_datetime_arithmetic(fields: DateFields) -> None:
+    # Spec decision 12: a zone is required; an offset is ±hh:mm or ±hhmm with hours 00-23, minutes 00-59.
+    moment, zone, hours, minutes, colon, digits = fields
+    fraction = f".{moment.microsecond:06d}{'7' * max(0, digits - 6)}"[: digits + 1] if digits else ""
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}{fraction}"  # %Y does not pad years before 1000
+    if zone in ("+", "-"):
+        text += f"{zone}{hours:02d}{':' if colon else ''}{minutes:02d}"
+    else:
+        text += zone
+    valid = zone in ("Z", "z") or (zone in ("+", "-") and hours < 24 and minutes < 60)
+    if not valid:
+        assert read_date(text) is None, text
+        return
+    offset = timedelta(0)
+    if zone in ("+", "-"):
+        offset = timedelta(hours=hours, minutes=minutes) * (1 if zone == "+" else -1)
+    kept = int(f"{moment.microsecond:06d}"[:digits].ljust(6, "0")) if digits else 0
+    expected = moment.replace(microsecond=kept, tzinfo=timezone(offset))
+    assert read_date(text) == (expected - EPOCH) // timedelta(microseconds=1), text
 
 
 JSON_NUMBER_TEXT = st.from_regex(
