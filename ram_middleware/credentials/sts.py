@@ -570,7 +570,12 @@ def _check_trust(
     if caller.mfa_present is not None:
         ctx.setdefault("acs:MFAPresent", caller.mfa_present)
     verdict = evaluate_trust(
-        trust, account_id=caller.account_id, principal_arns=_caller_arns(caller), service=service, context=ctx
+        trust,
+        account_id=caller.account_id,
+        principal_arns=_caller_arns(caller),
+        service=service,
+        context=ctx,
+        role_arn=role.arn,
     )
     if not verdict.allowed:
         detail = {"reason": verdict.reason, "role": role.arn, "effect": verdict.effect}

@@ -305,6 +305,14 @@ def _trusted_entry(
     return None
 
 
+def _covers_role(statement: Statement, request: Request, known: bool) -> bool:
+    """Whether a trust statement's Resource/NotResource (if any) covers the role being assumed; when the
+    role is not ``known``, fail closed: an Allow needs ``*``, a Deny always applies."""
+    if known:
+        return statement.matches_resource(request.resource_key, request.resource_is_ram)
+    return statement.effect == "Deny" or statement.any_resource
+
+
 def evaluate_trust(
     trust: CompiledPolicy,
     *,
@@ -313,15 +321,21 @@ def evaluate_trust(
     service: str | None,
     context: Mapping[str, object],
     action: str = "sts:AssumeRole",
+    role_arn: str | None = None,
 ) -> Decision:
     """Does the role's trust policy let this caller assume it?
 
     A RAM entry matches when it equals (case-insensitively) one of ``principal_arns`` or is the root of the
     caller's account ``account_id``; Service entries match ``service``; Federated entries match
     ``principal_arns``. Conditions (e.g. ``StringEquals sts:ExternalId``) are evaluated against ``context``.
+
+    The resource of a trust policy is the role itself: a statement that carries ``Resource`` or
+    ``NotResource`` (RAM's examples never do; the grammar allows it) applies only when that covers
+    ``role_arn``, so ``"Resource": "acs:ram::…:role/other"`` or ``"NotResource": "*"`` grants nothing. Without
+    ``role_arn`` such an Allow statement applies only with ``Resource: "*"``, and such a Deny always does.
     """
     attached = AttachedPolicy("TrustPolicy", "Trust", "", "role", "", trust)
-    request = make_request(action, "*", context)
+    request = make_request(action, role_arn if role_arn is not None else "*", context)
     callers = {arn.lower() for arn in principal_arns}
     root = f"acs:ram::{account_id}:root".lower()
     wanted = request.action_key if request.action_key in TRUST_ACTIONS else None
@@ -331,6 +345,14 @@ def evaluate_trust(
     for statement in trust.statements:
         who = _trusted_entry(statement.principal, callers, root, service_key)
         if who is None or wanted is None or not statement.matches_action(wanted):
+            continue
+        if not _covers_role(statement, request, role_arn is not None):
+            if statement.effect == "Allow" and near is None:
+                reason = (
+                    f"Statement {statement.index} of the trust policy: its Resource does not cover "
+                    f"{_shown(request.resource)}"
+                )
+                near = Decision("ImplicitDeny", attached, statement.index, reason)
             continue
         failed = statement.failed_condition(request.context)
         label = f"statement {statement.index} of the trust policy ({who})"

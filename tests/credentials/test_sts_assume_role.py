@@ -198,6 +198,18 @@ def test_other_accounts_are_not_trusted_by_a_root_entry() -> None:
     assume(user(account=OTHER_ACCOUNT), target=cross)
 
 
+def test_trust_statement_resource_must_name_the_assumed_role() -> None:
+    root = {"RAM": [f"acs:ram::{ACCOUNT}:root"]}
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": root}
+    other = role(trust_policy=doc({**statement, "Resource": f"acs:ram::{ACCOUNT}:role/other"}))
+    with pytest.raises(errors.AuthorizationError):
+        assume(target=other)
+    with pytest.raises(errors.AuthorizationError):
+        assume(target=role(trust_policy=doc({**statement, "NotResource": "*"})))
+    own = role(trust_policy=doc({**statement, "Resource": f"acs:ram::{ACCOUNT}:role/EcsOperator"}))
+    assert assume(target=own).assumed_role_arn.endswith("/EcsOperator/alice")
+
+
 def test_broken_stored_trust_policy_trusts_nobody() -> None:
     with pytest.raises(errors.AuthorizationError):
         assume(target=role(trust_policy="{not json"))

@@ -115,3 +115,53 @@ def test_identity_policy_names_no_one() -> None:
         {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     )
     assert check(identity) == "ImplicitDeny"
+
+
+ROLE = f"acs:ram::{ACCOUNT}:role/ops"
+
+
+def test_resource_in_a_trust_statement_must_cover_the_role() -> None:
+    # The role is the trust policy's resource: a Resource naming another role, or NotResource "*", narrows
+    # the statement to nothing instead of being ignored.
+    root = {"RAM": f"acs:ram::{ACCOUNT}:root"}
+    for extra, expected in [
+        ({"Resource": "*"}, "Allow"),
+        ({"Resource": f"acs:ram::{ACCOUNT}:role/OPS"}, "Allow"),  # RAM ARNs compare case-insensitively
+        ({"Resource": "acs:ram::*:role/op?"}, "Allow"),
+        ({"Resource": f"acs:ram::{ACCOUNT}:role/other"}, "ImplicitDeny"),
+        ({"NotResource": "*"}, "ImplicitDeny"),
+        ({"NotResource": f"acs:ram::{ACCOUNT}:role/other"}, "Allow"),
+    ]:
+        policy = trust(allow(root, **extra))
+        verdict = evaluate_trust(
+            policy, account_id=ACCOUNT, principal_arns=[ALICE], service=None, context={}, role_arn=ROLE
+        )
+        assert verdict.effect == expected, extra
+    narrowed = evaluate_trust(
+        trust(allow(root, Resource=f"acs:ram::{ACCOUNT}:role/other")),
+        account_id=ACCOUNT,
+        principal_arns=[ALICE],
+        service=None,
+        context={},
+        role_arn=ROLE,
+    )
+    assert narrowed.reason == f"Statement 0 of the trust policy: its Resource does not cover {ROLE}"
+
+
+def test_resource_scoped_deny_in_a_trust_policy() -> None:
+    root = {"RAM": f"acs:ram::{ACCOUNT}:root"}
+    deny_other = {"Effect": "Deny", "Action": "sts:AssumeRole", "Principal": root, "Resource": f"{ROLE}x"}
+    deny_this = {**deny_other, "Resource": ROLE}
+    kwargs: dict[str, Any] = {"account_id": ACCOUNT, "service": None, "context": {}, "role_arn": ROLE}
+    assert evaluate_trust(trust(allow(root), deny_other), principal_arns=[ALICE], **kwargs).effect == "Allow"
+    denied = evaluate_trust(trust(allow(root), deny_this), principal_arns=[ALICE], **kwargs)
+    assert denied.effect == "ExplicitDeny"
+
+
+def test_without_the_role_arn_a_resource_scoped_trust_statement_fails_closed() -> None:
+    root = {"RAM": f"acs:ram::{ACCOUNT}:root"}
+    assert check(trust(allow(root, Resource="*"))) == "Allow"
+    assert check(trust(allow(root, Resource=ROLE))) == "ImplicitDeny"
+    assert check(trust(allow(root, NotResource="*"))) == "ImplicitDeny"
+    deny = {"Effect": "Deny", "Action": "sts:AssumeRole", "Principal": root, "Resource": f"{ROLE}x"}
+    assert check(trust(allow(root), deny)) == "ExplicitDeny"
