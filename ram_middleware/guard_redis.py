@@ -39,6 +39,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import errors
+from .redaction import redacted_url
 
 __all__ = ["DEFAULT_PREFIX", "RedisGuard", "redacted_url"]
 
@@ -64,18 +65,6 @@ def _milliseconds(name: str, seconds: float) -> int:
     if not 0 < seconds < float("inf"):
         raise errors.InvalidParameter(name, f"{name} must be a positive, finite number of seconds.")
     return max(1, round(seconds * 1000))
-
-
-def redacted_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for reprs and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 class RedisGuard:

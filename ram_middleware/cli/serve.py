@@ -14,6 +14,7 @@ import click
 
 from .. import errors
 from ..bootstrap import AlreadyInitialised, initialise
+from ..redaction import redacted_url
 from ..service import RamService
 from ..store import open_store
 from . import CliContext, common_options, main
@@ -37,7 +38,7 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
     try:
         store = open_store(cli.store_url)
     except (errors.RAMError, OSError) as exc:
-        raise click.ClickException(f"cannot open the store {_redacted(cli.store_url)}: {exc}") from exc
+        raise click.ClickException(f"cannot open the store {redacted_url(cli.store_url)}: {exc}") from exc
     service = RamService(store)
     try:
         created = initialise(service, alias=alias, admin_user=admin_user, new_account=new_account)
@@ -66,16 +67,6 @@ def _already(cli: CliContext, exc: AlreadyInitialised) -> None:
         accounts = [{"AccountId": a.account_id, "AccountAlias": a.alias} for a in exc.accounts]
         click.echo(json.dumps({"AlreadyInitialised": True, "Accounts": accounts}, indent=2))
     click.echo(f"{exc.message} Use --new-account to create another account.", err=True)
-
-
-def _redacted(url: str) -> str:
-    """The store URL without a password (PostgreSQL URLs may carry one)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
 
 
 @main.command("serve")
@@ -119,7 +110,7 @@ def serve(
         runtime = build(RamConfig.from_env(store_url=cli.store_url))
     except (errors.RAMError, OSError) as exc:
         # Not only the store: the guard, the audit file and every RAM_* setting are checked here too.
-        raise click.ClickException(f"cannot start (store {_redacted(cli.store_url)}): {exc}") from exc
+        raise click.ClickException(f"cannot start (store {redacted_url(cli.store_url)}): {exc}") from exc
     if not runtime.service.list_accounts():
         click.echo("warning: the store holds no account yet; run `ram init` first.", err=True)
     app = create_app(runtime, close_on_shutdown=True)
@@ -132,7 +123,7 @@ def serve(
     scheme = "https" if tls_cert else "http"
     shown_host = f"[{host}]" if ":" in host else host
     where = f"{scheme}://{shown_host}:{bound_port}/"
-    click.echo(f"ram-middleware control plane on {where} (store {_redacted(cli.store_url)})", err=True)
+    click.echo(f"ram-middleware control plane on {where} (store {redacted_url(cli.store_url)})", err=True)
     config = uvicorn.Config(
         app,
         log_level=log_level,

@@ -1,0 +1,45 @@
+"""Connection URLs made safe to show: no password in a repr, a log line, an error message or CLI output.
+
+A store or guard URL may carry a password in its user-info (``postgresql://ram:pw@db/ram``,
+``redis://:pw@cache:6379/0``), in its query (libpq and redis-py both read ``?password=``), or, for libpq,
+in a ``key=value`` connection string (``host=db password=pw``). :func:`redacted_url` hides all three, and
+leaves everything else as it was so that the text still tells an operator which server is meant.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+__all__ = ["HIDDEN", "redacted_url"]
+
+HIDDEN = "***"
+"""What a hidden password is shown as."""
+
+# libpq's key=value form: the value is a single-quoted string (backslash escapes) or runs to whitespace.
+_DSN_PASSWORD = re.compile(r"(password\s*=\s*)('(?:\\.|[^'\\])*'?|\S*)", re.IGNORECASE)
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with every password replaced by ``***`` (the user-info's, and the value of any query or
+    ``key=value`` parameter whose name contains "password", such as libpq's ``sslpassword``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:  # not a URL: a libpq key=value connection string, or nothing that holds a password
+        return _DSN_PASSWORD.sub(rf"\g<1>{HIDDEN}", url)
+    start = rest.find("?")
+    if start >= 0:
+        query, hash_mark, fragment = rest[start + 1 :].partition("#")
+        rest = rest[: start + 1] + "&".join(map(_redacted_pair, query.split("&"))) + hash_mark + fragment
+    if not rest.startswith("/"):  # a path (sqlite:///…, unix:///…) has no user-info
+        # The last "@" ends the user-info: a password holding an unescaped "@", "/", "?" or "#" is hidden
+        # whole (with more than it, at worst) rather than shown in part as the host or the query.
+        userinfo, at, host = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        if at and colon:
+            rest = f"{user}:{HIDDEN}@{host}"
+    return f"{scheme}://{rest}"
+
+
+def _redacted_pair(pair: str) -> str:
+    name, equals, _ = pair.partition("=")
+    return f"{name}={HIDDEN}" if equals and "password" in unquote(name).lower() else pair
