@@ -29,7 +29,7 @@ import hmac
 import os
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from .credentials.sts import StsTokens, ensure_not_revoked, principal_from_claim
 from .crypto import KEY_ENV, keys_from_env, load_or_create_key_file
 from .guard import Guard, MemoryGuard, open_guard
 from .identity import SigningKey
+from .redaction import redacted_url
 from .service import RamService
 from .store import DEFAULT_URL, KEY_FILE_SUFFIX, Store, open_store, sqlite_path
 from .store.cache import Directory
@@ -56,7 +57,8 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 @dataclass(frozen=True)
 class RamConfig:
-    """Everything :func:`build` needs. Secrets (``master_keys``, ``token_keys``) never appear in the repr.
+    """Everything :func:`build` needs. Secrets (``master_keys``, ``token_keys``, a password in
+    ``store_url`` or ``guard_url``) never appear in the repr.
 
     ``token_keys`` seal STS tokens; when empty they are derived from the master keys (explicit,
     ``RAM_MASTER_KEY``, or the SQLite key file), so every process sharing the store verifies the same
@@ -118,6 +120,19 @@ class RamConfig:
                 values[name] = _flag(variable, source[variable])
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        # The store and guard URLs may carry a password (postgresql://ram:pw@db, redis://:pw@cache): shown
+        # redacted, as the store's and guard's own reprs show them, so that a printed Ram or a traceback's
+        # locals never hold it. Key fields are left out (repr=False).
+        shown = []
+        for f in fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                if f.name in ("store_url", "guard_url") and isinstance(value, str):
+                    value = redacted_url(value)
+                shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class DirectoryKeyResolver:

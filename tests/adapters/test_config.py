@@ -43,6 +43,27 @@ def test_from_env_reads_ram_variables() -> None:
     assert "k1" not in repr(config) and "t" * 40 not in repr(config)
 
 
+def test_the_repr_of_a_config_and_its_runtime_hides_the_store_and_guard_passwords(tmp_path: Path) -> None:
+    shared = RamConfig(
+        store_url="postgresql://ram:pg-Secret-1@db.example:5432/ram",
+        guard_url="redis://127.0.0.1:6379/6?password=redis-Secret-2",
+    )
+    assert "Secret" not in repr(shared)
+    assert "store_url='postgresql://ram:***@db.example:5432/ram'" in repr(shared)
+    assert "guard_url='redis://127.0.0.1:6379/6?password=***'" in repr(shared)
+    # A whole runtime (as printed by a debugger, or in a traceback's locals) holds its config too.
+    ram = build(
+        RamConfig(
+            store_url=f"sqlite:///{tmp_path}/ram.db", guard_url="redis://:redis-Secret-3@127.0.0.1:6379/6",
+            audit="memory:",
+        )
+    )  # fmt: skip
+    try:
+        assert "Secret" not in repr(ram) and "redis://:***@127.0.0.1:6379/6" in repr(ram)
+    finally:
+        ram.close()
+
+
 def test_defaults_and_bad_values() -> None:
     config = RamConfig.from_env({})
     assert (config.store_url, config.guard_url, config.undeclared) == ("sqlite:///ram.db", None, "deny")
