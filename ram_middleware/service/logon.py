@@ -1,7 +1,8 @@
 """Login profiles (console passwords) of RAM users and of the account root.
 
 Passwords are hashed with argon2id (:mod:`ram_middleware.credentials.password`) *before* the write
-transaction opens, so the slow hash never holds the database's write lock; a caller that opens one
+transaction opens, so the slow hash never holds the database's write lock (a hash made with older, weaker
+parameters is made again from the password at its next successful logon); a caller that opens one
 transaction around several operations (``ram apply``) hashes ahead with :meth:`LogonOps.prepare_password`.
 Earlier hashes are kept (newest first, at most 24) for ``PasswordReusePrevention``, and a new password is
 checked against them (an argon2 verification each) before the write transaction opens too. Lock-out after
@@ -24,6 +25,7 @@ from ..credentials.password import (
     PreparedPassword,
     check_reuse,
     hash_password,
+    needs_rehash,
     verify_password,
     verify_password_or_dummy,
 )
@@ -284,7 +286,20 @@ class LogonOps(AccountOps):
         stored_hash = None if record is None else record.password_hash
         if not verify_password_or_dummy(stored_hash, password) or record is None:
             raise errors.LoginFailed()
+        if needs_rehash(record.password_hash):
+            self._rehash(record, password)
         return record.profile
+
+    def _rehash(self, proved: LoginProfileRecord, password: str) -> None:
+        """Store ``password``'s hash made with today's argon2id parameters in place of ``proved``'s older
+        one: only a logon holds the password to do so. The same password, so its PasswordChangedDate (which
+        names it to the sessions), its history and the profile's dates stay as they were."""
+        new_hash = hash_password(password)  # before the write: the slow hash never holds the write lock
+        p = proved.profile
+        with self.store.write(announce=False, request_path=True) as repo:
+            record = repo.get_login_profile(p.account_id, proved.subject)
+            if record is not None and record.password_hash == proved.password_hash:  # else changed since
+                repo.update_login_profile(replace(record, password_hash=new_hash))
 
     def record_logon(self, account_id: str, user_name: str | None, when: datetime | None = None) -> None:
         """Note a successful console logon (LastLoginDate). Bookkeeping: drops no cached snapshot."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from ram_middleware import errors
 from ram_middleware.credentials import password as passwords
@@ -207,3 +209,40 @@ def test_reuse_checks_hash_outside_the_write_lock(tmp_path: Path, monkeypatch: p
         other.store.close()
         main.close()
     assert refused == []
+
+
+def test_a_hash_with_older_parameters_is_upgraded_at_the_next_logon(
+    svc: RamService, acct: str, clock: FakeClock
+) -> None:
+    """Raising the argon2id parameters protects existing users too: each hash is remade from the password
+    the next time it is proved, without touching what names that password to the sessions."""
+    carol = svc.create_user(acct, "carol")
+    svc.create_login_profile(acct, "carol", OTHER)
+    svc.update_login_profile(acct, "carol", password=GOOD)
+    old_hash = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(GOOD)  # as stored years ago
+    with svc.store.write() as repo:
+        record = repo.get_login_profile(acct, carol.user_id)
+        assert record is not None
+        repo.update_login_profile(dataclasses.replace(record, password_hash=old_hash))
+    before = svc.get_login_profile(acct, "carol")
+    counter = svc.store.change_counter()
+    clock.advance(30)
+
+    with expect_code("InvalidLogin"):  # a wrong password proves nothing: the old hash stays
+        svc.verify_login_password(acct, "carol", OTHER)
+    with svc.store.read() as repo:
+        assert (repo.get_login_profile(acct, carol.user_id) or record).password_hash == old_hash
+    assert svc.verify_login_password(acct, "carol", GOOD) == before
+
+    with svc.store.read() as repo:
+        upgraded = repo.get_login_profile(acct, carol.user_id)
+    assert upgraded is not None and upgraded.password_hash != old_hash
+    assert not passwords.needs_rehash(upgraded.password_hash)
+    assert passwords.verify_password(upgraded.password_hash, GOOD)
+    assert upgraded.history == record.history  # the reuse check still knows OTHER
+    assert svc.get_login_profile(acct, "carol") == before  # same PasswordChangedDate: no session ends
+    assert svc.store.change_counter() == counter  # bookkeeping: no instance drops its snapshot
+    assert svc.verify_login_password(acct, "carol", GOOD) == before
+    svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=2))
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.update_login_profile(acct, "carol", password=OTHER)
