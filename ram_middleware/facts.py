@@ -239,6 +239,17 @@ class RequestFacts:
     scheme: str = "http"
     root_path: str = ""
 
+    def __repr__(self) -> str:
+        # The query and the headers carry credentials (Signature, SecurityToken, the passwords and MFA codes
+        # of the RAM API, Authorization, the console's cookies), and so may the body: a repr, as a log line
+        # or a traceback's locals print it, names the parameters and headers without their values.
+        names = [piece.partition("=")[0] for piece in self.query.split("&") if piece]
+        return (
+            f"RequestFacts(method={self.method!r}, path={self.path!r}, query_names={names!r}, "
+            f"header_names={[name for name, _ in self.headers]!r}, body_bytes={len(self.body)}, "
+            f"peer={self.peer!r}, scheme={self.scheme!r}, root_path={self.root_path!r})"
+        )
+
     # --- headers ---------------------------------------------------------------------------------------
 
     @_lazy

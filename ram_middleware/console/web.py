@@ -88,6 +88,10 @@ class ConsoleRequest:
     facts: RequestFacts
     form: Mapping[str, str] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        # Form values are passwords and MFA codes; the facts' own repr hides the cookies.
+        return f"ConsoleRequest(facts={self.facts!r}, form_fields={sorted(self.form)!r})"
+
     @property
     def method(self) -> str:
         return "GET" if self.facts.method == "HEAD" else self.facts.method
@@ -117,6 +121,14 @@ class Reply:
     context: dict[str, Any] = field(default_factory=dict)
     location: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=lambda: list(PAGE_HEADERS))
+
+    def __repr__(self) -> str:
+        # The context may hold an MFA seed (the binding page), and Set-Cookie headers session and logon
+        # cookies: a repr names them without their values.
+        return (
+            f"Reply(status={self.status!r}, template={self.template!r}, location={self.location!r}, "
+            f"context_keys={sorted(self.context)!r}, header_names={[name for name, _ in self.headers]!r})"
+        )
 
     @classmethod
     def redirect(cls, location: str, status: int = 303) -> Reply:
