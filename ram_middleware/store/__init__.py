@@ -27,6 +27,7 @@ from .records import MFADevice as MFADevice
 from .records import Page as Page
 from .sql import StoreFailure as StoreFailure
 from .sqlite import SqliteStore as SqliteStore
+from .sqlite import holds_secrets
 
 DEFAULT_URL = "sqlite:///ram.db"
 KEY_FILE_SUFFIX = ".key"
@@ -58,16 +59,25 @@ def open_store(
     The SecretBox comes from ``master_keys``, else ``RAM_MASTER_KEY`` in ``env`` (default: the process
     environment), else for SQLite a key file ``<database>.key`` beside the database (created 0600), else
     for ``memory://`` an ephemeral key. PostgreSQL requires one of the first two: every instance must
-    decrypt the same secrets.
+    decrypt the same secrets. A SQLite database that holds secrets never gets a new key file: without its
+    key (the file gone, no ``RAM_MASTER_KEY``) it is not opened (:class:`MasterKeyError`).
     """
+    environment = os.environ if env is None else env
     if url.startswith(("postgresql://", "postgres://")):
-        return _open_postgres(url, master_keys, os.environ if env is None else env, busy_budget)
+        return _open_postgres(url, master_keys, environment, busy_budget)
     path = sqlite_path(url)
     key_file = None if path is None else Path(path + KEY_FILE_SUFFIX)
-    if path is not None:
+    if path is not None and key_file is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Fail closed rather than make a new key file for a database that holds secrets already: the new
+        # key would open none of them, and the secrets made from then on would need another key than they.
+        if not (master_keys or keys_from_env(environment) or key_file.exists()) and holds_secrets(path):
+            raise MasterKeyError(
+                f"{path} holds secrets encrypted with a master key that is not configured: restore its key "
+                f"file {key_file}, or set {KEY_ENV} to the key they were encrypted with."
+            )
     box: SecretBox = resolve_secret_box(
-        master_keys, key_file=key_file, env=os.environ if env is None else env, production=production
+        master_keys, key_file=key_file, env=environment, production=production
     )
     return SqliteStore(path, box=box, url=url, busy_budget=busy_budget)
 

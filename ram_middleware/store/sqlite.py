@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from .. import errors, forks
 from ..crypto import SecretBox
@@ -42,7 +43,7 @@ from .dialect import SQLITE
 from .sql import STORE_CLOSED, SqlRepository, StoreFailure
 from .sql_store import Held, SqlStore
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteStore", "holds_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,26 @@ class _Pool:
                 forks.abandon(conn)
         self._every, self._idle = [], []
         self._closed = True
+
+
+def holds_secrets(path: str) -> bool:
+    """Whether the database file at ``path`` exists and holds an AccessKey secret or an MFA seed (read only:
+    the file is neither created nor migrated)."""
+    if not os.path.exists(path):
+        return False
+    try:
+        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, timeout=_STEP_TIMEOUT)
+    except sqlite3.Error:
+        return False  # not a database SQLite can open: the store's own open reports why
+    try:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM ram_access_keys) OR EXISTS (SELECT 1 FROM ram_mfa_devices)"
+        ).fetchone()
+    except sqlite3.Error:
+        return False  # no such table yet: an empty or foreign database
+    finally:
+        conn.close()
+    return bool(row and row[0])
 
 
 class SqliteStore(SqlStore):

@@ -9,7 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from ram_middleware.cli import main
 from ram_middleware.crypto import (
     KEY_ENV,
     MasterKeyError,
@@ -20,6 +22,8 @@ from ram_middleware.crypto import (
     load_or_create_key_file,
     resolve_secret_box,
 )
+from ram_middleware.service import RamService
+from ram_middleware.store import open_store
 
 SECRET = "TESTsecret0123456789abcdefABCDEF"
 
@@ -170,3 +174,47 @@ def test_key_sources_in_order_explicit_env_file(tmp_path: Path) -> None:
     assert file_box.current_key_id == SecretBox(load_or_create_key_file(tmp_path / "k")).current_key_id
     ephemeral = resolve_secret_box(None, env={})
     assert ephemeral.current_key_id != file_box.current_key_id
+
+
+@pytest.mark.parametrize("secret_kind", ["access key", "MFA seed"])
+def test_a_lost_key_file_is_never_replaced_while_the_database_holds_secrets(
+    tmp_path: Path, secret_kind: str
+) -> None:
+    url = f"sqlite:///{tmp_path}/ram.db"
+    key_file = tmp_path / "ram.db.key"
+    service = RamService(open_store(url, env={}))
+    account = service.create_account().account_id
+    service.create_user(account, "app")
+    if secret_kind == "access key":
+        key_id = service.create_access_key(account, "app").key.access_key_id
+    else:
+        service.create_virtual_mfa_device(account, "app-phone")
+    service.store.close()
+    key = key_file.read_text().strip()
+    key_file.unlink()  # lost with a restored backup, a copied database, a tidy-up
+
+    with pytest.raises(MasterKeyError) as refused:
+        open_store(url, env={})
+    assert str(key_file) in refused.value.message and KEY_ENV in refused.value.message
+    assert not key_file.exists()  # no new key whose secrets would need a key of their own
+    result = CliRunner().invoke(main, ["--store", url, "users", "list"], env={KEY_ENV: None})
+    assert result.exit_code == 1 and "ServiceUnavailable.MasterKey" in result.stderr, result.output
+
+    store = open_store(url, env={KEY_ENV: key})  # the key it held, from the environment instead
+    try:
+        if secret_kind == "access key":
+            assert RamService(store).directory.signing_key(key_id) is not None
+    finally:
+        store.close()
+    key_file.write_text(key + "\n")  # or the file restored
+    open_store(url, env={}).close()
+
+
+def test_a_key_file_is_still_made_for_a_database_without_secrets(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ram.db"
+    service = RamService(open_store(url, env={}))
+    service.create_user(service.create_account().account_id, "staff")
+    service.store.close()
+    (tmp_path / "ram.db.key").unlink()
+    open_store(url, env={}).close()
+    assert stat.S_IMODE((tmp_path / "ram.db.key").stat().st_mode) == 0o600
