@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -166,6 +167,14 @@ def holds_secrets(path: str) -> bool:
     return bool(row and row[0])
 
 
+def _create_owner_only(path: str) -> None:
+    """Create the database file readable by its owner alone (0600), as the key file beside it is: it holds
+    password hashes and ciphertexts. SQLite gives its -wal and -shm files the database file's mode; an
+    existing file keeps the mode its owner chose. An empty file is an empty database."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class SqliteStore(SqlStore):
     """A :class:`~ram_middleware.store.base.Store` on SQLite; ``path=None`` keeps it in memory."""
 
@@ -184,6 +193,8 @@ class SqliteStore(SqlStore):
         self._busy_budget = busy_budget
         self._request_budget = request_budget
         self._pool_size = 1 if path is None else max(1, pool_size)
+        if path is not None:
+            _create_owner_only(path)
         self._pool = self._new_pool()
         with self._open_transaction(writable=True, announce=False, request_path=False) as repo:
             repo.migrate()

@@ -218,3 +218,21 @@ def test_a_key_file_is_still_made_for_a_database_without_secrets(tmp_path: Path)
     (tmp_path / "ram.db.key").unlink()
     open_store(url, env={}).close()
     assert stat.S_IMODE((tmp_path / "ram.db.key").stat().st_mode) == 0o600
+
+
+def test_the_database_file_is_created_owner_only_like_its_key_file(tmp_path: Path) -> None:
+    """It holds the password hashes and the ciphertexts: no other local user may copy them away."""
+    old_umask = os.umask(0o022)  # a usual umask, which would leave a new file readable by all
+    try:
+        service = RamService(open_store(f"sqlite:///{tmp_path}/ram.db", env={}))
+        account = service.create_account().account_id
+        service.create_user(account, "carol")
+        service.create_login_profile(account, "carol", "Str0ng!Passw0rd")
+        files = sorted(tmp_path.glob("ram.db*"))
+        assert {path.name for path in files} >= {"ram.db", "ram.db-wal", "ram.db.key"}
+        assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == {
+            path.name: 0o600 for path in files
+        }
+        service.store.close()
+    finally:
+        os.umask(old_umask)
