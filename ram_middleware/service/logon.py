@@ -296,10 +296,13 @@ class LogonOps(AccountOps):
         names it to the sessions), its history and the profile's dates stay as they were."""
         new_hash = hash_password(password)  # before the write: the slow hash never holds the write lock
         p = proved.profile
-        with self.store.write(announce=False, request_path=True) as repo:
-            record = repo.get_login_profile(p.account_id, proved.subject)
-            if record is not None and record.password_hash == proved.password_hash:  # else changed since
-                repo.update_login_profile(replace(record, password_hash=new_hash))
+        try:
+            with self.store.write(announce=False, request_path=True) as repo:
+                record = repo.get_login_profile(p.account_id, proved.subject)
+                if record is not None and record.password_hash == proved.password_hash:  # else changed since
+                    repo.update_login_profile(replace(record, password_hash=new_hash))
+        except errors.RAMError:  # a busy store: the password was proved, so the logon goes on; next time
+            log.warning("could not store a password's stronger hash; kept the old one", exc_info=True)
 
     def record_logon(self, account_id: str, user_name: str | None, when: datetime | None = None) -> None:
         """Note a successful console logon (LastLoginDate). Bookkeeping: drops no cached snapshot."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -246,3 +247,30 @@ def test_a_hash_with_older_parameters_is_upgraded_at_the_next_logon(
     svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=2))
     with expect_code("InvalidParameter.PasswordPolicy"):
         svc.update_login_profile(acct, "carol", password=OTHER)
+
+
+def test_a_busy_store_does_not_refuse_a_logon_whose_hash_is_due_an_upgrade(tmp_path: Path) -> None:
+    """The upgrade is bookkeeping: when its write cannot get the store (another writer holds it), the proved
+    password still logs on and the old hash stays for the next logon to upgrade."""
+    url = store_url("sqlite", tmp_path)
+    main = open_store(url, env={})
+    svc = RamService(main)
+    acct = svc.create_account().account_id
+    carol = svc.create_user(acct, "carol")
+    svc.create_login_profile(acct, "carol", GOOD)
+    old_hash = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(GOOD)
+    with main.write() as repo:
+        record = repo.get_login_profile(acct, carol.user_id)
+        assert record is not None
+        repo.update_login_profile(dataclasses.replace(record, password_hash=old_hash))
+    instance = RamService(SqliteStore(sqlite_path(url), box=main.box, request_budget=0.2))
+    try:
+        with sqlite3.connect(sqlite_path(url)) as holder:  # another process's long write
+            holder.execute("BEGIN IMMEDIATE")
+            assert instance.verify_login_password(acct, "carol", GOOD).user_name == "carol"
+            holder.rollback()
+        with main.read() as repo:
+            assert (repo.get_login_profile(acct, carol.user_id) or record).password_hash == old_hash
+    finally:
+        instance.store.close()
+        main.close()
