@@ -38,6 +38,7 @@ from .base import Backend
 from .plane import ControlPlane
 from .responses import Response, error_response, success_response
 from .routing import HEALTH_PATH, ControlPlaneRule, KeyOwner, control_plane_resolver
+from .self_service import SelfServicePolicies
 
 __all__ = ["CALL_BUDGET", "CONSOLE_PREFIX", "MAX_BODY", "ControlPlaneApp", "create_app"]
 
@@ -227,7 +228,7 @@ def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
     plane = ControlPlane(backend, host_id=runtime.config.host_id)
     authorizer = Authorizer(
         _SignedOnly(runtime.authenticator),
-        runtime.directory,
+        SelfServicePolicies(runtime.directory, runtime.service),
         contexts=base.contexts,
         audit=base.audit,
         undeclared="authenticate",

@@ -128,13 +128,21 @@ def caller_user_name(caller: Principal | None) -> str | None:
 
 
 def caller_itself(params: Params, account_id: str, caller: CallerLookup) -> str:
-    """The caller's own ARN (ChangePassword acts on the caller, whatever the parameters say); a role
-    session's is its assumed-role ARN, so that the handler, not a MissingParameter.UserName for a parameter
-    the action does not have, says why it cannot act."""
+    """The calling RAM user's own ARN (ChangePassword acts on the caller, whatever the parameters say).
+
+    Refused before any policy is consulted: a role session, which has no password (400
+    ``InvalidParameter.Caller``, rather than a MissingParameter.UserName for a parameter the action does not
+    have), and the account root, which no policy decides and whose password is not a RAM user's (403)."""
     principal = caller()
     if principal is not None and principal.kind == "assumed-role":
-        return principal.arn
-    return _user_arn(account_id, caller_user_name(principal))
+        raise errors.InvalidParameter("Caller", "A role session has no password to change.")
+    name = caller_user_name(principal)
+    if name is None:
+        raise errors.AuthorizationError(
+            "ChangePassword changes a RAM user's own password; the account root may not call it.",
+            detail={"reason": "root caller"},
+        )
+    return _user_arn(account_id, name)
 
 
 def user_or_caller(params: Params, account_id: str, caller: CallerLookup) -> str:

@@ -27,16 +27,11 @@ from ..routes import InvalidAction
 from . import ram, sts
 from .base import Action, Backend, Call, CallerLookup
 from .params import Params
-from .ram_credentials import self_service_refusal
 from .responses import Response, error_response, success_response, wants_xml
 
 __all__ = ["APIS", "Api", "ControlPlane", "Target", "requested_names"]
 
 log = logging.getLogger(__name__)
-
-_SELF_SERVICE_REASON = (
-    "A RAM user may change its own password (security preference AllowUserToChangePassword)"
-)
 
 Target = tuple[str, str]
 """(action, resource) a call is authorized for, e.g. ("ram:GetUser", "acs:ram::1…:user/alice")."""
@@ -50,11 +45,10 @@ class Api:
     version: str
     actions: Mapping[str, Action]
     permission_free: frozenset[str] = frozenset()
-    self_service: frozenset[str] = frozenset()
 
 
 APIS: Final[Mapping[str, Api]] = {
-    ram.VERSION: Api("ram", ram.VERSION, ram.ACTIONS, self_service=ram.SELF_SERVICE),
+    ram.VERSION: Api("ram", ram.VERSION, ram.ACTIONS),
     "2015-04-01": Api(
         "sts", "2015-04-01", {a.name: a for a in sts.ACTIONS}, permission_free=sts.PERMISSION_FREE
     ),
@@ -109,10 +103,10 @@ class ControlPlane:
         self.host_id = host_id
 
     def target(self, facts: RequestFacts, account_id: str, caller: CallerLookup) -> Target | None:
-        """What this request must be authorized for, or None for a call no policy decides (GetCallerIdentity;
-        ChangePassword, which the security preference governs). Errors for a malformed request are 4xx."""
+        """What this request must be authorized for, or None for a call no policy decides (GetCallerIdentity).
+        Errors for a malformed request are 4xx."""
         api, action = resolve_action(facts)
-        if action.name in api.permission_free or action.name in api.self_service:
+        if action.name in api.permission_free:
             return None
         return f"{api.service}:{action.name}", action.resource(Params(facts.params), account_id, caller)
 
@@ -137,7 +131,7 @@ class ControlPlane:
             self._check_authorized(api, call, expected, authorized)
         except errors.RAMError as exc:  # a refusal here was audited where it was decided
             return error_response(exc, request_id, xml=xml, host_id=self.host_id)
-        except Exception:  # e.g. the sink failed to record a self-service decision: run nothing (closed)
+        except Exception:  # e.g. the sink failed to record a refusal: run nothing (closed)
             log.error("control-plane request %s failed closed", request_id, exc_info=True)
             return error_response(errors.ServiceUnavailable(), request_id, xml=xml, host_id=self.host_id)
         try:
@@ -162,13 +156,6 @@ class ControlPlane:
             return
         if authorized is None and call.action in api.permission_free:
             return
-        if authorized is None and call.action in api.self_service:
-            refused = self_service_refusal(self.backend, call)
-            if refused is None:
-                self._audit(call, expected, "Allow", 200, _SELF_SERVICE_REASON)
-                return
-            self._audit_failure(call, expected, refused)
-            raise refused
         refusal = f"The authorization ({authorized!r}) does not cover this call"
         log.warning(
             "request %s: authorized %r but asked for %r; refused", call.request_id, authorized, expected

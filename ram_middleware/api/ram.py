@@ -1,9 +1,9 @@
 """RAM API 2015-05-01: the action table, assembled from the ``ram_*`` modules.
 
 Every action is authorized as ``ram:<Action>`` on the resource its entry names (the user, group, role,
-policy or MFA device it touches; ``*`` for account-wide lists and settings). One exception: ChangePassword
-may also be called without a policy when the account's security preference lets users change their own
-password (the default), as in RAM.
+policy or MFA device it touches; ``*`` for account-wide lists and settings). ChangePassword is authorized on
+the caller's own ARN, where the account's security preference grants it to RAM users without a policy while
+``AllowUserToChangePassword`` is on (the default), as in RAM (see :mod:`.self_service`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from types import MappingProxyType
 from . import ram_account, ram_credentials, ram_policies, ram_roles, ram_users
 from .base import Action
 
-__all__ = ["ACTIONS", "SELF_SERVICE", "VERSION"]
+__all__ = ["ACTIONS", "VERSION"]
 
 VERSION = "2015-05-01"
 
@@ -26,6 +26,3 @@ ACTIONS: Mapping[str, Action] = MappingProxyType(
     }
 )
 """Action name → handler and resource."""
-
-SELF_SERVICE = frozenset({"ChangePassword"})
-"""Actions a RAM user may call on itself without a policy when the security preference allows it."""

@@ -10,7 +10,6 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from .. import errors
 from ..credentials.password import LogonThrottle
 from .base import (
     Action,
@@ -27,7 +26,7 @@ from .base import (
 from .ram_shapes import access_key_shape, login_profile_shape, mfa_device_shape, wrap
 from .responses import iso
 
-__all__ = ["ACTIONS", "self_service_refusal"]
+__all__ = ["ACTIONS"]
 
 
 def _key_owner(c: Call) -> str | None:
@@ -112,26 +111,7 @@ def delete_login_profile(b: Backend, c: Call) -> Mapping[str, Any]:
     return {}
 
 
-def self_service_refusal(b: Backend, c: Call) -> errors.RAMError | None:
-    """Why the caller may not change its own password without a ``ram:ChangePassword`` policy, or None
-    when it may: RAM users may while the security preference ``AllowUserToChangePassword`` is on (the
-    default). A role session has no password (400 InvalidParameter.Caller); anyone else is refused (403)."""
-    kind = c.principal.kind
-    if kind == "assumed-role":
-        return errors.InvalidParameter("Caller", "A role session has no password to change.")
-    if kind == "user" and b.service.get_security_preference(c.account_id).allow_user_to_change_password:
-        return None
-    reason = (
-        "Self-service password change is disabled (AllowUserToChangePassword=false)"
-        if kind == "user"
-        else "Only a RAM user changes its own password without a ram:ChangePassword policy"
-    )
-    return errors.AuthorizationError(detail={"reason": reason})
-
-
 def change_password(b: Backend, c: Call) -> Mapping[str, Any]:
-    if c.principal.kind == "assumed-role":
-        raise errors.InvalidParameter("Caller", "A role session has no password to change.")
     p = c.params
     old, new, user = p.required("OldPassword"), p.required("NewPassword"), caller_user_name(c.principal)
     # Counted like a console logon (MaxLoginAttemps): a stolen AccessKey must not guess the password freely.

@@ -21,7 +21,6 @@ from ram_middleware.audit import AuditSink, MemorySink
 from ram_middleware.bootstrap import Bootstrap, initialise
 from ram_middleware.client import RequestSigner
 from ram_middleware.config import Ram, RamConfig, build
-from ram_middleware.credentials.preference import SecurityPreference
 from ram_middleware.credentials.sts import principal_from_claims
 from ram_middleware.facts import RequestFacts
 from ram_middleware.identity import Principal
@@ -93,31 +92,24 @@ def test_runs_only_what_was_authorized(runtime: Ram, plane: ControlPlane, boot: 
         assert "AccessDeniedDetail" not in refused
 
 
-def test_permission_free_and_self_service_calls(runtime: Ram, plane: ControlPlane, boot: Bootstrap) -> None:
+def test_permission_free_calls_and_own_password(runtime: Ram, plane: ControlPlane, boot: Bootstrap) -> None:
     alice = user(runtime, boot, "alice")
     identity = call(plane, alice, facts("2015-04-01", Action="GetCallerIdentity"), None)
     assert (identity["status"], identity["IdentityType"]) == (200, "RAMUser")
     runtime.service.create_login_profile(boot.account_id, "alice", "Old-Passw0rd!")
     change = facts(Action="ChangePassword", OldPassword="Old-Passw0rd!", NewPassword="New-Passw0rd!")
-    assert call(plane, alice, change, None)["status"] == 200
-    audit = runtime.authorizer.audit
-    assert isinstance(audit, MemorySink)
-    allowed = audit.events[-1]
-    assert (allowed.decision, allowed.action, allowed.principal_arn) == (
-        "Allow",
-        "ram:ChangePassword",
-        alice.arn,
-    )
-    assert "AllowUserToChangePassword" in allowed.reason
-    runtime.service.set_security_preference(
-        boot.account_id, SecurityPreference(allow_user_to_change_password=False)
-    )
-    again = facts(Action="ChangePassword", OldPassword="New-Passw0rd!", NewPassword="Next-Passw0rd!")
-    assert call(plane, alice, again, None)["Code"] == "NoPermission"
-    assert (audit.events[-1].decision, audit.events[-1].status) == ("ImplicitDeny", 403)
-    # With a policy decision the preference does not matter.
+    # ChangePassword is decided by the middleware like any action (the security preference's grant is a
+    # policy there): the plane runs it only as authorized, on the caller's own ARN.
     own = ("ram:ChangePassword", f"acs:ram::{boot.account_id}:user/alice")
-    assert call(plane, alice, again, own)["status"] == 200
+    assert plane.target(change, boot.account_id, lambda: alice) == own
+    # The account root (which no policy decides) has no RAM user's password to change.
+    account = boot.account_id
+    root = Principal("root", account, account, account, f"acs:ram::{account}:root")
+    with pytest.raises(errors.AuthorizationError):
+        plane.target(change, account, lambda: root)
+    assert call(plane, alice, change, None)["Code"] == "NoPermission"
+    assert call(plane, alice, change, own)["status"] == 200
+    runtime.service.verify_login_password(boot.account_id, "alice", "New-Passw0rd!")
 
 
 def test_resources(runtime: Ram, boot: Bootstrap) -> None:
@@ -201,7 +193,6 @@ def test_rule_asks_only_authentication_for_permission_free_calls(plane: ControlP
     assert resolve(headers=(("x-acs-action", "GetCallerIdentity"), ("x-acs-version", "2015-04-01"))) is None
     # RPC v1 may carry every parameter in a form body, which its signature covers.
     assert resolve(body="Action=GetCallerIdentity&Version=2015-04-01") is None
-    assert resolve(body="Action=ChangePassword&Version=2015-05-01") is None
     assert resolve("Action=AssumeRole&Version=2015-04-01&RoleArn=acs:ram::1:role/r&RoleSessionName=s") == (
         "sts:AssumeRole",
         "acs:ram::1:role/r",
@@ -302,21 +293,17 @@ def test_an_audit_sink_that_fails_on_a_refusal_still_gets_the_caller_an_api_erro
     assert (reply["status"], reply["Code"]) == (503, "ServiceUnavailable")
 
 
-def test_a_self_service_call_its_sink_cannot_record_is_refused_with_503_and_not_run(
-    runtime: Ram, boot: Bootstrap
-) -> None:
-    """The plane decides self-service calls (ChangePassword) itself; a sink failing to record that decision
+def test_a_refusal_its_sink_cannot_record_is_503_and_runs_nothing(runtime: Ram, boot: Bootstrap) -> None:
+    """A call outside what was authorized is refused by the plane; a sink failing to record that refusal
     must answer in the API's shape, not escape as a 500, and the password must stay as it was."""
     runtime.service.create_login_profile(boot.account_id, "alice", "Old-Passw0rd!")
     alice = user(runtime, boot, "alice")
     change = facts(Action="ChangePassword", OldPassword="Old-Passw0rd!", NewPassword="New-Passw0rd!")
     plane = failing_plane(runtime)
-    reply = call(plane, alice, change, None)
-    assert (reply["status"], reply["Code"]) == (503, "ServiceUnavailable")
+    for authorized in (None, ("ram:ListUsers", "*")):
+        reply = call(plane, alice, change, authorized)
+        assert (reply["status"], reply["Code"]) == (503, "ServiceUnavailable")
     runtime.service.verify_login_password(boot.account_id, "alice", "Old-Passw0rd!")
-    # A call outside what was authorized is refused; its refusal cannot be recorded either.
-    outside = call(plane, alice, change, ("ram:ListUsers", "*"))
-    assert (outside["status"], outside["Code"]) == (503, "ServiceUnavailable")
 
 
 def test_credentials_whose_issue_cannot_be_audited_are_not_handed_out(runtime: Ram, boot: Bootstrap) -> None:
