@@ -12,7 +12,7 @@ from ..credentials.preference import SecurityPreference
 from ..identity import Account
 from . import ids
 from .base import ServiceBase
-from .rules import check_alias
+from .rules import check_alias, nameable
 
 __all__ = ["AccountOps"]
 
@@ -49,9 +49,11 @@ class AccountOps(ServiceBase):
 
     def find_account(self, alias_or_id: str) -> Account:
         """The account named by an AccountId or an alias (as in ``user@<alias or id>`` logons)."""
-        with self.store.read() as repo:
-            found = repo.get_account(alias_or_id) if alias_or_id.isdigit() else None
-            found = found or repo.find_account_by_alias(alias_or_id.lower())
+        found = None
+        if nameable(alias_or_id):
+            with self.store.read() as repo:
+                found = repo.get_account(alias_or_id) if alias_or_id.isdigit() else None
+                found = found or repo.find_account_by_alias(alias_or_id.lower())
         if found is None:
             raise errors.EntityNotExist("Account", f"The account does not exist: {alias_or_id[:32]}")
         return found

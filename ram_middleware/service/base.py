@@ -13,7 +13,7 @@ from ..store.base import Repository, Store
 from ..store.cache import Directory
 from ..store.records import Page
 from .limits import Limits
-from .rules import check_max_items, decode_marker, encode_marker
+from .rules import check_max_items, decode_marker, encode_marker, nameable
 
 __all__ = ["Clock", "ServiceBase", "must_exist", "page_of"]
 
@@ -72,22 +72,22 @@ class ServiceBase:
 
     @staticmethod
     def _user(repo: Repository, account_id: str, user_name: str) -> User:
-        found = repo.get_user(account_id, user_name) if isinstance(user_name, str) else None
+        found = repo.get_user(account_id, user_name) if nameable(user_name) else None
         return must_exist(found, "User", user_name)
 
     @staticmethod
     def _group(repo: Repository, account_id: str, group_name: str) -> Group:
-        found = repo.get_group(account_id, group_name) if isinstance(group_name, str) else None
+        found = repo.get_group(account_id, group_name) if nameable(group_name) else None
         return must_exist(found, "Group", group_name)
 
     @staticmethod
     def _role(repo: Repository, account_id: str, role_name: str) -> Role:
-        found = repo.get_role(account_id, role_name) if isinstance(role_name, str) else None
+        found = repo.get_role(account_id, role_name) if nameable(role_name) else None
         return must_exist(found, "Role", role_name)
 
     @staticmethod
     def _custom_policy(repo: Repository, account_id: str, policy_name: str) -> Policy:
-        found = repo.get_policy(account_id, policy_name) if isinstance(policy_name, str) else None
+        found = repo.get_policy(account_id, policy_name) if nameable(policy_name) else None
         return must_exist(found, "Policy", policy_name, 128)
 
     def _user_or_root(self, repo: Repository, account_id: str, user_name: str | None) -> User | None:

@@ -17,6 +17,7 @@ from ..store.records import KeyRecord, key_secret_context, mfa_seed_context
 from . import ids
 from .base import ServiceBase
 from .results import NewAccessKey
+from .rules import nameable
 
 __all__ = ["KeyOps"]
 
@@ -33,7 +34,7 @@ class KeyOps(ServiceBase):
     """CreateAccessKey, UpdateAccessKey, DeleteAccessKey, ListAccessKeys, GetAccessKeyLastUsed."""
 
     def _key(self, repo: Repository, account_id: str, access_key_id: str, user_name: str | None) -> KeyRecord:
-        record = repo.get_access_key(access_key_id) if isinstance(access_key_id, str) else None
+        record = repo.get_access_key(access_key_id) if nameable(access_key_id) else None
         owner_ok = record is not None and (
             user_name is None or (record.key.user_name or "").lower() == user_name.lower()
         )

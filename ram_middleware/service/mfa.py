@@ -14,7 +14,7 @@ from ..store.base import Repository
 from ..store.records import ROOT, MFADevice, MFARecord, mfa_seed_context
 from .base import ServiceBase
 from .results import NewMFADevice
-from .rules import check_name
+from .rules import check_name, nameable
 
 __all__ = ["MFAOps"]
 
@@ -29,7 +29,7 @@ class MFAOps(ServiceBase):
         return (ROOT, None) if user is None else (user.user_id, user.user_id)
 
     def _device(self, repo: Repository, account_id: str, serial_number: str) -> MFARecord:
-        record = repo.get_mfa_device(account_id, serial_number) if isinstance(serial_number, str) else None
+        record = repo.get_mfa_device(account_id, serial_number) if nameable(serial_number) else None
         if record is None:
             raise errors.EntityNotExist(
                 "VirtualMFADevice", f"The MFA device does not exist: {str(serial_number)[:160]}"

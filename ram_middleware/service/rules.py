@@ -28,6 +28,7 @@ __all__ = [
     "check_text",
     "decode_marker",
     "encode_marker",
+    "nameable",
 ]
 
 # (max length, allowed characters) per name parameter — spec "Name rules".
@@ -43,6 +44,8 @@ NAME_RULES: Final[dict[str, tuple[int, re.Pattern[str]]]] = {
 # Control characters, and what XML 1.0 cannot carry at all (surrogates, U+FFFE, U+FFFF): a stored value
 # is sent back in ``Format=XML`` responses and must stay text there.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# What no store can hold in a text column (PostgreSQL refuses NUL; UTF-8 has no lone surrogates).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _MOBILE = re.compile(r"[0-9]{1,4}-[0-9]{4,20}")
 _ALIAS = re.compile(r"[a-z0-9-]+")
@@ -67,6 +70,13 @@ def check_name(param: str, value: str) -> str:
             f"{param}.InvalidChars", f"{param} contains characters that are not allowed."
         )
     return value
+
+
+def nameable(value: object) -> bool:
+    """Whether ``value`` is text that could name something stored. Lookups treat anything else as not
+    found instead of handing it to the store, which may fail on it (PostgreSQL: a NUL is a DataError,
+    which would reach the caller as a 503 for what is bad input)."""
+    return isinstance(value, str) and _UNSTORABLE.search(value) is None
 
 
 def check_text(param: str, value: str, max_length: int) -> str:
@@ -137,8 +147,9 @@ def decode_marker(marker: str | None) -> str:
         return ""
     try:
         raw = base64.b64decode(marker + "=" * (-len(marker) % 4), altchars=b"-_", validate=True)
-        return raw.decode("utf-8")
+        key = raw.decode("utf-8")
     except (binascii.Error, ValueError):
-        raise errors.InvalidParameter(
-            "Marker", "The Marker is not one returned by a previous call."
-        ) from None
+        key = None
+    if key is None or not nameable(key):
+        raise errors.InvalidParameter("Marker", "The Marker is not one returned by a previous call.")
+    return key
