@@ -15,6 +15,7 @@ import re
 from typing import Final
 
 from .. import errors
+from ..store.base import storable
 
 __all__ = [
     "MAX_GROUPS_ITEMS",
@@ -44,8 +45,6 @@ NAME_RULES: Final[dict[str, tuple[int, re.Pattern[str]]]] = {
 # Control characters, and what XML 1.0 cannot carry at all (surrogates, U+FFFE, U+FFFF): a stored value
 # is sent back in ``Format=XML`` responses and must stay text there.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-# What no store can hold in a text column (PostgreSQL refuses NUL; UTF-8 has no lone surrogates).
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _MOBILE = re.compile(r"[0-9]{1,4}-[0-9]{4,20}")
 _ALIAS = re.compile(r"[a-z0-9-]+")
@@ -76,7 +75,7 @@ def nameable(value: object) -> bool:
     """Whether ``value`` is text that could name something stored. Lookups treat anything else as not
     found instead of handing it to the store, which may fail on it (PostgreSQL: a NUL is a DataError,
     which would reach the caller as a 503 for what is bad input)."""
-    return isinstance(value, str) and _UNSTORABLE.search(value) is None
+    return isinstance(value, str) and storable(value)
 
 
 def check_text(param: str, value: str, max_length: int) -> str:

@@ -19,6 +19,7 @@ Backends: ``memory://`` and ``sqlite:///path`` (:mod:`.sqlite`); PostgreSQL late
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -36,7 +37,18 @@ from .records import (
     MFARecord,
 )
 
-__all__ = ["ChangeCallback", "Repository", "Store"]
+__all__ = ["ChangeCallback", "Repository", "Store", "storable"]
+
+# What no store can hold in a text column (PostgreSQL refuses NUL; UTF-8 has no lone surrogates).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> bool:
+    """Whether ``text`` can be stored or looked up on every backend. Lookups of what callers sent check it
+    first and find nothing otherwise: the backend would fail on it (a PostgreSQL DataError, a UTF-8 encoding
+    error), which would reach the caller as a 503 for what is bad input."""
+    return _UNSTORABLE.search(text) is None
+
 
 ChangeCallback = Callable[[int], None]
 """Called with the new change-counter value after a write commits."""

@@ -56,7 +56,7 @@ from ..identity import (
     session_chain,
 )
 from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
-from .base import Repository, Store
+from .base import Repository, Store, storable
 from .records import ROOT, Attachment, key_secret_context
 
 __all__ = ["MFA_CHANGED", "Directory", "root_principal", "user_principal"]
@@ -222,7 +222,11 @@ class Directory(forks.LockOwner):
             self._checked_at = now
         return self._snap
 
-    def _cached(self, key: Hashable, load: Callable[[Repository], object]) -> object:
+    def _cached(self, key: tuple[object, ...], load: Callable[[Repository], object]) -> object:
+        """``load``'s answer for ``key`` (a tuple of its kind and the names looked up), from the snapshot or
+        the store; None, without asking the store, when a name is text no store can hold."""
+        if not all(storable(part) for part in key if isinstance(part, str)):
+            return None
         snap = self._snapshot()
         with self._lock:
             found, value = snap.entries.get(key)
@@ -237,7 +241,7 @@ class Directory(forks.LockOwner):
                 self._snap.entries.put(key, value)
         return value
 
-    def _cached_hot(self, key: Hashable, load: Callable[[Repository], object]) -> object:
+    def _cached_hot(self, key: tuple[object, ...], load: Callable[[Repository], object]) -> object:
         """:meth:`_cached` for lookups on every request: a hit costs one lock-free dict lookup."""
         snap = self._snapshot()
         found = snap.hot.get(key, _MISSING)
@@ -416,7 +420,7 @@ class Directory(forks.LockOwner):
             if ("" if bound is None else bound.isoformat()) != principal.extra[MFA_BOUND]:
                 raise errors.SessionRevoked(MFA_CHANGED)
 
-    def _policy_set_at(self, key: Hashable, principal: Principal) -> PolicySet:
+    def _policy_set_at(self, key: tuple[object, ...], principal: Principal) -> PolicySet:
         found = self._cached_hot(key, lambda repo: self._load_policies(repo, principal))
         if not isinstance(found, PolicySet):
             raise TypeError("policy set cache holds a foreign object")

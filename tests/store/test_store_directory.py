@@ -283,3 +283,22 @@ def test_unknown_keys_are_cached_in_bounded_memory(store: Store, company: dict[s
         assert directory.cached_entries <= 5
     assert directory.cached_entries == 5
     assert directory.signing_key(company["key"]) is not None
+
+
+@pytest.mark.parametrize("text", ["LTAI\x00x", "\x00", "LTAI\udc80x"])
+def test_a_lookup_of_text_no_store_can_hold_finds_nothing(
+    svc: RamService, company: dict[str, str], text: str
+) -> None:
+    """Lookups on the request path take what an unauthenticated caller sent (an AccessKeyId, a user name):
+    a NUL or a lone surrogate finds nothing on every backend, instead of a PostgreSQL DataError (a 503 for
+    what is bad input)."""
+    directory = svc.directory
+    acct = company["acct"]
+    assert directory.signing_key(text) is None
+    with expect_code("EntityNotExist.User"):
+        directory.principal_for_user(acct, text)
+    assert directory.password_changed(acct, text) is None
+    assert directory.mfa_bound_since(acct, text) is None
+    assert directory.role(acct, text) is None
+    assert directory.role_revoked_before(acct, text) is None
+    assert directory.signing_key(company["key"]) is not None  # the store still answers
