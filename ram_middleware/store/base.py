@@ -193,8 +193,14 @@ class Store(Protocol):
         """The current change counter (cheap: one indexed row)."""
         ...
 
-    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
-        """Call ``callback(counter)`` after each announced commit; returns an unsubscribe function."""
+    def subscribe(
+        self, callback: ChangeCallback, *, on_rewind: ChangeCallback | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(counter)`` after each announced commit; returns an unsubscribe function.
+
+        ``on_rewind(counter)`` is called instead when the database is found to have gone back to an
+        earlier ``counter`` (a failover that lost commits, a restore): later writes reuse counter values
+        seen before, so whatever was remembered at any counter must be forgotten."""
         ...
 
     def schema_version(self) -> int:

@@ -17,6 +17,10 @@ Invalidation:
   (LISTEN/NOTIFY), making the poll a fallback.
 * An entry is only remembered if it was read at the snapshot's own counter, so a value read just before a
   concurrent write can never be cached after the invalidation.
+* A database that went back in time (a PostgreSQL failover to a replica that missed the latest commits, a
+  restore) reuses counter values: the store says so (``subscribe``'s ``on_rewind``) and the snapshot is
+  dropped whatever its counter. Each rewind starts a new *epoch*: a lookup or counter check begun before
+  it neither caches what it read nor moves the snapshot, so nothing read from the lost past survives.
 
 AccessKey last-used dates are *batched*: :meth:`Directory.note_key_used` records them in memory, and they
 are written in one transaction at most every ``flush_interval`` seconds (default 60) by a short-lived
@@ -187,13 +191,14 @@ class Directory(forks.LockOwner):
         self._monotonic = monotonic
         self._own_lock()
         self._snap = _Snapshot(store.change_counter(), max_entries)
+        self._epoch = 0  # how many rewinds the store has reported (see the module docstring)
         self._checked_at = monotonic()
         self._compiled: _Lru[str, CompiledPolicy] = _Lru(4 * max_entries)
         self._pending: dict[str, datetime] = {}
         self._flushed_at = monotonic()
         self._flusher: threading.Thread | None = None
         self._flusher_pid = 0
-        self._unsubscribe = store.subscribe(self._on_change)
+        self._unsubscribe = store.subscribe(self._on_change, on_rewind=self._on_rewind)
 
     @property
     def cached_entries(self) -> int:
@@ -203,10 +208,16 @@ class Directory(forks.LockOwner):
 
     # --- invalidation -------------------------------------------------------------------------------
 
-    def _on_change(self, counter: int) -> None:
+    def _on_change(self, counter: int, epoch: int | None = None) -> None:
+        """Move to a newer counter; ``epoch``: only if no rewind came since the counter was read."""
         with self._lock:
-            if counter > self._snap.counter:
+            if counter > self._snap.counter and epoch in (None, self._epoch):
                 self._snap = _Snapshot(counter, self._max_entries)
+
+    def _on_rewind(self, counter: int) -> None:
+        with self._lock:
+            self._epoch += 1
+            self._snap = _Snapshot(counter, self._max_entries)
 
     def invalidate(self) -> None:
         """Drop everything remembered (the next lookups read the store)."""
@@ -218,7 +229,8 @@ class Directory(forks.LockOwner):
     def _snapshot(self) -> _Snapshot:
         now = self._monotonic()
         if now - self._checked_at >= self._refresh_interval:
-            self._on_change(self._store.change_counter())
+            epoch = self._epoch
+            self._on_change(self._store.change_counter(), epoch)
             self._checked_at = now
         return self._snap
 
@@ -232,12 +244,13 @@ class Directory(forks.LockOwner):
             found, value = snap.entries.get(key)
         if found:
             return value
+        epoch = self._epoch
         with self._store.read() as repo:
             counter = repo.change_counter()
             value = load(repo)
-        self._on_change(counter)
+        self._on_change(counter, epoch)
         with self._lock:
-            if self._snap.counter == counter:
+            if self._snap.counter == counter and self._epoch == epoch:
                 self._snap.entries.put(key, value)
         return value
 

@@ -16,7 +16,11 @@ catches anything missed.
 
 A lost connection means "re-subscribe and reload": the listener reconnects (at once, then backing off to
 one attempt a second), LISTENs again, then reads the counter and delivers it; any write committed
-meanwhile has raised the counter, so every snapshot taken before it is dropped. Meanwhile
+meanwhile has raised the counter, so every snapshot taken before it is dropped. A counter read *lower*
+than one seen before means the database went back in time — a failover to a replica that had not
+received the latest commits, or a restore from a backup — and its next writes will reuse counter values
+already seen: the listener reports it to ``rewound(counter)`` instead, and the store has every snapshot
+dropped whatever its counter (nothing that only the lost commits granted may survive). Meanwhile
 :meth:`ChangeListener.fresh_counter` is None — as it also is when the last contact is older than
 ``max_staleness`` — and the store fails closed (ServiceUnavailable) instead of vouching for a snapshot
 it can no longer check.
@@ -57,6 +61,7 @@ class ChangeListener:
         channel: str,
         deliver: Callable[[int], None],
         *,
+        rewound: Callable[[int], None] | None = None,
         heartbeat: float = 1.0,
         max_staleness: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -64,11 +69,14 @@ class ChangeListener:
         self._connect = connect
         self._channel = channel
         self._deliver = deliver
+        self._rewound = deliver if rewound is None else rewound
         self._heartbeat = heartbeat
         self._max_staleness = max_staleness
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._counter: int | None = None
+        # The highest counter ever seen, kept across reconnections: a read below it is a rewind.
+        self._high: int | None = None
         self._contact: float = float("-inf")
         self._connected = threading.Event()
         self._stop = threading.Event()
@@ -127,7 +135,7 @@ class ChangeListener:
         conn = self._connect()
         try:
             conn.execute(f'LISTEN "{self._channel}"')
-            self._seen(self._read_counter(conn))
+            self._seen(self._read_counter(conn), read=True)
             self._connected.set()
             quiet_since = self._monotonic()
             while not self._stop.is_set():
@@ -139,7 +147,7 @@ class ChangeListener:
                     # A heartbeat the server never answers ends the session (then `connected` is false
                     # and the store fails closed at once) instead of hanging it with `connected` still set.
                     with cut_after(conn, self._max_staleness):
-                        self._seen(self._read_counter(conn))
+                        self._seen(self._read_counter(conn), read=True)
                     quiet_since = self._monotonic()
         finally:
             conn.close()
@@ -149,13 +157,20 @@ class ChangeListener:
         row = conn.execute(_COUNTER).fetchone()
         return 0 if row is None else int(str(row[0]))
 
-    def _seen(self, counter: int | None) -> None:
+    def _seen(self, counter: int | None, *, read: bool = False) -> None:
+        """Note contact and a counter: a NOTIFY's payload, or (``read``) the counter read from the table."""
         with self._lock:
             self._contact = self._monotonic()
-            if counter is None or (self._counter is not None and counter <= self._counter):
+            if counter is None:
+                return
+            # Only a read can prove a rewind: a NOTIFY may arrive after a read that already saw its commit.
+            # The database's counter never goes down by itself, so a read below anything seen is a rewind.
+            rewound = read and self._high is not None and counter < self._high
+            if not rewound and self._counter is not None and counter <= self._counter:
                 return
             self._counter = counter
-        self._deliver(counter)
+            self._high = counter if rewound or self._high is None else max(self._high, counter)
+        (self._rewound if rewound else self._deliver)(counter)
 
     def _disconnected(self) -> None:
         self._connected.clear()

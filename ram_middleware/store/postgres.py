@@ -20,7 +20,9 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   request path); while the feed is down it raises ServiceUnavailable at once, so the Directory, which
   checks the counter every ``refresh_interval``, denies instead of serving a snapshot it cannot vouch
   for. Staleness bound: ``max_staleness`` (default 5 s; a dead connection is noticed at once) plus the
-  Directory's ``refresh_interval`` (0.5 s).
+  Directory's ``refresh_interval`` (0.5 s). A database found to have gone back in time (a failover to a
+  replica that missed the latest commits, a restore) has ``subscribe``'s ``on_rewind`` callbacks told,
+  and counting restarts from its counter.
 * **Fail closed, never hang.** ``connect_timeout`` (default 2 s), TCP keepalives, and a pool wait of
   ``pool_timeout`` (default 3 s) bound every wait; a read (the request path's) also runs under
   ``statement_timeout`` and ``lock_timeout`` of ``read_timeout`` (default 5 s, ``ram_read_timeout``) and
@@ -245,7 +247,7 @@ class PostgresStore(SqlStore):
         self._pool.open(wait=False)
         if self._listen:
             self._listener = ChangeListener(
-                self._listen_connection, self._channel, self._announce,
+                self._listen_connection, self._channel, self._announce, rewound=self._rewind,
                 heartbeat=self._heartbeat, max_staleness=self._max_staleness,
             )  # fmt: skip
 
@@ -460,6 +462,19 @@ class PostgresStore(SqlStore):
                     return
                 self._delivered = counter
                 callbacks = list(self._subscribers)
+            self._tell(callbacks, counter)
+
+    def _rewind(self, counter: int) -> None:
+        # The database went back to ``counter`` (see pg_listen): start counting from there, so that its next
+        # writes, which reuse counter values already announced, are announced again.
+        log.warning(
+            "The store's change counter went back to %d (a failover that lost commits, or a restore): "
+            "every snapshot is dropped.", counter,
+        )  # fmt: skip
+        with self._deliver_lock:
+            with self._sub_lock:
+                self._delivered = self._committed = counter
+                callbacks = list(self._rewind_subscribers)
             self._tell(callbacks, counter)
 
     def close(self) -> None:

@@ -43,6 +43,7 @@ class SqlStore(ABC):
         self._box = box
         self._local = threading.local()
         self._subscribers: list[ChangeCallback] = []
+        self._rewind_subscribers: list[ChangeCallback] = []
         self._sub_lock = threading.Lock()
         self._pid = os.getpid()  # the process whose connections (and threads) this store holds
         # Held only while a forked child swaps in connections of its own, never in the process that opened
@@ -133,15 +134,21 @@ class SqlStore(ABC):
 
     # --- change notification ------------------------------------------------------------------------
 
-    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+    def subscribe(
+        self, callback: ChangeCallback, *, on_rewind: ChangeCallback | None = None
+    ) -> Callable[[], None]:
         self._adopt_if_forked()
         with self._sub_lock:
             self._subscribers.append(callback)
+            if on_rewind is not None:
+                self._rewind_subscribers.append(on_rewind)
 
         def unsubscribe() -> None:
             with self._sub_lock:
                 if callback in self._subscribers:
                     self._subscribers.remove(callback)
+                if on_rewind is not None and on_rewind in self._rewind_subscribers:
+                    self._rewind_subscribers.remove(on_rewind)
 
         return unsubscribe
 

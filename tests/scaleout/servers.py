@@ -154,6 +154,20 @@ class PostgresCluster:
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         wait_port(self.port, up=False)
 
+    def copy_data(self) -> Path:
+        """A copy of the (stopped) cluster's data directory: a standby as of now, for :meth:`fail_over_to`."""
+        copy = self.root / f"standby-{uuid.uuid4().hex[:8]}"
+        self._run("cp", "-a", str(self.data), str(copy))  # as the server's user: it must own the files
+        return copy
+
+    def fail_over_to(self, standby: Path) -> None:
+        """Crash the server and come back on the same port from ``standby``: like promoting a replica that
+        had not received the latest commits (asynchronous replication), or a restore from a backup."""
+        self.stop()
+        shutil.rmtree(self.data)
+        self._run("cp", "-a", str(standby), str(self.data))
+        self.start()
+
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, TimeoutError):
             self.stop()

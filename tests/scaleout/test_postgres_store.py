@@ -122,6 +122,46 @@ def test_a_killed_listener_connection_resubscribes_and_reloads(pair: tuple[Store
     assert second.change_counter() == 1
 
 
+def test_a_database_gone_back_in_time_drops_every_snapshot_and_its_next_writes_are_felt(
+    url: str, pair: tuple[Store, Store]
+) -> None:
+    first, second = pair
+    assert isinstance(second, PostgresStore)
+    svc = RamService(first)
+    account = svc.create_account().account_id
+    svc.create_group(account, "dev")
+    svc.create_user(account, "ivy")
+    svc.add_user_to_group(account, "dev", "ivy")  # the commit the restore below loses
+    directory = Directory(second, refresh_interval=0)
+    assert directory.principal_for_user(account, "ivy").groups == ("dev",)
+
+    def groups() -> tuple[str, ...] | None:
+        try:
+            return directory.principal_for_user(account, "ivy").groups
+        except errors.ServiceUnavailable:
+            return None  # the listener is reconnecting
+
+    def seen(wanted: tuple[str, ...]) -> None:
+        deadline = time.monotonic() + 5.0
+        while groups() != wanted:
+            assert time.monotonic() < deadline, f"the directory still says {groups()}, not {wanted}"
+            time.sleep(0.01)
+
+    # A restore (or a failover to a replica) brings back the state before the last commit, counter included;
+    # nothing is notified, and every connection to the old server is gone.
+    with psycopg.connect(split_store_options(url)[0], autocommit=True) as conn, conn.transaction():
+        conn.execute("DELETE FROM ram_memberships")
+        conn.execute("UPDATE ram_changes SET counter = counter - 1 WHERE id = 1")
+    with psycopg.connect(SHARED_PG, autocommit=True) as admin:
+        for pid in _listener_pids(admin, second):
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    seen(())
+    # The next write reuses the counter value the dropped snapshot had: it is felt all the same.
+    svc.add_user_to_group(account, "dev", "ivy")
+    seen(("dev",))
+    directory.close()
+
+
 def test_the_listener_counter_goes_stale_after_max_staleness(url: str) -> None:
     now = [0.0]
     heard: list[int] = []
