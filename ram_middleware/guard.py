@@ -52,8 +52,17 @@ class Guard(Protocol):
         """Forget ``key`` (a claim or a counter)."""
         ...
 
+    def remembers_since(self) -> float:
+        """POSIX time from which the guard is known to hold every claim made (as of its latest call).
+
+        A claim made before it may be forgotten (a Redis that restarted empty): whatever was signed, issued
+        or revoked before it cannot be told from something never claimed, and callers refuse it.
+        """
+        ...
+
 
 _INFINITY = float("inf")
+_ALWAYS = float("-inf")  # remembers_since() of a guard that never forgets a live claim
 
 
 def _check_duration(name: str, seconds: float) -> None:
@@ -116,6 +125,10 @@ class MemoryGuard(forks.LockOwner):
     def reset(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
+
+    def remembers_since(self) -> float:
+        """Always: it forgets only with its process, whose requests and sessions it alone served."""
+        return _ALWAYS
 
     def _store(self, key: str, expires_at: float, count: int) -> None:
         if len(self._entries) >= self._max_entries:
@@ -284,6 +297,10 @@ class SqliteGuard:
             conn.execute("DELETE FROM ram_guard WHERE key = ?", (key,))
 
         self._run(op, write=True)
+
+    def remembers_since(self) -> float:
+        """Always: the file keeps every claim until it expires."""
+        return _ALWAYS
 
     def purge(self) -> int:
         """Delete expired rows now; returns how many. Also done every ``purge_every`` writes."""

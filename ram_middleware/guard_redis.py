@@ -2,14 +2,28 @@
 
 Each operation is a single atomic Redis command, so no read-then-write race exists between instances:
 
-* ``claim`` — ``SET key 1 NX PX ttl``: the first caller creates the key, every later one gets nil until
-  Redis expires it;
+* ``claim`` — ``SET key 1 NX PX ttl`` (in a script, see below): the first caller creates the key, every
+  later one gets nil until Redis expires it;
 * ``incr`` — a two-line Lua script (``INCR``, then ``PEXPIRE`` when the key has no TTL yet) run atomically
   by Redis; the window opens at the first failure and later failures do not extend it, exactly like the
   memory and SQLite guards (Redis < 7 has no ``EXPIRE NX``, hence the script);
-* ``count`` — ``GET``; ``reset`` — ``DEL``.
+* ``count`` — ``GET`` (in a script, see below); ``reset`` — ``DEL``.
 
-Expiry is Redis's own clock: the instances' clocks do not have to agree, and no purge is needed.
+A Redis that restarts without its data (no persistence, a flush, an eviction) forgets every claim: a
+request signed a minute ago would pass its nonce check again, and a console session ended by a logout
+would come back. So ``claim`` and ``count`` run with a *birth* key (``<prefix>guard:born``, no expiry):
+the first of them to find it missing (or :meth:`RedisGuard.from_url`, as an instance starts) writes
+Redis's own time (the whole second), and every call returns it; :meth:`RedisGuard.remembers_since`
+reports the latest seen. Callers refuse what began before it (a request signed, a console session or
+logon issued in an earlier second): a restart costs the requests in flight and the console sessions
+open at that moment instead of allowing replays. What was used in the very second Redis came back in is
+not told apart, nor is a Redis restored from an older snapshot (RDB), which brings its birth key back
+with it: run it without persistence, or with an append-only file.
+
+Expiry is Redis's own clock: the instances' clocks do not have to agree, and no purge is needed. The
+birth time is Redis's clock too, compared with signing times: a Redis host whose clock runs ahead refuses
+requests for as long after it is born, one that runs behind lets a replay through for as long: keep it
+synchronised like the instances.
 
 Fail closed: every Redis error (refused connection, timeout, a server that went away) becomes
 :class:`errors.ServiceUnavailable`, so a request is denied rather than accepted without its replay check.
@@ -28,6 +42,7 @@ parent held at the fork gets redis-py's ChildDeadlockedError (no RedisError) aft
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -38,7 +53,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import errors
+from . import errors, forks
 from .redaction import redacted_url
 
 __all__ = ["DEFAULT_PREFIX", "RedisGuard", "redacted_url"]
@@ -58,6 +73,41 @@ end
 return n
 """
 
+# KEYS[1] = the guard's birth key. The first call to find it missing (a new or emptied Redis) records the
+# whole second of Redis's clock it runs in: signing times are whole seconds, and a request signed in that
+# second may be the very one making the call (the first request a new deployment serves).
+_BORN = """
+local born = redis.call('GET', KEYS[1])
+if not born then
+  born = redis.call('TIME')[1]
+  redis.call('SET', KEYS[1], born)
+end
+"""
+# KEYS[2] = the claim, ARGV[1] = its lifetime in milliseconds. Returns {1 if claimed now else 0, born}.
+_CLAIM_SCRIPT = (
+    _BORN
+    + """
+local claimed = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1])
+if claimed then return {1, born} end
+return {0, born}
+"""
+)
+# Only the birth: {false, born}.
+_BIRTH_SCRIPT = (
+    _BORN
+    + """
+return {false, born}
+"""
+)
+# KEYS[2] = the counter. Returns {its value, or false when absent, born}.
+_COUNT_SCRIPT = (
+    _BORN
+    + """
+return {redis.call('GET', KEYS[2]), born}
+"""
+)
+_BORN_KEY = "guard:born"
+
 _OUR_PARAMS = frozenset({"prefix"})
 
 
@@ -67,7 +117,7 @@ def _milliseconds(name: str, seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
-class RedisGuard:
+class RedisGuard(forks.LockOwner):
     """A :class:`~ram_middleware.guard.Guard` in Redis; thread-safe (redis-py pools its connections)."""
 
     def __init__(
@@ -81,6 +131,11 @@ class RedisGuard:
         self._prefix = prefix
         self._description = description
         self._incr = client.register_script(_INCR_SCRIPT)
+        self._claim = client.register_script(_CLAIM_SCRIPT)
+        self._count = client.register_script(_COUNT_SCRIPT)
+        self._birth = client.register_script(_BIRTH_SCRIPT)
+        self._born = float("-inf")  # the latest birth time seen (see the module docstring)
+        self._own_lock()
 
     @classmethod
     def from_url(
@@ -111,7 +166,14 @@ class RedisGuard:
         except (ValueError, TypeError) as exc:
             raise errors.InvalidParameter("GuardUrl", "The redis guard URL is malformed.") from exc
         chosen = prefix if prefix is not None else ours.get("prefix", DEFAULT_PREFIX)
-        return cls(client, prefix=chosen, description=redacted_url(url))
+        guard = cls(client, prefix=chosen, description=redacted_url(url))
+        # A new deployment's Redis is born when the instance opens it, before the requests it serves were
+        # signed: its first requests are not taken for ones signed before a restart. Best effort: a Redis
+        # down now is born at its first call instead.
+        with contextlib.suppress(errors.ServiceUnavailable):
+            keys = [guard.prefix + _BORN_KEY]
+            guard._noting_birth(guard._call(lambda: guard._birth(keys=keys)))
+        return guard
 
     def __repr__(self) -> str:
         return f"RedisGuard({self._description!r}, prefix={self._prefix!r})"
@@ -123,15 +185,29 @@ class RedisGuard:
 
     def claim(self, key: str, ttl_seconds: float) -> bool:
         ttl = _milliseconds("TtlSeconds", ttl_seconds)
-        return bool(self._call(lambda: self._client.set(self._prefix + key, b"1", nx=True, px=ttl)))
+        keys = [self._prefix + _BORN_KEY, self._prefix + key]
+        return bool(self._noting_birth(self._call(lambda: self._claim(keys=keys, args=[ttl]))))
 
     def incr(self, key: str, window_seconds: float) -> int:
         window = _milliseconds("WindowSeconds", window_seconds)
         return int(self._call(lambda: self._incr(keys=[self._prefix + key], args=[window])))
 
     def count(self, key: str) -> int:
-        value = self._call(lambda: self._client.get(self._prefix + key))
+        keys = [self._prefix + _BORN_KEY, self._prefix + key]
+        value = self._noting_birth(self._call(lambda: self._count(keys=keys)))
         return 0 if value is None else int(value)
+
+    def remembers_since(self) -> float:
+        """When this Redis began remembering (its birth key), as of the latest ``claim`` or ``count``."""
+        return self._born
+
+    def _noting_birth(self, reply: Any) -> Any:
+        """The result of a script's ``{result, born}``, after noting ``born`` (kept only if later: a call
+        that ran concurrently may have met a newer restart)."""
+        result, born = reply
+        with self._lock:
+            self._born = max(self._born, float(born))
+        return result
 
     def reset(self, key: str) -> None:
         self._call(lambda: self._client.delete(self._prefix + key))

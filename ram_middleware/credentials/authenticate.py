@@ -261,10 +261,15 @@ class Authenticator:
             raise self._mismatch(signed, facts)
         if key.principal.kind == "root":
             self._root_used(signed)
-        if signed.nonce is not None and not self._guard.claim(
-            f"nonce:{signed.access_key_id}:{signed.nonce}", self._nonce_ttl
-        ):
-            raise errors.NonceReused()
+        if signed.nonce is not None:
+            if not self._guard.claim(f"nonce:{signed.access_key_id}:{signed.nonce}", self._nonce_ttl):
+                raise errors.NonceReused()
+            if signed.signed_at < self._guard.remembers_since():
+                # Signed before the guard last forgot its claims (a Redis restarted empty): its nonce may
+                # have been used then, and a replay is indistinguishable from a late first use.
+                raise errors.NonceReused(
+                    "The replay guard was restarted after this request was signed; sign it again."
+                )
         self._resolver.note_key_used(signed.access_key_id, now)
         return self._principal(key.principal, signed.scheme, signed.access_key_id)
 

@@ -275,8 +275,10 @@ class BrowserSessions:
         return session
 
     def is_revoked(self, session: BrowserSession) -> bool:
-        """Whether the session was ended (logout, rotation) — a guard lookup."""
-        return self._guard.count(_revoked_key(session.session_id)) > 0
+        """Whether the session was ended (logout, rotation) — a guard lookup. A session whose logon is older
+        than the guard's memory (a Redis restarted empty) counts as ended: its logout may be forgotten."""
+        revoked = self._guard.count(_revoked_key(session.session_id)) > 0
+        return revoked or _epoch(session.auth_time) < self._guard.remembers_since()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 

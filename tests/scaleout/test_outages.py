@@ -14,7 +14,7 @@ import pytest
 
 from ram_middleware import errors
 from ram_middleware.store import open_store
-from tests.scaleout.cluster import MASTER_KEY, Instance, World, call, instance_env, wait_until
+from tests.scaleout.cluster import MASTER_KEY, Instance, World, call, instance_env, sign, wait_until
 from tests.scaleout.servers import PostgresCluster, RedisServer, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -78,6 +78,26 @@ def test_redis_down_fails_closed_then_recovers(
             lambda i=instance: call(i, "GET", "/instances/i-1", key).status_code == 200, timeout=10.0
         )
         print(f"Redis back: instance on :{instance.port} serving again after {seconds * 1000:.0f} ms")
+
+
+def test_a_request_used_before_redis_restarted_empty_is_not_accepted_again(
+    deployment: tuple[PostgresCluster, RedisServer, World, Instance, Instance],
+) -> None:
+    _, redis_server, world, first, second = deployment
+    key = world.user("jude", "dev")
+    captured = sign("GET", "/instances/i-1", key)
+    assert captured.send(first).status_code == 200
+    time.sleep(1.1)  # signing times are whole seconds: what was signed in the second Redis is back in passes
+    redis_server.stop()
+    redis_server.start()  # without persistence: every nonce claimed so far is forgotten
+    for instance in (first, second):
+        wait_until(
+            lambda i=instance: call(i, "GET", "/instances/i-1", key).status_code == 200, timeout=10.0
+        )
+        # Still inside its ±15 minute window, and its nonce unknown to Redis now: refused all the same.
+        replayed = captured.send(instance)
+        assert replayed.status_code == 400, replayed.text
+        assert replayed.json()["Code"] == "SignatureNonceUsed"
 
 
 def test_postgres_down_fails_closed_then_recovers_and_resubscribes(

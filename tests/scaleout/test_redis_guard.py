@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from ram_middleware import errors
+from ram_middleware.credentials.session import BrowserSessions
 from ram_middleware.guard import Guard, open_guard
 from ram_middleware.guard_redis import RedisGuard
 from tests.scaleout.servers import SHARED_REDIS, RedisServer, free_port, require_shared_redis, unique_name
@@ -223,5 +224,48 @@ def test_killed_redis_denies_then_recovers_without_reopening() -> None:
         # The same guard object reconnects by itself (the pool replaces the dead connection).
         assert guard.claim("after", 60) is True
         assert guard.claim("after", 60) is False
+    finally:
+        server.stop()
+
+
+def test_a_redis_restarted_empty_says_since_when_it_remembers() -> None:
+    server = RedisServer()
+    server.start()
+    guard = open_guard(server.url)
+    try:
+        assert guard.claim("before", 60)
+        first_born = guard.remembers_since()
+        assert first_born <= time.time()
+        time.sleep(1.1)
+        server.stop()
+        server.start()  # empty: "before" is forgotten
+        assert guard.count("before") == 0
+        restarted = guard.remembers_since()
+        assert first_born < restarted <= time.time()
+        assert guard.claim("before", 60) is True  # what the callers' check on remembers_since() is for
+        assert guard.remembers_since() == restarted  # the birth is recorded once, not at every call
+    finally:
+        server.stop()
+
+
+def test_a_console_session_logged_out_before_a_redis_restart_stays_ended() -> None:
+    server = RedisServer()
+    server.start()
+    guard = open_guard(server.url)
+    sessions = BrowserSessions([b"k" * 32], guard)
+    try:
+        session, cookie = sessions.issue("1234567890123456", "ivy", lifetime=3600)
+        assert sessions.loads(cookie) == session
+        sessions.revoke(session)  # logout
+        with pytest.raises(errors.SessionRevoked):
+            sessions.loads(cookie)
+        time.sleep(1.1)
+        server.stop()
+        server.start()  # the logout is forgotten; a stolen cookie must not come back to life
+        with pytest.raises(errors.SessionRevoked):
+            sessions.loads(cookie)
+        # A logon after the restart is unaffected.
+        _, fresh = sessions.issue("1234567890123456", "ivy", lifetime=3600)
+        assert sessions.loads(fresh).user_name == "ivy"
     finally:
         server.stop()
