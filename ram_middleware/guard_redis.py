@@ -28,7 +28,9 @@ synchronised like the instances.
 Fail closed: every Redis error (refused connection, timeout, a server that went away) becomes
 :class:`errors.ServiceUnavailable`, so a request is denied rather than accepted without its replay check.
 Sockets have short connect/read timeouts (default 0.5 s / 1 s). A broken connection (refused, reset: a
-pooled connection that a Redis restart broke) is retried once on a new one; a timeout is never retried, as
+pooled connection that a Redis restart broke) is retried once on a new one, and so is a write refused as
+READONLY (a failover demoted the server the pooled connections reach: they are dropped, and the new
+connection finds the new primary at the same address); a timeout is never retried, as
 the command may have been applied (a retried ``SET NX`` would refuse a fresh nonce as used, a retried
 ``INCR`` count one failure twice). So a Redis that is down, unreachable or stops answering costs one
 connect timeout plus one read timeout at most — under 2 s with the defaults — never a hang. (redis-py's own
@@ -234,6 +236,12 @@ class RedisGuard(forks.LockOwner):
                 # A pooled connection broken by a Redis restart: the pool has dropped it, try a new one once.
                 # (TimeoutError is not a ConnectionError: a command that timed out may have been applied.)
                 time.sleep(_RETRY_PAUSE)
+                return op()
+            except redis.exceptions.ReadOnlyError:
+                # A failover demoted the server our pooled connections reach, and the address now names the
+                # new primary: left alone they would be refused for as long as the process lives. READONLY
+                # refuses a command before it writes anything, so one retry on a new connection is safe.
+                self._client.connection_pool.disconnect(inuse_connections=False)
                 return op()
         except (redis.exceptions.RedisError, redis.exceptions.ChildDeadlockedError) as exc:
             # The exception text can name the host; keep it out of the caller's message, log the type only.

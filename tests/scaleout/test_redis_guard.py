@@ -269,3 +269,26 @@ def test_a_console_session_logged_out_before_a_redis_restart_stays_ended() -> No
         assert sessions.loads(fresh).user_name == "ivy"
     finally:
         server.stop()
+
+
+def test_after_a_failover_that_demotes_the_old_primary_the_guard_moves_to_the_new_one() -> None:
+    old, new = RedisServer(), RedisServer()
+    old.start()
+    new.start()
+    try:
+        # The proxy stands for the service address (DNS name, VIP) that the failover moves to the new primary.
+        with StallProxy(("127.0.0.1", old.port)) as address:
+            guard = open_guard(f"redis://127.0.0.1:{address.port}/0")
+            assert guard.claim("before", 60)
+            demoted = redis.Redis(port=old.port)
+            demoted.replicaof("127.0.0.1", new.port)  # the old primary lives on, read-only
+            demoted.close()
+            address.target = ("127.0.0.1", new.port)
+            # The pooled connection still reaches the old primary, which refuses writes (READONLY): the
+            # guard must not stay refused until its process restarts.
+            assert guard.claim("after", 60) is True
+            assert guard.claim("after", 60) is False
+            assert redis.Redis(port=new.port).exists("ram:guard:after") == 1
+    finally:
+        old.stop()
+        new.stop()
