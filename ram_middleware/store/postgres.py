@@ -465,17 +465,12 @@ class PostgresStore(SqlStore):
             self._tell(callbacks, counter)
 
     def _rewind(self, counter: int) -> None:
-        # The database went back to ``counter`` (see pg_listen): start counting from there, so that its next
-        # writes, which reuse counter values already announced, are announced again.
-        log.warning(
-            "The store's change counter went back to %d (a failover that lost commits, or a restore): "
-            "every snapshot is dropped.", counter,
-        )  # fmt: skip
+        # Reported by the listener (see pg_listen). Counting starts again from there, so that the next writes,
+        # which reuse counter values already announced, are announced again.
         with self._deliver_lock:
             with self._sub_lock:
                 self._delivered = self._committed = counter
-                callbacks = list(self._rewind_subscribers)
-            self._tell(callbacks, counter)
+            super()._rewind(counter)
 
     def close(self) -> None:
         self._closed = True

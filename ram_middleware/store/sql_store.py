@@ -157,6 +157,17 @@ class SqlStore(ABC):
             callbacks = list(self._subscribers)
         self._tell(callbacks, counter)
 
+    def _rewind(self, counter: int) -> None:
+        """The database went back to ``counter`` (a failover that lost commits, a restored backup): its next
+        writes reuse counter values already seen, so the ``on_rewind`` subscribers forget everything."""
+        log.warning(
+            "The store's change counter went back to %d (a failover that lost commits, or a restored "
+            "backup): every snapshot is dropped.", counter,
+        )  # fmt: skip
+        with self._sub_lock:
+            callbacks = list(self._rewind_subscribers)
+        self._tell(callbacks, counter)
+
     @staticmethod
     def _tell(callbacks: list[ChangeCallback], counter: int) -> None:
         for callback in callbacks:

@@ -17,6 +17,9 @@
   and as many for writes, so writes waiting out a lock held elsewhere never occupy the connections reads
   need). A transaction opened while the same thread already holds one joins it, so composed operations
   stay atomic.
+* A backup restored under running processes brings back a lower change counter, whose values the next
+  writes reuse: :meth:`SqliteStore.change_counter` notices a read below a counter known committed before it
+  and tells ``subscribe``'s ``on_rewind`` callbacks (the Directory drops its snapshot, whatever its counter).
 * ``memory://`` is the same code on one shared ``:memory:`` connection (pool of one): identical SQL and
   behaviour, nothing on disk, gone when the store is closed. (Decision permitted by the design.)
 * **Fork-safe.** A forked child never uses the connections it inherited: before it opens its own it
@@ -196,6 +199,9 @@ class SqliteStore(SqlStore):
         if path is not None:
             _create_owner_only(path)
         self._pool = self._new_pool()
+        # A change counter known to be committed (read, or our own commit): a later read below it means the
+        # file went back in time (a backup restored under running processes).
+        self._known = 0
         with self._open_transaction(writable=True, announce=False, request_path=False) as repo:
             repo.migrate()
 
@@ -296,6 +302,7 @@ class SqliteStore(SqlStore):
             finally:
                 self._local.held = None
         if counter is not None:
+            self._learn(counter)
             self._announce(counter)
         self._committed_callbacks(held)
 
@@ -310,8 +317,21 @@ class SqliteStore(SqlStore):
     # --- change notification ------------------------------------------------------------------------
 
     def change_counter(self) -> int:
+        """The counter, read from the file (other processes' writes are noticed by these reads)."""
+        known = self._known  # before the read: committed by then, so the read cannot see less
         with self.read() as repo:
-            return repo.change_counter()
+            counter = repo.change_counter()
+        self._learn(counter, known)
+        return counter
+
+    def _learn(self, counter: int, known: int | None = None) -> None:
+        """Note ``counter``: our own commit's, or (``known``) one read after ``known`` was known committed, so
+        that a value below it means the file went back."""
+        with self._sub_lock:
+            rewound = known is not None and counter < known
+            self._known = counter if rewound else max(self._known, counter)
+        if rewound:
+            self._rewind(counter)
 
     def close(self) -> None:
         self._pool.close()

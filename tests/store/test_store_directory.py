@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -204,6 +206,31 @@ def test_another_process_sees_a_change_within_the_refresh_interval(
     seen_after = time.monotonic() - began
     print(f"cross-process change seen after {seen_after * 1000:.0f} ms (refresh_interval 500 ms)")
     assert seen_after <= 0.5 + 0.1
+
+
+def test_a_backup_restored_under_a_running_process_leaves_nothing_of_the_lost_writes(
+    tmp_path: Path, two_processes: tuple[RamService, Store]
+) -> None:
+    svc, other_store = two_processes
+    acct = svc.create_account().account_id
+    svc.create_user(acct, "alice")
+    svc.create_group(acct, "rnd")
+    svc.attach_policy_to_group(acct, "System", "AliyunOSSFullAccess", "rnd")
+    backup = sqlite3.connect(tmp_path / "backup.db")
+    with closing(sqlite3.connect(tmp_path / "ram.db")) as live:
+        live.backup(backup)  # the nightly backup, before alice joined rnd
+    svc.add_user_to_group(acct, "rnd", "alice")
+    other = Directory(other_store, refresh_interval=0)
+    assert _allowed(other, acct, "alice", OSS_GET)
+    with closing(sqlite3.connect(tmp_path / "ram.db")) as live:
+        backup.backup(live)  # an operator restores it (sqlite3's .restore) while the process runs
+    backup.close()
+    assert not _allowed(other, acct, "alice", OSS_GET), "a write the restore undid is still granted"
+    # The next writes reuse change-counter values the process has seen before: still felt at once.
+    svc.add_user_to_group(acct, "rnd", "alice")
+    assert _allowed(other, acct, "alice", OSS_GET)
+    svc.remove_user_from_group(acct, "rnd", "alice")
+    assert not _allowed(other, acct, "alice", OSS_GET)
 
 
 def test_last_used_dates_are_batched(store: Store, company: dict[str, str]) -> None:
