@@ -120,7 +120,7 @@ class PendingLogons:
             raise LogonExpired()
         if self._guard.count(_done_key(pending.logon_id)) > 0:
             raise LogonExpired()
-        if pending.issued < self._guard.remembers_since():  # its spent steps may be forgotten (a Redis restart)
+        if pending.issued < self._guard.remembers_since():  # its spent steps may be forgotten (Redis restart)
             raise LogonExpired()
         return pending
 

@@ -91,9 +91,7 @@ def test_a_request_used_before_redis_restarted_empty_is_not_accepted_again(
     redis_server.stop()
     redis_server.start()  # without persistence: every nonce claimed so far is forgotten
     for instance in (first, second):
-        wait_until(
-            lambda i=instance: call(i, "GET", "/instances/i-1", key).status_code == 200, timeout=10.0
-        )
+        wait_until(lambda i=instance: call(i, "GET", "/instances/i-1", key).status_code == 200, timeout=10.0)
         # Still inside its ±15 minute window, and its nonce unknown to Redis now: refused all the same.
         replayed = captured.send(instance)
         assert replayed.status_code == 400, replayed.text
