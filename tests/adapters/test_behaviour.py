@@ -283,6 +283,21 @@ def test_a_parameter_the_check_reads_may_not_be_repeated_with_another_value(
     assert same.status == 200, same.body  # repeated with the same value: nothing to disagree on
 
 
+@pytest.mark.parametrize("scheme", ["v1", "acs3"])
+def test_a_form_body_with_a_raw_semicolon_is_refused(harness: Harness, scheme: str) -> None:
+    # python-multipart, Starlette's and FastAPI's form parser, splits a url-encoded body on ";" too (0.0.20
+    # does): the app would read InstanceId=i-protected, past alice's Deny, where the check read one
+    # InstanceId "i-7;InstanceId=i-protected" (matched by her Allow on instance/*, not by the Deny).
+    alice, ctype = harness.world.signer("alice", scheme), "application/x-www-form-urlencoded"
+    form = b"Action=StopInstance&RegionId=cn-hangzhou&InstanceId=i-7;InstanceId=i-protected"
+    reply = harness.call("POST", "/rpc", signer=alice, body=form, content_type=ctype)
+    assert (reply.status, reply.code) == (400, "InvalidParameter.Encoding")
+    assert _last_event(harness).resource is None
+    escaped = b"Action=StopInstance&RegionId=cn-hangzhou&InstanceId=i-7%3Bx"  # what every client sends
+    assert harness.call("POST", "/rpc", signer=alice, body=escaped, content_type=ctype).status == 200
+    assert _last_event(harness).resource == f"acs:ecs:cn-hangzhou:{harness.world.account_id}:instance/i-7;x"
+
+
 # --- bodies -------------------------------------------------------------------------------------------------
 
 
