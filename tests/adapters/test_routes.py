@@ -113,7 +113,12 @@ def test_route_table_refuses_unknown_converters_and_non_matching_text() -> None:
 
 
 def test_account_comes_from_the_caller_only() -> None:
-    assert ResourceTemplate("{account}").fill(facts("account=666"), {"account": "777"}, ACCOUNT) == ACCOUNT
+    assert ResourceTemplate("{account}").fill(facts("account=666"), {}, ACCOUNT) == ACCOUNT
+    assert ResourceTemplate("{account}").fill(facts(), {"account": ACCOUNT}, ACCOUNT) == ACCOUNT
+    # A route capturing another account would hand it to the endpoint, which the check never looked at.
+    with pytest.raises(errors.InvalidParameter) as refused:
+        ResourceTemplate("{account}").fill(facts(), {"account": "777"}, ACCOUNT)
+    assert refused.value.code == "InvalidParameter.account"
 
 
 def test_route_rule_requires_service_colon_action() -> None:
