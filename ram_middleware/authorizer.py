@@ -45,7 +45,7 @@ from .policy.document import parse_policy
 from .policy.evaluate import AttachedPolicy, Decision, PolicySet, decide_with_session
 from .policy.request import make_request
 from .request_scope import begin_request, end_request
-from .routes import PathParams, Rule, UnsignedValue
+from .routes import HostValue, PathParams, Rule, UnsignedValue
 
 __all__ = [
     "Authenticating",
@@ -132,6 +132,14 @@ def _refuse_cross_site(facts: RequestFacts) -> None:
 
 def _no_host_bucket(facts: RequestFacts) -> str | None:
     return None
+
+
+def _host_values_unsigned(path_params: PathParams) -> PathParams:
+    """``path_params`` with each value a route read from the Host made an :class:`UnsignedValue`, for a
+    signature that leaves the Host open (a template naming one then refuses the request)."""
+    if not any(type(value) is HostValue for value in path_params.values()):
+        return path_params
+    return {name: UnsignedValue(v) if type(v) is HostValue else v for name, v in path_params.items()}
 
 
 class PolicySource(Protocol):
@@ -325,6 +333,8 @@ class Authorizer:
         if principal.auth_method == "session" and getattr(rule, "get_changes_state", False):
             _refuse_cross_site(facts)
         path_params = self._with_bucket(facts, principal, path_params)
+        if path_params and not host_covered(principal.auth_method):
+            path_params = _host_values_unsigned(path_params)
         # The rule reads only what the signature covers (credentials.coverage): a replayed request's
         # unsigned parts must not choose what it is authorized for.
         signed = signed_view(facts, principal.auth_method)

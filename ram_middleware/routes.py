@@ -33,6 +33,7 @@ from .facts import RequestFacts
 
 __all__ = [
     "PUBLIC",
+    "HostValue",
     "InvalidAction",
     "OpaqueValue",
     "PathParams",
@@ -67,6 +68,14 @@ class OpaqueValue(str):
     """A path parameter an adapter cannot render as text (a custom converter's list): present, so that no
     query or form parameter stands in for it, and a :class:`RouteConfigurationError` for any template that
     names it. Its text is the type of the value."""
+
+    __slots__ = ()
+
+
+class HostValue(str):
+    """A path parameter the route read from the Host (a Starlette ``Host`` route, a Flask ``host`` or
+    ``subdomain`` rule): it binds the resource only under a signature that covers the Host; under ROA and
+    RPC v1 the authorizer turns it into an :class:`UnsignedValue`, as it does an OSS bucket the Host names."""
 
     __slots__ = ()
 

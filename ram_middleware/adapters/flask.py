@@ -19,6 +19,7 @@ are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY`
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from ..credentials.oss import validated_cnames
 from ..facts import RequestFacts
 from ..routes import (
     PUBLIC,
+    HostValue,
     RouteMatch,
     RouteTable,
     Rule,
@@ -89,6 +91,7 @@ class _AppState:
         path_params = g.get("_ram_path_params")
         if path_params is None:
             path_params = path_texts(request.view_args)
+        path_params = _mark_host_values(path_params)
         if self.table is not None:
             found = self.table.match(request.method, request.path)
             if found is not None:
@@ -168,6 +171,25 @@ class RAM:
 
 def _keep_path_params(endpoint: str | None, values: dict[str, Any] | None) -> None:
     g._ram_path_params = path_texts(values)
+
+
+# A variable in a Werkzeug rule: <name> or <converter(arguments):name>.
+_RULE_VARIABLE = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_]*(?:\([^)]*\))?:)?([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def _mark_host_values(path_params: dict[str, str]) -> dict[str, str]:
+    """``path_params`` with the values the matched rule read from the Host (its ``host`` under
+    ``host_matching``, its ``subdomain``) as :class:`HostValue`: they bind a resource only under a
+    signature that covers the Host."""
+    rule = request.url_rule
+    where = f"{rule.host or ''}{rule.subdomain or ''}" if rule is not None else ""
+    if "<" not in where:
+        return path_params
+    names = set(_RULE_VARIABLE.findall(where))
+    return {
+        name: HostValue(value) if name in names and type(value) is str else value
+        for name, value in path_params.items()
+    }
 
 
 def _before_request() -> Response | None:

@@ -53,12 +53,13 @@ from typing import Any
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Host, Match
 
 from .. import errors, forks
 from ..identity import Principal
 from ..routes import (
     PUBLIC,
+    HostValue,
     RouteConfigurationError,
     RouteMatch,
     RouteRule,
@@ -191,6 +192,7 @@ def _describe(route: object) -> str:
 
 
 _Matched = tuple[object, dict[str, str]]
+_NONE: frozenset[str] = frozenset()
 
 
 def match_route(scope: Scope, app: object = None) -> _Matched | None:
@@ -232,15 +234,19 @@ def _router_below(app: object) -> object | None:
     return None
 
 
-def _walk(routes: Iterable[BaseRoute], scope: Scope, included: type[Any] | None) -> _Matched | None:
+def _walk(
+    routes: Iterable[BaseRoute], scope: Scope, included: type[Any] | None, hosted: frozenset[str] = _NONE
+) -> _Matched | None:
+    """The route Starlette picks among ``routes``; ``hosted``: the path parameters so far read from the
+    Host by a ``Host`` route above them."""
     partial: tuple[object, Scope] | None = None
     for route in routes:
         match, child, selected = _select(route, scope, included)
         if match is Match.FULL:
-            return _settle(selected, child, scope, included)
+            return _settle(selected, child, scope, included, hosted)
         if match is Match.PARTIAL and partial is None:
             partial = (selected, child)  # a method mismatch: Starlette answers 405 from this route
-    return _settle(*partial, scope, included) if partial is not None else None
+    return _settle(*partial, scope, included, hosted) if partial is not None else None
 
 
 def _select(route: BaseRoute, scope: Scope, included: type[Any] | None) -> tuple[Match, Scope, object]:
@@ -262,12 +268,24 @@ def _select(route: BaseRoute, scope: Scope, included: type[Any] | None) -> tuple
     return match, child, selected
 
 
-def _settle(route: object, child: Scope, scope: Scope, included: type[Any] | None) -> _Matched | None:
+def _settle(
+    route: object, child: Scope, scope: Scope, included: type[Any] | None, hosted: frozenset[str]
+) -> _Matched | None:
+    # A value read from the Host binds a resource only under a signature of the Host (HostValue); one a
+    # route below takes from the path again is the path's.
+    if isinstance(route, Host):
+        hosted = hosted.union(route.param_convertors)
+    elif hosted:
+        hosted = hosted.difference(getattr(route, "param_convertors", None) or ())
     if getattr(route, "endpoint", None) is not None:
-        return route, path_texts(child.get("path_params"))
+        params = path_texts(child.get("path_params"))
+        for name in hosted.intersection(params) if hosted else ():
+            if type(params[name]) is str:  # an OpaqueValue stays one
+                params[name] = HostValue(params[name])
+        return route, params
     inner = getattr(route, "routes", None)  # Mount and Host hold their own routes
     if inner is not None:
-        return _walk(inner, {**scope, **child}, included)
+        return _walk(inner, {**scope, **child}, included, hosted)
     raise RouteConfigurationError(
         f"A {type(route).__name__} route matches {scope.get('path')!r} but shows no endpoint "
         "to read a RAM rule from; declare its paths in a RouteTable (rules=) or protect it separately."

@@ -17,7 +17,8 @@ request as sent: what it reads from an unsigned part is its own business, as wit
   the action of a signed request that named none.
 
 The Host is covered by OSS, ACS3 and SigV4 signatures only (:func:`host_covered`): only for those does a
-bucket named by the Host fill a route's ``{bucket}``.
+bucket named by the Host fill a route's ``{bucket}``, or a value a route read from the Host
+(:class:`~ram_middleware.routes.HostValue`) fill a resource.
 
 A console session is a bearer credential, not a signature: its requests are taken whole.
 """

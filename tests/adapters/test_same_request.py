@@ -14,7 +14,7 @@ from flask import Flask
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Host, Route, Router
 
 from ram_middleware.adapters import flask as ram_flask
 from ram_middleware.adapters.starlette import RAMMiddleware, RequirePermission, ram_route
@@ -116,3 +116,95 @@ def test_a_route_that_names_another_account_is_refused(world: World, framework: 
     status, body = send("alice", "GET", f"/accounts/{world.account_id}/instances/i-1")
     assert (status, body) == (200, {"account": world.account_id})
     assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-1"
+
+
+# --- a route that reads a value from the Host --------------------------------------------------------------
+
+INSTANCE = "acs:ecs:*:{account}:instance/{instance}"
+HostSend = Callable[[str, str, str], Reply]  # (who, scheme, instance named by the Host) -> reply
+
+
+def _hosted_sender(app: Any, world: World, kind: str) -> HostSend:
+    asgi = client_class()(app) if kind == "asgi" else None
+    wsgi = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"}) if kind == "wsgi" else None
+
+    def send(who: str, scheme: str, instance: str) -> Reply:
+        url = f"http://{instance}.ecs.example.com{'' if asgi else ':80'}/"  # the Host WebTest sends
+        signed = world.signer(who, scheme).sign("DELETE", url, [], b"")
+        headers = [(name, value) for name, value in signed.headers.items() if name != "host"]
+        if asgi is not None:
+            response = asgi.request("DELETE", signed.url, headers=headers)
+            return response.status_code, response.json()
+        assert wsgi is not None
+        reply = wsgi.request(signed.url, method="DELETE", headers=headers, expect_errors=True)
+        return reply.status_int, reply.json
+
+    return send
+
+
+def _host_apps(world: World) -> dict[str, HostSend]:
+    """``DELETE /`` on ``{instance}.ecs.example.com``, the resource ``…:instance/{instance}``."""
+
+    @ram_route("ecs:DeleteInstance", INSTANCE)
+    async def st_delete(request: Request) -> JSONResponse:
+        return JSONResponse({"instance": request.path_params["instance"]})
+
+    starlette = Starlette(
+        routes=[Host("{instance}.ecs.example.com", app=Router([Route("/", st_delete, methods=["DELETE"])]))]
+    )
+    starlette.add_middleware(RAMMiddleware, ram=world.ram)
+
+    by_host = Flask(__name__, host_matching=True, static_folder=None)
+    ram_flask.RAM(by_host, ram=world.ram)
+
+    @by_host.delete("/", host="<instance>.ecs.example.com")
+    @ram_flask.require("ecs:DeleteInstance", INSTANCE)
+    def host_delete(instance: str) -> dict[str, str]:
+        return {"instance": instance}
+
+    by_subdomain = Flask(__name__, subdomain_matching=True, static_folder=None)
+    by_subdomain.config["SERVER_NAME"] = "ecs.example.com"
+    ram_flask.RAM(by_subdomain, ram=world.ram)
+
+    @by_subdomain.delete("/", subdomain="<instance>")
+    @ram_flask.require("ecs:DeleteInstance", INSTANCE)
+    def subdomain_delete(instance: str) -> dict[str, str]:
+        return {"instance": instance}
+
+    return {
+        "starlette": _hosted_sender(starlette, world, "asgi"),
+        "flask-host": _hosted_sender(by_host, world, "wsgi"),
+        "flask-subdomain": _hosted_sender(by_subdomain, world, "wsgi"),
+    }
+
+
+@pytest.mark.parametrize("framework", ["starlette", "flask-host", "flask-subdomain"])
+def test_a_value_the_host_names_fills_a_resource_only_under_a_signature_of_the_host(
+    world: World, framework: str
+) -> None:
+    send = _host_apps(world)[framework]
+    # ACS3 signs the Host: the instance it names is the one checked, and alice's Deny holds.
+    assert send("alice", "acs3", "i-7") == (200, {"instance": "i-7"})
+    assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-7"
+    assert send("alice", "acs3", "i-protected")[0] == 403
+    # RPC v1 signs no Host: whoever holds a request alice signed could send it to another instance's host
+    # (as with an OSS bucket named by the Host under v1 or ROA).
+    status, body = send("alice", "v1", "i-7")
+    assert (status, body["Code"]) == (400, "InvalidParameter.instance")
+    assert world.audit.events[-1].resource is None
+
+
+def test_a_value_a_route_below_the_host_takes_from_the_path_is_the_paths(world: World) -> None:
+    @ram_route("ecs:DeleteInstance", INSTANCE)
+    async def delete(request: Request) -> JSONResponse:
+        return JSONResponse({"instance": request.path_params["instance"]})
+
+    # Starlette lets the route below overwrite what the Host route read: the endpoint gets the path's value.
+    routes = Router([Route("/instances/{instance}", delete, methods=["DELETE"])])
+    app = Starlette(routes=[Host("{instance}.ecs.example.com", app=routes)])
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    url = "http://i-7.ecs.example.com/instances/i-8"
+    signed = world.signer("alice", "v1").sign("DELETE", url, [], b"")
+    reply = client_class()(app).request("DELETE", signed.url)
+    assert (reply.status_code, reply.json()) == (200, {"instance": "i-8"})
+    assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-8"
