@@ -348,6 +348,8 @@ class _Entry:
     pattern: re.Pattern[str]
     rule: Rule
     converted: tuple[tuple[str, Callable[[str], object]], ...]  # parameters whose text the app sees converted
+    # The pattern with its numbers in any Unicode digits, as Werkzeug's converters take them (None: no number)
+    any_digits: re.Pattern[str] | None
 
 
 class RouteTable:
@@ -359,7 +361,9 @@ class RouteTable:
     item the app receives). Patterns are matched against the decoded path, extra leading slashes dropped
     (Werkzeug routes ``//items/7`` to the view of ``/items/7``; matched literally, such a path would fall to
     a catch-all or undeclared rule); a rule for ``GET`` also covers ``HEAD``; method ``*`` matches any
-    method. Another converter is refused (``InvalidParameter``).
+    method. Another converter is refused (``InvalidParameter``). A path whose number is written in other
+    digits than 0-9 (``/items/٣``), which Werkzeug's ``int`` and ``float`` converters take (as item 3) and
+    Starlette's do not, is refused (400 ``InvalidParameter.Path``): no table order suits both.
     """
 
     def __init__(self, routes: Iterable[tuple[str | Iterable[str], str, Rule]] = ()) -> None:
@@ -377,7 +381,9 @@ class RouteTable:
         if "GET" in upper:
             upper |= {"HEAD"}
         regex, converted = _compile(pattern)
-        self._entries.append(_Entry(None if "*" in upper else upper, regex, rule, converted))
+        wide = _compile(pattern, _ANY_DIGITS)[0]
+        any_digits = None if wide.pattern == regex.pattern else wide
+        self._entries.append(_Entry(None if "*" in upper else upper, regex, rule, converted, any_digits))
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The rule and path parameters for a request, or None when no route matches."""
@@ -387,6 +393,12 @@ class RouteTable:
             if entry.methods is not None and method.upper() not in entry.methods:
                 continue
             found = entry.pattern.fullmatch(path)
+            wide = entry.any_digits
+            if found is None and wide is not None and not path.isascii() and wide.fullmatch(path) is not None:
+                raise errors.InvalidParameter(
+                    "Path", "The path writes a number in other digits than 0-9, which frameworks read "
+                    "differently: write it in 0-9.",
+                )  # fmt: skip
             if found is not None:
                 params = found.groupdict()
                 try:
@@ -408,7 +420,13 @@ _CONVERTERS: dict[str, tuple[str, Callable[[str], object] | None]] = {
 }
 
 
-def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[tuple[str, Callable[[str], object]], ...]]:
+# Werkzeug's int and float converters match \d: any Unicode decimal digit, which int() and float() read.
+_ANY_DIGITS = {**_CONVERTERS, "int": (r"\d+", int), "float": (r"\d+(?:\.\d+)?", float)}
+
+
+def _compile(
+    pattern: str, converters: Mapping[str, tuple[str, Callable[[str], object] | None]] = _CONVERTERS
+) -> tuple[re.Pattern[str], tuple[tuple[str, Callable[[str], object]], ...]]:
     if not pattern.startswith("/"):
         raise errors.InvalidParameter("RoutePattern", f"A route pattern starts with '/': {pattern[:64]!r}.")
     regex = ""
@@ -416,12 +434,12 @@ def _compile(pattern: str) -> tuple[re.Pattern[str], tuple[tuple[str, Callable[[
     position = 0
     for match in re.finditer(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}", pattern):
         name, kind = match.group(1), match.group(2) or "str"
-        if kind not in _CONVERTERS:
+        if kind not in converters:
             raise errors.InvalidParameter(
                 "RoutePattern",
                 f"Unknown converter {kind[:32]!r} in {pattern[:64]!r} (str, path, int, float, uuid).",
             )
-        expression, convert = _CONVERTERS[kind]
+        expression, convert = converters[kind]
         regex += re.escape(pattern[position : match.start()]) + f"(?P<{name}>{expression})"
         if convert is not None:
             converted.append((name, convert))

@@ -195,8 +195,11 @@ def _mark_host_values(path_params: dict[str, str]) -> dict[str, str]:
 def _before_request() -> Response | None:
     state: _AppState = current_app.extensions["ram"]
     authorizer = state.ram.authorizer
-    rule, path_params = state.resolve() or (None, {})
     g.principal = None
+    try:
+        rule, path_params = state.resolve() or (None, {})
+    except errors.RAMError as exc:  # a path the route table refuses to read (a 4xx, audited)
+        return _response(authorizer.reject(RequestFacts.from_wsgi(request.environ), exc))
     if authorizer.skips(rule):
         return None
     body = b""

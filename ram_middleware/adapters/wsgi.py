@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 from ..authorizer import EntityTooLarge, ErrorResponse
+from ..errors import RAMError
 from ..facts import RequestFacts
 from ..routes import RouteMatch, RouteTable, Rule
 from .common import Runtime, body_is_signed, max_body_from_env, runtime_from_env
@@ -106,7 +107,10 @@ class RAMWSGIMiddleware:
         self._everywhere = rules if rules is not None and not isinstance(rules, RouteTable) else None
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        rule, path_params = self.resolve(environ) or (None, {})
+        try:
+            rule, path_params = self.resolve(environ) or (None, {})
+        except RAMError as exc:  # a path the table refuses to read (a 4xx, audited)
+            return self._refuse(self.authorizer.reject(RequestFacts.from_wsgi(environ), exc), start_response)
         if self.authorizer.skips(rule):
             environ["ram.principal"] = None
             return self.app(environ, start_response)
@@ -125,7 +129,8 @@ class RAMWSGIMiddleware:
         return self.app(environ, start_response)
 
     def resolve(self, environ: Mapping[str, Any]) -> RouteMatch | None:
-        """The route table's match, else the catch-all rule."""
+        """The route table's match, else the catch-all rule; a
+        :class:`~ram_middleware.errors.RAMError` refuses the request with its code."""
         if self._table is not None:
             path = str(environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
             found = self._table.match(str(environ.get("REQUEST_METHOD", "GET")), path)

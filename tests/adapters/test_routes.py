@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ram_middleware import errors
 from ram_middleware.facts import RequestFacts
@@ -110,6 +112,28 @@ def test_route_table_refuses_unknown_converters_and_non_matching_text() -> None:
     # More digits than int() converts (4,300) matches no route rather than raising (a 500 before the check).
     table = RouteTable([("GET", "/items/{id:int}", PUBLIC), ("GET", "/items/{rest:path}", FALLBACK)])
     assert table.match("GET", "/items/" + "9" * 5000) == (FALLBACK, {"rest": "9" * 5000})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    digits=st.text(st.characters(categories=["Nd"]), min_size=1, max_size=6),
+    tail=st.sampled_from(["", ".5", ".٥"]),
+)
+def test_a_table_never_takes_a_number_werkzeug_reads_for_another_route(digits: str, tail: str) -> None:
+    # Werkzeug's int and float converters read any Unicode digit ("٣" is 3), a table's (as Starlette's) 0-9
+    # only: such a number either matches as the same number or is refused, never reaches the next route.
+    number = RouteRule("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{n}")
+    table = RouteTable([("GET", "/items/{n:int}", number), ("GET", "/prices/{n:float}", number)])
+    table.add("GET", "/{kind}/{name}", FALLBACK)
+    path = f"/prices/{digits}{tail}" if tail else f"/items/{digits}"
+    try:
+        found = table.match("GET", path)
+    except errors.InvalidParameter as refused:
+        assert refused.code == "InvalidParameter.Path"
+        assert not (digits + tail).isascii()
+    else:
+        text = str(float(digits + tail) if tail else int(digits))
+        assert found == (number, {"n": text})
 
 
 def test_account_comes_from_the_caller_only() -> None:

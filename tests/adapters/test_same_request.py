@@ -19,7 +19,7 @@ from starlette.routing import Host, Route, Router
 from ram_middleware.adapters import flask as ram_flask
 from ram_middleware.adapters.starlette import RAMMiddleware, RequirePermission, ram_route
 from ram_middleware.adapters.wsgi import RAMWSGIMiddleware
-from ram_middleware.routes import RouteRule, RouteTable
+from ram_middleware.routes import PUBLIC, RouteRule, RouteTable
 
 from .harness import client_class
 from .world import World
@@ -208,3 +208,37 @@ def test_a_value_a_route_below_the_host_takes_from_the_path_is_the_paths(world: 
     reply = client_class()(app).request("DELETE", signed.url)
     assert (reply.status_code, reply.json()) == (200, {"instance": "i-8"})
     assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-8"
+
+
+# --- a route table in front of a Werkzeug app ---------------------------------------------------------------
+
+
+def _werkzeug_behind_a_table(world: World, how: str) -> webtest.TestApp:
+    app = Flask(__name__)
+
+    @app.delete("/items/<int:number>")
+    def delete(number: int) -> dict[str, int]:
+        return {"deleted": number}
+
+    rule = RouteRule("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{number}")
+    table = RouteTable([("DELETE", "/items/{number:int}", rule), ("*", "/{rest:path}", PUBLIC)])
+    if how == "flask":
+        ram_flask.RAM(app, ram=world.ram, rules=table)
+        return webtest.TestApp(app)
+    return webtest.TestApp(RAMWSGIMiddleware(app, ram=world.ram, rules=table))
+
+
+@pytest.mark.parametrize("how", ["flask", "wsgi-table"])
+@pytest.mark.parametrize(
+    "digits", ["%D9%A3", "%EF%BC%93", "1%D9%A3"], ids=["arabic-indic", "fullwidth", "mixed"]
+)
+def test_a_number_in_other_digits_than_0_to_9_is_refused_by_a_route_table(
+    world: World, how: str, digits: str
+) -> None:
+    # Werkzeug's int converter takes any Unicode digit ("٣" is item 3) where a table's, like Starlette's,
+    # takes 0-9 only: the table matched the public catch-all while Flask deleted item 3 without a credential.
+    client = _werkzeug_behind_a_table(world, how)
+    reply = client.request(f"/items/{digits}", method="DELETE", expect_errors=True)
+    assert (reply.status_int, reply.json["Code"]) == (400, "InvalidParameter.Path")
+    assert world.audit.events[-1].code == "InvalidParameter.Path"
+    assert client.request("/items/3", method="DELETE", expect_errors=True).status_int == 401
