@@ -203,8 +203,8 @@ def match_route(scope: Scope, app: object = None) -> _Matched | None:
     The router is the one found below ``app`` (the ASGI app the request goes to next), else
     ``scope["app"]``'s: a middleware wrapping the app from outside runs before Starlette sets
     ``scope["app"]``, and one mounted inside another app finds the outer app there."""
-    router = _router_below(app)
-    return _match_below(router, scope)
+    router, holder = _below(app)
+    return _match_below(router, _as_routed(holder, scope))
 
 
 def _match_below(router: object, scope: Scope) -> _Matched | None:
@@ -221,17 +221,27 @@ def _match_below(router: object, scope: Scope) -> _Matched | None:
 _MAX_WRAPPERS = 64  # middleware layers followed down to the router; a cycle must not hang the request
 
 
-def _router_below(app: object) -> object | None:
+def _below(app: object) -> tuple[object | None, object | None]:
     """The first router (an object with a list of ``routes``) reached from ``app`` through middleware (each
-    holds the next app as ``.app``; Starlette's own stack ends at its router)."""
+    holds the next app as ``.app``; Starlette's own stack ends at its router), and the Starlette/FastAPI app
+    that holds it (None: a bare router)."""
     for _ in range(_MAX_WRAPPERS):
         if app is None:
-            return None
+            break
         router = getattr(app, "router", app)  # a Starlette/FastAPI app routes through its router
         if isinstance(getattr(router, "routes", None), list):
-            return router
+            return router, (None if router is app else app)
         app = getattr(app, "app", None)
-    return None
+    return None, None
+
+
+def _as_routed(holder: object | None, scope: Scope) -> Scope:
+    """``scope`` as the app holding the router routes it: ``FastAPI(root_path=…)`` sets ``scope["root_path"]``
+    when it is called, below a middleware that wraps it, and its routes match the path without it."""
+    root = getattr(holder, "root_path", None) if holder is not None else None
+    if root and isinstance(root, str) and scope.get("root_path") != root:
+        return {**scope, "root_path": root}
+    return scope
 
 
 def _walk(
@@ -304,6 +314,7 @@ class RAMMiddleware(asgi.RAMMiddleware):
     def __init__(self, app: asgi.ASGIApp, /, **options: Any) -> None:
         self._cache = _RuleCache()
         self._router: object | None = None  # found below self.app on first use
+        self._holder: object | None = None  # the app holding that router, if any
         options.setdefault("resolver", self.router_rule)
         super().__init__(app, **options)
 
@@ -313,9 +324,10 @@ class RAMMiddleware(asgi.RAMMiddleware):
         if router is None or not isinstance(getattr(router, "routes", None), list):
             # The layers below this middleware are built once: walking them on every request cost more than
             # the route match itself. Its routes are read afresh each time (routes added later count).
-            router = self._router = _router_below(self.app)
+            router, holder = _below(self.app)
+            self._router, self._holder = router, holder
         try:
-            matched = _match_below(router, scope)
+            matched = _match_below(router, _as_routed(self._holder, scope))
         except ValueError:
             # A convertor that cannot read its part of the path: Starlette's int convertor raises on more
             # than 4,300 digits, and the router would answer 500 right after us. A bad path is a 400.
