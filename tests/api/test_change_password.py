@@ -4,7 +4,7 @@ and each call is audited once, naming what decided it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 from alibabacloud_ram20150501 import models as m  # type: ignore[import-untyped]
@@ -32,7 +32,7 @@ def _default_preference(live: Live) -> Iterator[None]:
     live.ram.service.set_security_preference(live.account_id, SecurityPreference())
 
 
-def person(live: Live, name: str, *policies: dict[str, object]) -> Key:
+def person(live: Live, name: str, *policies: Mapping[str, object]) -> Key:
     """A RAM user with a console password, an AccessKey and the given custom policies."""
     service, account = live.ram.service, live.account_id
     service.create_user(account, name)

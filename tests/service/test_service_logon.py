@@ -263,9 +263,11 @@ def test_a_busy_store_does_not_refuse_a_logon_whose_hash_is_due_an_upgrade(tmp_p
         record = repo.get_login_profile(acct, carol.user_id)
         assert record is not None
         repo.update_login_profile(dataclasses.replace(record, password_hash=old_hash))
-    instance = RamService(SqliteStore(sqlite_path(url), box=main.box, request_budget=0.2))
+    path = sqlite_path(url)
+    assert path is not None
+    instance = RamService(SqliteStore(path, box=main.box, request_budget=0.2))
     try:
-        with sqlite3.connect(sqlite_path(url)) as holder:  # another process's long write
+        with sqlite3.connect(path) as holder:  # another process's long write
             holder.execute("BEGIN IMMEDIATE")
             assert instance.verify_login_password(acct, "carol", GOOD).user_name == "carol"
             holder.rollback()
