@@ -35,6 +35,7 @@ __all__ = [
     "PUBLIC",
     "HostValue",
     "InvalidAction",
+    "InvalidVersion",
     "OpaqueValue",
     "PathParams",
     "ResourceTemplate",
@@ -108,6 +109,14 @@ class InvalidAction(errors.RAMError):
     default_code = "InvalidAction.NotFound"
     default_status = 404
     default_message = "Specified api is not found, please check your url and method."
+
+
+class InvalidVersion(errors.RAMError):
+    """The RPC ``Version`` is not one the API serves (Alibaba's gateway: ``InvalidVersion``, 400)."""
+
+    default_code = "InvalidVersion"
+    default_status = 400
+    default_message = "Specified parameter Version is not valid."
 
 
 @runtime_checkable
@@ -250,7 +259,7 @@ class RpcApi:
     ``resources`` maps an Action name (in any case, as policies match actions) to its resource template;
     others use ``resource``. With ``actions`` given, any other Action is refused with
     ``InvalidAction.NotFound`` before authorization; with ``version`` given, a different ``Version`` is
-    refused with ``InvalidParameter.Version``.
+    refused with ``InvalidVersion``.
 
     ``get_changes_state``: an RPC call made by GET may change state, so a console session (a cookie the
     browser also sends on a cross-site navigation) may make one only from this site's own pages; see
@@ -293,7 +302,7 @@ class RpcApi:
             raise InvalidAction()
         version = self.version
         if version is not None and _parameter_or_header(facts, "Version", "x-acs-version") != version:
-            raise errors.InvalidParameter("Version", "Specified api version is not supported.")
+            raise InvalidVersion()
         return name
 
     def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:

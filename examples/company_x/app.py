@@ -22,12 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ram_middleware import errors
 from ram_middleware.adapters.asgi import ASGIApp
 from ram_middleware.adapters.starlette import RAMMiddleware, public, ram_route
 from ram_middleware.config import Ram
 from ram_middleware.facts import RequestFacts
-from ram_middleware.routes import PathParams, RpcApi
+from ram_middleware.routes import InvalidVersion, PathParams, RpcApi
 
 from .world import REGION, DemoError, Estate, StoredObject, World
 
@@ -191,7 +190,7 @@ class VersionedRpc:
         version = facts.params.get("Version") or facts.header("x-acs-version") or ""
         api = self._apis.get(version)
         if api is None:
-            raise errors.InvalidParameter("Version", "Specified api version is not supported.")
+            raise InvalidVersion()
         return api.resolve(facts, path_params, account_id)
 
 

@@ -23,7 +23,7 @@ from ..context import format_time
 from ..facts import RequestFacts
 from ..identity import Principal
 from ..policy import Decision
-from ..routes import InvalidAction
+from ..routes import InvalidAction, InvalidVersion
 from . import ram, sts
 from .base import Action, Backend, Call, CallerLookup
 from .params import Params
@@ -88,7 +88,7 @@ def resolve_action(facts: RequestFacts) -> tuple[Api, Action]:
     version, name = requested_names(facts.params, _headers(facts))
     api = APIS.get(version)
     if api is None:
-        raise errors.InvalidParameter("Version", f"Specified parameter Version is not valid: {version[:32]}")
+        raise InvalidVersion()
     action = api.actions.get(name)
     if action is None:
         raise InvalidAction()

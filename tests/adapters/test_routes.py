@@ -11,6 +11,7 @@ from ram_middleware.facts import RequestFacts
 from ram_middleware.routes import (
     PUBLIC,
     InvalidAction,
+    InvalidVersion,
     ResourceTemplate,
     RouteRule,
     RouteTable,
@@ -164,9 +165,9 @@ def test_rpc_api_action_version_and_resources() -> None:
     )
     other = facts("Action=DescribeRegions&Version=2014-05-26")
     assert api.resolve(other, {}, ACCOUNT) == ("ecs:DescribeRegions", "*")
-    with pytest.raises(errors.InvalidParameter) as wrong_version:
+    with pytest.raises(InvalidVersion) as wrong_version:
         api.resolve(facts("Action=DescribeRegions&Version=2099-01-01"), {}, ACCOUNT)
-    assert wrong_version.value.code == "InvalidParameter.Version"
+    assert wrong_version.value.code == "InvalidVersion"
 
 
 def test_rpc_api_reads_v3_headers_and_refuses_disagreement() -> None:

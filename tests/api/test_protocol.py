@@ -69,7 +69,7 @@ def test_routing_errors(live: Live, http: httpx.Client) -> None:
     assert_error(
         signed(http, admin, params={"Action": "ListUsers", "Version": "2014-05-26"}),
         400,
-        "InvalidParameter.Version",
+        "InvalidVersion",
     )
     assert_error(signed(http, admin, params={"Version": RAM_VERSION}), 400, "MissingParameter.Action")
     # The Action parameter and the signed x-acs-action header must name the same call.

@@ -124,10 +124,7 @@ def test_sts_credentials_are_narrowed_by_the_session_policy(company: Company) ->
 
 def test_protocol_errors(company: Company) -> None:
     app = company.keys["app"]
-    assert (
-        _refused(company.rpc, app, "2099-01-01", "DescribeInstances").get_error_code()
-        == "InvalidParameter.Version"
-    )
+    assert _refused(company.rpc, app, "2099-01-01", "DescribeInstances").get_error_code() == "InvalidVersion"
     assert _refused(company.rpc, app, ECS, "RebootInstance", InstanceId="i-web-1").get_error_code() == (
         "InvalidAction.NotFound"
     )
