@@ -225,6 +225,29 @@ def test_root_path_is_stripped_only_at_a_segment_boundary(world: World) -> None:
         assert sent[0]["status"] == status, (root, path)
 
 
+def test_a_path_ending_in_a_newline_never_reaches_an_endpoint_under_another_rule(world: World) -> None:
+    # Starlette's router ("$" in its route regexes) sends /admin%0A to the /admin endpoint: decided by the
+    # table's next rule, the public catch-all, anybody reached the protected endpoint.
+    async def page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"{request.url.path!r} {dict(request.path_params)}")
+
+    table = RouteTable(
+        [
+            ("GET", "/admin", RouteRule("app:Administer", "*")),
+            ("GET", "/items/{n:int}", RouteRule("app:GetItem", "acs:app:*:{account}:item/{n}")),
+            ("GET", "/{page}", RouteRule(public=True)),
+        ]
+    )
+    inner = Starlette(routes=[Route("/admin", page), Route("/items/{n:int}", page), Route("/{page}", page)])
+    client = client_class()(PlainRAMMiddleware(inner, ram=world.ram, rules=table))
+    assert client.get("/about").status_code == 200
+    assert client.get("/about%0A").status_code == 200  # the catch-all's own page, as Starlette routes it
+    for path in ("/admin%0A", "/items/7%0A"):
+        reply = client.get(path)
+        assert (reply.status_code, reply.json()["Code"]) == (400, "InvalidParameter.Path"), reply.text
+    assert client.get("/admin").status_code == 401
+
+
 def test_unusual_methods_are_not_remembered(world: World) -> None:
     @ram_route("ecs:DescribeInstances")
     async def listing(request: Request) -> PlainTextResponse:

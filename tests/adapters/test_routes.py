@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from starlette.responses import PlainTextResponse
+from starlette.routing import Match, Route
 
 from ram_middleware import errors
 from ram_middleware.facts import RequestFacts
@@ -135,6 +137,58 @@ def test_a_table_never_takes_a_number_werkzeug_reads_for_another_route(digits: s
     else:
         text = str(float(digits + tail) if tail else int(digits))
         assert found == (number, {"n": text})
+
+
+_STARLETTE_PATTERNS = [
+    "/items/{n:int}", "/prices/{p:float}", "/u/{id:uuid}", "/health", "/files/{rest:path}", "/{kind}/{name}",
+    "/{kind}",
+]  # fmt: skip
+_path_pieces = st.sampled_from(
+    ["/", "items", "prices", "u", "health", "files", "7", "1.5", "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9",
+     "\n", "\r", " ", "x", ".", "%", "٣"]
+)  # fmt: skip
+
+
+def _starlette_route(routes: list[Route], path: str) -> tuple[int, dict[str, str]] | None:
+    """The index and path parameters (as text) of the route Starlette's router takes for ``path``."""
+    scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
+    for index, route in enumerate(routes):
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return index, {name: str(value) for name, value in child["path_params"].items()}
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_path_pieces, min_size=1, max_size=6).map(lambda pieces: "/" + "".join(pieces)))
+@example("/health\n")
+@example("/items/7\n")
+def test_a_table_takes_every_path_to_the_route_starlette_takes_it_to_or_refuses_it(path: str) -> None:
+    # A table decides the rule of the endpoint Starlette's router calls: any other rule (a later catch-all,
+    # or none) would check what the endpoint does not do. Where Starlette finds no route the app answers 404.
+    rules = [RouteRule(f"app:Route{index}", "*") for index in range(len(_STARLETTE_PATTERNS))]
+    table = RouteTable([("GET", pattern, rules[index]) for index, pattern in enumerate(_STARLETTE_PATTERNS)])
+    routes = [Route(pattern, PlainTextResponse) for pattern in _STARLETTE_PATTERNS]
+    expected = _starlette_route(routes, path)
+    try:
+        found = table.match("GET", path)
+    except errors.InvalidParameter as refused:
+        assert refused.code == "InvalidParameter.Path"
+        return
+    if expected is not None:
+        index, params = expected
+        assert found == (rules[index], params)
+
+
+def test_a_path_ending_in_a_newline_is_refused_where_starlette_would_route_it_without_one() -> None:
+    admin = RouteRule("app:Administer", "*")
+    table = RouteTable([("GET", "/admin", admin), ("GET", "/{page}", PUBLIC)])
+    for path in ("/admin\n", "//admin\n"):
+        with pytest.raises(errors.InvalidParameter) as refused:
+            table.match("GET", path)
+        assert refused.value.code == "InvalidParameter.Path"
+    assert table.match("GET", "/about\n") == (PUBLIC, {"page": "about\n"})  # Starlette's reading too
+    assert table.match("GET", "/admin") == (admin, {})
 
 
 def test_account_comes_from_the_caller_only() -> None:
