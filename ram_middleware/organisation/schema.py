@@ -163,6 +163,8 @@ def load_organisation(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _parse_text(text: str, *, yaml_like: bool) -> Any:
+    # Both parsers recurse once per level of nesting: a file nested deeper than the interpreter allows
+    # (no organisation is) is reported as a file error, not a traceback.
     if yaml_like:
         import yaml
 
@@ -170,10 +172,14 @@ def _parse_text(text: str, *, yaml_like: bool) -> Any:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise OrganisationFileError("", f"not valid YAML: {exc}") from None
+        except RecursionError:
+            raise OrganisationFileError("", "not valid YAML: nested too deeply") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise OrganisationFileError("", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise OrganisationFileError("", "not valid JSON: nested too deeply") from None
 
 
 def dump_organisation(org: Mapping[str, Any], *, yaml_format: bool = False) -> str:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from ram_middleware.organisation import OrganisationFileError, load_organisation, validate_organisation
 
@@ -155,6 +157,53 @@ def test_file_errors_name_their_path(ram: Ram, tmp_path: Path) -> None:
         "not valid YAML" in ram.fails("apply", str(broken), code="InvalidParameter.OrganisationFile").stderr
     )
     assert ram.service.list_users(ram.account_id).items == ()
+
+
+def test_a_file_nested_too_deeply_is_a_file_error(ram: Ram, tmp_path: Path) -> None:
+    # Both parsers recurse per level: such a file ended `ram apply` with a RecursionError traceback.
+    for name, text in (("deep.json", "[" * 5000), ("deep.yaml", "Users: " + "[" * 5000)):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(OrganisationFileError, match="nested too deeply"):
+            load_organisation(path)
+        failed = ram.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
+        assert "nested too deeply" in failed.stderr and "Traceback" not in failed.output
+    assert ram.service.list_users(ram.account_id).items == ()
+
+
+_FIELD_NAMES = st.sampled_from(
+    [
+        *("Description", "Account", "Alias", "Policies", "Groups", "Users", "Roles", "PolicyName"),
+        *("PolicyDocument", "PolicyType", "GroupName", "UserName", "Email", "MobilePhone", "Console"),
+        *("RoleName", "MaxSessionDuration", "AssumeRolePolicyDocument", "Other"),
+    ]
+)
+_SYNTAX = st.sampled_from(["[", "{", "]", "}", ",", ":", " ", "-", "\n", '"', "1", "a", "&x", "*x", "!!set"])
+_FILE_TEXT = st.one_of(
+    st.text(max_size=80),
+    st.lists(_SYNTAX, max_size=40).map("".join),
+    st.integers(min_value=1, max_value=600).map(lambda depth: "[" * depth + "]" * depth),  # deep: see above
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELD_NAMES, inner, max_size=4),
+        max_leaves=20,
+    ).map(json.dumps),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_FILE_TEXT, suffix=st.sampled_from([".json", ".yaml"]))
+@example(text="[" * 5000, suffix=".json")
+@example(text="[" * 1200, suffix=".yaml")
+def test_any_file_text_loads_or_is_a_file_error(tmp_path: Path, text: str, suffix: str) -> None:
+    path = tmp_path / f"org{suffix}"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        org = load_organisation(path)
+    except OrganisationFileError as refused:
+        assert refused.status == 400
+    else:
+        assert isinstance(org, dict)
 
 
 def test_the_service_rules_of_each_field_are_checked_before_anything_is_written(
