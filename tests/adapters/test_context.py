@@ -193,6 +193,46 @@ def test_hops_a_client_writes_never_change_its_source_ip(
     assert builder.source_ip(facts("192.0.2.1", ("X-Forwarded-For", chain))) == client
 
 
+_SYNTAX = st.sampled_from(["for=", "proto=https", ";", ",", '"', "[", "]", ":", "192.0.2.7", "_x", "unknown"])
+_WRITTEN = st.text(max_size=20) | st.lists(_SYNTAX, max_size=8).map("".join)
+
+
+def _node(address: str, port: bool, quoted: bool) -> str:
+    """An RFC 7239 node as a proxy writes it: IPv6 in brackets, quoted when it holds a ':'."""
+    node = (f"[{address}]" if ":" in address else address) + (":4711" if port else "")
+    return f'"{node}"' if quoted or ":" in node else node
+
+
+@given(
+    client_written=st.lists(_WRITTEN, max_size=3),
+    client=st.sampled_from(["203.0.113.9", "198.51.100.20", "2001:db8:1::5"]),
+    port=st.booleans(),
+    quoted=st.booleans(),
+    proto=st.sampled_from(["http", "https", None]),
+    trusted_hops=st.lists(st.sampled_from(["192.0.2.7", "192.0.2.8", "2001:db8:ffff::2"]), max_size=3),
+    one_line=st.booleans(),
+)
+def test_forwarded_elements_a_client_writes_never_change_its_address_or_transport(
+    client_written: list[str],
+    client: str,
+    port: bool,
+    quoted: bool,
+    proto: str | None,
+    trusted_hops: list[str],
+    one_line: bool,
+) -> None:
+    # Whatever a client writes in Forwarded (quotes, commas, its own for= and proto=), the trusted proxies
+    # append the element naming its real address after it, on the same line or on a line of their own.
+    builder = ContextBuilder(trusted_proxies=PROXIES, forwarded_header="forwarded")
+    first = f"for={_node(client, port, quoted)}" + (f";proto={proto}" if proto else "")
+    elements = [first, *(f"for={_node(hop, False, False)};proto=https" for hop in trusted_hops)]
+    lines = [", ".join(client_written)] if client_written else []
+    lines = [", ".join([*lines, *elements])] if one_line else [*lines, *elements]
+    request = facts("192.0.2.1", *(("Forwarded", line) for line in lines))
+    assert builder.source_ip(request) == client
+    assert builder.secure_transport(request) is (proto == "https")
+
+
 def test_a_naive_clock_is_refused_at_start_up() -> None:
     # datetime.utcnow() is naive: read in the server's zone, it would shift every time condition.
     with pytest.raises(errors.InvalidParameter) as caught:
