@@ -96,7 +96,13 @@ _OPTIONS: dict[str, type] = {
 
 
 def split_store_options(url: str) -> tuple[str, dict[str, Any]]:
-    """Split ``?ram_max_staleness=5&ram_pool_size=20…`` off ``url``: (conninfo for libpq, store kwargs)."""
+    """Split ``?ram_max_staleness=5&ram_pool_size=20…`` off ``url``: (conninfo for libpq, store kwargs).
+
+    Every number must be positive and finite (``ram_pool_size`` a whole one), else
+    ``InvalidParameter.StoreUrl``: ``nan`` or ``inf`` seconds, which ``float()`` reads, stopped the store
+    from opening with a bare ValueError, and a ``ram_max_staleness`` of 0 or less left its change listener
+    reconnecting without pause.
+    """
     parts = urlsplit(url)
     options: dict[str, Any] = {}
     kept: list[tuple[str, str]] = []
@@ -111,6 +117,8 @@ def split_store_options(url: str) -> tuple[str, dict[str, Any]]:
             raise errors.InvalidParameter(
                 "StoreUrl", f"The store option {name} is not a valid value."
             ) from None
+        if kind is not bool and not 0 < parsed < float("inf"):
+            raise errors.InvalidParameter("StoreUrl", f"The store option {name} must be a positive number.")
         options[name[len("ram_") :]] = parsed
     return urlunsplit(parts._replace(query=urlencode(kept))), options
 

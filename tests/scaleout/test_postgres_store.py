@@ -5,13 +5,17 @@ tests/store against every backend.)"""
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ram_middleware import errors
 from ram_middleware.crypto import MasterKeyError, generate_key
@@ -20,7 +24,7 @@ from ram_middleware.service import RamService
 from ram_middleware.store import Store, open_store
 from ram_middleware.store.cache import Directory
 from ram_middleware.store.pg_listen import ChangeListener
-from ram_middleware.store.postgres import PostgresStore, redacted_conninfo, split_store_options
+from ram_middleware.store.postgres import _OPTIONS, PostgresStore, redacted_conninfo, split_store_options
 from tests.forking import fork
 from tests.scaleout.servers import SHARED_PG, pg_schema_url, require_shared_postgres
 from tests.scaleout.stall_proxy import StallProxy
@@ -374,6 +378,42 @@ def test_url_options_are_split_from_the_libpq_conninfo() -> None:
     assert conninfo == "postgresql://u@h:5432/db?options=-csearch_path%3Dram"
     with pytest.raises(errors.InvalidParameter):
         split_store_options("postgresql://h/db?ram_pool_size=many")
+
+
+def test_a_number_option_that_is_not_positive_and_finite_is_refused_before_connecting() -> None:
+    # float() reads "nan" and "inf": the store failed to open with a bare ValueError (connect timeout), or
+    # opened with a change listener reconnecting without pause (max staleness 0 or less).
+    refused_options = (
+        "ram_connect_timeout=nan", "ram_connect_timeout=inf", "ram_max_staleness=0", "ram_max_staleness=-1",
+        "ram_pool_timeout=1e400", "ram_read_timeout=-0", "ram_pool_size=0",
+    )  # fmt: skip
+    for option in refused_options:
+        with pytest.raises(errors.InvalidParameter) as refused:
+            open_store(f"postgresql://nobody@127.0.0.1:1/db?{option}", master_keys=[KEY])
+        assert refused.value.code == "InvalidParameter.StoreUrl"
+        assert option.partition("=")[0] in refused.value.message
+
+
+_OPTION_VALUES = st.one_of(
+    st.sampled_from(["nan", "NaN", "inf", "-inf", "1e400", "0", "-0", "0.0", "-1", "1", "2.5", "1_0", " 3 "]),
+    st.floats().map(repr),
+    st.integers(-5, 50).map(str),
+    st.text(max_size=6),
+)
+
+
+@given(name=st.sampled_from(sorted(_OPTIONS)), value=_OPTION_VALUES)
+def test_a_store_option_is_a_positive_finite_number_or_refused(name: str, value: str) -> None:
+    try:
+        conninfo, options = split_store_options(f"postgresql://u@h/db?{name}={quote(value)}&sslmode=disable")
+    except errors.InvalidParameter as refused:
+        assert refused.code == "InvalidParameter.StoreUrl"
+        assert _OPTIONS[name] is not bool
+        return
+    assert conninfo == "postgresql://u@h/db?sslmode=disable"
+    parsed = options[name.removeprefix("ram_")]
+    assert isinstance(parsed, _OPTIONS[name])
+    assert isinstance(parsed, bool) or (isinstance(parsed, int | float) and 0 < parsed < math.inf)
 
 
 def test_the_password_never_shows(url: str) -> None:
