@@ -7,6 +7,7 @@ from typing import IO, Literal
 
 import click
 
+from .. import errors
 from ..identity import AttachTarget
 from ..policy import SYSTEM_POLICIES, CompiledPolicy, PolicyKind, parse_policy
 from . import main
@@ -22,7 +23,11 @@ _MAX_DOCUMENT = 6144  # CreatePolicy's PolicyDocument limit
 
 def read_document(stream: IO[str], kind: PolicyKind = "identity") -> tuple[str, CompiledPolicy]:
     """The document's text and its compiled form; ``MalformedPolicyDocument`` names the JSON path."""
-    text = stream.read()
+    try:
+        text = stream.read()
+    except UnicodeDecodeError:
+        # A policy document is JSON text, which is UTF-8 (e.g. not a UTF-16 file some editors save).
+        raise errors.MalformedPolicyDocument("", "The policy document is not UTF-8 text.") from None
     return text, parse_policy(text, kind=kind, max_length=_MAX_DOCUMENT if kind == "identity" else None)
 
 

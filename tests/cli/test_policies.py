@@ -113,3 +113,21 @@ def test_attach_detach_and_listings(ram: Ram, tmp_path: Path) -> None:
     ram.fails("policies", "detach", "ReadReports", "--user", "ann", code="EntityNotExist.User.Policy")
     ram.ok("policies", "delete", "ReadReports", "--cascade")
     assert ram.service.list_policies_for_role(ram.account_id, "Auditor") == []
+
+
+def test_a_document_that_is_not_utf8_is_refused_in_one_line(ram: Ram, tmp_path: Path) -> None:
+    """Every command reading a policy file says MalformedPolicyDocument, not a UnicodeDecodeError trace."""
+    utf16 = tmp_path / "utf16.json"
+    utf16.write_bytes(json.dumps(READ_BUCKET).encode("utf-16"))
+    session = ("--session-policy", str(utf16), "--action", "oss:GetObject", "--resource", "*")
+    commands = [
+        ("policies", "validate", str(utf16)),
+        ("policies", "create", "Reports", "--document", str(utf16)),
+        ("roles", "create", "Reader", "--trust", str(utf16)),
+        ("simulate", "--role", "Reader", *session),
+    ]
+    for args in commands:
+        result = ram.fails(*args, code="MalformedPolicyDocument")
+        assert result.stderr == "Error: MalformedPolicyDocument: The policy document is not UTF-8 text.\n"
+    assert ram.json("policies", "list", "--type", "Custom") == {"Policies": []}
+    assert ram.json("roles", "list") == {"Roles": []}
