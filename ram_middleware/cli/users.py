@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .. import errors
 from . import main
 from .backend import Backend, attached_policy_names, backend_command
 from .output import Output
@@ -122,10 +123,28 @@ def user_groups(out: Output, backend: Backend, user_name: str) -> None:
 @click.option("--to", "to_group", required=True, help="The group the user joins.")
 @backend_command
 def transfer_user(out: Output, backend: Backend, user_name: str, from_group: str, to_group: str) -> None:
-    """Move a user from one group to another (their permissions change with the next request)."""
-    backend.add_user_to_group(to_group, user_name)
-    backend.remove_user_from_group(from_group, user_name)
+    """Move a user from one group to another (their permissions change with the next request); if either
+    step fails, their groups stay as they were."""
+    with backend.all_or_nothing() as undoable:
+        # Leaving first: should joining fail, the user has fewer permissions for a moment, never both sets.
+        backend.remove_user_from_group(from_group, user_name)
+        try:
+            backend.add_user_to_group(to_group, user_name)
+        except errors.RAMError:
+            if not undoable:  # the RAM API commits each call: put the user back by hand
+                _rejoin(out, backend, from_group, user_name)
+            raise
     out.done(f"Moved {user_name} from {from_group} to {to_group}.")
+
+
+def _rejoin(out: Output, backend: Backend, group_name: str, user_name: str) -> None:
+    try:
+        backend.add_user_to_group(group_name, user_name)
+    except errors.RAMError as exc:
+        out.warn(
+            f"{user_name} left {group_name} but could not be added back ({exc.code}); "
+            f"run `ram groups add-user {group_name} {user_name}`."
+        )
 
 
 @users.command("enable-console")

@@ -379,3 +379,26 @@ def test_passwords_and_mfa_codes_stay_out_of_request_urls(
     remote.ok("mfa", "disable", "url-user")
     remote.ok("users", "disable-console", "url-user")
     remote.ok("users", "delete", "url-user")
+
+
+def test_a_transfer_that_fails_through_the_api_changes_no_membership(remote: Remote) -> None:
+    """Each RAM API call commits by itself: a transfer whose join fails puts the user back in --from."""
+    for name in ("XferA", "XferB", "XferC"):
+        remote.ok("groups", "create", name)
+    remote.ok("users", "create", "xfer")
+    remote.ok("groups", "add-user", "XferA", "xfer")
+    remote.ok("groups", "add-user", "XferB", "xfer")
+
+    def groups() -> list[str]:
+        return sorted(g["GroupName"] for g in remote.json("users", "groups", "xfer")["Groups"])
+
+    remote.fails(
+        "users", "transfer", "xfer", "--from", "XferC", "--to", "XferA", code="EntityNotExist.User.Group"
+    )
+    remote.fails("users", "transfer", "xfer", "--from", "XferA", "--to", "Nope", code="EntityNotExist.Group")
+    remote.fails(
+        "users", "transfer", "xfer", "--from", "XferA", "--to", "XferB", code="EntityAlreadyExists.User.Group"
+    )
+    assert groups() == ["XferA", "XferB"]
+    remote.ok("users", "transfer", "xfer", "--from", "XferA", "--to", "XferC")
+    assert groups() == ["XferB", "XferC"]

@@ -103,3 +103,23 @@ def test_console_logon_is_prompted_and_checked(ram: Ram) -> None:
     ram.service.verify_login_password(ram.account_id, "grace", "Str0ng!Passw0rd")
     ram.ok("users", "disable-console", "grace")
     ram.fails("users", "disable-console", "grace", code="EntityNotExist.User.LoginProfile")
+
+
+def test_a_transfer_that_fails_changes_no_membership(ram: Ram) -> None:
+    """Not in --from, --to missing, already in --to: refused, and the user's groups are as they were."""
+    for name in ("HR", "RnD", "OandM"):
+        ram.ok("groups", "create", name)
+    ram.ok("users", "create", "dave")
+    ram.ok("groups", "add-user", "RnD", "dave")
+    ram.ok("groups", "add-user", "OandM", "dave")
+
+    def groups() -> list[str]:
+        return sorted(g["GroupName"] for g in ram.json("users", "groups", "dave")["Groups"])
+
+    ram.fails("users", "transfer", "dave", "--from", "HR", "--to", "RnD", code="EntityNotExist.User.Group")
+    ram.fails("users", "transfer", "dave", "--from", "RnD", "--to", "Nope", code="EntityNotExist.Group")
+    ram.fails(
+        "users", "transfer", "dave", "--from", "RnD", "--to", "OandM", code="EntityAlreadyExists.User.Group"
+    )
+    ram.fails("users", "transfer", "dave", "--from", "HR", "--to", "HR", code="EntityNotExist.User.Group")
+    assert groups() == ["OandM", "RnD"]
