@@ -87,12 +87,11 @@ class LocalBackend(ServiceTarget):
 
     def account_summary(self) -> Api:
         s, a = self.service, self.account_id
-        root_mfa = s.get_root_mfa_info(a)
         return {
             "AccountId": a,
             "AccountAlias": s.get_account_alias(a),
             "Caller": ram_arn(a, "root"),
-            "RootMFADevice": None if root_mfa is None else root_mfa.serial_number,
+            "RootMFADevice": self.root_mfa_device(),
             "RootAccessKeys": [k.access_key_id for k in s.list_access_keys(a, None)],
         }
 
@@ -183,6 +182,10 @@ class LocalBackend(ServiceTarget):
     def get_user_mfa_info(self, user_name: str) -> Api:
         device = self.service.get_user_mfa_info(self.account_id, user_name)
         return {"SerialNumber": device.serial_number, "Type": "VMFA"}
+
+    def root_mfa_device(self) -> str | None:
+        device = self.service.get_root_mfa_info(self.account_id)
+        return None if device is None else device.serial_number
 
     def list_virtual_mfa_devices(self) -> list[Api]:
         return [mfa_device_api(d) for d in self.service.list_virtual_mfa_devices(self.account_id)]

@@ -36,6 +36,26 @@ def _show_enrolment(out: Output, backend: Backend, device_name: str, seed: str) 
     click.echo(f"Or enter this key by hand: {seed}", err=err)
 
 
+def _check_can_bind(backend: Backend, subject: str | None) -> None:
+    """Refuse before a device is made and its QR code scanned: the user must exist, and they (or the root)
+    must have no device yet; the root's is bound only on the local store."""
+    if subject is None:
+        serial = backend.root_mfa_device()
+    else:
+        backend.get_user(subject)
+        try:
+            serial = backend.get_user_mfa_info(subject)["SerialNumber"]
+        except errors.EntityNotExist:
+            return
+        except errors.AuthorizationError:
+            return  # a caller who may bind but not look: the bind itself answers
+    if serial is not None:
+        who = subject or "The account root"
+        raise errors.EntityAlreadyExists(
+            "User.MFADevice", f"{who} already has an MFA device ({serial}); `ram mfa disable` it first."
+        )
+
+
 @mfa.command("enable")
 @click.argument("user_name", required=False)
 @click.option("--root", is_flag=True, help="Bind the device to the account owner (local store only).")
@@ -45,8 +65,7 @@ def enable(out: Output, backend: Backend, user_name: str | None, root: bool, dev
     """Create a virtual MFA device, show its QR code, and bind it with two consecutive codes."""
     subject = _subject(user_name, root)
     name = device_name or (subject or "root")
-    if subject is not None:
-        backend.get_user(subject)  # fail before creating a device for nobody
+    _check_can_bind(backend, subject)
     device = backend.create_virtual_mfa_device(name)
     serial = device["SerialNumber"]
     try:

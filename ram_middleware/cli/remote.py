@@ -385,6 +385,9 @@ class RemoteBackend:
     def get_user_mfa_info(self, user_name: str) -> Api:
         return dict(self.call("GetUserMFAInfo", {"UserName": user_name})["MFADevice"])
 
+    def root_mfa_device(self) -> str | None:
+        raise NotSupportedHere("The account root's MFA device is managed on the local store (--store).")
+
     def list_virtual_mfa_devices(self) -> list[Api]:
         """ListVirtualMFADevices, with ``BoundToRoot`` as the local backend adds it: a device is activated
         only when bound, so an activated device bound to no user is the account root's."""

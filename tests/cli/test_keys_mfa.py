@@ -136,3 +136,21 @@ def test_scripted_mfa_enrolment(ram: Ram) -> None:
     ram.ok("mfa", "bind", device["SerialNumber"], totp.at(now - 30), totp.at(now), "--user", "bot")
     assert ram.json("mfa", "show", "bot")["MFADevice"]["SerialNumber"] == device["SerialNumber"]
     assert ram("mfa", "bind", "x", "1", "2").exit_code == 2  # neither --user nor --root
+
+
+def _bind(ram: Ram, device_name: str, *subject: str) -> str:
+    device = ram.json("mfa", "create-device", device_name)["VirtualMFADevice"]
+    totp, now = pyotp.TOTP(device["Base32StringSeed"]), time.time()
+    ram.ok("mfa", "bind", device["SerialNumber"], totp.at(now - 30), totp.at(now), *subject)
+    return str(device["SerialNumber"])
+
+
+def test_mfa_enable_refuses_before_showing_a_qr_code_when_a_device_is_bound(ram: Ram) -> None:
+    """No QR code to scan and no codes asked for when the bind is bound to fail."""
+    ram.ok("users", "create", "ops")
+    bound = {_bind(ram, "ops-phone", "--user", "ops"), _bind(ram, "root-phone", "--root")}
+    for args in (("ops", "--device-name", "ops-tablet"), ("--root", "--device-name", "root-tablet")):
+        refused = ram.fails("mfa", "enable", *args, input="", code="EntityAlreadyExists.User.MFADevice")
+        assert "already has an MFA device" in refused.stderr and "ram mfa disable" in refused.stderr
+        assert refused.stdout == ""  # no QR code, no key, no prompt
+    assert {d["SerialNumber"] for d in ram.json("mfa", "list")["VirtualMFADevices"]} == bound

@@ -211,6 +211,11 @@ def test_remote_mfa_and_what_only_the_store_can_do(remote: Remote) -> None:
     assert remote.json("mfa", "show", "mfa-user")["MFADevice"]["SerialNumber"] == device["SerialNumber"]
     remote.ok("mfa", "disable", "mfa-user")
     remote.fails("mfa", "bind", "x", "1", "2", "--root", code="OperationNotSupported")
+    # Refused before a device is made and its QR code shown, not after the codes are typed.
+    devices = remote.json("mfa", "list")
+    refused = remote.fails("mfa", "enable", "--root", input="", code="OperationNotSupported")
+    assert refused.stdout == "" and "local store" in refused.stderr
+    assert remote.json("mfa", "list") == devices
     remote.fails(
         "assume-role", "OSSReader", "--session-name", "s1", "--as-user", "D", code="OperationNotSupported"
     )
