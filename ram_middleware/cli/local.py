@@ -8,6 +8,7 @@ settings ``ram serve`` reads, so STS tokens minted here verify on a server shari
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from .. import errors
 from ..config import Ram, RamConfig, build
@@ -25,6 +26,7 @@ from ..organisation.target import (
 )
 from ..policy import Decision
 from ..service.shapes import group_member_shape, policy_entities_shape
+from ..store import sqlite_path
 from ..store.cache import root_principal
 from ..store.records import MFADevice
 from .backend import Subject
@@ -44,6 +46,19 @@ def choose_account(ram: Ram, account: str | None) -> str:
         message = f"The store holds {len(accounts)} accounts ({names}); pick one with --account."
         raise errors.MissingParameter("Account", message)
     return accounts[0].account_id
+
+
+def _require_existing(store_url: str) -> None:
+    """Refuse a SQLite store that does not exist rather than create it: only `ram init` (and `ram serve`)
+    make one, so a mistyped --store or the wrong directory leaves no empty database and key file behind."""
+    if store_url.startswith(("postgresql://", "postgres://")):
+        return
+    path = sqlite_path(store_url)
+    if path is not None and not Path(path).is_file():
+        raise errors.EntityNotExist(
+            "Store",
+            f"No store at {path}: run `ram init` first, or name yours with --store or $RAM_STORE_URL.",
+        )
 
 
 def mfa_device_api(device: MFADevice) -> Api:
@@ -72,6 +87,7 @@ class LocalBackend(ServiceTarget):
     @classmethod
     def open(cls, store_url: str, account: str | None) -> LocalBackend:
         """Open the store at ``store_url`` and pick the account."""
+        _require_existing(store_url)
         ram = build(RamConfig.from_env(store_url=store_url, audit="memory:"))
         try:
             return cls(ram, choose_account(ram, account))

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from .conftest import Ram
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ram_middleware.cli import main
+
+from .conftest import CLEAN_ENV, ORG_FILE, Ram
 
 
 def test_user_lifecycle_in_tables_and_json(ram: Ram) -> None:
@@ -123,3 +129,14 @@ def test_a_transfer_that_fails_changes_no_membership(ram: Ram) -> None:
     )
     ram.fails("users", "transfer", "dave", "--from", "HR", "--to", "HR", code="EntityNotExist.User.Group")
     assert groups() == ["OandM", "RnD"]
+
+
+def test_a_missing_store_is_named_and_not_created(tmp_path: Path) -> None:
+    """Outside `ram init`, a store that is not there is an error naming the path; no file appears."""
+    missing = tmp_path / "typo" / "ram.db"
+    for args in (["users", "list"], ["apply", "--dry-run", str(ORG_FILE)], ["--json", "account", "show"]):
+        result = CliRunner().invoke(main, ["--store", f"sqlite:///{missing}", *args], env=CLEAN_ENV)
+        assert result.exit_code == 1, result.output
+        assert f"No store at {missing}: run `ram init` first" in result.stderr
+        assert result.stdout == ""
+    assert not (tmp_path / "typo").exists()
