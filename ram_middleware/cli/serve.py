@@ -18,6 +18,7 @@ from ..redaction import redacted_url
 from ..service import RamService
 from ..store import open_store
 from . import CliContext, common_options, main
+from .output import Output
 
 __all__ = ["EXIT_ALREADY_INITIALISED", "init", "serve"]
 
@@ -35,10 +36,12 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
     The account root gets no AccessKey. The admin's AccessKeySecret is printed once and never again.
     If the store already holds an account nothing is changed and the exit status is 3.
     """
+    # Errors as every other command gives them: `Error: <Code>: <Message>`, or with --json a JSON object.
+    out = Output(cli.json_output)
     try:
         store = open_store(cli.store_url)
     except (errors.RAMError, OSError) as exc:
-        raise click.ClickException(f"cannot open the store {redacted_url(cli.store_url)}: {exc}") from exc
+        out.fail(_unopenable(cli.store_url, exc))
     service = RamService(store)
     try:
         created = initialise(service, alias=alias, admin_user=admin_user, new_account=new_account)
@@ -46,7 +49,7 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
         _already(cli, exc)
         sys.exit(EXIT_ALREADY_INITIALISED)
     except errors.RAMError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+        out.fail(exc)
     finally:
         service.directory.close()
         store.close()
@@ -60,6 +63,16 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
     click.echo(f"AccessKeyId:     {created.access_key_id}")
     click.echo(f"AccessKeySecret: {created.access_key_secret}")
     click.echo("Store the secret now: it is not shown again. The account root has no AccessKey.", err=True)
+
+
+def _unopenable(store_url: str, exc: errors.RAMError | OSError) -> errors.RAMError:
+    """The store could not be opened: the cause's Code, and a message naming the store (password hidden)."""
+    if isinstance(exc, errors.RAMError):
+        code, cause = exc.code, exc.message
+    else:
+        code, cause = "ServiceUnavailable.Store", str(exc)
+    message = f"Cannot open the store {redacted_url(store_url)}: {cause}"
+    return errors.RAMError(message, code=code)
 
 
 def _already(cli: CliContext, exc: AlreadyInitialised) -> None:

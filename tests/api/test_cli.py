@@ -131,3 +131,22 @@ def test_ram_serve_runs_the_control_plane(served: tuple[str, Key, subprocess.Pop
     assert "?Action=" not in printed and "Signature=" not in printed
     sources = {event["source_ip"] for event in map(json.loads, re.findall(r"^\{.*\}$", log, re.M))}
     assert sources == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_init_errors_are_code_and_message_in_the_chosen_style(tmp_path: Path, json_output: bool) -> None:
+    """`ram init --json` fails as every command does with --json: one JSON object on stderr, exit 1."""
+    failures = [
+        (f"sqlite:///{tmp_path}/ram.db", ["--alias", "Not An Alias"], "InvalidParameter.AccountAlias"),
+        ("mysql://db/ram", [], "InvalidParameter.StoreUrl"),
+    ]
+    style = ["--json"] if json_output else []
+    for store, args, code in failures:
+        result = CliRunner().invoke(main, ["--store", store, "init", *style, *args])
+        assert result.exit_code == 1 and result.stdout == "", result.output
+        if json_output:
+            body = json.loads(result.stderr)
+            assert body["Code"].startswith(code) and set(body) == {"Code", "Message"}
+        else:
+            assert result.stderr.startswith(f"Error: {code}") and result.stderr.count("\n") == 1
+    assert "mysql://db/ram" in result.stderr  # the store that could not be opened is named
