@@ -129,5 +129,9 @@ def export_command(out: Output, backend: Backend, fmt: str, target: Path | None)
     if target is None:
         click.echo(text, nl=False)
         return
-    target.write_text(text, encoding="utf-8")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        # A missing directory, no permission, a full disk: the user's to fix, so a 4xx-style Code.
+        raise errors.InvalidParameter("Output", f"Cannot write {target}: {exc.strerror or exc}.") from None
     click.echo(f"Wrote {target}.", err=True)

@@ -225,3 +225,13 @@ def test_the_service_rules_of_each_field_are_checked_before_anything_is_written(
     assert "MobilePhone must look like" in str(_error({"Users": [{"UserName": "a", "MobilePhone": "12"}]}))
     assert _error({"Groups": [{"GroupName": "g", "Comments": "x" * 129}]}).path == "Groups[0].Comments"
     assert _error({"Account": {"Alias": "Company X"}}).path == "Account.Alias"
+
+
+def test_export_to_a_path_that_cannot_be_written_is_one_line(ram: Ram, tmp_path: Path) -> None:
+    """A missing directory, or a file where a directory should be: `Error: <Code>: …`, not a traceback."""
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    for target in (tmp_path / "no-such-dir" / "org.json", tmp_path / "a-file" / "org.json"):
+        result = ram.fails("export", "--output", str(target), code="InvalidParameter.Output")
+        assert result.stderr.startswith(f"Error: InvalidParameter.Output: Cannot write {target}: ")
+        assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "no-such-dir").exists()
