@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import sys
 
 import click
@@ -109,6 +110,8 @@ def serve(
     """
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together.")
+    if tls_cert is not None and tls_key is not None:
+        _check_tls(tls_cert, tls_key)
     # Imported here: uvicorn and the ASGI stack are the `serve` extra, not needed by other commands.
     try:
         import jinja2  # noqa: F401 - the console's pages, which create_app mounts
@@ -152,6 +155,23 @@ def serve(
         access_log=False,
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _check_tls(cert: str, key: str) -> None:
+    """Load the pair as uvicorn will, so a bad one is one line now rather than a traceback from its startup.
+
+    A passphrase is refused rather than asked for: uvicorn would prompt on the terminal for it (or hang)."""
+
+    def no_passphrase() -> bytes:
+        raise click.ClickException(f"--tls-key {key} is encrypted; give an unencrypted PEM key.")
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, no_passphrase)
+    except (ssl.SSLError, OSError) as exc:
+        raise click.ClickException(
+            f"cannot use --tls-cert {cert} with --tls-key {key} "
+            f"(PEM files, the key matching the certificate): {exc}"
+        ) from None
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
 
 from ram_middleware.cli import main
+from tests.api.live import self_signed
 
 from .conftest import CLEAN_ENV, Ram
 
@@ -33,3 +36,30 @@ def test_a_bad_setting_is_not_blamed_on_the_store(ram: Ram) -> None:
         f"Error: cannot start (store {ram.url}): InvalidParameter.Undeclared: "
         "undeclared must be 'deny', 'allow' or 'authenticate'.\n"
     )
+
+
+def test_a_bad_tls_pair_is_one_line_before_anything_starts(ram: Ram, tmp_path: Path) -> None:
+    """Junk, or a key of another certificate: `Error: cannot use --tls-cert …`, not an SSLError traceback."""
+    cert, key = self_signed(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    _, other_key = self_signed(other)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n", encoding="utf-8")
+    encrypted = tmp_path / "encrypted.pem"
+    private = serialization.load_pem_private_key(key.read_bytes(), None)
+    encrypted.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    for pair in ((junk, key), (cert, junk), (cert, other_key), (cert, encrypted)):
+        tls = ["--tls-cert", str(pair[0]), "--tls-key", str(pair[1])]
+        result = CliRunner().invoke(
+            main, ["--store", ram.url, "serve", "--port", "0", *tls], env=CLEAN_ENV, input=""
+        )
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+        assert str(pair[1]) in result.stderr
