@@ -77,7 +77,11 @@ def _default_context() -> CliContext:
     "--endpoint", default=None, help="RAM API endpoint (also after the subcommand, or $RAM_ENDPOINT)."
 )
 @click.option("--access-key-id", default=None, help="AccessKeyId for --endpoint.")
-@click.option("--access-key-secret", default=None, help="AccessKeySecret for --endpoint (prefer the env).")
+@click.option(
+    "--access-key-secret",
+    default=None,
+    help="AccessKeySecret for --endpoint (prefer the env; asked for on a terminal when omitted).",
+)
 @click.version_option(package_name="ram-middleware")
 @click.pass_context
 def main(

@@ -3,12 +3,14 @@
 A backend is one account, reached either through the local store (:class:`~.local.LocalBackend`, ``--store``
 and ``--account``) or through the RAM/STS API with a signed AccessKey (:class:`~.remote.RemoteBackend`,
 ``--endpoint`` with ``--access-key-id``/``--access-key-secret``, or ``RAM_ENDPOINT``,
-``ALIBABA_CLOUD_ACCESS_KEY_ID``, ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``). Both answer in the RAM API's response
-shapes, so each command has one code path and prints the same thing either way.
+``ALIBABA_CLOUD_ACCESS_KEY_ID``, ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``; a secret not given is asked for,
+unechoed, when stdin is a terminal). Both answer in the RAM API's response shapes, so each command has one
+code path and prints the same thing either way.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -155,13 +157,19 @@ def backend_command(func: Callable[..., None]) -> Callable[..., None]:
         **kwargs: Any,
     ) -> None:
         out = Output(cli.json_output)
+        remote = _given(endpoint, cli.endpoint, "endpoint")
+        key_id = _given(access_key_id, cli.access_key_id, "access_key_id")
+        secret = _given(access_key_secret, cli.access_key_secret, "access_key_secret")
+        if remote and key_id and not secret and sys.stdin.isatty():
+            # Asked for, not echoed: neither shell history nor the process list sees it.
+            secret = click.prompt(f"AccessKeySecret of {key_id}", hide_input=True, err=True)
         try:
             with open_backend(
                 cli.store_url,
                 account=_given(account, cli.account, "account"),
-                endpoint=_given(endpoint, cli.endpoint, "endpoint"),
-                access_key_id=_given(access_key_id, cli.access_key_id, "access_key_id"),
-                access_key_secret=_given(access_key_secret, cli.access_key_secret, "access_key_secret"),
+                endpoint=remote,
+                access_key_id=key_id,
+                access_key_secret=secret,
             ) as backend:
                 func(out, backend, *args, **kwargs)
         except errors.RAMError as exc:
@@ -192,7 +200,7 @@ _BACKEND_OPTIONS = (
         envvar="ALIBABA_CLOUD_ACCESS_KEY_SECRET",
         default=None,
         show_envvar=False,
-        help="AccessKeySecret for --endpoint ($ALIBABA_CLOUD_ACCESS_KEY_SECRET).",
+        help="AccessKeySecret for --endpoint ($ALIBABA_CLOUD_ACCESS_KEY_SECRET; asked for when omitted).",
     ),
 )
 

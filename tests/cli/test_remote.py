@@ -407,3 +407,59 @@ def test_a_transfer_that_fails_through_the_api_changes_no_membership(remote: Rem
     assert groups() == ["XferA", "XferB"]
     remote.ok("users", "transfer", "xfer", "--from", "XferA", "--to", "XferC")
     assert groups() == ["XferB", "XferC"]
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], typed: str) -> str:
+    """Run ``ram args`` with a pseudo-terminal as its controlling terminal; type ``typed`` at the first
+    prompt; everything the terminal showed."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import termios
+
+    master, slave = pty.openpty()
+
+    def controlling_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ram_middleware.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=controlling_terminal,  # the terminal getpass opens (/dev/tty)
+    )
+    os.close(slave)
+    shown, answered = b"", False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        if not answered and b": " in shown:
+            os.write(master, typed.encode() + b"\n")
+            answered = True
+        if child.poll() is not None and not ready:
+            break
+    child.wait(timeout=10)
+    os.close(master)
+    assert child.returncode == 0, shown.decode(errors="replace")
+    return shown.decode(errors="replace")
+
+
+def test_a_missing_secret_is_asked_for_on_a_terminal_and_not_echoed(remote: Remote) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV and not k.lower().endswith("_proxy")}
+    env.update(RAM_ENDPOINT=remote.endpoint, ALIBABA_CLOUD_ACCESS_KEY_ID=remote.key_id)
+    shown = _on_a_terminal(["users", "list"], env, remote.secret)
+    assert f"AccessKeySecret of {remote.key_id}: " in shown
+    assert "admin" in shown and remote.secret not in shown
