@@ -69,24 +69,26 @@ def utc_now() -> datetime:
 def format_time(moment: datetime, *, milliseconds: bool = False) -> str:
     """``YYYY-MM-DDThh:mm:ssZ`` in UTC (the format the SDKs and the policy language use), optionally with
     ``.mmm`` before the ``Z``."""
-    second = int(moment.timestamp() // 1)
-    last = _last_second
-    text = last[1] if last[0] == second else _second_text(second)
-    return text + _MILLISECONDS[moment.microsecond // 1000] if milliseconds else text + "Z"
+    global _last_formatted
+    last = _last_formatted
+    if moment is not last[0]:  # a request formats its one clock reading twice (context, audit event)
+        second = int(moment.timestamp() // 1)
+        # Within one second the text is the same, so strftime runs once a second. The tuple is replaced
+        # whole, so a reader on another thread sees an old or a new one, never a mix.
+        text = last[2] if second == last[1] else _second_text(second)
+        _last_formatted = last = (moment, second, text)
+    return last[2] + _MILLISECONDS[moment.microsecond // 1000] if milliseconds else last[2] + "Z"
 
 
-_last_second: tuple[int, str] = (-1, "")  # the second most recently formatted, and its text
+# The moment most recently formatted, its epoch second and that second's text. Holding the moment keeps its
+# identity from passing to another object while it is remembered.
+_last_formatted: tuple[datetime | None, int, str] = (None, -1, "")
 # ".000Z" … ".999Z": a table lookup is half the cost of formatting the number on every request.
 _MILLISECONDS = tuple(f".{millisecond:03d}Z" for millisecond in range(1000))
 
 
 def _second_text(epoch_second: int) -> str:
-    # Every request formats "now"; within one second the text is the same, so strftime runs once a second
-    # (the tuple is replaced whole, so a reader on another thread sees an old or a new pair, never a mix).
-    global _last_second
-    text = datetime.fromtimestamp(epoch_second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    _last_second = (epoch_second, text)
-    return text
+    return datetime.fromtimestamp(epoch_second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 _PRINCIPAL_CACHE_SIZE = 4096

@@ -173,6 +173,24 @@ def test_format_time_is_utc_seconds() -> None:
     )
 
 
+_ZONES = [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-3, minutes=-30))]
+_MOMENTS = st.datetimes(datetime(1960, 1, 1), datetime(2100, 1, 1), timezones=st.sampled_from(_ZONES))
+
+
+@given(st.lists(_MOMENTS, min_size=1, max_size=6), st.data())
+def test_format_time_of_a_moment_never_depends_on_what_was_formatted_before(
+    moments: list[datetime], data: st.DataObject
+) -> None:
+    # A request formats one clock reading twice (condition context, audit event); the second call reuses
+    # the first's work, which must never hand back the text of a moment formatted in between.
+    for moment in moments + data.draw(st.permutations(moments)):
+        utc = moment.astimezone(UTC)
+        second = utc.strftime("%Y-%m-%dT%H:%M:%S")
+        assert format_time(moment) == second + "Z"
+        assert format_time(moment, milliseconds=True) == f"{second}.{utc.microsecond // 1000:03d}Z"
+        assert format_time(moment) == second + "Z"
+
+
 _HOPS = st.one_of(
     st.sampled_from(["192.0.2.7", "192.0.2.99", "203.0.113.9", "10.0.0.1", "unknown", "", "_hidden"]),
     st.text(max_size=12),
