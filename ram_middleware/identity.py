@@ -131,6 +131,10 @@ MFA_BOUND = "mfa_bound"
 was checked, or "" when none was."""
 
 
+# Read for every audit event: a table built once rather than a dict literal built on each read.
+_PRINCIPAL_TYPES = {"root": "Account", "user": "SubUser", "assumed-role": "AssumedRoleUser"}
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling, once authenticated.
@@ -159,7 +163,7 @@ class Principal:
     @property
     def principal_type(self) -> str:
         """The AuthPrincipalType Alibaba Cloud reports: Account, SubUser or AssumedRoleUser."""
-        return {"root": "Account", "user": "SubUser", "assumed-role": "AssumedRoleUser"}[self.kind]
+        return _PRINCIPAL_TYPES[self.kind]
 
 
 @dataclass(frozen=True, slots=True)

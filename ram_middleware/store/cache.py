@@ -169,6 +169,8 @@ def root_principal(account_id: str) -> Principal:
 
 _CLOSE_WAIT = 10.0  # seconds close() waits for a background last-used write
 _moment = functools.lru_cache(maxsize=4096)(datetime.fromisoformat)  # an STS token's issue time, per request
+# A principal, its policy-set cache key and its credential re-check (None: nothing to re-check).
+_Plan = tuple[Principal, tuple[object, ...], Callable[[Principal], None] | None]
 _CONSISTENT_TRIES = 50  # snapshot swaps tolerated within one policy lookup before giving up (503)
 
 
@@ -192,6 +194,7 @@ class Directory(forks.LockOwner):
         self._own_lock()
         self._snap = _Snapshot(store.change_counter(), max_entries)
         self._epoch = 0  # how many rewinds the store has reported (see the module docstring)
+        self._plans: dict[int, _Plan] = {}  # id(principal) -> its _Plan (see _plan)
         self._checked_at = monotonic()
         self._compiled: _Lru[str, CompiledPolicy] = _Lru(4 * max_entries)
         self._pending: dict[str, datetime] = {}
@@ -379,10 +382,10 @@ class Directory(forks.LockOwner):
         """
         if principal.kind == "root":
             return PolicySet([_OWNER])
-        # Every session of a role shares the role's set: key by RoleId, not by the per-session principal id.
-        identity = principal.principal_id if principal.kind == "user" else principal.extra.get("role_id")
-        key = ("policies", principal.kind, principal.account_id, principal.name.lower(), identity)
-        check = self._credential_check(principal)
+        plan = self._plans.get(id(principal))
+        if plan is None or plan[0] is not principal:
+            plan = self._plan(principal)
+        _, key, check = plan
         if check is None:
             return self._policy_set_at(key, principal)
         for _ in range(_CONSISTENT_TRIES):
@@ -396,6 +399,18 @@ class Directory(forks.LockOwner):
             if self._snap is snap:
                 return found
         raise errors.ServiceUnavailable("The identity store kept changing during the decision; try again.")
+
+    def _plan(self, principal: Principal) -> _Plan:
+        """The cache key of ``principal``'s policy set and how to re-check its credential: worked out once
+        per principal object (authenticated principals are cached, so they recur)."""
+        # Every session of a role shares the role's set: key by RoleId, not by the per-session principal id.
+        identity = principal.principal_id if principal.kind == "user" else principal.extra.get("role_id")
+        key = ("policies", principal.kind, principal.account_id, principal.name.lower(), identity)
+        plan = (principal, key, self._credential_check(principal))
+        if len(self._plans) >= self._max_entries:
+            self._plans.clear()
+        self._plans[id(principal)] = plan  # holding the principal keeps its id from being reused
+        return plan
 
     def _credential_check(self, principal: Principal) -> Callable[[Principal], None] | None:
         """How to re-check the credential ``principal`` authenticated with (None: nothing to re-check)."""

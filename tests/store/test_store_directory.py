@@ -106,6 +106,27 @@ def test_a_deleted_users_key_stops_resolving(svc: RamService, company: dict[str,
     assert _allowed(directory, acct, "alice", OSS_GET)
 
 
+def test_a_key_principal_already_decided_for_is_still_refused_once_its_key_is_void(
+    svc: RamService, company: dict[str, str]
+) -> None:
+    # The policy-set key and credential re-check of a principal are worked out once per principal object;
+    # the re-check itself must still run on every lookup.
+    acct, directory = company["acct"], svc.directory
+    key = directory.signing_key(company["key"])
+    assert key is not None
+    principal = replace(key.principal, auth_method="rpc-v1", access_key_id=company["key"])
+    for _ in range(3):
+        assert directory.policy_set(principal).decide(make_request(*OSS_GET, {})).allowed
+    svc.update_access_key(acct, company["key"], "Inactive")
+    with expect_code("InvalidAccessKeyId.Inactive"):
+        directory.policy_set(principal)
+    svc.update_access_key(acct, company["key"], "Active")
+    assert directory.policy_set(principal).decide(make_request(*OSS_GET, {})).allowed
+    svc.delete_access_key(acct, company["key"], user_name="alice")
+    with expect_code("InvalidAccessKeyId.NotFound"):
+        directory.policy_set(principal)
+
+
 def test_snapshot_reuses_compiled_policy_sets_until_a_change(
     svc: RamService, company: dict[str, str]
 ) -> None:
