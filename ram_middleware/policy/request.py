@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import cast
 
 from ram_middleware.arn import normalize_resource
+from ram_middleware.facts import TextMemo
 from ram_middleware.policy.values import number_text
 
 __all__ = ["Request", "context_value", "make_request"]
@@ -48,7 +48,7 @@ def context_value(value: object) -> ContextValue | None:
     return _scalar_text(value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Request:
     """What is asked: ``action`` on ``resource`` with condition ``context``.
 
@@ -64,30 +64,42 @@ class Request:
     resource_key: str = field(init=False, repr=False, compare=False)  # resource in matching form
     resource_is_ram: bool = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    # Written out rather than generated: one is built per decision, and the generated __init__ of a frozen
+    # dataclass plus a __post_init__ set each field through a lookup of its own.
+    def __init__(self, action: str, resource: str, context: Mapping[str, str | Sequence[str]]) -> None:
         normalized: dict[str, str | Sequence[str]] = {}
-        for key, value in self.context.items():
+        lower = _lower_key
+        for key, value in context.items():
             if value.__class__ is str:  # the usual case: already text
-                normalized[key.lower()] = value
+                normalized[lower(key)] = value
                 continue
             text = context_value(value)
             if text is not None:
-                normalized[key.lower()] = text
-        action_key = self.action.lower()
-        resource_key, is_ram = _normalized_resource(self.resource)
+                normalized[lower(key)] = text
+        action_key, service = _action_keys(action)
+        resource_key, is_ram = _normalized_resource(resource)
         setter = object.__setattr__
+        setter(self, "action", action)
+        setter(self, "resource", resource)
         setter(self, "context", normalized)
         setter(self, "action_key", action_key)
-        setter(self, "service", action_key.partition(":")[0])
+        setter(self, "service", service)
         setter(self, "resource_key", resource_key)
         setter(self, "resource_is_ram", is_ram)
 
 
-# Resources recur (the same object, the same route); normalising one is a few string operations.
+def _action_key(action: str) -> tuple[str, str]:
+    lowered = action.lower()
+    return lowered, lowered.partition(":")[0]
+
+
+# Context keys, actions and resources recur from request to request (the same keys, the same routes).
+_lower_key = TextMemo(str.lower).read
+_action_keys = TextMemo(_action_key).read
 _normalized_resource = lru_cache(maxsize=4096)(normalize_resource)
 
 
 def make_request(action: str, resource: str, context: Mapping[str, object] | None = None) -> Request:
     """Build a :class:`Request`; context keys are lower-cased, bools and numbers become text."""
-    # Request.__post_init__ turns the values into text, so any supported object may come in here.
-    return Request(action, resource, cast("Mapping[str, str | Sequence[str]]", context or {}))
+    # Request.__init__ turns the values into text, so any supported object may come in here.
+    return Request(action, resource, context or {})  # type: ignore[arg-type]

@@ -452,3 +452,22 @@ PLAIN_JSON = st.recursive(
 def test_json_text_is_the_compact_encoding(data: Any) -> None:
     # parse_policy writes sources without numbers with the C encoder: both must give the same text
     assert json_text(data) == json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+_CONTEXT_KEYS = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=70)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.text(max_size=70), _CONTEXT_KEYS, st.text(max_size=8)), min_size=1, max_size=8))
+def test_a_request_derives_its_keys_from_its_own_text_whatever_came_before(
+    rounds: list[tuple[str, str, str]],
+) -> None:
+    # Lower-cased actions and context keys are remembered across requests: each request must still get
+    # exactly its own, in any order and case (and for texts too long to be remembered).
+    for action, key, value in rounds + rounds[::-1]:
+        request = make_request(action, "acs:oss:*:1:bucket/a", {key: value, key.upper(): True})
+        assert request.action == action
+        assert request.action_key == action.lower()
+        assert request.service == action.lower().partition(":")[0]
+        expected = {key.lower(): value, key.upper().lower(): "true"}
+        assert request.context == expected
