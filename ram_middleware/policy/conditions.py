@@ -144,7 +144,10 @@ def _in_network(values: tuple[Any, ...]) -> Match:
 
     def match(address: tuple[int, int]) -> bool:
         version, number = address
-        return any(v == version and number & mask == net for v, net, mask in networks)
+        for network_version, network, mask in networks:  # a loop: no generator per decision
+            if network_version == version and number & mask == network:
+                return True
+        return False
 
     return match
 

@@ -471,3 +471,53 @@ def test_a_request_derives_its_keys_from_its_own_text_whatever_came_before(
         assert request.service == action.lower().partition(":")[0]
         expected = {key.lower(): value, key.upper().lower(): "true"}
         assert request.context == expected
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["Resource", "NotResource"]),
+    st.lists(st.sampled_from(RESOURCES), min_size=1, max_size=3),
+    st.sampled_from([*REQ_RESOURCES, "ACS:OSS:cn-hangzhou:1:Bucket", "acs:ram::1:USER/Bob"]),
+)
+def test_statement_resource_match_is_any_pattern_flipped_by_not_resource(
+    element: str, patterns: list[str], resource: str
+) -> None:
+    document = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", element: patterns}]}
+    statement = parse_policy(document).statements[0]
+    request = make_request("oss:GetObject", resource)
+    hit = any(p.matches(request.resource_key, request.resource_is_ram) for p in statement.resources)
+    assert statement.matches_resource(request.resource_key, request.resource_is_ram) == (
+        hit != (element == "NotResource")
+    )
+
+
+_V4_NETWORKS = st.builds(
+    lambda address, length: str(ipaddress.ip_network((address, length), strict=False)),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 32),
+)
+_V6_NETWORKS = st.builds(  # inside 2000::/3: no IPv6 network spelling of IPv4 (mapped) space
+    lambda address, length: str(ipaddress.ip_network((address, length), strict=False)),
+    st.integers(2**125, 2**126 - 1),
+    st.integers(3, 128),
+)
+
+
+@SETTINGS
+@given(
+    st.lists(st.one_of(_V4_NETWORKS, _V6_NETWORKS), min_size=1, max_size=4),
+    st.one_of(*(st.ip_addresses(network=n) for n in ("0.0.0.0/0", "2000::/3", "::ffff:0:0/96"))),
+)
+def test_ip_address_condition_agrees_with_the_ipaddress_module(networks: list[str], address: Any) -> None:
+    document = {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*",
+             "Condition": {"IpAddress": {"acs:SourceIp": networks}}}
+        ],
+    }  # fmt: skip
+    statement = parse_policy(document).statements[0]
+    request = make_request("oss:GetObject", "*", {"acs:SourceIp": str(address)})
+    mapped = address.ipv4_mapped if address.version == 6 and address.ipv4_mapped else address
+    expected = any(mapped in ipaddress.ip_network(network) for network in networks)
+    assert (statement.failed_condition(request.context) is None) == expected
