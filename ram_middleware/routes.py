@@ -94,10 +94,15 @@ def path_texts(values: Mapping[str, object] | None) -> dict[str, str]:
     UUIDs as ``str()`` gives them (what the endpoint holds); anything else (a custom converter's list) has
     no single text a resource could name, and checked as its repr it would match no Deny written for the
     resource, so it becomes an :class:`OpaqueValue` that a template naming it refuses."""
-    return {
-        name: str(value) if isinstance(value, _TEXT_TYPES) else OpaqueValue(type(value).__name__)
-        for name, value in (values or {}).items()
-    }
+    texts: dict[str, str] = {}
+    if not values:
+        return texts
+    for name, value in values.items():  # a loop, and text kept as is: this runs on every routed request
+        if value.__class__ is str:
+            texts[name] = value
+        else:
+            texts[name] = str(value) if isinstance(value, _TEXT_TYPES) else OpaqueValue(type(value).__name__)
+    return texts
 
 
 _TEXT_TYPES = (str, int, float, uuid.UUID)  # a tuple built once: ``str | int …`` is built at each use

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -14,11 +16,13 @@ from ram_middleware.routes import (
     PUBLIC,
     InvalidAction,
     InvalidVersion,
+    OpaqueValue,
     ResourceTemplate,
     RouteRule,
     RouteTable,
     RpcApi,
     declared_rule,
+    path_texts,
     public,
     route_rule,
 )
@@ -298,3 +302,17 @@ def test_decorators_declare_without_wrapping() -> None:
 
     assert declared_rule(Reader, "HEAD") == RouteRule("ecs:DescribeInstances")  # HEAD is served by get()
     assert declared_rule(OwnHead, "HEAD") == RouteRule("ecs:DescribeInstanceStatus")
+
+
+class _Name(str):
+    """A framework's own str subclass (as a converter may return)."""
+
+
+def test_path_texts_are_what_the_endpoint_holds_as_plain_text() -> None:
+    ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    values = {"key": "a/b.txt", "n": 7, "x": 1.5, "id": ident, "name": _Name("bob"), "parts": ["a"]}
+    texts = path_texts(values)
+    assert texts == {"key": "a/b.txt", "n": "7", "x": "1.5", "id": str(ident), "name": "bob", "parts": "list"}
+    assert type(texts["name"]) is str  # a subclass could carry behaviour the template would then trust
+    assert isinstance(texts["parts"], OpaqueValue)  # a template naming it refuses the request
+    assert path_texts(None) == {} and path_texts({}) == {}
