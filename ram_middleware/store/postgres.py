@@ -12,7 +12,8 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   :class:`errors.StoreBusy`.
 * **Reads** are ``REPEATABLE READ READ ONLY`` transactions: one consistent snapshot per ``read()``.
 * **Migrations** run on open under a transaction-scoped advisory lock keyed by the schema, so instances
-  starting together migrate once.
+  starting together migrate once. The open is bounded like a write: the lock is waited for up to
+  ``busy_budget``, and a server that stops answering is cut ``busy_budget`` + ``read_timeout`` + 1 s in.
 * **Change propagation**: announced writes ``pg_notify`` the new change counter; a
   :class:`~.pg_listen.ChangeListener` thread delivers other instances' changes to :meth:`subscribe`
   callbacks within milliseconds (see that module for why LISTEN/NOTIFY and how a lost connection is
@@ -319,25 +320,42 @@ class PostgresStore(SqlStore):
             raise _classify(exc) from exc
 
     def _migrate(self) -> str:
-        """Apply missing migrations on a direct connection (a bad URL fails here, at once)."""
+        """Apply missing migrations on a direct connection (a bad URL fails here, at once).
+
+        Bounded like a write transaction, so that an instance never hangs as it starts: the wait for the
+        migration lock (another instance migrating, or one frozen while it held the lock) and every other
+        lock ends after ``busy_budget`` (:class:`errors.StoreBusy`), and the whole migration, for a server
+        that stops answering, ``busy_budget`` + ``read_timeout`` + 1 s after it began
+        (:class:`errors.ServiceUnavailable`)."""
         try:
             conn = self._direct_connection()
         except psycopg.Error as exc:
             # libpq's first line names the cause (host, database, user) and never the password.
             reason = str(exc).strip().splitlines()[0][:240] if str(exc).strip() else type(exc).__name__
             raise errors.ServiceUnavailable(f"Cannot open the PostgreSQL store: {reason}") from exc
-        with conn:
+        lock_ms = max(1, round(self._busy_budget * 1000))
+        with conn, cut_after(conn, self._busy_budget + self._read_timeout + 1.0) as cut:
             try:
                 schema = str(_first(conn.execute("SELECT current_schema()").fetchone()) or "")
                 if not schema:
                     raise StoreFailure("The PostgreSQL connection has no current schema (check search_path).")
-                conn.execute("BEGIN")
+                conn.execute(f"BEGIN; SET LOCAL lock_timeout = {lock_ms}")
                 lock_key = zlib.crc32(schema.encode()) - 2**31
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_ADVISORY_CLASS, lock_key))
                 SqlRepository(conn, POSTGRES).migrate()
                 conn.execute("COMMIT")
             except psycopg.Error as exc:
                 _rollback(conn)
+                if cut.fired:
+                    raise errors.ServiceUnavailable(
+                        f"Cannot open the PostgreSQL store: it did not answer within {cut.seconds:g} s."
+                    ) from exc
+                if isinstance(exc, psycopg.errors.LockNotAvailable):
+                    budget = self._busy_budget
+                    raise errors.StoreBusy(
+                        f"Cannot open the PostgreSQL store: its schema stayed locked for {budget:g} s "
+                        "(another instance migrating it, or another session's transaction)."
+                    ) from exc
                 raise _classify(exc) from exc
             except BaseException:
                 _rollback(conn)

@@ -8,6 +8,7 @@ import contextlib
 import math
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -296,6 +297,65 @@ def test_a_schema_newer_than_the_code_is_refused(url: str) -> None:
     with pytest.raises(errors.ServiceUnavailable) as caught:
         open_store(url, master_keys=[KEY])
     assert caught.value.code == "ServiceUnavailable.Store"
+
+
+def _open_in_thread(url: str, **options: object) -> tuple[threading.Thread, list[object]]:
+    """open_store on a daemon thread (so that a hang cannot hang the suite); its store or error lands in
+    the list."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(open_store(url, master_keys=[KEY], **options))  # type: ignore[arg-type]
+        except BaseException as exc:
+            outcome.append(exc)
+
+    opener = threading.Thread(target=run, daemon=True)
+    opener.start()
+    return opener, outcome
+
+
+def _migration_lock(conn: psycopg.Connection[tuple[object, ...]], url: str) -> None:
+    """Take, in ``conn``'s open transaction, the lock an instance migrating ``url``'s schema holds."""
+    schema = url.rsplit("%3D", 1)[1]
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x52414D, zlib.crc32(schema.encode()) - 2**31))
+
+
+def test_an_instance_starting_while_another_holds_the_migration_lock_gives_up_after_the_budget(
+    url: str,
+) -> None:
+    # Another instance stuck mid-migration (frozen, its session still open) must not hang every start after.
+    with psycopg.connect(split_store_options(url)[0]) as holder:
+        _migration_lock(holder, url)
+        started = time.monotonic()
+        opener, outcome = _open_in_thread(url, busy_budget=1)
+        opener.join(10)
+        assert outcome, "opening the store hung on the migration lock"
+        assert isinstance(outcome[0], errors.StoreBusy), outcome
+        assert "locked" in outcome[0].message and time.monotonic() - started < 3
+    with contextlib.closing(open_store(url, master_keys=[KEY], busy_budget=1)) as store:
+        assert store.schema_version() == 1  # once the lock is free, the next start migrates
+
+
+def test_an_instance_whose_server_stops_answering_while_it_migrates_gives_up(url: str) -> None:
+    conninfo = split_store_options(url)[0]
+    with StallProxy(("127.0.0.1", 5432)) as proxy, psycopg.connect(conninfo) as holder:
+        _migration_lock(holder, url)  # holds the opener in its migration until the link is stalled
+        through = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}", 1)
+        started = time.monotonic()
+        opener, outcome = _open_in_thread(through + "&ram_read_timeout=0.5", busy_budget=1)
+        deadline = time.monotonic() + 5
+        while not holder.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 5390669 AND NOT granted"
+        ).fetchone():
+            assert time.monotonic() < deadline and opener.is_alive(), outcome
+            time.sleep(0.02)
+        proxy.stall()  # the server's answer (the lock's timeout) never reaches the opener
+        opener.join(10)
+        assert outcome, "opening the store hung on a server that stopped answering"
+        assert isinstance(outcome[0], errors.ServiceUnavailable), outcome
+        assert "did not answer within 2.5 s" in outcome[0].message
+        assert time.monotonic() - started < 5
 
 
 def test_a_held_writer_lock_ends_in_store_busy_after_the_budget(url: str) -> None:
