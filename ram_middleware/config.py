@@ -187,6 +187,16 @@ class Ram:
         local_store = _local_store(self.store.url)
         return not (isinstance(self.guard, MemoryGuard) and local_store)
 
+    def flush(self) -> None:
+        """Write the audit events and AccessKey last-used dates still pending; the runtime stays open.
+
+        ASGI adapters call it as the server's lifespan ends: uvicorn, having shut down on SIGTERM, raises
+        the signal again, and the process then dies without running ``atexit``."""
+        flush_audit = getattr(self.authorizer.audit, "flush", None)
+        if callable(flush_audit):
+            flush_audit()
+        self.directory.flush()
+
     def close(self) -> None:
         """Flush batched bookkeeping and audit events, and release the store."""
         audit = self.authorizer.audit

@@ -1,7 +1,8 @@
 """Pure ASGI middleware: every HTTP request (and websocket handshake) passes the authorizer first.
 
 Shape after starlette's ``AuthenticationMiddleware`` (STYLE.md §9): a plain class, ``lifespan`` and other
-scope types pass straight through, a refusal is answered once (an Alibaba-style JSON error for HTTP, and
+scope types pass straight through (but the lifespan's end first writes the runtime's pending audit events
+and last-used dates), a refusal is answered once (an Alibaba-style JSON error for HTTP, and
 for a websocket handshake too where the server offers the ``websocket.http.response`` extension, else a
 ``websocket.close`` with code 1008, which servers answer with a bare 403), and results travel downstream
 in the scope:
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -58,6 +60,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RuleResolver = Callable[[Scope], "RouteMatch | None"]
+
+log = logging.getLogger(__name__)
 
 _HTTP_1 = ("1.0", "1.1")
 _POLICY_VIOLATION = 1008
@@ -128,6 +132,7 @@ class RAMMiddleware:
             raise ValueError("body_timeout must be a positive number of seconds, or None")
         self.app = app
         runtime = ram if ram is not None else runtime_from_env()
+        self._runtime = runtime
         self.authorizer = runtime.authorizer
         self.offload = runtime.blocking if offload is None else offload
         self.websockets = websockets
@@ -140,6 +145,8 @@ class RAMMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and not (kind == "websocket" and self.websockets):
+            if kind == "lifespan":
+                send = self._flushing_at_shutdown(send)
             await self.app(scope, receive, send)
             return
         try:
@@ -168,6 +175,24 @@ class RAMMiddleware:
         self._mark(scope, outcome)
         scope["ram.rule"] = rule
         await self.app(scope, receive, send)
+
+    def _flushing_at_shutdown(self, send: Send) -> Send:
+        """``send`` for the lifespan: before the app reports its shutdown done, the runtime's pending audit
+        events and last-used dates are written. uvicorn, after a graceful shutdown on SIGTERM, raises the
+        signal again, so the process dies without ``atexit``: this is the last moment to write them."""
+        flush = getattr(self._runtime, "flush", None)
+        if not callable(flush):
+            return send
+
+        async def sending(message: Message) -> None:
+            if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                try:
+                    await _in_thread(flush)  # a store write may wait on the database: off the loop
+                except Exception:
+                    log.error("pending audit events or last-used dates unwritten at shutdown", exc_info=True)
+            await send(message)
+
+        return sending
 
     def resolve(self, scope: Scope) -> RouteMatch | None:
         """The rule for this request: the route table, then the resolver, then the catch-all rule. A
@@ -291,6 +316,18 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+async def _in_thread(call: Callable[[], object]) -> None:
+    """Run ``call`` on a worker thread: the loop's executor under asyncio, anyio's hop otherwise."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio (trio under anyio)
+        from anyio import to_thread
+
+        await to_thread.run_sync(call)
+        return
+    await loop.run_in_executor(None, call)
 
 
 def _needs_body(scope: Scope) -> bool:
