@@ -24,10 +24,11 @@ Invalidation:
 
 AccessKey last-used dates are *batched*: :meth:`Directory.note_key_used` records them in memory, and they
 are written in one transaction at most every ``flush_interval`` seconds (default 60) by a short-lived
-background thread, on :meth:`flush` and on :meth:`close` — never one write per request, and never on the
-thread of the request that happens to find the interval passed (it may be an event loop). That write is
-bookkeeping (``announce=False``): it drops no snapshot anywhere. A crash loses at most ``flush_interval``
-seconds of last-used dates.
+background thread, on :meth:`flush`, on :meth:`close` and at the process's exit (a WSGI server's worker
+stopping on a signal it handles: nothing closes the runtime there) — never one write per request, and
+never on the thread of the request that happens to find the interval passed (it may be an event loop).
+That write is bookkeeping (``announce=False``): it drops no snapshot anywhere. A crash loses at most
+``flush_interval`` seconds of last-used dates.
 
 Memory is bounded: each cache is an LRU of at most ``max_entries`` (unknown AccessKeyIds are cached as
 misses too, and an attacker can send arbitrarily many of those).
@@ -35,11 +36,13 @@ misses too, and an attacker can send arbitrarily many of those).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -174,6 +177,19 @@ _Plan = tuple[Principal, tuple[object, ...], Callable[[Principal], None] | None]
 _CONSISTENT_TRIES = 50  # snapshot swaps tolerated within one policy lookup before giving up (503)
 
 
+_open_directories: weakref.WeakSet[Directory] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write the last-used dates every Directory not closed still holds, as the process exits."""
+    for directory in list(_open_directories):
+        try:
+            directory.flush()
+        except Exception:  # one store's failure must not keep the others' dates from being written
+            log.warning("Could not record AccessKey last-used dates at exit.", exc_info=True)
+
+
 class Directory(forks.LockOwner):
     """Read-mostly view of the store for the request path; see the module docstring for invalidation."""
 
@@ -202,6 +218,7 @@ class Directory(forks.LockOwner):
         self._flusher: threading.Thread | None = None
         self._flusher_pid = 0
         self._unsubscribe = store.subscribe(self._on_change, on_rewind=self._on_rewind)
+        _open_directories.add(self)
 
     @property
     def cached_entries(self) -> int:
@@ -548,5 +565,6 @@ class Directory(forks.LockOwner):
         flusher = self._flusher
         if flusher is not None and self._flusher_pid == os.getpid():
             flusher.join(timeout=_CLOSE_WAIT)  # a store that hangs must not hang the shutdown too
+        _open_directories.discard(self)
         self.flush()
         self._unsubscribe()

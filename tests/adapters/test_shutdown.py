@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -22,24 +25,25 @@ from tests.scaleout.servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_uvicorn_stopped_by_a_signal_writes_the_audit_events_and_last_used_dates_of_answered_requests(
-    tmp_path: Path, stop: signal.Signals, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _serve_one_request_and_stop(
+    tmp_path: Path, app: list[str], stop: signal.Signals
+) -> tuple[str, str, list[dict[str, object]], str]:
+    """Serve the example app ``app`` (argv after the port) in a server process of its own, answer one signed
+    request, stop the server with ``stop``: (account, AccessKeyId, audit events, the server's stderr)."""
     url = f"sqlite:///{tmp_path}/ram.db"
     store = open_store(url)
     try:
-        account, key_id, secret = seed(RamService(store))
+        with contextlib.redirect_stdout(io.StringIO()):  # seed prints the secret
+            account, key_id, secret = seed(RamService(store))
     finally:
         store.close()
-    capsys.readouterr()  # seed prints the secret
     audit = tmp_path / "audit.log"
     env = {name: value for name, value in os.environ.items() if not name.upper().endswith("_PROXY")}
     # A long write-behind interval: the event is surely still pending when the signal comes.
     env.update(RAM_STORE_URL=url, RAM_AUDIT=str(audit), RAM_AUDIT_FLUSH_INTERVAL="30", PYTHONPATH=str(ROOT))
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "examples.starlette_app.app:app", "--port", str(port)],
+        [sys.executable, "-m", *(part.format(port=port) for part in app)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -53,7 +57,7 @@ def test_a_uvicorn_stopped_by_a_signal_writes_the_audit_events_and_last_used_dat
                 httpx.get(f"http://127.0.0.1:{port}/", timeout=1, trust_env=False)
                 break
             except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "uvicorn did not come up"
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not come up"
                 time.sleep(0.05)
         answered = httpx.get(
             f"http://127.0.0.1:{port}/notes/n1", auth=RamAuth(key_id, secret), timeout=5, trust_env=False
@@ -66,13 +70,37 @@ def test_a_uvicorn_stopped_by_a_signal_writes_the_audit_events_and_last_used_dat
             server.kill()
             server.wait()
     assert server.stderr is not None
-    assert "Application shutdown complete." in server.stderr.read()
     events = [json.loads(line) for line in audit.read_text().splitlines()]
-    recorded = [(event["access_key_id"], event["decision"], event["path"]) for event in events]
-    assert recorded == [(key_id, "Allow", "/notes/n1")]
-    store = open_store(url)
+    return account, key_id, events, server.stderr.read()
+
+
+def _last_used(tmp_path: Path, account: str) -> datetime | None:
+    store = open_store(f"sqlite:///{tmp_path}/ram.db")
     try:
         (key,) = RamService(store).list_access_keys(account, "reader")
-        assert key.last_used_date is not None
+        return key.last_used_date
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_uvicorn_stopped_by_a_signal_writes_the_audit_events_and_last_used_dates_of_answered_requests(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    uvicorn = ["uvicorn", "examples.starlette_app.app:app", "--port", "{port}"]
+    account, key_id, events, log = _serve_one_request_and_stop(tmp_path, uvicorn, stop)
+    assert "Application shutdown complete." in log
+    recorded = [(event["access_key_id"], event["decision"], event["path"]) for event in events]
+    assert recorded == [(key_id, "Allow", "/notes/n1")]
+    assert _last_used(tmp_path, account) is not None
+
+
+def test_a_wsgi_server_that_exits_on_a_signal_writes_the_last_used_dates_of_answered_requests(
+    tmp_path: Path,
+) -> None:
+    # waitress leaves on SIGINT through the interpreter's exit, as a gunicorn worker does on SIGTERM: nothing
+    # closes the runtime of a WSGI app, so the exit is the last moment to write what is pending.
+    waitress = ["waitress", "--listen=127.0.0.1:{port}", "examples.flask_app.app:app"]
+    account, key_id, events, _ = _serve_one_request_and_stop(tmp_path, waitress, signal.SIGINT)
+    assert [(event["access_key_id"], event["decision"]) for event in events] == [(key_id, "Allow")]
+    assert _last_used(tmp_path, account) is not None
