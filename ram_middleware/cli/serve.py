@@ -6,6 +6,7 @@ Exit statuses of ``ram init``: 0 created; 3 the store already holds an account (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -154,7 +155,10 @@ def serve(
         # call instead, without any of them.
         access_log=False,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn shuts down gracefully on SIGINT (Ctrl-C), then raises it again: the stop asked for, not a
+    # failure to report ("Aborted!", exit status 1). uvicorn's own command exits 0 here too.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 def _check_tls(cert: str, key: str) -> None:

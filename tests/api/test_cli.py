@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -97,18 +98,22 @@ def served(tmp_path: Path) -> tuple[str, Key, subprocess.Popen[str]]:
     return f"127.0.0.1:{found.group(1)}", Key(created["AccessKeyId"], created["AccessKeySecret"]), process
 
 
+def _wait_until_up(endpoint: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(f"http://{endpoint}/healthz", timeout=1, trust_env=False).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline and process.poll() is None, "ram serve did not come up"
+        time.sleep(0.05)
+
+
 def test_ram_serve_runs_the_control_plane(served: tuple[str, Key, subprocess.Popen[str]]) -> None:
     endpoint, admin, process = served
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"http://{endpoint}/healthz", timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "ram serve did not come up"
-            time.sleep(0.05)
+        _wait_until_up(endpoint, process)
         identity = core_call(endpoint, admin, STS_VERSION, "GetCallerIdentity")
         assert identity["Arn"].endswith(":user/admin") and identity["IdentityType"] == "RAMUser"
         body = (
@@ -150,3 +155,22 @@ def test_init_errors_are_code_and_message_in_the_chosen_style(tmp_path: Path, js
         else:
             assert result.stderr.startswith(f"Error: {code}") and result.stderr.count("\n") == 1
     assert "mysql://db/ram" in result.stderr  # the store that could not be opened is named
+
+
+def test_ram_serve_stopped_with_ctrl_c_shuts_down_cleanly(
+    served: tuple[str, Key, subprocess.Popen[str]],
+) -> None:
+    endpoint, _, process = served
+    try:
+        _wait_until_up(endpoint, process)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.stderr is not None
+    log = process.stderr.read()
+    assert "Application shutdown complete." in log
+    # A stop asked for is no failure: exit status 0 and no "Aborted!", as uvicorn's own command does.
+    assert (process.returncode, "Aborted!" in log) == (0, False)
