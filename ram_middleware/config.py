@@ -229,11 +229,25 @@ def build(config: RamConfig | None = None) -> Ram:
             "one could be replayed on another. Set RAM_GUARD_URL (e.g. redis://host:6379/0).",
         )
     store = open_store(config.store_url, master_keys=config.master_keys or None, production=config.production)
+    guard: Guard | None = None
     try:
         guard = open_guard(guard_url)
+        return _assemble(config, store, guard, oss_domains, oss_cnames)
     except BaseException:
+        # A start that fails past here (the audit file cannot be opened, the change feed is down) must not
+        # leave the store's pool, listener thread and connections behind, nor the guard's: build() may be
+        # tried again in the same process.
+        close_guard = getattr(guard, "close", None)
+        if callable(close_guard):
+            close_guard()
         store.close()
         raise
+
+
+def _assemble(
+    config: RamConfig, store: Store, guard: Guard, oss_domains: tuple[str, ...], oss_cnames: Mapping[str, str]
+) -> Ram:
+    """The layers over an open store and guard (see :func:`build`)."""
     directory = Directory(store)
     tokens = StsTokens(_token_keys(config), clock=config.clock)
     authenticator = Authenticator(

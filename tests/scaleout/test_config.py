@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from ram_middleware.config import RamConfig, build
@@ -11,6 +16,7 @@ from ram_middleware.guard_redis import RedisGuard
 from ram_middleware.store.postgres import PostgresStore
 from tests.scaleout.cluster import MASTER_KEY, TOKEN_KEY
 from tests.scaleout.servers import (
+    SHARED_PG,
     SHARED_REDIS,
     pg_schema_url,
     require_shared_postgres,
@@ -66,3 +72,31 @@ def test_token_keys_derive_from_the_master_key_for_a_postgres_store(urls: tuple[
         assert ram.tokens.verify(issued.access_key_id, issued.security_token).session_name == "s"
     finally:
         ram.close()
+
+
+def test_a_start_that_fails_after_opening_the_store_leaves_no_connection_or_thread_behind(
+    urls: tuple[str, str], tmp_path: Path
+) -> None:
+    store_url, guard_url = urls
+    schema = store_url.rsplit("%3D", 1)[1]
+    channel = "ram_changes_" + hashlib.sha256(schema.encode()).hexdigest()[:24]
+    config = RamConfig(
+        store_url=store_url,
+        guard_url=guard_url,
+        master_keys=(MASTER_KEY,),
+        audit=str(tmp_path / "no/audit.log"),
+    )
+    for _ in range(3):  # a process that retries its start, as an app factory under a supervisor may
+        with pytest.raises(FileNotFoundError):
+            build(config)
+    # The store's change listener (a thread, and a session named after its channel) is this test's alone.
+    assert not [thread.name for thread in threading.enumerate() if thread.name == f"ram-listen-{channel}"]
+    deadline = time.monotonic() + 5
+    with psycopg.connect(SHARED_PG, autocommit=True) as conn:
+        while True:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            (sessions,) = conn.execute(query, (f"ram-listen {channel}",)).fetchone() or (0,)
+            if sessions == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert sessions == 0, "each failed start left its change listener's session open"
