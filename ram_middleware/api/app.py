@@ -38,7 +38,6 @@ from .base import Backend
 from .plane import ControlPlane
 from .responses import Response, error_response, success_response
 from .routing import HEALTH_PATH, ControlPlaneRule, KeyOwner, control_plane_resolver
-from .self_service import SelfServicePolicies
 
 __all__ = ["CALL_BUDGET", "CONSOLE_PREFIX", "MAX_BODY", "ControlPlaneApp", "create_app"]
 
@@ -228,7 +227,7 @@ def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
     plane = ControlPlane(backend, host_id=runtime.config.host_id)
     authorizer = Authorizer(
         _SignedOnly(runtime.authenticator),
-        SelfServicePolicies(runtime.directory, runtime.service),
+        runtime.service.self_service,  # what `ram simulate` decides with too
         contexts=base.contexts,
         audit=base.audit,
         undeclared="authenticate",

@@ -3,9 +3,9 @@
 * ``/healthz`` is public.
 * ``/`` is covered by :class:`ControlPlaneRule` (``ram:<Action>``/``sts:AssumeRole`` on the entity's ARN),
   except GetCallerIdentity, which needs no policy: the rule answers None for it, so the authorizer only
-  authenticates it. (ChangePassword is decided like the rest; :mod:`.self_service` adds what the security
-  preference grants.) The rule reads the signed request (query, headers, and an RPC v1 form body), so these
-  calls work wherever v1 puts the parameters.
+  authenticates it. (ChangePassword is decided like the rest; :mod:`..service.self_service` adds what the
+  security preference grants.) The rule reads the signed request (query, headers, and an RPC v1 form
+  body), so these calls work wherever v1 puts the parameters.
 * Anything else is undeclared too: authenticated callers get 404, others 401.
 """
 

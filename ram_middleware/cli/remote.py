@@ -22,9 +22,11 @@ import httpx
 
 from .. import errors
 from ..client import RamAuth
-from ..identity import AttachTarget
+from ..credentials.preference import SecurityPreference
+from ..identity import AttachTarget, ram_arn
 from ..organisation.target import Api, NewPassword, plain_password
 from ..policy import AttachedPolicy, Decision, PolicySet, decide_with_session, make_request, parse_policy
+from ..service.self_service import with_preference_grant
 from .backend import NotSupportedHere, Subject
 
 __all__ = ["RAM_VERSION", "STS_VERSION", "RemoteBackend", "error_from_answer"]
@@ -451,8 +453,17 @@ class RemoteBackend:
     def simulate(
         self, subject: Subject, action: str, resource: str, context: Mapping[str, object]
     ) -> Decision:
-        """The decision computed here from the policies the API reports (same evaluator as the server)."""
+        """The decision computed here from the policies the API reports (same evaluator as the server),
+        with the security preference's grant of ``ram:ChangePassword`` as the server adds it for a user."""
         identity = PolicySet(self._attached_policies(subject))
+        if subject.kind == "user" and action.lower() == "ram:changepassword":
+            # Asked for only here, so other simulations need no ram:GetSecurityPreference.
+            user = self.get_user(subject.name)["UserName"]
+            answer = self.call("GetSecurityPreference").get("SecurityPreference") or {}
+            preference = SecurityPreference.from_api(answer)
+            identity = with_preference_grant(
+                identity, ram_arn(self.account_id, f"user/{user}"), user, preference
+            )
         session = None
         if subject.kind == "role" and subject.session_policy:
             compiled = parse_policy(subject.session_policy, kind="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 
 from .. import errors
 from ..identity import Principal
@@ -14,6 +15,7 @@ from .logon import LogonOps
 from .mfa import MFAOps
 from .policies import PolicyOps
 from .roles import RoleOps
+from .self_service import SelfServicePolicies
 from .users import UserOps
 
 __all__ = ["RamService"]
@@ -32,6 +34,12 @@ class RamService(UserOps, GroupOps, PolicyOps, AttachmentOps, KeyOps, RoleOps, M
     with a Password) ends the user's ``MaxLoginAttemps`` lock-out, whoever sets it: API, CLI or code.
     """
 
+    @cached_property
+    def self_service(self) -> SelfServicePolicies:
+        """The control plane's policy source over this service's directory (the security preference's
+        grant included), which :meth:`simulate` decides with."""
+        return SelfServicePolicies(self.directory, self)
+
     def simulate(
         self,
         account_id: str,
@@ -42,8 +50,10 @@ class RamService(UserOps, GroupOps, PolicyOps, AttachmentOps, KeyOps, RoleOps, M
     ) -> Decision:
         """The decision the request path would take for ``subject`` (a Principal or a user name).
 
-        Uses the directory's PolicySet; an assumed-role Principal's session policy is intersected as on
-        the request path. The root is always allowed.
+        Uses the control plane's policies (:attr:`self_service`: the directory's PolicySet plus what the
+        security preference grants, so ``ram:ChangePassword`` on the user's own ARN is decided as the RAM
+        API decides it); an assumed-role Principal's session policy is intersected as on the request path.
+        The root is always allowed.
         """
         if isinstance(subject, str):
             principal = self.directory.principal_for_user(account_id, subject)
@@ -52,7 +62,7 @@ class RamService(UserOps, GroupOps, PolicyOps, AttachmentOps, KeyOps, RoleOps, M
         else:
             principal = subject
         request = make_request(action, resource, context)
-        identity = self.directory.policy_set(principal)
+        identity = self.self_service.policy_set(principal)
         session = None
         if principal.kind == "assumed-role" and principal.session_policy:
             compiled = parse_policy(principal.session_policy, kind="session", stored=True)

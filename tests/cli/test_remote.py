@@ -158,6 +158,9 @@ def test_remote_simulate_matches_the_local_simulator(remote: Remote) -> None:
         ("D", "ecs:StopInstance", "acs:ecs:cn-hangzhou:${AccountId}:instance/i-1", "203.0.113.9", None),
         ("A", "ram:CreateUser", "acs:ram::${AccountId}:user/x", "203.0.113.9", None),
         ("app", "oss:PutObject", "acs:oss:*:${AccountId}:b/k", "203.0.113.9", None),
+        # The security preference's grant, as the control plane applies it (only to the user's own ARN).
+        ("C", "ram:ChangePassword", "acs:ram::${AccountId}:user/C", "203.0.113.9", None),
+        ("C", "ram:ChangePassword", "acs:ram::${AccountId}:user/D", "203.0.113.9", None),
     ]
     for user, action, resource, ip, when in cases:
         args = simulate_args(user, action, resource, ip=ip, when=when or "2024-06-05T12:00:00Z")
@@ -169,6 +172,9 @@ def test_remote_simulate_matches_the_local_simulator(remote: Remote) -> None:
         when="2024-06-04T10:00:00+08:00",
     )  # fmt: skip
     assert remote.json(*args)["Effect"] == "Allow"
+    own_password = remote.json(*simulate_args("C", "ram:ChangePassword", "acs:ram::${AccountId}:user/C"))
+    assert own_password["Effect"] == "Allow"
+    assert own_password["Policy"]["PolicyName"] == "AllowUserToChangePassword"
 
 
 def test_entities_keys_policies_and_roles_through_the_api(remote: Remote, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -180,3 +181,33 @@ def test_simulate_a_role_session_narrowed_by_a_session_policy(ram: Ram, tmp_path
         ).exit_code
         == 2
     )
+
+
+def test_simulate_decides_change_password_as_the_control_plane_does(ram: Ram, tmp_path: Path) -> None:
+    """The security preference's AllowUserToChangePassword lets a user with no policy change its own
+    password through the API; the simulator must say so, name the grant, and follow the preference."""
+    ram.ok("users", "create", "alice")
+    own = f"acs:ram::{ram.account_id}:user/alice"
+    allowed = ram.json(*simulate_args("alice", "ram:ChangePassword", own))
+    assert allowed["Effect"] == "Allow"
+    assert allowed["Policy"]["PolicyName"] == "AllowUserToChangePassword"
+    assert allowed["Policy"]["AttachedTo"] == "user alice"
+    assert allowed["Statement"] == {"Effect": "Allow", "Action": "ram:ChangePassword", "Resource": own}
+    # Only its own password, only that action.
+    other = f"acs:ram::{ram.account_id}:user/bob"
+    assert ram.json(*simulate_args("alice", "ram:ChangePassword", other))["Effect"] == "ImplicitDeny"
+    assert ram.json(*simulate_args("alice", "ram:GetUser", own))["Effect"] == "ImplicitDeny"
+    # An explicit Deny wins, as on the control plane.
+    deny = write_json(
+        tmp_path / "deny.json",
+        {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "ram:ChangePassword", "Resource": "*"}]},
+    )
+    ram.ok("policies", "create", "NoPasswordChange", "--document", deny)
+    ram.ok("policies", "attach", "NoPasswordChange", "--user", "alice", "--type", "Custom")
+    assert ram.json(*simulate_args("alice", "ram:ChangePassword", own))["Effect"] == "ExplicitDeny"
+    ram.ok("policies", "detach", "NoPasswordChange", "--user", "alice", "--type", "Custom")
+    # With the preference off the grant is gone.
+    ram.service.update_security_preference(
+        ram.account_id, lambda p: dataclasses.replace(p, allow_user_to_change_password=False)
+    )
+    assert ram.json(*simulate_args("alice", "ram:ChangePassword", own))["Effect"] == "ImplicitDeny"
