@@ -33,6 +33,7 @@ __all__ = [
     "Call",
     "CallerLookup",
     "Handler",
+    "Issued",
     "ResourceFn",
     "account_wide",
     "caller_itself",
@@ -76,21 +77,30 @@ class Call:
         return self.principal.account_id
 
 
-Handler = Callable[[Backend, Call], Mapping[str, Any]]
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What a handler returns when its call handed something out (AssumeRole's credentials): the response
+    body, and for the second audit event the line describing what was issued and the policy and statement
+    that allowed it. ``reason`` and ``policy`` must name no secret; unrecorded, the body is not sent."""
+
+    body: Mapping[str, Any]
+    reason: str
+    policy: str | None = None
+    statement: int | None = None
+
+
+Handler = Callable[[Backend, Call], "Mapping[str, Any] | Issued"]
 CallerLookup = Callable[[], "Principal | None"]
 ResourceFn = Callable[[Params, str, CallerLookup], str]
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One API action: its handler and how to name the resource it is authorized on. ``issued`` (when set)
-    describes what a successful call created, from its response body, for a second audit event; it must
-    name no secret."""
+    """One API action: its handler and how to name the resource it is authorized on."""
 
     name: str
     handler: Handler
     resource: ResourceFn
-    issued: Callable[[Mapping[str, Any]], str] | None = None
 
 
 def account_wide(params: Params, account_id: str, caller: CallerLookup) -> str:

@@ -25,7 +25,7 @@ from ..identity import Principal
 from ..policy import Decision
 from ..routes import InvalidAction, InvalidVersion
 from . import ram, sts
-from .base import Action, Backend, Call, CallerLookup
+from .base import Action, Backend, Call, CallerLookup, Issued
 from .params import Params
 from .responses import Response, error_response, success_response, wants_xml
 
@@ -136,8 +136,11 @@ class ControlPlane:
             return error_response(errors.ServiceUnavailable(), request_id, xml=xml, host_id=self.host_id)
         try:
             body = action.handler(self.backend, call)
-            if action.issued is not None:  # what was issued, and to whom; unrecorded, it is not handed out
-                self._audit(call, expected, "Allow", 200, action.issued(body))
+            if isinstance(body, Issued):  # what was issued, to whom, why; unrecorded, it is not handed out
+                self._audit(
+                    call, expected, "Allow", 200, body.reason, policy=body.policy, statement=body.statement
+                )
+                body = body.body
             return success_response(action.name, body, request_id, xml=xml)
         except errors.RAMError as exc:
             failure = exc
@@ -178,7 +181,7 @@ class ControlPlane:
 
     def _audit(
         self, call: Call, target: Target, decision: AuditDecision, status: int, reason: str,
-        code: str | None = None,
+        code: str | None = None, *, policy: str | None = None, statement: int | None = None,
     ) -> None:  # fmt: skip
         """Decisions taken here rather than in the middleware are audited too, in the same sink."""
         sink = self.backend.audit
@@ -201,6 +204,8 @@ class ControlPlane:
                 action=target[0],
                 resource=target[1],
                 code=code,
+                policy=policy,
+                statement=statement,
                 reason=reason,
             )
         )

@@ -14,7 +14,7 @@ from typing import Any
 from .. import errors
 from ..credentials.sts import assume_role, caller_identity, parse_role_arn
 from ..identity import ram_arn
-from .base import Action, Backend, Call, CallerLookup, account_wide
+from .base import Action, Backend, Call, CallerLookup, Issued, account_wide
 from .params import Params
 
 __all__ = ["ACTIONS", "PERMISSION_FREE", "role_arn"]
@@ -33,7 +33,7 @@ def role_arn(params: Params, account_id: str, caller: CallerLookup) -> str:
     return ram_arn(owner, f"role/{name.lower()}")
 
 
-def assume_role_handler(b: Backend, c: Call) -> Mapping[str, Any]:
+def assume_role_handler(b: Backend, c: Call) -> Issued:
     owner, name = _parse_role_arn(c.params)
     try:
         role = b.service.get_role(owner, name)
@@ -46,12 +46,16 @@ def assume_role_handler(b: Backend, c: Call) -> Mapping[str, Any]:
         raise errors.AuthorizationError(detail={"reason": "sts:AssumeRole was not authorized"})
     context = b.contexts.build(c.facts, c.principal)
     result = assume_role(c.principal, decision, role, c.params.raw(), b.tokens, context=context)
-    return result.to_api()
+    body = result.to_api()
+    trusted = result.trusted_by
+    policy = None if trusted is None or trusted.policy is None else trusted.policy.describe()
+    return Issued(body, issued_session(body), policy, None if trusted is None else trusted.statement_index)
 
 
 def issued_session(body: Mapping[str, Any]) -> str:
     """The audit line of an AssumeRole that succeeded: the session (its ARN names the RoleSessionName), its
-    temporary AccessKeyId and expiry — never its secret or SecurityToken."""
+    temporary AccessKeyId and expiry — never its secret or SecurityToken. The event also names the trust
+    policy's statement that trusted the caller (its policy and statement fields)."""
     credentials = body["Credentials"]
     return (
         f"Issued {body['AssumedRoleUser']['Arn']} with AccessKeyId {credentials['AccessKeyId']}, "
@@ -64,6 +68,6 @@ def get_caller_identity(b: Backend, c: Call) -> Mapping[str, Any]:
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("AssumeRole", assume_role_handler, role_arn, issued_session),
+    Action("AssumeRole", assume_role_handler, role_arn),
     Action("GetCallerIdentity", get_caller_identity, account_wide),
 )

@@ -459,12 +459,14 @@ def caller_identity(principal: Principal) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class AssumeRoleResult:
-    """The outcome of AssumeRole."""
+    """The outcome of AssumeRole. ``trusted_by``: the trust policy's decision (the statement that trusted
+    the caller), for the audit log; it is not part of the response."""
 
     credentials: IssuedCredentials
     assumed_role_arn: str
     assumed_role_id: str
     source_identity: str | None = None
+    trusted_by: Decision | None = None
 
     def to_api(self) -> dict[str, Any]:
         """The AssumeRole response body without RequestId."""
@@ -558,7 +560,8 @@ def _caller_arns(caller: Principal) -> list[str]:
 
 def _check_trust(
     caller: Principal, role: Role, p: _Params, context: Mapping[str, object], service: str | None
-) -> None:
+) -> Decision:
+    """The trust policy's Allow (its deciding statement); AuthorizationError when it does not trust."""
     denied = errors.AuthorizationError(detail={"reason": "the role's trust policy does not allow the caller"})
     try:
         trust = parse_policy(role.trust_policy, kind="trust", stored=True)
@@ -576,10 +579,12 @@ def _check_trust(
         service=service,
         context=ctx,
         role_arn=role.arn,
+        role_name=role.role_name,
     )
     if not verdict.allowed:
         detail = {"reason": verdict.reason, "role": role.arn, "effect": verdict.effect}
         raise errors.AuthorizationError(detail=detail)
+    return verdict
 
 
 def _source_identity(caller: Principal, requested: str | None) -> str | None:
@@ -629,7 +634,7 @@ def assume_role(
     if not decision.allowed:
         detail = {"reason": decision.reason, "role": role.arn, "effect": decision.effect}
         raise errors.AuthorizationError(detail=detail)
-    _check_trust(caller, role, p, context or {}, service)
+    trusted_by = _check_trust(caller, role, p, context or {}, service)
     source_identity = _source_identity(caller, p.source_identity)
     parent_expires = caller.extra.get(SESSION_EXPIRES) if caller.kind == "assumed-role" else None
     chain = _chain_below(caller)
@@ -647,4 +652,6 @@ def assume_role(
         chain=chain,
     )
     claims = credentials.claims
-    return AssumeRoleResult(credentials, claims.assumed_role_arn, claims.assumed_role_id, source_identity)
+    return AssumeRoleResult(
+        credentials, claims.assumed_role_arn, claims.assumed_role_id, source_identity, trusted_by
+    )

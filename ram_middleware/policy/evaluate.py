@@ -322,6 +322,7 @@ def evaluate_trust(
     context: Mapping[str, object],
     action: str = "sts:AssumeRole",
     role_arn: str | None = None,
+    role_name: str = "",
 ) -> Decision:
     """Does the role's trust policy let this caller assume it?
 
@@ -333,8 +334,9 @@ def evaluate_trust(
     ``NotResource`` (RAM's examples never do; the grammar allows it) applies only when that covers
     ``role_arn``, so ``"Resource": "acs:ram::…:role/other"`` or ``"NotResource": "*"`` grants nothing. Without
     ``role_arn`` such an Allow statement applies only with ``Resource: "*"``, and such a Deny always does.
+    The decision's policy is ``TrustPolicy`` attached to the role ``role_name`` (for audit events).
     """
-    attached = AttachedPolicy("TrustPolicy", "Trust", "", "role", "", trust)
+    attached = AttachedPolicy("TrustPolicy", "Trust", "", "role", role_name, trust)
     request = make_request(action, role_arn if role_arn is not None else "*", context)
     callers = {arn.lower() for arn in principal_arns}
     root = f"acs:ram::{account_id}:root".lower()

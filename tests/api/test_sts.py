@@ -184,6 +184,20 @@ def test_malformed_integers_are_bad_parameters_not_outages(live: Live, people: P
         ), items
 
 
+def test_the_issue_names_the_trust_statement_that_trusted_the_caller(live: Live, people: People) -> None:
+    """The trust policy's second statement trusts the deployer: the issuance event names statement 1."""
+    service, account = live.ram.service, live.account_id
+    statements = [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [live.arn("user/nobody")]}},
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [live.arn("user/deployer")]}},
+    ]
+    service.create_role(account, "SecondTrusts", json.dumps({"Version": "1", "Statement": statements}))
+    body = _assume(live, people.deployer, live.arn("role/secondtrusts"))
+    issued = [e for e in live.audit.events if e.request_id == body.request_id][-1]
+    assert issued.reason.startswith("Issued ")
+    assert (issued.policy, issued.statement) == ("trust policy TrustPolicy (role SecondTrusts)", 1)
+
+
 def test_a_trust_policy_refusal_is_audited_as_a_denial(live: Live, people: People) -> None:
     """The middleware allows sts:AssumeRole (the caller's own policy) and audits it; the trust policy then
     refuses. The audit must not leave "Allow" as the last word on that request."""
@@ -318,6 +332,8 @@ def test_an_issued_session_is_audited_by_name_without_its_secrets(live: Live, pe
     assert (issued.action, issued.resource) == ("sts:AssumeRole", people.auditor_arn)
     assert live.arn("assumed-role/RamAuditor/ci-job") in issued.reason
     assert body.credentials.access_key_id in issued.reason and body.credentials.expiration in issued.reason
+    # It names what trusted the caller: the role's trust policy and its statement.
+    assert (issued.policy, issued.statement) == ("trust policy TrustPolicy (role RamAuditor)", 0)
     for event in events:
         line = event.to_json()
         assert body.credentials.access_key_secret not in line and body.credentials.security_token not in line
