@@ -45,7 +45,7 @@ from .policy.document import parse_policy
 from .policy.evaluate import AttachedPolicy, Decision, PolicySet, decide_with_session
 from .policy.request import make_request
 from .request_scope import begin_request, end_request
-from .routes import HostValue, PathParams, Rule, UnsignedValue
+from .routes import AuthenticateOnly, HostValue, PathParams, Rule, UnsignedValue
 
 __all__ = [
     "Authenticating",
@@ -341,6 +341,10 @@ class Authorizer:
         target = rule.resolve(signed, path_params, principal.account_id)
         if target is None:
             return self._authenticated_only(facts, principal, request_id, now, _RULE_AUTHENTICATES)
+        if isinstance(target, AuthenticateOnly):  # named for the audit log, decided by the credential alone
+            return self._authenticated_only(
+                facts, principal, request_id, now, _RULE_AUTHENTICATES, target.action, target.resource
+            )
         action, resource = target
         trace.action, trace.resource = action, resource
         context = self.contexts.build(facts, principal, now)
@@ -436,10 +440,14 @@ class Authorizer:
         return Outcome(request_id, principal, error=self._render(facts, error, request_id)), event
 
     def _authenticated_only(
-        self, facts: RequestFacts, principal: Principal, request_id: str, now: datetime, reason: str
-    ) -> tuple[Outcome, AuditEvent]:
-        """Allowed on the credential alone: an Outcome without action or resource (none was evaluated)."""
-        event = self._event(facts, request_id, now, principal, "Allow", 200, reason=reason)
+        self, facts: RequestFacts, principal: Principal, request_id: str, now: datetime, reason: str,
+        action: str | None = None, resource: str | None = None,
+    ) -> tuple[Outcome, AuditEvent]:  # fmt: skip
+        """Allowed on the credential alone: an Outcome without action or resource (none was evaluated);
+        the audit event names the ``action`` and ``resource`` a rule gave (:class:`AuthenticateOnly`)."""
+        event = self._event(
+            facts, request_id, now, principal, "Allow", 200, action=action, resource=resource, reason=reason
+        )
         return Outcome(request_id, principal), event
 
     def _failure(

@@ -33,6 +33,7 @@ from .facts import RequestFacts
 
 __all__ = [
     "PUBLIC",
+    "AuthenticateOnly",
     "HostValue",
     "InvalidAction",
     "InvalidVersion",
@@ -124,6 +125,16 @@ class InvalidVersion(errors.RAMError):
     default_message = "Specified parameter Version is not valid."
 
 
+@dataclass(frozen=True, slots=True)
+class AuthenticateOnly:
+    """What :meth:`Rule.resolve` answers for a request that needs only a valid credential but has a name,
+    for its audit event (``sts:GetCallerIdentity``): no policy is evaluated. Not a tuple on purpose, so
+    code that knows only (action, resource) targets cannot mistake it for one it authorized."""
+
+    action: str
+    resource: str | None = None
+
+
 @runtime_checkable
 class Rule(Protocol):
     """What a route asks for. ``public`` routes skip authentication and authorization entirely."""
@@ -133,9 +144,10 @@ class Rule(Protocol):
 
     def resolve(
         self, facts: RequestFacts, path_params: PathParams, account_id: str
-    ) -> tuple[str, str] | None:
-        """(action, resource) for this request, the caller belonging to ``account_id``; None when what the
-        request turned out to be needs only a valid credential (no policy is evaluated)."""
+    ) -> tuple[str, str] | AuthenticateOnly | None:
+        """(action, resource) for this request, the caller belonging to ``account_id``; None (or an
+        :class:`AuthenticateOnly` naming it) when what the request turned out to be needs only a valid
+        credential (no policy is evaluated)."""
         ...
 
 

@@ -23,7 +23,7 @@ from ..context import format_time
 from ..facts import RequestFacts
 from ..identity import Principal
 from ..policy import Decision
-from ..routes import InvalidAction, InvalidVersion
+from ..routes import AuthenticateOnly, InvalidAction, InvalidVersion
 from . import ram, sts
 from .base import Action, Backend, Call, CallerLookup, Issued
 from .params import Params
@@ -102,13 +102,15 @@ class ControlPlane:
         self.backend = backend
         self.host_id = host_id
 
-    def target(self, facts: RequestFacts, account_id: str, caller: CallerLookup) -> Target | None:
-        """What this request must be authorized for, or None for a call no policy decides (GetCallerIdentity).
-        Errors for a malformed request are 4xx."""
+    def target(self, facts: RequestFacts, account_id: str, caller: CallerLookup) -> Target | AuthenticateOnly:
+        """What this request must be authorized for; for a call no policy decides (GetCallerIdentity), its
+        name for the audit event (:class:`AuthenticateOnly`). Errors for a malformed request are 4xx."""
         api, action = resolve_action(facts)
+        name = f"{api.service}:{action.name}"
+        resource = action.resource(Params(facts.params), account_id, caller)
         if action.name in api.permission_free:
-            return None
-        return f"{api.service}:{action.name}", action.resource(Params(facts.params), account_id, caller)
+            return AuthenticateOnly(name, resource)
+        return name, resource
 
     def handle(
         self,

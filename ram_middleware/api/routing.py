@@ -2,10 +2,11 @@
 
 * ``/healthz`` is public.
 * ``/`` is covered by :class:`ControlPlaneRule` (``ram:<Action>``/``sts:AssumeRole`` on the entity's ARN),
-  except GetCallerIdentity, which needs no policy: the rule answers None for it, so the authorizer only
-  authenticates it. (ChangePassword is decided like the rest; :mod:`..service.self_service` adds what the
-  security preference grants.) The rule reads the signed request (query, headers, and an RPC v1 form
-  body), so these calls work wherever v1 puts the parameters.
+  except GetCallerIdentity, which needs no policy: the rule answers :class:`AuthenticateOnly` for it, so
+  the authorizer only authenticates it (its audit event still names ``sts:GetCallerIdentity``).
+  (ChangePassword is decided like the rest; :mod:`..service.self_service` adds what the security
+  preference grants.) The rule reads the signed request (query, headers, and an RPC v1 form body), so
+  these calls work wherever v1 puts the parameters.
 * Anything else is undeclared too: authenticated callers get 404, others 401.
 """
 
@@ -18,7 +19,7 @@ from ..credentials.authenticate import Authenticator
 from ..credentials.sts import StsTokens, principal_from_claims
 from ..facts import RequestFacts
 from ..identity import Principal
-from ..routes import PUBLIC, PathParams, RouteMatch
+from ..routes import PUBLIC, AuthenticateOnly, PathParams, RouteMatch
 from ..store.cache import Directory
 from .plane import ControlPlane
 
@@ -65,7 +66,7 @@ class ControlPlaneRule:
 
     def resolve(
         self, facts: RequestFacts, path_params: PathParams, account_id: str
-    ) -> tuple[str, str] | None:
+    ) -> tuple[str, str] | AuthenticateOnly:
         return self._plane.target(facts, account_id, lambda: self._identify(facts))
 
 

@@ -109,6 +109,10 @@ def test_get_caller_identity_needs_no_policy(live: Live, people: People) -> None
     identity = sts_client(live, people.nobody).get_caller_identity().body
     assert (identity.identity_type, identity.arn) == ("RAMUser", live.arn("user/nobody"))
     assert identity.user_id and identity.role_id is None
+    # Its one audit event names the action, though no policy decided it.
+    [event] = [e for e in live.audit.events if e.request_id == identity.request_id]
+    assert (event.decision, event.status, event.principal_arn) == ("Allow", 200, live.arn("user/nobody"))
+    assert (event.action, event.policy) == ("sts:GetCallerIdentity", None)
     via_core = core_call(live, people.nobody, STS_VERSION, "GetCallerIdentity")
     assert via_core["Arn"] == live.arn("user/nobody") and "RoleId" not in via_core
     # RPC v1 may send every parameter in a form body (which its signature covers): still no policy needed.
