@@ -27,7 +27,7 @@ def show(out: Output, backend: Backend) -> None:
     summary = backend.account_summary()
     out.entity(summary, key="Account")
     if "RootMFADevice" in summary and summary["RootMFADevice"] is None:
-        out.warn("the account root has no MFA device; bind one with `ram mfa enable --root`.")
+        out.warn(f"the account root has no MFA device; {backend.root_mfa_advice()}")
     if summary.get("RootAccessKeys"):
         out.warn("the account root has AccessKeys; delete them and use RAM users instead.")
 

@@ -203,6 +203,9 @@ class LocalBackend(ServiceTarget):
         device = self.service.get_root_mfa_info(self.account_id)
         return None if device is None else device.serial_number
 
+    def root_mfa_advice(self) -> str:
+        return "bind one with `ram mfa enable --root`."
+
     def list_virtual_mfa_devices(self) -> list[Api]:
         return [mfa_device_api(d) for d in self.service.list_virtual_mfa_devices(self.account_id)]
 

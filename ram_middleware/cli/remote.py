@@ -390,6 +390,15 @@ class RemoteBackend:
     def root_mfa_device(self) -> str | None:
         raise NotSupportedHere("The account root's MFA device is managed on the local store (--store).")
 
+    def root_mfa_advice(self) -> str:
+        """The RAM API cannot bind the root's device (the root has no AccessKey to call it with): the
+        server's store can, and so can the console, which has a root with a password bind one at logon."""
+        return (
+            "the RAM API cannot bind one: run `ram mfa enable --root --store <the server's store URL>` "
+            f"(a root with a console password also binds one when it next signs in at "
+            f"{self.endpoint}console/logon)."
+        )
+
     def list_virtual_mfa_devices(self) -> list[Api]:
         """ListVirtualMFADevices, with ``BoundToRoot`` as the local backend adds it: a device is activated
         only when bound, so an activated device bound to no user is the account root's."""

@@ -469,3 +469,19 @@ def test_a_missing_secret_is_asked_for_on_a_terminal_and_not_echoed(remote: Remo
     shown = _on_a_terminal(["users", "list"], env, remote.secret)
     assert f"AccessKeySecret of {remote.key_id}: " in shown
     assert "admin" in shown and remote.secret not in shown
+
+
+def test_account_show_advises_binding_root_mfa_in_a_way_that_works_through_the_api(remote: Remote) -> None:
+    """`ram mfa enable --root` is refused through the API: the warning must point where the root can bind
+    its device (the command on the server's store, or the root's console logon)."""
+    assert remote.json("account", "show")["Account"]["RootMFADevice"] is None
+    warning = remote.ok("account", "show").stderr
+    assert "the account root has no MFA device; the RAM API cannot bind one" in warning
+    assert "`ram mfa enable --root --store <the server's store URL>`" in warning
+    assert f"{remote.endpoint}/console/logon" in warning
+    # What the advice names as a command indeed fails here, as it says.
+    refused = remote("mfa", "enable", "--root")
+    assert refused.exit_code == 1 and "OperationNotSupported" in refused.stderr
+    # On the store itself the command is the advice.
+    local = remote.local("account", "show").stderr
+    assert "bind one with `ram mfa enable --root`" in local and "console" not in local
