@@ -172,3 +172,17 @@ class PostgresCluster:
         with contextlib.suppress(subprocess.SubprocessError, TimeoutError):
             self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_servers() -> Iterator[tuple[PostgresCluster, RedisServer]]:
+    """A private PostgreSQL cluster and redis-server, started, and stopped and removed afterwards."""
+    cluster = PostgresCluster()
+    redis_server = RedisServer()
+    try:
+        cluster.start()
+        redis_server.start()
+        yield cluster, redis_server
+    finally:
+        redis_server.stop()
+        cluster.destroy()

@@ -14,22 +14,15 @@ import pytest
 
 from ram_middleware import errors
 from tests.scaleout.cluster import Instance, World, call, instance_env, wait_until
-from tests.scaleout.servers import PostgresCluster, RedisServer
+from tests.scaleout.servers import PostgresCluster, RedisServer, private_servers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture()
 def servers() -> Iterator[tuple[PostgresCluster, RedisServer]]:
-    cluster = PostgresCluster()
-    redis_server = RedisServer()
-    try:
-        cluster.start()
-        redis_server.start()
-        yield cluster, redis_server
-    finally:
-        redis_server.stop()
-        cluster.destroy()
+    with private_servers() as started:
+        yield started
 
 
 def _retrying(action: Callable[[], object]) -> None:

@@ -15,22 +15,15 @@ import pytest
 from ram_middleware import errors
 from ram_middleware.store import open_store
 from tests.scaleout.cluster import MASTER_KEY, Instance, World, call, instance_env, sign, wait_until
-from tests.scaleout.servers import PostgresCluster, RedisServer, free_port
+from tests.scaleout.servers import PostgresCluster, RedisServer, free_port, private_servers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[PostgresCluster, RedisServer]]:
-    cluster = PostgresCluster()
-    redis_server = RedisServer()
-    try:
-        cluster.start()
-        redis_server.start()
-        yield cluster, redis_server
-    finally:
-        redis_server.stop()
-        cluster.destroy()
+    with private_servers() as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
