@@ -15,21 +15,24 @@ from collections.abc import Callable
 from .. import errors
 from ..credentials.password import MAX_PASSWORD_CHARS, LogonThrottle, PasswordPolicy
 from ..credentials.preference import SecurityPreference
+from ..policy import make_request
 from .base import Kit, SignedIn
 from .safety import MAX_NEXT_CHARS
 from .web import ConsoleRequest, Reply
 
 __all__ = ["AccountPages", "allows"]
 
+CHANGE_PASSWORD = "ram:ChangePassword"
+
 
 def allows(preference: SecurityPreference, signed_in: SignedIn, what: str) -> bool:
-    """Whether the security preference lets this identity manage ``what`` (``password``, ``mfa``,
-    ``access_keys``) itself. The preference governs RAM users; the root manages its own password and MFA but
-    never gets AccessKeys from the console (the account should rest)."""
+    """Whether the security preference lets this identity manage ``what`` (``mfa``, ``access_keys``) itself
+    (the password is decided as a policy: :meth:`AccountPages._may_change_password`). The preference governs
+    RAM users; the root manages its own MFA but never gets AccessKeys from the console (the account should
+    rest)."""
     if signed_in.user_name is None:
         return what != "access_keys"
     return {
-        "password": preference.allow_user_to_change_password,
         "mfa": preference.allow_user_to_manage_mfa_devices,
         "access_keys": preference.allow_user_to_manage_access_keys,
     }[what]
@@ -52,7 +55,10 @@ class AccountPages:
             request, "home.html", signed_in=signed_in, arn=signed_in.principal.arn,
             is_root=signed_in.user_name is None, has_device=device is not None,
             mfa_present=signed_in.session.mfa_present,
-            can={what: allows(preference, signed_in, what) for what in ("password", "mfa", "access_keys")},
+            can={
+                "password": self._may_change_password(request, signed_in),
+                **{what: allows(preference, signed_in, what) for what in ("mfa", "access_keys")},
+            },
         )  # fmt: skip
 
     # --- step-up ----------------------------------------------------------------------------------------
@@ -95,8 +101,8 @@ class AccountPages:
     def password(self, request: ConsoleRequest) -> Reply:
         signed_in = self.kit.require_session(request)
         account_id, user_name = signed_in.account_id, signed_in.user_name
-        if not allows(self.kit.service.get_security_preference(account_id), signed_in, "password"):
-            text = "Your administrator does not let users change their own password."
+        if not self._may_change_password(request, signed_in):
+            text = "Your administrator does not let you change your own password."
             return self.kit.message(request, text, status=403, signed_in=signed_in)
         policy = self.kit.service.get_password_policy(account_id)
         if request.method == "GET":
@@ -108,7 +114,7 @@ class AccountPages:
             return self._password_form(request, signed_in, policy, "The two new passwords differ.")
         # The old password counts towards MaxLoginAttemps: a stolen session must not guess it freely.
         throttle = LogonThrottle(self.kit.ram.guard, policy.max_login_attempts)
-        principal, action = signed_in.principal, "ram:ChangePassword"
+        principal, action = signed_in.principal, CHANGE_PASSWORD
         try:
             profile = throttle.password_change(
                 account_id,
@@ -130,6 +136,17 @@ class AccountPages:
             request, "Your password was changed.", signed_in=SignedIn(rotated, signed_in.principal)
         )
         return reply.set_cookie(self.kit.session_cookie(request.facts, value))
+
+    def _may_change_password(self, request: ConsoleRequest, signed_in: SignedIn) -> bool:
+        """``ram:ChangePassword`` on the user's own ARN, decided as the RAM API decides it: the identity's
+        policies plus the security preference's grant (service.self_service), so an explicit Deny holds here
+        too and a policy allowing it works with the preference off. The root always may."""
+        principal = signed_in.principal
+        if signed_in.user_name is None:
+            return True
+        context = self.kit.ram.authorizer.contexts.build(request.facts, principal)
+        request_ = make_request(CHANGE_PASSWORD, principal.arn, context)
+        return self.kit.service.self_service.policy_set(principal).decide(request_).allowed
 
     def _password_form(
         self, request: ConsoleRequest, signed_in: SignedIn, policy: PasswordPolicy, error: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -73,6 +74,38 @@ def test_password_change_refused_when_the_preference_forbids_it(site: Site) -> N
     )
     assert refused.status_code == 403
     assert site.client().logon("bob", PASSWORD).status_code == 303
+
+
+def _attach(site: Site, name: str, effect: str) -> None:
+    world = site.world
+    statement = {"Effect": effect, "Action": "ram:ChangePassword", "Resource": world.arn("bob")}
+    document = json.dumps({"Version": "1", "Statement": [statement]})
+    world.ram.service.create_policy(world.account_id, name, document)
+    world.ram.service.attach_policy_to_user(world.account_id, "Custom", name, "bob")
+
+
+def _change(browser: Browser) -> int:
+    fields = {"old_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    return browser.submit("/console/password", fields, form_page="/console/").status_code
+
+
+def test_an_explicit_deny_of_change_password_holds_in_the_console_as_in_the_api(site: Site) -> None:
+    """The page decides ram:ChangePassword as the RAM API does: the preference is a grant, a Deny wins."""
+    _attach(site, "NoOwnPassword", "Deny")
+    browser = _bob(site)
+    assert browser.get("/console/password").status_code == 403
+    assert 'href="/console/password"' not in browser.get("/console/").text
+    assert _change(browser) == 403
+    assert site.client().logon("bob", PASSWORD).status_code == 303  # unchanged
+
+
+def test_a_policy_allowing_change_password_works_in_the_console_with_the_preference_off(site: Site) -> None:
+    _prefer(site, allow_user_to_change_password=False)
+    _attach(site, "OwnPassword", "Allow")
+    browser = _bob(site)
+    assert 'href="/console/password"' in browser.get("/console/").text
+    assert _change(browser) == 200
+    assert site.client().logon("bob", NEW_PASSWORD).status_code == 303
 
 
 def test_access_keys_only_when_allowed_and_secret_shown_once(site: Site) -> None:
