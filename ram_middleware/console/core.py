@@ -29,7 +29,7 @@ from .devices import DevicePages
 from .logon import LogonPages
 from .pending import LogonExpired
 from .safety import CsrfRejected, return_target
-from .web import ConsoleRequest, Reply
+from .web import ConsoleRequest, Reply, private_cache_control
 
 __all__ = ["Console"]
 
@@ -152,6 +152,22 @@ class Console:
             return None
         _, value = sessions.refresh(session)
         return self.kit.session_cookie(facts, value)
+
+    def renewal_headers(
+        self, facts: RequestFacts, set_cookies: Sequence[str] = (), cache_control: str | None = None
+    ) -> list[tuple[str, str]]:
+        """Headers renewing the request's session on a response of the app whose ``Set-Cookie`` values are
+        ``set_cookies`` and whose ``Cache-Control`` is ``cache_control`` (None: it has none): the renewed
+        cookie with a ``Cache-Control`` that keeps shared caches from storing it
+        (:func:`~.web.private_cache_control`); none when no renewal is due or the response is meant for
+        shared caches."""
+        private = private_cache_control(cache_control)
+        if private is None:
+            return []
+        renewed = self.refreshed_cookie(facts, set_cookies)
+        if renewed is None:
+            return []
+        return [("set-cookie", renewed), ("cache-control", private)]
 
     def mfa_refusal(
         self, facts: RequestFacts, principal: Principal | None, max_age: float | None

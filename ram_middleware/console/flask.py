@@ -3,8 +3,8 @@
 It registers the ``ram_console`` blueprint (pages under ``/console``, templates from this package through
 Flask's own ``render_template``), keeps the :class:`Console` in ``app.extensions["ram_console"]`` (no app
 is kept on any object), and adds an ``after_request`` hook that renews the session cookie once it is
-``refresh_after`` old, so the idle timeout counts from the last request. Sensitive views take
-``@require_mfa(max_age=300)``.
+``refresh_after`` old, so the idle timeout counts from the last request (kept out of shared caches:
+:meth:`Console.renewal_headers`). Sensitive views take ``@require_mfa(max_age=300)``.
 
 The pages are ``@public`` for the RAM extension's ``before_request`` hook: they check the session
 themselves.
@@ -129,9 +129,8 @@ def _renew_session(response: Response) -> Response:
     if name not in request.cookies and HOST_PREFIX + name not in request.cookies:
         return response
     facts = RequestFacts.from_wsgi(request.environ)
-    renewed = console.refreshed_cookie(facts, response.headers.getlist("Set-Cookie"))
-    if renewed is not None:
-        response.headers.add("Set-Cookie", renewed)
+    set_cookies = response.headers.getlist("Set-Cookie")
+    _add_headers(response, console.renewal_headers(facts, set_cookies, response.headers.get("Cache-Control")))
     return response
 
 

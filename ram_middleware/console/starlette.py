@@ -155,9 +155,10 @@ def error_response(error: ErrorResponse) -> Response:
 
 class ConsoleMiddleware:
     """Renews the session cookie on responses once it is ``refresh_after`` old (the idle timeout counts
-    from the last request), and makes the console findable by ``require_mfa`` (``scope["ram.console"]``,
-    with the app's mount point in ``scope["ram.console.root"]``: a :class:`Mount` inside the app adds
-    its own path to ``root_path`` by the time an endpoint runs)."""
+    from the last request; kept out of shared caches: :meth:`Console.renewal_headers`), and makes the
+    console findable by ``require_mfa`` (``scope["ram.console"]``, with the app's mount point in
+    ``scope["ram.console.root"]``: a :class:`Mount` inside the app adds its own path to ``root_path`` by
+    the time an endpoint runs)."""
 
     def __init__(self, app: ASGIApp, *, console: Console) -> None:
         self.app = app
@@ -179,10 +180,15 @@ class ConsoleMiddleware:
         async def send_renewing(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                set_cookies = headers.getlist("set-cookie")
-                renewed = await run_in_threadpool(self.console.refreshed_cookie, facts, set_cookies)
-                if renewed is not None:
-                    headers.append("set-cookie", renewed)
+                renewal = self.console.renewal_headers
+                added = await run_in_threadpool(
+                    renewal, facts, headers.getlist("set-cookie"), headers.get("cache-control")
+                )
+                for name, value in added:
+                    if name == "set-cookie":
+                        headers.append(name, value)
+                    else:
+                        headers[name] = value
             await send(message)
 
         await self.app(scope, receive, send_renewing)

@@ -28,6 +28,7 @@ __all__ = [
     "Reply",
     "cookie_header",
     "parse_form",
+    "private_cache_control",
 ]
 
 MAX_FORM_BYTES = 16 * 1024  # every console form is a handful of short fields
@@ -137,6 +138,27 @@ class Reply:
     def set_cookie(self, header: str) -> Reply:
         self.headers.append(("set-cookie", header))
         return self
+
+
+def private_cache_control(cache_control: str | None) -> str | None:
+    """The ``Cache-Control`` a response of the app needs before it may carry a session cookie, or None
+    when it must not carry one.
+
+    A shared cache (a CDN, a caching proxy) may store a response with its ``Set-Cookie`` and hand it to the
+    next visitor, who would then be signed in as this user. A response that keeps shared caches out
+    (``no-store``, or ``private`` naming no fields) is returned unchanged; one the app meant for shared
+    caches (``public``, ``s-maxage``) gets no cookie (None: the session is renewed on another response);
+    any other — no ``Cache-Control`` at all, or ``no-cache`` as static files have it — gets ``private``.
+    """
+    names: set[str] = set()
+    for directive in (cache_control or "").split(","):
+        name, has_value, _ = directive.strip().lower().partition("=")
+        names.add(name.strip() + ("=" if has_value else ""))
+    if "no-store" in names or "private" in names:
+        return cache_control
+    if names & {"public", "s-maxage="}:
+        return None
+    return f"private, {cache_control}" if cache_control and cache_control.strip() else "private"
 
 
 def cookie_header(

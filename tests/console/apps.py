@@ -1,7 +1,9 @@
 """The same small protected web app twice — Starlette and Flask — with the console mounted.
 
-Routes: ``GET /`` public · ``GET /reports`` ecs:DescribeInstances · ``GET|POST /danger`` ecs:DeleteInstance
-plus ``require_mfa(max_age=300)`` · ``GET /pay`` billing:Pay (the PayWithMFA policy wants acs:MFAPresent) ·
+Routes: ``GET /`` public · ``GET /brochure`` public, for shared caches (``Cache-Control: public``) ·
+``GET /static/app.css`` public, revalidated (``no-cache``, as static files are served) ·
+``GET /reports`` ecs:DescribeInstances · ``GET|POST /danger`` ecs:DeleteInstance plus
+``require_mfa(max_age=300)`` · ``GET /pay`` billing:Pay (the PayWithMFA policy wants acs:MFAPresent) ·
 ``GET|POST /rpc`` RPC-style ``ecs`` (``Action`` names the call, on any instance).
 Each page says who called and whether MFA is present, as HTML.
 """
@@ -17,7 +19,7 @@ from flask import Flask, g
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from werkzeug.exceptions import NotFound
@@ -37,6 +39,9 @@ DANGER = "acs:ecs:*:{account}:instance/i-danger"
 MFA_MAX_AGE = 300
 VARIANTS = ("flask", "starlette")
 RPC = RpcApi("ecs", resource=INSTANCES)
+BROCHURE_CACHING = "public, max-age=600"
+STYLE_CACHING = "no-cache"
+STYLE = "body { color: #222 }"
 
 
 def _page(title: str, principal: Principal | None) -> str:
@@ -54,6 +59,16 @@ def _page(title: str, principal: Principal | None) -> str:
 @public
 async def st_index(request: Request) -> HTMLResponse:
     return HTMLResponse(_page("Welcome", None))
+
+
+@public
+async def st_brochure(request: Request) -> HTMLResponse:
+    return HTMLResponse(_page("Brochure", None), headers={"cache-control": BROCHURE_CACHING})
+
+
+@public
+async def st_style(request: Request) -> Response:
+    return Response(STYLE, media_type="text/css", headers={"cache-control": STYLE_CACHING})
 
 
 @ram_route("ecs:DescribeInstances", INSTANCES)
@@ -81,6 +96,8 @@ def starlette_app(ram: Ram) -> tuple[Starlette, Console]:
     app = Starlette(
         routes=[
             Route("/", st_index),
+            Route("/brochure", st_brochure),
+            Route("/static/app.css", st_style),
             Route("/reports", st_reports),
             Route("/danger", st_danger, methods=["GET", "POST"]),
             Route("/pay", st_pay),
@@ -103,6 +120,16 @@ def flask_app(ram: Ram) -> tuple[Flask, Console]:
     @public
     def index() -> str:
         return _page("Welcome", None)
+
+    @app.get("/brochure")
+    @public
+    def brochure() -> tuple[str, dict[str, str]]:
+        return _page("Brochure", None), {"cache-control": BROCHURE_CACHING}
+
+    @app.get("/static/app.css")
+    @public
+    def style() -> tuple[str, dict[str, str]]:
+        return STYLE, {"cache-control": STYLE_CACHING, "content-type": "text/css"}
 
     @app.get("/reports")
     @require("ecs:DescribeInstances", INSTANCES)

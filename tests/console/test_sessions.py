@@ -7,11 +7,14 @@ import json
 import zlib
 
 import httpx
+import pytest
 
+from ram_middleware.console.web import private_cache_control
 from ram_middleware.credentials.preference import SecurityPreference
 from ram_middleware.credentials.session import BrowserSessions
 from ram_middleware.guard import MemoryGuard
 
+from .apps import BROCHURE_CACHING
 from .client import JSON, Browser, Site
 from .world import PASSWORD
 
@@ -119,6 +122,41 @@ def test_no_refresh_before_it_is_due(site: Site) -> None:
     browser = _signed_in(site)
     reply = browser.get(REPORTS)
     assert not any(c.startswith("ram_session=") for c in reply.headers.get_list("set-cookie"))
+
+
+@pytest.mark.parametrize(
+    ("path", "caching"),
+    [(REPORTS, "private"), ("/static/app.css", "private, no-cache"), ("/brochure", BROCHURE_CACHING)],
+)
+def test_a_renewed_session_cookie_is_kept_out_of_shared_caches(site: Site, path: str, caching: str) -> None:
+    # A CDN or caching proxy may store a response with its Set-Cookie and give the next visitor this
+    # session: the renewal comes only on a response marked private, and never on one meant for such caches.
+    browser = _signed_in(site)
+    site.world.clock.advance(minutes=2)
+    reply = browser.get(path)
+    assert reply.status_code == 200
+    assert reply.headers["cache-control"] == caching
+    renewed = any(c.startswith("ram_session=") for c in reply.headers.get_list("set-cookie"))
+    assert renewed is (path != "/brochure")
+    if not renewed:  # the session goes on, renewed by the next private response
+        assert any(c.startswith("ram_session=") for c in browser.get(REPORTS).headers.get_list("set-cookie"))
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        (None, "private"),
+        ("", "private"),
+        ("no-store", "no-store"),
+        ("Private, max-age=60", "Private, max-age=60"),
+        ("max-age=60", "private, max-age=60"),
+        ('private="Authorization"', 'private, private="Authorization"'),
+        ("PUBLIC", None),
+        ("max-age=0, s-maxage=600", None),
+    ],
+)
+def test_the_cache_control_a_session_cookie_travels_with(given: str | None, sent: str | None) -> None:
+    assert private_cache_control(given) == sent
 
 
 def test_absolute_timeout_from_login_session_duration(site: Site) -> None:
