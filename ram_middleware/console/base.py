@@ -23,6 +23,7 @@ from ..context import format_time
 from ..credentials.password import LogonThrottle, PasswordPolicy
 from ..credentials.session import (
     DEFAULT_COOKIE,
+    HOST_PREFIX,
     BrowserSession,
     BrowserSessions,
     InvalidSession,
@@ -190,16 +191,28 @@ class Kit:
     def clear_session_cookie(self, facts: RequestFacts) -> str:
         return self.session_cookie(facts, "", max_age=0)
 
+    def logon_cookie_name(self, request: ConsoleRequest) -> str:
+        """The logon step cookie's name: ``__Host-ram_logon`` over HTTPS, else ``ram_logon``.
+
+        Decision: over HTTPS it is host-wide and ``__Host-``, like the session cookie. A plain name scoped to
+        the console's path could be planted by a sibling subdomain with a more specific path, which browsers
+        send first: the attacker's own logon in progress (its MFA binding or new password step) would then
+        replace the victim's, who would finish it and be signed in as the attacker.
+        """
+        name = self.settings.logon_cookie
+        return HOST_PREFIX + name if self.secure(request) else name
+
     def logon_cookie(self, request: ConsoleRequest, value: str) -> str:
-        return cookie_header(
-            self.settings.logon_cookie, value, path=self.base(request), secure=self.secure(request),
-            max_age=int(self.settings.logon_timeout), same_site="Strict",
-        )  # fmt: skip
+        return self._logon_cookie(request, value, int(self.settings.logon_timeout))
 
     def clear_logon_cookie(self, request: ConsoleRequest) -> str:
+        return self._logon_cookie(request, "", 0)
+
+    def _logon_cookie(self, request: ConsoleRequest, value: str, max_age: int) -> str:
+        secure = self.secure(request)
         return cookie_header(
-            self.settings.logon_cookie, "", path=self.base(request), secure=self.secure(request),
-            max_age=0, same_site="Strict",
+            self.logon_cookie_name(request), value, path="/" if secure else self.base(request), secure=secure,
+            max_age=max_age, same_site="Strict",
         )  # fmt: skip
 
     # --- CSRF and rendering -----------------------------------------------------------------------------

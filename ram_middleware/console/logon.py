@@ -155,7 +155,7 @@ class LogonPages:
     # --- the steps after the password -------------------------------------------------------------------
 
     def _pending(self, request: ConsoleRequest, step: Step) -> PendingLogon:
-        pending = self.kit.pending.loads(request.cookie(self.kit.settings.logon_cookie))
+        pending = self.kit.pending.loads(request.cookie(self.kit.logon_cookie_name(request)))
         if pending.step != step:
             raise LogonExpired()  # e.g. the Back button after a step was done: start again
         return pending

@@ -3,17 +3,19 @@ logout and logon forms come only from the console's pages, and over HTTPS the co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from ram_middleware.errors import CrossSiteRequest
+from ram_middleware.credentials.mfa import code_at, time_step
+from ram_middleware.errors import CrossSiteRequest, EntityNotExist
 
 from .apps import VARIANTS
 from .client import HTML, JSON, Browser, Site, make_site
 from .test_sessions import _signed_in
-from .world import make_world
+from .world import PASSWORD, make_world
 
 HOST_COOKIE = "__Host-ram_session"
 OTHER_SITES = ("cross-site", "same-site")  # same-site: a sibling subdomain, which SameSite=Lax lets in
@@ -157,3 +159,35 @@ def test_https_behind_a_trusted_proxy_uses_the_prefix(proxied: Site) -> None:
     # The same header from anyone else says nothing: plain HTTP, where only the plain name counts.
     spoofed = proxied.client(peer="198.51.100.7").http.get("/reports", headers=headers)
     assert spoofed.status_code == 401 and spoofed.json()["Code"] == "MissingAuthentication"
+
+
+def test_a_logon_step_planted_by_a_sibling_site_never_takes_over_a_logon_over_https(site: Site) -> None:
+    # A sibling subdomain can plant a plain-named cookie for this host, with a path more specific than the
+    # console's, which browsers then send first. Planted in the victim's browser, the attacker's logon in
+    # progress (carol, who must bind MFA) would replace the victim's own: the victim would bind their phone
+    # to carol and be signed in as carol. Over HTTPS the logon step cookie is __Host-: no other site sets it.
+    world = site.world
+    service, account = world.ram.service, world.account_id
+    service.create_user(account, "erin")
+    service.create_login_profile(account, "erin", PASSWORD, mfa_bind_required=True)
+    attacker = site.client("https://testserver")
+    started = attacker.logon("carol")
+    assert started.status_code == 303 and started.headers["location"] == "/console/logon/bind"
+    (step_cookie,) = [c for c in started.headers.get_list("set-cookie") if "ram_logon=" in c]
+    planted = step_cookie.split(";")[0].partition("=")[2]
+    victim = site.client("https://testserver")
+    victim.set_cookie("ram_logon", planted, path="/console/logon/bind")
+    assert victim.logon("erin").headers["location"] == "/console/logon/bind"
+    page = victim.get("/console/logon/bind")
+    found = re.search(r'id="seed">([A-Z2-7 ]+)<', page.text)
+    assert found is not None, page.text[:300]
+    seed, step = found.group(1).replace(" ", ""), time_step(world.clock.now)
+    form = dict(re.findall(r'name="(csrf_token|binding)" value="([^"]+)"', page.text))
+    codes = {"code1": code_at(seed, step - 1), "code2": code_at(seed, step)}
+    assert victim.post("/console/logon/bind", {**form, **codes}).status_code == 303
+    signed_in_as = re.search(r'id="who">([^<]*)<', victim.get("/console/").text)
+    assert signed_in_as is not None and signed_in_as.group(1) == "erin@company-x"
+    assert service.get_user_mfa_info(account, "erin").serial_number
+    with pytest.raises(EntityNotExist):
+        service.get_user_mfa_info(account, "carol")
+    assert step_cookie.startswith("__Host-ram_logon=") and {"Secure", "Path=/"} <= _attributes(step_cookie)
