@@ -4,7 +4,9 @@ Each page is open only when the account's security preference allows it (``Allow
 ``AllowUserToManageAccessKeys``). Binding an MFA device asks for the password again (a session cookie alone
 must not choose the user's MFA) and gives the session no MFA; unbinding asks for a current code from the
 device being removed.
-A new AccessKey's secret is shown once, on a page that is never cached, and never again.
+Creating an AccessKey asks for the password again too: the key outlives the session, its logout and the next
+password change, so a copied session cookie alone must not mint one. Its secret is shown once, on a page
+that is never cached, and never again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = ["DevicePages"]
 _KEY_ACTIONS = {"disable": "Inactive", "enable": "Active"}
 _INTERRUPTED = "The setup was interrupted; scan this new code."
 _WRONG_PASSWORD = "The password is incorrect."
+_KEY_REFUSED = "Console AccessKey creation refused"
 
 
 class DevicePages:
@@ -85,19 +88,10 @@ class DevicePages:
             return self._bind_form(request, signed_in, fresh, _INTERRUPTED)
         action, principal = "ram:BindMFADevice", signed_in.principal
         # A session cookie alone must not bind a device: whoever stole it would make their own phone the
-        # user's MFA. The password is asked again and counted like a logon attempt (MaxLoginAttemps).
-        throttle = self.kit.throttle(account_id)
-        try:
-            throttle.attempt(account_id, user_name or "")
-            self.kit.service.verify_login_password(
-                account_id, user_name, request.field("password", MAX_PASSWORD_CHARS)
-            )
-        except (errors.LoginFailed, errors.LoginLocked) as exc:
-            self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
-                           reason=BINDING_REFUSED, action=action)  # fmt: skip
-            message = _WRONG_PASSWORD if isinstance(exc, errors.LoginFailed) else exc.message
-            return self._bind_form(request, signed_in, enrolment, message, exc.status)
-        throttle.succeeded(account_id, user_name or "")  # the right password: not a guess
+        # user's MFA.
+        refused = self._password_refusal(request, signed_in, action, BINDING_REFUSED)
+        if refused is not None:
+            return self._bind_form(request, signed_in, enrolment, *refused)
         try:
             device = self.enrolments.bind(
                 account_id, user_name, enrolment, request.field("code1", 16), request.field("code2", 16)
@@ -117,6 +111,25 @@ class DevicePages:
             signed_in=SignedIn(rotated, signed_in.principal),
         )  # fmt: skip
         return reply.set_cookie(self.kit.session_cookie(request.facts, value))
+
+    def _password_refusal(
+        self, request: ConsoleRequest, signed_in: SignedIn, action: str, reason: str
+    ) -> tuple[str, int] | None:
+        """None when the form's ``password`` is the user's; else the refusal's message and status, audited.
+        Each try counts like a logon attempt (MaxLoginAttemps), so a stolen session cannot guess freely."""
+        account_id, user_name = _who(signed_in)
+        throttle = self.kit.throttle(account_id)
+        try:
+            throttle.attempt(account_id, user_name or "")
+            self.kit.service.verify_login_password(
+                account_id, user_name, request.field("password", MAX_PASSWORD_CHARS)
+            )
+        except (errors.LoginFailed, errors.LoginLocked) as exc:
+            self.kit.audit(request, "Rejected", exc.status, principal=signed_in.principal, code=exc.code,
+                           reason=reason, action=action)  # fmt: skip
+            return (_WRONG_PASSWORD if isinstance(exc, errors.LoginFailed) else exc.message), exc.status
+        throttle.succeeded(account_id, user_name or "")  # the right password: not a guess
+        return None
 
     def _unbind(self, request: ConsoleRequest, signed_in: SignedIn, serial: str) -> Reply:
         account_id, user_name = _who(signed_in)
@@ -162,6 +175,9 @@ class DevicePages:
         action = request.field("action", 16)
         try:
             if action == "create":
+                refused = self._password_refusal(request, signed_in, "ram:CreateAccessKey", _KEY_REFUSED)
+                if refused is not None:
+                    return self._keys_page(request, signed_in, error=refused[0], status=refused[1])
                 created = self.kit.service.create_access_key(account_id, user_name)
                 self._audit_key(request, signed_in, "ram:CreateAccessKey", created.key.access_key_id)
                 return self._keys_page(request, signed_in, new_key=created.key, new_secret=created.secret)

@@ -116,14 +116,14 @@ def test_access_keys_only_when_allowed_and_secret_shown_once(site: Site) -> None
     page = browser.get("/console/access-keys")
     existing, _ = world.keys["bob"]
     assert page.status_code == 200 and existing in page.text
-    created = browser.submit("/console/access-keys", {"action": "create"})
+    created = browser.submit("/console/access-keys", {"action": "create", "password": PASSWORD})
     assert created.status_code == 200 and created.headers["cache-control"] == "no-store"
     key_id = re.search(r'<code id="new-key-id">([^<]+)<', created.text)
     secret = re.search(r'<code id="new-key-secret">([^<]+)<', created.text)
     assert key_id and secret
     listed = browser.get("/console/access-keys")
     assert key_id.group(1) in listed.text and secret.group(1) not in listed.text
-    limit = browser.submit("/console/access-keys", {"action": "create"})
+    limit = browser.submit("/console/access-keys", {"action": "create", "password": PASSWORD})
     assert limit.status_code == 409 and "maximum number of keys" in limit.text
     disabled = browser.submit("/console/access-keys", {"action": "disable", "access_key_id": key_id.group(1)})
     assert disabled.status_code == 303
@@ -131,6 +131,31 @@ def test_access_keys_only_when_allowed_and_secret_shown_once(site: Site) -> None
     assert {k.access_key_id: k.status for k in keys}[key_id.group(1)] == "Inactive"
     other = browser.submit("/console/access-keys", {"action": "disable", "access_key_id": "LTAIsomeoneelse"})
     assert other.status_code == 404
+
+
+def test_creating_an_access_key_asks_for_the_password_again(site: Site) -> None:
+    # The key outlives the session, its logout and a password change: whoever copied the session cookie
+    # must not get a lasting credential from it.
+    world = site.world
+    _prefer(site, allow_user_to_manage_access_keys=True)
+    browser = _bob(site)  # or whoever copied bob's session cookie
+    before = len(world.ram.service.list_access_keys(world.account_id, "bob"))
+    for form in ({"action": "create"}, {"action": "create", "password": "Wrong-passw0rd!"}):
+        refused = browser.submit("/console/access-keys", form)
+        assert 'id="new-key-secret"' not in refused.text
+        assert refused.status_code == 401 and _alert(refused.text) == "The password is incorrect."
+    page = browser.get("/console/access-keys")
+    assert 'name="password" type="password" autocomplete="current-password" required' in page.text
+    assert len(world.ram.service.list_access_keys(world.account_id, "bob")) == before
+    created = browser.submit("/console/access-keys", {"action": "create", "password": PASSWORD})
+    assert created.status_code == 200 and 'id="new-key-secret"' in created.text
+    creations = [(e.decision, e.code) for e in world.audit.events if e.action == "ram:CreateAccessKey"]
+    assert creations == [("Rejected", "InvalidLogin")] * 2 + [("Allow", None)]
+    # Wrong passwords here count towards MaxLoginAttemps, like logons.
+    for _ in range(5):
+        browser.submit("/console/access-keys", {"action": "create", "password": "Wrong-passw0rd!"})
+    locked = browser.submit("/console/access-keys", {"action": "create", "password": PASSWORD})
+    assert locked.status_code == 429 and 'id="new-key-secret"' not in locked.text
 
 
 def test_bind_and_unbind_own_mfa_device(site: Site) -> None:
