@@ -128,6 +128,12 @@ class Console:
         except errors.RAMError as exc:
             return self.kit.message(request, exc.message, status=exc.status)
 
+    def to_home(self, request: ConsoleRequest) -> Reply:
+        """The console's prefix without its trailing slash (``/console``, as people type it): to the home
+        page. A route of its own, public, so the middleware does not refuse it as undeclared before the
+        framework could add the slash."""
+        return Reply.redirect(self.kit.url(request, "home"), status=307)
+
     def _to_logon(self, request: ConsoleRequest) -> Reply:
         target = return_target(request.facts)
         reply = Reply.redirect(self.kit.url(request, "logon", **({"next": target} if target else {})))

@@ -55,6 +55,7 @@ def init_console(app: Flask, ram: Ram | None = None, **options: Any) -> Console:
     )
     for name, path in console.pages():
         blueprint.add_url_rule(path, endpoint=name, view_func=_view(name), methods=["GET", "POST"])
+    blueprint.add_url_rule("", endpoint="bare_prefix", view_func=_to_home, methods=["GET"])
     app.register_blueprint(blueprint)
     app.extensions[_EXTENSION] = console
     app.after_request(_renew_session)
@@ -79,6 +80,11 @@ def _view(name: str) -> Callable[[], Response]:
 
     page.__name__ = f"ram_console_{name}"
     return page
+
+
+@public
+def _to_home() -> Response:
+    return _response(_console().to_home(ConsoleRequest(RequestFacts.from_wsgi(request.environ))))
 
 
 def _body() -> bytes:

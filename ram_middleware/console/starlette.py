@@ -70,6 +70,7 @@ def mount_console(app: Any, ram: Console | Ram, **options: Any) -> Console:
     """Add the console to a Starlette/FastAPI ``app`` (before it starts): pages, session refresh, state."""
     console = ram if isinstance(ram, Console) else Console(ram, **options)
     app.router.routes.append(console_routes(console))
+    app.router.routes.append(Route(console.settings.prefix, _to_home(console), methods=["GET"]))
     app.state.ram_console = console
     app.add_middleware(ConsoleMiddleware, console=console)
     return console
@@ -98,6 +99,15 @@ def _endpoint(
 
     page.__name__ = f"ram_console_{name}"
     return page
+
+
+def _to_home(console: Console) -> Callable[[Request], Awaitable[Response]]:
+    @public
+    async def bare_prefix(request: Request) -> Response:
+        reply = console.to_home(ConsoleRequest(_page_facts(console, request.scope)))
+        return RedirectResponse(reply.location or "/", status_code=reply.status)
+
+    return bare_prefix
 
 
 def _page_facts(console: Console, scope: Scope) -> RequestFacts:

@@ -344,3 +344,14 @@ def test_logons_are_audited_without_secrets(site: Site, caplog: pytest.LogCaptur
     recorded = json.dumps([event.to_dict() for event in world.audit.events]) + caplog.text
     for secret in (PASSWORD, ROOT_PASSWORD, "Wrong-passw0rd!", world.seeds["alice"], alice.session or "?"):
         assert secret not in recorded
+
+
+def test_the_console_without_its_trailing_slash_leads_to_its_home(site: Site) -> None:
+    """`/console` is where people type; the middleware must not refuse it as an undeclared route."""
+    browser = site.client()
+    bare = browser.get("/console")
+    assert bare.status_code == 307 and bare.headers["location"] == "/console/"
+    assert browser.logon("bob").status_code == 303
+    again = browser.get("/console")
+    assert again.status_code == 307 and again.headers["location"] == "/console/"
+    assert browser.get(again.headers["location"]).status_code == 200
