@@ -12,7 +12,7 @@ from .sql_entities import EntityRows
 from .sql_policies import PolicyRows
 from .sql_secrets import SecretRows
 
-__all__ = ["SqlRepository", "StoreFailure"]
+__all__ = ["SqlRepository", "StoreFailure", "refuse_newer_schema"]
 
 
 class StoreFailure(errors.ServiceUnavailable):
@@ -24,6 +24,14 @@ class StoreFailure(errors.ServiceUnavailable):
 
 STORE_CLOSED = "The identity store is closed."
 """StoreFailure's message for a call on a store after its ``close()`` (no backend quietly reconnects)."""
+
+
+def refuse_newer_schema(version: int) -> None:
+    """Raise StoreFailure for a database whose schema is newer than this code: it would be misread."""
+    if version > len(MIGRATIONS):
+        raise StoreFailure(
+            f"The database schema is version {version}; this ram-middleware knows up to {len(MIGRATIONS)}."
+        )
 
 
 class SqlRepository(EntityRows, PolicyRows, SecretRows):
@@ -51,11 +59,7 @@ class SqlRepository(EntityRows, PolicyRows, SecretRows):
             self._exec("INSERT INTO ram_schema_version (version) VALUES (0)")
             current = 0
         current = int(current)
-        if current > len(MIGRATIONS):
-            raise StoreFailure(
-                f"The database schema is version {current}; "
-                f"this ram-middleware knows up to {len(MIGRATIONS)}."
-            )
+        refuse_newer_schema(current)
         for number in range(current + 1, len(MIGRATIONS) + 1):
             for statement in MIGRATIONS[number - 1]:
                 self._exec(statement)
