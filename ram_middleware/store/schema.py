@@ -2,8 +2,8 @@
 
 ``ram_schema_version`` holds one row with the number of migrations applied. Opening a store applies the
 missing ones in order inside one write transaction, so two processes opening a fresh database together
-migrate it exactly once. A database newer than this code is refused rather than misread. Never edit a
-released migration: append a new one.
+migrate it exactly once; a SQLite file already current is only read (no write lock). A database newer
+than this code is refused rather than misread. Never edit a released migration: append a new one.
 
 Names are unique per account case-insensitively (spec decision): each entity stores ``name_key``, the
 lower-cased name, under a UNIQUE constraint. Names are ASCII by the name rules, so ``str.lower`` equals

@@ -13,6 +13,9 @@
   (:func:`~ram_middleware.request_scope.api_call`), the call's deadline. While another process holds
   the write lock for long (an ``sqlite3`` shell, a backup), requests are refused within those bounds
   rather than queued behind one another.
+* Opening a file whose schema is current only reads its version: it does not wait for a write lock
+  another process holds, and instances starting together do not queue. The write lock is taken only to
+  migrate (a fresh or older file), and the version is read again under it.
 * Connections come from a small pool (one connection per concurrent user; at most ``pool_size`` for reads
   and as many for writes, so writes waiting out a lock held elsewhere never occupy the connections reads
   need). A transaction opened while the same thread already holds one joins it, so composed operations
@@ -44,7 +47,8 @@ from .. import errors, forks
 from ..crypto import SecretBox
 from ..request_scope import store_deadline
 from .dialect import SQLITE
-from .sql import STORE_CLOSED, SqlRepository, StoreFailure
+from .schema import SCHEMA_VERSION
+from .sql import STORE_CLOSED, SqlRepository, StoreFailure, refuse_newer_schema
 from .sql_store import Held, SqlStore
 
 __all__ = ["SqliteStore", "holds_secrets"]
@@ -202,8 +206,38 @@ class SqliteStore(SqlStore):
         # A change counter known to be committed (read, or our own commit): a later read below it means the
         # file went back in time (a backup restored under running processes).
         self._known = 0
-        with self._open_transaction(writable=True, announce=False, request_path=False) as repo:
-            repo.migrate()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the file to this code's schema. A file already current (every open but the first) costs one
+        read and never the write lock, so opening while another process holds that lock for long, or many
+        instances starting together, neither waits nor queues. Only a missing or older schema is migrated,
+        under ``BEGIN IMMEDIATE``, where :meth:`SqlRepository.migrate` reads the version again: another
+        process may have migrated in between, and then nothing is left to do."""
+        stored = self._stored_version()
+        if stored is not None:
+            refuse_newer_schema(stored)  # refused at once, without waiting for the write lock
+        if stored != SCHEMA_VERSION:
+            with self._open_transaction(writable=True, announce=False, request_path=False) as repo:
+                repo.migrate()
+
+    def _stored_version(self) -> int | None:
+        """The file's schema version, None before one is recorded, read without the write lock: each
+        statement is its own read transaction, and a WAL reader never waits for the writer."""
+        deadline = self._deadline(self._busy_budget)
+        with self._pool.connection(deadline, writable=False) as conn:
+            attempt = 0
+            while True:
+                try:
+                    # Asked first: reading a table that does not exist yet would be an error.
+                    table = conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ram_schema_version'"
+                    ).fetchone()
+                    row = conn.execute("SELECT version FROM ram_schema_version").fetchone() if table else None
+                    return None if row is None else int(row[0])
+                except sqlite3.Error as exc:
+                    attempt += 1
+                    self._backoff(exc, deadline, attempt)
 
     # --- connections --------------------------------------------------------------------------------
 
@@ -277,13 +311,7 @@ class SqliteStore(SqlStore):
         self, *, writable: bool, announce: bool, request_path: bool
     ) -> Iterator[SqlRepository]:
         counter: int | None = None
-        budget = self._request_budget if request_path or not writable else self._busy_budget
-        deadline = time.monotonic() + budget
-        # Inside a request, all its transactions together wait no longer than one read may; inside an API
-        # call, no longer than its client waits for the answer.
-        scoped = store_deadline(self._request_budget)
-        if scoped is not None:
-            deadline = min(deadline, scoped)
+        deadline = self._deadline(self._request_budget if request_path or not writable else self._busy_budget)
         with self._pool.connection(deadline, writable=writable) as conn:
             self._begin(conn, "BEGIN IMMEDIATE" if writable else "BEGIN", deadline)
             held = self._local.held = Held(SqlRepository(conn, SQLITE), writable, announce)
@@ -305,6 +333,14 @@ class SqliteStore(SqlStore):
             self._learn(counter)
             self._announce(counter)
         self._committed_callbacks(held)
+
+    def _deadline(self, budget: float) -> float:
+        """The monotonic time by which a transaction begun now must have its connection and lock."""
+        deadline = time.monotonic() + budget
+        # Inside a request, all its transactions together wait no longer than one read may; inside an API
+        # call, no longer than its client waits for the answer.
+        scoped = store_deadline(self._request_budget)
+        return deadline if scoped is None else min(deadline, scoped)
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:

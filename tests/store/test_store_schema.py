@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import stat
+import threading
+import time
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ram_middleware.crypto import generate_key
 from ram_middleware.identity import Account, User
 from ram_middleware.store import SqliteStore, Store, StoreFailure, open_store, sqlite_path
 from ram_middleware.store.dialect import POSTGRES, SQLITE
-from ram_middleware.store.schema import MIGRATIONS, SCHEMA_VERSION
+from ram_middleware.store.schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
 from .backends import expect_code
 
@@ -52,6 +58,87 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     with expect_code("ServiceUnavailable.Store") as caught:
         open_store(url, env={})
     assert caught.error is not None and f"version {SCHEMA_VERSION + 1}" in caught.error.message
+
+
+def test_opening_a_current_file_does_not_wait_for_another_connections_write_lock(tmp_path: Path) -> None:
+    # As a process starting while an sqlite3 shell or a long transaction holds the lock: it serves reads.
+    url = f"sqlite:///{tmp_path}/ram.db"
+    first = open_store(url, env={})
+    with first.write() as repo:
+        repo.insert_account(Account("1234567890123456", "acme", NOW))
+    first.close()
+    with closing(sqlite3.connect(tmp_path / "ram.db", isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        began = time.monotonic()
+        store = open_store(url, env={}, busy_budget=5.0)
+        opened_after = time.monotonic() - began
+        try:
+            with store.read() as repo:
+                assert repo.get_account("1234567890123456") == Account("1234567890123456", "acme", NOW)
+            assert store.schema_version() == SCHEMA_VERSION
+        finally:
+            store.close()
+            holder.execute("ROLLBACK")
+    assert opened_after < 2.0
+
+
+def _open_fresh(url: str, key: str, go: Any, results: Any) -> None:
+    """Runs in a child process: open the store when every sibling is ready, report its version or error."""
+    go.wait(timeout=60)
+    try:
+        store = open_store(url, master_keys=[key])
+        try:
+            results.put(store.schema_version())
+        finally:
+            store.close()
+    except Exception as exc:  # the test asserts there are none; report rather than die
+        results.put(repr(exc))
+
+
+def test_processes_opening_a_new_file_together_all_succeed_with_one_schema(tmp_path: Path) -> None:
+    path, key, count = tmp_path / "ram.db", generate_key(), 6
+    ctx = multiprocessing.get_context("spawn")
+    go, results = ctx.Barrier(count), ctx.Queue()
+    url = f"sqlite:///{path}"
+    workers = [ctx.Process(target=_open_fresh, args=(url, key, go, results)) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    reports = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    assert reports == [SCHEMA_VERSION] * count
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with closing(sqlite3.connect(path)) as raw:
+        assert raw.execute("SELECT version FROM ram_schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        assert raw.execute("SELECT id, counter FROM ram_changes").fetchall() == [(1, 0)]
+
+
+def test_an_older_schema_is_migrated_once_the_write_lock_is_free(tmp_path: Path) -> None:
+    path = tmp_path / "ram.db"
+    with closing(sqlite3.connect(path, isolation_level=None, check_same_thread=False)) as old:
+        old.execute("PRAGMA journal_mode = WAL")  # as the store leaves every file
+        old.execute(SQLITE.sql(VERSION_TABLE))
+        old.execute("INSERT INTO ram_schema_version (version) VALUES (?)", (SCHEMA_VERSION - 1,))
+        for migration in MIGRATIONS[: SCHEMA_VERSION - 1]:
+            for statement in migration:
+                old.execute(SQLITE.sql(statement))
+        # Migrating needs the write lock: the open waits for it (within busy_budget), then migrates.
+        old.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.5, old.execute, ("ROLLBACK",))
+        release.start()
+        began = time.monotonic()
+        store = open_store(f"sqlite:///{path}", env={}, busy_budget=10.0)
+        waited = time.monotonic() - began
+        release.join()
+    try:
+        assert waited >= 0.4
+        assert store.schema_version() == SCHEMA_VERSION
+        with store.write() as repo:
+            repo.insert_account(Account("1234567890123456", "acme", NOW))
+        assert store.change_counter() == 1
+    finally:
+        store.close()
 
 
 def test_sqlite_file_uses_wal_and_enforces_foreign_keys(tmp_path: Path) -> None:
