@@ -6,7 +6,9 @@ received, so one behaviour suite can run against all of them:
 ``GET /health`` public · ``GET|DELETE /instances/{instance_id}`` ecs:DescribeInstance / ecs:DeleteInstance
 on ``instance/{instance_id}`` · ``GET /objects?Bucket=&Key=`` oss:GetObject on ``{Bucket}/{Key}`` ·
 ``POST /buckets/{bucket}/objects`` oss:PutObject (echoes the body) · ``GET|POST /rpc`` RPC-style ``ecs``
-API · ``GET /undeclared`` no rule · websocket ``/ws`` (ASGI only).
+API · ``GET|POST /volumes/`` ecs:DescribeDisks on ``disk/*`` (echoes query and body; its trailing slash is for
+the frameworks' slash redirects, the bare WSGI app has none) · ``GET /undeclared`` no rule · websocket ``/ws``
+(ASGI only).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ram_middleware.routes import PUBLIC, RouteRule, RouteTable, RpcApi
 INSTANCE = "acs:ecs:*:{account}:instance/{instance_id}"
 OBJECT = "acs:oss:*:{account}:{Bucket}/{Key}"
 BUCKET_OBJECTS = "acs:oss:*:{account}:{bucket}/*"
+DISKS = "acs:ecs:*:{account}:disk/*"
 RPC = RpcApi(
     "ecs",
     resources={
@@ -114,6 +117,19 @@ async def st_rpc(request: Request) -> JSONResponse:
     return JSONResponse(_echo(request.state.principal, request.user.identity, action=action))
 
 
+@ram_route("ecs:DescribeDisks", DISKS)
+async def st_volumes(request: Request) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse(
+        _echo(
+            request.state.principal,
+            request.user.identity,
+            query=dict(request.query_params),
+            body=body.decode("latin-1"),
+        )
+    )
+
+
 async def st_undeclared(request: Request) -> JSONResponse:
     return JSONResponse(_echo(request.state.principal, None))
 
@@ -133,6 +149,7 @@ STARLETTE_ROUTES = [
     Route("/objects", st_object),
     Route("/buckets/{bucket}/objects", st_upload, methods=["POST"]),
     Route("/rpc", st_rpc, methods=["GET", "POST"]),
+    Route("/volumes/", st_volumes, methods=["GET", "POST"]),
     Route("/undeclared", st_undeclared),
     WebSocketRoute("/ws", st_ws),
 ]
@@ -182,6 +199,13 @@ def fastapi_app(ram: Ram, **options: Any) -> FastAPI:
     async def rpc(request: FastAPIRequest, who: CanCallRpc) -> dict[str, Any]:
         params = {**request.query_params, **(await _form(request))}
         return _echo(who, who.arn, action=_rpc_action(params, request.headers))
+
+    @app.api_route("/volumes/", methods=["GET", "POST"])
+    @ram_route("ecs:DescribeDisks", DISKS)
+    async def volumes(request: FastAPIRequest) -> dict[str, Any]:
+        body = await request.body()
+        query = dict(request.query_params)
+        return _echo(request.state.principal, request.user.identity, query=query, body=body.decode("latin-1"))
 
     @app.get("/undeclared")
     async def undeclared(request: FastAPIRequest) -> dict[str, Any]:
@@ -236,6 +260,12 @@ def flask_app(ram: Ram, **options: Any) -> Flask:
     def rpc() -> dict[str, Any]:
         params = {**flask_request.args.to_dict(), **flask_request.form.to_dict()}
         return _flask_echo(action=_rpc_action(params, flask_request.headers))
+
+    @app.route("/volumes/", methods=["GET", "POST"])
+    @ram_flask.require("ecs:DescribeDisks", DISKS)
+    def volumes() -> dict[str, Any]:
+        body = flask_request.get_data().decode("latin-1")
+        return _flask_echo(query=flask_request.args.to_dict(), body=body)
 
     @app.get("/undeclared")
     def undeclared() -> dict[str, Any]:
