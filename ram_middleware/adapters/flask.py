@@ -9,7 +9,10 @@ data on ``g``: ``g.principal`` (None on public views) and ``g._ram`` (the :class
 Rules: ``@ram.route_rule(action, resource)`` / ``@require(action, resource)`` / ``@public`` on the view
 function (or on a ``MethodView`` class or its ``get``/``post``…), or a ``RouteTable`` passed as ``rules=``
 for views you cannot edit (it wins). Endpoints named in ``RAM_PUBLIC_ENDPOINTS`` (e.g. ``["static"]``)
-are public. Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
+are public. A URL Werkzeug answers with its own redirect (``/notes`` for the rule ``/notes/``, a
+``redirect_to`` rule) is let through unchecked and unaudited, as a public view: Flask answers it before any
+view runs, and the request that follows it is checked as any other (a route table entry for the URL still
+wins). Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
 ``RAM_TRUSTED_PROXIES``, ``RAM_OSS_DOMAINS``, ``RAM_OSS_CNAMES`` (a dict of host -> bucket, or the
 ``host=bucket,…`` text), ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
 ``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``, ``RAM_MAX_BODY``,
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.routing import RequestRedirect
 
 from .. import errors
 from ..authorizer import EntityTooLarge, ErrorResponse
@@ -108,6 +112,8 @@ class _AppState:
         rule = _view_rule(view, request.method) if view is not None else None
         if rule is not None:
             return rule, path_params
+        if isinstance(request.routing_exception, RequestRedirect):
+            return PUBLIC, {}  # Werkzeug's own redirect, which Flask answers before any view runs
         return (self.everywhere, path_params) if self.everywhere is not None else None
 
 

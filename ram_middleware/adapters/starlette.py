@@ -18,6 +18,15 @@ of slipping through; and the decorator does not wrap the endpoint, so FastAPI's 
 Starlette's ``requires`` keep working. The price is a second router match per request; the rule found for
 each route object is cached.
 
+Slash redirects: when no route matches, a router with ``redirect_slashes`` (Starlette's and FastAPI's
+default) answers 307 to the path with its trailing slash toggled if that path matches one of its routes
+(``/notes/1/`` → ``/notes/1``, a mount's ``/api`` → ``/api/``). The middleware makes the same test, in the
+router that takes the request (the app's, or a mounted one's), and lets such a request through unchecked
+and unaudited, as a public route: the redirect carries no data, and the request that follows it is checked
+as any other. A path some route takes as sent (a catch-all, a ``Mount``) is never a redirect case, a router
+subclass with routing of its own is not trusted to redirect, and the ``undeclared`` setting applies to
+every other unmatched path as before.
+
 FastAPI 0.165 keeps an included router as one ``_IncludedRouter`` entry; the middleware asks it, as FastAPI
 does when it handles the request, which route it selects, and reads the rule off that route's per-inclusion
 context (prefixed path, and the router-level ``dependencies`` that may carry a ``RequirePermission``).
@@ -50,10 +59,11 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from starlette._utils import get_route_path  # Router.app's own reading of the path (root_path stripped)
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
-from starlette.routing import BaseRoute, Host, Match
+from starlette.routing import BaseRoute, Host, Match, Router
 
 from .. import errors, forks
 from ..identity import Principal
@@ -193,6 +203,8 @@ def _describe(route: object) -> str:
 
 _Matched = tuple[object, dict[str, str]]
 _NONE: frozenset[str] = frozenset()
+_SLASH_REDIRECT: _Matched = (object(), {})
+"""No route matches, and the router answers with its slash redirect (see the module docstring)."""
 
 
 def match_route(scope: Scope, app: object = None) -> _Matched | None:
@@ -204,18 +216,21 @@ def match_route(scope: Scope, app: object = None) -> _Matched | None:
     ``scope["app"]``'s: a middleware wrapping the app from outside runs before Starlette sets
     ``scope["app"]``, and one mounted inside another app finds the outer app there."""
     router, holder = _below(app)
-    return _match_below(router, _as_routed(holder, scope))
+    matched = _match_below(router, _as_routed(holder, scope))
+    return None if matched is _SLASH_REDIRECT else matched
 
 
 def _match_below(router: object, scope: Scope) -> _Matched | None:
-    """:func:`match_route` with the router below the app already found (None: none was)."""
+    """:func:`match_route` with the router below the app already found (None: none was), or
+    :data:`_SLASH_REDIRECT` when no route matches but a router will answer with its slash redirect."""
     routes = getattr(router, "routes", None) if router is not None else None
     if routes is None:
-        routes = getattr(getattr(scope.get("app"), "router", None), "routes", None)
+        router = getattr(scope.get("app"), "router", None)
+        routes = getattr(router, "routes", None)
     if routes is None:
         return None
     included = getattr(sys.modules.get("fastapi.routing"), "_IncludedRouter", None)  # no import: optional
-    return _walk(routes, scope, included)
+    return _walk(routes, scope, included, router=router)
 
 
 _MAX_WRAPPERS = 64  # middleware layers followed down to the router; a cycle must not hang the request
@@ -245,10 +260,15 @@ def _as_routed(holder: object | None, scope: Scope) -> Scope:
 
 
 def _walk(
-    routes: Iterable[BaseRoute], scope: Scope, included: type[Any] | None, hosted: frozenset[str] = _NONE
+    routes: Iterable[BaseRoute],
+    scope: Scope,
+    included: type[Any] | None,
+    hosted: frozenset[str] = _NONE,
+    router: object = None,
 ) -> _Matched | None:
     """The route Starlette picks among ``routes``; ``hosted``: the path parameters so far read from the
-    Host by a ``Host`` route above them."""
+    Host by a ``Host`` route above them; ``router``: the router holding ``routes``, whose slash redirect
+    answers when none matches."""
     partial: tuple[object, Scope] | None = None
     for route in routes:
         match, child, selected = _select(route, scope, included)
@@ -256,7 +276,29 @@ def _walk(
             return _settle(selected, child, scope, included, hosted)
         if match is Match.PARTIAL and partial is None:
             partial = (selected, child)  # a method mismatch: Starlette answers 405 from this route
-    return _settle(*partial, scope, included, hosted) if partial is not None else None
+    if partial is not None:
+        return _settle(*partial, scope, included, hosted)
+    return _SLASH_REDIRECT if _redirects(router, scope) else None
+
+
+def _redirects(router: object, scope: Scope) -> bool:
+    """Whether ``router``, none of whose routes matched, answers with its slash redirect: Router.app's own
+    test (the path with its trailing slash toggled matches a route, even by path alone). Only for
+    Starlette's Router and FastAPI's APIRouter running their own routing; a subclass that replaces it may
+    answer otherwise, so its path stays undeclared."""
+    if scope.get("type") != "http" or not isinstance(router, Router) or not router.redirect_slashes:
+        return False
+    api_router = getattr(sys.modules.get("fastapi.routing"), "APIRouter", None)  # no import: optional
+    if type(router).app not in (Router.app, getattr(api_router, "app", None)):
+        return False
+    route_path = get_route_path(scope)
+    if route_path == "/":
+        return False
+    path = scope["path"]
+    toggled = {**scope, "path": path.rstrip("/") if route_path.endswith("/") else path + "/"}
+    if "fastapi" in scope:  # FastAPI's matching keeps bookkeeping there (see _select)
+        toggled["fastapi"] = dict(scope["fastapi"])
+    return any(route.matches(toggled)[0] is not Match.NONE for route in router.routes)
 
 
 def _select(route: BaseRoute, scope: Scope, included: type[Any] | None) -> tuple[Match, Scope, object]:
@@ -295,11 +337,18 @@ def _settle(
         return route, params
     inner = getattr(route, "routes", None)  # Mount and Host hold their own routes
     if inner is not None:
-        return _walk(inner, {**scope, **child}, included, hosted)
+        return _walk(inner, {**scope, **child}, included, hosted, _inner_router(route))
     raise RouteConfigurationError(
         f"A {type(route).__name__} route matches {scope.get('path')!r} but shows no endpoint "
         "to read a RAM rule from; declare its paths in a RouteTable (rules=) or protect it separately."
     )
+
+
+def _inner_router(route: object) -> object:
+    """The router a ``Mount`` or ``Host`` hands requests to (a mounted app's own), which decides its slash
+    redirects. A Mount keeps the app below its middleware as ``_base_app``: the one holding its routes."""
+    app = getattr(route, "_base_app", None) or getattr(route, "app", None)
+    return getattr(app, "router", app)
 
 
 class RAMMiddleware(asgi.RAMMiddleware):
@@ -334,6 +383,8 @@ class RAMMiddleware(asgi.RAMMiddleware):
             raise errors.InvalidParameter("Path", "A path parameter is not valid for its route.") from None
         if matched is None:
             return None
+        if matched is _SLASH_REDIRECT:
+            return PUBLIC, {}
         route, params = matched
         rule, fields = self._cache.rule(route, str(scope.get("method", "GET")))
         if rule is None:
