@@ -217,10 +217,21 @@ class Kit:
 
     # --- CSRF and rendering -----------------------------------------------------------------------------
 
+    def csrf_cookie_name(self, request: ConsoleRequest) -> str:
+        """The CSRF cookie's name: ``__Host-ram_csrf`` over HTTPS, else ``ram_csrf``.
+
+        Decision: over HTTPS it is host-wide and ``__Host-``, like the session and logon step cookies. A
+        plain name could be planted by a sibling subdomain (or a plain-HTTP page of the host) with a nonce
+        whose token it knows; only the name is secure, so the unprefixed cookie is never read over HTTPS.
+        Over plain HTTP (development) it stays ``ram_csrf``, scoped to the console's path.
+        """
+        name = self.settings.csrf_cookie
+        return HOST_PREFIX + name if self.secure(request) else name
+
     def check_csrf(self, request: ConsoleRequest, signed_in: SignedIn | None = None) -> None:
         """Raise :class:`CsrfRejected` unless the form's token matches this browser and session."""
         session_id = signed_in.session.session_id if signed_in is not None else ""
-        nonce = request.cookie(self.settings.csrf_cookie)
+        nonce = request.cookie(self.csrf_cookie_name(request))
         self.csrf.check(nonce, request.field("csrf_token", 128), session_id)
 
     def page(
@@ -233,7 +244,7 @@ class Kit:
         **context: Any,
     ) -> Reply:
         """A rendered page with a CSRF token for its forms (and the CSRF cookie when the browser lacks it)."""
-        nonce = request.cookie(self.settings.csrf_cookie)
+        nonce = request.cookie(self.csrf_cookie_name(request))
         fresh = not self.csrf.valid_nonce(nonce)
         if nonce is None or fresh:
             nonce = self.csrf.new_nonce()
@@ -251,8 +262,9 @@ class Kit:
         return reply
 
     def _csrf_cookie(self, request: ConsoleRequest, nonce: str) -> str:
+        secure = self.secure(request)
         return cookie_header(
-            self.settings.csrf_cookie, nonce, path=self.base(request), secure=self.secure(request),
+            self.csrf_cookie_name(request), nonce, path="/" if secure else self.base(request), secure=secure,
             same_site="Strict",
         )  # fmt: skip
 

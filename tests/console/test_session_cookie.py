@@ -191,3 +191,40 @@ def test_a_logon_step_planted_by_a_sibling_site_never_takes_over_a_logon_over_ht
     with pytest.raises(EntityNotExist):
         service.get_user_mfa_info(account, "carol")
     assert step_cookie.startswith("__Host-ram_logon=") and {"Secure", "Path=/"} <= _attributes(step_cookie)
+
+
+def _csrf_cookies(reply: httpx.Response) -> list[str]:
+    return [value for value in reply.headers.get_list("set-cookie") if "ram_csrf=" in value.partition(";")[0]]
+
+
+def test_https_issues_a_host_prefixed_csrf_cookie(site: Site) -> None:
+    """A plain-named CSRF cookie could be planted by a sibling subdomain with a nonce whose token it knows."""
+    browser = site.client("https://testserver")
+    (cookie,) = _csrf_cookies(browser.get("/console/logon"))
+    assert cookie.startswith("__Host-ram_csrf=")
+    assert _attributes(cookie) == {"Path=/", "HttpOnly", "SameSite=Strict", "Secure"}
+    assert browser.logon("bob").status_code == 303  # the form's token checks against the prefixed cookie
+    # A planted plain-named cookie (the attacker's nonce, with its token) is not read over HTTPS.
+    attacker = site.client()
+    token = attacker.token("/console/logon")
+    nonce = attacker.http.cookies["ram_csrf"]
+    victim = site.client("https://testserver")
+    victim.set_cookie("ram_csrf", nonce, path="/console")
+    form = {"csrf_token": token, "account": "company-x", "user_name": "bob", "password": PASSWORD}
+    refused = victim.post("/console/logon", form)
+    assert refused.status_code == 403 and victim.session is None
+
+
+def test_http_keeps_the_plain_csrf_cookie_below_the_console(site: Site) -> None:
+    browser = site.client()
+    (cookie,) = _csrf_cookies(browser.get("/console/logon"))
+    assert cookie.startswith("ram_csrf=")
+    assert _attributes(cookie) == {"Path=/console", "HttpOnly", "SameSite=Strict"}
+    assert browser.logon("bob").status_code == 303
+
+
+def test_https_behind_a_trusted_proxy_uses_the_prefixed_csrf_cookie(proxied: Site) -> None:
+    behind = proxied.client(peer="192.0.2.10")
+    page = behind.get("/console/logon", headers={**HTML, "x-forwarded-proto": "https"})
+    (cookie,) = _csrf_cookies(page)
+    assert cookie.startswith("__Host-ram_csrf=") and "Secure" in _attributes(cookie)
