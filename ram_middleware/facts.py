@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, overload
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from . import errors
 
@@ -27,6 +27,7 @@ __all__ = [
     "TextMemo",
     "decode_component",
     "decode_path",
+    "from_own_pages",
     "from_own_site",
     "parse_pairs",
 ]
@@ -34,6 +35,7 @@ __all__ = [
 Pairs = tuple[tuple[str, str], ...]
 
 _OWN_SITE = frozenset({"same-origin", "none"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _PATH_SAFE = "/~!$&'()*+,;=:@"  # what a path keeps unescaped when it is rebuilt from decoded text
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _MULTIPART_TYPE = "multipart/form-data"
@@ -434,6 +436,56 @@ def from_own_site(facts: RequestFacts, *, unmarked: bool) -> bool:
     sibling subdomain — and counts as another site: SameSite cookies do not keep it out."""
     site = facts.header("sec-fetch-site")
     return unmarked if site is None else site in _OWN_SITE
+
+
+def from_own_pages(facts: RequestFacts, *, secure: bool) -> bool:
+    """Whether a state-changing request with a browser credential (a session cookie, a console form) comes
+    from this site's own pages: :func:`from_own_site` when the browser sends ``Sec-Fetch-Site``; else
+    (a browser from before Fetch Metadata) its ``Origin``, or without one its ``Referer``'s origin, must be
+    the request's own: ``https`` when ``secure`` (the public scheme, trusted proxies' reports included),
+    else ``http``, with the ``Host`` header's host and port (default ports dropped).
+
+    Decisions: a request saying none of the three is refused, failing closed: every browser sends
+    ``Origin`` on a cross-origin POST and the console's pages send their ``Referer`` to themselves, so
+    only a non-browser client is left, and one holding a session cookie can send ``Origin`` (API clients
+    sign with an AccessKey and never come here). ``Origin: null`` (a sandboxed frame, a redirect across
+    sites) is not this site. The host is the ``Host`` header's, which proxies pass on (the public scheme
+    is all they are trusted to report), so a proxy that rewrites ``Host`` must also pass ``Sec-Fetch-Site``.
+    """
+    site = facts.header("sec-fetch-site")
+    if site is not None:
+        return site in _OWN_SITE
+    host = _single(facts, "host")
+    own = None if host is None else _origin_of(f"{'https' if secure else 'http'}://{host}", bare=True)
+    if own is None:
+        return False
+    origins = facts.header_values("origin")
+    if origins:
+        return len(origins) == 1 and _origin_of(origins[0], bare=True) == own
+    referer = _single(facts, "referer")
+    return referer is not None and _origin_of(referer, bare=False) == own
+
+
+def _single(facts: RequestFacts, name: str) -> str | None:
+    """Header ``name``'s value when sent exactly once (a repeated one is not to be trusted), else None."""
+    values = facts.header_values(name)
+    return values[0] if len(values) == 1 else None
+
+
+def _origin_of(url: str, *, bare: bool) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) ``url``; None when it is not one (``null`` included), names a
+    user, or (``bare``: an ``Origin`` or a host) carries anything after the host and port."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port out of range or not a number, a malformed IPv6 literal
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
+        return None
+    if bare and (parts.path or parts.query or parts.fragment):
+        return None
+    return scheme, host, _DEFAULT_PORTS[scheme] if port is None else port
 
 
 def _invented_content_type(environ: Mapping[str, Any]) -> bool:

@@ -19,7 +19,7 @@ from .. import errors
 from ..authorizer import ErrorResponse
 from ..config import Ram, _token_keys
 from ..credentials.session import BrowserSessions, InvalidSession
-from ..facts import RequestFacts, from_own_site
+from ..facts import RequestFacts, from_own_pages
 from ..identity import Principal
 from .account import AccountPages
 from .base import PATHS, ConsoleSettings, Kit, NeedLogon
@@ -113,10 +113,11 @@ class Console:
             reply = self.kit.message(request, "This page does not accept that method.", status=405)
             reply.headers.append(("allow", "GET, HEAD, POST"))
             return reply
-        if request.method == "POST" and not from_own_site(request.facts, unmarked=True):
+        if request.method == "POST" and not from_own_pages(request.facts, secure=self.kit.secure(request)):
             # Every console form is posted from a console page. Another site's — a sibling subdomain's
             # too, which can plant a CSRF cookie of its own — is refused before the form is read, and
-            # changes no cookie: a cross-site logout must not sign the user out.
+            # changes no cookie: a cross-site logout must not sign the user out. A browser without
+            # Sec-Fetch-Site must name this origin (Origin, else Referer), the logon form included.
             return self.kit.message(request, CsrfRejected.default_message, status=CsrfRejected.default_status)
         try:
             return self._handlers[name](request)

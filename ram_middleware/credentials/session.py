@@ -69,7 +69,7 @@ from typing import Any
 from itsdangerous import BadData, URLSafeSerializer
 
 from .. import errors
-from ..facts import RequestFacts, from_own_site
+from ..facts import RequestFacts, from_own_pages
 from ..guard import Guard
 from ..identity import MFA_BOUND, PASSWORD_CHANGED, Principal
 from ..store.cache import MFA_CHANGED, Directory, root_principal
@@ -388,8 +388,10 @@ class SessionAuthenticator:
     (``Sec-Fetch-Site`` other than ``same-origin`` or ``none``; ``same-site`` too: a sibling subdomain is
     another origin, which SameSite cookies let in) may not ride on the cookie: 403
     :class:`~ram_middleware.errors.CrossSiteRequest`. It is refused, not an invalid session, so the session
-    and its cookie stay as they were. A browser that does not say (from before Fetch Metadata) still keeps
-    the cookie off other sites' POSTs by SameSite=Lax.
+    and its cookie stay as they were. A browser that does not say (from before Fetch Metadata) must send
+    this site's origin instead (:func:`~ram_middleware.facts.from_own_pages`: ``Origin``, else
+    ``Referer``); one that sends neither is refused the same way. SameSite=Lax alone would let a sibling
+    subdomain's POST in.
 
     The cookie's name depends on the transport (``secure_transport(facts)``): over HTTPS it is
     :data:`HOST_PREFIX` + ``cookie_name`` and only that name is read, over plain HTTP ``cookie_name``
@@ -415,8 +417,10 @@ class SessionAuthenticator:
         fixation, signing the user in as someone else). For the same reason the unprefixed name is never
         read over HTTPS: a session issued under it before the prefix signs in again, once.
         """
-        secure = self._secure_transport is not None and self._secure_transport(facts)
-        return HOST_PREFIX + self.cookie_name if secure else self.cookie_name
+        return HOST_PREFIX + self.cookie_name if self._secure(facts) else self.cookie_name
+
+    def _secure(self, facts: RequestFacts) -> bool:
+        return self._secure_transport is not None and self._secure_transport(facts)
 
     def session(self, facts: RequestFacts, *, check_revoked: bool = True) -> BrowserSession | None:
         """The request's session; None without a cookie, :class:`InvalidSession` for a bad one."""
@@ -427,7 +431,7 @@ class SessionAuthenticator:
         session = self.session(facts)
         if session is None:
             return None
-        if facts.method not in _SAFE_METHODS and not from_own_site(facts, unmarked=True):
+        if facts.method not in _SAFE_METHODS and not from_own_pages(facts, secure=self._secure(facts)):
             raise errors.CrossSiteRequest()
         return self.principal(session)
 

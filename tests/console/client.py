@@ -67,8 +67,16 @@ class Browser:
         kwargs.setdefault("headers", HTML)
         return self.http.get(path, **kwargs)
 
+    @property
+    def origin(self) -> str:
+        """The site's origin, as a browser sends it in ``Origin``."""
+        url = self.http.base_url
+        return f"{url.scheme}://{url.netloc.decode('ascii')}"
+
     def post(self, path: str, data: dict[str, str], **kwargs: Any) -> httpx.Response:
-        kwargs.setdefault("headers", HTML)
+        """POST a form like a browser from one of the site's pages: with its ``Origin`` (unless the
+        ``headers`` given name another)."""
+        kwargs["headers"] = {"origin": self.origin, **kwargs.get("headers", HTML)}
         return self.http.post(path, data=data, **kwargs)
 
     def token(self, path: str) -> str:

@@ -179,3 +179,66 @@ def test_first_logon_binds_an_mfa_device(chromium: Any, live: tuple[str, str], w
     assert page.inner_text("#mfa-state") == "yes"
     shots.take(page, "bound-home")
     context.close()
+
+
+def _without_fetch_metadata(route: Any) -> None:
+    """Send the browser's POSTs as a browser from before Fetch Metadata would: with the Origin and Referer
+    Chromium sets, but no ``Sec-Fetch-*`` (which Chromium adds below any interception, so the request is
+    sent from the context itself, with its cookies; the redirect is left to the page)."""
+    request = route.request
+    if request.method != "POST":
+        route.continue_()
+        return
+    headers = {name: value for name, value in request.headers.items() if not name.startswith("sec-fetch-")}
+    route.fulfill(response=route.fetch(headers=headers, max_redirects=0))
+
+
+def _form_posting_to(target: str) -> Any:
+    """A WSGI app whose one page is a form posting to ``target`` (another origin's page)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = f'<form method="post" action="{target}"><button id="go">Go</button></form>'.encode()
+        start_response("200 OK", [("content-type", "text/html"), ("content-length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+def test_without_fetch_metadata_only_this_origin_posts(
+    chromium: Any, live: tuple[str, str], world: World
+) -> None:
+    """A browser without ``Sec-Fetch-Site``: its own forms post (their Origin is the site's), while another
+    origin of the same site (another port: SameSite=Lax sends the cookie along) is refused, and the session
+    goes on."""
+    _, base = live
+    context = chromium.new_context()
+    context.route("**/*", _without_fetch_metadata)
+    page = context.new_page()
+    page.goto(f"{base}/console/logon?next=%2Fdanger")
+    page.fill("#account", ALIAS)
+    page.fill("#user_name", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/console/logon/mfa")
+    page.fill("#code", _totp(world, "alice").at(world.clock.now))
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/danger")
+
+    with serve_wsgi(_form_posting_to(f"{base}/danger")) as other:
+        assert other != base and other.startswith("http://127.0.0.1:")  # same site, another origin
+        page.goto(other)
+        with page.expect_navigation() as posted:
+            page.click("#go")
+        refused = posted.value
+        assert refused is not None and refused.status == 403
+        assert "only from this site" in page.inner_text("main")
+
+    page.goto(f"{base}/reports")  # still signed in: refused, not signed out
+    assert page.inner_text("#who") == world.arn("alice")
+    page.evaluate(  # a form of this origin's own page
+        """() => { const form = document.createElement("form"); form.method = "post";
+                   form.action = "/danger"; document.body.append(form); form.submit(); }"""
+    )
+    page.wait_for_url(f"{base}/danger")
+    assert page.inner_text("h1") == "Danger zone"
+    context.close()

@@ -87,7 +87,7 @@ def test_require_mfa_sends_a_stale_session_to_step_up_and_back(site: Site) -> No
     assert stale.status_code == 303 and stale.headers["location"] == "/console/mfa?next=%2Fdanger"
     api = browser.get("/danger", headers=JSON)
     assert api.status_code == 403 and api.json()["Code"] == "Forbidden.MFARequired"
-    posted = browser.http.post("/danger", headers=HTML)
+    posted = browser.http.post("/danger", headers={**HTML, "origin": browser.origin})
     assert posted.status_code == 303 and posted.headers["location"] == "/console/mfa"
     step_up = browser.get(stale.headers["location"])
     assert step_up.status_code == 200 and 'name="next" value="/danger"' in step_up.text

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from ram_middleware.client import RamAuth
 from ram_middleware.credentials.mfa import code_at, time_step
 from ram_middleware.errors import CrossSiteRequest, EntityNotExist
 
@@ -51,9 +52,124 @@ def test_cross_site_post_is_refused_and_leaves_the_session_alone(site: Site) -> 
     assert browser.session == cookie
     own = browser.http.post("/danger", headers={**JSON, "sec-fetch-site": "same-origin"})
     assert own.status_code == 200
-    # A browser from before Fetch Metadata says nothing; SameSite=Lax keeps the cookie off other sites'
-    # POSTs there, so such a request is its own site's.
-    assert browser.http.post("/danger", headers=JSON).status_code == 200
+    # Sec-Fetch-Site decides over Origin (a browser without it: the tests below).
+    marked = {**JSON, "sec-fetch-site": "same-origin", "origin": "http://evil.example"}
+    assert browser.http.post("/danger", headers=marked).status_code == 200
+
+
+# A browser from before Fetch Metadata (no Sec-Fetch-Site): its Origin, else its Referer, must be this site's.
+NOT_THIS_ORIGIN: list[list[tuple[str, str]]] = [
+    [("origin", "http://evil.example")],
+    [("origin", "http://sub.testserver")],  # a sibling subdomain, which SameSite=Lax lets in
+    [("origin", "https://testserver")],  # another scheme is another origin
+    [("origin", "http://testserver:8080")],
+    [("origin", "null")],  # a sandboxed frame, a redirect from another site
+    [("origin", "http://testserver/console")],  # not an origin
+    [("origin", "http://testserver"), ("origin", "http://evil.example")],
+    [("origin", "http://evil.example"), ("referer", "http://testserver/console/")],  # Origin decides
+    [("referer", "http://evil.example/console/")],
+    [("referer", "http://evil.example/?back=http://testserver/")],
+    [("referer", "http://testserver@evil.example/")],
+    [("referer", "not a url")],
+    [],  # neither (decision: refused; every browser sends Origin on another site's POST)
+]
+THIS_ORIGIN: list[list[tuple[str, str]]] = [
+    [("origin", "http://testserver")],
+    [("origin", "HTTP://TestServer:80")],  # the default port and the case name the same origin
+    [("referer", "http://testserver/console/?x=1")],  # Firefox before 70 sent no Origin to its own site
+]
+
+
+def test_without_fetch_metadata_a_post_must_name_this_origin(site: Site) -> None:
+    browser = _signed_in(site, "alice")  # MFA: /danger would allow her POST
+    cookie = browser.session
+    for headers in NOT_THIS_ORIGIN:
+        refused = browser.http.post("/danger", headers=[*JSON.items(), *headers])
+        assert refused.status_code == 403, headers
+        assert refused.json()["Code"] == "NoPermission"
+        assert refused.json()["Message"] == CrossSiteRequest.default_message
+        assert _session_cookies(refused) == []  # refused, not signed out
+    page = browser.http.post("/danger", headers={**HTML, "origin": "http://evil.example"})
+    assert page.status_code == 403 and "only from this site&#x27;s own pages" in page.text
+    assert browser.session == cookie
+    for headers in THIS_ORIGIN:
+        assert browser.http.post("/danger", headers=[*JSON.items(), *headers]).status_code == 200, headers
+
+
+def test_without_fetch_metadata_console_forms_must_name_this_origin(site: Site) -> None:
+    browser = _signed_in(site)
+    cookie = browser.session
+    token = browser.token("/console/logout")
+    for headers in NOT_THIS_ORIGIN:
+        refused = browser.http.post(
+            "/console/logout", data={"csrf_token": token}, headers=[*HTML.items(), *headers]
+        )
+        assert refused.status_code == 403 and "not sent from this site" in refused.text, headers
+        assert _session_cookies(refused) == []
+    assert browser.session == cookie
+    # The logon form too: a sibling subdomain must not sign the victim in as itself.
+    victim = site.client()
+    form = {"csrf_token": victim.token("/console/logon"), "account": "company-x", "user_name": "bob",
+            "password": PASSWORD}  # fmt: skip
+    logon = victim.http.post("/console/logon", data=form, headers={**HTML, "origin": "http://sub.testserver"})
+    assert logon.status_code == 403 and victim.session is None
+    assert victim.http.post("/console/logon", data=form, headers=HTML).status_code == 403
+    referred = {**HTML, "referer": "http://testserver/console/logon"}
+    assert (
+        victim.http.post("/console/logon", data=form, headers=referred).status_code == 303 and victim.session
+    )
+    out = browser.http.post(
+        "/console/logout", data={"csrf_token": token}, headers={**HTML, "origin": browser.origin}
+    )
+    assert out.status_code == 303 and browser.session is None
+
+
+def _alice_over_https(site: Site) -> str:
+    """Alice's session cookie value, signed in over HTTPS (its forms post with Origin https://testserver)."""
+    browser = site.client("https://testserver")
+    assert browser.logon("alice").status_code == 303
+    assert browser.logon_mfa(site.world.code("alice")).status_code == 303
+    return browser.http.cookies[HOST_COOKIE]
+
+
+def test_over_https_this_origin_is_https(site: Site) -> None:
+    value = _alice_over_https(site)
+    https = site.client("https://testserver").http
+    headers = {**JSON, "cookie": f"{HOST_COOKIE}={value}"}
+    assert https.post("/danger", headers={**headers, "origin": "https://testserver"}).status_code == 200
+    assert https.post("/danger", headers={**headers, "origin": "https://testserver:443"}).status_code == 200
+    for origin in ("http://testserver", "https://testserver:8443"):
+        refused = https.post("/danger", headers={**headers, "origin": origin})
+        assert refused.status_code == 403 and refused.json()["Message"] == CrossSiteRequest.default_message
+
+
+def test_behind_a_trusted_proxy_this_origin_takes_its_scheme(proxied: Site) -> None:
+    value = _alice_over_https(proxied)
+    forwarded = {**JSON, "x-forwarded-proto": "https", "origin": "https://testserver"}
+    behind = proxied.client(peer="192.0.2.10").http
+    assert (
+        behind.post("/danger", headers={**forwarded, "cookie": f"{HOST_COOKIE}={value}"}).status_code == 200
+    )
+    plain = behind.post(
+        "/danger", headers={**forwarded, "origin": "http://testserver", "cookie": f"{HOST_COOKIE}={value}"}
+    )
+    assert plain.status_code == 403 and plain.json()["Message"] == CrossSiteRequest.default_message
+    # The same report from anyone else says nothing: the request is plain HTTP, not https://testserver's.
+    spoofed = proxied.client(peer="198.51.100.7").http
+    refused = spoofed.post("/danger", headers={**forwarded, "cookie": f"ram_session={value}"})
+    assert refused.status_code == 403 and refused.json()["Message"] == CrossSiteRequest.default_message
+
+
+def test_signed_api_calls_need_no_origin(site: Site) -> None:
+    """AccessKey calls are not cookie sessions: neither Origin nor Fetch Metadata applies to them, whatever
+    cookie rides along."""
+    key_id, secret = site.world.keys["bob"]
+    auth = RamAuth(key_id, secret, clock=site.world.clock)
+    client = _signed_in(site, "alice").http  # alice's session cookie goes along; the signature decides
+    call = "/rpc?Action=DescribeInstances&Version=2014-05-26"
+    for headers in ({}, {"origin": "http://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        reply = client.post(call, headers={**JSON, **headers}, auth=auth)
+        assert reply.status_code == 200 and site.world.arn("bob") in reply.text, headers
 
 
 def test_a_bad_session_is_still_cleared_on_a_cross_site_post(site: Site) -> None:
