@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import errors
-from ..credentials.sts import assume_role, caller_identity, parse_role_arn
+from ..credentials.sts import assume_role, caller_identity, parse_role_arn, role_not_found
 from ..identity import ram_arn
 from .base import Action, Backend, Call, CallerLookup, Issued, account_wide
 from .params import Params
@@ -38,9 +38,7 @@ def assume_role_handler(b: Backend, c: Call) -> Issued:
     try:
         role = b.service.get_role(owner, name)
     except errors.EntityNotExist:
-        raise errors.EntityNotExist(
-            "Role", f"The role not exists: {ram_arn(owner, f'role/{name}')}"
-        ) from None
+        raise role_not_found(owner, name) from None
     decision = c.decision
     if decision is None:  # the middleware did not decide sts:AssumeRole: never issue credentials then
         raise errors.AuthorizationError(detail={"reason": "sts:AssumeRole was not authorized"})

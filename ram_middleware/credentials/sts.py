@@ -40,7 +40,7 @@ import re
 import secrets
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -95,12 +95,16 @@ __all__ = [
     "SessionClaims",
     "StsTokens",
     "assume_role",
+    "assume_role_decision",
+    "assume_role_target",
     "caller_identity",
     "ensure_not_revoked",
     "format_timestamp",
     "is_revoked",
     "parse_role_arn",
     "principal_from_claims",
+    "role_not_found",
+    "trust_decision",
 ]
 
 
@@ -558,21 +562,49 @@ def _caller_arns(caller: Principal) -> list[str]:
     return [caller.arn]
 
 
-def _check_trust(
-    caller: Principal, role: Role, p: _Params, context: Mapping[str, object], service: str | None
+ROOT_MAY_NOT_ASSUME = "The account root may not call AssumeRole; use a RAM user."
+
+
+def assume_role_target(action: str, resource: str) -> tuple[str, str] | None:
+    """(account id, role name) when the request is ``sts:AssumeRole`` on one role's ARN, the case where
+    AssumeRole also asks the role's trust policy; None for any other request (a wildcard resource too)."""
+    if action.lower() != "sts:assumerole":
+        return None
+    try:
+        return parse_role_arn(resource)
+    except errors.InvalidParameter:
+        return None
+
+
+def role_not_found(account_id: str, role_name: str) -> errors.EntityNotExist:
+    """The error of AssumeRole (and of simulating it) on a role that does not exist."""
+    return errors.EntityNotExist("Role", f"The role not exists: {ram_arn(account_id, f'role/{role_name}')}")
+
+
+def trust_decision(
+    caller: Principal,
+    role: Role,
+    context: Mapping[str, object],
+    *,
+    external_id: str | None = None,
+    service: str | None = None,
 ) -> Decision:
-    """The trust policy's Allow (its deciding statement); AuthorizationError when it does not trust."""
-    denied = errors.AuthorizationError(detail={"reason": "the role's trust policy does not allow the caller"})
+    """What AssumeRole asks beyond the caller's own policies: the account root is refused, then the role's
+    trust policy decides (its deciding statement named). ``context`` is the request's condition context;
+    ``external_id`` the request's ExternalId (``sts:ExternalId``). A stored trust policy that no longer
+    parses trusts nobody."""
+    if caller.kind == "root":
+        return Decision("ImplicitDeny", None, None, ROOT_MAY_NOT_ASSUME)
     try:
         trust = parse_policy(role.trust_policy, kind="trust", stored=True)
-    except errors.RAMError as exc:  # a broken stored trust policy trusts nobody
-        raise denied from exc
+    except errors.RAMError:
+        return Decision("ImplicitDeny", None, None, "The role's trust policy is not valid; it trusts nobody")
     ctx = dict(context)
-    if p.external_id is not None:
-        ctx["sts:ExternalId"] = p.external_id
+    if external_id is not None:
+        ctx["sts:ExternalId"] = external_id
     if caller.mfa_present is not None:
         ctx.setdefault("acs:MFAPresent", caller.mfa_present)
-    verdict = evaluate_trust(
+    return evaluate_trust(
         trust,
         account_id=caller.account_id,
         principal_arns=_caller_arns(caller),
@@ -581,6 +613,24 @@ def _check_trust(
         role_arn=role.arn,
         role_name=role.role_name,
     )
+
+
+def assume_role_decision(identity: Decision, trust: Decision) -> Decision:
+    """AssumeRole's decision from the caller's own one (``sts:AssumeRole`` on the role) and
+    :func:`trust_decision`, in the order AssumeRole asks them: the first that refuses decides; when both
+    allow, the caller's statement is named and the reason says which trust statement trusted the caller."""
+    if not identity.allowed:
+        return identity
+    if not trust.allowed:
+        return trust
+    return replace(identity, reason=f"{identity.reason}; {trust.reason}")
+
+
+def _check_trust(
+    caller: Principal, role: Role, p: _Params, context: Mapping[str, object], service: str | None
+) -> Decision:
+    """The trust policy's Allow (its deciding statement); AuthorizationError when it does not trust."""
+    verdict = trust_decision(caller, role, context, external_id=p.external_id, service=service)
     if not verdict.allowed:
         detail = {"reason": verdict.reason, "role": role.arn, "effect": verdict.effect}
         raise errors.AuthorizationError(detail=detail)
@@ -625,9 +675,7 @@ def assume_role(
     caller looked ``role`` up from RoleArn (``EntityNotExist.Role`` is theirs to raise).
     """
     if caller.kind == "root":
-        raise errors.AuthorizationError(
-            "The account root may not call AssumeRole; use a RAM user.", detail={"reason": "root caller"}
-        )
+        raise errors.AuthorizationError(ROOT_MAY_NOT_ASSUME, detail={"reason": "root caller"})
     p = _parse_params(params, role, chained=caller.kind == "assumed-role")
     if p.policy is not None:
         _check_session_policy(p.policy)
