@@ -226,7 +226,10 @@ class LocalBackend(ServiceTarget):
         role = self.service.get_role(self.account_id, role_arn.rpartition("/")[2])
         caller = self.ram.directory.principal_for_user(self.account_id, as_user)
         context = {"acs:CurrentTime": sts.format_timestamp(self.ram.tokens.now())}
-        decision = self.service.simulate(self.account_id, caller, "sts:AssumeRole", role.arn, context)
+        # The caller's own decision: assume_role asks the trust policy itself, with the request's ExternalId.
+        decision = self.service.simulate(
+            self.account_id, caller, "sts:AssumeRole", role.arn, context, trust=False
+        )
         result = sts.assume_role(
             caller, decision, role, {**params, "RoleArn": role_arn}, self.ram.tokens, context=context
         )

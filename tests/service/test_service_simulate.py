@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from ram_middleware import errors
+from ram_middleware.credentials.sts import StsTokens, assume_role
+from ram_middleware.identity import Principal, Role
 from ram_middleware.service import RamService
 
 from ..store.backends import expect_code
@@ -79,3 +82,63 @@ def test_root_unknown_users_and_foreign_principals(svc: RamService, acct: str) -
     other = svc.create_account().account_id
     with expect_code("InvalidParameter.Principal"):
         svc.simulate(other, found.principal, "oss:GetObject", "*")
+
+
+def _trusting(*principals: str) -> str:
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": list(principals)}}
+    return json.dumps({"Version": "1", "Statement": [statement]})
+
+
+def _assume_role_issues(svc: RamService, acct: str, caller: Principal, role: Role) -> bool:
+    """Whether AssumeRole itself issues credentials, given the caller's own decision as the API gives it."""
+    own = svc.simulate(acct, caller, "sts:AssumeRole", role.arn, trust=False)
+    params = {"RoleArn": role.arn, "RoleSessionName": "s1"}
+    try:
+        assume_role(caller, own, role, params, StsTokens(["k" * 32]))
+    except errors.AuthorizationError:
+        return False
+    return True
+
+
+def test_assume_role_is_decided_with_the_role_trust_policy(svc: RamService, acct: str) -> None:
+    for user in ("trusted", "outsider", "stranger"):
+        svc.create_user(acct, user)
+    for user in ("trusted", "outsider"):
+        svc.attach_policy_to_user(acct, "System", "AliyunSTSAssumeRoleAccess", user)
+    role = svc.create_role(
+        acct, "Shared", _trusting(f"acs:ram::{acct}:user/trusted", f"acs:ram::{acct}:user/stranger")
+    )
+    other = svc.create_account().account_id
+    foreign = svc.create_role(other, "Partner", _trusting(f"acs:ram::{acct}:root"))
+    root_key = svc.create_access_key(acct, None)
+    found = svc.directory.signing_key(root_key.key.access_key_id)
+    assert found is not None
+    allowed = "Allowed by statement 0 of system policy AliyunSTSAssumeRoleAccess"
+    cases = {
+        ("trusted", role.arn): ("Allow", allowed),
+        ("outsider", role.arn): ("ImplicitDeny", "The role's trust policy does not name the caller"),
+        ("stranger", role.arn): ("ImplicitDeny", "No statement allows sts:AssumeRole"),
+        # Another account's role that trusts this account's root.
+        ("trusted", foreign.arn): ("Allow", allowed),
+    }
+    for (user, arn), (effect, reason) in cases.items():
+        decision = svc.simulate(acct, user, "sts:AssumeRole", arn)
+        assert decision.effect == effect and decision.reason.startswith(reason), (user, arn, decision)
+        caller = svc.directory.principal_for_user(acct, user)
+        target = role if arn == role.arn else foreign
+        assert decision.allowed == _assume_role_issues(svc, acct, caller, target), (user, arn)
+    outsider = svc.simulate(acct, "outsider", "sts:AssumeRole", role.arn)
+    assert outsider.policy is None and outsider.effect == "ImplicitDeny"
+    assert svc.simulate(acct, "outsider", "sts:AssumeRole", role.arn, trust=False).allowed
+    trust = svc.simulate_trust(acct, "trusted", "sts:AssumeRole", role.arn)
+    assert trust is not None and trust.allowed and trust.policy is not None
+    named = (trust.policy.name, trust.policy.attached_name, trust.statement_index)
+    assert named == ("TrustPolicy", "Shared", 0)
+    # The root may do anything but assume a role, as AssumeRole refuses it.
+    root = svc.simulate(acct, found.principal, "sts:AssumeRole", role.arn)
+    assert root.effect == "ImplicitDeny" and "root" in root.reason
+    # Only sts:AssumeRole on one role asks a trust policy; a role that is not there is said to be missing.
+    assert svc.simulate_trust(acct, "outsider", "sts:AssumeRole", "acs:ram::*:role/*") is None
+    assert svc.simulate_trust(acct, "outsider", "ram:GetRole", role.arn) is None
+    with expect_code("EntityNotExist.Role"):
+        svc.simulate(acct, "trusted", "sts:AssumeRole", f"acs:ram::{acct}:role/nosuchrole")
