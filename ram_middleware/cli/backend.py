@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 import click
 
 from .. import errors
-from ..identity import AttachTarget
+from ..identity import AttachTarget, Principal, ram_arn
 from ..organisation import OrgTarget
 from ..organisation.target import Api
 from ..policy import Decision
@@ -29,11 +29,13 @@ from .output import Output
 __all__ = [
     "Backend",
     "NotSupportedHere",
+    "Simulation",
     "Subject",
     "attached_policy_names",
     "backend_command",
     "open_backend",
     "output_command",
+    "simulated_session",
 ]
 
 
@@ -51,6 +53,29 @@ class Subject:
     kind: Literal["user", "role"]
     name: str
     session_policy: str | None = None
+
+
+def simulated_session(account_id: str, role_name: str, role_id: str, session_policy: str | None) -> Principal:
+    """The Principal of the role session a simulation is for (session name ``simulation``)."""
+    return Principal(
+        kind="assumed-role",
+        account_id=account_id,
+        name=role_name,
+        principal_id=f"{role_id}:simulation",
+        arn=ram_arn(account_id, f"assumed-role/{role_name}/simulation"),
+        session_name="simulation",
+        session_policy=session_policy,
+        extra={"role_id": role_id},
+    )
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What ``ram simulate`` reports: the decision and, for ``sts:AssumeRole`` on one role, the decision of
+    the role's trust policy (AssumeRole needs both; ``decision`` is then the one that refused)."""
+
+    decision: Decision
+    trust: Decision | None = None
 
 
 class Backend(OrgTarget, Protocol):
@@ -93,7 +118,7 @@ class Backend(OrgTarget, Protocol):
     def assume_role(self, role_arn: str, params: Mapping[str, str], *, as_user: str | None) -> Api: ...
     def simulate(
         self, subject: Subject, action: str, resource: str, context: Mapping[str, object]
-    ) -> Decision: ...
+    ) -> Simulation: ...
 
 
 def attached_policy_names(backend: Backend, kind: AttachTarget, name: str) -> list[str]:

@@ -24,12 +24,11 @@ from ..organisation.target import (
     user_api,
     version_api,
 )
-from ..policy import Decision
 from ..service.shapes import group_member_shape, policy_entities_shape
 from ..store import sqlite_path
 from ..store.cache import root_principal
 from ..store.records import MFADevice
-from .backend import Subject
+from .backend import Simulation, Subject, simulated_session
 
 __all__ = ["LocalBackend", "choose_account", "mfa_device_api"]
 
@@ -237,18 +236,11 @@ class LocalBackend(ServiceTarget):
 
     def simulate(
         self, subject: Subject, action: str, resource: str, context: Mapping[str, object]
-    ) -> Decision:
-        if subject.kind == "user":
-            return self.service.simulate(self.account_id, subject.name, action, resource, context)
-        role = self.service.get_role(self.account_id, subject.name)
-        session = Principal(
-            kind="assumed-role",
-            account_id=self.account_id,
-            name=role.role_name,
-            principal_id=f"{role.role_id}:simulation",
-            arn=ram_arn(self.account_id, f"assumed-role/{role.role_name}/simulation"),
-            session_name="simulation",
-            session_policy=subject.session_policy,
-            extra={"role_id": role.role_id},
-        )
-        return self.service.simulate(self.account_id, session, action, resource, context)
+    ) -> Simulation:
+        caller: Principal | str = subject.name
+        if subject.kind == "role":
+            role = self.service.get_role(self.account_id, subject.name)
+            caller = simulated_session(self.account_id, role.role_name, role.role_id, subject.session_policy)
+        decision = self.service.simulate(self.account_id, caller, action, resource, context)
+        trust = self.service.simulate_trust(self.account_id, caller, action, resource, context)
+        return Simulation(decision, trust)

@@ -22,12 +22,13 @@ import httpx
 
 from .. import errors
 from ..client import RamAuth
+from ..credentials import sts
 from ..credentials.preference import SecurityPreference
-from ..identity import AttachTarget, ram_arn
+from ..identity import AttachTarget, Principal, Role, ram_arn
 from ..organisation.target import Api, NewPassword, plain_password
 from ..policy import AttachedPolicy, Decision, PolicySet, decide_with_session, make_request, parse_policy
 from ..service.self_service import with_preference_grant
-from .backend import NotSupportedHere, Subject
+from .backend import NotSupportedHere, Simulation, Subject, simulated_session
 
 __all__ = ["RAM_VERSION", "STS_VERSION", "RemoteBackend", "error_from_answer"]
 
@@ -461,9 +462,10 @@ class RemoteBackend:
 
     def simulate(
         self, subject: Subject, action: str, resource: str, context: Mapping[str, object]
-    ) -> Decision:
+    ) -> Simulation:
         """The decision computed here from the policies the API reports (same evaluator as the server),
-        with the security preference's grant of ``ram:ChangePassword`` as the server adds it for a user."""
+        with the security preference's grant of ``ram:ChangePassword`` as the server adds it for a user,
+        and for ``sts:AssumeRole`` on one role of this account the role's trust policy (from GetRole)."""
         identity = PolicySet(self._attached_policies(subject))
         if subject.kind == "user" and action.lower() == "ram:changepassword":
             # Asked for only here, so other simulations need no ram:GetSecurityPreference.
@@ -479,7 +481,44 @@ class RemoteBackend:
             session = PolicySet(
                 [AttachedPolicy("SessionPolicy", "Session", "", "session", "simulation", compiled)]
             )
-        return decide_with_session(identity, session, make_request(action, resource, context))
+        decision = decide_with_session(identity, session, make_request(action, resource, context))
+        trust = self._trust(subject, action, resource, context)
+        return Simulation(decision if trust is None else sts.assume_role_decision(decision, trust), trust)
+
+    def _trust(
+        self, subject: Subject, action: str, resource: str, context: Mapping[str, object]
+    ) -> Decision | None:
+        """The role's trust decision, as :meth:`RamService.simulate_trust` takes it on the server."""
+        target = sts.assume_role_target(action, resource)
+        if target is None:
+            return None
+        owner, name = target
+        if owner != self.account_id:
+            raise NotSupportedHere(
+                "The RAM API shows only this account's roles, so AssumeRole of another account's role is "
+                "simulated on the local store (--store)."
+            )
+        try:
+            found = self.get_role(name)
+        except errors.EntityNotExist:
+            raise sts.role_not_found(owner, name) from None
+        role = Role(self.account_id, found["RoleId"], found["RoleName"], found["AssumeRolePolicyDocument"])
+        caller: Principal
+        if subject.kind == "role":
+            own = self.get_role(subject.name)
+            policy = subject.session_policy
+            caller = simulated_session(self.account_id, own["RoleName"], own["RoleId"], policy)
+        else:
+            user = self.get_user(subject.name)
+            user_name = user["UserName"]
+            caller = Principal(
+                kind="user",
+                account_id=self.account_id,
+                name=user_name,
+                principal_id=user["UserId"],
+                arn=ram_arn(self.account_id, f"user/{user_name}"),
+            )
+        return sts.trust_decision(caller, role, context)
 
     def _attached_policies(self, subject: Subject) -> list[AttachedPolicy]:
         targets: list[tuple[AttachTarget, str]]

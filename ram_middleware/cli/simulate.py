@@ -4,6 +4,13 @@ For a user (their own and their groups' policies) or a role session (optionally 
 policy), any action and resource, with the source IP, time and any other condition keys the request would
 carry. Locally it is :meth:`RamService.simulate`, the request path's own evaluation; remotely the same
 evaluator runs over the policies the RAM API reports.
+
+``sts:AssumeRole`` on one role (``acs:ram::<account>:role/<name>``) is decided as AssumeRole decides it: the
+caller's policies must allow it and the role's trust policy must trust the caller (the account root never
+may). The decision is the first of the two that refuses, naming its statement; ``TrustPolicy`` (text: the
+"Trust policy" lines) shows the trust policy's own decision. Give ``--context sts:ExternalId=…`` for a trust
+policy that asks for one. A role that does not exist is ``EntityNotExist.Role``, as a missing user is
+``EntityNotExist.User``. Through the RAM API only this account's roles can be read.
 """
 
 from __future__ import annotations
@@ -118,21 +125,30 @@ def simulate(
     subject = Subject("user", user) if user else Subject("role", str(role), policy_text)
     resource = resource.replace(ACCOUNT_PLACEHOLDER, backend.account_id)
     context = _context(source_ip, when, extra)
-    decision = backend.simulate(subject, action, resource, context)
-    body = decision_api(decision)
+    simulated = backend.simulate(subject, action, resource, context)
+    body = decision_api(simulated.decision)
+    trust = None if simulated.trust is None else decision_api(simulated.trust)
     if out.json_output:
-        out.data({**body, "Request": {"Action": action, "Resource": resource, "Context": context}})
+        shown = body if trust is None else {**body, "TrustPolicy": trust}
+        out.data({**shown, "Request": {"Action": action, "Resource": resource, "Context": context}})
         return
-    out.say(f"Decision:  {decision.effect}")
+    out.say(f"Decision:  {simulated.decision.effect}")
+    _say_statement(out, body)
+    out.say(f"Reason:    {simulated.decision.reason}")
+    if trust is not None and trust != body:  # a trust policy that refused is already shown above
+        out.say(f"Trust policy: {trust['Effect']}")
+        _say_statement(out, trust)
+        out.say(f"Reason:    {trust['Reason']}")
+
+
+def _say_statement(out: Output, body: dict[str, Any]) -> None:
+    """The deciding (or nearest) statement of a :func:`decision_api` body, if it names one."""
     policy = body["Policy"]
-    if policy is not None:
-        kind = (
-            "Deciding statement"
-            if decision.effect != "ImplicitDeny"
-            else "Nearest statement (a condition failed)"
-        )
-        name = f"{policy['PolicyName']} {policy['Version']}".strip()
-        where = f"{policy['PolicyType']} policy {name} ({policy['AttachedTo']})"
-        out.say(f"{kind}: #{decision.statement_index} of {where}")
-        out.say(json.dumps(body["Statement"], indent=2))
-    out.say(f"Reason:    {decision.reason}")
+    if policy is None:
+        return
+    near = body["Effect"] == "ImplicitDeny"
+    kind = "Nearest statement (a condition failed)" if near else "Deciding statement"
+    name = f"{policy['PolicyName']} {policy['Version']}".strip()
+    where = f"{policy['PolicyType']} policy {name} ({policy['AttachedTo']})"
+    out.say(f"{kind}: #{body['StatementIndex']} of {where}")
+    out.say(json.dumps(body["Statement"], indent=2))

@@ -160,3 +160,39 @@ def write_allow(path: Path, action: str, resource: str) -> str:
     """A policy document allowing ``action`` on ``resource``, written to ``path``; returns the path."""
     statement = {"Effect": "Allow", "Action": action, "Resource": resource}
     return write_json(path, {"Version": "1", "Statement": [statement]})
+
+
+def assume_role_cases(ram: Commands, account_id: str, tmp_path: Path) -> str:
+    """Users allowed by their own policy to assume roles, and a role ``Shared`` that trusts only some of
+    them: ``trusted`` outright, ``partner`` given ExternalId ``x-123``; ``outsider`` is not trusted and
+    ``stranger`` is trusted but has no policy allowing sts:AssumeRole. Returns the role's ARN."""
+    for user in ("trusted", "partner", "outsider", "stranger"):
+        ram.ok("users", "create", user)
+    for user in ("trusted", "partner", "outsider"):
+        ram.ok("policies", "attach", "AliyunSTSAssumeRoleAccess", "--user", user)
+    arn = f"acs:ram::{account_id}:user/"
+    statements = [
+        {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Principal": {"RAM": [arn + "trusted", arn + "stranger"]},
+        },
+        {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Principal": {"RAM": arn + "partner"},
+            "Condition": {"StringEquals": {"sts:ExternalId": "x-123"}},
+        },
+    ]
+    trust = write_json(tmp_path / "shared-trust.json", {"Version": "1", "Statement": statements})
+    return str(ram.json("roles", "create", "Shared", "--trust", trust)["Role"]["Arn"])
+
+
+ASSUME_ROLE_CASES: tuple[tuple[str, str | None], ...] = (
+    ("trusted", None),
+    ("partner", None),
+    ("partner", "x-123"),
+    ("outsider", None),
+    ("stranger", None),
+)
+"""(user, ExternalId) of :func:`assume_role_cases`: who asks to assume ``Shared``, with which ExternalId."""

@@ -22,7 +22,17 @@ from click.testing import CliRunner, Result
 
 from ram_middleware.cli import main
 
-from .conftest import CLEAN_ENV, ORG_FILE, ROOT, Commands, make_ram, simulate_args, write_allow
+from .conftest import (
+    ASSUME_ROLE_CASES,
+    CLEAN_ENV,
+    ORG_FILE,
+    ROOT,
+    Commands,
+    assume_role_cases,
+    make_ram,
+    simulate_args,
+    write_allow,
+)
 
 
 @dataclass
@@ -485,3 +495,36 @@ def test_account_show_advises_binding_root_mfa_in_a_way_that_works_through_the_a
     # On the store itself the command is the advice.
     local = remote.local("account", "show").stderr
     assert "bind one with `ram mfa enable --root`" in local and "console" not in local
+
+
+def test_simulate_agrees_with_assume_role_through_sts(remote: Remote, tmp_path: Path) -> None:
+    """``ram simulate`` (through the API and on the store) allows sts:AssumeRole exactly when the STS API,
+    called with each user's own AccessKey, issues credentials; and both name the trust policy's refusal."""
+    account_id = remote.json("whoami")["AccountId"]
+    role = assume_role_cases(remote, account_id, tmp_path)
+    callers = {}
+    for user in {user for user, _ in ASSUME_ROLE_CASES}:
+        key = remote.json("keys", "create", user)["AccessKey"]
+        callers[user] = remote.as_(key["AccessKeyId"], key["AccessKeySecret"])
+    for user, external_id in ASSUME_ROLE_CASES:
+        args = simulate_args(user, "sts:AssumeRole", role, ip="203.0.113.9", when="2024-06-05T12:00:00Z")
+        assumed = ["assume-role", "Shared", "--session-name", "s1"]
+        if external_id is not None:
+            args += ["--context", f"sts:ExternalId={external_id}"]
+            assumed += ["--external-id", external_id]
+        simulated = remote.json(*args)
+        assert simulated == json.loads(remote.local(*args, json_output=True).stdout), user
+        assert "TrustPolicy" in simulated
+        result = callers[user](*assumed)
+        assert (simulated["Effect"] == "Allow") == (result.exit_code == 0), (user, external_id, result.output)
+        if result.exit_code != 0:
+            assert "Error: NoPermission: " in result.stderr, result.stderr
+    outsider = remote.json(*simulate_args("outsider", "sts:AssumeRole", role))
+    assert outsider["TrustPolicy"]["Effect"] == "ImplicitDeny" and outsider["Effect"] == "ImplicitDeny"
+    # A role that is not there: simulate and AssumeRole both say so.
+    missing = f"acs:ram::{account_id}:role/nosuchrole"
+    remote.fails(*simulate_args("trusted", "sts:AssumeRole", missing), code="EntityNotExist.Role")
+    callers["trusted"].fails("assume-role", "NoSuchRole", "--session-name", "s1", code="EntityNotExist.Role")
+    # Another account's role cannot be read through the API, so it is not guessed at.
+    foreign = "acs:ram::1234567890123456:role/shared"
+    remote.fails(*simulate_args("trusted", "sts:AssumeRole", foreign), code="OperationNotSupported")

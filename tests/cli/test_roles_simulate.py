@@ -8,7 +8,15 @@ from pathlib import Path
 
 from ram_middleware.organisation import apply, load_organisation
 
-from .conftest import ORG_FILE, Ram, simulate_args, write_allow, write_json
+from .conftest import (
+    ASSUME_ROLE_CASES,
+    ORG_FILE,
+    Ram,
+    assume_role_cases,
+    simulate_args,
+    write_allow,
+    write_json,
+)
 
 OFFICE, HOME = "203.0.113.25", "198.51.100.7"
 TUESDAY_10_SHANGHAI, TUESDAY_20_SHANGHAI = "2024-06-04T10:00:00+08:00", "2024-06-04T20:00:00+08:00"
@@ -211,3 +219,63 @@ def test_simulate_decides_change_password_as_the_control_plane_does(ram: Ram, tm
         ram.account_id, lambda p: dataclasses.replace(p, allow_user_to_change_password=False)
     )
     assert ram.json(*simulate_args("alice", "ram:ChangePassword", own))["Effect"] == "ImplicitDeny"
+
+
+def test_simulate_assume_role_asks_the_role_trust_policy(ram: Ram, tmp_path: Path) -> None:
+    role = assume_role_cases(ram, ram.account_id, tmp_path)
+    # Allowed by their own policy, but the trust policy does not name them: refused, and it says why.
+    outsider = ram.json(*simulate_args("outsider", "sts:AssumeRole", role))
+    assert outsider["Effect"] == "ImplicitDeny"
+    assert outsider["Reason"] == "The role's trust policy does not name the caller"
+    # The trust policy decided, so its own decision is the one shown at the top.
+    decided = {k: outsider[k] for k in ("Effect", "Reason", "Policy", "StatementIndex", "Statement")}
+    assert outsider["TrustPolicy"] == decided
+    text = ram.ok(*simulate_args("outsider", "sts:AssumeRole", role)).stdout
+    assert text == "Decision:  ImplicitDeny\nReason:    The role's trust policy does not name the caller\n"
+    # Trusted and allowed: Allow, the caller's statement deciding and the trusting statement named too.
+    trusted = ram.json(*simulate_args("trusted", "sts:AssumeRole", role))
+    assert trusted["Effect"] == "Allow" and trusted["Policy"]["PolicyName"] == "AliyunSTSAssumeRoleAccess"
+    assert "Trusted by statement 0 of the trust policy" in trusted["Reason"]
+    assert trusted["TrustPolicy"]["Effect"] == "Allow" and trusted["TrustPolicy"]["StatementIndex"] == 0
+    assert trusted["TrustPolicy"]["Policy"] == {
+        "PolicyName": "TrustPolicy", "PolicyType": "Trust", "Version": "", "AttachedTo": "role Shared"
+    }  # fmt: skip
+    text = ram.ok(*simulate_args("trusted", "sts:AssumeRole", role)).stdout
+    assert text.startswith(
+        "Decision:  Allow\nDeciding statement: #0 of System policy AliyunSTSAssumeRoleAccess"
+    )
+    assert "Trust policy: Allow\nDeciding statement: #0 of Trust policy TrustPolicy (role Shared)\n" in text
+    # A trust statement whose condition fails is the nearest statement; the ExternalId satisfies it.
+    partner = ram.json(*simulate_args("partner", "sts:AssumeRole", role))
+    assert partner["Effect"] == "ImplicitDeny" and partner["StatementIndex"] == 1
+    assert partner["Policy"]["PolicyType"] == "Trust" and "sts:ExternalId" in partner["Reason"]
+    assert partner["Statement"]["Condition"] == {"StringEquals": {"sts:ExternalId": "x-123"}}
+    text = ram.ok(*simulate_args("partner", "sts:AssumeRole", role)).stdout
+    assert "Nearest statement (a condition failed): #1 of Trust policy TrustPolicy (role Shared)" in text
+    with_id = [*simulate_args("partner", "sts:AssumeRole", role), "--context", "sts:ExternalId=x-123"]
+    assert ram.json(*with_id)["Effect"] == "Allow"
+    # Trusted, but refused by its own policies: that refusal decides; the trust policy's Allow is shown.
+    stranger = ram.json(*simulate_args("stranger", "sts:AssumeRole", role))
+    assert stranger["Effect"] == "ImplicitDeny" and stranger["Policy"] is None
+    assert stranger["TrustPolicy"]["Effect"] == "Allow"
+    # A role that is not there is reported as a missing user is; a wildcard names no role to ask.
+    missing = f"acs:ram::{ram.account_id}:role/nosuchrole"
+    ram.fails(*simulate_args("trusted", "sts:AssumeRole", missing), code="EntityNotExist.Role")
+    wildcard = ram.json(*simulate_args("outsider", "sts:AssumeRole", "acs:ram::*:role/*"))
+    assert wildcard["Effect"] == "Allow" and "TrustPolicy" not in wildcard
+
+
+def test_simulate_agrees_with_assume_role(ram: Ram, tmp_path: Path) -> None:
+    """For each caller, ``ram simulate`` allows sts:AssumeRole exactly when AssumeRole issues credentials."""
+    role = assume_role_cases(ram, ram.account_id, tmp_path)
+    for user, external_id in ASSUME_ROLE_CASES:
+        args = simulate_args(user, "sts:AssumeRole", role)
+        assumed = ["assume-role", "Shared", "--session-name", "s1", "--as-user", user]
+        if external_id is not None:
+            args += ["--context", f"sts:ExternalId={external_id}"]
+            assumed += ["--external-id", external_id]
+        simulated = ram.json(*args)["Effect"]
+        result = ram(*assumed)
+        assert (simulated == "Allow") == (result.exit_code == 0), (user, external_id, result.output)
+        if result.exit_code != 0:
+            assert "Error: NoPermission: " in result.stderr, result.stderr
