@@ -5,7 +5,14 @@ transaction opens, so the slow hash never holds the database's write lock (a has
 parameters is made again from the password at its next successful logon); a caller that opens one
 transaction around several operations (``ram apply``) hashes ahead with :meth:`LogonOps.prepare_password`.
 Earlier hashes are kept (newest first, at most 24) for ``PasswordReusePrevention``, and a new password is
-checked against them (an argon2 verification each) before the write transaction opens too. Lock-out after
+checked against them (an argon2 verification each) before the write transaction opens too.
+
+The history belongs to the user (or root), not to the login profile (decided here; RAM users would expect
+no way around the policy): DeleteLoginProfile moves the current hash into it and keeps it, and
+CreateLoginProfile, like UpdateLoginProfile and ChangePassword, refuses a password among the last
+``PasswordReusePrevention`` with ``InvalidParameter.PasswordPolicy``, so deleting and re-creating the
+profile cannot cycle back to an old password. It is deleted with the user; a new user of the same name
+(a new UserId) starts with none. Lock-out after
 failed attempts (``MaxLoginAttemps``) is the logon flow's job (``LogonThrottle`` over the guard), not the
 store's; but a password an administrator sets ends a lock-out (the guesses were at the old password), here,
 so that every way of setting one (API, ``ram users enable-console``, code) does.
@@ -44,6 +51,11 @@ _SAME_PASSWORD = "The new password must differ from the old one."
 
 def _keep(new: bool | None, old: bool) -> bool:
     return old if new is None else bool(new)
+
+
+def _retired(record: LoginProfileRecord) -> tuple[str, ...]:
+    """The password history once ``record``'s current password is no longer current."""
+    return (record.password_hash, *record.history)[:_HISTORY]
 
 
 class LogonOps(AccountOps):
@@ -123,17 +135,32 @@ class LogonOps(AccountOps):
         reset: bool,
         mfa_bind: bool,
     ) -> LoginProfile:
-        password_hash, _ = self._hash_new(account_id, user_name, password)
+        password_hash, policy = self._hash_new(account_id, user_name, password)
+        plain = password.password if isinstance(password, PreparedPassword) else password
+        with self.store.read() as repo:
+            subject, _ = self._no_profile(repo, account_id, user_name)
+            checked = repo.get_password_history(account_id, subject)
+        check_reuse(plain, checked, policy)  # before the write: up to 24 argon2 verifications
         with self.store.write() as repo:
-            subject, user = self._logon_subject(repo, account_id, user_name)
-            if repo.get_login_profile(account_id, subject) is not None:
-                raise errors.EntityAlreadyExists("User.LoginProfile", "The login profile already exists.")
+            subject, user = self._no_profile(repo, account_id, user_name)
+            history = repo.get_password_history(account_id, subject)
+            if history != checked:  # changed since the check (rare): check again, in the write
+                check_reuse(plain, history, policy)
             now = self._now()
             name, user_id = (None, None) if user is None else (user.user_name, user.user_id)
             profile = LoginProfile(account_id, name, bool(reset), bool(mfa_bind), now, now, now)
-            repo.insert_login_profile(LoginProfileRecord(profile, subject, user_id, password_hash))
+            repo.insert_login_profile(LoginProfileRecord(profile, subject, user_id, password_hash, history))
             self._end_lock_out(account_id, user_name)
         return profile
+
+    def _no_profile(
+        self, repo: Repository, account_id: str, user_name: str | None
+    ) -> tuple[str, User | None]:
+        """:meth:`_logon_subject`, once the subject is known to have no login profile yet."""
+        subject, user = self._logon_subject(repo, account_id, user_name)
+        if repo.get_login_profile(account_id, subject) is not None:
+            raise errors.EntityAlreadyExists("User.LoginProfile", "The login profile already exists.")
+        return subject, user
 
     def get_login_profile(self, account_id: str, user_name: str | None) -> LoginProfile:
         """The user's (None: the root's) login profile; ``EntityNotExist.User.LoginProfile`` if none."""
@@ -203,7 +230,7 @@ class LogonOps(AccountOps):
     ) -> LoginProfileRecord:
         if record.password_hash != checked:  # changed since the check (rare): check again, in the write
             self._unused(record, password, policy)
-        history = (record.password_hash, *record.history)[:_HISTORY]
+        history = _retired(record)
         # Console sessions name their password by this date (to the microsecond), so every change must
         # give a new one, even from a clock that stands still or ticks coarsely.
         previous = record.profile.password_changed_date
@@ -212,9 +239,10 @@ class LogonOps(AccountOps):
         return replace(record, profile=profile, password_hash=new_hash, history=history)
 
     def delete_login_profile(self, account_id: str, user_name: str | None) -> None:
-        """Remove console access (keys are unaffected)."""
+        """Remove console access (keys are unaffected). The password joins the history, which stays."""
         with self.store.write() as repo:
             record = self._profile(repo, account_id, user_name)
+            repo.put_password_history(account_id, record.subject, record.user_id, _retired(record))
             repo.delete_login_profile(account_id, record.subject)
 
     def change_password(

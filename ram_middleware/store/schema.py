@@ -137,7 +137,24 @@ _V1: Final = (
     "INSERT INTO ram_changes (id, counter) VALUES (1, 0)",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+# Version 2: the password history belongs to the user (or root), not to the login profile, so that
+# DeleteLoginProfile + CreateLoginProfile cannot cycle back to a recent password (see
+# :mod:`ram_middleware.service.logon`). The earlier hashes (JSON list of argon2id hashes, newest first, as
+# before) move to a row of their own that a deleted login profile leaves behind; the user's deletion
+# removes it (its ``user_id`` foreign key). The profile keeps only the current hash.
+_V2: Final = (
+    """CREATE TABLE ram_password_history (
+        account_id TEXT NOT NULL REFERENCES ram_accounts (account_id),
+        subject TEXT NOT NULL,
+        user_id TEXT REFERENCES ram_users (user_id),
+        password_history TEXT NOT NULL,
+        PRIMARY KEY (account_id, subject))""",
+    "INSERT INTO ram_password_history (account_id, subject, user_id, password_history) "
+    "SELECT account_id, subject, user_id, password_history FROM ram_login_profiles",
+    "ALTER TABLE ram_login_profiles DROP COLUMN password_history",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
 """Migration ``n`` (1-based) brings the schema from version ``n - 1`` to ``n``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -122,6 +122,9 @@ class EntityRows(SqlBase):
         )  # fmt: skip
 
     def delete_user(self, user_id: str) -> None:
+        """Delete the user with its password history: the history is the user's own and, unlike keys or a
+        login profile, never blocks the deletion (nor should it outlive the user)."""
+        self._exec("DELETE FROM ram_password_history WHERE user_id = ?", (user_id,))
         self._exec("DELETE FROM ram_users WHERE user_id = ?", (user_id,))
 
     def list_users(self, account_id: str, start: str, limit: int) -> list[User]:

@@ -2,12 +2,15 @@
 
 Secrets arrive here already protected: AccessKey secrets and TOTP seeds as SecretBox ciphertext,
 passwords as argon2id hashes. Nothing in this module sees a clear secret.
+
+A login profile's earlier password hashes live in ``ram_password_history``, a row per user (or root) that
+outlives the profile: :meth:`SecretRows.delete_login_profile` leaves it, the user's deletion removes it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,7 +26,7 @@ _KEY_COLS = (
 )
 _PROFILE_COLS = (
     "l.account_id, u.user_name, l.reset_required, l.mfa_bind_required, l.create_date, l.update_date, "
-    "l.password_changed_date, l.last_logon_date, l.subject, l.user_id, l.password_hash, l.password_history"
+    "l.password_changed_date, l.last_logon_date, l.subject, l.user_id, l.password_hash, h.password_history"
 )
 _MFA_COLS = (
     "d.account_id, d.serial_number, d.device_name, u.user_name, d.bound_user_id, u.display_name, "
@@ -47,7 +50,12 @@ def _profile(row: Any) -> LoginProfileRecord:
         create_date=from_ts(row[4]), update_date=from_ts(row[5]), password_changed_date=from_ts(row[6]),
         last_logon_date=from_ts(row[7]),
     )  # fmt: skip
-    return LoginProfileRecord(profile, row[8], row[9], row[10], tuple(json.loads(row[11])))
+    return LoginProfileRecord(profile, row[8], row[9], row[10], _hashes(row[11]))
+
+
+def _hashes(text: str | None) -> tuple[str, ...]:
+    """A stored password history (JSON list, newest first); no row means no earlier password."""
+    return () if text is None else tuple(json.loads(text))
 
 
 def _mfa(row: Any) -> MFARecord:
@@ -124,41 +132,66 @@ class SecretRows(SqlBase):
     # --- login profiles ---------------------------------------------------------------------------
 
     def insert_login_profile(self, record: LoginProfileRecord) -> None:
+        """Store a new profile and (replacing what is stored) its subject's password history."""
         p = record.profile
         self._exec(
-            "INSERT INTO ram_login_profiles (account_id, subject, user_id, password_hash, password_history, "
+            "INSERT INTO ram_login_profiles (account_id, subject, user_id, password_hash, "
             "reset_required, mfa_bind_required, create_date, update_date, password_changed_date, "
-            "last_logon_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "last_logon_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (p.account_id, record.subject, record.user_id, record.password_hash,
-             json.dumps(list(record.history)),
              int(p.password_reset_required), int(p.mfa_bind_required), opt_ts(p.create_date),
              opt_ts(p.update_date), opt_ts(p.password_changed_date), opt_ts(p.last_logon_date)),
         )  # fmt: skip
+        self.put_password_history(p.account_id, record.subject, record.user_id, record.history)
 
     def get_login_profile(self, account_id: str, subject: str) -> LoginProfileRecord | None:
         row = self._one(
             f"SELECT {_PROFILE_COLS} FROM ram_login_profiles l "
             "LEFT JOIN ram_users u ON u.user_id = l.user_id "
+            "LEFT JOIN ram_password_history h ON h.account_id = l.account_id AND h.subject = l.subject "
             "WHERE l.account_id = ? AND l.subject = ?",
             (account_id, subject),
         )
         return None if row is None else _profile(row)
 
     def update_login_profile(self, record: LoginProfileRecord) -> None:
+        """Store the profile and its subject's password history."""
         p = record.profile
         self._exec(
-            "UPDATE ram_login_profiles SET password_hash = ?, password_history = ?, reset_required = ?, "
+            "UPDATE ram_login_profiles SET password_hash = ?, reset_required = ?, "
             "mfa_bind_required = ?, update_date = ?, password_changed_date = ?, last_logon_date = ? "
             "WHERE account_id = ? AND subject = ?",
-            (record.password_hash, json.dumps(list(record.history)), int(p.password_reset_required),
+            (record.password_hash, int(p.password_reset_required),
              int(p.mfa_bind_required), opt_ts(p.update_date), opt_ts(p.password_changed_date),
              opt_ts(p.last_logon_date), p.account_id, record.subject),
         )  # fmt: skip
+        self.put_password_history(p.account_id, record.subject, record.user_id, record.history)
 
     def delete_login_profile(self, account_id: str, subject: str) -> None:
+        """Delete the profile; the subject's password history stays (see the module docstring)."""
         self._exec(
             "DELETE FROM ram_login_profiles WHERE account_id = ? AND subject = ?", (account_id, subject)
         )
+
+    def get_password_history(self, account_id: str, subject: str) -> tuple[str, ...]:
+        """Hashes of the subject's earlier passwords, newest first (with or without a login profile)."""
+        text = self._scalar(
+            "SELECT password_history FROM ram_password_history WHERE account_id = ? AND subject = ?",
+            (account_id, subject),
+        )
+        return _hashes(text)
+
+    def put_password_history(
+        self, account_id: str, subject: str, user_id: str | None, hashes: Sequence[str]
+    ) -> None:
+        """Replace the subject's password history (argon2id hashes, newest first)."""
+        sql = self._dialect.upsert(
+            "ram_password_history",
+            ("account_id", "subject", "user_id", "password_history"),
+            ("account_id", "subject"),
+            ("password_history",),
+        )
+        self._exec(sql, (account_id, subject, user_id, json.dumps(list(hashes))))
 
     # --- virtual MFA devices ----------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from ram_middleware.store import Store, open_store
 from ram_middleware.store.cache import Directory
 from ram_middleware.store.pg_listen import ChangeListener
 from ram_middleware.store.postgres import _OPTIONS, PostgresStore, redacted_conninfo, split_store_options
+from ram_middleware.store.schema import SCHEMA_VERSION
 from tests.forking import fork
 from tests.scaleout.servers import SHARED_PG, pg_schema_url, require_shared_postgres
 from tests.scaleout.stall_proxy import StallProxy
@@ -281,7 +282,7 @@ def test_concurrent_opens_of_a_fresh_schema_migrate_exactly_once(url: str) -> No
         t.join()
     try:
         assert failures == []
-        assert {s.schema_version() for s in stores} == {1}
+        assert {s.schema_version() for s in stores} == {SCHEMA_VERSION}
         with stores[0].read() as repo:
             assert repo.change_counter() == 0
     finally:
@@ -334,7 +335,7 @@ def test_an_instance_starting_while_another_holds_the_migration_lock_gives_up_af
         assert isinstance(outcome[0], errors.StoreBusy), outcome
         assert "locked" in outcome[0].message and time.monotonic() - started < 3
     with contextlib.closing(open_store(url, master_keys=[KEY], busy_budget=1)) as store:
-        assert store.schema_version() == 1  # once the lock is free, the next start migrates
+        assert store.schema_version() == SCHEMA_VERSION  # once the lock is free, the next start migrates
 
 
 def test_an_instance_whose_server_stops_answering_while_it_migrates_gives_up(url: str) -> None:

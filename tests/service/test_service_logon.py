@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from ..store.backends import FakeClock, expect_code, store_url
 
 GOOD = "Str0ng!Passw0rd"
 OTHER = "An0ther!Secret9"
+THIRD = "Th1rd!Passw0rd"
 
 
 def test_create_get_and_flags(svc: RamService, acct: str, clock: FakeClock) -> None:
@@ -104,6 +107,82 @@ def test_update_password_with_reuse_prevention(svc: RamService, acct: str, clock
             svc.update_login_profile(acct, "carol", password=reused)
     svc.update_login_profile(acct, "carol", password="Th1rd!Passw0rd")
     svc.update_login_profile(acct, "carol", password=GOOD)  # two changes ago is allowed again
+
+
+def test_reuse_prevention_survives_deleting_and_recreating_the_login_profile(
+    svc: RamService, acct: str
+) -> None:
+    """The history is the user's: DeleteLoginProfile + CreateLoginProfile cannot cycle back to a recent
+    password, and is refused with the code UpdateLoginProfile and ChangePassword use for reuse."""
+    svc.create_user(acct, "carol")
+    svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=2))
+    svc.create_login_profile(acct, "carol", GOOD)
+    svc.update_login_profile(acct, "carol", password=OTHER)
+    svc.delete_login_profile(acct, "carol")
+    for reused in (OTHER, GOOD):
+        with expect_code("InvalidParameter.PasswordPolicy") as caught:
+            svc.create_login_profile(acct, "carol", reused)
+        assert caught.error is not None and "last 2 passwords" in caught.error.message
+        with expect_code("InvalidParameter.PasswordPolicy"):
+            svc.create_login_profile(acct, "carol", svc.prepare_password(acct, "carol", reused))
+    with expect_code("EntityNotExist.User.LoginProfile"):
+        svc.get_login_profile(acct, "carol")
+    svc.create_login_profile(acct, "carol", THIRD)
+    with expect_code("InvalidParameter.PasswordPolicy"):  # the history came back with the profile
+        svc.update_login_profile(acct, "carol", password=OTHER)
+    svc.delete_login_profile(acct, "carol")
+    svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=3))
+    with expect_code("InvalidParameter.PasswordPolicy"):  # GOOD, three passwords ago, is remembered
+        svc.create_login_profile(acct, "carol", GOOD)
+    svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=1))
+    svc.create_login_profile(acct, "carol", OTHER)  # only THIRD, the last one, is refused now
+
+
+def test_the_roots_history_survives_deleting_its_login_profile(svc: RamService, acct: str) -> None:
+    svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=1))
+    svc.set_root_password(acct, GOOD)
+    svc.delete_login_profile(acct, None)
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.set_root_password(acct, GOOD)
+    svc.set_root_password(acct, OTHER)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_deleting_the_user_deletes_its_password_history(svc: RamService, acct: str, force: bool) -> None:
+    carol = svc.create_user(acct, "carol")
+    svc.set_password_policy(acct, PasswordPolicy(password_reuse_prevention=5))
+    svc.create_login_profile(acct, "carol", GOOD)
+    svc.update_login_profile(acct, "carol", password=OTHER)
+    if not force:
+        svc.delete_login_profile(acct, "carol")  # the remaining history does not block the deletion
+    with svc.store.read() as repo:
+        assert len(repo.get_password_history(acct, carol.user_id)) == (2 if not force else 1)
+    svc.delete_user(acct, "carol", force=force)
+    with svc.store.read() as repo:
+        assert repo.get_password_history(acct, carol.user_id) == ()
+    svc.create_user(acct, "carol")  # a new user of the same name (a new UserId) starts with no history
+    svc.create_login_profile(acct, "carol", GOOD)
+    svc.update_login_profile(acct, "carol", password=OTHER)
+
+
+def test_the_history_is_hashed_at_rest(tmp_path: Path) -> None:
+    url = store_url("sqlite", tmp_path)
+    store = open_store(url, env={})
+    try:
+        svc = RamService(store)
+        acct = svc.create_account().account_id
+        svc.create_user(acct, "carol")
+        svc.create_login_profile(acct, "carol", GOOD)
+        svc.update_login_profile(acct, "carol", password=OTHER)
+        svc.delete_login_profile(acct, "carol")
+    finally:
+        store.close()
+    with closing(sqlite3.connect(tmp_path / "ram.db")) as raw:
+        [(text,)] = raw.execute("SELECT password_history FROM ram_password_history").fetchall()
+    hashes = json.loads(text)
+    assert len(hashes) == 2 and all(h.startswith("$argon2id$") for h in hashes)
+    assert GOOD not in text and OTHER not in text
+    assert passwords.verify_password(hashes[0], OTHER) and passwords.verify_password(hashes[1], GOOD)
 
 
 def test_change_password(svc: RamService, acct: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 import stat
@@ -14,15 +15,20 @@ from typing import Any
 
 import pytest
 
+from ram_middleware.credentials.password import PasswordPolicy, hash_password
 from ram_middleware.crypto import generate_key
 from ram_middleware.identity import Account, User
+from ram_middleware.service import RamService
 from ram_middleware.store import SqliteStore, Store, StoreFailure, open_store, sqlite_path
-from ram_middleware.store.dialect import POSTGRES, SQLITE
+from ram_middleware.store.dialect import POSTGRES, SQLITE, Dialect
 from ram_middleware.store.schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
+from ram_middleware.store.sql_base import to_ts
 
 from .backends import expect_code
 
 NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+ACCOUNT = "1234567890123456"
+CURRENT, EARLIER = "Str0ng!Passw0rd", "An0ther!Secret9"
 
 
 def test_fresh_store_is_at_the_latest_schema_version(store: Store) -> None:
@@ -253,5 +259,97 @@ def test_every_migration_statement_is_valid_sqlite_after_translation() -> None:
         "ram_roles",
         "ram_access_keys",
         "ram_mfa_devices",
+        "ram_password_history",
         "ram_changes",
     } <= tables
+
+
+def _create_version_1(conn: Any, dialect: Dialect) -> None:
+    """Build the schema as version 1 left it (on a raw connection, inside the caller's transaction)."""
+    conn.execute(dialect.sql(VERSION_TABLE))
+    conn.execute(dialect.sql("INSERT INTO ram_schema_version (version) VALUES (1)"))
+    for statement in MIGRATIONS[0]:
+        conn.execute(dialect.sql(statement))
+
+
+def _version_1_login_profile(conn: Any, dialect: Dialect, current: str, earlier: list[str]) -> None:
+    """Account 1234567890123456 with user carol (UserId 1) whose version-1 login profile has ``current``
+    as its hash and ``earlier`` as its password history."""
+    stamp = to_ts(NOW)
+    for text, params in (
+        ("INSERT INTO ram_accounts (account_id, alias, create_date) VALUES (?, NULL, ?)", (ACCOUNT, stamp)),
+        (
+            "INSERT INTO ram_users (user_id, account_id, user_name, name_key, display_name, email, "
+            "mobile_phone, comments, create_date, update_date) VALUES (?, ?, ?, ?, '', '', '', '', ?, ?)",
+            ("1", ACCOUNT, "carol", "carol", stamp, stamp),
+        ),
+        (
+            "INSERT INTO ram_login_profiles (account_id, subject, user_id, password_hash, password_history, "
+            "reset_required, mfa_bind_required, create_date, update_date, password_changed_date) "
+            "VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
+            (ACCOUNT, "1", "1", current, json.dumps(earlier), stamp, stamp, stamp),
+        ),
+    ):
+        conn.execute(dialect.sql(text), params)
+
+
+def _check_migrated_history(store: Store) -> None:
+    """The version-1 history is the user's now: it outlives the login profile, then goes with the user."""
+    assert store.schema_version() == SCHEMA_VERSION
+    svc = RamService(store)
+    svc.set_password_policy(ACCOUNT, PasswordPolicy(password_reuse_prevention=2))
+    assert svc.verify_login_password(ACCOUNT, "carol", CURRENT).user_name == "carol"
+    with expect_code("InvalidParameter.PasswordPolicy"):
+        svc.update_login_profile(ACCOUNT, "carol", password=EARLIER)
+    svc.delete_login_profile(ACCOUNT, "carol")
+    for reused in (CURRENT, EARLIER):
+        with expect_code("InvalidParameter.PasswordPolicy"):
+            svc.create_login_profile(ACCOUNT, "carol", reused)
+    svc.create_login_profile(ACCOUNT, "carol", "Th1rd!Passw0rd")
+    svc.delete_user(ACCOUNT, "carol", force=True)
+    with store.read() as repo:
+        assert repo.get_password_history(ACCOUNT, "1") == ()
+
+
+def test_migrating_sqlite_from_version_1_moves_the_password_history_to_the_user(tmp_path: Path) -> None:
+    with closing(sqlite3.connect(tmp_path / "ram.db")) as raw, raw:
+        raw.execute("PRAGMA foreign_keys = ON")
+        _create_version_1(raw, SQLITE)
+        _version_1_login_profile(raw, SQLITE, hash_password(CURRENT), [hash_password(EARLIER)])
+    store = open_store(f"sqlite:///{tmp_path}/ram.db", env={})
+    try:
+        _check_migrated_history(store)
+    finally:
+        store.close()
+    with closing(sqlite3.connect(tmp_path / "ram.db")) as raw:
+        columns = {row[1] for row in raw.execute("PRAGMA table_info(ram_login_profiles)")}
+    assert "password_history" not in columns and "password_hash" in columns
+
+
+def test_migrating_postgresql_from_version_1_moves_the_password_history_to_the_user() -> None:
+    import psycopg
+
+    from ram_middleware.crypto import generate_key
+    from ram_middleware.store.postgres import split_store_options
+    from tests.scaleout.servers import pg_schema_url, require_shared_postgres
+
+    require_shared_postgres()
+    with pg_schema_url() as url:
+        conninfo = split_store_options(url)[0]
+        with psycopg.connect(conninfo) as conn, conn.transaction():
+            _create_version_1(conn, POSTGRES)
+            _version_1_login_profile(conn, POSTGRES, hash_password(CURRENT), [hash_password(EARLIER)])
+        store = open_store(url, master_keys=[generate_key()], env={})
+        try:
+            _check_migrated_history(store)
+        finally:
+            store.close()
+        with psycopg.connect(conninfo) as conn:
+            columns = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'ram_login_profiles'"
+                )
+            }
+        assert "password_history" not in columns and "password_hash" in columns
