@@ -11,6 +11,8 @@ import pytest
 from alibabacloud_ram20150501 import models as m  # type: ignore[import-untyped]
 from alibabacloud_ram20150501.client import Client as RamClient  # type: ignore[import-untyped]
 
+from ram_middleware.credentials.password import PasswordPolicy
+
 from .company_x import create_key
 from .conftest import start_live
 from .live import Live, fails, ram_client
@@ -245,6 +247,38 @@ def test_login_profile_and_mfa(admin: RamClient, live: Live) -> None:
         admin.get_login_profile,
         m.GetLoginProfileRequest(user_name="p2"),
     )
+
+
+def test_recreating_a_login_profile_cannot_reuse_a_recent_password(admin: RamClient, live: Live) -> None:
+    """The password history is the user's: DeleteLoginProfile + CreateLoginProfile does not forget it."""
+    admin.create_user(m.CreateUserRequest(user_name="cycler"))
+    admin.set_password_policy(m.SetPasswordPolicyRequest(password_reuse_prevention=2))
+    try:
+        old, new, third = "Old-Passw0rd!", "New-Passw0rd!", "Th1rd-Passw0rd!"
+        admin.create_login_profile(m.CreateLoginProfileRequest(user_name="cycler", password=old))
+        admin.update_login_profile(m.UpdateLoginProfileRequest(user_name="cycler", password=new))
+        admin.delete_login_profile(m.DeleteLoginProfileRequest(user_name="cycler"))
+        for reused in (new, old):
+            fails(
+                "InvalidParameter.PasswordPolicy",
+                400,
+                admin.create_login_profile,
+                m.CreateLoginProfileRequest(user_name="cycler", password=reused),
+            )
+        admin.create_login_profile(m.CreateLoginProfileRequest(user_name="cycler", password=third))
+        fails(
+            "InvalidParameter.PasswordPolicy",
+            400,
+            admin.update_login_profile,
+            m.UpdateLoginProfileRequest(user_name="cycler", password=new),
+        )
+        # DeleteUser takes the history with it: a new user of the same name starts with none.
+        admin.delete_login_profile(m.DeleteLoginProfileRequest(user_name="cycler"))
+        admin.delete_user(m.DeleteUserRequest(user_name="cycler"))
+        admin.create_user(m.CreateUserRequest(user_name="cycler"))
+        admin.create_login_profile(m.CreateLoginProfileRequest(user_name="cycler", password=new))
+    finally:
+        live.ram.service.set_password_policy(live.account_id, PasswordPolicy())
 
 
 def test_inactive_key_is_refused_then_works_again(admin: RamClient, live: Live) -> None:
