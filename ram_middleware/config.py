@@ -137,7 +137,7 @@ class RamConfig:
 
 class DirectoryKeyResolver:
     """The authenticator's :class:`KeyResolver`: long-term keys from the Directory, temporary keys from
-    STS tokens (checked against the role's revocation time, which the Directory caches)."""
+    STS tokens (checked against the role's revocation, which the Directory caches)."""
 
     def __init__(self, directory: Directory, tokens: StsTokens) -> None:
         self._directory = directory
@@ -152,7 +152,7 @@ class DirectoryKeyResolver:
         if role is None or role.role_id != claims.role_id:
             # Deleted (or deleted and created again under the name): the session stands for nothing now.
             raise errors.InvalidSecurityToken("Revoked", "The role of this security token no longer exists.")
-        ensure_not_revoked(claims, self._directory.role_revoked_before(claims.account_id, claims.role_name))
+        ensure_not_revoked(claims, self._directory.role_revocation(claims.account_id, claims.role_name))
         self._directory.check_session_chain(claims.chain)
         principal = principal_from_claims(claims)
         return SigningKey(access_key_id, self._tokens.secret_for(claims), principal, "Active", token)

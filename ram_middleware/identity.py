@@ -76,6 +76,9 @@ class Role:
     max_session_duration: int = 3600
     create_date: datetime | None = None
     update_date: datetime | None = None
+    # Counts the revocations of the role's sessions; sealed into each token at issuance (see
+    # :class:`SessionRevocation`). Not part of any API shape.
+    session_generation: int = 0
 
     @property
     def arn(self) -> str:
@@ -118,6 +121,9 @@ class AccessKey:
 
 SESSION_ISSUED = "issued_at"
 """``Principal.extra`` key of an STS session: when its token was issued (ISO 8601), for revocation."""
+SESSION_GENERATION = "session_generation"
+"""``Principal.extra`` key of an STS session: the role's session generation its token was issued in (decimal
+text), for revocation; absent for a token issued before generations existed."""
 SESSION_EXPIRES = "expires_at"
 """``Principal.extra`` key of an STS session: when its token expires (ISO 8601); a session it assumes
 (role chaining) expires no later."""
@@ -182,24 +188,54 @@ class SigningKey:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRevocation:
+    """Which sessions of a role are revoked.
+
+    Tokens carrying the role's session generation (read from the store when they were issued) are revoked
+    when it is older than ``generation``: the store orders issuance and revocation, so no instance's clock
+    takes part. Tokens without one (issued before generations existed, or by an instance not upgraded yet)
+    keep the time rule: revoked when issued (by the issuer's clock) before ``before``.
+    """
+
+    before: datetime | None
+    generation: int
+
+    def revokes(self, issued_at: datetime, generation: int | None) -> bool:
+        """True when the session issued at ``issued_at`` in ``generation`` (None: unknown) is revoked."""
+        if generation is None:
+            return self.before is not None and issued_at < self.before
+        return generation < self.generation
+
+
+@dataclass(frozen=True, slots=True)
 class SessionLink:
-    """One role session up a chain of AssumeRole calls: whose role, and when it was issued."""
+    """One role session up a chain of AssumeRole calls: whose role, when it was issued, and in which of the
+    role's session generations (None: its token predates generations)."""
 
     account_id: str
     role_name: str
     role_id: str
     issued_at: datetime
+    generation: int | None = None
 
 
 def encode_chain(links: tuple[SessionLink, ...]) -> str:
     """The :data:`SESSION_CHAIN` text of ``links`` (outermost first)."""
-    return json.dumps([[k.account_id, k.role_name, k.role_id, k.issued_at.isoformat()] for k in links])
+    return json.dumps(
+        [[k.account_id, k.role_name, k.role_id, k.issued_at.isoformat(), k.generation] for k in links]
+    )
 
 
 @lru_cache(maxsize=1024)
 def decode_chain(text: str) -> tuple[SessionLink, ...]:
     """The links :func:`encode_chain` wrote (cached: a chained session's requests all carry the same text)."""
-    return tuple(SessionLink(a, r, ri, datetime.fromisoformat(at)) for a, r, ri, at in json.loads(text))
+    return tuple(SessionLink(a, r, ri, datetime.fromisoformat(at), g) for a, r, ri, at, g in json.loads(text))
+
+
+def session_generation(principal: Principal) -> int | None:
+    """The role's session generation a role session was issued in (None: its token predates them)."""
+    text = principal.extra.get(SESSION_GENERATION)
+    return None if text is None else int(text)
 
 
 def session_chain(principal: Principal) -> tuple[SessionLink, ...]:

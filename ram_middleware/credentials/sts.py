@@ -18,9 +18,17 @@ are). The claims are compressed before sealing; every claim is known to the call
 so compression tells an observer nothing beyond that length.
 
 The token is unpadded canonical base64url, so no two token strings carry the same bytes: flipping any
-character makes it fail. Revocation ("sessions of role R issued before T") is a single stored timestamp
-per role, checked with :func:`ensure_not_revoked`. A chained session's claims name the sessions above it
-(role, RoleId, issue time), so revoking or deleting any of their roles ends it too.
+character makes it fail. Revocation does not compare clocks: the claims carry the role's session generation
+read from the store at issuance (``g``), revoking the role's sessions counts it up in the store, and a
+token of an older generation is revoked (:class:`~ram_middleware.identity.SessionRevocation`, checked with
+:func:`ensure_not_revoked`) — so a token issued just before a revocation by an instance whose clock runs
+ahead is revoked too. A chained session's claims name the sessions above it (role, RoleId, issue time, and
+in ``cg`` their generations), so revoking or deleting any of their roles ends it too.
+
+Compatibility: ``g`` and ``cg`` are claims of their own, which earlier code ignores, so every instance of a
+rolling upgrade reads every token. A token without them (issued before generations existed, or by an
+instance not upgraded yet) keeps the time rule: revoked when issued (by its issuer's clock) before the
+role's revocation time, which every revocation still sets.
 
 Tokens of the previous format (decision: kept readable for the transition) — ``v1.<base64url(zlib(JSON
 claims))>.<signature>``, signed (itsdangerous, HMAC-SHA256) but readable by anyone — are still accepted
@@ -51,14 +59,17 @@ from ..crypto import MasterKeyError, SecretBox, derive_key, key_id
 from ..identity import (
     SESSION_CHAIN,
     SESSION_EXPIRES,
+    SESSION_GENERATION,
     SESSION_ISSUED,
     Principal,
     Role,
     SessionLink,
+    SessionRevocation,
     SigningKey,
     encode_chain,
     ram_arn,
     session_chain,
+    session_generation,
 )
 from ..policy.document import parse_policy
 from ..policy.evaluate import Decision, evaluate_trust
@@ -151,6 +162,7 @@ class SessionClaims:
     source_identity: str | None
     key_id: str  # names the configured key that issued the token (not carried in the claims)
     chain: tuple[SessionLink, ...] = ()  # the sessions that assumed this one (role chaining), outermost first
+    generation: int | None = None  # the role's session generation at issuance (None: a token without one)
 
     @property
     def role_arn(self) -> str:
@@ -177,11 +189,16 @@ class SessionClaims:
             "m": self.mfa_present,
             "si": self.source_identity,
         }
+        if self.generation is not None:
+            payload["g"] = self.generation
         if self.chain:  # absent when unchained, so those tokens read as before
             payload["c"] = [
                 [k.account_id, k.role_name, k.role_id, int(k.issued_at.timestamp() * 1000)]
                 for k in self.chain
             ]
+            # Apart from "c", whose links earlier code reads as exactly four items.
+            if any(k.generation is not None for k in self.chain):
+                payload["cg"] = [k.generation for k in self.chain]
         return payload
 
     @classmethod
@@ -194,13 +211,13 @@ class SessionClaims:
             raise _malformed()
         if not all(type(data.get(name)) is int for name in ("iat", "exp")):
             raise _malformed()
-        optional = {"p": str, "m": bool, "si": str}
+        optional = {"p": str, "m": bool, "si": str, "g": int}
         if any(data.get(key) is not None and type(data[key]) is not kind for key, kind in optional.items()):
             raise _malformed()
         try:
             issued_at = datetime.fromtimestamp(data["iat"] / 1000, UTC)
             expiration = datetime.fromtimestamp(data["exp"], UTC)
-            chain = _chain_from_payload(data.get("c", []))
+            chain = _chain_from_payload(data.get("c", []), data.get("cg"))
         except (OverflowError, OSError, ValueError) as exc:
             raise _malformed() from exc
         return cls(
@@ -216,19 +233,26 @@ class SessionClaims:
             source_identity=data.get("si"),
             key_id=key_id,
             chain=chain,
+            generation=data.get("g"),
         )
 
 
-def _chain_from_payload(links: object) -> tuple[SessionLink, ...]:
+def _chain_from_payload(links: object, generations: object) -> tuple[SessionLink, ...]:
+    """The links of claims ``c``, with the generations of claims ``cg`` (None: none known)."""
     if not isinstance(links, list):
         raise ValueError("chain is not a list")
+    if generations is None:
+        generations = [None] * len(links)
+    if not isinstance(generations, list) or len(generations) != len(links):
+        raise ValueError("chain generations do not match the chain")
     chain = []
-    for link in links:
+    for link, generation in zip(links, generations, strict=True):
         if not (isinstance(link, list) and len(link) == 4 and all(isinstance(p, str) for p in link[:3])):
             raise ValueError("bad chain link")
-        if type(link[3]) is not int:
+        if type(link[3]) is not int or not (generation is None or type(generation) is int):
             raise ValueError("bad chain link")
-        chain.append(SessionLink(link[0], link[1], link[2], datetime.fromtimestamp(link[3] / 1000, UTC)))
+        issued_at = datetime.fromtimestamp(link[3] / 1000, UTC)
+        chain.append(SessionLink(link[0], link[1], link[2], issued_at, generation))
     return tuple(chain)
 
 
@@ -300,9 +324,11 @@ class StsTokens:
         source_identity: str | None = None,
         not_after: datetime | None = None,
         chain: tuple[SessionLink, ...] = (),
+        generation: int | None = None,
     ) -> IssuedCredentials:
         """Mint credentials for a role session valid ``duration_seconds`` from now, but never past
-        ``not_after``; ``chain``: the sessions that assumed it (no parameter checks)."""
+        ``not_after``; ``chain``: the sessions that assumed it; ``generation``: the role's session generation
+        read from the store (no parameter checks)."""
         issued_at = self._clock().astimezone(UTC)
         issued_at = issued_at.replace(microsecond=issued_at.microsecond // 1000 * 1000)
         expiration = (issued_at + timedelta(seconds=duration_seconds)).replace(microsecond=0)
@@ -322,6 +348,7 @@ class StsTokens:
             source_identity=source_identity,
             key_id=self._kids[0],
             chain=chain,
+            generation=generation,
         )
         text = json.dumps(claims.to_payload(), separators=(",", ":"), ensure_ascii=False)
         # Raw DEFLATE: the AEAD tag already guards the bytes, so zlib's header and checksum add nothing.
@@ -400,23 +427,23 @@ class StsTokens:
         return _b64encode(hmac.new(key, claims.access_key_id.encode("utf-8"), hashlib.sha256).digest())
 
     def signing_key(
-        self, access_key_id: str, token: str, *, revoked_before: datetime | None = None
+        self, access_key_id: str, token: str, *, revocation: SessionRevocation | None = None
     ) -> SigningKey:
         """Verify, check revocation, and build the SigningKey the signature verifiers need."""
         claims = self.verify(access_key_id, token)
-        ensure_not_revoked(claims, revoked_before)
+        ensure_not_revoked(claims, revocation)
         principal = principal_from_claims(claims)
         return SigningKey(access_key_id, self.secret_for(claims), principal, "Active", token)
 
 
-def is_revoked(claims: SessionClaims, revoked_before: datetime | None) -> bool:
-    """True when the role's sessions issued before ``revoked_before`` were revoked and this is one."""
-    return revoked_before is not None and claims.issued_at < revoked_before
+def is_revoked(claims: SessionClaims, revocation: SessionRevocation | None) -> bool:
+    """True when ``revocation`` (the role's; None: nothing revoked) covers the session of ``claims``."""
+    return revocation is not None and revocation.revokes(claims.issued_at, claims.generation)
 
 
-def ensure_not_revoked(claims: SessionClaims, revoked_before: datetime | None) -> None:
+def ensure_not_revoked(claims: SessionClaims, revocation: SessionRevocation | None) -> None:
     """Raise ``InvalidSecurityToken.Revoked`` when :func:`is_revoked`."""
-    if is_revoked(claims, revoked_before):
+    if is_revoked(claims, revocation):
         raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
 
 
@@ -425,6 +452,8 @@ def principal_from_claims(claims: SessionClaims) -> Principal:
     extra = {"role_id": claims.role_id, "role_arn": claims.role_arn}
     extra[SESSION_ISSUED] = claims.issued_at.isoformat()
     extra[SESSION_EXPIRES] = claims.expiration.isoformat()
+    if claims.generation is not None:
+        extra[SESSION_GENERATION] = str(claims.generation)
     if claims.chain:
         extra[SESSION_CHAIN] = encode_chain(claims.chain)
     if claims.source_identity is not None:
@@ -651,7 +680,8 @@ def _chain_below(caller: Principal) -> tuple[SessionLink, ...]:
     if caller.kind != "assumed-role" or SESSION_ISSUED not in caller.extra:
         return ()
     issued = datetime.fromisoformat(caller.extra[SESSION_ISSUED])
-    own = SessionLink(caller.account_id, caller.name, caller.extra.get("role_id", ""), issued)
+    role_id = caller.extra.get("role_id", "")
+    own = SessionLink(caller.account_id, caller.name, role_id, issued, session_generation(caller))
     chain = (*session_chain(caller), own)
     if len(chain) > MAX_CHAIN:
         raise errors.LimitExceeded("RoleChain", f"A role chain may hold at most {MAX_CHAIN} sessions.")
@@ -698,6 +728,8 @@ def assume_role(
         # A chained session cannot outlive the session that assumed it.
         not_after=None if parent_expires is None else datetime.fromisoformat(parent_expires),
         chain=chain,
+        # Read from the store with the role: a revocation committed before this read ends the session.
+        generation=role.session_generation,
     )
     claims = credentials.claims
     return AssumeRoleResult(

@@ -1,4 +1,17 @@
-"""RAM roles: trust policy, session duration, and revocation of issued sessions."""
+"""RAM roles: trust policy, session duration, and revocation of issued sessions.
+
+Revocation (decision): each call ends every session of the role issued before it, whichever instance
+issued it and however that instance's clock is set. It counts the role's session generation up in the
+store; every token carries the generation it was issued in (read from the store at issuance), and an older
+one is revoked (:class:`~ram_middleware.identity.SessionRevocation`). The call also moves the role's
+revocation time, which only tokens without a generation follow (issued before generations existed, or by an
+instance not yet upgraded during a rolling upgrade): ``before`` sets that time, and an earlier time than
+the current one leaves it. A ``before`` in the past therefore still ends every session issued until the
+call (fail closed), and one in the future does not end sessions issued after the call that carry a
+generation: a Deny policy blocks new sessions.
+During a rolling upgrade, revoke through an upgraded instance: one still running the previous release
+(opened before the store was migrated) moves only the time, which tokens carrying a generation ignore.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from .. import errors
-from ..identity import Role
+from ..identity import Role, SessionRevocation
 from ..policy import parse_policy
 from ..store.records import Page
 from . import ids
@@ -121,22 +134,27 @@ class RoleOps(ServiceBase):
     def revoke_role_sessions(
         self, account_id: str, role_name: str, *, before: datetime | None = None
     ) -> datetime:
-        """Invalidate every session of the role issued before ``before`` (default: now); returns it.
-
-        The revocation time never moves backwards, so an older call cannot revive revoked sessions.
+        """Invalidate every session of the role issued until now (see the module docs); returns the
+        revocation time that tokens without a generation now follow: ``before`` (default: now), or the
+        later one already set, as the time never moves backwards.
         """
         when = self._now() if before is None else before
         if when.tzinfo is None:
             raise errors.InvalidParameter("RevokeBefore", "The revocation time must carry a time zone.")
         with self.store.write() as repo:
             role = self._role(repo, account_id, role_name)
-            current = repo.get_role_revoked_before(role.role_id)
-            if current is not None and current >= when:
-                return current
-            repo.set_role_revoked_before(role.role_id, when)
+            current = repo.get_role_revocation(role.role_id)
+            if current is not None and current.before is not None and current.before >= when:
+                when = current.before
+            repo.revoke_role_sessions(role.role_id, when)
         return when
 
     def get_role_revoked_before(self, account_id: str, role_name: str) -> datetime | None:
-        """Sessions issued before this time are revoked (None: none are)."""
+        """Sessions without a generation issued before this time are revoked (None: none are)."""
+        return self.get_role_revocation(account_id, role_name).before
+
+    def get_role_revocation(self, account_id: str, role_name: str) -> SessionRevocation:
+        """Which of the role's sessions are revoked."""
         with self.store.read() as repo:
-            return repo.get_role_revoked_before(self._role(repo, account_id, role_name).role_id)
+            found = repo.get_role_revocation(self._role(repo, account_id, role_name).role_id)
+        return SessionRevocation(None, 0) if found is None else found

@@ -26,7 +26,17 @@ from datetime import datetime
 from typing import Protocol
 
 from ..crypto import SecretBox
-from ..identity import Account, Group, KeyStatus, Policy, PolicyType, PolicyVersion, Role, User
+from ..identity import (
+    Account,
+    Group,
+    KeyStatus,
+    Policy,
+    PolicyType,
+    PolicyVersion,
+    Role,
+    SessionRevocation,
+    User,
+)
 from .records import (
     Attachment,
     AttachTarget,
@@ -96,8 +106,10 @@ class Repository(Protocol):
     def delete_role(self, role_id: str) -> None: ...
     def list_roles(self, account_id: str, start: str, limit: int) -> list[Role]: ...
     def count_roles(self, account_id: str) -> int: ...
-    def get_role_revoked_before(self, role_id: str) -> datetime | None: ...
-    def set_role_revoked_before(self, role_id: str, when: datetime) -> None: ...
+    def get_role_revocation(self, role_id: str) -> SessionRevocation | None: ...
+    def revoke_role_sessions(self, role_id: str, before: datetime) -> None:
+        """Count the role's session generation up and set its time cut (for tokens without one)."""
+        ...
 
     # custom policies and versions
     def insert_policy(self, account_id: str, policy: Policy, first: PolicyVersion) -> None: ...

@@ -57,10 +57,12 @@ from ..identity import (
     Principal,
     Role,
     SessionLink,
+    SessionRevocation,
     SigningKey,
     User,
     ram_arn,
     session_chain,
+    session_generation,
 )
 from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
 from .base import Repository, Store, storable
@@ -364,30 +366,31 @@ class Directory(forks.LockOwner):
         )
         return found if isinstance(found, Role) else None
 
-    def role_revoked_before(self, account_id: str, role_name: str) -> datetime | None:
-        """Sessions of this role issued before the returned time are revoked (None: none revoked, or no such
-        role). Read on every STS request, twice: one lock-free lookup in the current snapshot."""
+    def role_revocation(self, account_id: str, role_name: str) -> SessionRevocation | None:
+        """Which sessions of this role are revoked (None: no such role). Read on every STS request, twice:
+        one lock-free lookup in the current snapshot. A revocation is a write, so it reaches other
+        instances as any change does (see the module docs)."""
         key = ("revoked", account_id, role_name.lower())
-        found = self._cached_hot(key, lambda repo: self._load_revoked_before(repo, account_id, role_name))
-        return found if isinstance(found, datetime) else None
+        found = self._cached_hot(key, lambda repo: self._load_revocation(repo, account_id, role_name))
+        return found if isinstance(found, SessionRevocation) else None
 
     def check_session_chain(self, chain: Iterable[SessionLink]) -> None:
         """``InvalidSecurityToken.Revoked`` when a role session up a chain is void: its role deleted (or
         created again under its name) or its sessions revoked. A session assumed through it is void too."""
         for link in chain:
             role = self.role(link.account_id, link.role_name)
-            revoked_before = self.role_revoked_before(link.account_id, link.role_name)
+            revocation = self.role_revocation(link.account_id, link.role_name)
             if role is None or role.role_id != link.role_id:
                 raise errors.InvalidSecurityToken(
                     "Revoked", "A role this session was assumed through is gone."
                 )
-            if revoked_before is not None and link.issued_at < revoked_before:
+            if revocation is not None and revocation.revokes(link.issued_at, link.generation):
                 raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
 
     @staticmethod
-    def _load_revoked_before(repo: Repository, account_id: str, role_name: str) -> datetime | None:
+    def _load_revocation(repo: Repository, account_id: str, role_name: str) -> SessionRevocation | None:
         role = repo.get_role(account_id, role_name)
-        return None if role is None else repo.get_role_revoked_before(role.role_id)
+        return None if role is None else repo.get_role_revocation(role.role_id)
 
     def policy_set(self, principal: Principal) -> PolicySet:
         """The identity policies that apply to ``principal``, compiled once per snapshot.
@@ -449,8 +452,9 @@ class Directory(forks.LockOwner):
 
     def _check_role_session(self, principal: Principal) -> None:
         # The role's existence under the same RoleId is already part of the policy set (empty otherwise).
-        revoked_before = self.role_revoked_before(principal.account_id, principal.name)
-        if revoked_before is not None and _moment(principal.extra[SESSION_ISSUED]) < revoked_before:
+        revocation = self.role_revocation(principal.account_id, principal.name)
+        issued = _moment(principal.extra[SESSION_ISSUED])
+        if revocation is not None and revocation.revokes(issued, session_generation(principal)):
             raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
         self.check_session_chain(session_chain(principal))
 

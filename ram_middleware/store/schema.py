@@ -154,7 +154,12 @@ _V2: Final = (
     "ALTER TABLE ram_login_profiles DROP COLUMN password_history",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+# Version 3: a role's session generation (see ``SessionRevocation``): revoking its sessions counts one up,
+# and tokens sealed in an older generation are revoked, whatever the clocks of the instances that issued
+# them.
+_V3: Final = ("ALTER TABLE ram_roles ADD COLUMN session_generation BIGINT NOT NULL DEFAULT 0",)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
 """Migration ``n`` (1-based) brings the schema from version ``n - 1`` to ``n``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

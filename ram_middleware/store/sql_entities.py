@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..identity import Account, Group, Role, User
+from ..identity import Account, Group, Role, SessionRevocation, User
 from .records import JoinedGroup, JoinedUser
 from .sql_base import SqlBase, from_ts, must_ts, opt_ts, to_ts
 
@@ -18,7 +18,7 @@ _USER_COLS = (
 _GROUP_COLS = "g.account_id, g.group_id, g.group_name, g.comments, g.create_date, g.update_date"
 _ROLE_COLS = (
     "account_id, role_id, role_name, trust_policy, description, max_session_duration, "
-    "create_date, update_date"
+    "create_date, update_date, session_generation"
 )
 
 
@@ -41,6 +41,7 @@ def _role(row: Any) -> Role:
     return Role(
         account_id=row[0], role_id=row[1], role_name=row[2], trust_policy=row[3], description=row[4],
         max_session_duration=int(row[5]), create_date=from_ts(row[6]), update_date=from_ts(row[7]),
+        session_generation=int(row[8]),
     )  # fmt: skip
 
 
@@ -218,11 +219,11 @@ class EntityRows(SqlBase):
     def insert_role(self, role: Role) -> None:
         self._exec(
             "INSERT INTO ram_roles (role_id, account_id, role_name, name_key, description, trust_policy, "
-            "max_session_duration, revoked_before, create_date, update_date) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            "max_session_duration, revoked_before, create_date, update_date, session_generation) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
             (role.role_id, role.account_id, role.role_name, role.role_name.lower(), role.description,
              role.trust_policy, role.max_session_duration, _required(role.create_date),
-             _required(role.update_date)),
+             _required(role.update_date), role.session_generation),
         )  # fmt: skip
 
     def get_role(self, account_id: str, role_name: str) -> Role | None:
@@ -254,8 +255,17 @@ class EntityRows(SqlBase):
     def count_roles(self, account_id: str) -> int:
         return int(self._scalar("SELECT COUNT(*) FROM ram_roles WHERE account_id = ?", (account_id,)))
 
-    def get_role_revoked_before(self, role_id: str) -> datetime | None:
-        return from_ts(self._scalar("SELECT revoked_before FROM ram_roles WHERE role_id = ?", (role_id,)))
+    def get_role_revocation(self, role_id: str) -> SessionRevocation | None:
+        row = self._one(
+            "SELECT revoked_before, session_generation FROM ram_roles WHERE role_id = ?", (role_id,)
+        )
+        return None if row is None else SessionRevocation(from_ts(row[0]), int(row[1]))
 
-    def set_role_revoked_before(self, role_id: str, when: datetime) -> None:
-        self._exec("UPDATE ram_roles SET revoked_before = ? WHERE role_id = ?", (to_ts(when), role_id))
+    def revoke_role_sessions(self, role_id: str, before: datetime) -> None:
+        # Counted up in the store, so that the sessions it ends are told apart by the order of the store's
+        # transactions rather than by any clock.
+        self._exec(
+            "UPDATE ram_roles SET revoked_before = ?, session_generation = session_generation + 1 "
+            "WHERE role_id = ?",
+            (to_ts(before), role_id),
+        )

@@ -9,6 +9,7 @@ import contextlib
 import json
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,13 +19,14 @@ from hypothesis import strategies as st
 from ram_middleware import errors
 from ram_middleware.credentials.sts import (
     IssuedCredentials,
+    SessionClaims,
     StsTokens,
     ensure_not_revoked,
     format_timestamp,
     is_revoked,
     principal_from_claims,
 )
-from ram_middleware.identity import SessionLink
+from ram_middleware.identity import SESSION_GENERATION, SessionLink, SessionRevocation
 
 KEY_A = b"A" * 16 + b"first-server-key"
 KEY_B = "second server key, text form, long enough"
@@ -335,30 +337,71 @@ def test_bad_key_lists_are_refused(keys: list[bytes]) -> None:
 
 
 def test_revocation() -> None:
-    claims = FIXED_CREDS.claims
+    claims = FIXED_CREDS.claims  # issued without a generation: the time rule
+    assert claims.generation is None
     assert not is_revoked(claims, None)
-    assert is_revoked(claims, claims.issued_at + timedelta(milliseconds=1))
-    assert not is_revoked(claims, claims.issued_at)
-    assert not is_revoked(claims, claims.issued_at - timedelta(seconds=1))
+    assert is_revoked(claims, SessionRevocation(claims.issued_at + timedelta(milliseconds=1), 0))
+    assert not is_revoked(claims, SessionRevocation(claims.issued_at, 7))
+    assert not is_revoked(claims, SessionRevocation(claims.issued_at - timedelta(seconds=1), 7))
+    assert not is_revoked(claims, SessionRevocation(None, 7))
     ensure_not_revoked(claims, None)
     with pytest.raises(errors.InvalidSecurityToken) as info:
-        ensure_not_revoked(claims, claims.issued_at + timedelta(seconds=1))
+        ensure_not_revoked(claims, SessionRevocation(claims.issued_at + timedelta(seconds=1), 0))
     assert info.value.code == "InvalidSecurityToken.Revoked"
 
 
-def test_revocation_is_per_issue_time() -> None:
+def test_revocation_is_per_issue_time_without_a_generation() -> None:
     clock = DateClock()
     tokens = StsTokens([KEY_A], clock=clock)
     early = issue(tokens)
     clock.now += timedelta(seconds=10)
-    revoked_at = clock.now
+    revoked = SessionRevocation(clock.now, 1)
     clock.now += timedelta(milliseconds=5)
     late = issue(tokens)
     with pytest.raises(errors.InvalidSecurityToken) as info:
-        tokens.signing_key(early.access_key_id, early.security_token, revoked_before=revoked_at)
+        tokens.signing_key(early.access_key_id, early.security_token, revocation=revoked)
     assert info.value.code == "InvalidSecurityToken.Revoked"
-    key = tokens.signing_key(late.access_key_id, late.security_token, revoked_before=revoked_at)
+    key = tokens.signing_key(late.access_key_id, late.security_token, revocation=revoked)
     assert key.secret == late.access_key_secret
+
+
+def test_a_generation_decides_revocation_whatever_the_issuers_clock() -> None:
+    """An instance whose clock runs an hour ahead issues a token just before the role's sessions are revoked
+    (generation 3 → 4) by one whose clock is right: the token is revoked; one issued after it (generation 4)
+    by an instance an hour behind is not."""
+    ahead = StsTokens([KEY_A], clock=DateClock(START + timedelta(hours=1)))
+    behind = StsTokens([KEY_A], clock=DateClock(START - timedelta(hours=1)))
+    verifier = StsTokens([KEY_A], clock=DateClock())
+    before = issue(ahead, generation=3, duration_seconds=4 * 3600)
+    revocation = SessionRevocation(START, 4)  # the revoker's clock reads START
+    after = issue(behind, generation=4, duration_seconds=4 * 3600)
+    assert (before.claims.generation, after.claims.generation) == (3, 4)
+    assert revocation.before is not None
+    assert before.claims.issued_at > revocation.before > after.claims.issued_at  # the time rule would err
+    with pytest.raises(errors.InvalidSecurityToken) as info:
+        verifier.signing_key(before.access_key_id, before.security_token, revocation=revocation)
+    assert info.value.code == "InvalidSecurityToken.Revoked"
+    key = verifier.signing_key(after.access_key_id, after.security_token, revocation=revocation)
+    assert key.principal.extra[SESSION_GENERATION] == "4"
+
+
+def test_the_chain_carries_generations_beside_the_links_earlier_code_reads() -> None:
+    """``c`` keeps four items per link (earlier code refuses any other shape); ``cg`` has the generations."""
+    clock = DateClock()
+    tokens = StsTokens([KEY_A], clock=clock)
+    top = replace(PARENT, generation=2)
+    chained = issue(tokens, chain=(top, PARENT), generation=0)
+    claims = tokens.verify(chained.access_key_id, chained.security_token)
+    assert claims.chain == (top, PARENT)
+    payload = claims.to_payload()
+    assert [len(link) for link in payload["c"]] == [4, 4] and payload["cg"] == [2, None]
+    assert "cg" not in issue(tokens, chain=(PARENT,)).claims.to_payload()
+    for bad in ([2], [2, "1"], "2", [2, 1.0]):
+        with pytest.raises(errors.InvalidSecurityToken) as info:
+            SessionClaims.from_payload({**payload, "cg": bad}, claims.key_id)
+        assert info.value.code == "InvalidSecurityToken.Malformed"
+    with pytest.raises(errors.InvalidSecurityToken):
+        SessionClaims.from_payload({**payload, "g": "0"}, claims.key_id)
 
 
 def test_signing_key_for_the_authenticator() -> None:
@@ -404,7 +447,8 @@ def test_a_previous_format_token_gets_every_check() -> None:
     failures: list[tuple[Callable[[], object], str]] = [
         (lambda: StsTokens([KEY_B], clock=clock).verify(LEGACY_KEY_ID, LEGACY_TOKEN), "Malformed"),
         (lambda: tokens.verify(FIXED_CREDS.access_key_id, LEGACY_TOKEN), "MismatchWithAccessKey"),
-        (lambda: tokens.signing_key(LEGACY_KEY_ID, LEGACY_TOKEN, revoked_before=START + timedelta(seconds=1)),
+        (lambda: tokens.signing_key(
+            LEGACY_KEY_ID, LEGACY_TOKEN, revocation=SessionRevocation(START + timedelta(seconds=1), 0)),
          "Revoked"),
         (lambda: tokens.verify(LEGACY_KEY_ID, LEGACY_TOKEN[:-1]), "Malformed"),
         (lambda: tokens.verify(LEGACY_KEY_ID, _flip(LEGACY_TOKEN, 40, 1)), "Malformed"),

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from ram_middleware.identity import SessionRevocation
 from ram_middleware.service import RamService
 
 from ..store.backends import FakeClock, expect_code
@@ -91,6 +92,9 @@ def test_revocation_time_only_moves_forward(svc: RamService, acct: str, clock: F
     assert svc.revoke_role_sessions(acct, "r", before=first - timedelta(hours=1)) == first
     later = svc.revoke_role_sessions(acct, "r", before=first + timedelta(minutes=5))
     assert later == first + timedelta(minutes=5) == svc.get_role_revoked_before(acct, "r")
+    # Every call ends every session issued until it, an older time too: the generation counts each one.
+    assert svc.get_role_revocation(acct, "r") == SessionRevocation(later, 3)
+    assert svc.get_role(acct, "r").session_generation == 3
     with expect_code("EntityNotExist.Role"):
         svc.revoke_role_sessions(acct, "nope")
 

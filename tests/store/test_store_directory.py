@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ram_middleware.identity import SessionRevocation
 from ram_middleware.policy import make_request
 from ram_middleware.service import RamService
 from ram_middleware.store import Store, open_store
@@ -173,9 +174,9 @@ def test_custom_policy_versions_and_roles(svc: RamService, company: dict[str, st
     assert directory.policy_set(session).decide(make_request(*ECS_DESCRIBE, {})).allowed
     assert directory.role(acct, "READER") == svc.get_role(acct, "Reader")
     assert directory.role(acct, "nobody") is None
-    assert directory.role_revoked_before(acct, "Reader") is None
+    assert directory.role_revocation(acct, "Reader") == SessionRevocation(None, 0)
     when = svc.revoke_role_sessions(acct, "Reader")
-    assert directory.role_revoked_before(acct, "Reader") == when
+    assert directory.role_revocation(acct, "Reader") == SessionRevocation(when, 1)
     svc.delete_role(acct, "Reader", force=True)
     svc.create_role(acct, "Reader", trust)  # same name, new RoleId: old sessions get nothing
     svc.attach_policy_to_role(acct, "System", "AdministratorAccess", "Reader")
@@ -348,5 +349,5 @@ def test_a_lookup_of_text_no_store_can_hold_finds_nothing(
     assert directory.password_changed(acct, text) is None
     assert directory.mfa_bound_since(acct, text) is None
     assert directory.role(acct, text) is None
-    assert directory.role_revoked_before(acct, text) is None
+    assert directory.role_revocation(acct, text) is None
     assert directory.signing_key(company["key"]) is not None  # the store still answers

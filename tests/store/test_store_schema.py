@@ -8,21 +8,23 @@ import sqlite3
 import stat
 import threading
 import time
-from contextlib import closing
+from contextlib import ExitStack, closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from ram_middleware.credentials.password import PasswordPolicy, hash_password
 from ram_middleware.crypto import generate_key
-from ram_middleware.identity import Account, User
+from ram_middleware.identity import Account, SessionRevocation, User
 from ram_middleware.service import RamService
-from ram_middleware.store import SqliteStore, Store, StoreFailure, open_store, sqlite_path
+from ram_middleware.store import SqliteStore, Store, StoreFailure, open_store, sql, sqlite_path
 from ram_middleware.store.dialect import POSTGRES, SQLITE, Dialect
 from ram_middleware.store.schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 from ram_middleware.store.sql_base import to_ts
+from tests.scaleout.servers import pg_schema_url, require_shared_postgres
 
 from .backends import expect_code
 
@@ -353,3 +355,58 @@ def test_migrating_postgresql_from_version_1_moves_the_password_history_to_the_u
                 )
             }
         assert "password_history" not in columns and "password_hash" in columns
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_version_2_database_gains_role_session_generations(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store the previous release wrote (schema version 2: roles carry only a revocation time) opens at
+    the current version: its roles start at session generation 0 and keep their revocation time."""
+    with ExitStack() as stack:
+        if kind == "sqlite":
+            url, keys = f"sqlite:///{tmp_path}/ram.db", None
+        else:
+            require_shared_postgres()
+            url, keys = stack.enter_context(pg_schema_url()), [generate_key()]
+        monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS[:2])
+        previous = open_store(url, master_keys=keys, env={})
+        assert previous.schema_version() == 2
+        with previous.write() as repo:
+            repo.insert_account(Account(ACCOUNT, "acme", NOW))
+        previous.close()
+        # The previous release's own INSERT of a role, and a revocation it recorded.
+        columns = (
+            "role_id, account_id, role_name, name_key, description, trust_policy, max_session_duration, "
+            "revoked_before, create_date, update_date"
+        )
+        values = (
+            "300000000000000001",
+            ACCOUNT,
+            "Ops",
+            "ops",
+            "",
+            "{}",
+            3600,
+            to_ts(NOW),
+            to_ts(NOW),
+            to_ts(NOW),
+        )
+        insert = f"INSERT INTO ram_roles ({columns}) VALUES ({', '.join(['?'] * len(values))})"
+        if kind == "sqlite":
+            with closing(sqlite3.connect(tmp_path / "ram.db")) as raw, raw:
+                raw.execute(insert, values)
+        else:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(POSTGRES.sql(insert), values)
+        monkeypatch.undo()
+        current = stack.enter_context(closing(open_store(url, master_keys=keys, env={})))
+        assert current.schema_version() == SCHEMA_VERSION == 3
+        with current.read() as repo:
+            role = repo.get_role(ACCOUNT, "OPS")
+            assert role is not None and role.session_generation == 0
+            assert repo.get_role_revocation(role.role_id) == SessionRevocation(NOW, 0)
+        with current.write() as repo:
+            repo.revoke_role_sessions(role.role_id, NOW)
+        with current.read() as repo:
+            assert repo.get_role_revocation(role.role_id) == SessionRevocation(NOW, 1)
