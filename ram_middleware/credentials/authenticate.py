@@ -8,10 +8,19 @@ anonymous (``None``; the adapter decides); a credential that is present but wron
 anonymous. Shared checks, in order: the scheme's own format checks, timestamp skew (a presigned URL instead:
 not past its expiry and, for V4, an x-oss-date not ahead of the clock by more than the skew), key lookup and
 status, SecurityToken, the signature (constant time), root-key policy, then the one-time nonce (none in ROA,
-OSS and AWS SigV4 requests, which carry none). OSS requests addressed virtual-hosted style (``Host:
+OSS and AWS SigV4 requests, which carry none: see below). OSS requests addressed virtual-hosted style (``Host:
 <bucket>.<domain>``) verify when ``<domain>`` is one of ``oss_domains``, CNAME-addressed ones (``Host:
 <cname-host>``) when ``oss_cnames`` maps the host to its bucket (see :mod:`.oss`); every other scheme ignores
 the Host.
+
+Replays of requests without a nonce (ROA without ``x-acs-signature-nonce``, OSS V1 and V4 headers, AWS
+SigV4) are refused only with ``replay_signatures``: the signature value itself is then claimed once in the
+guard (under ``signature:``, apart from the ``nonce:`` keys) for as long as a nonce would be, and a second
+use is refused as a replayed nonce is (400 ``SignatureNonceUsed``). Off by default: such requests carry no
+random part, so two identical requests signed within the same second (parallel identical GETs by oss2, a
+retry that does not sign again) share a signature and the second is refused. A request with a nonce has
+only its nonce claimed. Presigned URLs are never claimed, whatever the setting: a link is made to be
+fetched again until it expires (a browser reloading it, a player's range requests).
 """
 
 from __future__ import annotations
@@ -194,7 +203,9 @@ class Authenticator:
     requests arrive virtual-hosted (``<bucket>.<domain>``); InvalidParameter("OssDomains") for an entry
     that is no host name. ``oss_cnames``: CNAME host -> bucket, for OSS requests addressed to a
     bucket's own host name (oss2 ``is_cname=True``); InvalidParameter("OssCnames") for a bad entry (see
-    :func:`.oss.validated_cnames`).
+    :func:`.oss.validated_cnames`). ``replay_signatures``: claim the signature of a request without a
+    nonce (not a presigned URL) as its one-time token, refusing its replays (see the module docstring for
+    the trade-off).
     """
 
     def __init__(
@@ -210,6 +221,7 @@ class Authenticator:
         session_authenticator: SessionAuthenticating | None = None,
         oss_domains: Iterable[str] = (),
         oss_cnames: Mapping[str, str] | None = None,
+        replay_signatures: bool = False,
     ) -> None:
         if not 0 < max_skew < float("inf"):
             raise errors.InvalidParameter("MaxSkew", "max_skew must be a positive number of seconds.")
@@ -224,6 +236,7 @@ class Authenticator:
         self._max_skew = float(max_skew)
         self._nonce_ttl = float(ttl)
         self._allow_root = allow_root_keys
+        self._replay_signatures = replay_signatures
         self._debug = debug_string_to_sign
         self._oss_domain_list = validated_domains(oss_domains)
         self._oss_domains = frozenset(self._oss_domain_list)
@@ -262,14 +275,11 @@ class Authenticator:
         if key.principal.kind == "root":
             self._root_used(signed)
         if signed.nonce is not None:
-            if not self._guard.claim(f"nonce:{signed.access_key_id}:{signed.nonce}", self._nonce_ttl):
-                raise errors.NonceReused()
-            if signed.signed_at < self._guard.remembers_since():
-                # Signed before the guard last forgot its claims (a Redis restarted empty): its nonce may
-                # have been used then, and a replay is indistinguishable from a late first use.
-                raise errors.NonceReused(
-                    "The replay guard was restarted after this request was signed; sign it again."
-                )
+            self._claim_once(f"nonce:{signed.access_key_id}:{signed.nonce}", signed)
+        elif self._replay_signatures and signed.expires_at is None:
+            # The signature alone names the request: only the secret's holder can make another, whereas the
+            # AccessKeyId is not in every string to sign (SigV4's scope leaves it out).
+            self._claim_once(f"signature:{signed.signature}", signed)
         self._resolver.note_key_used(signed.access_key_id, now)
         return self._principal(key.principal, signed.scheme, signed.access_key_id)
 
@@ -332,6 +342,17 @@ class Authenticator:
             "(use RPC v1, ACS3-HMAC-SHA256, ROA, OSS, OSS4-HMAC-SHA256 or AWS4-HMAC-SHA256 signatures, "
             "or OSS V1 or V4 presigned URLs)."
         )
+
+    def _claim_once(self, key: str, signed: SignedRequest) -> None:
+        """Claim ``key`` (a nonce's or a signature's) for the nonce TTL; NonceReused if already claimed."""
+        if not self._guard.claim(key, self._nonce_ttl):
+            raise errors.NonceReused()
+        if signed.signed_at < self._guard.remembers_since():
+            # Signed before the guard last forgot its claims (a Redis restarted empty): it may have been
+            # used then, and a replay is indistinguishable from a late first use.
+            raise errors.NonceReused(
+                "The replay guard was restarted after this request was signed; sign it again."
+            )
 
     def _signing_key(self, signed: SignedRequest) -> SigningKey:
         access_key_id = signed.access_key_id

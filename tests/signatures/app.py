@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 from ram_middleware import errors
 from ram_middleware.credentials.authenticate import Authenticator, KeyResolver
 from ram_middleware.facts import RequestFacts
-from ram_middleware.guard import MemoryGuard
+from ram_middleware.guard import Guard, MemoryGuard
 from ram_middleware.identity import Principal
 
 Scope = MutableMapping[str, Any]
@@ -31,11 +31,18 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class SignatureApp:
-    def __init__(self, resolver: KeyResolver) -> None:
+    def __init__(
+        self, resolver: KeyResolver, *, guard: Guard | None = None, replay_signatures: bool = False
+    ) -> None:
         self.clock_offset = timedelta(0)
         self.tamper = False
         self.recorded: deque[RequestFacts] = deque(maxlen=16)
-        self.authenticator = Authenticator(resolver, MemoryGuard(), clock=self._now)
+        self.authenticator = Authenticator(
+            resolver,
+            MemoryGuard() if guard is None else guard,
+            clock=self._now,
+            replay_signatures=replay_signatures,
+        )
 
     def _now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset

@@ -40,13 +40,16 @@ def botocore_facts(
     secret: str = SECRET,
     key: str = AK,
     unsigned_payload: bool = False,
+    when: datetime = NOW,
 ) -> RequestFacts:
-    """What the server receives for a request botocore's own signer signed at NOW."""
+    """What the server receives for a request botocore's own signer signed at ``when``."""
     request = AWSRequest(method=method, url=f"http://{HOST}{target}", data=body, headers=headers or {})
     if unsigned_payload:  # S3 only: botocore then signs UNSIGNED-PAYLOAD instead of the body's hash
         request.context["client_config"] = Config(s3={"payload_signing_enabled": False})
     auth = S3SigV4Auth if service == "s3" else SigV4Auth
-    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+    with mock.patch(
+        "botocore.auth.get_current_datetime", return_value=when.astimezone(UTC).replace(tzinfo=None)
+    ):
         auth(Credentials(key, secret, token), service, "us-east-1").add_auth(request)
     prepared = request.prepare()
     split = urlsplit(prepared.url)
