@@ -16,6 +16,8 @@ path holds none), ``RAM_OSS_CNAMES`` (comma-separated ``host=bucket`` pairs such
 ``files.example.com=rnd-bucket``: a bucket's own host name, to which oss2 ``is_cname=True`` sends
 ``/<key>``; no host may also be an OSS domain), ``RAM_FORWARDED_HEADER`` (``x-forwarded-for`` |
 ``forwarded``), ``RAM_MAX_SKEW`` (seconds, default 900), ``RAM_ALLOW_ROOT_KEYS`` (``true``/``false``),
+``RAM_REPLAY_SIGNATURES`` (``true``/``false``, default false: refuse replays of requests that carry no nonce
+by claiming their signature once; identical requests signed in the same second then fail but the first),
 ``RAM_UNDECLARED`` (``deny`` | ``allow`` | ``authenticate``), ``RAM_AUDIT`` (``-`` = stderr, a file path,
 ``logging:<logger>``, ``memory:``), ``RAM_AUDIT_FLUSH_INTERVAL`` (seconds a JSON-lines audit event may wait
 to be written, default 0.2; 0 writes each before its request is answered), ``RAM_HOST_ID``,
@@ -76,6 +78,7 @@ class RamConfig:
     forwarded_header: ForwardedHeader = "x-forwarded-for"
     max_skew: float = 900.0
     allow_root_keys: bool = False
+    replay_signatures: bool = False
     undeclared: Undeclared = "deny"
     audit: AuditSink | str = "-"
     audit_flush_interval: float = DEFAULT_FLUSH_INTERVAL
@@ -115,7 +118,12 @@ class RamConfig:
         for name, variable in numbers:
             if source.get(variable):
                 values[name] = _number(variable, source[variable])
-        for name, variable in (("allow_root_keys", "RAM_ALLOW_ROOT_KEYS"), ("production", "RAM_PRODUCTION")):
+        flags = (
+            ("allow_root_keys", "RAM_ALLOW_ROOT_KEYS"),
+            ("replay_signatures", "RAM_REPLAY_SIGNATURES"),
+            ("production", "RAM_PRODUCTION"),
+        )
+        for name, variable in flags:
             if variable in source:
                 values[name] = _flag(variable, source[variable])
         values.update(overrides)
@@ -256,6 +264,7 @@ def _assemble(
         clock=config.clock,
         max_skew=config.max_skew,
         allow_root_keys=config.allow_root_keys,
+        replay_signatures=config.replay_signatures,
         oss_domains=oss_domains,
         oss_cnames=oss_cnames,
     )

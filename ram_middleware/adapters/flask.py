@@ -15,8 +15,8 @@ view runs, and the request that follows it is checked as any other (a route tabl
 wins). Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
 ``RAM_TRUSTED_PROXIES``, ``RAM_OSS_DOMAINS``, ``RAM_OSS_CNAMES`` (a dict of host -> bucket, or the
 ``host=bucket,…`` text), ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
-``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``, ``RAM_MAX_BODY``,
-``RAM_PUBLIC_ENDPOINTS``.
+``RAM_REPLAY_SIGNATURES``, ``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``,
+``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ _CONFIG_KEYS = {
     "RAM_FORWARDED_HEADER": "forwarded_header",
     "RAM_MAX_SKEW": "max_skew",
     "RAM_ALLOW_ROOT_KEYS": "allow_root_keys",
+    "RAM_REPLAY_SIGNATURES": "replay_signatures",
     "RAM_UNDECLARED": "undeclared",
     "RAM_AUDIT": "audit",
     "RAM_AUDIT_FLUSH_INTERVAL": "audit_flush_interval",

@@ -25,9 +25,10 @@ Decisions, chosen here:
   ``aws-chunked`` bodies (``STREAMING-…``) are refused: botocore 1.36+ sends them for S3 uploads over HTTPS
   unless the client is configured with ``request_checksum_calculation="when_required"``.
 * No nonce exists in SigV4: a request can be replayed within the skew window, as at AWS (and as with OSS
-  and ROA). Presigned URLs (``X-Amz-Signature`` in the query, or S3's Signature Version 2 form
-  ``AWSAccessKeyId``/``Signature``/``Expires``, botocore's default for S3) and Signature Version 2 headers
-  are refused with a message naming them (:func:`.authenticate.detect_scheme`).
+  and ROA), unless the authenticator's ``replay_signatures`` claims each signature once. Presigned URLs
+  (``X-Amz-Signature`` in the query, or S3's Signature Version 2 form ``AWSAccessKeyId``/``Signature``/
+  ``Expires``, botocore's default for S3) and Signature Version 2 headers are refused with a message
+  naming them (:func:`.authenticate.detect_scheme`).
 * Errors carry the fields of every other scheme in the XML shapes botocore parses (S3's ``<Error>``, the
   other services' ``<ErrorResponse>``; see :mod:`ram_middleware.authorizer`).
 """

@@ -27,6 +27,7 @@ def test_from_env_reads_ram_variables() -> None:
         "RAM_FORWARDED_HEADER": "forwarded",
         "RAM_MAX_SKEW": "300",
         "RAM_ALLOW_ROOT_KEYS": "true",
+        "RAM_REPLAY_SIGNATURES": "yes",
         "RAM_UNDECLARED": "authenticate",
         "RAM_AUDIT": "memory:",
         "RAM_HOST_ID": "api.example.test",
@@ -37,6 +38,7 @@ def test_from_env_reads_ram_variables() -> None:
     assert config.master_keys == ("k1", "k2") and config.token_keys == ("t" * 40,)
     assert config.trusted_proxies == ("10.0.0.0/8", "192.0.2.1")
     assert (config.forwarded_header, config.max_skew, config.allow_root_keys) == ("forwarded", 300.0, True)
+    assert config.replay_signatures is True
     assert (config.undeclared, config.audit, config.host_id, config.production) == (
         "authenticate", "memory:", "override", False,
     )  # fmt: skip
@@ -67,8 +69,11 @@ def test_the_repr_of_a_config_and_its_runtime_hides_the_store_and_guard_password
 def test_defaults_and_bad_values() -> None:
     config = RamConfig.from_env({})
     assert (config.store_url, config.guard_url, config.undeclared) == ("sqlite:///ram.db", None, "deny")
+    assert config.replay_signatures is False
     with pytest.raises(errors.InvalidParameter):
         RamConfig.from_env({"RAM_ALLOW_ROOT_KEYS": "perhaps"})
+    with pytest.raises(errors.InvalidParameter):
+        RamConfig.from_env({"RAM_REPLAY_SIGNATURES": "sometimes"})
     with pytest.raises(errors.InvalidParameter):
         RamConfig.from_env({"RAM_MAX_SKEW": "ten"})
 

@@ -168,6 +168,23 @@ def test_audit_flush_interval_from_the_app_config(tmp_path: Any) -> None:
         _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_MAX_SKEW="soon")
 
 
+def test_replay_signatures_from_the_environment_or_the_app_config(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAM_REPLAY_SIGNATURES", raising=False)
+    assert _factory(RAM(ram=world.ram)).config["RAM_REPLAY_SIGNATURES"] is False
+    monkeypatch.setenv("RAM_REPLAY_SIGNATURES", "true")
+    from_env = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:")
+    given = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_REPLAY_SIGNATURES=False)
+    try:
+        assert from_env.config["RAM_REPLAY_SIGNATURES"] is True
+        assert RAM.runtime(from_env).config.replay_signatures is True
+        assert RAM.runtime(given).config.replay_signatures is False
+    finally:
+        RAM.runtime(from_env).close()
+        RAM.runtime(given).close()
+
+
 def test_oss_domains_from_the_app_config() -> None:
     app = _factory(
         RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_OSS_DOMAINS="OSS.Example.com, oss.test"

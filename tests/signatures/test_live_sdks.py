@@ -91,7 +91,8 @@ def test_replayed_request_is_refused(sdk: Sdk, server: LiveServer, creds: Creds)
 
 @pytest.mark.parametrize("sdk", [sdk for sdk in SDKS if not sdk.has_nonce], ids=lambda sdk: sdk.name)
 def test_requests_without_nonce_replay_within_the_window(sdk: Sdk, server: LiveServer) -> None:
-    # Known limitation: OSS and aliyun-python-sdk-core ROA send no nonce; only the time window bounds them.
+    # Known limitation: OSS and aliyun-python-sdk-core ROA send no nonce; by default only the time window
+    # bounds them (replay_signatures closes it: test_replay_signatures.py).
     sdk.call(server, LONG_TERM)
     assert replay(server).status_code == 200
     server.app.clock_offset = timedelta(minutes=16)
