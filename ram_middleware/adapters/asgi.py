@@ -281,7 +281,10 @@ class RAMMiddleware:
         headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in error.headers]
         headers.append((b"content-length", str(len(error.body)).encode("ascii")))
         await send({"type": prefix + "response.start", "status": error.status, "headers": headers})
-        await send({"type": prefix + "response.body", "body": error.body})
+        # A HEAD's answer has no body (its Content-Length is the GET's), as Starlette's responses do: not
+        # every server drops one, and a client that reads none would take it for the next response.
+        body = b"" if scope.get("method") == "HEAD" else error.body
+        await send({"type": prefix + "response.body", "body": body})
 
     def _mark(self, scope: Scope, outcome: Outcome) -> None:
         principal = outcome.principal

@@ -2,7 +2,8 @@
 
 Rules come from a :class:`~ram_middleware.routes.RouteTable` (or one catch-all :class:`Rule`), matched on
 ``PATH_INFO``. An allowed request reaches the app with ``environ["ram.principal"]`` (None on public routes)
-and ``environ["ram.outcome"]``; a refused one gets the Alibaba-style JSON error and never reaches it.
+and ``environ["ram.outcome"]``; a refused one gets the Alibaba-style JSON error (headers only for a
+HEAD) and never reaches it.
 
 The body is read only when verification needs it (see :func:`needs_body`), capped at ``max_body`` (413
 beyond), and put back as a fresh ``wsgi.input`` with a matching ``CONTENT_LENGTH``, so the app reads the
@@ -110,7 +111,8 @@ class RAMWSGIMiddleware:
         try:
             rule, path_params = self.resolve(environ) or (None, {})
         except RAMError as exc:  # a path the table refuses to read (a 4xx, audited)
-            return self._refuse(self.authorizer.reject(RequestFacts.from_wsgi(environ), exc), start_response)
+            error = self.authorizer.reject(RequestFacts.from_wsgi(environ), exc)
+            return self._refuse(error, start_response, environ)
         if self.authorizer.skips(rule):
             environ["ram.principal"] = None
             return self.app(environ, start_response)
@@ -119,11 +121,11 @@ class RAMWSGIMiddleware:
             read = read_body(environ, self.max_body)
             if read is None:
                 error = self.authorizer.reject(RequestFacts.from_wsgi(environ), EntityTooLarge())
-                return self._refuse(error, start_response)
+                return self._refuse(error, start_response, environ)
             body = read
         outcome = self.authorizer.check(RequestFacts.from_wsgi(environ, body), rule, path_params)
         if outcome.error is not None:
-            return self._refuse(outcome.error, start_response)
+            return self._refuse(outcome.error, start_response, environ)
         environ["ram.principal"] = outcome.principal
         environ["ram.outcome"] = outcome
         return self.app(environ, start_response)
@@ -139,7 +141,11 @@ class RAMWSGIMiddleware:
         return (self._everywhere, {}) if self._everywhere is not None else None
 
     @staticmethod
-    def _refuse(error: ErrorResponse, start_response: StartResponse) -> Iterable[bytes]:
+    def _refuse(
+        error: ErrorResponse, start_response: StartResponse, environ: Mapping[str, Any]
+    ) -> Iterable[bytes]:
         status, headers, body = error_triple(error)
         start_response(status, headers)
-        return [body]
+        # A HEAD's answer has no body (its Content-Length is the GET's), as Werkzeug's responses do: waitress
+        # sends what the app returns, and a kept-alive client would read it as the next response.
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]

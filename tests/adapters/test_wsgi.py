@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import socket
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,3 +120,36 @@ def test_extra_leading_slashes_reach_the_route_the_app_serves(world: World, path
     reply = client.request(url, method="DELETE", headers=headers, expect_errors=True)
     assert reply.status_int == 403 and reply.json["Code"] == "NoPermission"
     assert world.audit.events[-1].resource == f"acs:ecs:*:{world.account_id}:instance/i-protected"
+
+
+def test_a_refused_head_sends_no_body_on_a_kept_alive_connection(world: World) -> None:
+    # waitress sends whatever the app returns, also for a HEAD: the error's body would then be read, by a
+    # client that expects none, as the start of the next response on the connection.
+    waitress = pytest.importorskip("waitress.server")
+    wasyncore = pytest.importorskip("waitress.wasyncore")
+    app = Flask(__name__)
+    app.add_url_rule("/up", "up", lambda: "up")
+    table = RouteTable(
+        [("GET", "/instances/{iid}", RouteRule("ecs:DescribeInstance")), ("GET", "/up", PUBLIC)]
+    )
+    protected = RAMWSGIMiddleware(app, ram=world.ram, rules=table)
+    server = waitress.create_server(protected, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.effective_port), timeout=5) as client:
+            client.sendall(
+                b"HEAD /instances/i-1 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                b"GET /up HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            )
+            received = b""
+            while chunk := client.recv(65536):
+                received += chunk
+    finally:
+        server.task_dispatcher.shutdown()  # first: a task ending later would pull a closed trigger
+        wasyncore.close_all(server._map)  # the listening socket, the trigger, open channels: the loop ends
+        thread.join(timeout=5)
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert re.search(rb"\r\nContent-Length: [1-9][0-9]*\r\n", head + b"\r\n")  # the error's, as for a GET
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n") and rest.endswith(b"\r\n\r\nup")
