@@ -12,7 +12,13 @@ for views you cannot edit (it wins). Endpoints named in ``RAM_PUBLIC_ENDPOINTS``
 are public. A URL Werkzeug answers with its own redirect (``/notes`` for the rule ``/notes/``, a
 ``redirect_to`` rule) is let through unchecked and unaudited, as a public view: Flask answers it before any
 view runs, and the request that follows it is checked as any other (a route table entry for the URL still
-wins). Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
+wins). HEAD runs the GET view (a ``MethodView``'s ``get`` when it has no ``head``), whose rule decides it.
+An OPTIONS Flask answers itself (``provide_automatic_options``: an ``Allow`` header, no view runs) is let
+through unchecked and unaudited, on any route: that answer is how CORS preflights, which carry no
+credential, get answered (flask-cors adds its headers after it). A view taking OPTIONS itself is checked
+with its rule; ``PROVIDE_AUTOMATIC_OPTIONS = False`` makes every OPTIONS a request like any other.
+
+Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOKEN_KEYS``,
 ``RAM_TRUSTED_PROXIES``, ``RAM_OSS_DOMAINS``, ``RAM_OSS_CNAMES`` (a dict of host -> bucket, or the
 ``host=bucket,…`` text), ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
 ``RAM_REPLAY_SIGNATURES``, ``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``,
@@ -105,10 +111,7 @@ class _AppState:
         if endpoint is not None and endpoint in self.public_endpoints:
             return PUBLIC, {}
         if request.method == "OPTIONS" and getattr(request.url_rule, "provide_automatic_options", False):
-            return (
-                PUBLIC,
-                {},
-            )  # Flask answers it without running the view (CORS preflights carry no credential)
+            return PUBLIC, {}  # Flask answers it running no view (CORS preflights carry no credential)
         view = current_app.view_functions.get(endpoint) if endpoint is not None else None
         rule = _view_rule(view, request.method) if view is not None else None
         if rule is not None:

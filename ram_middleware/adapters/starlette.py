@@ -46,8 +46,16 @@ undeclared — ``undeclared="allow"``/``"authenticate"`` would open them:
 FastAPI converts typed path and query parameters after the check: a placeholder filled from one must be
 sent as the endpoint will receive it (``/instances/1``, never ``01``), see :mod:`.fastapi_params`.
 
-Middleware order: add ``RAMMiddleware`` before ``CORSMiddleware`` (``add_middleware`` wraps, so the CORS
-layer ends up outside and answers credential-less preflight requests itself).
+HEAD and OPTIONS: a Starlette route for GET also takes HEAD and runs the GET endpoint (an ``HTTPEndpoint``'s
+``get`` when it has no ``head``), so the GET's rule decides it; FastAPI's routes take HEAD only when they
+name it (405 otherwise, after the check). Starlette answers no OPTIONS by itself: an OPTIONS is checked
+with the rule of the route it matches, like any request, and a route that does not take it answers 405.
+
+CORS: add ``RAMMiddleware`` before ``CORSMiddleware`` (``add_middleware`` wraps, so the CORS layer ends up
+outside: it answers browsers' preflights, which carry no credential, and adds its headers to the checked
+requests and to their refusals). Its ``allow_headers`` must let the signature's headers through
+(``Authorization`` and the ``x-acs-*`` ones, or ``["*"]``). Added the other way round, every preflight is
+refused (401). The middleware lets no OPTIONS through on its own: declare a route ``@public`` for that.
 """
 
 # No ``from __future__ import annotations`` here: older FastAPI (0.115 seen) cannot resolve a string

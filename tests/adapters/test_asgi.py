@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.endpoints import HTTPEndpoint
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
@@ -30,6 +31,7 @@ from ram_middleware.client import RequestSigner
 from ram_middleware.identity import Principal
 from ram_middleware.routes import RouteRule, RouteTable
 
+from . import apps
 from .harness import Harness, client_class, websocket_denial_class
 from .world import World
 
@@ -396,6 +398,47 @@ def _get(app: Any, world: World, path: str, who: str = "alice", method: str = "G
     signed = world.signer(who).sign(method, f"http://testserver{path}", [], b"")
     headers = {k: v for k, v in signed.headers.items() if k != "host"}
     return client_class()(app).request(method, path, headers=headers)
+
+
+_PAGE = "https://console.example.com"
+_PREFLIGHT = {
+    "Origin": _PAGE,
+    "Access-Control-Request-Method": "GET",
+    "Access-Control-Request-Headers": "authorization,x-acs-date,x-acs-signature-nonce,x-acs-content-sha256",
+}
+
+
+@pytest.mark.parametrize("build", [apps.starlette_app, apps.fastapi_app])
+def test_cors_added_after_the_middleware_answers_preflights_and_requests_stay_checked(
+    world: World, build: Any
+) -> None:
+    # add_middleware wraps: CORSMiddleware added after RAMMiddleware is outside it, and answers a browser's
+    # preflight (which carries no credential) before the request reaches the check.
+    app = build(world.ram)
+    app.add_middleware(CORSMiddleware, allow_origins=[_PAGE], allow_methods=["*"], allow_headers=["*"])
+    client = client_class()(app)
+    events = len(world.audit.events)
+    preflight = client.options("/instances/i-1", headers=_PREFLIGHT)
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == _PAGE
+    assert len(world.audit.events) == events  # answered outside: not a decision
+    # The request itself is checked, and the page can read a refusal (the CORS headers are on it).
+    refused = client.get("/instances/i-1", headers={"Origin": _PAGE})
+    assert (refused.status_code, refused.json()["Code"]) == (401, "MissingAuthentication")
+    assert refused.headers["access-control-allow-origin"] == _PAGE
+    signed = world.signer("bob").sign("GET", "http://testserver/instances/i-1", [], b"")
+    headers = {**{k: v for k, v in signed.headers.items() if k != "host"}, "Origin": _PAGE}
+    allowed = client.get("/instances/i-1", headers=headers)
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == _PAGE
+    assert client.options("/instances/i-1", headers={"Origin": _PAGE}).status_code == 401  # no preflight
+
+
+def test_cors_added_before_the_middleware_cannot_answer_preflights(world: World) -> None:
+    # Added first, CORSMiddleware sits inside RAMMiddleware: the credential-less preflight is refused.
+    app = Starlette(routes=apps.STARLETTE_ROUTES)
+    app.add_middleware(CORSMiddleware, allow_origins=[_PAGE], allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    preflight = client_class()(app).options("/instances/i-1", headers=_PREFLIGHT)
+    assert preflight.status_code == 401 and "access-control-allow-origin" not in preflight.headers
 
 
 def test_rules_inside_mounts_and_class_endpoints(world: World) -> None:

@@ -143,6 +143,46 @@ def test_undeclared_route_is_denied_even_to_a_valid_caller(harness: Harness) -> 
     assert harness.call("GET", "/no/such/path", signer=harness.world.signer("alice")).status == 403
 
 
+# --- HEAD and OPTIONS ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["acs3", "v1"])
+def test_head_is_decided_as_the_get_of_its_route(harness: Harness, scheme: str) -> None:
+    # Starlette and Flask run the GET route's endpoint for a HEAD, and a RouteTable's GET covers HEAD: the
+    # GET's rule decides it. FastAPI's routes take no HEAD unless they name it: checked alike, then its 405.
+    world = harness.world
+    served = 405 if harness.name == "fastapi" else 200
+    reply = harness.call("HEAD", "/instances/i-1", signer=world.signer("bob", scheme))
+    event = _last_event(harness)
+    assert reply.status == served
+    assert (event.decision, event.action) == ("Allow", "ecs:DescribeInstance")
+    assert event.resource == f"acs:ecs:*:{world.account_id}:instance/i-1"
+    refused = harness.call("HEAD", "/instances/i-1", signer=world.signer("eve", scheme))
+    assert (refused.status, refused.body) == (403, b"")
+    assert (_last_event(harness).decision, _last_event(harness).action) == (
+        "ImplicitDeny",
+        "ecs:DescribeInstance",
+    )
+    assert harness.call("HEAD", "/instances/i-1").status == 401
+    assert harness.call("HEAD", "/undeclared", signer=world.signer("alice", scheme)).status == 403
+    rpc = [("Action", "DescribeInstances"), ("RegionId", "cn-hangzhou")]
+    assert harness.call("HEAD", "/rpc", signer=world.signer("bob", scheme), query=rpc).status == served
+    assert _last_event(harness).action == "ecs:DescribeInstances"
+
+
+def test_an_options_request_without_a_credential(harness: Harness) -> None:
+    # Only Flask answers OPTIONS by itself (provide_automatic_options: the Allow header, no view runs), and
+    # that answer is let through as the way CORS preflights get answered there. Elsewhere an OPTIONS a
+    # route does not declare is checked like any request: a CORS layer answers preflights outside us.
+    events = len(harness.world.audit.events)
+    reply = harness.call("OPTIONS", "/instances/i-1")
+    if harness.name == "flask":
+        assert reply.status == 200 and set(reply.headers["allow"].split(", ")) >= {"GET", "DELETE"}
+        assert len(harness.world.audit.events) == events
+    else:
+        assert (reply.status, reply.code) == (401, "MissingAuthentication")
+
+
 def test_resource_template_from_path_parameters(harness: Harness) -> None:
     bob = harness.world.signer("bob")  # R&D: ECS read-only
     assert harness.call("GET", "/instances/i-9", signer=bob).status == 200

@@ -154,6 +154,54 @@ def test_automatic_options_is_answered_without_a_credential(world: World) -> Non
     assert world.audit.events == []
 
 
+def test_an_options_the_view_answers_is_checked_with_its_rule(world: World) -> None:
+    app = Flask(__name__)
+    RAM(app, ram=world.ram)
+
+    @app.route("/instances/<iid>", methods=["GET", "OPTIONS"])  # no automatic answer: the view runs
+    @require("ecs:DescribeInstance", "acs:ecs:*:{account}:instance/{iid}")
+    def describe(iid: str) -> dict[str, Any]:
+        return {"method": request.method, "iid": iid}
+
+    @app.get("/undeclared")
+    def undeclared() -> str:
+        return "never without a rule"
+
+    assert _signed_get(app, world, "/instances/i-1", None, "OPTIONS").status_int == 401
+    assert _signed_get(app, world, "/instances/i-1", "eve", "OPTIONS").status_int == 403
+    assert _signed_get(app, world, "/instances/i-1", "bob", "OPTIONS").json == {
+        "method": "OPTIONS",
+        "iid": "i-1",
+    }
+    assert world.audit.events[-1].action == "ecs:DescribeInstance"
+    events = len(world.audit.events)
+    reply = webtest.TestApp(app).options("/undeclared")  # Flask's own answer: no view runs, none is declared
+    assert reply.status_int == 200 and reply.body == b"" and len(world.audit.events) == events
+    without = _factory(RAM(ram=world.ram), PROVIDE_AUTOMATIC_OPTIONS=False)  # no automatic answer at all
+    assert _signed_get(without, world, "/me", None, "OPTIONS").status_int == 401
+
+
+def test_head_on_a_method_view_is_decided_by_get_s_rule(world: World) -> None:
+    # Flask's MethodView answers HEAD with get() when it has no head(), as Starlette's HTTPEndpoint does.
+    app = Flask(__name__)
+    RAM(app, ram=world.ram)
+
+    class Instance(MethodView):
+        @require("ecs:DescribeInstance", "acs:ecs:*:{account}:instance/{iid}")
+        def get(self, iid: str) -> dict[str, Any]:
+            return {"iid": iid}
+
+        @require("ecs:DeleteInstance", "acs:ecs:*:{account}:instance/{iid}")
+        def delete(self, iid: str) -> dict[str, Any]:
+            return {"deleted": iid}
+
+    app.add_url_rule("/instances/<iid>", view_func=Instance.as_view("instance"))
+    assert _signed_get(app, world, "/instances/i-1", "bob", "HEAD").status_int == 200  # read-only may read
+    assert world.audit.events[-1].action == "ecs:DescribeInstance"
+    assert _signed_get(app, world, "/instances/i-1", "eve", "HEAD").status_int == 403
+    assert _signed_get(app, world, "/instances/i-1", None, "HEAD").status_int == 401
+
+
 def test_audit_flush_interval_from_the_app_config(tmp_path: Any) -> None:
     audit = tmp_path / "audit.jsonl"
     app = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT=str(audit), RAM_AUDIT_FLUSH_INTERVAL="0")

@@ -153,3 +153,22 @@ def test_a_refused_head_sends_no_body_on_a_kept_alive_connection(world: World) -
     assert head.startswith(b"HTTP/1.1 401 ")
     assert re.search(rb"\r\nContent-Length: [1-9][0-9]*\r\n", head + b"\r\n")  # the error's, as for a GET
     assert rest.startswith(b"HTTP/1.1 200 OK\r\n") and rest.endswith(b"\r\n\r\nup")
+
+
+def test_a_public_options_entry_lets_the_app_answer_preflights(world: World) -> None:
+    # The README's setup for an app that answers CORS preflights itself (Flask's automatic OPTIONS, with
+    # flask-cors adding its headers): OPTIONS declared public first, every other method still checked.
+    app = Flask(__name__)
+
+    @app.get("/instances/<iid>")
+    def describe(iid: str) -> dict[str, str]:
+        return {"instance": iid}
+
+    rule = RouteRule("ecs:DescribeInstance", "acs:ecs:*:{account}:instance/{iid}")
+    table = RouteTable([("OPTIONS", "/{path:path}", PUBLIC), ("GET", "/instances/{iid}", rule)])
+    client = webtest.TestApp(RAMWSGIMiddleware(app, ram=world.ram, rules=table))
+    preflight = {"Origin": "https://console.example.com", "Access-Control-Request-Method": "GET"}
+    reply = client.options("/instances/i-1", headers=preflight)
+    assert reply.status_int == 200 and "GET" in reply.headers["Allow"] and world.audit.events == []
+    assert client.get("/instances/i-1", expect_errors=True).status_int == 401
+    assert client.head("/instances/i-1", expect_errors=True).status_int == 401
