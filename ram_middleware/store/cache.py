@@ -497,13 +497,12 @@ class Directory(forks.LockOwner):
         if attachment.policy_type == "System":
             compiled, version = system_policy(attachment.policy_name), "v1"
         else:
-            policy = repo.get_policy(attachment.account_id, attachment.policy_name)
-            document = None if policy is None else repo.get_version(
-                attachment.account_id, policy.policy_name, policy.default_version
-            )  # fmt: skip
-            if policy is None or document is None:
+            # One indexed read: a first request's cost must not grow with how many entities hold the policy
+            # (GetPolicy's AttachmentCount) nor with its other versions.
+            document = repo.get_default_version(attachment.account_id, attachment.policy_name)
+            if document is None:
                 raise errors.ServiceUnavailable("An attached custom policy is missing its default version.")
-            compiled, version = self._compile(document.document), policy.default_version
+            compiled, version = self._compile(document.document), document.version_id
         return AttachedPolicy(
             attachment.policy_name, attachment.policy_type, version, attachment.target_type,
             attachment.target_name, compiled,

@@ -202,6 +202,16 @@ class EntityRows(SqlBase):
         )
         return [JoinedGroup(_group(r), must_ts(r[6])) for r in rows]
 
+    def account_memberships(self, account_id: str) -> list[tuple[str, JoinedGroup]]:
+        """Every membership in the account as (UserId, group joined); each user's groups in name order."""
+        rows = self._all(
+            f"SELECT {_GROUP_COLS}, m.join_date, m.user_id FROM ram_memberships m "
+            "JOIN ram_groups g ON g.group_id = m.group_id WHERE g.account_id = ? "
+            "ORDER BY m.user_id, g.name_key",
+            (account_id,),
+        )
+        return [(r[7], JoinedGroup(_group(r), must_ts(r[6]))) for r in rows]
+
     def users_for_group(self, group_id: str, start: str, limit: int) -> list[JoinedUser]:
         rows = self._all(
             f"SELECT {_USER_COLS}, m.join_date FROM ram_memberships m "

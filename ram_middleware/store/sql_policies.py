@@ -27,6 +27,16 @@ _POLICY_COLS = (
     "AND a.policy_type = 'Custom' AND a.policy_name = p.policy_name)"
 )
 
+_DEFAULT_COLS = (
+    "p.name_key, v.version_id, v.document, v.create_date FROM ram_policies p "
+    "JOIN ram_policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version"
+)
+_ATTACHMENT_FROM = (
+    "SELECT a.account_id, a.target_type, a.target_id, t.{name_col}, a.policy_type, a.policy_name, "
+    "a.attach_date FROM ram_attachments a JOIN {table} t ON t.{id_col} = a.target_id "
+    "WHERE a.target_type = '{target}' AND a.account_id = ?"
+)
+
 
 def _policy(row: Any) -> Policy:
     return Policy(
@@ -140,6 +150,19 @@ class PolicyRows(SqlBase):
                 return version
         return None
 
+    def get_default_version(self, account_id: str, policy_name: str) -> PolicyVersion | None:
+        """The custom policy's default version (one indexed read: no attachment count, no other version)."""
+        row = self._one(
+            f"SELECT {_DEFAULT_COLS} WHERE p.account_id = ? AND p.name_key = ?",
+            (account_id, policy_name.lower()),
+        )
+        return None if row is None else PolicyVersion(row[1], row[2], True, from_ts(row[3]))
+
+    def default_versions(self, account_id: str) -> dict[str, PolicyVersion]:
+        """Every custom policy's default version, by lower-cased policy name."""
+        rows = self._all(f"SELECT {_DEFAULT_COLS} WHERE p.account_id = ?", (account_id,))
+        return {r[0]: PolicyVersion(r[1], r[2], True, from_ts(r[3])) for r in rows}
+
     def delete_version(self, account_id: str, policy_name: str, version_id: str) -> None:
         policy_id = self._policy_id(account_id, policy_name)
         self._exec(
@@ -184,16 +207,15 @@ class PolicyRows(SqlBase):
     def attachments_for_policy(
         self, account_id: str, policy_type: PolicyType, policy_name: str
     ) -> list[Attachment]:
-        parts = [
-            f"SELECT a.account_id, a.target_type, a.target_id, t.{name_col}, a.policy_type, a.policy_name, "
-            f"a.attach_date FROM ram_attachments a JOIN {table} t ON t.{id_col} = a.target_id "
-            f"WHERE a.target_type = '{target}' AND a.account_id = ? AND a.policy_type = ? "
-            "AND a.policy_name = ?"
-            for target, (table, id_col, name_col) in _TARGETS.items()
-        ]
         rows = self._all(
-            " UNION ALL ".join(parts) + " ORDER BY 2, 4", (account_id, policy_type, policy_name) * 3
+            _every_target(" AND a.policy_type = ? AND a.policy_name = ?") + " ORDER BY 2, 4",
+            (account_id, policy_type, policy_name) * 3,
         )
+        return [_attachment(r) for r in rows]
+
+    def account_attachments(self, account_id: str) -> list[Attachment]:
+        """Every attachment in the account; each target's in :meth:`attachments_for_target`'s order."""
+        rows = self._all(_every_target("") + " ORDER BY 2, 3, 7, 6", (account_id,) * 3)
         return [_attachment(r) for r in rows]
 
     def attachment_counts(self, account_id: str, policy_type: PolicyType) -> dict[str, int]:
@@ -204,3 +226,12 @@ class PolicyRows(SqlBase):
             (account_id, policy_type),
         )
         return {r[0]: int(r[1]) for r in rows}
+
+
+def _every_target(condition: str) -> str:
+    """Attachments to users, groups and roles (with the target's name) in one statement: the account's,
+    filtered by ``condition``; its parameters are the account id then the condition's, once per target."""
+    return " UNION ALL ".join(
+        _ATTACHMENT_FROM.format(target=target, table=table, id_col=id_col, name_col=name_col) + condition
+        for target, (table, id_col, name_col) in _TARGETS.items()
+    )

@@ -28,6 +28,10 @@ _PROFILE_COLS = (
     "l.account_id, u.user_name, l.reset_required, l.mfa_bind_required, l.create_date, l.update_date, "
     "l.password_changed_date, l.last_logon_date, l.subject, l.user_id, l.password_hash, h.password_history"
 )
+_PROFILE_SELECT = (
+    f"SELECT {_PROFILE_COLS} FROM ram_login_profiles l LEFT JOIN ram_users u ON u.user_id = l.user_id "
+    "LEFT JOIN ram_password_history h ON h.account_id = l.account_id AND h.subject = l.subject"
+)
 _MFA_COLS = (
     "d.account_id, d.serial_number, d.device_name, u.user_name, d.bound_user_id, u.display_name, "
     "d.bound_subject, "
@@ -100,6 +104,15 @@ class SecretRows(SqlBase):
         )
         return [_key(r) for r in rows]
 
+    def account_access_keys(self, account_id: str) -> list[KeyRecord]:
+        """Every key of the account (its users' and its root's), oldest first."""
+        rows = self._all(
+            f"SELECT {_KEY_COLS} FROM ram_access_keys k LEFT JOIN ram_users u ON u.user_id = k.user_id "
+            "WHERE k.account_id = ? ORDER BY k.create_date, k.access_key_id",
+            (account_id,),
+        )
+        return [_key(r) for r in rows]
+
     def all_access_keys(self) -> list[KeyRecord]:
         """Every key of every account (master-key rotation)."""
         rows = self._all(
@@ -146,13 +159,18 @@ class SecretRows(SqlBase):
 
     def get_login_profile(self, account_id: str, subject: str) -> LoginProfileRecord | None:
         row = self._one(
-            f"SELECT {_PROFILE_COLS} FROM ram_login_profiles l "
-            "LEFT JOIN ram_users u ON u.user_id = l.user_id "
-            "LEFT JOIN ram_password_history h ON h.account_id = l.account_id AND h.subject = l.subject "
-            "WHERE l.account_id = ? AND l.subject = ?",
+            f"{_PROFILE_SELECT} WHERE l.account_id = ? AND l.subject = ?",
             (account_id, subject),
         )
         return None if row is None else _profile(row)
+
+    def account_login_profiles(self, account_id: str) -> list[LoginProfileRecord]:
+        """Every login profile of the account (its users' and its root's)."""
+        rows = self._all(
+            f"{_PROFILE_SELECT} WHERE l.account_id = ?",
+            (account_id,),
+        )
+        return [_profile(r) for r in rows]
 
     def update_login_profile(self, record: LoginProfileRecord) -> None:
         """Store the profile and its subject's password history."""
