@@ -102,6 +102,10 @@ class RemoteBackend:
         # through it can be undone, so an apply reports exactly which changes were made before a failure.
         return contextlib.nullcontext(False)
 
+    def read_ahead(self) -> contextlib.AbstractContextManager[None]:
+        # The RAM API has no account-wide read: each read stays one call.
+        return contextlib.nullcontext()
+
     def call(
         self, action: str, params: Mapping[str, object] | None = None, *, version: str = RAM_VERSION
     ) -> Api:

@@ -55,6 +55,11 @@ def _export_user(target: OrgTarget, user: Api) -> dict[str, Any]:
 def export(where: RamService | OrgTarget, account_id: str | None = None) -> dict[str, Any]:
     """The account's users, groups, custom policies, attachments and roles as an organisation file."""
     t = as_target(where, account_id)
+    with t.read_ahead():  # per-entity reads, answered from one account read on the local store
+        return _export(t)
+
+
+def _export(t: OrgTarget) -> dict[str, Any]:
     acct = t.account_id
 
     def document(name: str) -> Any:

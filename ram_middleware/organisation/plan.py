@@ -359,20 +359,27 @@ def plan(
     """
     target = as_target(where, account_id)
     org = validate_organisation(dict(org))
-    return _Planner(target, org, NewPasswords(target) if passwords is None else passwords).build()
+    with target.read_ahead():  # the planner reads per entity; the local store answers from one account read
+        return _Planner(target, org, NewPasswords(target) if passwords is None else passwords).build()
 
 
 def apply(where: RamService | OrgTarget, account_id: str | None, org: Mapping[str, Any]) -> ApplyResult:
     """Plan, prepare the new passwords, then carry out the changes as one unit of work
     (:func:`run_changes`); if the account changes in between, :class:`PlanChanged` and nothing is done. A
-    failed change raises its error, which carries the :class:`ApplyResult` as ``detail["result"]``."""
+    failed change raises its error, which carries the :class:`ApplyResult` as ``detail["result"]``. When the
+    account already matches, nothing is written at all."""
     target = as_target(where, account_id)
     passwords = NewPasswords(target)
 
     def planned() -> list[Change]:
         return plan(target, None, org, passwords=passwords)
 
-    result = run_changes(target, planned, expected=planned())
+    expected = planned()
+    if not expected:
+        # Nothing to change: no unit of work, so no write and no change announced (which would make every
+        # instance drop its snapshot of the account for nothing).
+        return ApplyResult()
+    result = run_changes(target, planned, expected=expected)
     if result.error is not None:
         result.error.detail["result"] = result
         raise result.error

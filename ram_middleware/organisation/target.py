@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import errors
 from ..credentials.password import PreparedPassword
 from ..identity import AccessKey, AttachTarget, Group, Policy, PolicyVersion, Role, User
 from ..service import RamService
+from ..service.policies import system_policy_record
+from ..service.results import Attached
 from ..service.shapes import (
     access_key_shape,
     api_date,
@@ -28,6 +32,7 @@ from ..service.shapes import (
     user_shape,
     version_shape,
 )
+from ..store.base import Repository
 from ..store.records import LoginProfile, Page
 
 __all__ = [
@@ -70,6 +75,11 @@ class OrgTarget(Protocol):
         """A unit of work around a whole apply; yields whether it can be undone. True: the operations inside
         happen together or (on an exception) not at all. False (the RAM API, one transaction per call):
         each operation stays made as soon as it returns."""
+        ...
+
+    def read_ahead(self) -> AbstractContextManager[None]:
+        """A scope for many reads and no writes (planning, export): inside it the target may answer the
+        per-entity reads from one account-wide read made on entering (the local store), or ask per call."""
         ...
 
     def get_account_alias(self) -> str | None: ...
@@ -183,12 +193,104 @@ def all_pages(fetch: Callable[[str | None], Page[Any]]) -> list[Any]:
         marker = page.marker
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """One account read whole in one store transaction, in the shapes :class:`ServiceTarget` answers with;
+    keyed by lower-cased name."""
+
+    users: list[Api]
+    groups: list[Api]
+    policies: list[Api]  # Custom
+    roles: list[Api]  # ListRoles' shape
+    groups_for_user: dict[str, list[Api]]
+    policies_for: dict[tuple[str, str], list[Api]]  # (target type, name)
+    access_keys: dict[str, list[Api]]
+    login_profiles: dict[str, Api]
+    policy_details: dict[str, Api]  # GetPolicy's answer
+    role_details: dict[str, Api]  # GetRole's answer
+    names: dict[str, frozenset[str]]  # the users', groups' and roles' names by target type
+
+    @classmethod
+    def read(cls, repo: Repository, account_id: str) -> _Ahead:
+        """Every user, group, custom policy and role of the account with their memberships, attachments,
+        keys and login profiles: a fixed number of statements, whatever the account's size."""
+        everyone = 2**31
+        users = repo.list_users(account_id, "", everyone)
+        groups = repo.list_groups(account_id, "", everyone)
+        policies = repo.list_policies(account_id)
+        roles = repo.list_roles(account_id, "", everyone)
+        names = {u.user_id: u.user_name.lower() for u in users}
+        groups_for_user: dict[str, list[Api]] = {}
+        for user_id, joined in repo.account_memberships(account_id):
+            groups_for_user.setdefault(names[user_id], []).append(present(joined_group_shape(joined)))
+        custom = {p.policy_name: p for p in policies}
+        policies_for: dict[tuple[str, str], list[Api]] = {}
+        for a in repo.account_attachments(account_id):
+            policy = (
+                custom[a.policy_name] if a.policy_type == "Custom" else system_policy_record(a.policy_name)
+            )
+            shape = present(attached_policy_shape(Attached(policy, a.attach_date)))
+            policies_for.setdefault((a.target_type, a.target_name.lower()), []).append(shape)
+        access_keys: dict[str, list[Api]] = {}
+        for record in repo.account_access_keys(account_id):
+            if record.user_id is not None:
+                access_keys.setdefault(names[record.user_id], []).append(key_api(record.key))
+        versions = repo.default_versions(account_id)
+        return cls(
+            users=[user_api(u) for u in users],
+            groups=[group_api(g) for g in groups],
+            policies=[policy_api(p) for p in policies],
+            roles=[present(role_shape(r, document=False)) for r in roles],
+            groups_for_user=groups_for_user,
+            policies_for=policies_for,
+            access_keys=access_keys,
+            login_profiles={
+                names[r.user_id]: login_profile_api(r.profile)
+                for r in repo.account_login_profiles(account_id)
+                if r.user_id is not None
+            },
+            policy_details={
+                p.policy_name.lower(): {
+                    "Policy": policy_api(p),
+                    "DefaultPolicyVersion": version_api(versions[p.policy_name.lower()]),
+                }
+                for p in policies
+            },
+            role_details={r.role_name.lower(): role_api(r) for r in roles},
+            names={
+                "user": frozenset(names.values()),
+                "group": frozenset(g.group_name.lower() for g in groups),
+                "role": frozenset(r.role_name.lower() for r in roles),
+            },
+        )
+
+    def named(self, target_type: AttachTarget, name: str) -> bool:
+        """Whether the account held a user, group or role by that name (case-insensitively)."""
+        return name.lower() in self.names[target_type]
+
+
 class ServiceTarget:
     """:class:`OrgTarget` over a :class:`RamService` for one account (the local store)."""
 
     def __init__(self, service: RamService, account_id: str) -> None:
         self.service = service
         self.account_id = account_id
+        self._ahead: _Ahead | None = None
+
+    @contextmanager
+    def read_ahead(self) -> Iterator[None]:
+        """Read the whole account in one transaction (a fixed number of statements) and answer the reads
+        inside the scope from it: planning an apply over thousands of users would otherwise cost several
+        statements per user. Writes inside the scope are not seen by its reads; plan and export write
+        nothing."""
+        with self.service.store.read() as repo:
+            self.service.get_account(self.account_id)
+            ahead = _Ahead.read(repo, self.account_id)
+        self._ahead = ahead
+        try:
+            yield
+        finally:
+            self._ahead = None
 
     @contextmanager
     def all_or_nothing(self) -> Iterator[bool]:
@@ -206,12 +308,20 @@ class ServiceTarget:
         self.service.set_account_alias(self.account_id, alias)
 
     def list_policies(self, policy_type: str | None = None) -> list[Api]:
+        if self._ahead is not None and policy_type == "Custom":
+            return list(self._ahead.policies)
         s, a = self.service, self.account_id
         return [
             policy_api(p) for p in all_pages(lambda m: s.list_policies(a, policy_type=policy_type, marker=m))
         ]
 
     def get_policy(self, policy_name: str, policy_type: str) -> Api:
+        if (
+            self._ahead is not None
+            and policy_type == "Custom"
+            and policy_name.lower() in self._ahead.policy_details
+        ):
+            return dict(self._ahead.policy_details[policy_name.lower()])
         detail = self.service.get_policy(self.account_id, policy_name, policy_type)
         return {
             "Policy": policy_api(detail.policy),
@@ -240,6 +350,8 @@ class ServiceTarget:
         return policy_api(self.service.update_policy_description(self.account_id, policy_name, description))
 
     def list_groups(self) -> list[Api]:
+        if self._ahead is not None:
+            return list(self._ahead.groups)
         s, a = self.service, self.account_id
         return [group_api(g) for g in all_pages(lambda m: s.list_groups(a, marker=m))]
 
@@ -256,6 +368,8 @@ class ServiceTarget:
         )
 
     def list_users(self) -> list[Api]:
+        if self._ahead is not None:
+            return list(self._ahead.users)
         s, a = self.service, self.account_id
         return [user_api(u) for u in all_pages(lambda m: s.list_users(a, marker=m))]
 
@@ -268,6 +382,8 @@ class ServiceTarget:
         return user_api(self.service.update_user(self.account_id, user_name, **changes))
 
     def list_groups_for_user(self, user_name: str) -> list[Api]:
+        if self._ahead is not None and self._ahead.named("user", user_name):
+            return list(self._ahead.groups_for_user.get(user_name.lower(), ()))
         joined = self.service.list_groups_for_user(self.account_id, user_name)
         return [present(joined_group_shape(j)) for j in joined]
 
@@ -278,6 +394,8 @@ class ServiceTarget:
         self.service.remove_user_from_group(self.account_id, group_name, user_name)
 
     def list_policies_for(self, target_type: AttachTarget, name: str) -> list[Api]:
+        if self._ahead is not None and self._ahead.named(target_type, name):
+            return list(self._ahead.policies_for.get((target_type, name.lower()), ()))
         attached = self.service.list_policies_for(self.account_id, target_type, name)
         return [present(attached_policy_shape(a)) for a in attached]
 
@@ -288,6 +406,8 @@ class ServiceTarget:
         self.service.detach_policy(self.account_id, target_type, name, policy_type, policy_name)
 
     def list_access_keys(self, user_name: str | None) -> list[Api]:
+        if self._ahead is not None and user_name is not None and self._ahead.named("user", user_name):
+            return list(self._ahead.access_keys.get(user_name.lower(), ()))
         return [key_api(k) for k in self.service.list_access_keys(self.account_id, user_name)]
 
     def create_access_key(self, user_name: str | None) -> Api:
@@ -295,6 +415,13 @@ class ServiceTarget:
         return {**key_api(created.key), "AccessKeySecret": created.secret}
 
     def get_login_profile(self, user_name: str) -> Api:
+        if self._ahead is not None and self._ahead.named("user", user_name):
+            found = self._ahead.login_profiles.get(user_name.lower())
+            if found is None:  # as the service says it
+                raise errors.EntityNotExist(
+                    "User.LoginProfile", f"There is no login profile for {user_name}."
+                )
+            return dict(found)
         return login_profile_api(self.service.get_login_profile(self.account_id, user_name))
 
     def prepare_password(self, user_name: str, password: str) -> NewPassword:
@@ -324,6 +451,8 @@ class ServiceTarget:
         )
 
     def list_roles(self) -> list[Api]:
+        if self._ahead is not None:
+            return list(self._ahead.roles)
         s, a = self.service, self.account_id
         # ListRoles' Role: no AssumeRolePolicyDocument (get_role has it).
         return [
@@ -331,6 +460,8 @@ class ServiceTarget:
         ]
 
     def get_role(self, role_name: str) -> Api:
+        if self._ahead is not None and role_name.lower() in self._ahead.role_details:
+            return dict(self._ahead.role_details[role_name.lower()])
         return role_api(self.service.get_role(self.account_id, role_name))
 
     def create_role(
