@@ -1,13 +1,29 @@
 """A TCP proxy for one test: it forwards until :meth:`StallProxy.stall`, then holds every byte while keeping
 the connections open, as a frozen server or a network that silently drops traffic does;
-:meth:`StallProxy.slow` instead delays every chunk, as a slow link does."""
+:meth:`StallProxy.slow` instead delays every chunk, as a slow link does; :meth:`StallProxy.at_commit`
+breaks the next COMMIT's connection at a chosen moment."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 from types import TracebackType
+from typing import Literal
+
+# What the next COMMIT meets (see StallProxy.at_commit).
+CommitFault = Literal["lose_answer", "reset_before", "orphan", "hold_answer", "stall"]
+# A COMMIT as psycopg sends it without parameters: a simple-protocol Query message.
+_COMMIT = b"Q" + struct.pack("!i", 4 + len(b"COMMIT\0")) + b"COMMIT\0"
+
+
+def _reset(sock: socket.socket) -> None:
+    """End ``sock`` with a TCP reset, as a peer that vanished (a restarted server, a failover) does."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)  # wakes the pump reading it
+    sock.close()
 
 
 class StallProxy:
@@ -21,6 +37,9 @@ class StallProxy:
         self._stalled = threading.Event()
         self._delay = 0.0
         self._closed = threading.Event()
+        self._fault: CommitFault | None = None
+        self._held_answers: set[socket.socket] = set()  # servers whose next answer never reaches the client
+        self._lost_answers: set[socket.socket] = set()  # servers whose next answer ends both connections
         self._sockets: list[socket.socket] = [self._listener]
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -29,6 +48,15 @@ class StallProxy:
 
     def slow(self, seconds: float) -> None:
         self._delay = seconds
+
+    def at_commit(self, fault: CommitFault) -> None:
+        """Break the connection of the next COMMIT a client sends: ``lose_answer`` forwards it and resets
+        the client as the server's answer comes (the commit happened, the client never hears);
+        ``reset_before`` resets the client and closes the server side before it reaches the server (which
+        rolls back); ``orphan`` resets the client and keeps the server side open without forwarding it (the
+        transaction stays in progress); ``hold_answer`` forwards it and holds the answer for ever;
+        ``stall`` holds it and stalls the whole proxy (:meth:`stall`)."""
+        self._fault = fault
 
     def close(self) -> None:
         self._closed.set()
@@ -58,9 +86,41 @@ class StallProxy:
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
+    def _commit_fault(self, source: socket.socket, sink: socket.socket, data: bytes) -> bool:
+        """Apply the armed fault if ``data`` (from a client) holds a COMMIT; True if the pump must stop."""
+        fault = self._fault
+        if fault is None or _COMMIT not in data:
+            return False
+        self._fault = None
+        if fault == "lose_answer":
+            self._lost_answers.add(sink)
+        elif fault == "hold_answer":
+            self._held_answers.add(sink)
+        elif fault == "stall":
+            self.stall()
+        else:
+            _reset(source)
+            if fault == "reset_before":
+                _reset(sink)
+            return True
+        return False
+
+    def _answer_fault(self, source: socket.socket, sink: socket.socket) -> bool:
+        """Apply a fault armed for this server's answer; True if the pump must stop."""
+        if source in self._lost_answers:
+            _reset(sink)
+            _reset(source)
+            return True
+        if source in self._held_answers:
+            self._closed.wait()
+            return True
+        return False
+
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                if self._commit_fault(source, sink, data) or self._answer_fault(source, sink):
+                    return  # the fault ended (or holds) this connection
                 while self._stalled.is_set() and not self._closed.is_set():
                     self._closed.wait(0.05)  # hold the bytes: the peer sees an open, silent connection
                 if self._delay:
