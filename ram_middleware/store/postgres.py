@@ -32,6 +32,16 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   unreachable or stalled database raises :class:`errors.ServiceUnavailable` or :class:`errors.StoreBusy`,
   and a write transaction cut by that deadline (however long its own work took: the bound is on the whole
   transaction) :class:`errors.StoreTimeout`, which says so and whether anything was written.
+* **A lost COMMIT answer is asked about.** A write transaction reads its id as it takes the writer lock
+  (same round trip; reads have none). When its COMMIT went out but the answer was lost (the connection
+  broke: a server restart, a failover, a reset; or the deadline cut it), the store asks the server on
+  another connection (``pg_xact_status``, ``txid_status`` before PostgreSQL 13), bounded like a read and
+  by the request's deadline: "committed" finishes the write as a success (change announced,
+  ``after_commit`` callbacks run), "aborted" raises the rolled-back error (``detail["committed"]`` False:
+  a retry is safe); still "in progress" after ``_STATUS_PATIENCE``, an id the server never saw (a failover
+  to a replica that missed it) or no answer leaves the outcome unknown, as the error says. Decision: a
+  success here, not an error, because clients retry errors and a retried CreateAccessKey makes a second
+  key.
   Inside a request (:func:`~ram_middleware.request_scope.request_scope`: opened for each decision, by the
   ASGI adapter as it hands the request to a worker thread) those waits share one deadline, ``read_timeout``
   + 1 s after the request's start: its store work ends by then however many reads, pool waits and
@@ -81,10 +91,20 @@ __all__ = ["PostgresStore", "redacted_conninfo", "split_store_options"]
 
 log = logging.getLogger(__name__)
 
-_LOCK_ROW = "SELECT counter FROM ram_changes WHERE id = 1 FOR UPDATE"
+# The writer lock, and the transaction's id (it has one from here on: the row lock assigns it) in the same
+# round trip, for asking the server after a COMMIT whose answer was lost. PostgreSQL 13 renamed the functions.
+_LOCK_ROW = "SELECT counter, {xid} FROM ram_changes WHERE id = 1 FOR UPDATE"
+_XID_13 = ("pg_current_xact_id()::text", "SELECT pg_xact_status(%s::xid8)")
+_XID_OLD = ("txid_current()::text", "SELECT txid_status(%s::bigint)")  # PostgreSQL 10 to 12
+_STATUS_POLL = 0.05  # seconds between asks while the server still has the transaction in progress
+_STATUS_PATIENCE = 1.0  # how long one may stay "in progress": a COMMIT that reached the server ends sooner
 _ADVISORY_CLASS = 0x52414D  # "RAM": first half of the two-key advisory lock used while migrating
 _UNREACHABLE = "The identity store (PostgreSQL) is unreachable; the request was denied."
 _OUT_OF_TIME = "The identity store (PostgreSQL) did not answer in time; the request was denied."
+_LOST_ROLLED_BACK = (
+    "The connection to the identity store (PostgreSQL) was lost at the commit and the transaction was "
+    "rolled back: nothing of it was written."
+)
 # Store options that may ride in the URL (libpq would reject them), with their types.
 _OPTIONS: dict[str, type] = {
     "ram_pool_size": int,
@@ -389,22 +409,28 @@ class PostgresStore(SqlStore):
         writable: bool,
         request_path: bool,
         deadline: float | None,
-    ) -> None:
+    ) -> str | None:
+        """Begin a transaction on ``conn``; a write's returns its transaction id (None for a read)."""
         if writable:
             budget_ms = max(1, round(self._within(deadline, self._lock_budget(request_path)) * 1000))
             # One round trip (no parameters: the simple protocol runs all three): begin, bound the lock
-            # wait, take the writer lock.
-            conn.execute(
-                f"BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = {budget_ms}; {_LOCK_ROW}"
+            # wait, take the writer lock and read the transaction id.
+            lock_row = _LOCK_ROW.format(xid=_xid_functions(conn)[0])
+            cursor = conn.execute(
+                f"BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = {budget_ms}; {lock_row}"
             )
-        else:
-            # Reads are on the request path: a lock held by a migration or an operator's ALTER TABLE, or
-            # a query that stalls, must end in a 503 within read_timeout, not in a hung request.
-            ms = max(1, round(self._within(deadline, self._read_timeout) * 1000))
-            conn.execute(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
-            )
+            while cursor.description is None and cursor.nextset():
+                pass  # past BEGIN's and SET's empty results, to the lock row's
+            row = cursor.fetchone()
+            return None if row is None else str(row[1])
+        # Reads are on the request path: a lock held by a migration or an operator's ALTER TABLE, or
+        # a query that stalls, must end in a 503 within read_timeout, not in a hung request.
+        ms = max(1, round(self._within(deadline, self._read_timeout) * 1000))
+        conn.execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+            f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+        )
+        return None
 
     @contextmanager
     def _open_transaction(
@@ -412,13 +438,17 @@ class PostgresStore(SqlStore):
     ) -> Iterator[SqlRepository]:
         counter: int | None = None
         deadline = self._request_deadline()
+        in_doubt: _InDoubt | None = None
         with (
             self._connection(deadline) as conn,
             self._deadline(conn, writable, request_path, deadline) as cut,
         ):
             committing = False
+            xid: str | None = None
+            # Chosen now: a broken connection no longer knows the server's version.
+            status_query = _xid_functions(conn)[1] if writable else ""
             try:
-                self._begin(conn, writable, request_path, deadline)
+                xid = self._begin(conn, writable, request_path, deadline)
                 held = self._local.held = Held(SqlRepository(conn, POSTGRES), writable, announce)
                 yield held.repo
                 if held.announce:
@@ -428,16 +458,57 @@ class PostgresStore(SqlStore):
                 conn.execute("COMMIT")
             except BaseException as exc:
                 _rollback(conn)
-                if isinstance(exc, psycopg.Error):
-                    raise (_out_of_time(cut, writable, committing) if cut.fired else _classify(exc)) from exc
-                raise
+                if not isinstance(exc, psycopg.Error):
+                    raise
+                error = _out_of_time(cut, writable, committing) if cut.fired else _classify(exc)
+                # The COMMIT went out and its answer was lost (connection broken, or cut by the deadline):
+                # the server knows what became of it. Asked below, once this connection is back in the pool.
+                if not (committing and xid is not None and (cut.fired or conn.broken)):
+                    raise error from exc
+                in_doubt = _InDoubt(xid, status_query, cut, error, exc)
             finally:
                 self._local.held = None
+        if in_doubt is not None:
+            self._settle(in_doubt, deadline)  # returns only if the transaction committed
         if counter is not None:
             with self._sub_lock:
                 self._committed = max(self._committed, counter)
             self._announce(counter)
         self._committed_callbacks(held)
+
+    def _settle(self, doubt: _InDoubt, deadline: float | None) -> None:
+        """Return if the transaction whose COMMIT answer was lost committed; otherwise raise: rolled back
+        (``committed`` False: a retry is safe), or the original error when the outcome stays unknown."""
+        outcome = self._commit_status(doubt, deadline)
+        log.warning("A write transaction's COMMIT got no answer; the server says: %s.", outcome or "unknown")
+        if outcome == "committed":
+            return
+        if outcome == "aborted":
+            if doubt.cut.fired:
+                raise _out_of_time(doubt.cut, True, committing=False) from doubt.cause
+            raise errors.ServiceUnavailable(_LOST_ROLLED_BACK, detail={"committed": False}) from doubt.cause
+        raise doubt.error from doubt.cause
+
+    def _commit_status(self, doubt: _InDoubt, deadline: float | None) -> str | None:
+        """What the server says became of ``doubt``'s transaction ("committed", "aborted"), asked on another
+        connection within a read's bound (inside a request, by its deadline); None when it cannot say: still
+        "in progress" after ``_STATUS_PATIENCE``, an id it never saw (a failover to a replica that had not
+        received it), or no answer in time."""
+        try:
+            bound = self._within(deadline, self._read_timeout + 1.0)
+            until = time.monotonic() + bound
+            with self._connection(until) as conn, cut_after(conn, self._within(until, bound)):
+                patience = time.monotonic() + _STATUS_PATIENCE
+                while True:
+                    status = _first(conn.execute(doubt.status_query, (doubt.xid,)).fetchone())
+                    if status != "in progress" or time.monotonic() + _STATUS_POLL >= min(patience, until):
+                        return status if status in {"committed", "aborted"} else None
+                    time.sleep(_STATUS_POLL)
+        except (psycopg.Error, errors.RAMError) as exc:
+            log.warning(
+                "Could not ask the store what became of a write transaction (%s).", type(exc).__name__
+            )
+            return None
 
     def _check_connection(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         """The pool's check of an idle connection before use, in the caller's thread (so inside its request,
@@ -504,6 +575,19 @@ class PostgresStore(SqlStore):
         if self._listener is not None:
             self._listener.stop()
         self._pool.close()
+
+
+class _InDoubt:
+    """A write transaction whose COMMIT was sent and never answered: its id (``xid``) and the query that
+    asks the server its status, the deadline's :class:`Cut`, and the error to raise if that stays unknown."""
+
+    def __init__(self, xid: str, status_query: str, cut: Cut, error: errors.RAMError, cause: BaseException):
+        self.xid, self.status_query, self.cut, self.error, self.cause = xid, status_query, cut, error, cause
+
+
+def _xid_functions(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[str, str]:
+    """The SQL that reads the current transaction's id, and the query that asks an id's commit status."""
+    return _XID_13 if conn.info.server_version >= 130000 else _XID_OLD
 
 
 def _descriptor(conn: psycopg.Connection[tuple[object, ...]]) -> int:
