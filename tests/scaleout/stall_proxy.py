@@ -6,6 +6,7 @@ breaks the next COMMIT's connection at a chosen moment."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import struct
 import threading
@@ -14,8 +15,10 @@ from typing import Literal
 
 # What the next COMMIT meets (see StallProxy.at_commit).
 CommitFault = Literal["lose_answer", "reset_before", "orphan", "hold_answer", "stall"]
-# A COMMIT as psycopg sends it without parameters: a simple-protocol Query message.
+# A COMMIT as psycopg sends it: a simple-protocol Query message, or, once a connection has run it five
+# times, a prepared statement (Parse names it; each Bind then runs it by that name).
 _COMMIT = b"Q" + struct.pack("!i", 4 + len(b"COMMIT\0")) + b"COMMIT\0"
+_PREPARE_COMMIT = re.compile(rb"P.{4}([^\x00]+)\x00COMMIT\x00", re.DOTALL)
 
 
 def _reset(sock: socket.socket) -> None:
@@ -40,6 +43,8 @@ class StallProxy:
         self._fault: CommitFault | None = None
         self._held_answers: set[socket.socket] = set()  # servers whose next answer never reaches the client
         self._lost_answers: set[socket.socket] = set()  # servers whose next answer ends both connections
+        self._prepared_commits: dict[socket.socket, set[bytes]] = {}  # each client's COMMIT statement names
+        self._writing: set[socket.socket] = set()  # clients in a write transaction
         self._sockets: list[socket.socket] = [self._listener]
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -50,7 +55,8 @@ class StallProxy:
         self._delay = seconds
 
     def at_commit(self, fault: CommitFault) -> None:
-        """Break the connection of the next COMMIT a client sends: ``lose_answer`` forwards it and resets
+        """Break the connection of the next COMMIT of a write transaction (one that locked a row ``FOR
+        UPDATE``, as the store's writes do; reads' COMMITs pass): ``lose_answer`` forwards it and resets
         the client as the server's answer comes (the commit happened, the client never hears);
         ``reset_before`` resets the client and closes the server side before it reaches the server (which
         rolls back); ``orphan`` resets the client and keeps the server side open without forwarding it (the
@@ -87,9 +93,19 @@ class StallProxy:
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     def _commit_fault(self, source: socket.socket, sink: socket.socket, data: bytes) -> bool:
-        """Apply the armed fault if ``data`` (from a client) holds a COMMIT; True if the pump must stop."""
-        fault = self._fault
-        if fault is None or _COMMIT not in data:
+        """Apply the armed fault if ``data`` (from a client) holds a write's COMMIT; True if the pump must
+        stop."""
+        names = self._prepared_commits.setdefault(source, set())
+        names.update(_PREPARE_COMMIT.findall(data))
+        if b"FOR UPDATE" in data:  # the store's write transactions begin by locking its counter row
+            self._writing.add(source)
+        elif b"ROLLBACK" in data:
+            self._writing.discard(source)
+        if not (_COMMIT in data or any(b"\x00" + name + b"\x00" in data for name in names)):
+            return False
+        fault, writing = self._fault, source in self._writing
+        self._writing.discard(source)
+        if fault is None or not writing:
             return False
         self._fault = None
         if fault == "lose_answer":
