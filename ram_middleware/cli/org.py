@@ -110,6 +110,9 @@ def _failure(result: ApplyResult) -> str:
             "transaction, and was rolled back. Nothing was applied: the account is as it was before. "
             "Split the file and apply the parts in turn."
         )
+    if result.rolled_back and result.error is not None and result.error.detail.get("committed") is False:
+        # The store lost its connection at the commit and learnt from the database that it was rolled back.
+        return "The store's commit failed and was rolled back. Nothing was applied: apply the file again."
     if result.rolled_back or not result.applied:
         return f"Stopped at: {result.failed}. Nothing was applied: the account is as it was before."
     # The RAM API cannot undo: the changes before stay made (the credentials above are real).

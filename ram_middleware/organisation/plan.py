@@ -400,13 +400,16 @@ def run_changes(
     someone who approved it (made with the same :class:`NewPasswords`): its slow preparations
     (:attr:`Change.prepare`) run first, before the unit of work opens; if the account has changed since,
     :class:`PlanChanged` and nothing is done. A failure at the commit itself leaves the outcome unknown
-    (``in_doubt``): ``applied`` and ``secrets`` then hold everything, valid only if the store committed.
+    (``in_doubt``): ``applied`` and ``secrets`` then hold everything, valid only if the store committed;
+    unless the store's error says the commit was rolled back (``detail["committed"]`` False): then
+    ``rolled_back`` as for any other failure.
     """
     for change in expected or ():
         if change.prepare is not None:
             change.prepare()
     result = ApplyResult()
     running: Change | None = None
+    undoable = False
     try:
         with target.all_or_nothing() as undoable:
             result.rolled_back = undoable
@@ -427,7 +430,12 @@ def run_changes(
             raise  # before any change ran (the plan, the file, the store's first answer): nothing was done
         result.error = exc
         if running is None:
-            result.failed, result.in_doubt = _COMMIT, True
+            result.failed = _COMMIT
+            # A store that knows its commit was rolled back says so (committed False); else it may have landed
+            result.rolled_back = undoable and exc.detail.get("committed") is False
+            result.in_doubt = not result.rolled_back
+            if result.rolled_back:
+                result.applied, result.secrets = [], {}
         else:
             result.failed = running.description
             if result.rolled_back:

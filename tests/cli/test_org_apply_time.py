@@ -1,5 +1,6 @@
 """How long ``ram apply`` holds the store's write lock: new console passwords are hashed before its
-transaction opens, and a transaction cut for running too long says so.
+transaction opens, a transaction cut for running too long says so, and one whose commit answer is lost
+reports what the store learnt became of it.
 
 Runs on SQLite and on PostgreSQL (a schema of its own; skipped without a server, failed under CI=true).
 """
@@ -10,7 +11,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ram_middleware.crypto import generate_key
 from ram_middleware.service import RamService
 from ram_middleware.store import SqliteStore, Store, open_store, sqlite_path
 from tests.scaleout.servers import pg_schema_url, require_shared_postgres
-from tests.scaleout.stall_proxy import StallProxy
+from tests.scaleout.stall_proxy import CommitFault, StallProxy
 
 from .conftest import CLEAN_ENV, Ram, dump, write_json
 
@@ -154,4 +155,38 @@ def test_an_apply_cut_for_running_too_long_says_so_and_applies_nothing(
         "1.4 s (it ran too long, or the database stopped answering) and was rolled back" in failed.stderr
     )
     assert "unreachable" not in failed.output and "Password=" not in failed.output
+    assert dump(small_bound.direct_url) == before
+
+
+def _break_the_commit_once_approved(proxy: StallProxy, fault: CommitFault) -> Callable[..., bool]:
+    """A ``click.confirm`` that approves and arms ``fault`` for the apply's commit (the store is open now)."""
+
+    def confirm(*args: object, **kwargs: object) -> bool:
+        proxy.at_commit(fault)
+        return True
+
+    return confirm
+
+
+def test_an_apply_whose_commit_answer_is_lost_but_committed_succeeds(
+    small_bound: SmallBound, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ram, proxy = small_bound.ram, small_bound.proxy
+    monkeypatch.setattr(click, "confirm", _break_the_commit_once_approved(proxy, "lose_answer"))
+    applied = ram("apply", write_json(tmp_path / "o.json", console_users(2)))
+    assert applied.exit_code == 0, applied.output
+    assert "initial password of new1" in applied.stdout
+    assert [user.user_name for user in ram.service.list_users(ram.account_id).items] == ["new0", "new1"]
+
+
+def test_an_apply_whose_commit_was_rolled_back_says_nothing_was_applied(
+    small_bound: SmallBound, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ram, proxy = small_bound.ram, small_bound.proxy
+    before = dump(small_bound.direct_url)
+    monkeypatch.setattr(click, "confirm", _break_the_commit_once_approved(proxy, "reset_before"))
+    failed = ram("apply", write_json(tmp_path / "o.json", console_users(2)))
+    assert failed.exit_code == 1, failed.output
+    assert "The store's commit failed and was rolled back. Nothing was applied" in failed.stderr
+    assert "unknown" not in failed.output and "Password=" not in failed.output
     assert dump(small_bound.direct_url) == before
