@@ -217,7 +217,7 @@ class _Ahead:
         everyone = 2**31
         users = repo.list_users(account_id, "", everyone)
         groups = repo.list_groups(account_id, "", everyone)
-        policies = repo.list_policies(account_id)
+        policies = repo.list_policies(account_id, "", everyone)
         roles = repo.list_roles(account_id, "", everyone)
         names = {u.user_id: u.user_name.lower() for u in users}
         groups_for_user: dict[str, list[Api]] = {}

@@ -1,12 +1,19 @@
-"""Attaching System and Custom policies to users, groups and roles, and listing who has what."""
+"""Attaching System and Custom policies to users, groups and roles, and listing who has what.
+
+Listing order (decision; Alibaba does not document one): ListPoliciesFor* by attach date, then policy name;
+ListEntitiesForPolicy each kind by stored name in codepoint order (``Bob`` before ``alice``). Both read a
+fixed number of statements however many policies or holders there are.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .. import errors
-from ..identity import Group, Policy, PolicyType, Role, User
+from ..identity import Policy, PolicyType
 from ..store.base import Repository
 from ..store.records import Attachment, AttachTarget
-from .base import ServiceBase
+from .base import ServiceBase, must_exist
 from .policies import check_policy_type, system_policy_record
 from .results import Attached, PolicyEntities
 
@@ -23,6 +30,14 @@ def check_target_type(value: str) -> AttachTarget:
     if found is None:
         raise errors.InvalidParameter("PolicyTargetType", "The policy target must be a user, group or role.")
     return found
+
+
+def _attached_policy(attachment: Attachment, custom: Mapping[str, Policy]) -> Policy:
+    """The policy record of an attachment: System policies are code, Custom ones are in ``custom`` (by
+    lower-cased name)."""
+    if attachment.policy_type == "System":
+        return system_policy_record(attachment.policy_name)
+    return must_exist(custom.get(attachment.policy_name.lower()), "Policy", attachment.policy_name, 128)
 
 
 class AttachmentOps(ServiceBase):
@@ -96,33 +111,29 @@ class AttachmentOps(ServiceBase):
     def list_policies_for(
         self, account_id: str, target_type: AttachTarget, target_name: str
     ) -> list[Attached[Policy]]:
-        """The policies attached to one user, group or role, with their attach dates."""
+        """The policies attached to one user, group or role, with their attach dates (their custom
+        policies read together, not one by one)."""
         target_type = check_target_type(target_type)
         with self.store.read() as repo:
             target_id, _ = self._target(repo, account_id, target_type, target_name)
-            return [
-                Attached(self._policy(repo, account_id, a.policy_type, a.policy_name), a.attach_date)
-                for a in repo.attachments_for_target(target_type, target_id)
-            ]
+            attached = repo.attachments_for_target(target_type, target_id)
+            custom = repo.policies_named(
+                account_id, [a.policy_name for a in attached if a.policy_type == "Custom"]
+            )
+        return [Attached(_attached_policy(a, custom), a.attach_date) for a in attached]
 
     def list_entities_for_policy(self, account_id: str, policy_type: str, policy_name: str) -> PolicyEntities:
-        """The users, groups and roles a policy is attached to, with attach dates."""
+        """The users, groups and roles a policy is attached to, with attach dates: one statement per kind of
+        holder, however many there are."""
         kind = check_policy_type(policy_type)
         with self.store.read() as repo:
             self._account(repo, account_id)
-            policy = self._policy(repo, account_id, kind, policy_name)
-            attachments = repo.attachments_for_policy(account_id, kind, policy.policy_name)
-            users: list[Attached[User]] = []
-            groups: list[Attached[Group]] = []
-            roles: list[Attached[Role]] = []
-            for a in attachments:
-                if a.target_type == "user":
-                    users.append(Attached(self._user(repo, account_id, a.target_name), a.attach_date))
-                elif a.target_type == "group":
-                    groups.append(Attached(self._group(repo, account_id, a.target_name), a.attach_date))
-                else:
-                    roles.append(Attached(self._role(repo, account_id, a.target_name), a.attach_date))
-        return PolicyEntities(tuple(users), tuple(groups), tuple(roles))
+            name = self._policy(repo, account_id, kind, policy_name).policy_name
+            return PolicyEntities(
+                tuple(repo.users_for_policy(account_id, kind, name)),
+                tuple(repo.groups_for_policy(account_id, kind, name)),
+                tuple(repo.roles_for_policy(account_id, kind, name)),
+            )
 
     # --- the API's per-target spellings ---------------------------------------------------------------
 

@@ -15,9 +15,9 @@ from ..identity import Policy, PolicyType, PolicyVersion
 from ..policy import SYSTEM_POLICIES, parse_policy
 from ..store.base import Repository
 from ..store.records import Page
-from .base import ServiceBase, must_exist
+from .base import ServiceBase, must_exist, page_of
 from .results import PolicyDetail
-from .rules import MAX_ITEMS, check_max_items, check_name, check_text, decode_marker, encode_marker
+from .rules import MAX_ITEMS, check_max_items, check_name, check_text, decode_marker
 
 __all__ = ["SYSTEM_POLICY_DATE", "PolicyOps", "RotateStrategy", "check_policy_type"]
 
@@ -84,7 +84,8 @@ class PolicyOps(ServiceBase):
         with self.store.read() as repo:
             self._account(repo, account_id)
             if kind == "System":
-                counts = repo.attachment_counts(account_id, "System")
+                system_policy_record(policy_name)  # EntityNotExist.Policy before counting anything
+                counts = repo.attachment_counts(account_id, "System", (policy_name,))
                 policy = system_policy_record(policy_name, counts.get(policy_name, 0))
                 return PolicyDetail(policy, _system_version(policy_name))
             policy = self._custom_policy(repo, account_id, policy_name)
@@ -101,30 +102,24 @@ class PolicyOps(ServiceBase):
         marker: str | None = None,
         max_items: int = 100,
     ) -> Page[Policy]:
-        """System then Custom policies (each in name order), optionally of one type."""
+        """System then Custom policies (each in name order), optionally of one type.
+
+        The Marker continues at a key, ``0:<lower-cased name>`` for System and ``1:<lower-cased name>`` for
+        Custom policies; each page reads only its own rows (System policies are code, not rows) and the
+        attachment counts of its own policies, so listing every page costs the policies once."""
         kind = None if policy_type is None else check_policy_type(policy_type)
         check_max_items(max_items, MAX_ITEMS)
         start = decode_marker(marker)
+        system = [n for n in _SYSTEM_ORDER if kind != "Custom" and _policy_key("System", n) >= start]
+        system = system[: max_items + 1]
+        custom_start = _custom_start(start)
         with self.store.read() as repo:
             self._account(repo, account_id)
-            listed = self._all_policies(repo, account_id, kind)
-        keyed = [(f"{'0' if p.policy_type == 'System' else '1'}:{p.policy_name.lower()}", p) for p in listed]
-        rest = [(key, p) for key, p in keyed if key >= start]
-        if len(rest) > max_items:
-            return Page(tuple(p for _, p in rest[:max_items]), True, encode_marker(rest[max_items][0]))
-        return Page(tuple(p for _, p in rest), False, None)
-
-    @staticmethod
-    def _all_policies(repo: Repository, account_id: str, kind: PolicyType | None) -> list[Policy]:
-        listed: list[Policy] = []
-        if kind in (None, "System"):
-            counts = repo.attachment_counts(account_id, "System")
-            listed += [
-                system_policy_record(n, counts.get(n, 0)) for n in sorted(SYSTEM_POLICIES, key=str.lower)
-            ]
-        if kind in (None, "Custom"):
-            listed += repo.list_policies(account_id)
-        return listed
+            counts = repo.attachment_counts(account_id, "System", system[:max_items])
+            rows = [system_policy_record(n, counts.get(n, 0)) for n in system]
+            if kind != "System" and custom_start is not None and len(rows) <= max_items:
+                rows += repo.list_policies(account_id, custom_start, max_items + 1 - len(rows))
+        return page_of(rows, max_items, lambda p: _policy_key(p.policy_type, p.policy_name))
 
     def update_policy_description(
         self, account_id: str, policy_name: str, new_description: str | None
@@ -237,6 +232,22 @@ class PolicyOps(ServiceBase):
             updated = replace(policy, default_version=version_id, update_date=self._now())
             repo.update_policy(account_id, updated)
         return updated
+
+
+def _policy_key(kind: PolicyType, name: str) -> str:
+    """Where a policy sorts in ListPolicies, and what its Marker holds: System before Custom, then by
+    lower-cased name."""
+    return f"{'0' if kind == 'System' else '1'}:{name.lower()}"
+
+
+_SYSTEM_ORDER: Final = tuple(sorted(SYSTEM_POLICIES, key=str.lower))
+
+
+def _custom_start(start: str) -> str | None:
+    """The lowest lower-cased Custom name whose key is >= ``start`` (None: no Custom policy is)."""
+    if start.startswith("1:"):
+        return start[2:]
+    return "" if start < "1:" else None
 
 
 def _no_such_version(version_id: object) -> errors.EntityNotExist:

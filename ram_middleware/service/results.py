@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Generic, TypeVar
 
 from ..credentials.mfa import qr_png
 from ..identity import AccessKey, Group, Policy, PolicyVersion, Role, User
-from ..store.records import MFADevice
+from ..store.records import Attached, MFADevice
 
 __all__ = ["Attached", "NewAccessKey", "NewMFADevice", "PolicyDetail", "PolicyEntities"]
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Attached(Generic[T]):
-    """An entity together with the date a policy was attached to it (or it to a policy)."""
-
-    entity: T
-    attach_date: datetime
 
 
 @dataclass(frozen=True, slots=True)

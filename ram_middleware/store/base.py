@@ -22,7 +22,7 @@ Backends: ``memory://`` and ``sqlite:///path`` (:mod:`.sqlite`); PostgreSQL late
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -40,6 +40,7 @@ from ..identity import (
     User,
 )
 from .records import (
+    Attached,
     Attachment,
     AttachTarget,
     JoinedGroup,
@@ -117,7 +118,8 @@ class Repository(Protocol):
     # custom policies and versions
     def insert_policy(self, account_id: str, policy: Policy, first: PolicyVersion) -> None: ...
     def get_policy(self, account_id: str, policy_name: str) -> Policy | None: ...
-    def list_policies(self, account_id: str) -> list[Policy]: ...
+    def list_policies(self, account_id: str, start: str, limit: int) -> list[Policy]: ...
+    def policies_named(self, account_id: str, names: Collection[str]) -> dict[str, Policy]: ...  # lower name
     def count_policies(self, account_id: str) -> int: ...
     def update_policy(self, account_id: str, policy: Policy) -> None: ...
     def delete_policy(self, account_id: str, policy_name: str) -> None: ...
@@ -140,7 +142,19 @@ class Repository(Protocol):
     def attachments_for_policy(
         self, account_id: str, policy_type: PolicyType, policy_name: str
     ) -> list[Attachment]: ...
-    def attachment_counts(self, account_id: str, policy_type: PolicyType) -> dict[str, int]: ...
+    def attachment_counts(
+        self, account_id: str, policy_type: PolicyType, names: Collection[str] | None = None
+    ) -> dict[str, int]: ...
+    # the holders of one policy with their attach dates, each kind in one statement
+    def users_for_policy(
+        self, account_id: str, policy_type: PolicyType, policy_name: str
+    ) -> list[Attached[User]]: ...
+    def groups_for_policy(
+        self, account_id: str, policy_type: PolicyType, policy_name: str
+    ) -> list[Attached[Group]]: ...
+    def roles_for_policy(
+        self, account_id: str, policy_type: PolicyType, policy_name: str
+    ) -> list[Attached[Role]]: ...
     def account_attachments(self, account_id: str) -> list[Attachment]: ...
 
     # access keys

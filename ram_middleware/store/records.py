@@ -16,6 +16,7 @@ from ..identity import AccessKey, Group, PolicyType, User
 __all__ = [
     "ROOT",
     "AttachTarget",
+    "Attached",
     "Attachment",
     "JoinedGroup",
     "JoinedUser",
@@ -55,6 +56,14 @@ class Page(Generic[T]):
     items: tuple[T, ...]
     is_truncated: bool = False
     marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attached(Generic[T]):
+    """An entity together with the date a policy was attached to it (or it to a policy)."""
+
+    entity: T
+    attach_date: datetime
 
 
 @dataclass(frozen=True, slots=True)

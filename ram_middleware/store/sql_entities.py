@@ -9,20 +9,20 @@ from ..identity import Account, Group, Role, SessionRevocation, User
 from .records import JoinedGroup, JoinedUser
 from .sql_base import SqlBase, from_ts, must_ts, opt_ts, to_ts
 
-__all__ = ["EntityRows"]
+__all__ = ["GROUP_COLS", "ROLE_COLS", "USER_COLS", "EntityRows", "group_row", "role_row", "user_row"]
 
-_USER_COLS = (
+USER_COLS = (
     "u.account_id, u.user_id, u.user_name, u.display_name, u.email, u.mobile_phone, u.comments, "
     "u.create_date, u.update_date, u.last_login_date"
 )
-_GROUP_COLS = "g.account_id, g.group_id, g.group_name, g.comments, g.create_date, g.update_date"
-_ROLE_COLS = (
-    "account_id, role_id, role_name, trust_policy, description, max_session_duration, "
-    "create_date, update_date, session_generation"
+GROUP_COLS = "g.account_id, g.group_id, g.group_name, g.comments, g.create_date, g.update_date"
+ROLE_COLS = (
+    "r.account_id, r.role_id, r.role_name, r.trust_policy, r.description, r.max_session_duration, "
+    "r.create_date, r.update_date, r.session_generation"
 )
 
 
-def _user(row: Any) -> User:
+def user_row(row: Any) -> User:
     return User(
         account_id=row[0], user_id=row[1], user_name=row[2], display_name=row[3], email=row[4],
         mobile_phone=row[5], comments=row[6], create_date=from_ts(row[7]), update_date=from_ts(row[8]),
@@ -30,14 +30,14 @@ def _user(row: Any) -> User:
     )  # fmt: skip
 
 
-def _group(row: Any) -> Group:
+def group_row(row: Any) -> Group:
     return Group(
         account_id=row[0], group_id=row[1], group_name=row[2], comments=row[3],
         create_date=from_ts(row[4]), update_date=from_ts(row[5]),
     )  # fmt: skip
 
 
-def _role(row: Any) -> Role:
+def role_row(row: Any) -> Role:
     return Role(
         account_id=row[0], role_id=row[1], role_name=row[2], trust_policy=row[3], description=row[4],
         max_session_duration=int(row[5]), create_date=from_ts(row[6]), update_date=from_ts(row[7]),
@@ -105,14 +105,14 @@ class EntityRows(SqlBase):
 
     def get_user(self, account_id: str, user_name: str) -> User | None:
         row = self._one(
-            f"SELECT {_USER_COLS} FROM ram_users u WHERE u.account_id = ? AND u.name_key = ?",
+            f"SELECT {USER_COLS} FROM ram_users u WHERE u.account_id = ? AND u.name_key = ?",
             (account_id, user_name.lower()),
         )
-        return None if row is None else _user(row)
+        return None if row is None else user_row(row)
 
     def get_user_by_id(self, user_id: str) -> User | None:
-        row = self._one(f"SELECT {_USER_COLS} FROM ram_users u WHERE u.user_id = ?", (user_id,))
-        return None if row is None else _user(row)
+        row = self._one(f"SELECT {USER_COLS} FROM ram_users u WHERE u.user_id = ?", (user_id,))
+        return None if row is None else user_row(row)
 
     def update_user(self, user: User) -> None:
         self._exec(
@@ -131,11 +131,11 @@ class EntityRows(SqlBase):
     def list_users(self, account_id: str, start: str, limit: int) -> list[User]:
         """Users whose lower-cased name is >= ``start``, in name order."""
         rows = self._all(
-            f"SELECT {_USER_COLS} FROM ram_users u WHERE u.account_id = ? AND u.name_key >= ? "
+            f"SELECT {USER_COLS} FROM ram_users u WHERE u.account_id = ? AND u.name_key >= ? "
             "ORDER BY u.name_key LIMIT ?",
             (account_id, start, limit),
         )
-        return [_user(r) for r in rows]
+        return [user_row(r) for r in rows]
 
     def count_users(self, account_id: str) -> int:
         return int(self._scalar("SELECT COUNT(*) FROM ram_users WHERE account_id = ?", (account_id,)))
@@ -155,10 +155,10 @@ class EntityRows(SqlBase):
 
     def get_group(self, account_id: str, group_name: str) -> Group | None:
         row = self._one(
-            f"SELECT {_GROUP_COLS} FROM ram_groups g WHERE g.account_id = ? AND g.name_key = ?",
+            f"SELECT {GROUP_COLS} FROM ram_groups g WHERE g.account_id = ? AND g.name_key = ?",
             (account_id, group_name.lower()),
         )
-        return None if row is None else _group(row)
+        return None if row is None else group_row(row)
 
     def update_group(self, group: Group) -> None:
         self._exec(
@@ -173,11 +173,11 @@ class EntityRows(SqlBase):
 
     def list_groups(self, account_id: str, start: str, limit: int) -> list[Group]:
         rows = self._all(
-            f"SELECT {_GROUP_COLS} FROM ram_groups g WHERE g.account_id = ? AND g.name_key >= ? "
+            f"SELECT {GROUP_COLS} FROM ram_groups g WHERE g.account_id = ? AND g.name_key >= ? "
             "ORDER BY g.name_key LIMIT ?",
             (account_id, start, limit),
         )
-        return [_group(r) for r in rows]
+        return [group_row(r) for r in rows]
 
     def count_groups(self, account_id: str) -> int:
         return int(self._scalar("SELECT COUNT(*) FROM ram_groups WHERE account_id = ?", (account_id,)))
@@ -196,30 +196,30 @@ class EntityRows(SqlBase):
 
     def groups_for_user(self, user_id: str) -> list[JoinedGroup]:
         rows = self._all(
-            f"SELECT {_GROUP_COLS}, m.join_date FROM ram_memberships m "
+            f"SELECT {GROUP_COLS}, m.join_date FROM ram_memberships m "
             "JOIN ram_groups g ON g.group_id = m.group_id WHERE m.user_id = ? ORDER BY g.name_key",
             (user_id,),
         )
-        return [JoinedGroup(_group(r), must_ts(r[6])) for r in rows]
+        return [JoinedGroup(group_row(r), must_ts(r[6])) for r in rows]
 
     def account_memberships(self, account_id: str) -> list[tuple[str, JoinedGroup]]:
         """Every membership in the account as (UserId, group joined); each user's groups in name order."""
         rows = self._all(
-            f"SELECT {_GROUP_COLS}, m.join_date, m.user_id FROM ram_memberships m "
+            f"SELECT {GROUP_COLS}, m.join_date, m.user_id FROM ram_memberships m "
             "JOIN ram_groups g ON g.group_id = m.group_id WHERE g.account_id = ? "
             "ORDER BY m.user_id, g.name_key",
             (account_id,),
         )
-        return [(r[7], JoinedGroup(_group(r), must_ts(r[6]))) for r in rows]
+        return [(r[7], JoinedGroup(group_row(r), must_ts(r[6]))) for r in rows]
 
     def users_for_group(self, group_id: str, start: str, limit: int) -> list[JoinedUser]:
         rows = self._all(
-            f"SELECT {_USER_COLS}, m.join_date FROM ram_memberships m "
+            f"SELECT {USER_COLS}, m.join_date FROM ram_memberships m "
             "JOIN ram_users u ON u.user_id = m.user_id WHERE m.group_id = ? AND u.name_key >= ? "
             "ORDER BY u.name_key LIMIT ?",
             (group_id, start, limit),
         )
-        return [JoinedUser(_user(r), must_ts(r[10])) for r in rows]
+        return [JoinedUser(user_row(r), must_ts(r[10])) for r in rows]
 
     def count_members(self, group_id: str) -> int:
         return int(self._scalar("SELECT COUNT(*) FROM ram_memberships WHERE group_id = ?", (group_id,)))
@@ -238,10 +238,10 @@ class EntityRows(SqlBase):
 
     def get_role(self, account_id: str, role_name: str) -> Role | None:
         row = self._one(
-            f"SELECT {_ROLE_COLS} FROM ram_roles WHERE account_id = ? AND name_key = ?",
+            f"SELECT {ROLE_COLS} FROM ram_roles r WHERE r.account_id = ? AND r.name_key = ?",
             (account_id, role_name.lower()),
         )
-        return None if row is None else _role(row)
+        return None if row is None else role_row(row)
 
     def update_role(self, role: Role) -> None:
         self._exec(
@@ -256,11 +256,11 @@ class EntityRows(SqlBase):
 
     def list_roles(self, account_id: str, start: str, limit: int) -> list[Role]:
         rows = self._all(
-            f"SELECT {_ROLE_COLS} FROM ram_roles WHERE account_id = ? AND name_key >= ? "
-            "ORDER BY name_key LIMIT ?",
+            f"SELECT {ROLE_COLS} FROM ram_roles r WHERE r.account_id = ? AND r.name_key >= ? "
+            "ORDER BY r.name_key LIMIT ?",
             (account_id, start, limit),
         )
-        return [_role(r) for r in rows]
+        return [role_row(r) for r in rows]
 
     def count_roles(self, account_id: str) -> int:
         return int(self._scalar("SELECT COUNT(*) FROM ram_roles WHERE account_id = ?", (account_id,)))

@@ -6,12 +6,14 @@ exact name with ``policy_type = 'System'``. Custom policies are attached under t
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from ..identity import Policy, PolicyType, PolicyVersion
-from .records import Attachment, AttachTarget
+from ..identity import Group, Policy, PolicyType, PolicyVersion, Role, User
+from .records import Attached, Attachment, AttachTarget
 from .sql_base import SqlBase, from_ts, must_ts, to_ts
+from .sql_entities import GROUP_COLS, ROLE_COLS, USER_COLS, group_row, role_row, user_row
 
 __all__ = ["PolicyRows"]
 
@@ -82,12 +84,26 @@ class PolicyRows(SqlBase):
         )
         return None if row is None else _policy(row)
 
-    def list_policies(self, account_id: str) -> list[Policy]:
+    def list_policies(self, account_id: str, start: str, limit: int) -> list[Policy]:
+        """Custom policies whose lower-cased name is >= ``start``, in name order (at most ``limit``)."""
         rows = self._all(
-            f"SELECT {_POLICY_COLS} FROM ram_policies p WHERE p.account_id = ? ORDER BY p.name_key",
-            (account_id,),
+            f"SELECT {_POLICY_COLS} FROM ram_policies p WHERE p.account_id = ? AND p.name_key >= ? "
+            "ORDER BY p.name_key LIMIT ?",
+            (account_id, start, limit),
         )
         return [_policy(r) for r in rows]
+
+    def policies_named(self, account_id: str, names: Collection[str]) -> dict[str, Policy]:
+        """The custom policies of ``names`` that exist, by lower-cased name, in one statement."""
+        keys = sorted({n.lower() for n in names})
+        if not keys:
+            return {}
+        rows = self._all(
+            f"SELECT {_POLICY_COLS} FROM ram_policies p "
+            f"WHERE p.account_id = ? AND p.name_key IN ({_marks(keys)})",
+            (account_id, *keys),
+        )
+        return {r[0].lower(): _policy(r) for r in rows}
 
     def count_policies(self, account_id: str) -> int:
         return int(self._scalar("SELECT COUNT(*) FROM ram_policies WHERE account_id = ?", (account_id,)))
@@ -218,14 +234,61 @@ class PolicyRows(SqlBase):
         rows = self._all(_every_target("") + " ORDER BY 2, 3, 7, 6", (account_id,) * 3)
         return [_attachment(r) for r in rows]
 
-    def attachment_counts(self, account_id: str, policy_type: PolicyType) -> dict[str, int]:
-        """Number of attachments per policy name of one type in the account."""
+    def attachment_counts(
+        self, account_id: str, policy_type: PolicyType, names: Collection[str] | None = None
+    ) -> dict[str, int]:
+        """Number of attachments per policy name of one type in the account (of ``names`` only, if given:
+        a page of policies counts its own attachments, not the account's)."""
+        if names is not None and not names:
+            return {}
+        only = "" if names is None else f" AND policy_name IN ({_marks(names)})"
         rows = self._all(
-            "SELECT policy_name, COUNT(*) FROM ram_attachments WHERE account_id = ? AND policy_type = ? "
-            "GROUP BY policy_name",
-            (account_id, policy_type),
+            "SELECT policy_name, COUNT(*) FROM ram_attachments WHERE account_id = ? AND policy_type = ?"
+            f"{only} GROUP BY policy_name",
+            (account_id, policy_type, *(names or ())),
         )
         return {r[0]: int(r[1]) for r in rows}
+
+    def users_for_policy(
+        self, account_id: str, policy_type: PolicyType, policy_name: str
+    ) -> list[Attached[User]]:
+        """The users holding a policy with its attach dates, by stored name, in one statement."""
+        rows = self._holders("user", USER_COLS, account_id, policy_type, policy_name)
+        return [Attached(user_row(r), must_ts(r[-1])) for r in rows]
+
+    def groups_for_policy(
+        self, account_id: str, policy_type: PolicyType, policy_name: str
+    ) -> list[Attached[Group]]:
+        """The groups holding a policy with its attach dates, by stored name, in one statement."""
+        rows = self._holders("group", GROUP_COLS, account_id, policy_type, policy_name)
+        return [Attached(group_row(r), must_ts(r[-1])) for r in rows]
+
+    def roles_for_policy(
+        self, account_id: str, policy_type: PolicyType, policy_name: str
+    ) -> list[Attached[Role]]:
+        """The roles holding a policy with its attach dates, by stored name, in one statement."""
+        rows = self._holders("role", ROLE_COLS, account_id, policy_type, policy_name)
+        return [Attached(role_row(r), must_ts(r[-1])) for r in rows]
+
+    def _holders(
+        self, target: AttachTarget, columns: str, account_id: str, policy_type: PolicyType, policy_name: str
+    ) -> list[Any]:
+        """Rows of ``columns`` (aliased u, g or r) of one target type holding a policy, plus the attach date
+        last; ordered by the stored name as :meth:`attachments_for_policy` orders them."""
+        table, id_col, name_col = _TARGETS[target]
+        alias = target[0]
+        return self._all(
+            f"SELECT {columns}, a.attach_date FROM ram_attachments a "
+            f"JOIN {table} {alias} ON {alias}.{id_col} = a.target_id "
+            "WHERE a.account_id = ? AND a.target_type = ? AND a.policy_type = ? AND a.policy_name = ? "
+            f"ORDER BY {alias}.{name_col}",
+            (account_id, target, policy_type, policy_name),
+        )
+
+
+def _marks(values: Collection[object]) -> str:
+    """``?, ?, …``: one placeholder per value of an ``IN`` list."""
+    return ", ".join("?" for _ in values)
 
 
 def _every_target(condition: str) -> str:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ram_middleware.service import Limits, RamService
+from ram_middleware.service.results import PolicyEntities
 from ram_middleware.store import Store
 
 from ..store.backends import FakeClock, expect_code
@@ -137,3 +138,41 @@ def test_the_facade_is_importable_from_the_package() -> None:
     assert {"RamService", "open_store", "build", "RamConfig", "decide"} <= set(dir(ram_middleware))
     with pytest.raises(AttributeError):
         ram_middleware.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_listings_keep_their_order_and_dates(svc: RamService, acct: str, clock: FakeClock) -> None:
+    """ListEntitiesForPolicy lists each kind by stored name (case-sensitive); ListPoliciesFor* by attach date,
+    then name, its custom policies with their attachment counts."""
+    svc.create_policy(acct, "Shared", doc(1))
+    svc.create_policy(acct, "beta", doc(2))
+    svc.create_policy(acct, "Alpha", doc(3))
+    dates = {}
+    for name in ("zed", "Bob", "alice"):
+        clock.advance(60)
+        svc.create_user(acct, name)
+        svc.create_group(acct, name)
+        svc.create_role(acct, name, trust(acct))
+        for target in ("user", "group", "role"):
+            svc.attach_policy(acct, target, name, "Custom", "shared")
+        dates[name] = clock.now
+    entities = svc.list_entities_for_policy(acct, "Custom", "SHARED")
+    for listed in (entities.users, entities.groups, entities.roles):
+        assert [(a.entity.account_id, a.attach_date) for a in listed] == [
+            (acct, dates[n]) for n in ("Bob", "alice", "zed")
+        ]
+    assert [a.entity.user_name for a in entities.users] == ["Bob", "alice", "zed"]
+    assert [a.entity.group_name for a in entities.groups] == ["Bob", "alice", "zed"]
+    assert [a.entity.role_name for a in entities.roles] == ["Bob", "alice", "zed"]
+    assert svc.list_entities_for_policy(acct, "System", "ReadOnlyAccess") == PolicyEntities()
+    clock.advance(60)
+    for policy_type, name in (("Custom", "BETA"), ("System", "ReadOnlyAccess"), ("Custom", "alpha")):
+        svc.attach_policy_to_user(acct, policy_type, name, "alice")  # all at one time: then by name
+    svc.attach_policy_to_group(acct, "Custom", "Alpha", "Bob")
+    attached = svc.list_policies_for_user(acct, "ALICE")
+    assert [(a.entity.policy_type, a.entity.policy_name, a.entity.attachment_count) for a in attached] == [
+        ("Custom", "Shared", 9),
+        ("Custom", "Alpha", 2),
+        ("System", "ReadOnlyAccess", 0),
+        ("Custom", "beta", 1),
+    ]
+    assert [a.attach_date for a in attached] == [dates["alice"]] + [clock.now] * 3

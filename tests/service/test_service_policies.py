@@ -217,3 +217,36 @@ def test_list_policies_merges_types_and_pages(svc: RamService, acct: str) -> Non
         "Zeta",
     ]
     assert len(svc.list_policies(acct, policy_type="System").items) == len(SYSTEM_POLICIES)
+
+
+def test_list_policies_pages_return_each_policy_once_in_order(svc: RamService, acct: str) -> None:
+    """Every page size and filter lists System then Custom policies, each by lower-cased name, every one
+    exactly once; a Marker keeps continuing at its key when policies are added before it."""
+    names = ["b-2", "B-10", "a", "Zulu", "zz9", "0day", "mid-Way", "A1", "c"]
+    for name in names:
+        svc.create_policy(acct, name, doc("*"))
+    svc.create_user(acct, "u")
+    svc.attach_policy_to_user(acct, "Custom", "zulu", "u")
+    system = [("System", n) for n in sorted(SYSTEM_POLICIES, key=str.lower)]
+    custom = [("Custom", n) for n in sorted(names, key=str.lower)]
+    expected = {None: system + custom, "System": system, "Custom": custom}
+    for kind, wanted in expected.items():
+        for size in (1, 2, 5, len(system), len(system) + 1, 1000):
+            listed: list[tuple[str, str]] = []
+            marker = None
+            while True:
+                page = svc.list_policies(acct, policy_type=kind, marker=marker, max_items=size)
+                assert len(page.items) <= size and (page.marker is not None) == page.is_truncated
+                listed += [(p.policy_type, p.policy_name) for p in page.items]
+                if not page.is_truncated:
+                    break
+                marker = page.marker
+            assert listed == wanted, (kind, size)
+    counts = {p.policy_name: p.attachment_count for p in svc.list_policies(acct, max_items=1000).items}
+    assert counts["Zulu"] == 1 and counts["a"] == 0
+    first = svc.list_policies(acct, policy_type="Custom", max_items=3)
+    assert [p.policy_name for p in first.items] == ["0day", "a", "A1"]
+    svc.create_policy(acct, "aa", doc("*"))  # sorts before the Marker's key: not listed after it
+    svc.create_policy(acct, "b-11", doc("*"))  # after it: listed
+    rest = svc.list_policies(acct, policy_type="Custom", marker=first.marker, max_items=1000)
+    assert [p.policy_name for p in rest.items] == ["B-10", "b-11", "b-2", "c", "mid-Way", "Zulu", "zz9"]
