@@ -374,3 +374,40 @@ def test_mfa_serial_numbers_ignore_case(admin: RamClient, live: Live) -> None:
     admin.delete_virtual_mfadevice(m.DeleteVirtualMFADeviceRequest(serial_number=live.arn("mfa/dev1")))
     devices = admin.list_virtual_mfadevices().body.virtual_mfadevices.virtual_mfadevice
     assert live.arn("mfa/Dev1") not in [d.serial_number for d in devices]
+
+
+def test_policy_paging_and_holders(admin: RamClient) -> None:
+    names = ["pg-b", "Pg-A", "PG-c"]
+    for name in names:
+        admin.create_policy(
+            m.CreatePolicyRequest(policy_name=name, policy_document=json.dumps(ALLOW_ALL_OSS))
+        )
+    seen: list[tuple[str, str]] = []
+    marker = None
+    while True:
+        page = admin.list_policies(m.ListPoliciesRequest(max_items=5, marker=marker)).body
+        seen += [(p.policy_type, p.policy_name) for p in page.policies.policy]
+        assert len(page.policies.policy) <= 5
+        if not page.is_truncated:
+            assert page.marker is None
+            break
+        marker = page.marker
+    system = [n for kind, n in seen if kind == "System"]
+    assert seen[: len(system)] == [("System", n) for n in sorted(system, key=str.lower)] and len(system) > 5
+    assert seen[len(system) :] == [("Custom", "Pg-A"), ("Custom", "pg-b"), ("Custom", "PG-c")]
+    for user in ("pager-z", "Pager-y"):
+        admin.create_user(m.CreateUserRequest(user_name=user))
+        admin.attach_policy_to_user(
+            m.AttachPolicyToUserRequest(policy_type="Custom", policy_name="pg-a", user_name=user)
+        )
+    holders = admin.list_entities_for_policy(
+        m.ListEntitiesForPolicyRequest(policy_type="Custom", policy_name="Pg-A")
+    ).body
+    assert [u.user_name for u in holders.users.user] == ["Pager-y", "pager-z"]
+    for user in ("pager-z", "Pager-y"):
+        admin.detach_policy_from_user(
+            m.DetachPolicyFromUserRequest(policy_type="Custom", policy_name="Pg-A", user_name=user)
+        )
+        admin.delete_user(m.DeleteUserRequest(user_name=user))
+    for name in names:
+        admin.delete_policy(m.DeletePolicyRequest(policy_name=name))
