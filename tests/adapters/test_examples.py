@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ import webtest
 
 from ram_middleware.client import RequestSigner
 from ram_middleware.config import build
+from tests.live_server import sdk_environment, serve_asgi, serve_wsgi
+from tests.readme import readme_blocks, run_shell
 
 from .harness import client_class
 
@@ -72,9 +75,7 @@ def test_flask_example(fresh: None) -> None:
 
 
 def _readme_snippets() -> list[str]:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Protect an existing app", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+    return readme_blocks("Protect an existing app", "python")
 
 
 def test_the_readme_snippets_run_as_printed_and_protect(
@@ -99,3 +100,33 @@ def test_the_readme_snippets_run_as_printed_and_protect(
     assert web.get("/notes/n1", expect_errors=True).status_int == 401
     signed = web.get("/notes/n1", headers=_headers(signer, "GET", "http://localhost:80/notes/n1"))
     assert signed.json == {"reader": f"acs:ram::{account}:user/reader"}
+
+
+@pytest.mark.parametrize("framework", ["starlette", "flask"])
+def test_the_readme_try_it_steps_give_a_caller_one_note(
+    framework: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README's "to try a snippet" steps, as a new user runs them: the shell block in the app's directory
+    # (default store ./ram.db), the snippet served on a real server, the printed call against it.
+    (steps,) = readme_blocks("Protect an existing app", "")
+    starlette_code, flask_code, call_code = _readme_snippets()[:3]
+    printed = run_shell(steps, tmp_path)
+    key_id = re.findall(r"AccessKeyId:\s+(\S+)", printed)[-1]  # ram init prints the admin's key first
+    secret = re.findall(r"AccessKeySecret:\s+(\S+)", printed)[-1]
+    for name in [name for name in os.environ if name.startswith("RAM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("RAM_AUDIT", "memory:")
+    monkeypatch.chdir(tmp_path)
+    snippet: Any = {"__name__": f"readme_{framework}"}
+    exec(compile(starlette_code if framework == "starlette" else flask_code, "README.md", "exec"), snippet)
+    serve = serve_asgi if framework == "starlette" else serve_wsgi
+    with sdk_environment(), serve(snippet["app"]) as address:
+        call = call_code.replace("<AccessKeyId>", key_id).replace("<AccessKeySecret>", secret)
+        assert "http://127.0.0.1:8000/" in call
+        exec(compile(call.replace("127.0.0.1:8000", address), "README.md", "exec"), {})
+    account = re.search(r"Account (\d+) created", printed)
+    assert account is not None, printed
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [str({"reader": f"acs:ram::{account[1]}:user/reader"}), "NoPermission"]
+    if framework == "flask":
+        snippet["RAM"].runtime(snippet["app"]).close()

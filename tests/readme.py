@@ -1,0 +1,38 @@
+"""The README's code blocks, for the tests that run them as a reader would."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# ``ram`` as this checkout's CLI (the installed script may belong to another checkout).
+_SHELL_PRELUDE = 'set -euo pipefail\nram() { "$RAM_PYTHON" -m ram_middleware.cli "$@"; }\n'
+
+
+def readme_section(heading: str) -> str:
+    """The text under the README's ``## heading``, up to the next ``## `` heading."""
+    readme = (ROOT / "README.md").read_text()
+    return readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def readme_blocks(heading: str, language: str) -> list[str]:
+    """The code blocks fenced as ``language`` ("" for a plain shell block) under ``heading``, in order."""
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", readme_section(heading), re.S | re.M)
+    return [code for lang, code in blocks if lang == language]
+
+
+def run_shell(code: str, cwd: Path) -> str:
+    """Run ``code`` in bash as printed (stopping at the first failure) with ``ram`` this checkout's CLI and
+    no ``RAM_*``/``ALIBABA_CLOUD_*`` variables from the test's environment; returns its stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAM_", "ALIBABA_CLOUD_"))}
+    env.update(RAM_PYTHON=sys.executable, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        ["bash", "-c", _SHELL_PRELUDE + code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"{code}\nfailed: {done.stderr}"
+    return done.stdout
