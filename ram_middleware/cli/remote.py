@@ -358,8 +358,21 @@ class RemoteBackend:
         }
         return dict(self.call("CreateLoginProfile", params)["LoginProfile"])
 
-    def update_login_profile(self, user_name: str, *, mfa_bind_required: bool) -> Api:
-        body = self.call("UpdateLoginProfile", {"UserName": user_name, "MFABindRequired": mfa_bind_required})
+    def update_login_profile(
+        self,
+        user_name: str,
+        *,
+        password: str | None = None,
+        password_reset_required: bool | None = None,
+        mfa_bind_required: bool | None = None,
+    ) -> Api:
+        params = {
+            "UserName": user_name,
+            "Password": password,
+            "PasswordResetRequired": password_reset_required,
+            "MFABindRequired": mfa_bind_required,
+        }  # None is not sent: the server leaves that field as it is
+        body = self.call("UpdateLoginProfile", params)
         return dict(body.get("LoginProfile") or {})
 
     def delete_login_profile(self, user_name: str) -> None:

@@ -147,11 +147,20 @@ def _rejoin(out: Output, backend: Backend, group_name: str, user_name: str) -> N
         )
 
 
+_password_option = click.option("--password", default=None, help="Asked for (unechoed, twice) when omitted.")
+
+
+def _password(given: str | None) -> str:
+    """``--password``, else the password asked for unechoed and twice (neither shell history nor the process
+    list sees it), on stderr as the other prompts: with --json stdout stays one JSON document."""
+    if given is not None:
+        return given
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
+
+
 @users.command("enable-console")
 @click.argument("user_name")
-@click.option(
-    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Prompted when omitted."
-)
+@_password_option
 @click.option("--password-reset-required", is_flag=True, help="Must change the password at first logon.")
 @click.option("--mfa-bind-required", is_flag=True, help="Must bind an MFA device at next logon.")
 @backend_command
@@ -159,18 +168,38 @@ def enable_console(
     out: Output,
     backend: Backend,
     user_name: str,
-    password: str,
+    password: str | None,
     password_reset_required: bool,
     mfa_bind_required: bool,
 ) -> None:
     """Give a user a console password (checked against the password policy)."""
     profile = backend.create_login_profile(
         user_name,
-        password,
+        _password(password),
         password_reset_required=password_reset_required,
         mfa_bind_required=mfa_bind_required,
     )
     out.done(f"{user_name} can now log on to the console.", {"LoginProfile": profile})
+
+
+@users.command("set-password")
+@click.argument("user_name")
+@_password_option
+@click.option(
+    "--password-reset-required/--no-password-reset-required",
+    default=None,
+    help="Must (or need not) change the password at next logon (default: as it was).",
+)
+@backend_command
+def set_password(
+    out: Output, backend: Backend, user_name: str, password: str | None, password_reset_required: bool | None
+) -> None:
+    """Reset the console password of a user who has one (checked against the password policy); it also ends
+    a lock-out after too many failed logons. Other settings stay as they are."""
+    profile = backend.update_login_profile(
+        user_name, password=_password(password), password_reset_required=password_reset_required
+    )
+    out.done(f"Set a new console password for {user_name}.", {"LoginProfile": profile})
 
 
 @users.command("disable-console")

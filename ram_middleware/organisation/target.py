@@ -125,7 +125,18 @@ class OrgTarget(Protocol):
         password_reset_required: bool = False,
         mfa_bind_required: bool = False,
     ) -> Api: ...
-    def update_login_profile(self, user_name: str, *, mfa_bind_required: bool) -> Api: ...
+    def update_login_profile(
+        self,
+        user_name: str,
+        *,
+        password: str | None = None,
+        password_reset_required: bool | None = None,
+        mfa_bind_required: bool | None = None,
+    ) -> Api:
+        """UpdateLoginProfile: a new password (checked against the password policy; it ends a
+        ``MaxLoginAttemps`` lock-out) and/or flags; None leaves a field as it is."""
+        ...
+
     def list_roles(self) -> list[Api]: ...
     def get_role(self, role_name: str) -> Api: ...
     def create_role(
@@ -445,9 +456,22 @@ class ServiceTarget:
             )
         )
 
-    def update_login_profile(self, user_name: str, *, mfa_bind_required: bool) -> Api:
+    def update_login_profile(
+        self,
+        user_name: str,
+        *,
+        password: str | None = None,
+        password_reset_required: bool | None = None,
+        mfa_bind_required: bool | None = None,
+    ) -> Api:
         return login_profile_api(
-            self.service.update_login_profile(self.account_id, user_name, mfa_bind_required=mfa_bind_required)
+            self.service.update_login_profile(
+                self.account_id,
+                user_name,
+                password=password,
+                password_reset_required=password_reset_required,
+                mfa_bind_required=mfa_bind_required,
+            )
         )
 
     def list_roles(self) -> list[Api]:

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from ram_middleware import errors
 from ram_middleware.cli import main
+from ram_middleware.credentials.password import LogonThrottle, PasswordPolicy
 from ram_middleware.crypto import generate_key
+from ram_middleware.guard import Guard, SqliteGuard
 from ram_middleware.service import RamService
-from ram_middleware.store import open_store
+from ram_middleware.store import open_store, sqlite_path
 from tests.scaleout.servers import pg_schema_url, require_shared_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,6 +140,23 @@ def dump(url: str) -> dict[str, list[str]]:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         ).fetchall()
         return {str(t): sorted(map(repr, pg.execute(f'SELECT * FROM "{t}"'))) for (t,) in names}
+
+
+def store_guard(store_url: str) -> SqliteGuard:
+    """The guard of a SQLite store by default (its own file), which the command and ``ram serve`` share."""
+    path = sqlite_path(store_url)
+    assert path is not None
+    return SqliteGuard(path)
+
+
+def lock_out(guard: Guard, account_id: str, user_name: str) -> LogonThrottle:
+    """Count failed logons of ``user_name`` (default policy) until the next attempt is refused
+    (``LoginLocked``); returns the counter."""
+    throttle = LogonThrottle(guard, PasswordPolicy().max_login_attempts)
+    with pytest.raises(errors.LoginLocked):
+        for _ in range(PasswordPolicy().max_login_attempts + 1):
+            throttle.attempt(account_id, user_name)
+    return throttle
 
 
 def write_json(path: Path, value: object) -> str:

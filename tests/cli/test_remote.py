@@ -20,7 +20,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from ram_middleware import errors
 from ram_middleware.cli import main
+from ram_middleware.service import RamService
+from ram_middleware.store import open_store
 
 from .conftest import (
     ASSUME_ROLE_CASES,
@@ -29,8 +32,10 @@ from .conftest import (
     ROOT,
     Commands,
     assume_role_cases,
+    lock_out,
     make_ram,
     simulate_args,
+    store_guard,
     write_allow,
 )
 
@@ -400,6 +405,41 @@ def test_passwords_and_mfa_codes_stay_out_of_request_urls(
     remote.ok("mfa", "disable", "url-user")
     remote.ok("users", "disable-console", "url-user")
     remote.ok("users", "delete", "url-user")
+
+
+def test_set_password_through_the_api_resets_it_and_ends_the_lock_out(remote: Remote) -> None:
+    old, new = "Str0ng!Passw0rd", "N3w-Str0ng!Pass"
+    account_id = remote.json("whoami")["AccountId"]
+    remote.ok("users", "create", "pw-user")
+    remote.fails(
+        "users", "set-password", "pw-user", "--password", new, code="EntityNotExist.User.LoginProfile"
+    )
+    remote.ok("users", "enable-console", "pw-user", "--mfa-bind-required", "--password", old)
+    service = RamService(open_store(remote.store_url))
+    try:
+        with store_guard(remote.store_url) as guard:  # the server's guard: its store's own file
+            throttle = lock_out(guard, account_id, "pw-user")
+            remote.fails(
+                "users",
+                "set-password",
+                "pw-user",
+                input="short\nshort\n",
+                code="InvalidParameter.PasswordPolicy",
+            )
+            with pytest.raises(errors.LoginLocked):
+                throttle.attempt(account_id, "pw-user")
+            shown = remote.json(
+                "users", "set-password", "pw-user", "--password-reset-required", input=f"{new}\n{new}\n"
+            )
+            assert shown["LoginProfile"]["PasswordResetRequired"] is True
+            assert shown["LoginProfile"]["MFABindRequired"] is True  # not sent, so kept
+            assert throttle.attempt(account_id, "pw-user") == 1  # the server ended the lock-out
+        with pytest.raises(errors.LoginFailed):
+            service.verify_login_password(account_id, "pw-user", old)
+        assert service.verify_login_password(account_id, "pw-user", new).password_reset_required
+    finally:
+        service.store.close()
+    remote.ok("users", "delete", "pw-user", "--force")
 
 
 def test_a_transfer_that_fails_through_the_api_changes_no_membership(remote: Remote) -> None:

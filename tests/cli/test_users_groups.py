@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from ram_middleware import errors
 from ram_middleware.cli import main
 
-from .conftest import CLEAN_ENV, ORG_FILE, Ram
+from .conftest import CLEAN_ENV, ORG_FILE, Ram, lock_out, store_guard
 
 
 def test_user_lifecycle_in_tables_and_json(ram: Ram) -> None:
@@ -109,6 +111,38 @@ def test_console_logon_is_prompted_and_checked(ram: Ram) -> None:
     ram.service.verify_login_password(ram.account_id, "grace", "Str0ng!Passw0rd")
     ram.ok("users", "disable-console", "grace")
     ram.fails("users", "disable-console", "grace", code="EntityNotExist.User.LoginProfile")
+
+
+def test_set_password_resets_a_console_password_and_ends_the_lock_out(ram: Ram) -> None:
+    old, new = "Str0ng!Passw0rd", "N3w-Str0ng!Pass"
+    ram.ok("users", "create", "grace")
+    ram.fails("users", "set-password", "grace", "--password", new, code="EntityNotExist.User.LoginProfile")
+    ram.fails("users", "set-password", "nobody", "--password", new, code="EntityNotExist.User")
+    # Asked for on stderr: with --json, stdout is the result alone.
+    created = ram.json("users", "enable-console", "grace", "--mfa-bind-required", input=f"{old}\n{old}\n")
+    assert created["LoginProfile"]["MFABindRequired"] is True
+    with store_guard(ram.url) as guard:
+        throttle = lock_out(guard, ram.account_id, "grace")  # e.g. the password forgotten
+        weak = ram("users", "set-password", "grace", input="short\nshort\n")  # asked for twice, unechoed
+        assert weak.exit_code == 1 and "Error: InvalidParameter.PasswordPolicy: " in weak.stderr
+        assert "short" not in weak.output
+        with pytest.raises(errors.LoginLocked):  # a refused password ends nothing
+            throttle.attempt(ram.account_id, "grace")
+        result = ram("users", "set-password", "grace", "--password-reset-required", input=f"{new}\n{new}\n")
+        assert result.exit_code == 0, result.output
+        assert "Set a new console password for grace." in result.stdout and new not in result.stdout
+        assert throttle.attempt(ram.account_id, "grace") == 1  # the lock-out ended with the new password
+    with pytest.raises(errors.LoginFailed):
+        ram.service.verify_login_password(ram.account_id, "grace", old)
+    profile = ram.service.verify_login_password(ram.account_id, "grace", new)
+    assert profile.password_reset_required and profile.mfa_bind_required  # the other setting stays
+    shown = ram.json(
+        "users", "set-password", "grace", "--no-password-reset-required", input=f"{old}\n{old}\n"
+    )
+    assert shown["LoginProfile"]["UserName"] == "grace"
+    assert shown["LoginProfile"]["PasswordResetRequired"] is False
+    assert shown["LoginProfile"]["MFABindRequired"] is True
+    ram.service.verify_login_password(ram.account_id, "grace", old)
 
 
 def test_a_transfer_that_fails_changes_no_membership(ram: Ram) -> None:
