@@ -311,9 +311,13 @@ class Authorizer:
             end_request(scope)
         return self._emit(facts, outcome, event)
 
-    def reject(self, facts: RequestFacts, error: errors.RAMError) -> ErrorResponse:
-        """Refuse a request before :meth:`check` could run (e.g. :class:`EntityTooLarge`), audited."""
+    def reject(
+        self, facts: RequestFacts, error: errors.RAMError, *, principal: Principal | None = None
+    ) -> ErrorResponse:
+        """Refuse a request, audited: before :meth:`check` could run (e.g. :class:`EntityTooLarge`), or after
+        it, for ``principal`` (the event names them, e.g. a console session without the MFA a view needs)."""
         request_id, now, trace = self._request_ids(), self.contexts.now(), _Trace()
+        trace.principal = principal
         outcome, event = self._failure(facts, error, request_id, now, trace)
         refused = self._emit(facts, outcome, event).error
         return refused if refused is not None else self._render(facts, error, request_id)

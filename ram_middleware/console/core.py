@@ -186,4 +186,4 @@ class Console:
         error = errors.MFARequired()
         if principal is not None and principal.mfa_present and max_age is not None:
             error = errors.MFARequired(f"This operation requires an MFA authentication within {max_age:g} s.")
-        return self.ram.authorizer.reject(facts, error)
+        return self.ram.authorizer.reject(facts, error, principal=principal)

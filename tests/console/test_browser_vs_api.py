@@ -101,6 +101,7 @@ def test_require_mfa_sends_a_stale_session_to_step_up_and_back(site: Site) -> No
     assert browser.with_session("/reports", before or "", JSON).json()["Code"] == "InvalidSession.Revoked"
     refused = [e for e in world.audit.events if e.code == "Forbidden.MFARequired"]
     assert refused, "MFA refusals are audited"
+    assert {e.principal_arn for e in refused} == {world.arn("alice")}  # naming whose MFA was too old
 
 
 def test_policy_on_mfa_present_sends_browser_to_step_up(site: Site) -> None:
@@ -131,6 +132,12 @@ def test_password_logon_session_has_no_mfa_for_require_mfa(site: Site) -> None:
     assert browser.logon("bob", PASSWORD).status_code == 303
     reply = browser.get("/danger")
     assert reply.status_code == 303 and reply.headers["location"] == "/console/mfa?next=%2Fdanger"
+    # The refusal's audit event names who was refused, as the console's other refusals do.
+    refused = [e for e in world.audit.events if e.path == "/danger" and e.decision == "Rejected"]
+    assert [(e.decision, e.code, e.principal_arn) for e in refused] == [
+        ("Rejected", "Forbidden.MFARequired", world.arn("bob"))
+    ]
+    assert refused[0].principal_type == "SubUser" and refused[0].auth_method == "session"
 
 
 def test_a_console_session_calls_an_rpc_api_only_from_the_site_itself(site: Site) -> None:
