@@ -48,6 +48,11 @@ class Guard(Protocol):
         """The counter's current value (0 when absent or its window has passed)."""
         ...
 
+    def decr(self, key: str) -> None:
+        """Take one back from the live counter ``key`` (an attempt that turned out right): never below zero,
+        its window unchanged; an absent or expired counter stays absent."""
+        ...
+
     def reset(self, key: str) -> None:
         """Forget ``key`` (a claim or a counter)."""
         ...
@@ -121,6 +126,13 @@ class MemoryGuard(forks.LockOwner):
             self._purge(self._clock())
             current = self._entries.get(key)
             return 0 if current is None else current[1]
+
+    def decr(self, key: str) -> None:
+        with self._lock:
+            self._purge(self._clock())
+            current = self._entries.get(key)
+            if current is not None and current[1] > 0:
+                self._entries[key] = (current[0], current[1] - 1)
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -291,6 +303,15 @@ class SqliteGuard:
             return 0 if row is None else int(row[0])
 
         return self._run(op)
+
+    def decr(self, key: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE ram_guard SET count = count - 1 WHERE key = ? AND expires_at > ? AND count > 0",
+                (key, self._clock()),
+            )
+
+        self._run(op, write=True)
 
     def reset(self, key: str) -> None:
         def op(conn: sqlite3.Connection) -> None:

@@ -7,6 +7,8 @@ Each operation is a single atomic Redis command, so no read-then-write race exis
 * ``incr`` — a two-line Lua script (``INCR``, then ``PEXPIRE`` when the key has no TTL yet) run atomically
   by Redis; the window opens at the first failure and later failures do not extend it, exactly like the
   memory and SQLite guards (Redis < 7 has no ``EXPIRE NX``, hence the script);
+* ``decr`` — a script: ``DECR`` only when the key holds more than zero (``DECR`` keeps its TTL, and a key
+  that expired is not brought back without one);
 * ``count`` — ``GET`` (in a script, see below); ``reset`` — ``DEL``.
 
 A Redis that restarts without its data (no persistence, a flush, an eviction) forgets every claim: a
@@ -75,6 +77,13 @@ end
 return n
 """
 
+# KEYS[1] = counter key. Never below zero, never creating the key (it would have no TTL).
+_DECR_SCRIPT = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
 # KEYS[1] = the guard's birth key. The first call to find it missing (a new or emptied Redis) records the
 # whole second of Redis's clock it runs in: signing times are whole seconds, and a request signed in that
 # second may be the very one making the call (the first request a new deployment serves).
@@ -133,6 +142,7 @@ class RedisGuard(forks.LockOwner):
         self._prefix = prefix
         self._description = description
         self._incr = client.register_script(_INCR_SCRIPT)
+        self._decr = client.register_script(_DECR_SCRIPT)
         self._claim = client.register_script(_CLAIM_SCRIPT)
         self._count = client.register_script(_COUNT_SCRIPT)
         self._birth = client.register_script(_BIRTH_SCRIPT)
@@ -193,6 +203,9 @@ class RedisGuard(forks.LockOwner):
     def incr(self, key: str, window_seconds: float) -> int:
         window = _milliseconds("WindowSeconds", window_seconds)
         return int(self._call(lambda: self._incr(keys=[self._prefix + key], args=[window])))
+
+    def decr(self, key: str) -> None:
+        self._call(lambda: self._decr(keys=[self._prefix + key]))
 
     def count(self, key: str) -> int:
         keys = [self._prefix + _BORN_KEY, self._prefix + key]

@@ -76,6 +76,23 @@ def test_counter_counts_within_its_window(guard: Guard, clock: FakeClock) -> Non
     assert guard.count("fail:x") == 0
 
 
+def test_decr_takes_one_back_within_the_window_never_below_zero(guard: Guard, clock: FakeClock) -> None:
+    guard.decr("fail:x")  # absent: stays absent
+    assert guard.count("fail:x") == 0 and guard.incr("fail:x", 3600) == 1
+    guard.decr("fail:x")
+    guard.decr("fail:x")
+    assert guard.count("fail:x") == 0
+    clock.advance(3000)
+    # The window is the first increment's, not reopened by the one taken back.
+    assert [guard.incr("fail:x", 3600) for _ in range(3)] == [1, 2, 3]
+    guard.decr("fail:x")
+    assert guard.count("fail:x") == 2
+    clock.advance(600)
+    assert guard.count("fail:x") == 0
+    guard.decr("fail:x")  # expired: not brought back
+    assert guard.incr("fail:x", 3600) == 1
+
+
 def test_counters_are_independent(guard: Guard) -> None:
     guard.incr("a", 60)
     guard.incr("a", 60)

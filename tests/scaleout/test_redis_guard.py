@@ -81,6 +81,22 @@ def test_counter_window_opens_at_first_failure_and_is_not_extended(guard: Guard)
     assert guard.incr("fail:x", 0.6) == 1
 
 
+def test_decr_takes_one_back_keeps_the_window_and_never_goes_below_zero(
+    guard: RedisGuard, prefix: str
+) -> None:
+    guard.decr("fail:x")  # absent: stays absent (a key without a TTL would never expire)
+    raw = redis.Redis.from_url(SHARED_REDIS)
+    assert raw.exists(prefix + "fail:x") == 0
+    assert [guard.incr("fail:x", 60) for _ in range(3)] == [1, 2, 3]
+    guard.decr("fail:x")
+    assert guard.count("fail:x") == 2 and 0 < raw.pttl(prefix + "fail:x") <= 60_000
+    for _ in range(3):
+        guard.decr("fail:x")
+    assert guard.count("fail:x") == 0 and raw.pttl(prefix + "fail:x") > 0
+    assert guard.incr("fail:x", 60) == 1
+    raw.close()
+
+
 def test_counters_and_prefixes_are_independent(guard: RedisGuard, prefix: str) -> None:
     other = RedisGuard.from_url(SHARED_REDIS, prefix=prefix + "other:")
     try:
