@@ -6,11 +6,17 @@ the page discourages it, and the root always signs in with MFA: its code once a 
 binds one right after its password (the root is the identity that must never rest on a password alone).
 
 Unknown account, unknown user, no login profile and a wrong password give the same page, status and
-message after the same hashing work (:meth:`RamService.verify_login_password`). Attempts count towards the
-account's ``MaxLoginAttemps`` lock-out per account and user name, whether or not the user exists, and are
-counted before the password is checked (so parallel guesses are all counted), then cleared when a logon
-completes; MFA code attempts count towards the same lock-out and, whatever it says, towards a lock after
-five wrong codes in a row (:meth:`Kit.check_code`). A locked user learns nothing new from further guesses.
+message after the same hashing work (:meth:`RamService.verify_login_password`).
+
+What counts towards the account's ``MaxLoginAttemps`` (per hour, per account and user name, whether or not
+the user exists): wrong passwords, as RAM documents, and (decided here) wrong MFA codes at logon, since
+whoever has the password guesses codes next. Right answers do not count: each attempt is counted before it
+is checked (so parallel guesses are all counted) and taken back (:meth:`LogonThrottle.refund`) once it
+proves right, so a right password followed by a wrong code counts once, and N wrong codes lock as N wrong
+passwords do. Knowing the password does not clear the earlier failures (that would give fresh code guesses
+with every logon); a completed logon does, as does a password an administrator sets. Whatever
+``MaxLoginAttemps`` says, codes also lock after five wrong in a row (:meth:`Kit.check_code`). A locked user
+learns nothing new from further guesses.
 
 Steps after the password, decided once: ``mfa`` when a device is bound; else ``bind`` when the login
 profile says ``MFABindRequired``, the security preference enforces MFA for the user, or it is the root;
@@ -91,9 +97,11 @@ class LogonPages:
             profile = self._verify(account_key, user_name, request.field("password", MAX_PASSWORD_CHARS))
         except errors.AuthenticationError as exc:
             return self._refused(request, next_url, account_text, exc)
+        # The right password was no failed attempt: its count is taken back, but the earlier failures stay
+        # until the whole logon succeeds (clearing them here would give someone who knows the password fresh
+        # MFA guesses with every new attempt).
+        throttle.refund(account_key, user_name or "")
         user_name = profile.user_name  # as stored, whatever case was typed
-        # The count is cleared only when the whole logon succeeds: clearing it here would give someone who
-        # knows the password fresh MFA guesses with every new attempt.
         device = self.kit.bound_device(account_key, user_name)
         try:
             steps = self._steps(request, account_key, user_name, profile, device)
@@ -166,8 +174,9 @@ class LogonPages:
             return self._totp_form(request)
         self.kit.check_csrf(request)
         account_id, user_name = pending.account_id, pending.user_name
+        throttle = self.kit.throttle(account_id)
         try:
-            self.kit.throttle(account_id).attempt(account_id, user_name or "")  # towards MaxLoginAttemps too
+            throttle.attempt(account_id, user_name or "")  # a wrong code counts towards MaxLoginAttemps too
         except errors.LoginLocked as exc:
             # check_code audits its own refusals; this one comes before it.
             self.kit.audit(request, "Rejected", exc.status, code=exc.code, reason=CODE_REFUSED)
@@ -178,6 +187,7 @@ class LogonPages:
             )
         except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
             return self._totp_form(request, error=exc)
+        throttle.refund(account_id, user_name or "")  # a right code is no failed attempt either
         done = self.kit.pending.advance(pending, mfa_time=self.kit.now(), mfa_binding=device_binding(device))
         return self._continue(request, done)
 

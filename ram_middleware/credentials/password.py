@@ -288,6 +288,12 @@ class LogonThrottle:
             raise errors.LoginLocked()
         return count
 
+    def refund(self, account: str, user: str) -> None:
+        """Take back the count of an :meth:`attempt` that turned out right (a correct password before the
+        MFA step, a right code) without clearing the failures before it: only wrong ones count, and knowing
+        the password must not buy fresh guesses at the code."""
+        self._guard.decr(self.key(account, user, self._purpose))
+
     def succeeded(self, account: str, user: str) -> None:
         """Clear the count (a successful logon, a right code, a password change)."""
         self._guard.reset(self.key(account, user, self._purpose))

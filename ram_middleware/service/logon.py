@@ -12,10 +12,10 @@ no way around the policy): DeleteLoginProfile moves the current hash into it and
 CreateLoginProfile, like UpdateLoginProfile and ChangePassword, refuses a password among the last
 ``PasswordReusePrevention`` with ``InvalidParameter.PasswordPolicy``, so deleting and re-creating the
 profile cannot cycle back to an old password. It is deleted with the user; a new user of the same name
-(a new UserId) starts with none. Lock-out after
-failed attempts (``MaxLoginAttemps``) is the logon flow's job (``LogonThrottle`` over the guard), not the
+(a new UserId) starts with none. Lock-out after failed attempts (``MaxLoginAttemps``; what counts:
+:mod:`ram_middleware.console.logon`) is the logon flow's job (``LogonThrottle`` over the guard), not the
 store's; but a password an administrator sets ends a lock-out (the guesses were at the old password), here,
-so that every way of setting one (API, ``ram users enable-console``, code) does.
+so that every way of setting one (API, ``ram users enable-console``/``set-password``, code) does.
 """
 
 from __future__ import annotations

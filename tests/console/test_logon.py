@@ -138,16 +138,19 @@ def test_pending_logon_cookie_cannot_be_replayed_after_its_step(site: Site) -> N
     assert replay.session is None
 
 
-def test_wrong_mfa_codes_count_towards_the_lockout(site: Site) -> None:
+@pytest.mark.parametrize("limit", [3, 5])
+def test_a_right_password_and_wrong_codes_lock_after_exactly_max_login_attempts_codes(
+    site: Site, limit: int
+) -> None:
+    """The right password does not count; each wrong code counts once (not its password step too)."""
     world = site.world
-    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=2))
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=limit))
     browser = site.client()
-    browser.logon("alice")
+    assert browser.logon("alice").status_code == 303
     wrong = "000000" if world.code("alice") != "000000" else "111111"
-    browser.logon_mfa(wrong)
-    browser.logon_mfa(wrong)
-    locked = browser.logon_mfa(world.code("alice"))
-    assert locked.status_code == 429
+    assert [browser.logon_mfa(wrong).status_code for _ in range(limit)] == [400] * limit
+    assert browser.logon_mfa(world.code("alice")).status_code == 429  # even the right code, now
+    assert site.client().logon("alice").status_code == 429
 
 
 def test_knowing_the_password_does_not_reset_the_mfa_guess_count(site: Site) -> None:
@@ -156,11 +159,27 @@ def test_knowing_the_password_does_not_reset_the_mfa_guess_count(site: Site) -> 
     wrong = "000000" if world.code("alice") != "000000" else "111111"
     attacker = site.client()
     statuses = []
-    for _ in range(2):
+    for _ in range(3):
         statuses.append(attacker.logon("alice").status_code)  # the password is right every time
         statuses.append(attacker.logon_mfa(wrong).status_code)
-    assert statuses == [303, 400, 303, 429]  # every attempt counts until a logon completes
+    assert statuses == [303, 400] * 3  # the wrong codes add up across logons until one completes
     assert attacker.logon("alice").status_code == 429
+
+
+def test_right_passwords_do_not_count_towards_the_lockout(site: Site) -> None:
+    """Logons that get the password right, completed or not (left at the MFA step), never lock; wrong ones
+    around them add up."""
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=3))
+    browser = site.client()
+    assert [browser.logon("alice").status_code for _ in range(4)] == [303] * 4  # each waits for a code
+    assert [browser.logon("bob").status_code for _ in range(4)] == [303] * 4  # signed in each time
+    assert browser.logon("alice", "Wrong-passw0rd!").status_code == 401
+    assert browser.logon("alice", "Wrong-passw0rd!").status_code == 401
+    assert browser.logon("alice").status_code == 303  # not counted, and not clearing the two before it
+    assert browser.logon("alice", "Wrong-passw0rd!").status_code == 401
+    assert browser.logon("alice").status_code == 429  # 3 wrong passwords in the hour
+    assert site.client().logon("alice").status_code == 429
 
 
 def test_a_complete_logon_resets_the_failure_count(site: Site) -> None:
