@@ -21,7 +21,10 @@ by claiming their signature once; identical requests signed in the same second t
 ``RAM_UNDECLARED`` (``deny`` | ``allow`` | ``authenticate``), ``RAM_AUDIT`` (``-`` = stderr, a file path,
 ``logging:<logger>``, ``memory:``), ``RAM_AUDIT_FLUSH_INTERVAL`` (seconds a JSON-lines audit event may wait
 to be written, default 0.2; 0 writes each before its request is answered), ``RAM_HOST_ID``,
-``RAM_PRODUCTION``.
+``RAM_PRODUCTION``, ``RAM_LIMITS`` (per-account quotas as ``name=value`` pairs, e.g.
+``users_per_account=5000,groups_per_account=300``; the names and Alibaba's defaults are
+:class:`~ram_middleware.service.Limits`' fields, and any positive whole number is allowed, below the default
+too; see :mod:`ram_middleware.service.limits`).
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ from .crypto import KEY_ENV, keys_from_env, load_or_create_key_file
 from .guard import Guard, MemoryGuard, open_guard
 from .identity import SigningKey
 from .redaction import redacted_url
-from .service import RamService
+from .service import Limits, RamService
+from .service.limits import limits_from
 from .store import DEFAULT_URL, KEY_FILE_SUFFIX, Store, open_store, sqlite_path
 from .store.cache import Directory
 
-__all__ = ["DirectoryKeyResolver", "Ram", "RamConfig", "build"]
+__all__ = ["DirectoryKeyResolver", "Ram", "RamConfig", "build", "limits_from_env"]
 
 _TOKEN_KEY_LABEL = b"ram-middleware/sts-token-key/v1"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -86,6 +90,7 @@ class RamConfig:
     host_id: str | None = None
     context_hook: ContextHook | None = None
     production: bool = False
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> RamConfig:
@@ -126,6 +131,8 @@ class RamConfig:
         for name, variable in flags:
             if variable in source:
                 values[name] = _flag(variable, source[variable])
+        if source.get("RAM_LIMITS"):
+            values["limits"] = limits_from_env(source)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -287,8 +294,15 @@ def _assemble(
         diagnostics=DiagnosticCodec(store.box),
         host_id=config.host_id,
     )
-    service = RamService(store, clock=config.clock, directory=directory, guard=guard)
+    service = RamService(store, limits=config.limits, clock=config.clock, directory=directory, guard=guard)
     return Ram(config, store, guard, directory, tokens, authenticator, authorizer, service)
+
+
+def limits_from_env(env: Mapping[str, str] | None = None) -> Limits:
+    """The quotas ``RAM_LIMITS`` sets (default: ``os.environ``), for code that builds a service without a
+    whole :class:`RamConfig` (``ram init``, ``ram policies validate``)."""
+    source = os.environ if env is None else env
+    return limits_from(source.get("RAM_LIMITS"), "RAM_LIMITS")
 
 
 def _local_store(store_url: str) -> bool:

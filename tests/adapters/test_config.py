@@ -15,6 +15,7 @@ from ram_middleware.config import RamConfig, build
 from ram_middleware.facts import RequestFacts
 from ram_middleware.guard import MemoryGuard, SqliteGuard
 from ram_middleware.routes import RouteRule
+from ram_middleware.service import Limits
 
 
 def test_from_env_reads_ram_variables() -> None:
@@ -272,3 +273,58 @@ def test_ram_max_body_must_be_a_whole_number_of_bytes(text: str) -> None:
         max_body_from_env({"RAM_MAX_BODY": text})
     assert max_body_from_env({"RAM_MAX_BODY": " 2048 "}) == 2048
     assert max_body_from_env({}) == DEFAULT_MAX_BODY
+
+
+def test_ram_limits_from_env_raise_or_lower_the_named_quotas_only() -> None:
+    config = RamConfig.from_env({"RAM_LIMITS": " users_per_account = 5000 ,groups_per_account=300,"})
+    assert config.limits == Limits(users_per_account=5000, groups_per_account=300)
+    assert config.limits.roles_per_account == Limits().roles_per_account  # not named: Alibaba's default
+    # Stricter than Alibaba's defaults is allowed: a company may want that.
+    assert RamConfig.from_env({"RAM_LIMITS": "access_keys_per_user=1"}).limits.access_keys_per_user == 1
+    assert RamConfig.from_env({}).limits == Limits() == RamConfig.from_env({"RAM_LIMITS": ""}).limits
+    assert RamConfig.from_env({"RAM_LIMITS": "users_per_account=9"}, limits=Limits()).limits == Limits()
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("users_per_account=0", "users_per_account must be a whole number of at least 1"),
+        ("users_per_account=-5", "users_per_account must be a whole number of at least 1"),
+        ("groups_per_account=1.5", "groups_per_account must be a whole number of at least 1"),
+        ("groups_per_account=lots", "groups_per_account must be a whole number of at least 1"),
+        ("groups_per_account=١٢", "groups_per_account must be a whole number of at least 1"),
+        ("groups_per_account=", "groups_per_account must be a whole number of at least 1"),
+        ("users_per_acount=5000", "unknown quota 'users_per_acount' (known: users_per_account, "),
+        ("users_per_account", "takes name=value pairs separated by commas"),
+        ("users_per_account=5,users_per_account=6", "gives users_per_account more than once"),
+    ],
+)
+def test_a_bad_ram_limits_is_refused_naming_the_setting(text: str, said: str) -> None:
+    with pytest.raises(errors.InvalidParameter) as caught:
+        RamConfig.from_env({"RAM_LIMITS": text})
+    assert caught.value.code == "InvalidParameter.RAM_LIMITS"
+    assert caught.value.message.startswith("RAM_LIMITS") and said in caught.value.message
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.0, "1000", True])
+def test_limits_given_in_code_must_be_positive_whole_numbers(value: object) -> None:
+    with pytest.raises(errors.InvalidParameter) as caught:
+        Limits(groups_per_account=value)  # type: ignore[arg-type]
+    assert caught.value.code == "InvalidParameter.Limits" and "groups_per_account" in caught.value.message
+
+
+@pytest.mark.parametrize(("text", "allowed"), [("", False), ("groups_per_account=51", True)])
+def test_build_gives_the_service_the_configured_limits(text: str, allowed: bool) -> None:
+    ram = build(RamConfig.from_env({"RAM_LIMITS": text}, store_url="memory://", audit=MemorySink()))
+    try:
+        account = ram.service.create_account().account_id
+        for n in range(50):
+            ram.service.create_group(account, f"g{n}")
+        if allowed:
+            assert ram.service.create_group(account, "g50").group_name == "g50"
+        else:
+            with pytest.raises(errors.LimitExceeded) as caught:
+                ram.service.create_group(account, "g50")
+            assert caught.value.code == "LimitExceeded.Group"
+    finally:
+        ram.close()

@@ -12,6 +12,7 @@ from alibabacloud_ram20150501 import models as m  # type: ignore[import-untyped]
 from alibabacloud_ram20150501.client import Client as RamClient  # type: ignore[import-untyped]
 
 from ram_middleware.credentials.password import PasswordPolicy
+from ram_middleware.service import Limits
 
 from .company_x import create_key
 from .conftest import start_live
@@ -411,3 +412,18 @@ def test_policy_paging_and_holders(admin: RamClient) -> None:
         admin.delete_user(m.DeleteUserRequest(user_name=user))
     for name in names:
         admin.delete_policy(m.DeletePolicyRequest(policy_name=name))
+
+
+def test_the_control_plane_keeps_to_the_configured_quotas(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The bootstrap admin is the account's first user.
+    limits = Limits(users_per_account=2, groups_per_account=1)
+    lives = start_live(str(tmp_path_factory.mktemp("quotas")), alias="quota-co", limits=limits)
+    try:
+        live = next(lives)
+        admin = ram_client(live, live.admin)
+        admin.create_user(m.CreateUserRequest(user_name="second"))
+        fails("LimitExceeded.User", 409, admin.create_user, m.CreateUserRequest(user_name="third"))
+        admin.create_group(m.CreateGroupRequest(group_name="only"))
+        fails("LimitExceeded.Group", 409, admin.create_group, m.CreateGroupRequest(group_name="another"))
+    finally:
+        lives.close()  # stops the server and closes the runtime
