@@ -22,7 +22,8 @@ Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOK
 ``RAM_TRUSTED_PROXIES``, ``RAM_OSS_DOMAINS``, ``RAM_OSS_CNAMES`` (a dict of host -> bucket, or the
 ``host=bucket,…`` text), ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
 ``RAM_REPLAY_SIGNATURES``, ``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``,
-``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
+``RAM_LIMITS`` (a :class:`~ram_middleware.service.Limits`, a dict of quota -> number, or the
+``name=value,…`` text), ``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from ..routes import (
     public,
     route_rule,
 )
+from ..service.limits import limits_from
 from .common import max_body_from_env
 from .wsgi import needs_body, put_back, read_body
 
@@ -80,6 +82,7 @@ _CONFIG_KEYS = {
     "RAM_AUDIT": "audit",
     "RAM_AUDIT_FLUSH_INTERVAL": "audit_flush_interval",
     "RAM_HOST_ID": "host_id",
+    "RAM_LIMITS": "limits",
 }
 _LISTS = frozenset({"master_keys", "token_keys", "trusted_proxies", "oss_domains"})
 _NUMBERS = frozenset({"max_skew", "audit_flush_interval"})  # config files may give them as text
@@ -286,6 +289,8 @@ def _config_from(config: dict[str, Any]) -> RamConfig:
             value = _seconds(key, value)
         elif name == "oss_cnames":
             value = validated_cnames(value or {})
+        elif name == "limits":
+            value = limits_from(value, key)
         values[name] = value
     return RamConfig(**values)  # type: ignore[arg-type]
 

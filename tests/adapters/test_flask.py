@@ -15,6 +15,7 @@ from werkzeug.routing import BaseConverter
 from ram_middleware import errors
 from ram_middleware.adapters import flask as flask_adapter
 from ram_middleware.adapters.flask import RAM, public, require
+from ram_middleware.service import Limits
 
 from .world import World
 
@@ -437,3 +438,20 @@ def test_a_form_an_earlier_hook_parsed_fails_closed_and_says_why_in_the_log(
         reply = client.request(url, method="POST", headers=sent, body=body, expect_errors=True)
     assert reply.status_int == 400 and reply.json["Code"] == "SignatureDoesNotMatch"
     assert "call RAM(app) before that extension" in caplog.text
+
+
+def test_limits_from_the_app_config_as_text_or_a_dict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAM_LIMITS", "users_per_account=7")
+    from_env = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:")
+    as_dict = _factory(
+        RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_LIMITS={"groups_per_user": 9}
+    )
+    try:
+        assert RAM.runtime(from_env).service.limits.users_per_account == 7
+        limits = RAM.runtime(as_dict).service.limits
+        assert (limits.groups_per_user, limits.users_per_account) == (9, Limits().users_per_account)
+    finally:
+        RAM.runtime(from_env).close()
+        RAM.runtime(as_dict).close()
+    with pytest.raises(errors.InvalidParameter, match="RAM_LIMITS: groups_per_user must be a whole number"):
+        _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_LIMITS="groups_per_user=0")
