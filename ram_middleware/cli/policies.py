@@ -8,6 +8,7 @@ from typing import IO, Literal
 import click
 
 from .. import errors
+from ..config import limits_from_env
 from ..identity import AttachTarget
 from ..policy import SYSTEM_POLICIES, CompiledPolicy, PolicyKind, parse_policy
 from . import main
@@ -18,17 +19,18 @@ __all__ = ["policies", "read_document"]
 
 POLICY_COLUMNS = ("PolicyName", "PolicyType", "DefaultVersion", "AttachmentCount", "Description")
 _TYPE = click.Choice(["System", "Custom"])
-_MAX_DOCUMENT = 6144  # CreatePolicy's PolicyDocument limit
 
 
 def read_document(stream: IO[str], kind: PolicyKind = "identity") -> tuple[str, CompiledPolicy]:
-    """The document's text and its compiled form; ``MalformedPolicyDocument`` names the JSON path."""
+    """The document's text and its compiled form; ``MalformedPolicyDocument`` names the JSON path. An
+    identity policy is held to CreatePolicy's length quota (``RAM_LIMITS`` ``policy_document_length``)."""
     try:
         text = stream.read()
     except UnicodeDecodeError:
         # A policy document is JSON text, which is UTF-8 (e.g. not a UTF-16 file some editors save).
         raise errors.MalformedPolicyDocument("", "The policy document is not UTF-8 text.") from None
-    return text, parse_policy(text, kind=kind, max_length=_MAX_DOCUMENT if kind == "identity" else None)
+    max_length = limits_from_env().policy_document_length if kind == "identity" else None
+    return text, parse_policy(text, kind=kind, max_length=max_length)
 
 
 def _policy_type(name: str, given: str | None) -> str:

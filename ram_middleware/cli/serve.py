@@ -16,6 +16,7 @@ import click
 
 from .. import errors
 from ..bootstrap import AlreadyInitialised, initialise
+from ..config import limits_from_env
 from ..redaction import redacted_url
 from ..service import RamService
 from ..store import open_store
@@ -41,10 +42,14 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
     # Errors as every other command gives them: `Error: <Code>: <Message>`, or with --json a JSON object.
     out = Output(cli.json_output)
     try:
+        limits = limits_from_env()  # the quotas `ram serve` will keep to, checked before the store is made
+    except errors.RAMError as exc:
+        out.fail(exc)
+    try:
         store = open_store(cli.store_url)
     except (errors.RAMError, OSError) as exc:
         out.fail(_unopenable(cli.store_url, exc))
-    service = RamService(store)
+    service = RamService(store, limits=limits)
     try:
         created = initialise(service, alias=alias, admin_user=admin_user, new_account=new_account)
     except AlreadyInitialised as exc:

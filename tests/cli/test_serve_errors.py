@@ -63,3 +63,12 @@ def test_a_bad_tls_pair_is_one_line_before_anything_starts(ram: Ram, tmp_path: P
         assert result.exit_code == 1, result.output
         assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
         assert str(pair[1]) in result.stderr
+
+
+def test_a_bad_ram_limits_stops_serve_naming_the_setting(ram: Ram) -> None:
+    code, stderr = _serve(ram, RAM_LIMITS="users_per_account=many")
+    assert code == 1
+    assert stderr == (
+        f"Error: cannot start (store {ram.url}): InvalidParameter.RAM_LIMITS: "
+        "RAM_LIMITS: users_per_account must be a whole number of at least 1.\n"
+    )
