@@ -11,6 +11,9 @@ methods into RAM operations. A *Store* hands out repositories:
   waits for locks no longer than a read does, not an administrative write's ``busy_budget``.
 * ``with store.read() as repo:`` — a consistent read snapshot.
 * ``change_counter()`` — cheap; lets another process's cache notice writes it did not see.
+* The request path's reads (``access_key_owner``, ``user_with_groups``, ``role_with_revocation``,
+  ``applied_policies``) each answer what one Directory lookup needs in one statement: a principal's first
+  decision after a change costs a fixed number of round trips, whatever its groups and policies.
 * ``account_*`` reads return a whole account's rows of one kind in one statement, for callers that would
   otherwise ask once per entity (``ram apply`` planning over thousands of users).
 * ``subscribe(callback)`` — in-process notification after each announced commit; a PostgreSQL backend
@@ -25,7 +28,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ..crypto import SecretBox
 from ..identity import (
@@ -40,14 +43,18 @@ from ..identity import (
     User,
 )
 from .records import (
+    AppliedPolicy,
     Attached,
     Attachment,
     AttachTarget,
     JoinedGroup,
     JoinedUser,
+    KeyOwner,
     KeyRecord,
     LoginProfileRecord,
     MFARecord,
+    RoleRecord,
+    UserGroups,
 )
 
 __all__ = ["ChangeCallback", "Repository", "Store", "storable"]
@@ -83,6 +90,7 @@ class Repository(Protocol):
     def insert_user(self, user: User) -> None: ...
     def get_user(self, account_id: str, user_name: str) -> User | None: ...
     def get_user_by_id(self, user_id: str) -> User | None: ...
+    def user_with_groups(self, account_id: str, user_name: str) -> UserGroups | None: ...
     def update_user(self, user: User) -> None: ...
     def delete_user(self, user_id: str) -> None: ...  # with its password history
     def list_users(self, account_id: str, start: str, limit: int) -> list[User]: ...
@@ -111,6 +119,7 @@ class Repository(Protocol):
     def list_roles(self, account_id: str, start: str, limit: int) -> list[Role]: ...
     def count_roles(self, account_id: str) -> int: ...
     def get_role_revocation(self, role_id: str) -> SessionRevocation | None: ...
+    def role_with_revocation(self, account_id: str, role_name: str) -> RoleRecord | None: ...
     def revoke_role_sessions(self, role_id: str, before: datetime) -> None:
         """Count the role's session generation up and set its time cut (for tokens without one)."""
         ...
@@ -156,10 +165,17 @@ class Repository(Protocol):
         self, account_id: str, policy_type: PolicyType, policy_name: str
     ) -> list[Attached[Role]]: ...
     def account_attachments(self, account_id: str) -> list[Attachment]: ...
+    def applied_policies(
+        self, target_type: Literal["user", "role"], account_id: str, name: str, target_id: str | None
+    ) -> list[AppliedPolicy]:
+        """A user's (with its groups') or role's attachments with each custom policy's default version; empty
+        when there is no such user or role, or its id is not ``target_id`` (when given)."""
+        ...
 
     # access keys
     def insert_access_key(self, record: KeyRecord) -> None: ...
     def get_access_key(self, access_key_id: str) -> KeyRecord | None: ...
+    def access_key_owner(self, access_key_id: str) -> KeyOwner | None: ...  # with the owner's groups
     def list_access_keys(self, account_id: str, user_id: str | None) -> list[KeyRecord]: ...
     def account_access_keys(self, account_id: str) -> list[KeyRecord]: ...
     def all_access_keys(self) -> list[KeyRecord]: ...

@@ -11,21 +11,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar
 
-from ..identity import AccessKey, Group, PolicyType, User
+from ..identity import AccessKey, Group, PolicyType, PolicyVersion, Role, SessionRevocation, User
 
 __all__ = [
     "ROOT",
+    "AppliedPolicy",
     "AttachTarget",
     "Attached",
     "Attachment",
     "JoinedGroup",
     "JoinedUser",
+    "KeyOwner",
     "KeyRecord",
     "LoginProfile",
     "LoginProfileRecord",
     "MFADevice",
     "MFARecord",
     "Page",
+    "RoleRecord",
+    "UserGroups",
     "key_secret_context",
     "mfa_seed_context",
 ]
@@ -96,12 +100,45 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class AppliedPolicy:
+    """A policy attached to a principal (or to one of its groups), with the default version of a custom
+    policy's document (None: a System policy, or a custom policy without one)."""
+
+    attachment: Attachment
+    version: PolicyVersion | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserGroups:
+    """A user with the names of the groups it belongs to, in name order: what its Principal names."""
+
+    user: User
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRecord:
+    """A role with which of its sessions are revoked."""
+
+    role: Role
+    revocation: SessionRevocation
+
+
+@dataclass(frozen=True, slots=True)
 class KeyRecord:
     """An AccessKey row: the public record, its owner's UserId (None: root), the encrypted secret."""
 
     key: AccessKey
     user_id: str | None
     secret_ciphertext: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    """An AccessKey row with its owner: the user with its groups (None: a root key, or the user is gone)."""
+
+    record: KeyRecord
+    user: UserGroups | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from ..identity import Account, Group, Role, SessionRevocation, User
-from .records import JoinedGroup, JoinedUser
+from .records import JoinedGroup, JoinedUser, RoleRecord, UserGroups
 from .sql_base import SqlBase, from_ts, must_ts, opt_ts, to_ts
 
-__all__ = ["GROUP_COLS", "ROLE_COLS", "USER_COLS", "EntityRows", "group_row", "role_row", "user_row"]
+__all__ = [
+    "GROUP_COLS",
+    "GROUP_NAMES",
+    "ROLE_COLS",
+    "USER_COLS",
+    "EntityRows",
+    "group_row",
+    "role_row",
+    "user_groups",
+    "user_row",
+]
 
 USER_COLS = (
     "u.account_id, u.user_id, u.user_name, u.display_name, u.email, u.mobile_phone, u.comments, "
@@ -20,6 +30,12 @@ ROLE_COLS = (
     "r.account_id, r.role_id, r.role_name, r.trust_policy, r.description, r.max_session_duration, "
     "r.create_date, r.update_date, r.session_generation"
 )
+
+GROUP_NAMES = (
+    "LEFT JOIN (ram_memberships m JOIN ram_groups g ON g.group_id = m.group_id) ON m.user_id = u.user_id"
+)
+"""Joins user ``u`` to each of its groups ``g`` (one row with NULL group columns for a user in none): a
+user's Principal in one statement, ordered ``BY g.name_key``; see :func:`user_groups`."""
 
 
 def user_row(row: Any) -> User:
@@ -43,6 +59,12 @@ def role_row(row: Any) -> Role:
         max_session_duration=int(row[5]), create_date=from_ts(row[6]), update_date=from_ts(row[7]),
         session_generation=int(row[8]),
     )  # fmt: skip
+
+
+def user_groups(rows: list[Any]) -> UserGroups:
+    """The user of rows of ``USER_COLS, g.group_name`` joined through :data:`GROUP_NAMES` (in that order),
+    with its groups' names."""
+    return UserGroups(user_row(rows[0]), tuple(r[10] for r in rows if r[10] is not None))
 
 
 def _required(when: datetime | None) -> str:
@@ -109,6 +131,15 @@ class EntityRows(SqlBase):
             (account_id, user_name.lower()),
         )
         return None if row is None else user_row(row)
+
+    def user_with_groups(self, account_id: str, user_name: str) -> UserGroups | None:
+        """The user with the names of its groups in name order, in one statement."""
+        rows = self._all(
+            f"SELECT {USER_COLS}, g.group_name FROM ram_users u {GROUP_NAMES} "
+            "WHERE u.account_id = ? AND u.name_key = ? ORDER BY g.name_key",
+            (account_id, user_name.lower()),
+        )
+        return user_groups(rows) if rows else None
 
     def get_user_by_id(self, user_id: str) -> User | None:
         row = self._one(f"SELECT {USER_COLS} FROM ram_users u WHERE u.user_id = ?", (user_id,))
@@ -242,6 +273,18 @@ class EntityRows(SqlBase):
             (account_id, role_name.lower()),
         )
         return None if row is None else role_row(row)
+
+    def role_with_revocation(self, account_id: str, role_name: str) -> RoleRecord | None:
+        """The role with its :meth:`get_role_revocation`, in one statement."""
+        row = self._one(
+            f"SELECT {ROLE_COLS}, r.revoked_before FROM ram_roles r "
+            "WHERE r.account_id = ? AND r.name_key = ?",
+            (account_id, role_name.lower()),
+        )
+        if row is None:
+            return None
+        role = role_row(row)
+        return RoleRecord(role, SessionRevocation(from_ts(row[9]), role.session_generation))
 
     def update_role(self, role: Role) -> None:
         self._exec(

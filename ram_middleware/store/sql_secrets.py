@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from ..identity import AccessKey, KeyStatus
-from .records import ROOT, KeyRecord, LoginProfile, LoginProfileRecord, MFADevice, MFARecord
+from .records import ROOT, KeyOwner, KeyRecord, LoginProfile, LoginProfileRecord, MFADevice, MFARecord
 from .sql_base import SqlBase, from_ts, opt_ts, to_ts
+from .sql_entities import GROUP_NAMES, USER_COLS, user_groups
 
 __all__ = ["SecretRows"]
 
@@ -92,6 +93,19 @@ class SecretRows(SqlBase):
             (access_key_id,),
         )
         return None if row is None else _key(row)
+
+    def access_key_owner(self, access_key_id: str) -> KeyOwner | None:
+        """The key with its owner and the owner's groups (what a signed request needs), in one statement."""
+        rows = self._all(
+            f"SELECT {USER_COLS}, g.group_name, {_KEY_COLS} FROM ram_access_keys k "
+            f"LEFT JOIN ram_users u ON u.user_id = k.user_id {GROUP_NAMES} "
+            "WHERE k.access_key_id = ? ORDER BY g.name_key",
+            (access_key_id,),
+        )
+        if not rows:
+            return None
+        # The user's columns come first (as user_groups reads them); NULL for a root key's row.
+        return KeyOwner(_key(rows[0][11:]), user_groups(rows) if rows[0][1] is not None else None)
 
     def list_access_keys(self, account_id: str, user_id: str | None) -> list[KeyRecord]:
         """Keys of one user, or of the account root when ``user_id`` is None, oldest first."""
