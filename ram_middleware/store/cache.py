@@ -30,6 +30,13 @@ never on the thread of the request that happens to find the interval passed (it 
 That write is bookkeeping (``announce=False``): it drops no snapshot anywhere. A crash loses at most
 ``flush_interval`` seconds of last-used dates.
 
+After a change every active principal's next request rebuilds what it needs, so a lookup that misses reads
+the change counter and then its answer in *one* statement, whatever the principal's groups and policies: a
+key with its owner and the owner's groups, a user's (and its groups') or a role's attachments with their
+custom policies' default versions, a role with its revocation (``role`` and ``role_revocation`` share that
+entry, as an STS request needs both). A first decision costs two lookups: four statements (on PostgreSQL,
+two transactions).
+
 Memory is bounded: each cache is an LRU of at most ``max_entries`` (unknown AccessKeyIds are cached as
 misses too, and an attacker can send arbitrarily many of those).
 """
@@ -66,7 +73,7 @@ from ..identity import (
 )
 from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
 from .base import Repository, Store, storable
-from .records import ROOT, Attachment, key_secret_context
+from .records import ROOT, AppliedPolicy, RoleRecord, key_secret_context
 
 __all__ = ["MFA_CHANGED", "Directory", "root_principal", "user_principal"]
 
@@ -302,18 +309,16 @@ class Directory(forks.LockOwner):
         return found if isinstance(found, SigningKey) else None
 
     def _load_key(self, repo: Repository, access_key_id: str) -> SigningKey | None:
-        record = repo.get_access_key(access_key_id)
-        if record is None:
+        found = repo.access_key_owner(access_key_id)
+        if found is None:
             return None
-        key = record.key
+        record, key = found.record, found.record.key
         if record.user_id is None:
             principal = root_principal(key.account_id)
+        elif found.user is None:
+            return None
         else:
-            user = repo.get_user_by_id(record.user_id)
-            if user is None:
-                return None
-            groups = tuple(j.group.group_name for j in repo.groups_for_user(user.user_id))
-            principal = user_principal(user, groups)
+            principal = user_principal(found.user.user, found.user.groups)
         secret = self._store.box.decrypt(
             record.secret_ciphertext, context=key_secret_context(key.access_key_id)
         )
@@ -330,10 +335,8 @@ class Directory(forks.LockOwner):
 
     @staticmethod
     def _load_user(repo: Repository, account_id: str, user_name: str) -> Principal | None:
-        user = repo.get_user(account_id, user_name)
-        if user is None:
-            return None
-        return user_principal(user, tuple(j.group.group_name for j in repo.groups_for_user(user.user_id)))
+        found = repo.user_with_groups(account_id, user_name)
+        return None if found is None else user_principal(found.user, found.groups)
 
     def password_changed(self, account_id: str, user_name: str | None) -> datetime | None:
         """When the user's (None: the root's) current console password was set; None when there is no
@@ -361,18 +364,21 @@ class Directory(forks.LockOwner):
 
     def role(self, account_id: str, role_name: str) -> Role | None:
         """The role record (trust policy, MaxSessionDuration); None when unknown."""
-        found = self._cached(
-            ("role", account_id, role_name.lower()), lambda r: r.get_role(account_id, role_name)
-        )
-        return found if isinstance(found, Role) else None
+        found = self._role_record(account_id, role_name)
+        return None if found is None else found.role
 
     def role_revocation(self, account_id: str, role_name: str) -> SessionRevocation | None:
         """Which sessions of this role are revoked (None: no such role). Read on every STS request, twice:
         one lock-free lookup in the current snapshot. A revocation is a write, so it reaches other
         instances as any change does (see the module docs)."""
-        key = ("revoked", account_id, role_name.lower())
-        found = self._cached_hot(key, lambda repo: self._load_revocation(repo, account_id, role_name))
-        return found if isinstance(found, SessionRevocation) else None
+        found = self._role_record(account_id, role_name)
+        return None if found is None else found.revocation
+
+    def _role_record(self, account_id: str, role_name: str) -> RoleRecord | None:
+        # The role and its revocation are read together: an STS request needs both.
+        key = ("role", account_id, role_name.lower())
+        found = self._cached_hot(key, lambda repo: repo.role_with_revocation(account_id, role_name))
+        return found if isinstance(found, RoleRecord) else None
 
     def check_session_chain(self, chain: Iterable[SessionLink]) -> None:
         """``InvalidSecurityToken.Revoked`` when a role session up a chain is void: its role deleted (or
@@ -386,11 +392,6 @@ class Directory(forks.LockOwner):
                 )
             if revocation is not None and revocation.revokes(link.issued_at, link.generation):
                 raise errors.InvalidSecurityToken("Revoked", "The security token has been revoked.")
-
-    @staticmethod
-    def _load_revocation(repo: Repository, account_id: str, role_name: str) -> SessionRevocation | None:
-        role = repo.get_role(account_id, role_name)
-        return None if role is None else repo.get_role_revocation(role.role_id)
 
     def policy_set(self, principal: Principal) -> PolicySet:
         """The identity policies that apply to ``principal``, compiled once per snapshot.
@@ -476,33 +477,23 @@ class Directory(forks.LockOwner):
         return found
 
     def _load_policies(self, repo: Repository, principal: Principal) -> PolicySet:
-        if principal.kind == "user":
-            return PolicySet(self._user_policies(repo, principal))
-        role = repo.get_role(principal.account_id, principal.name)
-        wanted_id = principal.extra.get("role_id")
-        if role is None or (wanted_id is not None and wanted_id != role.role_id):
-            return PolicySet([])
-        return PolicySet(self._attached(repo, a) for a in repo.attachments_for_target("role", role.role_id))
+        # One statement whatever the groups and policies (a first request after a change pays it). The
+        # stored user must still have the principal's id, and a role the session's RoleId (if it names one).
+        kind, account_id, name = principal.kind, principal.account_id, principal.name
+        if kind == "user":
+            applied = repo.applied_policies("user", account_id, name, principal.principal_id)
+        else:
+            applied = repo.applied_policies("role", account_id, name, principal.extra.get("role_id"))
+        return PolicySet(self._attached(a) for a in applied)
 
-    def _user_policies(self, repo: Repository, principal: Principal) -> list[AttachedPolicy]:
-        user = repo.get_user(principal.account_id, principal.name)
-        if user is None or user.user_id != principal.principal_id:
-            return []
-        attachments = repo.attachments_for_target("user", user.user_id)
-        for joined in repo.groups_for_user(user.user_id):
-            attachments += repo.attachments_for_target("group", joined.group.group_id)
-        return [self._attached(repo, a) for a in attachments]
-
-    def _attached(self, repo: Repository, attachment: Attachment) -> AttachedPolicy:
+    def _attached(self, applied: AppliedPolicy) -> AttachedPolicy:
+        attachment = applied.attachment
         if attachment.policy_type == "System":
             compiled, version = system_policy(attachment.policy_name), "v1"
         else:
-            # One indexed read: a first request's cost must not grow with how many entities hold the policy
-            # (GetPolicy's AttachmentCount) nor with its other versions.
-            document = repo.get_default_version(attachment.account_id, attachment.policy_name)
-            if document is None:
+            if applied.version is None:
                 raise errors.ServiceUnavailable("An attached custom policy is missing its default version.")
-            compiled, version = self._compile(document.document), document.version_id
+            compiled, version = self._compile(applied.version.document), applied.version.version_id
         return AttachedPolicy(
             attachment.policy_name, attachment.policy_type, version, attachment.target_type,
             attachment.target_name, compiled,

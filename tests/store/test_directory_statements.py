@@ -1,19 +1,217 @@
-"""A first decision's store reads do not grow with the organisation: each attached custom policy costs one
-indexed read of its default version, not GetPolicy's attachment count (which grows with every user and group
-holding the policy) plus a read of all its versions. Counted with SQLite's trace hook."""
+"""A principal's first decision after an admin change reads the store in a fixed number of statements,
+whatever its groups and policies: each Directory lookup reads the change counter and one joined statement
+(the key with its owner and groups; a user's or role's attachments with the default versions of their
+custom policies; a role with its revocation). Statements are recorded through the repository's connection
+on SQLite and PostgreSQL, for a small and a large principal; the policies found are those the store's
+per-entity reads give."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import itertools
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+
+from ram_middleware.config import DirectoryKeyResolver
+from ram_middleware.credentials.sts import StsTokens
+from ram_middleware.identity import Principal, SigningKey
+from ram_middleware.policy import PolicySet
 from ram_middleware.service import RamService
 from ram_middleware.store import Store
 from ram_middleware.store.cache import Directory
 
 from .backends import open_backend
-from .statements import traced
+from .statements import Recording, recorded, traced
 
 DOC = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:Get*", "Resource": "*"}]}'
+DOC_V2 = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*"}]}'
+STS_KEY = b"k" * 32
+SIZES = ((1, 1), (5, 3))  # (groups of the user, custom policies per group and on the user and role)
+LOOKUP = 2  # statements per Directory lookup: the change counter, then one joined read
+_changes = itertools.count()
+
+
+@dataclasses.dataclass
+class World:
+    """A user with an AccessKey in ``groups`` groups and a role, each holding custom and System policies."""
+
+    svc: RamService
+    store: Store
+    account: str
+    access_key_id: str
+    role_id: str
+    directory: Directory
+
+
+def build(store: Store, groups: int, policies: int) -> World:
+    svc = RamService(store)
+    account = svc.create_account().account_id
+    svc.create_user(account, "alice")
+    trust = json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                        "Principal": {"RAM": [f"acs:ram::{account}:root"]}}]}
+    )  # fmt: skip
+    role = svc.create_role(account, "Reader", trust)
+    for j in range(policies):
+        svc.create_policy(account, f"own{j}", DOC)
+        svc.attach_policy(account, "user", "alice", "Custom", f"own{j}")
+        svc.attach_policy(account, "role", "Reader", "Custom", f"own{j}")
+    # A default version other than v1, and a policy the user holds twice (directly and through a group).
+    svc.create_policy_version(account, "own0", DOC_V2, set_as_default=True)
+    svc.attach_policy(account, "role", "Reader", "System", "AliyunOSSReadOnlyAccess")
+    for i in range(groups):
+        svc.create_group(account, f"g{i}")
+        svc.add_user_to_group(account, f"g{i}", "alice")
+        svc.attach_policy(account, "group", f"g{i}", "System", "AliyunECSReadOnlyAccess")
+        svc.attach_policy(account, "group", f"g{i}", "Custom", "own0")
+        for j in range(1, policies):
+            svc.create_policy(account, f"p{i}x{j}", DOC)
+            svc.attach_policy(account, "group", f"g{i}", "Custom", f"p{i}x{j}")
+    svc.create_group(account, "elsewhere")  # a group (with a policy) the user is not in
+    svc.attach_policy(account, "group", "elsewhere", "Custom", "own0")
+    key = svc.create_access_key(account, "alice").key.access_key_id
+    # No periodic counter check within a test: only the change below drops the snapshot.
+    directory = Directory(store, refresh_interval=3600)
+    return World(svc, store, account, key, role.role_id, directory)
+
+
+def first(world: World, decide: Callable[[], object]) -> tuple[Recording, object]:
+    """What ``decide`` read right after an admin change (which drops the Directory's snapshot), and got."""
+    world.svc.create_user(world.account, f"newcomer{next(_changes)}")
+    assert world.directory.cached_entries == 0
+    with recorded(world.store) as seen:
+        found = decide()
+    return seen, found
+
+
+def user_decision(world: World) -> PolicySet:
+    """As a request signed with the user's AccessKey is decided: the key, then the policies (and the key)."""
+    key = world.directory.signing_key(world.access_key_id)
+    assert key is not None
+    principal = dataclasses.replace(key.principal, auth_method="acs3", access_key_id=world.access_key_id)
+    return world.directory.policy_set(principal)
+
+
+def role_decision(world: World) -> PolicySet:
+    """As a request signed with a role session's STS token is decided."""
+    tokens = StsTokens([STS_KEY])
+    creds = tokens.issue(
+        account_id=world.account, role_name="Reader", role_id=world.role_id, session_name="job",
+        duration_seconds=3600, generation=0,
+    )  # fmt: skip
+    resolver = DirectoryKeyResolver(world.directory, tokens)
+    principal = resolver.verify_security_token(creds.access_key_id, creds.security_token).principal
+    return world.directory.policy_set(principal)
+
+
+def shape(policies: PolicySet) -> list[tuple[str, str, str, str, str, tuple[str, ...]]]:
+    return [
+        (p.name, p.policy_type, p.version, p.attached_to, p.attached_name,
+         tuple(a.pattern for s in p.policy.statements for a in s.actions))
+        for p in policies.policies
+    ]  # fmt: skip
+
+
+def expected(world: World, kind: str) -> list[tuple[str, str, str, str, str]]:
+    """The policies of the user or role, in order, from the store's per-entity reads."""
+    with world.store.read() as repo:
+        if kind == "user":
+            user = repo.get_user(world.account, "alice")
+            assert user is not None
+            attachments = repo.attachments_for_target("user", user.user_id)
+            for joined in repo.groups_for_user(user.user_id):
+                attachments += repo.attachments_for_target("group", joined.group.group_id)
+        else:
+            attachments = repo.attachments_for_target("role", world.role_id)
+        found: list[tuple[str, str, str, str, str]] = []
+        for a in attachments:
+            version = "v1"
+            if a.policy_type == "Custom":
+                default = repo.get_default_version(a.account_id, a.policy_name)
+                assert default is not None
+                version = default.version_id
+            found.append((a.policy_name, a.policy_type, version, a.target_type, a.target_name))
+    return found
+
+
+@pytest.fixture(params=("sqlite", "postgres"))
+def worlds(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[int, int], World]]:
+    """Builds a World on a fresh store of the backend for each size."""
+    opened: list[tuple[Iterator[Store], World]] = []
+
+    def fresh(groups: int, policies: int) -> World:
+        backend = open_backend(request.param, tmp_path / str(len(opened)))
+        world = build(next(backend), groups, policies)
+        opened.append((backend, world))
+        return world
+
+    yield fresh
+    for backend, world in opened:
+        world.directory.close()
+        world.svc.directory.close()
+        for _ in backend:  # runs the backend's cleanup
+            pass
+
+
+@pytest.mark.parametrize(("kind", "decide"), [("user", user_decision), ("role", role_decision)])
+def test_a_first_decision_reads_a_fixed_number_of_statements(
+    worlds: Callable[[int, int], World], kind: str, decide: Callable[[World], PolicySet]
+) -> None:
+    for groups, policies in SIZES:
+        world = worlds(groups, policies)
+        seen, found = first(world, functools.partial(decide, world))
+        assert isinstance(found, PolicySet)
+        # The key (or the role with its revocation), then the policy set: two lookups, whatever the size.
+        assert len(seen.statements) == 2 * LOOKUP, seen.statements
+        assert [s[:5] for s in shape(found)] == expected(world, kind)
+        assert ("own0", "Custom", "v2") in [s[:3] for s in shape(found)]
+        assert ("ecs:Describe*",) in [s[5] for s in shape(found) if s[0] == "own0"]
+        if kind == "user":
+            assert len(found.policies) == policies + groups * (policies + 1)
+
+
+def test_an_access_key_lookup_is_one_read(worlds: Callable[[int, int], World]) -> None:
+    for groups, policies in SIZES:
+        world = worlds(groups, policies)
+        seen, key = first(world, functools.partial(world.directory.signing_key, world.access_key_id))
+        assert len(seen.statements) == LOOKUP
+        assert isinstance(key, SigningKey) and key.status == "Active"
+        assert key.principal.name == "alice" and key.principal.groups == tuple(f"g{i}" for i in range(groups))
+        lookup = functools.partial(world.directory.principal_for_user, world.account, "ALICE")
+        seen, user = first(world, lookup)
+        assert len(seen.statements) == LOOKUP
+        assert user == key.principal
+
+
+def test_a_root_key_and_a_user_in_no_group(worlds: Callable[[int, int], World]) -> None:
+    world = worlds(1, 1)
+    root_key = world.svc.create_access_key(world.account, None).key.access_key_id
+    world.svc.create_user(world.account, "loner")
+    loner_key = world.svc.create_access_key(world.account, "loner").key.access_key_id
+    seen, root = first(world, functools.partial(world.directory.signing_key, root_key))
+    assert len(seen.statements) == LOOKUP
+    assert isinstance(root, SigningKey) and root.principal.kind == "root"
+    assert root.principal.principal_id == world.account
+    loner = world.directory.signing_key(loner_key)
+    assert loner is not None and loner.principal.groups == () and loner.principal.name == "loner"
+    assert world.directory.policy_set(loner.principal).policies == ()
+
+
+def test_a_role_session_of_a_role_created_again_gets_no_policies(worlds: Callable[[int, int], World]) -> None:
+    world = worlds(1, 1)
+    session = Principal(
+        kind="assumed-role", account_id=world.account, name="reader", principal_id=f"{world.role_id}:s",
+        arn="", extra={"role_id": "not-" + world.role_id},
+    )  # fmt: skip
+    seen, found = first(world, lambda: world.directory.policy_set(session))
+    assert len(seen.statements) == LOOKUP
+    assert isinstance(found, PolicySet) and found.policies == ()
+    anonymous = dataclasses.replace(session, extra={})  # no RoleId to hold it to: the role's policies
+    assert len(world.directory.policy_set(anonymous).policies) == 2
 
 
 def cold_reads(store: Store, custom: bool) -> list[str]:
@@ -42,10 +240,11 @@ def cold_reads(store: Store, custom: bool) -> list[str]:
     return statements
 
 
-def test_each_custom_policy_costs_one_read(tmp_path: Path) -> None:
+def test_custom_policies_cost_no_more_reads_than_system_ones(tmp_path: Path) -> None:
+    # Not GetPolicy's attachment count (it grows with every holder of the policy), nor its other versions.
     reads = {}
     for custom in (False, True):
         for store in open_backend("sqlite", tmp_path / str(custom)):
             reads[custom] = cold_reads(store, custom)
-    assert len(reads[True]) == len(reads[False]) + 3
+    assert len(reads[True]) == len(reads[False]) == LOOKUP
     assert not [s for s in reads[True] if "COUNT(" in s.upper()]
