@@ -32,10 +32,11 @@ ROLE_COLS = (
 )
 
 GROUP_NAMES = (
-    "LEFT JOIN (ram_memberships m JOIN ram_groups g ON g.group_id = m.group_id) ON m.user_id = u.user_id"
+    "LEFT JOIN ram_memberships m ON m.user_id = u.user_id LEFT JOIN ram_groups g ON g.group_id = m.group_id"
 )
 """Joins user ``u`` to each of its groups ``g`` (one row with NULL group columns for a user in none): a
-user's Principal in one statement, ordered ``BY g.name_key``; see :func:`user_groups`."""
+user's Principal in one statement, ordered ``BY g.name_key``; see :func:`user_groups`. Two plain joins: a
+nested ``(m JOIN g)`` is read whole by SQLite before the user is known."""
 
 
 def user_row(row: Any) -> User:

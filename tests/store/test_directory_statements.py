@@ -23,6 +23,7 @@ from ram_middleware.policy import PolicySet
 from ram_middleware.service import RamService
 from ram_middleware.store import Store
 from ram_middleware.store.cache import Directory
+from ram_middleware.store.sql import SqlRepository
 
 from .backends import open_backend
 from .statements import Recording, recorded, traced
@@ -248,3 +249,23 @@ def test_custom_policies_cost_no_more_reads_than_system_ones(tmp_path: Path) -> 
             reads[custom] = cold_reads(store, custom)
     assert len(reads[True]) == len(reads[False]) == LOOKUP
     assert not [s for s in reads[True] if "COUNT(" in s.upper()]
+
+
+def test_a_first_decision_looks_rows_up_by_index_on_sqlite(tmp_path: Path) -> None:
+    # SQLite plans without statistics (the store never runs ANALYZE): no statement of a first decision may
+    # read a whole table, nor every group's attachments, before it knows the user's groups.
+    for store in open_backend("sqlite", tmp_path):
+        world = build(store, 3, 2)
+        first(world, lambda: None)  # a change: the snapshot is dropped
+        with traced(store) as statements:
+            user_decision(world)
+            role_decision(world)
+            world.directory.principal_for_user(world.account, "alice")
+        assert len(statements) == 5 * LOOKUP  # the key, a user's policies, a role, its policies, the user
+        with store.read() as repo:
+            assert isinstance(repo, SqlRepository)
+            plans = [row[3] for s in statements for row in repo._all(f"EXPLAIN QUERY PLAN {s}")]
+        assert not [p for p in plans if (p.startswith("SCAN ") and p != "SCAN x") or "MATERIALIZE" in p]
+        assert not [p for p in plans if p.endswith("(target_type=?)")]
+        world.directory.close()
+        world.svc.directory.close()
