@@ -156,7 +156,7 @@ class RAMMiddleware:
             return
         if self.authorizer.skips(rule):
             self._mark_anonymous(scope)
-            await self.app(scope, receive, send)
+            await self._unchecked(scope, receive, send)
             return
         body = b""
         if kind == "http" and _needs_body(scope):
@@ -285,6 +285,10 @@ class RAMMiddleware:
         # every server drops one, and a client that reads none would take it for the next response.
         body = b"" if scope.get("method") == "HEAD" else error.body
         await send({"type": prefix + "response.body", "body": body})
+
+    async def _unchecked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand on a request no rule checks (a public route, or undeclared ones under ``allow``)."""
+        await self.app(scope, receive, send)
 
     def _mark(self, scope: Scope, outcome: Outcome) -> None:
         principal = outcome.principal

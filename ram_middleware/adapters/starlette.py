@@ -21,11 +21,13 @@ each route object is cached.
 Slash redirects: when no route matches, a router with ``redirect_slashes`` (Starlette's and FastAPI's
 default) answers 307 to the path with its trailing slash toggled if that path matches one of its routes
 (``/notes/1/`` → ``/notes/1``, a mount's ``/api`` → ``/api/``). The middleware makes the same test, in the
-router that takes the request (the app's, or a mounted one's), and lets such a request through unchecked
-and unaudited, as a public route: the redirect carries no data, and the request that follows it is checked
-as any other. A path some route takes as sent (a catch-all, a ``Mount``) is never a redirect case, a router
-subclass with routing of its own is not trusted to redirect, and the ``undeclared`` setting applies to
-every other unmatched path as before.
+router that takes the request (the app's, or a mounted one's), and answers such a request itself with that
+same redirect, unchecked and unaudited, as a public route: the redirect carries no data, and the request
+that follows it is checked as any other. It does not hand the request on: a layer between it and the router
+(a middleware that strips trailing slashes, a ``Mount``'s own middleware) could route it to an endpoint
+the middleware never checked. A path some route takes as sent (a catch-all, a ``Mount``) is never a
+redirect case, a router subclass with routing of its own is not trusted to redirect, and the
+``undeclared`` setting applies to every other unmatched path as before.
 
 FastAPI 0.165 keeps an included router as one ``_IncludedRouter`` entry; the middleware asks it, as FastAPI
 does when it handles the request, which route it selects, and reads the rule off that route's per-inclusion
@@ -69,8 +71,10 @@ from typing import Any
 
 from starlette._utils import get_route_path  # Router.app's own reading of the path (root_path stripped)
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
+from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
+from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Host, Match, Router
 
 from .. import errors, forks
@@ -88,7 +92,7 @@ from ..routes import (
     route_rule,
 )
 from . import asgi, fastapi_params
-from .asgi import PrincipalUser, Scope
+from .asgi import PrincipalUser, Receive, Scope, Send
 
 __all__ = [
     "PUBLIC",
@@ -211,8 +215,19 @@ def _describe(route: object) -> str:
 
 _Matched = tuple[object, dict[str, str]]
 _NONE: frozenset[str] = frozenset()
-_SLASH_REDIRECT: _Matched = (object(), {})
-"""No route matches, and the router answers with its slash redirect (see the module docstring)."""
+_REDIRECT_KEY = (
+    "ram.slash_redirect"  # the scope key carrying a slash redirect from the resolver to the answer
+)
+
+
+class _SlashRedirect:
+    """No route matches, and the router answers with its slash redirect to ``location`` (see the module
+    docstring)."""
+
+    __slots__ = ("location",)
+
+    def __init__(self, location: str) -> None:
+        self.location = location
 
 
 def match_route(scope: Scope, app: object = None) -> _Matched | None:
@@ -225,12 +240,12 @@ def match_route(scope: Scope, app: object = None) -> _Matched | None:
     ``scope["app"]``, and one mounted inside another app finds the outer app there."""
     router, holder = _below(app)
     matched = _match_below(router, _as_routed(holder, scope))
-    return None if matched is _SLASH_REDIRECT else matched
+    return None if matched is not None and isinstance(matched[0], _SlashRedirect) else matched
 
 
 def _match_below(router: object, scope: Scope) -> _Matched | None:
     """:func:`match_route` with the router below the app already found (None: none was), or
-    :data:`_SLASH_REDIRECT` when no route matches but a router will answer with its slash redirect."""
+    :class:`_SlashRedirect` when no route matches but a router will answer with its slash redirect."""
     routes = getattr(router, "routes", None) if router is not None else None
     if routes is None:
         router = getattr(scope.get("app"), "router", None)
@@ -286,27 +301,30 @@ def _walk(
             partial = (selected, child)  # a method mismatch: Starlette answers 405 from this route
     if partial is not None:
         return _settle(*partial, scope, included, hosted)
-    return _SLASH_REDIRECT if _redirects(router, scope) else None
+    location = _redirect(router, scope)
+    return (_SlashRedirect(location), {}) if location is not None else None
 
 
-def _redirects(router: object, scope: Scope) -> bool:
-    """Whether ``router``, none of whose routes matched, answers with its slash redirect: Router.app's own
-    test (the path with its trailing slash toggled matches a route, even by path alone). Only for
-    Starlette's Router and FastAPI's APIRouter running their own routing; a subclass that replaces it may
-    answer otherwise, so its path stays undeclared."""
+def _redirect(router: object, scope: Scope) -> str | None:
+    """Where ``router``, none of whose routes matched, redirects the request (None: it does not), by
+    Router.app's own test (the path with its trailing slash toggled matches a route, even by path alone)
+    and to its own URL. Only for Starlette's Router and FastAPI's APIRouter running their own routing; a
+    subclass that replaces it may answer otherwise, so its path stays undeclared."""
     if scope.get("type") != "http" or not isinstance(router, Router) or not router.redirect_slashes:
-        return False
+        return None
     api_router = getattr(sys.modules.get("fastapi.routing"), "APIRouter", None)  # no import: optional
     if type(router).app not in (Router.app, getattr(api_router, "app", None)):
-        return False
+        return None
     route_path = get_route_path(scope)
     if route_path == "/":
-        return False
+        return None
     path = scope["path"]
     toggled = {**scope, "path": path.rstrip("/") if route_path.endswith("/") else path + "/"}
     if "fastapi" in scope:  # FastAPI's matching keeps bookkeeping there (see _select)
         toggled["fastapi"] = dict(scope["fastapi"])
-    return any(route.matches(toggled)[0] is not Match.NONE for route in router.routes)
+    if any(route.matches(toggled)[0] is not Match.NONE for route in router.routes):
+        return str(URL(scope=toggled))
+    return None
 
 
 def _select(route: BaseRoute, scope: Scope, included: type[Any] | None) -> tuple[Match, Scope, object]:
@@ -391,7 +409,8 @@ class RAMMiddleware(asgi.RAMMiddleware):
             raise errors.InvalidParameter("Path", "A path parameter is not valid for its route.") from None
         if matched is None:
             return None
-        if matched is _SLASH_REDIRECT:
+        if isinstance(matched[0], _SlashRedirect):
+            scope[_REDIRECT_KEY] = matched[0].location  # answered by _unchecked, not handed on
             return PUBLIC, {}
         route, params = matched
         rule, fields = self._cache.rule(route, str(scope.get("method", "GET")))
@@ -400,3 +419,12 @@ class RAMMiddleware(asgi.RAMMiddleware):
         if fields:  # FastAPI converts these before the endpoint sees them: it must see what was checked
             return (fastapi_params.misread(fields, params, scope) or rule), params
         return rule, params
+
+    async def _unchecked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        location = scope.pop(_REDIRECT_KEY, None)
+        if location is None:
+            await super()._unchecked(scope, receive, send)
+            return
+        # The router's own answer, given here: handed on, the request could meet a layer that routes it
+        # elsewhere (see the module docstring).
+        await RedirectResponse(url=location)(scope, receive, send)

@@ -14,6 +14,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from flask import Flask
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Host, Mount, Route, Router
@@ -220,6 +221,38 @@ def test_a_websocket_is_never_redirected(world: World) -> None:
     with pytest.raises(websocket_denial_class()) as denied, _client(app).websocket_connect("/notes/1/"):
         pass  # pragma: no cover - refused at the handshake
     assert denied.value.status_code == 401
+
+
+class _StripSlash:
+    """Serves ``/notes/1/`` as ``/notes/1`` (rather than redirecting it), as some apps do below RAM."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/":
+            scope = {**scope, "path": scope["path"].rstrip("/")}
+        await self.app(scope, receive, send)
+
+
+def test_a_layer_below_that_would_route_the_redirect_never_sees_it(world: World) -> None:
+    """The middleware answers the router's redirect itself: a middleware between it and the router (the
+    app's, or a mount's own) that serves the path as another would otherwise get it unchecked."""
+    below = Starlette(routes=[Route("/notes/{nid}", _note)])
+    below.add_middleware(_StripSlash)
+    below.add_middleware(RAMMiddleware, ram=world.ram)
+    mounted = _starlette(
+        world, [Mount("/api", routes=[Route("/notes/{nid}", _note)], middleware=[Middleware(_StripSlash)])]
+    )
+    for app, path in ((below, "/notes/1/"), (mounted, "/api/notes/1/")):
+        before = len(world.audit.events)
+        reply = _client(app).get(path + "?a=b")
+        assert (reply.status_code, reply.headers["location"]) == (307, f"http://testserver{path[:-1]}?a=b")
+        assert reply.content == b"" and len(world.audit.events) == before
+        head = _client(app).head(path)
+        assert (head.status_code, head.content) == (307, b"")
+        followed = _client(app).get(path[:-1])  # checked: the layer below then serves it as usual
+        assert (followed.status_code, followed.json()["Code"]) == (401, "MissingAuthentication")
 
 
 # --- FastAPI ------------------------------------------------------------------------------------------------
