@@ -38,10 +38,13 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   another connection (``pg_xact_status``, ``txid_status`` before PostgreSQL 13), bounded like a read and
   by the request's deadline: "committed" finishes the write as a success (change announced,
   ``after_commit`` callbacks run), "aborted" raises the rolled-back error (``detail["committed"]`` False:
-  a retry is safe); still "in progress" after ``_STATUS_PATIENCE``, an id the server never saw (a failover
-  to a replica that missed it) or no answer leaves the outcome unknown, as the error says. Decision: a
-  success here, not an error, because clients retry errors and a retried CreateAccessKey makes a second
-  key.
+  a retry is safe); still "in progress" after ``_STATUS_PATIENCE``, an id the server never saw, a server
+  on another WAL timeline than the write's or no answer leaves the outcome unknown, as the error says.
+  Decision: "committed" is a success, not an error, because clients retry errors and a retried
+  CreateAccessKey makes a second key. The timeline (read with the id) tells a promoted replica from the
+  write's server: one that missed the write may since have given its id to a transaction of its own,
+  whose status says nothing of ours. (A restore from a backup that keeps the timeline cannot be told
+  apart: that loses commits anyway.)
   Inside a request (:func:`~ram_middleware.request_scope.request_scope`: opened for each decision, by the
   ASGI adapter as it hands the request to a worker thread) those waits share one deadline, ``read_timeout``
   + 1 s after the request's start: its store work ends by then however many reads, pool waits and
@@ -91,11 +94,13 @@ __all__ = ["PostgresStore", "redacted_conninfo", "split_store_options"]
 
 log = logging.getLogger(__name__)
 
-# The writer lock, and the transaction's id (it has one from here on: the row lock assigns it) in the same
-# round trip, for asking the server after a COMMIT whose answer was lost. PostgreSQL 13 renamed the functions.
-_LOCK_ROW = "SELECT counter, {xid} FROM ram_changes WHERE id = 1 FOR UPDATE"
-_XID_13 = ("pg_current_xact_id()::text", "SELECT pg_xact_status(%s::xid8)")
-_XID_OLD = ("txid_current()::text", "SELECT txid_status(%s::bigint)")  # PostgreSQL 10 to 12
+# The writer lock, and the transaction's id (it has one from here on: the row lock assigns it) and the
+# server's WAL timeline in the same round trip, for asking the server after a COMMIT whose answer was lost.
+# PostgreSQL 13 renamed the id functions.
+_TIMELINE = "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"
+_LOCK_ROW = "SELECT counter, {xid}, " + _TIMELINE + " FROM ram_changes WHERE id = 1 FOR UPDATE"
+_XID_13 = ("pg_current_xact_id()::text", "SELECT pg_xact_status(%s::xid8), " + _TIMELINE)
+_XID_OLD = ("txid_current()::text", "SELECT txid_status(%s::bigint), " + _TIMELINE)  # PostgreSQL 10 to 12
 _STATUS_POLL = 0.05  # seconds between asks while the server still has the transaction in progress
 _STATUS_PATIENCE = 1.0  # how long one may stay "in progress": a COMMIT that reached the server ends sooner
 _ADVISORY_CLASS = 0x52414D  # "RAM": first half of the two-key advisory lock used while migrating
@@ -409,8 +414,9 @@ class PostgresStore(SqlStore):
         writable: bool,
         request_path: bool,
         deadline: float | None,
-    ) -> str | None:
-        """Begin a transaction on ``conn``; a write's returns its transaction id (None for a read)."""
+    ) -> tuple[str, str] | None:
+        """Begin a transaction on ``conn``; a write's returns its transaction id and the server's WAL timeline
+        (None for a read)."""
         if writable:
             budget_ms = max(1, round(self._within(deadline, self._lock_budget(request_path)) * 1000))
             # One round trip (no parameters: the simple protocol runs all three): begin, bound the lock
@@ -422,7 +428,7 @@ class PostgresStore(SqlStore):
             while cursor.description is None and cursor.nextset():
                 pass  # past BEGIN's and SET's empty results, to the lock row's
             row = cursor.fetchone()
-            return None if row is None else str(row[1])
+            return None if row is None else (str(row[1]), str(row[2]))
         # Reads are on the request path: a lock held by a migration or an operator's ALTER TABLE, or
         # a query that stalls, must end in a 503 within read_timeout, not in a hung request.
         ms = max(1, round(self._within(deadline, self._read_timeout) * 1000))
@@ -444,11 +450,11 @@ class PostgresStore(SqlStore):
             self._deadline(conn, writable, request_path, deadline) as cut,
         ):
             committing = False
-            xid: str | None = None
+            written: tuple[str, str] | None = None  # a write's transaction id and timeline
             # Chosen now: a broken connection no longer knows the server's version.
             status_query = _xid_functions(conn)[1] if writable else ""
             try:
-                xid = self._begin(conn, writable, request_path, deadline)
+                written = self._begin(conn, writable, request_path, deadline)
                 held = self._local.held = Held(SqlRepository(conn, POSTGRES), writable, announce)
                 yield held.repo
                 if held.announce:
@@ -463,9 +469,9 @@ class PostgresStore(SqlStore):
                 error = _out_of_time(cut, writable, committing) if cut.fired else _classify(exc)
                 # The COMMIT went out and its answer was lost (connection broken, or cut by the deadline):
                 # the server knows what became of it. Asked below, once this connection is back in the pool.
-                if not (committing and xid is not None and (cut.fired or conn.broken)):
+                if not (committing and written is not None and (cut.fired or conn.broken)):
                     raise error from exc
-                in_doubt = _InDoubt(xid, status_query, cut, error, exc)
+                in_doubt = _InDoubt(*written, status_query, cut, error, exc)
             finally:
                 self._local.held = None
         if in_doubt is not None:
@@ -492,15 +498,19 @@ class PostgresStore(SqlStore):
     def _commit_status(self, doubt: _InDoubt, deadline: float | None) -> str | None:
         """What the server says became of ``doubt``'s transaction ("committed", "aborted"), asked on another
         connection within a read's bound (inside a request, by its deadline); None when it cannot say: still
-        "in progress" after ``_STATUS_PATIENCE``, an id it never saw (a failover to a replica that had not
-        received it), or no answer in time."""
+        "in progress" after ``_STATUS_PATIENCE``, an id it never saw, a server on another timeline (a
+        promoted replica, which may have given the id to a transaction of its own), or no answer in time."""
         try:
             bound = self._within(deadline, self._read_timeout + 1.0)
             until = time.monotonic() + bound
             with self._connection(until) as conn, cut_after(conn, self._within(until, bound)):
                 patience = time.monotonic() + _STATUS_PATIENCE
                 while True:
-                    status = _first(conn.execute(doubt.status_query, (doubt.xid,)).fetchone())
+                    row = conn.execute(doubt.status_query, (doubt.xid,)).fetchone()
+                    status, timeline = row if row is not None else (None, None)
+                    if timeline != doubt.timeline:  # a failover: the id may be another transaction's now
+                        log.warning("The store is on another WAL timeline than the write in doubt.")
+                        return None
                     if status != "in progress" or time.monotonic() + _STATUS_POLL >= min(patience, until):
                         return status if status in {"committed", "aborted"} else None
                     time.sleep(_STATUS_POLL)
@@ -578,11 +588,21 @@ class PostgresStore(SqlStore):
 
 
 class _InDoubt:
-    """A write transaction whose COMMIT was sent and never answered: its id (``xid``) and the query that
-    asks the server its status, the deadline's :class:`Cut`, and the error to raise if that stays unknown."""
+    """A write transaction whose COMMIT was sent and never answered: its id (``xid``), the server's WAL
+    ``timeline`` it ran on, the query that asks the server its status (and timeline), the deadline's
+    :class:`Cut`, and the error to raise if that stays unknown."""
 
-    def __init__(self, xid: str, status_query: str, cut: Cut, error: errors.RAMError, cause: BaseException):
-        self.xid, self.status_query, self.cut, self.error, self.cause = xid, status_query, cut, error, cause
+    def __init__(
+        self,
+        xid: str,
+        timeline: str,
+        status_query: str,
+        cut: Cut,
+        error: errors.RAMError,
+        cause: BaseException,
+    ) -> None:
+        self.xid, self.timeline, self.status_query = xid, timeline, status_query
+        self.cut, self.error, self.cause = cut, error, cause
 
 
 def _xid_functions(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[str, str]:

@@ -4,9 +4,15 @@ one says a retry is safe; only when the server cannot tell is the outcome unknow
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from ram_middleware import errors
@@ -14,7 +20,7 @@ from ram_middleware.crypto import generate_key
 from ram_middleware.service import RamService
 from ram_middleware.store import open_store, postgres
 from ram_middleware.store.postgres import _STATUS_PATIENCE, PostgresStore
-from tests.scaleout.servers import pg_schema_url, require_shared_postgres
+from tests.scaleout.servers import PostgresCluster, _pg_bin, free_port, pg_schema_url, require_shared_postgres
 from tests.scaleout.stall_proxy import StallProxy
 
 pytestmark = pytest.mark.postgres
@@ -113,3 +119,81 @@ def test_a_commit_cut_by_the_deadline_with_the_server_gone_silent_stays_unknown(
     assert time.monotonic() - started < BOUND + 1.5 + 1
     assert caught.value.detail == {"seconds": BOUND, "committed": None}
     assert "whether it was written is unknown" in caught.value.message
+
+
+# --- a failover between the COMMIT and the question ------------------------------------------------------
+
+
+class _FailingOver(StallProxy):
+    """A proxy that, as the next write's COMMIT goes out, crashes the primary (the COMMIT never reaches it)
+    and sends every later connection to the port ``standby``: as a failover to a promoted replica does."""
+
+    def __init__(self, primary: PostgresCluster, standby: int) -> None:
+        super().__init__(("127.0.0.1", primary.port))
+        self.primary, self.standby = primary, standby
+        self._once = threading.Lock()  # one failover, whichever pump sees a COMMIT first
+
+    def _commit_fault(self, source: socket.socket, sink: socket.socket, data: bytes) -> bool:
+        armed = self._fault == "reset_before" and source in self._writing and b"COMMIT" in data
+        if armed and self._once.acquire(blocking=False):
+            self.target = ("127.0.0.1", self.standby)  # first: the pool reconnects as the primary goes
+            self.primary.stop()  # every pooled connection to it dies with it
+        return super()._commit_fault(source, sink, data)
+
+
+def _promoted_replica(primary: PostgresCluster) -> tuple[Path, int]:
+    """A replica of ``primary`` (``pg_basebackup``), started and promoted at once: a new timeline, which
+    misses every later commit of the primary. Its data directory and port."""
+    port, data = free_port(), primary.root / "replica"
+    pg_ctl = _pg_bin("pg_ctl")
+    primary._run(_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                 "-D", str(data), "-R", "-X", "stream")  # fmt: skip
+    options = f"-p {port} -k {primary.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    primary._run(
+        pg_ctl, "-D", str(data), "-o", options, "-l", str(primary.root / "replica.log"), "-w", "start"
+    )
+    primary._run(pg_ctl, "-D", str(data), "-w", "promote")
+    return data, port
+
+
+def _xid(url: str) -> int:
+    """A new transaction id, used and committed, on the server at ``url``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.slow
+def test_an_id_a_promoted_replica_gave_another_transaction_is_not_taken_for_ours() -> None:
+    """After a failover to a replica that missed the write, the write's transaction id may already name
+    another transaction there, which committed: the write must not be reported as done."""
+    cluster = PostgresCluster()
+    replica: Path | None = None
+    try:
+        cluster.start()
+        replica, port = _promoted_replica(cluster)
+        replica_url = cluster.url.replace(f":{cluster.port}/", f":{port}/", 1)
+        with _FailingOver(cluster, port) as proxy:
+            through = cluster.url.replace(f":{cluster.port}/", f":{proxy.port}/", 1)
+            store = open_store(
+                through + "?ram_read_timeout=0.5&ram_listen=0", master_keys=[KEY], busy_budget=1
+            )
+            try:
+                service = RamService(store)
+                account = service.create_account().account_id
+                # The new primary hands out (and commits) the ids the old one gives next.
+                upto = _xid(cluster.url) + 50
+                while _xid(replica_url) < upto:
+                    pass
+                proxy.at_commit("reset_before")
+                with pytest.raises(errors.ServiceUnavailable) as caught:
+                    service.create_user(account, "alice")  # written nowhere
+                assert "committed" not in caught.value.detail  # unknown: neither done nor surely undone
+            finally:
+                store.close()
+    finally:
+        if replica is not None:
+            with contextlib.suppress(subprocess.SubprocessError):
+                cluster._run(_pg_bin("pg_ctl"), "-D", str(replica), "-m", "immediate", "-w", "stop")
+        cluster.destroy()
