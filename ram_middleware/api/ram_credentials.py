@@ -2,6 +2,9 @@
 
 AccessKey calls without ``UserName`` act on the caller's own keys (the root's, for the root). Secrets — a new
 AccessKeySecret, an MFA seed and its QR code — appear only in the response of the call that created them.
+ChangePassword's OldPassword is checked as a console logon's password is (``MaxLoginAttemps``, one rule:
+:meth:`~ram_middleware.credentials.password.LogonThrottle.checked`): a wrong one answers
+``InvalidParameter.OldPassword`` and counts; a locked-out caller gets ``LoginLocked`` even with the right one.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from ..credentials.password import LogonThrottle
 from .base import (
     Action,
     Backend,
@@ -114,11 +116,9 @@ def delete_login_profile(b: Backend, c: Call) -> Mapping[str, Any]:
 def change_password(b: Backend, c: Call) -> Mapping[str, Any]:
     p = c.params
     old, new, user = p.required("OldPassword"), p.required("NewPassword"), caller_user_name(c.principal)
-    # Counted like a console logon (MaxLoginAttemps): a stolen AccessKey must not guess the password freely.
-    policy = b.service.get_password_policy(c.account_id)
-    LogonThrottle(b.guard, policy.max_login_attempts).password_change(
-        c.account_id, user or "", lambda: b.service.change_password(c.account_id, user, old, new)
-    )
+    # The service counts the old password like a console logon's (MaxLoginAttemps): a stolen AccessKey must
+    # not guess the password freely.
+    b.service.change_password(c.account_id, user, old, new)
     return {}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import errors
-from ..credentials.password import MAX_PASSWORD_CHARS, LogonThrottle, PasswordPolicy
+from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy
 from ..credentials.preference import SecurityPreference
 from ..policy import make_request
 from .base import Kit, SignedIn
@@ -112,15 +112,10 @@ class AccountPages:
         new = request.field("new_password", MAX_PASSWORD_CHARS)
         if new != request.field("confirm", MAX_PASSWORD_CHARS):
             return self._password_form(request, signed_in, policy, "The two new passwords differ.")
-        # The old password counts towards MaxLoginAttemps: a stolen session must not guess it freely.
-        throttle = LogonThrottle(self.kit.ram.guard, policy.max_login_attempts)
+        # The service counts the old password towards MaxLoginAttemps: a stolen session must not guess it.
         principal, action = signed_in.principal, CHANGE_PASSWORD
         try:
-            profile = throttle.password_change(
-                account_id,
-                user_name or "",
-                lambda: self.kit.service.change_password(account_id, user_name, old, new),
-            )
+            profile = self.kit.service.change_password(account_id, user_name, old, new)
         except (errors.InvalidParameter, errors.LoginLocked) as exc:
             self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
                            reason="Console password change refused", action=action)  # fmt: skip

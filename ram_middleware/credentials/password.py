@@ -251,14 +251,18 @@ def check_reuse(new_pw: str, history_hashes: Sequence[str], policy: PasswordPoli
 
 class LogonThrottle:
     """A lock-out counter over a :class:`~ram_middleware.guard.Guard`: ``MaxLoginAttemps`` for passwords
-    (``LogonThrottle(guard, policy.max_login_attempts)``), or consecutive wrong MFA codes
-    (``purpose="mfa"``).
+    (``LogonThrottle(guard, policy.max_login_attempts)``), or wrong MFA codes (``purpose="mfa"``).
 
-    Attempts are counted per (account, lower-cased user name) in a window that opens at the first one;
-    :meth:`attempt` counts *before* the caller checks anything, so parallel guesses cannot all pass the
-    check while none has been counted yet. Once more than ``limit`` attempts were made in the window,
-    :meth:`attempt` raises :class:`errors.LoginLocked` until the window ends or :meth:`succeeded` clears the
-    count (``limit`` 0: never locked). Unknown users are counted exactly like real ones.
+    Attempts are counted per (account, lower-cased user name) in a window that opens at the first one.
+    Once more than ``limit`` attempts were made in the window, :meth:`attempt` raises
+    :class:`errors.LoginLocked` until the window ends or :meth:`succeeded` clears the count (``limit`` 0:
+    never locked). Unknown users are counted exactly like real ones.
+
+    The one rule for every check of a password or code on behalf of a user (the logon's, a re-entered
+    password, an old password, a code) is :meth:`checked`: count first, refuse when locked, take back the
+    one count when right. Only wrong answers stay counted, and a right one never clears the failures before
+    it: whoever knows the password (a stolen session, say) must not wipe the record of guesses at it.
+    Clearing is for a completed logon and a password an administrator sets.
     """
 
     def __init__(
@@ -281,33 +285,28 @@ class LogonThrottle:
         return f"{purpose}-fail:{digest}"
 
     def attempt(self, account: str, user: str) -> int:
-        """Count one attempt; :class:`errors.LoginLocked` when it is over the limit. Call it before checking
-        the password or code; a success then calls :meth:`succeeded`. Returns the attempts in the window."""
+        """Count one attempt; :class:`errors.LoginLocked` when it is over the limit. Returns the attempts in
+        the window. Most callers want :meth:`checked`, which pairs it with :meth:`refund`."""
         count = self._guard.incr(self.key(account, user, self._purpose), self._window)
         if self._limit and count > self._limit:
             raise errors.LoginLocked()
         return count
 
     def refund(self, account: str, user: str) -> None:
-        """Take back the count of an :meth:`attempt` that turned out right (a correct password before the
-        MFA step, a right code) without clearing the failures before it: only wrong ones count, and knowing
-        the password must not buy fresh guesses at the code."""
+        """Take back the count of an :meth:`attempt` that turned out right, without clearing the failures
+        before it."""
         self._guard.decr(self.key(account, user, self._purpose))
 
-    def succeeded(self, account: str, user: str) -> None:
-        """Clear the count (a successful logon, a right code, a password change)."""
-        self._guard.reset(self.key(account, user, self._purpose))
-
-    def password_change(self, account: str, user: str, change: Callable[[], _T]) -> _T:
-        """Run ``change`` (one's own password change, which checks the old password first) as one attempt:
-        it stays counted only when the old password was wrong (``InvalidParameter.OldPassword``); any other
-        outcome (a new password the policy refuses, say) proved the old one and clears the count."""
+    def checked(self, account: str, user: str, check: Callable[[], _T]) -> _T:
+        """``check()`` (which raises when the password or code is wrong) as one attempt: counted before it
+        runs, so parallel guesses cannot all pass before any is counted; ``LoginLocked`` instead when over
+        the limit; taken back when it returns. Whatever it raises stays counted (the safe side)."""
         self.attempt(account, user)
-        try:
-            result = change()
-        except errors.InvalidParameter as exc:
-            if exc.code != "InvalidParameter.OldPassword":
-                self.succeeded(account, user)
-            raise
-        self.succeeded(account, user)
+        result = check()
+        self.refund(account, user)
         return result
+
+    def succeeded(self, account: str, user: str) -> None:
+        """Clear the count: a completed logon, or a password an administrator set (never a mere right
+        answer: see the class)."""
+        self._guard.reset(self.key(account, user, self._purpose))

@@ -14,8 +14,10 @@ CreateLoginProfile, like UpdateLoginProfile and ChangePassword, refuses a passwo
 profile cannot cycle back to an old password. It is deleted with the user; a new user of the same name
 (a new UserId) starts with none. Lock-out after failed attempts (``MaxLoginAttemps``; what counts:
 :mod:`ram_middleware.console.logon`) is the logon flow's job (``LogonThrottle`` over the guard), not the
-store's; but a password an administrator sets ends a lock-out (the guesses were at the old password), here,
-so that every way of setting one (API, ``ram users enable-console``/``set-password``, code) does.
+store's, except for ChangePassword's old password, checked here for the API and the console alike under
+the same rule (:meth:`LogonThrottle.checked`); a password an administrator sets ends a lock-out (the
+guesses were at the old password), here, so that every way of setting one (API, ``ram users
+enable-console``/``set-password``, code) does.
 """
 
 from __future__ import annotations
@@ -251,17 +253,36 @@ class LogonOps(AccountOps):
         """The caller's own password change: the old password must match; clears PasswordResetRequired.
 
         The new password must differ from the old one whatever ``PasswordReusePrevention`` says (decided
-        here): otherwise a forced reset could be completed by typing the same password twice.
+        here): otherwise a forced reset could be completed by typing the same password twice. With a guard,
+        the old password is checked as a logon's is (:meth:`_prove_old_password`).
 
         Returns the new profile: its PasswordChangedDate ends the identity's older console sessions.
         """
         with self.store.read() as repo:
             current = self._profile(repo, account_id, user_name)
-        if not verify_password(current.password_hash, old_password):
-            raise errors.InvalidParameter("OldPassword", "The old password is incorrect.")
+        self._prove_old_password(account_id, user_name, current, old_password)
         if same(old_password, new_password):
             raise errors.InvalidParameter("NewPassword", _SAME_PASSWORD)
         return self._replace_password(account_id, user_name, current, new_password)
+
+    def _prove_old_password(
+        self, account_id: str, user_name: str | None, current: LoginProfileRecord, old_password: str
+    ) -> None:
+        """``InvalidParameter.OldPassword`` unless ``old_password`` is ``current``'s. With a guard it is one
+        ``MaxLoginAttemps`` attempt (:meth:`LogonThrottle.checked`): a wrong one counts, a right one takes
+        back only its own count, and a locked-out user gets ``LoginLocked`` even with the right one (locked
+        means locked: whoever holds a session or an AccessKey must not guess on here). Without a guard (a
+        service built for offline tools) there is no lock-out to keep."""
+
+        def check() -> None:
+            if not verify_password(current.password_hash, old_password):
+                raise errors.InvalidParameter("OldPassword", "The old password is incorrect.")
+
+        if self.guard is None:
+            check()
+            return
+        limit = self.get_password_policy(account_id).max_login_attempts
+        LogonThrottle(self.guard, limit).checked(account_id, user_name or "", check)
 
     def renew_password(
         self, account_id: str, user_name: str | None, new_password: str, *, replacing: datetime | None = None

@@ -61,6 +61,18 @@ def test_old_password_guesses_through_the_api_count_towards_max_login_attempts(
     assert live.ram.service.verify_login_password(live.account_id, "guesser", PASSWORD)  # not changed
 
 
+def test_the_right_old_password_through_the_api_never_clears_earlier_failed_logons(
+    live: Live, admin: RamClient
+) -> None:
+    own = ram_client(live, _user_with_key(admin, "steady"))
+    assert [_console_logon(live, "steady", f"guess-{n}") for n in range(2)] == [401] * 2
+    weak = m.ChangePasswordRequest(old_password=PASSWORD, new_password="weak")
+    fails("InvalidParameter.PasswordPolicy", 400, own.change_password, weak)  # no guess, no clean slate
+    own.change_password(_change(PASSWORD))
+    assert _console_logon(live, "steady", "guess-2") == 401  # the third failure in the hour
+    assert _console_logon(live, "steady", NEW_PASSWORD) == 429
+
+
 def test_an_administrators_password_reset_ends_the_lock_out(live: Live, admin: RamClient) -> None:
     own = ram_client(live, _user_with_key(admin, "forgetful"))
     for n in range(3):

@@ -258,6 +258,25 @@ def test_success_resets_the_counter() -> None:
         throttle.attempt("acct", "alice")
 
 
+def test_checked_keeps_wrong_answers_counted_and_takes_back_only_a_right_ones_count() -> None:
+    guard = MemoryGuard()
+    throttle, key = LogonThrottle(guard, 2), LogonThrottle.key("acct", "alice")
+
+    def wrong() -> None:
+        raise errors.LoginFailed()
+
+    with pytest.raises(errors.LoginFailed):
+        throttle.checked("acct", "alice", wrong)
+    assert throttle.checked("acct", "alice", lambda: "right") == "right"
+    assert guard.count(key) == 1  # the wrong one stays; the right one cleared nothing
+    with pytest.raises(errors.LoginFailed):
+        throttle.checked("acct", "alice", wrong)
+    checks: list[str] = []
+    with pytest.raises(errors.LoginLocked):  # locked: refused before anything is checked
+        throttle.checked("acct", "alice", lambda: checks.append("checked"))
+    assert checks == []
+
+
 def test_parallel_attempts_are_each_counted_before_any_is_checked() -> None:
     # Counting after a (slow) password check let every request of a burst through the check uncounted.
     throttle = LogonThrottle(MemoryGuard(), 5)

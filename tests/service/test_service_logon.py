@@ -15,9 +15,10 @@ from argon2 import PasswordHasher
 
 from ram_middleware import errors
 from ram_middleware.credentials import password as passwords
-from ram_middleware.credentials.password import PasswordPolicy
+from ram_middleware.credentials.password import LogonThrottle, PasswordPolicy
+from ram_middleware.guard import MemoryGuard
 from ram_middleware.service import RamService
-from ram_middleware.store import SqliteStore, open_store, sqlite_path
+from ram_middleware.store import SqliteStore, Store, open_store, sqlite_path
 
 from ..store.backends import FakeClock, expect_code, store_url
 
@@ -199,6 +200,48 @@ def test_change_password(svc: RamService, acct: str) -> None:
     svc.change_password(acct, "carol", GOOD, OTHER)
     assert svc.get_login_profile(acct, "carol").password_reset_required is False
     svc.verify_login_password(acct, "carol", OTHER)
+
+
+def _guarded(store: Store, clock: FakeClock) -> tuple[RamService, str, MemoryGuard]:
+    """A service with a guard (as the runtime builds it), an account with MaxLoginAttemps 3 and carol."""
+    guard = MemoryGuard()
+    svc = RamService(store, clock=clock, guard=guard)
+    acct = svc.create_account().account_id
+    svc.set_password_policy(acct, PasswordPolicy(max_login_attempts=3))
+    svc.create_user(acct, "carol")
+    svc.create_login_profile(acct, "carol", GOOD)
+    return svc, acct, guard
+
+
+def test_change_password_counts_a_wrong_old_password_and_takes_back_only_a_right_ones_count(
+    store: Store, clock: FakeClock
+) -> None:
+    svc, acct, guard = _guarded(store, clock)
+    key = LogonThrottle.key(acct, "carol")
+    LogonThrottle(guard, 3).attempt(acct, "carol")  # an earlier failed logon
+    with expect_code("InvalidParameter.OldPassword"):
+        svc.change_password(acct, "carol", OTHER, THIRD)
+    assert guard.count(key) == 2
+    with expect_code("InvalidParameter.PasswordPolicy"):  # the old password was right: no guess
+        svc.change_password(acct, "carol", GOOD, "weak")
+    assert guard.count(key) == 2
+    svc.change_password(acct, "carol", GOOD, OTHER)
+    assert guard.count(key) == 2  # the earlier failures stay
+
+
+def test_a_locked_user_cannot_change_the_password_until_an_administrator_sets_one(
+    store: Store, clock: FakeClock
+) -> None:
+    svc, acct, _ = _guarded(store, clock)
+    for _ in range(3):
+        with expect_code("InvalidParameter.OldPassword"):
+            svc.change_password(acct, "CAROL", OTHER, THIRD)  # any case of the name: the same count
+    with expect_code("LoginLocked"):
+        svc.change_password(acct, "carol", GOOD, THIRD)  # locked means locked, even with the right one
+    svc.verify_login_password(acct, "carol", GOOD)  # not changed
+    svc.update_login_profile(acct, "carol", password=OTHER)  # an administrator's reset ends the lock-out
+    svc.change_password(acct, "carol", OTHER, THIRD)
+    svc.verify_login_password(acct, "carol", THIRD)
 
 
 def test_renew_password_at_logon_must_change_it(svc: RamService, acct: str) -> None:
