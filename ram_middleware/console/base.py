@@ -51,9 +51,11 @@ __all__ = [
 ]
 
 MFA_CODE_ATTEMPTS = 5
-"""Wrong TOTP codes in a row before the console locks MFA for the user (mfa-totp.md, step 6)."""
+"""Wrong TOTP codes before the console locks MFA for the user (mfa-totp.md, step 6). Decided: counted
+within :data:`MFA_LOCK_SECONDS`, not only in a row; a right code takes back its own count and nothing more,
+as with passwords (:meth:`Kit.check_code`)."""
 MFA_LOCK_SECONDS = 900.0
-"""How long that lock lasts, from the first of those codes."""
+"""The window those codes are counted in, and so how long the lock lasts, from the first of them."""
 CODE_REFUSED = "Console MFA code refused"  # the audit reason of every refused TOTP code
 BINDING_REFUSED = "Console MFA binding refused"  # the audit reason of a refused device binding
 
@@ -364,34 +366,32 @@ class Kit:
 
     def check_code(
         self, request: ConsoleRequest, account_id: str, user_name: str | None, code: str, *, action: str,
-        principal: Principal | None = None,
+        principal: Principal | None = None, logon: LogonThrottle | None = None,
     ) -> MFADevice:  # fmt: skip
         """A TOTP code from the user's bound device, for ``action`` (logon, step-up, unbinding); returns that
-        device.
+        device. ``logon``: the ``MaxLoginAttemps`` counter the code counts in too (at logon), checked first.
 
-        At most :data:`MFA_CODE_ATTEMPTS` wrong codes in a row, whatever ``MaxLoginAttemps`` says (0 there
-        would otherwise allow endless guesses of six digits), then ``LoginLocked`` for
-        :data:`MFA_LOCK_SECONDS`. A refusal is audited. Raises ``InvalidAuthenticationCode`` or
-        ``LoginLocked``.
+        At most :data:`MFA_CODE_ATTEMPTS` wrong codes within :data:`MFA_LOCK_SECONDS`, whatever
+        ``MaxLoginAttemps`` says (0 there would otherwise allow endless guesses of six digits), then
+        ``LoginLocked`` until that window ends. A right code takes back only its own count
+        (:meth:`LogonThrottle.checked`): it does not wipe the wrong codes before it, which may be someone
+        else's. A refusal is audited. Raises ``InvalidAuthenticationCode`` or ``LoginLocked``.
         """
-        throttle = LogonThrottle(
+        codes = LogonThrottle(
             self.ram.guard, MFA_CODE_ATTEMPTS, purpose="mfa", window_seconds=MFA_LOCK_SECONDS
         )
         user_key = user_name or ""
-        try:
-            throttle.attempt(account_id, user_key)
-            device = self.service.verify_mfa_code(account_id, user_name, code)
-        except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
-            reason = CODE_REFUSED
-            self.audit(
-                request,
-                "Rejected",
-                exc.status,
-                principal=principal,
-                code=exc.code,
-                reason=reason,
-                action=action,
+
+        def check() -> MFADevice:
+            return codes.checked(
+                account_id, user_key, lambda: self.service.verify_mfa_code(account_id, user_name, code)
             )
+
+        try:
+            return check() if logon is None else logon.checked(account_id, user_key, check)
+        except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
+            self.audit(
+                request, "Rejected", exc.status, principal=principal, code=exc.code, reason=CODE_REFUSED,
+                action=action,
+            )  # fmt: skip
             raise
-        throttle.succeeded(account_id, user_key)
-        return device

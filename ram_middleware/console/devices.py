@@ -116,19 +116,20 @@ class DevicePages:
         self, request: ConsoleRequest, signed_in: SignedIn, action: str, reason: str
     ) -> tuple[str, int] | None:
         """None when the form's ``password`` is the user's; else the refusal's message and status, audited.
-        Each try counts like a logon attempt (MaxLoginAttemps), so a stolen session cannot guess freely."""
+        Each try is a logon attempt (MaxLoginAttemps, :meth:`LogonThrottle.checked`), so a stolen session
+        cannot guess freely, nor wipe earlier failed logons by entering the right password."""
         account_id, user_name = _who(signed_in)
-        throttle = self.kit.throttle(account_id)
+        password = request.field("password", MAX_PASSWORD_CHARS)
         try:
-            throttle.attempt(account_id, user_name or "")
-            self.kit.service.verify_login_password(
-                account_id, user_name, request.field("password", MAX_PASSWORD_CHARS)
+            self.kit.throttle(account_id).checked(
+                account_id,
+                user_name or "",
+                lambda: self.kit.service.verify_login_password(account_id, user_name, password),
             )
         except (errors.LoginFailed, errors.LoginLocked) as exc:
             self.kit.audit(request, "Rejected", exc.status, principal=signed_in.principal, code=exc.code,
                            reason=reason, action=action)  # fmt: skip
             return (_WRONG_PASSWORD if isinstance(exc, errors.LoginFailed) else exc.message), exc.status
-        throttle.succeeded(account_id, user_name or "")  # the right password: not a guess
         return None
 
     def _unbind(self, request: ConsoleRequest, signed_in: SignedIn, serial: str) -> Reply:

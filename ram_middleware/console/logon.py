@@ -11,12 +11,16 @@ message after the same hashing work (:meth:`RamService.verify_login_password`).
 What counts towards the account's ``MaxLoginAttemps`` (per hour, per account and user name, whether or not
 the user exists): wrong passwords, as RAM documents, and (decided here) wrong MFA codes at logon, since
 whoever has the password guesses codes next. Right answers do not count: each attempt is counted before it
-is checked (so parallel guesses are all counted) and taken back (:meth:`LogonThrottle.refund`) once it
-proves right, so a right password followed by a wrong code counts once, and N wrong codes lock as N wrong
-passwords do. Knowing the password does not clear the earlier failures (that would give fresh code guesses
-with every logon); a completed logon does, as does a password an administrator sets. Whatever
-``MaxLoginAttemps`` says, codes also lock after five wrong in a row (:meth:`Kit.check_code`). A locked user
-learns nothing new from further guesses.
+is checked (so parallel guesses are all counted) and taken back once it proves right
+(:meth:`LogonThrottle.checked`, the one rule for every password or code checked on a user's behalf: here,
+ChangePassword's old password in the API and the console, and the password re-entered before binding an MFA
+device or creating an AccessKey), so a right password followed by a wrong code counts once, and N wrong
+codes lock as N wrong passwords do. Knowing the password does not clear the earlier failures (that would
+give fresh code guesses with every logon, and a stolen session a way to wipe the record of guesses); a
+completed logon does, as does a password an administrator sets. A locked user is refused everywhere, the
+right password included (ChangePassword too: locked means locked). Whatever ``MaxLoginAttemps`` says, codes
+also lock after five wrong within 15 minutes (:meth:`Kit.check_code`). A locked user learns nothing new from
+further guesses.
 
 Steps after the password, decided once: ``mfa`` when a device is bound; else ``bind`` when the login
 profile says ``MFABindRequired``, the security preference enforces MFA for the user, or it is the root;
@@ -35,7 +39,7 @@ from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy, is_expire
 from ..credentials.preference import SecurityPreference
 from ..credentials.session import BrowserSession, password_moment, password_time
 from ..store.records import LoginProfile, MFADevice
-from .base import BINDING_REFUSED, CODE_REFUSED, Kit, device_binding
+from .base import BINDING_REFUSED, Kit, device_binding
 from .binding import Enrolment, Enrolments
 from .pending import LogonExpired, PendingLogon, Step
 from .safety import MAX_NEXT_CHARS
@@ -91,16 +95,15 @@ class LogonPages:
         account = self.kit.account_or_none(account_text)
         account_key = account.account_id if account is not None else account_text.lower()
         throttle = self.kit.throttle(account.account_id if account is not None else None)
+        password = request.field("password", MAX_PASSWORD_CHARS)
         try:
-            # Counted before the password is checked: parallel guesses are each counted before any passes.
-            throttle.attempt(account_key, user_name or "")
-            profile = self._verify(account_key, user_name, request.field("password", MAX_PASSWORD_CHARS))
+            # A right password takes back only its own count: the earlier failures stay until the whole
+            # logon succeeds (clearing them here would give whoever knows the password fresh MFA guesses).
+            profile = throttle.checked(
+                account_key, user_name or "", lambda: self._verify(account_key, user_name, password)
+            )
         except errors.AuthenticationError as exc:
             return self._refused(request, next_url, account_text, exc)
-        # The right password was no failed attempt: its count is taken back, but the earlier failures stay
-        # until the whole logon succeeds (clearing them here would give someone who knows the password fresh
-        # MFA guesses with every new attempt).
-        throttle.refund(account_key, user_name or "")
         user_name = profile.user_name  # as stored, whatever case was typed
         device = self.kit.bound_device(account_key, user_name)
         try:
@@ -174,20 +177,13 @@ class LogonPages:
             return self._totp_form(request)
         self.kit.check_csrf(request)
         account_id, user_name = pending.account_id, pending.user_name
-        throttle = self.kit.throttle(account_id)
-        try:
-            throttle.attempt(account_id, user_name or "")  # a wrong code counts towards MaxLoginAttemps too
-        except errors.LoginLocked as exc:
-            # check_code audits its own refusals; this one comes before it.
-            self.kit.audit(request, "Rejected", exc.status, code=exc.code, reason=CODE_REFUSED)
-            return self._totp_form(request, error=exc)
         try:
             device = self.kit.check_code(
-                request, account_id, user_name, request.field("code", 16), action="console:Logon"
-            )
+                request, account_id, user_name, request.field("code", 16), action="console:Logon",
+                logon=self.kit.throttle(account_id),  # a wrong code counts towards MaxLoginAttemps too
+            )  # fmt: skip
         except (errors.InvalidAuthenticationCode, errors.LoginLocked) as exc:
             return self._totp_form(request, error=exc)
-        throttle.refund(account_id, user_name or "")  # a right code is no failed attempt either
         done = self.kit.pending.advance(pending, mfa_time=self.kit.now(), mfa_binding=device_binding(device))
         return self._continue(request, done)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ram_middleware.credentials.password import PasswordPolicy
+from ram_middleware.credentials.preference import SecurityPreference
 
 from .client import Browser, Site
 from .test_selfservice import NEW_PASSWORD, _binding
@@ -139,3 +140,84 @@ def test_new_passwords_the_policy_refuses_are_not_guesses(site: Site) -> None:
         "/console/password", {"old_password": PASSWORD, "new_password": long, "confirm": long}
     )
     assert done.status_code == 200
+
+
+# --- a right answer anywhere takes back only its own count ---------------------------------------------
+
+
+def _two_failed_logons(site: Site, who: str = "bob") -> None:
+    """Two wrong passwords at the logon page (from another browser) under MaxLoginAttemps 3."""
+    world = site.world
+    world.ram.service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=3))
+    assert [site.client().logon(who, f"guess-{n}").status_code for n in range(2)] == [401] * 2
+
+
+def _one_more_guess_locks(site: Site, password: str = PASSWORD) -> None:
+    """The earlier two failures were kept: a third locks, so even the right password is refused next."""
+    assert site.client().logon("bob", "guess-2").status_code == 401
+    assert site.client().logon("bob", password).status_code == 429
+
+
+def test_the_right_old_password_never_clears_earlier_failed_logons(site: Site) -> None:
+    browser = _bob_signed_in(site)
+    _two_failed_logons(site)
+    change = {"old_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    assert browser.submit("/console/password", change).status_code == 200
+    _one_more_guess_locks(site, NEW_PASSWORD)
+
+
+def test_a_new_password_the_policy_refuses_keeps_earlier_failed_logons_too(site: Site) -> None:
+    browser = _bob_signed_in(site)
+    _two_failed_logons(site)
+    weak = {"old_password": PASSWORD, "new_password": "weak", "confirm": "weak"}
+    assert browser.submit("/console/password", weak).status_code == 400
+    _one_more_guess_locks(site)
+
+
+def test_the_right_password_when_binding_mfa_never_clears_earlier_failed_logons(site: Site) -> None:
+    browser = _bob_signed_in(site)
+    _two_failed_logons(site)
+    totp, form = _binding(browser)
+    now = site.world.clock.now
+    form |= {"code1": totp.at(now - timedelta(seconds=30)), "code2": totp.at(now), "password": PASSWORD}
+    assert browser.submit("/console/mfa-device", form).status_code == 200
+    assert site.client().logon("bob", "guess-2").status_code == 401
+    assert site.client().logon("bob").status_code == 429
+
+
+def test_the_right_password_for_a_new_access_key_never_clears_earlier_failed_logons(site: Site) -> None:
+    world = site.world
+    world.ram.service.set_security_preference(
+        world.account_id, SecurityPreference(allow_user_to_manage_access_keys=True)
+    )
+    browser = _bob_signed_in(site)
+    _two_failed_logons(site)
+    created = browser.submit("/console/access-keys", {"action": "create", "password": PASSWORD})
+    assert created.status_code == 200 and 'id="new-key-secret"' in created.text
+    _one_more_guess_locks(site)
+
+
+def test_a_locked_user_cannot_change_the_password_with_the_right_old_one(site: Site) -> None:
+    browser = _bob_signed_in(site)
+    _two_failed_logons(site)
+    assert site.client().logon("bob", "guess-2").status_code == 401
+    change = {"old_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    assert browser.submit("/console/password", change).status_code == 429
+    assert _events(site, "ram:ChangePassword")[-1] == ("Rejected", 429, "LoginLocked")
+    site.world.ram.service.update_login_profile(site.world.account_id, "bob", password=NEW_PASSWORD)
+    assert site.client().logon("bob", NEW_PASSWORD).status_code == 303  # an administrator's reset ends it
+
+
+def test_a_right_step_up_code_never_clears_earlier_wrong_codes(site: Site) -> None:
+    browser = _alice_signed_in(site)
+    assert [browser.submit("/console/mfa", {"code": _wrong(site)}).status_code for _ in range(4)] == [400] * 4
+    assert browser.submit("/console/mfa", {"code": site.world.code("alice")}).status_code == 303
+    site.world.clock.advance(seconds=30)  # a fresh code for the next right answer
+    assert browser.submit("/console/mfa", {"code": _wrong(site)}).status_code == 400  # the fifth wrong one
+    assert browser.submit("/console/mfa", {"code": site.world.code("alice")}).status_code == 429
+
+
+def _bob_signed_in(site: Site) -> Browser:
+    browser = site.client()
+    assert browser.logon("bob").status_code == 303
+    return browser
