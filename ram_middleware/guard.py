@@ -4,7 +4,11 @@ A :class:`Guard` is the only shared mutable state the request path needs besides
 
 * ``claim(key, ttl)`` — True exactly once per key while the claim lives (signature nonces, used TOTP steps);
 * ``incr(key, window)`` — a failure counter in a fixed window that opens with the first failure (logon
-  lock-out), the same semantics as Redis ``INCR`` + ``EXPIRE NX`` so a Redis backend can be added unchanged.
+  lock-out), the same semantics as Redis ``INCR`` + ``EXPIRE NX`` so a Redis backend can be added unchanged;
+  it returns the count and the window's identity, and ``decr(key, window)`` takes one back only while that
+  same window lives. A count taken back late must not come off a window opened after its own ended (by a
+  wrong guess): timed at window ends, right answers would buy extra guesses. Taken back too late, it stays
+  counted: the safe side.
 
 Backends: :class:`MemoryGuard` (one process), :class:`SqliteGuard` (one machine, many processes; may share
 the store's database file, it uses its own table). :func:`open_guard` picks one from a URL. Every backend
@@ -22,14 +26,22 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from . import errors, forks
 
 Clock = Callable[[], float]
 _T = TypeVar("_T")
 
-__all__ = ["Clock", "Guard", "MemoryGuard", "SqliteGuard", "open_guard"]
+__all__ = ["Clock", "Counted", "Guard", "MemoryGuard", "SqliteGuard", "open_guard"]
+
+
+class Counted(NamedTuple):
+    """What :meth:`Guard.incr` returns: the counter's new value and the identity of the window it counted in
+    (opaque, for :meth:`Guard.decr`)."""
+
+    value: int
+    window: str
 
 
 @runtime_checkable
@@ -40,17 +52,19 @@ class Guard(Protocol):
         """Claim ``key`` for ``ttl_seconds``. Of concurrent claims of one live key exactly one gets True."""
         ...
 
-    def incr(self, key: str, window_seconds: float) -> int:
-        """Add one to the counter ``key`` (its window opens at the first increment); return the new count."""
+    def incr(self, key: str, window_seconds: float) -> Counted:
+        """Add one to the counter ``key`` (its window opens at the first increment); return the new count
+        and the window's identity."""
         ...
 
     def count(self, key: str) -> int:
         """The counter's current value (0 when absent or its window has passed)."""
         ...
 
-    def decr(self, key: str) -> None:
-        """Take one back from the live counter ``key`` (an attempt that turned out right): never below zero,
-        its window unchanged; an absent or expired counter stays absent."""
+    def decr(self, key: str, window: str) -> None:
+        """Take one back from the counter ``key`` (an attempt that turned out right) if it still lives in
+        ``window`` (as :meth:`incr` returned it): never below zero, its window unchanged; an absent or expired
+        counter stays absent, and one in a later window is left alone."""
         ...
 
     def reset(self, key: str) -> None:
@@ -68,6 +82,12 @@ class Guard(Protocol):
 
 _INFINITY = float("inf")
 _ALWAYS = float("-inf")  # remembers_since() of a guard that never forgets a live claim
+
+
+def _window_id(expires_at: float) -> str:
+    """The memory and SQLite guards name a window by its end: a later window of the key ends later (it opens
+    after this one ended), so no two windows of one key share it. ``repr`` round-trips the float exactly."""
+    return repr(expires_at)
 
 
 def _check_duration(name: str, seconds: float) -> None:
@@ -108,7 +128,7 @@ class MemoryGuard(forks.LockOwner):
             self._store(key, now + ttl_seconds, 1)
             return True
 
-    def incr(self, key: str, window_seconds: float) -> int:
+    def incr(self, key: str, window_seconds: float) -> Counted:
         _check_duration("WindowSeconds", window_seconds)
         with self._lock:
             now = self._clock()
@@ -116,10 +136,10 @@ class MemoryGuard(forks.LockOwner):
             current = self._entries.get(key)
             if current is None:
                 self._store(key, now + window_seconds, 1)
-                return 1
+                return Counted(1, _window_id(now + window_seconds))
             expires_at, count = current
             self._entries[key] = (expires_at, count + 1)
-            return count + 1
+            return Counted(count + 1, _window_id(expires_at))
 
     def count(self, key: str) -> int:
         with self._lock:
@@ -127,11 +147,11 @@ class MemoryGuard(forks.LockOwner):
             current = self._entries.get(key)
             return 0 if current is None else current[1]
 
-    def decr(self, key: str) -> None:
+    def decr(self, key: str, window: str) -> None:
         with self._lock:
             self._purge(self._clock())
             current = self._entries.get(key)
-            if current is not None and current[1] > 0:
+            if current is not None and current[1] > 0 and _window_id(current[0]) == window:
                 self._entries[key] = (current[0], current[1] - 1)
 
     def reset(self, key: str) -> None:
@@ -174,7 +194,7 @@ _INCR = (
     " count = CASE WHEN ram_guard.expires_at <= :now THEN 1 ELSE ram_guard.count + 1 END, "
     " expires_at = CASE WHEN ram_guard.expires_at <= :now THEN excluded.expires_at "
     "                   ELSE ram_guard.expires_at END "
-    "RETURNING count"
+    "RETURNING count, expires_at"
 )
 
 
@@ -284,14 +304,14 @@ class SqliteGuard:
 
         return self._run(op, write=True)
 
-    def incr(self, key: str, window_seconds: float) -> int:
+    def incr(self, key: str, window_seconds: float) -> Counted:
         _check_duration("WindowSeconds", window_seconds)
 
-        def op(conn: sqlite3.Connection) -> int:
+        def op(conn: sqlite3.Connection) -> Counted:
             now = self._clock()
             params = {"key": key, "expires": now + window_seconds, "now": now}
             row = conn.execute(_INCR, params).fetchone()
-            return int(row[0])
+            return Counted(int(row[0]), _window_id(float(row[1])))
 
         return self._run(op, write=True)
 
@@ -304,11 +324,17 @@ class SqliteGuard:
 
         return self._run(op)
 
-    def decr(self, key: str) -> None:
+    def decr(self, key: str, window: str) -> None:
+        try:
+            expires_at = float(window)
+        except ValueError:
+            return  # not a window of this guard: nothing of it to take back (the count stays, the safe side)
+
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE ram_guard SET count = count - 1 WHERE key = ? AND expires_at > ? AND count > 0",
-                (key, self._clock()),
+                "UPDATE ram_guard SET count = count - 1 "
+                "WHERE key = ? AND expires_at = ? AND expires_at > ? AND count > 0",
+                (key, expires_at, self._clock()),
             )
 
         self._run(op, write=True)

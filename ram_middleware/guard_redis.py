@@ -4,12 +4,16 @@ Each operation is a single atomic Redis command, so no read-then-write race exis
 
 * ``claim`` — ``SET key 1 NX PX ttl`` (in a script, see below): the first caller creates the key, every
   later one gets nil until Redis expires it;
-* ``incr`` — a two-line Lua script (``INCR``, then ``PEXPIRE`` when the key has no TTL yet) run atomically
+* ``incr`` — a short Lua script (``INCR``, then ``PEXPIRE`` when the key has no TTL yet) run atomically
   by Redis; the window opens at the first failure and later failures do not extend it, exactly like the
-  memory and SQLite guards (Redis < 7 has no ``EXPIRE NX``, hence the script);
-* ``decr`` — a script: ``DECR`` only when the key holds more than zero (``DECR`` keeps its TTL, and a key
-  that expired is not brought back without one);
-* ``count`` — ``GET`` (in a script, see below); ``reset`` — ``DEL``.
+  memory and SQLite guards (Redis < 7 has no ``EXPIRE NX``, hence the script). A window opened by the script
+  is named by a random token the caller sends, kept in ``<prefix>guard:window:<key>`` with the same expiry
+  (not the key's expiry itself: ``PEXPIRETIME`` needs Redis 7), and returned with the count;
+* ``decr`` — a script: ``DECR`` only when the key holds more than zero and its window is still the one
+  named (``DECR`` keeps its TTL, a key that expired is not brought back without one, and a count taken
+  back late does not come off the next window). A window opened by an older release (no name yet) is named
+  by the next ``incr``;
+* ``count`` — ``GET`` (in a script, see below); ``reset`` — ``DEL`` of the key and its window's name.
 
 A Redis that restarts without its data (no persistence, a flush, an eviction) forgets every claim: a
 request signed a minute ago would pass its nonce check again, and a console session ended by a logout
@@ -48,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +63,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import errors, forks
+from .guard import Counted
 from .redaction import redacted_url
 
 __all__ = ["DEFAULT_PREFIX", "RedisGuard", "redacted_url"]
@@ -67,18 +73,30 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "ram:guard:"
 _RETRY_PAUSE = 0.05  # seconds before the one retry on a new connection
 
-# KEYS[1] = counter key, ARGV[1] = window in milliseconds. PTTL < 0: the key is new (or lost its TTL), so
-# the window opens now; an existing window keeps its expiry.
+# KEYS[1] = counter key, KEYS[2] = its window's name, ARGV[1] = window in milliseconds, ARGV[2] = a fresh
+# token. PTTL < 0: the key is new (or lost its TTL), so the window opens now, named by the token; an existing
+# window keeps its expiry and name (a nameless one, from an older release, takes the token for the rest of
+# its life). The name may outlive the key by a millisecond: a new window overwrites it. Returns {n, name}.
 _INCR_SCRIPT = """
 local n = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < 0 then
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
+  return {n, ARGV[2]}
 end
-return n
+local name = redis.call('GET', KEYS[2])
+if not name then
+  name = ARGV[2]
+  redis.call('SET', KEYS[2], name, 'PX', ttl)
+end
+return {n, name}
 """
 
-# KEYS[1] = counter key. Never below zero, never creating the key (it would have no TTL).
+# KEYS[1] = counter key, KEYS[2] = its window's name, ARGV[1] = the window the count was made in. Only in that
+# window, never below zero, never creating the key (it would have no TTL).
 _DECR_SCRIPT = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n > 0 then redis.call('DECR', KEYS[1]) end
 return 0
@@ -118,6 +136,7 @@ return {redis.call('GET', KEYS[2]), born}
 """
 )
 _BORN_KEY = "guard:born"
+_WINDOW_KEY = "guard:window:"  # + the counter's key: the name of its current window
 
 _OUR_PARAMS = frozenset({"prefix"})
 
@@ -200,12 +219,15 @@ class RedisGuard(forks.LockOwner):
         keys = [self._prefix + _BORN_KEY, self._prefix + key]
         return bool(self._noting_birth(self._call(lambda: self._claim(keys=keys, args=[ttl]))))
 
-    def incr(self, key: str, window_seconds: float) -> int:
+    def incr(self, key: str, window_seconds: float) -> Counted:
         window = _milliseconds("WindowSeconds", window_seconds)
-        return int(self._call(lambda: self._incr(keys=[self._prefix + key], args=[window])))
+        keys, token = self._counter_keys(key), secrets.token_hex(8)
+        count, name = self._call(lambda: self._incr(keys=keys, args=[window, token]))
+        return Counted(int(count), name.decode() if isinstance(name, bytes) else str(name))
 
-    def decr(self, key: str) -> None:
-        self._call(lambda: self._decr(keys=[self._prefix + key]))
+    def decr(self, key: str, window: str) -> None:
+        keys = self._counter_keys(key)
+        self._call(lambda: self._decr(keys=keys, args=[window]))
 
     def count(self, key: str) -> int:
         keys = [self._prefix + _BORN_KEY, self._prefix + key]
@@ -225,7 +247,11 @@ class RedisGuard(forks.LockOwner):
         return result
 
     def reset(self, key: str) -> None:
-        self._call(lambda: self._client.delete(self._prefix + key))
+        self._call(lambda: self._client.delete(*self._counter_keys(key)))
+
+    def _counter_keys(self, key: str) -> list[str]:
+        """The key and the key naming its window (under ``guard:``, which only the guard's own keys use)."""
+        return [self._prefix + key, self._prefix + _WINDOW_KEY + key]
 
     def ping(self) -> None:
         """Raise :class:`errors.ServiceUnavailable` unless Redis answers."""

@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .. import errors
-from ..guard import Guard
+from ..guard import Counted, Guard
 
 MAX_PASSWORD_CHARS = 1024  # far above any sane password; bounds the hashing work an attacker can request
 LOGIN_WINDOW_SECONDS = 3600.0  # MaxLoginAttemps counts failures per hour
@@ -260,9 +260,10 @@ class LogonThrottle:
 
     The one rule for every check of a password or code on behalf of a user (the logon's, a re-entered
     password, an old password, a code) is :meth:`checked`: count first, refuse when locked, take back the
-    one count when right. Only wrong answers stay counted, and a right one never clears the failures before
-    it: whoever knows the password (a stolen session, say) must not wipe the record of guesses at it.
-    Clearing is for a completed logon and a password an administrator sets.
+    one count when right (only while its window lasts: never from a next window a guess opened meanwhile).
+    Only wrong answers stay counted, and a right one never clears the failures before it: whoever knows the
+    password (a stolen session, say) must not wipe the record of guesses at it. Clearing is for a completed
+    logon and a password an administrator sets.
     """
 
     def __init__(
@@ -286,24 +287,28 @@ class LogonThrottle:
 
     def attempt(self, account: str, user: str) -> int:
         """Count one attempt; :class:`errors.LoginLocked` when it is over the limit. Returns the attempts in
-        the window. Most callers want :meth:`checked`, which pairs it with :meth:`refund`."""
-        count = self._guard.incr(self.key(account, user, self._purpose), self._window)
-        if self._limit and count > self._limit:
-            raise errors.LoginLocked()
-        return count
+        the window. Most callers want :meth:`checked`, which takes a right attempt's count back."""
+        return self._counted(account, user).value
 
-    def refund(self, account: str, user: str) -> None:
-        """Take back the count of an :meth:`attempt` that turned out right, without clearing the failures
-        before it."""
-        self._guard.decr(self.key(account, user, self._purpose))
+    def _counted(self, account: str, user: str) -> Counted:
+        counted = self._guard.incr(self.key(account, user, self._purpose), self._window)
+        if self._limit and counted.value > self._limit:
+            raise errors.LoginLocked()
+        return counted
+
+    def refund(self, account: str, user: str, counted: Counted) -> None:
+        """Take back the count of an attempt that turned out right (``counted``, as the guard returned it),
+        without clearing the failures before it; not if its window has ended meanwhile, so it never takes
+        back a failure of the next window."""
+        self._guard.decr(self.key(account, user, self._purpose), counted.window)
 
     def checked(self, account: str, user: str, check: Callable[[], _T]) -> _T:
         """``check()`` (which raises when the password or code is wrong) as one attempt: counted before it
         runs, so parallel guesses cannot all pass before any is counted; ``LoginLocked`` instead when over
         the limit; taken back when it returns. Whatever it raises stays counted (the safe side)."""
-        self.attempt(account, user)
+        counted = self._counted(account, user)
         result = check()
-        self.refund(account, user)
+        self.refund(account, user, counted)
         return result
 
     def succeeded(self, account: str, user: str) -> None:

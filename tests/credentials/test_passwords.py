@@ -6,6 +6,7 @@ import statistics
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from ram_middleware.credentials.password import (
     verify_password,
     verify_password_or_dummy,
 )
-from ram_middleware.guard import MemoryGuard
+from ram_middleware.guard import Guard, MemoryGuard, SqliteGuard
 
 GOOD = "Correct-Horse7"
 
@@ -275,6 +276,35 @@ def test_checked_keeps_wrong_answers_counted_and_takes_back_only_a_right_ones_co
     with pytest.raises(errors.LoginLocked):  # locked: refused before anything is checked
         throttle.checked("acct", "alice", lambda: checks.append("checked"))
     assert checks == []
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_right_answer_takes_back_nothing_from_a_window_opened_while_it_was_checked(
+    backend: str, tmp_path: Path
+) -> None:
+    # A right answer counted at the end of one window and taken back after a wrong one opened the next took
+    # that wrong one back: timed at window ends, right answers bought extra guesses.
+    clock = FakeClock()
+    guard: Guard = MemoryGuard(clock=clock)
+    if backend == "sqlite":
+        guard = SqliteGuard(tmp_path / "g.db", clock=clock)
+    throttle, key = LogonThrottle(guard, 3), LogonThrottle.key("acct", "alice")
+
+    def wrong() -> None:
+        raise errors.LoginFailed()
+
+    def right_across_the_window_end() -> str:
+        clock.now += 3600  # the window this answer was counted in ends while it is checked ...
+        with pytest.raises(errors.LoginFailed):
+            throttle.checked("acct", "alice", wrong)  # ... and a wrong guess opens the next one
+        return "right"
+
+    assert throttle.checked("acct", "alice", right_across_the_window_end) == "right"
+    assert guard.count(key) == 1  # the guess stays counted
+    assert throttle.checked("acct", "alice", lambda: "right") == "right"
+    assert guard.count(key) == 1  # a right answer within the window is still taken back
+    if isinstance(guard, SqliteGuard):
+        guard.close()
 
 
 def test_parallel_attempts_are_each_counted_before_any_is_checked() -> None:

@@ -64,33 +64,51 @@ def test_reset_releases_a_claim(guard: Guard) -> None:
 
 def test_counter_counts_within_its_window(guard: Guard, clock: FakeClock) -> None:
     assert guard.count("fail:x") == 0
-    assert [guard.incr("fail:x", 3600) for _ in range(3)] == [1, 2, 3]
+    assert [guard.incr("fail:x", 3600).value for _ in range(3)] == [1, 2, 3]
     assert guard.count("fail:x") == 3
     clock.advance(3599)
     # The window opened at the first failure; later failures do not extend it.
-    assert guard.incr("fail:x", 3600) == 4
+    assert guard.incr("fail:x", 3600).value == 4
     clock.advance(1)
     assert guard.count("fail:x") == 0
-    assert guard.incr("fail:x", 3600) == 1
+    assert guard.incr("fail:x", 3600).value == 1
     guard.reset("fail:x")
     assert guard.count("fail:x") == 0
 
 
 def test_decr_takes_one_back_within_the_window_never_below_zero(guard: Guard, clock: FakeClock) -> None:
-    guard.decr("fail:x")  # absent: stays absent
-    assert guard.count("fail:x") == 0 and guard.incr("fail:x", 3600) == 1
-    guard.decr("fail:x")
-    guard.decr("fail:x")
+    guard.decr("fail:x", guard.incr("other", 3600).window)  # absent: stays absent
+    first = guard.incr("fail:x", 3600)
+    assert first.value == 1
+    guard.decr("fail:x", first.window)
+    guard.decr("fail:x", first.window)
     assert guard.count("fail:x") == 0
     clock.advance(3000)
     # The window is the first increment's, not reopened by the one taken back.
-    assert [guard.incr("fail:x", 3600) for _ in range(3)] == [1, 2, 3]
-    guard.decr("fail:x")
+    counted = [guard.incr("fail:x", 3600) for _ in range(3)]
+    assert [c.value for c in counted] == [1, 2, 3] and {c.window for c in counted} == {first.window}
+    guard.decr("fail:x", counted[2].window)
     assert guard.count("fail:x") == 2
     clock.advance(600)
     assert guard.count("fail:x") == 0
-    guard.decr("fail:x")  # expired: not brought back
-    assert guard.incr("fail:x", 3600) == 1
+    guard.decr("fail:x", first.window)  # expired: not brought back
+    assert guard.incr("fail:x", 3600).value == 1
+
+
+def test_decr_after_its_window_ended_leaves_the_next_window_alone(guard: Guard, clock: FakeClock) -> None:
+    # A right attempt counted at a window's end, taken back after a wrong one opened the next window, took
+    # that wrong one back: timed at window ends, right attempts bought extra guesses.
+    late = guard.incr("fail:x", 3600)
+    clock.advance(3600)  # that window has ended (a new one opens at the next count) ...
+    wrong = guard.incr("fail:x", 3600)
+    assert wrong.value == 1 and wrong.window != late.window
+    guard.decr("fail:x", late.window)  # ... so the late refund takes nothing
+    assert guard.count("fail:x") == 1
+    right = guard.incr("fail:x", 3600)
+    guard.decr("fail:x", right.window)  # a refund within its window still works
+    assert guard.count("fail:x") == 1
+    guard.decr("fail:x", "not a window")
+    assert guard.count("fail:x") == 1
 
 
 def test_counters_are_independent(guard: Guard) -> None:
@@ -221,7 +239,7 @@ def test_sqlite_guard_refuses_every_waiting_caller_within_seconds_while_the_file
     queued behind another's wait, and a read of a counter meanwhile answers at once."""
     path = tmp_path / "g.db"
     guard = SqliteGuard(path)  # the defaults, as open_guard builds it
-    assert guard.incr("failures", 600) == 1
+    assert guard.incr("failures", 600).value == 1
     claims: list[tuple[int, float]] = []
     reads: list[tuple[int, float]] = []
 

@@ -37,7 +37,7 @@ def _use(guard: Guard, tag: str, seconds: float) -> dict[str, int]:
         nonce = f"{tag}:nonce:{expected}"
         try:
             first, again = guard.claim(nonce, 60), guard.claim(nonce, 60)
-            count = guard.incr(f"{tag}:failures", 60)
+            count = guard.incr(f"{tag}:failures", 60).value
         except Exception as exc:
             outcome[f"{type(exc).__name__}: {exc}"[:120]] += 1
             continue

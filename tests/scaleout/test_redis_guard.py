@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from ram_middleware import errors
+from ram_middleware.credentials.password import LogonThrottle
 from ram_middleware.credentials.session import BrowserSessions
 from ram_middleware.guard import Guard, open_guard
 from ram_middleware.guard_redis import RedisGuard
@@ -72,29 +73,80 @@ def test_reset_releases_a_claim_and_a_counter(guard: Guard) -> None:
 
 def test_counter_window_opens_at_first_failure_and_is_not_extended(guard: Guard) -> None:
     assert guard.count("fail:x") == 0
-    assert [guard.incr("fail:x", 0.6) for _ in range(3)] == [1, 2, 3]
+    assert [guard.incr("fail:x", 0.6).value for _ in range(3)] == [1, 2, 3]
     assert guard.count("fail:x") == 3
     time.sleep(0.35)
-    assert guard.incr("fail:x", 0.6) == 4  # a later failure inside the window ...
+    assert guard.incr("fail:x", 0.6).value == 4  # a later failure inside the window ...
     time.sleep(0.35)
     assert guard.count("fail:x") == 0  # ... did not push its end back
-    assert guard.incr("fail:x", 0.6) == 1
+    assert guard.incr("fail:x", 0.6).value == 1
 
 
 def test_decr_takes_one_back_keeps_the_window_and_never_goes_below_zero(
     guard: RedisGuard, prefix: str
 ) -> None:
-    guard.decr("fail:x")  # absent: stays absent (a key without a TTL would never expire)
+    guard.decr("fail:x", "any")  # absent: stays absent (a key without a TTL would never expire)
     raw = redis.Redis.from_url(SHARED_REDIS)
     assert raw.exists(prefix + "fail:x") == 0
-    assert [guard.incr("fail:x", 60) for _ in range(3)] == [1, 2, 3]
-    guard.decr("fail:x")
+    counted = [guard.incr("fail:x", 60) for _ in range(3)]
+    assert [c.value for c in counted] == [1, 2, 3] and len({c.window for c in counted}) == 1
+    window = counted[0].window
+    assert raw.get(prefix + "guard:window:fail:x") == window.encode()
+    assert abs(raw.pttl(prefix + "guard:window:fail:x") - raw.pttl(prefix + "fail:x")) <= 2
+    guard.decr("fail:x", window)
     assert guard.count("fail:x") == 2 and 0 < raw.pttl(prefix + "fail:x") <= 60_000
     for _ in range(3):
-        guard.decr("fail:x")
+        guard.decr("fail:x", window)
     assert guard.count("fail:x") == 0 and raw.pttl(prefix + "fail:x") > 0
-    assert guard.incr("fail:x", 60) == 1
+    assert guard.incr("fail:x", 60).value == 1
+    guard.reset("fail:x")  # the window's name goes with it
+    assert raw.exists(prefix + "fail:x", prefix + "guard:window:fail:x") == 0
     raw.close()
+
+
+def test_decr_after_its_window_ended_leaves_the_next_window_alone(guard: Guard) -> None:
+    late = guard.incr("fail:x", 0.3)
+    time.sleep(0.35)  # Redis expired that window; the next count opens a new one
+    wrong = guard.incr("fail:x", 60)
+    assert wrong.value == 1 and wrong.window != late.window
+    guard.decr("fail:x", late.window)
+    assert guard.count("fail:x") == 1
+    right = guard.incr("fail:x", 60)
+    guard.decr("fail:x", right.window)
+    assert guard.count("fail:x") == 1
+
+
+def test_a_window_opened_without_a_name_is_named_by_the_next_count(guard: RedisGuard, prefix: str) -> None:
+    # A window opened by an earlier release (INCR + PEXPIRE, no name): counts and refunds go on in it.
+    raw = redis.Redis.from_url(SHARED_REDIS)
+    raw.incr(prefix + "fail:x")
+    raw.pexpire(prefix + "fail:x", 60_000)
+    counted = guard.incr("fail:x", 60)
+    assert counted.value == 2 and raw.get(prefix + "guard:window:fail:x") == counted.window.encode()
+    assert 0 < raw.pttl(prefix + "guard:window:fail:x") <= raw.pttl(prefix + "fail:x") + 2
+    guard.decr("fail:x", counted.window)
+    assert guard.count("fail:x") == 1 and raw.pttl(prefix + "fail:x") > 0
+    raw.close()
+
+
+def test_a_right_answer_takes_back_nothing_from_a_window_opened_while_it_was_checked(guard: Guard) -> None:
+    # Redis's own clock expires the window, so this one lasts 0.3 s: the right answer is checked past its end,
+    # while a wrong guess opens the next window, and taking it back must not take back that guess.
+    throttle, key = LogonThrottle(guard, 3, window_seconds=0.3), LogonThrottle.key("acct", "alice")
+
+    def wrong() -> None:
+        raise errors.LoginFailed()
+
+    def right_across_the_window_end() -> str:
+        time.sleep(0.35)
+        with pytest.raises(errors.LoginFailed):
+            throttle.checked("acct", "alice", wrong)
+        return "right"
+
+    assert throttle.checked("acct", "alice", right_across_the_window_end) == "right"
+    assert guard.count(key) == 1  # the guess stays counted
+    assert throttle.checked("acct", "alice", lambda: "right") == "right"
+    assert guard.count(key) == 1  # a right answer within the window is still taken back
 
 
 def test_counters_and_prefixes_are_independent(guard: RedisGuard, prefix: str) -> None:
