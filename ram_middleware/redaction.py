@@ -3,7 +3,10 @@
 A store or guard URL may carry a password in its user-info (``postgresql://ram:pw@db/ram``,
 ``redis://:pw@cache:6379/0``), in its query (libpq and redis-py both read ``?password=``), or, for libpq,
 in a ``key=value`` connection string (``host=db password=pw``). :func:`redacted_url` hides all three, and
-leaves everything else as it was so that the text still tells an operator which server is meant.
+leaves everything else as it was so that the text still tells an operator which server is meant, except
+what follows a password in the query: an unescaped ``&`` or ``#`` may belong to the password itself
+(``?password=pw&rest`` is read by the clients as the password ``pw`` and a parameter ``rest``, but it may
+be the tail of a password written unescaped), so the rest of the query and any fragment are hidden with it.
 """
 
 from __future__ import annotations
@@ -28,8 +31,7 @@ def redacted_url(url: str) -> str:
         return _DSN_PASSWORD.sub(rf"\g<1>{HIDDEN}", url)
     start = rest.find("?")
     if start >= 0:
-        query, hash_mark, fragment = rest[start + 1 :].partition("#")
-        rest = rest[: start + 1] + "&".join(map(_redacted_pair, query.split("&"))) + hash_mark + fragment
+        rest = rest[: start + 1] + _redacted_query(rest[start + 1 :])
     if not rest.startswith("/"):  # a path (sqlite:///…, unix:///…) has no user-info
         # The last "@" ends the user-info: a password holding an unescaped "@", "/", "?" or "#" is hidden
         # whole (with more than it, at worst) rather than shown in part as the host or the query.
@@ -40,6 +42,12 @@ def redacted_url(url: str) -> str:
     return f"{scheme}://{rest}"
 
 
-def _redacted_pair(pair: str) -> str:
-    name, equals, _ = pair.partition("=")
-    return f"{name}={HIDDEN}" if equals and "password" in unquote(name).lower() else pair
+def _redacted_query(text: str) -> str:
+    """The query (with any fragment): the first parameter whose name contains "password" shows ``***``, and
+    nothing after it is shown (see the module docstring)."""
+    pairs = text.split("&")
+    for index, pair in enumerate(pairs):
+        name, equals, _ = pair.partition("=")
+        if equals and "password" in unquote(name).lower():
+            return "&".join([*pairs[:index], f"{name}={HIDDEN}"])
+    return text
