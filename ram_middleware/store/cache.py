@@ -31,11 +31,14 @@ That write is bookkeeping (``announce=False``): it drops no snapshot anywhere. A
 ``flush_interval`` seconds of last-used dates.
 
 After a change every active principal's next request rebuilds what it needs, so a lookup that misses reads
-the change counter and then its answer in *one* statement, whatever the principal's groups and policies: a
-key with its owner and the owner's groups, a user's (and its groups') or a role's attachments with their
-custom policies' default versions, a role with its revocation (``role`` and ``role_revocation`` share that
-entry, as an STS request needs both). A first decision costs two lookups: four statements (on PostgreSQL,
-two transactions).
+its answer *and the change counter* in one statement (the counter's row is joined in, so both come from one
+snapshot: the answer is tagged with a counter read no later than its rows), whatever the principal's groups
+and policies: a key with its owner and the owner's groups, a user's (and its groups') or a role's
+attachments with their custom policies' default versions, a role with its revocation (``role`` and
+``role_revocation`` share that entry, as an STS request needs both), a user's password and MFA binding
+times (``password_changed`` and ``mfa_bound_since`` share one entry, as a console session needs both). A
+first decision costs two lookups (a console session's three: the user, its login times, its policies),
+each one statement.
 
 Memory is bounded: each cache is an LRU of at most ``max_entries`` (unknown AccessKeyIds are cached as
 misses too, and an attacker can send arbitrarily many of those).
@@ -53,7 +56,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from .. import errors, forks
@@ -73,7 +76,7 @@ from ..identity import (
 )
 from ..policy import AttachedPolicy, CompiledPolicy, PolicySet, parse_policy, system_policy
 from .base import Repository, Store, storable
-from .records import ROOT, AppliedPolicy, RoleRecord, key_secret_context
+from .records import AppliedPolicy, Counted, LoginTimes, RoleRecord, key_secret_context
 
 __all__ = ["MFA_CHANGED", "Directory", "root_principal", "user_principal"]
 
@@ -83,7 +86,6 @@ MFA_CHANGED = "The MFA device was changed; sign in again."
 """Why a console session ended when its identity's MFA device was bound or unbound."""
 
 _MISSING = object()
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -148,27 +150,6 @@ def user_principal(user: User, groups: tuple[str, ...]) -> Principal:
         kind="user", account_id=user.account_id, name=user.user_name, principal_id=user.user_id,
         arn=user.arn, groups=groups,
     )  # fmt: skip
-
-
-def _subject(repo: Repository, account_id: str, user_name: str | None) -> str | None:
-    """The store's subject id for a user name (None: the root); None when there is no such user."""
-    if user_name is None:
-        return ROOT
-    user = repo.get_user(account_id, user_name)
-    return None if user is None else user.user_id
-
-
-def _password_changed(repo: Repository, account_id: str, subject: str) -> datetime | None:
-    record = repo.get_login_profile(account_id, subject)
-    if record is None:
-        return None
-    # Every store sets PasswordChangedDate on create; the fallbacks only make the type total.
-    return record.profile.password_changed_date or record.profile.create_date or _EPOCH
-
-
-def _mfa_bound(repo: Repository, account_id: str, subject: str) -> datetime | None:
-    record = repo.mfa_device_for(account_id, subject)
-    return None if record is None else record.device.bound_since
 
 
 def root_principal(account_id: str) -> Principal:
@@ -263,9 +244,10 @@ class Directory(forks.LockOwner):
             self._checked_at = now
         return self._snap
 
-    def _cached(self, key: tuple[object, ...], load: Callable[[Repository], object]) -> object:
+    def _cached(self, key: tuple[object, ...], load: Callable[[Repository], Counted[object]]) -> object:
         """``load``'s answer for ``key`` (a tuple of its kind and the names looked up), from the snapshot or
-        the store; None, without asking the store, when a name is text no store can hold."""
+        the store (one statement that reads the change counter too); None, without asking the store, when a
+        name is text no store can hold."""
         if not all(storable(part) for part in key if isinstance(part, str)):
             return None
         snap = self._snapshot()
@@ -275,15 +257,15 @@ class Directory(forks.LockOwner):
             return value
         epoch = self._epoch
         with self._store.read() as repo:
-            counter = repo.change_counter()
-            value = load(repo)
+            counted = load(repo)
+        counter, value = counted.counter, counted.value
         self._on_change(counter, epoch)
         with self._lock:
             if self._snap.counter == counter and self._epoch == epoch:
                 self._snap.entries.put(key, value)
         return value
 
-    def _cached_hot(self, key: tuple[object, ...], load: Callable[[Repository], object]) -> object:
+    def _cached_hot(self, key: tuple[object, ...], load: Callable[[Repository], Counted[object]]) -> object:
         """:meth:`_cached` for lookups on every request: a hit costs one lock-free dict lookup."""
         snap = self._snapshot()
         found = snap.hot.get(key, _MISSING)
@@ -308,21 +290,22 @@ class Directory(forks.LockOwner):
         found = self._cached_hot(("key", access_key_id), lambda repo: self._load_key(repo, access_key_id))
         return found if isinstance(found, SigningKey) else None
 
-    def _load_key(self, repo: Repository, access_key_id: str) -> SigningKey | None:
-        found = repo.access_key_owner(access_key_id)
+    def _load_key(self, repo: Repository, access_key_id: str) -> Counted[SigningKey | None]:
+        counted = repo.access_key_owner(access_key_id)
+        found = counted.value
         if found is None:
-            return None
+            return Counted(counted.counter, None)
         record, key = found.record, found.record.key
         if record.user_id is None:
             principal = root_principal(key.account_id)
         elif found.user is None:
-            return None
+            return Counted(counted.counter, None)
         else:
             principal = user_principal(found.user.user, found.user.groups)
         secret = self._store.box.decrypt(
             record.secret_ciphertext, context=key_secret_context(key.access_key_id)
         )
-        return SigningKey(key.access_key_id, secret, principal, key.status)
+        return Counted(counted.counter, SigningKey(key.access_key_id, secret, principal, key.status))
 
     def principal_for_user(self, account_id: str, user_name: str) -> Principal:
         """The user's Principal with their groups; ``EntityNotExist.User`` when there is no such user."""
@@ -334,33 +317,28 @@ class Directory(forks.LockOwner):
         return found
 
     @staticmethod
-    def _load_user(repo: Repository, account_id: str, user_name: str) -> Principal | None:
-        found = repo.user_with_groups(account_id, user_name)
-        return None if found is None else user_principal(found.user, found.groups)
+    def _load_user(repo: Repository, account_id: str, user_name: str) -> Counted[Principal | None]:
+        counted = repo.user_with_groups(account_id, user_name)
+        found = counted.value
+        return Counted(counted.counter, None if found is None else user_principal(found.user, found.groups))
 
     def password_changed(self, account_id: str, user_name: str | None) -> datetime | None:
         """When the user's (None: the root's) current console password was set; None when there is no
         login profile (no such user, or console access removed). Console sessions compare against it."""
-        return self._subject_time("login-profile", account_id, user_name, _password_changed)
+        times = self._login_times(account_id, user_name)
+        return None if times is None else times.password_changed
 
     def mfa_bound_since(self, account_id: str, user_name: str | None) -> datetime | None:
         """When the MFA device now bound to the user (None: the root) was bound (its ActivateDate); None when
         no device is bound (or there is no such user). Console sessions compare against it."""
-        return self._subject_time("mfa-bound", account_id, user_name, _mfa_bound)
+        times = self._login_times(account_id, user_name)
+        return None if times is None else times.mfa_bound
 
-    def _subject_time(
-        self, kind: str, account_id: str, user_name: str | None,
-        load: Callable[[Repository, str, str], datetime | None],
-    ) -> datetime | None:  # fmt: skip
-        """A time about a user (None: the root), cached hot: ``load(repo, account_id, subject)``, or None
-        when there is no such user."""
-
-        def read(repo: Repository) -> datetime | None:
-            subject = _subject(repo, account_id, user_name)
-            return None if subject is None else load(repo, account_id, subject)
-
-        found = self._cached_hot((kind, account_id, None if user_name is None else user_name.lower()), read)
-        return found if isinstance(found, datetime) else None
+    def _login_times(self, account_id: str, user_name: str | None) -> LoginTimes | None:
+        # Both times are read together, cached hot: a console session checks both on every request.
+        key = ("login", account_id, None if user_name is None else user_name.lower())
+        found = self._cached_hot(key, lambda repo: repo.login_times(account_id, user_name))
+        return found if isinstance(found, LoginTimes) else None
 
     def role(self, account_id: str, role_name: str) -> Role | None:
         """The role record (trust policy, MaxSessionDuration); None when unknown."""
@@ -476,7 +454,7 @@ class Directory(forks.LockOwner):
             raise TypeError("policy set cache holds a foreign object")
         return found
 
-    def _load_policies(self, repo: Repository, principal: Principal) -> PolicySet:
+    def _load_policies(self, repo: Repository, principal: Principal) -> Counted[PolicySet]:
         # One statement whatever the groups and policies (a first request after a change pays it). The
         # stored user must still have the principal's id, and a role the session's RoleId (if it names one).
         kind, account_id, name = principal.kind, principal.account_id, principal.name
@@ -484,7 +462,7 @@ class Directory(forks.LockOwner):
             applied = repo.applied_policies("user", account_id, name, principal.principal_id)
         else:
             applied = repo.applied_policies("role", account_id, name, principal.extra.get("role_id"))
-        return PolicySet(self._attached(a) for a in applied)
+        return Counted(applied.counter, PolicySet(self._attached(a) for a in applied.value))
 
     def _attached(self, applied: AppliedPolicy) -> AttachedPolicy:
         attachment = applied.attachment

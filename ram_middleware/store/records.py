@@ -19,12 +19,14 @@ __all__ = [
     "AttachTarget",
     "Attached",
     "Attachment",
+    "Counted",
     "JoinedGroup",
     "JoinedUser",
     "KeyOwner",
     "KeyRecord",
     "LoginProfile",
     "LoginProfileRecord",
+    "LoginTimes",
     "MFADevice",
     "MFARecord",
     "Page",
@@ -51,6 +53,7 @@ def mfa_seed_context(serial_number: str) -> str:
 
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,24 @@ class AppliedPolicy:
 
     attachment: Attachment
     version: PolicyVersion | None
+
+
+@dataclass(frozen=True, slots=True)
+class Counted(Generic[T_co]):
+    """A request-path read's answer with the change counter its statement read along with it (so both come
+    from one snapshot: the answer is current as of ``counter``)."""
+
+    counter: int
+    value: T_co
+
+
+@dataclass(frozen=True, slots=True)
+class LoginTimes:
+    """What a console session of a user (or the root) is checked against: when the current password was
+    set (None: no login profile) and when the bound MFA device was bound (None: none bound)."""
+
+    password_changed: datetime | None
+    mfa_bound: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

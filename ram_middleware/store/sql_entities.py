@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from ..identity import Account, Group, Role, SessionRevocation, User
-from .records import JoinedGroup, JoinedUser, RoleRecord, UserGroups
-from .sql_base import SqlBase, from_ts, must_ts, opt_ts, to_ts
+from .records import Counted, JoinedGroup, JoinedUser, RoleRecord, UserGroups
+from .sql_base import COUNTER_ROW, SqlBase, from_ts, must_ts, opt_ts, to_ts
 
 __all__ = [
     "GROUP_COLS",
@@ -133,14 +133,15 @@ class EntityRows(SqlBase):
         )
         return None if row is None else user_row(row)
 
-    def user_with_groups(self, account_id: str, user_name: str) -> UserGroups | None:
-        """The user with the names of its groups in name order, in one statement."""
-        rows = self._all(
-            f"SELECT {USER_COLS}, g.group_name FROM ram_users u {GROUP_NAMES} "
-            "WHERE u.account_id = ? AND u.name_key = ? ORDER BY g.name_key",
+    def user_with_groups(self, account_id: str, user_name: str) -> Counted[UserGroups | None]:
+        """The user with the names of its groups in name order, and the change counter, in one statement."""
+        counter, rows = self._counted(
+            f"SELECT {USER_COLS}, g.group_name, c.counter FROM {COUNTER_ROW} "
+            f"LEFT JOIN ram_users u ON u.account_id = ? AND u.name_key = ? {GROUP_NAMES} "
+            "WHERE c.id = 1 ORDER BY g.name_key",
             (account_id, user_name.lower()),
         )
-        return user_groups(rows) if rows else None
+        return Counted(counter, user_groups(rows) if rows[0][1] is not None else None)
 
     def get_user_by_id(self, user_id: str) -> User | None:
         row = self._one(f"SELECT {USER_COLS} FROM ram_users u WHERE u.user_id = ?", (user_id,))
@@ -275,17 +276,18 @@ class EntityRows(SqlBase):
         )
         return None if row is None else role_row(row)
 
-    def role_with_revocation(self, account_id: str, role_name: str) -> RoleRecord | None:
-        """The role with its :meth:`get_role_revocation`, in one statement."""
-        row = self._one(
-            f"SELECT {ROLE_COLS}, r.revoked_before FROM ram_roles r "
-            "WHERE r.account_id = ? AND r.name_key = ?",
+    def role_with_revocation(self, account_id: str, role_name: str) -> Counted[RoleRecord | None]:
+        """The role with its :meth:`get_role_revocation`, and the change counter, in one statement."""
+        counter, rows = self._counted(
+            f"SELECT {ROLE_COLS}, r.revoked_before, c.counter FROM {COUNTER_ROW} "
+            "LEFT JOIN ram_roles r ON r.account_id = ? AND r.name_key = ? WHERE c.id = 1",
             (account_id, role_name.lower()),
         )
-        if row is None:
-            return None
+        row = rows[0]
+        if row[1] is None:
+            return Counted(counter, None)
         role = role_row(row)
-        return RoleRecord(role, SessionRevocation(from_ts(row[9]), role.session_generation))
+        return Counted(counter, RoleRecord(role, SessionRevocation(from_ts(row[9]), role.session_generation)))
 
     def update_role(self, role: Role) -> None:
         self._exec(

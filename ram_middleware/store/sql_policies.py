@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from ..identity import Group, Policy, PolicyType, PolicyVersion, Role, User
-from .records import AppliedPolicy, Attached, Attachment, AttachTarget
-from .sql_base import SqlBase, from_ts, must_ts, to_ts
+from .records import AppliedPolicy, Attached, Attachment, AttachTarget, Counted
+from .sql_base import COUNTER_ROW, SqlBase, from_ts, must_ts, to_ts
 from .sql_entities import GROUP_COLS, ROLE_COLS, USER_COLS, group_row, role_row, user_row
 
 __all__ = ["PolicyRows"]
@@ -39,10 +39,17 @@ _ATTACHMENT_FROM = (
     "WHERE a.target_type = '{target}' AND a.account_id = ?"
 )
 
+# The change counter, as a first row of the attachments below (sorted first, joined to no policy): the
+# statement returns it whatever it finds, read in the same snapshot as the attachments.
+_APPLIED_COUNTER = (
+    "SELECT -1 AS sect, '' AS sort_key, NULL AS account_id, NULL AS target_type, NULL AS target_id, "
+    "NULL AS target_name, NULL AS policy_type, NULL AS policy_name, NULL AS attach_date, c.counter "
+    f"FROM {COUNTER_ROW} WHERE c.id = 1"
+)
 # One holder's attachments (``t``: the user or role, matched by ``{where}``), with a sort section and key.
 _APPLIED_OWN = (
-    "SELECT 0 AS sect, '' AS sort_key, a.account_id, a.target_type, a.target_id, "
-    "t.{name_col} AS target_name, a.policy_type, a.policy_name, a.attach_date FROM {table} t "
+    "SELECT 0, '', a.account_id, a.target_type, a.target_id, "
+    "t.{name_col}, a.policy_type, a.policy_name, a.attach_date, NULL FROM {table} t "
     "JOIN ram_attachments a ON a.target_type = '{target}' AND a.target_id = t.{id_col} WHERE {where}"
 )
 # The attachments of the groups of the user ``t`` (matched by ``{where}``), after its own, by group name. The
@@ -50,14 +57,14 @@ _APPLIED_OWN = (
 # up by each group's id; as a plain join it scans every group attachment of the database instead.
 _APPLIED_GROUPS = (
     "SELECT 1, g.name_key, a.account_id, a.target_type, a.target_id, g.group_name, a.policy_type, "
-    "a.policy_name, a.attach_date FROM ram_users t JOIN ram_groups g "
+    "a.policy_name, a.attach_date, NULL FROM ram_users t JOIN ram_groups g "
     "ON g.group_id IN (SELECT m.group_id FROM ram_memberships m WHERE m.user_id = t.user_id) "
     "JOIN ram_attachments a ON a.target_type = 'group' AND a.target_id = g.group_id WHERE {where}"
 )
 # Those attachments with each custom policy's default version (as get_default_version finds it).
 _APPLIED = (
     "SELECT x.account_id, x.target_type, x.target_id, x.target_name, x.policy_type, x.policy_name, "
-    "x.attach_date, v.version_id, v.document, v.create_date FROM ({attached}) x "
+    "x.attach_date, v.version_id, v.document, v.create_date, x.counter FROM ({attached}) x "
     "LEFT JOIN ram_policies p ON x.policy_type = 'Custom' AND p.account_id = x.account_id "
     "AND p.name_key = lower(x.policy_name) "
     "LEFT JOIN ram_policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version "
@@ -247,27 +254,32 @@ class PolicyRows(SqlBase):
 
     def applied_policies(
         self, target_type: Literal["user", "role"], account_id: str, name: str, target_id: str | None
-    ) -> list[AppliedPolicy]:
-        """The policies that apply to the user or role ``name`` with their default versions, in one statement:
-        the target's own attachments, then (a user's) each group's in group name order, each target's in
-        :meth:`attachments_for_target`'s order. Empty when there is no such user or role, or its id is not
-        ``target_id`` (when given)."""
+    ) -> Counted[list[AppliedPolicy]]:
+        """The policies that apply to the user or role ``name`` with their default versions, and the change
+        counter, in one statement: the target's own attachments, then (a user's) each group's in group name
+        order, each target's in :meth:`attachments_for_target`'s order. Empty when there is no such user or
+        role, or its id is not ``target_id`` (when given)."""
         table, id_col, name_col = _TARGETS[target_type]
         where = "t.account_id = ? AND t.name_key = ?" + ("" if target_id is None else f" AND t.{id_col} = ?")
         params = (account_id, name.lower()) + (() if target_id is None else (target_id,))
-        attached = _APPLIED_OWN.format(
-            target=target_type, table=table, id_col=id_col, name_col=name_col, where=where
+        attached = (
+            _APPLIED_COUNTER
+            + " UNION ALL "
+            + _APPLIED_OWN.format(
+                target=target_type, table=table, id_col=id_col, name_col=name_col, where=where
+            )
         )
         if target_type == "user":
             attached += " UNION ALL " + _APPLIED_GROUPS.format(where=where)
             params *= 2
-        rows = self._all(_APPLIED.format(attached=attached), params)
-        return [
+        counter, rows = self._counted(_APPLIED.format(attached=attached), params)
+        applied = [
             AppliedPolicy(
                 _attachment(r), None if r[7] is None else PolicyVersion(r[7], r[8], True, from_ts(r[9]))
             )
-            for r in rows
+            for r in rows[1:]  # past the counter's row
         ]
+        return Counted(counter, applied)
 
     def attachments_for_policy(
         self, account_id: str, policy_type: PolicyType, policy_name: str

@@ -15,8 +15,18 @@ from datetime import datetime
 from typing import Any, cast
 
 from ..identity import AccessKey, KeyStatus
-from .records import ROOT, KeyOwner, KeyRecord, LoginProfile, LoginProfileRecord, MFADevice, MFARecord
-from .sql_base import SqlBase, from_ts, opt_ts, to_ts
+from .records import (
+    ROOT,
+    Counted,
+    KeyOwner,
+    KeyRecord,
+    LoginProfile,
+    LoginProfileRecord,
+    LoginTimes,
+    MFADevice,
+    MFARecord,
+)
+from .sql_base import COUNTER_ROW, SqlBase, from_ts, opt_ts, to_ts
 from .sql_entities import GROUP_NAMES, USER_COLS, user_groups
 
 __all__ = ["SecretRows"]
@@ -94,18 +104,22 @@ class SecretRows(SqlBase):
         )
         return None if row is None else _key(row)
 
-    def access_key_owner(self, access_key_id: str) -> KeyOwner | None:
-        """The key with its owner and the owner's groups (what a signed request needs), in one statement."""
-        rows = self._all(
-            f"SELECT {USER_COLS}, g.group_name, {_KEY_COLS} FROM ram_access_keys k "
+    def access_key_owner(self, access_key_id: str) -> Counted[KeyOwner | None]:
+        """The key with its owner and the owner's groups (what a signed request needs), and the change
+        counter, in one statement."""
+        counter, rows = self._counted(
+            f"SELECT {USER_COLS}, g.group_name, {_KEY_COLS}, c.counter FROM {COUNTER_ROW} "
+            "LEFT JOIN ram_access_keys k ON k.access_key_id = ? "
             f"LEFT JOIN ram_users u ON u.user_id = k.user_id {GROUP_NAMES} "
-            "WHERE k.access_key_id = ? ORDER BY g.name_key",
+            "WHERE c.id = 1 ORDER BY g.name_key",
             (access_key_id,),
         )
-        if not rows:
-            return None
+        if rows[0][12] is None:  # no such key
+            return Counted(counter, None)
         # The user's columns come first (as user_groups reads them); NULL for a root key's row.
-        return KeyOwner(_key(rows[0][11:]), user_groups(rows) if rows[0][1] is not None else None)
+        return Counted(
+            counter, KeyOwner(_key(rows[0][11:]), user_groups(rows) if rows[0][1] is not None else None)
+        )
 
     def list_access_keys(self, account_id: str, user_id: str | None) -> list[KeyRecord]:
         """Keys of one user, or of the account root when ``user_id`` is None, oldest first."""
@@ -177,6 +191,32 @@ class SecretRows(SqlBase):
             (account_id, subject),
         )
         return None if row is None else _profile(row)
+
+    def login_times(self, account_id: str, user_name: str | None) -> Counted[LoginTimes | None]:
+        """The user's (None: the root's) :class:`LoginTimes` as :meth:`get_login_profile` and
+        :meth:`mfa_device_for` find them, and the change counter, in one statement; None when there is no
+        such user."""
+        params: tuple[str, ...]
+        if user_name is None:
+            who, owner, subject, params = "?", "", "?", (ROOT, account_id, ROOT, account_id, ROOT)
+        else:
+            who, subject = "u.user_id", "u.user_id"
+            owner = "LEFT JOIN ram_users u ON u.account_id = ? AND u.name_key = ? "
+            params = (account_id, user_name.lower(), account_id, account_id)
+        counter, rows = self._counted(
+            f"SELECT {who}, l.password_changed_date, l.create_date, d.serial_number, d.activate_date, "
+            f"d.create_date, c.counter FROM {COUNTER_ROW} {owner}"
+            f"LEFT JOIN ram_login_profiles l ON l.account_id = ? AND l.subject = {subject} "
+            f"LEFT JOIN ram_mfa_devices d ON d.account_id = ? AND d.bound_subject = {subject} WHERE c.id = 1",
+            params,
+        )
+        row = rows[0]
+        if row[0] is None:
+            return Counted(counter, None)
+        # Both dates are NOT NULL, as ActivateDate is once bound: the fallbacks only make the types total.
+        changed = None if row[2] is None else from_ts(row[1]) or from_ts(row[2])
+        bound = None if row[3] is None else from_ts(row[4]) or from_ts(row[5])
+        return Counted(counter, LoginTimes(changed, bound))
 
     def account_login_profiles(self, account_id: str) -> list[LoginProfileRecord]:
         """Every login profile of the account (its users' and its root's)."""

@@ -1,7 +1,7 @@
 """A principal's first decision after an admin change reads the store in a fixed number of statements,
-whatever its groups and policies: each Directory lookup reads the change counter and one joined statement
-(the key with its owner and groups; a user's or role's attachments with the default versions of their
-custom policies; a role with its revocation). Statements are recorded through the repository's connection
+whatever its groups and policies: each Directory lookup reads one joined statement that returns the change
+counter too (the key with its owner and groups; a user's or role's attachments with the default versions of
+their custom policies; a role with its revocation; a user's password and MFA binding times). Statements are recorded through the repository's connection
 on SQLite and PostgreSQL, for a small and a large principal; the policies found are those the store's
 per-entity reads give."""
 
@@ -12,27 +12,29 @@ import functools
 import itertools
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ram_middleware.config import DirectoryKeyResolver
 from ram_middleware.credentials.sts import StsTokens
-from ram_middleware.identity import Principal, SigningKey
+from ram_middleware.identity import MFA_BOUND, PASSWORD_CHANGED, Principal, SigningKey
 from ram_middleware.policy import PolicySet
 from ram_middleware.service import RamService
 from ram_middleware.store import Store
 from ram_middleware.store.cache import Directory
 from ram_middleware.store.sql import SqlRepository
 
-from .backends import open_backend
+from ..service.mfa_helpers import bind_new_device
+from .backends import FakeClock, open_backend
 from .statements import Recording, recorded, traced
 
 DOC = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:Get*", "Resource": "*"}]}'
 DOC_V2 = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*"}]}'
 STS_KEY = b"k" * 32
 SIZES = ((1, 1), (5, 3))  # (groups of the user, custom policies per group and on the user and role)
-LOOKUP = 2  # statements per Directory lookup: the change counter, then one joined read
+LOOKUP = 1  # statements per Directory lookup: one joined read, which returns the change counter too
 _changes = itertools.count()
 
 
@@ -256,12 +258,16 @@ def test_a_first_decision_looks_rows_up_by_index_on_sqlite(tmp_path: Path) -> No
     # read a whole table, nor every group's attachments, before it knows the user's groups.
     for store in open_backend("sqlite", tmp_path):
         world = build(store, 3, 2)
+        svc = with_console(world)
         first(world, lambda: None)  # a change: the snapshot is dropped
         with traced(store) as statements:
             user_decision(world)
             role_decision(world)
             world.directory.principal_for_user(world.account, "alice")
-        assert len(statements) == 5 * LOOKUP  # the key, a user's policies, a role, its policies, the user
+            world.directory.password_changed(world.account, "alice")
+            world.directory.password_changed(world.account, None)
+        # The key, a user's policies, a role, its policies, the user, its login times, the root's.
+        assert len(statements) == 7 * LOOKUP
         with store.read() as repo:
             assert isinstance(repo, SqlRepository)
             plans = [row[3] for s in statements for row in repo._all(f"EXPLAIN QUERY PLAN {s}")]
@@ -269,3 +275,68 @@ def test_a_first_decision_looks_rows_up_by_index_on_sqlite(tmp_path: Path) -> No
         assert not [p for p in plans if p.endswith("(target_type=?)")]
         world.directory.close()
         world.svc.directory.close()
+        svc.directory.close()
+
+
+def console_decision(world: World) -> PolicySet:
+    """As a request with the user's console session is decided (see credentials.session): the user, its
+    password and MFA binding times, then the policies (and the times again, in their snapshot)."""
+    directory = world.directory
+    user = directory.principal_for_user(world.account, "alice")
+    changed = directory.password_changed(world.account, "alice")
+    bound = directory.mfa_bound_since(world.account, "alice")
+    assert changed is not None and bound is not None
+    extra = {**user.extra, PASSWORD_CHANGED: changed.isoformat(), MFA_BOUND: bound.isoformat()}
+    return directory.policy_set(dataclasses.replace(user, auth_method="session", extra=extra))
+
+
+def with_console(world: World) -> RamService:
+    """Console access with an MFA device for alice and for the root (on a service whose clock the device
+    codes follow); returns that service."""
+    clock = FakeClock(datetime.now(UTC))
+    svc = RamService(world.store, clock=clock)
+    svc.create_login_profile(world.account, "alice", "Passw0rd!Passw0rd")
+    svc.set_root_password(world.account, "Passw0rd!Passw0rd")
+    bind_new_device(svc, world.account, "alice", clock)
+    bind_new_device(svc, world.account, None, clock)
+    return svc
+
+
+def test_a_console_session_decision_reads_a_fixed_number_of_statements(
+    worlds: Callable[[int, int], World],
+) -> None:
+    for groups, policies in SIZES:
+        world = worlds(groups, policies)
+        svc = with_console(world)
+        seen, found = first(world, functools.partial(console_decision, world))
+        # The user, its login times (password and MFA binding share one lookup), its policies.
+        assert len(seen.statements) == 3 * LOOKUP, seen.statements
+        assert isinstance(found, PolicySet)
+        assert [s[:5] for s in shape(found)] == expected(world, "user")
+        svc.directory.close()
+
+
+def test_login_times_are_what_the_profile_and_device_say(worlds: Callable[[int, int], World]) -> None:
+    world = worlds(1, 1)
+    directory = world.directory
+    # No login profile, no device; no such user.
+    seen, changed = first(world, lambda: directory.password_changed(world.account, "alice"))
+    assert changed is None and directory.mfa_bound_since(world.account, "alice") is None
+    assert len(seen.statements) == LOOKUP
+    assert directory.password_changed(world.account, "nobody") is None
+    assert directory.mfa_bound_since(world.account, "nobody") is None
+    svc = with_console(world)
+    devices = {d.user_name: d for d in svc.list_virtual_mfa_devices(world.account)}
+    for user_name in ("ALICE", None):
+        seen, changed = first(world, functools.partial(directory.password_changed, world.account, user_name))
+        assert len(seen.statements) == LOOKUP
+        profile = svc.get_login_profile(world.account, user_name)
+        assert changed == profile.password_changed_date
+        bound = directory.mfa_bound_since(world.account, user_name)  # the same lookup: no statement
+        assert bound is not None and bound == devices["alice" if user_name else None].activate_date
+    svc.unbind_mfa_device(world.account, "alice")
+    svc.delete_login_profile(world.account, "alice")
+    assert directory.mfa_bound_since(world.account, "alice") is None
+    assert directory.password_changed(world.account, "alice") is None
+    assert directory.mfa_bound_since(world.account, None) is not None
+    svc.directory.close()
