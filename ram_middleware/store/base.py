@@ -10,6 +10,8 @@ methods into RAM operations. A *Store* hands out repositories:
   ``write(request_path=True)`` is for a write a request is waiting on (the TOTP step, the last logon): it
   waits for locks no longer than a read does, not an administrative write's ``busy_budget``.
 * ``with store.read() as repo:`` — a consistent read snapshot.
+* ``with store.lookup() as repo:`` — a read of *one* statement (a Directory lookup): a backend may send it
+  with its transaction's begin and commit in one round trip (PostgreSQL does).
 * ``change_counter()`` — cheap; lets another process's cache notice writes it did not see.
 * The request path's reads (``access_key_owner``, ``user_with_groups``, ``role_with_revocation``,
   ``applied_policies``, ``login_times``) each answer what one Directory lookup needs, with the change
@@ -234,6 +236,11 @@ class Store(Protocol):
 
     def read(self) -> AbstractContextManager[Repository]:
         """A consistent read-only view."""
+        ...
+
+    def lookup(self) -> AbstractContextManager[Repository]:
+        """A read of one statement, e.g. a request-path read (:class:`~.records.Counted`): consistent as
+        :meth:`read`, and it may cost one round trip in all; a second statement inside raises RuntimeError."""
         ...
 
     def write(

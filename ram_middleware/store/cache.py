@@ -256,7 +256,7 @@ class Directory(forks.LockOwner):
         if found:
             return value
         epoch = self._epoch
-        with self._store.read() as repo:
+        with self._store.lookup() as repo:
             counted = load(repo)
         counter, value = counted.counter, counted.value
         self._on_change(counter, epoch)

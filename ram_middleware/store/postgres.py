@@ -10,7 +10,12 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   Admin writes are rare; this costs nothing where it matters. Statements run in READ COMMITTED, which
   under the lock sees every earlier commit. A lock waited for longer than ``busy_budget`` raises
   :class:`errors.StoreBusy`.
-* **Reads** are ``REPEATABLE READ READ ONLY`` transactions: one consistent snapshot per ``read()``.
+* **Reads** are ``REPEATABLE READ READ ONLY`` transactions: one consistent snapshot per ``read()``. A
+  :meth:`lookup` (a Directory lookup: one statement that returns the change counter with its rows) sends
+  the transaction's BEGIN and SET LOCAL bounds, the statement and COMMIT together in pipeline mode: one
+  round trip (plus the pool's check of an idle connection), where a ``read()`` costs one for BEGIN, one
+  per statement and one for COMMIT. Same transaction, same bounds, same errors; only the waiting between
+  the messages goes. Without pipeline support (libpq before 14) a lookup is a plain read.
 * **Migrations** run on open under a transaction-scoped advisory lock keyed by the schema, so instances
   starting together migrate once. The open is bounded like a write: the lock is waited for up to
   ``busy_budget``, and a server that stops answering is cut ``busy_budget`` + ``read_timeout`` + 1 s in.
@@ -73,7 +78,7 @@ import threading
 import time
 import weakref
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -408,6 +413,17 @@ class PostgresStore(SqlStore):
         control-plane API call, by the call's deadline too."""
         return store_deadline(self._read_timeout + 1.0)
 
+    def _read_start(self, deadline: float | None) -> list[str]:
+        """The statements that begin a read transaction (no parameters)."""
+        # Reads are on the request path: a lock held by a migration or an operator's ALTER TABLE, or
+        # a query that stalls, must end in a 503 within read_timeout, not in a hung request.
+        ms = max(1, round(self._within(deadline, self._read_timeout) * 1000))
+        return [
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            f"SET LOCAL statement_timeout = {ms}",
+            f"SET LOCAL lock_timeout = {ms}",
+        ]
+
     def _begin(
         self,
         conn: psycopg.Connection[tuple[object, ...]],
@@ -429,19 +445,20 @@ class PostgresStore(SqlStore):
                 pass  # past BEGIN's and SET's empty results, to the lock row's
             row = cursor.fetchone()
             return None if row is None else (str(row[1]), str(row[2]))
-        # Reads are on the request path: a lock held by a migration or an operator's ALTER TABLE, or
-        # a query that stalls, must end in a 503 within read_timeout, not in a hung request.
-        ms = max(1, round(self._within(deadline, self._read_timeout) * 1000))
-        conn.execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-            f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
-        )
+        conn.execute("; ".join(self._read_start(deadline)))  # one round trip: no parameters
         return None
+
+    def _open_lookup(self) -> AbstractContextManager[SqlRepository]:
+        if not psycopg.Pipeline.is_supported():
+            return super()._open_lookup()
+        return self._open_transaction(writable=False, announce=False, request_path=True, lookup=True)
 
     @contextmanager
     def _open_transaction(
-        self, *, writable: bool, announce: bool, request_path: bool
+        self, *, writable: bool, announce: bool, request_path: bool, lookup: bool = False
     ) -> Iterator[SqlRepository]:
+        """A transaction on a pooled connection; ``lookup``: a read of one statement, begun and committed
+        with it (:class:`_OneRoundTrip`)."""
         counter: int | None = None
         deadline = self._request_deadline()
         in_doubt: _InDoubt | None = None
@@ -454,14 +471,17 @@ class PostgresStore(SqlStore):
             # Chosen now: a broken connection no longer knows the server's version.
             status_query = _xid_functions(conn)[1] if writable else ""
             try:
-                written = self._begin(conn, writable, request_path, deadline)
-                held = self._local.held = Held(SqlRepository(conn, POSTGRES), writable, announce)
+                one = _OneRoundTrip(conn, self._read_start(deadline)) if lookup else None
+                if one is None:
+                    written = self._begin(conn, writable, request_path, deadline)
+                held = self._local.held = Held(SqlRepository(one or conn, POSTGRES), writable, announce)
                 yield held.repo
                 if held.announce:
                     counter = held.repo.bump_change_counter()
                     conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(counter)))
                 committing = not cut.fired  # cut before the COMMIT was sent: surely not committed
-                conn.execute("COMMIT")
+                if one is None:
+                    conn.execute("COMMIT")
             except BaseException as exc:
                 _rollback(conn)
                 if not isinstance(exc, psycopg.Error):
@@ -585,6 +605,28 @@ class PostgresStore(SqlStore):
         if self._listener is not None:
             self._listener.stop()
         self._pool.close()
+
+
+class _OneRoundTrip:
+    """The connection a lookup's repository sees: its one statement is sent with ``begin`` before it and
+    COMMIT after it in pipeline mode, so the transaction costs one round trip; its results are read once
+    they are all in. A second statement raises RuntimeError (it would need a transaction of its own)."""
+
+    def __init__(self, conn: psycopg.Connection[tuple[object, ...]], begin: list[str]) -> None:
+        self._conn, self._begin, self._sent = conn, begin, False
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[tuple[object, ...]]:
+        if self._sent:
+            raise RuntimeError("a lookup runs one statement")
+        self._sent = True
+        # A failing statement makes the pipeline raise its error as it ends, and the transaction (begun)
+        # is left aborted: the caller rolls it back as after any failed statement.
+        with self._conn.pipeline():
+            for statement in self._begin:
+                self._conn.execute(statement)
+            cursor = self._conn.execute(sql, parameters)
+            self._conn.execute("COMMIT")
+        return cursor
 
 
 class _InDoubt:

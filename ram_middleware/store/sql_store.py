@@ -3,7 +3,8 @@ open one, and change subscribers.
 
 A backend supplies :meth:`SqlStore._open_transaction` (begin on a pooled connection, commit or roll back,
 announce), :meth:`SqlStore._after_fork` (connections of a forked child's own, see :mod:`..forks`) and, for
-its own delivery rules, may override :meth:`SqlStore._announce`.
+its own delivery rules, may override :meth:`SqlStore._announce`; for a cheaper one-statement read,
+:meth:`SqlStore._open_lookup` (by default a read).
 """
 
 from __future__ import annotations
@@ -68,19 +69,28 @@ class SqlStore(ABC):
     def read(self) -> AbstractContextManager[SqlRepository]:
         return self._transaction(writable=False, announce=False, request_path=True)
 
+    def lookup(self) -> AbstractContextManager[SqlRepository]:
+        return self._transaction(writable=False, announce=False, request_path=True, lookup=True)
+
     def write(
         self, *, announce: bool = True, request_path: bool = False
     ) -> AbstractContextManager[SqlRepository]:
         return self._transaction(writable=True, announce=announce, request_path=request_path)
 
     @contextmanager
-    def _transaction(self, *, writable: bool, announce: bool, request_path: bool) -> Iterator[SqlRepository]:
+    def _transaction(
+        self, *, writable: bool, announce: bool, request_path: bool, lookup: bool = False
+    ) -> Iterator[SqlRepository]:
         self._adopt_if_forked()
         held: Held | None = getattr(self._local, "held", None)
         if held is None:
-            with self._open_transaction(
-                writable=writable, announce=announce, request_path=request_path
-            ) as repo:
+            if lookup:
+                opened = self._open_lookup()
+            else:
+                opened = self._open_transaction(
+                    writable=writable, announce=announce, request_path=request_path
+                )
+            with opened as repo:
                 yield repo
             return
         if writable and not held.writable:
@@ -100,6 +110,10 @@ class SqlStore(ABC):
         """After the commit of ``held`` (and after its change notice): its :meth:`after_commit` callbacks."""
         for callback in held.after:
             callback()
+
+    def _open_lookup(self) -> AbstractContextManager[SqlRepository]:
+        """A new transaction for :meth:`lookup` (one statement); by default a read."""
+        return self._open_transaction(writable=False, announce=False, request_path=True)
 
     @abstractmethod
     def _open_transaction(

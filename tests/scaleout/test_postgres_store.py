@@ -27,6 +27,7 @@ from ram_middleware.store.cache import Directory
 from ram_middleware.store.pg_listen import ChangeListener
 from ram_middleware.store.postgres import _OPTIONS, PostgresStore, redacted_conninfo, split_store_options
 from ram_middleware.store.schema import SCHEMA_VERSION
+from ram_middleware.store.sql import SqlRepository
 from tests.forking import fork
 from tests.scaleout.servers import SHARED_PG, pg_schema_url, require_shared_postgres
 from tests.scaleout.stall_proxy import StallProxy
@@ -548,5 +549,70 @@ def test_a_write_to_a_server_that_stops_answering_fails_closed(url: str) -> None
             with pytest.raises(errors.RAMError) as refused:
                 service.create_user(account, "frozen")
             assert refused.value.status == 503 and time.monotonic() - started < 5  # busy_budget + 1.5 s
+        finally:
+            store.close()
+
+
+def test_a_lookup_is_one_bounded_read_only_transaction(url: str) -> None:
+    store = open_store(url + "&ram_read_timeout=0.5", master_keys=[KEY])
+    try:
+        with store.lookup() as repo:
+            assert isinstance(repo, SqlRepository)
+            settings = repo._one(
+                "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only'), "
+                "current_setting('statement_timeout'), current_setting('lock_timeout')"
+            )
+            assert tuple(settings) == ("repeatable read", "on", "500ms", "500ms")
+            with pytest.raises(RuntimeError):
+                repo.change_counter()  # a second statement would need a transaction of its own
+        with pytest.raises(errors.RAMError) as refused, store.lookup() as repo:
+            repo.insert_account(Account("1234567890123456", None, datetime.now(UTC)))
+        assert refused.value.status == 503
+        with store.lookup() as repo:  # the connection was left clean
+            assert repo.user_with_groups("1234567890123456", "alice").value is None
+        assert store.schema_version() == SCHEMA_VERSION
+    finally:
+        store.close()
+
+
+def test_a_lookup_waiting_on_a_locked_table_fails_closed_and_its_connection_recovers(url: str) -> None:
+    # One pooled connection: the lookup after the failed one runs on the same connection.
+    store = open_store(url + "&ram_read_timeout=0.5&ram_pool_size=1", master_keys=[KEY])
+    service = RamService(store)
+    locker = psycopg.connect(split_store_options(url)[0])
+    try:
+        account = service.create_account().account_id
+        service.create_user(account, "alice")
+        locker.execute("LOCK TABLE ram_users IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(errors.RAMError) as refused, store.lookup() as repo:
+            repo.user_with_groups(account, "alice")
+        assert refused.value.status == 503 and time.monotonic() - started < 3
+        locker.rollback()
+        with store.lookup() as repo:
+            found = repo.user_with_groups(account, "alice")
+        assert found.value is not None and found.value.user.user_name == "alice"
+        assert found.counter == store.change_counter()
+    finally:
+        locker.rollback()
+        locker.close()
+        service.directory.close()
+        store.close()
+
+
+def test_a_lookup_on_a_server_that_stops_answering_fails_closed(url: str) -> None:
+    with StallProxy(("127.0.0.1", 5432)) as proxy:
+        through = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}", 1)
+        store = open_store(through + "&ram_read_timeout=0.5&ram_listen=0", master_keys=[KEY])
+        try:
+            with store.lookup() as repo:
+                repo.role_with_revocation("1234567890123456", "reader")
+            proxy.stall()
+            started = time.monotonic()
+            with pytest.raises(errors.RAMError) as refused, store.lookup() as repo:
+                repo.role_with_revocation("1234567890123456", "reader")
+            # The pool's check of the idle connection meets the stall first: a read's bound (its cut, then the
+            # pool's wait for a new connection).
+            assert refused.value.status == 503 and time.monotonic() - started < 5
         finally:
             store.close()

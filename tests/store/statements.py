@@ -1,5 +1,6 @@
 """Count the SQL statements a block of store work issues: through SQLite's own trace hook (:func:`traced`),
-or on any SQL store, with the rows they return, through the repository's connection (:func:`recorded`).
+or on any SQL store, with the rows they return, through the repository's connection (:func:`recorded`);
+and the round trips it makes to PostgreSQL, from libpq's protocol trace (:func:`round_trips`).
 
 The block runs inside one outer transaction that the service's reads and writes join (a transaction opened
 on a thread that holds one becomes part of it), so every statement goes through that one connection.
@@ -8,12 +9,16 @@ on a thread that holds one becomes part of it), so every statement goes through 
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg import pq
+
 from ram_middleware.store import Store
+from ram_middleware.store.postgres import PostgresStore
 from ram_middleware.store.sql import SqlRepository
 
 
@@ -87,3 +92,33 @@ def recorded(store: Store) -> Iterator[Recording]:
             yield seen
         finally:
             repo._conn = conn
+
+
+@contextmanager
+def round_trips(store: Store) -> Iterator[list[str]]:
+    """The messages that end a round trip (a simple Query, an extended-protocol Sync) sent inside the block
+    on the store's pooled connections (its change listener's are left out), as libpq traces them. The block
+    must not run inside a transaction of the store's, and the pool's connections must be open already."""
+    assert isinstance(store, PostgresStore), "round trips are counted on a PostgreSQL store"
+    sent: list[str] = []
+    with ExitStack() as files:
+        traced: list[tuple[Any, Any]] = []
+        for conn in list(store._opened):
+            if conn.closed or (conn.info.parameter_status("application_name") or "").startswith("ram-listen"):
+                continue
+            trace = files.enter_context(tempfile.TemporaryFile())
+            conn.pgconn.trace(trace.fileno())
+            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+            traced.append((conn, trace))
+        assert traced, "no pooled connection to trace"
+        try:
+            yield sent
+        finally:
+            for conn, trace in traced:
+                conn.pgconn.untrace()
+                trace.seek(0)
+                for line in trace.read().decode().splitlines():
+                    # "F <length> <message> <contents>": what the client (frontend) sent.
+                    fields = line.split("\t")
+                    if fields[0] == "F" and fields[2].split(" ")[0] in ("Query", "Sync"):
+                        sent.append(line)

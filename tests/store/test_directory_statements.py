@@ -1,9 +1,10 @@
 """A principal's first decision after an admin change reads the store in a fixed number of statements,
-whatever its groups and policies: each Directory lookup reads one joined statement that returns the change
-counter too (the key with its owner and groups; a user's or role's attachments with the default versions of
-their custom policies; a role with its revocation; a user's password and MFA binding times). Statements are recorded through the repository's connection
-on SQLite and PostgreSQL, for a small and a large principal; the policies found are those the store's
-per-entity reads give."""
+whatever its groups and policies: each Directory lookup is one joined statement that returns the change
+counter too (the key with its owner and groups; a user's or role's attachments with the default versions
+of their custom policies; a role with its revocation; a user's password and MFA binding times).
+Statements are recorded through the repository's connection on SQLite and PostgreSQL, for a small and a
+large principal; the policies found are those the store's per-entity reads give. On PostgreSQL the round
+trips are counted too (libpq's protocol trace): a lookup's transaction is one."""
 
 from __future__ import annotations
 
@@ -28,13 +29,16 @@ from ram_middleware.store.sql import SqlRepository
 
 from ..service.mfa_helpers import bind_new_device
 from .backends import FakeClock, open_backend
-from .statements import Recording, recorded, traced
+from .statements import Recording, recorded, round_trips, traced
 
 DOC = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:Get*", "Resource": "*"}]}'
 DOC_V2 = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*"}]}'
 STS_KEY = b"k" * 32
 SIZES = ((1, 1), (5, 3))  # (groups of the user, custom policies per group and on the user and role)
 LOOKUP = 1  # statements per Directory lookup: one joined read, which returns the change counter too
+# PostgreSQL round trips per lookup: the pool's check of the idle connection, then the lookup's transaction
+# (begin, the statement, commit) in one pipeline.
+TRIPS = 2
 _changes = itertools.count()
 
 
@@ -82,10 +86,15 @@ def build(store: Store, groups: int, policies: int) -> World:
     return World(svc, store, account, key, role.role_id, directory)
 
 
-def first(world: World, decide: Callable[[], object]) -> tuple[Recording, object]:
-    """What ``decide`` read right after an admin change (which drops the Directory's snapshot), and got."""
+def change(world: World) -> None:
+    """An admin change: it drops the Directory's snapshot."""
     world.svc.create_user(world.account, f"newcomer{next(_changes)}")
     assert world.directory.cached_entries == 0
+
+
+def first(world: World, decide: Callable[[], object]) -> tuple[Recording, object]:
+    """What ``decide`` read right after an admin change, and got."""
+    change(world)
     with recorded(world.store) as seen:
         found = decide()
     return seen, found
@@ -340,3 +349,27 @@ def test_login_times_are_what_the_profile_and_device_say(worlds: Callable[[int, 
     assert directory.password_changed(world.account, "alice") is None
     assert directory.mfa_bound_since(world.account, None) is not None
     svc.directory.close()
+
+
+@pytest.mark.parametrize(
+    ("lookups", "decide"), [(2, user_decision), (2, role_decision), (3, console_decision)]
+)
+def test_a_first_decision_costs_a_fixed_number_of_round_trips_on_postgresql(
+    tmp_path: Path, lookups: int, decide: Callable[[World], PolicySet]
+) -> None:
+    for groups, policies in SIZES:
+        for store in open_backend("postgres", tmp_path):
+            world = build(store, groups, policies)
+            svc = with_console(world)
+            expected = shape(decide(world))  # and the pool's connection is open
+            change(world)
+            with round_trips(store) as sent:
+                found = decide(world)
+            assert len(sent) == lookups * TRIPS, sent
+            assert shape(found) == expected
+            with round_trips(store) as sent:
+                decide(world)
+            assert sent == []  # from the snapshot
+            world.directory.close()
+            world.svc.directory.close()
+            svc.directory.close()
