@@ -38,7 +38,8 @@ attachments with their custom policies' default versions, a role with its revoca
 ``role_revocation`` share that entry, as an STS request needs both), a user's password and MFA binding
 times (``password_changed`` and ``mfa_bound_since`` share one entry, as a console session needs both). A
 first decision costs two lookups (a console session's three: the user, its login times, its policies),
-each one statement.
+each one statement, read through ``Store.lookup`` (on PostgreSQL one round trip with its transaction's
+begin and commit, besides the pool's check of the connection).
 
 Memory is bounded: each cache is an LRU of at most ``max_entries`` (unknown AccessKeyIds are cached as
 misses too, and an attacker can send arbitrarily many of those).
