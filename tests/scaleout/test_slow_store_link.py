@@ -41,9 +41,10 @@ def test_a_cold_decision_over_a_slow_link_is_refused_within_read_timeout_plus_on
             instance.start()
             assert call(instance, "GET", "/instances/i-1", world.user("warm", "dev")).status_code == 200
             cold = world.user("cold", "dev")  # its key and policies are not in the instance's snapshot
-            # Every round trip now takes 0.4 s: the decision's two reads (the key, then the policies) take
-            # about 3 s each, each within its own limit, so before they added up to ~6 s (and it was let in).
-            proxy.slow(0.2)
+            # Every round trip now takes 1 s: the decision's two lookups (the key, then the policies), each
+            # a pool check and one pipelined round trip, take about 2 s each, each within its own limit, so
+            # without the shared deadline they would add up to ~4 s (and it would be let in).
+            proxy.slow(0.5)
             began = time.monotonic()
             response = call(instance, "GET", "/instances/i-2", cold)
             elapsed = time.monotonic() - began
