@@ -84,6 +84,14 @@ def _totp(world: World, who: str) -> pyotp.TOTP:
     return pyotp.TOTP(world.seeds[who])
 
 
+def _submit_password(page: Any, user_name: str) -> None:
+    """Fill in the logon page's first step (account alias, user, password) and send it."""
+    page.fill("#account", ALIAS)
+    page.fill("#user_name", user_name)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+
 def _focus_lands_on(page: Any, element_id: str) -> None:
     """Autofocus applies once the page has loaded, which can be after the URL changed: wait for it."""
     page.wait_for_function(
@@ -106,10 +114,7 @@ def test_logon_totp_protected_step_up_logout(chromium: Any, live: tuple[str, str
     _focus_lands_on(page, "account")  # focus starts on the first field
     shots.take(page, "logon")
 
-    page.fill("#account", ALIAS)
-    page.fill("#user_name", "alice")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    _submit_password(page, "alice")
     page.wait_for_url(f"{base}/console/logon/mfa")
     _focus_lands_on(page, "code")
     shots.take(page, "totp")
@@ -162,10 +167,7 @@ def test_first_logon_binds_an_mfa_device(chromium: Any, live: tuple[str, str], w
     page = context.new_page()
 
     page.goto(f"{base}/console/logon")
-    page.fill("#account", ALIAS)
-    page.fill("#user_name", "carol")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    _submit_password(page, "carol")
     page.wait_for_url(f"{base}/console/logon/bind")
     assert page.locator("div.qr svg").is_visible()
     shots.take(page, "bind-qr-code")
@@ -215,10 +217,7 @@ def test_without_fetch_metadata_only_this_origin_posts(
     context.route("**/*", _without_fetch_metadata)
     page = context.new_page()
     page.goto(f"{base}/console/logon?next=%2Fdanger")
-    page.fill("#account", ALIAS)
-    page.fill("#user_name", "alice")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    _submit_password(page, "alice")
     page.wait_for_url(f"{base}/console/logon/mfa")
     page.fill("#code", _totp(world, "alice").at(world.clock.now))
     page.click("button[type=submit]")
