@@ -551,7 +551,9 @@ class RemoteBackend:
                 key = (listed["PolicyType"], listed["PolicyName"])
                 if key not in documents:
                     version = self.get_policy(key[1], key[0])["DefaultPolicyVersion"]
-                    documents[key] = (version["VersionId"], parse_policy(version["PolicyDocument"]))
+                    # a stored version: read as the server reads it (checks added since spare it)
+                    compiled = parse_policy(version["PolicyDocument"], stored=True)
+                    documents[key] = (version["VersionId"], compiled)
                 version_id, compiled = documents[key]
                 attached.append(AttachedPolicy(key[1], key[0], version_id, target_type, name, compiled))
         return attached
