@@ -134,13 +134,17 @@ class _Planner:
         self._roles()
         return self.changes
 
-    def _document(self, value: str | Mapping[str, Any], path: str, kind: PolicyKind) -> str:
+    def _document(
+        self, value: str | Mapping[str, Any], path: str, kind: PolicyKind, current: str | None = None
+    ) -> str:
+        """The document's text, validated; one the account already holds (``current``) is read as stored, so
+        a check added since it was accepted does not block an apply that leaves it as it is."""
         text = (
             value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         )
         text = text.replace(ACCOUNT_PLACEHOLDER, self.t.account_id)
         try:
-            parse_policy(text, kind=kind)
+            parse_policy(text, kind=kind, stored=current is not None and _same_document(current, text))
         except errors.MalformedPolicyDocument as exc:
             raise OrganisationFileError(at_path(path, exc.path) if exc.path else path, exc.problem) from None
         except errors.InvalidParameter as exc:
@@ -173,13 +177,16 @@ class _Planner:
         t = self.t
         for index, spec in enumerate(self.org.get("Policies", [])):
             name, desc = spec["PolicyName"], spec.get("Description", "")
-            doc = self._document(spec["PolicyDocument"], f"Policies[{index}].PolicyDocument", "identity")
             current = self.policies.get(name.lower())
+            stored = None
+            if current is not None:
+                stored = t.get_policy(name, "Custom")["DefaultPolicyVersion"]["PolicyDocument"]
+            path = f"Policies[{index}].PolicyDocument"
+            doc = self._document(spec["PolicyDocument"], path, "identity", stored)
             if current is None:
                 self.add(f"create policy {name}", partial(t.create_policy, name, doc, description=desc))
                 continue
-            stored = t.get_policy(name, "Custom")["DefaultPolicyVersion"]["PolicyDocument"]
-            if not _same_document(stored, doc):
+            if not _same_document(stored or "", doc):
                 self.add(
                     f"new default version of policy {name}",
                     partial(t.create_policy_version, name, doc, set_as_default=True, rotate_strategy=_ROTATE),
@@ -298,29 +305,27 @@ class _Planner:
         t = self.t
         for index, spec in enumerate(self.org.get("Roles", [])):
             name = spec["RoleName"]
-            trust = self._document(
-                spec["AssumeRolePolicyDocument"], f"Roles[{index}].AssumeRolePolicyDocument", "trust"
-            )
-            desc, duration = spec.get("Description", ""), int(spec.get("MaxSessionDuration", 3600))
             exists = name.lower() in self.roles
-            if not exists:
+            role = t.get_role(name) if exists else None
+            current = None if role is None else role["AssumeRolePolicyDocument"]
+            path = f"Roles[{index}].AssumeRolePolicyDocument"
+            trust = self._document(spec["AssumeRolePolicyDocument"], path, "trust", current)
+            desc, duration = spec.get("Description", ""), int(spec.get("MaxSessionDuration", 3600))
+            if role is None:
                 self.add(
                     f"create role {name}",
                     partial(t.create_role, name, trust, description=desc, max_session_duration=duration),
                 )
             else:
-                role = t.get_role(name)
-                if (
-                    not _same_document(role["AssumeRolePolicyDocument"], trust)
-                    or role.get("Description", "") != desc
-                    or role["MaxSessionDuration"] != duration
-                ):
+                same_trust = _same_document(role["AssumeRolePolicyDocument"], trust)
+                same_rest = role.get("Description", "") == desc and role["MaxSessionDuration"] == duration
+                if not (same_trust and same_rest):
                     self.add(
                         f"update role {name}",
                         partial(
                             t.update_role,
                             name,
-                            new_trust_policy=trust,
+                            new_trust_policy=None if same_trust else trust,  # unchanged: not resubmitted
                             new_description=desc,
                             new_max_session_duration=duration,
                         ),
