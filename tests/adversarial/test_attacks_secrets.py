@@ -28,6 +28,7 @@ from ram_middleware.audit import JsonLinesSink
 from ram_middleware.client import RequestSigner, Scheme
 from ram_middleware.config import DirectoryKeyResolver
 from ram_middleware.credentials.authenticate import Authenticator
+from ram_middleware.credentials.encoding import PairMemo
 from ram_middleware.credentials.mfa import code_at, time_step
 from ram_middleware.facts import RequestFacts, TextMemo
 from ram_middleware.guard import MemoryGuard
@@ -253,7 +254,7 @@ def test_no_secret_in_logs_audit_errors_reprs_or_database(
     leaks.output("audit file", (folder / "audit.jsonl").read_bytes())
     # The request path remembers short query pieces and encodings between requests; never a password
     # or an MFA code.
-    memos = [thing for thing in gc.get_objects() if isinstance(thing, TextMemo)]
+    memos = [thing for thing in gc.get_objects() if isinstance(thing, (TextMemo, PairMemo))]
     leaks.output("request-path memos", "\n".join(f"{k!r} {v!r}" for memo in memos for k, v in memo.items()))
     for path in sorted(folder.glob("ram.db*")):
         if path.suffix != ".key":
