@@ -43,7 +43,7 @@ from .facts import RequestFacts, from_own_site
 from .identity import Principal
 from .policy.document import parse_policy
 from .policy.evaluate import AttachedPolicy, Decision, PolicySet, decide_with_session
-from .policy.request import make_request
+from .policy.request import context_value, make_request
 from .request_scope import begin_request, end_request
 from .routes import AuthenticateOnly, HostValue, PathParams, Rule, UnsignedValue
 
@@ -523,9 +523,7 @@ class Authorizer:
                 "AuthPrincipalOwnerId": owner,
                 "AuthPrincipalDisplayName": display,
             },
-            "AuthConditions": [
-                {"ConditionKey": key, "ConditionValues": [str(value)]} for key, value in context.items()
-            ],
+            "AuthConditions": _auth_conditions(context),
             "ExplicitDeny": decision.effect == "ExplicitDeny",
             "NoPermissionPolicyType": policy_type,
             "MatchedPolicies": _matched_policies(decision),
@@ -593,6 +591,18 @@ def _describe(policy: AttachedPolicy) -> str:
         _described.clear()
     _described[id(policy)] = (policy, text)  # holding the policy keeps its id from being reused
     return text
+
+
+def _auth_conditions(context: Mapping[str, object]) -> list[dict[str, Any]]:
+    """The context as the diagnostic lists it: each key with its values as the policy compared them (a
+    multi-valued key's every value, ``true``/``false`` for a bool); an absent (None) key is left out."""
+    conditions = []
+    for key, value in context.items():
+        text = context_value(value)
+        if text is not None:
+            values = [text] if isinstance(text, str) else list(text)
+            conditions.append({"ConditionKey": key, "ConditionValues": values})
+    return conditions
 
 
 def _display_name(principal: Principal) -> str:
