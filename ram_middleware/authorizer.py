@@ -55,6 +55,7 @@ __all__ = [
     "DiagnosticCodec",
     "EntityTooLarge",
     "ErrorResponse",
+    "IncompleteBody",
     "MissingAuthentication",
     "Outcome",
     "PolicySource",
@@ -96,6 +97,15 @@ class BodyTimeout(errors.RAMError):
     default_code = "RequestTimeout"
     default_status = 408
     default_message = "The request body was not received within the configured time."
+
+
+class IncompleteBody(errors.RAMError):
+    """The server could not hand over the body the middleware was buffering (broken chunked framing, a
+    client that left mid-body)."""
+
+    default_code = "IncompleteBody"
+    default_status = 400
+    default_message = "The request body could not be read in full."
 
 
 class Claim(Protocol):

@@ -217,7 +217,10 @@ def _before_request() -> Response | None:
         return None
     body = b""
     if needs_body(request.environ):
-        read = _read_body(state.max_body)
+        try:
+            read = _read_body(state.max_body)
+        except errors.RAMError as exc:  # the server could not hand the body over (408/400, audited)
+            return _response(authorizer.reject(RequestFacts.from_wsgi(request.environ), exc))
         if read is None:
             return _response(authorizer.reject(RequestFacts.from_wsgi(request.environ), EntityTooLarge()))
         body = read

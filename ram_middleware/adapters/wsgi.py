@@ -7,7 +7,8 @@ HEAD) and never reaches it.
 
 The body is read only when verification needs it (see :func:`needs_body`), capped at ``max_body`` (413
 beyond), and put back as a fresh ``wsgi.input`` with a matching ``CONTENT_LENGTH``, so the app reads the
-exact bytes that were verified.
+exact bytes that were verified. A read the server fails is refused too: 408 when its socket timed out, else
+400 ``IncompleteBody`` (chunked framing it cannot parse, a client gone mid-body).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from ..authorizer import EntityTooLarge, ErrorResponse
+from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, IncompleteBody
 from ..errors import RAMError
 from ..facts import RequestFacts
 from ..routes import RouteMatch, RouteTable, Rule
@@ -53,22 +54,32 @@ def needs_body(environ: Mapping[str, Any]) -> bool:
 
 
 def read_body(environ: Environ, max_body: int) -> bytes | None:
-    """Read the body (at most ``max_body`` bytes) and re-inject it; None when it is too large."""
+    """Read the body (at most ``max_body`` bytes) and re-inject it; None when it is too large.
+
+    Raises :class:`BodyTimeout` when the server's read times out and :class:`IncompleteBody` when it fails
+    otherwise (chunked framing it cannot parse, a client gone): the caller refuses with that 4xx rather
+    than let the server answer its own 500.
+    """
     length = str(environ.get("CONTENT_LENGTH") or "").strip()
     # Digits only: int() would take "-1" (read to the end, past the cap) or "+5"; anything else is read
     # as if no length were given.
     declared = int(length) if length.isascii() and length.isdigit() else None
     stream = environ["wsgi.input"]
-    if declared is not None:
-        if declared > max_body:
-            return None
-        body = stream.read(declared) if declared else b""
-    elif environ.get("wsgi.input_terminated"):
-        body = stream.read(max_body + 1)
-        if len(body) > max_body:
-            return None
-    else:
-        body = b""  # no length and an unterminated stream: reading could block forever (PEP 3333)
+    try:
+        if declared is not None:
+            if declared > max_body:
+                return None
+            body = stream.read(declared) if declared else b""
+        elif environ.get("wsgi.input_terminated"):
+            body = stream.read(max_body + 1)
+            if len(body) > max_body:
+                return None
+        else:
+            body = b""  # no length and an unterminated stream: reading could block forever (PEP 3333)
+    except TimeoutError:
+        raise BodyTimeout() from None
+    except OSError:  # e.g. Werkzeug's dev server on a bad chunk size, a connection reset mid-body
+        raise IncompleteBody() from None
     put_back(environ, body)
     return bytes(body)
 
@@ -118,7 +129,12 @@ class RAMWSGIMiddleware:
             return self.app(environ, start_response)
         body = b""
         if needs_body(environ):
-            read = read_body(environ, self.max_body)
+            try:
+                read = read_body(environ, self.max_body)
+            except RAMError as exc:  # the server could not hand the body over (408/400, audited)
+                return self._refuse(
+                    self.authorizer.reject(RequestFacts.from_wsgi(environ), exc), start_response, environ
+                )
             if read is None:
                 error = self.authorizer.reject(RequestFacts.from_wsgi(environ), EntityTooLarge())
                 return self._refuse(error, start_response, environ)
