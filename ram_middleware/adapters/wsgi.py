@@ -8,7 +8,8 @@ HEAD) and never reaches it.
 The body is read only when verification needs it (see :func:`needs_body`), capped at ``max_body`` (413
 beyond), and put back as a fresh ``wsgi.input`` with a matching ``CONTENT_LENGTH``, so the app reads the
 exact bytes that were verified. A read the server fails is refused too: 408 when its socket timed out, else
-400 ``IncompleteBody`` (chunked framing it cannot parse, a client gone mid-body).
+400 ``IncompleteBody`` (chunked framing it cannot parse, a client gone mid-body, fewer bytes than
+``CONTENT_LENGTH``).
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def read_body(environ: Environ, max_body: int) -> bytes | None:
     """Read the body (at most ``max_body`` bytes) and re-inject it; None when it is too large.
 
     Raises :class:`BodyTimeout` when the server's read times out and :class:`IncompleteBody` when it fails
-    otherwise (chunked framing it cannot parse, a client gone): the caller refuses with that 4xx rather
-    than let the server answer its own 500.
+    otherwise (chunked framing it cannot parse, a client gone) or ends before ``CONTENT_LENGTH``: the
+    caller refuses with that 4xx rather than let the server answer its own 500, or the check blame the
+    signature for a body cut short.
     """
     length = str(environ.get("CONTENT_LENGTH") or "").strip()
     # Digits only: int() would take "-1" (read to the end, past the cap) or "+5"; anything else is read
@@ -70,6 +72,8 @@ def read_body(environ: Environ, max_body: int) -> bytes | None:
             if declared > max_body:
                 return None
             body = stream.read(declared) if declared else b""
+            if len(body) < declared:  # the client closed its side before sending all it announced
+                raise IncompleteBody()
         elif environ.get("wsgi.input_terminated"):
             body = stream.read(max_body + 1)
             if len(body) > max_body:

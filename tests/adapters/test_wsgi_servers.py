@@ -113,3 +113,22 @@ def test_a_body_that_stops_arriving_gets_408_when_the_server_times_out(world: Wo
     assert status.startswith(b"HTTP/1.0 408 ") and b'"Code":"RequestTimeout"' in body
     event = world.audit.events[-1]
     assert (event.decision, event.status, event.code) == ("Rejected", 408, "RequestTimeout")
+
+
+@pytest.mark.parametrize("serve", [_werkzeug, _wsgiref_with_timeout], ids=["werkzeug", "wsgiref"])
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_a_body_cut_short_by_the_client_is_incomplete_not_a_bad_signature(
+    world: World, name: str, serve: Callable[[Any], Any]
+) -> None:
+    # These servers hand over the socket: a client that closes its side after part of the body it announced
+    # leaves a short read, which was verified as the whole body and blamed on the signature.
+    with serve(APPS[name](world.ram)) as address, socket.create_connection(address, timeout=5) as conn:
+        conn.sendall(_signed_head(world, f"Content-Length: {len(BODY)}") + BODY[:20])
+        conn.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"400" and json.loads(body)["Code"] == "IncompleteBody"
+    event = world.audit.events[-1]
+    assert (event.decision, event.status, event.code) == ("Rejected", 400, "IncompleteBody")
