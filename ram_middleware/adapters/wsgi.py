@@ -72,8 +72,11 @@ def read_body(environ: Environ, max_body: int) -> bytes | None:
             if declared > max_body:
                 return None
             body = stream.read(declared) if declared else b""
-            if len(body) < declared:  # the client closed its side before sending all it announced
-                raise IncompleteBody()
+            while len(body) < declared:  # a stream may return less than asked before its end
+                more = stream.read(declared - len(body))
+                if not more:  # the end: the client closed its side before sending all it announced
+                    raise IncompleteBody()
+                body += more
         elif environ.get("wsgi.input_terminated"):
             body = stream.read(max_body + 1)
             if len(body) > max_body:

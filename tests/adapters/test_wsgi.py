@@ -15,6 +15,7 @@ import webtest
 from flask import Flask
 
 from ram_middleware.adapters.wsgi import RAMWSGIMiddleware, needs_body, read_body
+from ram_middleware.authorizer import IncompleteBody
 from ram_middleware.routes import PUBLIC, RouteRule, RouteTable
 
 from .apps import wsgi_app
@@ -172,3 +173,25 @@ def test_a_public_options_entry_lets_the_app_answer_preflights(world: World) -> 
     assert reply.status_int == 200 and "GET" in reply.headers["Allow"] and world.audit.events == []
     assert client.get("/instances/i-1", expect_errors=True).status_int == 401
     assert client.head("/instances/i-1", expect_errors=True).status_int == 401
+
+
+class _Trickle(io.RawIOBase):
+    """A wsgi.input that returns at most three bytes a read, as a raw stream may."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(3, len(buffer), len(self._data))
+        buffer[:size], self._data = self._data[:size], self._data[size:]
+        return size
+
+
+def test_a_stream_that_returns_less_than_asked_is_read_to_its_content_length() -> None:
+    environ: dict[str, Any] = {"CONTENT_LENGTH": "10", "wsgi.input": _Trickle(b"0123456789tail")}
+    assert read_body(environ, 64) == b"0123456789" and environ["wsgi.input"].read() == b"0123456789"
+    with pytest.raises(IncompleteBody):  # the stream ends first: the client sent less than it announced
+        read_body({"CONTENT_LENGTH": "10", "wsgi.input": _Trickle(b"01234")}, 64)
