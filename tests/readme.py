@@ -26,13 +26,25 @@ def readme_blocks(heading: str, language: str) -> list[str]:
     return [code for lang, code in blocks if lang == language]
 
 
-def run_shell(code: str, cwd: Path) -> str:
-    """Run ``code`` in bash as printed (stopping at the first failure) with ``ram`` this checkout's CLI and
-    no ``RAM_*``/``ALIBABA_CLOUD_*`` variables from the test's environment; returns its stdout."""
+def shell_env() -> dict[str, str]:
+    """The environment the README's shell blocks run in: ``ram`` this checkout's CLI, no ``RAM_*`` or
+    ``ALIBABA_CLOUD_*`` variables from the test's environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAM_", "ALIBABA_CLOUD_"))}
     env.update(RAM_PYTHON=sys.executable, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        ["bash", "-c", _SHELL_PRELUDE + code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return env
+
+
+def shell_command(code: str) -> list[str]:
+    """``code`` as bash runs it (stopping at the first failure), with ``ram`` defined as :func:`shell_env`
+    expects."""
+    return ["bash", "-c", _SHELL_PRELUDE + code]
+
+
+def run_shell(code: str, cwd: Path, input: str | None = None) -> str:
+    """Run ``code`` in bash as printed (stopping at the first failure) with ``ram`` this checkout's CLI and
+    no ``RAM_*``/``ALIBABA_CLOUD_*`` variables from the test's environment, ``input`` (what a reader would
+    type) on stdin; returns its stdout."""
+    command, env = shell_command(code), shell_env()
+    done = subprocess.run(command, cwd=cwd, env=env, input=input, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{code}\nfailed: {done.stderr}"
     return done.stdout

@@ -1,0 +1,69 @@
+"""The README's "Administer it" commands, run one after another as a reader types them into a new directory.
+
+Each line of the block may hold several commands (set apart by four spaces) and a comment; ``ram serve`` is
+left out (serving is other tests' part). Prompts get what a reader would type: ``y`` for the plan, a
+password twice, and for ``ram mfa enable`` two codes of the key it prints.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pyotp
+
+from tests.readme import ROOT, readme_blocks, run_shell, shell_command, shell_env
+
+HEADING = "Administer it"
+PASSWORD = "Readme-Passw0rd!"
+POLICY = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "notes:GetNote", "Resource": "*"}]}'
+
+
+def _commands() -> list[str]:
+    (block,) = readme_blocks(HEADING, "")
+    lines = re.sub(r"\\\n\s*", " ", block).splitlines()
+    uncommented = [re.split(r"\s+#\s", line, maxsplit=1)[0] for line in lines]
+    return [command for line in uncommented for command in re.split(r"\s{4,}", line.strip()) if command]
+
+
+def _enable_mfa(command: str, cwd: Path) -> str:
+    """Run ``ram mfa enable`` and answer its two prompts with the codes of the key it printed."""
+    with subprocess.Popen(
+        shell_command(command), cwd=cwd, env=shell_env(), text=True, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as process:  # fmt: skip
+        assert process.stdout is not None
+        printed = ""
+        while "by hand:" not in printed and (line := process.stdout.readline()):
+            printed += line
+        seed = re.search(r"by hand: (\w+)", printed)
+        assert seed is not None, printed + process.stderr.read() if process.stderr else printed
+        totp, now = pyotp.TOTP(seed[1]), time.time()
+        out, err = process.communicate(f"{totp.at(now)}\n{totp.at(now + 30)}\n", timeout=60)
+    assert process.returncode == 0, f"{command}\nfailed: {err}"
+    return printed + out
+
+
+def test_the_administer_commands_run_as_printed(tmp_path: Path) -> None:
+    commands = _commands()
+    assert commands[0] == "ram init --alias company-x --json" and len(commands) > 12, commands
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # `ram apply examples/…` from the checkout
+    (tmp_path / "FILE").write_text(POLICY)  # `ram policies validate FILE`
+    printed: dict[str, str] = {}
+    for command in commands:
+        if command.startswith("ram serve "):
+            continue
+        if command.startswith("ram mfa enable "):
+            printed[command] = _enable_mfa(command, tmp_path)
+            continue
+        typed = {"ram apply ": "y\n", "ram users enable-console ": f"{PASSWORD}\n{PASSWORD}\n"}
+        typed["ram users set-password "] = typed["ram users enable-console "]
+        answer = next((text for start, text in typed.items() if command.startswith(start)), None)
+        printed[command] = run_shell(command, tmp_path, input=answer)
+    simulate = next(out for command, out in printed.items() if command.startswith("ram simulate "))
+    assert "ImplicitDeny" in simulate and "IpAddress acs:SourceIp observed 198.51.100.7" in simulate
+    assert "Users:" in (tmp_path / "org.yaml").read_text()
+    assume = next(out for command, out in printed.items() if command.startswith("ram assume-role "))
+    assert "assumed-role/OSSReader/contractor-1" in assume and "SecurityToken" in assume
