@@ -158,6 +158,26 @@ def _password(given: str | None) -> str:
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
 
 
+def _check_before_asking(backend: Backend, user_name: str, password: str | None, *, has_logon: bool) -> None:
+    """Refuse before a password is typed twice for nothing: the user must exist and have a console
+    password (``has_logon``) or none yet. A caller who may set it but not look: the change itself answers."""
+    if password is not None:
+        return
+    try:
+        backend.get_login_profile(user_name)
+    except errors.EntityNotExist as exc:
+        if has_logon or exc.code != "EntityNotExist.User.LoginProfile":
+            raise
+        return
+    except errors.AuthorizationError:
+        return
+    if not has_logon:
+        raise errors.EntityAlreadyExists(
+            "User.LoginProfile",
+            f"{user_name} already has a console password; `ram users set-password {user_name}` resets it.",
+        )
+
+
 @users.command("enable-console")
 @click.argument("user_name")
 @_password_option
@@ -173,6 +193,7 @@ def enable_console(
     mfa_bind_required: bool,
 ) -> None:
     """Give a user a console password (checked against the password policy)."""
+    _check_before_asking(backend, user_name, password, has_logon=False)
     profile = backend.create_login_profile(
         user_name,
         _password(password),
@@ -196,6 +217,7 @@ def set_password(
 ) -> None:
     """Reset the console password of a user who has one (checked against the password policy); it also ends
     a lock-out after too many failed logons. Other settings stay as they are."""
+    _check_before_asking(backend, user_name, password, has_logon=True)
     profile = backend.update_login_profile(
         user_name, password=_password(password), password_reset_required=password_reset_required
     )

@@ -67,3 +67,22 @@ def test_the_administer_commands_run_as_printed(tmp_path: Path) -> None:
     assert "Users:" in (tmp_path / "org.yaml").read_text()
     assume = next(out for command, out in printed.items() if command.startswith("ram assume-role "))
     assert "assumed-role/OSSReader/contractor-1" in assume and "SecurityToken" in assume
+
+
+def test_a_console_password_for_the_wrong_user_is_refused_before_it_is_typed(tmp_path: Path) -> None:
+    # The README once gave `enable-console` a user `ram apply` had already given a logon: the reader typed a
+    # password twice to learn that. Nothing is asked for when the answer is known already.
+    run_shell("ram init && ram users create B && ram users enable-console B --password " + PASSWORD, tmp_path)
+    refusals = {
+        "ram users enable-console B": "EntityAlreadyExists.User.LoginProfile",
+        "ram users enable-console nobody": "EntityNotExist.User",
+        "ram users set-password admin": "EntityNotExist.User.LoginProfile",  # `ram init` gives none
+    }
+    for command, code in refusals.items():
+        done = subprocess.run(
+            shell_command(command), cwd=tmp_path, env=shell_env(), input="", capture_output=True, text=True
+        )
+        assert done.returncode == 1 and f"Error: {code}:" in done.stderr, (command, done.stderr)
+        assert "Password" not in done.stderr, (command, done.stderr)
+        if command == "ram users enable-console B":
+            assert "ram users set-password B" in done.stderr  # what to run instead
