@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pyotp
+import pytest
 
 from tests.readme import ROOT, readme_blocks, run_shell, shell_command, shell_env
 
@@ -46,6 +47,7 @@ def _enable_mfa(command: str, cwd: Path) -> str:
     return printed + out
 
 
+@pytest.mark.slow  # a new process per command
 def test_the_administer_commands_run_as_printed(tmp_path: Path) -> None:
     commands = _commands()
     assert commands[0] == "ram init --alias company-x --json" and len(commands) > 12, commands
