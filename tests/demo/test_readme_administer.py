@@ -20,6 +20,12 @@ from tests.readme import ROOT, readme_blocks, run_shell, shell_command, shell_en
 HEADING = "Administer it"
 PASSWORD = "Readme-Passw0rd!"
 POLICY = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "notes:GetNote", "Resource": "*"}]}'
+# What a reader types at the prompts of the commands that start so.
+TYPED = {
+    "ram apply ": "y\n",
+    "ram users enable-console ": f"{PASSWORD}\n{PASSWORD}\n",
+    "ram users set-password ": f"{PASSWORD}\n{PASSWORD}\n",
+}
 
 
 def _commands() -> list[str]:
@@ -60,9 +66,7 @@ def test_the_administer_commands_run_as_printed(tmp_path: Path) -> None:
         if command.startswith("ram mfa enable "):
             printed[command] = _enable_mfa(command, tmp_path)
             continue
-        typed = {"ram apply ": "y\n", "ram users enable-console ": f"{PASSWORD}\n{PASSWORD}\n"}
-        typed["ram users set-password "] = typed["ram users enable-console "]
-        answer = next((text for start, text in typed.items() if command.startswith(start)), None)
+        answer = next((text for start, text in TYPED.items() if command.startswith(start)), None)
         printed[command] = run_shell(command, tmp_path, input=answer)
     simulate = next(out for command, out in printed.items() if command.startswith("ram simulate "))
     assert "ImplicitDeny" in simulate and "IpAddress acs:SourceIp observed 198.51.100.7" in simulate
