@@ -176,11 +176,12 @@ class PolicyOps(ServiceBase):
             policy = self._custom_policy(repo, account_id, policy_name)
             versions = repo.list_versions(account_id, policy.policy_name)
             if len(versions) >= self.limits.policy_versions:
-                if rotate_strategy != _ROTATE:
+                # Under a quota of one version, the only version is the default: nothing to rotate out.
+                oldest = next((v for v in versions if not v.is_default), None)
+                if rotate_strategy != _ROTATE or oldest is None:
                     raise errors.LimitExceeded(
                         "Policy.Version", f"The policy has {len(versions)} versions already."
                     )
-                oldest = next(v for v in versions if not v.is_default)
                 repo.delete_version(account_id, policy.policy_name, oldest.version_id)
             now = self._now()
             version = repo.add_version(account_id, policy.policy_name, policy_document, now)

@@ -1,0 +1,38 @@
+"""Edge cases of the RAM and STS APIs seen through the official SDKs: quotas, refusals and their details."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from alibabacloud_ram20150501 import models as m  # type: ignore[import-untyped]
+
+from ram_middleware.service import Limits
+
+from .conftest import start_live
+from .live import Live, fails, ram_client
+
+ALLOW_ALL_OSS = json.dumps(
+    {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}]}
+)
+
+
+@pytest.fixture(scope="module")
+def one_version(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A plane whose deployment allows one version per policy (stricter than Alibaba's five)."""
+    yield from start_live(str(tmp_path_factory.mktemp("one-version")), limits=Limits(policy_versions=1))
+
+
+def test_rotating_under_a_one_version_quota_is_a_limit_not_an_outage(one_version: Live) -> None:
+    """The only version is the default, so there is nothing to rotate out: 409, as without rotation."""
+    admin = ram_client(one_version, one_version.admin)
+    admin.create_policy(m.CreatePolicyRequest(policy_name="Oss", policy_document=ALLOW_ALL_OSS))
+    for strategy in ("None", "DeleteOldestNonDefaultVersionWhenLimitExceeded"):
+        request = m.CreatePolicyVersionRequest(
+            policy_name="Oss", policy_document=ALLOW_ALL_OSS, rotate_strategy=strategy, set_as_default=True
+        )
+        fails("LimitExceeded.Policy.Version", 409, admin.create_policy_version, request)
+    listed = admin.list_policy_versions(m.ListPolicyVersionsRequest(policy_name="Oss", policy_type="Custom"))
+    versions = listed.body.policy_versions.policy_version
+    assert [(v.version_id, v.is_default_version) for v in versions] == [("v1", True)]
