@@ -109,7 +109,7 @@ class PolicyOps(ServiceBase):
         attachment counts of its own policies, so listing every page costs the policies once."""
         kind = None if policy_type is None else check_policy_type(policy_type)
         check_max_items(max_items, MAX_ITEMS)
-        start = decode_marker(marker)
+        start = decode_marker(marker, prefixes=_POLICY_KEY_PREFIXES)
         system = [n for n in _SYSTEM_ORDER if kind != "Custom" and _policy_key("System", n) >= start]
         system = system[: max_items + 1]
         custom_start = _custom_start(start)
@@ -233,6 +233,9 @@ class PolicyOps(ServiceBase):
             updated = replace(policy, default_version=version_id, update_date=self._now())
             repo.update_policy(account_id, updated)
         return updated
+
+
+_POLICY_KEY_PREFIXES: Final = ("0:", "1:")
 
 
 def _policy_key(kind: PolicyType, name: str) -> str:

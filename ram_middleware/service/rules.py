@@ -140,8 +140,9 @@ def encode_marker(key: str) -> str:
     return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii").rstrip("=")
 
 
-def decode_marker(marker: str | None) -> str:
-    """The key a Marker continues at ("" for the first page)."""
+def decode_marker(marker: str | None, prefixes: tuple[str, ...] = ()) -> str:
+    """The key a Marker continues at ("" for the first page). A listing whose keys all start with one of
+    ``prefixes`` refuses any other key: it was not issued by that listing, and would continue nowhere."""
     if not marker:
         return ""
     try:
@@ -149,6 +150,6 @@ def decode_marker(marker: str | None) -> str:
         key = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         key = None
-    if key is None or not nameable(key):
+    if key is None or not nameable(key) or (prefixes and not key.startswith(prefixes)):
         raise errors.InvalidParameter("Marker", "The Marker is not one returned by a previous call.")
     return key

@@ -1,4 +1,4 @@
-"""Edge cases of the RAM and STS APIs seen through the official SDKs: quotas, refusals and their details."""
+"""Edge cases of the RAM API seen through the official SDK: deployment quotas and paging Markers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from alibabacloud_ram20150501 import models as m  # type: ignore[import-untyped]
+from alibabacloud_ram20150501.client import Client as RamClient  # type: ignore[import-untyped]
 
 from ram_middleware.service import Limits
 
@@ -36,3 +37,24 @@ def test_rotating_under_a_one_version_quota_is_a_limit_not_an_outage(one_version
     listed = admin.list_policy_versions(m.ListPolicyVersionsRequest(policy_name="Oss", policy_type="Custom"))
     versions = listed.body.policy_versions.policy_version
     assert [(v.version_id, v.is_default_version) for v in versions] == [("v1", True)]
+
+
+@pytest.fixture(scope="module")
+def live_admin(live: Live) -> RamClient:
+    return ram_client(live, live.admin)
+
+
+def test_a_marker_another_listing_issued_is_refused_by_list_policies(live_admin: RamClient) -> None:
+    """ListPolicies continues only at its own keys: a ListUsers Marker used to answer an empty, complete
+    page (or restart from the top), so a client paging with the wrong Marker silently lost policies."""
+    for name in ("m1", "m2"):
+        live_admin.create_user(m.CreateUserRequest(user_name=name))
+    users = live_admin.list_users(m.ListUsersRequest(max_items=1)).body
+    assert users.is_truncated and users.marker
+    fails(
+        "InvalidParameter.Marker", 400, live_admin.list_policies, m.ListPoliciesRequest(marker=users.marker)
+    )
+    # Its own Markers still continue where they left off.
+    first = live_admin.list_policies(m.ListPoliciesRequest(max_items=1)).body
+    after = live_admin.list_policies(m.ListPoliciesRequest(max_items=1, marker=first.marker)).body
+    assert after.policies.policy[0].policy_name != first.policies.policy[0].policy_name
