@@ -135,8 +135,8 @@ def missing_extra(exc: ModuleNotFoundError, what: str, extra: str) -> Exception:
     if exc.name is None or exc.name.partition(".")[0] == "ram_middleware":
         return exc
     return MissingDependency(
-        f"{what} needs the Python package {exc.name!r}, which is not installed: "
-        f"pip install 'ram-middleware[{extra}]'."
+        f"{what} needs the Python package {exc.name!r}, which is not installed: install ram-middleware's "
+        f"{extra!r} extra (from a checkout: pip install './ram-middleware[{extra}]')."
     )
 
 

@@ -30,6 +30,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 
+from .. import errors
 from ..adapters.asgi import ASGIApp, Message, Receive, Scope, Send
 from ..adapters.starlette import current_principal
 from ..authorizer import ErrorResponse
@@ -57,6 +58,10 @@ _ROOT_KEY = "ram.console.root"
 
 def console_routes(console: Console | Ram, **options: Any) -> Mount:
     """The console's pages as a :class:`Mount` at its prefix (a runtime gets a new :class:`Console`)."""
+    try:
+        import jinja2  # noqa: F401  (Starlette's templates assert on it; name the extra that brings it)
+    except ModuleNotFoundError as exc:
+        raise errors.missing_extra(exc, "The console's pages", "console") from None
     found = console if isinstance(console, Console) else Console(console, **options)
     templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
     routes = [

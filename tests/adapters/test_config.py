@@ -237,14 +237,16 @@ def test_an_unknown_store_scheme_is_named_as_such() -> None:
             "redis://127.0.0.1:6379/9",
             "redis",
             "A redis:// guard needs the Python package 'redis', which is not installed: "
-            "pip install 'ram-middleware[redis]'.",
+            "install ram-middleware's 'redis' extra "
+            "(from a checkout: pip install './ram-middleware[redis]').",
         ),
         (
             "postgresql://ram@127.0.0.1:5432/test",
             "sqlite:///{tmp}/guard.db",
             "psycopg",
             "A PostgreSQL store needs the Python package 'psycopg', which is not installed: "
-            "pip install 'ram-middleware[postgres]'.",
+            "install ram-middleware's 'postgres' extra "
+            "(from a checkout: pip install './ram-middleware[postgres]').",
         ),
     ],
     ids=["redis-guard", "postgres-store"],

@@ -25,7 +25,7 @@ def test_serve_without_the_serve_extra_names_it(ram: Ram, monkeypatch: pytest.Mo
     assert _serve(ram) == (
         1,
         "Error: MissingDependency: ram serve needs the Python package 'uvicorn', which is not installed: "
-        "pip install 'ram-middleware[serve]'.\n",
+        "install ram-middleware's 'serve' extra (from a checkout: pip install './ram-middleware[serve]').\n",
     )
 
 

@@ -99,3 +99,12 @@ def test_the_apis_beside_the_console_refuse_its_session_cookie(world: World) -> 
         assert call.status_code == 401 and call.json()["Code"] == "MissingAuthentication"
     assert "mallory" not in {user.user_name for user in service.list_users(account).items}
     assert browser.get("/console/").status_code == 200  # the session itself still works for the console
+
+
+def test_console_pages_without_jinja2_name_the_extra(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jinja2", None)  # as if not installed
+    with pytest.raises(errors.MissingDependency) as missing:
+        console_routes(world.ram)
+    assert "'jinja2'" in missing.value.message and "ram-middleware[console]" in missing.value.message
