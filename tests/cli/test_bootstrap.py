@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import _bootstrap
+_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "_bootstrap.py"
+_spec = importlib.util.spec_from_file_location("_bootstrap", _SCRIPT)
+assert _spec is not None and _spec.loader is not None
+_bootstrap = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bootstrap)
 
 
 def test_a_python_without_ensurepip_gets_a_clear_message_and_no_half_made_venv(
