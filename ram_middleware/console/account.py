@@ -5,7 +5,8 @@ fresh TOTP code here; the session then gets a new id and MFA time and the browse
 (same-origin paths only). Changing the password rotates the session id too and re-issues this session for
 the new password (authentication time: now), so it survives the change while the identity's other
 sessions end (:mod:`ram_middleware.credentials.session`). Logout revokes the session id server-side, so
-the cookie is refused even if it was copied before.
+the cookie is refused even if it was copied before, and clears the browser's cache of this origin
+(``Clear-Site-Data: "cache"``), so Back shows none of the session's pages.
 """
 
 from __future__ import annotations
@@ -169,4 +170,7 @@ class AccountPages:
             )
         # Without a valid session there is nothing to end; clearing the cookie is harmless either way.
         reply = Reply.redirect(self.kit.url(request, "logon", signed_out="1"))
+        # The browser keeps the pages this session saw (the app's own, cached as it allows): the next person
+        # at a shared computer pressing Back would see them. It drops them, so Back asks the server again.
+        reply.headers.append(("clear-site-data", '"cache"'))
         return reply.set_cookie(self.kit.clear_session_cookie(request.facts))

@@ -183,6 +183,31 @@ def test_first_logon_binds_an_mfa_device(chromium: Any, live: tuple[str, str], w
     context.close()
 
 
+def test_back_after_logout_shows_no_page_of_the_session(
+    chromium: Any, live: tuple[str, str], world: World
+) -> None:
+    """On a shared computer, the next person pressing Back after a logout must not see the pages the
+    signed-in user saw (the app's pages may be cached by the browser): the browser asks the server again,
+    which sends it to the logon page."""
+    _, base = live
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/reports")
+    _submit_password(page, "bob")
+    page.wait_for_url(f"{base}/reports")
+    assert page.inner_text("#who") == world.arn("bob")
+    page.goto(f"{base}/console/")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{base}/console/logon?signed_out=1")
+
+    page.go_back()  # the account page
+    assert page.url == f"{base}/console/logon?next=%2Fconsole%2F"
+    page.go_back()  # the app's page
+    assert page.url == f"{base}/console/logon?next=%2Freports"
+    assert world.arn("bob") not in page.content()
+    context.close()
+
+
 def _without_fetch_metadata(route: Any) -> None:
     """Send the browser's POSTs as a browser from before Fetch Metadata would: with the Origin and Referer
     Chromium sets, but no ``Sec-Fetch-*`` (which Chromium adds below any interception, so the request is
