@@ -112,7 +112,7 @@ class LogonPages:
             return self._refused(request, next_url, account_text, exc)
         pending = self.kit.pending.start(
             account_key, user_name, steps, next_url, password_changed=profile.password_changed_date,
-            mfa_binding=device_binding(device),
+            mfa_binding=device_binding(device), fallback_next=self.kit.url(request, "home"),
         )  # fmt: skip
         return self._continue(request, pending)
 

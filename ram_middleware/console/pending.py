@@ -30,7 +30,8 @@ Step = Literal["mfa", "bind", "password"]
 _STEPS: frozenset[str] = frozenset({"mfa", "bind", "password"})
 _SALT = "ram-middleware/console-logon/v1"
 _FORMAT = 1
-_MAX_CHARS = 2048
+_MAX_CHARS = 4000  # browsers keep a cookie only while its name and value fit in 4096 bytes
+_STEP_ROOM = 64  # what the times its steps add (MFA, new password) may lengthen the cookie by
 
 
 class LogonExpired(errors.AuthenticationError):
@@ -90,14 +91,21 @@ class PendingLogons:
         *,
         password_changed: datetime | None,
         mfa_binding: int,
+        fallback_next: str,
     ) -> PendingLogon:
         """A new logon, its password (set at ``password_changed``) just verified, with ``steps`` to do, while
-        the identity's MFA binding is ``mfa_binding`` (:func:`.credentials.session.binding_time`)."""
+        the identity's MFA binding is ``mfa_binding`` (:func:`.credentials.session.binding_time`).
+
+        It returns to ``next_url``, or to ``fallback_next`` when its cookie could not carry that: a return
+        address may have 2048 characters, of up to four bytes each."""
         logon_id = secrets.token_urlsafe(18)
-        return PendingLogon(
+        pending = PendingLogon(
             logon_id, account_id, user_name, tuple(steps), next_url, self._now(),
             password_time=password_time(password_changed), mfa_binding=mfa_binding,
         )  # fmt: skip
+        if len(self.dumps(pending)) > _MAX_CHARS - _STEP_ROOM:
+            pending = replace(pending, next_url=fallback_next)
+        return pending
 
     def dumps(self, pending: PendingLogon) -> str:
         payload = {
