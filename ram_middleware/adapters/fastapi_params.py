@@ -5,7 +5,8 @@ an ``Enum``, a stripped string) after the middleware has filled the resource tem
 ``/instances/01`` would then be checked as ``instance/01`` while the endpoint deletes instance ``1``, past
 a Deny on ``instance/1``. For every placeholder that names such a parameter the middleware validates the
 text as FastAPI will and refuses the request (400 ``InvalidParameter.<Name>``) unless the value, written
-back as text (an ``Enum`` by its value), is exactly what was sent: ``1``, never ``01``, ``+1`` or ``1_0``.
+back as text (an ``Enum`` by its value; each item of a list, set or tuple), is exactly what was sent:
+``1``, never ``01``, ``+1`` or ``1_0``.
 A value FastAPI cannot read at all is left to FastAPI, which answers 422 without running the endpoint.
 Parameters FastAPI reads under another name (``validation_alias``, query models) are not matched.
 """
@@ -69,10 +70,21 @@ def misread(
             raw = query.get(field.alias)
             if raw is None:
                 continue
-        value, problems = field.validate(raw, {}, loc=("query", field.alias))
+        # A list, set or tuple parameter FastAPI validates from all the values given (the check takes one,
+        # refusing others that differ): validated as the bare text it fails, and would pass unchecked.
+        many = _is_sequence(field)
+        value, problems = field.validate([raw] if many else raw, {}, loc=("query", field.alias))
         if problems:
             continue  # FastAPI answers 422: the endpoint never runs
-        text = str(value.value if isinstance(value, Enum) else value)
-        if text != raw:
-            return Misread(field.alias, text)
+        for item in value if many else (value,):
+            text = str(item.value if isinstance(item, Enum) else item)
+            if text != raw:
+                return Misread(field.alias, text)
     return None
+
+
+def _is_sequence(field: Any) -> bool:
+    """Whether FastAPI reads ``field`` from every value of its name (``list[int]``), as its own test says."""
+    from fastapi._compat import field_annotation_is_sequence  # only FastAPI's fields come here
+
+    return bool(field_annotation_is_sequence(field.field_info.annotation))

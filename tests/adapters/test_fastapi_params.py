@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import FastAPI, Query
@@ -47,6 +47,11 @@ def _app(world: World) -> FastAPI:
     async def stop(instance_id: int = Query(alias="InstanceId")) -> dict[str, Any]:
         return {"stopped": instance_id}
 
+    @app.post("/stop-many")
+    @ram_route("ecs:StopInstance", "acs:ecs:*:{account}:instance/{InstanceId}")
+    async def stop_many(ids: Annotated[list[int], Query(alias="InstanceId")]) -> dict[str, Any]:
+        return {"stopped": ids}
+
     @app.get("/colours/{iid}")
     @ram_route("ecs:DescribeInstance", INSTANCE)
     async def colour(iid: Colour) -> dict[str, Any]:
@@ -86,6 +91,16 @@ def test_query_parameters_and_uuids_are_held_to_the_form_the_endpoint_reads(worl
     assert _call(app, world, "DELETE", f"/vms/{ID}").status_code == 403
     shouty = _call(app, world, "DELETE", f"/vms/{ID.upper().replace('-', '')}")
     assert (shouty.status_code, shouty.json()["Code"]) == (400, "InvalidParameter.iid")
+
+
+def test_a_list_parameter_is_held_to_the_form_the_endpoint_reads(world: World) -> None:
+    # FastAPI reads a list parameter from every value of its name; the check fills the resource from one.
+    app = _app(world)
+    assert _call(app, world, "POST", "/stop-many?InstanceId=1").status_code == 403
+    for spelling in ("01", "+1"):
+        refused = _call(app, world, "POST", f"/stop-many?InstanceId={spelling}")
+        assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.InstanceId"), spelling
+    assert _call(app, world, "POST", "/stop-many?InstanceId=3&InstanceId=3").json() == {"stopped": [3, 3]}
 
 
 def test_values_the_endpoint_receives_as_sent_pass(world: World) -> None:
