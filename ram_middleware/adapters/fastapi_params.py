@@ -27,18 +27,20 @@ __all__ = ["Misread", "misread", "template_fields"]
 
 
 def template_fields(rule: Rule, dependant: Any) -> tuple[Any, ...]:
-    """The FastAPI path/query parameters (``ModelField``) that fill a placeholder of ``rule``'s resource."""
+    """The FastAPI path/query parameters (``ModelField``) that fill a placeholder of ``rule``'s resource:
+    every one, as the endpoint and each dependency read a parameter with their own type (``iid: str`` in
+    the one, ``iid: int`` in the other)."""
     names = set(getattr(getattr(rule, "template", None), "names", ())) - {"account"}
-    found: dict[str, Any] = {}
+    found: list[Any] = []
     if names:
         _collect(dependant, names, found)
-    return tuple(found.values())
+    return tuple(found)
 
 
-def _collect(dependant: Any, names: set[str], found: dict[str, Any]) -> None:
+def _collect(dependant: Any, names: set[str], found: list[Any]) -> None:
     for field in (*getattr(dependant, "path_params", ()), *getattr(dependant, "query_params", ())):
         if field.alias in names:
-            found.setdefault(field.alias, field)
+            found.append(field)
     for dependency in getattr(dependant, "dependencies", ()):
         _collect(dependency, names, found)
 

@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
 
@@ -22,6 +22,11 @@ ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 class Colour(Enum):
     RED = "red"
+
+
+async def instance(iid: int) -> int:
+    """A dependency reading the path parameter with its own type (module level: annotations are text)."""
+    return iid
 
 
 def _app(world: World) -> FastAPI:
@@ -46,6 +51,11 @@ def _app(world: World) -> FastAPI:
     @ram_route("ecs:StopInstance", "acs:ecs:*:{account}:instance/{InstanceId}")
     async def stop(instance_id: int = Query(alias="InstanceId")) -> dict[str, Any]:
         return {"stopped": instance_id}
+
+    @app.delete("/disks/{iid}")
+    @ram_route("ecs:DeleteInstance", INSTANCE)
+    async def delete_disk(iid: str, found: Annotated[int, Depends(instance)]) -> dict[str, Any]:
+        return {"asked": iid, "deleted": found}
 
     @app.post("/stop-many")
     @ram_route("ecs:StopInstance", "acs:ecs:*:{account}:instance/{InstanceId}")
@@ -101,6 +111,15 @@ def test_a_list_parameter_is_held_to_the_form_the_endpoint_reads(world: World) -
         refused = _call(app, world, "POST", f"/stop-many?InstanceId={spelling}")
         assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.InstanceId"), spelling
     assert _call(app, world, "POST", "/stop-many?InstanceId=3&InstanceId=3").json() == {"stopped": [3, 3]}
+
+
+def test_a_dependency_reading_the_parameter_as_another_type_holds_it_to_that_form(world: World) -> None:
+    # The endpoint takes iid as text, its dependency as a number: "01" reaches the dependency as instance 1.
+    app = _app(world)
+    assert _call(app, world, "DELETE", "/disks/1").status_code == 403
+    refused = _call(app, world, "DELETE", "/disks/01")
+    assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.iid")
+    assert _call(app, world, "DELETE", "/disks/2").json() == {"asked": "2", "deleted": 2}
 
 
 def test_values_the_endpoint_receives_as_sent_pass(world: World) -> None:
