@@ -40,7 +40,8 @@ undeclared — ``undeclared="allow"``/``"authenticate"`` would open them:
 * a route that matches but shows neither an endpoint nor routes to descend into (a route kind this module
   does not know, e.g. a future FastAPI wrapper). A ``Mount`` of an application that is not a router
   (``StaticFiles``, an app wrapped in middleware) is not such a route: the mounted app is one undeclared
-  unit, to declare in a :class:`~ram_middleware.routes.RouteTable` or protect with its own middleware;
+  unit, to declare in a :class:`~ram_middleware.routes.RouteTable` or protect with its own middleware
+  (which then reads only its own ``rules=``: the routes of the app it is mounted in do not route it);
 * a route declaring two different rules (two ``RequirePermission`` dependencies, or one and ``@ram_route``
   or ``@public``): the authorizer checks one rule per request, and enforcing either alone would half-open
   the route. The same requirement written twice is one rule.
@@ -273,6 +274,18 @@ def _below(app: object) -> tuple[object | None, object | None]:
     return None, None
 
 
+def _in_stack_of(app: object, layer: object) -> bool:
+    """Whether ``layer`` is one of ``app``'s own middleware (Starlette's stack, from its top, reaches it)."""
+    current = getattr(app, "middleware_stack", None)
+    for _ in range(_MAX_WRAPPERS):
+        if current is None:
+            return False
+        if current is layer:
+            return True
+        current = getattr(current, "app", None)
+    return False
+
+
 def _as_routed(holder: object | None, scope: Scope) -> Scope:
     """``scope`` as the app holding the router routes it: ``FastAPI(root_path=…)`` sets ``scope["root_path"]``
     when it is called, below a middleware that wraps it, and its routes match the path without it."""
@@ -401,6 +414,10 @@ class RAMMiddleware(asgi.RAMMiddleware):
             # the route match itself. Its routes are read afresh each time (routes added later count).
             router, holder = _below(self.app)
             self._router, self._holder = router, holder
+            if router is None and not _in_stack_of(scope.get("app"), self):
+                # No router below us, and scope["app"] is an app we are mounted in (StaticFiles protected
+                # by its own middleware): its routes match the path below the mount, not our app's.
+                return None
         try:
             matched = _match_below(router, _as_routed(self._holder, scope))
         except ValueError:
