@@ -386,7 +386,9 @@ class RouteTable:
     Starlette's do, and the resource sees the converted value as text (``/items/007`` fills ``7``, the
     item the app receives). Patterns are matched against the decoded path, extra leading slashes dropped
     (Werkzeug routes ``//items/7`` to the view of ``/items/7``; matched literally, such a path would fall to
-    a catch-all or undeclared rule); a rule for ``GET`` also covers ``HEAD``; method ``*`` matches any
+    a catch-all or undeclared rule), unless a pattern also matches the path as sent (Starlette takes
+    ``//items/7`` to ``/{rest:path}``): such a path is refused (400 ``InvalidParameter.Path``), as no
+    reading suits both; a rule for ``GET`` also covers ``HEAD``; method ``*`` matches any
     method. Another converter is refused (``InvalidParameter``). A path whose number is written in other
     digits than 0-9 (``/items/٣``), which Werkzeug's ``int`` and ``float`` converters take (as item 3) and
     Starlette's do not, is refused (400 ``InvalidParameter.Path``): no table order suits both. So is a path
@@ -415,8 +417,19 @@ class RouteTable:
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The rule and path parameters for a request, or None when no route matches."""
-        if path.startswith("//"):
-            path = "/" + path.lstrip("/")
+        if not path.startswith("//"):
+            return self._first(method, path)
+        found = self._first(method, "/" + path.lstrip("/"))
+        # Starlette does not drop the extra slashes: its router takes //health to a catch-all
+        # ({rest:path}) if there is one, which a rule of /health would not check.
+        literal = self._first(method, path)
+        if literal is not None and literal != found:
+            raise errors.InvalidParameter(
+                "Path", "The path begins with '//', which frameworks route differently: send a single '/'."
+            )
+        return found
+
+    def _first(self, method: str, path: str) -> RouteMatch | None:
         for entry in self._entries:
             if entry.methods is not None and method.upper() not in entry.methods:
                 continue
