@@ -234,9 +234,8 @@ class RAMMiddleware:
             try:
                 message = await self._next_part(receive)
             except TimeoutError:
-                await self._refuse(
-                    scope, send, self.authorizer.reject(RequestFacts.from_asgi(scope), BodyTimeout())
-                )
+                error = self.authorizer.reject(RequestFacts.from_asgi(scope), BodyTimeout())
+                await self._refuse(scope, send, error, close=True)
                 return None
             if message["type"] == "http.disconnect":
                 return None  # the client left; there is nobody to answer
@@ -266,11 +265,12 @@ class RAMMiddleware:
             return await receive()
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
-        await self._refuse(
-            scope, send, self.authorizer.reject(RequestFacts.from_asgi(scope), EntityTooLarge())
-        )
+        error = self.authorizer.reject(RequestFacts.from_asgi(scope), EntityTooLarge())
+        await self._refuse(scope, send, error, close=True)
 
-    async def _refuse(self, scope: Scope, send: Send, error: ErrorResponse) -> None:
+    async def _refuse(self, scope: Scope, send: Send, error: ErrorResponse, *, close: bool = False) -> None:
+        """Answer ``error``; ``close``: the body was left unread mid-way, so the connection is closed after
+        the answer (uvicorn would otherwise read the rest of it at the client's pace, without a limit)."""
         prefix = "http."
         if scope["type"] == "websocket":
             if "websocket.http.response" not in scope.get("extensions", {}):
@@ -280,6 +280,8 @@ class RAMMiddleware:
             prefix = "websocket.http."  # the server lets the handshake get the error itself (401, 400…)
         headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in error.headers]
         headers.append((b"content-length", str(len(error.body)).encode("ascii")))
+        if close:
+            headers.append((b"connection", b"close"))
         await send({"type": prefix + "response.start", "status": error.status, "headers": headers})
         # A HEAD's answer has no body (its Content-Length is the GET's), as Starlette's responses do: not
         # every server drops one, and a client that reads none would take it for the next response.
