@@ -312,6 +312,11 @@ class RpcApi:
     def __repr__(self) -> str:
         return f"RpcApi({self.service!r})"
 
+    @property
+    def templates(self) -> tuple[ResourceTemplate, ...]:
+        """Its resource templates: the default one, then one per Action that has its own."""
+        return (self._default, *self._templates.values())
+
     def action_name(self, facts: RequestFacts) -> str:
         """The requested Action, validated."""
         name = _parameter_or_header(facts, "Action", "x-acs-action")

@@ -30,7 +30,8 @@ def template_fields(rule: Rule, dependant: Any) -> tuple[Any, ...]:
     """The FastAPI path/query parameters (``ModelField``) that fill a placeholder of ``rule``'s resource:
     every one, as the endpoint and each dependency read a parameter with their own type (``iid: str`` in
     the one, ``iid: int`` in the other)."""
-    names = set(getattr(getattr(rule, "template", None), "names", ())) - {"account"}
+    templates = getattr(rule, "templates", None) or (getattr(rule, "template", None),)  # RpcApi: several
+    names = {name for template in templates for name in getattr(template, "names", ())} - {"account"}
     found: list[Any] = []
     if names:
         _collect(dependant, names, found)

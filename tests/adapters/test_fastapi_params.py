@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query
 
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
+from ram_middleware.routes import RpcApi
 
 from .harness import client_class
 from .world import World
@@ -61,6 +62,11 @@ def _app(world: World) -> FastAPI:
     @ram_route("ecs:StopInstance", "acs:ecs:*:{account}:instance/{InstanceId}")
     async def stop_many(ids: Annotated[list[int], Query(alias="InstanceId")]) -> dict[str, Any]:
         return {"stopped": ids}
+
+    @app.post("/rpc")
+    @ram_route(RpcApi("ecs", resources={"StopInstance": "acs:ecs:*:{account}:instance/{iid}"}))
+    async def rpc(Action: str, iid: int) -> dict[str, Any]:
+        return {"action": Action, "stopped": iid}
 
     @app.get("/colours/{iid}")
     @ram_route("ecs:DescribeInstance", INSTANCE)
@@ -120,6 +126,14 @@ def test_a_dependency_reading_the_parameter_as_another_type_holds_it_to_that_for
     refused = _call(app, world, "DELETE", "/disks/01")
     assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.iid")
     assert _call(app, world, "DELETE", "/disks/2").json() == {"asked": "2", "deleted": 2}
+
+
+def test_a_parameter_an_rpc_apis_resource_names_is_held_to_the_form_the_endpoint_reads(world: World) -> None:
+    app = _app(world)
+    assert _call(app, world, "POST", "/rpc?Action=StopInstance&iid=1").status_code == 403
+    refused = _call(app, world, "POST", "/rpc?Action=StopInstance&iid=01")
+    assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.iid")
+    assert _call(app, world, "POST", "/rpc?Action=StopInstance&iid=2").json()["stopped"] == 2
 
 
 def test_values_the_endpoint_receives_as_sent_pass(world: World) -> None:
