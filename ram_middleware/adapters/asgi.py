@@ -200,12 +200,16 @@ class RAMMiddleware:
         if self._table is not None:
             found = self._table.match(scope.get("method", "GET"), _route_path(scope))
             if found is not None:
-                return found
+                return self._from_table(scope, found)
         if self._resolver is not None:
             found = self._resolver(scope)
             if found is not None:
                 return found
         return (self._everywhere, {}) if self._everywhere is not None else None
+
+    def _from_table(self, scope: Scope, found: RouteMatch) -> RouteMatch:
+        """The route table's match for this request (a framework's adapter may hold it to its endpoint)."""
+        return found
 
     async def _check(self, facts: RequestFacts, rule: Rule | None, path_params: dict[str, str]) -> Outcome:
         """The decision on a worker thread, with the caller's context variables (as anyio does). The

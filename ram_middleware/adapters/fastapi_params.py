@@ -23,18 +23,22 @@ from .. import errors
 from ..facts import RequestFacts
 from ..routes import PathParams, Rule
 
-__all__ = ["Misread", "misread", "template_fields"]
+__all__ = ["Misread", "misread", "names", "template_fields"]
+
+
+def names(rule: Rule) -> set[str]:
+    """The placeholders of ``rule``'s resources that a request fills (all but ``account``)."""
+    templates = getattr(rule, "templates", None) or (getattr(rule, "template", None),)  # RpcApi: several
+    return {name for template in templates for name in getattr(template, "names", ())} - {"account"}
 
 
 def template_fields(rule: Rule, dependant: Any) -> tuple[Any, ...]:
     """The FastAPI path/query parameters (``ModelField``) that fill a placeholder of ``rule``'s resource:
     every one, as the endpoint and each dependency read a parameter with their own type (``iid: str`` in
     the one, ``iid: int`` in the other)."""
-    templates = getattr(rule, "templates", None) or (getattr(rule, "template", None),)  # RpcApi: several
-    names = {name for template in templates for name in getattr(template, "names", ())} - {"account"}
     found: list[Any] = []
-    if names:
-        _collect(dependant, names, found)
+    if wanted := names(rule):
+        _collect(dependant, wanted, found)
     return tuple(found)
 
 

@@ -47,7 +47,8 @@ undeclared — ``undeclared="allow"``/``"authenticate"`` would open them:
   the route. The same requirement written twice is one rule.
 
 FastAPI converts typed path and query parameters after the check: a placeholder filled from one must be
-sent as the endpoint will receive it (``/instances/1``, never ``01``), see :mod:`.fastapi_params`.
+sent as the endpoint will receive it (``/instances/1``, never ``01``), whether the rule is declared on the
+route or in a route table, see :mod:`.fastapi_params`.
 
 HEAD and OPTIONS: a Starlette route for GET also takes HEAD and runs the GET endpoint (an ``HTTPEndpoint``'s
 ``get`` when it has no ``head``), so the GET's rule decides it; FastAPI's routes take HEAD only when they
@@ -408,6 +409,33 @@ class RAMMiddleware(asgi.RAMMiddleware):
 
     def router_rule(self, scope: Scope) -> RouteMatch | None:
         """The rule declared on the route the app's router matches (decorator or dependency)."""
+        matched = self._route(scope)
+        if matched is None:
+            return None
+        if isinstance(matched[0], _SlashRedirect):
+            scope[_REDIRECT_KEY] = matched[0].location  # answered by _unchecked, not handed on
+            return PUBLIC, {}
+        route, params = matched
+        rule, fields = self._cache.rule(route, str(scope.get("method", "GET")))
+        if rule is None:
+            return None
+        if fields:  # FastAPI converts these before the endpoint sees them: it must see what was checked
+            return (fastapi_params.misread(fields, params, scope) or rule), params
+        return rule, params
+
+    def _from_table(self, scope: Scope, found: RouteMatch) -> RouteMatch:
+        """A table's rule, held as a route's is to the values FastAPI's endpoint reads for its placeholders:
+        an app declared in a table is one whose code cannot be edited to match the table's types."""
+        rule, params = found
+        if not fastapi_params.names(rule):
+            return found
+        matched = self._route(scope)
+        dependant = getattr(matched[0], "dependant", None) if matched is not None else None
+        fields = fastapi_params.template_fields(rule, dependant) if dependant is not None else ()
+        return ((fastapi_params.misread(fields, params, scope) or rule), params) if fields else found
+
+    def _route(self, scope: Scope) -> _Matched | None:
+        """The route the app's router takes ``scope`` to and its path parameters, or a slash redirect."""
         router = self._router
         if router is None or not isinstance(getattr(router, "routes", None), list):
             # The layers below this middleware are built once: walking them on every request cost more than
@@ -424,18 +452,7 @@ class RAMMiddleware(asgi.RAMMiddleware):
             # A convertor that cannot read its part of the path: Starlette's int convertor raises on more
             # than 4,300 digits, and the router would answer 500 right after us. A bad path is a 400.
             raise errors.InvalidParameter("Path", "A path parameter is not valid for its route.") from None
-        if matched is None:
-            return None
-        if isinstance(matched[0], _SlashRedirect):
-            scope[_REDIRECT_KEY] = matched[0].location  # answered by _unchecked, not handed on
-            return PUBLIC, {}
-        route, params = matched
-        rule, fields = self._cache.rule(route, str(scope.get("method", "GET")))
-        if rule is None:
-            return None
-        if fields:  # FastAPI converts these before the endpoint sees them: it must see what was checked
-            return (fastapi_params.misread(fields, params, scope) or rule), params
-        return rule, params
+        return matched
 
     async def _unchecked(self, scope: Scope, receive: Receive, send: Send) -> None:
         location = scope.pop(_REDIRECT_KEY, None)

@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Query
 
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
-from ram_middleware.routes import RpcApi
+from ram_middleware.routes import RouteRule, RouteTable, RpcApi
 
 from .harness import client_class
 from .world import World
@@ -134,6 +134,22 @@ def test_a_parameter_an_rpc_apis_resource_names_is_held_to_the_form_the_endpoint
     refused = _call(app, world, "POST", "/rpc?Action=StopInstance&iid=01")
     assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.iid")
     assert _call(app, world, "POST", "/rpc?Action=StopInstance&iid=2").json()["stopped"] == 2
+
+
+def test_a_route_tables_placeholders_are_held_to_the_form_the_endpoint_reads(world: World) -> None:
+    # An app declared in a table (its code cannot be edited): its endpoints still convert what they read.
+    app = _app(world)
+    stop = RouteRule("ecs:StopInstance", "acs:ecs:*:{account}:instance/{InstanceId}")
+    delete = RouteRule("ecs:DeleteInstance", INSTANCE)
+    table = RouteTable([("POST", "/stop", stop), ("DELETE", "/instances/{iid}", delete)])
+    app.user_middleware.clear()
+    app.add_middleware(RAMMiddleware, ram=world.ram, rules=table)
+    assert _call(app, world, "POST", "/stop?InstanceId=1").status_code == 403
+    refused = _call(app, world, "POST", "/stop?InstanceId=01")
+    assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.InstanceId")
+    refused = _call(app, world, "DELETE", "/instances/01")  # text in the table, a number for the endpoint
+    assert (refused.status_code, refused.json()["Code"]) == (400, "InvalidParameter.iid")
+    assert _call(app, world, "DELETE", "/instances/2").json() == {"deleted": 2}
 
 
 def test_values_the_endpoint_receives_as_sent_pass(world: World) -> None:
