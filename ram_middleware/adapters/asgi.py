@@ -21,7 +21,9 @@ refused, as v1 cannot cover it). It is capped (``max_body``, 413 beyond), each p
 limit of their own, and a client must not hold a request open forever by sending its body slowly), and it
 is replayed to the app unchanged through a wrapped ``receive`` that then forwards ``http.disconnect``.
 Public routes, bodiless requests and bodies no credential covers (OSS V1 uploads, a junk ``Authorization``)
-are never buffered: they stream to the app, or are refused without waiting for them.
+are never buffered: they stream to the app, or are refused without waiting for them. A refusal that leaves
+a body unread, whole or in part, closes the connection: the server would otherwise go on reading it at the
+client's pace.
 
 The decision may touch the store and the replay guard, so it runs in a worker thread unless the runtime
 says every backend it uses is in-process (``offload=None``: ask ``ram.blocking``). The hop goes through the
@@ -152,25 +154,28 @@ class RAMMiddleware:
         try:
             rule, path_params = self.resolve(scope) or (None, {})
         except RAMError as exc:  # a path the app's router cannot read either (a 4xx, audited)
-            await self._refuse(scope, send, self.authorizer.reject(RequestFacts.from_asgi(scope), exc))
+            error = self.authorizer.reject(RequestFacts.from_asgi(scope), exc)
+            await self._refuse(scope, send, error, close=_announces_body(scope))
             return
         if self.authorizer.skips(rule):
             self._mark_anonymous(scope)
             await self._unchecked(scope, receive, send)
             return
         body = b""
-        if kind == "http" and _needs_body(scope):
+        unread = kind == "http"  # a body is left to the server unless read here
+        if unread and _needs_body(scope):
             read = await self._read_body(scope, receive, send)
             if read is None:
                 return
             body, receive = read
+            unread = False
         facts = RequestFacts.from_asgi(scope, body)
         if self.offload:
             outcome = await self._check(facts, rule, path_params)
         else:  # inline: spare the extra coroutine
             outcome = self.authorizer.check(facts, rule, path_params)
         if outcome.error is not None:
-            await self._refuse(scope, send, outcome.error)
+            await self._refuse(scope, send, outcome.error, close=unread and _announces_body(scope))
             return
         self._mark(scope, outcome)
         scope["ram.rule"] = rule
@@ -273,8 +278,8 @@ class RAMMiddleware:
         await self._refuse(scope, send, error, close=True)
 
     async def _refuse(self, scope: Scope, send: Send, error: ErrorResponse, *, close: bool = False) -> None:
-        """Answer ``error``; ``close``: the body was left unread mid-way, so the connection is closed after
-        the answer (uvicorn would otherwise read the rest of it at the client's pace, without a limit)."""
+        """Answer ``error``; ``close``: a body was left unread (whole or in part), so the connection is closed
+        after the answer (uvicorn would otherwise read it at the client's pace, without a limit)."""
         prefix = "http."
         if scope["type"] == "websocket":
             if "websocket.http.response" not in scope.get("extensions", {}):
@@ -387,6 +392,14 @@ def _needs_body(scope: Scope) -> bool:
         query=scope.get("query_string", b"").decode("latin-1"),
         amz_payload=None if amz_payload is None else amz_payload.decode("latin-1"),
     )
+
+
+def _announces_body(scope: Scope) -> bool:
+    """Whether the request's headers announce a body (a non-zero content-length, or chunking)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -1,5 +1,6 @@
-"""Bodies the middleware stops reading, under uvicorn (127.0.0.1 only): a body too slow (408) or too large
-(413) is answered, and the connection closed, so the client cannot go on holding it with the rest."""
+"""Bodies the middleware does not read to the end, under uvicorn (127.0.0.1 only): a body too slow (408) or
+too large (413), or one no credential covers on a refused request, is answered and the connection closed,
+so the client cannot go on holding it with the rest."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def _until_closed(connection: socket.socket, then: bytes = b"") -> tuple[bytes, 
     return received, True
 
 
-@pytest.mark.parametrize("case", ["slow", "declared too large", "too large"])
+@pytest.mark.parametrize("case", ["slow", "declared too large", "too large", "unsigned"])
 def test_a_body_left_unread_closes_the_connection_after_the_answer(world: World, case: str) -> None:
     app = Starlette(routes=[Route("/stop", stop, methods=["POST"])])
     app.add_middleware(RAMMiddleware, ram=world.ram, max_body=64, body_timeout=0.5)
@@ -67,10 +68,13 @@ def test_a_body_left_unread_closes_the_connection_after_the_answer(world: World,
                 connection.sendall(_head(world, address, 40) + b"InstanceId=i-1")
             elif case == "declared too large":
                 connection.sendall(_head(world, address, 10**9))
+            elif case == "unsigned":  # a credential no scheme reads: refused without reading the body
+                lines = ["POST /stop HTTP/1.1", f"host: {address}", "authorization: x", "content-length: 40"]
+                connection.sendall(("\r\n".join(lines) + "\r\n\r\n{").encode())
             else:  # no length announced: a chunk over max_body
                 connection.sendall(_head(world, address, None) + b"64\r\n" + b"x" * 100 + b"\r\n")
             started = time.monotonic()
             received, closed = _until_closed(connection, then=b"x")  # a byte more of the body
-    status = {"slow": b"408", "declared too large": b"413", "too large": b"413"}[case]
+    status = {"slow": b"408", "declared too large": b"413", "too large": b"413", "unsigned": b"400"}[case]
     assert received.split(b" ", 2)[1] == status, received
     assert closed and time.monotonic() - started < WAIT
