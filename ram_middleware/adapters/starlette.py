@@ -429,7 +429,10 @@ class RAMMiddleware(asgi.RAMMiddleware):
         rule, params = found
         if not fastapi_params.names(rule):
             return found
-        matched = self._route(scope)
+        try:
+            matched = self._route(scope)
+        except RouteConfigurationError:  # a route kind only the table can declare: it has no FastAPI fields
+            return found
         dependant = getattr(matched[0], "dependant", None) if matched is not None else None
         fields = fastapi_params.template_fields(rule, dependant) if dependant is not None else ()
         return ((fastapi_params.misread(fields, params, scope) or rule), params) if fields else found

@@ -12,6 +12,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +24,7 @@ from ram_middleware.adapters.starlette import (
     ram_route,
 )
 from ram_middleware.identity import Principal
+from ram_middleware.routes import RouteRule, RouteTable
 
 from .harness import client_class
 from .world import World, make_world
@@ -179,6 +181,24 @@ def test_an_opaque_route_is_a_configuration_error_not_an_undeclared_one(authenti
     with pytest.raises(RuntimeError, match="Opaque"):
         client_class()(app).get("/anything", headers=_signed(world, "eve", "/anything"))
     assert _call(app, world, "/anything", who="eve").status_code == 500
+
+
+def test_an_opaque_route_declared_in_a_table_is_decided_by_the_table(world: World) -> None:
+    class Opaque(BaseRoute):
+        """A route kind the middleware cannot look into, which the table declares."""
+
+        def matches(self, scope: Scope) -> tuple[Match, Scope]:
+            return Match.FULL, {}
+
+        async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await PlainTextResponse("opaque")(scope, receive, send)
+
+    app = FastAPI()
+    app.router.routes.append(Opaque())
+    rule = RouteRule("ecs:DescribeInstances", "acs:ecs:*:{account}:instance/{name}")
+    app.add_middleware(RAMMiddleware, ram=world.ram, rules=RouteTable([("GET", "/things/{name}", rule)]))
+    assert _call(app, world, "/things/i-1").text == "opaque"
+    assert _call(app, world, "/things/i-1", who="eve").status_code == 403
 
 
 def test_two_different_requirements_on_one_route_are_refused(world: World) -> None:
