@@ -262,6 +262,14 @@ class LoginLocked(AuthenticationError):
     default_message = "Too many failed logon attempts; try again later."
 
 
+class PasswordExpired(AuthenticationError):
+    """The password is past MaxPasswordAge and the policy's HardExpiry needs an administrator."""
+
+    default_code = "PasswordExpired"
+    default_status = 403
+    default_message = "Your password has expired. Ask an administrator to reset it."
+
+
 class InvalidAuthenticationCode(AuthenticationError):
     default_code = "InvalidAuthenticationCode"
     default_message = "The MFA authentication code is incorrect or was used already."

@@ -117,7 +117,7 @@ class AccountPages:
         principal, action = signed_in.principal, CHANGE_PASSWORD
         try:
             profile = self.kit.service.change_password(account_id, user_name, old, new)
-        except (errors.InvalidParameter, errors.LoginLocked) as exc:
+        except (errors.InvalidParameter, errors.LoginLocked, errors.PasswordExpired) as exc:
             self.kit.audit(request, "Rejected", exc.status, principal=principal, code=exc.code,
                            reason="Console password change refused", action=action)  # fmt: skip
             return self._password_form(request, signed_in, policy, exc.message, exc.status)

@@ -54,14 +54,6 @@ _NOTICES = {
 }
 
 
-class PasswordExpired(errors.AuthenticationError):
-    """The password is past MaxPasswordAge and the policy's HardExpiry needs an administrator."""
-
-    default_code = "PasswordExpired"
-    default_status = 403
-    default_message = "Your password has expired. Ask an administrator to reset it."
-
-
 class NetworkRefused(errors.AuthenticationError):
     default_code = "Forbidden.LoginNetwork"
     default_status = 403
@@ -142,7 +134,7 @@ class LogonPages:
         changed = profile.password_changed_date
         expired = changed is not None and is_expired(changed, policy, self.kit.now())
         if expired and policy.hard_expiry:
-            raise PasswordExpired()
+            raise errors.PasswordExpired()
         if profile.password_reset_required or expired:
             steps.append("password")
         return steps

@@ -34,6 +34,7 @@ from ..credentials.password import (
     PreparedPassword,
     check_reuse,
     hash_password,
+    is_expired,
     needs_rehash,
     verify_password,
     verify_password_or_dummy,
@@ -254,13 +255,18 @@ class LogonOps(AccountOps):
 
         The new password must differ from the old one whatever ``PasswordReusePrevention`` says (decided
         here): otherwise a forced reset could be completed by typing the same password twice. With a guard,
-        the old password is checked as a logon's is (:meth:`_prove_old_password`).
+        the old password is checked as a logon's is (:meth:`_prove_old_password`). A password past
+        ``MaxPasswordAge`` under ``HardExpiry`` is ``PasswordExpired``, told (as at logon) only to whoever
+        proved it: only an administrator may set a new one.
 
         Returns the new profile: its PasswordChangedDate ends the identity's older console sessions.
         """
         with self.store.read() as repo:
             current = self._profile(repo, account_id, user_name)
         self._prove_old_password(account_id, user_name, current, old_password)
+        policy, changed = self.get_password_policy(account_id), current.profile.password_changed_date
+        if policy.hard_expiry and changed is not None and is_expired(changed, policy, self._now()):
+            raise errors.PasswordExpired()
         if same(old_password, new_password):
             raise errors.InvalidParameter("NewPassword", _SAME_PASSWORD)
         return self._replace_password(account_id, user_name, current, new_password)
