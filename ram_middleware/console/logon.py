@@ -132,7 +132,7 @@ class LogonPages:
             steps.append("bind")
         policy = self.kit.service.get_password_policy(account_id)
         changed = profile.password_changed_date
-        expired = changed is not None and is_expired(changed, policy, self.kit.now())
+        expired = changed is not None and is_expired(changed, policy, self.kit.now(), root=user_name is None)
         if expired and policy.hard_expiry:
             raise errors.PasswordExpired()
         if profile.password_reset_required or expired:

@@ -224,9 +224,14 @@ class PasswordPolicy:
         return replace(base if base is not None else cls(), **changes)
 
 
-def is_expired(changed_at: datetime, policy: PasswordPolicy, now: datetime) -> bool:
-    """Whether a password last changed at ``changed_at`` is past ``MaxPasswordAge`` days at ``now``."""
-    if policy.max_password_age == 0:
+def is_expired(changed_at: datetime, policy: PasswordPolicy, now: datetime, *, root: bool = False) -> bool:
+    """Whether a password last changed at ``changed_at`` is past ``MaxPasswordAge`` days at ``now``.
+
+    The account root's (``root``) never is: ``MaxPasswordAge`` and ``HardExpiry`` govern the RAM users'
+    passwords, as in Alibaba Cloud. Under ``HardExpiry`` only an administrator may set a new password, and
+    the root has none above it: an expired root password would lock the account's owner out of the console.
+    """
+    if policy.max_password_age == 0 or root:
         return False
     return now - changed_at >= timedelta(days=policy.max_password_age)
 

@@ -265,7 +265,8 @@ class LogonOps(AccountOps):
             current = self._profile(repo, account_id, user_name)
         self._prove_old_password(account_id, user_name, current, old_password)
         policy, changed = self.get_password_policy(account_id), current.profile.password_changed_date
-        if policy.hard_expiry and changed is not None and is_expired(changed, policy, self._now()):
+        expired = changed is not None and is_expired(changed, policy, self._now(), root=user_name is None)
+        if policy.hard_expiry and expired:
             raise errors.PasswordExpired()
         if same(old_password, new_password):
             raise errors.InvalidParameter("NewPassword", _SAME_PASSWORD)
