@@ -91,6 +91,7 @@ class RamConfig:
     context_hook: ContextHook | None = None
     production: bool = False
     limits: Limits = field(default_factory=Limits)
+    mfa_issuer: str = "ram-middleware"  # the name authenticator apps show above a virtual MFA device's codes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> RamConfig:
@@ -104,6 +105,7 @@ class RamConfig:
             "undeclared": "RAM_UNDECLARED",
             "audit": "RAM_AUDIT",
             "host_id": "RAM_HOST_ID",
+            "mfa_issuer": "RAM_MFA_ISSUER",
         }
         for name, variable in text.items():
             if source.get(variable):
@@ -235,6 +237,7 @@ def build(config: RamConfig | None = None) -> Ram:
         )
     oss_domains = validated_domains(config.oss_domains)
     oss_cnames = validated_cnames(config.oss_cnames, oss_domains)
+    _check_issuer(config.mfa_issuer)
     guard_url = config.guard_url or _default_guard_url(config.store_url)
     if guard_url.startswith("memory://") and not _local_store(config.store_url):
         # Each instance would remember only its own nonces, TOTP codes and logon failures.
@@ -294,7 +297,10 @@ def _assemble(
         diagnostics=DiagnosticCodec(store.box),
         host_id=config.host_id,
     )
-    service = RamService(store, limits=config.limits, clock=config.clock, directory=directory, guard=guard)
+    service = RamService(
+        store, limits=config.limits, clock=config.clock, directory=directory, guard=guard,
+        mfa_issuer=config.mfa_issuer.strip(),
+    )  # fmt: skip
     return Ram(config, store, guard, directory, tokens, authenticator, authorizer, service)
 
 
@@ -353,3 +359,12 @@ def _number(name: str, text: str) -> float:
         return float(text)
     except ValueError:
         raise errors.InvalidParameter(name, f"{name} must be a number of seconds.") from None
+
+
+def _check_issuer(name: str) -> None:
+    """``mfa_issuer`` checked: authenticator apps split an ``otpauth://`` label on ``:``."""
+    name = name.strip()
+    if not name or ":" in name or len(name) > 64:
+        raise errors.InvalidParameter(
+            "MFAIssuer", "The MFA issuer must be 1 to 64 characters without ':' (RAM_MFA_ISSUER)."
+        )
