@@ -367,8 +367,12 @@ class LoggingSink:
             self._logger.addHandler(logging.StreamHandler())
 
     def emit(self, event: AuditEvent) -> None:
-        if self._logger.isEnabledFor(self._level):
-            self._logger.log(self._level, "%s", event.to_json(), extra={"ram_audit": event.to_dict()})
+        # Logging configured after the sink was built (a dictConfig that disables existing loggers, or sets
+        # a parent's level above the sink's and strips its handlers) would drop every event without a word:
+        # refuse instead, so the request fails closed rather than passing unrecorded.
+        if not self._logger.isEnabledFor(self._level) or not self._logger.hasHandlers():
+            raise OSError(f"the audit logger {self._logger.name!r} drops events at this level; refusing")
+        self._logger.log(self._level, "%s", event.to_json(), extra={"ram_audit": event.to_dict()})
 
 
 class MemorySink:
