@@ -160,10 +160,13 @@ async def _send(send: Send, response: Response) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Guarded:
-    """The middleware's view of the runtime: our authorizer, the runtime's blocking hint."""
+    """The middleware's view of the runtime: our authorizer, the runtime's blocking hint, and its flush (the
+    middleware writes the pending audit events with it when the lifespan ends: uvicorn, stopped by SIGTERM,
+    then dies of the signal without running the exit handlers)."""
 
     authorizer: Authorizer
     blocking: bool
+    flush: Callable[[], None]
 
 
 def create_app(runtime: Ram, *, close_on_shutdown: bool = False, console: bool = True) -> ASGIApp:
@@ -239,7 +242,7 @@ def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
     return _Received(
         RAMMiddleware(
             inner,
-            ram=_Guarded(authorizer, runtime.blocking),
+            ram=_Guarded(authorizer, runtime.blocking, runtime.flush),
             resolver=control_plane_resolver(rule),
             max_body=MAX_BODY,
         )
