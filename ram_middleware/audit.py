@@ -367,12 +367,28 @@ class LoggingSink:
             self._logger.addHandler(logging.StreamHandler())
 
     def emit(self, event: AuditEvent) -> None:
-        # Logging configured after the sink was built (a dictConfig that disables existing loggers, or sets
-        # a parent's level above the sink's and strips its handlers) would drop every event without a word:
-        # refuse instead, so the request fails closed rather than passing unrecorded.
-        if not self._logger.isEnabledFor(self._level) or not self._logger.hasHandlers():
+        # Logging configured so that the event reaches no handler (a dictConfig that disables existing
+        # loggers, or quiets a parent logger or the handlers at WARNING) would drop every event without a
+        # word: refuse instead, so the request fails closed rather than passing unrecorded.
+        if not self._logger.isEnabledFor(self._level) or not _reaches_a_handler(self._logger, self._level):
             raise OSError(f"the audit logger {self._logger.name!r} drops events at this level; refusing")
         self._logger.log(self._level, "%s", event.to_json(), extra={"ram_audit": event.to_dict()})
+
+
+def _reaches_a_handler(logger: logging.Logger, level: int) -> bool:
+    """Whether a record of ``level`` from ``logger`` reaches a handler (as ``Logger.callHandlers`` walks)."""
+    current: logging.Logger | None = logger
+    found = False
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            if level >= handler.level:
+                return True
+        if not current.propagate:
+            break
+        current = current.parent
+    last_resort = logging.lastResort
+    return not found and last_resort is not None and level >= last_resort.level
 
 
 class MemorySink:

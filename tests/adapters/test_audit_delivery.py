@@ -54,26 +54,41 @@ def _disable(parent: logging.Logger, child: logging.Logger) -> None:
     child.disabled = True
 
 
+def _quiet_handlers(parent: logging.Logger, child: logging.Logger) -> None:
+    """Handlers set to WARNING (a dictConfig's ``"level"`` on a handler): the logger passes INFO on, and
+    no handler takes it."""
+    for handler in parent.handlers:
+        handler.setLevel(logging.WARNING)
+
+
 @pytest.fixture
 def logged_world() -> Iterator[tuple[World, logging.Logger, logging.Logger, _Records]]:
     parent = logging.getLogger(f"rev_app{os.getpid()}")
     child = logging.getLogger(f"{parent.name}.audit")
     records = _Records()
     parent.addHandler(records)
-    parent.propagate = False
     world = make_world(audit=LoggingSink(child))
     yield world, parent, child, records
     world.ram.close()
+    parent.propagate = True
     for logger in (parent, child):
-        logger.handlers, logger.disabled, logger.level = [], False, logging.NOTSET
+        logger.handlers, logger.disabled = [], False
+        logger.setLevel(logging.NOTSET)
 
 
-@pytest.mark.parametrize("configure", [_quiet_parent, _disable], ids=["parent-quieted", "disabled"])
+@pytest.mark.parametrize(
+    "configure",
+    [_quiet_parent, _disable, _quiet_handlers],
+    ids=["parent-quieted", "disabled", "handlers-quieted"],
+)
 def test_a_logging_sink_configured_away_refuses_requests_instead_of_dropping_their_events(
     logged_world: tuple[World, logging.Logger, logging.Logger, _Records],
     configure: Callable[[logging.Logger, logging.Logger], None],
 ) -> None:
     world, parent, child, records = logged_world
+    # Only ``records`` sees the events. Set here, not in the fixture: pytest attaches its own capturing
+    # handlers to the loggers that do not propagate when the test starts.
+    parent.propagate = False
     client = client_class()(starlette_app(world.ram))
     key = world.keys["alice"]
     auth = RamAuth(key.access_key_id, key.secret, clock=world.clock)
