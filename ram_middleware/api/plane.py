@@ -142,6 +142,11 @@ class ControlPlane:
                 self._audit(
                     call, expected, "Allow", 200, body.reason, policy=body.policy, statement=body.statement
                 )
+                # A write-behind sink only queued it: write it now, or a disk found full later would have
+                # let the credentials out unrecorded.
+                flush = getattr(self.backend.audit, "flush", None)
+                if callable(flush):
+                    flush()
                 body = body.body
             return success_response(action.name, body, request_id, xml=xml)
         except errors.RAMError as exc:

@@ -16,13 +16,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
 
 from examples.starlette_app.seed import seed
 from ram_middleware.audit import LoggingSink
+from ram_middleware.bootstrap import initialise
 from ram_middleware.client import RamAuth
+from ram_middleware.config import RamConfig, build
 from ram_middleware.service import RamService
 from ram_middleware.store import open_store
-from tests.live_server import Key, core_rpc
+from tests.api.live import fails, serving, sts_client
+from tests.live_server import Key, core_rpc, sdk_environment
 from tests.scaleout.servers import free_port
 
 from .apps import starlette_app
@@ -158,3 +162,27 @@ def test_a_control_plane_stopped_by_sigterm_writes_the_events_of_the_calls_it_an
     assert [(e["request_id"], e["action"], e["decision"]) for e in events] == [
         (request_id, "sts:GetCallerIdentity", "Allow")
     ]
+
+
+def test_assume_role_hands_out_no_credentials_whose_issue_a_full_disk_kept_off_the_record(
+    tmp_path: Path,
+) -> None:
+    # The default write-behind file sink; /dev/full refuses every write as a full disk does.
+    runtime = build(
+        RamConfig(store_url=f"sqlite:///{tmp_path}/ram.db", audit="/dev/full", audit_flush_interval=30)
+    )
+    boot = initialise(runtime.service, alias="company-x")
+    root = f"acs:ram::{boot.account_id}:root"
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [root]}}
+    trust = {"Version": "1", "Statement": [statement]}
+    runtime.service.create_role(boot.account_id, "Deployer", json.dumps(trust))
+    admin = Key(boot.access_key_id, boot.access_key_secret)
+    try:
+        with sdk_environment(), serving(runtime) as endpoint:
+            request = sts_models.AssumeRoleRequest(
+                role_arn=f"acs:ram::{boot.account_id}:role/deployer", role_session_name="ci-job"
+            )
+            # Before: 200 with the credentials, and their issue lost with the batch the disk refused.
+            fails("ServiceUnavailable", 503, sts_client(endpoint, admin).assume_role, request)
+    finally:
+        runtime.close()
