@@ -1,29 +1,35 @@
 """FastAPI's typed parameters: the check must read a resource's value as the endpoint will receive it.
 
-FastAPI converts path and query parameters to the types the endpoint declares (``iid: int``, ``UUID``,
-an ``Enum``, a stripped string) after the middleware has filled the resource template from their text.
-``/instances/01`` would then be checked as ``instance/01`` while the endpoint deletes instance ``1``, past
-a Deny on ``instance/1``. For every placeholder that names such a parameter the middleware validates the
-text as FastAPI will and refuses the request (400 ``InvalidParameter.<Name>``) unless the value, written
-back as text (an ``Enum`` by its value; each item of a list, set or tuple), is exactly what was sent:
-``1``, never ``01``, ``+1`` or ``1_0``.
+FastAPI converts path, query and form parameters to the types the endpoint declares (``iid: int``,
+``UUID``, an ``Enum``, a stripped string, ``Json[list[int]]``) after the middleware has filled the resource
+template from their text. ``/instances/01`` would then be checked as ``instance/01`` while the endpoint
+deletes instance ``1``, past a Deny on ``instance/1``. For every placeholder that names such a parameter
+the middleware reads the request as FastAPI will (FastAPI's own extraction and validation) and refuses it
+(400 ``InvalidParameter.<Name>``) unless the value, written back as text (an ``Enum`` by its value; each
+item of a list, set or tuple), is exactly the text the resource was filled with: ``1``, never ``01``,
+``+1``, ``1_0`` or ``[1]``.
+A parameter is matched by every name FastAPI may read it under: its alias, a ``validation_alias`` (each of
+``AliasChoices``), its own name when its model validates by name too, and the fields of a query or form
+model (``Annotated[Filters, Query()]``); read under another name than the placeholder's, it must still hold
+the checked value. Form fields are held once the body is read (the rule is wrapped in :class:`Held`), path
+and query parameters before that, from the scope. A multipart body, which the check never parses, is
+refused on a route whose form field fills a placeholder (400 ``InvalidParameter.<Name>``).
 A value FastAPI cannot read at all is left to FastAPI, which answers 422 without running the endpoint.
-Parameters FastAPI reads under another name (``validation_alias``, query models) are not matched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from enum import Enum
 from typing import Any
 
-from starlette.datastructures import QueryParams
+from starlette.datastructures import FormData, QueryParams
 
 from .. import errors
 from ..facts import RequestFacts
 from ..routes import PathParams, Rule
 
-__all__ = ["Misread", "misread", "names", "template_fields"]
+__all__ = ["Held", "Misread", "hold", "misread", "names", "template_fields"]
 
 
 def names(rule: Rule) -> set[str]:
@@ -32,22 +38,87 @@ def names(rule: Rule) -> set[str]:
     return {name for template in templates for name in getattr(template, "names", ())} - {"account"}
 
 
-def template_fields(rule: Rule, dependant: Any) -> tuple[Any, ...]:
-    """The FastAPI path/query parameters (``ModelField``) that fill a placeholder of ``rule``'s resource:
-    every one, as the endpoint and each dependency read a parameter with their own type (``iid: str`` in
-    the one, ``iid: int`` in the other)."""
-    found: list[Any] = []
+_Part = tuple[str | None, tuple[str, ...], frozenset[str]]
+
+
+class _Param:
+    """A FastAPI parameter (``ModelField``) that fills a placeholder: ``parts`` are the values the endpoint
+    reads from it, each (attribute of a model's value or None, placeholders it may fill, every request
+    name it may be read under)."""
+
+    __slots__ = ("field", "kind", "parts")
+
+    def __init__(
+        self, field: Any, kind: str, parts: tuple[tuple[str | None, tuple[str, ...], frozenset[str]], ...]
+    ):
+        self.field, self.kind, self.parts = field, kind, parts
+
+
+def template_fields(rule: Rule, dependant: Any) -> tuple[_Param, ...]:
+    """The FastAPI path, query and form parameters that fill a placeholder of ``rule``'s resource: every
+    one, as the endpoint and each dependency read a parameter with their own type (``iid: str`` in the
+    one, ``iid: int`` in the other)."""
+    found: list[_Param] = []
     if wanted := names(rule):
         _collect(dependant, wanted, found)
     return tuple(found)
 
 
-def _collect(dependant: Any, names: set[str], found: list[Any]) -> None:
-    for field in (*getattr(dependant, "path_params", ()), *getattr(dependant, "query_params", ())):
-        if field.alias in names:
-            found.append(field)
+def _collect(dependant: Any, wanted: set[str], found: list[_Param]) -> None:
+    from fastapi import params  # only FastAPI's dependants come here
+
+    for field in (
+        *getattr(dependant, "path_params", ()),
+        *getattr(dependant, "query_params", ()),
+        *getattr(dependant, "body_params", ()),
+    ):
+        info = field.field_info
+        kind = (
+            "path" if isinstance(info, params.Path) else "form" if isinstance(info, params.Form) else "query"
+        )
+        if kind == "query" and not isinstance(info, params.Query):
+            continue  # a JSON body: no placeholder is filled from it
+        model = _model(field)
+        if model is None:
+            parts = [(None, _names(field.name, info, getattr(field, "config", None) or {}, field.alias))]
+        else:
+            parts = [
+                (name, _names(name, sub, model.model_config)) for name, sub in model.model_fields.items()
+            ]
+        held = tuple((attr, tuple(sorted(keys & wanted)), keys) for attr, keys in parts if keys & wanted)
+        if held:
+            found.append(_Param(field, kind, held))
     for dependency in getattr(dependant, "dependencies", ()):
-        _collect(dependency, names, found)
+        _collect(dependency, wanted, found)
+
+
+def _model(field: Any) -> Any:
+    """The model of a query or form model parameter (``Annotated[Filters, Query()]``), else None."""
+    from pydantic import BaseModel, Json
+
+    if any(type(item) is Json for item in field.field_info.metadata):
+        return None  # a JSON text, read as one value
+    annotation = field.field_info.annotation
+    choices = getattr(annotation, "__args__", None) if not isinstance(annotation, type) else None
+    for choice in (annotation, *(choices or ())):  # Filters | None
+        if isinstance(choice, type) and issubclass(choice, BaseModel):
+            return choice
+    return None
+
+
+def _names(name: str, info: Any, config: Mapping[str, Any], alias: str | None = None) -> frozenset[str]:
+    """Every request name FastAPI (through pydantic) may read a field under."""
+    from pydantic import AliasChoices
+
+    found = {alias or info.alias or name}
+    given = info.validation_alias
+    if isinstance(given, str):
+        found = {given}
+    elif isinstance(given, AliasChoices):
+        found = {choice for choice in given.choices if isinstance(choice, str)}
+    if config.get("populate_by_name") or config.get("validate_by_name"):
+        found.add(name)
+    return frozenset(found)
 
 
 class Misread:
@@ -65,33 +136,112 @@ class Misread:
         )
 
 
+class Held:
+    """``rule``, holding form fields to the values the endpoint reads once the body is read. It is
+    ``rule`` for the rest (``RequirePermission`` compares :attr:`rule`)."""
+
+    def __init__(self, rule: Rule, fields: tuple[_Param, ...]) -> None:
+        self.rule, self.fields = rule, fields
+
+    def __getattr__(self, name: str) -> Any:  # public, get_changes_state, ...
+        return getattr(self.rule, name)
+
+    def __repr__(self) -> str:
+        return repr(self.rule)
+
+    @property
+    def public(self) -> bool:
+        return self.rule.public
+
+    def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> Any:
+        if facts.is_multipart:  # which the check never parses: the endpoint could read any value from it
+            name = self.fields[0].parts[0][1][0]
+            raise errors.InvalidParameter(
+                name, f"The {name} parameter cannot come from a multipart/form-data body: send the body "
+                "url-encoded.",
+            )  # fmt: skip
+        form = FormData(list(facts.form_pairs))
+        for param in self.fields:
+            value = _read_form(param.field, form)
+            wrong = _misread(param, value, form, lambda name: path_params.get(name) or facts.params.get(name))
+            if wrong is not None:
+                wrong.resolve(facts, path_params, account_id)
+        return self.rule.resolve(facts, path_params, account_id)
+
+
+def hold(rule: Rule, fields: tuple[_Param, ...]) -> tuple[Rule, tuple[_Param, ...]]:
+    """``rule`` wrapped to hold its form fields (see :class:`Held`), and the fields held before that."""
+    form = tuple(param for param in fields if param.kind == "form")
+    if not form:
+        return rule, fields
+    return Held(rule, form), tuple(param for param in fields if param.kind != "form")
+
+
 def misread(
-    fields: tuple[Any, ...], path_params: Mapping[str, str], scope: Mapping[str, Any]
+    fields: tuple[_Param, ...], path_params: Mapping[str, str], scope: Mapping[str, Any]
 ) -> Misread | None:
-    """A :class:`Misread` for the first field whose text FastAPI would turn into another value."""
-    query: QueryParams | None = None
-    for field in fields:
-        raw = path_params.get(field.alias)
-        if raw is None:
-            query = query if query is not None else QueryParams(scope.get("query_string", b""))
-            raw = query.get(field.alias)
-            if raw is None:
-                continue
-        # A list, set or tuple parameter FastAPI validates from all the values given (the check takes one,
-        # refusing others that differ): validated as the bare text it fails, and would pass unchecked.
-        many = _is_sequence(field)
-        value, problems = field.validate([raw] if many else raw, {}, loc=("query", field.alias))
-        if problems:
-            continue  # FastAPI answers 422: the endpoint never runs
-        for item in value if many else (value,):
-            text = str(item.value if isinstance(item, Enum) else item)
-            if text != raw:
-                return Misread(field.alias, text)
+    """A :class:`Misread` for the first path or query field FastAPI would turn into another value."""
+    from fastapi.dependencies.utils import request_params_to_args
+
+    parsed: list[QueryParams] = []  # parsed once, and only when needed (path parameters seldom need it)
+
+    def query() -> QueryParams:
+        if not parsed:
+            parsed.append(QueryParams(scope.get("query_string", b"")))
+        return parsed[0]
+
+    def checked(name: str) -> str | None:  # the text the template is filled with
+        return path_params.get(name) or query().get(name)
+
+    for param in fields:
+        source: Mapping[str, Any] = path_params if param.kind == "path" else query()
+        values, problems = request_params_to_args([param.field], source)
+        if not problems and (wrong := _misread(param, values.get(param.field.name), source, checked)):
+            return wrong
     return None
 
 
-def _is_sequence(field: Any) -> bool:
-    """Whether FastAPI reads ``field`` from every value of its name (``list[int]``), as its own test says."""
-    from fastapi._compat import field_annotation_is_sequence  # only FastAPI's fields come here
+def _misread(param: _Param, value: Any, source: Mapping[str, Any], checked: Any) -> Misread | None:
+    """A :class:`Misread` when a value the endpoint reads from ``param`` is not the text checked."""
+    if value is None:
+        return None  # FastAPI answers 422, or the parameter is absent
+    for attr, placeholders, keys in param.parts:
+        if not any(key in source for key in keys):
+            continue  # not read from the request: a default
+        read = value if attr is None else getattr(value, attr, None)
+        for name in placeholders:
+            text = checked(name)
+            if text is None:
+                continue  # the template refuses the request: MissingParameter
+            for item in _items(read):
+                written = str(item.value if isinstance(item, Enum) else item)
+                if written != text:
+                    return Misread(name, written)
+    return None
 
-    return bool(field_annotation_is_sequence(field.field_info.annotation))
+
+def _items(value: Any) -> Iterator[Any]:
+    if isinstance(value, (list, set, tuple, frozenset)):
+        yield from value
+    else:
+        yield value
+
+
+def _read_form(field: Any, form: FormData) -> Any:
+    """The value FastAPI gives the endpoint for form ``field`` (None when it could not read it)."""
+    from fastapi.dependencies.utils import _should_embed_body_fields, request_body_to_args
+
+    reading = request_body_to_args([field], form, _should_embed_body_fields([field]))
+    values, problems = _run(reading)
+    return None if problems else values.get(field.name)
+
+
+def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """The result of a coroutine that does not wait: FastAPI's body reading awaits only an uploaded file,
+    which a url-encoded form never holds."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    return {}, [{"type": "waits"}]  # read as unreadable: FastAPI decides

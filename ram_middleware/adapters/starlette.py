@@ -46,7 +46,7 @@ undeclared — ``undeclared="allow"``/``"authenticate"`` would open them:
   or ``@public``): the authorizer checks one rule per request, and enforcing either alone would half-open
   the route. The same requirement written twice is one rule.
 
-FastAPI converts typed path and query parameters after the check: a placeholder filled from one must be
+FastAPI converts typed path, query and form parameters after the check: a placeholder filled from one must be
 sent as the endpoint will receive it (``/instances/1``, never ``01``), whether the rule is declared on the
 route or in a route table, see :mod:`.fastapi_params`.
 
@@ -144,7 +144,10 @@ class RequirePermission:
     async def __call__(self, request: HTTPConnection) -> Principal:
         # Equal, not identical: one requirement written twice on a route is one rule (see _route_rule).
         principal = (request.scope.get("state") or {}).get("principal")
-        if request.scope.get("ram.rule") != self.rule or not isinstance(principal, Principal):
+        enforced = request.scope.get("ram.rule")
+        if isinstance(enforced, fastapi_params.Held):  # this rule, holding its form fields
+            enforced = enforced.rule
+        if enforced != self.rule or not isinstance(principal, Principal):
             _log.error(_NOT_ENFORCED, self, request.url.path)
             raise HTTPException(500, "Permission check not enforced; see the server log.")
         return principal
@@ -198,7 +201,9 @@ def _route_rule(route: object, method: str) -> _Found:
         )
     if not rules:
         return None, ()
-    return rules[0], (fastapi_params.template_fields(rules[0], dependant) if dependant is not None else ())
+    if dependant is None:
+        return rules[0], ()
+    return fastapi_params.hold(rules[0], fastapi_params.template_fields(rules[0], dependant))
 
 
 def _dependency_rules(dependant: Any, found: list[Rule]) -> None:
@@ -434,8 +439,10 @@ class RAMMiddleware(asgi.RAMMiddleware):
         except RouteConfigurationError:  # a route kind only the table can declare: it has no FastAPI fields
             return found
         dependant = getattr(matched[0], "dependant", None) if matched is not None else None
-        fields = fastapi_params.template_fields(rule, dependant) if dependant is not None else ()
-        return ((fastapi_params.misread(fields, params, scope) or rule), params) if fields else found
+        if dependant is None:
+            return found
+        rule, fields = fastapi_params.hold(rule, fastapi_params.template_fields(rule, dependant))
+        return ((fastapi_params.misread(fields, params, scope) or rule), params) if fields else (rule, params)
 
     def _route(self, scope: Scope) -> _Matched | None:
         """The route the app's router takes ``scope`` to and its path parameters, or a slash redirect."""
