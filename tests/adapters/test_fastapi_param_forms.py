@@ -12,7 +12,7 @@ from pydantic import AliasChoices, BaseModel, Json
 
 from ram_middleware.adapters.starlette import RAMMiddleware, RequirePermission, ram_route
 from ram_middleware.identity import Principal
-from ram_middleware.routes import RouteRule, RouteTable
+from ram_middleware.routes import RouteRule, RouteTable, RpcApi
 
 from .harness import client_class
 from .world import World
@@ -194,3 +194,30 @@ def test_a_multipart_body_cannot_give_a_held_form_field(world: World) -> None:
     sent = {**dict(headers), **{k: v for k, v in signed.headers.items() if k != "host"}}
     reply = client_class()(app, raise_server_exceptions=False).post(signed.url, headers=sent, content=body)
     assert _refused(reply) == (400, "InvalidParameter.InstanceId")
+
+
+def test_an_rpc_apis_form_field_is_held_as_the_sdks_send_it(world: World) -> None:
+    # RPC v1 clients POST every parameter in a url-encoded body.
+    app = FastAPI()
+
+    @app.post("/rpc")
+    @ram_route(RpcApi("ecs", resources={"StopInstance": RESOURCE}))
+    async def rpc(Action: Annotated[str, Form()], InstanceId: Annotated[int, Form()]) -> dict[str, Any]:
+        return {"action": Action, "stopped": InstanceId}
+
+    deny = {"Effect": "Deny", "Action": "ecs:*", "Resource": "acs:ecs:*:*:instance/1"}
+    world.ram.service.create_policy(
+        world.account_id, "DenyOne", json.dumps({"Version": "1", "Statement": [deny]})
+    )
+    world.ram.service.attach_policy_to_user(world.account_id, "Custom", "DenyOne", "alice")
+    app.add_middleware(RAMMiddleware, ram=world.ram)
+    client = client_class()(app, raise_server_exceptions=False)
+
+    def call(form: str) -> Any:
+        headers = [("content-type", FORM)]
+        signed = world.signer("alice", "v1").sign("POST", "http://testserver/rpc", headers, form.encode())
+        return client.post(signed.url, headers=dict(headers), content=form.encode())
+
+    assert call("Action=StopInstance&InstanceId=1").status_code == 403
+    assert _refused(call("Action=StopInstance&InstanceId=01")) == (400, "InvalidParameter.InstanceId")
+    assert call("Action=StopInstance&InstanceId=2").json() == {"action": "StopInstance", "stopped": 2}
