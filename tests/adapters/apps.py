@@ -65,7 +65,7 @@ def _rpc_action(params: dict[str, str], headers: Any) -> str | None:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    # python-multipart is not installed; url-encoded forms are all these tests send.
+    # Parsed here, not by Starlette (which needs python-multipart): these tests send url-encoded forms.
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return {}
     return dict(parse_qsl((await request.body()).decode()))
