@@ -127,7 +127,8 @@ def update_role(
 @click.option("--force", is_flag=True, help="Detach its policies first.")
 @backend_command
 def delete_role(out: Output, backend: Backend, role_name: str, force: bool) -> None:
-    """Delete a role (sessions already issued expire on their own)."""
+    """Delete a role; its STS sessions end at once (InvalidSecurityToken.Revoked), even if the role is
+    created again under its name."""
     backend.delete_role(role_name, force=force)
     out.done(f"Deleted role {role_name}.")
 
