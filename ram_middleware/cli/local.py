@@ -222,7 +222,12 @@ class LocalBackend(ServiceTarget):
             raise errors.MissingParameter(
                 "AsUser", "On the local store, name the RAM user who assumes the role with --as-user."
             )
-        role = self.service.get_role(self.account_id, role_arn.rpartition("/")[2])
+        owner, name = sts.parse_role_arn(role_arn)
+        try:
+            # Any account's role in this store, whose trust policy then decides, as AssumeRole on the API.
+            role = self.service.get_role(owner, name)
+        except errors.EntityNotExist:
+            raise sts.role_not_found(owner, name) from None
         caller = self.ram.directory.principal_for_user(self.account_id, as_user)
         context = {"acs:CurrentTime": sts.format_timestamp(self.ram.tokens.now())}
         # The caller's own decision: assume_role asks the trust policy itself, with the request's ExternalId.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ram_middleware import errors
@@ -35,3 +37,25 @@ def test_deleting_a_role_ends_its_sessions_as_its_help_says(ram: Ram) -> None:
     help_text = " ".join(ram.ok("roles", "delete", "--help").stdout.split())
     assert "expire on their own" not in help_text
     assert "its STS sessions end at once" in help_text
+
+
+def test_assume_role_reaches_a_role_of_another_account_in_the_store(ram: Ram) -> None:
+    """As AssumeRole on the API (and ``ram simulate``): the RoleArn's account is the role's, whose trust
+    policy decides; a missing role is named by its ARN."""
+    ram.ok("users", "create", "ci")
+    ram.ok("policies", "attach", "AliyunSTSAssumeRoleAccess", "--user", "ci")
+    other = ram.service.create_account("partner").account_id
+    for name, trusted in (("Shared", ram.account_id), ("Private", other)):
+        statement = {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Principal": {"RAM": [f"acs:ram::{trusted}:root"]},
+        }
+        ram.service.create_role(other, name, json.dumps({"Version": "1", "Statement": [statement]}))
+    own = ("--account", ram.account_id, "assume-role")
+    as_ci = ("--session-name", "job-1", "--as-user", "ci")
+    answer = ram.json(*own, f"acs:ram::{other}:role/shared", *as_ci)
+    assert answer["AssumedRoleUser"]["Arn"] == f"acs:ram::{other}:assumed-role/Shared/job-1"
+    ram.fails(*own, f"acs:ram::{other}:role/private", *as_ci, code="NoPermission")
+    missing = ram.fails(*own, f"acs:ram::{other}:role/nosuchrole", *as_ci, code="EntityNotExist.Role")
+    assert f"acs:ram::{other}:role/nosuchrole" in missing.stderr
