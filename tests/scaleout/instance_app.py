@@ -7,7 +7,8 @@ deployment would be: ``uvicorn tests.scaleout.instance_app:app``.
 ``GET /instances/{instance_id}`` ecs:DescribeInstance ·
 ``POST /admin/users/{user_name}/delete`` ram:DeleteUser ·
 ``POST /admin/users/{user_name}/move?From=&To=`` ram:AddUserToGroup (remove from one group, add to another) ·
-``POST /mfa/verify`` public: ``{"account", "user", "code"}`` → the service's one-time TOTP check.
+``POST /mfa/verify`` public: ``{"account", "user", "code"}`` → the service's one-time TOTP check ·
+``/console/…`` the console's logon pages (a session cookie works on every route above).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.routing import Route
 from ram_middleware import errors
 from ram_middleware.adapters.starlette import RAMMiddleware, public, ram_route
 from ram_middleware.config import RamConfig, build
+from ram_middleware.console.starlette import mount_console
 from ram_middleware.identity import Principal
 
 INSTANCE = "acs:ecs:*:{account}:instance/{instance_id}"
@@ -105,3 +107,4 @@ app = Starlette(
     lifespan=lifespan,
 )
 app.add_middleware(RAMMiddleware, ram=ram)
+mount_console(app, ram)
