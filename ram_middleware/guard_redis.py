@@ -22,9 +22,13 @@ the first of them to find it missing (or :meth:`RedisGuard.from_url`, as an inst
 Redis's own time (the whole second), and every call returns it; :meth:`RedisGuard.remembers_since`
 reports the latest seen. Callers refuse what began before it (a request signed, a console session or
 logon issued in an earlier second): a restart costs the requests in flight and the console sessions
-open at that moment instead of allowing replays. What was used in the very second Redis came back in is
-not told apart, nor is a Redis restored from an older snapshot (RDB), which brings its birth key back
-with it: run it without persistence, or with an append-only file.
+open at that moment instead of allowing replays. A Redis short of memory evicts keys without a restart
+(``maxmemory`` with any policy but ``noeviction``, the nonces first under ``volatile-*`` and LRU, while the
+birth key stays): so the birth key is written again, too, when Redis's ``evicted_keys`` count (``INFO
+stats``, kept beside it in ``<prefix>guard:evicted``) has moved since the last call; a count missing
+beside a birth key (written by an older release) is adopted. What was used in the very second Redis came
+back in is not told apart, nor is a Redis restored from an older snapshot (RDB), which brings its birth
+key back with it: run it without persistence, or with an append-only file.
 
 Expiry is Redis's own clock: the instances' clocks do not have to agree, and no purge is needed. The
 birth time is Redis's clock too, compared with signing times: a Redis host whose clock runs ahead refuses
@@ -102,21 +106,25 @@ if n > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 """
 
-# KEYS[1] = the guard's birth key. The first call to find it missing (a new or emptied Redis) records the
-# whole second of Redis's clock it runs in: signing times are whole seconds, and a request signed in that
-# second may be the very one making the call (the first request a new deployment serves).
+# KEYS[1] = the guard's birth key, KEYS[2] = Redis's evicted_keys count as last seen. The first call to find
+# the birth key missing (a new or emptied Redis), or the count moved (keys evicted: ours may be among them),
+# records the whole second of Redis's clock it runs in: signing times are whole seconds, and a request
+# signed in that second may be the very one making the call (the first request a new deployment serves).
 _BORN = """
 local born = redis.call('GET', KEYS[1])
-if not born then
+local evicted = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or '0'
+local seen = redis.call('GET', KEYS[2])
+if not born or (seen and seen ~= evicted) then
   born = redis.call('TIME')[1]
   redis.call('SET', KEYS[1], born)
 end
+if seen ~= evicted then redis.call('SET', KEYS[2], evicted) end
 """
-# KEYS[2] = the claim, ARGV[1] = its lifetime in milliseconds. Returns {1 if claimed now else 0, born}.
+# KEYS[3] = the claim, ARGV[1] = its lifetime in milliseconds. Returns {1 if claimed now else 0, born}.
 _CLAIM_SCRIPT = (
     _BORN
     + """
-local claimed = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1])
+local claimed = redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1])
 if claimed then return {1, born} end
 return {0, born}
 """
@@ -128,14 +136,14 @@ _BIRTH_SCRIPT = (
 return {false, born}
 """
 )
-# KEYS[2] = the counter. Returns {its value, or false when absent, born}.
+# KEYS[3] = the counter. Returns {its value, or false when absent, born}.
 _COUNT_SCRIPT = (
     _BORN
     + """
-return {redis.call('GET', KEYS[2]), born}
+return {redis.call('GET', KEYS[3]), born}
 """
 )
-_BORN_KEY = "guard:born"
+_BORN_KEYS = ("guard:born", "guard:evicted")
 _WINDOW_KEY = "guard:window:"  # + the counter's key: the name of its current window
 
 _OUR_PARAMS = frozenset({"prefix"})
@@ -202,7 +210,7 @@ class RedisGuard(forks.LockOwner):
         # signed: its first requests are not taken for ones signed before a restart. Best effort: a Redis
         # down now is born at its first call instead.
         with contextlib.suppress(errors.ServiceUnavailable):
-            keys = [guard.prefix + _BORN_KEY]
+            keys = guard._born_keys()
             guard._noting_birth(guard._call(lambda: guard._birth(keys=keys)))
         return guard
 
@@ -216,7 +224,7 @@ class RedisGuard(forks.LockOwner):
 
     def claim(self, key: str, ttl_seconds: float) -> bool:
         ttl = _milliseconds("TtlSeconds", ttl_seconds)
-        keys = [self._prefix + _BORN_KEY, self._prefix + key]
+        keys = [*self._born_keys(), self._prefix + key]
         return bool(self._noting_birth(self._call(lambda: self._claim(keys=keys, args=[ttl]))))
 
     def incr(self, key: str, window_seconds: float) -> Counted:
@@ -230,7 +238,7 @@ class RedisGuard(forks.LockOwner):
         self._call(lambda: self._decr(keys=keys, args=[window]))
 
     def count(self, key: str) -> int:
-        keys = [self._prefix + _BORN_KEY, self._prefix + key]
+        keys = [*self._born_keys(), self._prefix + key]
         value = self._noting_birth(self._call(lambda: self._count(keys=keys)))
         return 0 if value is None else int(value)
 
@@ -238,12 +246,22 @@ class RedisGuard(forks.LockOwner):
         """When this Redis began remembering (its birth key), as of the latest ``claim`` or ``count``."""
         return self._born
 
+    def _born_keys(self) -> list[str]:
+        return [self._prefix + name for name in _BORN_KEYS]
+
     def _noting_birth(self, reply: Any) -> Any:
         """The result of a script's ``{result, born}``, after noting ``born`` (kept only if later: a call
         that ran concurrently may have met a newer restart)."""
         result, born = reply
         with self._lock:
+            forgot = float("-inf") < self._born < float(born)
             self._born = max(self._born, float(born))
+        if forgot:
+            # Why requests signed before now and open console sessions are refused: say it once per event.
+            log.warning(
+                "Redis guard %s forgot keys (a restart, a flush, or evictions: set maxmemory-policy "
+                "noeviction); what began before now is refused.", self._description,
+            )  # fmt: skip
         return result
 
     def reset(self, key: str) -> None:

@@ -86,14 +86,16 @@ def pg_schema_url(base: str = SHARED_PG) -> Iterator[str]:
 
 
 class RedisServer:
-    """A private ``redis-server`` on a free port that tests may stop and start again."""
+    """A private ``redis-server`` on a free port that tests may stop and start again; ``options`` are
+    passed on its command line (e.g. ``("--maxmemory", "2mb")``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: tuple[str, ...] = ()) -> None:
         binary = shutil.which("redis-server")
         require(binary is not None, "redis-server (to start a private Redis)")
         assert binary is not None
         self.binary = binary
         self.port = free_port()
+        self.options = options
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,7 +104,7 @@ class RedisServer:
 
     def start(self) -> None:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no"]
+        argv += ["--save", "", "--appendonly", "no", *self.options]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, up=True)
 

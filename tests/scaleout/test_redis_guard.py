@@ -360,3 +360,14 @@ def test_after_a_failover_that_demotes_the_old_primary_the_guard_moves_to_the_ne
     finally:
         old.stop()
         new.stop()
+
+
+def test_a_birth_key_written_before_evictions_were_counted_keeps_its_time(prefix: str) -> None:
+    """Upgrading: an older release's birth key has no eviction count beside it, which is no forgetting."""
+    raw = redis.Redis.from_url(SHARED_REDIS)
+    raw.set(prefix + "guard:born", "1000")
+    raw.close()
+    with RedisGuard.from_url(f"{SHARED_REDIS}?prefix={prefix}") as upgraded:
+        assert upgraded.remembers_since() == 1000.0
+        assert upgraded.claim("nonce:AK:upgrade", 60)
+        assert upgraded.count("x") == 0 and upgraded.remembers_since() == 1000.0
