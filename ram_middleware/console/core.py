@@ -155,7 +155,15 @@ class Console:
             session = self.kit.session_auth.session(facts, check_revoked=False)
         except InvalidSession:
             return None
-        if session is None or not sessions.due_for_refresh(session) or sessions.is_revoked(session):
+        if session is None or not sessions.due_for_refresh(session):
+            return None
+        try:
+            revoked = sessions.is_revoked(session)
+        except errors.ServiceUnavailable:
+            # The guard is unreachable: the response (the app's, or the request's own 503) goes out as it
+            # is, not turned into a 500 on its way; a later response renews the cookie.
+            return None
+        if revoked:
             return None
         _, value = sessions.refresh(session)
         return self.kit.session_cookie(facts, value)
