@@ -254,6 +254,11 @@ def parse_roa(facts: RequestFacts, authorization: str) -> SignedRequest:
     empties = (False, True) if any(not value for _, value in pairs) else (False,)
     resources = [canonicalized_resource(p, pairs, empty_with_equals=e) for p in paths for e in empties]
     string_to_sign, *alternatives = [roa_string_to_sign(*lines, resource) for resource in resources]
+    if facts.content_type and not facts.body:
+        # Without a body a Content-Type types nothing, and the async Tea client (aiohttp) adds one it did not
+        # sign to every bodiless request: the strings without it are tried too.
+        bare = (*lines[:3], "", *lines[4:])
+        alternatives += [roa_string_to_sign(*bare, resource) for resource in resources]
     return SignedRequest(
         scheme=SCHEME_ROA,
         access_key_id=access_key_id,

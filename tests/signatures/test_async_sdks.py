@@ -71,3 +71,15 @@ def test_wrong_secret_is_still_refused(server: LiveServer) -> None:
     with pytest.raises(TeaException) as caught:
         call_async(server, "RPC", "POST", creds=Creds(AK, SECRET[:-1] + "x"))
     assert (caught.value.code, caught.value.status_code) == ("SignatureDoesNotMatch", 400)
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_roa_v2_without_a_body(server: LiveServer, method: str) -> None:
+    # Tea's ROA string to sign holds a Content-Type line: it signed an empty one.
+    assert call_async(server, "ROA", method, algorithm="v2") == ALICE.arn
+    assert server.app.recorded[-1].header("content-type") == "application/octet-stream"
+
+
+def test_roa_v2_with_a_body(server: LiveServer) -> None:
+    assert call_async(server, "ROA", "PUT", algorithm="v2", body={"Comments": "a b"}) == ALICE.arn
+    assert server.app.recorded[-1].header("content-type") == "application/json; charset=utf-8"

@@ -508,6 +508,17 @@ def test_roa_content_md5_must_match_the_body(auth: Authenticator) -> None:
     refused(auth, facts, ContentMD5Mismatch, "ContentMD5NotMatched")
 
 
+def test_roa_unsigned_content_type_only_without_a_body(auth: Authenticator) -> None:
+    # The async Tea client (aiohttp) adds a Content-Type it did not sign to every bodiless request.
+    def with_type(facts: RequestFacts, content_type: str) -> RequestFacts:
+        headers = (*((n, v) for n, v in facts.headers if n != "content-type"), ("content-type", content_type))
+        return RequestFacts(facts.method, facts.path, facts.query, headers, facts.body)
+
+    assert auth.authenticate(with_type(roa_facts(), "application/octet-stream")) is not None
+    with_body = with_type(roa_facts(method="POST", body=b'{"a": 1}'), "application/x-www-form-urlencoded")
+    refused(auth, with_body, errors.SignatureMismatch, "SignatureDoesNotMatch")
+
+
 def test_roa_empty_query_values_in_either_sdk_spelling(auth: Authenticator) -> None:
     assert auth.authenticate(roa_facts(query="acl=&x=1")) is not None
     assert auth.authenticate(roa_facts(query="acl=&x=1", empty_with_equals=True)) is not None
