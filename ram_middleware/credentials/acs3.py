@@ -1,7 +1,8 @@
 """ACS3-HMAC-SHA256 (signature V3), the default of the current Tea/Darabonba SDKs.
 
 The canonical headers come from the ``SignedHeaders`` list in the Authorization header (the Python SDK
-signs every header it sets); a minimum set must be in it (Content-Type only on a request with a body), and
+signs every header it sets); a minimum set must be in it (Content-Type only when it types a body: not on a
+request without one, nor when it is ``application/octet-stream``, what an untyped body means anyway), and
 ``x-acs-content-sha256`` must be the hash of the body actually received. A signed header sent more than
 once is refused: the canonical form joins repeated values sorted with ``,``, so a signed ``1,2`` re-sent as
 two headers would verify while the app read one of them.
@@ -47,9 +48,11 @@ ALGORITHM = "ACS3-HMAC-SHA256"
 ALWAYS_SIGNED = ("host", "x-acs-date", "x-acs-content-sha256", "x-acs-signature-nonce")
 SIGNED_WHEN_PRESENT = ("x-acs-security-token", "content-type", "x-acs-action", "x-acs-version")
 _WHEN_PRESENT = frozenset(SIGNED_WHEN_PRESENT)
-# Without a body a Content-Type types nothing, and the async Tea client (aiohttp) adds an unsigned
-# "application/octet-stream" to every bodiless request: there it need not be signed.
-_SIGNED_WHEN_PRESENT_BODILESS = tuple(name for name in SIGNED_WHEN_PRESENT if name != "content-type")
+# The async Tea client (aiohttp) adds an unsigned "application/octet-stream" to every request without a body
+# and to a "byte" body: without a body a Content-Type types nothing, and that one says what a body without
+# a type is taken for anyway (an app parses neither as a form), so then it need not be signed.
+_UNTYPED = "application/octet-stream"
+_SIGNED_WHEN_PRESENT_UNTYPED = tuple(name for name in SIGNED_WHEN_PRESENT if name != "content-type")
 
 
 def canonical_uri(raw_path: str) -> str:
@@ -152,16 +155,16 @@ _signed_lists = TextMemo(_signed_list, max_length=512)
 
 
 def _signed_values(
-    index: Mapping[str, tuple[str, ...]], signed_headers: str, has_body: bool = True
+    index: Mapping[str, tuple[str, ...]], signed_headers: str, typed: bool = True
 ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """The signed header names and each one's values. IncompleteSignature unless every signed header is in
     the request, and every ALWAYS_SIGNED header and every SIGNED_WHEN_PRESENT header the request has is
-    signed (content-type only when the request has a body)."""
+    signed (content-type only when ``typed``: it types a body)."""
     names, always_signed, unsigned_when_present = _signed_lists.read(signed_headers)
     values = [index.get(name, ()) for name in names]
     if not (always_signed and all(values) and not any(name in index for name in unsigned_when_present)):
-        # Not the usual case: raises, unless the only unsigned one is the Content-Type of a bodiless request.
-        when_present = SIGNED_WHEN_PRESENT if has_body else _SIGNED_WHEN_PRESENT_BODILESS
+        # Not the usual case: raises, unless the only unsigned one is a Content-Type that types no body.
+        when_present = SIGNED_WHEN_PRESENT if typed else _SIGNED_WHEN_PRESENT_UNTYPED
         check_signed_set(index, names, ALWAYS_SIGNED, when_present)
     return names, values
 
@@ -172,7 +175,8 @@ def parse_acs3(facts: RequestFacts, header: str) -> SignedRequest:
     if algorithm != ALGORITHM:
         raise errors.UnsupportedSignatureMethod(f"Only {ALGORITHM} is supported among the V3 signatures.")
     index = facts.header_map
-    names, values = _signed_values(index, signed_headers, bool(facts.body))
+    typed = bool(facts.body) and index.get("content-type") != (_UNTYPED,)  # sent once, as exactly that
+    names, values = _signed_values(index, signed_headers, typed)
     if len(index) != len(facts.headers):  # some header repeats (no SDK repeats one): is it a signed one?
         check_unrepeated(index, names)
     payload_hash = one_header(index, "x-acs-content-sha256")

@@ -31,13 +31,14 @@ def call_async(
     *,
     algorithm: str | None = None,
     creds: Creds = LONG_TERM,
-    body: dict[str, str] | None = None,
+    body: dict[str, str] | bytes | None = None,
+    body_type: str = "json",
 ) -> str:
     """One ``call_api_async`` (ACS3 unless ``algorithm``); the ARN the server authenticated."""
     pathname = "/clusters/c%201/nodes" if style == "ROA" else "/"
     params = tea_models.Params(
         action="CreateUser", version="2015-05-01", protocol="HTTP", pathname=pathname, method=method,
-        auth_type="AK", style=style, req_body_type="json", body_type="json",
+        auth_type="AK", style=style, req_body_type=body_type, body_type="json",
     )  # fmt: skip
     request = tea_models.OpenApiRequest(query={"UserName": "alice x+y", "Empty": ""}, body=body)
     client = TeaClient(_tea_config(server, creds, algorithm))
@@ -59,6 +60,13 @@ def test_acs3_without_a_body(server: LiveServer, style: str, method: str) -> Non
 def test_acs3_with_a_body_still_signs_its_content_type(server: LiveServer) -> None:
     assert call_async(server, "ROA", "PUT", body={"Comments": "a b"}) == ALICE.arn
     assert "content-type" in (server.app.recorded[-1].header("authorization") or "")
+
+
+@pytest.mark.parametrize("style", ["RPC", "ROA"])
+def test_acs3_byte_body(server: LiveServer, style: str) -> None:
+    # The SDK sends a "byte" body without a Content-Type; aiohttp adds application/octet-stream, unsigned.
+    assert call_async(server, style, "POST", body=b"\x00\xffbinary", body_type="byte") == ALICE.arn
+    assert server.app.recorded[-1].header("content-type") == "application/octet-stream"
 
 
 def test_product_client_async(server: LiveServer) -> None:

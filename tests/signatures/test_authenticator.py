@@ -396,6 +396,15 @@ def test_acs3_content_type_of_a_bodiless_request_need_not_be_signed(auth: Authen
     assert auth.authenticate(acs3_facts(headers, FULL)) is not None
 
 
+def test_acs3_octet_stream_content_type_need_not_be_signed(auth: Authenticator) -> None:
+    # The async Tea client (aiohttp) adds it, unsigned, to a "byte" body: the type of an untyped body.
+    body = b"\x00binary"
+    headers = {**acs3_headers(body=body), "content-type": "application/octet-stream"}
+    assert auth.authenticate(acs3_facts(headers, FULL, body=body)) is not None
+    form = {**acs3_headers(body=b"a=1"), "content-type": "application/x-www-form-urlencoded"}
+    refused(auth, acs3_facts(form, FULL, body=b"a=1"), errors.IncompleteSignature, "IncompleteSignature")
+
+
 def test_acs3_signed_header_absent_from_request(auth: Authenticator) -> None:
     facts = acs3_facts({**acs3_headers(), "x-acs-extra": "1"}, [*FULL, "x-acs-extra"])
     stripped = RequestFacts(
