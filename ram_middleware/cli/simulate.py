@@ -69,12 +69,13 @@ def _time(text: str | None) -> str:
         return format_time(datetime.now(UTC))
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        # A time without a zone is taken as UTC, as acs:CurrentTime is; one whose UTC falls outside the years
+        # 1-9999 (0001-01-01T00:00:00+14:00) has no acs:CurrentTime to write.
+        return format_time(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
+    except (ValueError, OverflowError):
         raise errors.InvalidParameter(
-            "Time", "--time must be ISO 8601, e.g. 2024-06-04T10:00:00+08:00."
+            "Time", "--time must be ISO 8601 in the years 1-9999, e.g. 2024-06-04T10:00:00+08:00."
         ) from None
-    # A time without a zone is taken as UTC, as acs:CurrentTime is.
-    return format_time(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
 
 
 def _context(source_ip: str | None, when: str | None, extra: tuple[str, ...]) -> dict[str, object]:
