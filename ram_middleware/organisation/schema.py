@@ -174,12 +174,19 @@ def _parse_text(text: str, *, yaml_like: bool) -> Any:
             raise OrganisationFileError("", f"not valid YAML: {exc}") from None
         except RecursionError:
             raise OrganisationFileError("", "not valid YAML: nested too deeply") from None
+        except (ValueError, TypeError, AttributeError) as exc:
+            # A tagged or implicitly typed value its Python type refuses (Comments: 2024-13-45 is a date,
+            # !!int abc, an integer of more digits than the interpreter converts).
+            raise OrganisationFileError("", f"not valid YAML: a value cannot be read ({exc})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise OrganisationFileError("", f"not valid JSON: {exc}") from None
     except RecursionError:
         raise OrganisationFileError("", "not valid JSON: nested too deeply") from None
+    except ValueError:
+        # An integer of more digits than the interpreter converts (no organisation needs one).
+        raise OrganisationFileError("", "not valid JSON: a number has too many digits") from None
 
 
 def dump_organisation(org: Mapping[str, Any], *, yaml_format: bool = False) -> str:

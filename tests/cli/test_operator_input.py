@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from .conftest import Ram, simulate_args
+from .conftest import Ram, dump, simulate_args
 
 
 @pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
@@ -15,3 +17,25 @@ def test_simulate_at_a_time_outside_the_calendar_in_utc_is_one_line(ram: Ram, wh
                        code="InvalidParameter.Time")  # fmt: skip
     assert "Traceback" not in result.output
     assert "--time must be ISO 8601" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("org.json", '{"Roles": [{"RoleName": "r", "MaxSessionDuration": ' + "9" * 5000 + "}]}"),
+        ("org.yaml", "Users:\n  - UserName: u\n    Comments: 2024-13-45\n"),  # a date YAML reads, no month 13
+        ("org.yaml", "Users:\n  - UserName: u\n    Comments: !!int abc\n"),
+        ("org.yaml", "Users:\n  - UserName: u\n    Comments: !!timestamp soon\n"),
+        ("org.yaml", "Roles:\n  - RoleName: r\n    MaxSessionDuration: " + "9" * 5000 + "\n"),
+    ],
+)
+def test_an_organisation_file_with_a_value_its_parser_cannot_read_is_a_file_error(
+    ram: Ram, tmp_path: Path, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    ram.ok("users", "list")  # the command's first run makes the store's guard table
+    before = dump(ram.url)
+    result = ram.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
+    assert "not valid" in result.stderr and result.stderr.count("\n") == 1
+    assert dump(ram.url) == before
