@@ -52,6 +52,13 @@ _REQUIRED = {
     "Policies": ("PolicyName", "PolicyDocument"), "Groups": ("GroupName",), "Users": ("UserName",),
     "Roles": ("RoleName", "AssumeRolePolicyDocument"), "Attachment": ("PolicyName",),
 }  # fmt: skip
+
+
+def _description_characters(value: str) -> str:
+    """A policy's or role's Description: its characters (its length is a configurable Limit)."""
+    return check_text("Description", value, len(value))
+
+
 # The service's own rules for the fields whose limits are fixed (not the configurable Limits), so a value it
 # would refuse is reported with its place in the file before anything is written.
 _FIELD_RULES: dict[str, dict[str, Callable[[Any], object]]] = {
@@ -63,7 +70,11 @@ _FIELD_RULES: dict[str, dict[str, Callable[[Any], object]]] = {
         "Email": check_email,
         "MobilePhone": check_mobile_phone,
     },
-    "Roles": {"MaxSessionDuration": lambda v: check_session_duration("MaxSessionDuration", v)},
+    "Policies": {"Description": _description_characters},
+    "Roles": {
+        "MaxSessionDuration": lambda v: check_session_duration("MaxSessionDuration", v),
+        "Description": _description_characters,
+    },
 }
 _NAME_FIELD = {"Policies": "PolicyName", "Groups": "GroupName", "Users": "UserName", "Roles": "RoleName"}
 _TYPE_WORDS = {str: "text", dict: "an object", list: "a list", bool: "true or false", int: "a whole number"}

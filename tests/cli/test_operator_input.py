@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Ram, dump, simulate_args
+from .conftest import Ram, dump, simulate_args, write_json
 
 
 @pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
@@ -39,3 +39,37 @@ def test_an_organisation_file_with_a_value_its_parser_cannot_read_is_a_file_erro
     result = ram.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
     assert "not valid" in result.stderr and result.stderr.count("\n") == 1
     assert dump(ram.url) == before
+
+
+_ALLOW_ALL = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*"}]}
+_TRUST_ROOT = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+               "Principal": {"RAM": ["acs:ram::${AccountId}:root"]}}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("org", "where"),
+    [
+        (
+            {"Policies": [{"PolicyName": "P1", "PolicyDocument": _ALLOW_ALL},
+                          {"PolicyName": "P2", "Description": "line one\nline two",
+                           "PolicyDocument": _ALLOW_ALL}]},
+            "Policies[1].Description",
+        ),
+        (
+            {"Policies": [{"PolicyName": "P1", "PolicyDocument": _ALLOW_ALL}],
+             "Roles": [{"RoleName": "R1", "Description": "tab\there",
+                        "AssumeRolePolicyDocument": _TRUST_ROOT}]},
+            "Roles[0].Description",
+        ),
+    ],
+)  # fmt: skip
+def test_a_description_the_service_would_refuse_is_named_in_the_file_before_anything_is_written(
+    ram: Ram, tmp_path: Path, org: dict[str, object], where: str
+) -> None:
+    # A multi-line YAML description, say: the service refuses control characters in any Description.
+    result = ram.fails(
+        "apply", write_json(tmp_path / "o.json", org), "--yes", code="InvalidParameter.OrganisationFile"
+    )
+    assert f"{where}: Description must not contain control characters" in result.stderr
+    assert "Plan for" not in result.stderr
+    assert ram.service.list_policies(ram.account_id, policy_type="Custom").items == ()

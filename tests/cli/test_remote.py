@@ -323,6 +323,28 @@ def test_an_apply_that_fails_through_the_api_names_what_it_made(remote: Remote, 
             remote.local("groups", "delete", group, "--force")
 
 
+def test_a_description_the_server_would_refuse_fails_the_file_before_the_first_call(
+    remote: Remote, tmp_path: Path
+) -> None:
+    # The RAM API cannot undo: P-ok used to be created, then P-bad's multi-line Description refused.
+    allow = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*"}]}
+    org = {
+        "Policies": [
+            {"PolicyName": "P-ok", "PolicyDocument": allow},
+            {"PolicyName": "P-bad", "Description": "line one\nline two", "PolicyDocument": allow},
+        ]
+    }
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(org), encoding="utf-8")
+    try:
+        failed = remote.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
+        assert "Policies[1].Description: Description must not contain control characters" in failed.stderr
+        listed = json.loads(remote.local("policies", "list", "--type", "Custom", json_output=True).stdout)
+        assert "P-ok" not in [p["PolicyName"] for p in listed["Policies"]]
+    finally:
+        remote.local("policies", "delete", "P-ok")  # made only if the file was not checked first
+
+
 def test_unreachable_endpoint_and_missing_key(remote: Remote) -> None:
     nowhere = Remote(f"http://127.0.0.1:{_free_port()}", remote.store_url, remote.key_id, remote.secret)
     nowhere.fails("users", "list", code="ServiceUnavailable")
