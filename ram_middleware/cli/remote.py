@@ -77,7 +77,13 @@ class RemoteBackend:
     def __init__(
         self, endpoint: str, access_key_id: str, access_key_secret: str, *, timeout: float = 15.0
     ) -> None:
-        if not endpoint.startswith(("http://", "https://")):
+        try:
+            url = httpx.URL(endpoint)
+        except httpx.InvalidURL:
+            url = None
+        # No user:password@ either: the AccessKey signs the requests, and the endpoint is printed (plans,
+        # errors), where a password must not be.
+        if not endpoint.startswith(("http://", "https://")) or url is None or not url.host or url.userinfo:
             raise errors.InvalidParameter("Endpoint", "The endpoint is a URL such as http://127.0.0.1:8080.")
         self.endpoint = endpoint.rstrip("/") + "/"
         # trust_env=False: an HTTP(S)_PROXY from the environment must not see (or break) signed requests.

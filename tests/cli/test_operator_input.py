@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from .conftest import Ram, dump, simulate_args, write_json
+from ram_middleware.cli import main
+
+from .conftest import CLEAN_ENV, Ram, dump, simulate_args, write_json
 
 
 @pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
@@ -73,3 +76,17 @@ def test_a_description_the_service_would_refuse_is_named_in_the_file_before_anyt
     assert f"{where}: Description must not contain control characters" in result.stderr
     assert "Plan for" not in result.stderr
     assert ram.service.list_policies(ram.account_id, policy_type="Custom").items == ()
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1", "http://", "http://admin:Hunter2-pw@127.0.0.1:9"])
+def test_an_endpoint_that_is_no_usable_url_is_one_line_without_its_password(endpoint: str) -> None:
+    # A URL httpx cannot parse used to be a traceback; one with a password was printed back in the error.
+    env = {**CLEAN_ENV, "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIexample", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}
+    result = CliRunner().invoke(main, ["users", "list", "--endpoint", endpoint], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert (
+        result.stderr
+        == "Error: InvalidParameter.Endpoint: The endpoint is a URL such as http://127.0.0.1:8080.\n"
+    )
+    assert "Hunter2" not in result.output
