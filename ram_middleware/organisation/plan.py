@@ -76,9 +76,18 @@ class NewPasswords:
         """``user_name``'s new password, made and prepared on first use."""
         key = user_name.lower()
         if key not in self._made:
-            # Meets any password policy the spec allows: all four character classes, 24 characters.
-            self._made[key] = self._target.prepare_password(user_name, "Aa1!" + secrets.token_urlsafe(15))
+            self._made[key] = self._target.prepare_password(user_name, _initial_password(user_name))
         return self._made[key]
+
+
+def _initial_password(user_name: str) -> str:
+    """A password any policy the spec allows accepts: all four character classes, 32 characters (the
+    longest MinimumPasswordLength), and not the user name ('!' is in no name, so only the random part could
+    hold a short one: it is then made again)."""
+    while True:
+        tail = secrets.token_urlsafe(19)
+        if len(user_name) < 3 or user_name.casefold() not in tail.casefold():  # as the policy checks
+            return "a!A!1!" + tail
 
 
 class PlanChanged(errors.RAMError):

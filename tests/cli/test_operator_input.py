@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ram_middleware.cli import main
+from ram_middleware.credentials.password import PasswordPolicy
 
 from .conftest import CLEAN_ENV, Ram, dump, simulate_args, write_json
 
@@ -90,3 +91,15 @@ def test_an_endpoint_that_is_no_usable_url_is_one_line_without_its_password(endp
         == "Error: InvalidParameter.Endpoint: The endpoint is a URL such as http://127.0.0.1:8080.\n"
     )
     assert "Hunter2" not in result.output
+
+
+def test_apply_makes_console_passwords_the_strictest_policy_accepts(ram: Ram, tmp_path: Path) -> None:
+    # MinimumPasswordLength may be up to 32; the generated passwords had 24 characters, so with a strict
+    # policy no apply could give anyone a console logon (and "aa1" was always in its own "Aa1!…").
+    ram.service.set_password_policy(ram.account_id, PasswordPolicy(minimum_password_length=32))
+    org = {"Users": [{"UserName": "B", "Console": True}, {"UserName": "aa1", "Console": True}]}
+    applied = ram.json("apply", write_json(tmp_path / "o.json", org), "--yes")
+    for user in ("B", "aa1"):
+        password = applied["Secrets"][f"initial password of {user}"]["Password"]
+        assert len(password) == 32 and "aa1" not in password.casefold()
+        assert ram.service.get_login_profile(ram.account_id, user).password_reset_required
