@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .. import errors
 from ..identity import AttachTarget
 from ..service import RamService
 from .plan import as_target
-from .schema import ACCOUNT_PLACEHOLDER
+from .schema import ACCOUNT_PLACEHOLDER, read_json
 from .target import Api, OrgTarget
 
 __all__ = ["export"]
@@ -64,7 +63,7 @@ def _export(t: OrgTarget) -> dict[str, Any]:
 
     def document(name: str) -> Any:
         return _generalise(
-            json.loads(t.get_policy(name, "Custom")["DefaultPolicyVersion"]["PolicyDocument"]), acct
+            read_json(t.get_policy(name, "Custom")["DefaultPolicyVersion"]["PolicyDocument"]), acct
         )
 
     policies = [
@@ -92,7 +91,7 @@ def _export(t: OrgTarget) -> dict[str, Any]:
                 "RoleName": role["RoleName"],
                 "Description": role.get("Description", ""),
                 "MaxSessionDuration": role["MaxSessionDuration"],
-                "AssumeRolePolicyDocument": _generalise(json.loads(role["AssumeRolePolicyDocument"]), acct),
+                "AssumeRolePolicyDocument": _generalise(read_json(role["AssumeRolePolicyDocument"]), acct),
                 "Policies": _attached(t, "role", role["RoleName"]),
             }
         )

@@ -6,12 +6,14 @@ import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from .. import errors
 from ..identity import AttachTarget
 from ..policy import PolicyKind, parse_policy
+from ..policy.values import json_text
 from ..service import RamService
 from .schema import ACCOUNT_PLACEHOLDER, OrganisationFileError, at_path, validate_organisation
 from .target import Api, NewPassword, OrgTarget, ServiceTarget, plain_password
@@ -103,10 +105,14 @@ def _by_name(entries: Iterable[Api], key: str) -> dict[str, Api]:
 
 
 def _same_document(a: str, b: str) -> bool:
-    try:
-        return bool(json.loads(a) == json.loads(b))
-    except json.JSONDecodeError:
+    try:  # numbers as exact decimals: no float holds 1e309, and int() refuses 5,000 digits
+        return bool(_decimals(a) == _decimals(b))
+    except ValueError:
         return a == b
+
+
+def _decimals(text: str) -> Any:
+    return json.loads(text, parse_int=Decimal, parse_float=Decimal)
 
 
 class _Planner:
@@ -148,9 +154,10 @@ class _Planner:
     ) -> str:
         """The document's text, validated; one the account already holds (``current``) is read as stored, so
         a check added since it was accepted does not block an apply that leaves it as it is."""
-        text = (
-            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        )
+        try:
+            text = value if isinstance(value, str) else json_text(value)
+        except ValueError:  # from YAML: .inf or .nan
+            raise OrganisationFileError(path, "a number is not a JSON number") from None
         text = text.replace(ACCOUNT_PLACEHOLDER, self.t.account_id)
         try:
             parse_policy(text, kind=kind, stored=current is not None and _same_document(current, text))

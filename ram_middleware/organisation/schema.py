@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from .. import errors
 from ..policy import SYSTEM_POLICIES
+from ..policy.values import JsonNumber
 from ..service.roles import check_session_duration
 from ..service.rules import TEXT_LENGTH, check_alias, check_email, check_mobile_phone, check_name, check_text
 
@@ -19,6 +21,7 @@ __all__ = [
     "at_path",
     "dump_organisation",
     "load_organisation",
+    "read_json",
     "validate_organisation",
 ]
 
@@ -161,6 +164,24 @@ def validate_organisation(data: object) -> dict[str, Any]:
     return top
 
 
+def _number(text: str) -> JsonNumber:
+    return JsonNumber(text, Decimal(text))
+
+
+class _NotANumber(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotANumber(f"{name} is not a JSON number")
+
+
+def read_json(text: str) -> Any:
+    """JSON text with its numbers read as policy documents read them (:class:`JsonNumber`: exact, written
+    back as written), so a document's ``2.50`` or ``1e309`` survives export and apply unchanged."""
+    return json.loads(text, parse_int=_number, parse_float=_number, parse_constant=_no_constant)
+
+
 def load_organisation(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """Read an organisation file (a path to JSON/YAML, or an already-parsed mapping) and validate it."""
     if isinstance(source, Mapping):
@@ -190,11 +211,15 @@ def _parse_text(text: str, *, yaml_like: bool) -> Any:
             # !!int abc, an integer of more digits than the interpreter converts).
             raise OrganisationFileError("", f"not valid YAML: a value cannot be read ({exc})") from None
     try:
-        return json.loads(text)
+        # Non-integral numbers as JsonNumber, as written (a float would turn a document's 2.50 into 2.5);
+        # integers stay int, for MaxSessionDuration.
+        return json.loads(text, parse_float=_number, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise OrganisationFileError("", f"not valid JSON: {exc}") from None
     except RecursionError:
         raise OrganisationFileError("", "not valid JSON: nested too deeply") from None
+    except _NotANumber as exc:
+        raise OrganisationFileError("", f"not valid JSON: {exc}") from None
     except ValueError:
         # An integer of more digits than the interpreter converts (no organisation needs one).
         raise OrganisationFileError("", "not valid JSON: a number has too many digits") from None
@@ -205,5 +230,37 @@ def dump_organisation(org: Mapping[str, Any], *, yaml_format: bool = False) -> s
     if yaml_format:
         import yaml
 
-        return str(yaml.safe_dump(dict(org), sort_keys=False, allow_unicode=True, width=110))
-    return json.dumps(org, indent=2, ensure_ascii=False) + "\n"
+        return str(
+            yaml.dump(dict(org), Dumper=_yaml_dumper(), sort_keys=False, allow_unicode=True, width=110)
+        )
+    return _json_text(org, "") + "\n"
+
+
+def _json_text(value: Any, indent: str) -> str:
+    """``json.dumps(value, indent=2, ensure_ascii=False)``, a :class:`JsonNumber` written as it was read."""
+    if isinstance(value, JsonNumber):
+        return value.text
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [
+            f"{inner}{json.dumps(k, ensure_ascii=False)}: {_json_text(v, inner)}" for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and value:
+        return "[\n" + ",\n".join(f"{inner}{_json_text(v, inner)}" for v in value) + f"\n{indent}]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+@functools.cache
+def _yaml_dumper() -> type:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        """Writes a :class:`JsonNumber` as it was read (YAML reads 2.50 back as 2.5: JSON keeps it)."""
+
+    def number(dumper: yaml.SafeDumper, value: JsonNumber) -> Any:
+        integer = not any(c in value.text for c in ".eE")
+        return dumper.represent_scalar(f"tag:yaml.org,2002:{'int' if integer else 'float'}", value.text)
+
+    Dumper.add_representer(JsonNumber, number)
+    return Dumper

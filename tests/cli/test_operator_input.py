@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,26 @@ def test_apply_makes_console_passwords_the_strictest_policy_accepts(ram: Ram, tm
         password = applied["Secrets"][f"initial password of {user}"]["Password"]
         assert len(password) == 32 and "aa1" not in password.casefold()
         assert ram.service.get_login_profile(ram.account_id, user).password_reset_required
+
+
+def test_export_writes_a_documents_numbers_as_written_so_its_file_applies_unchanged(
+    ram: Ram, ram_factory: Callable[[str | None], Ram], tmp_path: Path
+) -> None:
+    # Export read documents into floats: 1e309 (a number the policy language accepts) was written as
+    # Infinity, which no JSON reader takes, and 2.50 as 2.5, which String operators compare differently.
+    document = tmp_path / "p.json"
+    document.write_text(
+        '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "*",'
+        ' "Condition": {"NumericLessThan": {"oss:Size": 1e309}, "StringEquals": {"oss:Tag": 2.50}}}]}',
+        encoding="utf-8",
+    )
+    ram.ok("policies", "create", "Numbers", "--document", str(document))
+    exported = tmp_path / "org.json"
+    ram.ok("export", "--output", str(exported))
+    assert '"oss:Size": 1e309' in exported.read_text() and '"oss:Tag": 2.50' in exported.read_text()
+    fresh = ram_factory(None)
+    fresh.ok("apply", str(exported), "--yes")
+    stored = fresh.service.get_policy(fresh.account_id, "Numbers", "Custom").default_version.document
+    assert '"oss:Size":1e309' in stored and '"oss:Tag":2.50' in stored
+    assert fresh.ok("export").stdout == exported.read_text()
+    assert fresh.json("apply", str(exported), "--yes") == {"Plan": [], "Applied": []}
