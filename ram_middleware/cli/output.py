@@ -16,7 +16,7 @@ import click
 
 from .. import errors
 
-__all__ = ["EXIT_ERROR", "Output", "format_table"]
+__all__ = ["EXIT_ERROR", "Output", "format_table", "pretty_document"]
 
 EXIT_ERROR = 1
 _MAX_CELL = 60
@@ -43,6 +43,15 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> s
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
     return "\n".join(lines)
+
+
+def pretty_document(text: str) -> str:
+    """A stored policy document, indented for reading; as stored when Python's JSON cannot read it (an
+    integer of thousands of digits, which the policy language accepts)."""
+    try:
+        return json.dumps(json.loads(text), indent=2)
+    except ValueError:
+        return text
 
 
 def _format_block(entity: Mapping[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import IO, Literal
 
 import click
@@ -13,7 +12,7 @@ from ..identity import AttachTarget
 from ..policy import SYSTEM_POLICIES, CompiledPolicy, PolicyKind, parse_policy
 from . import main
 from .backend import Backend, backend_command, output_command
-from .output import Output
+from .output import Output, pretty_document
 
 __all__ = ["policies", "read_document"]
 
@@ -80,7 +79,7 @@ def show_policy(out: Output, backend: Backend, policy_name: str, policy_type: st
         out.data(detail)
         return
     out.entity(detail["Policy"])
-    out.say(json.dumps(json.loads(detail["DefaultPolicyVersion"]["PolicyDocument"]), indent=2))
+    out.say(pretty_document(detail["DefaultPolicyVersion"]["PolicyDocument"]))
 
 
 @policies.command("validate")
@@ -149,7 +148,7 @@ def show_version(
         out.data({"PolicyVersion": version})
         return
     out.say(f"{policy_name} {version['VersionId']}{' (default)' if version.get('IsDefaultVersion') else ''}")
-    out.say(json.dumps(json.loads(version["PolicyDocument"]), indent=2))
+    out.say(pretty_document(version["PolicyDocument"]))
 
 
 @policies.command("new-version")

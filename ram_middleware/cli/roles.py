@@ -10,7 +10,7 @@ import click
 from ..identity import ram_arn
 from . import main
 from .backend import Backend, attached_policy_names, backend_command
-from .output import Output
+from .output import Output, pretty_document
 from .policies import read_document
 
 __all__ = ["assume_role", "roles", "trust_policy"]
@@ -57,7 +57,7 @@ def show_role(out: Output, backend: Backend, role_name: str) -> None:
     trust = role.pop("AssumeRolePolicyDocument", "{}")
     out.entity(role)
     out.say("Trust policy:")
-    out.say(json.dumps(json.loads(trust), indent=2))
+    out.say(pretty_document(trust))
 
 
 @roles.command("create")

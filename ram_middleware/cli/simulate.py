@@ -38,7 +38,10 @@ def deciding_statement(decision: Decision) -> Any:
     """The JSON of the statement that decided (or nearly matched), or None."""
     if decision.policy is None or decision.statement_index is None:
         return None
-    statements = json.loads(decision.policy.policy.source).get("Statement")
+    try:
+        statements = json.loads(decision.policy.policy.source).get("Statement")
+    except ValueError:  # an integer of thousands of digits: the Reason still names the statement
+        return None
     if isinstance(statements, dict):
         statements = [statements]
     index = decision.statement_index

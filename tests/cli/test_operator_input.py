@@ -127,3 +127,25 @@ def test_export_writes_a_documents_numbers_as_written_so_its_file_applies_unchan
     assert '"oss:Size":1e309' in stored and '"oss:Tag":2.50' in stored
     assert fresh.ok("export").stdout == exported.read_text()
     assert fresh.json("apply", str(exported), "--yes") == {"Plan": [], "Applied": []}
+
+
+def test_a_document_with_a_very_long_integer_is_shown_and_simulated(ram: Ram, tmp_path: Path) -> None:
+    # The policy language takes any integer that fits the document; Python's JSON refuses to read one of
+    # more than 4,300 digits, which made show, show-version and simulate tracebacks.
+    long = "9" * 4400
+    condition = '"Condition": {"NumericLessThan": {"oss:Size": ' + long + "}}"
+    allow = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:*", "Resource": "*", '
+    (tmp_path / "p.json").write_text(allow + condition + "}]}", encoding="utf-8")
+    trust = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", '
+    trust += '"Principal": {"RAM": ["acs:ram::' + ram.account_id + ':root"]}, ' + condition + "}]}"
+    (tmp_path / "t.json").write_text(trust, encoding="utf-8")
+    ram.ok("users", "create", "B")
+    ram.ok("policies", "create", "Long", "--document", str(tmp_path / "p.json"))
+    ram.ok("policies", "attach", "Long", "--user", "B")
+    ram.ok("roles", "create", "R", "--trust", str(tmp_path / "t.json"))
+    assert long in ram.ok("policies", "show", "Long").stdout
+    assert long in ram.ok("policies", "show-version", "Long", "v1").stdout
+    assert long in ram.ok("roles", "show", "R").stdout
+    args = simulate_args("B", "oss:GetObject", "acs:oss:*:*:bucket/a")
+    assert "Decision:  Allow" in ram.ok(*[*args, "--context", "oss:Size=5"]).stdout
+    assert ram.json(*[*args, "--context", "oss:Size=5"])["Effect"] == "Allow"
