@@ -19,6 +19,7 @@ from ..bootstrap import AlreadyInitialised, initialise
 from ..config import limits_from_env
 from ..redaction import redacted_url
 from ..service import RamService
+from ..service.rules import check_alias, check_name
 from ..store import open_store
 from . import CliContext, common_options, main
 from .output import Output
@@ -42,7 +43,12 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
     # Errors as every other command gives them: `Error: <Code>: <Message>`, or with --json a JSON object.
     out = Output(cli.json_output)
     try:
-        limits = limits_from_env()  # the quotas `ram serve` will keep to, checked before the store is made
+        # The quotas `ram serve` will keep to and the names given, checked before the store is made: bad
+        # input leaves no empty store and key file behind.
+        limits = limits_from_env()
+        check_name("UserName", admin_user)
+        if alias is not None:
+            check_alias(alias)
     except errors.RAMError as exc:
         out.fail(exc)
     try:

@@ -149,3 +149,15 @@ def test_a_document_with_a_very_long_integer_is_shown_and_simulated(ram: Ram, tm
     args = simulate_args("B", "oss:GetObject", "acs:oss:*:*:bucket/a")
     assert "Decision:  Allow" in ram.ok(*[*args, "--context", "oss:Size=5"]).stdout
     assert ram.json(*[*args, "--context", "oss:Size=5"])["Effect"] == "Allow"
+
+
+@pytest.mark.parametrize("bad", [["--alias", "Company X"], ["--admin", "the admin"]])
+def test_init_refuses_a_bad_alias_or_admin_name_before_making_the_store(
+    tmp_path: Path, bad: list[str]
+) -> None:
+    # It used to make the database and its key file first: the next command found an empty store.
+    store = tmp_path / "ram.db"
+    result = CliRunner().invoke(main, ["--store", f"sqlite:///{store}", "init", *bad], env=CLEAN_ENV)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: InvalidParameter.")
+    assert list(tmp_path.iterdir()) == []
