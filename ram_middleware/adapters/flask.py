@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 
 from .. import errors
@@ -106,7 +107,7 @@ class _AppState:
         path_params = g.get("_ram_path_params")
         if path_params is None:
             path_params = path_texts(request.view_args)
-        path_params = _mark_host_values(path_params)
+        path_params = _mark_host_values(path_params, request.url_rule)
         if self.table is not None:
             found = self.table.match(request.method, request.path)
             if found is not None:
@@ -122,6 +123,10 @@ class _AppState:
             return rule, path_params
         if isinstance(request.routing_exception, RequestRedirect):
             return PUBLIC, {}  # Werkzeug's own redirect, which Flask answers before any view runs
+        if isinstance(request.routing_exception, MethodNotAllowed):
+            found = _rule_of_another_method(request.routing_exception)
+            if found is not None:
+                return found
         return (self.everywhere, path_params) if self.everywhere is not None else None
 
 
@@ -191,11 +196,32 @@ def _keep_path_params(endpoint: str | None, values: dict[str, Any] | None) -> No
 _RULE_VARIABLE = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_]*(?:\([^)]*\))?:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
-def _mark_host_values(path_params: dict[str, str]) -> dict[str, str]:
-    """``path_params`` with the values the matched rule read from the Host (its ``host`` under
+def _rule_of_another_method(refused: MethodNotAllowed) -> RouteMatch | None:
+    """For a path whose views take other methods (Werkzeug's 405, answered before any view runs): the rule
+    of its view for GET, else for the first method it takes, as Starlette decides such a request by the
+    route whose path matches. Only a caller that may use the path then learns which methods it takes (the
+    405); others get the 401/403 they would get there with an allowed method."""
+    methods = sorted(refused.valid_methods or ())
+    if not methods:
+        return None
+    method = "GET" if "GET" in methods else methods[0]
+    try:
+        url_rule, view_args = current_app.url_map.bind_to_environ(request.environ).match(
+            method=method, return_rule=True
+        )
+    except HTTPException:
+        return None
+    view = current_app.view_functions.get(url_rule.endpoint)
+    rule = _view_rule(view, method) if view is not None else None
+    if rule is None:
+        return None
+    return rule, _mark_host_values(path_texts(view_args), url_rule)
+
+
+def _mark_host_values(path_params: dict[str, str], rule: Any) -> dict[str, str]:
+    """``path_params`` with the values the matched ``rule`` read from the Host (its ``host`` under
     ``host_matching``, its ``subdomain``) as :class:`HostValue`: they bind a resource only under a
     signature that covers the Host."""
-    rule = request.url_rule
     where = f"{rule.host or ''}{rule.subdomain or ''}" if rule is not None else ""
     if "<" not in where:
         return path_params

@@ -143,6 +143,22 @@ def test_undeclared_route_is_denied_even_to_a_valid_caller(harness: Harness) -> 
     assert harness.call("GET", "/no/such/path", signer=harness.world.signer("alice")).status == 403
 
 
+def test_a_method_the_path_does_not_take_is_decided_by_the_paths_rule_then_405(harness: Harness) -> None:
+    # The framework answers 405 before any view runs; the check first decides it as a request for the path
+    # (its GET view's rule), so only a caller who may use the path learns which methods it takes. A route
+    # table names methods itself: another method is an undeclared route there.
+    world = harness.world
+    allowed = harness.call("PUT", "/instances/i-1", signer=world.signer("bob"))
+    if harness.name == "wsgi-table":
+        assert (allowed.status, allowed.code) == (403, "NoPermission")
+        return
+    assert allowed.status == 405
+    assert (_last_event(harness).decision, _last_event(harness).action) == ("Allow", "ecs:DescribeInstance")
+    refused = harness.call("PUT", "/instances/i-1", signer=world.signer("eve"))
+    assert (refused.status, refused.code) == (403, "NoPermission")
+    assert harness.call("PUT", "/instances/i-1").status == 401
+
+
 # --- HEAD and OPTIONS ---------------------------------------------------------------------------------------
 
 
