@@ -39,7 +39,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, Outcome
+from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, IncompleteBody, Outcome
 from ..errors import RAMError
 from ..facts import RequestFacts
 from ..identity import Principal
@@ -247,7 +247,10 @@ class RAMMiddleware:
                 await self._refuse(scope, send, error, close=True)
                 return None
             if message["type"] == "http.disconnect":
-                return None  # the client left; there is nobody to answer
+                # The client left: nobody to answer, but the attempt is audited, as under WSGI (whose
+                # server reports it as a failed read).
+                self.authorizer.reject(RequestFacts.from_asgi(scope), IncompleteBody())
+                return None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:

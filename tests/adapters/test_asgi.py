@@ -335,6 +335,8 @@ def test_disconnect_while_reading_the_body_ends_quietly(world: World) -> None:
 
     assert asyncio.run(run()) == []
     assert inner.messages == []
+    event = world.audit.events[-1]  # audited as the WSGI adapter audits a client gone mid-body
+    assert (event.decision, event.code, event.status) == ("Rejected", "IncompleteBody", 400)
 
 
 def test_declared_length_over_the_cap_is_refused_before_reading(world: World) -> None:
