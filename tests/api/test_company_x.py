@@ -63,6 +63,13 @@ def test_provisioned_organisation_reads_back_through_the_sdk(live: Live, org: Or
     assert profile.mfabind_required is True and profile.password_reset_required is True
     keys = client.list_access_keys(ram_models.ListAccessKeysRequest(user_name="app")).body
     assert [k.access_key_id for k in keys.access_keys.access_key] == [org.keys["app"].access_key_id]
+    # The application has an AccessKey only; console staff a password only.
+    with pytest.raises(TeaException) as no_console:
+        client.get_login_profile(ram_models.GetLoginProfileRequest(user_name="app"))
+    assert no_console.value.code == "EntityNotExist.User.LoginProfile"
+    c_keys = client.list_access_keys(ram_models.ListAccessKeysRequest(user_name="C")).body
+    assert c_keys.access_keys.access_key == []
+    assert client.get_login_profile(ram_models.GetLoginProfileRequest(user_name="C")).body.login_profile
     assert client.get_account_alias().body.account_alias == "company-x"
 
 
