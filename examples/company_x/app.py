@@ -25,7 +25,7 @@ from starlette.routing import Route
 from ram_middleware.adapters.asgi import ASGIApp
 from ram_middleware.adapters.starlette import RAMMiddleware, public, ram_route
 from ram_middleware.config import Ram
-from ram_middleware.facts import RequestFacts
+from ram_middleware.facts import RequestFacts, media_type_is
 from ram_middleware.routes import InvalidVersion, PathParams, RpcApi
 
 from .world import REGION, DemoError, Estate, StoredObject, World
@@ -228,7 +228,9 @@ def create_app(ram: Ram, world: World | None = None) -> Starlette:
 
     async def rpc(request: Request) -> Response:
         params = dict(request.query_params)
-        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        # Read the form exactly when the middleware did (media types are case-insensitive): it authorized
+        # the Action and resource named there.
+        if media_type_is(request.headers.get("content-type", ""), "application/x-www-form-urlencoded"):
             params.update(
                 parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
             )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 
-from .conftest import ECS, HOME, OSS, RDS, TUESDAY_10, TUESDAY_20, Company
+from ram_middleware.client import RamAuth
+
+from .conftest import ECS, HOME, OFFICE, OSS, RDS, TUESDAY_10, TUESDAY_20, Company
 
 
 def _refused(call: object, *args: object, **params: str) -> ServerException:
@@ -147,3 +150,24 @@ def test_a_deleted_users_key_fails_at_once(company: Company) -> None:
     time.sleep(0.6)  # another process: the server re-reads the store's change counter every 0.5 s
     gone = _refused(company.rpc, key, ECS, "DescribeInstances")
     assert gone.get_error_code() == "InvalidAccessKeyId.NotFound"
+
+
+def test_a_form_body_with_a_capitalised_content_type_is_served(company: Company) -> None:
+    # Media types are case-insensitive: the middleware authorizes the form's Action and parameters, so
+    # the app must read the same form (it answered 500, finding no Version or Action, before).
+    e = company.keys["E"]
+    form = "Action=StopInstance&Version=2014-05-26&RegionId=cn-hangzhou&InstanceId=i-web-1"
+    answer = httpx.post(
+        f"http://{company.endpoint}/",
+        content=form.encode(),
+        headers={"Content-Type": "Application/X-WWW-Form-Urlencoded", "X-Forwarded-For": OFFICE},
+        auth=RamAuth(e.access_key_id, e.secret, scheme="v1"),
+    )
+    assert answer.status_code == 200, answer.text
+    assert company.event(answer.json()["RequestId"])["action"] == "ecs:StopInstance"
+    status = {
+        i["InstanceId"]: i["Status"]
+        for i in company.rpc(e, ECS, "DescribeInstances")["Instances"]["Instance"]
+    }
+    assert status["i-web-1"] == "Stopped"
+    company.rpc(e, ECS, "StartInstance", InstanceId="i-web-1")
