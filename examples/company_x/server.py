@@ -6,8 +6,9 @@ walkthrough needs to say *where* and *when* a request comes from, so two knobs e
 * ``--trusted-proxy 127.0.0.1`` makes the middleware believe ``X-Forwarded-For`` from that address (the
   ordinary trusted-proxy setting; the walkthrough plays the proxy to send requests "from the office");
 * ``--clock-file PATH``: ``acs:CurrentTime`` in policy conditions is read from that file (an ISO 8601 time;
-  an empty or missing file means the real time). Only the condition context uses it: signature timestamps
-  and STS expiry keep the real clock, so a signed request still has to be fresh.
+  an empty or missing file means the real time). The condition context and the audit events' ``time``
+  use it (one reading per request); signature timestamps and STS expiry keep the real clock, so a signed
+  request still has to be fresh.
 """
 
 from __future__ import annotations

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from examples.company_x.processes import clean_environment
@@ -62,6 +64,11 @@ def test_walkthrough_tells_the_six_steps_in_under_a_minute() -> None:
     for line in key_lines:
         assert line in flat, line
     assert "UNEXPECTED" not in out
+    # The root's refusal is quoted from the audit log with the time it really happened, not the demo's
+    # Tuesday (the audit events take the conditions' clock).
+    quoted = json.loads(out.split("audit log: ", 1)[1].splitlines()[0])
+    tried = datetime.fromisoformat(quoted["time"].replace("Z", "+00:00"))
+    assert abs(tried - datetime.now(UTC)) < timedelta(minutes=5), quoted["time"]
     requests = int(re.search(r"(\d+) signed requests", out).group(1))  # type: ignore[union-attr]
     assert requests >= 60
     # Its servers are gone and its temporary directory removed.
