@@ -370,7 +370,8 @@ async def _send_xml(send: Send, start: Message, body: bytes) -> None:
     except ValueError:
         fields = {}
     error = DemoError(start["status"], str(fields.get("Code", "Error")), str(fields.get("Message", "")))
-    request_id = str(fields.get("RequestId", ""))
+    # A HEAD answer has no body: its id is then in the middleware's header.
+    request_id = str(fields.get("RequestId") or headers.get(b"x-acs-request-id", b"").decode("latin-1"))
     xml = _error_xml(error, request_id).encode()
     kept = [(k, v) for k, v in start.get("headers", []) if k not in (b"content-type", b"content-length")]
     kept += [

@@ -49,6 +49,18 @@ def test_refusals_arrive_as_oss_errors(company: Company) -> None:
     assert bad.value.code == "SignatureDoesNotMatch"
 
 
+def test_a_refused_head_names_its_request_id(company: Company) -> None:
+    # A HEAD answer has no body to read the id from: it was sent as an empty x-oss-request-id before.
+    company.at(TUESDAY_10)
+    bucket = company.bucket(company.keys["B"])
+    with pytest.raises(oss2.exceptions.ServerError) as home:
+        bucket.head_object("report.txt", headers={"X-Forwarded-For": HOME})
+    assert home.value.status == 403 and home.value.request_id
+    event = company.event(home.value.request_id)
+    assert (event["decision"], event["method"]) == ("ImplicitDeny", "HEAD")
+    assert "observed 198.51.100.7" in event["reason"]
+
+
 def test_sts_credentials_with_oss2(company: Company) -> None:
     narrowed = company.sts(
         "D",
