@@ -28,8 +28,9 @@ def trust_policy(account_id: str, principals: tuple[str, ...], services: tuple[s
 
 
 def _role_arn(backend: Backend, role: str) -> str:
-    # Role ARNs carry the name in lower case (spec decision).
-    return role if role.startswith("acs:") else ram_arn(backend.account_id, f"role/{role.lower()}")
+    # Role ARNs carry the name in lower case (spec decision). A role name holds no ':', so any "acs:" prefix,
+    # in whatever case AssumeRole accepts it, makes an ARN.
+    return role if role[:4].lower() == "acs:" else ram_arn(backend.account_id, f"role/{role.lower()}")
 
 
 @main.group("roles")

@@ -59,3 +59,6 @@ def test_assume_role_reaches_a_role_of_another_account_in_the_store(ram: Ram) ->
     ram.fails(*own, f"acs:ram::{other}:role/private", *as_ci, code="NoPermission")
     missing = ram.fails(*own, f"acs:ram::{other}:role/nosuchrole", *as_ci, code="EntityNotExist.Role")
     assert f"acs:ram::{other}:role/nosuchrole" in missing.stderr
+    # The ARN's prefix in another case is still an ARN (AssumeRole on the API takes it so), not a role name.
+    upper = ram.json(*own, f"ACS:RAM::{other}:role/shared", *as_ci)
+    assert upper["AssumedRoleUser"]["Arn"] == f"acs:ram::{other}:assumed-role/Shared/job-1"
