@@ -26,7 +26,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -140,6 +140,16 @@ class SecretBox:
     def decrypt(self, token: str, *, context: str) -> str:
         """Decrypt a token made by :meth:`encrypt` with the same ``context``."""
         return self.unseal(*self._split(token), context.encode()).decode("utf-8")
+
+    def check_key_ids(self, stored: Iterable[str]) -> None:
+        """:class:`MasterKeyError` unless every id in ``stored`` (the key ids of a store's ciphertexts) names
+        a configured key: a wrong key is refused when the store opens, not at each request that needs it."""
+        unknown = sorted(set(stored) - self._ciphers.keys())
+        if unknown:
+            raise MasterKeyError(
+                f"Stored secrets are encrypted with master key id(s) {', '.join(unknown)}, which no "
+                f"configured key has: set {KEY_ENV} (or the key file) to the keys they were encrypted with."
+            )
 
     def needs_rotation(self, token: str) -> bool:
         """True when ``token`` was not encrypted with the current key."""

@@ -60,7 +60,8 @@ def open_store(
     environment), else for SQLite a key file ``<database>.key`` beside the database (created 0600), else
     for ``memory://`` an ephemeral key. PostgreSQL requires one of the first two: every instance must
     decrypt the same secrets. A SQLite database that holds secrets never gets a new key file: without its
-    key (the file gone, no ``RAM_MASTER_KEY``) it is not opened (:class:`MasterKeyError`).
+    key (the file gone, no ``RAM_MASTER_KEY``) it is not opened (:class:`MasterKeyError`), and no store is
+    opened whose secrets were encrypted with a key that is not configured.
     """
     environment = os.environ if env is None else env
     if url.startswith(("postgresql://", "postgres://")):
@@ -79,7 +80,7 @@ def open_store(
     box: SecretBox = resolve_secret_box(
         master_keys, key_file=key_file, env=environment, production=production
     )
-    return SqliteStore(path, box=box, url=url, busy_budget=busy_budget)
+    return _with_known_keys(SqliteStore(path, box=box, url=url, busy_budget=busy_budget))
 
 
 def _open_postgres(
@@ -98,7 +99,21 @@ def _open_postgres(
         )
     conninfo, options = split_store_options(url)
     box = resolve_secret_box(master_keys, env=env)
-    return PostgresStore(conninfo, box=box, busy_budget=busy_budget, **options)
+    return _with_known_keys(PostgresStore(conninfo, box=box, busy_budget=busy_budget, **options))
+
+
+def _with_known_keys(store: Store) -> Store:
+    """``store`` once every secret in it is known to be encrypted with a configured key; else it is closed
+    and :class:`MasterKeyError` raised. A wrong key (a mistyped ``RAM_MASTER_KEY``, an old key dropped before
+    re-encrypting) then stops the start, rather than fail each signed request and logon with MFA, and no new
+    secret is encrypted with a key the stored ones do not share."""
+    try:
+        with store.read() as repo:
+            store.box.check_key_ids(repo.secret_key_ids())
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 __all__ = [

@@ -148,6 +148,15 @@ class SecretRows(SqlBase):
         )
         return [_key(r) for r in rows]
 
+    def secret_key_ids(self) -> set[str]:
+        """The ids of the master keys the stored AccessKey secrets and MFA seeds are encrypted with (a
+        ciphertext is ``rmb1.<8-digit key id>.…``, see :mod:`ram_middleware.crypto`)."""
+        rows = self._all(
+            "SELECT DISTINCT substr(secret_ct, 6, 8) FROM ram_access_keys "
+            "UNION SELECT DISTINCT substr(seed_ct, 6, 8) FROM ram_mfa_devices"
+        )
+        return {row[0] for row in rows}
+
     def set_access_key_status(self, access_key_id: str, status: KeyStatus) -> None:
         self._exec("UPDATE ram_access_keys SET status = ? WHERE access_key_id = ?", (status, access_key_id))
 

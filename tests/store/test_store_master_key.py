@@ -1,0 +1,96 @@
+"""A store whose secrets were encrypted with a key that is not configured does not open (SQLite, PostgreSQL).
+
+Before, it opened, and every signed request and MFA logon then failed (503) while new secrets were
+encrypted with the wrong key, so that no one key list opened them all any more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ram_middleware.cli import main
+from ram_middleware.config import RamConfig, build
+from ram_middleware.crypto import KEY_ENV, generate_key, key_id
+from ram_middleware.crypto import _decode_key as decode_key
+from ram_middleware.service import RamService
+from ram_middleware.store import open_store
+from ram_middleware.store.cache import Directory
+from tests.store.backends import expect_code
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/ram.db"
+        return
+    from tests.scaleout.servers import pg_schema_url, require_shared_postgres
+
+    require_shared_postgres()
+    with pg_schema_url() as url:
+        yield url
+
+
+def _guard_url(store_url: str) -> str | None:
+    """The store's own guard for SQLite; the shared Redis for PostgreSQL (a memory guard is refused)."""
+    from tests.scaleout.servers import SHARED_REDIS, require_shared_redis
+
+    if store_url.startswith("sqlite:"):
+        return None
+    require_shared_redis()
+    return SHARED_REDIS
+
+
+def _store_with(url: str, key: str, secret_kind: str) -> str | None:
+    """A store at ``url`` with one secret of ``secret_kind`` under ``key``; the AccessKeyId made, if any."""
+    service = RamService(open_store(url, master_keys=[key], env={}))
+    try:
+        account = service.create_account().account_id
+        service.create_user(account, "app")
+        if secret_kind == "access key":
+            return service.create_access_key(account, "app").key.access_key_id
+        service.create_virtual_mfa_device(account, "app-phone")
+        return None
+    finally:
+        service.store.close()
+
+
+@pytest.mark.parametrize("secret_kind", ["access key", "MFA seed"])
+def test_a_wrong_master_key_stops_the_start(store_url: str, secret_kind: str) -> None:
+    right, wrong = generate_key(), generate_key()
+    _store_with(store_url, right, secret_kind)
+
+    with expect_code("ServiceUnavailable.MasterKey") as refused:
+        open_store(store_url, env={KEY_ENV: wrong})
+    assert key_id(decode_key(right)) in refused.error.message  # type: ignore[union-attr]
+    assert right not in refused.error.message and wrong not in refused.error.message  # type: ignore[union-attr]
+    guard_url = _guard_url(store_url)
+    with expect_code("ServiceUnavailable.MasterKey"):
+        build(RamConfig(store_url=store_url, guard_url=guard_url, master_keys=(wrong,), audit="memory:"))
+    env = {KEY_ENV: wrong, "RAM_GUARD_URL": guard_url}
+    result = CliRunner().invoke(main, ["--store", store_url, "users", "list"], env=env)
+    assert result.exit_code == 1 and "ServiceUnavailable.MasterKey" in result.stderr, result.output
+
+    open_store(store_url, env={KEY_ENV: right}).close()
+
+
+def test_rotation_opens_with_new_and_old_keys_then_with_the_new_key_alone(store_url: str) -> None:
+    old, new = generate_key(), generate_key()
+    access_key_id = _store_with(store_url, old, "access key")
+    assert access_key_id is not None
+
+    both = open_store(store_url, env={KEY_ENV: f"{new},{old}"})
+    try:
+        assert RamService(both).rotate_master_key() == 1
+    finally:
+        both.close()
+    only_new = open_store(store_url, env={KEY_ENV: new})
+    try:
+        assert Directory(only_new).signing_key(access_key_id) is not None
+    finally:
+        only_new.close()
+    with expect_code("ServiceUnavailable.MasterKey"):
+        open_store(store_url, env={KEY_ENV: old})  # re-encrypted: the old key alone opens nothing now
