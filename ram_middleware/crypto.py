@@ -198,7 +198,11 @@ def load_or_create_key_file(path: Path, *, production: bool = False) -> list[str
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         log.warning("Master key file %s is readable by other users (mode %o); chmod 600 it.", path, mode)
-    keys = [line.strip() for line in path.read_text("ascii").splitlines() if line.strip()]
+    try:
+        text = path.read_text("ascii")
+    except UnicodeDecodeError:  # e.g. an editor's byte-order mark; the bytes are not echoed
+        raise MasterKeyError(f"The master key file {path} must hold ASCII text only.") from None
+    keys = [line.strip() for line in text.splitlines() if line.strip()]
     if not keys:
         raise MasterKeyError(f"The master key file {path} is empty.")
     return keys

@@ -1,7 +1,8 @@
-"""A store whose secrets were encrypted with a key that is not configured does not open (SQLite, PostgreSQL).
+"""Master key mistakes stop the start with a clear ``ServiceUnavailable.MasterKey`` (SQLite, PostgreSQL).
 
-Before, it opened, and every signed request and MFA logon then failed (503) while new secrets were
-encrypted with the wrong key, so that no one key list opened them all any more.
+A store whose secrets were encrypted with a key that is not configured used to open, and every signed
+request and MFA logon then failed (503) while new secrets were encrypted with the wrong key, so that no one
+key list opened them all any more.
 """
 
 from __future__ import annotations
@@ -94,3 +95,19 @@ def test_rotation_opens_with_new_and_old_keys_then_with_the_new_key_alone(store_
         only_new.close()
     with expect_code("ServiceUnavailable.MasterKey"):
         open_store(store_url, env={KEY_ENV: old})  # re-encrypted: the old key alone opens nothing now
+
+
+def test_a_key_file_that_is_not_ascii_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    """An editor may save the file with a byte-order mark: ``ram`` said so with a UnicodeDecodeError trace."""
+    url = f"sqlite:///{tmp_path}/ram.db"
+    key = generate_key()
+    key_file = tmp_path / "ram.db.key"
+    key_file.write_bytes(b"\xef\xbb\xbf" + key.encode() + b"\n")
+    key_file.chmod(0o600)
+
+    with expect_code("ServiceUnavailable.MasterKey") as refused:
+        open_store(url, env={})
+    assert str(key_file) in refused.error.message and key not in refused.error.message  # type: ignore[union-attr]
+    result = CliRunner().invoke(main, ["--store", url, "init"], env={KEY_ENV: None})
+    assert result.exit_code == 1 and "ServiceUnavailable.MasterKey" in result.stderr, result.output
+    assert key_file.read_bytes().startswith(b"\xef\xbb\xbf")  # left as it was, never replaced
