@@ -1,4 +1,5 @@
-"""``ram init`` (create the account and its bootstrap admin) and ``ram serve`` (run the control plane).
+"""``ram init`` (create the account and its bootstrap admin), ``ram serve`` (run the control plane) and
+``ram rotate-master-key`` (re-encrypt the store's secrets under the first master key).
 
 Exit statuses of ``ram init``: 0 created; 3 the store already holds an account (nothing changed; use
 ``--new-account`` to add another); 1 any other error (bad alias, unreachable store, …); 2 usage errors.
@@ -24,7 +25,7 @@ from ..store import open_store
 from . import CliContext, common_options, main
 from .output import Output
 
-__all__ = ["EXIT_ALREADY_INITIALISED", "init", "serve"]
+__all__ = ["EXIT_ALREADY_INITIALISED", "init", "rotate_master_key", "serve"]
 
 EXIT_ALREADY_INITIALISED = 3
 
@@ -76,6 +77,33 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
     click.echo(f"AccessKeyId:     {created.access_key_id}")
     click.echo(f"AccessKeySecret: {created.access_key_secret}")
     click.echo("Store the secret now: it is not shown again. The account root has no AccessKey.", err=True)
+
+
+@main.command("rotate-master-key")
+@common_options
+def rotate_master_key(cli: CliContext) -> None:
+    """Re-encrypt every AccessKey secret and TOTP seed under the first master key.
+
+    Run once, on one machine, after putting the new key first (RAM_MASTER_KEY, or the key file's first
+    line) with the old ones after it on every instance; drop the old keys 12 hours later.
+    """
+    out = Output(cli.json_output)
+    try:
+        store = open_store(cli.store_url)
+    except (errors.RAMError, OSError) as exc:
+        out.fail(_unopenable(cli.store_url, exc))
+    service = RamService(store)
+    try:
+        changed = service.rotate_master_key()
+    except errors.RAMError as exc:
+        out.fail(exc)
+    finally:
+        service.directory.close()
+        store.close()
+    if cli.json_output:
+        click.echo(json.dumps({"ReEncrypted": changed}))
+        return
+    click.echo(f"Re-encrypted {changed} AccessKey secrets and TOTP seeds under the first master key.")
 
 
 def _unopenable(store_url: str, exc: errors.RAMError | OSError) -> errors.RAMError:
