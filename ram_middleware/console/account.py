@@ -16,12 +16,12 @@ from collections.abc import Callable
 from .. import errors
 from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy
 from ..credentials.preference import SecurityPreference
-from ..policy import make_request
+from ..policy import Decision, make_request
 from .base import Kit, SignedIn
 from .safety import MAX_NEXT_CHARS
 from .web import ConsoleRequest, Reply
 
-__all__ = ["AccountPages", "allows"]
+__all__ = ["AccountPages", "allows", "own_decision"]
 
 CHANGE_PASSWORD = "ram:ChangePassword"
 
@@ -37,6 +37,14 @@ def allows(preference: SecurityPreference, signed_in: SignedIn, what: str) -> bo
         "mfa": preference.allow_user_to_manage_mfa_devices,
         "access_keys": preference.allow_user_to_manage_access_keys,
     }[what]
+
+
+def own_decision(kit: Kit, request: ConsoleRequest, signed_in: SignedIn, action: str) -> Decision:
+    """``action`` on the RAM user's own ARN as the RAM API decides it for the user: its identity policies
+    plus the security preference's grant (:mod:`ram_middleware.service.self_service`)."""
+    principal = signed_in.principal
+    context = kit.ram.authorizer.contexts.build(request.facts, principal)
+    return kit.service.self_service.policy_set(principal).decide(make_request(action, principal.arn, context))
 
 
 class AccountPages:
@@ -137,12 +145,9 @@ class AccountPages:
         """``ram:ChangePassword`` on the user's own ARN, decided as the RAM API decides it: the identity's
         policies plus the security preference's grant (service.self_service), so an explicit Deny holds here
         too and a policy allowing it works with the preference off. The root always may."""
-        principal = signed_in.principal
         if signed_in.user_name is None:
             return True
-        context = self.kit.ram.authorizer.contexts.build(request.facts, principal)
-        request_ = make_request(CHANGE_PASSWORD, principal.arn, context)
-        return self.kit.service.self_service.policy_set(principal).decide(request_).allowed
+        return own_decision(self.kit, request, signed_in, CHANGE_PASSWORD).allowed
 
     def _password_form(
         self, request: ConsoleRequest, signed_in: SignedIn, policy: PasswordPolicy, error: str | None = None,

@@ -1,7 +1,11 @@
 """Self-service credentials: one's own virtual MFA device and AccessKeys.
 
 Each page is open only when the account's security preference allows it (``AllowUserToManageMFADevices``,
-``AllowUserToManageAccessKeys``). Binding an MFA device asks for the password again (a session cookie alone
+``AllowUserToManageAccessKeys``); an explicit Deny of the action (``ram:CreateAccessKey``,
+``ram:UpdateAccessKey``, ``ram:CreateVirtualMFADevice``, ``ram:BindMFADevice``, ``ram:UnbindMFADevice``) on
+the user in the user's own policies still refuses it (403, audited), as a Deny of ``ram:ChangePassword``
+refuses the password page: the preference grants, an explicit Deny wins, as everywhere in RAM.
+Binding an MFA device asks for the password again (a session cookie alone
 must not choose the user's MFA) and gives the session no MFA; unbinding asks for a current code from the
 device being removed.
 Creating an AccessKey asks for the password again too: the key outlives the session, its logout and the next
@@ -16,7 +20,7 @@ from collections.abc import Callable
 
 from .. import errors
 from ..credentials.password import MAX_PASSWORD_CHARS
-from .account import allows
+from .account import allows, own_decision
 from .base import BINDING_REFUSED, Kit, SignedIn
 from .binding import Enrolment, Enrolments
 from .web import ConsoleRequest, Reply
@@ -43,6 +47,21 @@ class DevicePages:
         preference = self.kit.service.get_security_preference(signed_in.account_id)
         return allows(preference, signed_in, what)
 
+    def _denied(self, request: ConsoleRequest, signed_in: SignedIn, action: str) -> Reply | None:
+        """A 403 page (audited) when the user's own policies explicitly Deny ``action`` on the user; None
+        otherwise (the root has no policies)."""
+        if signed_in.user_name is None:
+            return None
+        decision = own_decision(self.kit, request, signed_in, action)
+        if decision.effect != "ExplicitDeny":
+            return None
+        self.kit.audit(
+            request, "ExplicitDeny", 403, principal=signed_in.principal, code="NoPermission",
+            reason=decision.reason, action=action,
+        )  # fmt: skip
+        text = f"A policy of yours denies {action}; ask your administrator."
+        return self.kit.message(request, text, status=403, signed_in=signed_in)
+
     # --- MFA device --------------------------------------------------------------------------------------
 
     def mfa_device(self, request: ConsoleRequest) -> Reply:
@@ -56,11 +75,13 @@ class DevicePages:
         self.kit.check_csrf(request, signed_in)
         action = request.field("action", 16)
         if action == "start" and device is None:
-            return self._bind_form(request, signed_in, self.enrolments.start(*_who(signed_in)))
+            refused = self._denied(request, signed_in, "ram:CreateVirtualMFADevice")
+            return refused or self._bind_form(request, signed_in, self.enrolments.start(*_who(signed_in)))
         if action == "bind" and device is None:
-            return self._bind(request, signed_in)
+            return self._denied(request, signed_in, "ram:BindMFADevice") or self._bind(request, signed_in)
         if action == "unbind" and device is not None:
-            return self._unbind(request, signed_in, device.serial_number)
+            refused = self._denied(request, signed_in, "ram:UnbindMFADevice")
+            return refused or self._unbind(request, signed_in, device.serial_number)
         return Reply.redirect(self.kit.url(request, "mfa_device"))
 
     def _device_page(
@@ -175,6 +196,12 @@ class DevicePages:
         account_id, user_name = _who(signed_in)
         action = request.field("action", 16)
         try:
+            if action in ("create", *_KEY_ACTIONS):
+                denied = self._denied(
+                    request, signed_in, "ram:CreateAccessKey" if action == "create" else "ram:UpdateAccessKey"
+                )
+                if denied is not None:
+                    return denied
             if action == "create":
                 refused = self._password_refusal(request, signed_in, "ram:CreateAccessKey", _KEY_REFUSED)
                 if refused is not None:

@@ -243,3 +243,30 @@ def test_mfa_self_service_refused_when_the_preference_forbids_it(site: Site) -> 
     assert browser.get("/console/mfa-device").status_code == 403
     refused = browser.submit("/console/mfa-device", {"action": "start"}, form_page="/console/")
     assert refused.status_code == 403
+
+
+def test_an_explicit_deny_in_the_users_policies_beats_the_preference_for_keys_and_mfa(site: Site) -> None:
+    # The preference grants self-service; a "no long-term keys, no self-bound devices" Deny still wins, as a
+    # Deny of ram:ChangePassword does on the password page.
+    world = site.world
+    _prefer(site, allow_user_to_manage_access_keys=True, allow_user_to_manage_mfa_devices=True)
+    deny = {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Deny", "Action": ["ram:CreateAccessKey", "ram:*MFADevice"], "Resource": "*"}
+        ],
+    }
+    world.ram.service.create_policy(world.account_id, "NoSelfKeys", json.dumps(deny))
+    world.ram.service.attach_policy_to_user(world.account_id, "Custom", "NoSelfKeys", "bob")
+    browser = _bob(site)
+    before = len(world.ram.service.list_access_keys(world.account_id, "bob"))
+    created = browser.submit("/console/access-keys", {"action": "create", "password": PASSWORD})
+    assert created.status_code == 403 and "denies ram:CreateAccessKey" in created.text
+    assert len(world.ram.service.list_access_keys(world.account_id, "bob")) == before
+    event = world.audit.events[-1]
+    assert (event.decision, event.action) == ("ExplicitDeny", "ram:CreateAccessKey")
+    existing, _ = world.keys["bob"]
+    disabled = browser.submit("/console/access-keys", {"action": "disable", "access_key_id": existing})
+    assert disabled.status_code == 303  # UpdateAccessKey is not denied
+    started = browser.submit("/console/mfa-device", {"action": "start"})
+    assert started.status_code == 403 and "denies ram:CreateVirtualMFADevice" in started.text
