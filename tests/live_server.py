@@ -66,9 +66,10 @@ def serve_asgi(
     ws: str = "none",
     certfile: Path | None = None,
     keyfile: Path | None = None,
+    proxy_headers: bool = False,
 ) -> Iterator[str]:
-    """``app`` under uvicorn (HTTPS with ``certfile``/``keyfile``; websockets with ``ws="websockets"``);
-    yields ``127.0.0.1:<port>``."""
+    """``app`` under uvicorn (HTTPS with ``certfile``/``keyfile``; websockets with ``ws="websockets"``;
+    ``proxy_headers``: uvicorn's own default, not ``ram serve``'s); yields ``127.0.0.1:<port>``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((_HOST, 0))
@@ -78,7 +79,7 @@ def serve_asgi(
         lifespan=lifespan,  # type: ignore[arg-type]
         http="h11",
         ws=ws,  # type: ignore[arg-type]
-        proxy_headers=False,  # as `ram serve` runs it: forwarded headers are the middleware's to read
+        proxy_headers=proxy_headers,  # off as `ram serve` runs it: forwarded headers are the middleware's
         timeout_graceful_shutdown=1,
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,

@@ -148,6 +148,7 @@ class RAMMiddleware:
         kind = scope["type"]
         if kind != "http" and not (kind == "websocket" and self.websockets):
             if kind == "lifespan":
+                _warn_if_server_rewrites_peer(receive)
                 send = self._flushing_at_shutdown(send)
             await self.app(scope, receive, send)
             return
@@ -323,6 +324,23 @@ class RAMMiddleware:
             scope["user"] = self.anonymous_class()
             scope["auth"] = self.credentials_class([])
         scope.setdefault("state", {}).setdefault("principal", None)
+
+
+def _warn_if_server_rewrites_peer(receive: Receive) -> None:
+    """Warn at start-up when uvicorn rewrites ``scope["client"]`` and ``scheme`` from ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` (its default, ``--proxy-headers``): it does so before the middleware sees the
+    request, so the peers it trusts (127.0.0.1 by default: any local process) choose their own
+    ``acs:SourceIp`` and ``acs:SecureTransport``. uvicorn's lifespan ``receive`` is a method of the object
+    holding its config; other servers' are not, and say nothing."""
+    config = getattr(getattr(receive, "__self__", None), "config", None)
+    if getattr(config, "proxy_headers", False) is True:
+        log.warning(
+            "uvicorn rewrites the client address and scheme from X-Forwarded-For/X-Forwarded-Proto sent by "
+            "%s (--proxy-headers, its default), before RAMMiddleware sees them: those peers choose their own "
+            "acs:SourceIp and acs:SecureTransport. Run uvicorn with --no-proxy-headers and name your "
+            "proxies in RAM_TRUSTED_PROXIES.",
+            getattr(config, "forwarded_allow_ips", "its --forwarded-allow-ips"),
+        )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
