@@ -204,7 +204,7 @@ class RAMMiddleware:
         """The rule for this request: the route table, then the resolver, then the catch-all rule. A
         :class:`~ram_middleware.errors.RAMError` from a resolver refuses the request with its code."""
         if self._table is not None:
-            found = self._table.match(scope.get("method", "GET"), _route_path(scope))
+            found = self._table.match(scope.get("method", "GET"), self._table_path(scope))
             if found is not None:
                 return self._from_table(scope, found)
         if self._resolver is not None:
@@ -212,6 +212,10 @@ class RAMMiddleware:
             if found is not None:
                 return found
         return (self._everywhere, {}) if self._everywhere is not None else None
+
+    def _table_path(self, scope: Scope) -> str:
+        """The path the route table matches: the one the app's router matches."""
+        return _route_path(scope)
 
     def _from_table(self, scope: Scope, found: RouteMatch) -> RouteMatch:
         """The route table's match for this request (a framework's adapter may hold it to its endpoint)."""

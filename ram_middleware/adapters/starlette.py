@@ -428,6 +428,13 @@ class RAMMiddleware(asgi.RAMMiddleware):
             return (fastapi_params.misread(fields, params, scope) or rule), params
         return rule, params
 
+    def _table_path(self, scope: Scope) -> str:
+        """The path as the app's router matches it: wrapped from outside, this middleware runs before a
+        ``FastAPI(root_path=…)`` sets ``root_path``, which its router then strips (see :func:`_as_routed`)."""
+        if self._router is None:
+            self._router, self._holder = _below(self.app)
+        return asgi._route_path(_as_routed(self._holder, scope))
+
     def _from_table(self, scope: Scope, found: RouteMatch) -> RouteMatch:
         """A table's rule, held as a route's is to the values FastAPI's endpoint reads for its placeholders:
         an app declared in a table is one whose code cannot be edited to match the table's types."""
