@@ -56,7 +56,7 @@ from ..routes import (
 )
 from ..service.limits import limits_from
 from .common import max_body_from_env
-from .wsgi import needs_body, put_back, read_body
+from .wsgi import needs_body, put_back, read_body, warn_if_proxy_fix
 
 __all__ = ["RAM", "public", "require"]
 
@@ -251,6 +251,7 @@ def _before_request() -> Response | None:
         if read is None:
             return _response(authorizer.reject(RequestFacts.from_wsgi(request.environ), EntityTooLarge()))
         body = read
+    warn_if_proxy_fix(request.environ)
     outcome = authorizer.check(RequestFacts.from_wsgi(request.environ, body), rule, path_params)
     g._ram = outcome
     if outcome.error is not None:

@@ -15,6 +15,7 @@ exact bytes that were verified. A read the server fails is refused too: 408 when
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -25,11 +26,13 @@ from ..facts import RequestFacts
 from ..routes import RouteMatch, RouteTable, Rule
 from .common import Runtime, body_is_signed, max_body_from_env, runtime_from_env
 
-__all__ = ["RAMWSGIMiddleware", "error_triple", "needs_body", "put_back", "read_body"]
+__all__ = ["RAMWSGIMiddleware", "error_triple", "needs_body", "put_back", "read_body", "warn_if_proxy_fix"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+log = logging.getLogger(__name__)
 
 
 def needs_body(environ: Mapping[str, Any]) -> bool:
@@ -51,6 +54,25 @@ def needs_body(environ: Mapping[str, Any]) -> bool:
         oss_payload=None if payload is None else str(payload),
         query=str(environ.get("QUERY_STRING", "")),
         amz_payload=None if amz is None else str(amz),
+    )
+
+
+_proxy_fix_seen = False
+
+
+def warn_if_proxy_fix(environ: Mapping[str, Any]) -> None:
+    """Warn once per process when Werkzeug's ``ProxyFix`` rewrote ``REMOTE_ADDR`` and the scheme from
+    ``X-Forwarded-*`` before the check: it trusts its configured number of hops without asking who sent
+    them, so behind fewer proxies than that (or none) a client chooses its own ``acs:SourceIp`` and
+    ``acs:SecureTransport``. ``RAM_TRUSTED_PROXIES`` reads those headers only from the proxies it names."""
+    global _proxy_fix_seen
+    if _proxy_fix_seen or "werkzeug.proxy_fix.orig" not in environ:
+        return
+    _proxy_fix_seen = True
+    log.warning(
+        "Werkzeug's ProxyFix rewrote the client address and scheme from X-Forwarded-* before the RAM check: "
+        "acs:SourceIp and acs:SecureTransport are then whatever those headers say, from any peer. Remove "
+        "ProxyFix and name your proxies in RAM_TRUSTED_PROXIES instead."
     )
 
 
@@ -146,6 +168,7 @@ class RAMWSGIMiddleware:
                 error = self.authorizer.reject(RequestFacts.from_wsgi(environ), EntityTooLarge())
                 return self._refuse(error, start_response, environ)
             body = read
+        warn_if_proxy_fix(environ)
         outcome = self.authorizer.check(RequestFacts.from_wsgi(environ, body), rule, path_params)
         if outcome.error is not None:
             return self._refuse(outcome.error, start_response, environ)

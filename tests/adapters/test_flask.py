@@ -455,3 +455,31 @@ def test_limits_from_the_app_config_as_text_or_a_dict(monkeypatch: pytest.Monkey
         RAM.runtime(as_dict).close()
     with pytest.raises(errors.InvalidParameter, match="RAM_LIMITS: groups_per_user must be a whole number"):
         _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_LIMITS="groups_per_user=0")
+
+
+def test_werkzeug_proxy_fix_is_warned_about_once(
+    world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ProxyFix trusts its hops without asking who sent them: the check would take the client's word for
+    # acs:SourceIp. RAM_TRUSTED_PROXIES is the way; the operator is told, once.
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from ram_middleware.adapters import wsgi
+
+    monkeypatch.setattr(wsgi, "_proxy_fix_seen", False)
+    app = Flask(__name__)
+    RAM(app, ram=world.ram)
+
+    @app.get("/me")
+    @require("ecs:DescribeInstances")
+    def me() -> dict[str, Any]:
+        return {"arn": g.principal.arn}
+
+    assert _signed_get(app, world, "/me", "alice").status_code == 200
+    assert not [r for r in caplog.records if "ProxyFix" in r.getMessage()]
+    app.wsgi_app = ProxyFix(app.wsgi_app)  # type: ignore[method-assign]
+    for _ in range(2):
+        assert _signed_get(app, world, "/me", "alice").status_code == 200
+    warned = [r for r in caplog.records if "ProxyFix" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+    assert "RAM_TRUSTED_PROXIES" in warned[0].getMessage()
