@@ -72,7 +72,8 @@ def open_store(
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Fail closed rather than make a new key file for a database that holds secrets already: the new
         # key would open none of them, and the secrets made from then on would need another key than they.
-        if not (master_keys or keys_from_env(environment) or key_file.exists()) and holds_secrets(path):
+        keyless = not (master_keys or keys_from_env(environment) or key_file.exists())
+        if keyless and holds_secrets(path, busy_budget):
             raise MasterKeyError(
                 f"{path} holds secrets encrypted with a master key that is not configured: restore its key "
                 f"file {key_file}, or set {KEY_ENV} to the key they were encrypted with."

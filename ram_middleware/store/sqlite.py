@@ -154,20 +154,24 @@ class _Pool:
         self._closed = True
 
 
-def holds_secrets(path: str) -> bool:
+def holds_secrets(path: str, busy_budget: float = 30.0) -> bool:
     """Whether the database file at ``path`` exists and holds an AccessKey secret or an MFA seed (read only:
-    the file is neither created nor migrated)."""
+    the file is neither created nor migrated). A file another process keeps locked is waited for up to
+    ``busy_budget`` seconds, then :class:`errors.StoreBusy`: taken for one without secrets, it would get a
+    new key file that opens none of them."""
     if not os.path.exists(path):
         return False
     try:
-        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, timeout=_STEP_TIMEOUT)
+        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, timeout=busy_budget)
     except sqlite3.Error:
         return False  # not a database SQLite can open: the store's own open reports why
     try:
         row = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM ram_access_keys) OR EXISTS (SELECT 1 FROM ram_mfa_devices)"
         ).fetchone()
-    except sqlite3.Error:
+    except sqlite3.Error as exc:
+        if _is_busy(exc):
+            raise errors.StoreBusy() from exc
         return False  # no such table yet: an empty or foreign database
     finally:
         conn.close()
