@@ -93,6 +93,7 @@ from .dialect import POSTGRES
 from .pg_deadline import Cut, cut_after
 from .pg_listen import ChangeListener
 from .sql import STORE_CLOSED, SqlRepository, StoreFailure
+from .sql_base import NO_COUNTER
 from .sql_store import Held, SqlStore
 
 __all__ = ["PostgresStore", "redacted_conninfo", "split_store_options"]
@@ -444,7 +445,9 @@ class PostgresStore(SqlStore):
             while cursor.description is None and cursor.nextset():
                 pass  # past BEGIN's and SET's empty results, to the lock row's
             row = cursor.fetchone()
-            return None if row is None else (str(row[1]), str(row[2]))
+            if row is None:  # no row was locked: this write would not be the only one
+                raise errors.ServiceUnavailable(NO_COUNTER)
+            return str(row[1]), str(row[2])
         conn.execute("; ".join(self._read_start(deadline)))  # one round trip: no parameters
         return None
 

@@ -6,8 +6,11 @@ reuse it unchanged with :data:`.dialect.POSTGRES` and a psycopg connection.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import errors
 from .schema import MIGRATIONS, VERSION_TABLE
+from .sql_base import NO_COUNTER
 from .sql_entities import EntityRows
 from .sql_policies import PolicyRows
 from .sql_secrets import SecretRows
@@ -34,16 +37,22 @@ def refuse_newer_schema(version: int) -> None:
         )
 
 
+def _counter(value: Any) -> int:
+    if value is None:  # its row is gone: fail closed rather than count from nothing
+        raise errors.ServiceUnavailable(NO_COUNTER)
+    return int(value)
+
+
 class SqlRepository(EntityRows, PolicyRows, SecretRows):
     """Rows of every table, read and written inside the caller's transaction."""
 
     def change_counter(self) -> int:
         """How many announced writes the database has seen (any process)."""
-        return int(self._scalar("SELECT counter FROM ram_changes WHERE id = 1"))
+        return _counter(self._scalar("SELECT counter FROM ram_changes WHERE id = 1"))
 
     def bump_change_counter(self) -> int:
         """Count one more write; returns the new value."""
-        return int(
+        return _counter(
             self._scalar("UPDATE ram_changes SET counter = counter + 1 WHERE id = 1 RETURNING counter")
         )
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from .. import errors
 from .dialect import Dialect
 
-__all__ = ["COUNTER_ROW", "Connection", "Cursor", "SqlBase", "from_ts", "to_ts"]
+__all__ = ["COUNTER_ROW", "NO_COUNTER", "Connection", "Cursor", "SqlBase", "from_ts", "to_ts"]
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -18,6 +18,9 @@ COUNTER_ROW = "ram_changes c"
 """The change counter's row: a request-path read starts from it, ``SELECT …, c.counter FROM ram_changes c
 LEFT JOIN … WHERE c.id = 1``, so that one statement returns the counter with the rows it read in the same
 snapshot, and returns it (one row of NULLs besides) when nothing was found; see :meth:`SqlBase._counted`."""
+
+NO_COUNTER = "The identity store has no change counter."
+"""ServiceUnavailable's message when the counter's row (which every migration creates) is gone."""
 
 
 class Cursor(Protocol):
@@ -81,7 +84,7 @@ class SqlBase:
         """The change counter (the last column) and the rows of a statement reading :data:`COUNTER_ROW`."""
         rows = self._all(text, params)
         if not rows or rows[0][-1] is None:  # the row every migration creates: fail closed without it
-            raise errors.ServiceUnavailable("The identity store has no change counter.")
+            raise errors.ServiceUnavailable(NO_COUNTER)
         return int(rows[0][-1]), rows
 
     def _scalar(self, text: str, params: Sequence[Any] = ()) -> Any:
