@@ -157,8 +157,8 @@ class _Pool:
 def holds_secrets(path: str, busy_budget: float = 30.0) -> bool:
     """Whether the database file at ``path`` exists and holds an AccessKey secret or an MFA seed (read only:
     the file is neither created nor migrated). A file another process keeps locked is waited for up to
-    ``busy_budget`` seconds, then :class:`errors.StoreBusy`: taken for one without secrets, it would get a
-    new key file that opens none of them."""
+    ``busy_budget`` seconds, then :class:`errors.StoreBusy`, and one that cannot be read is a StoreFailure:
+    taken for one without secrets, it would get a new key file that opens none of them."""
     if not os.path.exists(path):
         return False
     try:
@@ -172,7 +172,10 @@ def holds_secrets(path: str, busy_budget: float = 30.0) -> bool:
     except sqlite3.Error as exc:
         if _is_busy(exc):
             raise errors.StoreBusy() from exc
-        return False  # no such table yet: an empty or foreign database
+        if "no such table" in str(exc).lower():
+            return False  # an empty or foreign database: none of our secrets yet
+        # Unreadable (not a database yet, e.g. still being copied into place): its secrets are unknown.
+        raise StoreFailure(f"The identity store failed ({type(exc).__name__}).") from exc
     finally:
         conn.close()
     return bool(row and row[0])

@@ -65,3 +65,18 @@ def test_a_lock_held_past_the_budget_is_store_busy_and_makes_no_key_file(tmp_pat
     with pytest.raises(MasterKeyError):  # once the lock is gone: the lost key, as without one
         open_store(url, env={}, busy_budget=0.5)
     assert not key_file.exists()
+
+
+def test_a_database_file_that_cannot_be_read_gets_no_key_file(tmp_path: Path) -> None:
+    """A database still being copied into place (a restore): taken for one without secrets, it got a new
+    key file, which the restored database was then opened with."""
+    url, key_file = _database_with_a_secret_and_no_key_file(tmp_path)
+    database = tmp_path / "ram.db"
+    whole = database.read_bytes()
+    database.write_bytes(whole[:50])  # the copy has not got past the header yet
+    with pytest.raises(errors.ServiceUnavailable):
+        open_store(url, env={})
+    assert not key_file.exists()
+    database.write_bytes(whole)  # the copy is done
+    with pytest.raises(MasterKeyError):
+        open_store(url, env={})
