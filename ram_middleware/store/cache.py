@@ -524,7 +524,9 @@ class Directory(forks.LockOwner):
         if not pending:
             return
         try:
-            with self._store.write(announce=False) as repo:
+            # Bounded as the request path's own bookkeeping writes are, not by the administrative budget:
+            # close() and the exit wait on it while the lock is held elsewhere. Pending dates are kept.
+            with self._store.write(announce=False, request_path=True) as repo:
                 repo.set_keys_last_used(pending)
         except errors.RAMError:
             log.warning("Could not record AccessKey last-used dates; will retry at the next flush.")
