@@ -223,6 +223,22 @@ def _create_key_file(path: Path) -> None:
             pass  # another process won the race; its key is the one everybody uses
     finally:
         tmp.unlink(missing_ok=True)
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the new key file's directory entry durable: secrets encrypted under the key reach the disk
+    soon after, and a power loss must not keep them while losing the only file that opens them."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # a platform without directory handles (Windows): its rename/link are durable enough
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the file itself was synced
+    finally:
+        os.close(fd)
 
 
 def resolve_secret_box(

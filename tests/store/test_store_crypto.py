@@ -236,3 +236,18 @@ def test_the_database_file_is_created_owner_only_like_its_key_file(tmp_path: Pat
         service.store.close()
     finally:
         os.umask(old_umask)
+
+
+def test_a_new_key_file_s_directory_entry_is_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Secrets encrypted under the key reach the disk right after; a power loss must not keep them while
+    # losing the directory entry of the only file that opens them.
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    load_or_create_key_file(tmp_path / "ram.db.key")
+    assert tmp_path.stat().st_ino in synced
