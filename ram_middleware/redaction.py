@@ -23,12 +23,17 @@ HIDDEN = "***"
 _DSN_PASSWORD = re.compile(r"(password\s*=\s*)('(?:\\.|[^'\\])*'?|\S*)", re.IGNORECASE)
 
 
+# RFC 3986's scheme: what a URL starts with. A libpq string (``host=db password=…``) never does, even when
+# its password holds a "://".
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
 def redacted_url(url: str) -> str:
     """``url`` with every password replaced by ``***`` (the user-info's, and the value of any query or
     ``key=value`` parameter whose name contains "password", such as libpq's ``sslpassword``)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:  # not a URL: a libpq key=value connection string, or nothing that holds a password
+    if not _SCHEME.match(url):  # not a URL: a libpq key=value connection string, or nothing holding one
         return _DSN_PASSWORD.sub(rf"\g<1>{HIDDEN}", url)
+    scheme, _, rest = url.partition("://")
     start = rest.find("?")
     if start >= 0:
         rest = rest[: start + 1] + _redacted_query(rest[start + 1 :])

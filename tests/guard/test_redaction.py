@@ -57,6 +57,8 @@ def test_a_libpq_connection_string_hides_its_password(password: str) -> None:
         ("redis://cache:6379/6?password=pw&prefix=ram:", "redis://cache:6379/6?password=***"),
         ("postgresql://ram@db/ram?password=Zq0&Zq#Zq", "postgresql://ram@db/ram?password=***"),
         ("redis://:pw@[::1]:6379/6", "redis://:***@[::1]:6379/6"),
+        # A libpq string whose password holds "://" is still no URL (hypothesis found it shown).
+        ("host=db.example password=Zq0:// dbname=ram", "host=db.example password=*** dbname=ram"),
         ("postgresql://ram:pw@db:5432/ram", "postgresql://ram:***@db:5432/ram"),
         ("postgresql://ram@db/ram?sslmode=require", "postgresql://ram@db/ram?sslmode=require"),
         ("sqlite:///data/with@sign/ram.db", "sqlite:///data/with@sign/ram.db"),
