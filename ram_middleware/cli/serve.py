@@ -21,7 +21,7 @@ from ..config import limits_from_env
 from ..redaction import redacted_url
 from ..service import RamService
 from ..service.rules import check_alias, check_name
-from ..store import open_store
+from ..store import Store, open_store
 from . import CliContext, common_options, main
 from .output import Output
 
@@ -52,10 +52,7 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
             check_alias(alias)
     except errors.RAMError as exc:
         out.fail(exc)
-    try:
-        store = open_store(cli.store_url)
-    except (errors.RAMError, OSError) as exc:
-        out.fail(_unopenable(cli.store_url, exc))
+    store = _opened(cli.store_url, out)
     service = RamService(store, limits=limits)
     try:
         created = initialise(service, alias=alias, admin_user=admin_user, new_account=new_account)
@@ -88,10 +85,7 @@ def rotate_master_key(cli: CliContext) -> None:
     line) with the old ones after it on every instance; drop the old keys 12 hours later.
     """
     out = Output(cli.json_output)
-    try:
-        store = open_store(cli.store_url)
-    except (errors.RAMError, OSError) as exc:
-        out.fail(_unopenable(cli.store_url, exc))
+    store = _opened(cli.store_url, out)
     service = RamService(store)
     try:
         changed = service.rotate_master_key()
@@ -104,6 +98,14 @@ def rotate_master_key(cli: CliContext) -> None:
         click.echo(json.dumps({"ReEncrypted": changed}))
         return
     click.echo(f"Re-encrypted {changed} AccessKey secrets and TOTP seeds under the first master key.")
+
+
+def _opened(store_url: str, out: Output) -> Store:
+    """The store at ``store_url``, or the command fails naming it (password hidden)."""
+    try:
+        return open_store(store_url)
+    except (errors.RAMError, OSError) as exc:
+        out.fail(_unopenable(store_url, exc))
 
 
 def _unopenable(store_url: str, exc: errors.RAMError | OSError) -> errors.RAMError:

@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
 
-from examples.starlette_app.seed import seed
 from ram_middleware.audit import LoggingSink
 from ram_middleware.bootstrap import initialise
 from ram_middleware.client import RamAuth
 from ram_middleware.config import RamConfig, build
-from ram_middleware.service import RamService
-from ram_middleware.store import open_store
 from tests.api.live import fails, serving, sts_client
 from tests.live_server import Key, core_rpc, sdk_environment
-from tests.scaleout.servers import free_port
 
 from .apps import starlette_app
 from .harness import client_class
+from .stopping import running, seeded
 from .world import World, make_world
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Records(logging.Handler):
@@ -121,44 +110,18 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
 def test_a_control_plane_stopped_by_sigterm_writes_the_events_of_the_calls_it_answered(
     tmp_path: Path, runtime: str
 ) -> None:
-    url = f"sqlite:///{tmp_path}/ram.db"
-    store = open_store(url)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # seed prints the secret
-            _, key_id, secret = seed(RamService(store))
-    finally:
-        store.close()
-    audit = tmp_path / "audit.log"
-    env = {name: value for name, value in os.environ.items() if not name.upper().endswith("_PROXY")}
-    # A long write-behind interval: the events are surely still pending when the signal comes.
-    env.update(RAM_STORE_URL=url, RAM_AUDIT=str(audit), RAM_AUDIT_FLUSH_INTERVAL="30", PYTHONPATH=str(ROOT))
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", _SERVE_CONTROL_PLANE, str(port), runtime],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, trust_env=False)  # public
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "the server did not come up"
-                time.sleep(0.05)
-        identity = core_rpc(f"127.0.0.1:{port}", Key(key_id, secret), "2015-04-01", "GetCallerIdentity", {})
+    store = seeded(tmp_path)
+    with running(["-c", _SERVE_CONTROL_PLANE, "{port}", runtime], store.env, "/healthz") as (server, port):
+        key = Key(store.key_id, store.secret)
+        identity = core_rpc(f"127.0.0.1:{port}", key, "2015-04-01", "GetCallerIdentity", {})
         request_id = identity["RequestId"]
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
     assert server.stderr is not None
     log = server.stderr.read()
     assert "Application shutdown complete." in log and "Traceback" not in log
     # Before: the lifespan's end wrote nothing, uvicorn then died of the signal, and the event was lost.
-    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    events = [json.loads(line) for line in store.audit.read_text().splitlines()]
     assert [(e["request_id"], e["action"], e["decision"]) for e in events] == [
         (request_id, "sts:GetCallerIdentity", "Allow")
     ]

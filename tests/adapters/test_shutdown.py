@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from examples.starlette_app.seed import seed
 from ram_middleware.client import RamAuth
 from ram_middleware.service import RamService
 from ram_middleware.store import open_store
-from tests.scaleout.servers import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+from .stopping import running, seeded
 
 
 def _serve_one_request_and_stop(
@@ -30,48 +22,18 @@ def _serve_one_request_and_stop(
 ) -> tuple[str, str, list[dict[str, object]], str]:
     """Serve the example app ``app`` (argv after the port) in a server process of its own, answer one signed
     request, stop the server with ``stop``: (account, AccessKeyId, audit events, the server's stderr)."""
-    url = f"sqlite:///{tmp_path}/ram.db"
-    store = open_store(url)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # seed prints the secret
-            account, key_id, secret = seed(RamService(store))
-    finally:
-        store.close()
-    audit = tmp_path / "audit.log"
-    env = {name: value for name, value in os.environ.items() if not name.upper().endswith("_PROXY")}
-    # A long write-behind interval: the event is surely still pending when the signal comes.
-    env.update(RAM_STORE_URL=url, RAM_AUDIT=str(audit), RAM_AUDIT_FLUSH_INTERVAL="30", PYTHONPATH=str(ROOT))
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", *(part.format(port=port) for part in app)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1, trust_env=False)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "the server did not come up"
-                time.sleep(0.05)
+    store = seeded(tmp_path)
+    with running(["-m", *app], store.env, "/") as (server, port):
         answered = httpx.get(
-            f"http://127.0.0.1:{port}/notes/n1", auth=RamAuth(key_id, secret), timeout=5, trust_env=False
-        )
+            f"http://127.0.0.1:{port}/notes/n1", auth=RamAuth(store.key_id, store.secret), timeout=5,
+            trust_env=False,
+        )  # fmt: skip
         assert answered.status_code == 200
         server.send_signal(stop)
         server.wait(timeout=20)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
     assert server.stderr is not None
-    events = [json.loads(line) for line in audit.read_text().splitlines()]
-    return account, key_id, events, server.stderr.read()
+    events = [json.loads(line) for line in store.audit.read_text().splitlines()]
+    return store.account, store.key_id, events, server.stderr.read()
 
 
 def _last_used(tmp_path: Path, account: str) -> datetime | None:
