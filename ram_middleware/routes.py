@@ -381,6 +381,8 @@ class _Entry:
     converted: tuple[tuple[str, Callable[[str], object]], ...]  # parameters whose text the app sees converted
     # The pattern with its numbers in any Unicode digits, as Werkzeug's converters take them (None: no number)
     any_digits: re.Pattern[str] | None
+    # The pattern with its ``path`` captures as Werkzeug's converter reads them (None: it captures no path)
+    werkzeug: re.Pattern[str] | None
 
 
 class RouteTable:
@@ -398,11 +400,16 @@ class RouteTable:
     digits than 0-9 (``/items/٣``), which Werkzeug's ``int`` and ``float`` converters take (as item 3) and
     Starlette's do not, is refused (400 ``InvalidParameter.Path``): no table order suits both. So is a path
     ending in a newline (``%0A``) that a route matches only without it: Starlette's router (``$``) takes
-    ``/admin%0A`` to the ``/admin`` endpoint and ``/items/7%0A`` to item 7, Werkzeug's does not.
+    ``/admin%0A`` to the ``/admin`` endpoint and ``/items/7%0A`` to item 7, Werkzeug's does not. A
+    ``{name:path}`` capture that is empty or starts with ``/`` (``/static/``, ``/static//x``), which
+    Werkzeug's ``path`` converter does not take, or that starts with a newline, which it alone takes, is
+    refused when another route would then take the path (400 ``InvalidParameter.Path``): Werkzeug runs a
+    catch-all's endpoint for ``/static//x``, Starlette the ``/static/{name:path}`` one.
     """
 
     def __init__(self, routes: Iterable[tuple[str | Iterable[str], str, Rule]] = ()) -> None:
         self._entries: list[_Entry] = []
+        self._captures_paths = False  # a {name:path} capture, which Werkzeug reads otherwise
         for methods, pattern, rule in routes:
             self.add(methods, pattern, rule)
 
@@ -418,13 +425,18 @@ class RouteTable:
         regex, converted = _compile(pattern)
         wide = _compile(pattern, _ANY_DIGITS)[0]
         any_digits = None if wide.pattern == regex.pattern else wide
-        self._entries.append(_Entry(None if "*" in upper else upper, regex, rule, converted, any_digits))
+        paths = _compile(pattern, _WERKZEUG_PATH)[0]
+        werkzeug = None if paths.pattern == regex.pattern else paths
+        self._captures_paths = self._captures_paths or werkzeug is not None
+        self._entries.append(
+            _Entry(None if "*" in upper else upper, regex, rule, converted, any_digits, werkzeug)
+        )
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The rule and path parameters for a request, or None when no route matches."""
         if not path.startswith("//"):
-            return self._first(method, path)
-        found = self._first(method, "/" + path.lstrip("/"))
+            return self._read_by_both(method, path)
+        found = self._read_by_both(method, "/" + path.lstrip("/"))
         # Starlette does not drop the extra slashes: its router takes //health to a catch-all
         # ({rest:path}) if there is one, which a rule of /health would not check.
         literal = self._first(method, path)
@@ -434,11 +446,29 @@ class RouteTable:
             )
         return found
 
-    def _first(self, method: str, path: str) -> RouteMatch | None:
+    def _read_by_both(self, method: str, path: str) -> RouteMatch | None:
+        """The first match, unless Werkzeug's ``path`` converter would take the path to another route."""
+        found = self._first(method, path)
+        # Werkzeug's path converter ([^/].*?) takes no empty capture, none that starts with '/', and one
+        # that starts with a newline, where Starlette's (.*) does the opposite: /static//x runs a catch-all
+        # there, not the /static/{name:path} endpoint. Only such paths can read otherwise.
+        if self._captures_paths and ("//" in path or path[-1:] == "/" or "\n" in path):
+            other = self._first(method, path, werkzeug=True)
+            if found is None:
+                return other  # only Werkzeug routes it (Starlette answers 404)
+            if other is not None and other != found:
+                raise errors.InvalidParameter(
+                    "Path", "The path has an empty segment or a newline that frameworks route differently: "
+                    "remove it.",
+                )  # fmt: skip
+        return found
+
+    def _first(self, method: str, path: str, werkzeug: bool = False) -> RouteMatch | None:
         for entry in self._entries:
             if entry.methods is not None and method.upper() not in entry.methods:
                 continue
-            found = entry.pattern.fullmatch(path)
+            pattern = entry.werkzeug if werkzeug and entry.werkzeug is not None else entry.pattern
+            found = pattern.fullmatch(path)
             if found is None and path[-1:] == "\n" and entry.pattern.fullmatch(path[:-1]) is not None:
                 # Starlette's route regexes end in "$", which also matches before a final newline: its
                 # router sends this path to the endpoint of this route, while later rules (a catch-all, an
@@ -475,6 +505,8 @@ _CONVERTERS: dict[str, tuple[str, Callable[[str], object] | None]] = {
 
 # Werkzeug's int and float converters match \d: any Unicode decimal digit, which int() and float() read.
 _ANY_DIGITS = {**_CONVERTERS, "int": (r"\d+", int), "float": (r"\d+(?:\.\d+)?", float)}
+# Werkzeug's path converter: not empty, not starting with '/'; its first character may be a newline.
+_WERKZEUG_PATH = {**_CONVERTERS, "path": ("[^/].*", None)}
 
 
 def _compile(
