@@ -381,7 +381,7 @@ class _Entry:
     converted: tuple[tuple[str, Callable[[str], object]], ...]  # parameters whose text the app sees converted
     # The pattern with its numbers in any Unicode digits, as Werkzeug's converters take them (None: no number)
     any_digits: re.Pattern[str] | None
-    # The pattern with its ``path`` captures as Werkzeug's converter reads them (None: it captures no path)
+    # The pattern with its ``path`` and ``uuid`` captures as Werkzeug's converters read them (None: the same)
     werkzeug: re.Pattern[str] | None
 
 
@@ -404,12 +404,13 @@ class RouteTable:
     ``{name:path}`` capture that is empty or starts with ``/`` (``/static/``, ``/static//x``), which
     Werkzeug's ``path`` converter does not take, or that starts with a newline, which it alone takes, is
     refused when another route would then take the path (400 ``InvalidParameter.Path``): Werkzeug runs a
-    catch-all's endpoint for ``/static//x``, Starlette the ``/static/{name:path}`` one.
+    catch-all's endpoint for ``/static//x``, Starlette the ``/static/{name:path}`` one. So is a UUID
+    without its hyphens that another route would then take: Werkzeug's ``uuid`` converter wants them.
     """
 
     def __init__(self, routes: Iterable[tuple[str | Iterable[str], str, Rule]] = ()) -> None:
         self._entries: list[_Entry] = []
-        self._captures_paths = False  # a {name:path} capture, which Werkzeug reads otherwise
+        self._werkzeug_differs = False  # a path or uuid capture, which Werkzeug reads otherwise
         for methods, pattern, rule in routes:
             self.add(methods, pattern, rule)
 
@@ -425,9 +426,9 @@ class RouteTable:
         regex, converted = _compile(pattern)
         wide = _compile(pattern, _ANY_DIGITS)[0]
         any_digits = None if wide.pattern == regex.pattern else wide
-        paths = _compile(pattern, _WERKZEUG_PATH)[0]
-        werkzeug = None if paths.pattern == regex.pattern else paths
-        self._captures_paths = self._captures_paths or werkzeug is not None
+        as_werkzeug = _compile(pattern, _WERKZEUG)[0]
+        werkzeug = None if as_werkzeug.pattern == regex.pattern else as_werkzeug
+        self._werkzeug_differs = self._werkzeug_differs or werkzeug is not None
         self._entries.append(
             _Entry(None if "*" in upper else upper, regex, rule, converted, any_digits, werkzeug)
         )
@@ -447,19 +448,19 @@ class RouteTable:
         return found
 
     def _read_by_both(self, method: str, path: str) -> RouteMatch | None:
-        """The first match, unless Werkzeug's ``path`` converter would take the path to another route."""
+        """The first match, unless Werkzeug's converters would take the path to another route."""
         found = self._first(method, path)
         # Werkzeug's path converter ([^/].*?) takes no empty capture, none that starts with '/', and one
         # that starts with a newline, where Starlette's (.*) does the opposite: /static//x runs a catch-all
-        # there, not the /static/{name:path} endpoint. Only such paths can read otherwise.
-        if self._captures_paths and ("//" in path or path[-1:] == "/" or "\n" in path):
+        # there, not the /static/{name:path} endpoint. Its uuid converter wants the hyphens.
+        if self._werkzeug_differs:
             other = self._first(method, path, werkzeug=True)
             if found is None:
                 return other  # only Werkzeug routes it (Starlette answers 404)
             if other is not None and other != found:
                 raise errors.InvalidParameter(
-                    "Path", "The path has an empty segment or a newline that frameworks route differently: "
-                    "remove it.",
+                    "Path", "The path has an empty segment, a newline or a UUID without hyphens, which "
+                    "frameworks route differently: remove the extra '/' or newline, write the hyphens.",
                 )  # fmt: skip
         return found
 
@@ -505,8 +506,13 @@ _CONVERTERS: dict[str, tuple[str, Callable[[str], object] | None]] = {
 
 # Werkzeug's int and float converters match \d: any Unicode decimal digit, which int() and float() read.
 _ANY_DIGITS = {**_CONVERTERS, "int": (r"\d+", int), "float": (r"\d+(?:\.\d+)?", float)}
-# Werkzeug's path converter: not empty, not starting with '/'; its first character may be a newline.
-_WERKZEUG_PATH = {**_CONVERTERS, "path": ("[^/].*", None)}
+# Werkzeug's path converter: not empty, not starting with '/', its first character may be a newline; its
+# uuid converter: with the hyphens.
+_WERKZEUG = {
+    **_CONVERTERS,
+    "path": ("[^/].*", None),
+    "uuid": ("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", uuid.UUID),
+}
 
 
 def _compile(
