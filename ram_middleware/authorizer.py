@@ -6,8 +6,9 @@ root is always allowed; an assumed role is intersected with its session policy),
 :class:`Outcome`. Adapters only translate facts in and the outcome out.
 
 Errors the caller sees are Alibaba-style JSON (``RequestId``, ``HostId`` when configured, ``Code``,
-``Message``; XML when the request says ``Format=XML``, and in the shape botocore parses for an AWS SigV4
-request) with an ``x-acs-request-id`` header:
+``Message``; XML when the request says ``Format=XML``, OSS's ``<Error>`` (and ``x-oss-request-id``) for an
+OSS-signed request, and in the shape botocore parses for an AWS SigV4 request) with an ``x-acs-request-id``
+header:
 
 * no credential on a protected route → 401 ``MissingAuthentication`` (with ``WWW-Authenticate``);
 * a bad credential → the credential error's own Code/status (``SignatureDoesNotMatch`` …);
@@ -36,7 +37,7 @@ from xml.sax.saxutils import escape
 from . import errors
 from .audit import AuditDecision, AuditEvent, AuditSink, JsonLinesSink
 from .context import ContextBuilder, format_time
-from .credentials.authenticate import aws_service
+from .credentials.authenticate import aws_service, oss_signed
 from .credentials.coverage import host_covered, signed_view
 from .crypto import SecretBox, generate_key
 from .facts import RequestFacts, from_own_site
@@ -568,6 +569,9 @@ class Authorizer:
         if service is not None:  # botocore reads the Code only from its services' XML error shapes
             payload = _aws_error_document(body, service)
             headers.append(("content-type", "application/xml"))
+        elif oss_signed(facts):  # oss2 reads the Code only from OSS's XML, the id only from x-oss-request-id
+            payload = _xml_document(body)
+            headers += [("content-type", "application/xml"), ("x-oss-request-id", request_id)]
         elif _wants_xml(facts):
             payload = _xml_document(body)
             headers.append(("content-type", "text/xml;charset=utf-8"))

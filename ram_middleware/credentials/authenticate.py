@@ -62,6 +62,7 @@ __all__ = [
     "SessionAuthenticating",
     "aws_service",
     "detect_scheme",
+    "oss_signed",
 ]
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,15 @@ def aws_service(facts: RequestFacts) -> str | None:
             return "s3"
     scope = credential.split("/")
     return scope[3] if len(scope) == 5 else ""
+
+
+def oss_signed(facts: RequestFacts) -> bool:
+    """Whether a request is signed in an OSS scheme (V1, V4, or a presigned URL), so that its refusal comes
+    in OSS's XML ``<Error>`` shape: oss2 reads an error's Code only from XML (from JSON it reports none)."""
+    try:
+        return (detect_scheme(facts) or "").startswith("oss-")
+    except errors.RAMError:  # a repeated Authorization or a query that does not decode: no scheme to name
+        return False
 
 
 NONCE_CLOCK_MARGIN = 120.0

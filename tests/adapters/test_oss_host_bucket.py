@@ -4,6 +4,7 @@ URLs (V1 and V4) through RAMMiddleware, with the small Company X world's R&D pol
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,11 @@ def client(world: World, *routes: Route) -> Any:
     return client_class()(app, client=OFFICE_PEER)
 
 
+def oss_code(reply: Any) -> str | None:
+    """The Code of a refusal to an OSS-signed request: OSS's XML <Error>, as oss2 reads it."""
+    return ET.fromstring(reply.content).findtext("Code")
+
+
 def signed_url(world: World, version: str, bucket: str, key: str, *, endpoint: str = DOMAIN) -> str:
     """oss2's presigned GET for bob (R&D) at the world's time, virtual-hosted (CNAME when ``endpoint`` is
     the CNAME host)."""
@@ -73,7 +79,7 @@ def test_the_signed_host_fills_bucket(world: World, version: str, endpoint: str)
 @pytest.mark.parametrize("version", ["v1", "v4"])
 def test_the_same_path_in_another_bucket_is_checked_against_that_bucket(world: World, version: str) -> None:
     reply = client(world).get(signed_url(world, version, "other-bucket", "dir/a.txt"))
-    assert reply.status_code == 403 and reply.json()["Code"] == "NoPermission"
+    assert reply.status_code == 403 and oss_code(reply) == "NoPermission"
     event = world.audit.events[-1]
     assert event.resource == f"acs:oss:*:{world.account_id}:other-bucket/dir/a.txt"
     assert event.auth_method == f"oss-{version}-query"
@@ -83,7 +89,7 @@ def test_an_unsigned_bucket_parameter_cannot_replace_the_hosts(world: World) -> 
     # A V1 link signs only OSS sub-resources, so an added ?bucket= still verifies; it must not be read.
     url = signed_url(world, "v1", "other-bucket", "dir/a.txt") + "&bucket=rnd-bucket"
     reply = client(world).get(url)
-    assert reply.status_code == 403 and reply.json()["Code"] == "NoPermission"
+    assert reply.status_code == 403 and oss_code(reply) == "NoPermission"
     assert world.audit.events[-1].resource == f"acs:oss:*:{world.account_id}:other-bucket/dir/a.txt"
 
 
@@ -92,7 +98,7 @@ def test_a_route_bucket_must_agree_with_the_hosts(world: World) -> None:
     path_style = Route("/{bucket}/{key:path}", ram_route("oss:GetObject", TEMPLATE)(served))
     app = client(world, path_style)
     reply = app.get(signed_url(world, "v1", "other-bucket", "rnd-bucket/a.txt"))
-    assert reply.status_code == 400 and reply.json()["Code"] == "InvalidParameter.bucket"
+    assert reply.status_code == 400 and oss_code(reply) == "InvalidParameter.bucket"
     reply = app.get(signed_url(world, "v1", "rnd-bucket", "rnd-bucket/a.txt"))
     assert reply.status_code == 200, reply.text
     assert reply.text == f"acs:oss:*:{world.account_id}:rnd-bucket/a.txt"
@@ -115,7 +121,7 @@ def test_oss_without_a_host_bucket_never_reads_it_from_the_query(world: World, h
     url = signed_url(world, "v1", "dir", "a.txt", endpoint="127.0.0.1") + "&bucket=rnd-bucket"
     assert url.startswith("http://127.0.0.1/dir/a.txt?")
     reply = client(world).get(url.replace("127.0.0.1", host, 1))
-    assert reply.status_code == 400 and reply.json()["Code"] == "MissingParameter.bucket", reply.text
+    assert reply.status_code == 400 and oss_code(reply) == "MissingParameter.bucket", reply.text
 
 
 def test_parameters_an_oss_v1_signature_leaves_open_decide_nothing(world: World) -> None:
@@ -134,14 +140,14 @@ def test_parameters_an_oss_v1_signature_leaves_open_decide_nothing(world: World)
     app = client(world, Route("/rpc/{key:path}", rpc(rpc_served)))
     added = url + "&Action=StopInstance&Version=2014-05-26&InstanceId=i-1"
     reply = app.get(added)
-    assert (reply.status_code, reply.json()["Code"]) == (400, "MissingParameter.Action"), reply.text
+    assert (reply.status_code, oss_code(reply)) == (400, "MissingParameter.Action"), reply.text
     # Nor an x-acs-action header, which no OSS signature covers (V4 included).
     with _oss2_v4_clock(world.clock.now):
         v4 = oss2.Bucket(oss2.ProviderAuthV4(provider), "http://127.0.0.1", "rpc", region="cn-hangzhou")
         url4 = v4.sign_url("GET", "x", 300)
     for signed_url_ in (url, url4):
         reply = app.get(signed_url_, headers={"x-acs-action": "StopInstance"})
-        assert (reply.status_code, reply.json()["Code"]) == (400, "MissingParameter.Action"), reply.text
+        assert (reply.status_code, oss_code(reply)) == (400, "MissingParameter.Action"), reply.text
 
 
 def test_a_host_bucket_needs_a_signature_that_covers_the_host(world: World) -> None:

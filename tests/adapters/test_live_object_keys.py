@@ -1,0 +1,151 @@
+"""oss2 (V1, V4, presigned URLs) and botocore S3 (SigV4) against an object-store-style app on real servers.
+
+A Starlette app under uvicorn and a Flask app under wsgiref serve ``/{bucket}/{key}`` for every method and
+answer with the RAM resource checked and the key the app itself read: for every SDK-correct request the two
+name the same object. A refusal reaches oss2 with its Code, which oss2 reads only from OSS's XML
+``<Error>``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
+
+import botocore.session
+import oss2  # type: ignore[import-untyped]
+import pytest
+import requests
+from botocore.config import Config as BotoConfig
+from flask import Flask, g
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ram_middleware.adapters.flask import RAM, require
+from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
+from ram_middleware.config import Ram
+from ram_middleware.context import utc_now
+from tests.live_server import sdk_environment, serve_asgi, serve_wsgi
+
+from .test_live_sdks import Live
+from .world import make_world
+
+TEMPLATE = "acs:ecs:*:{account}:instance/{bucket}/{key}"  # alice (O&M) may do ecs:* anywhere, eve nothing
+METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"]
+BUCKET = "rnd-bucket"
+KEYS = ["a b.txt", "a+b.txt", "100%.txt", "100%25.txt", "\u00fcn\u00ef/c\u00f6d\u00e9.txt", "dir/", "a//b",
+        "~!*'();:@&=$,[]", "k" * 1000, "a?b", "#x", "a%2Fb"]  # fmt: skip
+ODD_META = "a  b ,c;=:"
+
+
+def _seen(resource: str, key: str) -> dict[str, str]:
+    """The checked resource and the app's key, hex-encoded (any character survives a header)."""
+    return {"x-checked": resource.encode().hex(), "x-key": key.encode().hex()}
+
+
+def starlette_app(ram: Ram) -> Starlette:
+    @ram_route("ecs:DescribeInstances", TEMPLATE)
+    async def obj(request: Request) -> Response:
+        return Response(headers=_seen(request.scope["ram.outcome"].resource, request.path_params["key"]))
+
+    app = Starlette(routes=[Route("/{bucket}/{key:path}", obj, methods=METHODS)])
+    app.add_middleware(RAMMiddleware, ram=ram)
+    return app
+
+
+def flask_app(ram: Ram) -> Flask:
+    app = Flask(__name__)
+    RAM(app, ram=ram)
+
+    @app.route("/<bucket>/<path:key>", methods=METHODS, merge_slashes=False)
+    @require("ecs:DescribeInstances", TEMPLATE)
+    def obj(bucket: str, key: str) -> Any:
+        return b"", 200, _seen(g._ram.resource, key)
+
+    return app
+
+
+SERVERS = {"starlette-uvicorn": (starlette_app, serve_asgi), "flask-wsgiref": (flask_app, serve_wsgi)}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def live(request: pytest.FixtureRequest) -> Iterator[Live]:
+    build, serve = SERVERS[request.param]
+    with sdk_environment():
+        world = make_world(clock=utc_now)  # the SDKs sign with the real time
+        try:
+            with serve(build(world.ram)) as endpoint:  # type: ignore[operator]
+                yield Live(world, endpoint, request.param)
+        finally:
+            world.ram.close()
+
+
+def _bucket(live: Live, version: str, who: str = "alice", secret: str | None = None) -> Any:
+    key = live.world.keys[who]
+    auth = (oss2.Auth if version == "v1" else oss2.AuthV4)(key.access_key_id, secret or key.secret)
+    return oss2.Bucket(auth, f"http://{live.endpoint}", BUCKET, region="cn-hangzhou", connect_timeout=10)
+
+
+def _served(live: Live, headers: Any) -> tuple[str, str]:
+    return bytes.fromhex(headers["x-checked"]).decode(), bytes.fromhex(headers["x-key"]).decode()
+
+
+def _want(live: Live, key: str) -> tuple[str, str]:
+    return f"acs:ecs:*:{live.world.account_id}:instance/{BUCKET}/{key}", key
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_oss2_requests_check_the_object_the_app_serves(live: Live, version: str, key: str) -> None:
+    bucket = _bucket(live, version)
+    assert _served(live, bucket.put_object(key, b"body", headers={"x-oss-meta-odd": ODD_META}).headers) == (
+        _want(live, key)
+    )
+    for call in (bucket.get_object, bucket.head_object, bucket.delete_object):
+        assert _served(live, call(key).headers) == _want(live, key)
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("slash_safe", [False, True])
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_oss2_presigned_urls_serve_one_method(live: Live, version: str, key: str, slash_safe: bool) -> None:
+    url = _bucket(live, version).sign_url("GET", key, 60, slash_safe=slash_safe)
+    reply = requests.get(url, timeout=10)
+    assert reply.status_code == 200, reply.text
+    assert _served(live, reply.headers) == _want(live, key)
+    reused = requests.put(url, data=b"x", timeout=10)  # the GET link re-sent as an upload
+    error = ET.fromstring(reused.content)
+    assert (reused.status_code, error.tag, error.findtext("Code")) == (400, "Error", "SignatureDoesNotMatch")
+    assert error.findtext("RequestId") == reused.headers["x-acs-request-id"]
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_oss2_reads_the_code_of_a_refusal(live: Live, version: str) -> None:
+    for who, secret, status, code in (
+        ("eve", None, 403, "NoPermission"),
+        ("alice", "not-the-secret", 400, "SignatureDoesNotMatch"),
+    ):
+        with pytest.raises(oss2.exceptions.ServerError) as caught:
+            _bucket(live, version, who, secret).get_object("a.txt")
+        assert (caught.value.status, caught.value.code) == (status, code)
+        assert caught.value.request_id == live.world.audit.events[-1].request_id
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_botocore_s3_requests_check_the_object_the_app_serves(live: Live, key: str) -> None:
+    alice = live.world.keys["alice"]
+    config = BotoConfig(
+        signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1},
+        request_checksum_calculation="when_required", response_checksum_validation="when_required",
+    )  # fmt: skip
+    s3 = botocore.session.get_session().create_client(
+        "s3", endpoint_url=f"http://{live.endpoint}", region_name="cn-hangzhou", config=config,
+        aws_access_key_id=alice.access_key_id, aws_secret_access_key=alice.secret,
+    )  # fmt: skip
+    result = s3.put_object(Bucket=BUCKET, Key=key, Body=b"body", Metadata={"odd": ODD_META})
+    assert _served(live, result["ResponseMetadata"]["HTTPHeaders"]) == _want(live, key)
+    for call in (s3.get_object, s3.head_object, s3.delete_object):
+        result = call(Bucket=BUCKET, Key=key)
+        assert _served(live, result["ResponseMetadata"]["HTTPHeaders"]) == _want(live, key)
