@@ -1,15 +1,16 @@
 """oss2 (V1, V4, presigned URLs) and botocore S3 (SigV4) against an object-store-style app on real servers.
 
-A Starlette app under uvicorn and a Flask app under wsgiref serve ``/{bucket}/{key}`` for every method and
-answer with the RAM resource checked and the key the app itself read: for every SDK-correct request the two
-name the same object. A refusal reaches oss2 with its Code, which oss2 reads only from OSS's XML
-``<Error>``.
+A Starlette app under uvicorn and a Flask app under wsgiref and under Werkzeug serve ``/{bucket}/{key}`` for
+every method and answer with the RAM resource checked and the key the app itself read: for every SDK-correct
+request the two name the same object. A refusal reaches oss2 with its Code, which oss2 reads only from OSS's
+XML ``<Error>``.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import botocore.session
@@ -30,6 +31,7 @@ from ram_middleware.context import utc_now
 from tests.live_server import sdk_environment, serve_asgi, serve_wsgi
 
 from .test_live_sdks import Live
+from .test_wsgi_servers import _werkzeug
 from .world import make_world
 
 TEMPLATE = "acs:ecs:*:{account}:instance/{bucket}/{key}"  # alice (O&M) may do ecs:* anywhere, eve nothing
@@ -67,7 +69,18 @@ def flask_app(ram: Ram) -> Flask:
     return app
 
 
-SERVERS = {"starlette-uvicorn": (starlette_app, serve_asgi), "flask-wsgiref": (flask_app, serve_wsgi)}
+@contextmanager
+def serve_werkzeug(app: Any) -> Iterator[str]:
+    """``app`` under Werkzeug's development server (what ``flask run`` serves with)."""
+    with _werkzeug(app) as (host, port):
+        yield f"{host}:{port}"
+
+
+SERVERS = {
+    "starlette-uvicorn": (starlette_app, serve_asgi),
+    "flask-wsgiref": (flask_app, serve_wsgi),
+    "flask-werkzeug": (flask_app, serve_werkzeug),
+}
 
 
 @pytest.fixture(scope="module", params=sorted(SERVERS))
