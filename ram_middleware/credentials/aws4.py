@@ -23,7 +23,8 @@ Decisions, chosen here:
 * Payload: ``X-Amz-Content-SHA256`` must be the body's SHA-256, or ``UNSIGNED-PAYLOAD`` (the body then
   travels unsigned, as with OSS: see :mod:`.coverage`); without the header the body's hash is signed.
   ``aws-chunked`` bodies (``STREAMING-…``) are refused: botocore 1.36+ sends them for S3 uploads over HTTPS
-  unless the client is configured with ``request_checksum_calculation="when_required"``.
+  unless the client is configured with ``request_checksum_calculation="when_required"``. A
+  ``Content-MD5`` must be the body's MD5 (else ``ContentMD5NotMatched``), as for OSS.
 * No nonce exists in SigV4: a request can be replayed within the skew window, as at AWS (and as with OSS
   and ROA), unless the authenticator's ``replay_signatures`` claims each signature once. Presigned URLs
   (``X-Amz-Signature`` in the query, or S3's Signature Version 2 form ``AWSAccessKeyId``/``Signature``/
@@ -53,6 +54,7 @@ from .encoding import (
     sha256_hex,
     single,
 )
+from .signature_v1 import check_content_md5
 
 __all__ = ["ALGORITHM", "SCHEME", "canonical_query", "canonical_uri", "parse_aws4", "signer", "signing_key"]
 
@@ -122,6 +124,8 @@ def parse_aws4(facts: RequestFacts, authorization: str) -> SignedRequest:
             "the credential scope date is not the date of X-Amz-Date."
         )
     payload = _payload_hash(facts, single(index.get("x-amz-content-sha256", ()), "X-Amz-Content-SHA256"))
+    # botocore signs a Content-MD5 the caller passes: with UNSIGNED-PAYLOAD it is all that binds the body.
+    check_content_md5(facts, facts.header("content-md5") or "")
     headers = "".join(f"{name}:{','.join(' '.join(v.split()) for v in index[name])}\n" for name in names)
     rest = (canonical_query(facts.query_pairs), headers, fields["SignedHeaders"], payload)
     canonical = "\n".join((facts.method, canonical_uri(facts.path, service), *rest))

@@ -162,3 +162,36 @@ def test_botocore_s3_requests_check_the_object_the_app_serves(live: Live, key: s
     for call in (s3.get_object, s3.head_object, s3.delete_object):
         result = call(Bucket=BUCKET, Key=key)
         assert _served(live, result["ResponseMetadata"]["HTTPHeaders"]) == _want(live, key)
+
+
+class _Sent(Exception):
+    """Stops botocore once it has signed the request."""
+
+
+def test_a_signed_content_md5_binds_an_unsigned_s3_payload(live: Live) -> None:
+    # Over HTTPS botocore sends UNSIGNED-PAYLOAD; a ContentMD5 the caller passes is signed. Captured from an
+    # HTTPS client, then delivered to the plain-HTTP server as sent and with another body of the same size.
+    alice = live.world.keys["alice"]
+    config = BotoConfig(s3={"addressing_style": "path"}, request_checksum_calculation="when_required")
+    s3 = botocore.session.get_session().create_client(
+        "s3", endpoint_url="https://127.0.0.1", region_name="cn-hangzhou", config=config,
+        aws_access_key_id=alice.access_key_id, aws_secret_access_key=alice.secret,
+    )  # fmt: skip
+    sent: list[Any] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(request)
+        raise _Sent
+
+    s3.meta.events.register("before-send.s3.PutObject", capture)
+    with pytest.raises(_Sent):
+        s3.put_object(Bucket=BUCKET, Key="a b", Body=b"data", ContentMD5="jXd/OF09/siBXSD3SWAm3A==")
+    (request,) = sent
+    assert request.headers["X-Amz-Content-SHA256"] == b"UNSIGNED-PAYLOAD"
+    assert b"content-md5" in request.headers["Authorization"]
+    url, headers = f"http://{live.endpoint}/{BUCKET}/a%20b", {**request.headers, "Host": "127.0.0.1"}
+    sent_as_signed = requests.put(url, data=b"data", headers=headers, timeout=10)
+    assert sent_as_signed.status_code == 200, sent_as_signed.text
+    tampered = requests.put(url, data=b"evil", headers=headers, timeout=10)
+    error = ET.fromstring(tampered.content)
+    assert (tampered.status_code, error.tag, error.findtext("Code")) == (400, "Error", "ContentMD5NotMatched")
