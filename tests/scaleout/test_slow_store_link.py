@@ -78,7 +78,10 @@ def test_requests_queued_for_a_worker_thread_get_no_longer(guard_url: str) -> No
             instance.start()
             assert call(instance, "GET", "/instances/i-1", world.user("warm", "dev")).status_code == 200
             cold = world.user("cold", "dev")
-            proxy.slow(0.2)
+            # As slow as in the test above: a cold decision alone then overruns its deadline. Slower links
+            # only: over a 0.2 s one, a request that got a thread and a connection first could finish its
+            # two pipelined lookups in time, and every later one would find them cached (a 200).
+            proxy.slow(0.5)
             senders = [threading.Thread(target=send, args=(n,)) for n in range(2 * threads + 1)]
             for sender in senders:
                 sender.start()
