@@ -110,17 +110,25 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serve_wsgi(app: Any) -> Iterator[str]:
-    """``app`` under the standard library's WSGI server (a thread per request); yields the address."""
-    server = make_server(_HOST, 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+def serving(server: Any) -> Iterator[int]:
+    """A ``socketserver``-style ``server`` (wsgiref, Werkzeug's) serving on a thread until the block ends;
+    yields its port."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield f"{_HOST}:{server.server_port}"
+        yield server.server_port
     finally:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """``app`` under the standard library's WSGI server (a thread per request); yields the address."""
+    server = make_server(_HOST, 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    with serving(server) as port:
+        yield f"{_HOST}:{port}"
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +17,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from werkzeug.serving import make_server as werkzeug_server
+
+from tests.live_server import serving
 
 from .apps import flask_app, wsgi_app
 from .world import World
@@ -30,15 +31,8 @@ APPS: dict[str, Callable[..., Any]] = {"flask": flask_app, "wsgi-table": wsgi_ap
 @contextmanager
 def _werkzeug(app: Any) -> Iterator[tuple[str, int]]:
     """``app`` under Werkzeug's development server (what ``flask run`` serves with)."""
-    server = werkzeug_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", server.server_port
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serving(werkzeug_server("127.0.0.1", 0, app, threaded=True)) as port:
+        yield "127.0.0.1", port
 
 
 class _QuickTimeoutHandler(WSGIRequestHandler):
@@ -52,14 +46,8 @@ class _QuickTimeoutHandler(WSGIRequestHandler):
 def _wsgiref_with_timeout(app: Any) -> Iterator[tuple[str, int]]:
     """``app`` under the standard library's server, whose reads time out (as a production server's do)."""
     server = make_server("127.0.0.1", 0, app, server_class=WSGIServer, handler_class=_QuickTimeoutHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", server.server_port
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serving(server) as port:
+        yield "127.0.0.1", port
 
 
 def _signed_head(world: World, length_header: str) -> bytes:

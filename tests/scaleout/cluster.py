@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,3 +192,18 @@ def wait_until(check: object, *, timeout: float, interval: float = 0.005) -> flo
         if time.perf_counter() - started > timeout:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@contextmanager
+def two_instances(world: World, env: dict[str, str]) -> Iterator[tuple[World, Instance, Instance]]:
+    """Two instances started with ``env`` beside ``world`` (its store); both stopped, and ``world`` closed,
+    when the block ends."""
+    first, second = Instance(env), Instance(env)
+    try:
+        first.start()
+        second.start()
+        yield world, first, second
+    finally:
+        first.stop()
+        second.stop()
+        world.close()

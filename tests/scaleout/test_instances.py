@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.scaleout.cluster import Instance, World, call, instance_env, sign, wait_until
+from tests.scaleout.cluster import Instance, World, call, instance_env, sign, two_instances, wait_until
 from tests.scaleout.servers import (
     pg_schema_url,
     redis_guard_url,
@@ -25,15 +25,8 @@ def cluster() -> Iterator[tuple[World, Instance, Instance]]:
     with pg_schema_url() as store_url, redis_guard_url() as guard_url:
         world = World(store_url)
         env = instance_env(store_url, guard_url)
-        first, second = Instance(env), Instance(env)
-        try:
-            first.start()
-            second.start()
-            yield world, first, second
-        finally:
-            first.stop()
-            second.stop()
-            world.close()
+        with two_instances(world, env) as started:
+            yield started
 
 
 def _code(response: httpx.Response) -> str:

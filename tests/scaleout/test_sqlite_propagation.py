@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.scaleout.cluster import Instance, World, call, instance_env, sign, wait_until
+from tests.scaleout.cluster import Instance, World, call, instance_env, sign, two_instances, wait_until
 
 pytestmark = [pytest.mark.slow]
 
@@ -23,15 +23,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     world = World(f"sqlite:///{path}")
     env = instance_env(f"sqlite:///{path}", "")
     del env["RAM_GUARD_URL"]  # the default: a SQLite guard on the store's file
-    first, second = Instance(env), Instance(env)
-    try:
-        first.start()
-        second.start()
-        yield world, first, second
-    finally:
-        first.stop()
-        second.stop()
-        world.close()
+    with two_instances(world, env) as started:
+        yield started
 
 
 @pytest.mark.parametrize("change", ["removed from group", "key deactivated", "user deleted"])
