@@ -329,14 +329,16 @@ def create_app(ram: Ram, world: World | None = None) -> Starlette:
         ]
     )
     app.add_middleware(RAMMiddleware, ram=ram)
-    # Outermost: the middleware's refusals on the OSS paths are re-worded as OSS's XML errors.
+    # Outermost: on the OSS paths, the middleware's refusals still in JSON (a request without an OSS
+    # signature; OSS-signed ones it answers in OSS's XML itself) are re-worded as OSS's XML errors.
     app.add_middleware(OssXmlErrors)
     return app
 
 
 class OssXmlErrors:
     """On the REST paths, turn a JSON error (``{"RequestId", "Code", "Message"}``) into OSS's XML error,
-    with the request id in ``x-oss-request-id`` where oss2 looks for it."""
+    with the request id in ``x-oss-request-id`` where oss2 looks for it. An XML error (the middleware's
+    answer to an OSS-signed request) passes as it is."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
