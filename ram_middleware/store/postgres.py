@@ -107,6 +107,7 @@ _TIMELINE = "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"
 _LOCK_ROW = "SELECT counter, {xid}, " + _TIMELINE + " FROM ram_changes WHERE id = 1 FOR UPDATE"
 _XID_13 = ("pg_current_xact_id()::text", "SELECT pg_xact_status(%s::xid8), " + _TIMELINE)
 _XID_OLD = ("txid_current()::text", "SELECT txid_status(%s::bigint), " + _TIMELINE)  # PostgreSQL 10 to 12
+_POOL_CHECK_WAIT = 1.0  # how long the listener waits for the pool's check of its idle connections
 _STATUS_POLL = 0.05  # seconds between asks while the server still has the transaction in progress
 _STATUS_PATIENCE = 1.0  # how long one may stay "in progress": a COMMIT that reached the server ends sooner
 _ADVISORY_CLASS = 0x52414D  # "RAM": first half of the two-key advisory lock used while migrating
@@ -288,7 +289,8 @@ class PostgresStore(SqlStore):
         if self._listen:
             self._listener = ChangeListener(
                 self._listen_connection, self._channel, self._announce, rewound=self._rewind,
-                heartbeat=self._heartbeat, max_staleness=self._max_staleness,
+                resubscribed=self._check_idle_connections, heartbeat=self._heartbeat,
+                max_staleness=self._max_staleness,
             )  # fmt: skip
 
     @property
@@ -335,6 +337,24 @@ class PostgresStore(SqlStore):
         conn = self._direct_connection(f"ram-listen {self._channel}")
         self._opened.add(conn)
         return conn
+
+    def _check_idle_connections(self) -> None:
+        """Have the pool test its idle connections and replace the dead ones (the listener calls this after
+        it lost its session and got a new one). Otherwise the first request to draw a connection the server
+        has closed would wait out the pool's backoff — a full second — before it is given another.
+
+        The pool takes its idle connections out at once and tests them one by one; a test that hangs (a
+        server gone without a word) must not hold the listener up, so it runs on a thread of its own and is
+        waited for only briefly."""
+        checker = threading.Thread(target=self._check_pool, name="ram-pool-check", daemon=True)
+        checker.start()
+        checker.join(_POOL_CHECK_WAIT)
+
+    def _check_pool(self) -> None:
+        try:
+            self._pool.check()
+        except Exception as exc:  # a closing pool, say: the next request meets the problem and fails closed
+            log.warning("Could not check the store's pooled connections (%s).", type(exc).__name__)
 
     @contextmanager
     def _connection(self, deadline: float | None = None) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
