@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import errors
 from ..identity import AttachTarget
 from ..service.rules import MAX_ITEMS
 from .base import Action, Backend, Call, Handler, account_wide, entity, policy_of_type
+from .params import Params
 from .ram_shapes import (
     attached_policy_shape,
     page_fields,
@@ -115,11 +117,24 @@ def set_default_policy_version(b: Backend, c: Call) -> Mapping[str, Any]:
 _TARGET_PARAM: dict[AttachTarget, str] = {"user": "UserName", "group": "GroupName", "role": "RoleName"}
 
 
+def _account_scope_only(params: Params) -> None:
+    """Refuse ``ResourceGroupId``: every attachment here applies to the whole account, so attaching "within a
+    resource group" would grant more than asked, and detaching one would name an attachment that cannot
+    exist."""
+    if params.optional("ResourceGroupId") is not None:
+        raise errors.InvalidParameter(
+            "ResourceGroupId",
+            "Resource group scopes are not supported by this server: attachments apply to the whole account; "
+            "omit ResourceGroupId.",
+        )
+
+
 def _attachment(target: AttachTarget, *, attach: bool) -> Handler:
     """AttachPolicyTo<Target> (``attach``) or DetachPolicyFrom<Target>."""
 
     def handler(b: Backend, c: Call) -> Mapping[str, Any]:
         p = c.params
+        _account_scope_only(p)
         change = b.service.attach_policy if attach else b.service.detach_policy
         change(
             c.account_id, target, p.required(_TARGET_PARAM[target]), p.required("PolicyType"),

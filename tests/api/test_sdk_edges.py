@@ -58,3 +58,24 @@ def test_a_marker_another_listing_issued_is_refused_by_list_policies(live_admin:
     first = live_admin.list_policies(m.ListPoliciesRequest(max_items=1)).body
     after = live_admin.list_policies(m.ListPoliciesRequest(max_items=1, marker=first.marker)).body
     assert after.policies.policy[0].policy_name != first.policies.policy[0].policy_name
+
+
+def test_a_resource_group_scope_is_refused_not_widened_to_the_account(live_admin: RamClient) -> None:
+    """Attachments here are account-wide. AttachPolicyToUser with ResourceGroupId used to succeed and grant
+    the policy on the whole account, more than the caller asked for; now it is refused and nothing changes.
+    A detach naming a resource group is refused too: it would name an attachment that cannot exist."""
+    live_admin.create_user(m.CreateUserRequest(user_name="scoped"))
+    live_admin.create_policy(m.CreatePolicyRequest(policy_name="Scoped", policy_document=ALLOW_ALL_OSS))
+    scope = {"policy_type": "Custom", "policy_name": "Scoped", "resource_group_id": "rg-acfmykd63gt****"}
+    attach = m.AttachPolicyToUserRequest(user_name="scoped", **scope)
+    fails("InvalidParameter.ResourceGroupId", 400, live_admin.attach_policy_to_user, attach)
+    for_user = m.ListPoliciesForUserRequest(user_name="scoped")
+    assert live_admin.list_policies_for_user(for_user).body.policies.policy == []
+
+    live_admin.attach_policy_to_user(
+        m.AttachPolicyToUserRequest(user_name="scoped", **{**scope, "resource_group_id": None})
+    )
+    detach = m.DetachPolicyFromUserRequest(user_name="scoped", **scope)
+    fails("InvalidParameter.ResourceGroupId", 400, live_admin.detach_policy_from_user, detach)
+    names = [p.policy_name for p in live_admin.list_policies_for_user(for_user).body.policies.policy]
+    assert names == ["Scoped"]
