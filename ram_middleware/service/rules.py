@@ -92,20 +92,18 @@ def check_text(param: str, value: str, max_length: int) -> str:
     return value
 
 
-def check_email(value: str) -> str:
-    """Optional e-mail address, at most 128 characters."""
-    check_text("Email", value, 128)
+def check_email(value: str, param: str = "Email") -> str:
+    """Optional e-mail address, at most 128 characters; refusals name ``param`` (UpdateUser: NewEmail)."""
+    check_text(param, value, 128)
     if value and not _EMAIL.fullmatch(value):
-        raise errors.InvalidParameter("Email.Format", "Email is not a valid e-mail address.")
+        raise errors.InvalidParameter(f"{param}.Format", f"{param} is not a valid e-mail address.")
     return value
 
 
-def check_mobile_phone(value: str) -> str:
-    """Optional ``<country code>-<number>``."""
+def check_mobile_phone(value: str, param: str = "MobilePhone") -> str:
+    """Optional ``<country code>-<number>``; refusals name ``param`` (UpdateUser: NewMobilePhone)."""
     if value and not (isinstance(value, str) and _MOBILE.fullmatch(value)):
-        raise errors.InvalidParameter(
-            "MobilePhone.Format", "MobilePhone must look like <country code>-<number>."
-        )
+        raise errors.InvalidParameter(f"{param}.Format", f"{param} must look like <country code>-<number>.")
     return value
 
 

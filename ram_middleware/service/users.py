@@ -72,9 +72,9 @@ class UserOps(ServiceBase):
         if new_comments is not None:
             check_text("NewComments", new_comments, TEXT_LENGTH)
         if new_mobile_phone is not None:
-            check_mobile_phone(new_mobile_phone)
+            check_mobile_phone(new_mobile_phone, "NewMobilePhone")
         if new_email is not None:
-            check_email(new_email)
+            check_email(new_email, "NewEmail")
         with self.store.write() as repo:
             user = self._user(repo, account_id, user_name)
             renamed = new_user_name is not None and new_user_name.lower() != user.user_name.lower()

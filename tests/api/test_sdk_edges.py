@@ -79,3 +79,23 @@ def test_a_resource_group_scope_is_refused_not_widened_to_the_account(live_admin
     fails("InvalidParameter.ResourceGroupId", 400, live_admin.detach_policy_from_user, detach)
     names = [p.policy_name for p in live_admin.list_policies_for_user(for_user).body.policies.policy]
     assert names == ["Scoped"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("new_email", "not-an-address", "InvalidParameter.NewEmail.Format"),
+        ("new_email", "a@b." + "c" * 130, "InvalidParameter.NewEmail.Length"),
+        ("new_mobile_phone", "13900001234", "InvalidParameter.NewMobilePhone.Format"),
+    ],
+)
+def test_update_user_refusals_name_the_parameter_sent(
+    live_admin: RamClient, field: str, value: str, code: str
+) -> None:
+    """A bad NewEmail or NewMobilePhone used to be reported as Email / MobilePhone, parameters UpdateUser
+    does not have (NewDisplayName and NewComments were already named as sent); the user is unchanged."""
+    name = f"updated-{code.split('.')[1]}-{len(value)}"
+    live_admin.create_user(m.CreateUserRequest(user_name=name, email="kept@example.com"))
+    fails(code, 400, live_admin.update_user, m.UpdateUserRequest(user_name=name, **{field: value}))
+    user = live_admin.get_user(m.GetUserRequest(user_name=name)).body.user
+    assert (user.email, user.mobile_phone) == ("kept@example.com", "")
