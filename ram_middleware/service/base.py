@@ -103,11 +103,13 @@ class ServiceBase:
         bound: int,
         fetch: Callable[[Repository], Callable[[str, str, int], list[T]]],
         key: Callable[[T], str],
+        names: str,
     ) -> Page[T]:
         """One page (MaxItems 1..``bound``) of an account-wide listing: ``fetch(repo)`` is the repository
-        method taking ``(account_id, start, limit)``, ``key`` the sort key the Marker continues at."""
+        method taking ``(account_id, start, limit)``, ``key`` the sort key the Marker continues at (the
+        lower-cased name of the ``names`` rule, e.g. ``"UserName"``)."""
         check_max_items(max_items, bound)
-        start = decode_marker(marker)
+        start = decode_marker(marker, names=names)
         with self.store.read() as repo:
             self._account(repo, account_id)
             rows = fetch(repo)(account_id, start, max_items + 1)

@@ -102,6 +102,7 @@ class GroupOps(ServiceBase):
             MAX_GROUPS_ITEMS,
             lambda repo: repo.list_groups,
             lambda g: g.group_name.lower(),
+            "GroupName",
         )
 
     # --- memberships --------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class GroupOps(ServiceBase):
     ) -> Page[JoinedUser]:
         """One page of the group's members with join dates, in name order."""
         check_max_items(max_items, MAX_ITEMS)
-        start = decode_marker(marker)
+        start = decode_marker(marker, names="UserName")
         with self.store.read() as repo:
             group = self._group(repo, account_id, group_name)
             rows = repo.users_for_group(group.group_id, start, max_items + 1)

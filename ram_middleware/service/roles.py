@@ -129,6 +129,7 @@ class RoleOps(ServiceBase):
             MAX_ITEMS,
             lambda repo: repo.list_roles,
             lambda r: r.role_name.lower(),
+            "RoleName",
         )
 
     def revoke_role_sessions(

@@ -138,9 +138,10 @@ def encode_marker(key: str) -> str:
     return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii").rstrip("=")
 
 
-def decode_marker(marker: str | None, prefixes: tuple[str, ...] = ()) -> str:
+def decode_marker(marker: str | None, prefixes: tuple[str, ...] = (), names: str | None = None) -> str:
     """The key a Marker continues at ("" for the first page). A listing whose keys all start with one of
-    ``prefixes`` refuses any other key: it was not issued by that listing, and would continue nowhere."""
+    ``prefixes``, or are all lower-cased names of the ``names`` rule (``"UserName"``), refuses any other key:
+    it was not issued by that listing, and would silently skip whatever sorts before it."""
     if not marker:
         return ""
     try:
@@ -148,6 +149,14 @@ def decode_marker(marker: str | None, prefixes: tuple[str, ...] = ()) -> str:
         key = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         key = None
-    if key is None or not nameable(key) or (prefixes and not key.startswith(prefixes)):
+    foreign = key is not None and (
+        (prefixes and not key.startswith(prefixes)) or (names is not None and not _is_name(names, key))
+    )
+    if key is None or not nameable(key) or foreign:
         raise errors.InvalidParameter("Marker", "The Marker is not one returned by a previous call.")
     return key
+
+
+def _is_name(param: str, value: str) -> bool:
+    max_length, pattern = NAME_RULES[param]
+    return len(value) <= max_length and pattern.fullmatch(value) is not None

@@ -142,4 +142,5 @@ class UserOps(ServiceBase):
             MAX_ITEMS,
             lambda repo: repo.list_users,
             lambda u: u.user_name.lower(),
+            "UserName",
         )

@@ -99,3 +99,23 @@ def test_update_user_refusals_name_the_parameter_sent(
     fails(code, 400, live_admin.update_user, m.UpdateUserRequest(user_name=name, **{field: value}))
     user = live_admin.get_user(m.GetUserRequest(user_name=name)).body.user
     assert (user.email, user.mobile_phone) == ("kept@example.com", "")
+
+
+def test_a_list_policies_marker_is_refused_by_the_name_listings(live_admin: RamClient) -> None:
+    """ListUsers, ListGroups, ListRoles and ListUsersForGroup continue at a name: a ListPolicies Marker
+    (``0:<policy>``, which no name can be) used to be taken as one, so the page silently left out every
+    entry sorting before it (a user named ``0``). Now it is refused, as ListPolicies refuses theirs."""
+    live_admin.create_user(m.CreateUserRequest(user_name="0"))
+    live_admin.create_group(m.CreateGroupRequest(group_name="markers"))
+    live_admin.add_user_to_group(m.AddUserToGroupRequest(group_name="markers", user_name="0"))
+    marker = live_admin.list_policies(m.ListPoliciesRequest(max_items=1)).body.marker
+    assert marker
+    fails("InvalidParameter.Marker", 400, live_admin.list_users, m.ListUsersRequest(marker=marker))
+    fails("InvalidParameter.Marker", 400, live_admin.list_groups, m.ListGroupsRequest(marker=marker))
+    fails("InvalidParameter.Marker", 400, live_admin.list_roles, m.ListRolesRequest(marker=marker))
+    members = m.ListUsersForGroupRequest(group_name="markers", marker=marker)
+    fails("InvalidParameter.Marker", 400, live_admin.list_users_for_group, members)
+    # Their own Markers still continue where they left off.
+    first = live_admin.list_users(m.ListUsersRequest(max_items=1)).body
+    after = live_admin.list_users(m.ListUsersRequest(max_items=1, marker=first.marker)).body
+    assert [u.user_name for u in first.users.user + after.users.user] == ["0", "admin"]
