@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import errors
-from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy
+from ..credentials.password import PasswordPolicy
 from ..credentials.preference import SecurityPreference
 from ..policy import Decision, make_request
 from .base import Kit, SignedIn
@@ -117,9 +117,9 @@ class AccountPages:
         if request.method == "GET":
             return self._password_form(request, signed_in, policy)
         self.kit.check_csrf(request, signed_in)
-        old = request.field("old_password", MAX_PASSWORD_CHARS)
-        new = request.field("new_password", MAX_PASSWORD_CHARS)
-        if new != request.field("confirm", MAX_PASSWORD_CHARS):
+        old = request.password("old_password")
+        new = request.password("new_password")
+        if new != request.password("confirm"):
             return self._password_form(request, signed_in, policy, "The two new passwords differ.")
         # The service counts the old password towards MaxLoginAttemps: a stolen session must not guess it.
         principal, action = signed_in.principal, CHANGE_PASSWORD

@@ -19,7 +19,6 @@ import contextlib
 from collections.abc import Callable
 
 from .. import errors
-from ..credentials.password import MAX_PASSWORD_CHARS
 from .account import allows, own_decision
 from .base import BINDING_REFUSED, Kit, SignedIn
 from .binding import Enrolment, Enrolments
@@ -140,7 +139,7 @@ class DevicePages:
         Each try is a logon attempt (MaxLoginAttemps, :meth:`LogonThrottle.checked`), so a stolen session
         cannot guess freely, nor wipe earlier failed logons by entering the right password."""
         account_id, user_name = _who(signed_in)
-        password = request.field("password", MAX_PASSWORD_CHARS)
+        password = request.password("password")
         try:
             self.kit.throttle(account_id).checked(
                 account_id,

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .. import errors
-from ..credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy, is_expired
+from ..credentials.password import PasswordPolicy, is_expired
 from ..credentials.preference import SecurityPreference
 from ..credentials.session import BrowserSession, password_moment, password_time
 from ..store.records import LoginProfile, MFADevice
@@ -87,7 +87,7 @@ class LogonPages:
         account = self.kit.account_or_none(account_text)
         account_key = account.account_id if account is not None else account_text.lower()
         throttle = self.kit.throttle(account.account_id if account is not None else None)
-        password = request.field("password", MAX_PASSWORD_CHARS)
+        password = request.password("password")
         try:
             # A right password takes back only its own count: the earlier failures stay until the whole
             # logon succeeds (clearing them here would give whoever knows the password fresh MFA guesses).
@@ -228,8 +228,8 @@ class LogonPages:
         if request.method == "GET":
             return self._password_form(request, policy)
         self.kit.check_csrf(request)
-        new = request.field("new_password", MAX_PASSWORD_CHARS)
-        confirm = request.field("confirm", MAX_PASSWORD_CHARS)
+        new = request.password("new_password")
+        confirm = request.password("confirm")
         if new != confirm:
             return self._password_form(request, policy, "The two new passwords differ.")
         proved = None if pending.password_time is None else password_moment(pending.password_time)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from .. import errors
+from ..credentials.password import MAX_PASSWORD_CHARS
 from ..credentials.session import cookie_value
 from ..facts import RequestFacts
 
@@ -108,6 +109,11 @@ class ConsoleRequest:
     def field(self, name: str, limit: int = 1024) -> str:
         """A form field ('' when absent), cut to ``limit`` characters."""
         return self.form.get(name, "")[:limit]
+
+    def password(self, name: str) -> str:
+        """A password field, cut one character past the longest password there can be: never to a length a
+        stored password may have, so a longer one stays wrong (and, as a new password, too long)."""
+        return self.field(name, MAX_PASSWORD_CHARS + 1)
 
     def cookie(self, name: str) -> str | None:
         return cookie_value(self.facts, name)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 
-from ram_middleware.credentials.password import PasswordPolicy
+from ram_middleware.credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy
 from ram_middleware.credentials.preference import SecurityPreference
 
 from .client import Site
@@ -374,3 +374,20 @@ def test_the_console_without_its_trailing_slash_leads_to_its_home(site: Site) ->
     again = browser.get("/console")
     assert again.status_code == 307 and again.headers["location"] == "/console/"
     assert browser.get(again.headers["location"]).status_code == 200
+
+
+def test_a_password_is_never_cut_to_fit(site: Site) -> None:
+    """A password of the longest length the policy stores, with more typed after it, is a wrong password (it
+    was once cut to the stored length and let in); a new one over that length is refused, not stored cut."""
+    world = site.world
+    longest = "Aa1!" + "x" * (MAX_PASSWORD_CHARS - 4)
+    world.ram.service.update_login_profile(world.account_id, "bob", password=longest)
+    assert site.client().logon("bob", longest + "-and-more").status_code == 401
+    assert site.client().logon("bob", longest).headers["location"] == "/console/"
+    browser = site.client()
+    assert browser.logon("dave").headers["location"] == "/console/logon/password"
+    too_long = longest + "y"
+    refused = browser.submit("/console/logon/password", {"new_password": too_long, "confirm": too_long})
+    assert refused.status_code == 400 and "at most" in (_alert(refused.text) or "")
+    assert browser.session is None
+    assert site.client().logon("dave", longest).status_code == 401  # nothing was stored
