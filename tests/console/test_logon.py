@@ -10,10 +10,12 @@ from datetime import timedelta
 import pyotp
 import pytest
 
+from ram_middleware.console.binding import device_name
+from ram_middleware.credentials.mfa import code_at, time_step
 from ram_middleware.credentials.password import MAX_PASSWORD_CHARS, PasswordPolicy
 from ram_middleware.credentials.preference import SecurityPreference
 
-from .client import Site
+from .client import Browser, Site
 from .world import PASSWORD, ROOT_PASSWORD
 
 SAME_MESSAGE = "The user name or password is incorrect."
@@ -194,21 +196,27 @@ def test_a_complete_logon_resets_the_failure_count(site: Site) -> None:
     assert browser.logon("bob").status_code == 303  # 2 failures since the last logon, not 4
 
 
+def _logon_bind_form(browser: Browser) -> tuple[pyotp.TOTP, dict[str, str]]:
+    """The logon's MFA binding page: the TOTP of the device it shows, and its form's hidden fields."""
+    page = browser.get("/console/logon/bind")
+    assert page.status_code == 200 and "<svg" in page.text and 'role="img"' in page.text
+    seed = re.search(r'<code id="seed">([A-Z2-7 ]+)</code>', page.text)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    binding = re.search(r'name="binding" value="([^"]+)"', page.text)
+    assert seed and token and binding
+    return pyotp.TOTP(seed.group(1).replace(" ", "")), {
+        "csrf_token": token.group(1),
+        "binding": binding.group(1),
+    }
+
+
 def test_first_logon_with_mfa_bind_required_binds_a_device(site: Site) -> None:
     world = site.world
     browser = site.client()
     reply = browser.logon("carol", next_url="/reports")
     assert reply.headers["location"] == "/console/logon/bind"
-    page = browser.get("/console/logon/bind")
-    assert page.status_code == 200 and "<svg" in page.text and 'role="img"' in page.text
-    seed = re.search(r'<code id="seed">([A-Z2-7 ]+)</code>', page.text)
-    assert seed is not None
-    totp = pyotp.TOTP(seed.group(1).replace(" ", ""))
+    totp, form = _logon_bind_form(browser)
     now = world.clock.now
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    binding = re.search(r'name="binding" value="([^"]+)"', page.text)
-    assert token and binding
-    form = {"csrf_token": token.group(1), "binding": binding.group(1)}
     bad = browser.post("/console/logon/bind", {**form, "code1": totp.at(now), "code2": totp.at(now)})
     assert bad.status_code == 400 and "<svg" in bad.text  # same QR again, not a new device
     done = browser.post(
@@ -391,3 +399,29 @@ def test_a_password_is_never_cut_to_fit(site: Site) -> None:
     assert refused.status_code == 400 and "at most" in (_alert(refused.text) or "")
     assert browser.session is None
     assert site.client().logon("dave", longest).status_code == 401  # nothing was stored
+
+
+def test_a_device_under_the_consoles_name_bound_to_someone_else_does_not_stop_a_binding(site: Site) -> None:
+    """Whoever may create and bind devices could take the name the console gives a user's device (the root's:
+    ``console-root``) and bind it to someone else: the root's logon then stopped at "The MFA device is bound;
+    unbind it first", with no way on. The console binds a device of another name instead (one at a time)."""
+    world = site.world
+    service, account = world.ram.service, world.account_id
+    service.unbind_root_mfa_device(account)
+    taken = service.create_virtual_mfa_device(account, device_name(None))
+    step, seed = time_step(world.clock.now), taken.base32_seed
+    serial = taken.device.serial_number
+    service.bind_mfa_device(account, serial, "bob", code_at(seed, step - 2), code_at(seed, step - 1))
+    root = site.client()
+    assert root.logon("", ROOT_PASSWORD, account=account).headers["location"] == "/console/logon/bind"
+    _logon_bind_form(root)  # a page opened and left: its device is replaced by the next one, not kept
+    totp, form = _logon_bind_form(root)
+    now = world.clock.now
+    codes = {"code1": totp.at(now - timedelta(seconds=30)), "code2": totp.at(now)}
+    done = root.post("/console/logon/bind", {**form, **codes})
+    assert done.status_code == 303 and done.headers["location"] == "/console/"
+    bound = service.get_root_mfa_info(account)
+    assert bound is not None and bound.serial_number != serial
+    assert service.get_user_mfa_info(account, "bob").serial_number == serial
+    unbound = [d.device_name for d in service.list_virtual_mfa_devices(account) if not d.is_bound]
+    assert unbound == ["root-phone"]  # the world's, unbound above; no console device left behind
