@@ -101,6 +101,21 @@ _REVOKE_SLACK = 60
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def _changes_state(facts: RequestFacts) -> bool:
+    """Whether a request may change state: any method but GET/HEAD/OPTIONS, and a websocket handshake, a GET
+    that opens a channel both ways (browsers send the cookie on it whichever page opens the socket, and no
+    CORS applies: another site's page would otherwise talk to the app as the signed-in user)."""
+    if facts.method not in _SAFE_METHODS:
+        return True
+    # What every browser sends on a handshake, which a page cannot leave out: Upgrade over HTTP/1.1,
+    # Sec-WebSocket-Version over HTTP/1.1 and HTTP/2 (RFC 8441 has no Upgrade).
+    index = facts.header_map
+    upgrade = index.get("upgrade")
+    return "sec-websocket-version" in index or (
+        upgrade is not None and any("websocket" in value.lower() for value in upgrade)
+    )
+
+
 # Defined with the other errors (the Directory raises SessionRevoked too); importable from here as before.
 InvalidSession = errors.InvalidSession
 SessionExpired = errors.SessionExpired
@@ -384,7 +399,8 @@ class SessionAuthenticator:
     deletions apply to live sessions at once; a deleted user's session is refused, and so is one older than
     the password or without a login profile (module docstring).
 
-    A state-changing request (not GET/HEAD/OPTIONS) that the browser says another site sent
+    A state-changing request (not GET/HEAD/OPTIONS, or a websocket handshake) that the browser says another
+    site sent
     (``Sec-Fetch-Site`` other than ``same-origin`` or ``none``; ``same-site`` too: a sibling subdomain is
     another origin, which SameSite cookies let in) may not ride on the cookie: 403
     :class:`~ram_middleware.errors.CrossSiteRequest`. It is refused, not an invalid session, so the session
@@ -431,7 +447,7 @@ class SessionAuthenticator:
         session = self.session(facts)
         if session is None:
             return None
-        if facts.method not in _SAFE_METHODS and not from_own_pages(facts, secure=self._secure(facts)):
+        if _changes_state(facts) and not from_own_pages(facts, secure=self._secure(facts)):
             raise errors.CrossSiteRequest()
         return self.principal(session)
 
