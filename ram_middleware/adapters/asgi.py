@@ -2,10 +2,10 @@
 
 Shape after starlette's ``AuthenticationMiddleware`` (STYLE.md §9): a plain class, ``lifespan`` and other
 scope types pass straight through (but the lifespan's end first writes the runtime's pending audit events
-and last-used dates), a refusal is answered once (an Alibaba-style JSON error for HTTP, and
-for a websocket handshake too where the server offers the ``websocket.http.response`` extension, else a
-``websocket.close`` with code 1008, which servers answer with a bare 403), and results travel downstream
-in the scope:
+and last-used dates, and the middleware answers the lifespan itself for an app that does not), a refusal
+is answered once (an Alibaba-style JSON error for HTTP, and for a websocket handshake too where the server
+offers the ``websocket.http.response`` extension, else a ``websocket.close`` with code 1008, which servers
+answer with a bare 403), and results travel downstream in the scope:
 
 * ``scope["user"]`` — an authenticated user object (``is_authenticated``, ``display_name``, ``identity``,
   ``principal``) and ``scope["auth"]`` — credentials whose ``scopes`` are ``["authenticated", <action>]``,
@@ -149,7 +149,8 @@ class RAMMiddleware:
         if kind != "http" and not (kind == "websocket" and self.websockets):
             if kind == "lifespan":
                 _warn_if_server_rewrites_peer(receive)
-                send = self._flushing_at_shutdown(send)
+                await self._lifespan(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         try:
@@ -181,6 +182,43 @@ class RAMMiddleware:
         self._mark(scope, outcome)
         scope["ram.rule"] = rule
         await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's lifespan, writing what is pending at shutdown. An app that does not speak the protocol
+        (it ends, raising or not, without reading or sending a message, as Django's ASGI handler does) leaves
+        the server to carry on without one, and the pending writes with no moment to happen: the lifespan
+        is then answered here. An app that took part and then raised has failed: that goes on up."""
+        spoke = False
+        flushing = self._flushing_at_shutdown(send)
+
+        async def reading() -> Message:
+            nonlocal spoke
+            spoke = True
+            return await receive()
+
+        async def sending(message: Message) -> None:
+            nonlocal spoke
+            spoke = True
+            await flushing(message)
+
+        try:
+            await self.app(scope, reading, sending)
+        except Exception as exc:
+            if spoke:
+                raise
+            log.info(
+                "the app does not support the ASGI lifespan (%s): RAMMiddleware answers it",
+                type(exc).__name__,
+            )
+        if spoke:
+            return
+        while True:  # startup and shutdown, the ASGI lifespan's only messages
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await flushing({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await flushing({"type": "lifespan.shutdown.complete"})
+                return
 
     def _flushing_at_shutdown(self, send: Send) -> Send:
         """``send`` for the lifespan: before the app reports its shutdown done, the runtime's pending audit

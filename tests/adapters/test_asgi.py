@@ -124,6 +124,45 @@ def test_lifespan_passes_through(world: World) -> None:
     assert seen == ["startup", "shutdown"]
 
 
+async def _lifespan(app: Any, sent: list[Message]) -> None:
+    """Runs ``app``'s lifespan as a server does (startup, then shutdown), recording what it sent."""
+    inbox: list[Message] = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+    async def receive() -> Message:
+        return inbox.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+
+
+def test_a_startup_failure_reaches_the_server_unchanged(world: World) -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        raise RuntimeError("no database")
+        yield  # pragma: no cover
+
+    app = RAMMiddleware(Starlette(lifespan=lifespan), ram=world.ram)
+    sent: list[Message] = []
+    with pytest.raises(RuntimeError, match="no database"):  # raised on, for the server to report
+        asyncio.run(_lifespan(app, sent))
+    (failed,) = [m for m in sent if m["type"] == "lifespan.startup.failed"]
+    assert "no database" in failed["message"]
+
+
+def test_an_app_without_lifespan_support_gets_its_lifespan_answered(world: World) -> None:
+    # As Django's ASGI handler: it raises on the lifespan scope. Servers then carry on without a lifespan,
+    # and the runtime's pending writes would have no moment to happen (see test_shutdown for uvicorn).
+    async def http_only(scope: Message, receive: Any, send: Any) -> None:
+        raise ValueError("Django can only handle ASGI/HTTP connections, not lifespan.")
+
+    app = PlainRAMMiddleware(http_only, ram=world.ram, rules=RouteRule(public=True))
+    sent: list[Message] = []
+    asyncio.run(_lifespan(app, sent))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
 # --- raw ASGI: buffering and replay -------------------------------------------------------------------------
 
 

@@ -57,6 +57,17 @@ def test_a_uvicorn_stopped_by_a_signal_writes_the_audit_events_and_last_used_dat
     assert _last_used(tmp_path, account) is not None
 
 
+def test_an_app_without_lifespan_support_still_writes_what_was_answered_when_uvicorn_stops(
+    tmp_path: Path,
+) -> None:
+    # uvicorn carries on without the lifespan when the app raises on it (Django's ASGI handler does): the
+    # middleware's own lifespan is then the last moment to write what is pending.
+    uvicorn = ["uvicorn", "tests.adapters.lifespanless_app:app", "--port", "{port}"]
+    account, key_id, events, _ = _serve_one_request_and_stop(tmp_path, uvicorn, signal.SIGTERM)
+    assert [(event["access_key_id"], event["decision"]) for event in events] == [(key_id, "Allow")]
+    assert _last_used(tmp_path, account) is not None
+
+
 def test_a_wsgi_server_that_exits_on_a_signal_writes_the_last_used_dates_of_answered_requests(
     tmp_path: Path,
 ) -> None:
