@@ -66,6 +66,10 @@ RuleResolver = Callable[[Scope], "RouteMatch | None"]
 log = logging.getLogger(__name__)
 
 _HTTP_1 = ("1.0", "1.1")
+# The headers that say whether an HTTP/1.x request has a body. Header names are compared lowercased: ASGI
+# asks servers for lowercase names but lets them keep the client's case.
+_FRAMING = (b"content-length", b"transfer-encoding")
+_FRAMING_LENGTHS = frozenset(map(len, _FRAMING))
 _POLICY_VIOLATION = 1008
 
 
@@ -415,10 +419,10 @@ def _needs_body(scope: Scope) -> bool:
     """Does verifying this request need its body? Only when there may be one and a scheme covers it."""
     headers = scope.get("headers", ())
     if scope.get("http_version", "1.1") in _HTTP_1:
-        # Most requests are bodiless HTTP/1.x ones: two comparisons per header settle them, where the full
-        # scan below makes up to seven.
+        # Most requests are bodiless HTTP/1.x ones: a length test per header settles them, where the full
+        # scan below lowers and compares every name.
         for name, _ in headers:
-            if name == b"content-length" or name == b"transfer-encoding":
+            if len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
                 break
         else:
             return False
@@ -428,6 +432,7 @@ def _needs_body(scope: Scope) -> bool:
     content_type: bytes | None = None
     content_md5 = False
     for name, value in headers:
+        name = name.lower()  # ASGI lets a server keep the names' case
         if name == b"content-length":
             framed = True
             has_body = has_body or value.strip() not in (b"", b"0")
@@ -460,6 +465,7 @@ def _needs_body(scope: Scope) -> bool:
 def _announces_body(scope: Scope) -> bool:
     """Whether the request's headers announce a body (a non-zero content-length, or chunking)."""
     for name, value in scope.get("headers", ()):
+        name = name.lower()
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
             return True
     return False
@@ -467,7 +473,7 @@ def _announces_body(scope: Scope) -> bool:
 
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
+        if name.lower() == b"content-length":
             try:
                 return int(value)
             except ValueError:

@@ -252,6 +252,35 @@ def test_an_http2_form_body_without_content_length_is_read_and_verified(world: W
     assert world.audit.events[-1].code == "SignatureDoesNotMatch"
 
 
+def _titled(scope: dict[str, Any]) -> dict[str, Any]:
+    """The same request from a server that keeps the header names' case, as ASGI allows
+    (``Content-Type``)."""
+    return {**scope, "headers": [(name.title(), value) for name, value in scope["headers"]]}
+
+
+def test_header_names_in_any_case_are_read_as_their_lowercase_names(world: World) -> None:
+    form = "application/x-www-form-urlencoded"
+    body = b"Acl=private"
+    inner, app = _protected(world)
+    signed = _titled(_scope(world, "POST", "/upload/rnd-bucket", body, world.signer("bob", "v1"), form))
+    _, _, sent = asyncio.run(_drive(app, signed, [body]))
+    assert sent[0]["status"] == 204 and inner.messages[0]["body"] == body  # read, verified, replayed
+    # Signed without the form, then sent with one: the form parameters must not reach the app unsigned.
+    inner, app = _protected(world)
+    unsigned = _scope(world, "POST", "/upload/rnd-bucket", b"", world.signer("bob", "v1"), form)
+    unsigned["headers"] = [
+        (n, str(len(body)).encode() if n == b"content-length" else v) for n, v in unsigned["headers"]
+    ]
+    _, _, sent = asyncio.run(_drive(app, _titled(unsigned), [body]))
+    assert sent[0]["status"] == 400 and inner.messages == []
+    assert world.audit.events[-1].code == "SignatureDoesNotMatch"
+    # A declared length over the cap is refused before a byte is read, and the connection closed.
+    _, app = _protected(world, max_body=4)
+    large = _titled(_scope(world, "POST", "/upload/rnd-bucket", b"abcdef", world.signer("bob"), "text/plain"))
+    _, pulled, sent = asyncio.run(_drive(app, large, [b"abcdef"]))
+    assert (sent[0]["status"], pulled) == (413, []) and (b"connection", b"close") in sent[0]["headers"]
+
+
 def test_root_path_is_stripped_only_at_a_segment_boundary(world: World) -> None:
     table = RouteTable([("GET", "/users/{uid}", RouteRule(public=True))])
     for root, path, status in (
