@@ -323,12 +323,18 @@ class Authorizer:
         return self._emit(facts, outcome, event)
 
     def reject(
-        self, facts: RequestFacts, error: errors.RAMError, *, principal: Principal | None = None
-    ) -> ErrorResponse:
+        self, facts: RequestFacts, error: errors.RAMError, *, principal: Principal | None = None,
+        after: Outcome | None = None,
+    ) -> ErrorResponse:  # fmt: skip
         """Refuse a request, audited: before :meth:`check` could run (e.g. :class:`EntityTooLarge`), or after
-        it, for ``principal`` (the event names them, e.g. a console session without the MFA a view needs)."""
-        request_id, now, trace = self._request_ids(), self.contexts.now(), _Trace()
+        it, for ``principal`` (the event names them, e.g. a console session without the MFA a view needs).
+        ``after``: the request's allowed :meth:`check`, whose request id the refusal and its event keep (the
+        caller's RequestId finds both events) and whose action and resource the event names."""
+        now, trace = self.contexts.now(), _Trace()
+        request_id = after.request_id if after is not None else self._request_ids()
         trace.principal = principal
+        if after is not None:
+            trace.action, trace.resource = after.action, after.resource
         outcome, event = self._failure(facts, error, request_id, now, trace)
         refused = self._emit(facts, outcome, event).error
         return refused if refused is not None else self._render(facts, error, request_id)

@@ -16,7 +16,7 @@ import hmac
 from collections.abc import Callable, Sequence
 
 from .. import errors
-from ..authorizer import ErrorResponse
+from ..authorizer import ErrorResponse, Outcome
 from ..config import Ram, _token_keys
 from ..credentials.session import BrowserSessions, InvalidSession
 from ..facts import RequestFacts, from_own_pages
@@ -185,13 +185,16 @@ class Console:
         return [("set-cookie", renewed), ("cache-control", private)]
 
     def mfa_refusal(
-        self, facts: RequestFacts, principal: Principal | None, max_age: float | None
-    ) -> ErrorResponse | None:
+        self, facts: RequestFacts, principal: Principal | None, max_age: float | None,
+        outcome: Outcome | None = None,
+    ) -> ErrorResponse | None:  # fmt: skip
         """None when ``principal`` has (recent enough) MFA; else the audited refusal to send: a redirect
-        to step-up for a browser, 403 ``Forbidden.MFARequired`` JSON for an API caller."""
+        to step-up for a browser, 403 ``Forbidden.MFARequired`` JSON for an API caller. ``outcome``: the
+        middleware's check of this request, whose request id the refusal keeps."""
         if mfa_fresh(principal, max_age, self.kit.now()):
             return None
         error = errors.MFARequired()
         if principal is not None and principal.mfa_present and max_age is not None:
             error = errors.MFARequired(f"This operation requires an MFA authentication within {max_age:g} s.")
-        return self.ram.authorizer.reject(facts, error, principal=principal)
+        after = outcome if outcome is not None and outcome.allowed else None
+        return self.ram.authorizer.reject(facts, error, principal=principal, after=after)

@@ -30,7 +30,7 @@ from flask import (
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..adapters.flask import RAM
-from ..authorizer import ErrorResponse
+from ..authorizer import ErrorResponse, Outcome
 from ..config import Ram
 from ..credentials.session import HOST_PREFIX
 from ..facts import RequestFacts
@@ -152,7 +152,10 @@ def require_mfa(max_age: float | None = None) -> Callable[[Callable[..., Any]], 
         def guarded(*args: Any, **kwargs: Any) -> Any:
             principal = g.get("principal")
             found = principal if isinstance(principal, Principal) else None
-            refusal = _console().mfa_refusal(RequestFacts.from_wsgi(request.environ), found, max_age)
+            checked = g.get("_ram") or request.environ.get("ram.outcome")  # the RAM(app) or WSGI check
+            outcome = checked if isinstance(checked, Outcome) else None
+            facts = RequestFacts.from_wsgi(request.environ)
+            refusal = _console().mfa_refusal(facts, found, max_age, outcome)
             if refusal is not None:
                 return error_response(refusal)
             return view(*args, **kwargs)

@@ -33,7 +33,7 @@ from starlette.templating import Jinja2Templates
 from .. import errors
 from ..adapters.asgi import ASGIApp, Message, Receive, Scope, Send
 from ..adapters.starlette import current_principal
-from ..authorizer import ErrorResponse
+from ..authorizer import ErrorResponse, Outcome
 from ..config import Ram
 from ..facts import RequestFacts
 from ..routes import public
@@ -225,7 +225,9 @@ def require_mfa(
             principal = current_principal(request)
             if not mfa_fresh(principal, max_age, found.kit.now()):
                 facts = RequestFacts.from_asgi(_app_scope(request.scope))
-                refusal = await run_in_threadpool(found.mfa_refusal, facts, principal, max_age)
+                checked = request.scope.get("ram.outcome")
+                outcome = checked if isinstance(checked, Outcome) else None
+                refusal = await run_in_threadpool(found.mfa_refusal, facts, principal, max_age, outcome)
                 if refusal is not None:
                     return error_response(refusal)
             if inspect.iscoroutinefunction(endpoint):

@@ -104,6 +104,26 @@ def test_require_mfa_sends_a_stale_session_to_step_up_and_back(site: Site) -> No
     assert {e.principal_arn for e in refused} == {world.arn("alice")}  # naming whose MFA was too old
 
 
+def test_a_require_mfa_refusal_is_audited_under_the_request_id_the_caller_got(site: Site) -> None:
+    world = site.world
+    browser = _alice(site)
+    world.clock.advance(minutes=6)  # older than max_age=300: the policy allows, require_mfa refuses
+    world.audit.clear()
+    api = browser.get("/danger", headers=JSON)
+    assert api.status_code == 403 and api.json()["Code"] == "Forbidden.MFARequired"
+    request_id = api.json()["RequestId"]
+    assert api.headers["x-acs-request-id"] == request_id
+    # One request, one request id: the policy's Allow and the refusal that followed it (as a control-plane
+    # handler's refusal is), the refusal naming what was refused.
+    events = world.audit.events
+    assert [(e.request_id, e.decision, e.code) for e in events] == [
+        (request_id, "Allow", None),
+        (request_id, "Rejected", "Forbidden.MFARequired"),
+    ]
+    assert events[1].action == "ecs:DeleteInstance" and events[1].resource == events[0].resource
+    assert events[1].principal_arn == world.arn("alice")
+
+
 def test_policy_on_mfa_present_sends_browser_to_step_up(site: Site) -> None:
     browser = site.client()
     browser.logon("bob")
