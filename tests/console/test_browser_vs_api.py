@@ -99,6 +99,14 @@ def test_require_mfa_sends_a_stale_session_to_step_up_and_back(site: Site) -> No
     assert browser.session != before  # step-up rotates the session id
     assert browser.get("/danger").status_code == 200
     assert browser.with_session("/reports", before or "", JSON).json()["Code"] == "InvalidSession.Revoked"
+    # The step-up is audited, the code that gave the session its MFA as much as the wrong one.
+    step_ups = [
+        (e.decision, e.code, e.principal_arn) for e in world.audit.events if e.action == "console:MFAStepUp"
+    ]
+    assert step_ups == [
+        ("Rejected", "InvalidAuthenticationCode", world.arn("alice")),
+        ("Allow", None, world.arn("alice")),
+    ]
     refused = [e for e in world.audit.events if e.code == "Forbidden.MFARequired"]
     assert refused, "MFA refusals are audited"
     assert {e.principal_arn for e in refused} == {world.arn("alice")}  # naming whose MFA was too old
