@@ -39,6 +39,7 @@ from ..credentials.password import PasswordPolicy, is_expired
 from ..credentials.preference import SecurityPreference
 from ..credentials.session import BrowserSession, password_moment, password_time
 from ..store.records import LoginProfile, MFADevice
+from .account import CHANGE_PASSWORD
 from .base import BINDING_REFUSED, Kit, device_binding
 from .binding import Enrolment, Enrolments
 from .pending import LogonExpired, PendingLogon, Step
@@ -233,6 +234,8 @@ class LogonPages:
         if new != confirm:
             return self._password_form(request, policy, "The two new passwords differ.")
         proved = None if pending.password_time is None else password_moment(pending.password_time)
+        # Audited as the password page audits a change (account.py), under the identity this logon proved.
+        principal = self.kit.identity(pending.account_id, pending.user_name)
         try:
             profile = self.kit.service.renew_password(
                 pending.account_id, pending.user_name, new, replacing=proved
@@ -241,7 +244,15 @@ class LogonPages:
             if exc.code == "InvalidParameter.OldPassword":
                 # Changed since this logon proved it (e.g. an administrator's reset): never overwrite that.
                 raise LogonExpired() from None
+            self.kit.audit(
+                request, "Rejected", exc.status, principal=principal, code=exc.code,
+                reason="Console password change at logon refused", action=CHANGE_PASSWORD,
+            )  # fmt: skip
             return self._password_form(request, policy, exc.message)
+        self.kit.audit(
+            request, "Allow", 303, principal=principal, reason="Console password change at logon",
+            action=CHANGE_PASSWORD,
+        )  # fmt: skip
         changed = profile.password_changed_date
         return self._continue(request, self.kit.pending.advance(pending, password_changed=changed))
 

@@ -266,6 +266,13 @@ def test_password_reset_required_forces_a_policy_compliant_password(site: Site) 
     assert browser.get("/reports").status_code == 200
     assert site.client().logon("dave", PASSWORD).status_code == 401
     assert site.client().logon("dave", "N3w-Passw0rd!").headers["location"] == "/console/"
+    # The password changed at logon is audited as one changed on the password page: refused, then done.
+    changes = [e for e in site.world.audit.events if e.action == "ram:ChangePassword"]
+    assert [(e.decision, e.status, e.principal_arn) for e in changes] == [
+        ("Rejected", 400, site.world.arn("dave")),
+        ("Allow", 303, site.world.arn("dave")),
+    ]
+    assert changes[0].code is not None and changes[0].code.startswith("InvalidParameter")
 
 
 def test_a_forced_or_expired_password_cannot_be_changed_to_itself(site: Site) -> None:
