@@ -87,12 +87,20 @@ class ControlPlaneApp:
         if not isinstance(outcome, Outcome) or outcome.principal is None or not outcome.allowed:
             unprotected = errors.ServiceUnavailable("The control plane is not behind its middleware.")
             return error_response(unprotected, request_id, host_id=host_id)
+        authorized = (outcome.action, outcome.resource or "") if outcome.action else None
         try:
             body = await _read_body(receive)
         except _BodyTooLarge:
-            return error_response(EntityTooLarge(), request_id, host_id=host_id)
+            refuse = functools.partial(
+                self.plane.refuse_unread,
+                RequestFacts.from_asgi(scope),
+                outcome.principal,
+                request_id,
+                authorized,
+            )
+            error = await anyio.to_thread.run_sync(refuse, EntityTooLarge())  # a sink may write to a file
+            return error_response(error, request_id, host_id=host_id)
         facts = RequestFacts.from_asgi(scope, body)
-        authorized = (outcome.action, outcome.resource or "") if outcome.action else None
         handle = functools.partial(
             self.plane.handle,
             facts,

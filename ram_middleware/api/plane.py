@@ -161,6 +161,21 @@ class ControlPlane:
             failure = errors.ServiceUnavailable()
         return error_response(failure, request_id, xml=xml, host_id=self.host_id)
 
+    def refuse_unread(
+        self, facts: RequestFacts, principal: Principal, request_id: str, authorized: Target | None,
+        error: errors.RAMError,
+    ) -> errors.RAMError:  # fmt: skip
+        """Audit a call refused before it was read (a body over the control plane's limit), after the
+        middleware had audited it as allowed: a second event under the same request id, as for a handler's
+        refusal. Returns the error to answer (``ServiceUnavailable`` when the sink cannot record it)."""
+        call = Call("", Params({}), principal, request_id, facts)
+        try:
+            self._audit_failure(call, authorized, error)
+        except Exception:
+            log.error("audit sink failed for request %s", request_id, exc_info=True)
+            return errors.ServiceUnavailable()
+        return error
+
     def _check_authorized(self, api: Api, call: Call, expected: Target, authorized: Target | None) -> None:
         if authorized == expected:
             return
@@ -174,7 +189,7 @@ class ControlPlane:
         self._audit(call, expected, "ImplicitDeny", 403, refusal, error.code)
         raise error
 
-    def _audit_failure(self, call: Call, target: Target, error: errors.RAMError) -> None:
+    def _audit_failure(self, call: Call, target: Target | None, error: errors.RAMError) -> None:
         """A call that failed in its handler, after the middleware had audited it as allowed: a second
         event under the same request id records what the caller got. A refusal decided there (AssumeRole's
         trust policy, the caller's own decision) is a denial; any other error is ``Rejected``."""
@@ -187,7 +202,7 @@ class ControlPlane:
         self._audit(call, target, decision, error.status, reason, error.code)
 
     def _audit(
-        self, call: Call, target: Target, decision: AuditDecision, status: int, reason: str,
+        self, call: Call, target: Target | None, decision: AuditDecision, status: int, reason: str,
         code: str | None = None, *, policy: str | None = None, statement: int | None = None,
     ) -> None:  # fmt: skip
         """Decisions taken here rather than in the middleware are audited too, in the same sink."""
@@ -208,8 +223,8 @@ class ControlPlane:
                 principal_type=principal.principal_type,
                 auth_method=principal.auth_method,
                 access_key_id=principal.access_key_id,
-                action=target[0],
-                resource=target[1],
+                action=None if target is None else target[0],
+                resource=None if target is None else target[1],
                 code=code,
                 policy=policy,
                 statement=statement,

@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
 
-from ram_middleware.audit import LoggingSink
+from ram_middleware.api import create_app
+from ram_middleware.api.app import MAX_BODY
+from ram_middleware.audit import LoggingSink, MemorySink
 from ram_middleware.bootstrap import initialise
 from ram_middleware.client import RamAuth
 from ram_middleware.config import RamConfig, build
 from tests.api.live import fails, serving, sts_client
 from tests.live_server import Key, core_rpc, sdk_environment
+from tests.signatures.signing import roa_facts
 
 from .apps import starlette_app
 from .harness import client_class
@@ -149,3 +152,32 @@ def test_assume_role_hands_out_no_credentials_whose_issue_a_full_disk_kept_off_t
             fails("ServiceUnavailable", 503, sts_client(endpoint, admin).assume_role, request)
     finally:
         runtime.close()
+
+
+def test_a_control_plane_call_refused_for_its_body_after_the_check_gets_its_second_event(
+    tmp_path: Path,
+) -> None:
+    audit = MemorySink()
+    runtime = build(RamConfig(store_url=f"sqlite:///{tmp_path}/ram.db", audit=audit))
+    boot = initialise(runtime.service, alias="company-x")
+    # ROA without Content-MD5 leaves the body unsigned: the middleware decides without reading it, and the
+    # control plane finds it over its limit only afterwards.
+    signed = roa_facts(
+        method="POST", path="/", query="Action=GetCallerIdentity", access_key_id=boot.access_key_id,
+        secret=boot.access_key_secret, when=runtime.authorizer.contexts.now(),
+        extra={"x-acs-version": "2015-04-01"},
+    )  # fmt: skip
+    headers = {name: value for name, value in signed.headers if name != "host"}
+    headers["content-type"] = "application/octet-stream"
+    try:
+        client = client_class()(create_app(runtime))
+        reply = client.post("/?Action=GetCallerIdentity", headers=headers, content=b"x" * (MAX_BODY + 1))
+    finally:
+        runtime.close()
+    assert reply.status_code == 413 and reply.json()["Code"] == "EntityTooLarge"
+    # Before: only the middleware's Allow (200) was recorded for a call the caller saw refused.
+    assert [(e.request_id, e.decision, e.status) for e in audit.events] == [
+        (reply.json()["RequestId"], "Allow", 200),
+        (reply.json()["RequestId"], "Rejected", 413),
+    ]
+    assert audit.events[1].principal_arn == audit.events[0].principal_arn
