@@ -277,6 +277,16 @@ class LogonPages:
         reply = Reply.redirect(self.kit.url(request, _STEP_PAGES[pending.step]))
         return reply.set_cookie(self.kit.logon_cookie(request, self.kit.pending.dumps(pending)))
 
+    def _refused_late(self, request: ConsoleRequest, pending: PendingLogon) -> LogonExpired:
+        """The refusal of a logon whose every step was done, for a password, MFA device or login profile
+        changed meanwhile: audited (it proved credentials), naming the identity when it still exists."""
+        error = LogonExpired()
+        principal = self.kit.identity(pending.account_id, pending.user_name)
+        reason = "Console logon refused: the password, MFA device or login profile changed during it"
+        # 303: the caller is sent back to the logon page (Console.handle), not shown the error's 401.
+        self.kit.audit(request, "Rejected", 303, principal=principal, code=error.code, reason=reason)
+        return error
+
     def _sign_in(self, request: ConsoleRequest, pending: PendingLogon) -> Reply:
         """The session: a new id (an earlier session of this browser is revoked), then back to ``next``.
 
@@ -289,17 +299,17 @@ class LogonPages:
         try:
             profile = kit.service.get_login_profile(pending.account_id, pending.user_name)
         except errors.EntityNotExist:
-            raise LogonExpired() from None
+            raise self._refused_late(request, pending) from None
         changed = profile.password_changed_date
         if pending.password_time is None or password_time(changed) != pending.password_time:
-            raise LogonExpired()
+            raise self._refused_late(request, pending)
         # E.g. an MFA code proved with a device unbound since: the session must not carry that proof. (None:
         # a logon cookie from before logons named the binding.)
         if (
             pending.mfa_binding is None
             or kit.binding(pending.account_id, pending.user_name) != pending.mfa_binding
         ):
-            raise LogonExpired()
+            raise self._refused_late(request, pending)
         kit.throttle(pending.account_id).succeeded(pending.account_id, pending.user_name or "")
         earlier = kit.signed_in(request)
         if earlier is not None:

@@ -294,6 +294,22 @@ def test_a_forced_or_expired_password_cannot_be_changed_to_itself(site: Site) ->
         assert done.status_code == 303 and browser.session is not None
 
 
+def test_a_logon_refused_at_its_end_for_a_password_changed_meanwhile_is_audited(site: Site) -> None:
+    world = site.world
+    browser = site.client()
+    assert browser.logon("alice").headers["location"] == "/console/logon/mfa"
+    # The administrator resets alice's password while someone who knew the old one is at the MFA step.
+    world.ram.service.update_login_profile(world.account_id, "alice", password="Adm1n-Ch0sen!")
+    world.audit.clear()
+    late = browser.logon_mfa(world.code("alice"))
+    assert late.status_code == 303 and late.headers["location"] == "/console/logon?expired=1"
+    assert browser.session is None
+    # Before: no event at all for a logon that proved a password and an MFA code, then was refused.
+    logons = [(e.decision, e.status, e.code) for e in world.audit.events if e.action == "console:Logon"]
+    assert logons == [("Rejected", 303, "InvalidSession.Logon")]
+    assert world.audit.events[-1].principal_arn == world.arn("alice")
+
+
 def test_a_reset_by_an_administrator_during_the_logon_is_not_overwritten(site: Site) -> None:
     world = site.world
     browser = site.client()
