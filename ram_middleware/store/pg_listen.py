@@ -16,17 +16,14 @@ catches anything missed.
 
 A lost connection means "re-subscribe and reload": the listener reconnects (at once, then backing off to
 one attempt a second), LISTENs again, then reads the counter and delivers it; any write committed
-meanwhile has raised the counter, so every snapshot taken before it is dropped. Before it reports itself
-connected again it calls ``resubscribed()``: the store has its pool's idle connections checked then, since
-whatever cut the listener's session (a restarted or failed-over server) most likely cut theirs too.
-
-A counter read *lower* than one seen before means the database went back in time — a failover to a
-replica that had not received the latest commits, or a restore from a backup — and its next writes will
-reuse counter values already seen: the listener reports it to ``rewound(counter)`` instead, and the store
-has every snapshot dropped whatever its counter (nothing that only the lost commits granted may survive).
-Meanwhile :meth:`ChangeListener.fresh_counter` is None — as it also is when the last contact is older
-than ``max_staleness`` — and the store fails closed (ServiceUnavailable) instead of vouching for a
-snapshot it can no longer check.
+meanwhile has raised the counter, so every snapshot taken before it is dropped. A counter read *lower*
+than one seen before means the database went back in time — a failover to a replica that had not
+received the latest commits, or a restore from a backup — and its next writes will reuse counter values
+already seen: the listener reports it to ``rewound(counter)`` instead, and the store has every snapshot
+dropped whatever its counter (nothing that only the lost commits granted may survive). Meanwhile
+:meth:`ChangeListener.fresh_counter` is None — as it also is when the last contact is older than
+``max_staleness`` — and the store fails closed (ServiceUnavailable) instead of vouching for a snapshot
+it can no longer check.
 
 The thread belongs to the process that started it: in a forked child (which inherits the object, not the
 thread) the listener reports itself down and :meth:`ChangeListener.stop` leaves the parent's connection
@@ -65,7 +62,6 @@ class ChangeListener:
         deliver: Callable[[int], None],
         *,
         rewound: Callable[[int], None] | None = None,
-        resubscribed: Callable[[], None] | None = None,
         heartbeat: float = 1.0,
         max_staleness: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -74,8 +70,6 @@ class ChangeListener:
         self._channel = channel
         self._deliver = deliver
         self._rewound = deliver if rewound is None else rewound
-        self._resubscribed = resubscribed
-        self._sessions = 0  # sessions begun so far: every one after the first follows a lost one
         self._heartbeat = heartbeat
         self._max_staleness = max_staleness
         self._monotonic = monotonic
@@ -142,9 +136,6 @@ class ChangeListener:
         try:
             conn.execute(f'LISTEN "{self._channel}"')
             self._seen(self._read_counter(conn), read=True)
-            self._sessions += 1
-            if self._sessions > 1 and self._resubscribed is not None:
-                self._resubscribed()
             self._connected.set()
             quiet_since = self._monotonic()
             while not self._stop.is_set():

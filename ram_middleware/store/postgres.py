@@ -107,7 +107,6 @@ _TIMELINE = "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"
 _LOCK_ROW = "SELECT counter, {xid}, " + _TIMELINE + " FROM ram_changes WHERE id = 1 FOR UPDATE"
 _XID_13 = ("pg_current_xact_id()::text", "SELECT pg_xact_status(%s::xid8), " + _TIMELINE)
 _XID_OLD = ("txid_current()::text", "SELECT txid_status(%s::bigint), " + _TIMELINE)  # PostgreSQL 10 to 12
-_POOL_CHECK_WAIT = 1.0  # how long the listener waits for the pool's check of its idle connections
 _STATUS_POLL = 0.05  # seconds between asks while the server still has the transaction in progress
 _STATUS_PATIENCE = 1.0  # how long one may stay "in progress": a COMMIT that reached the server ends sooner
 _ADVISORY_CLASS = 0x52414D  # "RAM": first half of the two-key advisory lock used while migrating
@@ -272,7 +271,8 @@ class PostgresStore(SqlStore):
             timeout=self._pool_timeout,
             # A short reconnect budget: the pool never sits in a long backoff after an outage.
             reconnect_timeout=max(self._pool_timeout, 2.0),
-            check=self._check_connection,
+            # No ``check``: the pool's own would wait a second after the second dead connection in a row
+            # (see _checked_connection, which tests each one handed out instead).
             configure=self._opened.add,
             name="ram-store",
             open=False,
@@ -289,8 +289,7 @@ class PostgresStore(SqlStore):
         if self._listen:
             self._listener = ChangeListener(
                 self._listen_connection, self._channel, self._announce, rewound=self._rewind,
-                resubscribed=self._check_idle_connections, heartbeat=self._heartbeat,
-                max_staleness=self._max_staleness,
+                heartbeat=self._heartbeat, max_staleness=self._max_staleness,
             )  # fmt: skip
 
     @property
@@ -338,29 +337,15 @@ class PostgresStore(SqlStore):
         self._opened.add(conn)
         return conn
 
-    def _check_idle_connections(self) -> None:
-        """Have the pool test its idle connections and replace the dead ones (the listener calls this after
-        it lost its session and got a new one). Otherwise the first request to draw a connection the server
-        has closed would wait out the pool's backoff — a full second — before it is given another.
-
-        The pool takes its idle connections out at once and tests them one by one; a test that hangs (a
-        server gone without a word) must not hold the listener up, so it runs on a thread of its own and is
-        waited for only briefly."""
-        checker = threading.Thread(target=self._check_pool, name="ram-pool-check", daemon=True)
-        checker.start()
-        checker.join(_POOL_CHECK_WAIT)
-
-    def _check_pool(self) -> None:
-        try:
-            self._pool.check()
-        except Exception as exc:  # a closing pool, say: the next request meets the problem and fails closed
-            log.warning("Could not check the store's pooled connections (%s).", type(exc).__name__)
-
     @contextmanager
     def _connection(self, deadline: float | None = None) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         try:
-            with self._pool.connection(timeout=self._within(deadline, self._pool.timeout)) as conn:
-                yield conn
+            conn = self._checked_connection(deadline)
+            try:
+                with conn:  # commits, or rolls back on an exception; pooled, so it stays open
+                    yield conn
+            finally:
+                self._pool.putconn(conn)
         except psycopg_pool.PoolTimeout as exc:
             raise errors.ServiceUnavailable(_UNREACHABLE) from exc
         except psycopg_pool.PoolClosed as exc:
@@ -369,6 +354,29 @@ class PostgresStore(SqlStore):
             # Past the transaction's own handling, e.g. the commit psycopg's connection context runs on
             # the way back to the pool: still a 503 like every store failure, never a raw exception (a 500).
             raise _classify(exc) from exc
+
+    def _checked_connection(self, deadline: float | None) -> psycopg.Connection[tuple[object, ...]]:
+        """A pooled connection that has just answered a no-op, within the pool's wait (or the request's).
+
+        A dead one (its session ended by a restart, a failover, an idle timeout) goes back to the pool,
+        which discards it and opens another, and the next is tried at once. One that does not answer
+        within a read's deadline means the server stopped answering: 503 at once, rather than waiting
+        out the pool for a connection to a server that will not answer it either."""
+        until = time.monotonic() + self._within(deadline, self._pool.timeout)
+        while True:
+            conn = self._pool.getconn(timeout=until - time.monotonic())
+            try:
+                with cut_after(conn, self._within(deadline, self._read_timeout + 1.0)) as cut:
+                    psycopg_pool.ConnectionPool.check_connection(conn)
+            except psycopg.Error as exc:
+                self._pool.putconn(conn)
+                if cut.fired:
+                    raise errors.ServiceUnavailable(_OUT_OF_TIME) from exc
+                continue
+            except BaseException:
+                self._pool.putconn(conn)
+                raise
+            return conn
 
     def _migrate(self) -> str:
         """Apply missing migrations on a direct connection (a bad URL fails here, at once).
@@ -562,12 +570,6 @@ class PostgresStore(SqlStore):
                 "Could not ask the store what became of a write transaction (%s).", type(exc).__name__
             )
             return None
-
-    def _check_connection(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
-        """The pool's check of an idle connection before use, in the caller's thread (so inside its request,
-        if any), under a read's deadline. Out of time, the pool keeps the connection and gives up."""
-        with cut_after(conn, self._within(self._request_deadline(), self._read_timeout + 1.0)):
-            psycopg_pool.ConnectionPool.check_connection(conn)
 
     def _deadline(
         self,
