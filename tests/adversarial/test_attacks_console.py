@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import statistics
 import time
 from collections.abc import Iterator
 
@@ -231,16 +230,18 @@ def test_logon_for_an_unknown_user_looks_and_takes_the_same(site: Site) -> None:
     for _ in range(5):
         for label, (account, user) in cases.items():
             data = {"csrf_token": token, "account": account, "user_name": user, "password": "Wrong-passw0rd!"}
-            started = time.perf_counter()
+            started = time.process_time()
             reply = browser.post("/console/logon", data)
-            timings[label].append(time.perf_counter() - started)
+            timings[label].append(time.process_time() - started)
             cookies = tuple(sorted(c.split("=", 1)[0] for c in reply.headers.get_list("set-cookie")))
             shapes[label] = (reply.status_code, _alert(reply.text), cookies)
     assert len(set(shapes.values())) == 1, shapes
-    medians = {label: statistics.median(values) for label, values in timings.items()}
-    shown = ", ".join(f"{label} {value * 1000:.0f} ms" for label, value in medians.items())
-    print(f"\nadversarial: console logon failure medians ({site.variant}): {shown}")
-    assert max(medians.values()) / min(medians.values()) < 1.5, shown
+    # CPU time (all the process's threads: the hash's too), the fastest of each: wall time on a loaded
+    # machine measures the scheduler, while a path that skipped the hash would cost a fraction of the work.
+    fastest = {label: min(values) for label, values in timings.items()}
+    shown = ", ".join(f"{label} {value * 1000:.0f} ms" for label, value in fastest.items())
+    print(f"\nadversarial: console logon failure CPU time, fastest of 5 ({site.variant}): {shown}")
+    assert max(fastest.values()) / min(fastest.values()) < 1.5, shown
 
 
 # --- TOTP brute force ---------------------------------------------------------------------------------------

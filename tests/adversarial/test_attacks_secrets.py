@@ -14,7 +14,6 @@ import base64
 import gc
 import json
 import logging
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -304,14 +303,14 @@ def test_logon_failures_look_and_take_the_same_for_unknown_users(world: World) -
     messages: dict[str, tuple[str, str, int]] = {}
     for _ in range(7):
         for label, args in cases.items():
-            started = time.perf_counter()
+            started = time.process_time()
             with pytest.raises(errors.LoginFailed) as failed:
                 service.verify_login_password(*args)
-            timings[label].append(time.perf_counter() - started)
+            timings[label].append(time.process_time() - started)
             messages[label] = (failed.value.code, failed.value.message, failed.value.status)
     assert len(set(messages.values())) == 1, messages
-    medians = {label: statistics.median(values) for label, values in timings.items()}
-    slowest, fastest = max(medians.values()), min(medians.values())
-    shown = ", ".join(f"{label} {value * 1000:.1f} ms" for label, value in medians.items())
-    print(f"\nadversarial: logon failure medians: {shown}")
-    assert slowest / fastest < 1.5, shown
+    # CPU time, the fastest of each (see the console's logon timing test for why).
+    best = {label: min(values) for label, values in timings.items()}
+    shown = ", ".join(f"{label} {value * 1000:.1f} ms" for label, value in best.items())
+    print(f"\nadversarial: logon failure CPU time, fastest of 7: {shown}")
+    assert max(best.values()) / min(best.values()) < 1.5, shown
