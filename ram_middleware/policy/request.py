@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 
 from ram_middleware.arn import normalize_resource
 from ram_middleware.facts import TextMemo
@@ -93,10 +92,11 @@ def _action_key(action: str) -> tuple[str, str]:
     return lowered, lowered.partition(":")[0]
 
 
-# Context keys, actions and resources recur from request to request (the same keys, the same routes).
+# Context keys, actions and resources recur from request to request (the same keys, the same routes). A
+# resource holds path parameters, so a long one (a client's choice) is normalised but never kept.
 _lower_key = TextMemo(str.lower).read
 _action_keys = TextMemo(_action_key).read
-_normalized_resource = lru_cache(maxsize=4096)(normalize_resource)
+_normalized_resource = TextMemo(normalize_resource, size=4096, max_length=512).read
 
 
 def make_request(action: str, resource: str, context: Mapping[str, object] | None = None) -> Request:

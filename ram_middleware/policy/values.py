@@ -1,7 +1,7 @@
 """Typed readings of condition values: numbers, dates, booleans and IP addresses/networks.
 
 Policy values are read once, when the document is parsed (a bad one rejects the document). Request values
-are read per decision through small LRU caches, because the same source IPs, times and flags recur.
+are read per decision through small memos of short texts, because the same source IPs, times and flags recur.
 Every ``read_*`` function returns None for text it cannot read (spec decision 6: such a value matches no
 policy value).
 """
@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from functools import lru_cache
+
+from ram_middleware.facts import TextMemo
 
 __all__ = [
     "EPOCH",
@@ -93,10 +94,12 @@ def _decimal(text: str) -> Decimal | None:
     return Decimal(text)
 
 
-@lru_cache(maxsize=4096)
-def read_decimal(text: str) -> Decimal | None:
-    """``12``, ``-3.5``, ``0930`` → Decimal; exponents, ``NaN`` and blanks are not numbers here."""
-    return _decimal(text)
+# Request values recur (the same source IPs, times and limits), so their readings are remembered. They come
+# from clients, so a value longer than any real number, date or address is read but never kept (TextMemo).
+_REMEMBERED = 4096
+
+read_decimal = TextMemo(_decimal, size=_REMEMBERED).read
+"""``12``, ``-3.5``, ``0930`` → Decimal; exponents, ``NaN`` and blanks are not numbers here."""
 
 
 def _date_us(text: str, stored: bool = False) -> int | None:
@@ -119,12 +122,10 @@ def _date_us(text: str, stored: bool = False) -> int | None:
     return (moment - EPOCH) // _ONE_US
 
 
-@lru_cache(maxsize=4096)
-def read_date(text: str) -> int | None:
-    """ISO 8601 date-time with a zone → microseconds since the Unix epoch (spec decision 12).
+read_date = TextMemo(_date_us, size=_REMEMBERED).read
+"""ISO 8601 date-time with a zone → microseconds since the Unix epoch (spec decision 12).
 
-    The zone offset is ``±hh:mm`` or ``±hhmm`` with hours below 24 and minutes 00-59."""
-    return _date_us(text)
+The zone offset is ``±hh:mm`` or ``±hhmm`` with hours below 24 and minutes 00-59."""
 
 
 def read_stored_date(text: str) -> int | None:
@@ -143,9 +144,7 @@ def read_bool(text: str) -> bool | None:
     return None
 
 
-@lru_cache(maxsize=4096)
-def read_ip(text: str) -> tuple[int, int] | None:
-    """An address → (version, integer); IPv4-mapped IPv6 becomes IPv4 (spec decision 10)."""
+def _address(text: str) -> tuple[int, int] | None:
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -156,6 +155,10 @@ def read_ip(text: str) -> tuple[int, int] | None:
         if address.ipv4_mapped is not None:
             return 4, int(address.ipv4_mapped)
     return address.version, int(address)
+
+
+read_ip = TextMemo(_address, size=_REMEMBERED).read
+"""An address → (version, integer); IPv4-mapped IPv6 becomes IPv4 (spec decision 10)."""
 
 
 def read_network(text: str, *, stored: bool = False) -> IpNet | None:

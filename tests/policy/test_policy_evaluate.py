@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from typing import Any
 
 from ram_middleware.policy import (
@@ -251,3 +253,42 @@ def test_long_candidate_lists_are_narrowed_by_resource_prefix() -> None:
     assert decision("oss:GetObject", "acs:ecs:cn-hangzhou:1:public").effect == "ExplicitDeny"  # NotResource
     assert decision("ram:GetUser", "ACS:RAM::1:USER/name12").allowed  # RAM: whole ARN case-insensitive
     assert not decision("ram:GetUser", "acs:ram::1:user/name20").allowed
+
+
+def test_long_request_values_are_not_kept_after_the_decision() -> None:
+    """A resource (path parameters) and condition values come from the client; a long one must not stay in
+    a decision cache, or requests with distinct 64 KiB URLs would pin hundreds of MB in every worker."""
+    policies = PolicySet(
+        [
+            custom(
+                "Orders",
+                allow(
+                    "orders:*",
+                    "acs:orders:*:*:order/*",
+                    Condition={
+                        "NumericLessThanIfExists": {"orders:Limit": "100"},
+                        "NotIpAddressIfExists": {"orders:Peer": "10.0.0.0/8"},
+                        "DateLessThanIfExists": {"orders:Until": "2030-01-01T00:00:00Z"},
+                    },
+                ),
+            )
+        ]
+    )
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(200):
+            value = f"{i:08d}" + "7" * 65_536
+            request = make_request(
+                "orders:GetOrder",
+                f"acs:orders:cn-hangzhou:1:order/{value}",
+                {"orders:Limit": value, "orders:Peer": value, "orders:Until": value},
+            )
+            assert not policies.decide(request).allowed
+        del request, value
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 2_000_000, f"{kept:,} bytes kept after 200 decisions"
