@@ -4,6 +4,7 @@ A condition block ``{Operator: {Key: Value | [Value, ...]}}`` compiles into a tu
 (one per operator/key pair, all ANDed). Policy values are converted and validated once, here; a decision only
 reads the request's values (through the caches in :mod:`.values`) and runs a prebuilt ``holds`` closure.
 
+Key names are ``<service>:<key>`` (``acs:SourceIp``, ``oss:Prefix``), as RAM's policy check requires.
 Semantics (spec section 2 and decisions 4-8): operator names and key names are case-insensitive; values of
 one key are ORed; a negated operator (``...Not...``, ``NotIpAddress``) means "matches none of the values".
 Absent key: positive operator false, negated true, ``...IfExists`` true, ``ForAllValues:`` true,
@@ -347,6 +348,13 @@ def compile_conditions(block: object, path: str) -> tuple[Condition, ...]:
             if key_name != key_name.strip():
                 raise MalformedPolicyDocument(
                     key_path, "a condition key name may not start or end with spaces"
+                )
+            service, colon, name = key_name.partition(":")
+            if not (service and colon and name) and not STORED.get():
+                # RAM refuses these too; accepted, a key written without its service (SourceIp) would
+                # never be present, so a Deny on it could never fire.
+                raise MalformedPolicyDocument(
+                    key_path, f"{_show(key_name)} is not <service>:<key> (acs:SourceIp, oss:Prefix, …)"
                 )
             compiled.append(_compile_one(parts, key_name, raw, key_path))
     return tuple(compiled)

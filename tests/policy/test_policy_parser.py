@@ -43,7 +43,7 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     (
         "number-out-of-range",
         '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
-        '"Condition":{"StringEquals":{"k":1e400}}}]}',
+        '"Condition":{"StringEquals":{"app:k":1e400}}}]}',
         "identity",
         "",
         "out of range",
@@ -51,7 +51,7 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     (
         "number-out-of-range-small",
         '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
-        '"Condition":{"StringEquals":{"k":1e-400}}}]}',
+        '"Condition":{"StringEquals":{"app:k":1e-400}}}]}',
         "identity",
         "",
         "out of range",
@@ -59,7 +59,7 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     (
         "number-exponent-beyond-decimal",
         '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
-        '"Condition":{"NumericLessThan":{"k":1e999999999999999999999}}}]}',
+        '"Condition":{"NumericLessThan":{"app:k":1e999999999999999999999}}}]}',
         "identity",
         "",
         "out of range",
@@ -77,7 +77,7 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     (
         "nan",
         '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
-        '"Condition":{"NumericEquals":{"k":NaN}}}]}',
+        '"Condition":{"NumericEquals":{"app:k":NaN}}}]}',
         "identity",
         "",
         "not valid JSON",
@@ -224,28 +224,28 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     ("condition-list", cond([]), "identity", "Statement[0].Condition", "must be an object"),
     (
         "unknown-operator",
-        cond({"StringEqual": {"k": "v"}}),
+        cond({"StringEqual": {"app:k": "v"}}),
         "identity",
         "Statement[0].Condition.StringEqual",
         "unknown condition operator",
     ),
     (
         "null-operator",
-        cond({"Null": {"k": "true"}}),
+        cond({"Null": {"app:k": "true"}}),
         "identity",
         "Statement[0].Condition.Null",
         "Null operator is not supported",
     ),
     (
         "null-ifexists",
-        cond({"ForAnyValue:NullIfExists": {"k": "true"}}),
+        cond({"ForAnyValue:NullIfExists": {"app:k": "true"}}),
         "identity",
         "Statement[0].Condition.ForAnyValue:NullIfExists",
         "Null operator",
     ),
     (
         "double-quantifier",
-        cond({"ForAnyValue:ForAllValues:StringEquals": {"k": "v"}}),
+        cond({"ForAnyValue:ForAllValues:StringEquals": {"app:k": "v"}}),
         "identity",
         "Statement[0].Condition.ForAnyValue:ForAllValues:StringEquals",
         "unknown condition operator",
@@ -271,7 +271,18 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         'Statement[0].Condition.StringEquals.""',
         "may not be empty",
     ),
-    ("empty-operator-name", cond({"": {"k": "x"}}), "identity", 'Statement[0].Condition.""', "unknown"),
+    ("empty-operator-name", cond({"": {"app:k": "x"}}), "identity", 'Statement[0].Condition.""', "unknown"),
+    # Alibaba's policy check refuses these ("Invalid condition key format")
+    *[
+        (
+            f"key-format-{i}",
+            cond({"StringEquals": {key: "x"}}),
+            "identity",
+            f"Statement[0].Condition.StringEquals.{key}",
+            "is not <service>:<key>",
+        )
+        for i, key in enumerate(["SourceIp", "acs:", ":SourceIp", "acs"])
+    ],
     (
         "key-empty-list",
         cond({"StringEquals": {"acs:SourceVpc": []}}),
@@ -329,16 +340,16 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     ),
     (
         "number-exponent",
-        cond({"NumericEquals": {"k": "1e3"}}),
+        cond({"NumericEquals": {"app:k": "1e3"}}),
         "identity",
-        "Statement[0].Condition.NumericEquals.k",
+        "Statement[0].Condition.NumericEquals.app:k",
         "is not a number",
     ),
     (
         "number-bool",
-        cond({"NumericEquals": {"k": True}}),
+        cond({"NumericEquals": {"app:k": True}}),
         "identity",
-        "Statement[0].Condition.NumericEquals.k",
+        "Statement[0].Condition.NumericEquals.app:k",
         "true is not a number",
     ),
     (
@@ -406,16 +417,16 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
     ),
     (
         "string-null",
-        cond({"StringEquals": {"k": None}}),
+        cond({"StringEquals": {"app:k": None}}),
         "identity",
-        "Statement[0].Condition.StringEquals.k",
+        "Statement[0].Condition.StringEquals.app:k",
         "null is not a string",
     ),
     (
         "string-nested",
-        cond({"StringEquals": {"k": ["a", ["b"]]}}),
+        cond({"StringEquals": {"app:k": ["a", ["b"]]}}),
         "identity",
-        "Statement[0].Condition.StringEquals.k[1]",
+        "Statement[0].Condition.StringEquals.app:k[1]",
         "is not a string",
     ),
     (
@@ -608,7 +619,7 @@ def test_source_is_canonical_compact_json_in_document_order() -> None:
 def test_source_keeps_numbers_as_written() -> None:
     text = (
         '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": '
-        '{"NumericLessThan": {"k": [2.50, 1e2, 9007199254740993.5, -0, 1E-7, 12345678901234567890123]}}}]}'
+        '{"NumericLessThan": {"a:k": [2.50, 1e2, 9007199254740993.5, -0, 1E-7, 12345678901234567890123]}}}]}'
     )
     policy = parse_policy(text)
     assert policy.source == text.replace(" ", "")
@@ -617,7 +628,7 @@ def test_source_keeps_numbers_as_written() -> None:
         "2.50", "100", "9007199254740993.5", "-0", "0.0000001", "12345678901234567890123"
     )  # fmt: skip
     # a decoded document's floats are written as Python writes them, as before
-    assert '"k":2.5}' in parse_policy(cond({"NumericLessThan": {"k": 2.5}})).source
+    assert '"a:k":2.5}' in parse_policy(cond({"NumericLessThan": {"a:k": 2.5}})).source
 
 
 def test_unicode_is_kept_in_source() -> None:
@@ -706,6 +717,7 @@ def test_documents_stored_before_a_check_was_added_still_compile() -> None:
         doc(stmt(Effect="Deny", Condition={"StringNotEquals": {"acs:RequestedRegion": "cn-hangzhou"}})),
         doc(stmt(Condition={"IpAddress": {"acs:SourceIp": ["10.0.0.0/255.0.0.0", "192.0.2.0/024"]}})),
         doc(stmt(Condition={"DateLessThan": {"acs:CurrentTime": "2024-01-01T00:00:00+05:99"}})),
+        doc(stmt(Effect="Deny", Condition={"StringEquals": {"SourceVpc": "vpc-1"}})),
     ]
     for document in documents:
         with pytest.raises(MalformedPolicyDocument):

@@ -427,17 +427,17 @@ def _bigger(plain: str) -> str:
 def test_json_number_keeps_exact_value_and_text(number: str) -> None:
     text = (
         '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":'
-        f'{{"NumericEquals":{{"n":{number}}},"StringEquals":{{"s":{number}}}}}}}]}}'
+        f'{{"NumericEquals":{{"a:n":{number}}},"StringEquals":{{"a:s":{number}}}}}}}]}}'
     )
     policy = parse_policy(text)
     assert policy.source == text  # not rewritten
     numeric, string = policy.statements[0].conditions
     plain = format(Decimal(number), "f")  # the exact value, written out
-    assert numeric.holds({"n": plain})
-    assert not numeric.holds({"n": _bigger(plain)})
+    assert numeric.holds({"a:n": plain})
+    assert not numeric.holds({"a:n": _bigger(plain)})
     as_written = plain if "e" in number.lower() else number
-    assert string.holds({"s": as_written})
-    assert not string.holds({"s": _bigger(as_written)})
+    assert string.holds({"a:s": as_written})
+    assert not string.holds({"a:s": _bigger(as_written)})
 
 
 PLAIN_JSON = st.recursive(
