@@ -4,7 +4,8 @@ A condition block ``{Operator: {Key: Value | [Value, ...]}}`` compiles into a tu
 (one per operator/key pair, all ANDed). Policy values are converted and validated once, here; a decision only
 reads the request's values (through the caches in :mod:`.values`) and runs a prebuilt ``holds`` closure.
 
-Key names are ``<service>:<key>`` (``acs:SourceIp``, ``oss:Prefix``), as RAM's policy check requires.
+Key names are ``<service>:<key>`` (``acs:SourceIp``, ``oss:Prefix``) and ``Bool`` takes one value, as RAM's
+policy check requires.
 Semantics (spec section 2 and decisions 4-8): operator names and key names are case-insensitive; values of
 one key are ORed; a negated operator (``...Not...``, ``NotIpAddress``) means "matches none of the values".
 Absent key: positive operator false, negated true, ``...IfExists`` true, ``ForAllValues:`` true,
@@ -313,6 +314,9 @@ def _compile_one(
     items: Sequence[object] = raw if isinstance(raw, list) else [raw]
     if not items:
         raise MalformedPolicyDocument(path, "a condition key needs at least one value")
+    if op.family is _BOOL and len(items) > 1 and not STORED.get():
+        # RAM refuses it ("Multiple Boolean values for a condition"); ["true", "false"] would hold always
+        raise MalformedPolicyDocument(path, "Bool takes one boolean value, not a list of several")
     converted = []
     for i, item in enumerate(items):
         typed = op.family.convert(item)

@@ -377,10 +377,10 @@ def parse_policy(
     needs Principal and sts:AssumeRole actions. ``max_length`` caps the characters of the text form
     (``InvalidParameter.PolicyDocument.Length`` when exceeded). ``stored=True`` compiles a document that was
     accepted earlier (a stored version, a role's trust policy, a token's session policy): checks added
-    since (``"Sid": null``, condition keys without a ``<service>:`` part, the unimplemented
-    acs:PrincipalAccount/RequestedRegion keys, mw: zone names that are no IANA zone, netmask notation after
-    ``/`` in an IP condition, zone offsets with minutes above 59 in a Date condition) do not turn it into an
-    error on every request it decides; new documents are refused for them.
+    since (``"Sid": null``, condition keys without a ``<service>:`` part, several values under Bool, the
+    unimplemented acs:PrincipalAccount/RequestedRegion keys, mw: zone names that are no IANA zone, netmask
+    notation after ``/`` in an IP condition, zone offsets with minutes above 59 in a Date condition) do not
+    turn it into an error on every request it decides; new documents are refused for them.
     """
     if kind not in ("identity", "trust", "session"):
         raise ValueError(f"unknown policy kind {kind!r}")

@@ -272,7 +272,7 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         "may not be empty",
     ),
     ("empty-operator-name", cond({"": {"app:k": "x"}}), "identity", 'Statement[0].Condition.""', "unknown"),
-    # Alibaba's policy check refuses these ("Invalid condition key format")
+    # Alibaba's policy check refuses these ("Invalid condition key format", "Multiple Boolean values")
     *[
         (
             f"key-format-{i}",
@@ -283,6 +283,13 @@ REJECTED: list[tuple[str, Any, PolicyKind, str, str]] = [
         )
         for i, key in enumerate(["SourceIp", "acs:", ":SourceIp", "acs"])
     ],
+    (
+        "bool-two-values",
+        cond({"Bool": {"acs:SecureTransport": ["true", "false"]}}),
+        "identity",
+        "Statement[0].Condition.Bool.acs:SecureTransport",
+        "one boolean value",
+    ),
     (
         "key-empty-list",
         cond({"StringEquals": {"acs:SourceVpc": []}}),
@@ -718,6 +725,7 @@ def test_documents_stored_before_a_check_was_added_still_compile() -> None:
         doc(stmt(Condition={"IpAddress": {"acs:SourceIp": ["10.0.0.0/255.0.0.0", "192.0.2.0/024"]}})),
         doc(stmt(Condition={"DateLessThan": {"acs:CurrentTime": "2024-01-01T00:00:00+05:99"}})),
         doc(stmt(Effect="Deny", Condition={"StringEquals": {"SourceVpc": "vpc-1"}})),
+        doc(stmt(Condition={"Bool": {"acs:SecureTransport": ["true", "false"]}})),
     ]
     for document in documents:
         with pytest.raises(MalformedPolicyDocument):

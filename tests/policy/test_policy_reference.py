@@ -264,7 +264,7 @@ def conditions(draw: st.DrawFn) -> tuple[str, str, Any]:
         if isinstance(v, str) or name.rpartition(":")[2].startswith(("String", "Bool"))
     ]
     usable = [v for v in usable if not (isinstance(v, bool) and "Numeric" in name)]
-    values = draw(st.lists(st.sampled_from(usable), min_size=1, max_size=2))
+    values = draw(st.lists(st.sampled_from(usable), min_size=1, max_size=1 if "Bool" in name else 2))
     spelled = draw(st.sampled_from([key, key.upper(), key.lower()]))  # key names are case-insensitive
     return name, spelled, values if len(values) > 1 or draw(st.booleans()) else values[0]
 
