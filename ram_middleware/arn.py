@@ -199,12 +199,21 @@ def _pieces_matcher(segments: list[str]) -> Matcher:
     return match
 
 
-@lru_cache(maxsize=16384)
+# Patterns up to this length are compiled once per process and shared. A longer one may compile to a large
+# matcher (one piece finder per '*'), and patterns come from callers too (AssumeRole's session policy is
+# parsed before the caller is authorised): its matcher lives only as long as the policy holding it.
+_SHARED_PATTERN = 256
+
+
 def compile_wildcard(pattern: str) -> Matcher:
     """A case-sensitive matcher for ``pattern`` (callers lower-case both sides for case-insensitivity).
 
-    Identical patterns share one compiled matcher.
+    Identical patterns of ordinary length share one compiled matcher.
     """
+    return _shared_matcher(pattern) if len(pattern) <= _SHARED_PATTERN else _compile_wildcard(pattern)
+
+
+def _compile_wildcard(pattern: str) -> Matcher:
     if not has_wildcards(pattern):
         return pattern.__eq__
     segments = re.sub(r"\*+", "*", pattern).split("*")
@@ -223,6 +232,9 @@ def compile_wildcard(pattern: str) -> Matcher:
             need = len(head) + len(tail)
             return lambda text: len(text) >= need and text.startswith(head) and text.endswith(tail)
     return _pieces_matcher(segments)
+
+
+_shared_matcher = lru_cache(maxsize=16384)(_compile_wildcard)
 
 
 # --- actions ------------------------------------------------------------------------------------------------

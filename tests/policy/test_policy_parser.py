@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import itertools
 import json
+import string
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -747,3 +751,27 @@ def test_stored_netmask_reads_as_before() -> None:
     condition = parse_policy(document, stored=True).statements[0].conditions[0]
     assert condition.holds({"acs:sourceip": "10.1.2.3"})
     assert not condition.holds({"acs:sourceip": "11.0.0.1"})
+
+
+def test_a_discarded_document_leaves_no_large_compiled_patterns_behind() -> None:
+    """AssumeRole validates its Policy parameter before it checks the caller may assume the role, so any
+    signed caller can send many distinct session policies. Each holds a StringLike pattern that compiles to
+    a large matcher; once the document is dropped, its matchers must go too (no process-wide cache may
+    keep ~300 KB per call until memory runs out)."""
+    pieces = ["".join(pair) + "?" for pair in itertools.product(string.ascii_letters, repeat=2)]
+
+    def document(i: int) -> str:
+        pattern = f"{i}*" + "*".join(pieces[(i * 470 + k) % len(pieces)] for k in range(470)) + "*"
+        return json.dumps(cond({"StringLike": {"acs:SourceVpc": pattern}}))
+
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(30):
+            parse_policy(document(i), kind="session", max_length=2048)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 2_000_000, f"{kept:,} bytes kept after 30 documents were dropped"
