@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 
 from ram_middleware.arn import _pieces_scan, compile_wildcard
 from ram_middleware.errors import MalformedPolicyDocument
-from ram_middleware.policy import AttachedPolicy, PolicySet, Request, make_request, parse_policy
+from ram_middleware.policy import (
+    AttachedPolicy,
+    PolicySet,
+    Request,
+    decide,
+    decide_with_session,
+    make_request,
+    parse_policy,
+)
 from ram_middleware.policy.values import EPOCH, json_text, read_date, read_network
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,6 +184,30 @@ def test_order_never_changes_the_decision(docs: list[dict[str, Any]], request: R
     shuffled = [dict(d, Statement=rnd.sample(d["Statement"], len(d["Statement"]))) for d in docs]
     rnd.shuffle(shuffled)
     assert effect(shuffled, request) == effect(docs, request)
+
+
+@SETTINGS
+@given(policy_lists, st.lists(documents, min_size=1, max_size=2), requests())
+def test_session_policies_only_narrow_and_any_deny_wins(
+    identity: list[dict[str, Any]], sessions: list[dict[str, Any]], request: Request
+) -> None:
+    """Spec section 3.4: a Deny in the role's policies or in any session policy wins; an Allow needs the
+    role's policies and every session policy to allow; anything else is an implicit deny."""
+    effects = [reference_effect(identity, request), *(reference_effect([d], request) for d in sessions)]
+    expected = (
+        "ExplicitDeny"
+        if "ExplicitDeny" in effects
+        else "Allow"
+        if all(e == "Allow" for e in effects)
+        else "ImplicitDeny"
+    )
+    session_attached = [
+        AttachedPolicy(f"S{i}", "Session", "", "session", "", parse_policy(d, kind="session"))
+        for i, d in enumerate(sessions)
+    ]
+    assert decide([*attach(identity), *session_attached], request).effect == expected
+    one = decide_with_session(PolicySet(attach(identity)), PolicySet(session_attached[:1]), request)
+    assert one.effect == decide(attach(identity), request, session_policy=session_attached[0].policy).effect
 
 
 PATTERN_CHARS = st.sampled_from(list("ab/:.*?"))
