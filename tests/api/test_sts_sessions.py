@@ -168,3 +168,28 @@ def test_changes_to_the_role_reach_its_existing_sessions(live: Live, operator: K
         for call in (_tea, _core):
             assert _refused(call, endpoint, session) == ("InvalidSecurityToken.Revoked", 400)
         assert _tea(endpoint, _session(_assume(live, operator, role_arn))) == arn
+
+
+def test_a_session_outlives_the_user_who_assumed_the_role(live: Live, operator: Key) -> None:
+    """A session stands for the role, not for its caller: deleting the user who assumed the role (their
+    AccessKey with them) leaves the session working, as on Alibaba Cloud; revoking the role's sessions
+    ends it."""
+    service, account = live.ram.service, live.account_id
+    service.create_user(account, "leaver")
+    service.attach_policy_to_user(account, "System", "AliyunSTSAssumeRoleAccess", "leaver")
+    created = service.create_access_key(account, "leaver")
+    leaver = Key(created.key.access_key_id, created.secret)
+    service.create_role(account, "Outliving", _trust(live.arn("user/leaver")))
+    service.attach_policy_to_role(account, "Custom", "EcsRead", "Outliving")
+    role_arn = live.arn("role/outliving")
+    session = _session(_assume(live, leaver, role_arn))
+    service.delete_user(account, "leaver", force=True)
+    with pytest.raises(TeaException) as gone:
+        _assume(live, leaver, role_arn)
+    assert (gone.value.code, gone.value.statusCode) == ("InvalidAccessKeyId.NotFound", 404)
+    arn = live.arn("assumed-role/Outliving/ops-1")
+    with _protected(live.ram) as endpoint:
+        assert _tea(endpoint, session) == _core(endpoint, session) == arn
+        service.revoke_role_sessions(account, "Outliving")
+        for call in (_tea, _core):
+            assert _refused(call, endpoint, session) == ("InvalidSecurityToken.Revoked", 400)
