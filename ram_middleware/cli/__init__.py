@@ -25,6 +25,7 @@ class CliContext:
     endpoint: str | None = None
     access_key_id: str | None = None
     access_key_secret: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
 
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -82,6 +83,7 @@ def _default_context() -> CliContext:
     default=None,
     help="AccessKeySecret for --endpoint (prefer the env; asked for on a terminal when omitted).",
 )
+@click.option("--security-token", default=None, help="SecurityToken of STS credentials for --endpoint.")
 @click.version_option(package_name="ram-middleware")
 @click.pass_context
 def main(
@@ -92,9 +94,12 @@ def main(
     endpoint: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    security_token: str | None,
 ) -> None:
     """Administer ram-middleware: users, groups, policies, keys, roles, and the control-plane server."""
-    ctx.obj = CliContext(store_url, json_output, account, endpoint, access_key_id, access_key_secret)
+    ctx.obj = CliContext(
+        store_url, json_output, account, endpoint, access_key_id, access_key_secret, security_token
+    )
 
 
 def _register_submodules() -> None:

@@ -3,9 +3,10 @@
 A backend is one account, reached either through the local store (:class:`~.local.LocalBackend`, ``--store``
 and ``--account``) or through the RAM/STS API with a signed AccessKey (:class:`~.remote.RemoteBackend`,
 ``--endpoint`` with ``--access-key-id``/``--access-key-secret``, or ``RAM_ENDPOINT``,
-``ALIBABA_CLOUD_ACCESS_KEY_ID``, ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``; a secret not given is asked for,
-unechoed, when stdin is a terminal). Both answer in the RAM API's response shapes, so each command has one
-code path and prints the same thing either way.
+``ALIBABA_CLOUD_ACCESS_KEY_ID``, ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``, and for STS credentials
+``--security-token`` or ``ALIBABA_CLOUD_SECURITY_TOKEN``, the variables ``ram assume-role --env`` prints; a
+secret not given is asked for, unechoed, when stdin is a terminal). Both answer in the RAM API's response
+shapes, so each command has one code path and prints the same thing either way.
 """
 
 from __future__ import annotations
@@ -134,8 +135,10 @@ def open_backend(
     endpoint: str | None = None,
     access_key_id: str | None = None,
     access_key_secret: str | None = None,
+    security_token: str | None = None,
 ) -> Iterator[Backend]:
-    """The remote backend when ``endpoint`` is given, else the local store; closed on exit."""
+    """The remote backend when ``endpoint`` is given (``security_token`` with STS credentials), else the
+    local store; closed on exit."""
     backend: Backend
     if endpoint:
         from .remote import RemoteBackend
@@ -146,7 +149,7 @@ def open_backend(
                 "--endpoint needs --access-key-id and --access-key-secret "
                 "(or ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET).",
             )
-        backend = RemoteBackend(endpoint, access_key_id, access_key_secret)
+        backend = RemoteBackend(endpoint, access_key_id, access_key_secret, security_token=security_token)
     else:
         from .local import LocalBackend
 
@@ -183,6 +186,7 @@ def backend_command(func: Callable[..., None]) -> Callable[..., None]:
         endpoint: str | None,
         access_key_id: str | None,
         access_key_secret: str | None,
+        security_token: str | None,
         **kwargs: Any,
     ) -> None:
         out = Output(cli.json_output)
@@ -199,6 +203,7 @@ def backend_command(func: Callable[..., None]) -> Callable[..., None]:
                 endpoint=remote,
                 access_key_id=key_id,
                 access_key_secret=secret,
+                security_token=_given(security_token, cli.security_token, "security_token"),
             ) as backend:
                 func(out, backend, *args, **kwargs)
         except errors.RAMError as exc:
@@ -230,6 +235,13 @@ _BACKEND_OPTIONS = (
         default=None,
         show_envvar=False,
         help="AccessKeySecret for --endpoint ($ALIBABA_CLOUD_ACCESS_KEY_SECRET; asked for when omitted).",
+    ),
+    click.option(
+        "--security-token",
+        envvar="ALIBABA_CLOUD_SECURITY_TOKEN",
+        default=None,
+        show_envvar=False,
+        help="SecurityToken of STS credentials for --endpoint ($ALIBABA_CLOUD_SECURITY_TOKEN).",
     ),
 )
 

@@ -75,7 +75,13 @@ class RemoteBackend:
     """:class:`~.backend.Backend` over the RAM/STS API at ``endpoint`` (e.g. ``http://127.0.0.1:8080``)."""
 
     def __init__(
-        self, endpoint: str, access_key_id: str, access_key_secret: str, *, timeout: float = 15.0
+        self,
+        endpoint: str,
+        access_key_id: str,
+        access_key_secret: str,
+        *,
+        security_token: str | None = None,
+        timeout: float = 15.0,
     ) -> None:
         try:
             url = httpx.URL(endpoint)
@@ -88,7 +94,9 @@ class RemoteBackend:
         self.endpoint = endpoint.rstrip("/") + "/"
         # trust_env=False: an HTTP(S)_PROXY from the environment must not see (or break) signed requests.
         self._client = httpx.Client(
-            auth=RamAuth(access_key_id, access_key_secret), timeout=timeout, trust_env=False
+            auth=RamAuth(access_key_id, access_key_secret, security_token=security_token),
+            timeout=timeout,
+            trust_env=False,
         )
         try:
             self.identity = self.caller_identity()

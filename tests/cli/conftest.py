@@ -31,6 +31,7 @@ CLEAN_ENV: dict[str, str | None] = {
     "RAM_ENDPOINT": None,
     "ALIBABA_CLOUD_ACCESS_KEY_ID": None,
     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": None,
+    "ALIBABA_CLOUD_SECURITY_TOKEN": None,
     "RAM_STORE_URL": None,
     "RAM_MASTER_KEY": None,
     "RAM_TOKEN_KEYS": None,

@@ -261,7 +261,33 @@ def test_assume_role_through_sts(remote: Remote, tmp_path: Path) -> None:
     }
     # Without its SecurityToken the temporary key is refused.
     result = CliRunner().invoke(main, ["whoami"], env=env)
-    assert result.exit_code == 1 and "Error: " in result.stderr
+    assert result.exit_code == 1 and "Error: MissingSecurityToken" in result.stderr
+
+
+def test_the_credentials_assume_role_exports_work_with_the_command_itself(remote: Remote) -> None:
+    """``ram assume-role --env`` prints the variables the SDKs read; ``ram --endpoint`` itself reads them
+    too (the SecurityToken from $ALIBABA_CLOUD_SECURITY_TOKEN or --security-token), so a contractor given
+    temporary credentials administers what the role may, as the role session."""
+    remote.ok("apply", str(ORG_FILE), "--yes")
+    exports = remote.ok("assume-role", "OSSReader", "--session-name", "exported", "--env").stdout
+    env: dict[str, str | None] = {**CLEAN_ENV, "RAM_ENDPOINT": remote.endpoint}
+    for line in exports.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value
+    assert env["ALIBABA_CLOUD_SECURITY_TOKEN"]
+    who = CliRunner().invoke(main, ["--json", "whoami"], env=env)
+    assert who.exit_code == 0, who.output
+    answer = json.loads(who.stdout)
+    assert answer["IdentityType"] == "AssumedRoleUser"
+    assert answer["Arn"].endswith(":assumed-role/OSSReader/exported")
+    token = env.pop("ALIBABA_CLOUD_SECURITY_TOKEN") or ""
+    typed = CliRunner().invoke(main, ["whoami", "--security-token", token], env=env)
+    assert typed.exit_code == 0 and ":assumed-role/OSSReader/exported" in typed.stdout, typed.output
+    before = CliRunner().invoke(main, ["--security-token", token, "whoami"], env=env)
+    assert before.exit_code == 0 and ":assumed-role/OSSReader/exported" in before.stdout, before.output
+    # The session may not do what its role may not (OSSReader holds no RAM permission).
+    refused = CliRunner().invoke(main, ["--security-token", token, "users", "list"], env=env)
+    assert refused.exit_code == 1 and "Error: NoPermission" in refused.stderr, refused.output
 
 
 def test_hr_may_manage_users_rnd_may_not_and_a_deleted_key_fails_at_once(remote: Remote) -> None:
