@@ -22,7 +22,8 @@ Global keys set here (policy-language.md, "Global condition keys"):
   case>``), not the session's ``assumed-role/…`` ARN: a condition names the role, whatever the session is
   called (spec: "roles → role ARN").
 * IPv4-mapped IPv6 peers (``::ffff:203.0.113.7``, as a dual-stack socket reports IPv4 clients) are given
-  as IPv4, so string operators and the audit log see the same address ``IpAddress`` matches.
+  as IPv4, so string operators and the audit log see the same address ``IpAddress`` matches. A peer that is
+  no address (a Unix socket: waitress says ``localhost``, uvicorn nothing) is ``""``.
 
 Applications add their own keys through a :data:`ContextHook`; it may not override the keys above.
 """
@@ -36,7 +37,7 @@ from functools import lru_cache
 from typing import Literal
 
 from . import errors
-from .facts import RequestFacts
+from .facts import RequestFacts, TextMemo
 from .identity import Principal, ram_arn
 
 __all__ = ["Clock", "ContextBuilder", "ContextHook", "ForwardedHeader", "format_time", "utc_now"]
@@ -160,8 +161,8 @@ class ContextBuilder:
         return context
 
     def source_ip(self, facts: RequestFacts) -> str:
-        """The client address after trusted-proxy processing (``""`` when the server gave no peer, or when
-        the hop naming the client is unreadable: ``unknown``, obfuscated, missing or garbage)."""
+        """The client address after trusted-proxy processing (``""`` when the server gave no peer address, or
+        when the hop naming the client is unreadable: ``unknown``, obfuscated, missing or garbage)."""
         return self._client(facts)[0]
 
     def secure_transport(self, facts: RequestFacts) -> bool:
@@ -233,15 +234,24 @@ def _add_principal_keys(context: dict[str, object], principal: Principal) -> Non
 
 
 def _peer(facts: RequestFacts) -> str:
-    """The TCP peer's address, an IPv4-mapped IPv6 one as IPv4 (the prefix test keeps this cheap)."""
-    peer = facts.peer or ""
-    return _unmapped(peer) if peer[:7].lower() == "::ffff:" else peer
+    """The TCP peer's address, an IPv4-mapped IPv6 one as IPv4; ``""`` for a peer that is no address."""
+    return _peer_address(facts.peer or "")
 
 
-@lru_cache(maxsize=1024)
-def _unmapped(text: str) -> str:
-    address = _parse_address(text)
-    return text if address is None else str(address)
+def _address_of_peer(text: str) -> str:
+    # Servers on a Unix socket name the peer as they please (uvicorn: none, waitress: "localhost",
+    # Werkzeug: "<local>"): none is an address, and the same deployment must give the same acs:SourceIp.
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return text
+
+
+# Peers recur from request to request: one dict lookup each.
+_peer_address = TextMemo(_address_of_peer).read
 
 
 def _is_tls(proto: str) -> bool:

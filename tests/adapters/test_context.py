@@ -117,6 +117,17 @@ def test_an_ipv4_mapped_peer_is_its_ipv4_address(proxies: tuple[str, ...]) -> No
     assert builder.build(facts("2001:db8::7"), None)["acs:SourceIp"] == "2001:db8::7"
 
 
+@pytest.mark.parametrize("proxies", [(), PROXIES])
+@pytest.mark.parametrize("peer", [None, "", "localhost", "<local>", "unix:/run/app.sock", "::ffff:zz"])
+def test_a_peer_that_is_no_ip_address_is_no_source_ip(proxies: tuple[str, ...], peer: str | None) -> None:
+    # Servers on a Unix socket name the peer as they please (uvicorn: none, waitress: "localhost"); the
+    # same deployment must give the same acs:SourceIp, and only an address or "" is one.
+    builder = ContextBuilder(trusted_proxies=proxies)
+    request = facts(peer, ("X-Forwarded-For", "203.0.113.9"))
+    assert builder.build(request, None)["acs:SourceIp"] == ""
+    assert builder.source_ip(request) == ""
+
+
 def test_principal_arn_of_a_role_session_is_the_role() -> None:
     from dataclasses import replace
 

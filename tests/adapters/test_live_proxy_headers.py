@@ -5,6 +5,8 @@ turn it off, and the middleware warns at start-up when it is on."""
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from starlette.routing import Route
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
 from tests.live_server import sdk_environment, serve_asgi
 
+from .apps import wsgi_app
 from .world import World
 
 _LOGGER = "ram_middleware.adapters.asgi"
@@ -65,3 +68,25 @@ def test_no_warning_and_no_chosen_source_ip_without_uvicorns_proxy_headers(
         reply = _from_the_office(world, address)
     assert (reply.status_code, reply.json()["Code"]) == (403, "NoPermission")
     assert _warnings(caplog) == []
+
+
+def test_a_unix_socket_peer_under_waitress_has_no_source_ip(world: World, tmp_path: Path) -> None:
+    # waitress names a Unix-socket peer "localhost" (uvicorn names none): that is no address, and the audit
+    # log and policies must see what they see for the same deployment under uvicorn.
+    waitress = pytest.importorskip("waitress")
+    wasyncore = pytest.importorskip("waitress.wasyncore")
+    path = str(tmp_path / "app.sock")
+    server = waitress.create_server(wsgi_app(world.ram), unix_socket=path)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = "http://localhost/objects?Bucket=rnd-bucket&Key=plan.txt"
+    signed = world.signer("bob").sign("GET", url, [], b"")
+    try:
+        with sdk_environment(), httpx.Client(transport=httpx.HTTPTransport(uds=path)) as client:
+            reply = client.get(signed.url, headers=signed.headers, timeout=10)
+    finally:
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+        thread.join(timeout=5)
+    assert (reply.status_code, reply.json()["Code"]) == (403, "NoPermission")
+    assert world.audit.events[-1].source_ip == ""
