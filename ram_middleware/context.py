@@ -170,20 +170,28 @@ class ContextBuilder:
 
         Behind proxies every report must say TLS: with ``Forwarded``, the client's element must carry
         ``proto=https`` (or ``wss``) and no element nearer to us another protocol; ``X-Forwarded-Proto``
-        values must all be ``https``/``wss`` (a value a client adds can only deny that client).
+        values must all be ``https``/``wss`` (a value a client adds can only deny that client). A trusted
+        proxy's report decides even when it reached us over TLS (a load balancer that re-encrypts to the
+        app says what the client used); without any report the request's own scheme does.
         """
-        if facts.scheme == "https":
-            return True
+        secure = facts.scheme == "https"
         if not self._proxies or not self._trusted(facts.peer or ""):
-            return False
+            return secure
+        reported = self._reported_tls(facts)
+        return secure if reported is None else reported
+
+    def _reported_tls(self, facts: RequestFacts) -> bool | None:
+        """Whether the trusted proxies report TLS all the way from the client; None: they report nothing."""
         if self._forwarded_header == "forwarded":
+            # From the client's element on (index -1 only when there is none); elements a client wrote
+            # further left are no report.
             index = self._client(facts)[1]
-            if index < 0:  # no Forwarded element: no report
-                return False
             protos = [element.get("proto") for element in _forwarded_elements(facts)][index:]
+            if all(proto is None for proto in protos):
+                return None
             return protos[0] is not None and all(p is None or _is_tls(p) for p in protos)
         values = [p.strip() for line in facts.header_values("x-forwarded-proto") for p in line.split(",")]
-        return bool(values) and all(_is_tls(value) for value in values)
+        return all(_is_tls(value) for value in values) if values else None
 
     def _client(self, facts: RequestFacts) -> tuple[str, int]:
         """The client address and the index of the forwarding hop that names it (-1: the TCP peer)."""

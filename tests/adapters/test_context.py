@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ram_middleware import errors
-from ram_middleware.context import ContextBuilder, format_time
+from ram_middleware.context import ContextBuilder, ForwardedHeader, format_time
 from ram_middleware.facts import RequestFacts
 from ram_middleware.identity import Principal
 
@@ -81,6 +81,29 @@ def test_secure_transport(builder: ContextBuilder) -> None:
     # Every report must say TLS: the client's own plain http leg is not hidden by the proxies' https one.
     assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-Proto", "http, https"))) is False
     assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-Proto", "HTTPS, wss"))) is True
+
+
+@pytest.mark.parametrize(
+    ("forwarded_header", "report"),
+    [
+        ("x-forwarded-for", ("X-Forwarded-Proto", "http")),
+        ("x-forwarded-for", ("X-Forwarded-Proto", "http, https")),
+        ("forwarded", ("Forwarded", "for=203.0.113.9;proto=http")),
+        ("forwarded", ("Forwarded", "for=203.0.113.9;proto=http, for=192.0.2.7;proto=https")),
+    ],
+)
+def test_a_proxy_that_re_encrypts_does_not_hide_the_clients_plain_http(
+    forwarded_header: ForwardedHeader, report: tuple[str, str]
+) -> None:
+    # A load balancer that speaks TLS to the app (backend HTTPS) while the client spoke plain http to it:
+    # the app's own hop is TLS, but the client's request crossed the network in clear.
+    builder = ContextBuilder(trusted_proxies=PROXIES, forwarded_header=forwarded_header)
+    request = facts("192.0.2.1", ("X-Forwarded-For", "203.0.113.9"), report, scheme="https")
+    assert builder.secure_transport(request) is False
+    assert builder.build(request, None)["acs:SecureTransport"] == "false"
+    # Without any report the app's own TLS hop is all that is known; from an untrusted peer, too.
+    assert builder.secure_transport(facts("192.0.2.1", ("X-Forwarded-For", "203.0.113.9"), scheme="https"))
+    assert builder.secure_transport(facts("198.51.100.1", report, scheme="https"))
 
 
 @pytest.mark.parametrize("written", ["::ffff:192.0.2.1", "::ffff:192.0.2.0/120", "::ffff:c000:200/120"])
