@@ -4,14 +4,22 @@ Hashes are argon2id (argon2-cffi defaults, RFC 9106 "low memory" profile). An un
 against :data:`DUMMY_HASH` so that "no such user" costs the same as "wrong password" and user names cannot
 be discovered by timing. The lock-out counter is keyed by account and user name whether or not the user
 exists, for the same reason.
+
+Each hash or verification fills 64 MiB. At most :data:`HASH_CONCURRENCY` run at once in a process (more
+than there are cores only queue inside the CPU anyway): without the bound, unauthenticated logon attempts
+sent at once would make the process hold 64 MiB each. One that waits longer than
+:data:`HASH_WAIT_SECONDS` for a slot is refused with 503 ServiceUnavailable.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -27,18 +35,25 @@ LOGIN_WINDOW_SECONDS = 3600.0  # MaxLoginAttemps counts failures per hour
 
 _T = TypeVar("_T")
 
+HASH_CONCURRENCY = max(2, os.cpu_count() or 2)  # argon2id hashes at once per process (64 MiB each)
+HASH_WAIT_SECONDS = 10.0  # how long a hash waits for a slot before it is refused
+
 _HASHER = PasswordHasher()
+_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
 # An optional minus and at most 18 digits: no int() of a huge or malformed string ("--9", 5,000 digits).
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 __all__ = [
     "DUMMY_HASH",
+    "HASH_CONCURRENCY",
+    "HASH_WAIT_SECONDS",
     "LOGIN_WINDOW_SECONDS",
     "LogonThrottle",
     "PasswordPolicy",
     "PreparedPassword",
     "check_reuse",
     "hash_password",
+    "hashing_slot",
     "is_expired",
     "needs_rehash",
     "parse_api_bool",
@@ -48,13 +63,36 @@ __all__ = [
 ]
 
 
+@contextmanager
+def hashing_slot(wait: float = HASH_WAIT_SECONDS) -> Iterator[None]:
+    """Hold one of the process's :data:`HASH_CONCURRENCY` hashing slots for the block; none free within
+    ``wait`` seconds: :class:`errors.ServiceUnavailable`."""
+    slots = _slots  # the one released is the one taken, even if a fork hook replaced it meanwhile
+    if not slots.acquire(timeout=wait):
+        raise errors.ServiceUnavailable("Too many password checks are in progress; try again shortly.")
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def _renew_slots() -> None:
+    # A forked child does not inherit the threads holding its parent's slots: it gets a full set.
+    global _slots
+    _slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+
+
+os.register_at_fork(after_in_child=_renew_slots)
+
+
 def hash_password(pw: str) -> str:
     """An argon2id hash (PHC string) of ``pw``."""
     if not isinstance(pw, str) or not pw:
         raise errors.InvalidParameter("Password", "The password must be a non-empty string.")
     if len(pw) > MAX_PASSWORD_CHARS:
         raise errors.InvalidParameter("Password.Length", "The password is too long.")
-    return str(_HASHER.hash(pw))
+    with hashing_slot():
+        return str(_HASHER.hash(pw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +108,13 @@ class PreparedPassword:
 
 
 def verify_password(stored_hash: str, pw: str) -> bool:
-    """Whether ``pw`` matches ``stored_hash`` (argon2 compares in constant time); never raises."""
+    """Whether ``pw`` matches ``stored_hash`` (argon2 compares in constant time). Raises only
+    :class:`errors.ServiceUnavailable`, when no hashing slot comes free in time."""
     if not isinstance(pw, str) or len(pw) > MAX_PASSWORD_CHARS:
         return False
     try:
-        return bool(_HASHER.verify(stored_hash, pw))
+        with hashing_slot():
+            return bool(_HASHER.verify(stored_hash, pw))
     except (VerificationError, InvalidHashError, TypeError, ValueError):
         return False
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,7 @@ import pytest
 from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
 
 from ram_middleware import errors
+from ram_middleware.credentials import password as password_module
 from ram_middleware.credentials.password import (
     DUMMY_HASH,
     LogonThrottle,
@@ -344,3 +347,57 @@ def test_unknown_users_are_locked_like_real_ones() -> None:
     assert len(key_real) == len(key_unknown)
     assert "alice" not in key_real and "no-such-user" not in key_unknown
     assert LogonThrottle.key("acct", "alice", "mfa") != key_real  # MFA codes are counted apart
+
+
+_PEAK_MEMORY_SCRIPT = """
+import threading
+from ram_middleware.credentials.password import DUMMY_HASH, verify_password
+
+def peak_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+before = peak_kib()
+threads = [threading.Thread(target=verify_password, args=(DUMMY_HASH, "guess")) for _ in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(peak_kib() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak memory from /proc")
+def test_many_logon_attempts_at_once_do_not_each_take_a_hash_s_memory() -> None:
+    """Each argon2id verification fills 64 MiB: sixteen unauthenticated attempts at once must not make the
+    process hold a GiB (more hashes at once than cores only queue inside the CPU anyway)."""
+    grown = subprocess.run(
+        [sys.executable, "-c", _PEAK_MEMORY_SCRIPT], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    slots = password_module.HASH_CONCURRENCY
+    print(f"peak memory grew by {int(grown) // 1024} MiB with 16 verifications at once ({slots} slots)")
+    assert int(grown) < (slots + 2) * 64 * 1024
+
+
+def test_a_hash_that_cannot_get_a_slot_in_time_is_refused_as_unavailable() -> None:
+    held = threading.Semaphore(0)
+    release = threading.Event()
+
+    def hold() -> None:
+        with password_module.hashing_slot():
+            held.release()
+            release.wait()
+
+    holders = [threading.Thread(target=hold) for _ in range(password_module.HASH_CONCURRENCY)]
+    for holder in holders:
+        holder.start()
+    for _ in holders:
+        assert held.acquire(timeout=10)
+    try:
+        with pytest.raises(errors.ServiceUnavailable) as refused, password_module.hashing_slot(wait=0.05):
+            pass
+        assert refused.value.status == 503 and "password" in refused.value.message
+    finally:
+        release.set()
+        for holder in holders:
+            holder.join()
