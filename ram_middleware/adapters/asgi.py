@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, IncompleteBody, Outcome
-from ..errors import RAMError
+from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, IncompleteBody, Outcome, new_request_id
+from ..errors import RAMError, ServiceUnavailable
 from ..facts import RequestFacts
 from ..identity import Principal
 from ..request_scope import request_scope
@@ -71,6 +72,7 @@ _HTTP_1 = ("1.0", "1.1")
 _FRAMING = (b"content-length", b"transfer-encoding")
 _FRAMING_LENGTHS = frozenset(map(len, _FRAMING))
 _POLICY_VIOLATION = 1008
+_INTERNAL_ERROR = 1011
 
 
 class PrincipalUser:
@@ -137,18 +139,28 @@ class RAMMiddleware:
         if body_timeout is not None and not 0 < body_timeout < float("inf"):
             raise ValueError("body_timeout must be a positive number of seconds, or None")
         self.app = app
-        runtime = ram if ram is not None else runtime_from_env()
+        self._unconfigured: str | None = None
+        try:
+            self.max_body = max_body_from_env() if max_body is None else max_body
+            runtime = ram if ram is not None else runtime_from_env()
+        except Exception as exc:
+            # ``add_middleware`` builds this at the app's first scope, the lifespan's: raised, uvicorn would
+            # take it for an app without a lifespan, start anyway and answer every request 500.
+            self._unconfigured = f"ram-middleware cannot start: {exc}"
+            return
         self._runtime = runtime
         self.authorizer = runtime.authorizer
         self.offload = runtime.blocking if offload is None else offload
         self.websockets = websockets
-        self.max_body = max_body_from_env() if max_body is None else max_body
         self.body_timeout = body_timeout
         self._table = rules if isinstance(rules, RouteTable) else None
         self._everywhere = rules if rules is not None and not isinstance(rules, RouteTable) else None
         self._resolver = resolver
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._unconfigured is not None:
+            await _refuse_unconfigured(self._unconfigured, scope, receive, send)
+            return
         kind = scope["type"]
         if kind != "http" and not (kind == "websocket" and self.websockets):
             if kind == "lifespan":
@@ -370,6 +382,34 @@ class RAMMiddleware:
             scope["user"] = self.anonymous_class()
             scope["auth"] = self.credentials_class([])
         scope.setdefault("state", {}).setdefault("principal", None)
+
+
+async def _refuse_unconfigured(reason: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """A middleware whose settings failed: the lifespan's start fails with ``reason`` (uvicorn then exits),
+    a request gets 503 ``ServiceUnavailable`` (``reason`` is the server log's, not the caller's) and a
+    websocket handshake is closed with 1011."""
+    kind = scope["type"]
+    if kind == "lifespan":
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.failed", "message": reason})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+        return
+    log.error("%s; the request was refused", reason)  # no lifespan (the server runs none) said it
+    if kind == "websocket":
+        await send({"type": "websocket.close", "code": _INTERNAL_ERROR})
+    elif kind == "http":
+        request_id = new_request_id()
+        error = ServiceUnavailable()
+        body = json.dumps({"RequestId": request_id, "Code": error.code, "Message": error.message}).encode()
+        headers = [
+            (b"content-type", b"application/json;charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"x-acs-request-id", request_id.encode("ascii")),
+        ]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
 
 def _warn_if_server_rewrites_peer(receive: Receive) -> None:

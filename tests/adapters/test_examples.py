@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +13,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import requests
 import webtest
 
 from ram_middleware.client import RequestSigner
 from ram_middleware.config import build
 from tests.live_server import sdk_environment, serve_asgi, serve_wsgi
-from tests.readme import readme_blocks, run_shell
+from tests.readme import readme_blocks, run_shell, shell_env
 
 from .harness import client_class
 
@@ -130,3 +132,38 @@ def test_the_readme_try_it_steps_give_a_caller_one_note(
     assert lines == [str({"reader": f"acs:ram::{account[1]}:user/reader"}), "NoPermission"]
     if framework == "flask":
         snippet["RAM"].runtime(snippet["app"]).close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("RAM_LIMITS=users_per_acount=5", "InvalidParameter.RAM_LIMITS: RAM_LIMITS names an unknown quota"),
+        ("RAM_MAX_BODY=10MB", "InvalidParameter.RAM_MAX_BODY: RAM_MAX_BODY must be a whole number of bytes"),
+    ],
+)
+def test_a_bad_setting_stops_the_readme_snippet_from_starting_under_uvicorn(
+    setting: str, said: str, tmp_path: Path
+) -> None:
+    # uvicorn takes an exception in the lifespan for an app without one: served as the README says, the
+    # Starlette snippet once started anyway ("lifespan protocol appears unsupported") and answered every
+    # request 500 with a traceback. The setting's error now stops the start, as for `ram serve`.
+    (tmp_path / "app.py").write_text(_readme_snippets()[0])
+    name, value = setting.split("=", 1)
+    env = {**shell_env(), name: value, "RAM_AUDIT": "memory:"}
+    command = [sys.executable, "-m", "uvicorn", "app:app", "--no-proxy-headers", "--port", "0"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode != 0 and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "ram.db").exists()
+
+
+def test_a_bad_setting_refuses_requests_with_a_503_where_the_server_runs_no_lifespan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snippet: Any = {"__name__": "readme_starlette"}
+    exec(compile(_readme_snippets()[0], "README.md", "exec"), snippet)
+    monkeypatch.setenv("RAM_STORE_URL", "memory://")
+    monkeypatch.setenv("RAM_LIMITS", "users_per_account=0")
+    with serve_asgi(snippet["app"], lifespan="off") as address:
+        reply = requests.get(f"http://{address}/notes/n1", timeout=10)
+    assert (reply.status_code, reply.json()["Code"]) == (503, "ServiceUnavailable")
+    assert "RAM_LIMITS" not in reply.text  # the server's own configuration is for its log, not for callers
