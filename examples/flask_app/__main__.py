@@ -6,13 +6,12 @@ user's AccessKey (the secret is shown once).
 
 from __future__ import annotations
 
-import sys
-
-from examples.starlette_app.seed import seed
-
-from .app import app, ram
+from examples.starlette_app.seed import parse_options, seed
 
 if __name__ == "__main__":
-    if "--seed" in sys.argv:
+    options = parse_options("python -m examples.flask_app", port=5000)
+    from .app import app, ram  # after the options: --help or a mistyped option opens no store
+
+    if options.seed:
         seed(ram.runtime(app).service)
     app.run(host="127.0.0.1", port=5000)

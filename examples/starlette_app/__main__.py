@@ -6,15 +6,15 @@ user's AccessKey (the secret is shown once).
 
 from __future__ import annotations
 
-import sys
-
-import uvicorn
-
-from .app import app, ram
-from .seed import seed
+from .seed import parse_options, seed
 
 if __name__ == "__main__":
-    if "--seed" in sys.argv:
+    options = parse_options("python -m examples.starlette_app", port=8000)
+    import uvicorn  # after the options: --help or a mistyped option opens no store and serves nothing
+
+    from .app import app, ram
+
+    if options.seed:
         seed(ram.service)
     # proxy_headers=False: forwarded headers are the middleware's to read (RAM_TRUSTED_PROXIES).
     uvicorn.run(app, host="127.0.0.1", port=8000, proxy_headers=False)

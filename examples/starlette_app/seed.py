@@ -1,7 +1,9 @@
-"""Demo identities for the notes examples: a user who may read notes but not delete them."""
+"""Demo identities for the notes examples (a user who may read notes but not delete them), and their
+command line."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from ram_middleware.service import RamService
@@ -20,3 +22,17 @@ def seed(service: RamService) -> tuple[str, str, str]:
     print(f"account {account}, user reader: AccessKeyId={key.key.access_key_id} secret={key.secret}")
     print("(the secret is shown this once; sign requests with ram_middleware.client.RamAuth)")
     return account, key.key.access_key_id, key.secret
+
+
+def parse_options(prog: str, port: int) -> argparse.Namespace:
+    """The notes examples' command line: ``--seed``, ``--help``; anything else stops with a usage error."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=f"Serve the notes API on http://127.0.0.1:{port}."
+    )
+    parser.add_argument(
+        "--seed",
+        action="store_true",
+        help="First create an account in ./ram.db with a user 'reader' allowed notes:GetNote, and print "
+        "its AccessKey (a new account each time).",
+    )
+    return parser.parse_args()

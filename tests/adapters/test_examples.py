@@ -167,3 +167,18 @@ def test_a_bad_setting_refuses_requests_with_a_503_where_the_server_runs_no_life
         reply = requests.get(f"http://{address}/notes/n1", timeout=10)
     assert (reply.status_code, reply.json()["Code"]) == (503, "ServiceUnavailable")
     assert "RAM_LIMITS" not in reply.text  # the server's own configuration is for its log, not for callers
+
+
+@pytest.mark.parametrize("package", ["examples.starlette_app", "examples.flask_app"])
+def test_the_example_commands_read_their_options_before_serving(package: str, tmp_path: Path) -> None:
+    # `--help` once started the server (on port 8000 or 5000) and `--sed` served without seeding, silently.
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", package, *args]
+        env = shell_env()
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=20)
+
+    helped = run("--help")
+    assert helped.returncode == 0 and "--seed" in helped.stdout, helped.stderr
+    mistyped = run("--sed")
+    assert mistyped.returncode == 2 and "unrecognized arguments: --sed" in mistyped.stderr
+    assert not (tmp_path / "ram.db").exists()  # nothing was served, nothing was created
