@@ -48,3 +48,16 @@ def run_shell(code: str, cwd: Path, input: str | None = None) -> str:
     done = subprocess.run(command, cwd=cwd, env=env, input=input, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{code}\nfailed: {done.stderr}"
     return done.stdout
+
+
+def readme_imports() -> dict[str, str]:
+    """Each name the README says where to import from, with its module: ``from ram_middleware.x import A,
+    B`` (in a block or inline, across a line break too) and notes such as
+    ``(`A`, `B`: `ram_middleware.x`; `C`: …)``."""
+    readme = (ROOT / "README.md").read_text()
+    found: dict[str, str] = {}
+    for module, names in re.findall(r"from (ram_middleware[\w.]*)\s+import\s+(\w+(?:,\s*\w+)*)", readme):
+        found.update((name.strip(), module) for name in names.split(","))
+    for names, module in re.findall(r"(?:\(|;\s)((?:`\w+`,\s*)*`\w+`):\s*`(ram_middleware[\w.]*)`", readme):
+        found.update((name, module) for name in re.findall(r"`(\w+)`", names))
+    return found

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -16,10 +18,11 @@ import pytest
 import requests
 import webtest
 
+import ram_middleware
 from ram_middleware.client import RequestSigner
-from ram_middleware.config import build
+from ram_middleware.config import RamConfig, build
 from tests.live_server import sdk_environment, serve_asgi, serve_wsgi
-from tests.readme import readme_blocks, run_shell, shell_env
+from tests.readme import ROOT, readme_blocks, readme_imports, run_shell, shell_env
 
 from .harness import client_class
 
@@ -182,3 +185,24 @@ def test_the_example_commands_read_their_options_before_serving(package: str, tm
     mistyped = run("--sed")
     assert mistyped.returncode == 2 and "unrecognized arguments: --sed" in mistyped.stderr
     assert not (tmp_path / "ram.db").exists()  # nothing was served, nothing was created
+
+
+def test_every_name_the_readme_calls_says_where_to_import_it_from() -> None:
+    # `RAMWSGIMiddleware(app, rules=…)`, `RpcApi(service="ecs", …)` and `replay_signatures=True` (a RamConfig
+    # field, not an argument of build()) once left a reader to search the package for them.
+    imports = readme_imports()
+    for name, module in imports.items():
+        assert hasattr(importlib.import_module(module), name), f"the README imports {name} from {module}"
+    readme = (ROOT / "README.md").read_text()
+    exported = {
+        name
+        for info in pkgutil.walk_packages(ram_middleware.__path__, "ram_middleware.")
+        if not info.name.startswith(("ram_middleware.cli", "ram_middleware.console.", "ram_middleware.api"))
+        for name in getattr(importlib.import_module(info.name), "__all__", ())
+    }
+    called = set(re.findall(r"(?<![\w.])([A-Za-z_]\w*)\(", readme)) & exported
+    assert called - set(imports) == set()
+    # Settings shown as `name=…` are RamConfig's fields: the README says where RamConfig comes from.
+    assert imports["RamConfig"] == "ram_middleware.config"
+    shown = set(re.findall(r"`(\w+)=", readme)) & {field.name for field in dataclasses.fields(RamConfig)}
+    assert {"replay_signatures", "mfa_issuer", "undeclared", "limits"} <= shown
