@@ -50,6 +50,7 @@ __all__ = [
     "JsonLinesSink",
     "LoggingSink",
     "MemorySink",
+    "flush_sink",
     "open_sink",
 ]
 
@@ -125,6 +126,14 @@ class AuditSink(Protocol):
     """Where audit events go. ``emit`` may be called from many threads at once."""
 
     def emit(self, event: AuditEvent) -> None: ...
+
+
+def flush_sink(sink: AuditSink | None) -> None:
+    """Write what ``sink`` has queued, if it queues (a write-behind :class:`JsonLinesSink`): before a secret
+    is handed out, its issue must be on record. Raises what the sink's write raises."""
+    flush = getattr(sink, "flush", None)
+    if callable(flush):
+        flush()
 
 
 class JsonLinesSink:

@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import errors
-from .audit import DEFAULT_FLUSH_INTERVAL, AuditSink, open_sink
+from .audit import DEFAULT_FLUSH_INTERVAL, AuditSink, flush_sink, open_sink
 from .authorizer import Authorizer, DiagnosticCodec, Undeclared
 from .context import Clock, ContextBuilder, ContextHook, ForwardedHeader, utc_now
 from .credentials.authenticate import Authenticator
@@ -209,9 +209,7 @@ class Ram:
 
         ASGI adapters call it as the server's lifespan ends: uvicorn, having shut down on SIGTERM, raises
         the signal again, and the process then dies without running ``atexit``."""
-        flush_audit = getattr(self.authorizer.audit, "flush", None)
-        if callable(flush_audit):
-            flush_audit()
+        flush_sink(self.authorizer.audit)
         self.directory.flush()
 
     def close(self) -> None:

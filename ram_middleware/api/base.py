@@ -79,9 +79,10 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Issued:
-    """What a handler returns when its call handed something out (AssumeRole's credentials): the response
-    body, and for the second audit event the line describing what was issued and the policy and statement
-    that allowed it. ``reason`` and ``policy`` must name no secret; unrecorded, the body is not sent."""
+    """What a handler returns when its call handed a secret out (AssumeRole's credentials, a new AccessKey's
+    secret, an MFA seed): the response body, and for the second audit event the line describing what was
+    issued and the policy and statement that allowed it. ``reason`` and ``policy`` must name no secret;
+    unrecorded (the sink flushed), the body is not sent."""
 
     body: Mapping[str, Any]
     reason: str

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .. import errors
-from ..audit import AuditDecision, AuditEvent
+from ..audit import AuditDecision, AuditEvent, flush_sink
 from ..context import format_time
 from ..facts import RequestFacts
 from ..identity import Principal
@@ -144,9 +144,7 @@ class ControlPlane:
                 )
                 # A write-behind sink only queued it: write it now, or a disk found full later would have
                 # let the credentials out unrecorded.
-                flush = getattr(self.backend.audit, "flush", None)
-                if callable(flush):
-                    flush()
+                flush_sink(self.backend.audit)
                 body = body.body
             return success_response(action.name, body, request_id, xml=xml)
         except errors.RAMError as exc:

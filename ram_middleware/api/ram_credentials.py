@@ -1,7 +1,9 @@
 """RAM API: AccessKeys, login profiles, ChangePassword and virtual MFA devices.
 
 AccessKey calls without ``UserName`` act on the caller's own keys (the root's, for the root). Secrets — a new
-AccessKeySecret, an MFA seed and its QR code — appear only in the response of the call that created them.
+AccessKeySecret, an MFA seed and its QR code — appear only in the response of the call that created them,
+and only once the event recording their issue is written (:class:`~.base.Issued`): a write-behind audit
+sink that cannot write it makes the call a 503 instead of a secret handed out off the record.
 ChangePassword's OldPassword is checked as a console logon's password is (``MaxLoginAttemps``, one rule:
 :meth:`~ram_middleware.credentials.password.LogonThrottle.checked`): a wrong one answers
 ``InvalidParameter.OldPassword`` and counts; a locked-out caller gets ``LoginLocked`` even with the right one.
@@ -17,6 +19,7 @@ from .base import (
     Action,
     Backend,
     Call,
+    Issued,
     account_wide,
     caller_itself,
     caller_user_name,
@@ -37,10 +40,11 @@ def _key_owner(c: Call) -> str | None:
     return named if named is not None else caller_user_name(c.principal)
 
 
-def create_access_key(b: Backend, c: Call) -> Mapping[str, Any]:
-    created = b.service.create_access_key(c.account_id, _key_owner(c))
+def create_access_key(b: Backend, c: Call) -> Issued:
+    owner = _key_owner(c)
+    created = b.service.create_access_key(c.account_id, owner)
     key = created.key
-    return {
+    body = {
         "AccessKey": {
             "AccessKeyId": key.access_key_id,
             "AccessKeySecret": created.secret,
@@ -48,6 +52,8 @@ def create_access_key(b: Backend, c: Call) -> Mapping[str, Any]:
             "CreateDate": iso(key.create_date),
         }
     }
+    to = "the root" if owner is None else f"user {owner}"
+    return Issued(body, f"Issued AccessKey {key.access_key_id} of {to}")
 
 
 def update_access_key(b: Backend, c: Call) -> Mapping[str, Any]:
@@ -125,15 +131,16 @@ def change_password(b: Backend, c: Call) -> Mapping[str, Any]:
 # --- virtual MFA devices --------------------------------------------------------------------------------
 
 
-def create_virtual_mfa_device(b: Backend, c: Call) -> Mapping[str, Any]:
+def create_virtual_mfa_device(b: Backend, c: Call) -> Issued:
     created = b.service.create_virtual_mfa_device(c.account_id, c.params.required("VirtualMFADeviceName"))
-    return {
+    body = {
         "VirtualMFADevice": {
             "SerialNumber": created.device.serial_number,
             "Base32StringSeed": created.base32_seed,
             "QRCodePNG": base64.b64encode(created.qr_code_png()).decode("ascii"),
         }
     }
+    return Issued(body, f"Issued the seed of virtual MFA device {created.device.serial_number}")
 
 
 def list_virtual_mfa_devices(b: Backend, c: Call) -> Mapping[str, Any]:

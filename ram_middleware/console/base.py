@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .. import errors
-from ..audit import AuditDecision, AuditEvent
+from ..audit import AuditDecision, AuditEvent, flush_sink
 from ..authorizer import new_request_id
 from ..config import Ram
 from ..context import format_time
@@ -339,9 +339,10 @@ class Kit:
     def audit(
         self, request: ConsoleRequest, decision: AuditDecision, status: int, *,
         principal: Principal | None = None, code: str | None = None, reason: str = "",
-        action: str = "console:Logon",
+        action: str = "console:Logon", issued: bool = False,
     ) -> None:  # fmt: skip
-        """Record a console event (``console:Logon`` unless ``action`` says otherwise) in the audit sink.
+        """Record a console event (``console:Logon`` unless ``action`` says otherwise) in the audit sink;
+        ``issued``: the event records a secret about to be shown, and is written out (not only queued) first.
 
         Failed logons name no identity: what was typed into the user name field is not trusted, and people
         sometimes type their password there. A sink that fails makes the action fail (closed).
@@ -355,6 +356,8 @@ class Kit:
         )  # fmt: skip
         try:
             self.ram.authorizer.audit.emit(event)
+            if issued:
+                flush_sink(self.ram.authorizer.audit)
         except Exception as exc:
             raise errors.ServiceUnavailable() from exc
 

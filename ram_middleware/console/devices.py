@@ -206,7 +206,9 @@ class DevicePages:
                 if refused is not None:
                     return self._keys_page(request, signed_in, error=refused[0], status=refused[1])
                 created = self.kit.service.create_access_key(account_id, user_name)
-                self._audit_key(request, signed_in, "ram:CreateAccessKey", created.key.access_key_id)
+                self._audit_key(
+                    request, signed_in, "ram:CreateAccessKey", created.key.access_key_id, issued=True
+                )
                 return self._keys_page(request, signed_in, new_key=created.key, new_secret=created.secret)
             if action in _KEY_ACTIONS:
                 key_id = request.field("access_key_id", 64)
@@ -218,9 +220,13 @@ class DevicePages:
             return self._keys_page(request, signed_in, error=exc.message, status=exc.status)
         return Reply.redirect(self.kit.url(request, "access_keys"))
 
-    def _audit_key(self, request: ConsoleRequest, signed_in: SignedIn, action: str, key_id: str) -> None:
+    def _audit_key(
+        self, request: ConsoleRequest, signed_in: SignedIn, action: str, key_id: str, *, issued: bool = False
+    ) -> None:
         reason = f"Console {action.partition(':')[2]} of {key_id}"  # an AccessKeyId is no secret
-        self.kit.audit(request, "Allow", 200, principal=signed_in.principal, reason=reason, action=action)
+        self.kit.audit(
+            request, "Allow", 200, principal=signed_in.principal, reason=reason, action=action, issued=issued
+        )
 
     def _keys_page(
         self, request: ConsoleRequest, signed_in: SignedIn, *, status: int = 200, **context: object

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
 from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
 
 from ram_middleware.api import create_app
@@ -18,7 +19,7 @@ from ram_middleware.audit import LoggingSink, MemorySink
 from ram_middleware.bootstrap import initialise
 from ram_middleware.client import RamAuth
 from ram_middleware.config import RamConfig, build
-from tests.api.live import fails, serving, sts_client
+from tests.api.live import fails, ram_client, serving, sts_client
 from tests.live_server import Key, core_rpc, sdk_environment
 from tests.signatures.signing import roa_facts
 
@@ -130,8 +131,29 @@ def test_a_control_plane_stopped_by_sigterm_writes_the_events_of_the_calls_it_an
     ]
 
 
-def test_assume_role_hands_out_no_credentials_whose_issue_a_full_disk_kept_off_the_record(
-    tmp_path: Path,
+def _assume_role(endpoint: str, admin: Key, account_id: str) -> object:
+    request = sts_models.AssumeRoleRequest(
+        role_arn=f"acs:ram::{account_id}:role/deployer", role_session_name="ci-job"
+    )
+    return sts_client(endpoint, admin).assume_role(request)
+
+
+def _create_access_key(endpoint: str, admin: Key, account_id: str) -> object:
+    return ram_client(endpoint, admin).create_access_key(ram_models.CreateAccessKeyRequest(user_name="dev"))
+
+
+def _create_mfa_device(endpoint: str, admin: Key, account_id: str) -> object:
+    request = ram_models.CreateVirtualMFADeviceRequest(virtual_mfadevice_name="dev-phone")
+    return ram_client(endpoint, admin).create_virtual_mfadevice(request)
+
+
+@pytest.mark.parametrize(
+    "hand_out",
+    [_assume_role, _create_access_key, _create_mfa_device],
+    ids=["AssumeRole", "CreateAccessKey", "CreateVirtualMFADevice"],
+)
+def test_no_secret_is_handed_out_whose_issue_a_full_disk_kept_off_the_record(
+    tmp_path: Path, hand_out: Callable[[str, Key, str], object]
 ) -> None:
     # The default write-behind file sink; /dev/full refuses every write as a full disk does.
     runtime = build(
@@ -142,14 +164,13 @@ def test_assume_role_hands_out_no_credentials_whose_issue_a_full_disk_kept_off_t
     statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [root]}}
     trust = {"Version": "1", "Statement": [statement]}
     runtime.service.create_role(boot.account_id, "Deployer", json.dumps(trust))
+    runtime.service.create_user(boot.account_id, "dev")
     admin = Key(boot.access_key_id, boot.access_key_secret)
     try:
         with sdk_environment(), serving(runtime) as endpoint:
-            request = sts_models.AssumeRoleRequest(
-                role_arn=f"acs:ram::{boot.account_id}:role/deployer", role_session_name="ci-job"
-            )
-            # Before: 200 with the credentials, and their issue lost with the batch the disk refused.
-            fails("ServiceUnavailable", 503, sts_client(endpoint, admin).assume_role, request)
+            # Before: 200 with the secret (credentials, AccessKeySecret, MFA seed), and the record of its
+            # issue lost with the batch the disk refused.
+            fails("ServiceUnavailable", 503, hand_out, endpoint, admin, boot.account_id)
     finally:
         runtime.close()
 

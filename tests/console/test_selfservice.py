@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import timedelta
 
 import pyotp
 
+from ram_middleware.audit import JsonLinesSink, open_sink
 from ram_middleware.credentials.preference import SecurityPreference
 
 from .client import JSON, Browser, Site
@@ -270,3 +272,22 @@ def test_an_explicit_deny_in_the_users_policies_beats_the_preference_for_keys_an
     assert disabled.status_code == 303  # UpdateAccessKey is not denied
     started = browser.submit("/console/mfa-device", {"action": "start"})
     assert started.status_code == 403 and "denies ram:CreateVirtualMFADevice" in started.text
+
+
+def test_a_new_key_whose_creation_a_full_disk_kept_off_the_record_is_not_shown(site: Site) -> None:
+    world = site.world
+    _prefer(site, allow_user_to_manage_access_keys=True)
+    browser = _bob(site)
+    recorded = world.ram.authorizer.audit
+    # The default write-behind file sink; /dev/full refuses every write as a full disk does.
+    full = open_sink("/dev/full", flush_interval=30)
+    assert isinstance(full, JsonLinesSink)
+    world.ram.authorizer.audit = full
+    try:
+        created = browser.submit("/console/access-keys", {"action": "create", "password": PASSWORD})
+    finally:
+        world.ram.authorizer.audit = recorded
+        with contextlib.suppress(OSError):
+            full.close()
+    # Before: 200 with the secret on the page, and the record of its creation lost with the refused batch.
+    assert created.status_code == 503 and 'id="new-key-secret"' not in created.text
