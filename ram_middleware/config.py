@@ -54,7 +54,7 @@ from .service.limits import limits_from
 from .store import DEFAULT_URL, KEY_FILE_SUFFIX, Store, open_store, sqlite_path
 from .store.cache import Directory
 
-__all__ = ["DirectoryKeyResolver", "Ram", "RamConfig", "build", "limits_from_env"]
+__all__ = ["DirectoryKeyResolver", "Ram", "RamConfig", "build", "limits_from_env", "parse_flag"]
 
 _TOKEN_KEY_LABEL = b"ram-middleware/sts-token-key/v1"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -132,7 +132,7 @@ class RamConfig:
         )
         for name, variable in flags:
             if variable in source:
-                values[name] = _flag(variable, source[variable])
+                values[name] = parse_flag(variable, source[variable])
         if source.get("RAM_LIMITS"):
             values["limits"] = limits_from_env(source)
         values.update(overrides)
@@ -343,7 +343,9 @@ def _split(text: str) -> list[str]:
     return [piece.strip() for piece in text.split(",") if piece.strip()]
 
 
-def _flag(name: str, text: str) -> bool:
+def parse_flag(name: str, text: str) -> bool:
+    """The on/off setting ``name`` given as text (``true``/``false``, ``yes``/``no``, ``1``/``0``, ``on``/
+    ``off``; empty is off); anything else is refused rather than read as on."""
     lowered = text.strip().lower()
     if lowered in _TRUE:
         return True

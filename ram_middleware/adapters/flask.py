@@ -40,7 +40,7 @@ from werkzeug.routing import RequestRedirect
 
 from .. import errors
 from ..authorizer import EntityTooLarge, ErrorResponse
-from ..config import Ram, RamConfig, build
+from ..config import Ram, RamConfig, build, parse_flag
 from ..credentials.oss import validated_cnames
 from ..facts import RequestFacts
 from ..routes import (
@@ -87,7 +87,9 @@ _CONFIG_KEYS = {
     "RAM_MFA_ISSUER": "mfa_issuer",
 }
 _LISTS = frozenset({"master_keys", "token_keys", "trusted_proxies", "oss_domains"})
-_NUMBERS = frozenset({"max_skew", "audit_flush_interval"})  # config files may give them as text
+# Config files and os.environ.get() give these as text, and "false" as text is truthy.
+_NUMBERS = frozenset({"max_skew", "audit_flush_interval"})
+_FLAGS = frozenset({"allow_root_keys", "replay_signatures"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +320,8 @@ def _config_from(config: dict[str, Any]) -> RamConfig:
             value = tuple(_as_list(value))
         elif name in _NUMBERS and isinstance(value, str):
             value = _seconds(key, value)
+        elif name in _FLAGS and isinstance(value, str):
+            value = parse_flag(key, value)
         elif name == "oss_cnames":
             value = validated_cnames(value or {})
         elif name == "limits":

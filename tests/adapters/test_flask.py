@@ -203,6 +203,38 @@ def test_head_on_a_method_view_is_decided_by_get_s_rule(world: World) -> None:
     assert _signed_get(app, world, "/instances/i-1", None, "HEAD").status_int == 401
 
 
+def _root_key_reply(app: Flask) -> webtest.TestResponse:
+    """The answer to the account's root AccessKey calling ``/me`` on ``app`` (a runtime of its own)."""
+    from ram_middleware.client import RequestSigner
+
+    service = RAM.runtime(app).service
+    account = service.create_account().account_id
+    key = service.create_access_key(account, None)
+    signed = RequestSigner(key.key.access_key_id, key.secret).sign("GET", "http://localhost:80/me", [], b"")
+    headers = [(k, v) for k, v in signed.headers.items() if k != "host"]
+    return webtest.TestApp(app).get("/me", headers=headers, expect_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "allowed"),
+    [("false", False), ("False", False), ("0", False), ("on", True)],
+)
+def test_a_flag_given_as_text_in_the_app_config_means_what_it_says(text: str, allowed: bool) -> None:
+    # A config file or os.environ.get() gives "false" as text: taken as is it was truthy, and root
+    # AccessKeys the operator meant to keep out were let in.
+    app = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_ALLOW_ROOT_KEYS=text)
+    try:
+        reply = _root_key_reply(app)
+    finally:
+        RAM.runtime(app).close()
+    if allowed:
+        assert reply.status_int == 200
+    else:
+        assert (reply.status_int, reply.json["Code"]) == (403, "Forbidden.RootAccessKey")
+    with pytest.raises(errors.InvalidParameter, match="RAM_REPLAY_SIGNATURES must be true or false"):
+        _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_REPLAY_SIGNATURES="maybe")
+
+
 def test_audit_flush_interval_from_the_app_config(tmp_path: Any) -> None:
     audit = tmp_path / "audit.jsonl"
     app = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT=str(audit), RAM_AUDIT_FLUSH_INTERVAL="0")
