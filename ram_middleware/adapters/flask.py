@@ -23,7 +23,7 @@ Config keys: ``RAM_STORE_URL``, ``RAM_GUARD_URL``, ``RAM_MASTER_KEY``, ``RAM_TOK
 ``host=bucket,…`` text), ``RAM_FORWARDED_HEADER``, ``RAM_MAX_SKEW``, ``RAM_ALLOW_ROOT_KEYS``,
 ``RAM_REPLAY_SIGNATURES``, ``RAM_UNDECLARED``, ``RAM_AUDIT``, ``RAM_AUDIT_FLUSH_INTERVAL``, ``RAM_HOST_ID``,
 ``RAM_LIMITS`` (a :class:`~ram_middleware.service.Limits`, a dict of quota -> number, or the
-``name=value,…`` text), ``RAM_MFA_ISSUER``, ``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
+``name=value,…`` text), ``RAM_MFA_ISSUER``, ``RAM_PRODUCTION``, ``RAM_MAX_BODY``, ``RAM_PUBLIC_ENDPOINTS``.
 """
 
 from __future__ import annotations
@@ -85,11 +85,12 @@ _CONFIG_KEYS = {
     "RAM_HOST_ID": "host_id",
     "RAM_LIMITS": "limits",
     "RAM_MFA_ISSUER": "mfa_issuer",
+    "RAM_PRODUCTION": "production",
 }
 _LISTS = frozenset({"master_keys", "token_keys", "trusted_proxies", "oss_domains"})
 # Config files and os.environ.get() give these as text, and "false" as text is truthy.
 _NUMBERS = frozenset({"max_skew", "audit_flush_interval"})
-_FLAGS = frozenset({"allow_root_keys", "replay_signatures"})
+_FLAGS = frozenset({"allow_root_keys", "replay_signatures", "production"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,6 +235,20 @@ def test_a_flag_given_as_text_in_the_app_config_means_what_it_says(text: str, al
         _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT="memory:", RAM_REPLAY_SIGNATURES="maybe")
 
 
+def test_production_mode_from_the_app_config(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RAM_PRODUCTION is a RAM_* setting like the others: set in the app's config it was silently ignored.
+    monkeypatch.delenv("RAM_PRODUCTION", raising=False)
+    monkeypatch.delenv("RAM_MASTER_KEY", raising=False)
+    with caplog.at_level(logging.WARNING, logger="ram_middleware.crypto"):
+        app = _factory(
+            RAM(), RAM_STORE_URL=f"sqlite:///{tmp_path}/ram.db", RAM_AUDIT="memory:", RAM_PRODUCTION=True
+        )
+    RAM.runtime(app).close()
+    assert "set RAM_MASTER_KEY in production" in caplog.text
+
+
 def test_audit_flush_interval_from_the_app_config(tmp_path: Any) -> None:
     audit = tmp_path / "audit.jsonl"
     app = _factory(RAM(), RAM_STORE_URL="memory://", RAM_AUDIT=str(audit), RAM_AUDIT_FLUSH_INTERVAL="0")
