@@ -239,6 +239,7 @@ def _before_request() -> Response | None:
     state: _AppState = current_app.extensions["ram"]
     authorizer = state.ram.authorizer
     g.principal = None
+    g.pop("_ram", None)  # requests in one app context (a test's app_context()) share g
     try:
         rule, path_params = state.resolve() or (None, {})
     except errors.RAMError as exc:  # a path the route table refuses to read (a 4xx, audited)

@@ -148,6 +148,24 @@ def test_outcome_is_kept_on_g_for_the_view(world: World) -> None:
     assert reply.json["request_id"] == world.audit.events[-1].request_id
 
 
+def test_a_request_sees_no_outcome_of_an_earlier_one_in_the_same_app_context(world: World) -> None:
+    # Requests made inside one app context (a test's `with app.app_context():`) share g: a public view saw
+    # the previous request's Outcome (its request id, principal, decision) as if it were its own.
+    app = _factory(RAM(ram=world.ram))
+
+    @app.get("/open")
+    @public
+    def open_view() -> dict[str, Any]:
+        return {"principal": g.principal, "outcome": g.get("_ram") is not None}
+
+    signed = world.signer("alice").sign("GET", "http://localhost/me", [], b"")
+    with app.app_context():
+        client = app.test_client()
+        headers = {k: v for k, v in signed.headers.items() if k != "host"}
+        assert client.get("/me", headers=headers).json == {"arn": world.arn("alice")}
+        assert client.get("/open").json == {"principal": None, "outcome": False}
+
+
 def test_automatic_options_is_answered_without_a_credential(world: World) -> None:
     app = _factory(RAM(ram=world.ram))
     reply = webtest.TestApp(app).options("/me")
