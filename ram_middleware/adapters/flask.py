@@ -127,7 +127,7 @@ class _AppState:
         if isinstance(request.routing_exception, RequestRedirect):
             return PUBLIC, {}  # Werkzeug's own redirect, which Flask answers before any view runs
         if isinstance(request.routing_exception, MethodNotAllowed):
-            found = _rule_of_another_method(request.routing_exception)
+            found = _rule_of_another_method(request.routing_exception, self.public_endpoints)
             if found is not None:
                 return found
         return (self.everywhere, path_params) if self.everywhere is not None else None
@@ -199,11 +199,12 @@ def _keep_path_params(endpoint: str | None, values: dict[str, Any] | None) -> No
 _RULE_VARIABLE = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_]*(?:\([^)]*\))?:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
-def _rule_of_another_method(refused: MethodNotAllowed) -> RouteMatch | None:
+def _rule_of_another_method(refused: MethodNotAllowed, public_endpoints: frozenset[str]) -> RouteMatch | None:
     """For a path whose views take other methods (Werkzeug's 405, answered before any view runs): the rule
-    of its view for GET, else for the first method it takes, as Starlette decides such a request by the
-    route whose path matches. Only a caller that may use the path then learns which methods it takes (the
-    405); others get the 401/403 they would get there with an allowed method."""
+    of its view for GET, else for the first method it takes (public when its endpoint is in
+    ``public_endpoints``), as Starlette decides such a request by the route whose path matches. Only a
+    caller that may use the path then learns which methods it takes (the 405); others get the 401/403 they
+    would get there with an allowed method."""
     methods = sorted(refused.valid_methods or ())
     if not methods:
         return None
@@ -214,6 +215,8 @@ def _rule_of_another_method(refused: MethodNotAllowed) -> RouteMatch | None:
         )
     except HTTPException:
         return None
+    if url_rule.endpoint in public_endpoints:
+        return PUBLIC, {}
     view = current_app.view_functions.get(url_rule.endpoint)
     rule = _view_rule(view, method) if view is not None else None
     if rule is None:

@@ -73,6 +73,17 @@ def test_public_endpoints_from_text_or_a_list(world: World, given: object) -> No
     assert _signed_get(app, world, "/a", None).status_int == 401
 
 
+def test_a_method_a_public_endpoint_does_not_take_is_405_as_on_a_public_view(world: World) -> None:
+    # Werkzeug answers 405 before any view runs, and the path's view then decides: an endpoint made public
+    # by RAM_PUBLIC_ENDPOINTS (e.g. "static") was undeclared there, so anybody got 401 instead of the 405
+    # a @public view gives.
+    app = _factory(RAM(ram=world.ram), RAM_PUBLIC_ENDPOINTS=["ping"])
+    app.add_url_rule("/ping", "ping", lambda: "pong")
+    assert _signed_get(app, world, "/ping", None, "POST").status_int == 405
+    assert _signed_get(app, world, "/static/x.css", None, "POST").status_int == 401  # "static" not listed
+    assert world.audit.events[-1].code == "MissingAuthentication"
+
+
 def test_config_keys_are_defaulted_with_setdefault(world: World) -> None:
     app = _factory(RAM(ram=world.ram), RAM_MAX_BODY=1234)
     assert app.config["RAM_MAX_BODY"] == 1234
