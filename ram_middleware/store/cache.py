@@ -237,6 +237,13 @@ class Directory(forks.LockOwner):
             self._snap = _Snapshot(counter, self._max_entries)
             self._checked_at = self._monotonic()
 
+    def renew_locks(self) -> None:
+        """In a forked child: a new lock, and the change counter checked at the first lookup. The snapshot and
+        the time of the last check are the parent's; the parent's own writes after the fork, and on
+        PostgreSQL everyone's (the child's feed starts at its first store call), never reach this copy."""
+        super().renew_locks()
+        self._checked_at = float("-inf")
+
     def _snapshot(self) -> _Snapshot:
         now = self._monotonic()
         if now - self._checked_at >= self._refresh_interval:

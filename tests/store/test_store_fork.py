@@ -5,6 +5,7 @@ well within the staleness bound."""
 from __future__ import annotations
 
 import collections
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +151,34 @@ def test_a_forked_child_goes_on_after_its_parent_closed_the_store(shared_url: st
             assert repo.get_user(account, "written-by-the-child") is not None
     finally:
         other.close()
+
+
+def test_a_forked_child_refuses_at_once_a_key_disabled_after_the_fork(shared_url: str) -> None:
+    # The parent had served the key (its snapshot holds it) and forks a worker, which inherits the snapshot
+    # and the time of the parent's last change check. A key disabled once the fork is done must be refused by
+    # the worker's very next request, not served from that snapshot until the parent's check falls due.
+    store = open_store(shared_url, master_keys=[KEY], env={})
+    try:
+        svc = RamService(store)
+        account = svc.create_account().account_id
+        svc.create_user(account, "u")
+        key = svc.create_access_key(account, "u").key.access_key_id
+        directory = Directory(store)
+        found = directory.signing_key(key)
+        assert found is not None and found.status == "Active"
+        go, told = os.pipe()
+
+        def child_work() -> str | None:
+            os.close(told)
+            os.read(go, 1)  # the parent's write has returned
+            current = directory.signing_key(key)
+            return None if current is None else current.status
+
+        child = fork(child_work)
+        os.close(go)
+        svc.update_access_key(account, key, "Inactive", user_name="u")
+        os.write(told, b"x")
+        os.close(told)
+        assert child.result() == "Inactive"
+    finally:
+        store.close()
