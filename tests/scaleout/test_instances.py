@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -113,3 +116,42 @@ def test_a_totp_code_used_on_one_instance_is_refused_on_the_other(
     again = httpx.post(second.base + "/mfa/verify", json=body, timeout=10)
     assert again.status_code == 400
     assert _code(again) == "InvalidAuthenticationCode"
+
+
+def _at_once(*sends: Callable[[], httpx.Response]) -> list[httpx.Response]:
+    """Run ``sends`` on threads released together; their responses in order."""
+    start = threading.Barrier(len(sends))
+
+    def run(send: Callable[[], httpx.Response]) -> httpx.Response:
+        start.wait()
+        return send()
+
+    with ThreadPoolExecutor(len(sends)) as pool:
+        return list(pool.map(run, sends))
+
+
+def test_a_request_sent_to_both_instances_at_once_is_accepted_by_one_only(
+    cluster: tuple[World, Instance, Instance],
+) -> None:
+    world, first, second = cluster
+    gina = world.user("gina", "dev")
+    for round_ in range(20):
+        captured = sign("GET", f"/instances/i-{round_}", gina)
+        answers = _at_once(functools.partial(captured.send, first), functools.partial(captured.send, second))
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [200, 400], [r.text for r in answers]
+        assert [_code(r) for r in answers if r.status_code == 400] == ["SignatureNonceUsed"]
+
+
+def test_a_totp_code_sent_to_both_instances_at_once_is_accepted_by_one_only(
+    cluster: tuple[World, Instance, Instance],
+) -> None:
+    world, *instances = cluster
+    for n in range(4):
+        name = f"hank{n}"
+        body = {"account": world.account, "user": name, "code": world.mfa_user(name)}
+        answers = _at_once(
+            *(functools.partial(httpx.post, i.base + "/mfa/verify", json=body, timeout=10) for i in instances)
+        )
+        assert sorted(r.status_code for r in answers) == [200, 400], [r.text for r in answers]
+        assert [_code(r) for r in answers if r.status_code == 400] == ["InvalidAuthenticationCode"]
