@@ -19,8 +19,9 @@ Invalidation:
   concurrent write can never be cached after the invalidation.
 * A database that went back in time (a PostgreSQL failover to a replica that missed the latest commits, a
   restore) reuses counter values: the store says so (``subscribe``'s ``on_rewind``) and the snapshot is
-  dropped whatever its counter. Each rewind starts a new *epoch*: a lookup or counter check begun before
-  it neither caches what it read nor moves the snapshot, so nothing read from the lost past survives.
+  dropped whatever its counter. Each rewind (and :meth:`Directory.invalidate`) starts a new *epoch*: a
+  lookup or counter check begun before it neither caches what it read nor moves the snapshot, so nothing
+  read from the lost past survives.
 
 AccessKey last-used dates are *batched*: :meth:`Directory.note_key_used` records them in memory, and they
 are written in one transaction at most every ``flush_interval`` seconds (default 60) by a short-lived
@@ -231,10 +232,15 @@ class Directory(forks.LockOwner):
             self._snap = _Snapshot(counter, self._max_entries)
 
     def invalidate(self) -> None:
-        """Drop everything remembered (the next lookups read the store)."""
+        """Drop everything remembered (the next lookups read the store).
+
+        A new epoch, as after a rewind: a lookup begun before this call (it may have read rows changed by
+        hand since, which no counter tells apart) caches nothing. Never back to an older counter than the
+        snapshot's: a write announced while the counter was read would not be announced again."""
         counter = self._store.change_counter()
         with self._lock:
-            self._snap = _Snapshot(counter, self._max_entries)
+            self._epoch += 1
+            self._snap = _Snapshot(max(counter, self._snap.counter), self._max_entries)
             self._checked_at = self._monotonic()
 
     def renew_locks(self) -> None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ram_middleware import errors
 from ram_middleware.crypto import MasterKeyError, generate_key
-from ram_middleware.identity import Account
+from ram_middleware.identity import Account, SigningKey
 from ram_middleware.service import RamService
 from ram_middleware.store import Store, open_store
 from ram_middleware.store.cache import Directory
@@ -654,3 +654,39 @@ def test_a_lookup_on_a_server_that_stops_answering_fails_closed(url: str) -> Non
             assert refused.value.status == 503 and time.monotonic() - started < 5
         finally:
             store.close()
+
+
+def test_a_lookup_begun_before_invalidate_puts_nothing_stale_back_after_it(url: str) -> None:
+    # An operator disabled a key by hand (no change counter bump) and then dropped the snapshot with
+    # invalidate(). A lookup that had read the key before the fix and answered after the invalidate must not
+    # cache what it read: the next lookups read the store.
+    store = open_store(url, master_keys=[KEY])
+    svc = RamService(store)
+    account = svc.create_account().account_id
+    svc.create_user(account, "u")
+    key = svc.create_access_key(account, "u").key.access_key_id
+    directory = Directory(store)
+    found: list[SigningKey | None] = []
+    holder, operator = psycopg.connect(url, autocommit=True), psycopg.connect(url, autocommit=True)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE ram_users IN ACCESS EXCLUSIVE MODE")  # the lookup waits, its view taken
+        reader = threading.Thread(target=lambda: found.append(directory.signing_key(key)))
+        reader.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s"
+        deadline = time.monotonic() + 5
+        while (operator.execute(waiting, (holder.info.backend_pid,)).fetchone() or (0,))[0] == 0:
+            assert time.monotonic() < deadline, "the lookup never waited on the lock"
+            time.sleep(0.01)
+        operator.execute("UPDATE ram_access_keys SET status = 'Inactive' WHERE access_key_id = %s", (key,))
+        directory.invalidate()
+        holder.execute("COMMIT")
+        reader.join(10)
+        assert found[0] is not None and found[0].status == "Active"  # it began before the fix
+        after = directory.signing_key(key)
+        assert after is not None and after.status == "Inactive"
+    finally:
+        holder.close()
+        operator.close()
+        directory.close()
+        store.close()
