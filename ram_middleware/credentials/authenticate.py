@@ -73,6 +73,7 @@ Clock = Callable[[], datetime]
 _CREDENTIAL_HEADERS = (
     "x-acs-security-token",
     "x-acs-bearer-token",
+    "x-acs-zero-trust-idtoken",  # the Tea SDKs' "id_token" credential, sent in place of a signature
     "x-acs-accesskey-id",
     "x-oss-security-token",
     "x-amz-security-token",

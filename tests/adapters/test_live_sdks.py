@@ -19,6 +19,7 @@ import botocore.session
 import oss2  # type: ignore[import-untyped]
 import pytest
 import requests
+from alibabacloud_credentials.models import CredentialModel  # type: ignore[import-untyped]
 from alibabacloud_tea_openapi import utils_models as tea_models
 from alibabacloud_tea_openapi.client import Client as TeaClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException
@@ -177,6 +178,41 @@ def test_sdk_errors_for_bad_credentials(live: Live) -> None:
     with pytest.raises(TeaException) as unknown:
         tea_call(live, Key("LTAIdoesnotexist0000000", "x" * 30), "DescribeInstances")
     assert unknown.value.code == "InvalidAccessKeyId.NotFound"
+
+
+class _IdTokenCredential:
+    """A Tea credential of type ``id_token`` (the SDK sends it as ``x-acs-zero-trust-idtoken``, unsigned)."""
+
+    def get_credential(self) -> CredentialModel:
+        return CredentialModel(type="id_token", security_token="eyJhbGciOi.id.token", provider_name="oidc")
+
+
+TEA_STYLES = [("RPC", None), ("ROA", None), ("RPC", "v2"), ("ROA", "v2")]  # (style, signature_algorithm)
+
+
+def tea_refusal(live: Live, style: str, config: tea_models.Config) -> TeaException:
+    """The TeaException of one DescribeInstances call (RPC at ``/``, ROA at ``/notes/abc``) made with
+    ``config``, pointed at the live server."""
+    config.endpoint, config.protocol = live.endpoint, "http"
+    api = tea_models.Params(
+        action="DescribeInstances", version=VERSION, protocol="HTTP", method="POST", auth_type="AK",
+        pathname="/" if style == "RPC" else "/notes/abc", style=style, req_body_type="json", body_type="json",
+    )  # fmt: skip
+    request = tea_models.OpenApiRequest(query={"RegionId": "cn-hangzhou"})
+    with pytest.raises(TeaException) as refused:
+        TeaClient(config).call_api(api, request, RuntimeOptions(autoretry=False, max_attempts=0))
+    return refused.value
+
+
+@pytest.mark.parametrize(("style", "algorithm"), TEA_STYLES, ids=str)
+def test_tea_id_token_credential_is_refused_not_anonymous(
+    live: Live, style: str, algorithm: str | None
+) -> None:
+    # Tea sends an ID token in x-acs-zero-trust-idtoken instead of a signature: a credential this service
+    # does not take, refused as such rather than read as no credential at all.
+    config = tea_models.Config(signature_algorithm=algorithm, credential=_IdTokenCredential())
+    refused = tea_refusal(live, style, config)
+    assert (refused.code, refused.status_code) == ("IncompleteSignature", 400)
 
 
 @pytest.mark.parametrize("name", ["plain", "a+b", "a*b", "a(b)!", "a@b=c;d,e", "a b", "n\u00f6te"])

@@ -108,6 +108,7 @@ def test_rpc_credential_in_a_form_body_is_detected() -> None:
         (("x-acs-security-token", "tok"),),
         (("x-oss-security-token", "tok"),),
         (("x-acs-bearer-token", "tok"),),
+        (("x-acs-zero-trust-idtoken", "tok"),),
         (("Authorization", "acs a:b"), ("Authorization", "acs c:d")),
     ],
 )
