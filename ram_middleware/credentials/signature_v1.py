@@ -100,14 +100,15 @@ def parse_rpc(facts: RequestFacts) -> SignedRequest:
     if not unique and sum(1 for name, _ in pairs if name == "Signature") > 1:
         raise errors.IncompleteSignature('The parameter "Signature" appears more than once.')
     get = facts.params.get
+    if get("SignatureType") or "BearerToken" in facts.params:
+        # Before the Signature check: a bearer request (Tea) carries none, and is refused for what it is.
+        raise errors.UnsupportedSignatureMethod("Bearer-token signatures are not supported.")
     signature = get("Signature") or _missing("Signature")
     access_key_id = get("AccessKeyId") or _missing("AccessKeyId")
     if (get("SignatureMethod") or _missing("SignatureMethod")) != SIGNATURE_METHOD:
         raise errors.UnsupportedSignatureMethod("Signature version 1.0 supports SignatureMethod HMAC-SHA1.")
     if (get("SignatureVersion") or _missing("SignatureVersion")) != SIGNATURE_VERSION:
         raise errors.UnsupportedSignatureVersion("Only SignatureVersion 1.0 is supported.")
-    if get("SignatureType"):
-        raise errors.UnsupportedSignatureMethod("Bearer-token signatures are not supported.")
     nonce = check_nonce(get("SignatureNonce") or _missing("SignatureNonce"))
     signed_at = parse_iso8601(get("Timestamp") or _missing("Timestamp"))
     if unique:

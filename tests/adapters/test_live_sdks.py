@@ -215,6 +215,18 @@ def test_tea_id_token_credential_is_refused_not_anonymous(
     assert (refused.code, refused.status_code) == ("IncompleteSignature", 400)
 
 
+@pytest.mark.parametrize(("style", "algorithm"), TEA_STYLES, ids=str)
+def test_tea_bearer_token_is_refused_by_name(live: Live, style: str, algorithm: str | None) -> None:
+    # A bearer token travels as BearerToken + SignatureType=BEARERTOKEN in an RPC v1 query (no Signature),
+    # else in x-acs-bearer-token: refused as the credential it is, not as a signature lacking "Signature".
+    refused = tea_refusal(live, style, tea_models.Config(signature_algorithm=algorithm, bearer_token="tok"))
+    if (style, algorithm) == ("RPC", "v2"):
+        assert (refused.code, refused.status_code) == ("InvalidSignatureMethod", 400)
+        assert "Bearer-token signatures are not supported" in refused.message
+    else:
+        assert (refused.code, refused.status_code) == ("IncompleteSignature", 400)
+
+
 @pytest.mark.parametrize("name", ["plain", "a+b", "a*b", "a(b)!", "a@b=c;d,e", "a b", "n\u00f6te"])
 def test_tea_roa_v2_with_reserved_characters_in_the_path(live: Live, name: str) -> None:
     # Tea signs the path as it sends it (each segment quoted, only "~" kept). wsgiref hands the app a decoded
