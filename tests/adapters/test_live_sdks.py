@@ -3,15 +3,20 @@
 A Starlette app under uvicorn and a Flask app under wsgiref (stdlib, in a thread) both expose one RPC-style
 ``ecs`` API at ``/``. aliyun-python-sdk-core signs RPC v1 (CommonRequest), alibabacloud-tea-openapi signs
 ACS3 (call_api), botocore signs AWS SigV4; each is allowed or denied by the caller's policies, and a
-denial reaches the SDK as its own exception with Code ``NoPermission``.
+denial reaches the SDK as its own exception with Code ``NoPermission``. What core, Tea (ACS3, RPC v1, ROA)
+and oss2 (V1, V4) send is also caught unserved and sent again with each signed part changed
+(:mod:`.tampering`): each change gets its own Code.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +28,7 @@ from alibabacloud_credentials.models import CredentialModel  # type: ignore[impo
 from alibabacloud_tea_openapi import utils_models as tea_models
 from alibabacloud_tea_openapi.client import Client as TeaClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.request import CommonRequest
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config as BotoConfig
@@ -41,8 +47,9 @@ from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
 from ram_middleware.config import Ram
 from ram_middleware.context import utc_now
 from ram_middleware.routes import RpcApi
-from tests.live_server import core_rpc, sdk_environment, serve_asgi, serve_wsgi
+from tests.live_server import core_client, core_rpc, sdk_environment, serve_asgi, serve_wsgi
 
+from .tampering import Capture, CaptureAsgi, send, tamperings
 from .world import Key, World, make_world
 
 ECS = RpcApi(
@@ -100,22 +107,26 @@ class Live:
     world: World
     endpoint: str
     name: str
+    capture: Capture | None = None  # around the app: catches a request unserved while armed
 
 
-SERVERS: dict[str, tuple[Callable[[Ram], Any], Callable[[Any], AbstractContextManager[str]]]] = {
-    "starlette-uvicorn": (starlette_app, serve_asgi),
-    "flask-wsgiref": (flask_app, serve_wsgi),
+SERVERS: dict[
+    str, tuple[Callable[[Ram], Any], Callable[[Any], AbstractContextManager[str]], type[Capture]]
+] = {
+    "starlette-uvicorn": (starlette_app, serve_asgi, CaptureAsgi),
+    "flask-wsgiref": (flask_app, serve_wsgi, Capture),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 def live(request: pytest.FixtureRequest) -> Iterator[Live]:
-    build_app, serve = SERVERS[request.param]
+    build_app, serve, capturing = SERVERS[request.param]
     with sdk_environment():
         world = make_world(clock=utc_now)  # the SDKs sign with the real time
         try:
-            with serve(build_app(world.ram)) as endpoint:
-                yield Live(world, endpoint, request.param)
+            app = capturing(build_app(world.ram))
+            with serve(app) as endpoint:
+                yield Live(world, endpoint, request.param, app)
         finally:
             world.ram.close()
 
@@ -342,3 +353,99 @@ def test_oss2_upload_without_a_content_type(live: Live, version: str) -> None:
     result = bucket.put_object("plain", b"hello")
     assert result.status == 200
     assert live.world.audit.events[-1].resource == f"acs:ecs:*:{live.world.account_id}:instance/plain"
+
+
+# --- every signed part of what each SDK sends, changed in transit -------------------------------------------
+
+QUERY = {"Q": "a b*~+/\u00e9", "E": ""}
+
+
+def _core_request(live: Live, style: str, method: str, body: str) -> CommonRequest:
+    if style == "RPC":
+        request = CommonRequest(domain=live.endpoint, version=VERSION, action_name="DescribeInstances")
+    else:
+        request = CommonRequest(domain=live.endpoint, version=VERSION, uri_pattern="/notes/[name]")
+        request.add_path_param("name", "n1")
+    request.set_protocol_type("http")
+    request.set_method(method)
+    for name, value in {"RegionId": "cn-hangzhou", **QUERY}.items():
+        request.add_query_param(name, value)
+    if body == "form":
+        request.add_body_params("Text", "x y*~")
+    elif body == "json":
+        request.set_content(b'{"Text": "x"}')
+        request.set_content_type("application/json")
+    return request
+
+
+def _core(live: Live, key: Key, style: str, method: str, body: str) -> None:
+    core_client(key).do_action_with_exception(_core_request(live, style, method, body))
+
+
+def _tea(live: Live, key: Key, algorithm: str | None, style: str, method: str, body: str) -> None:
+    config = tea_models.Config(
+        access_key_id=key.access_key_id, access_key_secret=key.secret, security_token=key.security_token,
+        signature_algorithm=algorithm, read_timeout=10000, connect_timeout=5000,
+    )  # fmt: skip
+    config.endpoint, config.protocol = live.endpoint, "http"
+    api = tea_models.Params(
+        action="DescribeInstances", version=VERSION, protocol="HTTP", method=method, auth_type="AK",
+        pathname="/" if style == "RPC" else "/notes/n1", style=style, body_type="json",
+        req_body_type="formData" if body == "form" else "json",
+    )  # fmt: skip
+    content = {"Text": "x y*~"} if body != "none" else None
+    request = tea_models.OpenApiRequest(query={"RegionId": "cn-hangzhou", **QUERY}, body=content)
+    TeaClient(config).call_api(api, request, RuntimeOptions(autoretry=False, max_attempts=0))
+
+
+def _oss(live: Live, key: Key, version: str, method: str) -> None:
+    provider = oss2.credentials.StaticCredentialsProvider(key.access_key_id, key.secret, key.security_token)
+    auth = oss2.ProviderAuthV4(provider) if version == "v4" else oss2.ProviderAuth(provider)
+    bucket = oss2.Bucket(auth, f"http://{live.endpoint}", "notes", region="cn-hangzhou", connect_timeout=10)
+    if method == "PUT":
+        data = b"hello"
+        headers = {"Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode(), "x-oss-meta-a": "1"}
+        bucket.put_object("n1", data, headers={**headers, "Content-Type": "text/plain"})
+    else:
+        bucket.get_object("n1", params={"versionId": "v 1", "acl": ""})
+
+
+# (style, method, body) of the core and Tea calls; Tea's ROA v2 leaves a body unsigned (no Content-MD5).
+_CORE_CALLS = [
+    ("RPC", "GET", "none"), ("RPC", "POST", "form"), ("ROA", "GET", "none"), ("ROA", "POST", "form"),
+    ("ROA", "PUT", "json"),
+]  # fmt: skip
+_TEA_CALLS = [
+    ("RPC", "GET", "none"),
+    ("RPC", "POST", "form"),
+    ("ROA", "GET", "none"),
+    ("ROA", "POST", "json"),
+]
+SENDERS: dict[str, Callable[[Live, Key], None]] = {
+    **{f"core-{s}-{m}-{b}": partial(_core, style=s, method=m, body=b) for s, m, b in _CORE_CALLS},
+    **{
+        f"tea-{a or 'acs3'}-{s}-{m}-{b}": partial(_tea, algorithm=a, style=s, method=m, body=b)
+        for a in (None, "v2")
+        for s, m, b in _TEA_CALLS
+        if (a, s, b) != ("v2", "ROA", "json")
+    },
+    **{f"oss2-{v}-{m}": partial(_oss, version=v, method=m) for v in ("v1", "v4") for m in ("GET", "PUT")},
+}
+
+
+@pytest.mark.parametrize("sts", [False, True], ids=["long-term", "sts"])
+@pytest.mark.parametrize("sender", sorted(SENDERS))
+def test_each_signed_part_changed_in_transit_is_refused(live: Live, sender: str, sts: bool) -> None:
+    # What the SDK sends is caught unserved (its nonce unspent); each copy with one signed part changed gets
+    # the Code of that part (4xx, never 5xx), and the untouched request is served after all of them.
+    key = live.world.role_session() if sts else live.world.keys["alice"]
+    assert live.capture is not None
+    sent = live.capture.catch(lambda: SENDERS[sender](live, key))
+    refusals = {what: send(live.endpoint, changed) for what, changed, _ in tamperings(sent)}
+    expected = {what: code for what, _, code in tamperings(sent)}
+    assert {what: code for what, (_, code) in refusals.items()} == expected
+    assert all(400 <= status < 500 for status, _ in refusals.values())
+    assert {"method", "path"} | (set() if sender.startswith("oss2") else {"query Q", "query E"}) <= set(
+        refusals
+    )
+    assert send(live.endpoint, sent) == (200, None)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -312,6 +313,23 @@ def test_stale_or_future_time(scheme: str, minutes: int, auth: Authenticator) ->
     refused(auth, facts, errors.RequestExpired, "InvalidTimeStamp.Expired")
 
 
+_SIGNED_AT: dict[str, Callable[[datetime], RequestFacts]] = {
+    "acs3": lambda when: signed("acs3", when=when),
+    "rpc-v1": lambda when: signed("v1", when=when),
+    "roa": lambda when: roa_facts(when=when),
+    "oss-v4": lambda when: oss_v4_facts(when=when),
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(_SIGNED_AT))
+@pytest.mark.parametrize("seconds", [900, -900])
+def test_the_skew_window_includes_its_bounds(scheme: str, seconds: int, auth: Authenticator) -> None:
+    # Exactly 15 minutes either way is inside; one second more is outside ("outside ±15 min" refuses).
+    assert auth.authenticate(_SIGNED_AT[scheme](NOW + timedelta(seconds=seconds))) is not None
+    beyond = _SIGNED_AT[scheme](NOW + timedelta(seconds=seconds + (1 if seconds > 0 else -1)))
+    refused(auth, beyond, errors.RequestExpired, "InvalidTimeStamp.Expired")
+
+
 def test_skew_window_is_configurable(resolver: MemoryResolver) -> None:
     auth = Authenticator(resolver, MemoryGuard(), clock=lambda: NOW, max_skew=60)
     assert auth.authenticate(signed(when=NOW - timedelta(seconds=59))) is not None
@@ -329,6 +347,14 @@ def test_nonce_is_per_access_key(auth: Authenticator) -> None:
     assert auth.authenticate(signed(nonce="same-nonce")) is not None
     sts = signed(access_key_id=STS_AK, secret=STS_SECRET, token=STS_TOKEN, nonce="same-nonce")
     assert auth.authenticate(sts) is not None
+
+
+def test_a_nonce_is_spent_for_every_scheme_of_its_access_key(auth: Authenticator) -> None:
+    # One (AccessKeyId, nonce) claim whatever the scheme: an RPC v1 nonce cannot be reused in ACS3 or ROA.
+    assert auth.authenticate(signed("v1", nonce="shared-nonce")) is not None
+    refused(auth, signed("acs3", nonce="shared-nonce"), errors.NonceReused, "SignatureNonceUsed")
+    roa = roa_facts(extra={"x-acs-signature-nonce": "shared-nonce"})
+    refused(auth, roa, errors.NonceReused, "SignatureNonceUsed")
 
 
 def test_a_bad_signature_does_not_spend_the_nonce(auth: Authenticator) -> None:
