@@ -33,6 +33,8 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from darabonba.runtime import RuntimeOptions  # type: ignore[import-untyped]
 from flask import Flask, g
 from flask import request as flask_request
@@ -224,6 +226,25 @@ def test_tea_id_token_credential_is_refused_not_anonymous(
     config = tea_models.Config(signature_algorithm=algorithm, credential=_IdTokenCredential())
     refused = tea_refusal(live, style, config)
     assert (refused.code, refused.status_code) == ("IncompleteSignature", 400)
+
+
+@pytest.mark.parametrize("algorithm", ["ACS3-HMAC-SM3", "ACS3-RSA-SHA256"])
+@pytest.mark.parametrize("style", ["RPC", "ROA"])
+def test_tea_v3_variants_other_than_hmac_sha256_are_refused(live: Live, style: str, algorithm: str) -> None:
+    # Decision: of the V3 algorithms Tea offers, only ACS3-HMAC-SHA256 is verified; the others are refused
+    # by name, before any key is looked up (an RSA signature is made with a private key as the "secret").
+    key = live.world.keys["alice"]
+    secret = key.secret
+    if algorithm == "ACS3-RSA-SHA256":
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        secret = pem.decode().replace("-----BEGIN PRIVATE KEY-----\n", "").split("\n-----END")[0]
+    config = tea_models.Config(
+        access_key_id=key.access_key_id, access_key_secret=secret, signature_algorithm=algorithm
+    )
+    refused = tea_refusal(live, style, config)
+    assert (refused.code, refused.status_code) == ("InvalidSignatureMethod", 400)
+    assert "Only ACS3-HMAC-SHA256" in refused.message
 
 
 @pytest.mark.parametrize(("style", "algorithm"), TEA_STYLES, ids=str)
