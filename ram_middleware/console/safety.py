@@ -41,27 +41,27 @@ def safe_next(value: str | None, default: str, under: str = "") -> str:
 
     Refused: absolute URLs (``https://evil``), scheme-relative ``//evil``, any backslash (browsers read
     ``/\\evil`` as ``//evil``), whitespace or control characters (browsers strip tabs and newlines, which
-    can turn ``/\\t/evil`` into ``//evil``), anything that does not parse to a bare path, and paths outside
-    the mount (another app on the host: neither ``/app2`` nor ``/app/../x`` is below ``/app``).
+    can turn ``/\\t/evil`` into ``//evil``), anything that does not parse to a bare path, dot segments
+    (``%2e`` too: the browser resolves ``/..//evil`` to the path ``//evil``, which an app redirecting to its
+    own path would send off-site; the paths browsers ask for never have them), and paths outside the mount
+    (another app on the host: ``/app2`` is not below ``/app``).
     """
     if not value or len(value) > MAX_NEXT_CHARS:
         return default
     if not value.startswith("/") or value.startswith("//") or "\\" in value or _CONTROL.search(value):
         return default
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or _has_dot_segment(parts.path):
         return default
-    if under and not _below(parts.path, under):
+    if under and parts.path != under and not parts.path.startswith(under + "/"):
         return default
     return value
 
 
-def _below(path: str, root: str) -> bool:
-    """Whether ``path`` stays at or below ``root`` once a browser resolves its dot segments (``%2e`` too)."""
-    if path != root and not path.startswith(root + "/"):
-        return False
-    segments = path[len(root) :].lower().replace("%2e", ".").split("/")
-    return not any(segment in (".", "..") for segment in segments)
+def _has_dot_segment(path: str) -> bool:
+    """Whether a browser would resolve a ``.`` or ``..`` segment (``%2e`` spelt either case) in ``path``."""
+    segments = path.lower().replace("%2e", ".").split("/")
+    return any(segment in (".", "..") for segment in segments)
 
 
 def return_target(facts: RequestFacts) -> str:

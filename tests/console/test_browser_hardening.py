@@ -7,10 +7,12 @@ Content-Security-Policy, as a browser applies it: markup an injection would add 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
-from .test_browser import chromium, live  # noqa: F401  (the real browser and the apps on real servers)
+# The real browser and the apps on real servers (fixtures), and the logon form's first step.
+from .test_browser import _submit_password, chromium, live  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -44,4 +46,25 @@ def test_only_the_consoles_own_styles_apply(chromium: Any, live: tuple[str, str]
     page.evaluate(_INJECTED)  # what markup slipped into the page would add
     assert _button_background(page) == _CONSOLE_GREEN
     assert page.eval_on_selector("#injected", "p => getComputedStyle(p).color") != "rgb(255, 0, 0)"
+    context.close()
+
+
+@pytest.mark.parametrize(
+    "target", ["/..//evil.example/", "/reports/../..//evil.example", "/%2e%2E//evil.example"]
+)
+def test_a_return_address_never_resolves_to_a_scheme_relative_path(
+    chromium: Any,  # noqa: F811
+    live: tuple[str, str],  # noqa: F811
+    target: str,
+) -> None:
+    """``/..//evil.example`` is a same-origin path, but the browser resolves it to the path
+    ``//evil.example``: an app page redirecting to its own path (a common pattern) would then send the
+    person to evil.example. Signing in with such a return address lands on the console's home instead."""
+    _, base = live
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/console/logon?{urlencode({'next': target})}")
+    _submit_password(page, "bob")
+    page.wait_for_url(lambda url: "/console/logon" not in url)
+    assert page.url == f"{base}/console/"
     context.close()

@@ -34,7 +34,8 @@ def test_same_origin_paths_are_kept(target: str) -> None:
     "target",
     [None, "", "reports", "//evil.example", "///evil.example", "https://evil.example/", "http:evil.example",
      "/\\evil.example", "\\/evil.example", "/\t/evil.example", "/\n/evil.example", "/x\r\nSet-Cookie: a=b",
-     " /reports", "javascript:alert(1)", "data:text/html,x", "/" + "a" * 3000, "/\x00", "/a b"],
+     " /reports", "javascript:alert(1)", "data:text/html,x", "/" + "a" * 3000, "/\x00", "/a b",
+     "/..//evil.example", "/x/./..//evil.example", "/.%2E//evil.example", "/%2e/x"],
 )  # fmt: skip
 def test_everything_else_falls_back(target: str | None) -> None:
     assert safe_next(target, HOME) == HOME
