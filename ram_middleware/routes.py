@@ -6,9 +6,10 @@ Three ways to declare them, all producing a :class:`Rule`:
   ``RouteRule("ecs:DescribeInstance", "acs:ecs:{RegionId}:{account}:instance/{InstanceId}")``. Placeholders
   are filled from the route's path parameters first, then the decoded query/form parameters; ``{account}``
   is always the caller's account and cannot be supplied by the request (a route that captures an
-  ``account`` path parameter must name the caller's own, 400 ``InvalidParameter.account`` otherwise: its
-  endpoint would act in the account it names). When the Host names a bucket
-  (``oss_domains``/``oss_cnames``, see :mod:`ram_middleware.credentials.oss`), ``{bucket}`` is that
+  ``account`` path parameter, or a request with a query or form parameter ``account``, must name the
+  caller's own, 400 ``InvalidParameter.account`` otherwise: its endpoint would act in the account it
+  names). When the Host names a bucket (``oss_domains``/``oss_cnames``, see
+  :mod:`ram_middleware.credentials.oss`), ``{bucket}`` is that
   bucket, ahead of the query, and a route capturing another one is refused; an OSS-signed request whose
   Host names none takes ``{bucket}`` from the route only. A missing value is a 400
   ``MissingParameter.<Name>``; a parameter given twice with different values, taken from the query of a
@@ -199,20 +200,23 @@ class ResourceTemplate:
             if kind == _LITERAL:
                 pieces.append(text)
             elif text == "account":  # the caller's, never the request's: it could name any account
-                pieces.append(_callers_account(path_params, account_id))
+                pieces.append(_callers_account(facts, path_params, account_id))
             else:
                 pieces.append(_lookup(kind, text, facts, path_params))
         return "".join(pieces)
 
 
-def _callers_account(path_params: Mapping[str, str], account_id: str) -> str:
-    """``account_id``, which a route capturing ``{account}`` must name too: its endpoint receives that
-    account and would act in it, while the check, in the caller's own account, never looked at it."""
+def _callers_account(facts: RequestFacts, path_params: Mapping[str, str], account_id: str) -> str:
+    """``account_id``, which a route capturing ``{account}``, or a query or form parameter ``account``,
+    must name too: the endpoint receives that account (a FastAPI ``account: str`` is either) and would act
+    in it, while the check, in the caller's own account, never looked at it."""
     named = path_params.get("account")
+    if named is None:
+        named = _single_param(facts, "account")
     if named is not None and named != account_id:
         raise errors.InvalidParameter(
-            "account", "The account the request path names is not the caller's; a resource is checked in "
-            "the caller's own account.",
+            "account", "The account the request names is not the caller's; a resource is checked in the "
+            "caller's own account.",
         )  # fmt: skip
     return account_id
 

@@ -10,7 +10,8 @@ request as sent: what it reads from an unsigned part is its own business, as wit
   ``UNSIGNED-PAYLOAD`` (RPC v1 and ACS3 always cover it; Tea's ROA v2 sends form bodies without MD5). A
   parameter the rule reads that such a form also names is refused (``InvalidParameter``): the app, which
   reads the form, would see another value than the one checked;
-* OSS V1: every query parameter but the signed sub-resources;
+* OSS V1: every query parameter but the signed sub-resources (and ``account``, which only a route's
+  ``{account}`` reads, to refuse one naming another account);
 * OSS V1 and V4: the ``x-acs-action``/``x-acs-version`` headers (only ``x-oss-*`` headers are signed);
 * RPC v1 (which signs parameters only): those headers unless the signed ``Action``/``Version`` is there
   too. The SDKs send both, and the rules refuse the two when they disagree; alone, a header would choose
@@ -40,6 +41,7 @@ _OSS_V1 = frozenset({SCHEME_V1, SCHEME_V1_QUERY})
 _RPC_HEADERS = frozenset({"x-acs-action", "x-acs-version"})
 _RPC_PARAMETERS = (("x-acs-action", "Action"), ("x-acs-version", "Version"))
 _HOST_SIGNED = frozenset({"acs3", "aws-v4", "session"}) | _OSS
+_V1_KEPT = SUBRESOURCES | {"account"}
 
 
 def host_covered(scheme: str) -> bool:
@@ -77,7 +79,9 @@ def signed_view(facts: RequestFacts, scheme: str) -> RequestFacts:
     if scheme in _OSS:
         changes["headers"] = tuple((n, v) for n, v in facts.headers if n.lower() not in _RPC_HEADERS)
     if scheme in _OSS_V1:
-        kept = [piece for piece in facts.query.split("&") if piece and _piece_name(piece) in SUBRESOURCES]
+        # ``account`` too, unsigned as it is: a template's {account} reads it only to refuse one naming
+        # another account than the caller's, which the app would otherwise read unseen.
+        kept = [piece for piece in facts.query.split("&") if piece and _piece_name(piece) in _V1_KEPT]
         changes["query"] = "&".join(kept)
     if not changes:
         return facts

@@ -226,9 +226,13 @@ def test_resource_template_from_query_parameters(harness: Harness) -> None:
 
 def test_account_placeholder_cannot_be_supplied_by_the_caller(harness: Harness) -> None:
     bob = harness.world.signer("bob")
-    query = [("Bucket", "rnd-bucket"), ("Key", "k"), ("account", "9999999999999999")]
-    assert harness.call("GET", "/objects", signer=bob, query=query, peer=OFFICE_IP).status == 200
+    own = [("Bucket", "rnd-bucket"), ("Key", "k"), ("account", harness.world.account_id)]
+    assert harness.call("GET", "/objects", signer=bob, query=own, peer=OFFICE_IP).status == 200
     assert f":{harness.world.account_id}:" in (_last_event(harness).resource or "")
+    # Checked in bob's account, the endpoint would receive (and could act in) the account the query names.
+    other = [("Bucket", "rnd-bucket"), ("Key", "k"), ("account", "9999999999999999")]
+    reply = harness.call("GET", "/objects", signer=bob, query=other, peer=OFFICE_IP)
+    assert (reply.status, reply.code) == (400, "InvalidParameter.account")
 
 
 @pytest.mark.parametrize("scheme", ["v1", "acs3"])

@@ -159,3 +159,13 @@ def test_a_host_bucket_needs_a_signature_that_covers_the_host(world: World) -> N
         reply = client(world).get(signed.url, headers=headers)
         assert reply.status_code == expected, reply.text
     assert reply.json()["Code"] == "InvalidParameter.bucket"
+
+
+def test_an_account_parameter_added_to_a_presigned_link_is_refused(world: World) -> None:
+    # A V1 link signs only OSS sub-resources, so an added ?account= still verifies; the app would read it
+    # while the check stays in bob's account. Naming his own account changes nothing.
+    url = signed_url(world, "v1", "rnd-bucket", "dir/a.txt")
+    reply = client(world).get(f"{url}&account=9999999999999999")
+    assert reply.status_code == 400 and oss_code(reply) == "InvalidParameter.account", reply.text
+    reply = client(world).get(f"{url}&account={world.account_id}")
+    assert reply.status_code == 200, reply.text

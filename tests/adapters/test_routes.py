@@ -197,12 +197,21 @@ def test_a_path_ending_in_a_newline_is_refused_where_starlette_would_route_it_wi
 
 
 def test_account_comes_from_the_caller_only() -> None:
-    assert ResourceTemplate("{account}").fill(facts("account=666"), {}, ACCOUNT) == ACCOUNT
     assert ResourceTemplate("{account}").fill(facts(), {"account": ACCOUNT}, ACCOUNT) == ACCOUNT
-    # A route capturing another account would hand it to the endpoint, which the check never looked at.
-    with pytest.raises(errors.InvalidParameter) as refused:
-        ResourceTemplate("{account}").fill(facts(), {"account": "777"}, ACCOUNT)
-    assert refused.value.code == "InvalidParameter.account"
+    assert ResourceTemplate("{account}").fill(facts(f"account={ACCOUNT}"), {}, ACCOUNT) == ACCOUNT
+    # A route capturing another account, or a query or form parameter naming one (a FastAPI endpoint's
+    # ``account: str``), would hand it to the endpoint, which the check never looked at.
+    for request, path in (
+        (facts(), {"account": "777"}),
+        (facts("account=666"), {}),
+        (facts("", body=b"account=666", form=True), {}),
+        (facts(f"account={ACCOUNT}&account=666"), {}),
+    ):
+        with pytest.raises(errors.InvalidParameter) as refused:
+            ResourceTemplate("acs:ecs:*:{account}:instance/i-1").fill(request, path, ACCOUNT)
+        assert (refused.value.code, refused.value.status) == ("InvalidParameter.account", 400)
+    # A template without {account} leaves the parameter to the app.
+    assert ResourceTemplate("acs:ecs:*:*:instance/i-1").fill(facts("account=666"), {}, ACCOUNT)
 
 
 def test_route_rule_requires_service_colon_action() -> None:
