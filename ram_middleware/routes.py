@@ -171,7 +171,7 @@ class ResourceTemplate:
         self.text = text
         parts: list[tuple[int, str]] = []  # (kind, literal text or name)
         position = 0
-        arn = text.startswith("acs:")
+        arn = text[:4].lower() == "acs:"  # as the policy matcher reads it
         for match in _PLACEHOLDER.finditer(text):
             parts.append((_LITERAL, text[position : match.start()]))
             head = arn and text.count(":", 0, match.start()) < 4

@@ -73,6 +73,15 @@ def test_a_value_cannot_reach_into_another_part_of_the_arn() -> None:
     )
 
 
+@pytest.mark.parametrize("head", ["ACS", "Acs"])
+def test_an_arn_written_in_upper_case_guards_its_fields_too(head: str) -> None:
+    # Policies match "ACS:ecs:..." as the ARN "acs:ecs:...": a region from the path must not shift it.
+    template = ResourceTemplate(head + ":ecs:{RegionId}:{account}:instance/{InstanceId}")
+    with pytest.raises(errors.InvalidParameter) as caught:
+        template.fill(facts(), {"RegionId": "cn:1", "InstanceId": "i-prod"}, ACCOUNT)
+    assert caught.value.code == "InvalidParameter.RegionId"
+
+
 def test_a_parameter_before_another_placeholder_holds_no_separator() -> None:
     template = ResourceTemplate("acs:oss:*:{account}:{bucket}/{key}")
     for bucket in ("public/x", "public:x"):
