@@ -15,6 +15,9 @@ the checked value. Form fields are held once the body is read (the rule is wrapp
 and query parameters before that, from the scope. A multipart body, which the check never parses, is
 refused on a route whose form field fills a placeholder (400 ``InvalidParameter.<Name>``).
 A value FastAPI cannot read at all is left to FastAPI, which answers 422 without running the endpoint.
+A placeholder that the endpoint reads from a JSON body only (``Body()``, a field of a body model) is a
+:class:`~ram_middleware.routes.RouteConfigurationError`: the check, which reads path, query and form
+parameters, would take it from a query the endpoint never reads.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from starlette.datastructures import FormData, QueryParams
 
 from .. import errors
 from ..facts import RequestFacts
-from ..routes import PathParams, Rule
+from ..routes import PathParams, RouteConfigurationError, Rule
 
 __all__ = ["Held", "Misread", "hold", "misread", "names", "template_fields"]
 
@@ -60,11 +63,22 @@ def template_fields(rule: Rule, dependant: Any) -> tuple[_Param, ...]:
     one, ``iid: int`` in the other)."""
     found: list[_Param] = []
     if wanted := names(rule):
-        _collect(dependant, wanted, found)
+        in_json: set[str] = set()
+        _collect(dependant, wanted, found, in_json)
+        filled = {name for param in found for _, placeholders, _ in param.parts for name in placeholders}
+        if unread := sorted(in_json - filled):
+            # The check would fill it from the query, which the endpoint never reads: a caller could name
+            # one resource there and another in the body the endpoint acts on.
+            raise RouteConfigurationError(
+                f"the RAM resource {rule!r} names {', '.join(unread)}, which the endpoint reads from a JSON "
+                "body only, and the check reads path, query and form parameters: declare it as one of those"
+            )
     return tuple(found)
 
 
-def _collect(dependant: Any, wanted: set[str], found: list[_Param]) -> None:
+def _collect(dependant: Any, wanted: set[str], found: list[_Param], in_json: set[str]) -> None:
+    """Adds to ``found`` the path, query and form parameters filling a placeholder of ``wanted``, and to
+    ``in_json`` those of ``wanted`` that a JSON body parameter (or a field of its model) is read under."""
     from fastapi import params  # only FastAPI's dependants come here
 
     for field in (
@@ -76,20 +90,23 @@ def _collect(dependant: Any, wanted: set[str], found: list[_Param]) -> None:
         kind = (
             "path" if isinstance(info, params.Path) else "form" if isinstance(info, params.Form) else "query"
         )
-        if kind == "query" and not isinstance(info, params.Query):
-            continue  # a JSON body: no placeholder is filled from it
         model = _model(field)
+        own = (None, _names(field.name, info, getattr(field, "config", None) or {}, field.alias))
         if model is None:
-            parts = [(None, _names(field.name, info, getattr(field, "config", None) or {}, field.alias))]
+            parts = [own]
         else:
             parts = [
                 (name, _names(name, sub, model.model_config)) for name, sub in model.model_fields.items()
             ]
+        if kind == "query" and not isinstance(info, params.Query):  # a JSON body: it fills no placeholder
+            for _, keys in (own, *parts):  # embedded under its own name, or a model's fields at the top
+                in_json.update(keys & wanted)
+            continue
         held = tuple((attr, tuple(sorted(keys & wanted)), keys) for attr, keys in parts if keys & wanted)
         if held:
             found.append(_Param(field, kind, held))
     for dependency in getattr(dependant, "dependencies", ()):
-        _collect(dependency, wanted, found)
+        _collect(dependency, wanted, found, in_json)
 
 
 def _model(field: Any) -> Any:

@@ -9,7 +9,8 @@ from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Body, Depends, FastAPI, Query
+from pydantic import BaseModel
 
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
 from ram_middleware.routes import RouteRule, RouteTable, RpcApi
@@ -82,10 +83,12 @@ def _app(world: World) -> FastAPI:
     return app
 
 
-def _call(app: FastAPI, world: World, method: str, target: str) -> Any:
-    signed = world.signer("alice").sign(method, f"http://testserver{target}", [], b"")
-    headers = {k: v for k, v in signed.headers.items() if k != "host"}
-    return client_class()(app, raise_server_exceptions=False).request(method, signed.url, headers=headers)
+def _call(app: FastAPI, world: World, method: str, target: str, json_body: bytes = b"") -> Any:
+    given = [("content-type", "application/json")] if json_body else []
+    signed = world.signer("alice").sign(method, f"http://testserver{target}", given, json_body)
+    headers = {**dict(given), **{k: v for k, v in signed.headers.items() if k != "host"}}
+    client = client_class()(app, raise_server_exceptions=False)
+    return client.request(method, signed.url, headers=headers, content=json_body)
 
 
 def test_another_spelling_of_a_denied_integer_is_refused(world: World) -> None:
@@ -157,3 +160,36 @@ def test_values_the_endpoint_receives_as_sent_pass(world: World) -> None:
     assert _call(app, world, "GET", "/colours/red").json() == {"colour": "red"}  # an Enum by its value
     assert _call(app, world, "GET", "/names/01").json() == {"name": "01"}  # str: nothing converts it
     assert _call(app, world, "GET", "/colours/blue").status_code == 422  # FastAPI's own answer
+
+
+class _StopRequest(BaseModel):
+    InstanceId: str
+
+
+def test_a_placeholder_the_endpoint_reads_from_a_json_body_is_a_configuration_error(world: World) -> None:
+    # The check fills {InstanceId} from the query, which such an endpoint never reads: alice, denied
+    # instance 1, would stop it by sending ?InstanceId=2 with {"InstanceId": "1"}.
+    app = _app(world)
+    template = "acs:ecs:*:{account}:instance/{InstanceId}"
+
+    @app.post("/stop-json")
+    @ram_route("ecs:StopInstance", template)
+    async def stop_json(InstanceId: Annotated[str, Body(embed=True)]) -> dict[str, Any]:
+        return {"stopped": InstanceId}
+
+    @app.post("/stop-model")
+    @ram_route("ecs:StopInstance", template)
+    async def stop_model(request: _StopRequest) -> dict[str, Any]:
+        return {"stopped": request.InstanceId}
+
+    @app.put("/instances/{InstanceId}")  # the path fills it: a body repeating the id is the endpoint's
+    @ram_route("ecs:ModifyInstance", template)
+    async def modify(InstanceId: str, request: _StopRequest) -> dict[str, Any]:
+        return {"modified": InstanceId}
+
+    body = json.dumps({"InstanceId": "1"}).encode()
+    for path in ("/stop-json?InstanceId=2", "/stop-model?InstanceId=2"):
+        reply = _call(app, world, "POST", path, body)
+        assert reply.status_code == 500 and "stopped" not in reply.text, (path, reply.text)
+    assert _call(app, world, "PUT", "/instances/1", body).status_code == 403
+    assert _call(app, world, "PUT", "/instances/2", body).json() == {"modified": "2"}
