@@ -15,9 +15,9 @@ the checked value. Form fields are held once the body is read (the rule is wrapp
 and query parameters before that, from the scope. A multipart body, which the check never parses, is
 refused on a route whose form field fills a placeholder (400 ``InvalidParameter.<Name>``).
 A value FastAPI cannot read at all is left to FastAPI, which answers 422 without running the endpoint.
-A placeholder that the endpoint reads from a JSON body only (``Body()``, a field of a body model) is a
-:class:`~ram_middleware.routes.RouteConfigurationError`: the check, which reads path, query and form
-parameters, would take it from a query the endpoint never reads.
+A placeholder that the endpoint reads only from a JSON body (``Body()``, a field of a body model), a
+``Header()`` or a ``Cookie()`` is a :class:`~ram_middleware.routes.RouteConfigurationError`: the check,
+which reads path, query and form parameters, would take it from a query the endpoint never reads.
 """
 
 from __future__ import annotations
@@ -63,28 +63,32 @@ def template_fields(rule: Rule, dependant: Any) -> tuple[_Param, ...]:
     one, ``iid: int`` in the other)."""
     found: list[_Param] = []
     if wanted := names(rule):
-        in_json: set[str] = set()
-        _collect(dependant, wanted, found, in_json)
+        elsewhere: set[str] = set()
+        _collect(dependant, wanted, found, elsewhere)
         filled = {name for param in found for _, placeholders, _ in param.parts for name in placeholders}
-        if unread := sorted(in_json - filled):
+        if unread := sorted(elsewhere - filled):
             # The check would fill it from the query, which the endpoint never reads: a caller could name
-            # one resource there and another in the body the endpoint acts on.
+            # one resource there and another in the part of the request the endpoint acts on.
             raise RouteConfigurationError(
                 f"the RAM resource {rule!r} names {', '.join(unread)}, which the endpoint reads from a JSON "
-                "body only, and the check reads path, query and form parameters: declare it as one of those"
+                "body, a header or a cookie only, and the check reads path, query and form parameters: "
+                "declare it as one of those"
             )
     return tuple(found)
 
 
-def _collect(dependant: Any, wanted: set[str], found: list[_Param], in_json: set[str]) -> None:
+def _collect(dependant: Any, wanted: set[str], found: list[_Param], elsewhere: set[str]) -> None:
     """Adds to ``found`` the path, query and form parameters filling a placeholder of ``wanted``, and to
-    ``in_json`` those of ``wanted`` that a JSON body parameter (or a field of its model) is read under."""
+    ``elsewhere`` those of ``wanted`` that a JSON body parameter (or a field of its model), a header or a
+    cookie is read under."""
     from fastapi import params  # only FastAPI's dependants come here
 
     for field in (
         *getattr(dependant, "path_params", ()),
         *getattr(dependant, "query_params", ()),
         *getattr(dependant, "body_params", ()),
+        *getattr(dependant, "header_params", ()),
+        *getattr(dependant, "cookie_params", ()),
     ):
         info = field.field_info
         kind = (
@@ -98,15 +102,15 @@ def _collect(dependant: Any, wanted: set[str], found: list[_Param], in_json: set
             parts = [
                 (name, _names(name, sub, model.model_config)) for name, sub in model.model_fields.items()
             ]
-        if kind == "query" and not isinstance(info, params.Query):  # a JSON body: it fills no placeholder
-            for _, keys in (own, *parts):  # embedded under its own name, or a model's fields at the top
-                in_json.update(keys & wanted)
+        if kind == "query" and not isinstance(info, params.Query):  # a JSON body, a header, a cookie
+            for _, keys in (own, *parts):  # under its own name (embedded), or a model's fields at the top
+                elsewhere.update(keys & wanted)
             continue
         held = tuple((attr, tuple(sorted(keys & wanted)), keys) for attr, keys in parts if keys & wanted)
         if held:
             found.append(_Param(field, kind, held))
     for dependency in getattr(dependant, "dependencies", ()):
-        _collect(dependency, wanted, found, in_json)
+        _collect(dependency, wanted, found, elsewhere)
 
 
 def _model(field: Any) -> Any:

@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Body, Depends, FastAPI, Query
+from fastapi import Body, Cookie, Depends, FastAPI, Header, Query
 from pydantic import BaseModel
 
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
@@ -83,10 +83,17 @@ def _app(world: World) -> FastAPI:
     return app
 
 
-def _call(app: FastAPI, world: World, method: str, target: str, json_body: bytes = b"") -> Any:
+def _call(
+    app: FastAPI,
+    world: World,
+    method: str,
+    target: str,
+    json_body: bytes = b"",
+    extra: dict[str, str] | None = None,
+) -> Any:
     given = [("content-type", "application/json")] if json_body else []
     signed = world.signer("alice").sign(method, f"http://testserver{target}", given, json_body)
-    headers = {**dict(given), **{k: v for k, v in signed.headers.items() if k != "host"}}
+    headers = {**dict(given), **(extra or {}), **{k: v for k, v in signed.headers.items() if k != "host"}}
     client = client_class()(app, raise_server_exceptions=False)
     return client.request(method, signed.url, headers=headers, content=json_body)
 
@@ -182,6 +189,16 @@ def test_a_placeholder_the_endpoint_reads_from_a_json_body_is_a_configuration_er
     async def stop_model(request: _StopRequest) -> dict[str, Any]:
         return {"stopped": request.InstanceId}
 
+    @app.post("/stop-header")
+    @ram_route("ecs:StopInstance", template)
+    async def stop_header(InstanceId: Annotated[str, Header()]) -> dict[str, Any]:
+        return {"stopped": InstanceId}
+
+    @app.post("/stop-cookie")
+    @ram_route("ecs:StopInstance", template)
+    async def stop_cookie(InstanceId: Annotated[str, Cookie()]) -> dict[str, Any]:
+        return {"stopped": InstanceId}
+
     @app.put("/instances/{InstanceId}")  # the path fills it: a body repeating the id is the endpoint's
     @ram_route("ecs:ModifyInstance", template)
     async def modify(InstanceId: str, request: _StopRequest) -> dict[str, Any]:
@@ -190,6 +207,10 @@ def test_a_placeholder_the_endpoint_reads_from_a_json_body_is_a_configuration_er
     body = json.dumps({"InstanceId": "1"}).encode()
     for path in ("/stop-json?InstanceId=2", "/stop-model?InstanceId=2"):
         reply = _call(app, world, "POST", path, body)
+        assert reply.status_code == 500 and "stopped" not in reply.text, (path, reply.text)
+    # Nor from a header or a cookie, which the check does not read either.
+    for path, sent in (("/stop-header", {"InstanceId": "1"}), ("/stop-cookie", {"cookie": "InstanceId=1"})):
+        reply = _call(app, world, "POST", path + "?InstanceId=2", extra=sent)
         assert reply.status_code == 500 and "stopped" not in reply.text, (path, reply.text)
     assert _call(app, world, "PUT", "/instances/1", body).status_code == 403
     assert _call(app, world, "PUT", "/instances/2", body).json() == {"modified": "2"}
