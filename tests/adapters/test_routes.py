@@ -73,6 +73,34 @@ def test_a_value_cannot_reach_into_another_part_of_the_arn() -> None:
     )
 
 
+_ANY_TEXT = st.text(st.sampled_from(":/*?%.\x00\n\u212a\uff1a\u2215aZ9-"), max_size=12) | st.text(max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(region=_ANY_TEXT, instance=_ANY_TEXT, from_path=st.booleans())
+@example(region="cn:1:instance/i-dev-x", instance="i-prod", from_path=False)
+@example(region="*", instance="i-*?/../x:y", from_path=False)
+@example(region="cn\uff1a1", instance="a" * 10_000, from_path=True)
+def test_a_filled_arn_names_each_value_in_its_own_field(region: str, instance: str, from_path: bool) -> None:
+    # Whatever a caller sends, the resource either is refused or parses back into the fields the values
+    # were given for: the caller's account, the region as sent, the instance as sent. Wildcards and
+    # look-alike characters stay literal text (the matcher reads only a policy's "*" and "?" as wildcards).
+    from urllib.parse import urlencode
+
+    from ram_middleware.arn import parse_arn
+
+    template = ResourceTemplate("acs:ecs:{RegionId}:{account}:instance/{InstanceId}")
+    path = {"RegionId": region} if from_path else {}
+    request = facts(urlencode({"InstanceId": instance, **({} if from_path else {"RegionId": region})}))
+    try:
+        filled = template.fill(request, path, ACCOUNT)
+    except (errors.InvalidParameter, errors.MissingParameter):
+        assert ":" in region or not region or not instance
+        return
+    arn = parse_arn(filled)
+    assert (arn.region, arn.account_id, arn.relative_id) == (region, ACCOUNT, f"instance/{instance}")
+
+
 @pytest.mark.parametrize("head", ["ACS", "Acs"])
 def test_an_arn_written_in_upper_case_guards_its_fields_too(head: str) -> None:
     # Policies match "ACS:ecs:..." as the ARN "acs:ecs:...": a region from the path must not shift it.
