@@ -264,6 +264,11 @@ class RouteRule:
             raise errors.InvalidParameter(
                 "Action", f"A route action is written service:Action, got {self.action[:64]!r}."
             )
+        if not self.public and self.action.startswith("acs:"):  # no service is named "acs": a resource
+            raise errors.InvalidParameter(
+                "Action", f"A route action is written service:Action, got the resource {self.action[:64]!r}: "
+                "the arguments are (action, resource).",
+            )  # fmt: skip
         object.__setattr__(self, "template", ResourceTemplate(self.resource))
 
     def resolve(self, facts: RequestFacts, path_params: PathParams, account_id: str) -> tuple[str, str]:
@@ -548,19 +553,55 @@ def _compile(
 
 def route_rule(action: str | Rule, resource: str = "*") -> Callable[[_F], _F]:
     """Decorator: declare the RAM action and resource template of an endpoint (the function is returned
-    unchanged, so framework introspection of its signature is unaffected)."""
-    rule = action if not isinstance(action, str) else RouteRule(action, resource)
+    unchanged, so framework introspection of its signature is unaffected).
+
+    Misuse fails here, as the module is imported (``TypeError``): the decorator written without its
+    arguments, an action that is neither text nor a :class:`Rule`, a resource beside a rule, an object that
+    is no endpoint, or a second, different rule on one endpoint (a view reused for two routes would
+    otherwise take the last one's rule on both)."""
+    if isinstance(action, str):
+        if not isinstance(resource, str):
+            raise TypeError(f"A route's resource is text, got {type(resource).__name__}.")
+        rule: Rule = RouteRule(action, resource)
+    elif isinstance(action, Rule):
+        if resource != "*":
+            raise TypeError(f"{action!r} is a whole rule: it takes no resource beside it.")
+        rule = action
+    else:
+        raise TypeError(
+            f"A route decorator takes its action and resource, got {type(action).__name__}: write "
+            '@ram_route("service:Action", "acs:…") (Flask: @require), with the parentheses.'
+        )
 
     def declare(endpoint: _F) -> _F:
-        setattr(endpoint, RULE_ATTRIBUTE, rule)
-        return endpoint
+        return _declare(endpoint, rule)
 
     return declare
 
 
 def public(endpoint: _F) -> _F:
     """Decorator: anybody may call this endpoint, without a credential."""
-    setattr(endpoint, RULE_ATTRIBUTE, PUBLIC)
+    return _declare(endpoint, PUBLIC)
+
+
+def _declare(endpoint: _F, rule: Rule) -> _F:
+    if not callable(endpoint):
+        raise TypeError(
+            f"A route decorator goes on an endpoint function or class, got {type(endpoint).__name__}."
+        )
+    # Its own attribute only: a subclass may declare another rule than its base class.
+    own = getattr(endpoint, "__dict__", {}).get(RULE_ATTRIBUTE)
+    if own is not None and own != rule:
+        raise TypeError(
+            f"{getattr(endpoint, '__qualname__', endpoint)!r} already declares {own!r}; an endpoint has "
+            f"one rule, so {rule!r} cannot be added: remove one decorator (or give each route its own view)."
+        )
+    try:
+        setattr(endpoint, RULE_ATTRIBUTE, rule)
+    except AttributeError:  # a bound method, a builtin: no attribute of its own to carry the rule
+        raise TypeError(
+            f"{endpoint!r} cannot carry a route rule: decorate the function or class itself."
+        ) from None
     return endpoint
 
 
