@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 import anyio
+from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
@@ -51,7 +52,9 @@ from .web import (
 
 __all__ = ["ConsoleMiddleware", "console_routes", "mount_console", "require_mfa"]
 
-Endpoint = Callable[[Request], Any]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_REQUEST_PARAMETER = "_ram_mfa_request"  # the name FastAPI hands require_mfa's wrapper the request under
 _METHODS = ["GET", "HEAD", "POST"]
 _ROOT_KEY = "ram.console.root"
 
@@ -209,18 +212,39 @@ class ConsoleMiddleware:
         await self.app(scope, receive, send_renewing)
 
 
-def require_mfa(
-    max_age: float | None = None, *, console: Console | None = None
-) -> Callable[[Endpoint], Callable[[Request], Awaitable[Any]]]:
+class MfaGuard(Protocol):
+    """What :func:`require_mfa` returns: a decorator that keeps the endpoint's parameters (for type checkers
+    and for FastAPI) and makes it a coroutine function answering the endpoint's result or the refusal."""
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # an awaitable result is awaited, not returned
+        self, endpoint: Callable[_P, Awaitable[_R]], /
+    ) -> Callable[_P, Coroutine[Any, Any, _R | Response]]: ...
+
+    @overload
+    def __call__(self, endpoint: Callable[_P, _R], /) -> Callable[_P, Coroutine[Any, Any, _R | Response]]: ...
+
+
+def require_mfa(max_age: float | None = None, *, console: Console | None = None) -> MfaGuard:
     """Endpoint decorator: the caller must have proved MFA (within ``max_age`` seconds, when given).
 
     A browser session without it is sent to the step-up page and back; an API caller gets 403
-    ``Forbidden.MFARequired``. Apply it above ``@ram_route`` (the route's rule is kept on the wrapper).
+    ``Forbidden.MFARequired``. Apply it above ``@ram_route`` (the route's rule is kept on the wrapper). It
+    goes on a Starlette endpoint, an ``HTTPEndpoint``'s ``get``/``post``/…, or a FastAPI endpoint whatever
+    its parameters (FastAPI hands the wrapper the request under a name of its own), sync or async.
     """
 
-    def decorate(endpoint: Endpoint) -> Callable[[Request], Awaitable[Any]]:
+    def decorate(endpoint: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+        if isinstance(endpoint, type) or not callable(endpoint):
+            raise TypeError(
+                "require_mfa goes on an endpoint function or an HTTPEndpoint's get/post/… method, "
+                f"got {endpoint!r}."
+            )
+        is_async = is_async_callable(endpoint)
+
         @functools.wraps(endpoint)
-        async def guarded(request: Request) -> Any:
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            request = kwargs.pop(_REQUEST_PARAMETER, None) or _request_among(args, kwargs)
             found = console or _console_of(request)
             principal = current_principal(request)
             if not mfa_fresh(principal, max_age, found.kit.now()):
@@ -230,13 +254,47 @@ def require_mfa(
                 refusal = await run_in_threadpool(found.mfa_refusal, facts, principal, max_age, outcome)
                 if refusal is not None:
                     return error_response(refusal)
-            if inspect.iscoroutinefunction(endpoint):
-                return await endpoint(request)
-            return await run_in_threadpool(endpoint, request)
+            if is_async:
+                return await endpoint(*args, **kwargs)
+            return await run_in_threadpool(endpoint, *args, **kwargs)
 
+        signature = _asking_for_the_request(endpoint)
+        if signature is not None:
+            guarded.__signature__ = signature  # type: ignore[attr-defined]  # read by FastAPI
         return guarded
 
-    return decorate
+    return cast(MfaGuard, decorate)
+
+
+def _asking_for_the_request(endpoint: Callable[..., Any]) -> inspect.Signature | None:
+    """The endpoint's signature with a keyword-only ``Request`` parameter added, so that FastAPI, which
+    passes an endpoint only what it names, gives the guard the request; None when it names one already
+    (FastAPI fills one such parameter only) or has no signature to read."""
+    try:
+        signature = inspect.signature(endpoint)
+    except (TypeError, ValueError):
+        return None
+    try:  # the annotations as FastAPI reads them: evaluated in the endpoint's module
+        evaluated = inspect.signature(endpoint, eval_str=True).parameters.values()
+    except Exception:  # a name the module does not define: FastAPI cannot read it either
+        evaluated = signature.parameters.values()
+    if any(isinstance(p.annotation, type) and issubclass(p.annotation, HTTPConnection) for p in evaluated):
+        return None
+    parameters = list(signature.parameters.values())
+    position = len(parameters)
+    if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
+        position -= 1  # **kwargs stays last
+    added = inspect.Parameter(_REQUEST_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+    return signature.replace(parameters=[*parameters[:position], added, *parameters[position:]])
+
+
+def _request_among(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+    """The request among an endpoint's arguments: Starlette passes it alone, an ``HTTPEndpoint`` after
+    ``self``."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Request):
+            return value
+    raise TypeError("require_mfa found no Request among the endpoint's arguments.")
 
 
 def _app_scope(scope: Scope) -> Scope:
