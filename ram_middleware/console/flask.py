@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from flask import (
     Blueprint,
@@ -42,6 +42,8 @@ from .web import MAX_FORM_BYTES, TEMPLATE_NAMESPACE, ConsoleRequest, FormTooLarg
 __all__ = ["init_console", "require_mfa"]
 
 _EXTENSION = "ram_console"
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def init_console(app: Flask, ram: Ram | None = None, **options: Any) -> Console:
@@ -140,16 +142,16 @@ def _renew_session(response: Response) -> Response:
     return response
 
 
-def require_mfa(max_age: float | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def require_mfa(max_age: float | None = None) -> Callable[[Callable[_P, _R]], Callable[_P, _R | Response]]:
     """View decorator: the caller must have proved MFA (within ``max_age`` seconds, when given).
 
     A browser session without it is sent to the step-up page and back; an API caller gets 403
     ``Forbidden.MFARequired``. The view's ``@require`` rule is kept on the wrapper.
     """
 
-    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(view: Callable[_P, _R]) -> Callable[_P, _R | Response]:
         @functools.wraps(view)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R | Response:
             principal = g.get("principal")
             found = principal if isinstance(principal, Principal) else None
             checked = g.get("_ram") or request.environ.get("ram.outcome")  # the RAM(app) or WSGI check
