@@ -4,7 +4,8 @@ Follows Flask's extension rules (STYLE.md §10): per-app wiring in :meth:`RAM.in
 extension (one instance can serve several apps), state in ``app.extensions["ram"]``, ``RAM_…`` config keys
 defaulted with ``setdefault`` (from the ``RAM_*`` environment variables, else :class:`RamConfig`'s
 defaults) and read once at setup, a ``before_request`` hook that decides before the view runs, and request
-data on ``g``: ``g.principal`` (None on public views) and ``g._ram`` (the :class:`Outcome`).
+data on ``g``: ``g.principal`` (None on public views; typed: :func:`current_principal`) and ``g._ram``
+(the :class:`Outcome`).
 
 Rules: ``@ram.route_rule(action, resource)`` / ``@require(action, resource)`` / ``@public`` on the view
 function (or on a ``MethodView`` class or its ``get``/``post``…), or a ``RouteTable`` passed as ``rules=``
@@ -43,6 +44,7 @@ from ..authorizer import EntityTooLarge, ErrorResponse
 from ..config import Ram, RamConfig, build, parse_flag
 from ..credentials.oss import validated_cnames
 from ..facts import RequestFacts
+from ..identity import Principal
 from ..routes import (
     PUBLIC,
     HostValue,
@@ -58,7 +60,7 @@ from ..service.limits import limits_from
 from .common import max_body_from_env
 from .wsgi import needs_body, put_back, read_body, warn_if_proxy_fix
 
-__all__ = ["RAM", "public", "require"]
+__all__ = ["RAM", "current_principal", "public", "require"]
 
 _log = logging.getLogger(__name__)
 
@@ -189,6 +191,12 @@ class RAM:
         """The runtime serving ``app`` (default: the current app), e.g. for ``ram.runtime().service``."""
         state: _AppState = (app or current_app).extensions["ram"]
         return state.ram
+
+
+def current_principal() -> Principal | None:
+    """The caller's Principal: ``g.principal`` for type checkers (None on public views)."""
+    principal = g.get("principal")
+    return principal if isinstance(principal, Principal) else None
 
 
 def _keep_path_params(endpoint: str | None, values: dict[str, Any] | None) -> None:

@@ -558,3 +558,23 @@ def test_werkzeug_proxy_fix_is_warned_about_once(
     warned = [r for r in caplog.records if "ProxyFix" in r.getMessage()]
     assert len(warned) == 1 and warned[0].levelno == logging.WARNING
     assert "RAM_TRUSTED_PROXIES" in warned[0].getMessage()
+
+
+def test_current_principal_is_g_principal_typed(world: World) -> None:
+    app = Flask(__name__)
+    RAM(app, ram=world.ram)
+
+    @app.get("/me")
+    @require("ecs:DescribeInstances")
+    def me() -> dict[str, Any]:
+        principal = flask_adapter.current_principal()
+        assert principal is g.principal
+        return {"arn": principal.arn if principal else None}
+
+    @app.get("/open")
+    @public
+    def open_view() -> dict[str, Any]:
+        return {"principal": flask_adapter.current_principal()}
+
+    assert _signed_get(app, world, "/me", "alice").json == {"arn": world.arn("alice")}
+    assert _signed_get(app, world, "/open", None).json == {"principal": None}

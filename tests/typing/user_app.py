@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from ram_middleware import Decision, RamConfig, RamService, build, open_store
 from ram_middleware.adapters.flask import RAM, require
+from ram_middleware.adapters.flask import current_principal as flask_principal
 from ram_middleware.adapters.flask import public as flask_public
 from ram_middleware.adapters.starlette import (
     PUBLIC,
@@ -158,6 +159,7 @@ ram = RAM(flask_app)
 @flask_app.get("/notes/<note_id>")
 @require("notes:GetNote", "acs:notes:*:{account}:note/{note_id}")
 def flask_note(note_id: str) -> dict[str, Any]:
+    assert_type(flask_principal(), Principal | None)  # g.principal, typed
     return {"reader": g.principal.arn}
 
 
