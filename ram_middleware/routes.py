@@ -52,6 +52,7 @@ __all__ = [
     "path_texts",
     "public",
     "route_rule",
+    "rule_from",
 ]
 
 RULE_ATTRIBUTE = "__ram_rule__"
@@ -551,6 +552,23 @@ def _compile(
 # --- declaring rules on endpoints ---------------------------------------------------------------------------
 
 
+def rule_from(action: str | Rule, resource: str = "*") -> Rule:
+    """The rule a route declaration names: a :class:`RouteRule` of ``action`` and ``resource``, or the
+    rule given whole. What is neither is a ``TypeError``, raised where the declaration is written."""
+    if isinstance(action, str):
+        if not isinstance(resource, str):
+            raise TypeError(f"A route's resource is text, got {type(resource).__name__}.")
+        return RouteRule(action, resource)
+    if isinstance(action, Rule):
+        if resource != "*":
+            raise TypeError(f"{action!r} is a whole rule: it takes no resource beside it.")
+        return action
+    raise TypeError(
+        f"A route's rule is given as its action and resource, got {type(action).__name__}: write "
+        '@ram_route("service:Action", "acs:…") (Flask: @require), with the parentheses.'
+    )
+
+
 def route_rule(action: str | Rule, resource: str = "*") -> Callable[[_F], _F]:
     """Decorator: declare the RAM action and resource template of an endpoint (the function is returned
     unchanged, so framework introspection of its signature is unaffected).
@@ -559,19 +577,7 @@ def route_rule(action: str | Rule, resource: str = "*") -> Callable[[_F], _F]:
     arguments, an action that is neither text nor a :class:`Rule`, a resource beside a rule, an object that
     is no endpoint, or a second, different rule on one endpoint (a view reused for two routes would
     otherwise take the last one's rule on both)."""
-    if isinstance(action, str):
-        if not isinstance(resource, str):
-            raise TypeError(f"A route's resource is text, got {type(resource).__name__}.")
-        rule: Rule = RouteRule(action, resource)
-    elif isinstance(action, Rule):
-        if resource != "*":
-            raise TypeError(f"{action!r} is a whole rule: it takes no resource beside it.")
-        rule = action
-    else:
-        raise TypeError(
-            f"A route decorator takes its action and resource, got {type(action).__name__}: write "
-            '@ram_route("service:Action", "acs:…") (Flask: @require), with the parentheses.'
-        )
+    rule = rule_from(action, resource)
 
     def declare(endpoint: _F) -> _F:
         return _declare(endpoint, rule)

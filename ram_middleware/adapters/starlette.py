@@ -86,12 +86,12 @@ from ..routes import (
     HostValue,
     RouteConfigurationError,
     RouteMatch,
-    RouteRule,
     Rule,
     declared_rule,
     path_texts,
     public,
     route_rule,
+    rule_from,
 )
 from . import asgi, fastapi_params
 from .asgi import PrincipalUser, Receive, Scope, Send
@@ -136,7 +136,7 @@ class RequirePermission:
     """
 
     def __init__(self, action: str | Rule, resource: str = "*") -> None:
-        self.rule: Rule = action if not isinstance(action, str) else RouteRule(action, resource)
+        self.rule: Rule = rule_from(action, resource)
 
     def __repr__(self) -> str:
         return f"RequirePermission({self.rule!r})"

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from ram_middleware import errors
 from ram_middleware.adapters.flask import RAM, require
 from ram_middleware.adapters.flask import public as flask_public
-from ram_middleware.adapters.starlette import public, ram_route
+from ram_middleware.adapters.starlette import RequirePermission, public, ram_route
 from ram_middleware.routes import PUBLIC, RouteRule, RpcApi, declared_rule
 
 # Every spelling a user may write the rule decorator and the public marker with.
@@ -150,3 +150,13 @@ def test_a_subclass_may_declare_another_rule_than_its_base() -> None:
     assert declared_rule(Notes, "GET") == RouteRule("notes:ListNotes")
     assert declared_rule(Archived, "GET") == RouteRule("notes:ListArchivedNotes")
     assert declared_rule(FlaskIndex, "GET") is PUBLIC
+
+
+def test_require_permission_is_given_what_the_decorators_are() -> None:
+    # A FastAPI dependency is built as the module is imported too: the same mistakes, the same errors.
+    with pytest.raises(TypeError, match=r"action and resource"):
+        RequirePermission(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"resource"):
+        RequirePermission(RouteRule("notes:GetNote"), "acs:notes:*:{account}:note/{note_id}")
+    with pytest.raises(errors.InvalidParameter, match=r"\(action, resource\)"):
+        RequirePermission("acs:notes:*:{account}:note/{note_id}", "notes:GetNote")
