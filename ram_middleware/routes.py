@@ -160,10 +160,11 @@ class ResourceTemplate:
     """A resource ARN with ``{Name}`` placeholders, parsed once.
 
     A value cannot move text into another part of the resource, where a policy's ``*`` (which spans ``:``
-    and ``/``) would match what the app never acts on: a placeholder in an ARN's service, region or account
-    field refuses ``:``, and a placeholder followed by another one refuses ``:`` and ``/`` from query or form
-    parameters (a path parameter holds ``/`` only when its route says ``{name:path}``). The last
-    placeholder takes any value: object keys hold both. Refused: 400 ``InvalidParameter.<Name>``.
+    and ``/``) would match what the app never acts on: a placeholder in an ARN's service, region or
+    account field refuses ``:`` (and ``*`` and ``?``, which an app might read as "all"), and a placeholder
+    followed by another one refuses ``:`` and ``/`` from query or form parameters (a path parameter holds
+    ``/`` only when its route says ``{name:path}``). The last placeholder takes any value: object keys
+    hold both. Refused: 400 ``InvalidParameter.<Name>``.
     """
 
     __slots__ = ("_parts", "text")
@@ -241,6 +242,12 @@ def _lookup(kind: int, name: str, facts: RequestFacts, path_params: Mapping[str,
             name, f"The input parameter {name} that is mandatory for processing this request is not supplied."
         )
     if kind == _HEAD:
+        if "*" in value or "?" in value:
+            # Checked literally, but an app may read "*" as "every region": it would then act where a Deny
+            # on one region never met the request. No service, region or account holds one.
+            raise errors.InvalidParameter(
+                name, f"The {name} parameter holds a wildcard, which no service, region or account names."
+            )
         reach = ":" in value
     else:
         reach = kind == _MIDDLE and from_request and (":" in value or "/" in value)
