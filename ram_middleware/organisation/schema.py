@@ -80,6 +80,7 @@ _FIELD_RULES: dict[str, dict[str, Callable[[Any], object]]] = {
     },
 }
 _NAME_FIELD = {"Policies": "PolicyName", "Groups": "GroupName", "Users": "UserName", "Roles": "RoleName"}
+_MAX_KEY_SHOWN = 64  # a key longer than any field name is shown cut, not echoed whole
 _TYPE_WORDS = {str: "text", dict: "an object", list: "a list", bool: "true or false", int: "a whole number"}
 
 
@@ -172,6 +173,25 @@ class _NotANumber(ValueError):
     pass
 
 
+class _DuplicateKey(ValueError):
+    """A key given twice in one object: the parsers would keep the last silently (a second ``Groups`` that
+    empties the first, a second ``Statement`` that turns a Deny into an Allow)."""
+
+    def __init__(self, key: object, line: int | None = None) -> None:
+        shown = repr(key) if len(str(key)) <= _MAX_KEY_SHOWN else repr(str(key)[:_MAX_KEY_SHOWN]) + "..."
+        where = f" (line {line})" if line is not None else ""
+        super().__init__(f"duplicate key {shown} in one object{where}")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
 def _no_constant(name: str) -> Any:
     raise _NotANumber(f"{name} is not a JSON number")
 
@@ -201,7 +221,9 @@ def _parse_text(text: str, *, yaml_like: bool) -> Any:
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader: no arbitrary objects
+        except _DuplicateKey as exc:
+            raise OrganisationFileError("", f"not valid YAML: {exc}") from None
         except yaml.YAMLError as exc:
             raise OrganisationFileError("", f"not valid YAML: {exc}") from None
         except RecursionError:
@@ -213,12 +235,14 @@ def _parse_text(text: str, *, yaml_like: bool) -> Any:
     try:
         # Non-integral numbers as JsonNumber, as written (a float would turn a document's 2.50 into 2.5);
         # integers stay int, for MaxSessionDuration.
-        return json.loads(text, parse_float=_number, parse_constant=_no_constant)
+        return json.loads(
+            text, parse_float=_number, parse_constant=_no_constant, object_pairs_hook=_no_duplicates
+        )
     except json.JSONDecodeError as exc:
         raise OrganisationFileError("", f"not valid JSON: {exc}") from None
     except RecursionError:
         raise OrganisationFileError("", "not valid JSON: nested too deeply") from None
-    except _NotANumber as exc:
+    except (_NotANumber, _DuplicateKey) as exc:
         raise OrganisationFileError("", f"not valid JSON: {exc}") from None
     except ValueError:
         # An integer of more digits than the interpreter converts (no organisation needs one).
@@ -249,6 +273,32 @@ def _json_text(value: Any, indent: str) -> str:
     if isinstance(value, list) and value:
         return "[\n" + ",\n".join(f"{inner}{_json_text(v, inner)}" for v in value) + f"\n{indent}]"
     return json.dumps(value, ensure_ascii=False)
+
+
+@functools.cache
+def _yaml_loader() -> type:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """safe_load's loader, refusing a key given twice in one mapping. A key of the mapping's own after a
+        merge (``<<: *base``) still overrides the merged one, as YAML means it to."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: SafeLoader refuses it itself
+                    continue
+                if duplicate:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            return dict(super().construct_mapping(node, deep=deep))
+
+    return Loader
 
 
 @functools.cache

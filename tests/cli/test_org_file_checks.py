@@ -1,0 +1,53 @@
+"""What ``ram apply`` makes of an organisation file an operator got wrong: refused whole, in one line, before
+anything is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import ORG_FILE, Ram, dump
+
+_DENY_THEN_ALLOW = (
+    '{"Policies": [{"PolicyName": "P", "PolicyDocument": {"Version": "1",'
+    ' "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],'
+    ' "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]}'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "key"),
+    [
+        # The second "Groups" took A out of HR without a word; the first was what the author meant to keep.
+        ("org.json", '{"Users": [{"UserName": "A", "Groups": ["HR"], "Groups": []}]}', "Groups"),
+        ("org.yaml", "Users:\n  - UserName: A\n    Groups: [HR]\n    Groups: []\n", "Groups"),
+        ("org.json", '{"Users": [], "Users": [{"UserName": "Z"}]}', "Users"),
+        # An inline document: `ram policies create` refuses the same document for its duplicate key.
+        ("org.json", _DENY_THEN_ALLOW, "Statement"),
+        ("org.yaml", "Account: {Alias: one-name, Alias: other-name}\n", "Alias"),
+    ],
+)
+def test_a_key_given_twice_in_one_object_is_refused(
+    ram: Ram, tmp_path: Path, name: str, text: str, key: str
+) -> None:
+    ram.ok("apply", str(ORG_FILE), "--yes")
+    before = dump(ram.url)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = ram.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
+    assert f"duplicate key '{key}'" in result.stderr and result.stderr.count("\n") == 1
+    assert dump(ram.url) == before
+
+
+def test_yaml_merge_keys_still_override_what_they_merge(ram: Ram, tmp_path: Path) -> None:
+    # `<<: *base` then a key of the mapping's own is how YAML overrides a merged value: not a duplicate.
+    text = (
+        "Users:\n  - &base {UserName: first, DisplayName: Base, Comments: shared}\n"
+        "  - <<: *base\n    UserName: merged\n    DisplayName: Own\n"
+    )
+    path = tmp_path / "org.yaml"
+    path.write_text(text, encoding="utf-8")
+    ram.ok("apply", str(path), "--yes")
+    merged = ram.service.get_user(ram.account_id, "merged")
+    assert (merged.display_name, merged.comments) == ("Own", "shared")
