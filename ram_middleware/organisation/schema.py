@@ -97,7 +97,7 @@ def _check_entry(value: object, path: str, kind: str) -> Mapping[str, Any]:
         expected = allowed.get(key)
         if expected is None:
             raise OrganisationFileError(
-                at_path(path, str(key)), f"unknown field (expected one of {', '.join(allowed)})"
+                at_path(path, _shown_key(key)), f"unknown field (expected one of {', '.join(allowed)})"
             )
         # bool is an int in Python; a MaxSessionDuration of true is still wrong.
         if not isinstance(item, expected) or (isinstance(item, bool) and bool not in expected):
@@ -108,6 +108,12 @@ def _check_entry(value: object, path: str, kind: str) -> Mapping[str, Any]:
         if key not in value:
             raise OrganisationFileError(at_path(path, key), "is required")
     return value
+
+
+def _shown_key(key: object) -> str:
+    """``key`` for an error message: cut when longer than any field name could be."""
+    text = str(key)
+    return text if len(text) <= _MAX_KEY_SHOWN else text[:_MAX_KEY_SHOWN] + "..."
 
 
 def _check_rule(rule: Callable[[Any], object], value: object, path: str) -> None:
@@ -128,6 +134,10 @@ def _check_attachments(entries: list[Any], path: str) -> None:
     for index, entry in enumerate(entries):
         where = at_path(path, index)
         _check_entry(entry, where, "Attachment")
+        # A name no policy can have is refused as such, rather than looked for (and echoed whole) later.
+        _check_rule(
+            functools.partial(check_name, "PolicyName"), entry["PolicyName"], at_path(where, "PolicyName")
+        )
         kind = entry.get("PolicyType", "Custom")
         if kind not in ("System", "Custom"):
             raise OrganisationFileError(at_path(where, "PolicyType"), "must be System or Custom")
@@ -158,10 +168,10 @@ def validate_organisation(data: object) -> dict[str, Any]:
                 entry.get("Policies", []) if section != "Policies" else [], at_path(where, "Policies")
             )
             for g_index, group in enumerate(entry.get("Groups", [])):
+                g_where = at_path(at_path(where, "Groups"), g_index)
                 if not isinstance(group, str):
-                    raise OrganisationFileError(
-                        at_path(at_path(where, "Groups"), g_index), "must be a group name"
-                    )
+                    raise OrganisationFileError(g_where, "must be a group name")
+                _check_rule(functools.partial(check_name, "GroupName"), group, g_where)
     return top
 
 
@@ -178,9 +188,8 @@ class _DuplicateKey(ValueError):
     empties the first, a second ``Statement`` that turns a Deny into an Allow)."""
 
     def __init__(self, key: object, line: int | None = None) -> None:
-        shown = repr(key) if len(str(key)) <= _MAX_KEY_SHOWN else repr(str(key)[:_MAX_KEY_SHOWN]) + "..."
         where = f" (line {line})" if line is not None else ""
-        super().__init__(f"duplicate key {shown} in one object{where}")
+        super().__init__(f"duplicate key {_shown_key(key)!r} in one object{where}")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

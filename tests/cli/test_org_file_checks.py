@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ORG_FILE, Ram, dump
+from .conftest import ORG_FILE, Ram, dump, write_json
 
 _DENY_THEN_ALLOW = (
     '{"Policies": [{"PolicyName": "P", "PolicyDocument": {"Version": "1",'
@@ -51,3 +51,26 @@ def test_yaml_merge_keys_still_override_what_they_merge(ram: Ram, tmp_path: Path
     ram.ok("apply", str(path), "--yes")
     merged = ram.service.get_user(ram.account_id, "merged")
     assert (merged.display_name, merged.comments) == ("Own", "shared")
+
+
+_HUGE = "g" * 100_000
+
+
+@pytest.mark.parametrize(
+    "org",
+    [
+        {"Users": [{"UserName": "u", "Groups": [_HUGE]}]},
+        {"Users": [{"UserName": "u", "Policies": [{"PolicyName": _HUGE}]}]},
+        {"Groups": [{"GroupName": "g", "Policies": [{"PolicyType": "System", "PolicyName": _HUGE}]}]},
+        {"Users": [{"UserName": "u", _HUGE: True}]},
+        {_HUGE: []},
+    ],
+)
+def test_a_giant_name_in_the_file_is_refused_without_echoing_it(
+    ram: Ram, tmp_path: Path, org: object
+) -> None:
+    # Each of these printed the whole 100,000 characters back on stderr.
+    result = ram.fails("apply", write_json(tmp_path / "org.json", org), "--yes",
+                       code="InvalidParameter.OrganisationFile")  # fmt: skip
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 500, result.stderr[:300]
+    assert ram.service.list_users(ram.account_id).items == ()
