@@ -189,12 +189,12 @@ class RedisGuard(forks.LockOwner):
 
         ``prefix`` (argument or URL query) namespaces the keys, so several deployments can share one Redis.
         """
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        ours = {k: v for k, v in query if k in _OUR_PARAMS}
-        theirs = [(k, v) for k, v in query if k not in _OUR_PARAMS]
-        plain = urlunsplit(parts._replace(query=urlencode(theirs)))
         try:
+            parts = urlsplit(url)  # a ValueError for an unclosed IPv6 bracket
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            ours = {k: v for k, v in query if k in _OUR_PARAMS}
+            theirs = [(k, v) for k, v in query if k not in _OUR_PARAMS]
+            plain = urlunsplit(parts._replace(query=urlencode(theirs)))
             client = redis.Redis.from_url(
                 plain,
                 socket_connect_timeout=connect_timeout,

@@ -135,7 +135,10 @@ def split_store_options(url: str) -> tuple[str, dict[str, Any]]:
     from opening with a bare ValueError, and a ``ram_max_staleness`` of 0 or less left its change listener
     reconnecting without pause.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+        raise errors.InvalidParameter("StoreUrl", "The PostgreSQL store URL is malformed.") from None
     options: dict[str, Any] = {}
     kept: list[tuple[str, str]] = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ram_middleware.cli import main
+from ram_middleware.crypto import generate_key
+
 from .conftest import ORG_FILE, Ram, dump, write_json
 
 _DENY_THEN_ALLOW = (
@@ -74,3 +77,22 @@ def test_a_giant_name_in_the_file_is_refused_without_echoing_it(
                        code="InvalidParameter.OrganisationFile")  # fmt: skip
     assert result.stderr.count("\n") == 1 and len(result.stderr) < 500, result.stderr[:300]
     assert ram.service.list_users(ram.account_id).items == ()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code"),
+    [
+        (["--store", "postgresql://ram@[::1/ram", "users", "list"], {}, "InvalidParameter.StoreUrl"),
+        (["--store", "postgresql://ram@[::1/ram", "init"], {}, "InvalidParameter.StoreUrl"),
+        (["users", "list"], {"RAM_GUARD_URL": "redis://[::1:6379/0"}, "InvalidParameter.GuardUrl"),
+    ],
+)
+def test_a_store_or_guard_url_with_an_unclosed_ipv6_bracket_is_one_line(
+    ram: Ram, tmp_path: Path, args: list[str], env: dict[str, str], code: str
+) -> None:
+    # urlsplit's ValueError ("Invalid IPv6 URL") ended the command with a traceback.
+    shared = {"RAM_MASTER_KEY": generate_key(), "RAM_GUARD_URL": f"sqlite:///{tmp_path}/guard.db"}
+    ram.env = {**ram.env, **shared, **env}
+    result = ram.runner.invoke(main, ["--store", ram.url, *args], env=ram.env)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert result.stderr.startswith(f"Error: {code}: ") and result.stderr.count("\n") == 1, result.output
