@@ -30,7 +30,7 @@ from ..store.cache import root_principal
 from ..store.records import MFADevice
 from .backend import Simulation, Subject, simulated_session
 
-__all__ = ["LocalBackend", "choose_account", "mfa_device_api"]
+__all__ = ["LocalBackend", "choose_account", "mfa_device_api", "require_existing"]
 
 
 def choose_account(ram: Ram, account: str | None) -> str:
@@ -47,9 +47,10 @@ def choose_account(ram: Ram, account: str | None) -> str:
     return accounts[0].account_id
 
 
-def _require_existing(store_url: str) -> None:
-    """Refuse a SQLite store that does not exist rather than create it: only `ram init` (and `ram serve`)
-    make one, so a mistyped --store or the wrong directory leaves no empty database and key file behind."""
+def require_existing(store_url: str) -> None:
+    """Refuse a SQLite store that does not exist rather than create it: only `ram init` makes one, so a
+    mistyped --store or the wrong directory leaves no empty database and key file behind (and `ram serve`
+    does not serve one, where every signed call would be refused)."""
     if store_url.startswith(("postgresql://", "postgres://")):
         return
     path = sqlite_path(store_url)
@@ -86,7 +87,7 @@ class LocalBackend(ServiceTarget):
     @classmethod
     def open(cls, store_url: str, account: str | None) -> LocalBackend:
         """Open the store at ``store_url`` and pick the account."""
-        _require_existing(store_url)
+        require_existing(store_url)
         ram = build(RamConfig.from_env(store_url=store_url, audit="memory:"))
         try:
             return cls(ram, choose_account(ram, account))

@@ -163,8 +163,10 @@ def serve(
     except ModuleNotFoundError as exc:
         raise click.ClickException(str(errors.missing_extra(exc, "ram serve", "serve"))) from exc
     from ..config import RamConfig, build
+    from .local import require_existing
 
     try:
+        require_existing(cli.store_url)
         runtime = build(RamConfig.from_env(store_url=cli.store_url))
     except (errors.RAMError, OSError) as exc:
         # Not only the store: the guard, the audit file and every RAM_* setting are checked here too.

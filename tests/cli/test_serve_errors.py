@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from ram_middleware.cli import main
 from tests.api.live import self_signed
 
-from .conftest import CLEAN_ENV, Ram
+from .conftest import CLEAN_ENV, ROOT, Ram
 
 
 def _serve(ram: Ram, **env: str) -> tuple[int, str]:
@@ -72,3 +74,34 @@ def test_a_bad_ram_limits_stops_serve_naming_the_setting(ram: Ram) -> None:
         f"Error: cannot start (store {ram.url}): InvalidParameter.RAM_LIMITS: "
         "RAM_LIMITS: users_per_account must be a whole number of at least 1.\n"
     )
+
+
+def test_serve_refuses_a_sqlite_store_that_is_not_there_rather_than_create_it(tmp_path: Path) -> None:
+    # A mistyped --store served an empty new database (every signed call refused) and left it and a new key
+    # file behind, where every other command but `ram init` refuses such a store. A process of its own, so
+    # that a server that does start is stopped.
+    missing = tmp_path / "typo" / "ram.db"
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    command = [
+        sys.executable,
+        "-m",
+        "ram_middleware.cli",
+        "--store",
+        f"sqlite:///{missing}",
+        "serve",
+        "--port",
+        "0",
+    ]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) as server:
+        try:
+            _, stderr = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()
+            pytest.fail("ram serve started on a store that is not there")
+    assert server.returncode == 1
+    assert stderr == (
+        f"Error: cannot start (store sqlite:///{missing}): EntityNotExist.Store: No store at {missing}: "
+        "run `ram init` first, or name yours with --store or $RAM_STORE_URL.\n"
+    )
+    assert not (tmp_path / "typo").exists()
