@@ -14,21 +14,29 @@ from . import main
 from .backend import Backend, backend_command, output_command
 from .output import Output, pretty_document
 
-__all__ = ["policies", "read_document"]
+__all__ = ["MAX_DOCUMENT_READ", "policies", "read_document"]
 
 POLICY_COLUMNS = ("PolicyName", "PolicyType", "DefaultVersion", "AttachmentCount", "Description")
 _TYPE = click.Choice(["System", "Custom"])
+# No document any RAM call takes comes near this: the RAM API refuses request bodies over 1 MiB.
+MAX_DOCUMENT_READ = 1024 * 1024
 
 
 def read_document(stream: IO[str], kind: PolicyKind = "identity") -> tuple[str, CompiledPolicy]:
     """The document's text and its compiled form; ``MalformedPolicyDocument`` names the JSON path. An
     identity policy is held to CreatePolicy's length quota (``RAM_LIMITS`` ``policy_document_length``)."""
+    max_length = limits_from_env().policy_document_length if kind == "identity" else None
     try:
-        text = stream.read()
+        text = stream.read(MAX_DOCUMENT_READ + 1)  # a huge file given by mistake is not read whole
     except UnicodeDecodeError:
         # A policy document is JSON text, which is UTF-8 (e.g. not a UTF-16 file some editors save).
         raise errors.MalformedPolicyDocument("", "The policy document is not UTF-8 text.") from None
-    max_length = limits_from_env().policy_document_length if kind == "identity" else None
+    if len(text) > MAX_DOCUMENT_READ:
+        limit = "" if max_length is None else f"; at most {max_length} are allowed"
+        raise errors.InvalidParameter(
+            "PolicyDocument.Length",
+            f"The policy document has more than {MAX_DOCUMENT_READ} characters{limit}.",
+        )
     return text, parse_policy(text, kind=kind, max_length=max_length)
 
 

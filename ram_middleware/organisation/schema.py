@@ -17,6 +17,7 @@ from ..service.rules import TEXT_LENGTH, check_alias, check_email, check_mobile_
 
 __all__ = [
     "ACCOUNT_PLACEHOLDER",
+    "MAX_FILE_CHARACTERS",
     "OrganisationFileError",
     "at_path",
     "dump_organisation",
@@ -24,6 +25,10 @@ __all__ = [
     "read_json",
     "validate_organisation",
 ]
+
+MAX_FILE_CHARACTERS = 64 * 1024 * 1024
+"""The longest organisation file read: far above what one apply can carry out (see the README's bound on
+one store transaction), far below what would exhaust the memory of the machine reading it."""
 
 ACCOUNT_PLACEHOLDER = "${AccountId}"
 """Written in documents instead of the account's own id, so a file moves between accounts."""
@@ -217,9 +222,17 @@ def load_organisation(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         return validate_organisation(dict(source))
     path = Path(source)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as file:
+            # Read no further than a file could sensibly go: a log or disk image given by mistake is
+            # refused, not read whole into memory.
+            text = file.read(MAX_FILE_CHARACTERS + 1)
     except (OSError, UnicodeDecodeError) as exc:
         raise OrganisationFileError("", f"cannot read {path}: {exc.__class__.__name__}") from None
+    if len(text) > MAX_FILE_CHARACTERS:
+        raise OrganisationFileError(
+            "",
+            f"{path} has more than {MAX_FILE_CHARACTERS} characters: split it and apply the parts in turn.",
+        )
     return validate_organisation(_parse_text(text, yaml_like=path.suffix.lower() in {".yaml", ".yml"}))
 
 

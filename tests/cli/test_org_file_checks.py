@@ -3,6 +3,10 @@ anything is written."""
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,7 @@ import pytest
 from ram_middleware.cli import main
 from ram_middleware.crypto import generate_key
 
-from .conftest import ORG_FILE, Ram, dump, write_json
+from .conftest import CLEAN_ENV, ORG_FILE, ROOT, Ram, dump, write_json
 
 _DENY_THEN_ALLOW = (
     '{"Policies": [{"PolicyName": "P", "PolicyDocument": {"Version": "1",'
@@ -96,3 +100,33 @@ def test_a_store_or_guard_url_with_an_unclosed_ipv6_bracket_is_one_line(
     result = ram.runner.invoke(main, ["--store", ram.url, *args], env=ram.env)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert result.stderr.startswith(f"Error: {code}: ") and result.stderr.count("\n") == 1, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["apply", "{huge}", "--dry-run"], "InvalidParameter.OrganisationFile"),
+        (["policies", "validate", "{huge}"], "InvalidParameter.PolicyDocument.Length"),
+        (["policies", "create", "P", "--document", "{huge}"], "InvalidParameter.PolicyDocument.Length"),
+        (["roles", "create", "R", "--trust", "{huge}"], "InvalidParameter.PolicyDocument.Length"),
+    ],
+)
+def test_a_file_of_gigabytes_is_refused_in_one_line_without_reading_it_whole(
+    ram: Ram, tmp_path: Path, args: list[str], code: str
+) -> None:
+    # A log or a disk image given by mistake was read whole into memory: a MemoryError traceback, or the
+    # machine's memory gone. A process of its own, its memory capped, so that the test cannot take the host's.
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as sparse:
+        sparse.truncate(2 * 1024**3)
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    command = [sys.executable, "-m", "ram_middleware.cli", "--store", ram.url]
+    command += [arg.replace("{huge}", str(huge)) for arg in args]
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1024**3, 1024**3))
+
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=cap_memory, check=False)  # fmt: skip
+    assert done.returncode == 1, done.stderr[-500:]
+    assert done.stderr.startswith(f"Error: {code}: ") and done.stderr.count("\n") == 1, done.stderr[-500:]
