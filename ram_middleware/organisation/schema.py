@@ -247,7 +247,7 @@ def _parse_text(text: str, *, yaml_like: bool) -> Any:
         except _DuplicateKey as exc:
             raise OrganisationFileError("", f"not valid YAML: {exc}") from None
         except yaml.YAMLError as exc:
-            raise OrganisationFileError("", f"not valid YAML: {exc}") from None
+            raise OrganisationFileError("", f"not valid YAML: {_yaml_problem(exc)}") from None
         except RecursionError:
             raise OrganisationFileError("", "not valid YAML: nested too deeply") from None
         except (ValueError, TypeError, AttributeError) as exc:
@@ -269,6 +269,16 @@ def _parse_text(text: str, *, yaml_like: bool) -> Any:
     except ValueError:
         # An integer of more digits than the interpreter converts (no organisation needs one).
         raise OrganisationFileError("", "not valid JSON: a number has too many digits") from None
+
+
+def _yaml_problem(exc: Any) -> str:
+    """PyYAML's error in one line, its place as the file's line and column (its own message runs over
+    several lines, quoting the text and placing it "in '<unicode string>'")."""
+    problem, context, mark = (getattr(exc, name, None) for name in ("problem", "context", "problem_mark"))
+    if problem is None:
+        return " ".join(str(exc).split())
+    text = f"{context}: {problem}" if context else str(problem)
+    return text if mark is None else f"{text} (line {mark.line + 1}, column {mark.column + 1})"
 
 
 def dump_organisation(org: Mapping[str, Any], *, yaml_format: bool = False) -> str:

@@ -130,3 +130,22 @@ def test_a_file_of_gigabytes_is_refused_in_one_line_without_reading_it_whole(
                           preexec_fn=cap_memory, check=False)  # fmt: skip
     assert done.returncode == 1, done.stderr[-500:]
     assert done.stderr.startswith(f"Error: {code}: ") and done.stderr.count("\n") == 1, done.stderr[-500:]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("Users: [\n", "line 2, column 1"),
+        ("Users:\n  - UserName: a\n   Groups: [HR]\n", "line 3, column 4"),
+        ("Users:\n  - {UserName: a\n", "line 3, column 1"),
+    ],
+)
+def test_a_yaml_syntax_error_is_one_line_naming_its_line(
+    ram: Ram, tmp_path: Path, text: str, where: str
+) -> None:
+    # PyYAML's message ran over four lines and placed the error "in '<unicode string>'".
+    path = tmp_path / "org.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = ram.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
+    assert result.stderr.count("\n") == 1 and "<unicode string>" not in result.stderr, result.stderr
+    assert "not valid YAML: " in result.stderr and f"({where})" in result.stderr, result.stderr
