@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,6 +93,7 @@ class RemoteBackend:
         if not endpoint.startswith(("http://", "https://")) or url is None or not url.host or url.userinfo:
             raise errors.InvalidParameter("Endpoint", "The endpoint is a URL such as http://127.0.0.1:8080.")
         self.endpoint = endpoint.rstrip("/") + "/"
+        self._timeout = timeout
         # trust_env=False: an HTTP(S)_PROXY from the environment must not see (or break) signed requests.
         self._client = httpx.Client(
             auth=RamAuth(access_key_id, access_key_secret, security_token=security_token),
@@ -129,19 +131,37 @@ class RemoteBackend:
         # and URLs end up in logs (httpx logs each request's at INFO).
         form = {k: _text(v) for k, v in (params or {}).items() if v is not None}
         headers = {"x-acs-action": action, "x-acs-version": version, "accept": "application/json"}
+        status, content = self._post(query, form, headers)
         try:
-            answer = self._client.post(self.endpoint, params=query, data=form, headers=headers)
+            body = json.loads(content)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if status >= 400 or not isinstance(body, dict):
+            raise error_from_answer(status, body)
+        return body
+
+    def _post(
+        self, query: Mapping[str, str], form: Mapping[str, str], headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        """The answer's status and body, within ``timeout`` seconds overall: httpx's timeout bounds each
+        read, so a server sending its answer a byte at a time would otherwise be waited for without end."""
+        deadline = time.monotonic() + self._timeout
+        try:
+            with self._client.stream(
+                "POST", self.endpoint, params=query, data=form, headers=headers
+            ) as answer:
+                content = bytearray()
+                for chunk in answer.iter_bytes():
+                    content += chunk
+                    if time.monotonic() > deadline:
+                        raise errors.ServiceUnavailable(
+                            f"The RAM API at {self.endpoint} did not answer within {self._timeout:g} s."
+                        )
+                return answer.status_code, bytes(content)
         except httpx.HTTPError as exc:
             raise errors.ServiceUnavailable(
                 f"Cannot reach the RAM API at {self.endpoint} ({type(exc).__name__})."
             ) from None
-        try:
-            body = answer.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if answer.status_code >= 400 or not isinstance(body, dict):
-            raise error_from_answer(answer.status_code, body)
-        return body
 
     def _list(
         self, action: str, outer: str, inner: str, params: Mapping[str, object] | None = None
