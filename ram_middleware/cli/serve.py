@@ -47,6 +47,13 @@ def init(cli: CliContext, alias: str | None, admin_user: str, new_account: bool)
         # The quotas `ram serve` will keep to and the names given, checked before the store is made: bad
         # input leaves no empty store and key file behind.
         limits = limits_from_env()
+        if cli.store_url.startswith("memory://"):
+            # Its account and the admin's AccessKey, printed "to store now", would end with this command.
+            raise errors.InvalidParameter(
+                "StoreUrl",
+                "A memory:// store ends with the command that opened it: give ram init a lasting one, "
+                "sqlite:///path/to/ram.db or postgresql://user@host:5432/db.",
+            )
         check_name("UserName", admin_user)
         if alias is not None:
             check_alias(alias)

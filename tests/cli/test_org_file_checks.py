@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from ram_middleware.cli import main
 from ram_middleware.crypto import generate_key
@@ -149,3 +150,11 @@ def test_a_yaml_syntax_error_is_one_line_naming_its_line(
     result = ram.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
     assert result.stderr.count("\n") == 1 and "<unicode string>" not in result.stderr, result.stderr
     assert "not valid YAML: " in result.stderr and f"({where})" in result.stderr, result.stderr
+
+
+def test_init_refuses_a_memory_store_whose_account_and_key_would_vanish_with_it() -> None:
+    # It printed an account, an admin and an AccessKey "to store now" that ended with the command.
+    result = CliRunner().invoke(main, ["--store", "memory://", "init"], env=CLEAN_ENV)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("Error: InvalidParameter.StoreUrl: ") and result.stderr.count("\n") == 1
+    assert "sqlite:///" in result.stderr
