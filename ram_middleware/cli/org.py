@@ -9,7 +9,9 @@ was. Through the RAM API each change is made as it runs; a failure names the cha
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,6 +25,7 @@ from ..organisation import (
     plan,
     run_changes,
 )
+from ..organisation.target import Api
 from . import main
 from .backend import Backend, backend_command
 from .output import Output
@@ -43,20 +46,24 @@ def _sign(step: str) -> str:
 @backend_command
 def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run: bool) -> None:
     """Make the account match an organisation file (idempotent; shows the plan first; on the local store
-    all of it or, if a change fails, none of it)."""
+    all of it or, if a change fails, none of it). Users, groups, policies and roles the file does not name
+    are left as they are, and listed: apply never deletes."""
     org = load_organisation(path)
     passwords = NewPasswords(backend)  # made once, hashed before the store transaction opens
     changes = plan(backend, None, org, passwords=passwords)
     steps = [change.description for change in changes]
+    left = _not_named(backend, org)
     if not changes:
         out.done(
             f"Nothing to change: {backend.describe()} already matches {path.name}.",
             {"Plan": [], "Applied": []},
         )
+        _say_left(out, left, path)
         return
     out.say(f"Plan for {backend.describe()}: {_count(len(changes))}", err=True)
     for step in steps:
         out.say(f"  {_sign(step)} {step}", err=True)
+    _say_left(out, left, path)
     if dry_run:
         out.data({"Plan": steps, "Applied": []})
         return
@@ -90,6 +97,35 @@ def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run:
     if result.error is not None:
         click.echo(_failure(result), err=True)
         raise result.error
+
+
+_MAX_LEFT_NAMED = 10
+
+
+def _not_named(backend: Backend, org: Mapping[str, Any]) -> list[str]:
+    """The users, groups, custom policies and roles of the account that the file does not name, which
+    apply leaves as they are (it never deletes)."""
+    kinds: tuple[tuple[str, str, str, Callable[[], list[Api]]], ...] = (
+        ("user", "Users", "UserName", backend.list_users),
+        ("group", "Groups", "GroupName", backend.list_groups),
+        ("policy", "Policies", "PolicyName", lambda: backend.list_policies("Custom")),
+        ("role", "Roles", "RoleName", backend.list_roles),
+    )
+    left = []
+    for word, section, key, listing in kinds:
+        named = {str(entry[key]).lower() for entry in org.get(section, [])}
+        left += [f"{word} {entity[key]}" for entity in listing() if str(entity[key]).lower() not in named]
+    return left
+
+
+def _say_left(out: Output, left: list[str], path: Path) -> None:
+    """Say what apply keeps though the file does not name it: taking an entry out of the file removes
+    nothing, and "already matches" alone would suggest otherwise."""
+    if not left:
+        return
+    shown = ", ".join(left[:_MAX_LEFT_NAMED])
+    more = f" and {len(left) - _MAX_LEFT_NAMED} more" if len(left) > _MAX_LEFT_NAMED else ""
+    out.say(f"Not in {path.name}, so left as they are (apply never deletes): {shown}{more}.", err=True)
 
 
 def _count(n: int) -> str:
