@@ -1,5 +1,5 @@
-"""What ``ram apply`` makes of an organisation file an operator got wrong: refused whole, in one line, before
-anything is written."""
+"""What ``ram`` makes of input an operator got wrong (an organisation file, a huge file, a store URL): refused
+in one line, exit status 1, before anything is written."""
 
 from __future__ import annotations
 
