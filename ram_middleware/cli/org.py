@@ -19,6 +19,7 @@ from .. import errors
 from ..organisation import (
     ApplyResult,
     NewPasswords,
+    OrganisationFileError,
     dump_organisation,
     export,
     load_organisation,
@@ -48,9 +49,14 @@ def apply_command(out: Output, backend: Backend, path: Path, yes: bool, dry_run:
     """Make the account match an organisation file (idempotent; shows the plan first; on the local store
     all of it or, if a change fails, none of it). Users, groups, policies and roles the file does not name
     are left as they are, and listed: apply never deletes."""
-    org = load_organisation(path)
     passwords = NewPasswords(backend)  # made once, hashed before the store transaction opens
-    changes = plan(backend, None, org, passwords=passwords)
+    try:
+        org = load_organisation(path)
+        changes = plan(backend, None, org, passwords=passwords)
+    except OrganisationFileError as exc:
+        # Named with the file: a script may apply several.
+        where = f"{path.name}: {exc.path}" if exc.path else path.name
+        raise OrganisationFileError(where, exc.problem) from None
     steps = [change.description for change in changes]
     left = _not_named(backend, org)
     if not changes:

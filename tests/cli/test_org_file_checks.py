@@ -158,3 +158,25 @@ def test_init_refuses_a_memory_store_whose_account_and_key_would_vanish_with_it(
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("Error: InvalidParameter.StoreUrl: ") and result.stderr.count("\n") == 1
     assert "sqlite:///" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            '{"Users": [{"UserName": "a", "Email": "a@"}]}',
+            "Users[0].Email: Email is not a valid e-mail address.",
+        ),
+        (
+            '{"Users": [{"UserName": "a", "Groups": ["Ghosts"]}]}',
+            "Users[0].Groups[0]: group 'Ghosts' is neither",
+        ),
+        ('{"Users": [}', "not valid JSON: Expecting value: line 1 column 12"),
+    ],
+)
+def test_a_file_error_names_the_file(ram: Ram, tmp_path: Path, text: str, problem: str) -> None:
+    # Applied from a script among several files, the error said what was wrong and where, but not in which.
+    path = tmp_path / "department-7.json"
+    path.write_text(text, encoding="utf-8")
+    result = ram.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
+    assert result.stderr.startswith(f"Error: InvalidParameter.OrganisationFile: department-7.json: {problem}")
