@@ -164,13 +164,31 @@ def _failure(result: ApplyResult) -> str:
     )
 
 
+_YAML_SUFFIXES = (".yaml", ".yml")  # as `ram apply` reads them: any other name is read as JSON
+
+
 @main.command("export")
-@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "yaml"]),
+    default=None,
+    help="Default: yaml for an --output named *.yaml or *.yml, else json.",
+)
 @click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @backend_command
-def export_command(out: Output, backend: Backend, fmt: str, target: Path | None) -> None:
+def export_command(out: Output, backend: Backend, fmt: str | None, target: Path | None) -> None:
     """Write the account's users, groups, policies, attachments and roles as an organisation file."""
-    text = dump_organisation(export(backend), yaml_format=fmt == "yaml")
+    named_yaml = target is not None and target.suffix.lower() in _YAML_SUFFIXES
+    if fmt == "yaml" and target is not None and not named_yaml:
+        # `ram apply` would read the file as JSON and refuse it.
+        raise errors.InvalidParameter(
+            "Output",
+            f"YAML goes in a file named *.yaml or *.yml, which ram apply reads as YAML: not {target}.",
+        )
+    text = dump_organisation(
+        export(backend), yaml_format=(fmt or ("yaml" if named_yaml else "json")) == "yaml"
+    )
     if target is None:
         click.echo(text, nl=False)
         return

@@ -180,3 +180,16 @@ def test_a_file_error_names_the_file(ram: Ram, tmp_path: Path, text: str, proble
     path.write_text(text, encoding="utf-8")
     result = ram.fails("apply", str(path), "--yes", code="InvalidParameter.OrganisationFile")
     assert result.stderr.startswith(f"Error: InvalidParameter.OrganisationFile: department-7.json: {problem}")
+
+
+def test_export_writes_what_apply_reads_for_the_file_name_it_is_given(ram: Ram, tmp_path: Path) -> None:
+    # `--format yaml -o org.json` wrote YAML that `ram apply org.json` then refused as "not valid JSON".
+    ram.ok("apply", str(ORG_FILE), "--yes")
+    refused = ram.fails(
+        "export", "--format", "yaml", "-o", str(tmp_path / "org.json"), code="InvalidParameter.Output"
+    )
+    assert refused.stderr.count("\n") == 1 and not (tmp_path / "org.json").exists()
+    # The name's suffix chooses the format when --format is not given.
+    ram.ok("export", "-o", str(tmp_path / "org.yaml"))
+    assert (tmp_path / "org.yaml").read_text(encoding="utf-8").startswith("Account:\n")
+    assert ram.json("apply", str(tmp_path / "org.yaml"), "--yes") == {"Plan": [], "Applied": []}
