@@ -217,6 +217,9 @@ class LocalBackend(ServiceTarget):
     def delete_role(self, role_name: str, *, force: bool = False) -> None:
         self.service.delete_role(self.account_id, role_name, force=force)
 
+    def revoke_role_sessions(self, role_name: str) -> str:
+        return sts.format_timestamp(self.service.revoke_role_sessions(self.account_id, role_name))
+
     def assume_role(self, role_arn: str, params: Mapping[str, str], *, as_user: str | None) -> Api:
         """AssumeRole on behalf of RAM user ``as_user`` (the root may not assume roles)."""
         if not as_user:

@@ -502,6 +502,11 @@ class RemoteBackend:
             self._detach_all("role", role_name)
         self.call("DeleteRole", {"RoleName": role_name})
 
+    def revoke_role_sessions(self, role_name: str) -> str:
+        raise NotSupportedHere(
+            "A role's sessions are revoked on the local store (--store): the RAM API has no such call."
+        )
+
     def assume_role(self, role_arn: str, params: Mapping[str, str], *, as_user: str | None) -> Api:
         if as_user:
             raise NotSupportedHere(

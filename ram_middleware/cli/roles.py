@@ -35,7 +35,7 @@ def _role_arn(backend: Backend, role: str) -> str:
 
 @main.group("roles")
 def roles() -> None:
-    """RAM roles: list, show, create, update, delete (see also `ram assume-role`)."""
+    """RAM roles: list, show, create, update, delete, revoke-sessions (see also `ram assume-role`)."""
 
 
 @roles.command("list")
@@ -132,6 +132,21 @@ def delete_role(out: Output, backend: Backend, role_name: str, force: bool) -> N
     created again under its name."""
     backend.delete_role(role_name, force=force)
     out.done(f"Deleted role {role_name}.")
+
+
+@roles.command("revoke-sessions")
+@click.argument("role_name")
+@backend_command
+def revoke_sessions(out: Output, backend: Backend, role_name: str) -> None:
+    """End every STS session of a role issued until now (InvalidSecurityToken.Revoked), on every instance;
+    the role and later sessions are untouched. Sessions outlive the user who assumed the role: revoke them
+    when that user leaves. Local store only."""
+    when = backend.revoke_role_sessions(role_name)
+    role = backend.get_role(role_name)
+    out.done(
+        f"Revoked the sessions of role {role['RoleName']} issued before {when}.",
+        {"Role": role, "RevokedBefore": when},
+    )
 
 
 @main.command("assume-role")

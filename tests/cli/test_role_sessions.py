@@ -62,3 +62,30 @@ def test_assume_role_reaches_a_role_of_another_account_in_the_store(ram: Ram) ->
     # The ARN's prefix in another case is still an ARN (AssumeRole on the API takes it so), not a role name.
     upper = ram.json(*own, f"ACS:RAM::{other}:role/shared", *as_ci)
     assert upper["AssumedRoleUser"]["Arn"] == f"acs:ram::{other}:assumed-role/Shared/job-1"
+
+
+def test_revoking_a_roles_sessions_ends_them_and_leaves_later_ones(ram: Ram) -> None:
+    """The way out when a user who assumed the role leaves: their sessions outlive their RAM user."""
+    ram.ok("users", "create", "ci")
+    ram.ok("policies", "attach", "AliyunSTSAssumeRoleAccess", "--user", "ci")
+    ram.ok("roles", "create", "Deployer", "--trusted", f"acs:ram::{ram.account_id}:user/ci")
+
+    def assume(name: str) -> tuple[str, str]:
+        issued = ram.json("assume-role", "Deployer", "--session-name", name, "--as-user", "ci")["Credentials"]
+        return issued["AccessKeyId"], issued["SecurityToken"]
+
+    runtime = build(RamConfig(store_url=ram.url))
+    try:
+        resolver = DirectoryKeyResolver(Directory(runtime.store, refresh_interval=0), runtime.tokens)
+        before = assume("job-1")
+        assert resolver.verify_security_token(*before).principal.name == "Deployer"
+        done = ram.json("roles", "revoke-sessions", "Deployer")
+        assert done["Role"]["RoleName"] == "Deployer" and done["RevokedBefore"]
+        with pytest.raises(errors.InvalidSecurityToken) as ended:
+            resolver.verify_security_token(*before)
+        assert ended.value.code == "InvalidSecurityToken.Revoked"
+        after = assume("job-2")  # the role itself lives on
+        assert resolver.verify_security_token(*after).principal.name == "Deployer"
+    finally:
+        runtime.close()
+    ram.fails("roles", "revoke-sessions", "NoSuchRole", code="EntityNotExist.Role")
