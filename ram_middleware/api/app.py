@@ -73,7 +73,7 @@ class ControlPlaneApp:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await _send(send, await self._respond(scope, receive))
+        await _send(send, await self._respond(scope, receive), head=scope.get("method") == "HEAD")
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
         path = scope.get("path")
@@ -160,10 +160,12 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _send(send: Send, response: Response) -> None:
+async def _send(send: Send, response: Response, *, head: bool) -> None:
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    # A HEAD's answer has no body (its Content-Length is the GET's), as the middleware's refusals: not every
+    # server drops one, and a client that reads none would take it for the next response.
+    await send({"type": "http.response.body", "body": b"" if head else response.body})
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -330,3 +331,44 @@ def test_credentials_whose_issue_cannot_be_audited_are_not_handed_out(runtime: R
     refused = failing_plane(runtime).handle(request, alice, "REQ-2", authorized=target, decision=decision)
     assert (refused.status, json.loads(refused.body)["Code"]) == (503, "ServiceUnavailable")
     assert b"Credentials" not in refused.body
+
+
+def test_a_head_is_answered_with_the_headers_and_no_body(runtime: Ram, boot: Bootstrap) -> None:
+    # Not every ASGI server drops a HEAD answer's body, and a client reads none: a body sent would be taken
+    # for the next response on the connection. The refusals the middleware sends already carry none.
+    import asyncio
+
+    app = create_app(runtime, console=False)
+    signer = RequestSigner(boot.access_key_id, boot.access_key_secret, clock=runtime.authorizer.contexts.now)
+    query = urlencode({"Action": "GetUser", "Version": "2015-05-01", "UserName": "ghost"})
+
+    def answer(method: str, path: str, signed: bool) -> tuple[int, dict[bytes, bytes], bytes]:
+        url = f"http://127.0.0.1{path}" + (f"?{query}" if path == "/" else "")
+        headers = signer.sign(method, url, [], b"").headers if signed else {}
+        scope = {
+            "type": "http", "method": method, "path": path, "raw_path": path.encode(),
+            "query_string": url.partition("?")[2].encode(), "root_path": "", "scheme": "http",
+            "headers": [(b"host", b"127.0.0.1"), *((k.encode(), v.encode()) for k, v in headers.items())],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> MutableMapping[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        async def run() -> None:
+            await app(scope, receive, send)
+
+        asyncio.run(run())
+        return sent[0]["status"], dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+    for path, signed in (("/healthz", False), ("/", True), ("/elsewhere", True)):
+        status, headers, body = answer("GET", path, signed)
+        head_status, head_headers, head_body = answer("HEAD", path, signed)
+        assert (head_status, head_body) == (status, b""), path
+        assert head_headers[b"content-length"] == str(len(body)).encode() and body, path
+        assert head_headers[b"content-type"] == headers[b"content-type"] == b"application/json;charset=utf-8"
+        assert head_headers[b"x-acs-request-id"]
