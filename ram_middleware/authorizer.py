@@ -62,6 +62,7 @@ __all__ = [
     "PolicySource",
     "RefusalRenderer",
     "Undeclared",
+    "denial_detail",
     "new_request_id",
 ]
 
@@ -531,30 +532,7 @@ class Authorizer:
     ) -> dict[str, Any]:  # fmt: skip
         # UNSURE in the spec: what Alibaba reports for a session-policy denial; we say "SessionPolicy".
         policy_type = "SessionPolicy" if by_session else "AccountLevelIdentityBasedPolicy"
-        owner, kind, display = principal.account_id, principal.principal_type, _display_name(principal)
-        diagnostic = {
-            "AuthAction": action,
-            "AuthResource": resource,
-            "AuthPrincipal": {
-                "AuthPrincipalType": kind,
-                "AuthPrincipalOwnerId": owner,
-                "AuthPrincipalDisplayName": display,
-            },
-            "AuthConditions": _auth_conditions(context),
-            "ExplicitDeny": decision.effect == "ExplicitDeny",
-            "NoPermissionPolicyType": policy_type,
-            "MatchedPolicies": _matched_policies(decision),
-            "Reason": decision.reason,
-        }
-        return {
-            "PolicyType": policy_type,
-            "AuthPrincipalOwnerId": owner,
-            "AuthPrincipalType": kind,
-            "AuthPrincipalDisplayName": display,
-            "NoPermissionType": decision.effect,
-            "AuthAction": action,
-            "EncodedDiagnosticMessage": self.diagnostics.encode(diagnostic),
-        }
+        return denial_detail(self.diagnostics, principal, action, resource, decision, context, policy_type)
 
     def _render(self, facts: RequestFacts, error: errors.RAMError, request_id: str) -> ErrorResponse:
         if self.refusals is not None:
@@ -566,8 +544,9 @@ class Authorizer:
             body["HostId"] = self._host_id
         body.update(Code=error.code, Message=error.message)
         # MFARequired is an authentication error, yet a policy decision refused it as much as NoPermission.
-        if isinstance(error, errors.AuthorizationError | errors.MFARequired) and error.detail:
-            body["AccessDeniedDetail"] = error.detail
+        detail = errors.access_denied_detail(error)
+        if detail is not None:
+            body["AccessDeniedDetail"] = detail
         headers = [("x-acs-request-id", request_id)]
         if error.status == 401:
             headers.append(("www-authenticate", "ACS3-HMAC-SHA256"))
@@ -588,6 +567,41 @@ class Authorizer:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
+
+def denial_detail(
+    diagnostics: DiagnosticCodec, principal: Principal, action: str, resource: str, decision: Decision,
+    context: Mapping[str, object], policy_type: str, *, explained: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """A policy denial's detail: the ``AccessDeniedDetail`` fields (:data:`errors.ACCESS_DENIED_FIELDS`),
+    whose ``EncodedDiagnosticMessage`` seals what ``DecodeDiagnosticMessage`` returns. ``explained``: the
+    diagnostic also names the deciding policy and the reason; False when that policy belongs to another
+    account than the principal's, whose administrator decodes it."""
+    owner, kind, display = principal.account_id, principal.principal_type, _display_name(principal)
+    diagnostic = {
+        "AuthAction": action,
+        "AuthResource": resource,
+        "AuthPrincipal": {
+            "AuthPrincipalType": kind,
+            "AuthPrincipalOwnerId": owner,
+            "AuthPrincipalDisplayName": display,
+        },
+        "AuthConditions": _auth_conditions(context),
+        "ExplicitDeny": decision.effect == "ExplicitDeny",
+        "NoPermissionPolicyType": policy_type,
+        "MatchedPolicies": _matched_policies(decision) if explained else [],
+    }
+    if explained:
+        diagnostic["Reason"] = decision.reason
+    return {
+        "PolicyType": policy_type,
+        "AuthPrincipalOwnerId": owner,
+        "AuthPrincipalType": kind,
+        "AuthPrincipalDisplayName": display,
+        "NoPermissionType": decision.effect,
+        "AuthAction": action,
+        "EncodedDiagnosticMessage": diagnostics.encode(diagnostic),
+    }
 
 
 @lru_cache(maxsize=1024)

@@ -317,3 +317,24 @@ class CrossSiteRequest(AuthorizationError):
     the user out."""
 
     default_message = "A console session may do this only from this site's own pages."
+
+
+ACCESS_DENIED_FIELDS = (
+    "PolicyType",
+    "AuthPrincipalOwnerId",
+    "AuthPrincipalType",
+    "AuthPrincipalDisplayName",
+    "NoPermissionType",
+    "AuthAction",
+    "EncodedDiagnosticMessage",
+)
+"""The fields of ``AccessDeniedDetail`` (as the product SDK models name them), in the order they are sent."""
+
+
+def access_denied_detail(error: RAMError) -> dict[str, Any] | None:
+    """The ``AccessDeniedDetail`` a refusal sends: for a policy's denial (one whose detail names the
+    ``AuthAction``), exactly :data:`ACCESS_DENIED_FIELDS`; never the rest of ``detail`` (the reason, the
+    policy), which is for the audit log only. None for any other error."""
+    if not isinstance(error, AuthorizationError | MFARequired) or not error.detail.get("AuthAction"):
+        return None
+    return {name: error.detail[name] for name in ACCESS_DENIED_FIELDS if name in error.detail}

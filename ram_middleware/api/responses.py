@@ -63,14 +63,14 @@ def error_response(
 ) -> Response:
     """The Alibaba-style error body (``RequestId``, ``HostId``, ``Code``, ``Message``) at the error's status.
 
-    Only the code and the (secret-free) message are sent; ``detail`` stays server-side.
+    Only the code, the (secret-free) message and a denial's ``AccessDeniedDetail`` are sent; the rest of
+    ``detail`` stays server-side.
     """
     payload: dict[str, Any] = {"RequestId": request_id}
     if host_id:
         payload["HostId"] = host_id
     payload.update(Code=error.code, Message=error.message)
-    if isinstance(error, errors.AuthorizationError) and error.detail.get("AuthAction"):
-        payload["AccessDeniedDetail"] = error.detail
+    payload["AccessDeniedDetail"] = errors.access_denied_detail(error)  # None (left out) unless a denial
     return _render(error.status, "Error", payload, request_id, xml)
 
 

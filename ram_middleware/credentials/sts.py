@@ -661,7 +661,8 @@ def _check_trust(
     """The trust policy's Allow (its deciding statement); AuthorizationError when it does not trust."""
     verdict = trust_decision(caller, role, context, external_id=p.external_id, service=service)
     if not verdict.allowed:
-        detail = {"reason": verdict.reason, "role": role.arn, "effect": verdict.effect}
+        # "trust": the verdict itself, from which the control plane builds the AccessDeniedDetail.
+        detail = {"reason": verdict.reason, "role": role.arn, "effect": verdict.effect, "trust": verdict}
         raise errors.AuthorizationError(detail=detail)
     return verdict
 

@@ -26,6 +26,7 @@ from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
 from ram_middleware.audit import MemorySink
+from ram_middleware.bootstrap import initialise
 from ram_middleware.client import RamAuth
 from ram_middleware.config import RamConfig, build
 from ram_middleware.routes import RpcApi
@@ -216,6 +217,64 @@ def test_a_trust_policy_refusal_is_audited_as_a_denial(live: Live, people: Peopl
     assert [(e.decision, e.status) for e in events] == [("Allow", 200), ("ImplicitDeny", 403)]
     assert events[-1].action == "sts:AssumeRole" and events[-1].resource == live.arn("role/onlynobody")
     assert events[-1].code == "NoPermission" and "trust policy" in (events[-1].reason or "")
+
+
+def _decoded(live: Live, encoded: str) -> Any:
+    request = ram_models.DecodeDiagnosticMessageRequest(encoded_diagnostic_message=encoded)
+    return ram_client(live, live.admin).decode_diagnostic_message(request).body.decoded_diagnostic_message
+
+
+def test_a_trust_policy_refusal_carries_an_access_denied_detail(live: Live, people: People) -> None:
+    """Like any RAM authorization failure, it names the action and the principal and carries a diagnostic
+    the account's administrator decodes; what the trust policy says stays out of the response."""
+    service, account = live.ram.service, live.account_id
+    trust = json.dumps(TRUST_ACCOUNT).replace("{root}", live.arn("user/nobody"))
+    service.create_role(account, "TrustsNobodyElse", trust)
+    with pytest.raises(TeaException) as refused:
+        _assume(live, people.deployer, live.arn("role/trustsnobodyelse"))
+    detail = refused.value.access_denied_detail
+    assert refused.value.data["Code"] == "NoPermission" and detail is not None
+    deployer = live.ram.directory.principal_for_user(account, "deployer")
+    assert detail == {
+        "PolicyType": "AssumeRolePolicy",
+        "AuthPrincipalOwnerId": account,
+        "AuthPrincipalType": "SubUser",
+        "AuthPrincipalDisplayName": deployer.principal_id,
+        "NoPermissionType": "ImplicitDeny",
+        "AuthAction": "sts:AssumeRole",
+        "EncodedDiagnosticMessage": detail["EncodedDiagnosticMessage"],
+    }
+    assert "nobody" not in json.dumps(refused.value.data) and "trust" not in json.dumps(refused.value.data)
+    decoded = _decoded(live, detail["EncodedDiagnosticMessage"])
+    assert (decoded.auth_action, decoded.auth_resource) == (
+        "sts:AssumeRole",
+        live.arn("role/trustsnobodyelse"),
+    )
+    assert (decoded.no_permission_policy_type, decoded.explicit_deny) == ("AssumeRolePolicy", False)
+    with pytest.raises(ServerException) as via_core:
+        core_call(live, people.deployer, STS_VERSION, "AssumeRole", RoleArn=live.arn("role/trustsnobodyelse"),
+                  RoleSessionName="ci-job")  # fmt: skip
+    assert (via_core.value.get_error_code(), via_core.value.get_http_status()) == ("NoPermission", 403)
+    # A Deny in the trust policy is an explicit one.
+    deny_all = {"Effect": "Deny", "Action": "sts:AssumeRole", "Principal": {"RAM": [live.arn("root")]}}
+    denying = {"Version": "1", "Statement": [deny_all]}
+    service.create_role(account, "DeniesAll", json.dumps(denying))
+    with pytest.raises(TeaException) as denied:
+        _assume(live, people.deployer, live.arn("role/deniesall"))
+    assert denied.value.access_denied_detail["NoPermissionType"] == "ExplicitDeny"
+    explicit = _decoded(live, denied.value.access_denied_detail["EncodedDiagnosticMessage"])
+    assert explicit.explicit_deny is True and explicit.matched_policies[0].effect == "Deny"
+    # A role in another account: the diagnostic the caller's administrator decodes names no statement of
+    # that account's trust policy and gives no reason.
+    other = initialise(service, alias="trusting-co", new_account=True)
+    elsewhere = json.dumps(TRUST_ACCOUNT).replace("{root}", f"acs:ram::{other.account_id}:root")
+    service.create_role(other.account_id, "OwnPeopleOnly", elsewhere)
+    with pytest.raises(TeaException) as foreign:
+        _assume(live, people.deployer, f"acs:ram::{other.account_id}:role/ownpeopleonly")
+    sealed = foreign.value.access_denied_detail["EncodedDiagnosticMessage"]
+    plain = live.ram.authorizer.diagnostics.decode(sealed)
+    assert plain["MatchedPolicies"] == [] and "Reason" not in plain
+    assert _decoded(live, sealed).auth_resource == f"acs:ram::{other.account_id}:role/ownpeopleonly"
 
 
 def test_core_sdk_rpc_v1_assume_role_then_caller_identity(live: Live, people: People) -> None:
