@@ -54,6 +54,17 @@ CALL_BUDGET = 8.0
 _RECEIVED = "ram.received"  # scope key: time.monotonic() when the request reached the control plane
 
 
+_CALL_METHODS = ("GET", "POST")
+
+
+class UnsupportedHTTPMethod(errors.RAMError):
+    """A RAM or STS call sent with another method than GET or POST (405)."""
+
+    default_code = "UnsupportedHTTPMethod"
+    default_status = 405
+    default_message = "RAM and STS calls are sent with GET or POST."
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -88,16 +99,21 @@ class ControlPlaneApp:
             unprotected = errors.ServiceUnavailable("The control plane is not behind its middleware.")
             return error_response(unprotected, request_id, host_id=host_id)
         authorized = (outcome.action, outcome.resource or "") if outcome.action else None
+        refuse = functools.partial(
+            self.plane.refuse_unread, RequestFacts.from_asgi(scope), outcome.principal, request_id, authorized
+        )
+        if scope.get("method") not in _CALL_METHODS:
+            # RPC style: a call is a GET or a POST. A HEAD signed as such must not run CreateUser (nor a PUT).
+            error = await anyio.to_thread.run_sync(refuse, UnsupportedHTTPMethod())  # a sink may write a file
+            refused = error_response(error, request_id, host_id=host_id)
+            if refused.status != 405:  # the sink failed: its 503 as it is
+                return refused
+            return Response(
+                refused.status, (*refused.headers, ("allow", ", ".join(_CALL_METHODS))), refused.body
+            )
         try:
             body = await _read_body(receive)
         except _BodyTooLarge:
-            refuse = functools.partial(
-                self.plane.refuse_unread,
-                RequestFacts.from_asgi(scope),
-                outcome.principal,
-                request_id,
-                authorized,
-            )
             error = await anyio.to_thread.run_sync(refuse, EntityTooLarge())  # a sink may write to a file
             return error_response(error, request_id, host_id=host_id)
         facts = RequestFacts.from_asgi(scope, body)

@@ -26,6 +26,7 @@ from ram_middleware.credentials.sts import principal_from_claims
 from ram_middleware.facts import RequestFacts
 from ram_middleware.identity import Principal
 from ram_middleware.routes import AuthenticateOnly
+from tests.adapters.harness import client_class
 
 
 @pytest.fixture
@@ -344,7 +345,8 @@ def test_a_head_is_answered_with_the_headers_and_no_body(runtime: Ram, boot: Boo
 
     def answer(method: str, path: str, signed: bool) -> tuple[int, dict[bytes, bytes], bytes]:
         url = f"http://127.0.0.1{path}" + (f"?{query}" if path == "/" else "")
-        headers = signer.sign(method, url, [], b"").headers if signed else {}
+        signed_headers = signer.sign(method, url, [], b"").headers if signed else {}
+        headers = {k: v for k, v in signed_headers.items() if k != "host"}  # the scope names the host
         scope = {
             "type": "http", "method": method, "path": path, "raw_path": path.encode(),
             "query_string": url.partition("?")[2].encode(), "root_path": "", "scheme": "http",
@@ -365,10 +367,34 @@ def test_a_head_is_answered_with_the_headers_and_no_body(runtime: Ram, boot: Boo
         asyncio.run(run())
         return sent[0]["status"], dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
 
-    for path, signed in (("/healthz", False), ("/", True), ("/elsewhere", True)):
+    for path, signed in (("/healthz", False), ("/elsewhere", True)):
         status, headers, body = answer("GET", path, signed)
         head_status, head_headers, head_body = answer("HEAD", path, signed)
         assert (head_status, head_body) == (status, b""), path
         assert head_headers[b"content-length"] == str(len(body)).encode() and body, path
         assert head_headers[b"content-type"] == headers[b"content-type"] == b"application/json;charset=utf-8"
         assert head_headers[b"x-acs-request-id"]
+    # A call runs for GET and POST only (RPC style): a HEAD, PUT or DELETE of one is refused, run never.
+    for method in ("PUT", "DELETE", "PATCH", "HEAD"):
+        status, headers, body = answer(method, "/", True)
+        assert (status, headers.get(b"allow")) == (405, b"GET, POST"), (method, body)
+        if method != "HEAD":
+            assert json.loads(body)["Code"] == "UnsupportedHTTPMethod", method
+
+
+def test_a_call_sent_with_another_method_than_get_or_post_changes_nothing(
+    runtime: Ram, boot: Bootstrap
+) -> None:
+    # Signed as HEAD (RPC v1 signs the method), a CreateUser was run: a HEAD must not change anything.
+    client = client_class()(create_app(runtime, console=False))
+    signer = RequestSigner(boot.access_key_id, boot.access_key_secret, clock=runtime.authorizer.contexts.now)
+    query = urlencode({"Action": "CreateUser", "Version": "2015-05-01", "UserName": "by-head"})
+    for method in ("HEAD", "PUT"):
+        signed = signer.sign(method, f"http://testserver/?{query}", [], b"")
+        reply = client.request(method, signed.url, headers=signed.headers)
+        assert reply.status_code == 405, method
+    assert "by-head" not in [u.user_name for u in runtime.service.list_users(boot.account_id).items]
+    audit = runtime.authorizer.audit
+    assert isinstance(audit, MemorySink)
+    events = [e for e in audit.events if e.action == "ram:CreateUser"]
+    assert [(e.decision, e.status) for e in events] == [("Allow", 200), ("Rejected", 405)] * 2
