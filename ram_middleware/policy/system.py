@@ -1,8 +1,10 @@
 """The built-in system policies (spec §5): PolicyType ``System``, immutable, default version ``v1``.
 
 Documents are the published texts where the spec marks them established (AliyunOSSReadOnlyAccess,
-AliyunSTSAssumeRoleAccess, AliyunRAMReadOnlyAccess, AliyunRDSReadOnlyAccess); the others are the spec's
-reconstructions (their core statements are certain, the real current versions add a few statements).
+AliyunSTSAssumeRoleAccess, AliyunRAMReadOnlyAccess, AliyunRDSReadOnlyAccess) and for AliyunECSFullAccess and
+AliyunECSReadOnlyAccess (as ECS's "System policies for ECS" page publishes them, with their VPC reads); the
+others are the spec's reconstructions (their core statements are certain, the real current versions add a few
+statements).
 PowerUserAccess is likewise reconstructed: everything except RAM/IMS/resource-management administration, plus
 the RAM reads and service-linked-role actions services need.
 """
@@ -36,6 +38,9 @@ _POWER_USER = (
     '{"Effect":"Allow","Action":["ram:GetRole","ram:ListRoles","ram:GetPolicy","ram:ListPolicies",'
     '"ram:CreateServiceLinkedRole","ram:DeleteServiceLinkedRole"],"Resource":"*"}]}'
 )
+
+# ECS's consoles list the networks an instance may join, so both ECS policies also read VPCs.
+_VPC_READS = '{"Action":["vpc:DescribeVpcs","vpc:DescribeVSwitches"],"Resource":"*","Effect":"Allow"}'
 
 _POLICIES = (
     SystemPolicy(
@@ -99,12 +104,13 @@ _POLICIES = (
     SystemPolicy(
         "AliyunECSFullAccess",
         "Provides full access to Elastic Compute Service (ECS).",
-        '{"Version":"1","Statement":[{"Action":"ecs:*","Effect":"Allow","Resource":"*"}]}',
+        '{"Version":"1","Statement":[{"Action":"ecs:*","Resource":"*","Effect":"Allow"},' + _VPC_READS + "]}",
     ),
     SystemPolicy(
         "AliyunECSReadOnlyAccess",
         "Provides read-only access to Elastic Compute Service (ECS).",
-        '{"Version":"1","Statement":[{"Action":["ecs:Describe*","ecs:List*"],"Effect":"Allow","Resource":"*"}]}',
+        '{"Version":"1","Statement":[{"Action":"ecs:Describe*","Resource":"*","Effect":"Allow"},'
+        '{"Action":"ecs:List*","Resource":"*","Effect":"Allow"},' + _VPC_READS + "]}",
     ),
 )
 
