@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
+from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
 from .company_x import Org, create_key, provision
-from .live import RAM_VERSION, Live, core_call, ram_client
+from .live import RAM_VERSION, Key, Live, core_call, fails, ram_client, sts_client
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +238,24 @@ def test_self_service_keys_and_password(live: Live, org: Org) -> None:
         ram_models.GetAccessKeyLastUsedRequest(user_name="selfie", user_access_key_id=key.access_key_id)
     ).body.access_key_last_used
     assert used.last_used_date.endswith("Z")
+
+
+def test_the_root_rests_its_accesskey_administers_nothing(live: Live, org: Org) -> None:
+    """Step 6 on the control plane: a root AccessKey someone created is refused by RAM and STS alike."""
+    created = live.ram.service.create_access_key(live.account_id, None)
+    root = Key(created.key.access_key_id, created.secret)
+    role_arn = org.role_arns["OSSReader"]  # its trust policy names the root: only the key stands in the way
+    try:
+        listing = ram_models.ListUsersRequest()
+        fails("Forbidden.RootAccessKey", 403, ram_client(live, root).list_users, listing)
+        assume = sts_models.AssumeRoleRequest(role_arn=role_arn, role_session_name="root-at-work")
+        fails("Forbidden.RootAccessKey", 403, sts_client(live, root).assume_role, assume)
+        with pytest.raises(ServerException) as v1:
+            core_call(live, root, RAM_VERSION, "CreateUser", UserName="by-root")
+        assert (v1.value.get_http_status(), v1.value.get_error_code()) == (403, "Forbidden.RootAccessKey")
+        flagged = live.audit.events[-1]
+        assert (flagged.decision, flagged.code) == ("Rejected", "Forbidden.RootAccessKey")
+        assert flagged.access_key_id == root.access_key_id
+    finally:
+        live.ram.service.delete_access_key(live.account_id, root.access_key_id)
+    assert live.ram.service.list_access_keys(live.account_id, None) == []
