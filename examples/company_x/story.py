@@ -275,6 +275,11 @@ def transfers(demo: Demo) -> None:
     _api(demo, a, "RemoveUserFromGroup B <- RnD", "remove_user_from_group", _member("RnD", "B"))
     _api(demo, a, "AddUserToGroup B -> OandM", "add_user_to_group", _member("OandM", "B"))
     _api(demo, a, "AddUserToGroup F -> RnD", "add_user_to_group", _member("RnD", "F"))
+    n.say(
+        "A change is felt at once by the process that made it (here `ram serve`) and within milliseconds "
+        "by PostgreSQL instances; the demo server, another process on the same SQLite file, feels a change "
+        "within 0.5 s, so the next requests wait that long."
+    )
     time.sleep(CHANGE_FELT)
     b = people["B"] = dataclasses.replace(b, label="B (now O&M)")
     _rpc(demo, b, "ECS", "StopInstance", "Allow", InstanceId="i-web-1")
