@@ -4,15 +4,19 @@ by its people: HR manages users, R&D may not, the bootstrap admin may do anythin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
 from alibabacloud_sts20150401 import models as sts_models  # type: ignore[import-untyped]
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
-from .company_x import Org, create_key, provision
+from .company_x import CONSOLE_PASSWORD, Org, create_key, provision
+from .conftest import start_live
 from .live import RAM_VERSION, Key, Live, core_call, fails, ram_client, sts_client
 
 
@@ -259,3 +263,37 @@ def test_the_root_rests_its_accesskey_administers_nothing(live: Live, org: Org) 
     finally:
         live.ram.service.delete_access_key(live.account_id, root.access_key_id)
     assert live.ram.service.list_access_keys(live.account_id, None) == []
+
+
+def _console_logon(live: Live, user: str) -> httpx.Response:
+    """A browser's password logon on the console `ram serve` serves beside the APIs (real HTTP)."""
+    browser = httpx.Client(base_url=f"http://{live.endpoint}", headers={"accept": "text/html"}, timeout=10)
+    with browser:
+        form = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/console/logon").text)
+        assert form is not None
+        fields = {"csrf_token": form.group(1), "account": "company-x", "user_name": user}
+        origin = {"origin": f"http://{live.endpoint}", "accept": "text/html"}
+        return browser.post("/console/logon", data={**fields, "password": CONSOLE_PASSWORD}, headers=origin)
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Live]:
+    """Company X on a control plane of its own (the module's has its logons limited to one network)."""
+    for live in start_live(str(tmp_path)):
+        provision(live)
+        yield live
+
+
+def test_console_staff_log_on_with_mfa_when_told_and_app_cannot_log_on(fresh: Live) -> None:
+    """O&M must bind an MFA device at logon; the owner can make every console user do so; `app`, which has
+    an AccessKey only, has no console logon at all."""
+    live = fresh
+    assert _console_logon(live, "D").headers["location"] == "/console/logon/bind"  # MFABindRequired
+    assert _console_logon(live, "C").headers["location"] == "/console/logon/password"  # first: a new password
+    refused = _console_logon(live, "app")
+    assert refused.status_code == 401 and "set-cookie" not in refused.headers
+    core_call(live, live.admin, RAM_VERSION, "SetSecurityPreference", EnforceMFAForLogin="true")
+    try:
+        assert _console_logon(live, "C").headers["location"] == "/console/logon/bind"
+    finally:
+        core_call(live, live.admin, RAM_VERSION, "SetSecurityPreference", EnforceMFAForLogin="false")
