@@ -11,6 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import botocore.session
@@ -28,7 +29,7 @@ from ram_middleware.adapters.flask import RAM, require
 from ram_middleware.adapters.starlette import RAMMiddleware, ram_route
 from ram_middleware.config import Ram
 from ram_middleware.context import utc_now
-from tests.live_server import sdk_environment, serve_asgi, serve_wsgi
+from tests.live_server import Key, sdk_environment, serve_asgi, serve_wsgi
 
 from .test_live_sdks import Live
 from .test_wsgi_servers import _werkzeug
@@ -95,9 +96,15 @@ def live(request: pytest.FixtureRequest) -> Iterator[Live]:
             world.ram.close()
 
 
-def _bucket(live: Live, version: str, who: str = "alice", secret: str | None = None) -> Any:
-    key = live.world.keys[who]
-    auth = (oss2.Auth if version == "v1" else oss2.AuthV4)(key.access_key_id, secret or key.secret)
+def _bucket(
+    live: Live, version: str, who: str = "alice", secret: str | None = None, key: Key | None = None
+) -> Any:
+    """oss2's Bucket signing as ``who`` (with ``secret`` instead of theirs), or with ``key``."""
+    key = key or live.world.keys[who]
+    provider = oss2.credentials.StaticCredentialsProvider(
+        key.access_key_id, secret or key.secret, key.security_token
+    )
+    auth = (oss2.ProviderAuth if version == "v1" else oss2.ProviderAuthV4)(provider)
     return oss2.Bucket(auth, f"http://{live.endpoint}", BUCKET, region="cn-hangzhou", connect_timeout=10)
 
 
@@ -132,6 +139,32 @@ def test_oss2_presigned_urls_serve_one_method(live: Live, version: str, key: str
     error = ET.fromstring(reused.content)
     assert (reused.status_code, error.tag, error.findtext("Code")) == (400, "Error", "SignatureDoesNotMatch")
     assert error.findtext("RequestId") == reused.headers["x-acs-request-id"]
+
+
+def _code(reply: requests.Response) -> tuple[int, str | None]:
+    return reply.status_code, ET.fromstring(reply.content).findtext("Code")
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_presigned_urls_end_when_their_credential_does(live: Live, version: str) -> None:
+    # A link is replayable until it expires, unless its AccessKey is disabled or deleted, or its STS
+    # session revoked: then it stops at the next request, on every server.
+    service, account = live.world.ram.service, live.world.account_id
+    created = service.create_access_key(account, "bob")
+    bob = Key(created.key.access_key_id, created.secret)
+    session = live.world.role_session()
+    urls = [_bucket(live, version, key=key).sign_url("GET", "a b.txt", 3600) for key in (bob, session)]
+    for url in urls * 2:
+        assert requests.get(url, timeout=10).status_code == 200
+    service.update_access_key(account, bob.access_key_id, "Inactive", user_name="bob")
+    assert _code(requests.get(urls[0], timeout=10)) == (400, "InvalidAccessKeyId.Inactive")
+    service.update_access_key(account, bob.access_key_id, "Active", user_name="bob")
+    assert requests.get(urls[0], timeout=10).status_code == 200
+    service.delete_access_key(account, bob.access_key_id, user_name="bob")
+    assert _code(requests.get(urls[0], timeout=10)) == (404, "InvalidAccessKeyId.NotFound")
+    # The session was issued at least a millisecond before the revocation time.
+    service.revoke_role_sessions(account, "Deployer", before=utc_now() + timedelta(milliseconds=1))
+    assert _code(requests.get(urls[1], timeout=10)) == (400, "InvalidSecurityToken.Revoked")
 
 
 @pytest.mark.parametrize("version", ["v1", "v4"])
