@@ -60,7 +60,7 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -194,7 +194,8 @@ class RedisGuard(forks.LockOwner):
             query = parse_qsl(parts.query, keep_blank_values=True)
             ours = {k: v for k, v in query if k in _OUR_PARAMS}
             theirs = [(k, v) for k, v in query if k not in _OUR_PARAMS]
-            plain = urlunsplit(parts._replace(query=urlencode(theirs)))
+            # Not urlunsplit: it writes ``unix:///path`` back as ``unix:/path``, which redis-py refuses.
+            plain = url.partition("?")[0] + (f"?{urlencode(theirs)}" if theirs else "")
             client = redis.Redis.from_url(
                 plain,
                 socket_connect_timeout=connect_timeout,

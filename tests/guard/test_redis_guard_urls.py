@@ -1,0 +1,63 @@
+"""RAM_GUARD_URL as operators write it for Redis: passwords, ACL users, Unix sockets, client options, and a
+Redis that answers but refuses what the guard needs (clear at start, 503 per request, never a 500)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ram_middleware.guard import open_guard
+from ram_middleware.guard_redis import RedisGuard
+from tests.scaleout.servers import RedisServer
+
+pytestmark = pytest.mark.redis
+
+PASSWORD = "s3cr3t-pw"
+
+
+def _user(name: str, password: str, *rules: str) -> tuple[str, ...]:
+    return ("--user", name, "on", f">{password}", "~*", "&*", "+@all", *rules)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, Path]]:
+    """A private Redis with a password, ACL users lacking commands the guard needs, and a Unix socket."""
+    socket = tmp_path_factory.mktemp("redis") / "redis.sock"
+    options = (
+        "--unixsocket", str(socket), "--unixsocketperm", "700",
+        *_user("default", PASSWORD), *_user("ram", "userpass"),
+        *_user("noinfo", "noinfo", "-info"), *_user("noeval", "noeval", "-eval", "-evalsha", "-script"),
+    )  # fmt: skip
+    redis_server = RedisServer(options)
+    redis_server.start()
+    try:
+        yield redis_server, socket
+    finally:
+        redis_server.stop()
+
+
+def _works(url: str) -> None:
+    guard = open_guard(url)
+    assert isinstance(guard, RedisGuard)
+    try:
+        assert PASSWORD not in repr(guard)
+        assert guard.claim("nonce:AK:1", 60) is True
+        assert guard.claim("nonce:AK:1", 60) is False
+        assert guard.incr("fail", 60).value == 1
+    finally:
+        guard.close()
+
+
+def test_password_and_acl_user_urls_work(server: tuple[RedisServer, Path]) -> None:
+    redis_server, _ = server
+    _works(f"redis://:{PASSWORD}@127.0.0.1:{redis_server.port}/2?prefix=pw:")
+    _works(f"redis://ram:userpass@127.0.0.1:{redis_server.port}?prefix=acl:")
+
+
+def test_unix_socket_urls_work(server: tuple[RedisServer, Path]) -> None:
+    """``unix:///path/redis.sock`` (before: refused as malformed, whatever followed)."""
+    _, socket = server
+    _works(f"unix://:{PASSWORD}@{socket}?db=3&prefix=unix:")
+    _works(f"unix://{socket}?db=3&password={PASSWORD}&prefix=unix2:")
