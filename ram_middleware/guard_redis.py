@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -147,6 +148,8 @@ _BORN_KEYS = ("guard:born", "guard:evicted")
 _WINDOW_KEY = "guard:window:"  # + the counter's key: the name of its current window
 
 _OUR_PARAMS = frozenset({"prefix"})
+# Python's TypeError for a keyword argument: it names the URL's query option, never its value.
+_UNKNOWN_OPTION = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
 def _milliseconds(name: str, seconds: float) -> int:
@@ -203,7 +206,17 @@ class RedisGuard(forks.LockOwner):
                 retry=Retry(NoBackoff(), 0),  # one attempt per call here; _call decides what to retry
                 health_check_interval=30,
             )
-        except (ValueError, TypeError) as exc:
+            pool = client.connection_pool
+            # Made here, not connected: an option redis-py does not know (a typo, a TLS option on redis://)
+            # is a TypeError when a connection is made, which would otherwise be the first request's.
+            pool.connection_class(**pool.connection_kwargs)
+        except TypeError as exc:
+            unknown = _UNKNOWN_OPTION.search(str(exc))
+            named = f": {unknown.group(1)}" if unknown else ""
+            raise errors.InvalidParameter(
+                "GuardUrl", f"The redis guard URL has an option the Redis client does not accept{named}."
+            ) from exc
+        except ValueError as exc:
             raise errors.InvalidParameter("GuardUrl", "The redis guard URL is malformed.") from exc
         chosen = prefix if prefix is not None else ours.get("prefix", DEFAULT_PREFIX)
         guard = cls(client, prefix=chosen, description=redacted_url(url))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ram_middleware import errors
 from ram_middleware.guard import open_guard
 from ram_middleware.guard_redis import RedisGuard
 from tests.scaleout.servers import RedisServer
@@ -61,3 +62,18 @@ def test_unix_socket_urls_work(server: tuple[RedisServer, Path]) -> None:
     _, socket = server
     _works(f"unix://:{PASSWORD}@{socket}?db=3&prefix=unix:")
     _works(f"unix://{socket}?db=3&password={PASSWORD}&prefix=unix2:")
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [("sockettimeout=3", "sockettimeout"), ("ssl_ca_certs=/etc/ca.pem", "ssl_ca_certs")],  # TLS: rediss://
+)
+def test_an_option_the_client_does_not_know_is_refused_at_start_by_name(
+    server: tuple[RedisServer, Path], option: str, named: str
+) -> None:
+    """Before: a TypeError traceback out of ``ram serve`` (or of the first request, had Redis been down)."""
+    redis_server, _ = server
+    with pytest.raises(errors.InvalidParameter) as refused:
+        open_guard(f"redis://:{PASSWORD}@127.0.0.1:{redis_server.port}/0?{option}")
+    assert refused.value.code == "InvalidParameter.GuardUrl"
+    assert named in str(refused.value) and PASSWORD not in str(refused.value)
