@@ -54,7 +54,6 @@ parent held at the fork gets redis-py's ChildDeadlockedError (no RedisError) aft
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import secrets
@@ -158,6 +157,35 @@ def _milliseconds(name: str, seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
+# Redis errors that pass (a full Redis, a failover, a script running long, data loading): not a reason to
+# refuse to start, unlike the other replies that refuse the guard's commands.
+_PASSING = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+_PASSING_REPLIES = ("BUSY", "TRYAGAIN", "MASTERDOWN", "LOADING")
+_NEEDED = "GET, SET, INCR, DECR, DEL, PTTL, PEXPIRE, TIME and INFO, run in scripts by EVALSHA and SCRIPT LOAD"
+
+
+def _refusal(exc: BaseException | None) -> errors.InvalidParameter | None:
+    """Why the guard cannot work with a Redis that answered ``exc`` at start, or None when it may pass."""
+    if isinstance(exc, redis.exceptions.AuthenticationError):
+        return errors.InvalidParameter(
+            "GuardUrl", "Redis refused the replay guard's login: check the user name or password in its URL."
+        )
+    if not isinstance(exc, redis.exceptions.ResponseError) or isinstance(exc, _PASSING):
+        return None
+    reply = str(exc)[:200]  # Redis's own reply: it names no password
+    if reply.startswith(_PASSING_REPLIES):
+        return None
+    if isinstance(exc, redis.exceptions.ClusterError | redis.exceptions.AskError) or "CROSSSLOT" in reply:
+        return errors.InvalidParameter(
+            "GuardUrl",
+            "Redis Cluster is not supported by the replay guard: give it a standalone Redis "
+            f"(Redis answered: {reply}).",
+        )
+    return errors.InvalidParameter(
+        "GuardUrl", f"Redis refused a command of the replay guard ({reply}): its user needs {_NEEDED}."
+    )
+
+
 class RedisGuard(forks.LockOwner):
     """A :class:`~ram_middleware.guard.Guard` in Redis; thread-safe (redis-py pools its connections)."""
 
@@ -222,10 +250,17 @@ class RedisGuard(forks.LockOwner):
         guard = cls(client, prefix=chosen, description=redacted_url(url))
         # A new deployment's Redis is born when the instance opens it, before the requests it serves were
         # signed: its first requests are not taken for ones signed before a restart. Best effort: a Redis
-        # down now is born at its first call instead.
-        with contextlib.suppress(errors.ServiceUnavailable):
+        # down now is born at its first call instead. But a Redis that answers and refuses (a wrong
+        # password, an ACL user without a command the scripts run, a cluster) would refuse every request:
+        # that stops the start, saying why.
+        try:
             keys = guard._born_keys()
             guard._noting_birth(guard._call(lambda: guard._birth(keys=keys)))
+        except errors.ServiceUnavailable as exc:
+            refusal = _refusal(exc.__cause__)
+            if refusal is not None:
+                guard.close()
+                raise refusal from exc.__cause__
         return guard
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from ram_middleware import errors
 from ram_middleware.guard import open_guard
@@ -30,6 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServ
         "--unixsocket", str(socket), "--unixsocketperm", "700",
         *_user("default", PASSWORD), *_user("ram", "userpass"),
         *_user("noinfo", "noinfo", "-info"), *_user("noeval", "noeval", "-eval", "-evalsha", "-script"),
+        *_user("later", "later"),
     )  # fmt: skip
     redis_server = RedisServer(options)
     redis_server.start()
@@ -77,3 +79,52 @@ def test_an_option_the_client_does_not_know_is_refused_at_start_by_name(
         open_guard(f"redis://:{PASSWORD}@127.0.0.1:{redis_server.port}/0?{option}")
     assert refused.value.code == "InvalidParameter.GuardUrl"
     assert named in str(refused.value) and PASSWORD not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("userinfo", "said"),
+    [
+        ("ram:wrong", "user name or password"),
+        ("nobody:userpass", "user name or password"),
+        ("noinfo:noinfo", "INFO"),
+        ("noeval:noeval", "EVALSHA"),
+    ],
+)
+def test_a_redis_that_refuses_the_guard_is_refused_at_start(
+    server: tuple[RedisServer, Path], userinfo: str, said: str
+) -> None:
+    """A wrong password or an ACL user without a command the guard needs: before, the app started and
+    answered every signed request with 503 (the log said only ``ResponseError``); now it does not start,
+    and says why."""
+    redis_server, _ = server
+    with pytest.raises(errors.InvalidParameter) as refused:
+        open_guard(f"redis://{userinfo}@127.0.0.1:{redis_server.port}/0")
+    assert refused.value.code == "InvalidParameter.GuardUrl"
+    assert said in str(refused.value)
+    assert userinfo.partition(":")[2] not in str(refused.value)
+
+
+def test_redis_cluster_is_refused_at_start(tmp_path: Path) -> None:
+    cluster = RedisServer(("--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf")))
+    cluster.start()
+    try:
+        with pytest.raises(errors.InvalidParameter) as refused:
+            open_guard(cluster.url)
+        assert "Redis Cluster is not supported" in str(refused.value)
+    finally:
+        cluster.stop()
+
+
+def test_commands_taken_away_after_start_fail_closed_with_503(server: tuple[RedisServer, Path]) -> None:
+    redis_server, _ = server
+    guard = open_guard(f"redis://later:later@127.0.0.1:{redis_server.port}/0?prefix=later:")
+    admin = redis.Redis(port=redis_server.port, password=PASSWORD)
+    try:
+        assert guard.claim("nonce:AK:1", 60) is True
+        admin.acl_setuser("later", enabled=True, commands=["-info"])
+        with pytest.raises(errors.ServiceUnavailable) as refused:
+            guard.claim("nonce:AK:2", 60)
+        assert refused.value.status == 503
+    finally:
+        admin.acl_setuser("later", enabled=True, commands=["+@all"])
+        admin.close()
