@@ -68,7 +68,7 @@ from redis.retry import Retry
 
 from . import errors, forks
 from .guard import Counted
-from .redaction import redacted_url
+from .redaction import HIDDEN, redacted_url
 
 __all__ = ["DEFAULT_PREFIX", "RedisGuard", "redacted_url"]
 
@@ -334,6 +334,13 @@ class RedisGuard(forks.LockOwner):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _reason(self, exc: BaseException) -> str:
+        """The error's type and text (redis-py's or Redis's: the address, the TLS or ACL failure), any
+        occurrence of the password hidden all the same."""
+        text = f"{type(exc).__name__}: {str(exc)[:300]}"
+        password = self._client.connection_pool.connection_kwargs.get("password")
+        return text.replace(password, HIDDEN) if isinstance(password, str) and password else text
+
     def _call(self, op: Callable[[], Any]) -> Any:
         try:
             try:
@@ -350,8 +357,9 @@ class RedisGuard(forks.LockOwner):
                 self._client.connection_pool.disconnect(inuse_connections=False)
                 return op()
         except (redis.exceptions.RedisError, redis.exceptions.ChildDeadlockedError) as exc:
-            # The exception text can name the host; keep it out of the caller's message, log the type only.
-            log.warning("Redis guard %s failed: %s", self._description, type(exc).__name__)
+            # Why, for the operator (a certificate not trusted, NOPERM, a refused connection), in the log:
+            # the caller's message names no server.
+            log.warning("Redis guard %s failed: %s", self._description, self._reason(exc))
             raise errors.ServiceUnavailable(
                 "The replay guard (Redis) is unavailable; the request was denied."
             ) from exc

@@ -3,6 +3,7 @@ Redis that answers but refuses what the guard needs (clear at start, 503 per req
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import redis
 from ram_middleware import errors
 from ram_middleware.guard import open_guard
 from ram_middleware.guard_redis import RedisGuard
-from tests.scaleout.servers import RedisServer
+from tests.api.live import self_signed
+from tests.scaleout.servers import RedisServer, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -105,7 +107,9 @@ def test_a_redis_that_refuses_the_guard_is_refused_at_start(
 
 
 def test_redis_cluster_is_refused_at_start(tmp_path: Path) -> None:
-    cluster = RedisServer(("--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf")))
+    # The bus port named: by default it is the port + 10000, past 65535 for a high free port.
+    nodes, bus = str(tmp_path / "nodes.conf"), str(free_port())
+    cluster = RedisServer(("--cluster-enabled", "yes", "--cluster-config-file", nodes, "--cluster-port", bus))
     cluster.start()
     try:
         with pytest.raises(errors.InvalidParameter) as refused:
@@ -128,3 +132,27 @@ def test_commands_taken_away_after_start_fail_closed_with_503(server: tuple[Redi
     finally:
         admin.acl_setuser("later", enabled=True, commands=["+@all"])
         admin.close()
+
+
+def test_rediss_verifies_the_certificate_and_the_log_says_why_it_failed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TLS works, the server's certificate checked; one that cannot be checked is a 503 per request whose log
+    line says so (before: only ``failed: ConnectionError``), without the password."""
+    cert, key = self_signed(tmp_path)
+    tls_port = free_port()
+    tls = ("--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key))
+    redis_server = RedisServer((*tls, "--tls-auth-clients", "no", "--requirepass", PASSWORD))
+    redis_server.start()
+    try:
+        url = f"rediss://:{PASSWORD}@127.0.0.1:{tls_port}/0"
+        _works(f"{url}?ssl_ca_certs={cert}")
+        unverified = open_guard(url)
+        caplog.set_level(logging.DEBUG)
+        with pytest.raises(errors.ServiceUnavailable) as refused:
+            unverified.claim("nonce:AK:1", 60)
+        assert refused.value.status == 503
+        assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+        assert PASSWORD not in caplog.text and PASSWORD not in str(refused.value)
+    finally:
+        redis_server.stop()
