@@ -332,7 +332,10 @@ def test_open_guard_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert (tmp_path / "rel" / "guard.db").exists()
 
 
-@pytest.mark.parametrize("url", ["sqlite:///", "ftp://x", "", "memcached://h"])
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///", "ftp://x", "", "memcached://h", "redis+sentinel://h:26379/mymaster", "redis+cluster://h"],
+)
 def test_open_guard_rejects_bad_urls(url: str) -> None:
     with pytest.raises(errors.InvalidParameter):
         open_guard(url)
