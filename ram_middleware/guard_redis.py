@@ -25,8 +25,10 @@ logon issued in an earlier second): a restart costs the requests in flight and t
 open at that moment instead of allowing replays. A Redis short of memory evicts keys without a restart
 (``maxmemory`` with any policy but ``noeviction``, the nonces first under ``volatile-*`` and LRU, while the
 birth key stays): so the birth key is written again, too, when Redis's ``evicted_keys`` count (``INFO
-stats``, kept beside it in ``<prefix>guard:evicted``) has moved since the last call; a count missing
-beside a birth key (written by an older release) is adopted. What was used in the very second Redis came
+stats``, kept beside it in ``<prefix>guard:evicted``) has moved since the last call. A count missing beside
+a birth key is adopted while Redis has evicted nothing (written by an older release); once it has, the
+count may have been evicted with the nonces (``allkeys-*`` spare no key), so the birth key is written
+again. What was used in the very second Redis came
 back in is not told apart, nor is a Redis restored from an older snapshot (RDB), which brings its birth
 key back with it: run it without persistence, or with an append-only file.
 
@@ -110,11 +112,13 @@ return 0
 # the birth key missing (a new or emptied Redis), or the count moved (keys evicted: ours may be among them),
 # records the whole second of Redis's clock it runs in: signing times are whole seconds, and a request
 # signed in that second may be the very one making the call (the first request a new deployment serves).
+# A count missing beside the birth key is an older release's (adopted) only while Redis has evicted
+# nothing: once it has, the count may have been evicted itself (allkeys-*), with nonces.
 _BORN = """
 local born = redis.call('GET', KEYS[1])
 local evicted = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or '0'
 local seen = redis.call('GET', KEYS[2])
-if not born or (seen and seen ~= evicted) then
+if not born or (seen or '0') ~= evicted then
   born = redis.call('TIME')[1]
   redis.call('SET', KEYS[1], born)
 end
