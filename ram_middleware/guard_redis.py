@@ -165,6 +165,8 @@ def _milliseconds(name: str, seconds: float) -> int:
 # refuse to start, unlike the other replies that refuse the guard's commands.
 _PASSING = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
 _PASSING_REPLIES = ("BUSY", "TRYAGAIN", "MASTERDOWN", "LOADING")
+# A password holding @ / ? # reads as something else unless percent-encoded, as in every URL.
+_ENCODED = " (@ : / ? # % in a user name or password are written percent-encoded: @ as %40)"
 _NEEDED = "GET, SET, INCR, DECR, DEL, PTTL, PEXPIRE, TIME and INFO, run in scripts by EVALSHA and SCRIPT LOAD"
 
 
@@ -172,7 +174,8 @@ def _refusal(exc: BaseException | None) -> errors.InvalidParameter | None:
     """Why the guard cannot work with a Redis that answered ``exc`` at start, or None when it may pass."""
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return errors.InvalidParameter(
-            "GuardUrl", "Redis refused the replay guard's login: check the user name or password in its URL."
+            "GuardUrl",
+            f"Redis refused the replay guard's login: check the user name and password in its URL{_ENCODED}.",
         )
     if not isinstance(exc, redis.exceptions.ResponseError) or isinstance(exc, _PASSING):
         return None
@@ -249,7 +252,7 @@ class RedisGuard(forks.LockOwner):
                 "GuardUrl", f"The redis guard URL has an option the Redis client does not accept{named}."
             ) from exc
         except ValueError as exc:
-            raise errors.InvalidParameter("GuardUrl", "The redis guard URL is malformed.") from exc
+            raise errors.InvalidParameter("GuardUrl", f"The redis guard URL is malformed{_ENCODED}.") from exc
         chosen = prefix if prefix is not None else ours.get("prefix", DEFAULT_PREFIX)
         guard = cls(client, prefix=chosen, description=redacted_url(url))
         # A new deployment's Redis is born when the instance opens it, before the requests it serves were

@@ -156,3 +156,14 @@ def test_rediss_verifies_the_certificate_and_the_log_says_why_it_failed(
         assert PASSWORD not in caplog.text and PASSWORD not in str(refused.value)
     finally:
         redis_server.stop()
+
+
+@pytest.mark.parametrize("password", ["pa?ss", "pa#ss", "p@ss"])
+def test_a_password_with_url_characters_left_unescaped_is_refused_with_how_to_write_it(
+    server: tuple[RedisServer, Path], password: str
+) -> None:
+    redis_server, _ = server
+    with pytest.raises(errors.InvalidParameter) as refused:
+        open_guard(f"redis://:{password}@127.0.0.1:{redis_server.port}/0")
+    assert "percent-encoded" in str(refused.value)
+    assert password not in str(refused.value)
