@@ -448,3 +448,25 @@ def test_a_device_under_the_consoles_name_bound_to_someone_else_does_not_stop_a_
     assert service.get_user_mfa_info(account, "bob").serial_number == serial
     unbound = [d.device_name for d in service.list_virtual_mfa_devices(account) if not d.is_bound]
     assert unbound == ["root-phone"]  # the world's, unbound above; no console device left behind
+
+
+def test_a_user_signs_in_only_to_their_own_account(site: Site) -> None:
+    """Another account of the store has a bob too: each bob's password opens only his own account, by alias
+    or AccountId, and locking one bob out leaves the other alone."""
+    world = site.world
+    service, other_password = world.ram.service, "B0b-Elsewhere!"
+    other = service.create_account("other-co").account_id
+    service.create_user(other, "bob")
+    service.create_login_profile(other, "bob", other_password)
+    browser = site.client()
+    for account in ("other-co", other):
+        assert browser.logon("bob", PASSWORD, account=account).status_code == 401
+    assert browser.logon("bob", other_password).status_code == 401  # at company-x
+    service.set_password_policy(world.account_id, PasswordPolicy(max_login_attempts=2))
+    for _ in range(3):
+        browser.logon("bob", "Wrong-passw0rd!")
+    assert browser.logon("bob").status_code == 429
+    elsewhere = site.client()
+    assert elsewhere.logon("bob", other_password, account="other-co").status_code == 303
+    home = elsewhere.get("/console/")
+    assert f"acs:ram::{other}:user/bob" in home.text and world.account_id not in home.text
