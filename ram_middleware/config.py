@@ -46,6 +46,7 @@ from .credentials.authenticate import Authenticator
 from .credentials.oss import validated_cnames, validated_domains
 from .credentials.sts import StsTokens, ensure_not_revoked, principal_from_claims
 from .crypto import KEY_ENV, keys_from_env, load_or_create_key_file
+from .deployment import check_deployment
 from .guard import Guard, MemoryGuard, open_guard
 from .identity import SigningKey
 from .redaction import redacted_url
@@ -244,6 +245,12 @@ def build(config: RamConfig | None = None) -> Ram:
             "A memory guard is per process, and this store is shared between instances: a request used on "
             "one could be replayed on another. Set RAM_GUARD_URL (e.g. redis://host:6379/0).",
         )
+    check_deployment(
+        store_url=config.store_url,
+        guard_url=guard_url,
+        production=config.production,
+        local_store=_local_store(config.store_url),
+    )
     store = open_store(config.store_url, master_keys=config.master_keys or None, production=config.production)
     guard: Guard | None = None
     try:

@@ -1,0 +1,59 @@
+"""Start-up checks: settings that work but silently weaken security in a real deployment.
+
+:func:`check_deployment` runs once per :func:`~ram_middleware.config.build` (so once per worker process).
+Each finding is a warning in the server log; with ``production`` on (``RAM_PRODUCTION``) a finding that
+leaves a hole no request-time check can close is refused instead, with ``InvalidParameter.<Setting>``, so
+the server does not start. Findings that may be a deliberate choice (``RAM_UNDECLARED=allow``) stay
+warnings either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from . import errors
+
+__all__ = ["Finding", "check_deployment"]
+
+log = logging.getLogger(__name__)
+
+
+class Finding(NamedTuple):
+    """One unsafe setting: the ``InvalidParameter`` suffix that names it, why it is unsafe, and whether
+    ``RAM_PRODUCTION`` refuses it (else it is only warned about)."""
+
+    setting: str
+    message: str
+    refused_in_production: bool
+
+
+def check_deployment(*, store_url: str, guard_url: str, production: bool, local_store: bool) -> list[Finding]:
+    """Log each finding about this configuration as a warning, or raise ``InvalidParameter`` for the first
+    one ``production`` refuses. ``local_store``: the store is in-process or a SQLite file. Returns the
+    findings warned about."""
+    findings = list(_findings(store_url=store_url, guard_url=guard_url, local_store=local_store))
+    if production:
+        for finding in findings:
+            if finding.refused_in_production:
+                message = f"{finding.message} (refused: RAM_PRODUCTION)."
+                raise errors.InvalidParameter(finding.setting, message)
+    for finding in findings:
+        log.warning("%s", finding.message)
+    return findings
+
+
+def _findings(*, store_url: str, guard_url: str, local_store: bool) -> Iterable[Finding]:
+    if guard_url.startswith("memory://") and local_store and not store_url.startswith("memory://"):
+        # build() already refuses a memory guard beside a networked store; a SQLite file is shared by every
+        # process on the machine (uvicorn --workers, gunicorn), so the same hole opens between workers.
+        yield Finding(
+            "GuardUrl",
+            "RAM_GUARD_URL=memory:// keeps nonces, spent TOTP codes, logouts and logon failure counts in "
+            "this process only, while the SQLite store is shared by every worker on the machine: a signed "
+            "request or console session can be replayed to each other worker, and every worker allows its "
+            "own logon attempts. Leave RAM_GUARD_URL unset (a guard in the store's SQLite file) or use "
+            "redis://",
+            True,
+        )

@@ -1,0 +1,39 @@
+"""Settings that work but silently weaken security: each is a warning in the log when the runtime is built,
+and under ``RAM_PRODUCTION`` those that leave a hole are refused (``InvalidParameter.<Setting>``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from ram_middleware import errors
+from ram_middleware.audit import MemorySink
+from ram_middleware.config import RamConfig, build
+from tests.scaleout.cluster import MASTER_KEY
+
+
+def _start(caplog: pytest.LogCaptureFixture, **settings: object) -> list[str]:
+    """Build and close a runtime from ``settings``; the warnings the checks logged."""
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ram_middleware.deployment"):
+        build(RamConfig(audit=MemorySink(), **settings)).close()  # type: ignore[arg-type]
+    return [r.getMessage() for r in caplog.records if r.name == "ram_middleware.deployment"]
+
+
+def _refused(**settings: object) -> str:
+    with pytest.raises(errors.InvalidParameter) as caught:
+        build(RamConfig(audit=MemorySink(), production=True, **settings))  # type: ignore[arg-type]
+    return caught.value.code
+
+
+def test_a_memory_guard_beside_a_sqlite_store_is_warned_about_and_refused_in_production(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = f"sqlite:///{tmp_path}/ram.db"
+    (warning,) = _start(caplog, store_url=store, guard_url="memory://")
+    assert "replayed to each other worker" in warning
+    assert _refused(store_url=store, guard_url="memory://") == "InvalidParameter.GuardUrl"
+    assert _start(caplog, store_url=store) == []  # the default guard: the store's own file
+    assert _start(caplog, store_url=store, production=True, master_keys=(MASTER_KEY,)) == []
