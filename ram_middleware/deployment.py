@@ -21,12 +21,14 @@ log = logging.getLogger(__name__)
 
 
 class Finding(NamedTuple):
-    """One unsafe setting: the ``InvalidParameter`` suffix that names it, why it is unsafe, and whether
-    ``RAM_PRODUCTION`` refuses it (else it is only warned about)."""
+    """One unsafe setting: the ``InvalidParameter`` suffix that names it, why it is unsafe, whether
+    ``RAM_PRODUCTION`` refuses it (else it is only warned about), and whether it is warned about without
+    ``RAM_PRODUCTION`` (not for what tests and demos use every day)."""
 
     setting: str
     message: str
     refused_in_production: bool
+    warned_outside_production: bool = True
 
 
 def check_deployment(*, store_url: str, guard_url: str, production: bool, local_store: bool) -> list[Finding]:
@@ -39,12 +41,22 @@ def check_deployment(*, store_url: str, guard_url: str, production: bool, local_
             if finding.refused_in_production:
                 message = f"{finding.message} (refused: RAM_PRODUCTION)."
                 raise errors.InvalidParameter(finding.setting, message)
-    for finding in findings:
+    warned = [finding for finding in findings if production or finding.warned_outside_production]
+    for finding in warned:
         log.warning("%s", finding.message)
-    return findings
+    return warned
 
 
 def _findings(*, store_url: str, guard_url: str, local_store: bool) -> Iterable[Finding]:
+    if store_url.startswith("memory://"):
+        yield Finding(
+            "StoreUrl",
+            "RAM_STORE_URL=memory:// keeps users, AccessKeys and policies in this process only: they are "
+            "lost at each restart, and every worker has its own copy, so an AccessKey disabled or deleted "
+            "through one worker still works on the others. Use sqlite:/// or postgresql://",
+            True,
+            warned_outside_production=False,
+        )
     if guard_url.startswith("memory://") and local_store and not store_url.startswith("memory://"):
         # build() already refuses a memory guard beside a networked store; a SQLite file is shared by every
         # process on the machine (uvicorn --workers, gunicorn), so the same hole opens between workers.

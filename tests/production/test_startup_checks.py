@@ -37,3 +37,9 @@ def test_a_memory_guard_beside_a_sqlite_store_is_warned_about_and_refused_in_pro
     assert _refused(store_url=store, guard_url="memory://") == "InvalidParameter.GuardUrl"
     assert _start(caplog, store_url=store) == []  # the default guard: the store's own file
     assert _start(caplog, store_url=store, production=True, master_keys=(MASTER_KEY,)) == []
+
+
+def test_a_memory_store_is_refused_in_production(caplog: pytest.LogCaptureFixture) -> None:
+    # Lost at each restart, one per worker: a key disabled through one worker still works on the others.
+    assert _refused(store_url="memory://", master_keys=(MASTER_KEY,)) == "InvalidParameter.StoreUrl"
+    assert _start(caplog, store_url="memory://") == []  # tests and demos: not worth a warning
