@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import logging
 import os
 import random
 import sqlite3
@@ -31,6 +32,7 @@ from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
 from . import errors, forks
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 __all__ = ["Clock", "Counted", "Guard", "MemoryGuard", "SqliteGuard", "open_guard"]
@@ -108,6 +110,7 @@ class MemoryGuard(forks.LockOwner):
         self._max_entries = max_entries
         self._entries: dict[str, tuple[float, int]] = {}  # key -> (expires_at, count)
         self._expiry: list[tuple[float, str]] = []  # lazy heap; stale items are skipped on pop
+        self._forked = False  # set in a worker forked after this guard was built, until it has said so
         self._own_lock()
 
     def __len__(self) -> int:
@@ -115,10 +118,27 @@ class MemoryGuard(forks.LockOwner):
             self._purge(self._clock())
             return len(self._entries)
 
+    def renew_locks(self) -> None:
+        super().renew_locks()
+        self._forked = True
+
+    def _announce_fork(self) -> None:
+        """Said once in each forked worker (gunicorn --preload): logging from the at-fork hook itself could
+        meet a logging lock another thread of the parent held."""
+        self._forked = False
+        log.warning(
+            "A memory guard built before this worker was forked (gunicorn --preload, multiprocessing's "
+            "fork) is copied into each worker: each remembers only its own nonces, logouts and logon "
+            "failures, so a signed request can be replayed once to each worker. Use a guard they share "
+            "(sqlite:///, redis://)."
+        )
+
     def claim(self, key: str, ttl_seconds: float) -> bool:
         # Every signed request claims its nonce here, so the common path avoids helper calls.
         if not 0 < ttl_seconds < _INFINITY:
             _check_duration("TtlSeconds", ttl_seconds)
+        if self._forked:
+            self._announce_fork()
         with self._lock:
             now = self._clock()
             if self._expiry and self._expiry[0][0] <= now:
@@ -130,6 +150,8 @@ class MemoryGuard(forks.LockOwner):
 
     def incr(self, key: str, window_seconds: float) -> Counted:
         _check_duration("WindowSeconds", window_seconds)
+        if self._forked:
+            self._announce_fork()
         with self._lock:
             now = self._clock()
             self._purge(now)
