@@ -112,7 +112,7 @@ class ContextBuilder:
             raise errors.InvalidParameter(
                 "Clock", "The clock must return aware datetimes: datetime.now(UTC)."
             )
-        self._proxies = tuple(_parse_network(text) for text in trusted_proxies)
+        self._proxies = tuple(parse_network(text) for text in trusted_proxies)
         self._forwarded_header = forwarded_header
         self._clock = clock
         self._hook = hook
@@ -266,7 +266,7 @@ def _is_tls(proto: str) -> bool:
     return proto.lower() in ("https", "wss")
 
 
-def _parse_network(text: str) -> _Network:
+def parse_network(text: str) -> _Network:
     """A trusted proxy network; IPv4-mapped IPv6 (``::ffff:10.0.0.5``) becomes IPv4, as in requests."""
     try:
         network = ipaddress.ip_network(text.strip(), strict=False)

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from ipaddress import IPv4Network, IPv6Network
 from typing import NamedTuple
 
 from . import errors
+from .context import parse_network
 
 __all__ = ["Finding", "check_deployment"]
 
 log = logging.getLogger(__name__)
+
+# Prefixes shorter than these, outside private space, reach far beyond one organisation's proxies.
+_WIDEST_PROXY_PREFIX = {4: 8, 6: 16}
 
 
 class Finding(NamedTuple):
@@ -31,11 +36,21 @@ class Finding(NamedTuple):
     warned_outside_production: bool = True
 
 
-def check_deployment(*, store_url: str, guard_url: str, production: bool, local_store: bool) -> list[Finding]:
+def check_deployment(
+    *,
+    store_url: str,
+    guard_url: str,
+    production: bool,
+    local_store: bool,
+    trusted_proxies: Iterable[str] = (),
+) -> list[Finding]:
     """Log each finding about this configuration as a warning, or raise ``InvalidParameter`` for the first
     one ``production`` refuses. ``local_store``: the store is in-process or a SQLite file. Returns the
     findings warned about."""
-    findings = list(_findings(store_url=store_url, guard_url=guard_url, local_store=local_store))
+    findings = [
+        *_findings(store_url=store_url, guard_url=guard_url, local_store=local_store),
+        *_proxy_findings(trusted_proxies),
+    ]
     if production:
         for finding in findings:
             if finding.refused_in_production:
@@ -69,3 +84,23 @@ def _findings(*, store_url: str, guard_url: str, local_store: bool) -> Iterable[
             "redis://",
             True,
         )
+
+
+def _proxy_findings(trusted_proxies: Iterable[str]) -> Iterable[Finding]:
+    """A trusted network wide enough to hold the Internet (``0.0.0.0/0``, ``::/0``, their halves) lets any
+    client send the forwarded headers the middleware then believes. Private networks are what proxies sit
+    in, however wide; a public proxy is named by its own address or a narrow range."""
+    wide = [text.strip() for text in trusted_proxies if _holds_the_internet(parse_network(text))]
+    if wide:
+        yield Finding(
+            "TrustedProxies",
+            f"RAM_TRUSTED_PROXIES names {', '.join(wide)}: any client there may send X-Forwarded-For and "
+            "X-Forwarded-Proto (Forwarded), and so choose its own acs:SourceIp and acs:SecureTransport. "
+            "Name only your load balancers' addresses or networks",
+            True,
+        )
+
+
+def _holds_the_internet(network: IPv4Network | IPv6Network) -> bool:
+    widest = _WIDEST_PROXY_PREFIX[network.version]
+    return network.prefixlen < widest and not network.is_private

@@ -43,3 +43,19 @@ def test_a_memory_store_is_refused_in_production(caplog: pytest.LogCaptureFixtur
     # Lost at each restart, one per worker: a key disabled through one worker still works on the others.
     assert _refused(store_url="memory://", master_keys=(MASTER_KEY,)) == "InvalidParameter.StoreUrl"
     assert _start(caplog, store_url="memory://") == []  # tests and demos: not worth a warning
+
+
+@pytest.mark.parametrize("everyone", ["0.0.0.0/0", "::/0", "0.0.0.0/1", "::ffff:0:0/96"])
+def test_trusting_every_peer_as_a_proxy_is_warned_about_and_refused_in_production(
+    everyone: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Any client could then send X-Forwarded-For and X-Forwarded-Proto: its own acs:SourceIp and
+    # acs:SecureTransport, which IpAddress and SecureTransport conditions read.
+    proxies = ("10.0.0.0/8", everyone)
+    (warning,) = _start(caplog, store_url="memory://", trusted_proxies=proxies)
+    assert everyone in warning and "acs:SourceIp" in warning
+    refused = _refused(store_url=f"sqlite:///{tmp_path}/ram.db", trusted_proxies=proxies)
+    assert refused == "InvalidParameter.TrustedProxies"
+    # Private networks, however wide, and a public proxy's own address are what proxies are.
+    narrow = ("10.0.0.0/8", "fc00::/7", "203.0.113.7")
+    assert _start(caplog, store_url="memory://", trusted_proxies=narrow) == []
