@@ -251,6 +251,7 @@ def build(config: RamConfig | None = None) -> Ram:
         production=config.production,
         local_store=_local_store(config.store_url),
         trusted_proxies=config.trusted_proxies,
+        undeclared=config.undeclared,
     )
     store = open_store(config.store_url, master_keys=config.master_keys or None, production=config.production)
     guard: Guard | None = None

@@ -43,6 +43,7 @@ def check_deployment(
     production: bool,
     local_store: bool,
     trusted_proxies: Iterable[str] = (),
+    undeclared: str = "deny",
 ) -> list[Finding]:
     """Log each finding about this configuration as a warning, or raise ``InvalidParameter`` for the first
     one ``production`` refuses. ``local_store``: the store is in-process or a SQLite file. Returns the
@@ -50,6 +51,7 @@ def check_deployment(
     findings = [
         *_findings(store_url=store_url, guard_url=guard_url, local_store=local_store),
         *_proxy_findings(trusted_proxies),
+        *_undeclared_findings(undeclared),
     ]
     if production:
         for finding in findings:
@@ -104,3 +106,14 @@ def _proxy_findings(trusted_proxies: Iterable[str]) -> Iterable[Finding]:
 def _holds_the_internet(network: IPv4Network | IPv6Network) -> bool:
     widest = _WIDEST_PROXY_PREFIX[network.version]
     return network.prefixlen < widest and not network.is_private
+
+
+def _undeclared_findings(undeclared: str) -> Iterable[Finding]:
+    if undeclared == "allow":
+        yield Finding(
+            "Undeclared",
+            "RAM_UNDECLARED=allow: every route without a declaration is served to anyone, without a "
+            "credential or a policy check (routes added later, a framework's own pages too). Declare them "
+            "(PUBLIC for open ones) and use deny, or authenticate",
+            False,
+        )

@@ -59,3 +59,19 @@ def test_trusting_every_peer_as_a_proxy_is_warned_about_and_refused_in_productio
     # Private networks, however wide, and a public proxy's own address are what proxies are.
     narrow = ("10.0.0.0/8", "fc00::/7", "203.0.113.7")
     assert _start(caplog, store_url="memory://", trusted_proxies=narrow) == []
+
+
+def test_undeclared_routes_left_open_are_warned_about_also_in_production(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # RAM_UNDECLARED=allow serves every route without a declaration to anyone, unauthenticated: perhaps a
+    # deliberate step while declaring an app's routes, so only a warning, but never a silent one.
+    (warning,) = _start(caplog, store_url="memory://", undeclared="allow")
+    assert "RAM_UNDECLARED=allow" in warning and "without a credential" in warning
+    production = {
+        "store_url": f"sqlite:///{tmp_path}/ram.db",
+        "master_keys": (MASTER_KEY,),
+        "production": True,
+    }
+    assert _start(caplog, undeclared="allow", **production) == [warning]
+    assert _start(caplog, store_url="memory://", undeclared="authenticate") == []
