@@ -10,16 +10,30 @@ warnings either way.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
 from typing import NamedTuple
 
 from . import errors
 from .context import parse_network
+from .store import sqlite_path
 
 __all__ = ["Finding", "check_deployment"]
 
 log = logging.getLogger(__name__)
+
+MOUNTINFO = Path("/proc/self/mountinfo")
+"""Where this process's mounts are listed (Linux); elsewhere the network filesystem check finds nothing."""
+
+# Filesystems on which SQLite's POSIX locks are unreliable or absent (SQLite's own documentation warns off
+# network filesystems): two processes or machines could each claim one nonce, or corrupt the file.
+_NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs", "davfs",
+    "fuse.sshfs", "fuse.glusterfs", "fuse.ceph", "fuse.s3fs", "fuse.gcsfuse", "fuse.rclone", "fuse.juicefs",
+    "fuse.davfs2",
+})  # fmt: skip
 
 # Prefixes shorter than these, outside private space, reach far beyond one organisation's proxies.
 _WIDEST_PROXY_PREFIX = {4: 8, 6: 16}
@@ -52,6 +66,7 @@ def check_deployment(
         *_findings(store_url=store_url, guard_url=guard_url, local_store=local_store),
         *_proxy_findings(trusted_proxies),
         *_undeclared_findings(undeclared),
+        *_network_filesystem_findings(store_url, guard_url),
     ]
     if production:
         for finding in findings:
@@ -117,3 +132,55 @@ def _undeclared_findings(undeclared: str) -> Iterable[Finding]:
             "(PUBLIC for open ones) and use deny, or authenticate",
             False,
         )
+
+
+def _network_filesystem_findings(store_url: str, guard_url: str) -> Iterable[Finding]:
+    paths = {}
+    if store_url.startswith("sqlite:"):
+        paths["StoreUrl"] = sqlite_path(store_url)
+    if guard_url.startswith("sqlite:///"):
+        paths.setdefault("GuardUrl", guard_url[len("sqlite:///") :])
+    mounts = _mounts()
+    for setting, path in paths.items():
+        if path is None or path == ":memory:" or (setting == "GuardUrl" and path == paths.get("StoreUrl")):
+            continue
+        fstype = _filesystem_of(Path(path), mounts)
+        if fstype in _NETWORK_FILESYSTEMS:
+            yield Finding(
+                setting,
+                f"The SQLite file {path} is on a network filesystem ({fstype}), where SQLite's locks do "
+                "not hold: processes or machines sharing it may each accept one signed request, lose each "
+                "other's changes, or corrupt the file. Keep it on a local disk; for several machines use "
+                "postgresql:// and redis://",
+                True,
+            )
+
+
+def _mounts() -> list[tuple[str, str]]:
+    """(mount point, filesystem type) for each mount in :data:`MOUNTINFO`; empty where there is none."""
+    try:
+        text = MOUNTINFO.read_text(errors="replace")
+    except OSError:
+        return []
+    mounts = []
+    for line in text.splitlines():
+        fields, _, tail = line.partition(" - ")
+        parts, kind = fields.split(), tail.split()
+        if len(parts) >= 5 and kind:
+            mounts.append((parts[4].replace("\\040", " "), kind[0]))
+    return mounts
+
+
+def _filesystem_of(path: Path, mounts: list[tuple[str, str]]) -> str | None:
+    """The type of the filesystem the file ``path`` is (or would be created) on: its nearest existing
+    directory's, by the longest mount point holding it (the last mount of a point wins, as it hides the
+    earlier ones)."""
+    directory = Path(os.path.realpath(path.parent))
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    found: tuple[int, str] | None = None
+    for point, fstype in mounts:
+        holds = directory == Path(point) or Path(point) in directory.parents
+        if holds and (found is None or len(point) >= found[0]):
+            found = (len(point), fstype)
+    return None if found is None else found[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ram_middleware import errors
+from ram_middleware import deployment, errors
 from ram_middleware.audit import MemorySink
 from ram_middleware.config import RamConfig, build
 from tests.scaleout.cluster import MASTER_KEY
@@ -75,3 +75,42 @@ def test_undeclared_routes_left_open_are_warned_about_also_in_production(
     }
     assert _start(caplog, undeclared="allow", **production) == [warning]
     assert _start(caplog, store_url="memory://", undeclared="authenticate") == []
+
+
+def _mountinfo(tmp_path: Path, fstype: str) -> Path:
+    """A /proc/self/mountinfo in which ``tmp_path/net`` is a mount of type ``fstype`` (this machine has no
+    network filesystem to put a database on)."""
+    (tmp_path / "net").mkdir(exist_ok=True)
+    mount_point = str(tmp_path / "net").replace(" ", "\\040")
+    text = (
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        f"90 22 0:52 / {mount_point} rw,relatime shared:40 - {fstype} fileserver:/export/ram rw,vers=4.2\n"
+    )
+    path = tmp_path / "mountinfo"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("fstype", ["nfs4", "cifs", "fuse.sshfs"])
+def test_a_sqlite_file_on_a_network_filesystem_is_warned_about_and_refused_in_production(
+    fstype: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite's locks do not hold there: two processes (or machines) could both claim one nonce, and the
+    # file can be corrupted. The SQLite guard lives in the same file by default.
+    monkeypatch.setattr(deployment, "MOUNTINFO", _mountinfo(tmp_path, fstype))
+    store = f"sqlite:///{tmp_path}/net/data/ram.db"
+    (warning,) = _start(caplog, store_url=store)
+    assert f"{tmp_path}/net/data/ram.db" in warning and fstype in warning
+    assert _refused(store_url=store, master_keys=(MASTER_KEY,)) == "InvalidParameter.StoreUrl"
+    # A guard file of its own there too, beside a store on a local disk.
+    local, guard = f"sqlite:///{tmp_path}/local.db", f"sqlite:///{tmp_path}/net/guard.db"
+    (warning,) = _start(caplog, store_url=local, guard_url=guard)
+    assert "guard.db" in warning
+    monkeypatch.setattr(deployment, "MOUNTINFO", _mountinfo(tmp_path, "ext4"))
+    assert _start(caplog, store_url=store) == []
+
+
+def test_the_filesystem_check_reads_this_machines_mounts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert _start(caplog, store_url=f"sqlite:///{tmp_path}/ram.db") == []  # a local disk
