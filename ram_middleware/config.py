@@ -341,7 +341,8 @@ def _token_keys(config: RamConfig) -> Sequence[bytes]:
     masters = list(config.master_keys) or keys_from_env(os.environ)
     path = sqlite_path(config.store_url) if config.store_url.startswith("sqlite:") else None
     if not masters and path is not None:
-        masters = load_or_create_key_file(Path(path + KEY_FILE_SUFFIX), production=config.production)
+        # The store has read (and, in production, warned about) the same file as it opened.
+        masters = load_or_create_key_file(Path(path + KEY_FILE_SUFFIX))
     if not masters:
         return [secrets.token_bytes(32)]
     # One derived token key per master key, in the same order, so rotating the master rotates these too.

@@ -114,3 +114,18 @@ def test_the_filesystem_check_reads_this_machines_mounts(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert _start(caplog, store_url=f"sqlite:///{tmp_path}/ram.db") == []  # a local disk
+
+
+def test_the_master_key_file_beside_the_database_is_warned_about_once_in_production(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A backup of the directory carries the encrypted secrets and the key that opens them. The store and
+    # the STS token keys both read the file; the operator is told once per start, not once per reader.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        build(
+            RamConfig(store_url=f"sqlite:///{tmp_path}/ram.db", production=True, audit=MemorySink())
+        ).close()
+    warnings = [r.getMessage() for r in caplog.records if "master key file" in r.getMessage()]
+    assert len(warnings) == 1 and "RAM_MASTER_KEY" in warnings[0]
+    assert (tmp_path / "ram.db.key").exists()  # warned, not refused: see README
