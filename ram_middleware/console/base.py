@@ -123,9 +123,9 @@ def device_binding(device: MFADevice | None) -> int:
     return binding_time(None if device is None else device.bound_since)
 
 
-def derive_key(keys: Sequence[bytes], label: bytes) -> bytes:
-    """A purpose-specific key from the newest console key."""
-    return hmac.new(keys[0], label, hashlib.sha256).digest()
+def derive_keys(keys: Sequence[bytes], label: bytes) -> list[bytes]:
+    """Purpose-specific keys from the console keys, in the same order (newest first)."""
+    return [hmac.new(key, label, hashlib.sha256).digest() for key in keys]
 
 
 class Kit:
@@ -145,7 +145,7 @@ class Kit:
             secure_transport=self.secure_transport,
         )  # fmt: skip
         self.pending = PendingLogons(keys, ram.guard, clock=clock, lifetime=settings.logon_timeout)
-        self.csrf = CsrfTokens(derive_key(keys, b"ram-middleware/console-csrf/v1"))
+        self.csrf = CsrfTokens(derive_keys(keys, b"ram-middleware/console-csrf/v1"))
 
     def now(self) -> datetime:
         return self.ram.config.clock()

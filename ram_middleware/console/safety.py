@@ -1,10 +1,10 @@
 """Browser-facing safety checks: same-origin return URLs, CSRF tokens, and "is this a browser?".
 
 CSRF (signed double-submit, bound to the session): every browser gets a random nonce in an HttpOnly
-cookie; a form carries ``HMAC(key, nonce | session id)``. A POST is accepted only when the token recomputed
-from its own cookie (and current session) equals the submitted one, compared with
-:func:`hmac.compare_digest`. Another site can neither read the cookie nor compute the HMAC, and a token
-stops working when the session id rotates (logon, step-up, logout).
+cookie; a form carries ``HMAC(key, nonce | session id)`` under the newest key. A POST is accepted only when
+the token recomputed from its own cookie (and current session) under one of the configured keys equals the
+submitted one, compared with :func:`hmac.compare_digest`. Another site can neither read the cookie nor
+compute the HMAC, and a token stops working when the session id rotates (logon, step-up, logout).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from .. import errors
@@ -85,12 +86,15 @@ def is_browser(facts: RequestFacts) -> bool:
 
 
 class CsrfTokens:
-    """Issues and checks CSRF tokens; ``key`` is a secret of at least 32 bytes."""
+    """Issues and checks CSRF tokens with ``keys`` (one key, or several newest first), each a secret of at
+    least 32 bytes. The newest signs; a token any of them signed is accepted, so a form shown before a key
+    rotation can still be sent after it while its key stays listed (like the session and logon cookies)."""
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) < 32:
+    def __init__(self, keys: bytes | Sequence[bytes]) -> None:
+        listed = [keys] if isinstance(keys, bytes) else [bytes(key) for key in keys]
+        if not listed or any(len(key) < 32 for key in listed):
             raise errors.InvalidParameter("CsrfKey", "The CSRF key must be at least 32 bytes long.")
-        self._key = key
+        self._keys = listed
 
     def __repr__(self) -> str:
         return "CsrfTokens()"
@@ -105,14 +109,23 @@ class CsrfTokens:
         return nonce is not None and _NONCE.fullmatch(nonce) is not None
 
     def token(self, nonce: str, session_id: str = "") -> str:
-        """The token forms carry for this browser (``nonce``) and session."""
-        mac = hmac.new(self._key, f"{nonce}\0{session_id}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+        """The token forms carry for this browser (``nonce``) and session, signed with the newest key."""
+        return _token(self._keys[0], nonce, session_id)
 
     def check(self, nonce: str | None, submitted: str, session_id: str = "") -> None:
-        """Raise :class:`CsrfRejected` unless ``submitted`` is the token for ``nonce`` and ``session_id``."""
-        expected = self.token(nonce, session_id) if nonce is not None and self.valid_nonce(nonce) else ""
-        # compare_digest on ASCII bytes; an empty expectation (no cookie) never matches.
+        """Raise :class:`CsrfRejected` unless ``submitted`` is the token of any key for ``nonce`` and
+        ``session_id``."""
+        if nonce is None or not self.valid_nonce(nonce):
+            raise CsrfRejected()  # no cookie (or not one we issue): nothing to match
         given = submitted.encode("ascii", "replace")
-        if not expected or not hmac.compare_digest(expected.encode("ascii"), given):
+        # Every key is tried, whichever matches, so the time taken tells nothing about which key did.
+        matched = [
+            hmac.compare_digest(_token(key, nonce, session_id).encode("ascii"), given) for key in self._keys
+        ]
+        if not any(matched):
             raise CsrfRejected()
+
+
+def _token(key: bytes, nonce: str, session_id: str) -> str:
+    mac = hmac.new(key, f"{nonce}\0{session_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")

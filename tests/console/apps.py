@@ -92,7 +92,7 @@ async def st_rpc(request: Request) -> HTMLResponse:
     return HTMLResponse(_page("RPC", current_principal(request)))
 
 
-def starlette_app(ram: Ram) -> tuple[Starlette, Console]:
+def starlette_app(ram: Ram, **console_options: Any) -> tuple[Starlette, Console]:
     app = Starlette(
         routes=[
             Route("/", st_index),
@@ -105,16 +105,16 @@ def starlette_app(ram: Ram) -> tuple[Starlette, Console]:
         ],
         middleware=[Middleware(RAMMiddleware, ram=ram)],
     )
-    return app, console_starlette.mount_console(app, ram, title="Company X")
+    return app, console_starlette.mount_console(app, ram, title="Company X", **console_options)
 
 
 # --- Flask ------------------------------------------------------------------------------------------------
 
 
-def flask_app(ram: Ram) -> tuple[Flask, Console]:
+def flask_app(ram: Ram, **console_options: Any) -> tuple[Flask, Console]:
     app = Flask(__name__)
     RAM(app, ram=ram)
-    console = console_flask.init_console(app, ram, title="Company X")
+    console = console_flask.init_console(app, ram, title="Company X", **console_options)
 
     @app.get("/")
     @public
@@ -155,8 +155,9 @@ def flask_app(ram: Ram) -> tuple[Flask, Console]:
     return app, console
 
 
-def make_app(variant: str, ram: Ram) -> tuple[Any, Console]:
-    return flask_app(ram) if variant == "flask" else starlette_app(ram)
+def make_app(variant: str, ram: Ram, **console_options: Any) -> tuple[Any, Console]:
+    """The test app of ``variant`` over ``ram``; ``console_options`` go to the console (``secret_keys``…)."""
+    return flask_app(ram, **console_options) if variant == "flask" else starlette_app(ram, **console_options)
 
 
 # --- mounted below a path of the host ---------------------------------------------------------------------

@@ -84,10 +84,16 @@ def bind_device(world: World, who: str) -> None:
     world.seeds[who] = seed
 
 
-def make_world(trusted_proxies: tuple[str, ...] = ()) -> World:
+def make_world(
+    trusted_proxies: tuple[str, ...] = (), store_url: str = "memory://", guard_url: str | None = None
+) -> World:
+    """Company X in a new store (``store_url``; guard ``guard_url``, by default the store's own)."""
     clock = Clock()
     audit = MemorySink()
-    ram = build(RamConfig(store_url="memory://", audit=audit, clock=clock, trusted_proxies=trusted_proxies))
+    config = RamConfig(
+        store_url=store_url, guard_url=guard_url, audit=audit, clock=clock, trusted_proxies=trusted_proxies
+    )
+    ram = build(config)
     service = ram.service
     account = service.create_account(ALIAS).account_id
     world = World(ram, clock, audit, account)
