@@ -41,6 +41,13 @@ Handler = Callable[[ConsoleRequest], Reply]
 
 def console_keys(ram: Ram, secret_keys: Sequence[str | bytes] | None = None) -> list[bytes]:
     """The console's keys (newest first), derived per purpose from ``secret_keys`` or the runtime's keys."""
+    if isinstance(secret_keys, str | bytes) or any(
+        not isinstance(key, str | bytes) for key in secret_keys or ()
+    ):
+        # One key where a list belongs: iterating bytes gives numbers, and bytes(n) is n zero bytes.
+        raise errors.InvalidParameter(
+            "SecretKeys", "secret_keys is a list of keys, newest first (each at least 32 bytes): [key]."
+        )
     if secret_keys:
         base = [key.encode() if isinstance(key, str) else bytes(key) for key in secret_keys]
         if any(len(key) < 32 for key in base):

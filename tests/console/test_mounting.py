@@ -32,6 +32,16 @@ def test_console_installs_its_hooks_into_the_runtime(world: World) -> None:
         Console(world.ram, secret_keys=["too short"])
 
 
+@pytest.mark.parametrize("one_key", ["k" * 40, b"k" * 40])
+def test_one_key_given_instead_of_a_list_is_refused_at_start(world: World, one_key: str | bytes) -> None:
+    """``secret_keys=key`` rather than ``[key]``: bytes were read as numbers, each becoming that many zero
+    bytes — a key anyone could sign a root session with; text was refused as too short, though it is not."""
+    for given in (one_key, [one_key, 42]):
+        with pytest.raises(errors.InvalidParameter) as refused:
+            Console(world.ram, secret_keys=given)  # type: ignore[arg-type]
+        assert "list of keys" in refused.value.message
+
+
 def test_flask_console_uses_the_extensions_runtime(world: World) -> None:
     app = Flask(__name__)
     RAM(app, ram=world.ram)
