@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ram_middleware.config import Ram, RamConfig, build
@@ -121,3 +122,26 @@ def test_once_the_old_key_is_removed_its_cookies_and_forms_start_again_cleanly(i
     token = browser.token("/console/logon")
     refused = to(after, browser).post("/console/logon", logon_form(token, "bob"))
     assert refused.status_code == 403 and "Reload the page and try again" in refused.text
+
+
+def _session_moves(first: Site, second: Site) -> httpx.Response:
+    """A logon on ``first``, then its session on ``second``."""
+    browser = first.client()
+    assert browser.logon("bob").status_code == 303
+    return to(second, browser).get("/reports")
+
+
+def test_a_rolling_rotation_lists_the_new_key_second_everywhere_before_it_signs(instances: Instances) -> None:
+    """README: instances upgraded one by one each see the other's cookies only while every instance lists
+    the key that signs. Listing the new key second first (it verifies, the old key still signs), then
+    first, keeps every browser signed in; listing it first on one instance at once does not."""
+    old = instances.start(OLD)
+    listed = instances.start(OLD, NEW)
+    assert _session_moves(old, listed).status_code == 200
+    assert _session_moves(listed, old).status_code == 200
+    signing = instances.start(NEW, OLD)
+    assert _session_moves(listed, signing).status_code == 200
+    assert _session_moves(signing, listed).status_code == 200
+    # Skipping the first step: the old instance does not know the new key and signs the browser out.
+    refused = _session_moves(signing, old)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/console/logon")
