@@ -92,6 +92,11 @@ class ConsoleSettings:
         prefix = self.prefix
         if not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix or "\\" in prefix:
             raise errors.InvalidParameter("Prefix", "The console prefix is a path like /console.")
+        # The logon step cookie's Max-Age is these whole seconds: under one it is gone before the next step.
+        if not 1 <= self.logon_timeout < float("inf"):
+            raise errors.InvalidParameter(
+                "LogonTimeout", "logon_timeout must be a finite number of seconds, at least 1."
+            )
 
 
 class NeedLogon(errors.AuthenticationError):

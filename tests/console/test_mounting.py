@@ -42,6 +42,15 @@ def test_one_key_given_instead_of_a_list_is_refused_at_start(world: World, one_k
         assert "list of keys" in refused.value.message
 
 
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan"), 0, -60, 0.5])
+def test_a_logon_timeout_no_logon_could_use_is_refused_at_start(world: World, seconds: float) -> None:
+    """It was taken, then every logon failed: a 500 for an infinite or NaN one (the logon step cookie's
+    Max-Age), "took too long" at the MFA step for one under a second (the cookie gone at once)."""
+    with pytest.raises(errors.InvalidParameter) as refused:
+        Console(world.ram, logon_timeout=seconds)
+    assert "logon_timeout" in refused.value.message
+
+
 def test_flask_console_uses_the_extensions_runtime(world: World) -> None:
     app = Flask(__name__)
     RAM(app, ram=world.ram)
