@@ -154,6 +154,29 @@ class _Pool:
         self._closed = True
 
 
+# What an operator can do about each SQLite error at open (by its primary result code).
+_OPEN_HINTS = {
+    "SQLITE_NOTADB": "another kind of file, or one still being copied into place",
+    "SQLITE_CORRUPT": "restore it from a backup",
+    "SQLITE_CANTOPEN": "it must be a file, in a directory this process may write to: SQLite keeps its -wal "
+    "and -shm files beside it",
+    "SQLITE_READONLY": "this process must be able to write to it and to its directory",
+    "SQLITE_PERM": "this process must be able to write to it and to its directory",
+    "SQLITE_FULL": "free some disk space",
+    "SQLITE_IOERR": "check the disk",
+}
+
+
+def _unopenable(path: str, exc: sqlite3.Error) -> StoreFailure:
+    """The StoreFailure for a database file that cannot be opened: its path, SQLite's reason and what to do,
+    for whoever starts the process (a request's StoreFailure names neither: it goes to the caller)."""
+    code = str(getattr(exc, "sqlite_errorname", ""))
+    hint = next((text for prefix, text in _OPEN_HINTS.items() if code.startswith(prefix)), None)
+    return StoreFailure(
+        f"The SQLite database {path} cannot be opened: {exc}" + (f" ({hint})." if hint else ".")
+    )
+
+
 def holds_secrets(path: str, busy_budget: float = 30.0) -> bool:
     """Whether the database file at ``path`` exists and holds an AccessKey secret or an MFA seed (read only:
     the file is neither created nor migrated). A file another process keeps locked is waited for up to
@@ -175,7 +198,7 @@ def holds_secrets(path: str, busy_budget: float = 30.0) -> bool:
         if "no such table" in str(exc).lower():
             return False  # an empty or foreign database: none of our secrets yet
         # Unreadable (not a database yet, e.g. still being copied into place): its secrets are unknown.
-        raise StoreFailure(f"The identity store failed ({type(exc).__name__}).") from exc
+        raise _unopenable(path, exc) from exc
     finally:
         conn.close()
     return bool(row and row[0])
@@ -213,7 +236,13 @@ class SqliteStore(SqlStore):
         # A change counter known to be committed (read, or our own commit): a later read below it means the
         # file went back in time (a backup restored under running processes).
         self._known = 0
-        self._migrate()
+        try:
+            self._migrate()
+        except StoreFailure as exc:
+            self._pool.close()
+            if path is not None and isinstance(exc.__cause__, sqlite3.Error):
+                raise _unopenable(path, exc.__cause__) from exc.__cause__
+            raise
 
     def _migrate(self) -> None:
         """Bring the file to this code's schema. A file already current (every open but the first) costs one

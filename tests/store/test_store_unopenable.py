@@ -1,0 +1,99 @@
+"""A SQLite store that cannot be opened says which file and why, at open: not a database, corrupted, a
+directory, read-only. Before, each of them was "The identity store failed (DatabaseError)", naming neither."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ram_middleware.crypto import generate_key
+from ram_middleware.service import RamService
+from ram_middleware.store import open_store
+
+from .backends import expect_code
+
+KEY = generate_key()
+
+
+def _database(directory: Path) -> Path:
+    """A database of a few hundred users (many pages), closed (its WAL checkpointed into the file)."""
+    directory.mkdir(exist_ok=True)
+    path = directory / "ram.db"
+    store = open_store(f"sqlite:///{path}", master_keys=[KEY], env={})
+    try:
+        svc = RamService(store)
+        account = svc.create_account().account_id
+        svc.create_user(account, "alice")
+        svc.create_access_key(account, "alice")
+        with store.write():
+            for n in range(300):
+                svc.create_user(account, f"user{n}", comments="c" * 120)
+    finally:
+        store.close()
+    return path
+
+
+def _refused(path: Path, *, key: bool = True) -> str:
+    with expect_code("ServiceUnavailable.Store") as caught:
+        open_store(f"sqlite:///{path}", master_keys=[KEY] if key else None, env={})
+    assert caught.error is not None
+    message = caught.error.message
+    assert str(path) in message
+    return message
+
+
+@pytest.mark.parametrize("key", [True, False], ids=["with-key", "key-file-check"])
+def test_a_file_that_is_not_a_database(tmp_path: Path, key: bool) -> None:
+    path = tmp_path / "ram.db"
+    path.write_text("ACCOUNT,USER\n" * 200)  # e.g. the wrong file named in RAM_STORE_URL
+    assert "file is not a database" in _refused(path, key=key)
+
+
+def test_a_truncated_database(tmp_path: Path) -> None:
+    path = _database(tmp_path / "db")
+    path.write_bytes(path.read_bytes()[: 3 * 4096])
+    assert "restore it from a backup" in _refused(path)
+
+
+def test_a_directory_where_the_database_file_should_be(tmp_path: Path) -> None:
+    path = tmp_path / "ram.db"
+    path.mkdir()
+    assert "it must be a file" in _refused(path)
+
+
+@contextlib.contextmanager
+def _read_only(directory: Path) -> Iterator[None]:
+    """``directory`` and its files read-only for this process: a read-only mount as root (who may write
+    to any file), else the files' and directory's modes."""
+    if os.geteuid() != 0:
+        for file in directory.iterdir():
+            file.chmod(0o400)
+        directory.chmod(0o500)
+        try:
+            yield
+        finally:
+            directory.chmod(0o700)
+        return
+    saved = directory.with_name(directory.name + ".saved")
+    shutil.copytree(directory, saved)
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(directory)], check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        shutil.copytree(saved, directory, dirs_exist_ok=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def test_a_read_only_database(tmp_path: Path) -> None:
+    path = _database(tmp_path / "db")
+    with _read_only(path.parent):
+        message = _refused(path)
+    assert "write to" in message
