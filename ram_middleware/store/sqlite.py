@@ -324,11 +324,17 @@ class SqliteStore(SqlStore):
     def _backoff(self, exc: sqlite3.Error, deadline: float, attempt: int) -> None:
         """Sleep before the next attempt, or raise when the error is not "busy" or time is up."""
         if not _is_busy(exc):
-            raise StoreFailure(f"The identity store failed ({type(exc).__name__}).") from exc
+            raise self._failure(exc) from exc
         left = deadline - time.monotonic()
         if left <= 0:
             raise errors.StoreBusy() from exc
         time.sleep(min(left, min(0.25, 0.002 * 2**attempt) * random.uniform(0.5, 1.5)))
+
+    def _failure(self, exc: sqlite3.Error) -> StoreFailure:
+        """The caller's StoreFailure for an error retrying will not fix (a full disk, an I/O error, a damaged
+        file). It names neither the file nor the cause, which the log does, for the operator."""
+        log.error("The SQLite store %s failed: %s", self._path or ":memory:", exc)
+        return StoreFailure(f"The identity store failed ({type(exc).__name__}).")
 
     def _begin(self, conn: sqlite3.Connection, statement: str, deadline: float) -> None:
         attempt = 0
@@ -361,7 +367,7 @@ class SqliteStore(SqlStore):
                 if isinstance(exc, sqlite3.Error):
                     if _is_busy(exc):
                         raise errors.StoreBusy() from exc
-                    raise StoreFailure(f"The identity store failed ({type(exc).__name__}).") from exc
+                    raise self._failure(exc) from exc
                 raise
             finally:
                 self._local.held = None

@@ -97,3 +97,26 @@ def test_a_read_only_database(tmp_path: Path) -> None:
     with _read_only(path.parent):
         message = _refused(path)
     assert "write to" in message
+
+
+def test_a_database_corrupted_past_its_schema_fails_each_call_and_the_log_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Damage past the pages read at open shows at the first call that reads it: 503 to the caller (no
+    path, no cause), and the server log names the file and SQLite's reason. Before, the log said nothing:
+    the operator saw 503s without a cause, whether the disk was full, failing or the file corrupted."""
+    path = _database(tmp_path / "db")
+    damaged = bytearray(path.read_bytes())
+    damaged[5 * 4096 : 12 * 4096] = b"\x5a" * (7 * 4096)
+    path.write_bytes(bytes(damaged))
+    store = open_store(f"sqlite:///{path}", master_keys=[KEY], env={})
+    try:
+        svc = RamService(store)
+        with expect_code("ServiceUnavailable.Store") as caught, caplog.at_level("ERROR"):
+            for account in svc.list_accounts():
+                svc.list_users(account.account_id)
+    finally:
+        store.close()
+    assert caught.error is not None and str(path) not in caught.error.message
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(str(path) in line and "malformed" in line for line in logged), logged
