@@ -56,6 +56,7 @@ __all__ = ["SqliteStore", "holds_secrets"]
 log = logging.getLogger(__name__)
 
 _STEP_TIMEOUT = 0.2  # seconds SQLite's own busy handler waits before we back off and retry
+_LEAST_SQLITE = (3, 35)  # RETURNING and ALTER TABLE … DROP COLUMN (see .dialect)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -225,6 +226,13 @@ class SqliteStore(SqlStore):
         request_budget: float = 2.0,
         pool_size: int = 8,
     ) -> None:
+        if sqlite3.sqlite_version_info < _LEAST_SQLITE:
+            # Python links the system's SQLite, older on some long-term distributions: said at open, not as
+            # a syntax error in a migration or in each write.
+            raise StoreFailure(
+                f"The store needs SQLite {'.'.join(map(str, _LEAST_SQLITE))} or later; Python's sqlite3 "
+                f"module uses SQLite {sqlite3.sqlite_version}."
+            )
         super().__init__(url or ("memory://" if path is None else f"sqlite:///{path}"), box)
         self._path = path
         self._busy_budget = busy_budget
