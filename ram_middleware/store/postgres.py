@@ -17,8 +17,10 @@ Same SQL and behaviour as SQLite — :class:`~ram_middleware.store.sql.SqlReposi
   per statement and one for COMMIT. Same transaction, same bounds, same errors; only the waiting between
   the messages goes. Without pipeline support (libpq before 14) a lookup is a plain read.
 * **Migrations** run on open under a transaction-scoped advisory lock keyed by the schema, so instances
-  starting together migrate once. The open is bounded like a write: the lock is waited for up to
-  ``busy_budget``, and a server that stops answering is cut ``busy_budget`` + ``read_timeout`` + 1 s in.
+  starting together migrate once. A schema already current is only read (no lock, no DDL), so a role
+  with table privileges alone (no CREATE on the schema) opens what its owner migrated. The open is
+  bounded like a write: the lock is waited for up to ``busy_budget``, and a server that stops answering
+  is cut ``busy_budget`` + ``read_timeout`` + 1 s in.
 * **Change propagation**: announced writes ``pg_notify`` the new change counter; a
   :class:`~.pg_listen.ChangeListener` thread delivers other instances' changes to :meth:`subscribe`
   callbacks within milliseconds (see that module for why LISTEN/NOTIFY and how a lost connection is
@@ -85,6 +87,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
+from psycopg import sql as pgsql
 
 from .. import errors, forks
 from ..crypto import SecretBox
@@ -92,7 +95,8 @@ from ..request_scope import store_deadline
 from .dialect import POSTGRES
 from .pg_deadline import Cut, cut_after
 from .pg_listen import ChangeListener
-from .sql import STORE_CLOSED, SqlRepository, StoreFailure
+from .schema import SCHEMA_VERSION
+from .sql import STORE_CLOSED, SqlRepository, StoreFailure, refuse_newer_schema
 from .sql_base import NO_COUNTER
 from .sql_store import Held, SqlStore
 
@@ -396,11 +400,19 @@ class PostgresStore(SqlStore):
             reason = str(exc).strip().splitlines()[0][:240] if str(exc).strip() else type(exc).__name__
             raise errors.ServiceUnavailable(f"Cannot open the PostgreSQL store: {reason}") from exc
         lock_ms = max(1, round(self._busy_budget * 1000))
+        schema, stored = "", None
         with conn, cut_after(conn, self._busy_budget + self._read_timeout + 1.0) as cut:
             try:
                 schema = str(_first(conn.execute("SELECT current_schema()").fetchone()) or "")
                 if not schema:
                     raise StoreFailure("The PostgreSQL connection has no current schema (check search_path).")
+                stored = _stored_version(conn, schema)
+                if stored is not None:
+                    refuse_newer_schema(stored)
+                if stored == SCHEMA_VERSION:
+                    # Current: only read, so a role with table privileges alone (no CREATE on the schema,
+                    # which even CREATE TABLE IF NOT EXISTS needs) opens it, and no lock is queued for.
+                    return schema
                 conn.execute(f"BEGIN; SET LOCAL lock_timeout = {lock_ms}")
                 lock_key = zlib.crc32(schema.encode()) - 2**31
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_ADVISORY_CLASS, lock_key))
@@ -412,6 +424,8 @@ class PostgresStore(SqlStore):
                     raise errors.ServiceUnavailable(
                         f"Cannot open the PostgreSQL store: it did not answer within {cut.seconds:g} s."
                     ) from exc
+                if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+                    raise _not_permitted(exc, schema, stored) from exc
                 if isinstance(exc, psycopg.errors.LockNotAvailable):
                     budget = self._busy_budget
                     raise errors.StoreBusy(
@@ -686,6 +700,26 @@ def _descriptor(conn: psycopg.Connection[tuple[object, ...]]) -> int:
         return conn.pgconn.socket
     except psycopg.Error:
         return -1
+
+
+def _not_permitted(exc: psycopg.Error, schema: str, stored: int | None) -> StoreFailure:
+    """The open's error for a role short of a privilege: which one, and what would migrate the schema."""
+    message = f"Cannot open the PostgreSQL store in schema {schema}: {exc.diag.message_primary}"
+    if stored != SCHEMA_VERSION:
+        message += (
+            f" (to migrate it from version {stored or 0} to {SCHEMA_VERSION}, open it once with a role that "
+            "may create tables in it, such as its owner)"
+        )
+    return StoreFailure(message + ".")
+
+
+def _stored_version(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int | None:
+    """The schema version recorded in ``schema``, None before one is; read without a lock (autocommit)."""
+    table = f"{pgsql.Identifier(schema).as_string(conn)}.ram_schema_version"
+    if _first(conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()) is None:
+        return None
+    value = _first(conn.execute(f"SELECT version FROM {table}").fetchone())  # the schema name is quoted
+    return None if value is None else int(str(value))
 
 
 def _first(row: Any) -> Any:
