@@ -80,8 +80,22 @@ class Seen:
                 self.bound.add(value)
 
 
-def _kill_at_random(url: str, main: str, run: int, rng: random.Random) -> list[str]:
-    """Run a writer, kill it at a random moment of its first round or two, and return what it printed."""
+def writers_account(url: str) -> str:
+    """A new account of the store at ``url`` with what :func:`start_writer` needs; its AccountId."""
+    store = open_store(url, master_keys=[KEY], env={})
+    try:
+        svc = RamService(store)
+        main = svc.create_account().account_id
+        svc.create_user(main, "pw")
+        svc.create_login_profile(main, "pw", "Passw0rd!start")
+    finally:
+        store.close()
+    return main
+
+
+def start_writer(url: str, main: str, run: int) -> subprocess.Popen[str]:
+    """A process writing to the store at ``url`` (master key :data:`KEY`) until killed; ``main`` must have a
+    user ``pw`` with a console password. Returns once it has opened the store."""
     child = subprocess.Popen(
         [sys.executable, "-c", _WRITER, url, KEY, main, str(run), "Passw0rd!", str(USERS_PER_ORG)],
         cwd=REPO, env=instance_env(url, "memory://"), stdout=subprocess.PIPE, text=True,
@@ -89,6 +103,18 @@ def _kill_at_random(url: str, main: str, run: int, rng: random.Random) -> list[s
     assert child.stdout is not None
     try:
         assert child.stdout.readline().strip() == "ready"
+    except BaseException:
+        child.kill()
+        child.wait(10)
+        raise
+    return child
+
+
+def _kill_at_random(url: str, main: str, run: int, rng: random.Random) -> list[str]:
+    """Run a writer, kill it at a random moment of its first round or two, and return what it printed."""
+    child = start_writer(url, main, run)
+    assert child.stdout is not None
+    try:
         time.sleep(rng.uniform(0.0, 0.4))
     finally:
         child.send_signal(signal.SIGKILL)
@@ -140,14 +166,7 @@ def _check(path: Path, url: str, main: str, seen: Seen) -> None:
 def test_writers_killed_at_random_moments_leave_every_write_whole_or_absent(tmp_path: Path) -> None:
     path = tmp_path / "ram.db"
     url = f"sqlite:///{path}"
-    store = open_store(url, master_keys=[KEY], env={})
-    try:
-        svc = RamService(store)
-        main = svc.create_account().account_id
-        svc.create_user(main, "pw")
-        svc.create_login_profile(main, "pw", "Passw0rd!start")
-    finally:
-        store.close()
+    main = writers_account(url)
     rng = random.Random(7)
     seen = Seen()
     for run in range(6):
