@@ -80,8 +80,22 @@ def _decode_key(key: bytes | str) -> bytes:
         raw = b""
     if len(raw) != _KEY_BYTES:
         # Never echo the offending value: it may be a real key with a typo.
-        raise MasterKeyError("A master key must be 32 bytes, given as URL-safe base64 text.")
+        raise MasterKeyError(f"A {_KEY_FORMAT}.")
     return raw
+
+
+_KEY_FORMAT = "master key must be 32 bytes, given as URL-safe base64 text"
+
+
+def _checked(keys: list[str], where: str) -> list[str]:
+    """``keys`` as read from ``where`` (a file, a variable), each one checked: a malformed one is named by
+    its place in the list (never by its value), so the operator knows which line or item to fix."""
+    for number, key in enumerate(keys, 1):
+        try:
+            _decode_key(key)
+        except MasterKeyError:
+            raise MasterKeyError(f"{where}, key {number} of {len(keys)}: a {_KEY_FORMAT}.") from None
+    return keys
 
 
 def derive_key(key: bytes, purpose: bytes) -> bytes:
@@ -205,7 +219,7 @@ def load_or_create_key_file(path: Path, *, production: bool = False) -> list[str
     keys = [line.strip() for line in text.splitlines() if line.strip()]
     if not keys:
         raise MasterKeyError(f"The master key file {path} is empty.")
-    return keys
+    return _checked(keys, f"The master key file {path}")
 
 
 def _create_key_file(path: Path) -> None:
@@ -257,7 +271,7 @@ def resolve_secret_box(
         return SecretBox(keys)
     from_env = keys_from_env(os.environ if env is None else env)
     if from_env:
-        return SecretBox(from_env)
+        return SecretBox(_checked(from_env, KEY_ENV))
     if key_file is not None:
         return SecretBox(load_or_create_key_file(key_file, production=production))
     return SecretBox([generate_key()])

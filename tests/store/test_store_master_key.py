@@ -111,3 +111,23 @@ def test_a_key_file_that_is_not_ascii_is_a_clear_start_up_error(tmp_path: Path) 
     result = CliRunner().invoke(main, ["--store", url, "init"], env={KEY_ENV: None})
     assert result.exit_code == 1 and "ServiceUnavailable.MasterKey" in result.stderr, result.output
     assert key_file.read_bytes().startswith(b"\xef\xbb\xbf")  # left as it was, never replaced
+
+
+@pytest.mark.parametrize("source", ["key file", KEY_ENV])
+def test_a_malformed_key_is_named_by_where_it_came_from_and_its_place(tmp_path: Path, source: str) -> None:
+    """A key file's second line cut short by an editor, or RAM_MASTER_KEY's second key mistyped: the start
+    said only "A master key must be 32 bytes…", not which of the keys, nor in which file or variable."""
+    url = f"sqlite:///{tmp_path}/ram.db"
+    good, bad = generate_key(), generate_key()[:-6]
+    env: dict[str, str] = {}
+    if source == KEY_ENV:
+        env[KEY_ENV] = f"{good},{bad}"
+    else:
+        (tmp_path / "ram.db.key").write_text(f"{good}\n{bad}\n")
+        (tmp_path / "ram.db.key").chmod(0o600)
+    with expect_code("ServiceUnavailable.MasterKey") as refused:
+        open_store(url, env=env)
+    message = refused.error.message  # type: ignore[union-attr]
+    where = str(tmp_path / "ram.db.key") if source == "key file" else KEY_ENV
+    assert where in message and "key 2" in message and "32 bytes" in message
+    assert good not in message and bad not in message
