@@ -406,6 +406,11 @@ class PostgresStore(SqlStore):
                 schema = str(_first(conn.execute("SELECT current_schema()").fetchone()) or "")
                 if not schema:
                     raise StoreFailure("The PostgreSQL connection has no current schema (check search_path).")
+                if _first(conn.execute("SELECT current_setting('transaction_read_only')").fetchone()) == "on":
+                    raise StoreFailure(
+                        "The PostgreSQL store is read-only (a standby, or default_transaction_read_only for "
+                        "this role or database): it needs a server that takes writes."
+                    )
                 stored = _stored_version(conn, schema)
                 if stored is not None:
                     refuse_newer_schema(stored)

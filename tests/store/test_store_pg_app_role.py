@@ -74,3 +74,16 @@ def test_an_app_role_cannot_migrate_and_says_so(owner_url: str, monkeypatch: pyt
         assert caught.error is not None
         assert "permission denied" in caught.error.message
         assert "version 2" in caught.error.message and "migrate" in caught.error.message
+
+
+def test_a_server_that_takes_no_writes_is_refused_at_open(owner_url: str) -> None:
+    """A URL that reaches a standby, or a role whose transactions are read-only: a schema already current
+    is only read at open, so without a check it opened and every write was a 503 'ReadOnlySqlTransaction'."""
+    open_store(owner_url, master_keys=[KEY], env={}).close()
+    for app_url in _app_role_url(owner_url):
+        role = app_url.split("://", 1)[1].split(":", 1)[0]
+        with psycopg.connect(SHARED_PG, autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
+        with expect_code("ServiceUnavailable.Store") as caught:
+            open_store(app_url, master_keys=[KEY], env={})
+        assert caught.error is not None and "read-only" in caught.error.message
