@@ -26,10 +26,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from . import errors, forks
+from .private_files import create_owner_only, make_parent_directory
 
 Clock = Callable[[], float]
 log = logging.getLogger(__name__)
@@ -265,6 +265,8 @@ class SqliteGuard:
         self._pid = os.getpid()  # the process whose connections these are
         self._adopt_lock = threading.Lock()  # held only while a forked child takes the guard over
         forks.holds_sqlite(self)
+        if self._path != ":memory:":
+            create_owner_only(self._path)
         self._run(self._init_schema, write=True, budget=max(busy_budget, _SETUP_BUDGET))
 
     def release_inherited(self) -> None:
@@ -482,7 +484,7 @@ def open_guard(url: str, *, clock: Clock = time.time) -> Guard:
         path = url[len("sqlite:///") :]
         if not path:
             raise errors.InvalidParameter("GuardUrl", "The sqlite guard URL names no database file.")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_parent_directory(path)
         return SqliteGuard(path, clock=clock)
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise errors.InvalidParameter("GuardUrl", f"Unsupported guard URL scheme: {scheme[:32]!r}.")

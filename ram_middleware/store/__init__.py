@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import errors
 from ..crypto import KEY_ENV, MasterKeyError, SecretBox, keys_from_env, resolve_secret_box
+from ..private_files import make_parent_directory
 from .base import ChangeCallback as ChangeCallback
 from .base import Repository as Repository
 from .base import Store as Store
@@ -69,7 +70,7 @@ def open_store(
     path = sqlite_path(url)
     key_file = None if path is None else Path(path + KEY_FILE_SUFFIX)
     if path is not None and key_file is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_parent_directory(path)
         # Fail closed rather than make a new key file for a database that holds secrets already: the new
         # key would open none of them, and the secrets made from then on would need another key than they.
         keyless = not (master_keys or keys_from_env(environment) or key_file.exists())

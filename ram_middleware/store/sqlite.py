@@ -32,7 +32,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -45,6 +44,7 @@ from pathlib import Path
 
 from .. import errors, forks
 from ..crypto import SecretBox
+from ..private_files import create_owner_only
 from ..request_scope import store_deadline
 from .dialect import SQLITE
 from .schema import SCHEMA_VERSION
@@ -205,14 +205,6 @@ def holds_secrets(path: str, busy_budget: float = 30.0) -> bool:
     return bool(row and row[0])
 
 
-def _create_owner_only(path: str) -> None:
-    """Create the database file readable by its owner alone (0600), as the key file beside it is: it holds
-    password hashes and ciphertexts. SQLite gives its -wal and -shm files the database file's mode; an
-    existing file keeps the mode its owner chose. An empty file is an empty database."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-
-
 class SqliteStore(SqlStore):
     """A :class:`~ram_middleware.store.base.Store` on SQLite; ``path=None`` keeps it in memory."""
 
@@ -239,7 +231,7 @@ class SqliteStore(SqlStore):
         self._request_budget = request_budget
         self._pool_size = 1 if path is None else max(1, pool_size)
         if path is not None:
-            _create_owner_only(path)
+            create_owner_only(path)
         self._pool = self._new_pool()
         # A change counter known to be committed (read, or our own commit): a later read below it means the
         # file went back in time (a backup restored under running processes).
