@@ -83,7 +83,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
@@ -134,22 +134,32 @@ _OPTIONS: dict[str, type] = {
 def split_store_options(url: str) -> tuple[str, dict[str, Any]]:
     """Split ``?ram_max_staleness=5&ram_pool_size=20…`` off ``url``: (conninfo for libpq, store kwargs).
 
+    Every other part of the URL is handed to libpq exactly as written: decoded and encoded again, a
+    ``%20`` came back as ``+`` (which libpq keeps as a plus: ``options=-c%20search_path%3Dapp`` reached the
+    server as ``-c+search_path=app``), and ``postgresql:///db`` (a Unix socket) as ``postgresql:/db``,
+    which libpq refuses.
+
     Every number must be positive and finite (``ram_pool_size`` a whole one), else
     ``InvalidParameter.StoreUrl``: ``nan`` or ``inf`` seconds, which ``float()`` reads, stopped the store
     from opening with a bare ValueError, and a ``ram_max_staleness`` of 0 or less left its change listener
     reconnecting without pause.
     """
     try:
-        parts = urlsplit(url)
+        urlsplit(url)
     except ValueError:  # an unclosed IPv6 bracket
         raise errors.InvalidParameter("StoreUrl", "The PostgreSQL store URL is malformed.") from None
+    base, _, query = url.partition("?")
     options: dict[str, Any] = {}
-    kept: list[tuple[str, str]] = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+    kept: list[str] = []
+    for piece in query.split("&"):
+        raw_name, _, raw_value = piece.partition("=")
+        name = unquote_plus(raw_name)
         kind = _OPTIONS.get(name)
         if kind is None:
-            kept.append((name, value))
+            if piece:
+                kept.append(piece)
             continue
+        value = unquote_plus(raw_value)
         try:
             parsed: Any = value.lower() in {"1", "true", "yes", "on"} if kind is bool else kind(value)
         except ValueError:
@@ -159,7 +169,9 @@ def split_store_options(url: str) -> tuple[str, dict[str, Any]]:
         if kind is not bool and not 0 < parsed < float("inf"):
             raise errors.InvalidParameter("StoreUrl", f"The store option {name} must be a positive number.")
         options[name[len("ram_") :]] = parsed
-    return urlunsplit(parts._replace(query=urlencode(kept))), options
+    if not options:  # nothing of ours: the URL as it came, even a "?" or an empty piece in it
+        return url, options
+    return base + (f"?{'&'.join(kept)}" if kept else ""), options
 
 
 def redacted_conninfo(url: str) -> str:
