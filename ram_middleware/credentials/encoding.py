@@ -259,8 +259,9 @@ def redact(text: str, secret: str | None) -> str:
 
 # --- time ---------------------------------------------------------------------------------------------------
 
-_ISO8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z").fullmatch
-_COMPACT = re.compile(r"\d{8}T\d{6}Z").fullmatch
+# ASCII digits only: ``\d`` and int() also take full-width or Arabic-Indic ones, which no SDK writes.
+_ISO8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z", re.ASCII).fullmatch
+_COMPACT = re.compile(r"\d{8}T\d{6}Z", re.ASCII).fullmatch
 
 
 def _bad_time() -> errors.BadTimestamp:
@@ -297,6 +298,8 @@ def parse_compact_time(text: str) -> float:
 
 def parse_http_date(text: str) -> float:
     """An RFC 1123 date (``Tue, 02 Jan 2024 03:04:05 GMT``) -> POSIX seconds; else BadTimestamp."""
+    if not text.isascii():  # the email parser reads its numbers with int(), which takes any script's digits
+        raise _bad_time()
     try:
         parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
