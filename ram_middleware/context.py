@@ -39,6 +39,7 @@ from typing import Literal
 from . import errors
 from .facts import RequestFacts, TextMemo
 from .identity import Principal, ram_arn
+from .policy.values import unmapped_network
 
 __all__ = ["Clock", "ContextBuilder", "ContextHook", "ForwardedHeader", "format_time", "utc_now"]
 
@@ -273,10 +274,7 @@ def parse_network(text: str) -> _Network:
     except ValueError:
         message = f"Not an IP address or CIDR: {text[:64]!r}."
         raise errors.InvalidParameter("TrustedProxies", message) from None
-    mapped = ipaddress.IPv6Network("::ffff:0:0/96")
-    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(mapped) and network.prefixlen >= 96:
-        return ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
-    return network
+    return unmapped_network(network)
 
 
 def _parse_address(text: str) -> _Address | None:

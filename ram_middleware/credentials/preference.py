@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import errors
+from ..policy.values import IPNetwork, unmapped_network
 from .password import parse_api_bool, parse_api_int
 
 MAX_NETWORK_MASKS = 40
 MAX_NETWORK_MASKS_CHARS = 512
 MAX_ENFORCED_USERS = 1000
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # attribute -> (section of the nested API shape, API field)
 _BOOLS: dict[str, tuple[str, str]] = {
@@ -44,7 +44,8 @@ def _normalise_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 def parse_network_masks(value: str) -> tuple[str, ...]:
-    """``LoginNetworkMasks``: ``;``-separated CIDRs (≤ 40, ≤ 512 chars) → normalised CIDR strings."""
+    """``LoginNetworkMasks``: ``;``-separated CIDRs (≤ 40, ≤ 512 chars) → normalised CIDR strings; an IPv4
+    network written IPv4-mapped (``::ffff:10.0.0.0/104``) is the IPv4 one, as the source address is read."""
     if len(value) > MAX_NETWORK_MASKS_CHARS:
         raise errors.InvalidParameter("LoginNetworkMasks", "LoginNetworkMasks is longer than 512 characters.")
     parts = [part.strip() for part in value.split(";") if part.strip()]
@@ -53,7 +54,7 @@ def parse_network_masks(value: str) -> tuple[str, ...]:
     masks: list[str] = []
     for part in parts:
         try:
-            network = ipaddress.ip_network(part, strict=False)
+            network = unmapped_network(ipaddress.ip_network(part, strict=False))
         except ValueError as exc:
             raise errors.InvalidParameter(
                 "LoginNetworkMasks", f"LoginNetworkMasks has an invalid mask: {part[:64]!r}."

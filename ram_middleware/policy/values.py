@@ -19,6 +19,7 @@ from ram_middleware.facts import TextMemo
 
 __all__ = [
     "EPOCH",
+    "IPNetwork",
     "IpNet",
     "JsonNumber",
     "json_text",
@@ -28,6 +29,7 @@ __all__ = [
     "read_ip",
     "read_network",
     "read_stored_date",
+    "unmapped_network",
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,6 +44,7 @@ _MAPPED_V4 = ipaddress.IPv6Network("::ffff:0:0/96")
 _PREFIX_LENGTH = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 
 IpNet = tuple[int, int, int]  # (version, network as int, mask as int)
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +181,13 @@ def read_network(text: str, *, stored: bool = False) -> IpNet | None:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
-    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED_V4):
-        as_v4 = ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
-        return 4, int(as_v4.network_address), int(as_v4.netmask)
+    network = unmapped_network(network)
     return network.version, int(network.network_address), int(network.netmask)
+
+
+def unmapped_network(network: IPNetwork) -> IPNetwork:
+    """An IPv6 network within ``::ffff:0:0/96`` as the IPv4 network it maps (spec decision 10): addresses
+    are read that way, so a network left IPv6 would hold none of them."""
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED_V4):
+        return ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+    return network
