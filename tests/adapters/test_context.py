@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ram_middleware import errors
-from ram_middleware.context import ContextBuilder, ForwardedHeader, format_time
+from ram_middleware.context import ContextBuilder, ForwardedHeader, _parse_address, format_time
 from ram_middleware.facts import RequestFacts
 from ram_middleware.identity import Principal
 
@@ -290,3 +291,17 @@ def test_a_naive_clock_is_refused_at_start_up() -> None:
     with pytest.raises(errors.InvalidParameter) as caught:
         ContextBuilder(clock=lambda: datetime(2030, 1, 1, 12, 0))
     assert caught.value.code == "InvalidParameter.Clock"
+
+
+@given(
+    st.ip_addresses(),
+    st.integers(0, 65535),
+    st.sampled_from(["{a}", "{a}:{p}", '"{a}"', '"{a}:{p}"', " {a} "]),
+)
+def test_a_forwarding_hop_reads_as_the_ipaddress_module_reads_its_address(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, form: str
+) -> None:
+    """A hop (bare, with a port, quoted as RFC 7239 writes it) is its address; IPv4-mapped is IPv4."""
+    written = f"[{address}]" if address.version == 6 and "{p}" in form else str(address)
+    expected = address.ipv4_mapped if address.version == 6 and address.ipv4_mapped else address
+    assert _parse_address(form.format(a=written, p=port)) == expected
