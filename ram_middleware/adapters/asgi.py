@@ -46,7 +46,14 @@ from ..facts import RequestFacts
 from ..identity import Principal
 from ..request_scope import request_scope
 from ..routes import RouteMatch, RouteTable, Rule
-from .common import DEFAULT_BODY_TIMEOUT, Runtime, body_is_signed, max_body_from_env, runtime_from_env
+from .common import (
+    DEFAULT_BODY_TIMEOUT,
+    Runtime,
+    body_is_signed,
+    declared_length,
+    max_body_from_env,
+    runtime_from_env,
+)
 
 __all__ = [
     "ASGIApp",
@@ -514,10 +521,7 @@ def _announces_body(scope: Scope) -> bool:
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+            return declared_length(value.decode("latin-1").strip())
     return None
 
 

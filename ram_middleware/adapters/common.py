@@ -4,6 +4,7 @@ building a runtime from env."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "Runtime",
     "body_is_signed",
+    "declared_length",
     "max_body_from_env",
     "runtime_from_env",
 ]
@@ -32,6 +34,18 @@ def max_body_from_env(env: Mapping[str, str] | None = None) -> int:
     if not (text.isascii() and text.isdigit()):
         raise errors.InvalidParameter("RAM_MAX_BODY", "RAM_MAX_BODY must be a whole number of bytes.")
     return int(text)
+
+
+def declared_length(text: str) -> int | None:
+    """A declared ``Content-Length`` as a number; None when it is not one (read as if no length were given).
+
+    Digits only: int() would take "-1" (read to the end, past the cap) or "+5". Over 18 significant digits
+    it is past any cap, and int() refuses text of thousands of digits (a ValueError, the server's 500).
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else sys.maxsize
 
 
 DEFAULT_BODY_TIMEOUT = 30.0

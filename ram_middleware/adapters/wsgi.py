@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import logging
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -25,7 +24,7 @@ from ..authorizer import BodyTimeout, EntityTooLarge, ErrorResponse, IncompleteB
 from ..errors import RAMError
 from ..facts import RequestFacts
 from ..routes import RouteMatch, RouteTable, Rule
-from .common import Runtime, body_is_signed, max_body_from_env, runtime_from_env
+from .common import Runtime, body_is_signed, declared_length, max_body_from_env, runtime_from_env
 
 __all__ = ["RAMWSGIMiddleware", "error_triple", "needs_body", "put_back", "read_body", "warn_if_proxy_fix"]
 
@@ -85,7 +84,7 @@ def read_body(environ: Environ, max_body: int) -> bytes | None:
     caller refuses with that 4xx rather than let the server answer its own 500, or the check blame the
     signature for a body cut short.
     """
-    declared = _declared_length(str(environ.get("CONTENT_LENGTH") or "").strip())
+    declared = declared_length(str(environ.get("CONTENT_LENGTH") or "").strip())
     stream = environ["wsgi.input"]
     try:
         if declared is not None:
@@ -109,18 +108,6 @@ def read_body(environ: Environ, max_body: int) -> bytes | None:
         raise IncompleteBody() from None
     put_back(environ, body)
     return bytes(body)
-
-
-def _declared_length(text: str) -> int | None:
-    """``CONTENT_LENGTH`` as a number; None when it is not one (read as if no length were given).
-
-    Digits only: int() would take "-1" (read to the end, past the cap) or "+5". Over 18 significant digits
-    it is past any cap, and int() refuses text of thousands of digits (a ValueError, the server's 500).
-    """
-    if not (text.isascii() and text.isdigit()):
-        return None
-    digits = text.lstrip("0") or "0"
-    return int(digits) if len(digits) <= 18 else sys.maxsize
 
 
 def put_back(environ: Environ, body: bytes) -> None:
