@@ -75,7 +75,7 @@ def format_time(moment: datetime, *, milliseconds: bool = False) -> str:
     last = _last_formatted
     if moment is not last[0]:  # a request formats its one clock reading twice (context, audit event)
         second = int(moment.timestamp() // 1)
-        # Within one second the text is the same, so strftime runs once a second. The tuple is replaced
+        # Within one second the text is the same, so the text is built once a second. The tuple is replaced
         # whole, so a reader on another thread sees an old or a new one, never a mix.
         text = last[2] if second == last[1] else _second_text(second)
         _last_formatted = last = (moment, second, text)
@@ -90,7 +90,9 @@ _MILLISECONDS = tuple(f".{millisecond:03d}Z" for millisecond in range(1000))
 
 
 def _second_text(epoch_second: int) -> str:
-    return datetime.fromtimestamp(epoch_second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: its %Y drops the leading zeros of a year below 1000 on glibc ("999-06-01"), which no
+    # Date condition reads.
+    return datetime.fromtimestamp(epoch_second, UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 _PRINCIPAL_CACHE_SIZE = 4096

@@ -279,3 +279,22 @@ def test_simulate_agrees_with_assume_role(ram: Ram, tmp_path: Path) -> None:
         assert (simulated == "Allow") == (result.exit_code == 0), (user, external_id, result.output)
         if result.exit_code != 0:
             assert "Error: NoPermission: " in result.stderr, result.stderr
+
+
+def test_simulate_at_a_time_before_the_year_1000_reads_date_conditions(ram: Ram, tmp_path: Path) -> None:
+    # acs:CurrentTime is written with a four-digit year, so Date conditions can read it in any year.
+    statement = {
+        "Effect": "Allow",
+        "Action": "oss:GetObject",
+        "Resource": "*",
+        "Condition": {"DateLessThan": {"acs:CurrentTime": "1000-01-01T00:00:00Z"}},
+    }
+    document = write_json(tmp_path / "old.json", {"Version": "1", "Statement": [statement]})
+    ram.ok("policies", "create", "BeforeTheYear1000", "--document", document)
+    ram.ok("users", "create", "B")
+    ram.ok("policies", "attach", "BeforeTheYear1000", "--type", "Custom", "--user", "B")
+    for when in ("0999-06-01T08:00:00+08:00", "0001-01-01T00:00:00Z"):
+        decision = ram.json(*simulate_args("B", "oss:GetObject", "acs:oss:*:*:bucket/a", when=when))
+        assert decision["Effect"] == "Allow", decision["Reason"]
+    late = ram.json(*simulate_args("B", "oss:GetObject", "acs:oss:*:*:bucket/a", when="1000-01-01T00:00:00Z"))
+    assert late["Effect"] == "ImplicitDeny"
