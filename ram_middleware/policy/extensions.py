@@ -43,7 +43,7 @@ Derive = Callable[[Context], str | None]
 LOCAL_TIME_OF_DAY = "mw:LocalTimeOfDay/"
 LOCAL_WEEKDAY = "mw:LocalWeekday/"
 _CURRENT_TIME = "acs:currenttime"
-_MINUTE_US = 60_000_000
+_SECOND_US = 1_000_000
 
 
 def extension_key(key_name: str, path: str, stored: bool = False) -> Derive | None:
@@ -101,10 +101,12 @@ def _stored_zone(name: str) -> ZoneInfo | None:
         return None
 
 
+# By the second, not the minute: some offsets have seconds (Africa/Monrovia -00:44:30 until 1972, every
+# zone's local mean time), so the UTC minute does not fix the local one.
 @lru_cache(maxsize=8192)
-def _local_parts(minute: int, zone: ZoneInfo) -> tuple[str, str] | None:
+def _local_parts(second: int, zone: ZoneInfo) -> tuple[str, str] | None:
     try:
-        local = (EPOCH + timedelta(minutes=minute)).astimezone(zone)
+        local = (EPOCH + timedelta(seconds=second)).astimezone(zone)
     except (OverflowError, ValueError):
         return None
     return str(local.hour * 100 + local.minute), str(local.isoweekday())
@@ -121,7 +123,7 @@ def _deriver(zone: ZoneInfo, part: int) -> Derive:
         instant = read_date(raw)
         if instant is None:
             return None
-        parts = _local_parts(instant // _MINUTE_US, zone)
+        parts = _local_parts(instant // _SECOND_US, zone)
         return None if parts is None else parts[part]
 
     return derive

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ram_middleware.errors import MalformedPolicyDocument
 from ram_middleware.policy import AttachedPolicy, PolicySet, make_request, parse_policy
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 WORKING_HOURS = {
     "NumericGreaterThanEquals": {"mw:LocalTimeOfDay/Asia/Shanghai": "0900"},
@@ -157,3 +162,33 @@ def test_stored_document_keeps_a_zone_name_accepted_before() -> None:
     compiled = parse_policy(document, stored=True)
     policies = PolicySet([AttachedPolicy("Old", "Custom", "v1", "group", "R&D", compiled)])
     assert allowed(policies, "2024-06-03T01:30:00Z")
+
+
+# Zones with DST, half- and quarter-hour offsets, and offsets in whole seconds (Monrovia until 1972,
+# Amsterdam until 1937, every zone's local mean time before standard time).
+REFERENCE_ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "Pacific/Kiritimati",
+    "Africa/Monrovia",
+    "Europe/Amsterdam",
+]
+
+
+@SETTINGS
+@given(
+    st.datetimes(min_value=datetime(1850, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from(REFERENCE_ZONES),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_local_keys_agree_with_zoneinfo(moment: datetime, zone: str, written_offset: int) -> None:
+    # The request may write the instant in any offset; the keys depend on the instant only.
+    written = moment.astimezone(timezone(timedelta(minutes=written_offset))).isoformat()
+    local = moment.astimezone(ZoneInfo(zone))
+    hhmm = local.hour * 100 + local.minute
+    assert allowed(rnd_policy({"NumericEquals": {f"mw:LocalTimeOfDay/{zone}": hhmm}}), written), written
+    assert allowed(rnd_policy({"NumericEquals": {f"mw:LocalWeekday/{zone}": local.isoweekday()}}), written)
