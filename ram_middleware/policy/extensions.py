@@ -22,6 +22,12 @@ to Friday, Shanghai time::
      "NumericLessThan": {"mw:LocalTimeOfDay/Asia/Shanghai": "1800"},
      "NumericLessThanEquals": {"mw:LocalWeekday/Asia/Shanghai": "5"}}
 
+The keys follow the zone's clock changes: on the day clocks go forward the skipped local times never occur
+and the 09:00-18:00 window above is still 09:00-18:00 local; a repeated local time (02:30 on the day they go
+back) matches at both instants. Operators in one condition block are ANDed, so a window across midnight
+(22:00-06:00) takes two statements, ``>= 2200`` in one and ``< 0600`` in the other; in one block it never
+matches.
+
 Any other key in the ``mw:`` namespace is rejected, so a typo cannot silently turn a rule into "key absent".
 """
 

@@ -192,3 +192,75 @@ def test_local_keys_agree_with_zoneinfo(moment: datetime, zone: str, written_off
     hhmm = local.hour * 100 + local.minute
     assert allowed(rnd_policy({"NumericEquals": {f"mw:LocalTimeOfDay/{zone}": hhmm}}), written), written
     assert allowed(rnd_policy({"NumericEquals": {f"mw:LocalWeekday/{zone}": local.isoweekday()}}), written)
+
+
+def statements_policy(*conditions: dict[str, Any]) -> PolicySet:
+    """One Allow statement per condition block (statements are ORed, the operators in a block ANDed)."""
+    statements = [rnd_document(condition)["Statement"][0] for condition in conditions]
+    compiled = parse_policy({"Version": "1", "Statement": statements})
+    return PolicySet([AttachedPolicy("NightShift", "Custom", "v1", "group", "R&D", compiled)])
+
+
+NIGHT_SHIFT = statements_policy(
+    {"NumericGreaterThanEquals": {"mw:LocalTimeOfDay/Europe/Berlin": "2200"}},
+    {"NumericLessThan": {"mw:LocalTimeOfDay/Europe/Berlin": "0600"}},
+)
+
+
+@SETTINGS
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
+def test_a_window_across_midnight_takes_two_statements(moment: datetime) -> None:
+    local = moment.astimezone(ZoneInfo("Europe/Berlin"))
+    assert allowed(NIGHT_SHIFT, moment.isoformat()) is (local.hour >= 22 or local.hour < 6)
+    # Both bounds in one block are ANDed: no time of day is at once >= 22:00 and < 06:00.
+    one_block = rnd_policy(
+        {
+            "NumericGreaterThanEquals": {"mw:LocalTimeOfDay/Europe/Berlin": "2200"},
+            "NumericLessThan": {"mw:LocalTimeOfDay/Europe/Berlin": "0600"},
+        }
+    )
+    assert not allowed(one_block, moment.isoformat())
+
+
+BERLIN_NINE_TO_SIX = {
+    "NumericGreaterThanEquals": {"mw:LocalTimeOfDay/Europe/Berlin": "0900"},
+    "NumericLessThan": {"mw:LocalTimeOfDay/Europe/Berlin": "1800"},
+}
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        # 2024-03-31, clocks go 02:00 -> 03:00: from then on CEST, the window is 07:00Z-16:00Z
+        ("2024-03-31T06:59:59Z", False),
+        ("2024-03-31T07:00:00Z", True),
+        ("2024-03-31T15:59:59Z", True),
+        ("2024-03-31T16:00:00Z", False),
+        # 2024-10-27, clocks go 03:00 -> 02:00: back on CET, the window is 08:00Z-17:00Z
+        ("2024-10-27T07:59:59Z", False),
+        ("2024-10-27T08:00:00Z", True),
+        ("2024-10-27T16:59:59Z", True),
+        ("2024-10-27T17:00:00Z", False),
+    ],
+)
+def test_working_hours_on_the_days_clocks_change(when: str, expected: bool) -> None:
+    assert allowed(rnd_policy(BERLIN_NINE_TO_SIX), when) is expected
+
+
+@pytest.mark.parametrize(
+    ("zone", "instants", "hhmm"),
+    [
+        ("Europe/Berlin", ["2024-10-27T00:30:00Z", "2024-10-27T01:30:00Z"], 230),  # 02:30 happens twice
+        ("America/New_York", ["2024-11-03T05:30:00Z", "2024-11-03T06:30:00Z"], 130),
+    ],
+)
+def test_a_repeated_local_time_matches_both_instants(zone: str, instants: list[str], hhmm: int) -> None:
+    policies = rnd_policy({"NumericEquals": {f"mw:LocalTimeOfDay/{zone}": hhmm}})
+    assert all(allowed(policies, when) for when in instants)
+
+
+def test_a_skipped_local_time_never_matches() -> None:
+    # 2024-03-31 in Berlin has no 02:30: 00:59Z is 01:59 CET, 01:00Z is 03:00 CEST.
+    policies = rnd_policy({"NumericEquals": {"mw:LocalTimeOfDay/Europe/Berlin": "0230"}})
+    day = [f"2024-03-31T{hour:02d}:{minute:02d}:00Z" for hour in range(24) for minute in range(60)]
+    assert not any(allowed(policies, when) for when in day)
