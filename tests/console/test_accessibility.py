@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from .client import Site
+from ram_middleware.credentials.preference import SecurityPreference
+
+from .client import Browser, Site
 
 Attributes = dict[str, str | None]
 
@@ -62,3 +64,43 @@ def test_a_refused_logon_without_an_account_focuses_the_account(site: Site) -> N
     refused = site.client().logon("alice", account="")
     assert refused.status_code >= 400
     assert_focus_on_field_naming_the_error(refused.text, "account")
+
+
+def _bob(site: Site) -> Browser:
+    browser = site.client()
+    assert browser.logon("bob").status_code == 303
+    return browser
+
+
+def test_a_refused_password_change_focuses_its_first_field(site: Site) -> None:
+    data = {
+        "old_password": "Wrong-passw0rd!",
+        "new_password": "An0ther-Secret!",
+        "confirm": "An0ther-Secret!",
+    }
+    refused = _bob(site).submit("/console/password", data)
+    assert refused.status_code == 400
+    assert_focus_on_field_naming_the_error(refused.text, "old_password")
+
+
+def test_a_refused_access_key_creation_focuses_the_password(site: Site) -> None:
+    world = site.world
+    preference = SecurityPreference(allow_user_to_manage_access_keys=True)
+    world.ram.service.set_security_preference(world.account_id, preference)
+    browser = _bob(site)
+    assert "autofocus" not in browser.get("/console/access-keys").text  # nothing to fix yet
+    refused = browser.submit("/console/access-keys", {"action": "create", "password": "Wrong-passw0rd!"})
+    assert refused.status_code == 401
+    assert_focus_on_field_naming_the_error(refused.text, "password")
+
+
+def test_a_refused_mfa_device_removal_focuses_the_code(site: Site) -> None:
+    world = site.world
+    browser = site.client()
+    assert browser.logon("alice").status_code == 303
+    assert browser.logon_mfa(world.code("alice")).status_code == 303
+    assert "autofocus" not in browser.get("/console/mfa-device").text  # removing is not the page's purpose
+    wrong = "000000" if world.code("alice") != "000000" else "111111"
+    refused = browser.submit("/console/mfa-device", {"action": "unbind", "code": wrong})
+    assert refused.status_code >= 400
+    assert_focus_on_field_naming_the_error(refused.text, "code")
