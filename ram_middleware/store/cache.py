@@ -162,6 +162,9 @@ def root_principal(account_id: str) -> Principal:
     )  # fmt: skip
 
 
+_UNREADABLE_POLICY = (
+    "A policy that decides this request cannot be read by this instance; the request was denied."
+)
 _CLOSE_WAIT = 10.0  # seconds close() waits for a background last-used write
 _moment = functools.lru_cache(maxsize=4096)(datetime.fromisoformat)  # an STS token's issue time, per request
 # A principal, its policy-set cache key and its credential re-check (None: nothing to re-check).
@@ -498,7 +501,14 @@ class Directory(forks.LockOwner):
             found, compiled = self._compiled.get(document)
         if found and compiled is not None:
             return compiled
-        compiled = parse_policy(document, stored=True)
+        try:
+            compiled = parse_policy(document, stored=True)
+        except errors.MalformedPolicyDocument as exc:
+            # Validated when written, so this instance lacks what the writer had: a newer release's
+            # operator, a time zone this host has no data for. The server's problem, not the caller's (and
+            # the parser's message would show them the stored document's structure): fail closed, 503.
+            log.error("A stored policy document cannot be compiled on this instance: %s", exc.message)
+            raise errors.ServiceUnavailable(_UNREADABLE_POLICY) from exc
         with self._lock:
             self._compiled.put(document, compiled)
         return compiled

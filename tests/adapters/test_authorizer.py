@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -241,3 +243,29 @@ def test_an_sts_session_with_mfa_is_not_told_to_step_up(world: World) -> None:
     authorizer = Authorizer(SessionOf(session), world.ram.directory, audit=world.audit)
     outcome = authorizer.check(_facts(world, None), RouteRule("billing:Refund", "*"), {})
     assert outcome.error is not None and outcome.error.code == "NoPermission"
+
+
+def test_a_stored_policy_this_instance_cannot_read_is_503_not_the_callers_fault(tmp_path: Path) -> None:
+    # A document an instance cannot compile (written by a newer release with an operator this one lacks,
+    # or naming a time zone this host has no data for) is the server's problem: 400 MalformedPolicyDocument
+    # told the caller their request was malformed.
+    world = make_world(f"sqlite:///{tmp_path}/ram.db")
+    try:
+        assert _check(world, "alice").allowed
+        condition = {"FromANewerRelease": {"acs:SourceIp": "x"}}
+        statement = {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition}
+        future = {"Version": "1", "Statement": [statement]}
+        with sqlite3.connect(tmp_path / "ram.db") as db:
+            db.execute(
+                "UPDATE ram_policy_versions SET document = ? WHERE policy_id = "
+                "(SELECT policy_id FROM ram_policies WHERE policy_name = 'DenyProtected')",
+                (json.dumps(future),),
+            )
+        world.ram.directory.invalidate()
+        refused = _check(world, "alice")
+        assert refused.error is not None and refused.error.status == 503
+        assert json.loads(refused.error.body)["Code"] == "ServiceUnavailable"
+        other = _check(world, "eve").error  # eve, whom that policy does not concern, is decided as before
+        assert other is not None and other.status == 403
+    finally:
+        world.ram.close()
