@@ -132,12 +132,18 @@ class _FailingOver(StallProxy):
         super().__init__(("127.0.0.1", primary.port))
         self.primary, self.standby = primary, standby
         self._once = threading.Lock()  # one failover, whichever pump sees a COMMIT first
+        # Set once the primary's stop has returned: pg_ctl goes on polling its data directory after the
+        # server is gone, and the test must not remove that directory under it.
+        self.failed_over = threading.Event()
 
     def _commit_fault(self, source: socket.socket, sink: socket.socket, data: bytes) -> bool:
         armed = self._fault == "reset_before" and source in self._writing and b"COMMIT" in data
         if armed and self._once.acquire(blocking=False):
             self.target = ("127.0.0.1", self.standby)  # first: the pool reconnects as the primary goes
-            self.primary.stop()  # every pooled connection to it dies with it
+            try:
+                self.primary.stop()  # every pooled connection to it dies with it
+            finally:
+                self.failed_over.set()
         return super()._commit_fault(source, sink, data)
 
 
@@ -190,6 +196,7 @@ def test_an_id_a_promoted_replica_gave_another_transaction_is_not_taken_for_ours
                 with pytest.raises(errors.ServiceUnavailable) as caught:
                     service.create_user(account, "alice")  # written nowhere
                 assert "committed" not in caught.value.detail  # unknown: neither done nor surely undone
+                assert proxy.failed_over.wait(30)  # before anything is torn down
             finally:
                 store.close()
     finally:
