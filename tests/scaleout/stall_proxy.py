@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Self
 
 # What the next COMMIT meets (see StallProxy.at_commit).
 CommitFault = Literal["lose_answer", "reset_before", "orphan", "hold_answer", "stall"]
@@ -73,7 +73,7 @@ class StallProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
-    def __enter__(self) -> StallProxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
