@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -264,3 +267,15 @@ def test_a_skipped_local_time_never_matches() -> None:
     policies = rnd_policy({"NumericEquals": {"mw:LocalTimeOfDay/Europe/Berlin": "0230"}})
     day = [f"2024-03-31T{hour:02d}:{minute:02d}:00Z" for hour in range(24) for minute in range(60)]
     assert not any(allowed(policies, when) for when in day)
+
+
+def test_working_hours_hold_on_a_host_without_zone_files(tmp_path: Any) -> None:
+    # A slim container has no /usr/share/zoneinfo: the zones then come from the tzdata package (a
+    # dependency). Without it, every request of a user with such a policy was refused.
+    script = (
+        "from tests.policy.test_policy_extensions import WORKING_HOURS, allowed, rnd_policy\n"
+        "print(allowed(rnd_policy(WORKING_HOURS), '2024-06-03T01:00:00Z'))\n"
+    )
+    env = {**os.environ, "PYTHONTZPATH": str(tmp_path)}  # an empty directory: no system zone data
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "True"), done.stderr
