@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import errors
 from ..policy import SYSTEM_POLICIES
+from ..policy.document import unique_keys
 from ..policy.values import JsonNumber
 from ..service.roles import check_session_duration
 from ..service.rules import TEXT_LENGTH, check_alias, check_email, check_mobile_phone, check_name, check_text
@@ -198,12 +199,7 @@ class _DuplicateKey(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _DuplicateKey(key)
-        found[key] = value
-    return found
+    return unique_keys(pairs, _DuplicateKey)
 
 
 def _no_constant(name: str) -> Any:

@@ -22,7 +22,7 @@ service names (no wildcards); a JSON number keeps its exact value and its text (
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -129,11 +129,15 @@ class _DuplicateKey(Exception):
         self.key = key
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(
+    pairs: list[tuple[str, Any]], duplicate: Callable[[str], Exception] = _DuplicateKey
+) -> dict[str, Any]:
+    """``json.loads``' ``object_pairs_hook`` that raises ``duplicate(key)`` for a key given twice in one
+    object (by default the last would silently win)."""
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _DuplicateKey(key)
+            raise duplicate(key)
         result[key] = value
     return result
 
@@ -196,7 +200,7 @@ def _load(document: str | Mapping[str, Any], max_length: int | None) -> tuple[An
     try:
         data = json.loads(
             text,
-            object_pairs_hook=_no_duplicates,
+            object_pairs_hook=unique_keys,
             parse_constant=_reject_constant,
             parse_float=number,
             parse_int=number,
