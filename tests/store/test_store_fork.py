@@ -111,11 +111,9 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_a_forked_child_goes_on_after_its_parent_closed_the_store(shared_url: str) -> None:
-    # multiprocessing's parent often opens the store, forks its workers and is done with it. SQLite keeps
-    # lock records per file and process: a child still on its parent's records holds no lock of its own,
-    # so the parent's close checkpoints and deletes the WAL under it.
-    store = open_store(shared_url, master_keys=[KEY], env={})
+def _a_key_served(store: Store) -> tuple[RamService, str, str, Directory]:
+    """User ``u`` of a new account with an AccessKey, which a Directory on ``store`` has served (its
+    snapshot holds it)."""
     svc = RamService(store)
     account = svc.create_account().account_id
     svc.create_user(account, "u")
@@ -123,6 +121,15 @@ def test_a_forked_child_goes_on_after_its_parent_closed_the_store(shared_url: st
     directory = Directory(store)
     found = directory.signing_key(key)
     assert found is not None and found.status == "Active"
+    return svc, account, key, directory
+
+
+def test_a_forked_child_goes_on_after_its_parent_closed_the_store(shared_url: str) -> None:
+    # multiprocessing's parent often opens the store, forks its workers and is done with it. SQLite keeps
+    # lock records per file and process: a child still on its parent's records holds no lock of its own,
+    # so the parent's close checkpoints and deletes the WAL under it.
+    store = open_store(shared_url, master_keys=[KEY], env={})
+    svc, account, key, directory = _a_key_served(store)
 
     def child_work() -> dict[str, Any]:
         seen_at = None
@@ -159,13 +166,7 @@ def test_a_forked_child_refuses_at_once_a_key_disabled_after_the_fork(shared_url
     # the worker's very next request, not served from that snapshot until the parent's check falls due.
     store = open_store(shared_url, master_keys=[KEY], env={})
     try:
-        svc = RamService(store)
-        account = svc.create_account().account_id
-        svc.create_user(account, "u")
-        key = svc.create_access_key(account, "u").key.access_key_id
-        directory = Directory(store)
-        found = directory.signing_key(key)
-        assert found is not None and found.status == "Active"
+        svc, account, key, directory = _a_key_served(store)
         go, told = os.pipe()
 
         def child_work() -> str | None:
