@@ -31,9 +31,11 @@ from ..config import Ram
 from ..credentials.authenticate import Authenticator, detect_scheme
 from ..credentials.encoding import SignedRequest
 from ..facts import RequestFacts
+from ..guard import Guard
 from ..identity import Principal
-from ..request_scope import api_call
+from ..request_scope import api_call, request_scope
 from ..routes import InvalidAction
+from ..store import Store
 from .base import Backend
 from .plane import ControlPlane
 from .responses import Response, error_response, success_response
@@ -73,9 +75,16 @@ class ControlPlaneApp:
     """The inner app. It trusts only what the middleware put in the scope (``ram.outcome``); without it
     (the app mounted unprotected) every call fails closed with 503."""
 
-    def __init__(self, plane: ControlPlane, *, on_shutdown: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        *,
+        on_shutdown: Callable[[], None] | None = None,
+        probe: Callable[[], None] | None = None,
+    ) -> None:
         self.plane = plane
         self._on_shutdown = on_shutdown
+        self._probe = probe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -92,7 +101,7 @@ class ControlPlaneApp:
         request_id = outcome.request_id if isinstance(outcome, Outcome) else new_request_id()
         host_id = self.plane.host_id
         if path == HEALTH_PATH:
-            return success_response("Health", {"Status": "ok"}, request_id)
+            return await self._health(request_id)
         if path != "/":
             return error_response(InvalidAction(), request_id, host_id=host_id)
         if not isinstance(outcome, Outcome) or outcome.principal is None or not outcome.allowed:
@@ -130,6 +139,16 @@ class ControlPlaneApp:
         # Handlers touch the store and hash passwords: keep them off the event loop.
         return await anyio.to_thread.run_sync(_answer_by, deadline, handle)
 
+    async def _health(self, request_id: str) -> Response:
+        """200 "ok", or 503 while the store or guard does not answer: every call would be refused then, and a
+        load balancer probing this takes the instance out until they are back."""
+        if self._probe is not None:
+            try:
+                await anyio.to_thread.run_sync(self._probe)  # store and guard I/O: off the event loop
+            except errors.ServiceUnavailable as exc:
+                return error_response(exc, request_id, host_id=self.plane.host_id)
+        return success_response("Health", {"Status": "ok"}, request_id)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -140,6 +159,20 @@ class ControlPlaneApp:
                     self._on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def probe_backends(store: Store, guard: Guard) -> None:
+    """Raise :class:`errors.ServiceUnavailable` unless the store and the guard each answer a read, within
+    the bound of a request's store work. Its message names which, and nothing more: /healthz is public."""
+    for part, read in (("store", store.change_counter), ("guard", lambda: guard.count("health"))):
+        try:
+            with request_scope():
+                read()
+        except errors.ServiceUnavailable as exc:  # how either says it cannot be reached
+            raise errors.ServiceUnavailable(
+                f"The {part} does not answer: this instance refuses every call until it does.",
+                code=f"ServiceUnavailable.{part.capitalize()}",
+            ) from exc
 
 
 def _answer_by(deadline: float, handle: Callable[[], Response]) -> Response:
@@ -264,7 +297,11 @@ def _control_plane(runtime: Ram, close_on_shutdown: bool) -> ASGIApp:
         host_id=runtime.config.host_id,
     )
     rule = ControlPlaneRule(plane, KeyOwner(runtime.authenticator, runtime.directory, runtime.tokens))
-    inner = ControlPlaneApp(plane, on_shutdown=runtime.close if close_on_shutdown else None)
+    inner = ControlPlaneApp(
+        plane,
+        on_shutdown=runtime.close if close_on_shutdown else None,
+        probe=functools.partial(probe_backends, runtime.store, runtime.guard),
+    )
     return _Received(
         RAMMiddleware(
             inner,

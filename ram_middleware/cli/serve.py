@@ -153,6 +153,8 @@ def serve(
 ) -> None:
     """Serve the RAM (2015-05-01) and STS (2015-04-01) APIs on / and a public /healthz.
 
+    /healthz is 200 while the store and guard answer, else 503 (point the load balancer's probe at it).
+
     Every call is authenticated by signature and authorized by the caller's RAM policies. Other settings come
     from the RAM_* environment variables (see ram_middleware.config). alibabacloud-credentials' role-ARN
     provider only speaks HTTPS to STS: give it --tls-cert/--tls-key.

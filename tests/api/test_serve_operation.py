@@ -1,0 +1,94 @@
+"""`ram serve` as an operator runs it: a real process, its /healthz, its signals and slow clients."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.scaleout.cluster import instance_env
+from tests.scaleout.servers import private_servers
+
+RAM = (sys.executable, "-m", "ram_middleware.cli")
+
+
+@dataclass
+class Serving:
+    """A running `ram serve`: its process, endpoint and the file its stderr goes to."""
+
+    process: subprocess.Popen[bytes]
+    endpoint: str
+    log: Path
+
+    def health(self) -> httpx.Response:
+        return httpx.get(f"http://{self.endpoint}/healthz", timeout=10, trust_env=False)
+
+
+@contextmanager
+def ram_serve(env: dict[str, str], log: Path, *args: str) -> Iterator[Serving]:
+    """`ram serve --port 0 ARGS` with ``env``, up (its /healthz answers), stopped afterwards."""
+    command = [*RAM, "serve", "--port", "0", *args]
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, env=env, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 20
+        while not (found := re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        serving = Serving(process, f"127.0.0.1:{found.group(1)}", log)
+        while True:
+            try:
+                serving.health()
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)
+        yield serving
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_healthz_reports_the_store_or_guard_being_down(tmp_path: Path) -> None:
+    """A load balancer probing /healthz takes out an instance that can only answer 503: its store or guard
+    is down. The probe was 200 "ok" whatever happened behind it."""
+    with private_servers() as (cluster, redis_server):
+        env = instance_env(cluster.url, redis_server.url)
+        init = subprocess.run([*RAM, "init"], env=env, capture_output=True)
+        assert init.returncode == 0, init.stderr
+        with ram_serve(env, tmp_path / "serve.log") as serving:
+            assert serving.health().status_code == 200
+            assert serving.health().json()["Status"] == "ok"
+
+            redis_server.stop()
+            down = serving.health()
+            assert down.status_code == 503, down.text
+            assert down.json()["Code"].startswith("ServiceUnavailable")
+            redis_server.start()
+            assert serving.health().status_code == 200
+
+            cluster.stop()
+            down = serving.health()
+            assert down.status_code == 503, down.text
+            assert down.json()["Code"].startswith("ServiceUnavailable")
+            cluster.start()
+            deadline = time.monotonic() + 20
+            while serving.health().status_code != 200:
+                assert time.monotonic() < deadline, "the store came back, /healthz did not"
+                time.sleep(0.2)
