@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ram_middleware.cli.serve_http import HEAD_TIMEOUT
 from tests.scaleout.cluster import instance_env
 from tests.scaleout.servers import private_servers
 
@@ -92,3 +95,43 @@ def test_healthz_reports_the_store_or_guard_being_down(tmp_path: Path) -> None:
             while serving.health().status_code != 200:
                 assert time.monotonic() < deadline, "the store came back, /healthz did not"
                 time.sleep(0.2)
+
+
+def test_a_client_slow_to_send_its_request_head_is_cut_off(tmp_path: Path) -> None:
+    """Slowloris: connections that never finish their request head (one header line a second, or nothing at
+    all) held a socket and a file descriptor each for as long as the client liked; enough of them and
+    the server could accept no one else. Each now has HEAD_TIMEOUT seconds, then is closed."""
+    init = subprocess.run([*RAM, "--store", f"sqlite:///{tmp_path}/ram.db", "init"], capture_output=True)
+    assert init.returncode == 0, init.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAM_") and "proxy" not in k.lower()}
+    with ram_serve(env, tmp_path / "serve.log", "--store", f"sqlite:///{tmp_path}/ram.db") as serving:
+        host, port = serving.endpoint.split(":")
+        idle = socket.create_connection((host, int(port)))
+        trickling = socket.create_connection((host, int(port)))
+        trickling.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        closed: dict[str, float] = {}
+        while len(closed) < 2 and time.monotonic() - started < HEAD_TIMEOUT + 10:
+            for name, sock in (("idle", idle), ("trickling", trickling)):
+                if name not in closed and _closed_by_server(
+                    sock, b"X-Slow: 1\r\n" if name == "trickling" else b""
+                ):
+                    closed[name] = time.monotonic() - started
+        idle.close()
+        trickling.close()
+        assert set(closed) == {"idle", "trickling"}, closed
+        assert all(HEAD_TIMEOUT - 1 <= after <= HEAD_TIMEOUT + 3 for after in closed.values()), closed
+        assert serving.health().status_code == 200
+
+
+def _closed_by_server(sock: socket.socket, send: bytes) -> bool:
+    """Send ``send`` (if any), wait up to half a second: whether the server has closed the connection."""
+    try:
+        if send:
+            sock.sendall(send)
+        sock.settimeout(0.5)
+        return sock.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except OSError:  # reset: closed too
+        return True
