@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import ssl
 import sys
+import threading
+from types import FrameType
 
 import click
 
@@ -209,10 +212,25 @@ def serve(
         # call instead, without any of them.
         access_log=False,
     )
-    # uvicorn shuts down gracefully on SIGINT (Ctrl-C), then raises it again: the stop asked for, not a
-    # failure to report ("Aborted!", exit status 1). uvicorn's own command exits 0 here too.
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn shuts down gracefully on SIGINT (Ctrl-C) and SIGTERM (systemd, Docker, Kubernetes), then
+    # raises the signal again under the handler there was before: the stop asked for, not a failure to
+    # report ("Aborted!", exit status 1 for SIGINT; death by the signal, 143, for SIGTERM). Both exit 0.
+    main_thread = threading.current_thread() is threading.main_thread()  # the only one signals reach
+    previous = signal.signal(signal.SIGTERM, _stopped) if main_thread else None
+    try:
+        with contextlib.suppress(KeyboardInterrupt, _Stopped):
+            uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if previous is not None:  # None: installed from outside Python, or not in the main thread
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(Exception):
+    """SIGTERM, raised again by uvicorn once it has shut down gracefully."""
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped()
 
 
 def _check_tls(cert: str, key: str) -> None:

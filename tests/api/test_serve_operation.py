@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
 
 from ram_middleware.cli.serve_http import HEAD_TIMEOUT
+from ram_middleware.service import RamService
+from ram_middleware.store import open_store
 from tests.scaleout.cluster import instance_env
 from tests.scaleout.servers import private_servers
+
+from .live import Key, ram_client
 
 RAM = (sys.executable, "-m", "ram_middleware.cli")
 
@@ -135,3 +143,38 @@ def _closed_by_server(sock: socket.socket, send: bytes) -> bool:
         return False
     except OSError:  # reset: closed too
         return True
+
+
+def test_sigterm_lets_the_call_in_flight_finish_writes_what_is_pending_and_exits_0(tmp_path: Path) -> None:
+    """systemd, Docker and Kubernetes stop a service with SIGTERM: `ram serve` finished the call in flight
+    and wrote its audit event and the key's last-used date, but then died of the signal (exit status
+    -15, 143 in a shell), which supervisors report as a failure; Ctrl-C already exited 0."""
+    url = f"sqlite:///{tmp_path}/ram.db"
+    init = subprocess.run([*RAM, "--store", url, "--json", "init"], capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
+    created = json.loads(init.stdout)
+    admin = Key(created["AccessKeyId"], created["AccessKeySecret"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAM_") and "proxy" not in k.lower()}
+    with ram_serve(env, tmp_path / "serve.log", "--store", url) as serving:
+        client = ram_client(serving.endpoint, admin)
+        # A CreateLoginProfile hashes a password (a few tenths of a second): in flight as SIGTERM arrives.
+        client.create_user(ram_models.CreateUserRequest(user_name="hire"))
+        with ThreadPoolExecutor(1) as pool:
+            call = pool.submit(
+                client.create_login_profile,
+                ram_models.CreateLoginProfileRequest(user_name="hire", password="Correct-Horse-9-battery"),
+            )
+            time.sleep(0.1)
+            serving.process.send_signal(signal.SIGTERM)
+            assert call.result(timeout=15).body.login_profile.user_name == "hire"
+        assert serving.process.wait(15) == 0, serving.log.read_text()
+    log = serving.log.read_text()
+    assert "Application shutdown complete." in log and admin.secret not in log
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert [e["action"] for e in events] == ["ram:CreateUser", "ram:CreateLoginProfile"]
+    store = open_store(url)
+    try:
+        keys = RamService(store).list_access_keys(created["AccountId"], "admin")
+        assert keys[0].last_used_date is not None
+    finally:
+        store.close()
