@@ -8,13 +8,17 @@ Exit statuses of ``ram init``: 0 created; 3 the store already holds an account (
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import logging.config
 import signal
 import socket
 import ssl
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -178,6 +182,11 @@ def serve(
     from ..config import RamConfig, build
     from .local import require_existing
 
+    # Before build(): the store and guard may warn as they open.
+    log_config = _log_config(uvicorn.config.LOGGING_CONFIG, log_level)
+    click.get_current_context().call_on_close(_restorer(logging.getLogger(_PROJECT_LOGGER)))
+    logging.config.dictConfig(log_config)
+
     try:
         require_existing(cli.store_url)
         runtime = build(RamConfig.from_env(store_url=cli.store_url))
@@ -200,6 +209,7 @@ def serve(
     config = uvicorn.Config(
         app,
         log_level=log_level,
+        log_config=log_config,
         lifespan="on",
         http=HeadTimeoutH11,  # uvicorn's own protocols give a request head all the time the client likes
         ssl_certfile=tls_cert,
@@ -231,6 +241,29 @@ class _Stopped(Exception):
 
 def _stopped(signum: int, frame: FrameType | None) -> None:
     raise _Stopped()
+
+
+_PROJECT_LOGGER = "ram_middleware"
+
+
+def _log_config(uvicorn_config: dict[str, Any], level: str) -> dict[str, Any]:
+    """uvicorn's logging setup, with the project's own loggers on its handler (``WARNING:  …``) and at
+    ``level``: else their warnings go out bare through Python's last-resort handler, whatever the level."""
+    config = copy.deepcopy(uvicorn_config)
+    config["loggers"][_PROJECT_LOGGER] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
+
+
+def _restorer(logger: logging.Logger) -> Callable[[], None]:
+    """Puts ``logger`` back as it is now, for a process that goes on after the command (tests, embedding)."""
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+
+    def restore() -> None:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+    return restore
 
 
 def _check_tls(cert: str, key: str) -> None:

@@ -24,7 +24,7 @@ from ram_middleware.cli.serve_http import HEAD_TIMEOUT
 from ram_middleware.service import RamService
 from ram_middleware.store import open_store
 from tests.scaleout.cluster import instance_env
-from tests.scaleout.servers import private_servers
+from tests.scaleout.servers import free_port, private_servers
 
 from .live import Key, ram_client
 
@@ -178,3 +178,24 @@ def test_sigterm_lets_the_call_in_flight_finish_writes_what_is_pending_and_exits
         assert keys[0].last_used_date is not None
     finally:
         store.close()
+
+
+def test_log_level_governs_the_projects_own_warnings_and_labels_them(tmp_path: Path) -> None:
+    """The project's warnings (here: the Redis guard not answering) came out as bare lines through Python's
+    last-resort handler whatever --log-level said: `--log-level error` did not quiet them, and nothing
+    told them apart from the audit log. They are now `WARNING:  …` lines like uvicorn's, at its level."""
+    url = f"sqlite:///{tmp_path}/ram.db"
+    init = subprocess.run([*RAM, "--store", url, "init"], capture_output=True)
+    assert init.returncode == 0, init.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAM_") and "proxy" not in k.lower()}
+    env["RAM_GUARD_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    for level in ("warning", "error"):
+        with ram_serve(env, tmp_path / f"{level}.log", "--store", url, "--log-level", level) as serving:
+            assert serving.health().status_code == 503
+        warned = [line for line in serving.log.read_text().splitlines() if "Redis guard" in line]
+        if level == "warning":
+            assert warned and all(line.startswith("WARNING:  Redis guard redis://") for line in warned), (
+                warned
+            )
+        else:
+            assert warned == []
