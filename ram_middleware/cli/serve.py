@@ -176,7 +176,7 @@ def serve(
         import uvicorn
 
         from ..api import create_app
-        from .serve_http import HeadTimeoutH11
+        from .serve_http import ReceiveTimeoutH11
     except ModuleNotFoundError as exc:
         raise click.ClickException(str(errors.missing_extra(exc, "ram serve", "serve"))) from exc
     from ..config import RamConfig, build
@@ -211,7 +211,7 @@ def serve(
         log_level=log_level,
         log_config=log_config,
         lifespan="on",
-        http=HeadTimeoutH11,  # uvicorn's own protocols give a request head all the time the client likes
+        http=ReceiveTimeoutH11,  # uvicorn's own protocols give a request all the time the client likes
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
         # Forwarded headers are the middleware's to read (RAM_TRUSTED_PROXIES): uvicorn's own proxy

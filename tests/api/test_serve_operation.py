@@ -20,7 +20,7 @@ import httpx
 import pytest
 from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
 
-from ram_middleware.cli.serve_http import HEAD_TIMEOUT
+from ram_middleware.cli.serve_http import RECEIVE_TIMEOUT
 from ram_middleware.service import RamService
 from ram_middleware.store import open_store
 from tests.scaleout.cluster import instance_env
@@ -105,30 +105,37 @@ def test_healthz_reports_the_store_or_guard_being_down(tmp_path: Path) -> None:
                 time.sleep(0.2)
 
 
-def test_a_client_slow_to_send_its_request_head_is_cut_off(tmp_path: Path) -> None:
-    """Slowloris: connections that never finish their request head (one header line a second, or nothing at
-    all) held a socket and a file descriptor each for as long as the client liked; enough of them and
-    the server could accept no one else. Each now has HEAD_TIMEOUT seconds, then is closed."""
+def test_a_client_slow_to_send_its_request_is_cut_off(tmp_path: Path) -> None:
+    """Slowloris: connections that never finish their request (nothing at all, one header line a second,
+    or a form body a byte a second) held a socket and a file descriptor each for as long as the client
+    liked; enough of them and the server could accept no one else. Each now has RECEIVE_TIMEOUT seconds,
+    then is closed."""
     init = subprocess.run([*RAM, "--store", f"sqlite:///{tmp_path}/ram.db", "init"], capture_output=True)
     assert init.returncode == 0, init.stderr
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAM_") and "proxy" not in k.lower()}
     with ram_serve(env, tmp_path / "serve.log", "--store", f"sqlite:///{tmp_path}/ram.db") as serving:
         host, port = serving.endpoint.split(":")
         idle = socket.create_connection((host, int(port)))
-        trickling = socket.create_connection((host, int(port)))
-        trickling.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        head = socket.create_connection((host, int(port)))
+        head.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        # A signed call's form body is read, each part within 30 s of the last (the middleware's bound).
+        body = socket.create_connection((host, int(port)))
+        body.sendall(
+            b"POST /?AccessKeyId=LTAIx&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&Signature=x"
+            b" HTTP/1.1\r\n"
+            b"Host: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+        )
+        trickles = {"idle": (idle, b""), "head": (head, b"X-Slow: 1\r\n"), "body": (body, b"a")}
         started = time.monotonic()
         closed: dict[str, float] = {}
-        while len(closed) < 2 and time.monotonic() - started < HEAD_TIMEOUT + 10:
-            for name, sock in (("idle", idle), ("trickling", trickling)):
-                if name not in closed and _closed_by_server(
-                    sock, b"X-Slow: 1\r\n" if name == "trickling" else b""
-                ):
+        while len(closed) < len(trickles) and time.monotonic() - started < RECEIVE_TIMEOUT + 10:
+            for name, (sock, more) in trickles.items():
+                if name not in closed and _closed_by_server(sock, more):
                     closed[name] = time.monotonic() - started
-        idle.close()
-        trickling.close()
-        assert set(closed) == {"idle", "trickling"}, closed
-        assert all(HEAD_TIMEOUT - 1 <= after <= HEAD_TIMEOUT + 3 for after in closed.values()), closed
+        for sock, _ in trickles.values():
+            sock.close()
+        assert set(closed) == set(trickles), closed
+        assert all(RECEIVE_TIMEOUT - 1 <= after <= RECEIVE_TIMEOUT + 3 for after in closed.values()), closed
         assert serving.health().status_code == 200
 
 
