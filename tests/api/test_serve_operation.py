@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from alibabacloud_ram20150501 import models as ram_models  # type: ignore[import-untyped]
+from Tea.exceptions import TeaException  # type: ignore[import-untyped]
 
 from ram_middleware.cli.serve_http import RECEIVE_TIMEOUT
 from ram_middleware.service import RamService
@@ -206,3 +207,31 @@ def test_log_level_governs_the_projects_own_warnings_and_labels_them(tmp_path: P
             )
         else:
             assert warned == []
+
+
+def test_twenty_sdk_clients_at_once_get_answers_and_make_each_user_once(tmp_path: Path) -> None:
+    """20 threads of the official SDK (ACS3 and RPC v1) creating users, ten of them the same one, and
+    listing them: every call answers (200, or 409 for the same user again), and each user exists once."""
+    url = f"sqlite:///{tmp_path}/ram.db"
+    init = subprocess.run([*RAM, "--store", url, "--json", "init"], capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
+    admin = Key(json.loads(init.stdout)["AccessKeyId"], json.loads(init.stdout)["AccessKeySecret"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAM_") and "proxy" not in k.lower()}
+
+    def create_and_list(i: int) -> str:
+        client = ram_client(serving.endpoint, admin, signature="v2" if i % 2 else None)
+        try:
+            client.create_user(ram_models.CreateUserRequest(user_name="same" if i < 10 else f"user-{i}"))
+            outcome = "created"
+        except TeaException as exc:
+            outcome = f"{exc.code} {exc.statusCode}"
+        client.list_users(ram_models.ListUsersRequest(max_items=100))
+        return outcome
+
+    with ram_serve(env, tmp_path / "serve.log", "--store", url) as serving:
+        with ThreadPoolExecutor(20) as pool:
+            outcomes = list(pool.map(create_and_list, range(20), timeout=30))
+        users = ram_client(serving.endpoint, admin).list_users(ram_models.ListUsersRequest(max_items=100))
+    assert sorted(outcomes) == ["EntityAlreadyExists.User 409"] * 9 + ["created"] * 11
+    names = [user.user_name for user in users.body.users.user]
+    assert sorted(names) == sorted(["admin", "same", *(f"user-{i}" for i in range(10, 20))])
