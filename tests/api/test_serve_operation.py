@@ -106,6 +106,7 @@ def test_healthz_reports_the_store_or_guard_being_down(tmp_path: Path) -> None:
                 time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_a_client_slow_to_send_its_request_is_cut_off(tmp_path: Path) -> None:
     """Slowloris: connections that never finish their request (nothing at all, one header line a second,
     or a form body a byte a second) held a socket and a file descriptor each for as long as the client
@@ -136,7 +137,7 @@ def test_a_client_slow_to_send_its_request_is_cut_off(tmp_path: Path) -> None:
         for sock, _ in trickles.values():
             sock.close()
         assert set(closed) == set(trickles), closed
-        assert all(RECEIVE_TIMEOUT - 1 <= after <= RECEIVE_TIMEOUT + 3 for after in closed.values()), closed
+        assert all(RECEIVE_TIMEOUT - 1 <= after <= RECEIVE_TIMEOUT + 5 for after in closed.values()), closed
         assert serving.health().status_code == 200
 
 
