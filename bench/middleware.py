@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -55,6 +56,10 @@ from ram_middleware.client import RequestSigner
 from ram_middleware.config import Ram, RamConfig, build
 from ram_middleware.facts import RequestFacts
 from ram_middleware.routes import declared_rule
+
+# One process on each side: the start-up warning about a memory guard beside a SQLite store that several
+# workers share does not apply, and would only clutter the figures.
+logging.getLogger("ram_middleware.deployment").setLevel(logging.ERROR)
 
 IN_PROCESS_N = 20_000
 WARM_UP = 1_000
